@@ -1,0 +1,93 @@
+"""The site configuration file (TOML): what the router and the metrics endpoint need.
+
+The load balancer's sections are read by `balancer.config`; `load_config` hands them over.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from router.config_reader import ConfigError, Table
+from router.server import RouterSettings
+from router.session import SessionSettings, ValidationMode
+
+CONNECTION_LOSS_POLICIES = ("close",)  # `hold` (offline mode) plugs in here
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 9100
+
+
+@dataclass(frozen=True, slots=True)
+class SiteConfig:
+    router: RouterSettings
+    metrics: MetricsSettings
+    connection_loss: str
+    # Sections that belong to other parts of the product, as parsed TOML.
+    other_sections: dict[str, Any]
+
+
+def _router_settings(table: Table) -> tuple[RouterSettings, str]:
+    upstream = table.string("upstream_url")
+    parsed = urlparse(upstream)
+    if parsed.scheme not in ("ws", "wss") or not parsed.hostname:
+        raise ConfigError(
+            f"{table.key('upstream_url')}: expected ws://host[:port][/path] or wss://..., "
+            f"got {upstream!r}"
+        )
+    ping = table.number("ping_interval_s", 30, minimum=0)
+    modes = [mode.value for mode in ValidationMode]
+    session = SessionSettings(
+        call_timeout_s=table.number("call_timeout_s", 30, minimum=0.1),
+        max_frame_chars=table.integer("max_frame_bytes", 65536, minimum=1024, maximum=16 << 20),
+        validation_to_csms=ValidationMode(table.choice("validation_to_csms", modes, "observe")),
+        validation_to_charger=ValidationMode(
+            table.choice("validation_to_charger", modes, "observe")
+        ),
+    )
+    settings = RouterSettings(
+        upstream_url=upstream,
+        listen_host=table.string("listen_host", "0.0.0.0"),
+        listen_port=table.integer("listen_port", 9000, minimum=0, maximum=65535),
+        ping_interval_s=ping or None,
+        connect_timeout_s=table.number("connect_timeout_s", 10, minimum=0.1),
+        session=session,
+    )
+    policy = table.choice("connection_loss", CONNECTION_LOSS_POLICIES, "close")
+    table.finish()
+    return settings, policy
+
+
+def _metrics_settings(table: Table) -> MetricsSettings:
+    settings = MetricsSettings(
+        listen_host=table.string("listen_host", "127.0.0.1"),
+        listen_port=table.integer("listen_port", 9100, minimum=0, maximum=65535),
+    )
+    table.finish()
+    return settings
+
+
+def parse_config(data: dict[str, Any]) -> SiteConfig:
+    root = Table(data, "")
+    router, policy = _router_settings(root.table("router"))
+    metrics = _metrics_settings(root.table("metrics", {}))
+    others = {name: value for name, value in data.items() if name not in ("router", "metrics")}
+    return SiteConfig(router, metrics, policy, others)
+
+
+def load_config(path: Path) -> SiteConfig:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_config(data)

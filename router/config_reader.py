@@ -1,0 +1,111 @@
+"""Reading typed values out of a parsed TOML table, with errors that name the key.
+
+Every section parser (router, metrics, balancer, meter, chargers) uses one `Table` per
+section, so an installer always sees `section.key: problem` and unknown keys are caught.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config file problem; the message names the key and what is wrong with it."""
+
+
+_MISSING = object()
+
+
+class Table:
+    def __init__(self, data: Any, where: str) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: expected a table, got {type(data).__name__}")
+        self._data = data
+        self._where = where
+        self._read: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self._where}.{name}" if self._where else name
+
+    def has(self, name: str) -> bool:
+        return name in self._data
+
+    def _get(self, name: str, default: Any) -> Any:
+        self._read.add(name)
+        value = self._data.get(name, default)
+        if value is _MISSING:
+            raise ConfigError(f"{self.key(name)}: required key is missing")
+        return value
+
+    def string(self, name: str, default: Any = _MISSING) -> str:
+        value = self._get(name, default)
+        if not isinstance(value, str):
+            raise ConfigError(f"{self.key(name)}: expected a string, got {value!r}")
+        return value
+
+    def optional_string(self, name: str) -> str | None:
+        return self.string(name) if name in self._data else self._get(name, None)
+
+    def number(
+        self,
+        name: str,
+        default: Any = _MISSING,
+        minimum: float | None = None,
+        maximum: float | None = None,
+    ) -> float:
+        value = self._get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{self.key(name)}: expected a number, got {value!r}")
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"{self.key(name)}: must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"{self.key(name)}: must be at most {maximum}, got {value}")
+        return float(value)
+
+    def optional_number(self, name: str, minimum: float | None = None) -> float | None:
+        return self.number(name, minimum=minimum) if name in self._data else self._get(name, None)
+
+    def integer(
+        self,
+        name: str,
+        default: Any = _MISSING,
+        minimum: int | None = None,
+        maximum: int | None = None,
+    ) -> int:
+        value = self._get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{self.key(name)}: expected an integer, got {value!r}")
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            raise ConfigError(
+                f"{self.key(name)}: must be between {minimum} and {maximum}, got {value}"
+            )
+        return value
+
+    def choice(self, name: str, choices: Iterable[str], default: Any = _MISSING) -> str:
+        options = list(choices)
+        value = self.string(name, default)
+        if value not in options:
+            raise ConfigError(f"{self.key(name)}: must be one of {options}, got {value!r}")
+        return value
+
+    def table(self, name: str, default: Any = _MISSING) -> Table:
+        return Table(self._get(name, default), self.key(name))
+
+    def tables(self, name: str) -> list[Table]:
+        """An array of tables (`[[name]]`), possibly empty."""
+        value = self._get(name, [])
+        if not isinstance(value, list):
+            raise ConfigError(f"{self.key(name)}: expected an array of tables")
+        return [Table(item, f"{self.key(name)}[{index}]") for index, item in enumerate(value)]
+
+    def raw(self, name: str, default: Any = _MISSING) -> Any:
+        return self._get(name, default)
+
+    def finish(self) -> None:
+        """Fail on keys nobody read: a typo must not silently fall back to a default."""
+        unknown = sorted(set(self._data) - self._read)
+        if unknown:
+            raise ConfigError(f"{self.key(unknown[0])}: unknown key")

@@ -1,0 +1,114 @@
+"""What the router observes in the traffic it relays, for the rest of the product.
+
+Events are plain values; protocol differences (1.6 connectors vs 2.0.1 EVSEs, integer vs
+string transaction ids, string vs number meter values) are already folded away. In 1.6 the
+`evse_id` is the connectorId (0 = the whole charger).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from router.frames import OcppVersion
+
+PhaseValues = tuple[float | None, float | None, float | None]
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerConnected:
+    identity: str
+    version: OcppVersion
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerDisconnected:
+    identity: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class BootNotified:
+    identity: str
+    vendor: str
+    model: str
+    firmware_version: str | None
+    status: str  # the CSMS's answer: Accepted, Pending, Rejected
+    interval_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChanged:
+    identity: str
+    evse_id: int
+    connector_id: int | None
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionStarted:
+    identity: str
+    transaction_id: str
+    evse_id: int | None
+    id_token: str | None
+    meter_start_wh: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionUpdated:
+    identity: str
+    transaction_id: str
+    evse_id: int | None
+    charging_state: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionEnded:
+    identity: str
+    transaction_id: str
+    evse_id: int | None
+    meter_stop_wh: float | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSampled:
+    """One meter value sample set; quantities the charger did not report are None."""
+
+    identity: str
+    evse_id: int
+    transaction_id: str | None
+    current_a: PhaseValues
+    power_w: float | None
+    energy_wh: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChargingProfileSet:
+    """The CSMS set a charging profile on a charger and the charger answered."""
+
+    identity: str
+    evse_id: int
+    profile: dict[str, Any]
+    accepted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChargingProfileCleared:
+    identity: str
+    criteria: dict[str, Any]
+    accepted: bool
+
+
+Event = (
+    ChargerConnected
+    | ChargerDisconnected
+    | BootNotified
+    | StatusChanged
+    | TransactionStarted
+    | TransactionUpdated
+    | TransactionEnded
+    | MeterSampled
+    | ChargingProfileSet
+    | ChargingProfileCleared
+)

@@ -1,0 +1,116 @@
+"""Prometheus metrics of the router, in a registry of its own (one per router instance)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+_RELAY_BUCKETS = (
+    0.00005,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.1,
+    1.0,
+)
+
+
+class RouterMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.chargers_connected = Gauge(
+            "ocpp_lc_chargers_connected",
+            "Chargers connected, by OCPP version",
+            ["version"],
+            registry=r,
+        )
+        self.messages = Counter(
+            "ocpp_lc_messages",
+            "Frames relayed, by action, direction and message type",
+            ["action", "direction", "message_type"],
+            registry=r,
+        )
+        self.relay_seconds = Histogram(
+            "ocpp_lc_relay_seconds",
+            "Time from receiving a frame to having written it to the other side",
+            buckets=_RELAY_BUCKETS,
+            registry=r,
+        )
+        self.call_errors = Counter(
+            "ocpp_lc_call_errors",
+            "CALLERRORs relayed or sent by the LC, by code and direction",
+            ["code", "direction"],
+            registry=r,
+        )
+        self.invalid_messages = Counter(
+            "ocpp_lc_invalid_messages",
+            "Frames that broke OCPP-J or their schema, by kind; rejected=true were not relayed",
+            ["direction", "kind", "rejected"],
+            registry=r,
+        )
+        self.upstream_connect_failures = Counter(
+            "ocpp_lc_upstream_connect_failures",
+            "CSMS connections that failed, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.connections = Counter(
+            "ocpp_lc_charger_connections", "Charger connections accepted", registry=r
+        )
+        self.lc_calls = Counter(
+            "ocpp_lc_own_calls",
+            "Calls the LC itself sent to chargers, by action and outcome",
+            ["action", "outcome"],
+            registry=r,
+        )
+        self.late_replies_dropped = Counter(
+            "ocpp_lc_late_replies_dropped",
+            "Answers to LC calls that arrived after the call timed out",
+            registry=r,
+        )
+        self.binary_frames_dropped = Counter(
+            "ocpp_lc_binary_frames_dropped",
+            "Binary WebSocket frames dropped (OCPP-J is text only), by direction",
+            ["direction"],
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "ocpp_lc_call_queue_depth",
+            "Calls waiting to be sent to chargers (one outstanding CALL per direction)",
+            ["stat"],
+            registry=r,
+        )
+
+    def watch_queue_depths(self, depths: Callable[[], list[int]]) -> None:
+        self.queue_depth.labels("total").set_function(lambda: sum(depths()))
+        self.queue_depth.labels("max").set_function(lambda: max(depths(), default=0))
+
+
+def metrics_app(registries: list[CollectorRegistry]) -> web.Application:
+    """An aiohttp application serving `/metrics` for all given registries."""
+
+    async def handle(_request: web.Request) -> web.Response:
+        body = b"".join(generate_latest(registry) for registry in registries)
+        response = web.Response(body=body)
+        response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+        response.charset = "utf-8"
+        return response
+
+    app = web.Application()
+    app.router.add_get("/metrics", handle)
+    return app

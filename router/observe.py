@@ -1,0 +1,238 @@
+"""Turn relayed OCPP payloads into observation events (pure functions, never raise).
+
+Only charger-originated requests and the answers to them, and the charger's answers to
+CSMS charging-profile calls, are observed. Payloads were schema-checked before they get
+here, but in observe mode an invalid one is still relayed, so every lookup is defensive:
+a payload that does not have what an event needs yields no event rather than an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from router import events as ev
+from router.frames import OcppVersion
+
+_PHASES = ("L1", "L2", "L3")
+_SCALE = {"Wh": 1.0, "kWh": 1000.0, "W": 1.0, "kW": 1000.0, "A": 1.0}
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _int(value: Any) -> int | None:
+    return value if type(value) is int else None
+
+
+def _sample_unit(sample: dict[str, Any]) -> tuple[str | None, float]:
+    """(unit, multiplier): 1.6 has `unit`, 2.0.1 `unitOfMeasure` with a power-of-ten multiplier."""
+    if "unitOfMeasure" in sample:
+        unit_of_measure = sample["unitOfMeasure"]
+        multiplier = _int(unit_of_measure.get("multiplier")) or 0
+        return unit_of_measure.get("unit"), 10.0**multiplier
+    return sample.get("unit"), 1.0
+
+
+def _meter_sample(
+    identity: str, evse_id: int, transaction_id: str | None, sampled: list[dict[str, Any]]
+) -> ev.MeterSampled | None:
+    currents: list[float | None] = [None, None, None]
+    power = energy = None
+    for sample in sampled:
+        value = _number(sample.get("value"))
+        if value is None:
+            continue
+        measurand = sample.get("measurand", "Energy.Active.Import.Register")
+        phase = sample.get("phase")
+        unit, multiplier = _sample_unit(sample)
+        value *= multiplier * _SCALE.get(unit or "", 1.0)
+        if measurand == "Current.Import" and phase in _PHASES:
+            currents[_PHASES.index(phase)] = value
+        elif measurand == "Power.Active.Import" and phase is None:
+            power = value
+        elif measurand == "Energy.Active.Import.Register" and phase is None:
+            energy = value
+    if power is None and energy is None and currents == [None, None, None]:
+        return None
+    return ev.MeterSampled(
+        identity, evse_id, transaction_id, (currents[0], currents[1], currents[2]), power, energy
+    )
+
+
+def _meter_events(
+    identity: str, evse_id: int, transaction_id: str | None, meter_values: Any
+) -> list[ev.Event]:
+    found: list[ev.Event] = []
+    for meter_value in meter_values if isinstance(meter_values, list) else ():
+        sampled = meter_value.get("sampledValue") if isinstance(meter_value, dict) else None
+        if isinstance(sampled, list):
+            sample = _meter_sample(identity, evse_id, transaction_id, sampled)
+            if sample is not None:
+                found.append(sample)
+    return found
+
+
+# -- charger-originated requests: what the request alone tells ---------------------------------
+
+
+def _status_notification(identity: str, version: OcppVersion, p: dict[str, Any]) -> list[ev.Event]:
+    if version is OcppVersion.V16:
+        connector = _int(p.get("connectorId"))
+        if connector is None or "status" not in p:
+            return []
+        return [ev.StatusChanged(identity, connector, connector, str(p["status"]))]
+    evse = _int(p.get("evseId"))
+    if evse is None or "connectorStatus" not in p:
+        return []
+    return [ev.StatusChanged(identity, evse, _int(p.get("connectorId")), str(p["connectorStatus"]))]
+
+
+def _meter_values(identity: str, version: OcppVersion, p: dict[str, Any]) -> list[ev.Event]:
+    evse = _int(p.get("connectorId" if version is OcppVersion.V16 else "evseId"))
+    if evse is None:
+        return []
+    transaction = p.get("transactionId")
+    transaction_id = None if transaction is None else str(transaction)
+    return _meter_events(identity, evse, transaction_id, p.get("meterValue"))
+
+
+def _stop_transaction(identity: str, version: OcppVersion, p: dict[str, Any]) -> list[ev.Event]:
+    if "transactionId" not in p:
+        return []
+    transaction_id = str(p["transactionId"])
+    ended = ev.TransactionEnded(
+        identity, transaction_id, None, _number(p.get("meterStop")), p.get("reason")
+    )
+    return [ended]
+
+
+def _transaction_event(identity: str, version: OcppVersion, p: dict[str, Any]) -> list[ev.Event]:
+    info = p.get("transactionInfo")
+    if not isinstance(info, dict) or "transactionId" not in info:
+        return []
+    transaction_id = str(info["transactionId"])
+    evse = p.get("evse")
+    evse_id = _int(evse.get("id")) if isinstance(evse, dict) else None
+    kind = p.get("eventType")
+    found: list[ev.Event] = []
+    if kind == "Started":
+        token = p.get("idToken")
+        id_token = token.get("idToken") if isinstance(token, dict) else None
+        found.append(ev.TransactionStarted(identity, transaction_id, evse_id, id_token, None))
+    elif kind == "Updated":
+        state = info.get("chargingState")
+        found.append(ev.TransactionUpdated(identity, transaction_id, evse_id, state))
+    if evse_id is not None:
+        found += _meter_events(identity, evse_id, transaction_id, p.get("meterValue"))
+    if kind == "Ended":
+        reason = info.get("stoppedReason")
+        found.append(ev.TransactionEnded(identity, transaction_id, evse_id, None, reason))
+    return found
+
+
+RequestObserver = Callable[[str, OcppVersion, dict[str, Any]], list[ev.Event]]
+_REQUEST_OBSERVERS: dict[str, RequestObserver] = {
+    "StatusNotification": _status_notification,
+    "MeterValues": _meter_values,
+    "StopTransaction": _stop_transaction,
+    "TransactionEvent": _transaction_event,
+}
+
+
+def observe_charger_request(
+    identity: str, version: OcppVersion, action: str, payload: dict[str, Any]
+) -> list[ev.Event]:
+    observer = _REQUEST_OBSERVERS.get(action)
+    return [] if observer is None else observer(identity, version, payload)
+
+
+# -- answers: what a request and its answer tell together -------------------------------------
+
+
+def _boot(
+    identity: str, version: OcppVersion, request: dict[str, Any], response: dict[str, Any]
+) -> list[ev.Event]:
+    if version is OcppVersion.V16:
+        vendor, model = request.get("chargePointVendor"), request.get("chargePointModel")
+        firmware = request.get("firmwareVersion")
+    else:
+        station = request.get("chargingStation", {})
+        vendor, model = station.get("vendorName"), station.get("model")
+        firmware = station.get("firmwareVersion")
+    interval = _int(response.get("interval"))
+    if vendor is None or model is None or interval is None:
+        return []
+    status = str(response.get("status"))
+    return [ev.BootNotified(identity, vendor, model, firmware, status, interval)]
+
+
+def _start_transaction(
+    identity: str, version: OcppVersion, request: dict[str, Any], response: dict[str, Any]
+) -> list[ev.Event]:
+    transaction = _int(response.get("transactionId"))
+    if transaction is None:
+        return []
+    started = ev.TransactionStarted(
+        identity,
+        str(transaction),
+        _int(request.get("connectorId")),
+        request.get("idTag"),
+        _number(request.get("meterStart")),
+    )
+    return [started]
+
+
+def _set_charging_profile(
+    identity: str, version: OcppVersion, request: dict[str, Any], response: dict[str, Any]
+) -> list[ev.Event]:
+    if version is OcppVersion.V16:
+        evse, profile = _int(request.get("connectorId")), request.get("csChargingProfiles")
+    else:
+        evse, profile = _int(request.get("evseId")), request.get("chargingProfile")
+    if evse is None or not isinstance(profile, dict):
+        return []
+    accepted = response.get("status") == "Accepted"
+    return [ev.ChargingProfileSet(identity, evse, profile, accepted)]
+
+
+def _clear_charging_profile(
+    identity: str, version: OcppVersion, request: dict[str, Any], response: dict[str, Any]
+) -> list[ev.Event]:
+    accepted = response.get("status") == "Accepted"
+    return [ev.ChargingProfileCleared(identity, dict(request), accepted)]
+
+
+ResultObserver = Callable[[str, OcppVersion, dict[str, Any], dict[str, Any]], list[ev.Event]]
+# Charger-originated requests whose meaning needs the CSMS's answer.
+_CHARGER_CALL_RESULTS: dict[str, ResultObserver] = {
+    "BootNotification": _boot,
+    "StartTransaction": _start_transaction,
+}
+# CSMS-originated requests whose meaning needs the charger's answer.
+_CSMS_CALL_RESULTS: dict[str, ResultObserver] = {
+    "SetChargingProfile": _set_charging_profile,
+    "ClearChargingProfile": _clear_charging_profile,
+}
+
+
+def observe_result(
+    identity: str,
+    version: OcppVersion,
+    action: str,
+    charger_originated: bool,
+    request: dict[str, Any],
+    response: dict[str, Any],
+) -> list[ev.Event]:
+    table = _CHARGER_CALL_RESULTS if charger_originated else _CSMS_CALL_RESULTS
+    observer = table.get(action)
+    return [] if observer is None else observer(identity, version, request, response)
+
+
+def needs_result(action: str, charger_originated: bool) -> bool:
+    """Whether the request must be kept until its answer arrives, for observation."""
+    return action in (_CHARGER_CALL_RESULTS if charger_originated else _CSMS_CALL_RESULTS)

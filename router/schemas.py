@@ -1,0 +1,102 @@
+"""The official OCPP JSON schemas (vendored in `schemas/`), compiled once per draft.
+
+`SchemaRegistry.check(version, action, is_request, payload)` answers whether a payload
+conforms and, when it does not, the error kind the OCPP-J spec names for the violation.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import exceptions as schema_exceptions
+from jsonschema import validators
+
+from router.frames import ErrorKind, OcppVersion
+
+SCHEMA_ROOT = Path(__file__).resolve().parent.parent / "schemas"
+
+# Schema folders per version; later folders add actions (the 1.6 security whitepaper).
+_FOLDERS = {
+    OcppVersion.V16: ("v1.6", "v1.6-security"),
+    OcppVersion.V201: ("v2.0.1",),
+    OcppVersion.V21: ("v2.1",),
+}
+
+_KIND_BY_KEYWORD = {
+    "required": ErrorKind.OCCURRENCE,
+    "minItems": ErrorKind.OCCURRENCE,
+    "maxItems": ErrorKind.OCCURRENCE,
+    "type": ErrorKind.TYPE,
+    "additionalProperties": ErrorKind.FORMAT,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaViolation:
+    kind: ErrorKind
+    detail: str
+
+
+class _Validator:
+    """One compiled schema; `is_valid` is the fast path, errors are only built on failure."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        cls = validators.validator_for(schema, default=validators.Draft6Validator)
+        self._validator = cls(schema)
+
+    def check(self, payload: Any) -> SchemaViolation | None:
+        if self._validator.is_valid(payload):
+            return None
+        error = schema_exceptions.best_match(self._validator.iter_errors(payload))
+        if error is None:  # is_valid and iter_errors disagree only on a broken schema
+            return SchemaViolation(ErrorKind.GENERIC, "payload rejected by schema")
+        kind = _KIND_BY_KEYWORD.get(str(error.validator), ErrorKind.PROPERTY)
+        where = "/".join(str(part) for part in error.absolute_path) or "payload"
+        return SchemaViolation(kind, f"{where}: {error.message}"[:255])
+
+
+def _message_name(file: Path, version: OcppVersion) -> tuple[str, bool]:
+    """(action, is_request) for a schema file name."""
+    stem = file.stem
+    if stem.endswith("Response"):
+        return stem.removesuffix("Response"), False
+    if version is OcppVersion.V16:
+        return stem, True  # 1.6 names requests by the bare action
+    if stem.endswith("Request"):
+        return stem.removesuffix("Request"), True
+    return stem, True  # 2.1 SEND messages (e.g. NotifyPeriodicEventStream) have no suffix
+
+
+class SchemaRegistry:
+    """All schemas of all versions, loaded once at start."""
+
+    def __init__(self, root: Path = SCHEMA_ROOT) -> None:
+        self._validators: dict[tuple[OcppVersion, str, bool], _Validator] = {}
+        for version, folders in _FOLDERS.items():
+            for folder in folders:
+                for file in sorted((root / folder).glob("*.json")):
+                    name = _message_name(file, version)
+                    schema = json.loads(file.read_text(encoding="utf-8"))
+                    self._validators[(version, *name)] = _Validator(schema)
+        if not self._validators:
+            raise FileNotFoundError(f"no OCPP schemas found under {root}")
+
+    def knows(self, version: OcppVersion, action: str) -> bool:
+        return (version, action, True) in self._validators
+
+    def check(
+        self, version: OcppVersion, action: str, is_request: bool, payload: Any
+    ) -> SchemaViolation | None:
+        validator = self._validators.get((version, action, is_request))
+        if validator is None:
+            return SchemaViolation(ErrorKind.NOT_IMPLEMENTED, f"unknown action {action!r}")
+        return validator.check(payload)
+
+
+@cache
+def default_registry() -> SchemaRegistry:
+    return SchemaRegistry()

@@ -1,0 +1,190 @@
+"""The router: accept chargers, pair each with its own CSMS link, and run the pairs.
+
+Handshake (Part 4 §6.2): the CSMS is dialled first with the charger's path, subprotocols and
+Authorization header; the charger is accepted only if the CSMS accepted, with the subprotocol
+the CSMS chose, and otherwise gets the CSMS's refusal (401, 404, ...) or 502/504 when the CSMS
+cannot be reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from router import events as ev
+from router.frames import OcppVersion
+from router.link import Link
+from router.metrics import RouterMetrics
+from router.schemas import SchemaRegistry, default_registry
+from router.session import LinkSession, SessionSettings
+from router.upstream import UpstreamDialer, UpstreamRefused, UpstreamSettings
+
+log = logging.getLogger(__name__)
+
+# aiohttp closes a link outright (1009) above this multiple of the configured frame limit;
+# between the two, the session answers with a CALLERROR and the link stays up.
+HARD_FRAME_LIMIT_FACTOR = 4
+
+
+class ChargerNotConnected(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RouterSettings:
+    upstream_url: str
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 9000
+    ping_interval_s: float | None = 30.0
+    connect_timeout_s: float = 10.0
+    session: SessionSettings = field(default_factory=SessionSettings)
+    # Seams for security profiles 2/3: the LC's TLS server context towards chargers and its
+    # client context towards the CSMS.
+    server_ssl: ssl.SSLContext | None = None
+    upstream_ssl: ssl.SSLContext | None = None
+
+
+class Router:
+    def __init__(
+        self,
+        settings: RouterSettings,
+        metrics: RouterMetrics | None = None,
+        schemas: SchemaRegistry | None = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics or RouterMetrics()
+        self._schemas = schemas or default_registry()
+        hard_limit = settings.session.max_frame_chars * HARD_FRAME_LIMIT_FACTOR
+        self._hard_frame_limit = hard_limit
+        self._dialer = UpstreamDialer(
+            UpstreamSettings(
+                settings.upstream_url,
+                settings.connect_timeout_s,
+                settings.ping_interval_s,
+                hard_limit,
+                settings.upstream_ssl,
+            )
+        )
+        self._links: dict[str, Link] = {}
+        self._subscribers: list[Callable[[ev.Event], None]] = []
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+        self.metrics.watch_queue_depths(
+            lambda: [link.session.queue_depth for link in self._links.values()]
+        )
+
+    # -- public API --------------------------------------------------------------------------
+
+    def subscribe(self, callback: Callable[[ev.Event], None]) -> None:
+        """Call `callback` with every observation event, in the order observed."""
+        self._subscribers.append(callback)
+
+    def connected(self) -> dict[str, OcppVersion]:
+        return {identity: link.version for identity, link in self._links.items()}
+
+    async def call(
+        self,
+        identity: str,
+        action: str,
+        payload: dict[str, Any],
+        timeout_s: float | None = None,
+    ) -> dict[str, Any]:
+        """Send the LC's own CALL to a charger; its answer never reaches the CSMS (§6.4).
+
+        Raises ChargerNotConnected, LcCallTimeout, LcCallRejected (a CALLERROR), or
+        ValueError for a payload that does not match the action's schema.
+        """
+        link = self._links.get(identity)
+        if link is None:
+            raise ChargerNotConnected(identity)
+        return await link.call(action, payload, timeout_s)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/{path:.*}", self._handle_charger)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(
+            self._runner,
+            self.settings.listen_host,
+            self.settings.listen_port,
+            ssl_context=self.settings.server_ssl,
+        )
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+        log.info("listening for chargers on %s:%s", self.settings.listen_host, self.port)
+
+    async def stop(self) -> None:
+        for link in list(self._links.values()):
+            link.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self._dialer.close()
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _publish(self, event: ev.Event) -> None:
+        for callback in self._subscribers:
+            try:
+                callback(event)
+            except Exception:  # a subscriber's bug must not break relaying
+                log.exception("event subscriber failed on %r", event)
+
+    async def _handle_charger(self, request: web.Request) -> web.StreamResponse:
+        path = request.rel_url.raw_path
+        identity = unquote(path.rstrip("/").rsplit("/", 1)[-1])
+        if not identity or request.headers.get("Upgrade", "").lower() != "websocket":
+            return web.Response(
+                status=400, text="expected a WebSocket upgrade to /<path>/<identity>"
+            )
+        previous = self._links.get(identity)
+        if previous is not None:
+            log.info("%s: new connection replaces the current one", identity)
+            previous.close()
+            await previous.finished.wait()
+        offered = [
+            protocol.strip()
+            for protocol in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
+            if protocol.strip()
+        ]
+        try:
+            csms = await self._dialer.dial(path, offered, dict(request.headers))
+        except UpstreamRefused as refusal:
+            self.metrics.upstream_connect_failures.labels(refusal.reason).inc()
+            log.info("%s: %s", identity, refusal)
+            return web.Response(status=refusal.status, headers=refusal.headers)
+        charger = web.WebSocketResponse(
+            protocols=(csms.protocol,) if csms.protocol else (),
+            heartbeat=self.settings.ping_interval_s,
+            compress=True,  # accept RFC 7692 permessage-deflate when the charger offers it
+            max_msg_size=self._hard_frame_limit,
+        )
+        await charger.prepare(request)
+        version = OcppVersion.from_subprotocol(csms.protocol)
+        if version is None:
+            # No common OCPP subprotocol: the CSMS completed the handshake without one and will
+            # close (Part 4 §3.2); the charger sees the same.
+            await asyncio.gather(charger.close(), csms.close())
+            return charger
+        session = LinkSession(identity, version, self.settings.session, self._schemas)
+        link = Link(session, charger, csms, self.metrics, self._publish)
+        self._links[identity] = link
+        self.metrics.connections.inc()
+        gauge = self.metrics.chargers_connected.labels(version.value)
+        gauge.inc()
+        try:
+            reason = await link.run()
+            log.info("%s: disconnected (%s)", identity, reason)
+        finally:
+            gauge.dec()
+            if self._links.get(identity) is link:
+                del self._links[identity]
+        return charger

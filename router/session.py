@@ -1,0 +1,412 @@
+"""One charger's pair of links (charger <-> LC <-> CSMS) as a sans-I/O state machine.
+
+Text and time go in; what to send where, what was observed and what went wrong come out.
+The asyncio layer only pumps bytes and executes the outputs in order.
+
+Routing rules (OCPP 2.0.1 Part 4 §6.4 and §4.1.1):
+- Every valid frame is relayed as its original text.
+- Calls towards the charger come from the CSMS and from the LC itself. OCPP-J allows one
+  outstanding CALL per direction, so they share one FIFO queue: an LC call is sent only when
+  nothing is outstanding at the charger, and a CSMS call waits while an LC call is outstanding.
+  (CSMS calls are not held back behind other CSMS calls: the CSMS paces itself, and a direct
+  connection would deliver them at once.)
+- Answers to LC calls are consumed here and never reach the CSMS. An answer that arrives after
+  its LC call timed out is dropped and reported; an answer nobody waits for any more is relayed
+  to the CSMS, whose message id it carries.
+
+Validation policy (per direction, see `ValidationMode`):
+- Frames that are not OCPP-J RPC frames (bad JSON, not an array, unreadable id, unknown message
+  type, oversize) cannot be routed: they are never relayed. The sender gets the CALLERROR its
+  version names (id "-1" when the id could not be read) when it waits for an answer; otherwise
+  the frame is dropped. Either way a `Violation` is reported.
+- Schema violations and unknown actions: OBSERVE relays the frame and reports a `Violation`;
+  STRICT answers a CALL with the matching CALLERROR and replaces an invalid CALLRESULT with a
+  CALLERROR to the side that waits for it. Only schema-valid payloads are observed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from router import events as ev
+from router.frames import (
+    Call,
+    CallError,
+    CallResult,
+    ErrorKind,
+    FrameError,
+    OcppVersion,
+    call_error_text,
+    call_text,
+    error_code,
+    parse_frame,
+)
+from router.observe import needs_result, observe_charger_request, observe_result
+from router.schemas import SchemaRegistry, SchemaViolation
+
+# Ids of timed-out LC calls are remembered so their late answers are recognised and dropped.
+_EXPIRED_LC_IDS_KEPT = 256
+
+
+class Direction(Enum):
+    """Where a frame travels."""
+
+    TO_CSMS = "to_csms"
+    TO_CHARGER = "to_charger"
+
+
+class ValidationMode(Enum):
+    OBSERVE = "observe"
+    STRICT = "strict"
+
+
+class Origin(Enum):
+    CHARGER = "charger"
+    CSMS = "csms"
+    LC = "lc"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    call_timeout_s: float = 30.0
+    max_frame_chars: int = 65536
+    validation_to_csms: ValidationMode = ValidationMode.OBSERVE
+    validation_to_charger: ValidationMode = ValidationMode.OBSERVE
+
+
+# -- outputs -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    direction: Direction
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Relayed:
+    """A frame was relayed unchanged (for counting by action, direction and type)."""
+
+    direction: Direction
+    message_type: str
+    action: str
+    error_code: str | None = None  # the code of a relayed CALLERROR
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """A frame broke the protocol or its schema; `rejected` says it was not relayed."""
+
+    direction: Direction
+    kind: ErrorKind
+    action: str | None
+    detail: str
+    rejected: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LateReplyDropped:
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LcCallFinished:
+    """The end of an LC call: the charger's CALLRESULT or CALLERROR, or None on timeout."""
+
+    message_id: str
+    reply: CallResult | CallError | None
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    event: ev.Event
+
+
+Output = Send | Relayed | Violation | LateReplyDropped | LcCallFinished | Observed
+
+
+# -- state -------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Outstanding:
+    action: str
+    origin: Origin
+    deadline: float
+    request: dict[str, Any] | None  # kept only when its answer must be observed
+
+
+@dataclass(slots=True)
+class _QueuedCall:
+    message_id: str
+    action: str
+    origin: Origin
+    text: str
+    request: dict[str, Any] | None
+    deadline: float | None  # LC calls give up if not sent by then
+
+
+class LinkSession:
+    def __init__(
+        self,
+        identity: str,
+        version: OcppVersion,
+        settings: SessionSettings,
+        schemas: SchemaRegistry,
+    ) -> None:
+        self.identity = identity
+        self.version = version
+        self._settings = settings
+        self._schemas = schemas
+        self._at_csms: dict[str, _Outstanding] = {}  # charger calls the CSMS has not answered
+        self._at_charger: dict[str, _Outstanding] = {}  # calls the charger has not answered
+        self._queue: deque[_QueuedCall] = deque()  # calls waiting to go to the charger
+        self._expired_lc_ids: OrderedDict[str, None] = OrderedDict()
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._queue)
+
+    # -- inputs ------------------------------------------------------------------------------
+
+    def receive_from_charger(self, text: str, now: float) -> list[Output]:
+        frame = parse_frame(text, self.version, self._settings.max_frame_chars)
+        if isinstance(frame, FrameError):
+            return self._unroutable(Direction.TO_CSMS, frame)
+        if isinstance(frame, Call):
+            return self._call_from_charger(frame, text, now)
+        if isinstance(frame, CallError) and frame.about_result:
+            return self._relay(Direction.TO_CSMS, text, "CALLRESULTERROR", "")
+        return self._answer_from_charger(frame, text, now)
+
+    def receive_from_csms(self, text: str, now: float) -> list[Output]:
+        frame = parse_frame(text, self.version, self._settings.max_frame_chars)
+        if isinstance(frame, FrameError):
+            return self._unroutable(Direction.TO_CHARGER, frame)
+        if isinstance(frame, Call):
+            return self._call_from_csms(frame, text, now)
+        if isinstance(frame, CallError) and frame.about_result:
+            return self._relay(Direction.TO_CHARGER, text, "CALLRESULTERROR", "")
+        return self._answer_from_csms(frame, text)
+
+    def send_lc_call(
+        self, action: str, payload: dict[str, Any], now: float, timeout_s: float | None = None
+    ) -> tuple[str, list[Output]]:
+        """Queue the LC's own CALL to the charger; its end comes as `LcCallFinished`.
+
+        Raises ValueError when the payload does not conform to the action's schema: that is
+        a defect of the caller, not something to put on the wire.
+        """
+        violation = self._schemas.check(self.version, action, True, payload)
+        if violation is not None:
+            raise ValueError(f"{action} for {self.identity}: {violation.detail}")
+        message_id = str(uuid.uuid4())
+        timeout = self._settings.call_timeout_s if timeout_s is None else timeout_s
+        queued = _QueuedCall(
+            message_id,
+            action,
+            Origin.LC,
+            call_text(message_id, action, payload),
+            payload,
+            now + timeout,
+        )
+        self._queue.append(queued)
+        return message_id, self._drain(now)
+
+    def tick(self, now: float) -> list[Output]:
+        """Expire calls whose time is up; call at `next_deadline()`."""
+        out: list[Output] = []
+        for message_id, outstanding in list(self._at_charger.items()):
+            if outstanding.deadline <= now:
+                del self._at_charger[message_id]
+                if outstanding.origin is Origin.LC:
+                    self._remember_expired(message_id)
+                    out.append(LcCallFinished(message_id, None))
+        for message_id, outstanding in list(self._at_csms.items()):
+            if outstanding.deadline <= now:
+                del self._at_csms[message_id]
+        for queued in [q for q in self._queue if q.deadline is not None and q.deadline <= now]:
+            self._queue.remove(queued)
+            out.append(LcCallFinished(queued.message_id, None))
+        out += self._drain(now)
+        return out
+
+    def next_deadline(self) -> float | None:
+        deadlines = [o.deadline for o in self._at_charger.values()]
+        deadlines += [o.deadline for o in self._at_csms.values()]
+        deadlines += [q.deadline for q in self._queue if q.deadline is not None]
+        return min(deadlines, default=None)
+
+    def close(self) -> list[LcCallFinished]:
+        """The pair is going away: every LC call still open ends without a reply."""
+        ended = [m for m, o in self._at_charger.items() if o.origin is Origin.LC]
+        ended += [q.message_id for q in self._queue if q.origin is Origin.LC]
+        self._at_charger.clear()
+        self._at_csms.clear()
+        self._queue.clear()
+        return [LcCallFinished(message_id, None) for message_id in ended]
+
+    # -- charger -> CSMS ---------------------------------------------------------------------
+
+    def _call_from_charger(self, call: Call, text: str, now: float) -> list[Output]:
+        violation = self._schemas.check(self.version, call.action, True, call.payload)
+        out: list[Output] = []
+        if violation is not None:
+            out.append(self._violation(Direction.TO_CSMS, violation, call.action))
+            if self._settings.validation_to_csms is ValidationMode.STRICT:
+                if not call.unconfirmed:
+                    out.append(self._error_reply(Direction.TO_CHARGER, call.message_id, violation))
+                return out
+        if not call.unconfirmed:
+            keep = violation is None and needs_result(call.action, charger_originated=True)
+            self._at_csms[call.message_id] = _Outstanding(
+                call.action,
+                Origin.CHARGER,
+                now + self._settings.call_timeout_s,
+                call.payload if keep else None,
+            )
+        out += self._relay(Direction.TO_CSMS, text, "CALL", call.action)
+        if violation is None:
+            observed = observe_charger_request(
+                self.identity, self.version, call.action, call.payload
+            )
+            out += [Observed(event) for event in observed]
+        return out
+
+    def _answer_from_csms(self, answer: CallResult | CallError, text: str) -> list[Output]:
+        outstanding = self._at_csms.pop(answer.message_id, None)
+        if outstanding is None:
+            # Late or unknown: the charger matches it against its own calls, as it would directly.
+            return self._relay_unmatched(Direction.TO_CHARGER, answer, text)
+        return self._answer(Direction.TO_CHARGER, answer, text, outstanding)
+
+    # -- CSMS -> charger ---------------------------------------------------------------------
+
+    def _call_from_csms(self, call: Call, text: str, now: float) -> list[Output]:
+        violation = self._schemas.check(self.version, call.action, True, call.payload)
+        out: list[Output] = []
+        if violation is not None:
+            out.append(self._violation(Direction.TO_CHARGER, violation, call.action))
+            if self._settings.validation_to_charger is ValidationMode.STRICT:
+                if not call.unconfirmed:
+                    out.append(self._error_reply(Direction.TO_CSMS, call.message_id, violation))
+                return out
+        if call.unconfirmed:  # a 2.1 SEND is never answered and may go at any time
+            return out + self._relay(Direction.TO_CHARGER, text, "SEND", call.action)
+        keep = violation is None and needs_result(call.action, charger_originated=False)
+        queued = _QueuedCall(
+            call.message_id, call.action, Origin.CSMS, text, call.payload if keep else None, None
+        )
+        self._queue.append(queued)
+        return out + self._drain(now)
+
+    def _answer_from_charger(
+        self, answer: CallResult | CallError, text: str, now: float
+    ) -> list[Output]:
+        outstanding = self._at_charger.pop(answer.message_id, None)
+        if outstanding is None:
+            if answer.message_id in self._expired_lc_ids:
+                del self._expired_lc_ids[answer.message_id]
+                return [LateReplyDropped(answer.message_id)]
+            # An answer to a CSMS call we stopped tracking: the CSMS decides what it is worth.
+            return self._relay_unmatched(Direction.TO_CSMS, answer, text)
+        if outstanding.origin is Origin.LC:
+            return [LcCallFinished(answer.message_id, answer), *self._drain(now)]
+        return self._answer(Direction.TO_CSMS, answer, text, outstanding) + self._drain(now)
+
+    def _drain(self, now: float) -> list[Output]:
+        out: list[Output] = []
+        while self._queue:
+            head = self._queue[0]
+            lc_outstanding = any(o.origin is Origin.LC for o in self._at_charger.values())
+            if lc_outstanding or (head.origin is Origin.LC and self._at_charger):
+                break
+            self._queue.popleft()
+            self._at_charger[head.message_id] = _Outstanding(
+                head.action, head.origin, now + self._settings.call_timeout_s, head.request
+            )
+            if head.origin is Origin.LC:
+                out.append(Send(Direction.TO_CHARGER, head.text))
+            else:
+                out += self._relay(Direction.TO_CHARGER, head.text, "CALL", head.action)
+        return out
+
+    # -- shared ------------------------------------------------------------------------------
+
+    def _answer(
+        self,
+        direction: Direction,
+        answer: CallResult | CallError,
+        text: str,
+        outstanding: _Outstanding,
+    ) -> list[Output]:
+        """Relay an answer to a relayed call, checking and observing it."""
+        if isinstance(answer, CallError):
+            return self._relay(direction, text, "CALLERROR", outstanding.action, answer.code)
+        violation = self._schemas.check(self.version, outstanding.action, False, answer.payload)
+        out: list[Output] = []
+        if violation is not None:
+            out.append(self._violation(direction, violation, outstanding.action))
+            if self._mode(direction) is ValidationMode.STRICT:
+                out.append(self._error_reply(direction, answer.message_id, violation))
+                return out
+        out += self._relay(direction, text, "CALLRESULT", outstanding.action)
+        if violation is None and outstanding.request is not None:
+            observed = observe_result(
+                self.identity,
+                self.version,
+                outstanding.action,
+                outstanding.origin is Origin.CHARGER,
+                outstanding.request,
+                answer.payload,
+            )
+            out += [Observed(event) for event in observed]
+        return out
+
+    def _relay_unmatched(
+        self, direction: Direction, answer: CallResult | CallError, text: str
+    ) -> list[Output]:
+        if isinstance(answer, CallError):
+            return self._relay(direction, text, "CALLERROR", "", answer.code)
+        return self._relay(direction, text, "CALLRESULT", "")
+
+    def _unroutable(self, direction: Direction, error: FrameError) -> list[Output]:
+        out: list[Output] = [Violation(direction, error.kind, None, error.detail, True)]
+        code = error_code(self.version, error.kind)
+        if code is not None and error.expects_answer:
+            back = Direction.TO_CHARGER if direction is Direction.TO_CSMS else Direction.TO_CSMS
+            message_id = error.message_id or "-1"
+            out.append(Send(back, call_error_text(message_id, code, error.detail)))
+        return out
+
+    def _error_reply(
+        self, direction: Direction, message_id: str, violation: SchemaViolation
+    ) -> Send:
+        code = error_code(self.version, violation.kind) or "GenericError"
+        return Send(direction, call_error_text(message_id, code, violation.detail))
+
+    def _violation(
+        self, direction: Direction, violation: SchemaViolation, action: str
+    ) -> Violation:
+        rejected = self._mode(direction) is ValidationMode.STRICT
+        return Violation(direction, violation.kind, action, violation.detail, rejected)
+
+    def _mode(self, direction: Direction) -> ValidationMode:
+        if direction is Direction.TO_CSMS:
+            return self._settings.validation_to_csms
+        return self._settings.validation_to_charger
+
+    @staticmethod
+    def _relay(
+        direction: Direction, text: str, message_type: str, action: str, code: str | None = None
+    ) -> list[Output]:
+        return [Send(direction, text), Relayed(direction, message_type, action, code)]
+
+    def _remember_expired(self, message_id: str) -> None:
+        self._expired_lc_ids[message_id] = None
+        while len(self._expired_lc_ids) > _EXPIRED_LC_IDS_KEPT:
+            self._expired_lc_ids.popitem(last=False)

@@ -1,0 +1,86 @@
+"""Dialling the CSMS for one charger, and turning a refusal into the charger's handshake answer."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass
+
+import aiohttp
+from multidict import CIMultiDict
+
+# Handshake headers the charger sent that the CSMS must see as if the charger dialled directly.
+FORWARDED_HEADERS = ("Authorization", "User-Agent")
+# Headers of a CSMS refusal that the charger must see too (e.g. the Basic-auth challenge).
+MIRRORED_REFUSAL_HEADERS = ("WWW-Authenticate",)
+
+
+class UpstreamRefused(Exception):
+    """The CSMS did not accept the connection; `status` is what the charger gets."""
+
+    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(f"CSMS refused: {reason} -> HTTP {status}")
+        self.status = status
+        self.reason = reason  # a short label for metrics: http_401, unreachable, timeout, ...
+        self.headers = headers or {}
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamSettings:
+    base_url: str
+    connect_timeout_s: float = 10.0
+    ping_interval_s: float | None = 30.0
+    max_frame_bytes: int = 65536
+    ssl_context: ssl.SSLContext | None = None  # the seam for security profiles 2 and 3
+
+
+class UpstreamDialer:
+    def __init__(self, settings: UpstreamSettings) -> None:
+        self._settings = settings
+        self._session: aiohttp.ClientSession | None = None
+
+    def url_for(self, path: str) -> str:
+        return self._settings.base_url.rstrip("/") + path
+
+    async def dial(
+        self, path: str, subprotocols: list[str], headers: dict[str, str]
+    ) -> aiohttp.ClientWebSocketResponse:
+        """Open the CSMS link for `path` offering the charger's subprotocols and headers."""
+        if self._session is None:
+            # No pool limit: one long-lived connection per charger is the point of this client.
+            connector = aiohttp.TCPConnector(limit=0, ssl=self._settings.ssl_context or True)
+            self._session = aiohttp.ClientSession(
+                connector=connector, skip_auto_headers=("User-Agent",)
+            )
+        settings = self._settings
+        request_headers = CIMultiDict(
+            (name, headers[name]) for name in FORWARDED_HEADERS if name in headers
+        )
+        try:
+            async with asyncio.timeout(settings.connect_timeout_s):
+                return await self._session.ws_connect(
+                    self.url_for(path),
+                    protocols=subprotocols,
+                    headers=request_headers,
+                    heartbeat=settings.ping_interval_s,
+                    compress=15,  # offer RFC 7692 permessage-deflate
+                    max_msg_size=settings.max_frame_bytes,
+                )
+        except aiohttp.WSServerHandshakeError as exc:
+            mirrored = {
+                name: exc.headers[name]
+                for name in MIRRORED_REFUSAL_HEADERS
+                if exc.headers is not None and name in exc.headers
+            }
+            # A 101 answer that is not a valid WebSocket handshake is the CSMS's fault: 502.
+            status = exc.status if exc.status >= 400 else 502
+            raise UpstreamRefused(status, f"http_{exc.status}", mirrored) from exc
+        except TimeoutError as exc:
+            raise UpstreamRefused(504, "timeout") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise UpstreamRefused(502, "unreachable") from exc
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+import pytest
+
+from router import events as ev
+from router.server import Router, RouterSettings
+from router.session import SessionSettings
+from tests.peers import Csms
+
+
+@pytest.fixture
+async def csms() -> AsyncIterator[Csms]:
+    server = Csms()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+RouterFactory = Callable[..., Coroutine[Any, Any, Router]]
+
+
+@pytest.fixture
+async def make_router() -> AsyncIterator[RouterFactory]:
+    """Start LC routers on 127.0.0.1 (any free port); each records the events it observed."""
+    started: list[Router] = []
+
+    async def start(
+        upstream_url: str, session: SessionSettings | None = None, **settings: Any
+    ) -> Router:
+        router = Router(
+            RouterSettings(
+                upstream_url=upstream_url,
+                listen_host="127.0.0.1",
+                listen_port=0,
+                session=session or SessionSettings(),
+                **settings,
+            )
+        )
+        observed: list[ev.Event] = []
+        router.subscribe(observed.append)
+        router.observed = observed  # type: ignore[attr-defined]
+        await router.start()
+        started.append(router)
+        return router
+
+    yield start
+    for router in started:
+        await router.stop()
+
+
+def lc_url(router: Router) -> str:
+    return f"ws://127.0.0.1:{router.port}"

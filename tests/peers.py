@@ -1,0 +1,357 @@
+"""Independent OCPP peers for tests: a CSMS and charge points built on the PyPI `ocpp` package
+(over the `websockets` library, not the LC's aiohttp stack), recording every raw frame."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+
+import websockets
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint as Cp16
+from ocpp.v16 import call as call16
+from ocpp.v16 import call_result as result16
+from ocpp.v201 import ChargePoint as Cp201
+from ocpp.v201 import call as call201
+from ocpp.v201 import call_result as result201
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.server import Server, ServerConnection
+from websockets.http11 import Request, Response
+
+SUBPROTOCOLS = ("ocpp1.6", "ocpp2.0.1", "ocpp2.1")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def basic_auth(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+class RecordingConnection:
+    """A websockets connection that keeps every text frame it carried, as received/sent."""
+
+    def __init__(self, ws: ClientConnection | ServerConnection) -> None:
+        self.ws = ws
+        self.received: list[str] = []
+        self.sent: list[str] = []
+
+    async def recv(self) -> str:
+        message = await self.ws.recv()
+        assert isinstance(message, str)
+        self.received.append(message)
+        return message
+
+    async def send(self, message: str) -> None:
+        self.sent.append(message)
+        await self.ws.send(message)
+
+
+# -- CSMS --------------------------------------------------------------------------------------
+
+
+class CsmsStation16(Cp16):
+    """The CSMS's side of one 1.6 charger."""
+
+    transaction_ids = itertools.count(1000)
+
+    def __init__(self, identity: str, connection: RecordingConnection) -> None:
+        super().__init__(identity, connection)
+        self.actions: list[str] = []
+
+    @on("BootNotification")
+    def on_boot(self, **_: Any) -> result16.BootNotification:
+        self.actions.append("BootNotification")
+        return result16.BootNotification(current_time=now_iso(), interval=300, status="Accepted")
+
+    @on("Heartbeat")
+    def on_heartbeat(self) -> result16.Heartbeat:
+        self.actions.append("Heartbeat")
+        return result16.Heartbeat(current_time=now_iso())
+
+    @on("StatusNotification")
+    def on_status(self, **_: Any) -> result16.StatusNotification:
+        self.actions.append("StatusNotification")
+        return result16.StatusNotification()
+
+    @on("Authorize")
+    def on_authorize(self, id_tag: str) -> result16.Authorize:
+        self.actions.append("Authorize")
+        return result16.Authorize(id_tag_info={"status": "Accepted"})
+
+    @on("StartTransaction")
+    def on_start(self, **_: Any) -> result16.StartTransaction:
+        self.actions.append("StartTransaction")
+        return result16.StartTransaction(
+            transaction_id=next(self.transaction_ids), id_tag_info={"status": "Accepted"}
+        )
+
+    @on("StopTransaction")
+    def on_stop(self, **_: Any) -> result16.StopTransaction:
+        self.actions.append("StopTransaction")
+        return result16.StopTransaction()
+
+    @on("MeterValues")
+    def on_meter_values(self, **_: Any) -> result16.MeterValues:
+        self.actions.append("MeterValues")
+        return result16.MeterValues()
+
+
+class CsmsStation201(Cp201):
+    """The CSMS's side of one 2.0.1 charging station."""
+
+    def __init__(self, identity: str, connection: RecordingConnection) -> None:
+        super().__init__(identity, connection)
+        self.actions: list[str] = []
+
+    @on("BootNotification")
+    def on_boot(self, **_: Any) -> result201.BootNotification:
+        self.actions.append("BootNotification")
+        return result201.BootNotification(current_time=now_iso(), interval=300, status="Accepted")
+
+    @on("Heartbeat")
+    def on_heartbeat(self) -> result201.Heartbeat:
+        self.actions.append("Heartbeat")
+        return result201.Heartbeat(current_time=now_iso())
+
+    @on("StatusNotification")
+    def on_status(self, **_: Any) -> result201.StatusNotification:
+        self.actions.append("StatusNotification")
+        return result201.StatusNotification()
+
+    @on("Authorize")
+    def on_authorize(self, **_: Any) -> result201.Authorize:
+        self.actions.append("Authorize")
+        return result201.Authorize(id_token_info={"status": "Accepted"})
+
+    @on("TransactionEvent")
+    def on_transaction_event(self, **_: Any) -> result201.TransactionEvent:
+        self.actions.append("TransactionEvent")
+        return result201.TransactionEvent()
+
+
+@dataclass
+class Handshake:
+    path: str
+    subprotocol: str | None
+    authorization: str | None
+    extensions: str | None
+
+
+@dataclass
+class Csms:
+    """A CSMS on 127.0.0.1 that accepts paths under `/ocpp/` and, when `passwords` is set, only
+    chargers whose Basic-auth user is their identity with the matching password."""
+
+    passwords: dict[str, str] | None = None
+    subprotocols: tuple[str, ...] = SUBPROTOCOLS
+    stations: dict[str, CsmsStation16 | CsmsStation201] = field(default_factory=dict)
+    connections: dict[str, RecordingConnection] = field(default_factory=dict)
+    handshakes: list[Handshake] = field(default_factory=list)
+    server: Server | None = None
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def _check(self, connection: ServerConnection, request: Request) -> Response | None:
+        identity = request.path.rsplit("/", 1)[-1]
+        if not request.path.startswith("/ocpp/"):
+            return connection.respond(HTTPStatus.NOT_FOUND, "unknown path\n")
+        if self.passwords is not None:
+            expected = basic_auth(identity, self.passwords.get(identity, "\0"))
+            if request.headers.get("Authorization") != expected:
+                response = connection.respond(HTTPStatus.UNAUTHORIZED, "bad credentials\n")
+                response.headers["WWW-Authenticate"] = 'Basic realm="csms"'
+                return response
+        return None
+
+    async def _serve(self, ws: ServerConnection) -> None:
+        request, response = ws.request, ws.response
+        assert request is not None and response is not None
+        self.handshakes.append(
+            Handshake(
+                request.path,
+                ws.subprotocol,
+                request.headers.get("Authorization"),
+                response.headers.get("Sec-WebSocket-Extensions"),
+            )
+        )
+        identity = request.path.rsplit("/", 1)[-1]
+        recorder = RecordingConnection(ws)
+        station_class = CsmsStation16 if ws.subprotocol == "ocpp1.6" else CsmsStation201
+        station = station_class(identity, recorder)
+        self.stations[identity] = station
+        self.connections[identity] = recorder
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await station.start()
+
+    async def start(self, port: int = 0) -> None:
+        self.server = await websockets.serve(
+            self._serve,
+            "127.0.0.1",
+            port or self.port,
+            subprotocols=list(self.subprotocols),  # type: ignore[arg-type]
+            process_request=self._check,
+        )
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+            self.server = None
+
+
+# -- charge points -----------------------------------------------------------------------------
+
+
+class ChargePoint16(Cp16):
+    def __init__(
+        self, identity: str, connection: RecordingConnection, answer_delay_s: float = 0.0
+    ) -> None:
+        super().__init__(identity, connection)
+        self.answer_delay_s = answer_delay_s
+        self.profiles: list[dict[str, Any]] = []
+        self.handled: list[str] = []
+
+    async def _delay(self, action: str) -> None:
+        self.handled.append(action)
+        await asyncio.sleep(self.answer_delay_s)
+
+    @on("GetConfiguration")
+    async def on_get_configuration(self, **_: Any) -> result16.GetConfiguration:
+        await self._delay("GetConfiguration")
+        return result16.GetConfiguration(
+            configuration_key=[{"key": "HeartbeatInterval", "readonly": False, "value": "300"}]
+        )
+
+    @on("RemoteStartTransaction")
+    async def on_remote_start(self, **_: Any) -> result16.RemoteStartTransaction:
+        await self._delay("RemoteStartTransaction")
+        return result16.RemoteStartTransaction(status="Accepted")
+
+    @on("SetChargingProfile")
+    async def on_set_profile(self, **payload: Any) -> result16.SetChargingProfile:
+        await self._delay("SetChargingProfile")
+        self.profiles.append(payload)
+        return result16.SetChargingProfile(status="Accepted")
+
+    @on("Reset")
+    async def on_reset(self, **_: Any) -> result16.Reset:
+        await self._delay("Reset")
+        return result16.Reset(status="Accepted")
+
+    async def boot(self) -> Any:
+        return await self.call(
+            call16.BootNotification(charge_point_model="Model16", charge_point_vendor="Vendor")
+        )
+
+
+class ChargePoint201(Cp201):
+    def __init__(
+        self, identity: str, connection: RecordingConnection, answer_delay_s: float = 0.0
+    ) -> None:
+        super().__init__(identity, connection)
+        self.answer_delay_s = answer_delay_s
+        self.profiles: list[dict[str, Any]] = []
+        self.handled: list[str] = []
+
+    async def _delay(self, action: str) -> None:
+        self.handled.append(action)
+        await asyncio.sleep(self.answer_delay_s)
+
+    @on("GetVariables")
+    async def on_get_variables(self, get_variable_data: list[Any], **_: Any) -> Any:
+        await self._delay("GetVariables")
+        results = [
+            {
+                "attributeStatus": "Accepted",
+                "attributeValue": "300",
+                "component": item["component"],
+                "variable": item["variable"],
+            }
+            for item in get_variable_data
+        ]
+        return result201.GetVariables(get_variable_result=results)
+
+    @on("RequestStartTransaction")
+    async def on_request_start(self, **_: Any) -> result201.RequestStartTransaction:
+        await self._delay("RequestStartTransaction")
+        return result201.RequestStartTransaction(status="Accepted")
+
+    @on("SetChargingProfile")
+    async def on_set_profile(self, **payload: Any) -> result201.SetChargingProfile:
+        await self._delay("SetChargingProfile")
+        self.profiles.append(payload)
+        return result201.SetChargingProfile(status="Accepted")
+
+    @on("Reset")
+    async def on_reset(self, **_: Any) -> result201.Reset:
+        await self._delay("Reset")
+        return result201.Reset(status="Accepted")
+
+    async def boot(self) -> Any:
+        return await self.call(
+            call201.BootNotification(
+                charging_station={"model": "Model201", "vendorName": "Vendor"}, reason="PowerUp"
+            )
+        )
+
+
+@dataclass
+class RunningChargePoint:
+    cp: ChargePoint16 | ChargePoint201
+    ws: ClientConnection
+    recorder: RecordingConnection
+    task: asyncio.Task[None]
+
+    async def close(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
+            await self.task
+        await self.ws.close()
+
+
+async def connect_charge_point(
+    url: str,
+    identity: str,
+    version: str = "ocpp1.6",
+    password: str | None = None,
+    answer_delay_s: float = 0.0,
+) -> RunningChargePoint:
+    headers = {"Authorization": basic_auth(identity, password)} if password else {}
+    ws = await websockets.connect(
+        f"{url}/ocpp/{identity}",
+        subprotocols=[version],  # type: ignore[list-item]
+        additional_headers=headers,
+        open_timeout=5,
+    )
+    recorder = RecordingConnection(ws)
+    cp_class = ChargePoint16 if version == "ocpp1.6" else ChargePoint201
+    cp = cp_class(identity, recorder, answer_delay_s)
+    task = asyncio.create_task(_run_quietly(cp))
+    return RunningChargePoint(cp, ws, recorder, task)
+
+
+async def _run_quietly(cp: ChargePoint16 | ChargePoint201) -> None:
+    with contextlib.suppress(websockets.ConnectionClosed):
+        await cp.start()
+
+
+async def wait_until(predicate: Any, timeout_s: float = 5.0, what: str = "condition") -> None:
+    """Poll `predicate` until true; bounded, so a test never hangs."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
