@@ -147,6 +147,7 @@ class _QueuedCall:
     origin: Origin
     text: str
     request: dict[str, Any] | None
+    timeout_s: float  # how long the charger has to answer once the call is sent
     deadline: float | None  # LC calls give up if not sent by then
 
 
@@ -198,6 +199,9 @@ class LinkSession:
     ) -> tuple[str, list[Output]]:
         """Queue the LC's own CALL to the charger; its end comes as `LcCallFinished`.
 
+        The call gives up if it could not be sent within `timeout_s`, and once sent the charger
+        has `timeout_s` to answer.
+
         Raises ValueError when the payload does not conform to the action's schema: that is
         a defect of the caller, not something to put on the wire.
         """
@@ -212,6 +216,7 @@ class LinkSession:
             Origin.LC,
             call_text(message_id, action, payload),
             payload,
+            timeout,
             now + timeout,
         )
         self._queue.append(queued)
@@ -299,7 +304,13 @@ class LinkSession:
             return out + self._relay(Direction.TO_CHARGER, text, "SEND", call.action)
         keep = violation is None and needs_result(call.action, charger_originated=False)
         queued = _QueuedCall(
-            call.message_id, call.action, Origin.CSMS, text, call.payload if keep else None, None
+            call.message_id,
+            call.action,
+            Origin.CSMS,
+            text,
+            call.payload if keep else None,
+            self._settings.call_timeout_s,
+            None,
         )
         self._queue.append(queued)
         return out + self._drain(now)
@@ -327,7 +338,7 @@ class LinkSession:
                 break
             self._queue.popleft()
             self._at_charger[head.message_id] = _Outstanding(
-                head.action, head.origin, now + self._settings.call_timeout_s, head.request
+                head.action, head.origin, now + head.timeout_s, head.request
             )
             if head.origin is Origin.LC:
                 out.append(Send(Direction.TO_CHARGER, head.text))

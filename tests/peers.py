@@ -42,15 +42,18 @@ class RecordingConnection:
         self.ws = ws
         self.received: list[str] = []
         self.sent: list[str] = []
+        self.log: list[tuple[str, str]] = []  # ("in" | "out", frame) in the order they happened
 
     async def recv(self) -> str:
         message = await self.ws.recv()
         assert isinstance(message, str)
         self.received.append(message)
+        self.log.append(("in", message))
         return message
 
     async def send(self, message: str) -> None:
         self.sent.append(message)
+        self.log.append(("out", message))
         await self.ws.send(message)
 
 

@@ -50,8 +50,11 @@ async def test_ocpp16_charger_and_csms_through_the_lc(csms: Csms, make_router: R
                         "sampledValue": [
                             {"value": "15.5", "measurand": "Current.Import", "phase": "L1"},
                             {"value": "16.0", "measurand": "Current.Import", "phase": "L2"},
-                            {"value": "1.234", "measurand": "Energy.Active.Import.Register",
-                             "unit": "kWh"},
+                            {
+                                "value": "1.234",
+                                "measurand": "Energy.Active.Import.Register",
+                                "unit": "kWh",
+                            },
                         ],
                     }
                 ],
@@ -94,15 +97,22 @@ async def test_ocpp16_charger_and_csms_through_the_lc(csms: Csms, make_router: R
             "MeterValues",
             "StopTransaction",
         ]
-        assert cp.handled == ["GetConfiguration", "RemoteStartTransaction",
-                              "SetChargingProfile", "Reset"]
+        assert cp.handled == [
+            "GetConfiguration",
+            "RemoteStartTransaction",
+            "SetChargingProfile",
+            "Reset",
+        ]
         _assert_byte_identical(csms, "CP16", charger.recorder.sent, charger.recorder.received)
 
         observed = router.observed  # type: ignore[attr-defined]
         assert _of(observed, ev.ChargerConnected)[0].version.value == "ocpp1.6"
         boot_event = _of(observed, ev.BootNotified)[0]
         assert (boot_event.vendor, boot_event.model, boot_event.interval_s) == (
-            "Vendor", "Model16", 300)
+            "Vendor",
+            "Model16",
+            300,
+        )
         assert _of(observed, ev.StatusChanged)[0].status == "Preparing"
         assert _of(observed, ev.TransactionStarted)[0].transaction_id == str(transaction_id)
         sample = _of(observed, ev.MeterSampled)[0]
@@ -134,7 +144,11 @@ async def test_ocpp201_station_and_csms_through_the_lc(csms: Csms, make_router: 
             "Accepted"
         )
         for seq, (kind, trigger) in enumerate(
-            [("Started", "Authorized"), ("Updated", "MeterValuePeriodic"), ("Ended", "StopAuthorized")]
+            [
+                ("Started", "Authorized"),
+                ("Updated", "MeterValuePeriodic"),
+                ("Ended", "StopAuthorized"),
+            ]
         ):
             await cp.call(
                 call201.TransactionEvent(
@@ -162,7 +176,10 @@ async def test_ocpp201_station_and_csms_through_the_lc(csms: Csms, make_router: 
         variables = await station.call(
             call201.GetVariables(
                 get_variable_data=[
-                    {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
+                    {
+                        "component": {"name": "OCPPCommCtrlr"},
+                        "variable": {"name": "HeartbeatInterval"},
+                    }
                 ]
             )
         )
