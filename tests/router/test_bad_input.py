@@ -10,8 +10,8 @@ import websockets
 from ocpp.v16 import call as call16
 from websockets.asyncio.client import ClientConnection
 
-from router.session import SessionSettings, ValidationMode
 from router.server import Router
+from router.session import SessionSettings, ValidationMode
 from tests.conftest import RouterFactory, lc_url
 from tests.peers import Csms, RecordingConnection, connect_charge_point, wait_until
 

@@ -55,7 +55,7 @@ async def test_frozen_charger_is_found_by_ping_and_its_csms_link_closed(
     csms: Csms,
     charger_process: tuple,  # type: ignore[type-arg]
 ) -> None:
-    router, process = charger_process
+    _router, process = charger_process
     upstream = csms.connections["CP-PROC"].ws
     os.kill(process.pid, signal.SIGSTOP)
     try:
