@@ -1,0 +1,116 @@
+"""The LC as an installer runs it: `run --config FILE` in its own process, scraped by Prometheus."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from tests.peers import Csms, connect_charge_point
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _config(upstream: str, port: int, metrics_port: int) -> str:
+    return f"""
+[router]
+upstream_url = "{upstream}"
+listen_host = "127.0.0.1"
+listen_port = {port}
+ping_interval_s = 5
+
+[metrics]
+listen_host = "127.0.0.1"
+listen_port = {metrics_port}
+"""
+
+
+async def _lc(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "router",
+        *args,
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def _wait_listening(port: int) -> None:
+    for _ in range(200):
+        try:
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        return
+    raise AssertionError(f"nothing listens on {port}")
+
+
+async def test_run_relays_serves_metrics_reloads_and_stops(csms: Csms, tmp_path: Path) -> None:
+    port, metrics_port = _free_port(), _free_port()
+    config = tmp_path / "site.toml"
+    config.write_text(_config(csms.url, port, metrics_port))
+    process = await _lc("run", "--config", str(config))
+    try:
+        await _wait_listening(port)
+        await _wait_listening(metrics_port)
+        charger = await connect_charge_point(f"ws://127.0.0.1:{port}", "CP-CLI", "ocpp2.0.1")
+        assert (await charger.cp.boot()).status == "Accepted"
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{metrics_port}/metrics") as response,
+        ):
+            assert response.status == 200
+            text = await response.text()
+        assert 'ocpp_lc_chargers_connected{version="ocpp2.0.1"} 1.0' in text
+        assert (
+            'ocpp_lc_messages_total{action="BootNotification",direction="to_csms",'
+            'message_type="CALL"} 1.0' in text
+        )
+        assert "ocpp_lc_relay_seconds_bucket" in text
+
+        config.write_text(_config(csms.url, port, metrics_port).replace("ping_interval_s = 5", "ping_interval_s = 6"))
+        process.send_signal(signal.SIGHUP)  # reload: the charger keeps its link
+        await asyncio.sleep(0.3)
+        assert (await charger.cp.boot()).status == "Accepted"
+        await charger.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode == 0, err.decode()
+    assert b"config reloaded" in err
+
+
+async def test_bad_config_is_refused_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[router]\nupstream_url = "http://csms"\nlisten_prot = 9000\n')
+    process = await _lc("check-config", "--config", str(config))
+    _out, err = await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode == 2
+    assert "router.upstream_url" in err.decode()
+
+    config.write_text('[router]\nupstream_url = "ws://csms"\nlisten_prot = 9000\n')
+    process = await _lc("run", "--config", str(config))
+    _out, err = await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode == 2
+    assert "router.listen_prot: unknown key" in err.decode()
+
+
+async def test_example_config_is_valid() -> None:
+    process = await _lc("check-config", "--config", str(REPO / "config" / "site.example.toml"))
+    out, err = await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode == 0, err.decode()
+    assert b"OK" in out
