@@ -1,16 +1,18 @@
-"""The running Local Controller: router, metrics endpoint and signal handling, started together."""
+"""The running Local Controller: router, load balancer and metrics endpoint, started together."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
 
-from router.config import SiteConfig, load_config
+from balancer.control import LoadBalancer
+from lc.config import SiteConfig, load_config
+from modbus.reader import MeterReader
 from router.config_reader import ConfigError
 from router.metrics import metrics_app
 from router.server import Router
@@ -23,19 +25,22 @@ class LocalController:
         self.config = config
         self._config_path = config_path
         self.router = Router(config.router)
+        self.balancer: LoadBalancer | None = None
+        self._balancer_task: asyncio.Task[None] | None = None
+        self._meter: MeterReader | None = None
         self._metrics_runner: web.AppRunner | None = None
         self.metrics_port: int | None = None
-        self._reload_hooks: list[Callable[[SiteConfig], Awaitable[None]]] = []
-
-    def on_reload(self, hook: Callable[[SiteConfig], Awaitable[None]]) -> None:
-        """Run `hook` with the new config after a SIGHUP reload."""
-        self._reload_hooks.append(hook)
 
     async def start(self) -> None:
+        registries = [self.router.metrics.registry]
+        if self.config.balancer is not None:
+            self._meter = MeterReader(self.config.balancer.meter.reader)
+            self.balancer = LoadBalancer(self.config.balancer, self.router, self._meter)
+            registries.append(self.balancer.metrics.registry)
         await self.router.start()
-        self._metrics_runner = web.AppRunner(
-            metrics_app([self.router.metrics.registry]), access_log=None
-        )
+        if self.balancer is not None:
+            self._balancer_task = asyncio.create_task(self.balancer.run(), name="balancer")
+        self._metrics_runner = web.AppRunner(metrics_app(registries), access_log=None)
         await self._metrics_runner.setup()
         settings = self.config.metrics
         await web.TCPSite(self._metrics_runner, settings.listen_host, settings.listen_port).start()
@@ -43,12 +48,20 @@ class LocalController:
         log.info("metrics on http://%s:%s/metrics", settings.listen_host, self.metrics_port)
 
     async def stop(self) -> None:
+        if self._balancer_task is not None:
+            self._balancer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._balancer_task
+        if self.balancer is not None:
+            await self.balancer.stop()
         await self.router.stop()
+        if self._meter is not None:
+            self._meter.close()
         if self._metrics_runner is not None:
             await self._metrics_runner.cleanup()
 
     async def reload(self) -> None:
-        """Re-read the config file; only what can change without dropping a link is applied."""
+        """Re-read the config file and apply what can change without dropping a link."""
         if self._config_path is None:
             return
         try:
@@ -56,9 +69,14 @@ class LocalController:
         except ConfigError as exc:
             log.error("config reload refused, keeping the running config: %s", exc)
             return
+        if (config.balancer is None) != (self.balancer is None):
+            log.error("config reload refused: adding or removing [site] needs a restart")
+            return
+        if config.router != self.config.router:
+            log.warning("router settings changed: they take effect at the next restart")
+        if self.balancer is not None and config.balancer is not None:
+            self.balancer.apply_config(config.balancer)
         self.config = config
-        for hook in self._reload_hooks:
-            await hook(config)
         log.info("config reloaded from %s", self._config_path)
 
 

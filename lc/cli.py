@@ -10,8 +10,8 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from router.app import LocalController, serve_until_signalled
-from router.config import load_config
+from lc.app import LocalController, serve_until_signalled
+from lc.config import load_config
 from router.config_reader import ConfigError
 
 
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if args.command == "demo":
-        from router.demo import run_demo
+        from lc.demo import run_demo
 
         _run_loop(run_demo(args.duration))
         return 0

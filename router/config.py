@@ -1,14 +1,8 @@
-"""The site configuration file (TOML): what the router and the metrics endpoint need.
-
-The load balancer's sections are read by `balancer.config`; `load_config` hands them over.
-"""
+"""The router's sections of the site config: [router] and [metrics]."""
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
 from router.config_reader import ConfigError, Table
@@ -22,15 +16,6 @@ CONNECTION_LOSS_POLICIES = ("close",)  # `hold` (offline mode) plugs in here
 class MetricsSettings:
     listen_host: str = "127.0.0.1"
     listen_port: int = 9100
-
-
-@dataclass(frozen=True, slots=True)
-class SiteConfig:
-    router: RouterSettings
-    metrics: MetricsSettings
-    connection_loss: str
-    # Sections that belong to other parts of the product, as parsed TOML.
-    other_sections: dict[str, Any]
 
 
 def _router_settings(table: Table) -> tuple[RouterSettings, str]:
@@ -73,21 +58,8 @@ def _metrics_settings(table: Table) -> MetricsSettings:
     return settings
 
 
-def parse_config(data: dict[str, Any]) -> SiteConfig:
-    root = Table(data, "")
+def parse_router_config(root: Table) -> tuple[RouterSettings, MetricsSettings, str]:
+    """The [router] and [metrics] sections: router settings, metrics endpoint, loss policy."""
     router, policy = _router_settings(root.table("router"))
     metrics = _metrics_settings(root.table("metrics", {}))
-    others = {name: value for name, value in data.items() if name not in ("router", "metrics")}
-    return SiteConfig(router, metrics, policy, others)
-
-
-def load_config(path: Path) -> SiteConfig:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    return parse_config(data)
+    return router, metrics, policy

@@ -6,6 +6,7 @@ section, so an installer always sees `section.key: problem` and unknown keys are
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
@@ -57,7 +58,11 @@ class Table:
         maximum: float | None = None,
     ) -> float:
         value = self._get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
             raise ConfigError(f"{self.key(name)}: expected a number, got {value!r}")
         if minimum is not None and value < minimum:
             raise ConfigError(f"{self.key(name)}: must be at least {minimum}, got {value}")

@@ -76,7 +76,7 @@ class MeterSampled:
     """One meter value sample set; quantities the charger did not report are None."""
 
     identity: str
-    evse_id: int
+    evse_id: int | None  # 2.0.1 names the EVSE only in a transaction's first event
     transaction_id: str | None
     current_a: PhaseValues
     power_w: float | None

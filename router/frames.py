@@ -140,26 +140,36 @@ def _salvage(text: str) -> tuple[str | None, bool]:
     return match.group(2), match.group(1) == str(CALL)
 
 
+def _utf8_size_above(text: str, limit: int) -> bool:
+    # A character is 1 to 4 bytes in UTF-8: encode only when the length cannot decide.
+    if len(text) > limit:
+        return True
+    if len(text) * 4 <= limit:
+        return False
+    return len(text.encode("utf-8", "surrogatepass")) > limit
+
+
 def parse_frame(text: str, version: OcppVersion, max_size: int | None = None) -> ParsedFrame:
     """Parse one OCPP-J text frame for a link speaking `version`."""
-    if max_size is not None and len(text) > max_size:
+    if max_size is not None and _utf8_size_above(text, max_size):
         message_id, is_call = _salvage(text)
-        return FrameError(
-            ErrorKind.OVERSIZE, f"frame of {len(text)} characters > {max_size}", message_id, is_call
-        )
+        detail = f"frame of {len(text)} characters is above {max_size} bytes"
+        return FrameError(ErrorKind.OVERSIZE, detail, message_id, is_call)
     try:
         message = json.loads(text)
     except (ValueError, RecursionError) as exc:
         message_id, is_call = _salvage(text)
         return FrameError(ErrorKind.RPC_FRAMEWORK, f"invalid JSON: {exc}", message_id, is_call)
-    if not isinstance(message, list) or len(message) < 3:
-        return FrameError(
-            ErrorKind.RPC_FRAMEWORK, "not a JSON array of at least 3 elements", None, True
-        )
+    if not isinstance(message, list) or len(message) < 2:
+        return FrameError(ErrorKind.RPC_FRAMEWORK, "not a JSON array [type, id, ...]", None, True)
     type_id, message_id = message[0], message[1]
     if not isinstance(message_id, str) or not message_id:
         return FrameError(
             ErrorKind.RPC_FRAMEWORK, "message id is not a non-empty string", None, True
+        )
+    if len(message) < 3:
+        return FrameError(
+            ErrorKind.RPC_FRAMEWORK, "an array of fewer than 3 elements", message_id, True
         )
     if len(message_id) > MAX_MESSAGE_ID_LENGTH:
         return FrameError(

@@ -39,7 +39,7 @@ def _sample_unit(sample: dict[str, Any]) -> tuple[str | None, float]:
 
 
 def _meter_sample(
-    identity: str, evse_id: int, transaction_id: str | None, sampled: list[dict[str, Any]]
+    identity: str, evse_id: int | None, transaction_id: str | None, sampled: list[dict[str, Any]]
 ) -> ev.MeterSampled | None:
     currents: list[float | None] = [None, None, None]
     power = energy = None
@@ -65,7 +65,7 @@ def _meter_sample(
 
 
 def _meter_events(
-    identity: str, evse_id: int, transaction_id: str | None, meter_values: Any
+    identity: str, evse_id: int | None, transaction_id: str | None, meter_values: Any
 ) -> list[ev.Event]:
     found: list[ev.Event] = []
     for meter_value in meter_values if isinstance(meter_values, list) else ():
@@ -119,16 +119,16 @@ def _transaction_event(identity: str, version: OcppVersion, p: dict[str, Any]) -
     evse = p.get("evse")
     evse_id = _int(evse.get("id")) if isinstance(evse, dict) else None
     kind = p.get("eventType")
+    state = info.get("chargingState")
     found: list[ev.Event] = []
     if kind == "Started":
         token = p.get("idToken")
         id_token = token.get("idToken") if isinstance(token, dict) else None
         found.append(ev.TransactionStarted(identity, transaction_id, evse_id, id_token, None))
-    elif kind == "Updated":
-        state = info.get("chargingState")
+    if kind == "Updated" or (kind == "Started" and state is not None):
         found.append(ev.TransactionUpdated(identity, transaction_id, evse_id, state))
-    if evse_id is not None:
-        found += _meter_events(identity, evse_id, transaction_id, p.get("meterValue"))
+    # The EVSE may be absent after the first event (E01.FR.16): the transaction id says which.
+    found += _meter_events(identity, evse_id, transaction_id, p.get("meterValue"))
     if kind == "Ended":
         reason = info.get("stoppedReason")
         found.append(ev.TransactionEnded(identity, transaction_id, evse_id, None, reason))

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
@@ -48,8 +48,9 @@ from router.frames import (
 from router.observe import needs_result, observe_charger_request, observe_result
 from router.schemas import SchemaRegistry, SchemaViolation
 
-# Ids of timed-out LC calls are remembered so their late answers are recognised and dropped.
-_EXPIRED_LC_IDS_KEPT = 256
+# Ids of timed-out LC calls are remembered so their late answers (even repeated ones) are
+# recognised and dropped; a charger answers within minutes if at all.
+_EXPIRED_LC_IDS_KEPT = 4096
 
 
 class Direction(Enum):
@@ -167,6 +168,7 @@ class LinkSession:
         self._at_charger: dict[str, _Outstanding] = {}  # calls the charger has not answered
         self._queue: deque[_QueuedCall] = deque()  # calls waiting to go to the charger
         self._expired_lc_ids: OrderedDict[str, None] = OrderedDict()
+        self._transaction_evses: dict[str, int] = {}  # 2.0.1 transaction id -> EVSE id
 
     @property
     def queue_depth(self) -> int:
@@ -274,13 +276,27 @@ class LinkSession:
                 now + self._settings.call_timeout_s,
                 call.payload if keep else None,
             )
-        out += self._relay(Direction.TO_CSMS, text, "CALL", call.action)
+        kind = "SEND" if call.unconfirmed else "CALL"
+        out += self._relay(Direction.TO_CSMS, text, kind, call.action)
         if violation is None:
             observed = observe_charger_request(
                 self.identity, self.version, call.action, call.payload
             )
-            out += [Observed(event) for event in observed]
+            out += [Observed(self._with_evse(event)) for event in observed]
         return out
+
+    def _with_evse(self, event: ev.Event) -> ev.Event:
+        """Name the EVSE in 2.0.1 transaction events that leave it out after the first one."""
+        if isinstance(event, ev.TransactionStarted) and event.evse_id is not None:
+            self._transaction_evses[event.transaction_id] = event.evse_id
+        elif isinstance(event, ev.TransactionUpdated | ev.MeterSampled | ev.TransactionEnded):
+            transaction = event.transaction_id
+            if transaction is not None:
+                if event.evse_id is None and transaction in self._transaction_evses:
+                    event = replace(event, evse_id=self._transaction_evses[transaction])
+                if isinstance(event, ev.TransactionEnded):
+                    self._transaction_evses.pop(transaction, None)
+        return event
 
     def _answer_from_csms(self, answer: CallResult | CallError, text: str) -> list[Output]:
         outstanding = self._at_csms.pop(answer.message_id, None)
@@ -321,7 +337,6 @@ class LinkSession:
         outstanding = self._at_charger.pop(answer.message_id, None)
         if outstanding is None:
             if answer.message_id in self._expired_lc_ids:
-                del self._expired_lc_ids[answer.message_id]
                 return [LateReplyDropped(answer.message_id)]
             # An answer to a CSMS call we stopped tracking: the CSMS decides what it is worth.
             return self._relay_unmatched(Direction.TO_CSMS, answer, text)
@@ -358,6 +373,9 @@ class LinkSession:
         """Relay an answer to a relayed call, checking and observing it."""
         if isinstance(answer, CallError):
             return self._relay(direction, text, "CALLERROR", outstanding.action, answer.code)
+        if not self._schemas.knows(self.version, outstanding.action):
+            # The call's unknown action was reported already; its answer has no schema.
+            return self._relay(direction, text, "CALLRESULT", outstanding.action)
         violation = self._schemas.check(self.version, outstanding.action, False, answer.payload)
         out: list[Output] = []
         if violation is not None:

@@ -39,7 +39,7 @@ async def _lc(*args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "router",
+        "lc",
         *args,
         cwd=REPO,
         stdout=asyncio.subprocess.PIPE,

@@ -1,0 +1,43 @@
+"""The whole site config file (TOML): the router's sections and the load balancer's."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from balancer.config import BalancerConfig, parse_balancer_config
+from router.config import MetricsSettings, parse_router_config
+from router.config_reader import ConfigError, Table
+from router.server import RouterSettings
+
+
+@dataclass(frozen=True, slots=True)
+class SiteConfig:
+    router: RouterSettings
+    metrics: MetricsSettings
+    connection_loss: str
+    balancer: BalancerConfig | None  # None: the LC only routes
+
+
+def parse_config(data: dict[str, Any]) -> SiteConfig:
+    root = Table(data, "")
+    router, metrics, policy = parse_router_config(root)
+    balancer = parse_balancer_config(root)
+    root.finish()
+    return SiteConfig(router, metrics, policy, balancer)
+
+
+def load_config(path: Path) -> SiteConfig:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_config(data)

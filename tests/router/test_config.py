@@ -1,0 +1,301 @@
+"""The router's part of the site config (TOML): settings, defaults, errors naming the key."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lc.config import load_config, parse_config
+from router.config import MetricsSettings, parse_router_config
+from router.config_reader import ConfigError, Table
+from router.server import RouterSettings
+from router.session import SessionSettings, ValidationMode
+
+UPSTREAM = "ws://csms.example.net:9000/ocpp"
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "site.example.toml"
+
+
+def _config(router: dict[str, Any] | None = None, **sections: Any) -> dict[str, Any]:
+    return {"router": {"upstream_url": UPSTREAM, **(router or {})}, **sections}
+
+
+def _parse(data: dict[str, Any]) -> tuple[RouterSettings, MetricsSettings, str]:
+    return parse_router_config(Table(data, ""))
+
+
+def _error(data: dict[str, Any]) -> str:
+    with pytest.raises(ConfigError) as caught:
+        _parse(data)
+    return str(caught.value)
+
+
+# -- valid configs ------------------------------------------------------------------------------
+
+
+def test_minimal_config_needs_only_the_upstream_url() -> None:
+    router, _, _ = _parse({"router": {"upstream_url": UPSTREAM}})
+    assert router.upstream_url == UPSTREAM
+
+
+def test_every_default() -> None:
+    router, metrics, policy = _parse({"router": {"upstream_url": UPSTREAM}})
+    assert router.listen_host == "0.0.0.0"
+    assert router.listen_port == 9000
+    assert router.ping_interval_s == 30.0
+    assert router.connect_timeout_s == 10.0
+    assert router.session == SessionSettings(
+        call_timeout_s=30.0,
+        max_frame_chars=65536,
+        validation_to_csms=ValidationMode.OBSERVE,
+        validation_to_charger=ValidationMode.OBSERVE,
+    )
+    assert router.server_ssl is None and router.upstream_ssl is None
+    assert metrics == MetricsSettings("127.0.0.1", 9100)
+    assert policy == "close"
+
+
+def test_every_router_and_metrics_key_is_read() -> None:
+    router, metrics, policy = _parse(
+        {
+            "router": {
+                "upstream_url": "wss://csms.example.net/ocpp",
+                "listen_host": "127.0.0.1",
+                "listen_port": 8080,
+                "ping_interval_s": 12.5,
+                "connect_timeout_s": 3,
+                "call_timeout_s": 45,
+                "max_frame_bytes": 4096,
+                "validation_to_csms": "strict",
+                "validation_to_charger": "observe",
+                "connection_loss": "close",
+            },
+            "metrics": {"listen_host": "0.0.0.0", "listen_port": 9200},
+        }
+    )
+    assert router.upstream_url == "wss://csms.example.net/ocpp"
+    assert (router.listen_host, router.listen_port) == ("127.0.0.1", 8080)
+    assert router.ping_interval_s == 12.5
+    assert router.connect_timeout_s == 3.0 and isinstance(router.connect_timeout_s, float)
+    assert router.session == SessionSettings(
+        call_timeout_s=45.0,
+        max_frame_chars=4096,
+        validation_to_csms=ValidationMode.STRICT,
+        validation_to_charger=ValidationMode.OBSERVE,
+    )
+    assert metrics == MetricsSettings("0.0.0.0", 9200)
+    assert policy == "close"
+
+
+@pytest.mark.parametrize("ping", [0, 0.0])
+def test_ping_interval_zero_turns_pings_off(ping: float) -> None:
+    router, _, _ = _parse(_config({"ping_interval_s": ping}))
+    assert router.ping_interval_s is None
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("listen_port", 0),
+        ("listen_port", 65535),
+        ("max_frame_bytes", 1024),
+        ("max_frame_bytes", 16 << 20),
+        ("call_timeout_s", 0.1),
+        ("connect_timeout_s", 0.1),
+    ],
+)
+def test_range_limits_are_inclusive(key: str, value: float) -> None:
+    router, _, _ = _parse(_config({key: value}))
+    assert value in (
+        router.listen_port,
+        router.session.max_frame_chars,
+        router.session.call_timeout_s,
+        router.connect_timeout_s,
+    )
+
+
+def test_site_config_without_a_site_section_only_routes() -> None:
+    config = parse_config({"router": {"upstream_url": UPSTREAM}})
+    assert config.router.upstream_url == UPSTREAM
+    assert config.metrics == MetricsSettings()
+    assert config.connection_loss == "close"
+    assert config.balancer is None
+
+
+def test_site_config_rejects_an_unknown_section() -> None:
+    with pytest.raises(ConfigError, match=r"^routr: unknown key$"):
+        parse_config({"router": {"upstream_url": UPSTREAM}, "routr": {}})
+
+
+def test_example_config_shows_the_router_defaults() -> None:
+    example = load_config(EXAMPLE)
+    router, metrics, policy = _parse({"router": {"upstream_url": example.router.upstream_url}})
+    assert (example.router, example.metrics, example.connection_loss) == (router, metrics, policy)
+
+
+# -- errors name the key ------------------------------------------------------------------------
+
+
+def test_missing_router_section() -> None:
+    assert _error({}).startswith("router: required key is missing")
+
+
+@pytest.mark.parametrize("section", ["router", "metrics"])
+def test_section_that_is_not_a_table(section: str) -> None:
+    data = _config() | {section: "yes"}
+    assert _error(data).startswith(f"{section}: expected a table")
+
+
+def test_missing_upstream_url() -> None:
+    assert _error({"router": {}}).startswith("router.upstream_url: required key is missing")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://csms.example.net/ocpp",
+        "https://csms.example.net/ocpp",
+        "csms.example.net:9000",
+        "ws://",
+        "ws:///ocpp",
+        "",
+    ],
+)
+def test_upstream_url_must_be_a_websocket_url_with_a_host(url: str) -> None:
+    message = _error(_config({"upstream_url": url}))
+    assert message.startswith("router.upstream_url:")
+    assert repr(url) in message
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("upstream_url", 9000),
+        ("listen_host", 0),
+        ("listen_port", "9000"),
+        ("listen_port", 9000.0),
+        ("listen_port", True),
+        ("ping_interval_s", "30"),
+        ("ping_interval_s", False),
+        ("connect_timeout_s", [10]),
+        ("call_timeout_s", {"s": 30}),
+        ("max_frame_bytes", 65536.0),
+        ("validation_to_csms", True),
+        ("connection_loss", 1),
+    ],
+)
+def test_wrong_type_names_the_key(key: str, value: Any) -> None:
+    message = _error(_config({key: value}))
+    assert message.startswith(f"router.{key}: expected ")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("listen_port", -1),
+        ("listen_port", 65536),
+        ("ping_interval_s", -1),
+        ("connect_timeout_s", 0),
+        ("call_timeout_s", 0.05),
+        ("call_timeout_s", -30),
+        ("max_frame_bytes", 1023),
+        ("max_frame_bytes", (16 << 20) + 1),
+    ],
+)
+def test_out_of_range_number_names_the_key(key: str, value: float) -> None:
+    message = _error(_config({key: value}))
+    assert message.startswith(f"router.{key}: must be ")
+    assert message.endswith(f"got {value}")
+
+
+@pytest.mark.parametrize("port", [-1, 65536, 100000])
+def test_out_of_range_metrics_port_names_the_key(port: int) -> None:
+    message = _error(_config(metrics={"listen_port": port}))
+    assert message.startswith("metrics.listen_port: must be between 0 and 65535")
+
+
+def test_nan_timeout_is_rejected() -> None:
+    assert _error(_config({"call_timeout_s": float("nan")})).startswith("router.call_timeout_s:")
+
+
+@pytest.mark.parametrize("key", ["validation_to_csms", "validation_to_charger"])
+@pytest.mark.parametrize("mode", ["Strict", "reject", "off", ""])
+def test_bad_validation_mode_names_the_key_and_the_choices(key: str, mode: str) -> None:
+    message = _error(_config({key: mode}))
+    assert message.startswith(f"router.{key}: must be one of ['observe', 'strict']")
+    assert message.endswith(f"got {mode!r}")
+
+
+def test_unknown_connection_loss_policy() -> None:
+    message = _error(_config({"connection_loss": "hold"}))
+    assert message.startswith("router.connection_loss: must be one of ['close']")
+
+
+@pytest.mark.parametrize("typo", ["listen_prot", "upstream", "ping_interval", "max_frame_chars"])
+def test_unknown_key_in_router_is_an_error(typo: str) -> None:
+    assert _error(_config({typo: 1})) == f"router.{typo}: unknown key"
+
+
+@pytest.mark.parametrize("typo", ["port", "listen_hots", "path"])
+def test_unknown_key_in_metrics_is_an_error(typo: str) -> None:
+    assert _error(_config(metrics={typo: 1})) == f"metrics.{typo}: unknown key"
+
+
+def test_a_bad_value_is_reported_before_an_unknown_key() -> None:
+    message = _error(_config({"listen_port": "x", "listen_prot": 1}))
+    assert message.startswith("router.listen_port:")
+
+
+# -- reading files ------------------------------------------------------------------------------
+
+
+def test_load_config_reads_a_toml_file(tmp_path: Path) -> None:
+    path = tmp_path / "site.toml"
+    path.write_text(
+        f'[router]\nupstream_url = "{UPSTREAM}"\nlisten_port = 9001\n'
+        'validation_to_charger = "strict"\n\n[metrics]\nlisten_port = 9101\n',
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    assert config.router.upstream_url == UPSTREAM
+    assert config.router.listen_port == 9001
+    assert config.router.session.validation_to_charger is ValidationMode.STRICT
+    assert config.metrics.listen_port == 9101
+
+
+def test_load_config_on_a_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere.toml"
+    with pytest.raises(ConfigError, match=r"cannot read") as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}: cannot read: ")
+
+
+def test_load_config_on_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"cannot read"):
+        load_config(tmp_path)
+
+
+def test_load_config_on_invalid_toml_says_where(tmp_path: Path) -> None:
+    path = tmp_path / "site.toml"
+    path.write_text('[router]\nupstream_url = "ws://x\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: not valid TOML: ")
+    assert re.search(r"line 2", message)
+
+
+def test_load_config_passes_key_errors_through(tmp_path: Path) -> None:
+    path = tmp_path / "site.toml"
+    path.write_text('[router]\nupstream_url = "http://csms"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"^router\.upstream_url: "):
+        load_config(path)
+
+
+def test_load_config_on_a_file_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "site.toml"
+    path.write_bytes(b'[router]\nupstream_url = "ws://caf\xe9.example"\n')  # Latin-1
+    with pytest.raises(ConfigError, match=r"UTF-8|utf-8"):
+        load_config(path)
