@@ -7,7 +7,9 @@ conforms and, when it does not, the error kind the OCPP-J spec names for the vio
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -41,11 +43,23 @@ class SchemaViolation:
     detail: str
 
 
+def _multiple_of(
+    validator: Any, multiple: float, instance: Any, schema: dict[str, Any]
+) -> Iterator[schema_exceptions.ValidationError]:
+    """`multipleOf` in decimal, as JSON numbers are written: 1.6's limits are multiples of 0.1,
+    and in binary floating point 6.3 / 0.1 is not a whole number."""
+    if not validator.is_type(instance, "number"):
+        return
+    if Decimal(repr(instance)) % Decimal(repr(multiple)) != 0:
+        yield schema_exceptions.ValidationError(f"{instance!r} is not a multiple of {multiple}")
+
+
 class _Validator:
     """One compiled schema; `is_valid` is the fast path, errors are only built on failure."""
 
     def __init__(self, schema: dict[str, Any]) -> None:
-        cls = validators.validator_for(schema, default=validators.Draft6Validator)
+        base = validators.validator_for(schema, default=validators.Draft6Validator)
+        cls = validators.extend(base, {"multipleOf": _multiple_of})
         self._validator = cls(schema)
 
     def check(self, payload: Any) -> SchemaViolation | None:

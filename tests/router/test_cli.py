@@ -82,7 +82,11 @@ async def test_run_relays_serves_metrics_reloads_and_stops(csms: Csms, tmp_path:
         )
         assert "ocpp_lc_relay_seconds_bucket" in text
 
-        config.write_text(_config(csms.url, port, metrics_port).replace("ping_interval_s = 5", "ping_interval_s = 6"))
+        config.write_text(
+            _config(csms.url, port, metrics_port).replace(
+                "ping_interval_s = 5", "ping_interval_s = 6"
+            )
+        )
         process.send_signal(signal.SIGHUP)  # reload: the charger keeps its link
         await asyncio.sleep(0.3)
         assert (await charger.cp.boot()).status == "Accepted"

@@ -1,0 +1,398 @@
+"""allocate(): share the grid connection's headroom between the EVSEs.
+
+A pure function of a SiteState: no I/O, no clock, no memory between calls. Rate limiting,
+deadband and slow raise / fast cut belong to the control loop that calls it.
+
+The scheme, in order:
+
+1. Stale meter: every session gets its configured safe current (idle EVSEs 0), whatever the
+   measurements say; check_safe_currents_fit() has verified at config load that these fit.
+2. Headroom per site phase = cap - margin - base load, where base load = |site current| - the
+   current of the managed EVSEs on that phase (measured, else the limit in force for a charging
+   session). With a kW cap, total power is one more shared resource.
+3. Chargers that ignore their limit are planned at their max_current before anything else.
+4. Strict priority, after OCPP 2.0.1 K03.FR.04 ("a transaction with a chargingPriority that is
+   higher than other transactions SHALL be fulfilled as long as possible, even if other
+   transactions have to be suspended"): tier by tier from the highest priority, sessions are
+   admitted at their minimum in turn order while it fits (so the fewest are paused), then the
+   tier's charging sessions are water-filled up to their effective max; the next tier gets what
+   is left. Within a tier the share is max-min fair: a car capped below the level gives the rest
+   to the others.
+5. Turn order within a tier (rotation, so nobody starves): sessions still inside their rotation
+   period, most recent first; then waiting sessions, longest-waiting first; then sessions past
+   their rotation period, most recent first. The session that has charged longest is paused
+   first, and a waiting one replaces a charging one only once that one's turn is over.
+6. Limits are rounded down to 0.1 A; a limit is 0 or within [min, effective max].
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import partial
+from itertools import groupby
+from operator import attrgetter
+
+from balancer.site import (
+    SITE_PHASES,
+    EvseState,
+    MeterReading,
+    PhaseValues,
+    SessionState,
+    SiteState,
+)
+
+_EPSILON = 1e-6
+"""Float noise allowance, in A (phases), W (power) or tenths of an ampere (rounding)."""
+
+_POWER = len(SITE_PHASES)
+"""Resource index of the total power budget; 0..2 are the site phases L1..L3."""
+
+# Turn-order groups within one priority tier, see the module docstring.
+_IN_TURN = 0
+_WAITING = 1
+_TURN_OVER = 2
+
+
+class Mode(StrEnum):
+    NORMAL = "normal"
+    SAFE = "safe"
+    """The meter is stale: safe currents, no use of measurements."""
+    OVERLOAD = "overload"
+    """Base load (plus disobedient chargers) exceeds a phase or the kW cap even with every
+    session paused; sessions loading an overloaded phase are paused, the others go on."""
+
+
+class PauseReason(StrEnum):
+    NO_CAPACITY = "no_capacity"
+    """Its minimum did not fit after higher-priority or earlier-turn sessions."""
+    OVERLOAD = "overload"
+    """It loads a phase (or the kW cap) exceeded with every session paused."""
+    LIMIT_BELOW_MIN = "limit_below_min"
+    """The CSMS limit is below the minimum current."""
+    SAFE_CURRENT_ZERO = "safe_current_zero"
+    """The meter is stale and its configured safe current is 0."""
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """What allocate() decided; the control loop turns it into charging profiles."""
+
+    mode: Mode
+    limits: Mapping[str, float]
+    """Limit per EVSE id (every EVSE of the state), A per phase; 0 = do not charge."""
+    paused: Mapping[str, PauseReason]
+    """Sessions (non-idle EVSEs) given 0 A, and why."""
+    planned: PhaseValues
+    """Planned EVSE current per site phase: the limits, disobedient chargers at max_current."""
+    headroom: PhaseValues | None
+    """Per site phase, cap - margin - base load: what the EVSEs may draw. None in safe mode."""
+    planned_power_kw: float
+    power_headroom_kw: float | None
+    """kW cap minus base load power; None without a kW cap or in safe mode."""
+
+
+def allocate(state: SiteState) -> Allocation:
+    """Decide every EVSE's current limit for this moment. Same state in, same allocation out."""
+    reading = state.meter
+    if reading is None or state.meter_is_stale:
+        return _safe_allocation(state)
+    return _balanced_allocation(state, reading)
+
+
+def check_safe_currents_fit(
+    phase_cap: PhaseValues, margin: float, evses: Iterable[EvseState]
+) -> list[str]:
+    """Problems that would let the safe allocation exceed cap - margin; empty when it fits.
+
+    Meant for config load: with a stale meter every session gets its safe current at once.
+    """
+    evses = tuple(evses)
+    totals = _phase_totals((evse, evse.safe_current) for evse in evses)
+    problems = []
+    for phase, total, cap in zip(SITE_PHASES, totals, phase_cap, strict=True):
+        if total > cap - margin + _EPSILON:
+            count = sum(1 for evse in evses if evse.safe_current and phase in evse.site_phases)
+            problems.append(
+                f"L{phase}: safe currents of {count} EVSEs sum to {total:.1f} A, more than "
+                f"the phase cap {cap:.1f} A minus margin {margin:.1f} A = {cap - margin:.1f} A"
+            )
+    return problems
+
+
+@dataclass(slots=True, eq=False)
+class _Claim:
+    """One obeying session's bid for current while allocating (mutable scratch)."""
+
+    evse: EvseState
+    loads: tuple[tuple[int, float], ...]
+    """(resource, units per ampere): 1 A per site phase it loads, volts on the power budget."""
+    offer_min: float
+    fill_max: float
+    """Where water-filling stops: the effective max if charging, else offer_min (a reserve)."""
+    current: float = 0.0
+    rising: bool = False
+
+
+def _safe_allocation(state: SiteState) -> Allocation:
+    limits: dict[str, float] = {}
+    paused: dict[str, PauseReason] = {}
+    draws: list[tuple[EvseState, float]] = []
+    for evse in state.evses:
+        if evse.session is SessionState.IDLE:
+            limits[evse.evse_id] = 0.0
+            continue
+        limit = _offer(evse, evse.safe_current)
+        limits[evse.evse_id] = limit
+        if limit == 0:
+            paused[evse.evse_id] = (
+                PauseReason.SAFE_CURRENT_ZERO
+                if evse.safe_current == 0
+                else PauseReason.LIMIT_BELOW_MIN
+            )
+        draws.append((evse, limit if evse.obeys else evse.max_current))
+    planned = _phase_totals(draws)
+    return Allocation(
+        mode=Mode.SAFE,
+        limits=limits,
+        paused=paused,
+        planned=planned,
+        headroom=None,
+        planned_power_kw=_watts(planned, _nominal_voltages(state)) / 1000,
+        power_headroom_kw=None,
+    )
+
+
+def _balanced_allocation(state: SiteState, reading: MeterReading) -> Allocation:
+    voltages = reading.voltages or _nominal_voltages(state)
+    base = _base_load(state.evses, reading.currents)
+    headroom = _per_phase(
+        cap - state.margin - load for cap, load in zip(state.phase_cap, base, strict=True)
+    )
+    power_headroom_w = None
+    if state.power_cap_kw is not None:
+        power_headroom_w = state.power_cap_kw * 1000 - _watts(base, voltages)
+
+    limits: dict[str, float] = {}
+    paused: dict[str, PauseReason] = {}
+    disobedient: list[tuple[EvseState, float]] = []
+    claims: list[_Claim] = []
+    for evse in state.evses:
+        if evse.session is SessionState.IDLE:
+            limits[evse.evse_id] = 0.0
+            continue
+        offer_min, offer_max = _offer_range(evse)
+        if not evse.obeys:
+            # It draws what it likes, whatever we send: budget its maximum.
+            disobedient.append((evse, evse.max_current))
+        if offer_max < offer_min:
+            limits[evse.evse_id] = 0.0
+            paused[evse.evse_id] = PauseReason.LIMIT_BELOW_MIN
+        elif not evse.obeys:
+            limits[evse.evse_id] = offer_max
+        else:
+            # Only a drawing car can use more than its minimum; the others hold it as a reserve.
+            fill_max = offer_max if evse.session is SessionState.CHARGING else offer_min
+            loads = _loads(evse, voltages, with_power=power_headroom_w is not None)
+            claims.append(_Claim(evse, loads, offer_min, fill_max))
+
+    fixed = _phase_totals(disobedient)
+    capacity = [room - load for room, load in zip(headroom, fixed, strict=True)]
+    if power_headroom_w is not None:
+        capacity.append(power_headroom_w - _watts(fixed, voltages))
+    overloaded = [free < -_EPSILON for free in capacity]
+
+    claims.sort(key=partial(_turn_order, state.now, state.rotation_period_s))
+    for _, tier in groupby(claims, key=lambda claim: claim.evse.priority):
+        admitted = [claim for claim in tier if _admit(claim, capacity)]
+        _water_fill(admitted, capacity)
+    for claim in claims:
+        evse_id = claim.evse.evse_id
+        limits[evse_id] = _floor_tenth(claim.current)
+        if not limits[evse_id]:
+            too_much_base = any(overloaded[resource] for resource, _ in claim.loads)
+            paused[evse_id] = PauseReason.OVERLOAD if too_much_base else PauseReason.NO_CAPACITY
+
+    planned = _phase_totals(
+        disobedient + [(claim.evse, limits[claim.evse.evse_id]) for claim in claims]
+    )
+    return Allocation(
+        mode=Mode.OVERLOAD if any(overloaded) else Mode.NORMAL,
+        limits=limits,
+        paused=paused,
+        planned=planned,
+        headroom=headroom,
+        planned_power_kw=_watts(planned, voltages) / 1000,
+        power_headroom_kw=None if power_headroom_w is None else power_headroom_w / 1000,
+    )
+
+
+def _base_load(evses: Iterable[EvseState], site_currents: PhaseValues) -> PhaseValues:
+    """Site current per phase that is not the managed EVSEs'.
+
+    Where a charger reports no current, a charging session is assumed to draw its limit in force
+    and any other session nothing: those states draw ~0, and a wrong guess then only inflates the
+    base load. Clamped at 0 so that generation on site never counts as headroom: it can vanish
+    faster than the loop reacts.
+    """
+    managed: list[list[float]] = [[] for _ in SITE_PHASES]
+    for evse in evses:
+        for charger_phase, site_phase in enumerate(evse.phase_map):
+            measured = evse.measured[charger_phase]
+            if measured is not None:
+                managed[site_phase - 1].append(abs(measured))
+            elif evse.session is SessionState.CHARGING and charger_phase < evse.phases_in_use:
+                managed[site_phase - 1].append(evse.allocated)
+    return _per_phase(
+        max(0.0, abs(site) - math.fsum(ours))
+        for site, ours in zip(site_currents, managed, strict=True)
+    )
+
+
+def _turn_order(now: float, rotation_period_s: float, claim: _Claim) -> tuple[int, int, float, str]:
+    """Sort key: higher priority first, then rotation turn, then EVSE id for determinism."""
+    evse = claim.evse
+    if evse.charging_since is None:
+        waiting_since = now if evse.paused_since is None else evse.paused_since
+        return (-evse.priority, _WAITING, waiting_since, evse.evse_id)
+    group = _TURN_OVER if now - evse.charging_since >= rotation_period_s else _IN_TURN
+    return (-evse.priority, group, -evse.charging_since, evse.evse_id)
+
+
+def _admit(claim: _Claim, capacity: list[float]) -> bool:
+    """Reserve the claim's minimum if it fits on every resource it loads."""
+    if any(
+        capacity[resource] < units * claim.offer_min - _EPSILON for resource, units in claim.loads
+    ):
+        return False
+    for resource, units in claim.loads:
+        capacity[resource] -= units * claim.offer_min
+    claim.current = claim.offer_min
+    return True
+
+
+def _water_fill(claims: list[_Claim], capacity: list[float]) -> None:
+    """Raise admitted claims from their minimum along one common level, consuming `capacity`.
+
+    Progressive filling, i.e. max-min fairness over several resources: the level rises; a claim
+    joins once the level reaches its minimum, and stops at its fill_max or when a resource it
+    loads runs out. Event-driven (the level jumps from one event to the next), so O(n log n).
+    """
+    pending = sorted((c for c in claims if c.fill_max > c.current), key=attrgetter("current"))
+    rates = [0.0] * len(capacity)  # units consumed per ampere of level rise, by rising claims
+    rising_per_resource = [0] * len(capacity)
+    users: list[list[_Claim]] = [[] for _ in capacity]
+    exhausted = [free <= _EPSILON for free in capacity]
+    ceilings: list[tuple[float, int, _Claim]] = []  # (fill_max, join order, claim), a min-heap
+
+    def stop(claim: _Claim, current: float) -> None:
+        claim.rising = False
+        # A claim joins up to _EPSILON below its minimum; it must never end below it.
+        claim.current = max(claim.current, current)
+        for resource, units in claim.loads:
+            rising_per_resource[resource] -= 1
+            # Reset rather than subtract down to float noise once nobody is left.
+            rates[resource] = rates[resource] - units if rising_per_resource[resource] else 0.0
+
+    level = pending[0].current if pending else 0.0
+    joined = 0
+    while True:
+        while joined < len(pending) and pending[joined].current <= level + _EPSILON:
+            claim = pending[joined]
+            joined += 1
+            if any(exhausted[resource] for resource, _ in claim.loads):
+                continue
+            claim.rising = True
+            for resource, units in claim.loads:
+                rates[resource] += units
+                rising_per_resource[resource] += 1
+                users[resource].append(claim)
+            heapq.heappush(ceilings, (claim.fill_max, joined, claim))
+        while ceilings and not ceilings[0][2].rising:
+            heapq.heappop(ceilings)
+        if not ceilings:
+            if joined == len(pending):
+                return
+            level = pending[joined].current
+            continue
+
+        target = ceilings[0][0]
+        if joined < len(pending):
+            target = min(target, pending[joined].current)
+        for resource, free in enumerate(capacity):
+            if rising_per_resource[resource]:
+                target = min(target, level + max(free, 0.0) / rates[resource])
+        for resource in range(len(capacity)):
+            capacity[resource] -= rates[resource] * (target - level)
+        level = target
+
+        while ceilings and ceilings[0][0] <= level + _EPSILON:
+            _, _, claim = heapq.heappop(ceilings)
+            if claim.rising:
+                stop(claim, claim.fill_max)
+        for resource, free in enumerate(capacity):
+            if rising_per_resource[resource] and free <= _EPSILON:
+                exhausted[resource] = True
+                for claim in users[resource]:
+                    if claim.rising:
+                        stop(claim, level)
+
+
+def _loads(
+    evse: EvseState, voltages: PhaseValues, *, with_power: bool
+) -> tuple[tuple[int, float], ...]:
+    phases = [(site_phase - 1, 1.0) for site_phase in evse.site_phases]
+    if with_power:
+        phases.append((_POWER, sum(voltages[site_phase - 1] for site_phase in evse.site_phases)))
+    return tuple(phases)
+
+
+def _phase_totals(draws: Iterable[tuple[EvseState, float]]) -> PhaseValues:
+    """Current per site phase of EVSEs drawing `amps` each; exact sums, so EVSE order is moot."""
+    totals: list[list[float]] = [[] for _ in SITE_PHASES]
+    for evse, amps in draws:
+        for site_phase in evse.site_phases:
+            totals[site_phase - 1].append(amps)
+    return _per_phase(math.fsum(phase) for phase in totals)
+
+
+def _watts(currents: PhaseValues, voltages: PhaseValues) -> float:
+    """Apparent power from magnitudes: never below the real power, so a safe stand-in for it."""
+    return sum(amps * volts for amps, volts in zip(currents, voltages, strict=True))
+
+
+def _per_phase(values: Iterable[float]) -> PhaseValues:
+    first, second, third = values
+    return (first, second, third)
+
+
+def _nominal_voltages(state: SiteState) -> PhaseValues:
+    return (state.nominal_voltage, state.nominal_voltage, state.nominal_voltage)
+
+
+def _offer_range(evse: EvseState) -> tuple[float, float]:
+    """Lowest and highest limit that may be sent, on the 0.1 A grid. Empty (lowest > highest) when
+    the CSMS allows less than the car's minimum."""
+    effective_max = (
+        evse.max_current if evse.csms_limit is None else min(evse.max_current, evse.csms_limit)
+    )
+    return _ceil_tenth(evse.min_current), _floor_tenth(effective_max)
+
+
+def _offer(evse: EvseState, amps: float) -> float:
+    """The limit to send for a wish of `amps`: within the offer range, else 0."""
+    lowest, highest = _offer_range(evse)
+    limit = min(_floor_tenth(amps), highest)
+    return limit if limit >= lowest else 0.0
+
+
+def _floor_tenth(amps: float) -> float:
+    # The allowance absorbs float noise such as 2.3 * 10 == 22.999999999999996.
+    return math.floor(amps * 10 + _EPSILON) / 10
+
+
+def _ceil_tenth(amps: float) -> float:
+    return math.ceil(amps * 10 - _EPSILON) / 10

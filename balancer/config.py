@@ -1,0 +1,245 @@
+"""The load balancer's part of the site config: [site], [meter], [balancer] and [[chargers]].
+
+Checked at load: every key's type and range, the meter map, and that the chargers' safe
+currents together fit under the cap on every phase (they are what the site draws while the
+meter is stale, and the floor each charger falls back to if the LC dies).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from balancer.allocate import check_safe_currents_fit
+from balancer.site import EvseState, PhaseValues
+from modbus.custom_map import custom_map_from_dict
+from modbus.errors import MeterMapError
+from modbus.known_maps import known_map, known_map_names
+from modbus.link import Link, RtuOverTcpLink, SerialLink, TcpLink
+from modbus.meter_map import MeterMap
+from modbus.reader import MeterConfig
+from router.config_reader import ConfigError, Table
+
+TRANSPORTS = ("tcp", "rtu-over-tcp", "rtu")
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerSettings:
+    """How one charger is wired and what it may draw; also the defaults for unlisted ones."""
+
+    identity: str
+    max_current_a: float
+    safe_current_a: float
+    min_current_a: float = 6.0
+    phases: Literal[1, 3] = 3
+    phase_rotation: tuple[int, int, int] = (1, 2, 3)
+    priority: int = 0
+    evses: int = 1  # EVSEs (1.6: connectors) that can each run a session
+
+
+@dataclass(frozen=True, slots=True)
+class LoopSettings:
+    period_s: float = 1.0
+    reaction_time_s: float = 10.0
+    raise_fraction: float = 0.25
+    deadband_a: float = 1.0
+    stack_level: int = 8
+    profile_id_base: int = 870000
+    profile_duration_s: float = 300.0
+    refresh_s: float = 120.0
+    call_timeout_s: float = 10.0
+    obey_tolerance_a: float = 2.0
+    measurement_max_age_s: float = 30.0
+    rotation_period_s: float = 900.0
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSettings:
+    reader: MeterConfig
+    stale_after_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class BalancerConfig:
+    phase_cap_a: PhaseValues
+    meter: MeterSettings
+    margin_a: float = 0.0
+    power_cap_kw: float | None = None
+    nominal_voltage_v: float = 230.0
+    loop: LoopSettings = field(default_factory=LoopSettings)
+    chargers: tuple[ChargerSettings, ...] = ()
+    unlisted_charger: ChargerSettings = ChargerSettings("*", 16.0, 0.0)
+
+    def charger(self, identity: str) -> ChargerSettings:
+        for charger in self.chargers:
+            if charger.identity == identity:
+                return charger
+        return replace(self.unlisted_charger, identity=identity)
+
+
+def _phase_cap(table: Table) -> PhaseValues:
+    value = table.raw("phase_cap_a")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        values = [float(value)] * 3
+    elif isinstance(value, list) and len(value) == 3:
+        values = [float(v) for v in value if isinstance(v, int | float) and not isinstance(v, bool)]
+    else:
+        values = []
+    if len(values) != 3 or min(values) <= 0:
+        raise ConfigError(
+            f"{table.key('phase_cap_a')}: expected a positive number of amperes or a list of "
+            f"three (L1, L2, L3), got {value!r}"
+        )
+    return values[0], values[1], values[2]
+
+
+def _meter_map(table: Table) -> MeterMap:
+    try:
+        if table.has("custom_map"):
+            return custom_map_from_dict(table.raw("custom_map"), key=table.key("custom_map"))
+        name = table.choice("map", known_map_names())
+        return known_map(name, key=table.key("map"))
+    except MeterMapError as exc:
+        raise ConfigError("; ".join(exc.problems)) from exc
+
+
+def _meter_link(table: Table) -> Link:
+    transport = table.choice("transport", TRANSPORTS, "tcp")
+    if transport == "rtu":
+        parity = table.choice("parity", ("N", "E", "O"), "N")
+        return SerialLink(
+            table.string("device"),
+            baudrate=table.integer("baudrate", 9600, minimum=1200, maximum=921600),
+            parity="E" if parity == "E" else "O" if parity == "O" else "N",
+            stopbits=table.integer("stopbits", 1, minimum=1, maximum=2),
+        )
+    host = table.string("host")
+    port = table.integer("port", 502, minimum=1, maximum=65535)
+    return TcpLink(host, port) if transport == "tcp" else RtuOverTcpLink(host, port)
+
+
+def _meter(table: Table) -> MeterSettings:
+    reader = MeterConfig(
+        link=_meter_link(table),
+        meter_map=_meter_map(table),
+        unit_id=table.integer("unit_id", 1, minimum=0, maximum=247),
+        timeout_s=table.number("timeout_s", 1.0, minimum=0.05),
+    )
+    settings = MeterSettings(reader, table.number("stale_after_s", 5.0, minimum=0.1))
+    table.finish()
+    return settings
+
+
+def _rotation(table: Table) -> tuple[int, int, int]:
+    value = table.raw("phase_rotation", [1, 2, 3])
+    if not isinstance(value, list) or sorted(value) != [1, 2, 3]:
+        raise ConfigError(
+            f"{table.key('phase_rotation')}: expected the site phases wired to charger phases "
+            f"1, 2, 3, a permutation of [1, 2, 3] such as [2, 3, 1], got {value!r}"
+        )
+    return value[0], value[1], value[2]
+
+
+def _charger(table: Table, identity: str, defaults: ChargerSettings) -> ChargerSettings:
+    max_current = table.number("max_current_a", defaults.max_current_a, minimum=6, maximum=1000)
+    min_current = table.number("min_current_a", defaults.min_current_a, minimum=1, maximum=32)
+    safe = table.number("safe_current_a", defaults.safe_current_a, minimum=0)
+    if safe != 0 and not min_current <= safe <= max_current:
+        raise ConfigError(
+            f"{table.key('safe_current_a')}: must be 0 or between min_current_a ({min_current}) "
+            f"and max_current_a ({max_current}), got {safe}"
+        )
+    if min_current > max_current:
+        raise ConfigError(f"{table.key('min_current_a')}: above max_current_a ({max_current})")
+    phases = table.integer("phases", defaults.phases, minimum=1, maximum=3)
+    if phases == 2:
+        raise ConfigError(f"{table.key('phases')}: must be 1 or 3")
+    settings = ChargerSettings(
+        identity=identity,
+        max_current_a=max_current,
+        safe_current_a=safe,
+        min_current_a=min_current,
+        phases=1 if phases == 1 else 3,
+        phase_rotation=_rotation(table),
+        priority=table.integer("priority", defaults.priority, minimum=-9, maximum=9),
+        evses=table.integer("evses", defaults.evses, minimum=1, maximum=64),
+    )
+    table.finish()
+    return settings
+
+
+def _loop(table: Table) -> LoopSettings:
+    loop = LoopSettings(
+        period_s=table.number("period_s", 1.0, minimum=0.05, maximum=60),
+        reaction_time_s=table.number("reaction_time_s", 10.0, minimum=0),
+        raise_fraction=table.number("raise_fraction", 0.25, minimum=0.01, maximum=1),
+        deadband_a=table.number("deadband_a", 1.0, minimum=0),
+        stack_level=table.integer("stack_level", 8, minimum=0, maximum=99),
+        profile_id_base=table.integer("profile_id_base", 870000, minimum=1, maximum=2**31 - 1000),
+        profile_duration_s=table.number("profile_duration_s", 300.0, minimum=10),
+        refresh_s=table.number("refresh_s", 120.0, minimum=1),
+        call_timeout_s=table.number("call_timeout_s", 10.0, minimum=0.1),
+        obey_tolerance_a=table.number("obey_tolerance_a", 2.0, minimum=0),
+        measurement_max_age_s=table.number("measurement_max_age_s", 30.0, minimum=0.1),
+        rotation_period_s=table.number("rotation_period_s", 900.0, minimum=1),
+    )
+    if loop.refresh_s >= loop.profile_duration_s:
+        raise ConfigError(
+            f"{table.key('refresh_s')}: must be shorter than profile_duration_s "
+            f"({loop.profile_duration_s}), or the dynamic limit lapses between refreshes"
+        )
+    return loop
+
+
+def parse_balancer_config(root: Table) -> BalancerConfig | None:
+    """The balancer's config, or None when the site has no [site] section (router only)."""
+    if not root.has("site"):
+        for section in ("meter", "balancer", "chargers"):
+            if root.has(section):
+                raise ConfigError(f"{section}: needs a [site] section with phase_cap_a")
+        return None
+    site = root.table("site")
+    balancer = root.table("balancer", {})
+    unlisted = _charger(
+        balancer.table("unlisted_chargers", {}), "*", ChargerSettings("*", 16.0, 0.0)
+    )
+    chargers = [
+        _charger(table, table.string("identity"), unlisted) for table in root.tables("chargers")
+    ]
+    identities = [charger.identity for charger in chargers]
+    duplicates = sorted({i for i in identities if identities.count(i) > 1})
+    if duplicates:
+        raise ConfigError(f"chargers: identity {duplicates[0]!r} is listed twice")
+    config = BalancerConfig(
+        phase_cap_a=_phase_cap(site),
+        margin_a=site.number("margin_a", 0.0, minimum=0),
+        power_cap_kw=site.optional_number("power_cap_kw", minimum=0.1),
+        nominal_voltage_v=site.number("nominal_voltage_v", 230.0, minimum=50, maximum=500),
+        meter=_meter(root.table("meter")),
+        loop=_loop(balancer),
+        chargers=tuple(chargers),
+        unlisted_charger=unlisted,
+    )
+    site.finish()
+    balancer.finish()
+    _check_safe_currents(config)
+    return config
+
+
+def _check_safe_currents(config: BalancerConfig) -> None:
+    # The floor profile goes on EVSE 0, so every EVSE of a charger may draw the safe current.
+    evses = [
+        EvseState(
+            evse_id=f"{charger.identity}/{evse}",
+            max_current=charger.max_current_a,
+            min_current=charger.min_current_a,
+            safe_current=charger.safe_current_a,
+            phase_map=charger.phase_rotation,
+            phases_in_use=charger.phases,
+        )
+        for charger in config.chargers
+        for evse in range(1, charger.evses + 1)
+    ]
+    problems = check_safe_currents_fit(config.phase_cap_a, config.margin_a, evses)
+    if problems:
+        raise ConfigError(f"chargers.safe_current_a: {'; '.join(problems)}")

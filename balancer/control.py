@@ -1,0 +1,316 @@
+"""The control loop: meter → site state → allocate() → charging profiles, every period.
+
+Per period: poll the meter (a failed poll keeps the last good reading, whose age decides
+staleness), snapshot the site, allocate, pass each EVSE's target through the ramp (cut at
+once, raise slowly), and send the changed limits as SetChargingProfile through the router's
+LC-call API without waiting for the answers, so one slow charger never delays the others.
+When a charger connects, its smart-charging capabilities are read and its floor installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+from balancer.allocate import Allocation, Mode, allocate
+from balancer.config import BalancerConfig
+from balancer.metrics import BalancerMetrics
+from balancer.model import EvseRecord, SiteModel, site_reading
+from balancer.profiles import (
+    Capabilities,
+    ProfileTarget,
+    capability_query,
+    parse_capabilities,
+    set_charging_profile,
+)
+from balancer.ramp import Commanded, Turns, next_limit, next_turns
+from balancer.site import MeterReading, SessionState, SiteState
+from modbus.errors import MeterReadError
+from modbus.reader import MeterReader
+from modbus.reader import MeterReading as PolledReading
+from router import events as ev
+from router.link import LcCallRejected, LcCallTimeout
+from router.server import ChargerNotConnected, Router
+
+log = logging.getLogger(__name__)
+
+# CALLERROR codes that mean "this charger does not do smart charging".
+_UNSUPPORTED = ("NotImplemented", "NotSupported")
+
+
+class LoadBalancer:
+    def __init__(
+        self,
+        config: BalancerConfig,
+        router: Router,
+        meter: MeterReader,
+        metrics: BalancerMetrics | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.config = config
+        self._router = router
+        self._meter = meter
+        self.metrics = metrics or BalancerMetrics()
+        self._clock = clock or asyncio.get_running_loop().time
+        self.model = SiteModel(config, self._clock)
+        self.commanded: dict[str, Commanded] = {}
+        self.disobedient: set[str] = set()
+        self.capabilities: dict[str, Capabilities] = {}
+        self.last_allocation: Allocation | None = None
+        self._turns: Turns = {}
+        self._refreshed_at: dict[str, float] = {}
+        self._stale = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        router.subscribe(self._on_event)
+
+    # -- events ------------------------------------------------------------------------------
+
+    def _on_event(self, event: ev.Event) -> None:
+        self.model.handle(event)
+        if isinstance(event, ev.ChargerConnected):
+            self.capabilities.pop(event.identity, None)
+            self._spawn(self._set_up_charger(event.identity))
+        elif isinstance(event, ev.ChargerDisconnected | ev.TransactionEnded):
+            for key, record in self.model.evses.items():
+                if record.identity == event.identity and record.transaction_id is None:
+                    self.commanded.pop(key, None)
+                    self._refreshed_at.pop(key, None)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _set_up_charger(self, identity: str) -> None:
+        """Read the charger's smart-charging capabilities, then install its floor profile."""
+        record = self.model.chargers[identity]
+        action, payload = capability_query(record.version)
+        timeout = self.config.loop.call_timeout_s
+        try:
+            answer = await self._router.call(identity, action, payload, timeout)
+            capabilities = parse_capabilities(record.version, answer)
+        except (LcCallRejected, LcCallTimeout) as exc:
+            log.warning("%s: could not read smart-charging capabilities (%s)", identity, exc)
+            capabilities = Capabilities()
+        except ChargerNotConnected:
+            return
+        if not capabilities.smart_charging:
+            log.warning("%s: smart charging disabled: planned at its maximum", identity)
+            self._unsteerable(identity)
+        self.capabilities[identity] = capabilities
+        floor = ProfileTarget(
+            evse_id=0,
+            profile_id=self.config.loop.profile_id_base,
+            stack_level=self._stack_level(capabilities),
+            limit_a=record.settings.safe_current_a,
+            phases=record.settings.phases,
+        )
+        await self._send(identity, None, floor)
+
+    def _stack_level(self, capabilities: Capabilities) -> int:
+        """The floor's stack level; the dynamic limit goes one above it."""
+        wanted = self.config.loop.stack_level
+        if capabilities.max_stack_level is not None and wanted + 1 > capabilities.max_stack_level:
+            return max(capabilities.max_stack_level - 1, 0)
+        return wanted
+
+    def _unsteerable(self, identity: str) -> None:
+        for key, record in self.model.evses.items():
+            if record.identity == identity:
+                self.disobedient.add(key)
+        self.metrics.not_obeying.set(len(self.disobedient))
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        period = self.config.loop.period_s
+        next_at = self._clock()
+        while True:
+            await self.step()
+            next_at = max(next_at + period, self._clock())
+            await asyncio.sleep(next_at - self._clock())
+
+    async def step(self) -> Allocation:
+        reading = await self._read_meter()
+        decided_from = self._clock()
+        now = decided_from
+        state = self.site_state(now, reading)
+        allocation = allocate(state)
+        self.last_allocation = allocation
+        urgent = reading is not None and any(
+            current > cap - self.config.margin_a
+            for current, cap in zip(reading.currents, self.config.phase_cap_a, strict=True)
+        )
+        self._command(allocation, now, urgent)
+        self._check_obedience(now)
+        self.metrics.decision_seconds.observe(self._clock() - decided_from)
+        self._report(allocation, reading, state)
+        return allocation
+
+    def site_state(self, now: float, reading: MeterReading | None) -> SiteState:
+        commanded = {key: command.limit for key, command in self.commanded.items()}
+        evses = self.model.evse_states(now, commanded, self.disobedient, self._turns)
+        return SiteState(
+            phase_cap=self.config.phase_cap_a,
+            now=now,
+            meter=reading,
+            meter_stale_after_s=self.config.meter.stale_after_s,
+            evses=evses,
+            margin=self.config.margin_a,
+            power_cap_kw=self.config.power_cap_kw,
+            nominal_voltage=self.config.nominal_voltage_v,
+            rotation_period_s=self.config.loop.rotation_period_s,
+        )
+
+    async def _read_meter(self) -> MeterReading | None:
+        polled: PolledReading | None
+        try:
+            polled = await self._meter.read()
+        except MeterReadError as exc:
+            self.metrics.meter_read_errors.inc()
+            log.debug("meter read failed: %s", exc)
+            polled = self._meter.last_reading
+        if polled is None:
+            return None
+        self.metrics.meter_age.set(polled.age(self._clock()))
+        return site_reading(polled.currents, polled.voltages, polled.taken_at)
+
+    def _command(self, allocation: Allocation, now: float, urgent: bool) -> None:
+        loop = self.config.loop
+        limits: dict[str, float] = {}
+        for key, record in self.model.evses.items():
+            if record.transaction_id is None or key not in allocation.limits:
+                continue
+            target = allocation.limits[key]
+            previous = self.commanded.get(key)
+            min_current = self.model.chargers[record.identity].settings.min_current_a
+            limit = next_limit(target, previous, min_current, now, loop, urgent)
+            limits[key] = limit
+            if previous is not None and limit == previous.limit:
+                if now - self._refreshed_at.get(key, now) < loop.refresh_s:
+                    continue  # unchanged, and its bounded profile is still far from lapsing
+            else:
+                self.commanded[key] = Commanded(limit, now)
+            self._refreshed_at[key] = now
+            self._dispatch(record, limit, now)
+        self._turns = next_turns(self._turns, limits, set(limits), now)
+
+    def _dispatch(self, record: EvseRecord, limit: float, now: float) -> None:
+        charger = self.model.chargers[record.identity]
+        capabilities = self.capabilities.get(record.identity)
+        if capabilities is None or not charger.connected or record.key in self.disobedient:
+            return  # not set up yet, gone, or known to ignore profiles: nothing to send
+        loop = self.config.loop
+        target = ProfileTarget(
+            evse_id=record.evse_id,
+            profile_id=loop.profile_id_base + record.evse_id,
+            stack_level=self._stack_level(capabilities) + 1,
+            limit_a=limit,
+            phases=charger.settings.phases,
+            transaction_id=record.transaction_id,
+            duration_s=int(loop.profile_duration_s),
+            start=datetime.now(UTC),
+        )
+        self._spawn(self._send(record.identity, record.key, target))
+
+    async def _send(self, identity: str, key: str | None, target: ProfileTarget) -> None:
+        record = self.model.chargers[identity]
+        capabilities = self.capabilities.get(identity, Capabilities())
+        payload = set_charging_profile(
+            record.version, target, capabilities.watts_only, self.config.nominal_voltage_v
+        )
+        started = self._clock()
+        try:
+            answer = await self._router.call(
+                identity, "SetChargingProfile", payload, self.config.loop.call_timeout_s
+            )
+        except LcCallRejected as exc:
+            self.metrics.profiles.labels("error").inc()
+            log.warning("%s: SetChargingProfile refused with %s", identity, exc.code)
+            if exc.code in _UNSUPPORTED:
+                self._unsteerable(identity)
+            return
+        except LcCallTimeout:
+            self.metrics.profiles.labels("timeout").inc()
+            return
+        except ChargerNotConnected:
+            return
+        self.metrics.profile_seconds.observe(self._clock() - started)
+        if answer.get("status") == "Accepted":
+            self.metrics.profiles.labels("accepted").inc()
+            return
+        self.metrics.profiles.labels("rejected").inc()
+        log.warning("%s: SetChargingProfile %s: planned at its maximum", identity, answer)
+        if key is None:
+            self._unsteerable(identity)  # its floor refused: it obeys nothing of ours
+        else:
+            self.disobedient.add(key)
+            self.metrics.not_obeying.set(len(self.disobedient))
+
+    def _check_obedience(self, now: float) -> None:
+        """Flag EVSEs that draw clearly more than their limit after the reaction time."""
+        loop = self.config.loop
+        for key, command in self.commanded.items():
+            record = self.model.evses.get(key)
+            if record is None or key in self.disobedient or record.measured_at is None:
+                continue
+            waited = record.measured_at - command.at
+            drawn = max((c for c in record.measured if c is not None), default=0.0)
+            if waited >= loop.reaction_time_s and drawn > command.limit + loop.obey_tolerance_a:
+                log.error(
+                    "%s draws %.1f A over its limit %.1f A: planned at its maximum",
+                    key,
+                    drawn,
+                    command.limit,
+                )
+                self.disobedient.add(key)
+        self.metrics.not_obeying.set(len(self.disobedient))
+
+    def _report(
+        self, allocation: Allocation, reading: MeterReading | None, state: SiteState
+    ) -> None:
+        metrics = self.metrics
+        period = self.config.loop.period_s
+        for phase, cap in enumerate(self.config.phase_cap_a, start=1):
+            metrics.cap.labels(f"L{phase}").set(cap)
+        if reading is not None:
+            for phase, current in enumerate(reading.currents, start=1):
+                metrics.site_current.labels(f"L{phase}").set(current)
+            if any(
+                c > cap for c, cap in zip(reading.currents, self.config.phase_cap_a, strict=True)
+            ):
+                metrics.seconds_above_cap.inc(period)
+        if allocation.headroom is not None:
+            for phase, headroom in enumerate(allocation.headroom, start=1):
+                metrics.headroom.labels(f"L{phase}").set(headroom)
+        stale = state.meter_is_stale
+        if stale and not self._stale:
+            log.error("site meter stale: every session is on its safe current")
+        elif self._stale and not stale:
+            log.info("site meter back: balancing again")
+        self._stale = stale
+        metrics.meter_stale.set(1 if stale else 0)
+        for mode in Mode:
+            metrics.mode.labels(mode.value).set(1 if allocation.mode is mode else 0)
+        for key, command in self.commanded.items():
+            metrics.evse_allocation.labels(key).set(command.limit)
+        for key, record in self.model.evses.items():
+            if record.session is not SessionState.IDLE:
+                for phase, amps in enumerate(record.measured, start=1):
+                    if amps is not None:
+                        metrics.evse_measured.labels(key, f"L{phase}").set(amps)
+
+    def apply_config(self, config: BalancerConfig) -> None:
+        """A reloaded config: the new cap and timings apply from the next period on."""
+        if config.meter != self.config.meter:
+            log.warning("meter settings changed: they take effect at the next restart")
+        self.config = config
+        self.model.config = config
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

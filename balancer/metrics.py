@@ -1,0 +1,73 @@
+"""Prometheus metrics of the load balancer, in a registry of its own."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class BalancerMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.site_current = Gauge(
+            "ocpp_lc_site_current_amperes", "Measured current per site phase", ["phase"], registry=r
+        )
+        self.cap = Gauge(
+            "ocpp_lc_site_cap_amperes", "Grid cap per site phase (config)", ["phase"], registry=r
+        )
+        self.headroom = Gauge(
+            "ocpp_lc_site_headroom_amperes",
+            "Cap minus margin minus planned load per site phase",
+            ["phase"],
+            registry=r,
+        )
+        self.meter_age = Gauge(
+            "ocpp_lc_meter_age_seconds", "Age of the last good meter reading", registry=r
+        )
+        self.meter_read_errors = Counter(
+            "ocpp_lc_meter_read_errors", "Meter polls that failed", registry=r
+        )
+        self.meter_stale = Gauge(
+            "ocpp_lc_meter_stale",
+            "1 while the meter reading is stale and chargers are on their safe current",
+            registry=r,
+        )
+        self.mode = Gauge(
+            "ocpp_lc_allocation_mode", "1 for the allocator's current mode", ["mode"], registry=r
+        )
+        self.evse_allocation = Gauge(
+            "ocpp_lc_evse_limit_amperes", "Limit commanded per EVSE", ["evse"], registry=r
+        )
+        self.evse_measured = Gauge(
+            "ocpp_lc_evse_measured_amperes",
+            "Current per EVSE and charger phase from its meter values",
+            ["evse", "phase"],
+            registry=r,
+        )
+        self.profiles = Counter(
+            "ocpp_lc_profiles",
+            "Charging profiles the LC sent, by outcome (accepted, rejected, error, timeout)",
+            ["outcome"],
+            registry=r,
+        )
+        self.profile_seconds = Histogram(
+            "ocpp_lc_profile_round_trip_seconds",
+            "SetChargingProfile round trip to the charger",
+            registry=r,
+        )
+        self.decision_seconds = Histogram(
+            "ocpp_lc_decision_seconds",
+            "From a meter sample to every resulting profile dispatched",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            registry=r,
+        )
+        self.seconds_above_cap = Counter(
+            "ocpp_lc_seconds_above_cap",
+            "Time any site phase was measured above its cap",
+            registry=r,
+        )
+        self.not_obeying = Gauge(
+            "ocpp_lc_evses_not_obeying",
+            "EVSEs planned at their maximum because they ignore or refuse the LC's limits",
+            registry=r,
+        )

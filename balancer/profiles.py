@@ -1,0 +1,123 @@
+"""The LC's charging profiles and capability queries, per protocol version (pure).
+
+Two profiles per charger (K03 Local Smart Charging, 1.6 §3.13.4):
+- the floor: a TxDefaultProfile on EVSE/connector 0 at the LC's stack level, without end,
+  at the charger's safe current. If the LC dies, this is what the charger falls back to.
+- the dynamic limit: a TxProfile for the running transaction one stack level higher, valid
+  for a bounded duration and refreshed before it lapses, so a dead LC's limit expires.
+Limits are sent in A with numberPhases, or in W where the charger accepts only W.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from router.frames import OcppVersion
+
+# A floor never expires: it starts in the past and has no duration.
+_FLOOR_START = "2020-01-01T00:00:00Z"
+SMART_CHARGING_CTRLR = "SmartChargingCtrlr"
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    smart_charging: bool = True
+    watts_only: bool = False
+    max_stack_level: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileTarget:
+    """Where a profile goes and what it says, independent of the protocol version."""
+
+    evse_id: int
+    profile_id: int
+    stack_level: int
+    limit_a: float
+    phases: int
+    transaction_id: str | None = None  # None: the floor (TxDefaultProfile)
+    duration_s: int | None = None
+    start: datetime | None = None
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def capability_query(version: OcppVersion) -> tuple[str, dict[str, Any]]:
+    if version is OcppVersion.V16:
+        keys = ["ChargeProfileMaxStackLevel", "ChargingScheduleAllowedChargingRateUnit"]
+        return "GetConfiguration", {"key": keys}
+    variables = ["Enabled", "ProfileStackLevel", "RateUnit"]
+    data = [
+        {"component": {"name": SMART_CHARGING_CTRLR}, "variable": {"name": name}}
+        for name in variables
+    ]
+    return "GetVariables", {"getVariableData": data}
+
+
+def parse_capabilities(version: OcppVersion, answer: dict[str, Any]) -> Capabilities:
+    if version is OcppVersion.V16:
+        values = {
+            item.get("key"): item.get("value")
+            for item in answer.get("configurationKey", [])
+            if isinstance(item, dict)
+        }
+        units = values.get("ChargingScheduleAllowedChargingRateUnit") or "Current"
+        enabled = True
+        stack = values.get("ChargeProfileMaxStackLevel")
+    else:
+        values = {
+            item["variable"]["name"]: item.get("attributeValue")
+            for item in answer.get("getVariableResult", [])
+            if isinstance(item, dict) and item.get("attributeStatus") == "Accepted"
+        }
+        units = (values.get("RateUnit") or "A").replace("A", "Current").replace("W", "Power")
+        enabled = (values.get("Enabled") or "true").lower() != "false"
+        stack = values.get("ProfileStackLevel")
+    unit_set = {unit.strip() for unit in units.split(",")}
+    return Capabilities(
+        smart_charging=enabled,
+        watts_only="Current" not in unit_set and "Power" in unit_set,
+        max_stack_level=int(stack) if stack is not None and str(stack).isdigit() else None,
+    )
+
+
+def set_charging_profile(
+    version: OcppVersion, target: ProfileTarget, watts_only: bool, voltage: float
+) -> dict[str, Any]:
+    """The SetChargingProfile payload for `target` in `version`'s shape."""
+    unit = "W" if watts_only else "A"
+    limit = target.limit_a * voltage * target.phases if watts_only else target.limit_a
+    period = {"startPeriod": 0, "limit": round(limit, 1), "numberPhases": target.phases}
+    schedule: dict[str, Any] = {
+        "chargingRateUnit": unit,
+        "startSchedule": iso(target.start) if target.start else _FLOOR_START,
+        "chargingSchedulePeriod": [period],
+    }
+    if target.duration_s is not None:
+        schedule["duration"] = target.duration_s
+    purpose = "TxDefaultProfile" if target.transaction_id is None else "TxProfile"
+    if version is OcppVersion.V16:
+        profile: dict[str, Any] = {
+            "chargingProfileId": target.profile_id,
+            "stackLevel": target.stack_level,
+            "chargingProfilePurpose": purpose,
+            "chargingProfileKind": "Absolute",
+            "chargingSchedule": schedule,
+        }
+        if target.transaction_id is not None:
+            profile["transactionId"] = int(target.transaction_id)
+        return {"connectorId": target.evse_id, "csChargingProfiles": profile}
+    profile = {
+        "id": target.profile_id,
+        "stackLevel": target.stack_level,
+        "chargingProfilePurpose": purpose,
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": [{"id": 1, **schedule}],
+    }
+    if target.transaction_id is not None:
+        profile["transactionId"] = target.transaction_id
+    return {"evseId": target.evse_id, "chargingProfile": profile}

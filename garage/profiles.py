@@ -1,0 +1,174 @@
+"""Charging profiles as the simulated charger keeps them: one shape for OCPP 1.6 and 2.0.1.
+
+The ocpp package hands a handler its payload with snake_case keys; `profile_from_v16` and
+`profile_from_v201` turn that into a `ChargingProfile`. Payloads were schema-checked by the
+package before they get here. Numbers arrive as int, float or Decimal (the package parses 1.6
+schedule limits as Decimal for its multipleOf check), so they are converted on the way in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum, StrEnum
+from typing import Any
+
+from garage.clock import from_ocpp_time
+
+
+class Purpose(Enum):
+    """What a profile limits; 1.6 and 2.0.1 names mean the same thing."""
+
+    STATION_MAX = "station max"
+    """1.6 ChargePointMaxProfile, 2.0.1 ChargingStationMaxProfile: the whole charger."""
+    EXTERNAL_CONSTRAINTS = "external constraints"
+    """2.0.1 ChargingStationExternalConstraints: set by a local EMS, never by the CSMS."""
+    TX_DEFAULT = "tx default"
+    TX = "tx"
+
+
+PURPOSES_BY_OCPP_NAME: Mapping[str, Purpose] = {
+    "ChargePointMaxProfile": Purpose.STATION_MAX,
+    "ChargingStationMaxProfile": Purpose.STATION_MAX,
+    "ChargingStationExternalConstraints": Purpose.EXTERNAL_CONSTRAINTS,
+    "TxDefaultProfile": Purpose.TX_DEFAULT,
+    "TxProfile": Purpose.TX,
+}
+
+
+class Kind(StrEnum):
+    ABSOLUTE = "Absolute"
+    RECURRING = "Recurring"
+    RELATIVE = "Relative"
+
+
+class Recurrency(StrEnum):
+    DAILY = "Daily"
+    WEEKLY = "Weekly"
+
+
+class RateUnit(StrEnum):
+    AMPERE = "A"
+    """Current per phase."""
+    WATT = "W"
+    """Total power over all phases."""
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulePeriod:
+    start_s: int
+    """Seconds from the start of the schedule."""
+    limit: float
+    """In the schedule's rate unit."""
+    number_phases: int | None = None
+    """Phases the CSMS expects to be used; OCPP assumes 3 when absent."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChargingSchedule:
+    rate_unit: RateUnit
+    periods: tuple[SchedulePeriod, ...]
+    """Sorted by start."""
+    duration_s: int | None = None
+    """None: the last period runs on indefinitely."""
+    start: datetime | None = None
+    """startSchedule."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChargingProfile:
+    profile_id: int
+    stack_level: int
+    purpose: Purpose
+    kind: Kind
+    schedule: ChargingSchedule
+    connector_id: int = 0
+    """1.6 connectorId / 2.0.1 evseId it was set on; 0 means the whole charger."""
+    transaction_id: int | str | None = None
+    """Only for TxProfile: 1.6 ids are integers from the CSMS, 2.0.1 ids strings from the
+    station."""
+    recurrency: Recurrency | None = None
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    transaction_id: int | str
+    started_at: datetime
+
+
+def purpose_from_ocpp(name: str) -> Purpose:
+    return PURPOSES_BY_OCPP_NAME[name]
+
+
+def profile_from_v16(connector_id: int, cs_charging_profiles: Mapping[str, Any]) -> ChargingProfile:
+    """A 1.6 SetChargingProfile.req (`connectorId`, `csChargingProfiles`) as a profile."""
+    return _profile(
+        cs_charging_profiles,
+        profile_id=int(cs_charging_profiles["charging_profile_id"]),
+        connector_id=connector_id,
+        schedule=cs_charging_profiles["charging_schedule"],
+    )
+
+
+def profile_from_v201(evse_id: int, charging_profile: Mapping[str, Any]) -> ChargingProfile:
+    """A 2.0.1 SetChargingProfileRequest (`evseId`, `chargingProfile`) as a profile.
+
+    2.0.1 allows up to three schedules per profile, the extra ones only as alternatives for an
+    ISO 15118 car to choose from; a charger without that negotiation applies the first.
+    """
+    return _profile(
+        charging_profile,
+        profile_id=int(charging_profile["id"]),
+        connector_id=evse_id,
+        schedule=charging_profile["charging_schedule"][0],
+    )
+
+
+def _profile(
+    fields: Mapping[str, Any], *, profile_id: int, connector_id: int, schedule: Mapping[str, Any]
+) -> ChargingProfile:
+    recurrency = fields.get("recurrency_kind")
+    transaction_id = fields.get("transaction_id")
+    return ChargingProfile(
+        profile_id=profile_id,
+        stack_level=int(fields["stack_level"]),
+        purpose=purpose_from_ocpp(fields["charging_profile_purpose"]),
+        kind=Kind(fields["charging_profile_kind"]),
+        schedule=_schedule(schedule),
+        connector_id=connector_id,
+        transaction_id=transaction_id if isinstance(transaction_id, str) else _int(transaction_id),
+        recurrency=None if recurrency is None else Recurrency(recurrency),
+        valid_from=_time(fields.get("valid_from")),
+        valid_to=_time(fields.get("valid_to")),
+    )
+
+
+def _schedule(fields: Mapping[str, Any]) -> ChargingSchedule:
+    periods = sorted(
+        (
+            SchedulePeriod(
+                start_s=int(period["start_period"]),
+                limit=float(period["limit"]),
+                number_phases=_int(period.get("number_phases")),
+            )
+            for period in fields["charging_schedule_period"]
+        ),
+        key=lambda period: period.start_s,
+    )
+    return ChargingSchedule(
+        rate_unit=RateUnit(fields["charging_rate_unit"]),
+        periods=tuple(periods),
+        duration_s=_int(fields.get("duration")),
+        start=_time(fields.get("start_schedule")),
+    )
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _time(value: str | None) -> datetime | None:
+    return None if value is None else from_ocpp_time(value)

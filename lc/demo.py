@@ -1,0 +1,153 @@
+"""`demo`: a whole simulated garage on this machine, with the real LC in the middle.
+
+A CSMS (PyPI `ocpp`), twelve charge points of both protocol versions whose cars draw what
+their charging profiles allow after a realistic delay, a Modbus meter at the grid connection
+whose base load varies (and jumps for a while, like a lift or a heat pump starting), and the
+Local Controller between chargers and CSMS, balancing them under the cap. Every second it
+prints the current per phase against the cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import signal
+from typing import Any, Literal
+
+from garage.charge_point import SimulatedChargePoint
+from garage.csms import SimulatedCsms
+from garage.site import SimulatedSite
+from lc.app import LocalController
+from lc.config import parse_config
+from modbus.simulator import SimulatedMeter
+
+CAP_A = 63.0
+MARGIN_A = 2.0
+ROTATIONS: list[tuple[int, int, int]] = [(1, 2, 3), (2, 3, 1), (3, 1, 2)]
+# (identity, version, charger max A, car max A, car phases, seconds after start it plugs in)
+CHARGERS: list[tuple[str, Literal["1.6", "2.0.1"], float, float, Literal[1, 3], float]] = [
+    ("CP01", "1.6", 32, 32, 3, 2),
+    ("CP02", "2.0.1", 32, 16, 3, 4),
+    ("CP03", "1.6", 22, 16, 1, 6),
+    ("CP04", "2.0.1", 32, 32, 3, 8),
+    ("CP05", "1.6", 16, 16, 3, 10),
+    ("CP06", "2.0.1", 32, 16, 1, 12),
+    ("CP07", "1.6", 32, 32, 3, 15),
+    ("CP08", "2.0.1", 22, 20, 3, 18),
+    ("CP09", "1.6", 32, 32, 1, 21),
+    ("CP10", "2.0.1", 16, 16, 3, 24),
+    ("CP11", "1.6", 32, 32, 3, 27),
+    ("CP12", "2.0.1", 32, 32, 3, 30),
+]
+
+
+def base_load(t: float) -> tuple[float, float, float]:
+    """A building's own load: slow swings, and a 20 A step on L1 between 60 s and 90 s."""
+    swing = 4 * math.sin(t / 15)
+    step = 20.0 if 60 <= t % 120 < 90 else 0.0
+    return 14 + swing + step, 10 - swing / 2, 12 + swing / 2
+
+
+def _site_config(csms_url: str, meter_port: int) -> dict[str, Any]:
+    chargers = [
+        {
+            "identity": identity,
+            "max_current_a": charger_max,
+            # A floor for half of the chargers; their sum (6 x 6 A) fits under the cap.
+            "safe_current_a": 6 if index % 2 == 0 else 0,
+            "phase_rotation": list(ROTATIONS[index % 3]),
+            "priority": 1 if identity == "CP04" else 0,
+        }
+        for index, (identity, _version, charger_max, *_rest) in enumerate(CHARGERS)
+    ]
+    return {
+        "router": {"upstream_url": csms_url, "listen_host": "127.0.0.1", "listen_port": 0},
+        "metrics": {"listen_host": "127.0.0.1", "listen_port": 0},
+        "site": {"phase_cap_a": CAP_A, "margin_a": MARGIN_A},
+        "meter": {"map": "eastron_sdm630", "host": "127.0.0.1", "port": meter_port},
+        "balancer": {
+            "period_s": 1,
+            "reaction_time_s": 4,
+            "deadband_a": 0.5,
+            "rotation_period_s": 45,
+            "profile_duration_s": 60,
+            "refresh_s": 20,
+        },
+        "chargers": chargers,
+    }
+
+
+def _bar(current: float, cap: float, width: int = 24) -> str:
+    filled = min(width, round(current / cap * width))
+    return "#" * filled + "." * (width - filled)
+
+
+def _status_line(elapsed: float, site: SimulatedSite, lc: LocalController) -> str:
+    currents = site.currents(elapsed)
+    phases = "  ".join(
+        f"L{n} {amps:5.1f}/{CAP_A:.0f} A [{_bar(amps, CAP_A)}]{'!' if amps > CAP_A else ' '}"
+        for n, amps in enumerate(currents, start=1)
+    )
+    balancer = lc.balancer
+    allocation = balancer.last_allocation if balancer is not None else None
+    charging = paused = 0
+    if allocation is not None:
+        charging = sum(1 for limit in allocation.limits.values() if limit > 0)
+        paused = len(allocation.paused)
+    return f"t={elapsed:5.0f}s  {phases}  charging {charging:2d}  paused {paused:2d}"
+
+
+async def run_demo(duration_s: float = 0) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with SimulatedCsms() as csms, SimulatedMeter("eastron_sdm630") as meter:
+        lc = LocalController(parse_config(_site_config(csms.url, meter.link.port)))
+        await lc.start()
+        lc_url = f"ws://127.0.0.1:{lc.router.port}"
+        chargers = [
+            SimulatedChargePoint(
+                lc_url,
+                identity,
+                version=version,
+                hardware_max_current_a=charger_max,
+                reaction_delay_s=3.0,
+                meter_interval_s=2.0,
+            )
+            for identity, version, charger_max, *_rest in CHARGERS
+        ]
+        site = SimulatedSite(
+            meter,
+            [(cp, ROTATIONS[index % 3]) for index, cp in enumerate(chargers)],
+            base_load,
+        )
+        await site.start()
+        print(f"CSMS {csms.url}   LC {lc_url}   metrics http://127.0.0.1:{lc.metrics_port}/metrics")
+        print(f"grid cap {CAP_A:.0f} A per phase, margin {MARGIN_A:.0f} A; Ctrl-C stops")
+        runners = [asyncio.create_task(cp.run()) for cp in chargers]
+        start = loop.time()
+        plugged: set[str] = set()
+        try:
+            while not stop.is_set():
+                elapsed = loop.time() - start
+                if duration_s and elapsed >= duration_s:
+                    break
+                for cp, (identity, _v, _max, car_max, phases, plug_at) in zip(
+                    chargers, CHARGERS, strict=True
+                ):
+                    if identity not in plugged and elapsed >= plug_at and cp.connected:
+                        await cp.plug_in(car_max, phases)
+                        plugged.add(identity)
+                print(_status_line(elapsed, site, lc), flush=True)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+        finally:
+            for cp in chargers:
+                await cp.close()
+            await asyncio.gather(*runners, return_exceptions=True)
+            await site.stop()
+            await lc.stop()
+            seconds_above = site.seconds_above(CAP_A)
+            print(f"done: {seconds_above:.1f} s with a phase above the cap")
