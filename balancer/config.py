@@ -7,6 +7,7 @@ meter is stale, and the floor each charger falls back to if the LC dies).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -85,7 +86,7 @@ def _phase_cap(table: Table) -> PhaseValues:
         values = [float(v) for v in value if isinstance(v, int | float) and not isinstance(v, bool)]
     else:
         values = []
-    if len(values) != 3 or min(values) <= 0:
+    if len(values) != 3 or not all(math.isfinite(v) and v > 0 for v in values):
         raise ConfigError(
             f"{table.key('phase_cap_a')}: expected a positive number of amperes or a list of "
             f"three (L1, L2, L3), got {value!r}"
@@ -96,7 +97,9 @@ def _phase_cap(table: Table) -> PhaseValues:
 def _meter_map(table: Table) -> MeterMap:
     try:
         if table.has("custom_map"):
-            return custom_map_from_dict(table.raw("custom_map"), key=table.key("custom_map"))
+            return custom_map_from_dict(
+                table.table("custom_map").raw_table(), key=table.key("custom_map")
+            )
         name = table.choice("map", known_map_names())
         return known_map(name, key=table.key("map"))
     except MeterMapError as exc:
@@ -132,7 +135,11 @@ def _meter(table: Table) -> MeterSettings:
 
 def _rotation(table: Table) -> tuple[int, int, int]:
     value = table.raw("phase_rotation", [1, 2, 3])
-    if not isinstance(value, list) or sorted(value) != [1, 2, 3]:
+    if (
+        not isinstance(value, list)
+        or not all(type(phase) is int for phase in value)
+        or sorted(value) != [1, 2, 3]
+    ):
         raise ConfigError(
             f"{table.key('phase_rotation')}: expected the site phases wired to charger phases "
             f"1, 2, 3, a permutation of [1, 2, 3] such as [2, 3, 1], got {value!r}"

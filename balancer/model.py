@@ -3,7 +3,7 @@ measured currents and the limits the CSMS set. `snapshot` turns it into a `SiteS
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from balancer.config import BalancerConfig, ChargerSettings
@@ -14,6 +14,14 @@ from router.frames import OcppVersion
 # A session that draws more than this is charging, whatever its status said.
 _DRAWING_A = 1.0
 _NO_READINGS: ChargerPhaseReadings = (None, None, None)
+# 1.6 connector status / 2.0.1 chargingState -> what the session needs. A session the EVSE
+# suspended (usually the LC's own pause) is treated as about to start: it gets its minimum
+# reserved and rises from there once it draws, instead of being filled while it draws nothing.
+_SESSION_BY_STATE = {
+    "Charging": SessionState.CHARGING,
+    "SuspendedEV": SessionState.SUSPENDED_EV,
+    "SuspendedEVSE": SessionState.STARTING,
+}
 
 
 @dataclass(slots=True)
@@ -34,13 +42,23 @@ def evse_key(identity: str, evse_id: int) -> str:
     return f"{identity}/{evse_id}"
 
 
+@dataclass(frozen=True, slots=True)
+class CsmsProfile:
+    """A charging profile the CSMS set on a charger, as far as the allocation needs it."""
+
+    evse_id: int  # 0 = every EVSE of the charger
+    purpose: str
+    stack_level: int
+    limit_a: float
+    transaction_id: str | None  # a TxProfile ends with its transaction
+
+
 @dataclass(slots=True)
 class ChargerRecord:
     settings: ChargerSettings
     version: OcppVersion
     connected: bool = True
-    # profile id -> limit in A, for the CSMS's profiles per EVSE id (0 = the whole charger)
-    csms_limits: dict[int, dict[int, float]] | None = None
+    csms_profiles: dict[int, CsmsProfile] = field(default_factory=dict)  # by profile id
 
 
 class SiteModel:
@@ -55,7 +73,10 @@ class SiteModel:
     def handle(self, event: ev.Event) -> None:
         if isinstance(event, ev.ChargerConnected):
             settings = self.config.charger(event.identity)
-            self.chargers[event.identity] = ChargerRecord(settings, event.version)
+            previous = self.chargers.get(event.identity)
+            charger = self.chargers[event.identity] = ChargerRecord(settings, event.version)
+            if previous is not None:  # the charger still enforces what the CSMS set before
+                charger.csms_profiles = previous.csms_profiles
             for evse_id in range(1, settings.evses + 1):
                 self._evse(event.identity, evse_id)
         elif isinstance(event, ev.ChargerDisconnected):
@@ -68,6 +89,7 @@ class SiteModel:
         elif isinstance(event, ev.TransactionEnded):
             record = self._by_transaction(event.identity, event.transaction_id, event.evse_id)
             if record is not None:
+                self._drop_tx_profiles(record)
                 record.transaction_id = None
                 record.session = SessionState.IDLE
                 record.measured, record.measured_at = _NO_READINGS, None
@@ -108,10 +130,7 @@ class SiteModel:
         if record is None:
             return
         record.transaction_id = event.transaction_id
-        state = {
-            "Charging": SessionState.CHARGING,
-            "SuspendedEV": SessionState.SUSPENDED_EV,
-        }.get(event.charging_state or "")
+        state = _SESSION_BY_STATE.get(event.charging_state or "")
         if state is not None:
             record.session = state
         elif record.session is SessionState.IDLE:
@@ -123,10 +142,9 @@ class SiteModel:
         record = self._evse(event.identity, event.evse_id)
         if record.transaction_id is None:
             return  # 1.6 reports Charging etc. per connector; only sessions matter here
-        if event.status == "Charging":
-            record.session = SessionState.CHARGING
-        elif event.status == "SuspendedEV":
-            record.session = SessionState.SUSPENDED_EV
+        state = _SESSION_BY_STATE.get(event.status)
+        if state is not None:
+            record.session = state
 
     def _sampled(self, event: ev.MeterSampled) -> None:
         if not event.evse_id or all(current is None for current in event.current_a):
@@ -141,30 +159,49 @@ class SiteModel:
         charger = self.chargers.get(event.identity)
         if charger is None or not event.accepted:
             return
-        limits = charger.csms_limits = charger.csms_limits or {}
+        profiles = charger.csms_profiles
         if isinstance(event, ev.ChargingProfileCleared):
-            profile_id = event.criteria.get("id", event.criteria.get("chargingProfileId"))
-            for by_id in limits.values():
-                if profile_id is None:
-                    by_id.clear()
-                else:
-                    by_id.pop(profile_id, None)
+            for cleared in [i for i, p in profiles.items() if _cleared(i, p, event.criteria)]:
+                del profiles[cleared]
             return
-        limit = profile_limit_a(event.profile, self.config.nominal_voltage_v)
-        profile_id = event.profile.get("chargingProfileId", event.profile.get("id"))
-        if limit is not None and isinstance(profile_id, int):
-            limits.setdefault(event.evse_id, {})[profile_id] = limit
+        profile = event.profile
+        limit = profile_limit_a(profile, self.config.nominal_voltage_v)
+        profile_id = profile.get("chargingProfileId", profile.get("id"))
+        if limit is None or type(profile_id) is not int:
+            return
+        transaction = profile.get("transactionId")
+        profiles[profile_id] = CsmsProfile(
+            event.evse_id,
+            str(profile.get("chargingProfilePurpose")),
+            int(profile.get("stackLevel", 0)),
+            limit,
+            None if transaction is None else str(transaction),
+        )
+
+    def _drop_tx_profiles(self, record: EvseRecord) -> None:
+        charger = self.chargers.get(record.identity)
+        if charger is None:
+            return
+        ended = [
+            profile_id
+            for profile_id, profile in charger.csms_profiles.items()
+            if profile.purpose == "TxProfile" and profile.evse_id in (0, record.evse_id)
+        ]
+        for profile_id in ended:
+            del charger.csms_profiles[profile_id]
 
     # -- snapshot ----------------------------------------------------------------------------
 
     def csms_limit(self, record: EvseRecord) -> float | None:
+        """The lowest limit any CSMS profile puts on this EVSE now."""
         charger = self.chargers.get(record.identity)
-        if charger is None or not charger.csms_limits:
+        if charger is None:
             return None
         found = [
-            limit
-            for evse_id in (0, record.evse_id)
-            for limit in charger.csms_limits.get(evse_id, {}).values()
+            profile.limit_a
+            for profile in charger.csms_profiles.values()
+            if profile.evse_id in (0, record.evse_id)
+            and (profile.transaction_id is None or profile.transaction_id == record.transaction_id)
         ]
         return min(found, default=None)
 
@@ -192,7 +229,8 @@ class SiteModel:
             charging_since, paused_since = turns.get(key, (None, None))
             max_current = settings.max_current_a
             if not charger.connected and key in commanded:
-                max_current = max(commanded[key], settings.min_current_a)
+                # It keeps its last limit until that lapses to its floor (the safe current).
+                max_current = max(commanded[key], settings.min_current_a, settings.safe_current_a)
             states.append(
                 EvseState(
                     evse_id=key,
@@ -212,6 +250,21 @@ class SiteModel:
                 )
             )
         return tuple(states)
+
+
+def _cleared(profile_id: int, profile: CsmsProfile, criteria: dict[str, Any]) -> bool:
+    """Whether a ClearChargingProfile request (1.6 or 2.0.1 shape) removes this profile."""
+    nested = criteria.get("chargingProfileCriteria")
+    fields = {**criteria, **(nested if isinstance(nested, dict) else {})}
+    checks = {
+        "id": profile_id,
+        "chargingProfileId": profile_id,
+        "connectorId": profile.evse_id,
+        "evseId": profile.evse_id,
+        "chargingProfilePurpose": profile.purpose,
+        "stackLevel": profile.stack_level,
+    }
+    return all(fields[name] == value for name, value in checks.items() if name in fields)
 
 
 def profile_limit_a(profile: dict[str, Any], voltage: float) -> float | None:

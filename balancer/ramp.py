@@ -45,9 +45,19 @@ def next_limit(
         return current
     if now - previous.at < loop.reaction_time_s:
         return current
-    step = current + (target - current) * loop.raise_fraction
-    step = max(step, min_current, current + loop.deadband_a)
-    return math.floor(min(target, step) * 10) / 10
+    step = current + max((target - current) * loop.raise_fraction, loop.deadband_a, 0.1)
+    limit = _floor_tenth(min(target, max(step, min_current)))
+    # Rounding down must not drop below a minimum that is off the 0.1 A grid.
+    return limit if limit >= min_current else min(target, _ceil_tenth(min_current))
+
+
+# The 1e-6 absorbs binary float noise (6.1 + 0.1 = 6.1999...) before rounding to 0.1 A.
+def _floor_tenth(amps: float) -> float:
+    return math.floor(amps * 10 + 1e-6) / 10
+
+
+def _ceil_tenth(amps: float) -> float:
+    return math.ceil(amps * 10 - 1e-6) / 10
 
 
 def next_turns(

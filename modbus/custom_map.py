@@ -2,12 +2,12 @@
 
 Example (TOML):
 
-    [meter.map]
+    [meter.custom_map]
     function_code = 4            # 3 = holding registers, 4 = input registers
     word_order = "big"           # default for every value: "big"/"ABCD" or "little"/"CDAB"
     max_registers_per_read = 125
 
-    [meter.map.current_l1]
+    [meter.custom_map.current_l1]
     address = 6
     type = "int32"               # int16 uint16 int32 uint32 int64 uint64 float32 float64
     scale = 0.001                # raw value x scale = A / V / W / Wh

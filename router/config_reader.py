@@ -109,6 +109,11 @@ class Table:
     def raw(self, name: str, default: Any = _MISSING) -> Any:
         return self._get(name, default)
 
+    def raw_table(self) -> dict[str, Any]:
+        """The whole table, for a parser of its own that checks every key itself."""
+        self._read.update(self._data)
+        return dict(self._data)
+
     def finish(self) -> None:
         """Fail on keys nobody read: a typo must not silently fall back to a default."""
         unknown = sorted(set(self._data) - self._read)

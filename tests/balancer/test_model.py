@@ -1,0 +1,569 @@
+"""SiteModel: the site as the router's observation events describe it, and its snapshots."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from balancer.config import BalancerConfig, ChargerSettings, LoopSettings, MeterSettings
+from balancer.model import SiteModel, profile_limit_a, site_reading
+from balancer.site import EvseState, MeterReading, SessionState
+from modbus.link import TcpLink
+from modbus.reader import MeterConfig
+from router import events as ev
+from router.frames import OcppVersion
+
+V16, V201 = OcppVersion.V16, OcppVersion.V201
+MAX_AGE_S = 30.0
+NO_READINGS = (None, None, None)
+
+
+class Clock:
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def config(*chargers: ChargerSettings, unlisted: ChargerSettings | None = None) -> BalancerConfig:
+    return BalancerConfig(
+        phase_cap_a=(63.0, 63.0, 63.0),
+        meter=MeterSettings(MeterConfig(TcpLink("meter.example", 502), "eastron_sdm630")),
+        loop=LoopSettings(measurement_max_age_s=MAX_AGE_S),
+        chargers=chargers,
+        unlisted_charger=unlisted or ChargerSettings("*", 16.0, 0.0),
+    )
+
+
+CP1 = ChargerSettings(
+    "CP1",
+    max_current_a=32.0,
+    safe_current_a=6.0,
+    min_current_a=6.0,
+    phases=3,
+    phase_rotation=(2, 3, 1),
+    priority=2,
+    evses=2,
+)
+SINGLE = ChargerSettings("CP2", max_current_a=16.0, safe_current_a=0.0, phases=1)
+
+
+def model(*chargers: ChargerSettings, clock: Clock | None = None, **kwargs: Any) -> SiteModel:
+    return SiteModel(config(*(chargers or (CP1,)), **kwargs), clock or Clock())
+
+
+def feed(site: SiteModel, *events: ev.Event) -> SiteModel:
+    for event in events:
+        site.handle(event)
+    return site
+
+
+def states(
+    site: SiteModel,
+    now: float = 1_000.0,
+    commanded: dict[str, float] | None = None,
+    disobedient: set[str] | None = None,
+    turns: dict[str, tuple[float | None, float | None]] | None = None,
+) -> dict[str, EvseState]:
+    snapshot = site.evse_states(now, commanded or {}, disobedient or set(), turns or {})
+    return {state.evse_id: state for state in snapshot}
+
+
+def session(site: SiteModel, key: str = "CP1/1") -> SessionState:
+    return site.evses[key].session
+
+
+def started(tid: str, evse: int | None = 1, identity: str = "CP1") -> ev.TransactionStarted:
+    return ev.TransactionStarted(identity, tid, evse, "TAG", 0.0)
+
+
+def status(value: str, evse: int = 1, identity: str = "CP1") -> ev.StatusChanged:
+    return ev.StatusChanged(identity, evse, evse, value)
+
+
+def sampled(
+    currents: tuple[float | None, float | None, float | None],
+    evse: int | None = 1,
+    tid: str | None = "17",
+    identity: str = "CP1",
+) -> ev.MeterSampled:
+    return ev.MeterSampled(identity, evse, tid, currents, None, None)
+
+
+# -- chargers and EVSEs -----------------------------------------------------------------------
+
+
+def test_connected_charger_gets_its_configured_evses_idle() -> None:
+    site = feed(model(), ev.ChargerConnected("CP1", V16))
+    snapshot = states(site)
+    assert list(snapshot) == ["CP1/1", "CP1/2"]
+    one = snapshot["CP1/1"]
+    assert one.session is SessionState.IDLE
+    assert (one.max_current, one.safe_current, one.min_current) == (32.0, 6.0, 6.0)
+    assert one.phase_map == (2, 3, 1) and one.phases_in_use == 3 and one.priority == 2
+    assert one.obeys is True and one.measured == NO_READINGS and one.csms_limit is None
+
+
+def test_evses_of_a_charger_that_never_connected_are_not_planned() -> None:
+    site = feed(model(), status("Charging", identity="CP9"))
+    assert states(site) == {}
+
+
+def test_unlisted_charger_uses_the_unlisted_defaults() -> None:
+    unlisted = ChargerSettings("*", 20.0, 0.0, min_current_a=8.0, phases=1, priority=-1, evses=2)
+    site = feed(model(CP1, unlisted=unlisted), ev.ChargerConnected("GUEST", V201))
+    snapshot = states(site)
+    assert set(snapshot) == {"GUEST/1", "GUEST/2"}  # CP1 is listed but not connected
+    guest = snapshot["GUEST/1"]
+    assert (guest.max_current, guest.min_current, guest.phases_in_use) == (20.0, 8.0, 1)
+    assert guest.priority == -1
+    assert site.chargers["GUEST"].settings.identity == "GUEST"
+
+
+def test_commanded_limits_and_turns_are_carried_into_the_snapshot() -> None:
+    site = feed(model(), ev.ChargerConnected("CP1", V16), started("17"))
+    turns = {"CP1/1": (500.0, None), "CP1/2": (None, 700.0)}
+    snapshot = states(site, commanded={"CP1/1": 12.5}, turns=turns)
+    assert snapshot["CP1/1"].allocated == 12.5
+    assert (snapshot["CP1/1"].charging_since, snapshot["CP1/1"].paused_since) == (500.0, None)
+    assert snapshot["CP1/2"].allocated == 0.0
+    assert (snapshot["CP1/2"].charging_since, snapshot["CP1/2"].paused_since) == (None, 700.0)
+
+
+# -- OCPP 1.6 sessions ------------------------------------------------------------------------
+
+
+def test_v16_session_from_start_to_stop() -> None:
+    site = feed(model(), ev.ChargerConnected("CP1", V16), status("Preparing"))
+    assert session(site) is SessionState.IDLE
+
+    site.handle(started("17"))
+    assert session(site) is SessionState.STARTING
+    assert site.evses["CP1/1"].transaction_id == "17"
+
+    site.handle(status("Charging"))
+    assert session(site) is SessionState.CHARGING
+
+    site.handle(status("SuspendedEV"))
+    assert session(site) is SessionState.SUSPENDED_EV
+
+    site.handle(sampled((15.8, 16.1, 15.9)))
+    assert session(site) is SessionState.CHARGING
+    assert states(site)["CP1/1"].measured == (15.8, 16.1, 15.9)
+
+    # 1.6 StopTransaction names no connector: the transaction id says which EVSE ended
+    site.handle(ev.TransactionEnded("CP1", "17", None, 12_000.0, "Local"))
+    record = site.evses["CP1/1"]
+    assert record.session is SessionState.IDLE
+    assert record.transaction_id is None
+    assert record.measured == NO_READINGS and record.measured_at is None
+    assert session(site, "CP1/2") is SessionState.IDLE
+
+
+def test_session_suspended_by_the_evse_is_treated_as_starting() -> None:
+    # usually the LC's own pause: the minimum stays reserved, it rises once it draws again
+    site = feed(model(), ev.ChargerConnected("CP1", V16), started("17"), status("Charging"))
+    site.handle(status("SuspendedEVSE"))
+    assert session(site) is SessionState.STARTING
+    site.handle(sampled((7.0, 7.0, 7.0)))
+    assert session(site) is SessionState.CHARGING
+
+
+def test_stop_of_an_unknown_transaction_changes_nothing() -> None:
+    site = feed(model(), ev.ChargerConnected("CP1", V16), started("17"), status("Charging"))
+    site.handle(ev.TransactionEnded("CP1", "99", None, None, None))
+    assert session(site) is SessionState.CHARGING
+    assert site.evses["CP1/1"].transaction_id == "17"
+
+
+def test_status_without_a_transaction_does_not_start_a_session() -> None:
+    site = feed(model(), ev.ChargerConnected("CP1", V16), status("Charging"))
+    assert session(site) is SessionState.IDLE
+
+
+def test_status_of_the_whole_charger_is_ignored() -> None:
+    site = feed(model(), ev.ChargerConnected("CP1", V16), started("17"), status("Charging", 0))
+    assert session(site) is SessionState.STARTING
+    assert "CP1/0" not in site.evses
+
+
+def test_start_without_a_connector_is_ignored() -> None:
+    site = feed(model(), ev.ChargerConnected("CP1", V16), started("17", evse=None))
+    assert all(record.transaction_id is None for record in site.evses.values())
+
+
+def test_a_session_drawing_little_is_still_starting_but_its_current_is_recorded() -> None:
+    site = feed(model(), ev.ChargerConnected("CP1", V16), started("17"))
+    site.handle(sampled((0.5, 0.4, None)))
+    assert session(site) is SessionState.STARTING
+    assert states(site)["CP1/1"].measured == (0.5, 0.4, None)
+
+
+def test_samples_without_an_evse_or_without_currents_are_ignored() -> None:
+    site = feed(model(), ev.ChargerConnected("CP1", V16), started("17"))
+    site.handle(sampled((20.0, 20.0, 20.0), evse=None))
+    site.handle(sampled((20.0, 20.0, 20.0), evse=0))
+    site.handle(sampled(NO_READINGS))
+    assert session(site) is SessionState.STARTING
+    assert site.evses["CP1/1"].measured_at is None
+
+
+def test_current_drawn_without_a_transaction_is_recorded_but_starts_nothing() -> None:
+    site = feed(model(), ev.ChargerConnected("CP1", V16))
+    site.handle(sampled((10.0, 10.0, 10.0), tid=None))
+    assert session(site) is SessionState.IDLE
+    assert site.evses["CP1/1"].measured == (10.0, 10.0, 10.0)
+
+
+# -- OCPP 2.0.1 sessions ----------------------------------------------------------------------
+
+
+def test_v201_session_follows_the_charging_state() -> None:
+    site = feed(model(), ev.ChargerConnected("CP1", V201), started("tx-a"))
+    assert session(site) is SessionState.STARTING
+
+    # after the first event 2.0.1 may leave the EVSE out: the transaction id says which
+    site.handle(ev.TransactionUpdated("CP1", "tx-a", None, "SuspendedEV"))
+    assert session(site) is SessionState.SUSPENDED_EV
+
+    site.handle(ev.TransactionUpdated("CP1", "tx-a", None, "Charging"))
+    assert session(site) is SessionState.CHARGING
+
+    site.handle(ev.TransactionUpdated("CP1", "tx-a", None, "EVConnected"))
+    assert session(site) is SessionState.CHARGING  # states the balancer does not act on
+
+    site.handle(ev.TransactionEnded("CP1", "tx-a", 1, None, "EVDisconnected"))
+    assert session(site) is SessionState.IDLE
+    assert site.evses["CP1/1"].transaction_id is None
+
+
+def test_v201_session_suspended_by_the_evse_is_treated_as_starting() -> None:
+    site = feed(
+        model(),
+        ev.ChargerConnected("CP1", V201),
+        started("tx-d"),
+        ev.TransactionUpdated("CP1", "tx-d", None, "Charging"),
+        ev.TransactionUpdated("CP1", "tx-d", None, "SuspendedEVSE"),
+    )
+    assert session(site) is SessionState.STARTING
+
+
+def test_v201_update_naming_the_evse_adopts_a_transaction_whose_start_was_missed() -> None:
+    site = feed(model(), ev.ChargerConnected("CP1", V201), started("tx-b", evse=None))
+    site.handle(ev.TransactionUpdated("CP1", "tx-b", 2, "EVConnected"))
+    assert session(site, "CP1/2") is SessionState.STARTING
+    assert site.evses["CP1/2"].transaction_id == "tx-b"
+
+
+def test_v201_update_of_an_unknown_transaction_without_evse_is_ignored() -> None:
+    site = feed(model(), ev.ChargerConnected("CP1", V201))
+    site.handle(ev.TransactionUpdated("CP1", "tx-z", None, "Charging"))
+    assert all(record.session is SessionState.IDLE for record in site.evses.values())
+
+
+def test_v201_started_with_a_charging_state_goes_straight_to_charging() -> None:
+    site = feed(
+        model(),
+        ev.ChargerConnected("CP1", V201),
+        started("tx-c"),
+        ev.TransactionUpdated("CP1", "tx-c", 1, "Charging"),
+    )
+    assert session(site) is SessionState.CHARGING
+
+
+# -- snapshots --------------------------------------------------------------------------------
+
+
+def test_measured_currents_older_than_the_max_age_are_dropped() -> None:
+    clock = Clock(1_000.0)
+    site = feed(model(clock=clock), ev.ChargerConnected("CP1", V16), started("17"))
+    site.handle(sampled((16.0, 16.0, 16.0)))
+    assert states(site, now=1_000.0 + MAX_AGE_S)["CP1/1"].measured == (16.0, 16.0, 16.0)
+    assert states(site, now=1_000.0 + MAX_AGE_S + 0.1)["CP1/1"].measured == NO_READINGS
+    clock.now = 1_040.0
+    site.handle(sampled((12.0, 12.0, 12.0)))
+    assert states(site, now=1_060.0)["CP1/1"].measured == (12.0, 12.0, 12.0)
+
+
+def test_disconnected_charger_is_planned_at_its_last_limit_and_not_steered() -> None:
+    site = feed(
+        model(CP1),
+        ev.ChargerConnected("CP1", V16),
+        started("17"),
+        ev.ChargerDisconnected("CP1", "connection lost"),
+    )
+    snapshot = states(site, commanded={"CP1/1": 10.0})
+    assert snapshot["CP1/1"].max_current == 10.0
+    assert snapshot["CP1/1"].obeys is False
+    assert snapshot["CP1/2"].max_current == 32.0  # nothing commanded: its maximum
+    assert snapshot["CP1/2"].obeys is False
+
+
+def test_disconnected_charger_paused_by_the_lc_is_planned_at_least_at_its_minimum() -> None:
+    site = feed(
+        model(CP1),
+        ev.ChargerConnected("CP1", V16),
+        started("17"),
+        ev.ChargerDisconnected("CP1", "connection lost"),
+    )
+    assert states(site, commanded={"CP1/1": 0.0})["CP1/1"].max_current == 6.0
+
+
+def test_reconnected_charger_is_steered_again_and_keeps_its_session() -> None:
+    site = feed(
+        model(),
+        ev.ChargerConnected("CP1", V16),
+        started("17"),
+        status("Charging"),
+        ev.ChargerDisconnected("CP1", "connection lost"),
+        ev.ChargerConnected("CP1", V16),
+    )
+    snapshot = states(site, commanded={"CP1/1": 10.0})
+    assert snapshot["CP1/1"].obeys is True and snapshot["CP1/1"].max_current == 32.0
+    assert snapshot["CP1/1"].session is SessionState.CHARGING
+
+
+def test_disobedient_evse_is_not_steered_and_planned_at_its_maximum() -> None:
+    site = feed(model(), ev.ChargerConnected("CP1", V16), started("17"))
+    snapshot = states(site, commanded={"CP1/1": 10.0}, disobedient={"CP1/1"})
+    assert snapshot["CP1/1"].obeys is False and snapshot["CP1/1"].max_current == 32.0
+    assert snapshot["CP1/2"].obeys is True
+
+
+def test_disconnected_charger_with_a_safe_current_above_its_last_limit_can_be_planned() -> None:
+    cp = ChargerSettings("CP3", max_current_a=32.0, safe_current_a=10.0, min_current_a=6.0)
+    site = feed(
+        model(cp),
+        ev.ChargerConnected("CP3", V16),
+        started("17", identity="CP3"),
+        ev.ChargerDisconnected("CP3", "connection lost"),
+    )
+    state = states(site, commanded={"CP3/1": 0.0})["CP3/1"]
+    assert state.obeys is False
+    assert state.max_current >= 6.0
+
+
+# -- limits the CSMS set ----------------------------------------------------------------------
+
+
+def profile_16(profile_id: int, limit: float, unit: str = "A", phases: int = 3) -> dict[str, Any]:
+    return {
+        "chargingProfileId": profile_id,
+        "stackLevel": 0,
+        "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": {
+            "chargingRateUnit": unit,
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit, "numberPhases": phases}],
+        },
+    }
+
+
+def profile_201(profile_id: int, *periods: tuple[float, int], unit: str = "W") -> dict[str, Any]:
+    return {
+        "id": profile_id,
+        "stackLevel": 0,
+        "chargingProfilePurpose": "ChargingStationMaxProfile",
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": [
+            {
+                "id": 1,
+                "chargingRateUnit": unit,
+                "chargingSchedulePeriod": [
+                    {"startPeriod": 3600 * index, "limit": limit, "numberPhases": phases}
+                    for index, (limit, phases) in enumerate(periods)
+                ],
+            }
+        ],
+    }
+
+
+def csms_limits(site: SiteModel) -> dict[str, float | None]:
+    return {key: state.csms_limit for key, state in states(site).items()}
+
+
+def test_accepted_profile_on_an_evse_limits_that_evse_only() -> None:
+    site = feed(
+        model(),
+        ev.ChargerConnected("CP1", V16),
+        ev.ChargingProfileSet("CP1", 1, profile_16(5, 20.0), accepted=True),
+    )
+    assert csms_limits(site) == {"CP1/1": 20.0, "CP1/2": None}
+
+
+def test_rejected_profile_is_ignored() -> None:
+    site = feed(
+        model(),
+        ev.ChargerConnected("CP1", V16),
+        ev.ChargingProfileSet("CP1", 1, profile_16(5, 10.0), accepted=False),
+    )
+    assert csms_limits(site) == {"CP1/1": None, "CP1/2": None}
+
+
+def test_profile_on_evse_zero_limits_every_evse_and_the_lowest_limit_wins() -> None:
+    site = feed(
+        model(),
+        ev.ChargerConnected("CP1", V16),
+        ev.ChargingProfileSet("CP1", 1, profile_16(5, 20.0), accepted=True),
+        ev.ChargingProfileSet("CP1", 0, profile_16(6, 16.0), accepted=True),
+        ev.ChargingProfileSet("CP1", 2, profile_16(7, 8.0), accepted=True),
+    )
+    assert csms_limits(site) == {"CP1/1": 16.0, "CP1/2": 8.0}
+
+
+def test_watt_profile_is_converted_at_the_nominal_voltage() -> None:
+    # 6900 W over 3 phases at 230 V = 10 A per phase
+    site = feed(
+        model(),
+        ev.ChargerConnected("CP1", V201),
+        ev.ChargingProfileSet("CP1", 1, profile_201(5, (6900.0, 3)), accepted=True),
+    )
+    assert csms_limits(site)["CP1/1"] == pytest.approx(10.0)
+
+
+def test_profile_with_the_same_id_replaces_the_earlier_one() -> None:
+    site = feed(
+        model(),
+        ev.ChargerConnected("CP1", V16),
+        ev.ChargingProfileSet("CP1", 1, profile_16(5, 10.0), accepted=True),
+        ev.ChargingProfileSet("CP1", 1, profile_16(5, 24.0), accepted=True),
+    )
+    assert csms_limits(site)["CP1/1"] == 24.0
+
+
+def test_profile_for_a_charger_never_seen_is_ignored() -> None:
+    site = model()
+    site.handle(ev.ChargingProfileSet("CP9", 1, profile_16(5, 10.0), accepted=True))
+    assert site.chargers == {}
+
+
+@pytest.mark.parametrize("criteria", [{"id": 5}, {"chargingProfileId": 5}])
+def test_clearing_by_id_removes_only_that_profile(criteria: dict[str, Any]) -> None:
+    site = feed(
+        model(),
+        ev.ChargerConnected("CP1", V16),
+        ev.ChargingProfileSet("CP1", 0, profile_16(5, 10.0), accepted=True),
+        ev.ChargingProfileSet("CP1", 1, profile_16(6, 20.0), accepted=True),
+        ev.ChargingProfileCleared("CP1", criteria, accepted=True),
+    )
+    assert csms_limits(site) == {"CP1/1": 20.0, "CP1/2": None}
+
+
+def test_clearing_without_criteria_removes_every_profile() -> None:
+    site = feed(
+        model(),
+        ev.ChargerConnected("CP1", V16),
+        ev.ChargingProfileSet("CP1", 0, profile_16(5, 10.0), accepted=True),
+        ev.ChargingProfileSet("CP1", 2, profile_16(6, 20.0), accepted=True),
+        ev.ChargingProfileCleared("CP1", {}, accepted=True),
+    )
+    assert csms_limits(site) == {"CP1/1": None, "CP1/2": None}
+
+
+def test_clearing_the_charger_refused_changes_nothing() -> None:
+    site = feed(
+        model(),
+        ev.ChargerConnected("CP1", V16),
+        ev.ChargingProfileSet("CP1", 0, profile_16(5, 10.0), accepted=True),
+        ev.ChargingProfileCleared("CP1", {}, accepted=False),
+    )
+    assert csms_limits(site) == {"CP1/1": 10.0, "CP1/2": 10.0}
+
+
+def test_clearing_by_purpose_keeps_profiles_of_other_purposes() -> None:
+    max_profile = profile_16(5, 10.0) | {"chargingProfilePurpose": "ChargePointMaxProfile"}
+    site = feed(
+        model(),
+        ev.ChargerConnected("CP1", V16),
+        ev.ChargingProfileSet("CP1", 0, max_profile, accepted=True),
+        ev.ChargingProfileCleared("CP1", {"chargingProfilePurpose": "TxProfile"}, accepted=True),
+    )
+    assert csms_limits(site) == {"CP1/1": 10.0, "CP1/2": 10.0}
+
+
+def test_tx_profile_of_the_csms_ends_with_its_transaction() -> None:
+    tx = profile_16(5, 10.0) | {"chargingProfilePurpose": "TxProfile", "transactionId": 17}
+    site = feed(
+        model(),
+        ev.ChargerConnected("CP1", V16),
+        started("17"),
+        ev.ChargingProfileSet("CP1", 1, tx, accepted=True),
+    )
+    assert csms_limits(site)["CP1/1"] == 10.0
+    site.handle(ev.TransactionEnded("CP1", "17", None, None, None))
+    assert csms_limits(site)["CP1/1"] is None
+
+
+# -- profile_limit_a --------------------------------------------------------------------------
+
+
+def test_profile_limit_of_a_v16_ampere_profile() -> None:
+    assert profile_limit_a(profile_16(1, 13.5), 230.0) == 13.5
+
+
+def test_profile_limit_is_the_lowest_period_of_every_schedule() -> None:
+    profile = profile_201(1, (32.0, 3), (12.0, 3), (20.0, 3), unit="A")
+    profile["chargingSchedule"].append(
+        {
+            "id": 2,
+            "chargingRateUnit": "A",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 14.0}],
+        }
+    )
+    assert profile_limit_a(profile, 230.0) == 12.0
+
+
+@pytest.mark.parametrize(
+    ("watts", "phases", "voltage", "amps"),
+    [(11040.0, 3, 230.0, 16.0), (3680.0, 1, 230.0, 16.0), (6000.0, 1, 240.0, 25.0)],
+)
+def test_profile_limit_converts_watts_per_phase(
+    watts: float, phases: int, voltage: float, amps: float
+) -> None:
+    assert profile_limit_a(profile_201(1, (watts, phases)), voltage) == pytest.approx(amps)
+
+
+def test_watt_period_without_phase_count_means_three_phases() -> None:
+    profile = profile_16(1, 6900.0, unit="W")
+    del profile["chargingSchedule"]["chargingSchedulePeriod"][0]["numberPhases"]
+    assert profile_limit_a(profile, 230.0) == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize(
+    "profile",
+    [{}, {"chargingSchedule": []}, {"chargingSchedule": {"chargingSchedulePeriod": []}}],
+)
+def test_profile_without_periods_has_no_limit(profile: dict[str, Any]) -> None:
+    assert profile_limit_a(profile, 230.0) is None
+
+
+# -- site_reading -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("missing", [0, 1, 2])
+def test_reading_with_a_phase_missing_is_no_reading(missing: int) -> None:
+    currents: list[float | None] = [10.0, 11.0, 12.0]
+    currents[missing] = None
+    assert site_reading(tuple(currents), (230.0, 230.0, 230.0), 5.0) is None
+
+
+def test_reading_uses_current_magnitudes() -> None:
+    reading = site_reading((-10.0, 11.5, -0.2), None, 5.0)
+    assert reading == MeterReading(currents=(10.0, 11.5, 0.2), read_at=5.0, voltages=None)
+
+
+def test_reading_keeps_the_voltages_when_all_three_are_there() -> None:
+    reading = site_reading((10.0, 11.0, 12.0), (229.0, 231.0, 232.5), 7.0)
+    assert reading is not None
+    assert reading.voltages == (229.0, 231.0, 232.5)
+    assert reading.read_at == 7.0
+
+
+@pytest.mark.parametrize("voltages", [None, (230.0, None, 230.0), (230.0, 0.0, 230.0)])
+def test_reading_without_usable_voltages_falls_back_to_nominal(voltages: Any) -> None:
+    reading = site_reading((10.0, 11.0, 12.0), voltages, 7.0)
+    assert reading is not None
+    assert reading.currents == (10.0, 11.0, 12.0)
+    assert reading.voltages is None
