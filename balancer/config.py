@@ -183,7 +183,7 @@ def _loop(table: Table) -> LoopSettings:
         deadband_a=table.number("deadband_a", 1.0, minimum=0),
         stack_level=table.integer("stack_level", 8, minimum=0, maximum=99),
         profile_id_base=table.integer("profile_id_base", 870000, minimum=1, maximum=2**31 - 1000),
-        profile_duration_s=table.number("profile_duration_s", 300.0, minimum=10),
+        profile_duration_s=table.number("profile_duration_s", 300.0, minimum=2),
         refresh_s=table.number("refresh_s", 120.0, minimum=1),
         call_timeout_s=table.number("call_timeout_s", 10.0, minimum=0.1),
         obey_tolerance_a=table.number("obey_tolerance_a", 2.0, minimum=0),

@@ -49,10 +49,17 @@ CHARGERS: list[tuple[str, Literal["1.6", "2.0.1"], int, dict[str, Any]]] = [
 ]
 
 
-def _toml(csms_url: str, meter_port: int, cap: float, chargers: list[str]) -> str:
+def _toml(
+    csms_url: str,
+    meter_port: int,
+    cap: float,
+    chargers: list[str],
+    safe_a: float = 0,
+    profile_duration_s: float = 30,
+) -> str:
     listed = "\n".join(
-        f'[[chargers]]\nidentity = "{identity}"\nmax_current_a = 16\nsafe_current_a = 0\n'
-        f"priority = {priority}\n"
+        f'[[chargers]]\nidentity = "{identity}"\nmax_current_a = 16\n'
+        f"safe_current_a = {safe_a}\npriority = {priority}\n"
         for identity, _version, priority, _options in CHARGERS
         if identity in chargers
     )
@@ -77,22 +84,24 @@ period_s = {PERIOD_S}
 reaction_time_s = {ACTUATION_S + 2 * PERIOD_S}
 raise_fraction = 0.5
 deadband_a = 0.5
-profile_duration_s = 30
-refresh_s = 10
+profile_duration_s = {profile_duration_s}
+refresh_s = {profile_duration_s / 3}
 call_timeout_s = 2
 measurement_max_age_s = 2
 {listed}
 """
 
 
-async def _start_garage(tmp_path: Path, options: dict[str, dict[str, Any]]) -> Garage:
+async def _start_garage(
+    tmp_path: Path, options: dict[str, dict[str, Any]], **site: float
+) -> Garage:
     csms = SimulatedCsms()
     await csms.start()
     meter = SimulatedMeter("carlo_gavazzi_em24")
     await meter.start()
     config_path = tmp_path / "site.toml"
     identities = [identity for identity, *_ in CHARGERS]
-    config_path.write_text(_toml(csms.url, meter.link.port, CAP_A, identities))
+    config_path.write_text(_toml(csms.url, meter.link.port, CAP_A, identities, **site))
     lc = LocalController(load_config(config_path), config_path)
     await lc.start()
     url = f"ws://127.0.0.1:{lc.router.port}"
@@ -132,8 +141,8 @@ async def _stop_garage(garage: Garage) -> None:
 async def make_garage(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     started: list[Garage] = []
 
-    async def make(**options: dict[str, Any]) -> Garage:
-        garage = await _start_garage(tmp_path, options)
+    async def make(site: dict[str, float] | None = None, **options: dict[str, Any]) -> Garage:
+        garage = await _start_garage(tmp_path, options, **(site or {}))
         started.append(garage)
         return garage
 
@@ -269,4 +278,21 @@ async def test_meter_unplugged_gives_safe_currents_then_recovers(
     await garage.meter.start()
     await wait_until(
         lambda: sum(_limits(garage).values()) > 20, timeout_s=15, what="balancing again"
+    )
+
+
+async def test_chargers_fall_back_to_their_floor_when_the_lc_dies(
+    make_garage: Callable[..., Any],
+) -> None:
+    garage: Garage = await make_garage(site={"safe_a": 6, "profile_duration_s": 3})
+    for cp in garage.chargers.values():
+        await cp.plug_in(32, phases=3)
+    await _settled(garage, "balancing")
+    assert _limits(garage)["CP-P"] == 16  # above its floor while the LC steers it
+    await garage.lc.stop()
+    # No more refreshes: each bounded TxProfile lapses and the floor TxDefaultProfile rules.
+    await wait_until(
+        lambda: all(limit == 6 for limit in _limits(garage).values()),
+        timeout_s=3 + 2,
+        what="every charger on its 6 A floor",
     )
