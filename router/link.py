@@ -17,17 +17,17 @@ from aiohttp.client_ws import ClientWebSocketResponse
 from router import events as ev
 from router.frames import CallError, ErrorKind, error_code
 from router.metrics import RouterMetrics
-from router.session import (
+from router.outputs import (
     Direction,
     LateReplyDropped,
     LcCallFinished,
-    LinkSession,
     Observed,
     Output,
     Relayed,
     Send,
     Violation,
 )
+from router.session import LinkSession
 
 log = logging.getLogger(__name__)
 

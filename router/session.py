@@ -37,7 +37,6 @@ from router.frames import (
     Call,
     CallError,
     CallResult,
-    ErrorKind,
     FrameError,
     OcppVersion,
     call_error_text,
@@ -46,18 +45,21 @@ from router.frames import (
     parse_frame,
 )
 from router.observe import needs_result, observe_charger_request, observe_result
+from router.outputs import (
+    Direction,
+    LateReplyDropped,
+    LcCallFinished,
+    Observed,
+    Output,
+    Relayed,
+    Send,
+    Violation,
+)
 from router.schemas import SchemaRegistry, SchemaViolation
 
 # Ids of timed-out LC calls are remembered so their late answers (even repeated ones) are
 # recognised and dropped; a charger answers within minutes if at all.
 _EXPIRED_LC_IDS_KEPT = 4096
-
-
-class Direction(Enum):
-    """Where a frame travels."""
-
-    TO_CSMS = "to_csms"
-    TO_CHARGER = "to_charger"
 
 
 class ValidationMode(Enum):
@@ -77,57 +79,6 @@ class SessionSettings:
     max_frame_chars: int = 65536
     validation_to_csms: ValidationMode = ValidationMode.OBSERVE
     validation_to_charger: ValidationMode = ValidationMode.OBSERVE
-
-
-# -- outputs -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    direction: Direction
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Relayed:
-    """A frame was relayed unchanged (for counting by action, direction and type)."""
-
-    direction: Direction
-    message_type: str
-    action: str
-    error_code: str | None = None  # the code of a relayed CALLERROR
-
-
-@dataclass(frozen=True, slots=True)
-class Violation:
-    """A frame broke the protocol or its schema; `rejected` says it was not relayed."""
-
-    direction: Direction
-    kind: ErrorKind
-    action: str | None
-    detail: str
-    rejected: bool
-
-
-@dataclass(frozen=True, slots=True)
-class LateReplyDropped:
-    message_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class LcCallFinished:
-    """The end of an LC call: the charger's CALLRESULT or CALLERROR, or None on timeout."""
-
-    message_id: str
-    reply: CallResult | CallError | None
-
-
-@dataclass(frozen=True, slots=True)
-class Observed:
-    event: ev.Event
-
-
-Output = Send | Relayed | Violation | LateReplyDropped | LcCallFinished | Observed
 
 
 # -- state -------------------------------------------------------------------------------------

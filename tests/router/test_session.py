@@ -16,19 +16,17 @@ from hypothesis import strategies as st
 from router import events as ev
 from router.frames import CallError, CallResult, ErrorKind, OcppVersion
 from router.schemas import default_registry
-from router.session import (
+from router.outputs import (
     Direction,
     LateReplyDropped,
     LcCallFinished,
-    LinkSession,
     Observed,
     Output,
     Relayed,
     Send,
-    SessionSettings,
-    ValidationMode,
     Violation,
 )
+from router.session import LinkSession, SessionSettings, ValidationMode
 
 V16, V201, V21 = OcppVersion.V16, OcppVersion.V201, OcppVersion.V21
 UP, DOWN = Direction.TO_CSMS, Direction.TO_CHARGER

@@ -1,0 +1,419 @@
+"""Durable memory of the `hold` policy (Part 4 §6.3, errata 2025-02): one SQLite file.
+
+While the CSMS is unreachable the LC answers chargers itself. Everything it must not forget
+meanwhile lives here: the outbox of transaction-related requests to replay in original order, the
+provisional 1.6 transaction ids it handed out, the CSMS answers it reuses (authorizations, boot
+intervals), the latest StatusNotification per connector, and salted hashes of the credentials the
+CSMS accepted (admission while it is down).
+
+Every write is one transaction, committed with fsync (WAL, synchronous=FULL) before the method
+returns: once the LC answers a charger, what it journaled survives a kill -9 or a power cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+SCHEMA_VERSION = 1
+
+# One entry per schema version, applied in order from the file's `PRAGMA user_version`.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        # Counters never go back, so sequence numbers and provisional ids are never reused,
+        # even after every entry carrying them was acknowledged or forgotten.
+        """CREATE TABLE counters (
+            identity TEXT NOT NULL,
+            name TEXT NOT NULL,
+            last INTEGER NOT NULL,
+            PRIMARY KEY (identity, name)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE outbox (
+            identity TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            appended_at REAL NOT NULL,
+            provisional_transaction_id INTEGER,
+            PRIMARY KEY (identity, seq)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE transactions (
+            identity TEXT NOT NULL,
+            provisional INTEGER NOT NULL,
+            csms_id INTEGER NOT NULL,
+            PRIMARY KEY (identity, provisional)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE authorizations (
+            scope TEXT NOT NULL,
+            id_token TEXT NOT NULL,
+            info TEXT NOT NULL,
+            expires_at REAL,
+            PRIMARY KEY (scope, id_token)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE boots (
+            identity TEXT PRIMARY KEY,
+            interval_s INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE statuses (
+            identity TEXT NOT NULL,
+            connector_key TEXT NOT NULL,
+            text TEXT NOT NULL,
+            PRIMARY KEY (identity, connector_key)
+        ) WITHOUT ROWID""",
+        # digest NULL: the CSMS accepted this charger without an Authorization header.
+        """CREATE TABLE credentials (
+            identity TEXT PRIMARY KEY,
+            salt BLOB NOT NULL,
+            digest BLOB,
+            subprotocol TEXT NOT NULL
+        ) WITHOUT ROWID""",
+    ),
+)
+
+_OUTBOX = "outbox"
+_PROVISIONAL_TRANSACTION = "provisional_transaction"
+
+# scrypt at the interactive-login cost: slow enough to make a stolen file expensive to brute-force,
+# ~16 MiB and tens of milliseconds per check.
+_SCRYPT_N = 2**14
+_SCRYPT_R = 8
+_SCRYPT_P = 1
+_DIGEST_BYTES = 32
+_SALT_BYTES = 16
+
+_Statement = tuple[str, Sequence[object]]
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    seq: int
+    text: str
+    appended_at: float
+    # The 1.6 provisional id the LC answered a journaled StartTransaction with: the request frame
+    # does not carry it, and the replayer needs it to map the CSMS's id after a restart.
+    provisional_transaction_id: int | None = None
+
+
+class JournalError(RuntimeError):
+    pass
+
+
+class Journal:
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        # One connection, one worker thread: the lock keeps each transaction (and each read)
+        # from interleaving with another task's statements.
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> Journal:
+        _create_private(path)
+        # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT) in _write.
+        db = await aiosqlite.connect(path, isolation_level=None)
+        journal = cls(db)
+        try:
+            await journal._configure()
+            await journal._migrate()
+        except BaseException:
+            await db.close()
+            raise
+        return journal
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._db.close()
+
+    # --- outbox -------------------------------------------------------------------------------
+
+    async def append(
+        self, identity: str, text: str, *, provisional_transaction_id: int | None = None
+    ) -> int:
+        """Store a request frame to replay; returns its sequence number once committed."""
+        rows = await self._write(
+            _next_counter(identity, _OUTBOX),
+            (
+                """INSERT INTO outbox (identity, seq, text, appended_at, provisional_transaction_id)
+                SELECT ?, last, ?, ?, ? FROM counters WHERE identity = ? AND name = ?
+                RETURNING seq""",
+                (identity, text, time.time(), provisional_transaction_id, identity, _OUTBOX),
+            ),
+        )
+        return int(rows[0][0])
+
+    async def pending(self, identity: str) -> list[JournalEntry]:
+        rows = await self._read(
+            """SELECT seq, text, appended_at, provisional_transaction_id FROM outbox
+            WHERE identity = ? ORDER BY seq""",
+            (identity,),
+        )
+        return [JournalEntry(int(seq), str(text), float(at), pid) for seq, text, at, pid in rows]
+
+    async def acknowledge(self, identity: str, seq: int) -> None:
+        """The CSMS answered entry `seq`: drop it (acknowledging it twice is harmless)."""
+        await self._write(("DELETE FROM outbox WHERE identity = ? AND seq = ?", (identity, seq)))
+
+    async def replace_text(self, identity: str, seq: int, text: str) -> None:
+        """Rewrite a pending entry; KeyError if it is not pending (acknowledged, never stored)."""
+        rows = await self._write(
+            (
+                "UPDATE outbox SET text = ? WHERE identity = ? AND seq = ? RETURNING seq",
+                (text, identity, seq),
+            )
+        )
+        if not rows:
+            raise KeyError(f"no pending journal entry {seq} for {identity!r}")
+
+    async def backlog(self) -> dict[str, tuple[int, float]]:
+        """Per charger: number of pending entries and the oldest one's appended_at."""
+        rows = await self._read(
+            "SELECT identity, COUNT(*), MIN(appended_at) FROM outbox GROUP BY identity"
+        )
+        return {str(identity): (int(count), float(oldest)) for identity, count, oldest in rows}
+
+    async def identities_with_backlog(self) -> list[str]:
+        rows = await self._read("SELECT DISTINCT identity FROM outbox ORDER BY identity")
+        return [str(identity) for (identity,) in rows]
+
+    # --- 1.6 transaction ids ------------------------------------------------------------------
+
+    async def next_provisional_transaction_id(self, identity: str) -> int:
+        """-1, -2, ... per charger: negative, so never equal to a CSMS's (positive) id."""
+        rows = await self._write(_next_counter(identity, _PROVISIONAL_TRANSACTION, returning=True))
+        return -int(rows[0][0])
+
+    async def map_transaction(self, identity: str, provisional: int, csms_id: int) -> None:
+        await self._write(
+            (
+                "INSERT OR REPLACE INTO transactions (identity, provisional, csms_id) "
+                "VALUES (?, ?, ?)",
+                (identity, provisional, csms_id),
+            )
+        )
+
+    async def transaction_map(self, identity: str) -> dict[int, int]:
+        """Provisional id -> the CSMS's id."""
+        rows = await self._read(
+            "SELECT provisional, csms_id FROM transactions WHERE identity = ?", (identity,)
+        )
+        return {int(provisional): int(csms_id) for provisional, csms_id in rows}
+
+    async def forget_transaction(self, identity: str, provisional: int) -> None:
+        await self._write(
+            (
+                "DELETE FROM transactions WHERE identity = ? AND provisional = ?",
+                (identity, provisional),
+            )
+        )
+
+    # --- authorization cache ------------------------------------------------------------------
+
+    async def remember_authorization(
+        self, scope: str, id_token: str, info: dict[str, Any], expires_at: float | None
+    ) -> None:
+        await self._write(
+            (
+                "INSERT OR REPLACE INTO authorizations (scope, id_token, info, expires_at) "
+                "VALUES (?, ?, ?, ?)",
+                (scope, id_token, json.dumps(info), expires_at),
+            )
+        )
+
+    async def authorizations(self, scope: str) -> dict[str, tuple[dict[str, Any], float | None]]:
+        """id token -> (idTagInfo / idTokenInfo as the CSMS sent it, expiry or None)."""
+        rows = await self._read(
+            "SELECT id_token, info, expires_at FROM authorizations WHERE scope = ?", (scope,)
+        )
+        cache: dict[str, tuple[dict[str, Any], float | None]] = {}
+        for id_token, info, expires_at in rows:
+            decoded: dict[str, Any] = json.loads(info)
+            cache[str(id_token)] = (decoded, None if expires_at is None else float(expires_at))
+        return cache
+
+    # --- boot intervals -----------------------------------------------------------------------
+
+    async def remember_boot(self, identity: str, interval_s: int) -> None:
+        await self._write(
+            (
+                "INSERT OR REPLACE INTO boots (identity, interval_s) VALUES (?, ?)",
+                (identity, interval_s),
+            )
+        )
+
+    async def boot_intervals(self) -> dict[str, int]:
+        rows = await self._read("SELECT identity, interval_s FROM boots")
+        return {str(identity): int(interval_s) for identity, interval_s in rows}
+
+    # --- latest StatusNotification per connector ----------------------------------------------
+
+    async def remember_status(self, identity: str, connector_key: str, text: str) -> None:
+        await self._write(
+            (
+                "INSERT OR REPLACE INTO statuses (identity, connector_key, text) VALUES (?, ?, ?)",
+                (identity, connector_key, text),
+            )
+        )
+
+    async def statuses(self, identity: str) -> list[str]:
+        """Frame texts ordered by connector key, numbers compared as numbers ("2" before "10")."""
+        rows = await self._read(
+            "SELECT connector_key, text FROM statuses WHERE identity = ?", (identity,)
+        )
+        ordered = sorted(rows, key=lambda row: _connector_order(str(row[0])))
+        return [str(text) for _, text in ordered]
+
+    async def clear_statuses(self, identity: str) -> None:
+        await self._write(("DELETE FROM statuses WHERE identity = ?", (identity,)))
+
+    # --- credentials for admission while the CSMS is down -------------------------------------
+
+    async def remember_credentials(
+        self, identity: str, authorization: str | None, subprotocol: str
+    ) -> None:
+        """Keep a salted hash of the Authorization header the CSMS accepted, never the header."""
+        # The hash runs outside the lock: it is slow on purpose and must not stall other writers.
+        stored = await self._stored_credentials(identity)
+        if stored is not None:
+            salt, digest, stored_subprotocol = stored
+            if await _credentials_match(salt, digest, authorization):
+                if stored_subprotocol != subprotocol:
+                    await self._write(
+                        (
+                            "UPDATE credentials SET subprotocol = ? WHERE identity = ?",
+                            (subprotocol, identity),
+                        )
+                    )
+                return
+        salt = secrets.token_bytes(_SALT_BYTES)
+        digest = (
+            None
+            if authorization is None
+            else await asyncio.to_thread(_credential_digest, salt, authorization)
+        )
+        await self._write(
+            (
+                "INSERT OR REPLACE INTO credentials (identity, salt, digest, subprotocol) "
+                "VALUES (?, ?, ?, ?)",
+                (identity, salt, digest, subprotocol),
+            )
+        )
+
+    async def admit(self, identity: str, authorization: str | None) -> str | None:
+        """The subprotocol the CSMS accepted if these credentials match its last acceptance."""
+        stored = await self._stored_credentials(identity)
+        if stored is None:
+            return None
+        salt, digest, subprotocol = stored
+        return subprotocol if await _credentials_match(salt, digest, authorization) else None
+
+    async def _stored_credentials(self, identity: str) -> tuple[bytes, bytes | None, str] | None:
+        rows = await self._read(
+            "SELECT salt, digest, subprotocol FROM credentials WHERE identity = ?", (identity,)
+        )
+        if not rows:
+            return None
+        salt, digest, subprotocol = rows[0]
+        return bytes(salt), None if digest is None else bytes(digest), str(subprotocol)
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    async def _configure(self) -> None:
+        (mode,) = (await self._read("PRAGMA journal_mode = WAL"))[0]
+        if str(mode).lower() != "wal":
+            raise JournalError(f"cannot put the journal in WAL mode (got {mode!r})")
+        # FULL: in WAL mode the log is fsynced at every commit, so committed means on disk.
+        await self._read("PRAGMA synchronous = FULL")
+        await self._read("PRAGMA busy_timeout = 5000")
+
+    async def _migrate(self) -> None:
+        (version,) = (await self._read("PRAGMA user_version"))[0]
+        if version > SCHEMA_VERSION:
+            raise JournalError(
+                f"journal schema version {version} is newer than this LC's ({SCHEMA_VERSION})"
+            )
+        for target in range(int(version) + 1, SCHEMA_VERSION + 1):
+            statements: list[_Statement] = [(sql, ()) for sql in _MIGRATIONS[target - 1]]
+            # user_version is written in the same transaction: a crash leaves the old or new
+            # schema, never half of one.
+            statements.append((f"PRAGMA user_version = {target}", ()))
+            await self._write(*statements)
+
+    async def _read(self, sql: str, parameters: Sequence[object] = ()) -> list[sqlite3.Row]:
+        # Under the lock so a read never sees another task's uncommitted writes.
+        async with self._lock:
+            return list(await self._db.execute_fetchall(sql, parameters))
+
+    async def _write(self, *statements: _Statement) -> list[sqlite3.Row]:
+        """Run the statements in one transaction, committed when this returns; last one's rows."""
+        # Shielded: a caller cancelled mid-way (charger gone) must not leave the shared connection
+        # inside an open transaction; the write completes or rolls back on its own.
+        return await asyncio.shield(self._transaction(statements))
+
+    async def _transaction(self, statements: Sequence[_Statement]) -> list[sqlite3.Row]:
+        async with self._lock:
+            # IMMEDIATE takes the write lock up front instead of failing at the first write.
+            await self._db.execute_fetchall("BEGIN IMMEDIATE")
+            try:
+                rows: list[sqlite3.Row] = []
+                for sql, parameters in statements:
+                    rows = list(await self._db.execute_fetchall(sql, parameters))
+                await self._db.execute_fetchall("COMMIT")
+            except BaseException:
+                # SQLite may already have rolled back by itself (e.g. disk full).
+                with contextlib.suppress(sqlite3.Error):
+                    await self._db.execute_fetchall("ROLLBACK")
+                raise
+            return rows
+
+
+def _next_counter(identity: str, name: str, *, returning: bool = False) -> _Statement:
+    sql = """INSERT INTO counters (identity, name, last) VALUES (?, ?, 1)
+        ON CONFLICT (identity, name) DO UPDATE SET last = last + 1"""
+    return (sql + " RETURNING last" if returning else sql), (identity, name)
+
+
+def _connector_order(connector_key: str) -> tuple[tuple[int, int | str], ...]:
+    # "1", "2", "10", "1/2": digit runs compare as numbers, the rest as text.
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part)
+        for part in re.split(r"(\d+)", connector_key)
+        if part
+    )
+
+
+def _credential_digest(salt: bytes, authorization: str) -> bytes:
+    return hashlib.scrypt(
+        authorization.encode(),
+        salt=salt,
+        n=_SCRYPT_N,
+        r=_SCRYPT_R,
+        p=_SCRYPT_P,
+        dklen=_DIGEST_BYTES,
+    )
+
+
+async def _credentials_match(salt: bytes, digest: bytes | None, authorization: str | None) -> bool:
+    if digest is None or authorization is None:
+        # No credentials only matches no credentials.
+        return digest is None and authorization is None
+    candidate = await asyncio.to_thread(_credential_digest, salt, authorization)
+    return hmac.compare_digest(candidate, digest)
+
+
+def _create_private(path: Path) -> None:
+    # The file holds credential hashes: owner-only from the start (SQLite gives its -wal and -shm
+    # files the database file's permissions).
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
