@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import math
 import signal
+import tempfile
+from pathlib import Path
 from typing import Any, Literal
 
 from garage.charge_point import SimulatedChargePoint
@@ -49,7 +51,7 @@ def base_load(t: float) -> tuple[float, float, float]:
     return 14 + swing + step, 10 - swing / 2, 12 + swing / 2
 
 
-def _site_config(csms_url: str, meter_port: int) -> dict[str, Any]:
+def _site_config(csms_url: str, meter_port: int, journal: Path) -> dict[str, Any]:
     chargers = [
         {
             "identity": identity,
@@ -62,7 +64,12 @@ def _site_config(csms_url: str, meter_port: int) -> dict[str, Any]:
         for index, (identity, _version, charger_max, *_rest) in enumerate(CHARGERS)
     ]
     return {
-        "router": {"upstream_url": csms_url, "listen_host": "127.0.0.1", "listen_port": 0},
+        "router": {
+            "upstream_url": csms_url,
+            "listen_host": "127.0.0.1",
+            "listen_port": 0,
+            "offline": {"journal_path": str(journal), "redial_interval_s": 1},
+        },
         "metrics": {"listen_host": "127.0.0.1", "listen_port": 0},
         "site": {"phase_cap_a": CAP_A, "margin_a": MARGIN_A},
         "meter": {"map": "eastron_sdm630", "host": "127.0.0.1", "port": meter_port},
@@ -103,8 +110,12 @@ async def run_demo(duration_s: float = 0) -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with SimulatedCsms() as csms, SimulatedMeter("eastron_sdm630") as meter:
-        lc = LocalController(parse_config(_site_config(csms.url, meter.link.port)))
+    async with (
+        SimulatedCsms() as csms,
+        SimulatedMeter("eastron_sdm630") as meter,
+    ):
+        journal = Path(tempfile.mkdtemp(prefix="ocpp-lc-demo-")) / "journal.sqlite"
+        lc = LocalController(parse_config(_site_config(csms.url, meter.link.port, journal)))
         await lc.start()
         lc_url = f"ws://127.0.0.1:{lc.router.port}"
         chargers = [

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse
 
 from router.config_reader import ConfigError, Table
-from router.server import RouterSettings
+from router.offline import OfflineSettings
+from router.server import HoldSettings, RouterSettings
 from router.session import SessionSettings, ValidationMode
 
-CONNECTION_LOSS_POLICIES = ("close",)  # `hold` (offline mode) plugs in here
+CONNECTION_LOSS_POLICIES = ("hold", "close")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,10 @@ def _router_settings(table: Table) -> tuple[RouterSettings, str]:
             table.choice("validation_to_charger", modes, "observe")
         ),
     )
+    policy = table.choice("connection_loss", CONNECTION_LOSS_POLICIES, "hold")
+    offline = table.table("offline", {})
+    hold = _hold_settings(offline) if policy == "hold" else None
+    offline.finish()
     settings = RouterSettings(
         upstream_url=upstream,
         listen_host=table.string("listen_host", "0.0.0.0"),
@@ -43,10 +49,24 @@ def _router_settings(table: Table) -> tuple[RouterSettings, str]:
         ping_interval_s=ping or None,
         connect_timeout_s=table.number("connect_timeout_s", 10, minimum=0.1),
         session=session,
+        hold=hold,
     )
-    policy = table.choice("connection_loss", CONNECTION_LOSS_POLICIES, "close")
     table.finish()
     return settings, policy
+
+
+def _hold_settings(table: Table) -> HoldSettings:
+    local_list = table.raw("local_list", [])
+    if not isinstance(local_list, list) or not all(isinstance(tag, str) for tag in local_list):
+        raise ConfigError(f"{table.key('local_list')}: expected a list of id tags (strings)")
+    return HoldSettings(
+        journal_path=Path(table.string("journal_path", "ocpp-lc-journal.sqlite")),
+        offline=OfflineSettings(
+            local_list=frozenset(local_list),
+            accept_unknown_ids=table.boolean("accept_unknown_ids", False),
+            redial_interval_s=table.number("redial_interval_s", 5.0, minimum=0.05),
+        ),
+    )
 
 
 def _metrics_settings(table: Table) -> MetricsSettings:

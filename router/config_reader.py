@@ -89,6 +89,12 @@ class Table:
             )
         return value
 
+    def boolean(self, name: str, default: Any = _MISSING) -> bool:
+        value = self._get(name, default)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{self.key(name)}: expected true or false, got {value!r}")
+        return value
+
     def choice(self, name: str, choices: Iterable[str], default: Any = _MISSING) -> str:
         options = list(choices)
         value = self.string(name, default)

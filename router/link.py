@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -16,22 +17,46 @@ from aiohttp.client_ws import ClientWebSocketResponse
 
 from router import events as ev
 from router.frames import CallError, ErrorKind, error_code
+from router.journal import Journal
 from router.metrics import RouterMetrics
+from router.offline import ReplayItem
 from router.outputs import (
+    AnsweredLocally,
+    AuthorizationLearned,
+    BootLearned,
     Direction,
+    IdRemapped,
+    JournalAppend,
     LateReplyDropped,
     LcCallFinished,
     Observed,
+    OfflineOutput,
     Output,
+    ProvisionalIdUsed,
     Relayed,
+    ReplayDelivered,
+    Replayed,
+    ReplayFinished,
     Send,
+    StatusRemembered,
+    TransactionMapped,
     Violation,
 )
 from router.session import LinkSession
+from router.upstream import UpstreamRefused
 
 log = logging.getLogger(__name__)
 
 EventSink = Callable[[ev.Event], None]
+
+
+@dataclass(frozen=True, slots=True)
+class HoldLink:
+    """What a link needs under the `hold` policy."""
+
+    journal: Journal
+    redial: Callable[[], Awaitable[ClientWebSocketResponse]]
+    redial_interval_s: float
 
 
 class LcCallTimeout(Exception):
@@ -52,17 +77,17 @@ class Link:
         self,
         session: LinkSession,
         charger: web.WebSocketResponse,
-        csms: ClientWebSocketResponse,
+        csms: ClientWebSocketResponse | None,
         metrics: RouterMetrics,
         publish: EventSink,
+        hold: HoldLink | None = None,
     ) -> None:
         self.session = session
         self.identity = session.identity
         self.version = session.version
-        self._sockets: dict[Direction, web.WebSocketResponse | ClientWebSocketResponse] = {
-            Direction.TO_CHARGER: charger,
-            Direction.TO_CSMS: csms,
-        }
+        self._charger = charger
+        self._csms = csms  # None while the CSMS is unreachable (`hold` only)
+        self._hold = hold
         self._metrics = metrics
         self._publish = publish
         self._loop = asyncio.get_running_loop()
@@ -74,11 +99,11 @@ class Link:
         self.finished = asyncio.Event()  # set once both sockets are closed
 
     async def run(self) -> str:
-        """Relay until either side goes; then close the other (the `close` policy of §6.3)."""
+        """Relay until the charger goes (or, under `close`, the CSMS); then close the other."""
         self._publish(ev.ChargerConnected(self.identity, self.version))
         pumps = {
             asyncio.create_task(self._pump(Direction.TO_CSMS), name="from-charger"): "charger",
-            asyncio.create_task(self._pump(Direction.TO_CHARGER), name="from-csms"): "csms",
+            asyncio.create_task(self._upstream(), name="from-csms"): "csms",
             asyncio.create_task(self._closed.wait(), name="closed"): "replaced",
         }
         try:
@@ -92,6 +117,11 @@ class Link:
         reason = f"{reason} link closed" if reason != "replaced" else "replaced by a new connection"
         self._publish(ev.ChargerDisconnected(self.identity, reason))
         return reason
+
+    async def start_offline(self) -> None:
+        """Begin with the CSMS unreachable: answer the charger here until a redial works."""
+        self._metrics.upstream_connected.labels(self.identity).set(0)
+        await self._execute(self.session.upstream_lost(self._loop.time()))
 
     def close(self) -> None:
         """Ask `run` to end (a new connection with the same identity replaces this one)."""
@@ -120,8 +150,49 @@ class Link:
 
     # -- pumping -----------------------------------------------------------------------------
 
+    async def _upstream(self) -> None:
+        """Pump the CSMS link; under `hold`, survive its loss: answer locally and redial."""
+        while True:
+            if self._csms is None:
+                self._csms = await self._redial()
+            if self._hold is not None:
+                await self._restore()
+            self._metrics.upstream_connected.labels(self.identity).set(1)
+            await self._pump(Direction.TO_CHARGER)
+            self._metrics.upstream_connected.labels(self.identity).set(0)
+            if self._hold is None:
+                return
+            log.warning("%s: CSMS link lost; answering the charger locally", self.identity)
+            self._csms = None
+            await self._execute(self.session.upstream_lost(self._loop.time()))
+
+    async def _redial(self) -> ClientWebSocketResponse:
+        assert self._hold is not None
+        while True:
+            await asyncio.sleep(self._hold.redial_interval_s)
+            try:
+                return await self._hold.redial()
+            except UpstreamRefused as refusal:
+                self._metrics.upstream_connect_failures.labels(refusal.reason).inc()
+                log.debug("%s: CSMS still unreachable (%s)", self.identity, refusal.reason)
+
+    async def _restore(self) -> None:
+        """Deliver what the CSMS missed, in order, before anything new from the charger."""
+        assert self._hold is not None
+        self.session.hold_for_replay()
+        journal = self._hold.journal
+        backlog = [
+            ReplayItem(entry.seq, entry.text, entry.provisional_transaction_id)
+            for entry in await journal.pending(self.identity)
+        ]
+        backlog += [ReplayItem(None, text) for text in await journal.statuses(self.identity)]
+        if backlog:
+            log.info("%s: replaying %d messages to the CSMS", self.identity, len(backlog))
+        await self._execute(self.session.upstream_restored(backlog, self._loop.time()))
+
     async def _pump(self, direction: Direction) -> None:
-        source = self._sockets[_opposite(direction)]
+        source = self._charger if direction is Direction.TO_CSMS else self._csms
+        assert source is not None
         receive = (
             self.session.receive_from_charger
             if direction is Direction.TO_CSMS
@@ -156,12 +227,56 @@ class Link:
             elif isinstance(output, LateReplyDropped):
                 self._metrics.late_replies_dropped.inc()
                 log.info("%s: late answer to LC call %s dropped", self.identity, output.message_id)
+            else:
+                await self._persist(output)
         self._schedule_timer()
 
+    async def _persist(self, output: OfflineOutput) -> None:
+        """Carry out the `hold` policy's bookkeeping; journal writes commit before the answer
+        that follows them in the outputs goes to the charger."""
+        assert self._hold is not None
+        journal, identity, metrics = self._hold.journal, self.identity, self._metrics
+        if isinstance(output, JournalAppend):
+            await journal.append(
+                identity, output.text, provisional_transaction_id=output.provisional_transaction_id
+            )
+        elif isinstance(output, ReplayDelivered):
+            await journal.acknowledge(identity, output.seq)
+        elif isinstance(output, ReplayFinished):
+            await journal.clear_statuses(identity)
+        elif isinstance(output, TransactionMapped):
+            await journal.map_transaction(identity, output.provisional, output.csms_id)
+        elif isinstance(output, AuthorizationLearned):
+            await journal.remember_authorization(
+                output.scope, output.id_token, output.info, output.expires_at
+            )
+        elif isinstance(output, BootLearned):
+            await journal.remember_boot(identity, output.interval_s)
+        elif isinstance(output, StatusRemembered):
+            await journal.remember_status(identity, output.connector_key, output.text)
+        elif isinstance(output, AnsweredLocally):
+            metrics.answered_locally.labels(output.action).inc()
+        elif isinstance(output, ProvisionalIdUsed):
+            self._spawn(self._reserve_provisional_id())
+        elif isinstance(output, Replayed):
+            metrics.replayed.labels(output.action).inc()
+        elif isinstance(output, IdRemapped):
+            metrics.id_remaps.labels(output.direction.value).inc()
+
+    async def _reserve_provisional_id(self) -> None:
+        assert self._hold is not None and self.session.offline is not None
+        fresh = await self._hold.journal.next_provisional_transaction_id(self.identity)
+        self.session.offline.provisional_ids.append(fresh)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = self._loop.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def _send(self, output: Send) -> None:
-        socket = self._sockets[output.direction]
-        if socket.closed:
-            return  # the pump of the other side ends the pair; nothing can be delivered now
+        socket = self._charger if output.direction is Direction.TO_CHARGER else self._csms
+        if socket is None or socket.closed:
+            return  # that side is gone; the pair ends or (hold) answers locally from now on
         try:
             await socket.send_str(output.text)
         except ConnectionError:
@@ -206,9 +321,7 @@ class Link:
 
     def _on_timer(self) -> None:
         self._timer = self._timer_at = None
-        task = self._loop.create_task(self._execute(self.session.tick(self._loop.time())))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._spawn(self._execute(self.session.tick(self._loop.time())))
 
     async def _shutdown(self) -> None:
         if self._timer is not None:
@@ -217,16 +330,12 @@ class Link:
             _action, future = self._lc_calls.pop(output.message_id, ("", None))
             if future is not None and not future.done():
                 future.set_result(None)
-        charger, csms = self._sockets[Direction.TO_CHARGER], self._sockets[Direction.TO_CSMS]
+        charger, csms = self._charger, self._csms
         # Mirror a normal close code; anything else (lost, ping timeout) is "going away".
-        code = _close_code((charger if charger.closed else csms).close_code)
-        await asyncio.gather(
-            charger.close(code=code), csms.close(code=code), return_exceptions=True
-        )
-
-
-def _opposite(direction: Direction) -> Direction:
-    return Direction.TO_CHARGER if direction is Direction.TO_CSMS else Direction.TO_CSMS
+        closed_first = charger if charger.closed or csms is None else csms
+        code = _close_code(closed_first.close_code)
+        closing = [charger.close(code=code)] + ([csms.close(code=code)] if csms else [])
+        await asyncio.gather(*closing, return_exceptions=True)
 
 
 def _close_code(code: int | None) -> int:

@@ -96,6 +96,41 @@ class RouterMetrics:
             registry=r,
         )
 
+        self.upstream_connected = Gauge(
+            "ocpp_lc_upstream_connected",
+            "1 while a charger's CSMS link is up (under hold it may be down with the charger on)",
+            ["charger"],
+            registry=r,
+        )
+        self.answered_locally = Counter(
+            "ocpp_lc_answered_locally",
+            "Charger requests the LC answered itself while the CSMS was unreachable, by action",
+            ["action"],
+            registry=r,
+        )
+        self.replayed = Counter(
+            "ocpp_lc_replayed",
+            "Journaled requests and statuses delivered to the CSMS after an outage, by action",
+            ["action"],
+            registry=r,
+        )
+        self.id_remaps = Counter(
+            "ocpp_lc_transaction_id_remaps",
+            "1.6 frames whose provisional transaction id was rewritten, by direction",
+            ["direction"],
+            registry=r,
+        )
+        self.journal_backlog = Gauge(
+            "ocpp_lc_journal_backlog_messages",
+            "Requests journaled but not delivered yet",
+            registry=r,
+        )
+        self.journal_oldest_age = Gauge(
+            "ocpp_lc_journal_oldest_age_seconds",
+            "Age of the oldest undelivered journaled request",
+            registry=r,
+        )
+
     def watch_queue_depths(self, depths: Callable[[], list[int]]) -> None:
         self.queue_depth.labels("total").set_function(lambda: sum(depths()))
         self.queue_depth.labels("max").set_function(lambda: max(depths(), default=0))

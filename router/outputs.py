@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from router import events as ev
 from router.frames import CallError, CallResult, ErrorKind
@@ -61,4 +62,83 @@ class Observed:
     event: ev.Event
 
 
-Output = Send | Relayed | Violation | LateReplyDropped | LcCallFinished | Observed
+# -- offline hold: persisted by the asyncio layer before the frames that depend on them ---
+
+
+@dataclass(frozen=True, slots=True)
+class JournalAppend:
+    text: str
+    provisional_transaction_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayDelivered:
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayFinished:
+    """The journal and the statuses are delivered; the charger is live again."""
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionMapped:
+    provisional: int
+    csms_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationLearned:
+    scope: str
+    id_token: str
+    info: dict[str, Any]
+    expires_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class BootLearned:
+    interval_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRemembered:
+    connector_key: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnsweredLocally:
+    action: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionalIdUsed:
+    """One id of the reserve was handed out: top the reserve up."""
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    action: str
+
+
+@dataclass(frozen=True, slots=True)
+class IdRemapped:
+    direction: Direction
+
+
+OfflineOutput = (
+    JournalAppend
+    | ReplayDelivered
+    | ReplayFinished
+    | TransactionMapped
+    | AuthorizationLearned
+    | BootLearned
+    | StatusRemembered
+    | AnsweredLocally
+    | ProvisionalIdUsed
+    | Replayed
+    | IdRemapped
+)
+
+
+Output = Send | Relayed | Violation | LateReplyDropped | LcCallFinished | Observed | OfflineOutput

@@ -11,17 +11,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Callable
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from aiohttp import web
+from aiohttp.client_ws import ClientWebSocketResponse
 
 from router import events as ev
 from router.frames import OcppVersion
-from router.link import Link
+from router.journal import Journal
+from router.link import HoldLink, Link
 from router.metrics import RouterMetrics
+from router.offline import OfflineKnowledge, OfflineRelay, OfflineSettings, authorization_scope
 from router.schemas import SchemaRegistry, default_registry
 from router.session import LinkSession, SessionSettings
 from router.upstream import UpstreamDialer, UpstreamRefused, UpstreamSettings
@@ -49,6 +56,21 @@ class RouterSettings:
     # client context towards the CSMS.
     server_ssl: ssl.SSLContext | None = None
     upstream_ssl: ssl.SSLContext | None = None
+    # None: the `close` policy of Part 4 §6.3; otherwise `hold` (errata 2025-02).
+    hold: HoldSettings | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HoldSettings:
+    journal_path: Path
+    offline: OfflineSettings = field(default_factory=OfflineSettings)
+
+
+# Refusals that mean "the CSMS is not there" rather than "the CSMS says no".
+_OUTAGE_REASONS = ("unreachable", "timeout")
+# Provisional 1.6 transaction ids each charger keeps ready for StartTransactions offline.
+_PROVISIONAL_RESERVE = 4
+_BACKLOG_REPORT_S = 5.0
 
 
 class Router:
@@ -73,6 +95,9 @@ class Router:
             )
         )
         self._links: dict[str, Link] = {}
+        self.journal: Journal | None = None
+        self._knowledge = OfflineKnowledge()
+        self._background: set[asyncio.Task[None]] = set()
         self._subscribers: list[Callable[[ev.Event], None]] = []
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
@@ -107,6 +132,13 @@ class Router:
         return await link.call(action, payload, timeout_s)
 
     async def start(self) -> None:
+        if self.settings.hold is not None:
+            self.journal = await Journal.open(self.settings.hold.journal_path)
+            for version in OcppVersion:
+                scope = authorization_scope(version)
+                self._knowledge.authorizations[scope] = await self.journal.authorizations(scope)
+            self._knowledge.boot_intervals = await self.journal.boot_intervals()
+            self._spawn(self._report_backlog())
         app = web.Application()
         app.router.add_get("/{path:.*}", self._handle_charger)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
@@ -127,9 +159,87 @@ class Router:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         await self._dialer.close()
+        if self.journal is not None:
+            await self.journal.close()
+            self.journal = None
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _report_backlog(self) -> None:
+        assert self.journal is not None
+        while True:
+            backlog = await self.journal.backlog()
+            self.metrics.journal_backlog.set(sum(count for count, _ in backlog.values()))
+            oldest = min((at for _, at in backlog.values()), default=None)
+            age = 0.0 if oldest is None else max(0.0, time.time() - oldest)
+            self.metrics.journal_oldest_age.set(age)
+            await asyncio.sleep(_BACKLOG_REPORT_S)
 
     # -- connections -------------------------------------------------------------------------
+
+    async def _admit_offline(
+        self,
+        identity: str,
+        authorization: str | None,
+        offered: list[str],
+        refusal: UpstreamRefused,
+    ) -> str | None:
+        """The subprotocol to accept a charger with while its CSMS is unreachable, or None.
+
+        Only chargers whose credentials the CSMS accepted before get in (DESIGN §8): their
+        salted hash is compared, the secret itself is never stored.
+        """
+        if self.journal is None or refusal.reason not in _OUTAGE_REASONS:
+            return None
+        protocol = await self.journal.admit(identity, authorization)
+        if protocol is None or protocol not in offered:
+            log.warning("%s: refused while the CSMS is unreachable: unknown credentials", identity)
+            return None
+        log.info("%s: admitted while the CSMS is unreachable", identity)
+        return protocol
+
+    async def _link(
+        self,
+        identity: str,
+        version: OcppVersion,
+        charger: web.WebSocketResponse,
+        csms: ClientWebSocketResponse | None,
+        path: str,
+        offered: list[str],
+        headers: dict[str, str],
+    ) -> Link:
+        hold_settings, journal = self.settings.hold, self.journal
+        if hold_settings is None or journal is None:
+            session = LinkSession(identity, version, self.settings.session, self._schemas)
+            return Link(session, charger, csms, self.metrics, self._publish)
+        reserve = deque(
+            [
+                await journal.next_provisional_transaction_id(identity)
+                for _ in range(_PROVISIONAL_RESERVE)
+            ]
+        )
+        offline = OfflineRelay(
+            identity,
+            version,
+            hold_settings.offline,
+            self._knowledge,
+            await journal.transaction_map(identity),
+            reserve,
+        )
+        session = LinkSession(identity, version, self.settings.session, self._schemas, offline)
+        hold = HoldLink(
+            journal,
+            partial(self._dialer.dial, path, offered, headers),
+            hold_settings.offline.redial_interval_s,
+        )
+        return Link(session, charger, csms, self.metrics, self._publish, hold)
 
     def _publish(self, event: ev.Event) -> None:
         for callback in self._subscribers:
@@ -155,31 +265,41 @@ class Router:
             for protocol in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
             if protocol.strip()
         ]
+        headers = dict(request.headers)
+        authorization = headers.get("Authorization")
+        csms: ClientWebSocketResponse | None
         try:
-            csms = await self._dialer.dial(path, offered, dict(request.headers))
+            csms = await self._dialer.dial(path, offered, headers)
+            protocol = csms.protocol
         except UpstreamRefused as refusal:
             self.metrics.upstream_connect_failures.labels(refusal.reason).inc()
             log.info("%s: %s", identity, refusal)
-            return web.Response(status=refusal.status, headers=refusal.headers)
+            admitted = await self._admit_offline(identity, authorization, offered, refusal)
+            if admitted is None:
+                return web.Response(status=refusal.status, headers=refusal.headers)
+            csms, protocol = None, admitted
+        if csms is not None and self.journal is not None and protocol:
+            self._spawn(self.journal.remember_credentials(identity, authorization, protocol))
         charger = web.WebSocketResponse(
-            protocols=(csms.protocol,) if csms.protocol else (),
+            protocols=(protocol,) if protocol else (),
             heartbeat=self.settings.ping_interval_s,
             compress=True,  # accept RFC 7692 permessage-deflate when the charger offers it
             max_msg_size=self._hard_frame_limit,
         )
         await charger.prepare(request)
-        version = OcppVersion.from_subprotocol(csms.protocol)
+        version = OcppVersion.from_subprotocol(protocol)
         if version is None:
             # No common OCPP subprotocol: the CSMS completed the handshake without one and will
             # close (Part 4 §3.2); the charger sees the same.
-            await asyncio.gather(charger.close(), csms.close())
+            await asyncio.gather(charger.close(), *([csms.close()] if csms else []))
             return charger
-        session = LinkSession(identity, version, self.settings.session, self._schemas)
-        link = Link(session, charger, csms, self.metrics, self._publish)
+        link = await self._link(identity, version, charger, csms, path, offered, headers)
         self._links[identity] = link
         self.metrics.connections.inc()
         gauge = self.metrics.chargers_connected.labels(version.value)
         gauge.inc()
+        if csms is None:
+            await link.start_offline()
         try:
             reason = await link.run()
             log.info("%s: disconnected (%s)", identity, reason)

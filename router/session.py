@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -40,19 +42,26 @@ from router.frames import (
     FrameError,
     OcppVersion,
     call_error_text,
+    call_result_text,
     call_text,
     error_code,
     parse_frame,
 )
+from router.local_answers import is_journaled, local_answer
 from router.observe import needs_result, observe_charger_request, observe_result
+from router.offline import LEARNED_FROM, OfflineRelay, ReplayItem, UpstreamState
 from router.outputs import (
+    AnsweredLocally,
     Direction,
+    JournalAppend,
     LateReplyDropped,
     LcCallFinished,
     Observed,
     Output,
+    ProvisionalIdUsed,
     Relayed,
     Send,
+    StatusRemembered,
     Violation,
 )
 from router.schemas import SchemaRegistry, SchemaViolation
@@ -90,6 +99,7 @@ class _Outstanding:
     origin: Origin
     deadline: float
     request: dict[str, Any] | None  # kept only when its answer must be observed
+    text: str | None = None  # a charger call under `hold`: answered here if the CSMS goes
 
 
 @dataclass(slots=True)
@@ -103,6 +113,10 @@ class _QueuedCall:
     deadline: float | None  # LC calls give up if not sent by then
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class LinkSession:
     def __init__(
         self,
@@ -110,11 +124,16 @@ class LinkSession:
         version: OcppVersion,
         settings: SessionSettings,
         schemas: SchemaRegistry,
+        offline: OfflineRelay | None = None,
+        wall_clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.identity = identity
         self.version = version
+        self.offline = offline  # None: the `close` policy, the pair ends with either link
         self._settings = settings
         self._schemas = schemas
+        self._wall_clock = wall_clock
+        self._replay_deadline: float | None = None
         self._at_csms: dict[str, _Outstanding] = {}  # charger calls the CSMS has not answered
         self._at_charger: dict[str, _Outstanding] = {}  # calls the charger has not answered
         self._queue: deque[_QueuedCall] = deque()  # calls waiting to go to the charger
@@ -132,6 +151,12 @@ class LinkSession:
         if isinstance(frame, FrameError):
             return self._unroutable(Direction.TO_CSMS, frame)
         if isinstance(frame, Call):
+            offline = self.offline
+            if offline is not None and offline.state is UpstreamState.REPLAYING:
+                offline.held.append((text, now))  # the CSMS gets it after what came before
+                return []
+            if offline is not None and offline.state is UpstreamState.DOWN:
+                return self._answer_locally(frame, text)
             return self._call_from_charger(frame, text, now)
         if isinstance(frame, CallError) and frame.about_result:
             return self._relay(Direction.TO_CSMS, text, "CALLRESULTERROR", "")
@@ -145,6 +170,8 @@ class LinkSession:
             return self._call_from_csms(frame, text, now)
         if isinstance(frame, CallError) and frame.about_result:
             return self._relay(Direction.TO_CHARGER, text, "CALLRESULTERROR", "")
+        if self.offline is not None and self.offline.owns(frame.message_id):
+            return self._replay_answered(frame, now)
         return self._answer_from_csms(frame, text)
 
     def send_lc_call(
@@ -190,6 +217,11 @@ class LinkSession:
         for queued in [q for q in self._queue if q.deadline is not None and q.deadline <= now]:
             self._queue.remove(queued)
             out.append(LcCallFinished(queued.message_id, None))
+        if self._replay_deadline is not None and self._replay_deadline <= now:
+            assert self.offline is not None
+            resent = self.offline.replay_deadline_passed()
+            self._replay_deadline = now + self._settings.call_timeout_s if resent else None
+            out += resent
         out += self._drain(now)
         return out
 
@@ -197,7 +229,109 @@ class LinkSession:
         deadlines = [o.deadline for o in self._at_charger.values()]
         deadlines += [o.deadline for o in self._at_csms.values()]
         deadlines += [q.deadline for q in self._queue if q.deadline is not None]
+        if self._replay_deadline is not None:
+            deadlines.append(self._replay_deadline)
         return min(deadlines, default=None)
+
+    # -- the `hold` policy -------------------------------------------------------------------
+
+    def upstream_lost(self, now: float) -> list[Output]:
+        """The CSMS link is gone but the charger stays: answer it here from now on."""
+        offline = self.offline
+        assert offline is not None, "upstream_lost needs the hold policy"
+        offline.state = UpstreamState.DOWN
+        self._replay_deadline = None
+        out: list[Output] = []
+        # Calls the CSMS may or may not have got: answered and journaled here (at-least-once).
+        in_flight = [o.text for o in self._at_csms.values() if o.text is not None]
+        self._at_csms.clear()
+        held = [text for text, _ in offline.held]
+        offline.held.clear()
+        for text in in_flight + held:
+            out += self.receive_from_charger(text, now)
+        # CSMS calls still open or waiting for the charger: nobody is left to get the answers.
+        for message_id in [m for m, o in self._at_charger.items() if o.origin is Origin.CSMS]:
+            del self._at_charger[message_id]
+        self._queue = deque(q for q in self._queue if q.origin is not Origin.CSMS)
+        return out + self._drain(now)
+
+    def hold_for_replay(self) -> None:
+        """The CSMS link is back: new charger calls wait until the backlog is delivered."""
+        assert self.offline is not None, "hold_for_replay needs the hold policy"
+        self.offline.state = UpstreamState.REPLAYING
+
+    def upstream_restored(self, backlog: list[ReplayItem], now: float) -> list[Output]:
+        """The CSMS link is (back) up: deliver `backlog` in order, then relay live again."""
+        assert self.offline is not None, "upstream_restored needs the hold policy"
+        sends, more = self.offline.begin_replay(backlog)
+        self._replay_deadline = now + self._settings.call_timeout_s if sends else None
+        return [*sends, *more, *self._flush_held(now)]
+
+    def _replay_answered(self, answer: CallResult | CallError, now: float) -> list[Output]:
+        assert self.offline is not None
+        sends, more, lc_calls = self.offline.replay_answered(answer)
+        self._replay_deadline = now + self._settings.call_timeout_s if sends else None
+        out: list[Output] = [*sends, *more]
+        for action, payload in lc_calls:
+            out += self.send_lc_call(action, payload, now)[1]
+        return out + self._flush_held(now)
+
+    def _flush_held(self, now: float) -> list[Output]:
+        """Relay the charger's calls that waited behind the replay, once it is done."""
+        offline = self.offline
+        out: list[Output] = []
+        while offline is not None and offline.state is UpstreamState.LIVE and offline.held:
+            text, _received = offline.held.popleft()
+            out += self.receive_from_charger(text, now)
+        return out
+
+    def _answer_locally(self, call: Call, text: str) -> list[Output]:
+        """Answer the charger as a CSMS would; journal first what the CSMS must still get."""
+        offline = self.offline
+        assert offline is not None
+        violation = self._schemas.check(self.version, call.action, True, call.payload)
+        if violation is not None:
+            return [
+                Violation(Direction.TO_CSMS, violation.kind, call.action, violation.detail, True),
+                self._error_reply(Direction.TO_CHARGER, call.message_id, violation),
+            ]
+        if call.unconfirmed:
+            return []  # a 2.1 SEND (e.g. a periodic event stream) has no value once stale
+        out: list[Output] = []
+        provisional = None
+        if self.version is OcppVersion.V16 and call.action == "StartTransaction":
+            try:
+                provisional = offline.take_provisional_id()
+            except IndexError:  # the reserve is being topped up: the charger will retry
+                text_error = call_error_text(call.message_id, "InternalError", "try again")
+                return [Send(Direction.TO_CHARGER, text_error)]
+            out.append(ProvisionalIdUsed())
+        if is_journaled(self.version, call.action, call.payload):
+            out.append(JournalAppend(text, provisional))
+        if call.action == "StatusNotification":
+            out.append(StatusRemembered(offline.status_key(call.payload), text))
+        answer = local_answer(
+            self.version,
+            call.action,
+            call.payload,
+            self._wall_clock(),
+            offline.boot_interval(),
+            offline.authorization(),
+            lambda: provisional or 0,
+            self._schemas,
+        )
+        if answer is None:
+            reply = call_error_text(call.message_id, "InternalError", "the CSMS is unreachable")
+            return [*out, Send(Direction.TO_CHARGER, reply)]
+        out += [
+            Send(Direction.TO_CHARGER, call_result_text(call.message_id, answer)),
+            AnsweredLocally(call.action),
+        ]
+        observed = observe_charger_request(self.identity, self.version, call.action, call.payload)
+        observed += observe_result(
+            self.identity, self.version, call.action, True, call.payload, answer
+        )
+        return out + [Observed(self._with_evse(event)) for event in observed]
 
     def close(self) -> list[LcCallFinished]:
         """The pair is going away: every LC call still open ends without a reply."""
@@ -219,13 +353,21 @@ class LinkSession:
                 if not call.unconfirmed:
                     out.append(self._error_reply(Direction.TO_CHARGER, call.message_id, violation))
                 return out
+        original = text
+        if self.offline is not None:
+            text, remapped = self.offline.to_csms(call, text)
+            out += remapped
         if not call.unconfirmed:
-            keep = violation is None and needs_result(call.action, charger_originated=True)
+            keep = violation is None and (
+                needs_result(call.action, charger_originated=True)
+                or (self.offline is not None and call.action in LEARNED_FROM)
+            )
             self._at_csms[call.message_id] = _Outstanding(
                 call.action,
                 Origin.CHARGER,
                 now + self._settings.call_timeout_s,
                 call.payload if keep else None,
+                original if self.offline is not None else None,
             )
         kind = "SEND" if call.unconfirmed else "CALL"
         out += self._relay(Direction.TO_CSMS, text, kind, call.action)
@@ -267,6 +409,9 @@ class LinkSession:
                 if not call.unconfirmed:
                     out.append(self._error_reply(Direction.TO_CSMS, call.message_id, violation))
                 return out
+        if self.offline is not None:
+            text, remapped = self.offline.to_charger(call, text)
+            out += remapped
         if call.unconfirmed:  # a 2.1 SEND is never answered and may go at any time
             return out + self._relay(Direction.TO_CHARGER, text, "SEND", call.action)
         keep = violation is None and needs_result(call.action, charger_originated=False)
@@ -335,6 +480,9 @@ class LinkSession:
                 out.append(self._error_reply(direction, answer.message_id, violation))
                 return out
         out += self._relay(direction, text, "CALLRESULT", outstanding.action)
+        learns = outstanding.origin is Origin.CHARGER and outstanding.action in LEARNED_FROM
+        if violation is None and outstanding.request is not None and self.offline and learns:
+            out += self.offline.learn(outstanding.action, outstanding.request, answer.payload)
         if violation is None and outstanding.request is not None:
             observed = observe_result(
                 self.identity,

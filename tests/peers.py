@@ -68,6 +68,11 @@ class CsmsStation16(Cp16):
     def __init__(self, identity: str, connection: RecordingConnection) -> None:
         super().__init__(identity, connection)
         self.actions: list[str] = []
+        self.answer_delay_s = 0.0
+
+    async def route_message(self, raw_msg: str) -> None:
+        await asyncio.sleep(self.answer_delay_s)  # a slow CSMS, for replay tests
+        await super().route_message(raw_msg)
 
     @on("BootNotification")
     def on_boot(self, **_: Any) -> result16.BootNotification:
@@ -113,6 +118,11 @@ class CsmsStation201(Cp201):
     def __init__(self, identity: str, connection: RecordingConnection) -> None:
         super().__init__(identity, connection)
         self.actions: list[str] = []
+        self.answer_delay_s = 0.0
+
+    async def route_message(self, raw_msg: str) -> None:
+        await asyncio.sleep(self.answer_delay_s)  # a slow CSMS, for replay tests
+        await super().route_message(raw_msg)
 
     @on("BootNotification")
     def on_boot(self, **_: Any) -> result201.BootNotification:
@@ -157,7 +167,10 @@ class Csms:
     subprotocols: tuple[str, ...] = SUBPROTOCOLS
     stations: dict[str, CsmsStation16 | CsmsStation201] = field(default_factory=dict)
     connections: dict[str, RecordingConnection] = field(default_factory=dict)
+    # every connection per identity, across reconnects and CSMS restarts
+    history: dict[str, list[RecordingConnection]] = field(default_factory=dict)
     handshakes: list[Handshake] = field(default_factory=list)
+    answer_delay_s: float = 0.0  # a slow CSMS: each answer waits this long
     server: Server | None = None
     port: int = 0
 
@@ -192,8 +205,10 @@ class Csms:
         recorder = RecordingConnection(ws)
         station_class = CsmsStation16 if ws.subprotocol == "ocpp1.6" else CsmsStation201
         station = station_class(identity, recorder)
+        station.answer_delay_s = self.answer_delay_s
         self.stations[identity] = station
         self.connections[identity] = recorder
+        self.history.setdefault(identity, []).append(recorder)
         with contextlib.suppress(websockets.ConnectionClosed):
             await station.start()
 
@@ -213,6 +228,10 @@ class Csms:
             await self.server.wait_closed()
             self.server = None
 
+    def received(self, identity: str) -> list[str]:
+        """Every frame the CSMS got from `identity`, over all its connections, in order."""
+        return [frame for recorder in self.history.get(identity, []) for frame in recorder.received]
+
 
 # -- charge points -----------------------------------------------------------------------------
 
@@ -225,6 +244,7 @@ class ChargePoint16(Cp16):
         self.answer_delay_s = answer_delay_s
         self.profiles: list[dict[str, Any]] = []
         self.handled: list[str] = []
+        self.remote_stops: list[int] = []
 
     async def _delay(self, action: str) -> None:
         self.handled.append(action)
@@ -252,6 +272,12 @@ class ChargePoint16(Cp16):
     async def on_reset(self, **_: Any) -> result16.Reset:
         await self._delay("Reset")
         return result16.Reset(status="Accepted")
+
+    @on("RemoteStopTransaction")
+    async def on_remote_stop(self, transaction_id: int) -> result16.RemoteStopTransaction:
+        await self._delay("RemoteStopTransaction")
+        self.remote_stops.append(transaction_id)
+        return result16.RemoteStopTransaction(status="Accepted")
 
     async def boot(self) -> Any:
         return await self.call(

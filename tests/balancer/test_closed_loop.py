@@ -68,6 +68,7 @@ def _toml(
 upstream_url = "{csms_url}"
 listen_host = "127.0.0.1"
 listen_port = 0
+connection_loss = "close"
 [metrics]
 listen_port = 0
 [site]

@@ -40,7 +40,12 @@ def site_toml(csms_url: str, meter_port: int, **overrides: Any) -> dict[str, Any
     }
     balancer.update(overrides.pop("balancer", {}))
     config = {
-        "router": {"upstream_url": csms_url, "listen_host": "127.0.0.1", "listen_port": 0},
+        "router": {
+            "upstream_url": csms_url,
+            "listen_host": "127.0.0.1",
+            "listen_port": 0,
+            "connection_loss": "close",
+        },
         "metrics": {"listen_port": 0},
         "site": {"phase_cap_a": [32, 32, 32], "margin_a": 1.0},
         "meter": {

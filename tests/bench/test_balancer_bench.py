@@ -61,7 +61,7 @@ async def _measure(evse_count: int) -> list[float]:
         cap = 10.0 * evse_count
         config = parse_config(
             {
-                "router": {"upstream_url": "ws://127.0.0.1:1"},
+                "router": {"upstream_url": "ws://127.0.0.1:1", "connection_loss": "close"},
                 "site": {"phase_cap_a": cap, "margin_a": 1},
                 "meter": {"map": "eastron_sdm630", "host": "127.0.0.1", "port": meter.link.port},
                 "balancer": {"reaction_time_s": 0, "deadband_a": 0, "raise_fraction": 1},

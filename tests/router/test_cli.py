@@ -21,13 +21,16 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _config(upstream: str, port: int, metrics_port: int) -> str:
+def _config(upstream: str, port: int, metrics_port: int, journal: Path) -> str:
     return f"""
 [router]
 upstream_url = "{upstream}"
 listen_host = "127.0.0.1"
 listen_port = {port}
 ping_interval_s = 5
+
+[router.offline]
+journal_path = "{journal}"
 
 [metrics]
 listen_host = "127.0.0.1"
@@ -62,7 +65,7 @@ async def _wait_listening(port: int) -> None:
 async def test_run_relays_serves_metrics_reloads_and_stops(csms: Csms, tmp_path: Path) -> None:
     port, metrics_port = _free_port(), _free_port()
     config = tmp_path / "site.toml"
-    config.write_text(_config(csms.url, port, metrics_port))
+    config.write_text(_config(csms.url, port, metrics_port, tmp_path / "journal.sqlite"))
     process = await _lc("run", "--config", str(config))
     try:
         await _wait_listening(port)
@@ -83,7 +86,7 @@ async def test_run_relays_serves_metrics_reloads_and_stops(csms: Csms, tmp_path:
         assert "ocpp_lc_relay_seconds_bucket" in text
 
         config.write_text(
-            _config(csms.url, port, metrics_port).replace(
+            _config(csms.url, port, metrics_port, tmp_path / "journal.sqlite").replace(
                 "ping_interval_s = 5", "ping_interval_s = 6"
             )
         )

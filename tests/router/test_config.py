@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,33 @@ def test_every_default() -> None:
     )
     assert router.server_ssl is None and router.upstream_ssl is None
     assert metrics == MetricsSettings("127.0.0.1", 9100)
-    assert policy == "close"
+    assert policy == "hold"  # the default since offline hold exists
+    assert router.hold is not None
+    assert router.hold.journal_path.name == "ocpp-lc-journal.sqlite"
+    assert router.hold.offline.local_list == frozenset()
+    assert router.hold.offline.accept_unknown_ids is False
+
+
+def test_close_policy_has_no_hold_settings() -> None:
+    router, _, policy = _parse({"router": {"upstream_url": UPSTREAM, "connection_loss": "close"}})
+    assert policy == "close" and router.hold is None
+
+
+def test_offline_settings_are_read_and_checked() -> None:
+    offline = {
+        "journal_path": "/tmp/x.sqlite",
+        "local_list": ["TAG1", "TAG2"],
+        "accept_unknown_ids": True,
+        "redial_interval_s": 2,
+    }
+    router, _, _ = _parse({"router": {"upstream_url": UPSTREAM, "offline": offline}})
+    assert router.hold is not None
+    assert router.hold.offline.local_list == frozenset({"TAG1", "TAG2"})
+    assert router.hold.offline.accept_unknown_ids is True
+    assert router.hold.offline.redial_interval_s == 2
+    for key, bad in [("local_list", "TAG1"), ("accept_unknown_ids", "yes"), ("typo", 1)]:
+        with pytest.raises(ConfigError, match=rf"^router\.offline\.{key}:"):
+            _parse({"router": {"upstream_url": UPSTREAM, "offline": {key: bad}}})
 
 
 def test_every_router_and_metrics_key_is_read() -> None:
@@ -120,7 +147,7 @@ def test_site_config_without_a_site_section_only_routes() -> None:
     config = parse_config({"router": {"upstream_url": UPSTREAM}})
     assert config.router.upstream_url == UPSTREAM
     assert config.metrics == MetricsSettings()
-    assert config.connection_loss == "close"
+    assert config.connection_loss == "hold"
     assert config.balancer is None
 
 
@@ -132,6 +159,12 @@ def test_site_config_rejects_an_unknown_section() -> None:
 def test_example_config_shows_the_router_defaults() -> None:
     example = load_config(EXAMPLE)
     router, metrics, policy = _parse({"router": {"upstream_url": example.router.upstream_url}})
+    # The example puts the journal where the systemd unit's state directory is.
+    assert example.router.hold is not None and router.hold is not None
+    assert str(example.router.hold.journal_path) == "/var/lib/ocpp-lc/journal.sqlite"
+    router = replace(
+        router, hold=replace(router.hold, journal_path=example.router.hold.journal_path)
+    )
     assert (example.router, example.metrics, example.connection_loss) == (router, metrics, policy)
 
 
@@ -229,8 +262,8 @@ def test_bad_validation_mode_names_the_key_and_the_choices(key: str, mode: str) 
 
 
 def test_unknown_connection_loss_policy() -> None:
-    message = _error(_config({"connection_loss": "hold"}))
-    assert message.startswith("router.connection_loss: must be one of ['close']")
+    message = _error(_config({"connection_loss": "keep"}))
+    assert message.startswith("router.connection_loss: must be one of ['hold', 'close']")
 
 
 @pytest.mark.parametrize("typo", ["listen_prot", "upstream", "ping_interval", "max_frame_chars"])

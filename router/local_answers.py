@@ -1,0 +1,98 @@
+"""What the LC answers a charger itself while its CSMS is unreachable (the `hold` policy).
+
+Pure: a request and the offline knowledge (authorizations the CSMS gave, the local list, the
+last boot interval) in, a schema-valid answer out. Errata 2025-02 to Part 4 §6.3 allows keeping
+the charger connected only if the LC answers like a CSMS would, so every answer here is what a
+CSMS accepting the charger's data would say; DataTransfer is Rejected (no vendor logic here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from router.frames import OcppVersion
+from router.schemas import SchemaRegistry
+
+# Requests that must reach the CSMS eventually (1.6 §3.7 transaction-related messages,
+# 2.0.1 E11-E13, and security events, A04.FR.02): journaled, then replayed in order.
+_JOURNALED_16 = frozenset({"StartTransaction", "StopTransaction", "SecurityEventNotification"})
+_JOURNALED_2X = frozenset({"TransactionEvent", "SecurityEventNotification"})
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineAuthorization:
+    """How the LC decides on an id token the CSMS cannot be asked about."""
+
+    # token -> (the CSMS's last idTagInfo / idTokenInfo, its expiry as a Unix time or None)
+    cache: dict[str, tuple[dict[str, Any], float | None]]
+    local_list: frozenset[str]
+    accept_unknown: bool
+
+    def info(self, id_token: str, now: datetime) -> dict[str, Any]:
+        cached = self.cache.get(id_token)
+        if cached is not None:
+            info, expires_at = cached
+            if expires_at is None or expires_at > now.timestamp():
+                return info
+        if id_token in self.local_list or self.accept_unknown:
+            return {"status": "Accepted"}
+        return {"status": "Invalid"}
+
+
+def is_journaled(version: OcppVersion, action: str, payload: dict[str, Any]) -> bool:
+    if version is OcppVersion.V16:
+        if action == "MeterValues":
+            return "transactionId" in payload  # only a transaction's meter values must arrive
+        return action in _JOURNALED_16
+    return action in _JOURNALED_2X
+
+
+def iso_now(now: datetime) -> str:
+    return now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _id_token(version: OcppVersion, payload: dict[str, Any]) -> str | None:
+    if version is OcppVersion.V16:
+        tag = payload.get("idTag")
+        return tag if isinstance(tag, str) else None
+    token = payload.get("idToken")
+    return token.get("idToken") if isinstance(token, dict) else None
+
+
+def local_answer(
+    version: OcppVersion,
+    action: str,
+    payload: dict[str, Any],
+    now: datetime,
+    boot_interval_s: int,
+    authorization: OfflineAuthorization,
+    provisional_transaction_id: Callable[[], int],
+    schemas: SchemaRegistry,
+) -> dict[str, Any] | None:
+    """The answer payload, or None when no CSMS-like answer is possible offline."""
+    info_key = "idTagInfo" if version is OcppVersion.V16 else "idTokenInfo"
+    token = _id_token(version, payload)
+    if action == "BootNotification":
+        return {"status": "Accepted", "currentTime": iso_now(now), "interval": boot_interval_s}
+    if action == "Heartbeat":
+        return {"currentTime": iso_now(now)}
+    if action == "DataTransfer":
+        return {"status": "Rejected"}
+    if action == "Authorize":
+        return {info_key: authorization.info(token or "", now)}
+    if action == "StartTransaction":
+        return {
+            "transactionId": provisional_transaction_id(),
+            info_key: authorization.info(token or "", now),
+        }
+    if action in ("StopTransaction", "TransactionEvent") and token is not None:
+        return {info_key: authorization.info(token, now)}
+    # Everything else a charger reports (StatusNotification, MeterValues, NotifyEvent, firmware
+    # and security notifications, ...) is acknowledged with an empty answer where the
+    # response schema allows one.
+    if schemas.check(version, action, False, {}) is None:
+        return {}
+    return None

@@ -1,0 +1,274 @@
+"""The `hold` policy's state for one charger (sans-I/O): answer it while its CSMS is gone,
+journal what must reach the CSMS, replay it in order when the CSMS is back, and keep the
+1.6 transaction ids the charger and the CSMS use apart.
+
+States: LIVE (relaying), DOWN (answering locally), REPLAYING (delivering the journal, then the
+latest status per connector, one CALL at a time; the charger's new calls wait behind it so
+the CSMS sees everything in the order the charger sent it).
+
+1.6 ids: offline, a StartTransaction gets a provisional (negative) id. When its replay is
+answered, the CSMS's id is mapped to it: the charger keeps using the provisional id, so it is
+rewritten to the CSMS id in frames going up and back in calls coming down. Those frames are
+re-serialised; every other frame is relayed as its original text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from router.frames import Call, CallError, CallResult, OcppVersion, call_text
+from router.local_answers import OfflineAuthorization
+from router.outputs import (
+    AuthorizationLearned,
+    BootLearned,
+    Direction,
+    IdRemapped,
+    OfflineOutput,
+    ReplayDelivered,
+    Replayed,
+    ReplayFinished,
+    Send,
+    TransactionMapped,
+)
+
+# Answers the LC learns from while the CSMS is there, to answer alike when it is not.
+LEARNED_FROM = frozenset({"BootNotification", "Authorize", "StartTransaction", "TransactionEvent"})
+
+
+class UpstreamState(Enum):
+    LIVE = "live"
+    DOWN = "down"
+    REPLAYING = "replaying"
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineSettings:
+    local_list: frozenset[str] = frozenset()
+    accept_unknown_ids: bool = False
+    redial_interval_s: float = 5.0
+
+
+@dataclass(slots=True)
+class OfflineKnowledge:
+    """What the LC knows from the CSMS's earlier answers, shared by all chargers."""
+
+    authorizations: dict[str, dict[str, tuple[dict[str, Any], float | None]]] = field(
+        default_factory=dict
+    )  # scope ("1.6" / "2.x") -> id token -> (info, expiry)
+    boot_intervals: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayItem:
+    """A journaled request (seq) or a remembered status (seq None) to deliver."""
+
+    seq: int | None
+    text: str
+    provisional_transaction_id: int | None = None
+
+
+def authorization_scope(version: OcppVersion) -> str:
+    return "1.6" if version is OcppVersion.V16 else "2.x"
+
+
+def _expiry(info: dict[str, Any]) -> float | None:
+    expiry = info.get("expiryDate") or info.get("cacheExpiryDateTime")
+    if not isinstance(expiry, str):
+        return None
+    try:
+        return datetime.fromisoformat(expiry.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+class OfflineRelay:
+    def __init__(
+        self,
+        identity: str,
+        version: OcppVersion,
+        settings: OfflineSettings,
+        knowledge: OfflineKnowledge,
+        transaction_map: dict[int, int],
+        provisional_ids: deque[int],
+    ) -> None:
+        self.identity = identity
+        self.version = version
+        self.state = UpstreamState.LIVE
+        self.held: deque[tuple[str, float]] = deque()  # charger frames waiting behind replay
+        self.transaction_map = transaction_map  # provisional -> CSMS id (1.6)
+        self.provisional_ids = provisional_ids  # reserve, topped up by the asyncio layer
+        self._settings = settings
+        self._knowledge = knowledge
+        self._scope = authorization_scope(version)
+        self._replay: deque[ReplayItem] = deque()
+        self._replaying: tuple[str, ReplayItem] | None = None  # (message id, item) at the CSMS
+
+    # -- answering while DOWN ----------------------------------------------------------------
+
+    def authorization(self) -> OfflineAuthorization:
+        return OfflineAuthorization(
+            self._knowledge.authorizations.setdefault(self._scope, {}),
+            self._settings.local_list,
+            self._settings.accept_unknown_ids,
+        )
+
+    def boot_interval(self) -> int:
+        return self._knowledge.boot_intervals.get(self.identity, 300)
+
+    def take_provisional_id(self) -> int:
+        """A provisional 1.6 transaction id; raises IndexError when the reserve is empty."""
+        return self.provisional_ids.popleft()
+
+    def status_key(self, payload: dict[str, Any]) -> str:
+        if self.version is OcppVersion.V16:
+            return str(payload.get("connectorId"))
+        return f"{payload.get('evseId')}/{payload.get('connectorId')}"
+
+    # -- learning while LIVE -----------------------------------------------------------------
+
+    def learn(
+        self, action: str, request: dict[str, Any], response: dict[str, Any]
+    ) -> list[OfflineOutput]:
+        out: list[OfflineOutput] = []
+        if action == "BootNotification" and isinstance(response.get("interval"), int):
+            self._knowledge.boot_intervals[self.identity] = response["interval"]
+            out.append(BootLearned(response["interval"]))
+        info = response.get("idTagInfo") or response.get("idTokenInfo")
+        token_field = request.get("idTag") or request.get("idToken")
+        token = token_field.get("idToken") if isinstance(token_field, dict) else token_field
+        if isinstance(info, dict) and isinstance(token, str):
+            expires_at = _expiry(info)
+            self.authorization().cache[token] = (info, expires_at)
+            out.append(AuthorizationLearned(self._scope, token, info, expires_at))
+        return out
+
+    # -- 1.6 transaction ids -----------------------------------------------------------------
+
+    def to_csms(self, call: Call, text: str) -> tuple[str, list[OfflineOutput]]:
+        """The frame the CSMS must see: provisional ids replaced by the CSMS's."""
+        provisional = call.payload.get("transactionId")
+        if self.version is not OcppVersion.V16 or provisional not in self.transaction_map:
+            return text, []
+        payload = {**call.payload, "transactionId": self.transaction_map[provisional]}
+        if call.action == "StopTransaction":
+            del self.transaction_map[provisional]  # the charger will not use it again
+        rewritten = call_text(call.message_id, call.action, payload)
+        return rewritten, [IdRemapped(Direction.TO_CSMS)]
+
+    def to_charger(self, call: Call, text: str) -> tuple[str, list[OfflineOutput]]:
+        """The frame the charger must see: the CSMS's ids replaced by provisional ones."""
+        if self.version is not OcppVersion.V16 or not self.transaction_map:
+            return text, []
+        provisional_by_csms = {csms: prov for prov, csms in self.transaction_map.items()}
+        payload = call.payload
+        if call.action == "RemoteStopTransaction" and payload.get("transactionId") in (
+            provisional_by_csms
+        ):
+            payload = {**payload, "transactionId": provisional_by_csms[payload["transactionId"]]}
+        elif call.action == "SetChargingProfile":
+            profile = payload.get("csChargingProfiles")
+            if isinstance(profile, dict) and profile.get("transactionId") in provisional_by_csms:
+                mapped = provisional_by_csms[profile["transactionId"]]
+                payload = {**payload, "csChargingProfiles": {**profile, "transactionId": mapped}}
+        if payload is call.payload:
+            return text, []
+        return call_text(call.message_id, call.action, payload), [IdRemapped(Direction.TO_CHARGER)]
+
+    # -- replay ------------------------------------------------------------------------------
+
+    def begin_replay(self, items: list[ReplayItem]) -> tuple[list[Send], list[OfflineOutput]]:
+        self._replay = deque(items)
+        self.state = UpstreamState.REPLAYING
+        return self._next_replay()
+
+    def owns(self, message_id: str) -> bool:
+        return self._replaying is not None and self._replaying[0] == message_id
+
+    def replay_answered(
+        self, answer: CallResult | CallError
+    ) -> tuple[list[Send], list[OfflineOutput], list[tuple[str, dict[str, Any]]]]:
+        """(frames to send, bookkeeping, LC calls to make to the charger) after the CSMS
+        answered the replayed request."""
+        assert self._replaying is not None
+        _message_id, item = self._replaying
+        self._replaying = None
+        out: list[OfflineOutput] = []
+        lc_calls: list[tuple[str, dict[str, Any]]] = []
+        if item.seq is not None:
+            out.append(ReplayDelivered(item.seq))
+        if isinstance(answer, CallResult):
+            request = json.loads(item.text)[3]
+            action = json.loads(item.text)[2]
+            out += self.learn(action, request, answer.payload)
+            lc_calls += self._after_replayed(action, item, answer.payload, out)
+        sends, more = self._next_replay()
+        return sends, out + more, lc_calls
+
+    def _after_replayed(
+        self,
+        action: str,
+        item: ReplayItem,
+        response: dict[str, Any],
+        out: list[OfflineOutput],
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Map a replayed StartTransaction's id; stop a session the CSMS does not accept."""
+        provisional = item.provisional_transaction_id
+        csms_id = response.get("transactionId")
+        if action != "StartTransaction" or provisional is None or not isinstance(csms_id, int):
+            return self._stop_if_refused_201(action, item, response)
+        self.transaction_map[provisional] = csms_id
+        out.append(TransactionMapped(provisional, csms_id))
+        info = response.get("idTagInfo", {})
+        if info.get("status", "Accepted") != "Accepted":
+            # StopTransactionOnInvalidId: the charger accepted it on the LC's word; the CSMS
+            # says no, so the session is stopped the way the CSMS itself would ask.
+            return [("RemoteStopTransaction", {"transactionId": provisional})]
+        return []
+
+    def _stop_if_refused_201(
+        self, action: str, item: ReplayItem, response: dict[str, Any]
+    ) -> list[tuple[str, dict[str, Any]]]:
+        info = response.get("idTokenInfo")
+        if action != "TransactionEvent" or not isinstance(info, dict):
+            return []
+        if info.get("status", "Accepted") == "Accepted":
+            return []
+        request = json.loads(item.text)[3]
+        if request.get("eventType") == "Ended":
+            return []
+        transaction_id = request.get("transactionInfo", {}).get("transactionId")
+        return [("RequestStopTransaction", {"transactionId": transaction_id})]
+
+    def _next_replay(self) -> tuple[list[Send], list[OfflineOutput]]:
+        if not self._replay:
+            self.state = UpstreamState.LIVE
+            return [], [ReplayFinished()]
+        item = self._replay.popleft()
+        message = json.loads(item.text)
+        message_id, action, payload = message[1], message[2], message[3]
+        text = item.text
+        out: list[OfflineOutput] = [Replayed(action)]
+        if self.version is not OcppVersion.V16 and action == "TransactionEvent":
+            if item.seq is not None and "offline" not in payload:
+                # It was answered by the LC, not the CSMS: E12 says such events carry offline.
+                text = call_text(message_id, action, {**payload, "offline": True})
+        else:
+            text, remapped = self.to_csms(Call(message_id, action, payload), text)
+            out += remapped
+        self._replaying = (message_id, item)
+        return [Send(Direction.TO_CSMS, text)], out
+
+    def replay_deadline_passed(self) -> list[Send]:
+        """No answer in time: send the same frame again (at-least-once, same content)."""
+        if self._replaying is None:
+            return []
+        _message_id, item = self._replaying
+        self._replay.appendleft(item)
+        self._replaying = None
+        sends, _ = self._next_replay()
+        return sends

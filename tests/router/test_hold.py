@@ -1,0 +1,278 @@
+"""Offline `hold`: the CSMS goes away and comes back; chargers stay connected, nothing is lost.
+
+Independent peers: the PyPI `ocpp` CSMS and charge points (1.6 and 2.0.1), over real sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+from ocpp.v16 import call as call16
+from ocpp.v201 import call as call201
+
+from router.offline import OfflineSettings
+from router.server import HoldSettings, Router, RouterSettings
+from tests.peers import (
+    Csms,
+    RunningChargePoint,
+    basic_auth,
+    connect_charge_point,
+    now_iso,
+    wait_until,
+)
+
+pytestmark = pytest.mark.timeout(90)
+
+TRANSACTION_ACTIONS = {"StartTransaction", "StopTransaction", "MeterValues", "TransactionEvent"}
+
+
+def transaction_frames(frames: list[str]) -> list[str]:
+    """The transaction-related CALLs among `frames` (1.6 meter values only with a transaction)."""
+    found = []
+    for frame in frames:
+        message = json.loads(frame)
+        if message[0] != 2 or message[2] not in TRANSACTION_ACTIONS:
+            continue
+        if message[2] == "MeterValues" and "transactionId" not in message[3]:
+            continue
+        found.append(frame)
+    return found
+
+
+def ids(frames: list[str]) -> list[str]:
+    return [json.loads(frame)[1] for frame in frames]
+
+
+@pytest.fixture
+async def hold_router(tmp_path: Path) -> AsyncIterator[tuple[Csms, Router]]:
+    csms = Csms(passwords={f"CP{n:02d}": f"pw{n}" for n in range(40)})
+    await csms.start()
+    router = Router(
+        RouterSettings(
+            upstream_url=csms.url,
+            listen_port=0,
+            ping_interval_s=2,
+            hold=HoldSettings(
+                tmp_path / "journal.sqlite",
+                OfflineSettings(local_list=frozenset({"LOCAL"}), redial_interval_s=0.1),
+            ),
+        )
+    )
+    await router.start()
+    yield csms, router
+    await router.stop()
+    await csms.stop()
+
+
+async def connect(router: Router, n: int, version: str, password: str | None = None) -> Any:
+    return await connect_charge_point(
+        f"ws://127.0.0.1:{router.port}", f"CP{n:02d}", version, password=password or f"pw{n}"
+    )
+
+
+def meter_value(amps: float | str) -> list[dict[str, Any]]:
+    """1.6 writes sampled values as strings, 2.0.1 as numbers."""
+    return [
+        {
+            "timestamp": now_iso(),
+            "sampledValue": [{"value": amps, "measurand": "Current.Import", "phase": "L1"}],
+        }
+    ]
+
+
+class Session16:
+    def __init__(self, charger: RunningChargePoint) -> None:
+        self.charger = charger
+        self.transaction_id: int | None = None
+
+    async def start(self, tag: str = "TAG") -> str:
+        answer = await self.charger.cp.call(
+            call16.StartTransaction(connector_id=1, id_tag=tag, meter_start=0, timestamp=now_iso())
+        )
+        self.transaction_id = answer.transaction_id
+        return str(answer.id_tag_info["status"])
+
+    async def meter(self) -> None:
+        await self.charger.cp.call(
+            call16.MeterValues(
+                connector_id=1, transaction_id=self.transaction_id, meter_value=meter_value("16")
+            )
+        )
+
+    async def stop(self) -> None:
+        assert self.transaction_id is not None
+        await self.charger.cp.call(
+            call16.StopTransaction(
+                meter_stop=1000, timestamp=now_iso(), transaction_id=self.transaction_id
+            )
+        )
+
+
+class Session201:
+    def __init__(self, charger: RunningChargePoint, name: str) -> None:
+        self.charger = charger
+        self.name = name
+        self.count = 0
+        self.seq = 0
+
+    async def _event(self, kind: str, trigger: str) -> None:
+        await self.charger.cp.call(
+            call201.TransactionEvent(
+                event_type=kind,
+                timestamp=now_iso(),
+                trigger_reason=trigger,
+                seq_no=self.seq,
+                transaction_info={"transactionId": f"{self.name}-{self.count}"},
+                evse={"id": 1, "connectorId": 1} if kind == "Started" else None,
+                id_token={"idToken": "TAG", "type": "ISO14443"} if kind == "Started" else None,
+                meter_value=None if kind == "Started" else meter_value(16),
+            )
+        )
+        self.seq += 1
+
+    async def start(self) -> None:
+        self.count += 1
+        self.seq = 0
+        await self._event("Started", "Authorized")
+
+    async def meter(self) -> None:
+        await self._event("Updated", "MeterValuePeriodic")
+
+    async def stop(self) -> None:
+        await self._event("Ended", "StopAuthorized")
+
+
+async def test_outage_with_20_sessions_loses_nothing_and_keeps_order(
+    hold_router: tuple[Csms, Router],
+) -> None:
+    csms, router = hold_router
+    chargers = [await connect(router, n, "ocpp1.6" if n < 10 else "ocpp2.0.1") for n in range(20)]
+    sessions: list[Session16 | Session201] = [
+        Session16(c) if n < 10 else Session201(c, f"CP{n:02d}") for n, c in enumerate(chargers)
+    ]
+    for charger in chargers:
+        await charger.cp.boot()
+    for session in sessions:  # 20 sessions running when the CSMS goes
+        await session.start()
+        await session.meter()
+    csms_ids_before = {n: s.transaction_id for n, s in enumerate(sessions) if n < 10}
+
+    await csms.stop()
+    await wait_until(
+        lambda: all(v == 0 for v in _upstream_states(router, 20)), what="every CSMS link down"
+    )
+    # During the outage: meter values, half the sessions stop and new ones start.
+    for n, session in enumerate(sessions):
+        await session.meter()
+        if n % 2 == 0:
+            await session.stop()
+            await session.start()
+            await session.meter()
+    offline_ids = {n: s.transaction_id for n, s in enumerate(sessions) if n < 10}
+    assert all(offline_ids[n] < 0 for n in range(0, 10, 2))  # provisional ids, offline
+    assert router.metrics.answered_locally.labels("StartTransaction")._value.get() == 5
+
+    await csms.start(csms.port)
+    await wait_until(
+        lambda: router.journal is not None and all(v == 1 for v in _upstream_states(router, 20)),
+        timeout_s=20,
+        what="every CSMS link back",
+    )
+    for n, charger in enumerate(chargers):
+        identity = f"CP{n:02d}"
+        sent = transaction_frames(charger.recorder.sent)
+        await wait_until(
+            lambda identity=identity, sent=sent: (
+                len(transaction_frames(csms.received(identity))) >= len(sent)
+            ),
+            timeout_s=20,
+            what=f"{identity}'s replay",
+        )
+        got = transaction_frames(csms.received(identity))
+        assert ids(got) == ids(sent), identity  # every message, exactly in the order sent
+        assert charger.ws.close_code is None  # the charger never lost its socket
+
+    # 1.6: the CSMS saw its own ids, and stopping with the CSMS's id reaches the right session.
+    for n in range(0, 10, 2):
+        got = [json.loads(f) for f in transaction_frames(csms.received(f"CP{n:02d}"))]
+        stops = [m[3]["transactionId"] for m in got if m[2] == "StopTransaction"]
+        assert stops == [csms_ids_before[n]]
+        later = [m[3]["transactionId"] for m in got if m[2] == "MeterValues"][-1]
+        assert later > 0  # the offline session's meter values carry the CSMS's id
+    remaps = router.metrics.id_remaps.labels("to_csms")
+    await wait_until(lambda: remaps._value.get() == 5, what="one remap per offline session")
+    # 2.0.1: the events the LC answered are marked offline.
+    events = [json.loads(f)[3] for f in transaction_frames(csms.received("CP10"))]
+    assert [e.get("offline") for e in events] == [None, None, True, True, True, True]
+    for charger in chargers:
+        await charger.close()
+
+
+def _upstream_states(router: Router, count: int) -> list[float]:
+    gauge = router.metrics.upstream_connected
+    return [gauge.labels(f"CP{n:02d}")._value.get() for n in range(count)]
+
+
+async def test_remote_stop_with_the_csms_id_reaches_the_offline_session(
+    hold_router: tuple[Csms, Router],
+) -> None:
+    csms, router = hold_router
+    charger = await connect(router, 1, "ocpp1.6")
+    session = Session16(charger)
+    await charger.cp.boot()
+    await csms.stop()
+    await wait_until(lambda: _upstream_states(router, 2)[1] == 0, what="CSMS link down")
+    await session.start()
+    provisional = session.transaction_id
+    assert provisional is not None and provisional < 0
+    await csms.start(csms.port)
+    await wait_until(
+        lambda: any("StartTransaction" in f for f in csms.received("CP01")),
+        timeout_s=10,
+        what="the replayed start",
+    )
+    await wait_until(lambda: "CP01" in csms.stations, what="the CSMS's station")
+    start_answer = next(
+        json.loads(f) for f in csms.connections["CP01"].sent if '"transactionId"' in f
+    )
+    csms_id = start_answer[2]["transactionId"]
+    remote = await csms.stations["CP01"].call(call16.RemoteStopTransaction(transaction_id=csms_id))
+    assert remote.status == "Accepted"
+    assert charger.cp.remote_stops == [provisional]  # type: ignore[union-attr]
+    # ...and the session's later messages reach the CSMS with the CSMS's id.
+    await session.stop()
+    stop = json.loads(transaction_frames(csms.received("CP01"))[-1])
+    assert (stop[2], stop[3]["transactionId"]) == ("StopTransaction", csms_id)
+    await charger.close()
+
+
+async def test_charger_rebooting_during_the_outage_is_readmitted_only_with_its_credentials(
+    hold_router: tuple[Csms, Router],
+) -> None:
+    csms, router = hold_router
+    charger = await connect(router, 3, "ocpp2.0.1")
+    await charger.cp.boot()
+    await asyncio.sleep(0.5)  # the credentials' salted hash is written in the background
+    await csms.stop()
+    await charger.close()  # the charger reboots while the CSMS is gone
+
+    again = await connect(router, 3, "ocpp2.0.1")
+    boot = await again.cp.boot()
+    assert boot.status == "Accepted" and boot.interval == 300  # the CSMS's last interval
+    await again.close()
+
+    with pytest.raises(websockets.InvalidStatus) as wrong:
+        await connect(router, 3, "ocpp2.0.1", password="guess")
+    assert wrong.value.response.status_code == 502
+    with pytest.raises(websockets.InvalidStatus) as unknown:
+        await connect(router, 30, "ocpp2.0.1")
+    assert unknown.value.response.status_code == 502
+    assert router.settings.hold is not None
+    stored = router.settings.hold.journal_path.read_bytes()
+    assert b"pw3" not in stored and basic_auth("CP03", "pw3").encode() not in stored
