@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from router import events as ev
 from router.frames import CallError, CallResult, ErrorKind, OcppVersion
-from router.schemas import default_registry
 from router.outputs import (
     Direction,
     LateReplyDropped,
@@ -26,6 +25,7 @@ from router.outputs import (
     Send,
     Violation,
 )
+from router.schemas import default_registry
 from router.session import LinkSession, SessionSettings, ValidationMode
 
 V16, V201, V21 = OcppVersion.V16, OcppVersion.V201, OcppVersion.V21
