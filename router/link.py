@@ -96,15 +96,20 @@ class Link:
         self._timer_at: float | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._closed = asyncio.Event()
+        self._close_reason = ""
         self.finished = asyncio.Event()  # set once both sockets are closed
 
     async def run(self) -> str:
         """Relay until the charger goes (or, under `close`, the CSMS); then close the other."""
         self._publish(ev.ChargerConnected(self.identity, self.version))
+        if self._hold is not None and self._csms is not None:
+            # A backlog from before (an LC restart) goes first: hold the charger's calls now,
+            # before its pump can relay one.
+            self.session.hold_for_replay()
         pumps = {
             asyncio.create_task(self._pump(Direction.TO_CSMS), name="from-charger"): "charger",
             asyncio.create_task(self._upstream(), name="from-csms"): "csms",
-            asyncio.create_task(self._closed.wait(), name="closed"): "replaced",
+            asyncio.create_task(self._closed.wait(), name="closed"): "closed",
         }
         try:
             done, _ = await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
@@ -112,9 +117,11 @@ class Link:
         finally:
             for task in pumps:
                 task.cancel()
+            # A socket closes promptly only once nobody is reading it any more.
+            await asyncio.gather(*pumps, return_exceptions=True)
             await self._shutdown()
             self.finished.set()
-        reason = f"{reason} link closed" if reason != "replaced" else "replaced by a new connection"
+        reason = self._close_reason if reason == "closed" else f"{reason} link closed"
         self._publish(ev.ChargerDisconnected(self.identity, reason))
         return reason
 
@@ -123,8 +130,9 @@ class Link:
         self._metrics.upstream_connected.labels(self.identity).set(0)
         await self._execute(self.session.upstream_lost(self._loop.time()))
 
-    def close(self) -> None:
-        """Ask `run` to end (a new connection with the same identity replaces this one)."""
+    def close(self, reason: str) -> None:
+        """Ask `run` to end (a new connection with the same identity, or the LC stopping)."""
+        self._close_reason = reason
         self._closed.set()
 
     async def call(

@@ -154,8 +154,12 @@ class Router:
         log.info("listening for chargers on %s:%s", self.settings.listen_host, self.port)
 
     async def stop(self) -> None:
-        for link in list(self._links.values()):
-            link.close()
+        links = list(self._links.values())
+        for link in links:
+            link.close(reason="the LC is stopping")
+        # Let every pair finish its close handshakes before the server stops reading sockets.
+        if links:
+            await asyncio.wait([asyncio.create_task(link.finished.wait()) for link in links])
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -258,7 +262,7 @@ class Router:
         previous = self._links.get(identity)
         if previous is not None:
             log.info("%s: new connection replaces the current one", identity)
-            previous.close()
+            previous.close(reason="replaced by a new connection")
             await previous.finished.wait()
         offered = [
             protocol.strip()

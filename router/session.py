@@ -265,13 +265,15 @@ class LinkSession:
         assert self.offline is not None, "upstream_restored needs the hold policy"
         sends, more = self.offline.begin_replay(backlog)
         self._replay_deadline = now + self._settings.call_timeout_s if sends else None
-        return [*sends, *more, *self._flush_held(now)]
+        return [*more, *sends, *self._flush_held(now)]
 
     def _replay_answered(self, answer: CallResult | CallError, now: float) -> list[Output]:
         assert self.offline is not None
         sends, more, lc_calls = self.offline.replay_answered(answer)
         self._replay_deadline = now + self._settings.call_timeout_s if sends else None
-        out: list[Output] = [*sends, *more]
+        # The delivery is acknowledged (and a 1.6 id mapped) in the journal before the next
+        # frame goes: a crash in between then repeats nothing that came before it.
+        out: list[Output] = [*more, *sends]
         for action, payload in lc_calls:
             out += self.send_lc_call(action, payload, now)[1]
         return out + self._flush_held(now)

@@ -1,0 +1,237 @@
+"""`kill -9` of the LC during a CSMS outage and during the replay: nothing lost, order kept.
+
+The LC runs as its own process (`python -m lc run --config FILE`); the CSMS and the charge
+points are PyPI-`ocpp` peers in this process. Duplicates are allowed only where at-least-once
+delivery demands them, and then they are byte-identical to an earlier frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.peers import Csms, RunningChargePoint, connect_charge_point, wait_until
+from tests.router.test_hold import Session16, Session201, ids, transaction_frames
+
+pytestmark = pytest.mark.timeout(120)
+
+REPO = Path(__file__).resolve().parents[2]
+CHARGERS = [("CP00", "ocpp1.6"), ("CP01", "ocpp1.6"), ("CP10", "ocpp2.0.1"), ("CP11", "ocpp2.0.1")]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class LcProcess:
+    def __init__(self, config: Path, port: int) -> None:
+        self.config = config
+        self.port = port
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "lc",
+            "--log-level",
+            "WARNING",
+            "run",
+            "--config",
+            str(self.config),
+            cwd=REPO,
+        )
+        for _ in range(200):
+            try:
+                _reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            return
+        raise AssertionError("the LC did not start listening")
+
+    async def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        await self.process.wait()
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(self.process.wait(), 10)
+
+
+@pytest.fixture
+async def garage(tmp_path: Path) -> AsyncIterator[tuple[Csms, LcProcess]]:
+    csms = Csms(passwords={identity: f"pw-{identity}" for identity, _ in CHARGERS})
+    await csms.start()
+    port, metrics_port = _free_port(), _free_port()
+    config = tmp_path / "site.toml"
+    config.write_text(
+        f"""
+[router]
+upstream_url = "{csms.url}"
+listen_host = "127.0.0.1"
+listen_port = {port}
+ping_interval_s = 2
+call_timeout_s = 5
+connection_loss = "hold"
+[router.offline]
+journal_path = "{tmp_path / "journal.sqlite"}"
+redial_interval_s = 0.1
+[metrics]
+listen_port = {metrics_port}
+"""
+    )
+    lc = LcProcess(config, port)
+    await lc.start()
+    yield csms, lc
+    await lc.stop()
+    await csms.stop()
+
+
+class Charger:
+    """One charge point across reconnects, with every frame it ever sent."""
+
+    def __init__(self, identity: str, version: str, port: int) -> None:
+        self.identity, self.version, self.port = identity, version, port
+        self.sent: list[str] = []
+        self.running: RunningChargePoint | None = None
+        self.session: Session16 | Session201 | None = None
+
+    async def connect(self) -> None:
+        if self.running is not None:
+            self.sent += self.running.recorder.sent
+        self.running = await connect_charge_point(
+            f"ws://127.0.0.1:{self.port}",
+            self.identity,
+            self.version,
+            password=f"pw-{self.identity}",
+        )
+        transaction = self.session.transaction_id if isinstance(self.session, Session16) else None
+        count = self.session.count if isinstance(self.session, Session201) else 0
+        seq = self.session.seq if isinstance(self.session, Session201) else 0
+        if self.version == "ocpp1.6":
+            self.session = Session16(self.running)
+            self.session.transaction_id = transaction
+        else:
+            self.session = Session201(self.running, self.identity)
+            self.session.count, self.session.seq = count, seq
+
+    def all_sent(self) -> list[str]:
+        current = self.running.recorder.sent if self.running is not None else []
+        return transaction_frames(self.sent + current)
+
+    async def close(self) -> None:
+        if self.running is not None:
+            await self.running.close()
+
+
+def assert_delivered(charger: Charger, received: list[str]) -> None:
+    """Every frame, in the order sent; a repeat only as an identical copy of an earlier one."""
+    got = transaction_frames(received)
+    first_seen: dict[str, str] = {}
+    order = []
+    for frame in got:
+        message_id = ids([frame])[0]
+        if message_id in first_seen:
+            assert frame == first_seen[message_id], f"{charger.identity}: a changed duplicate"
+            continue
+        first_seen[message_id] = frame
+        order.append(message_id)
+    assert order == ids(charger.all_sent()), charger.identity
+
+
+async def _traffic(chargers: list[Charger], rounds: int) -> None:
+    for _ in range(rounds):
+        for charger in chargers:
+            assert charger.session is not None
+            await charger.session.meter()
+
+
+async def test_lc_killed_during_the_outage_loses_nothing(garage: tuple[Csms, LcProcess]) -> None:
+    csms, lc = garage
+    chargers = [Charger(identity, version, lc.port) for identity, version in CHARGERS]
+    for charger in chargers:
+        await charger.connect()
+        assert charger.running is not None and charger.session is not None
+        await charger.running.cp.boot()
+        await charger.session.start()
+    await asyncio.sleep(0.5)  # credentials' salted hashes are stored in the background
+    await csms.stop()
+    await asyncio.sleep(0.3)
+    await _traffic(chargers, 3)  # answered and journaled by the LC
+
+    await lc.kill()
+    await lc.start()
+    for charger in chargers:  # they reconnect to the restarted LC, the CSMS still gone
+        await charger.connect()
+    await _traffic(chargers, 2)
+    for charger in chargers[::2]:
+        assert charger.session is not None
+        await charger.session.stop()
+
+    await csms.start(csms.port)
+    for charger in chargers:
+        expected = len(charger.all_sent())
+        await wait_until(
+            lambda c=charger, n=expected: (
+                len(set(ids(transaction_frames(csms.received(c.identity))))) >= n
+            ),
+            timeout_s=30,
+            what=f"{charger.identity} delivered",
+        )
+        assert_delivered(charger, csms.received(charger.identity))
+    for charger in chargers:
+        await charger.close()
+
+
+async def test_lc_killed_during_the_replay_resumes_where_it_stopped(
+    garage: tuple[Csms, LcProcess],
+) -> None:
+    csms, lc = garage
+    chargers = [Charger(identity, version, lc.port) for identity, version in CHARGERS]
+    for charger in chargers:
+        await charger.connect()
+        assert charger.running is not None and charger.session is not None
+        await charger.running.cp.boot()
+        await charger.session.start()
+    await asyncio.sleep(0.5)
+    await csms.stop()
+    await asyncio.sleep(0.3)
+    await _traffic(chargers, 6)
+
+    csms.answer_delay_s = 0.15  # a slow CSMS: the replay takes a while
+    await csms.start(csms.port)
+    await wait_until(
+        lambda: sum(len(transaction_frames(csms.received(i))) for i, _ in CHARGERS) >= 8,
+        timeout_s=20,
+        what="the replay under way",
+    )
+    await lc.kill()
+    csms.answer_delay_s = 0.0
+    await lc.start()
+    for charger in chargers:  # back to the restarted LC, which finishes the replay first
+        await charger.connect()
+    await _traffic(chargers, 1)
+    for charger in chargers:
+        expected = len(charger.all_sent())
+        await wait_until(
+            lambda c=charger, n=expected: (
+                len(set(ids(transaction_frames(csms.received(c.identity))))) >= n
+            ),
+            timeout_s=30,
+            what=f"{charger.identity} delivered",
+        )
+        assert_delivered(charger, csms.received(charger.identity))
+    for charger in chargers:
+        await charger.close()
