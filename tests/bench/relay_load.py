@@ -1,0 +1,667 @@
+"""Relay benchmark pieces: a fake CSMS, a charger load generator, and runners for the hops.
+
+Each piece runs in a process of its own, on 127.0.0.1:
+
+    python -m tests.bench.relay_load csms --port PORT [--deflate]
+    python -m tests.bench.relay_load client --url ws://127.0.0.1:PORT --chargers N
+        [--rate CALLS_PER_S | --idle SECONDS] [--warmup S] [--duration S] [--pid NAME=PID ...]
+
+The fake CSMS answers every CALL with an empty CALLRESULT (`{}`, schema-valid for both
+TransactionEvent and MeterValues) and slices the message id out of the frame instead of
+parsing JSON, so it costs as little as possible. The client opens N charger connections
+(subprotocol ocpp2.0.1), sends OCPP 2.0.1 CALLs closed-loop (one outstanding per charger) or
+paced (Poisson at an aggregate rate), checks every answer's id, and prints one JSON line:
+round trips/s, latency percentiles, and CPU and RSS of the processes named with `--pid`.
+
+The runners (`start_csms`, `start_nginx`, `start_lc`, `run_client`) start those processes, the
+nginx hop and the Local Controller (`python -m lc run --config FILE`) for the benchmark test,
+and stop them again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import WSMsgType, web
+
+REPO = Path(__file__).resolve().parents[2]
+SUBPROTOCOL = "ocpp2.0.1"
+CONNECT_CONCURRENCY = 50
+CONNECT_BUDGET_S = 90.0  # all chargers must be connected by then
+DRAIN_S = 15.0  # after the window: answers still outstanding must arrive by then
+CLOSE_S = 15.0
+START_S = 30.0  # a started process must listen by then
+STOP_S = 10.0  # then it is killed
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# -- frames ------------------------------------------------------------------------------------
+
+_TIMESTAMP = "2025-06-01T12:00:00.000Z"
+_ENERGY = {"value": 15432.8, "measurand": "Energy.Active.Import.Register"}
+
+
+def transaction_event(charger: int) -> dict[str, Any]:
+    """A periodic TransactionEvent (Updated) with a meter reading: ~300 B of JSON."""
+    return {
+        "eventType": "Updated",
+        "timestamp": _TIMESTAMP,
+        "triggerReason": "MeterValuePeriodic",
+        "seqNo": 42,
+        "transactionInfo": {"transactionId": f"TX-{charger:06d}", "chargingState": "Charging"},
+        "evse": {"id": 1, "connectorId": 1},
+        "meterValue": [{"timestamp": _TIMESTAMP, "sampledValue": [_ENERGY]}],
+    }
+
+
+def meter_values(charger: int) -> dict[str, Any]:
+    """MeterValues with energy, power and two phase currents: ~300 B of JSON."""
+    samples = [
+        _ENERGY,
+        {"value": 7361.5, "measurand": "Power.Active.Import"},
+        {"value": 32.1, "measurand": "Current.Import", "phase": "L1"},
+        {"value": 31.8, "measurand": "Current.Import", "phase": "L2"},
+    ]
+    return {"evseId": 1, "meterValue": [{"timestamp": _TIMESTAMP, "sampledValue": samples}]}
+
+
+PAYLOADS = {"TransactionEvent": transaction_event, "MeterValues": meter_values}
+CALL_RESULT = "{}"  # the CSMS's answer payload to both actions
+
+
+def message_id(charger: int, seq: int) -> str:
+    """A unique, UUID-shaped 36-character id."""
+    return f"{charger:08x}-0000-4000-8000-{seq:012x}"
+
+
+def call_frame_tail(action: str, charger: int) -> str:
+    """Everything of a CALL frame after its id: `'[2,"' + id + tail` is the frame."""
+    payload = json.dumps(PAYLOADS[action](charger), separators=(",", ":"))
+    return f'","{action}",{payload}]'
+
+
+# -- processes (procfs) ------------------------------------------------------------------------
+
+
+def raise_nofile_limit() -> None:
+    """Lift the soft open-files limit to the hard one (2,000 chargers need ~4k+ in a hop)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 1 << 16
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine spent busy (all cores, all processes, interrupts)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    with contextlib.suppress(OSError):
+        return [int(child) for child in path.read_text().split()]
+    return []
+
+
+def maps_mention(pid: int, text: str) -> bool:
+    """Whether a shared object whose path contains `text` is loaded in the process."""
+    with contextlib.suppress(OSError):
+        return text in Path(f"/proc/{pid}/maps").read_text()
+    return False
+
+
+# -- fake CSMS ---------------------------------------------------------------------------------
+
+
+def _answer(frame: str) -> str | None:
+    """The CALLRESULT for a CALL frame, id sliced out without parsing JSON."""
+    if not frame.startswith("[2"):
+        return None
+    start = frame.index('"') + 1
+    return f'[3,"{frame[start : frame.index(chr(34), start)]}",{CALL_RESULT}]'
+
+
+def csms_app(deflate: bool) -> web.Application:
+    async def handle(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(protocols=("ocpp2.0.1", "ocpp1.6"), compress=deflate)
+        await ws.prepare(request)
+        async for message in ws:
+            if message.type is WSMsgType.TEXT:
+                answer = _answer(message.data)
+                if answer is not None:
+                    await ws.send_str(answer)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/{path:.*}", handle)
+    return app
+
+
+async def serve_csms(port: int, deflate: bool) -> None:
+    runner = web.AppRunner(csms_app(deflate), access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port, backlog=4096).start()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    print("ready", flush=True)
+    await stop.wait()
+    await runner.cleanup()
+
+
+# -- load generator ----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Window:
+    """When the load runs (perf_counter seconds): warmup until `start`, measured until `end`."""
+
+    start: float
+    end: float
+    rate_per_charger: float | None  # None: closed loop
+
+
+@dataclass(slots=True)
+class Tally:
+    latencies: list[float] = field(default_factory=list)
+    round_trips: int = 0
+    mismatches: int = 0
+    errors: int = 0
+
+
+async def _wait_until(moment: float) -> None:
+    delay = moment - time.perf_counter()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+async def _charger_load(
+    ws: aiohttp.ClientWebSocketResponse,
+    charger: int,
+    tail: str,
+    window: Window,
+    tally: Tally,
+    rng: random.Random,
+) -> None:
+    """One charger: send, wait for the answer, check its id; until the window ends."""
+    seq = 0
+    next_send = time.perf_counter()
+    while True:
+        if window.rate_per_charger is not None:
+            next_send += rng.expovariate(window.rate_per_charger)
+            if next_send >= window.end:
+                return
+            await _wait_until(next_send)
+        seq += 1
+        expected = message_id(charger, seq)
+        sent = time.perf_counter()
+        if sent >= window.end:
+            return
+        await ws.send_str('[2,"' + expected + tail)
+        message = await ws.receive()
+        answered = time.perf_counter()
+        if message.type is not WSMsgType.TEXT or not message.data.startswith('[3,"'):
+            tally.errors += 1
+            return
+        if message.data[4:40] != expected:
+            tally.mismatches += 1
+        if sent >= window.start and answered <= window.end:
+            tally.round_trips += 1
+            tally.latencies.append(answered - sent)
+
+
+async def _idle(ws: aiohttp.ClientWebSocketResponse) -> None:
+    """Hold a connection and answer the hop's pings (aiohttp answers them while receiving)."""
+    async for _message in ws:
+        pass
+
+
+async def _connect(
+    session: aiohttp.ClientSession, url: str, chargers: int, tally: Tally
+) -> list[tuple[int, aiohttp.ClientWebSocketResponse]]:
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+    async def one(charger: int) -> aiohttp.ClientWebSocketResponse | None:
+        async with gate:
+            try:
+                ws = await session.ws_connect(
+                    f"{url}/ocpp/CP{charger:06d}", protocols=(SUBPROTOCOL,), compress=0
+                )
+            except (aiohttp.ClientError, OSError, TimeoutError):
+                tally.errors += 1
+                return None
+        if ws.protocol != SUBPROTOCOL:
+            tally.errors += 1
+            await ws.close()
+            return None
+        return ws
+
+    async with asyncio.timeout(CONNECT_BUDGET_S):
+        sockets = await asyncio.gather(*(one(charger) for charger in range(chargers)))
+    return [(charger, ws) for charger, ws in enumerate(sockets) if ws is not None]
+
+
+def _percentile(sorted_values: list[float], fraction: float) -> float:
+    if not sorted_values:
+        return 0.0
+    return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
+
+
+class ProcessSampler:
+    """CPU seconds and RSS of named processes (several pids may share a name: summed)."""
+
+    def __init__(self, pids: dict[str, list[int]]) -> None:
+        self.pids = pids
+
+    def cpu(self) -> dict[str, float]:
+        return {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in self.pids.items()}
+
+    def rss(self) -> dict[str, int]:
+        return {name: sum(rss_kib(pid) for pid in pids) for name, pids in self.pids.items()}
+
+
+async def _finish(tasks: list[asyncio.Task[None]], tally: Tally) -> None:
+    """Wait for every charger task to end; the ones stuck past DRAIN_S count as errors."""
+    if not tasks:
+        return
+    done, stuck = await asyncio.wait(tasks, timeout=DRAIN_S)
+    tally.errors += len(stuck) + sum(1 for task in done if task.exception() is not None)
+    for task in stuck:
+        task.cancel()
+
+
+async def _close_all(sockets: list[tuple[int, aiohttp.ClientWebSocketResponse]]) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(CLOSE_S):
+            await asyncio.gather(*(ws.close() for _, ws in sockets), return_exceptions=True)
+
+
+def _window(args: argparse.Namespace) -> Window:
+    begin = time.perf_counter()
+    if args.idle is not None:
+        return Window(begin, begin + args.idle, None)
+    start = begin + args.warmup
+    rate = args.rate / args.chargers if args.rate else None
+    return Window(start, start + args.duration, rate)
+
+
+def _load_task(
+    args: argparse.Namespace,
+    charger: int,
+    ws: aiohttp.ClientWebSocketResponse,
+    window: Window,
+    tally: Tally,
+    rng: random.Random,
+) -> asyncio.Task[None]:
+    if args.idle is not None:
+        return asyncio.create_task(_idle(ws))
+    tail = call_frame_tail(args.action, charger)
+    return asyncio.create_task(_charger_load(ws, charger, tail, window, tally, rng))
+
+
+async def run_load(args: argparse.Namespace) -> dict[str, Any]:
+    sampler = ProcessSampler(_parse_pids(args.pid))
+    tally = Tally()
+    rss_before = sampler.rss()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        sockets = await _connect(session, args.url, args.chargers, tally)
+        rng = random.Random(args.seed)
+        window = _window(args)
+        tasks = [_load_task(args, c, ws, window, tally, rng) for c, ws in sockets]
+        await _wait_until(window.start)
+        cpu_start, busy_start = sampler.cpu(), machine_busy_seconds()
+        await _wait_until(window.end)
+        cpu_end, busy_end, rss_end = sampler.cpu(), machine_busy_seconds(), sampler.rss()
+        if args.idle is not None:
+            tally.errors += sum(1 for _, ws in sockets if ws.closed)  # dropped while idle
+            await _close_all(sockets)  # ends the idle tasks
+        await _finish(tasks, tally)
+        await _close_all(sockets)
+    return _summary(args, len(sockets), tally, window) | {
+        "cpu_s": {name: cpu_end[name] - cpu_start[name] for name in cpu_end},
+        "machine_busy_s": busy_end - busy_start,
+        "rss_before_kib": rss_before,
+        "rss_kib": rss_end,
+    }
+
+
+def _summary(
+    args: argparse.Namespace, connected: int, tally: Tally, window: Window
+) -> dict[str, Any]:
+    seconds = window.end - window.start
+    latencies = sorted(tally.latencies)
+    mode = "idle" if args.idle is not None else ("paced" if args.rate else "closed")
+    return {
+        "mode": mode,
+        "chargers": args.chargers,
+        "connected": connected,
+        "errors": tally.errors,
+        "mismatches": tally.mismatches,
+        "round_trips": tally.round_trips,
+        "seconds": seconds,
+        "rps": tally.round_trips / seconds,
+        "p50_us": _percentile(latencies, 0.50) * 1e6,
+        "p99_us": _percentile(latencies, 0.99) * 1e6,
+    }
+
+
+def _parse_pids(specs: list[str]) -> dict[str, list[int]]:
+    pids: dict[str, list[int]] = {"client": [os.getpid()]}
+    for spec in specs:
+        name, _, pid = spec.partition("=")
+        pids.setdefault(name, []).append(int(pid))
+    return pids
+
+
+# -- runners (used by the benchmark test) ------------------------------------------------------
+
+
+@dataclass
+class Service:
+    """A process the benchmark started, listening on `port`; `pids` are the ones to sample."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    pids: list[int]
+    metrics_port: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        """SIGTERM (a graceful stop for the LC, a fast one for nginx); SIGKILL if that hangs."""
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            self.process.wait(STOP_S)
+        except subprocess.TimeoutExpired:
+            for pid in self.pids:  # nginx workers, which a killed master would leave behind
+                if pid != self.process.pid:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+            self.process.kill()
+            self.process.wait(STOP_S)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _spawn(command: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            command,
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            preexec_fn=raise_nofile_limit,
+        )
+
+
+def _wait_listening(process: subprocess.Popen[bytes], ports: list[int], log: Path) -> None:
+    deadline = time.monotonic() + START_S
+    while not all(_listening(port) for port in ports):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"{process.args!r} did not start; see {log}")
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def _running(
+    name: str, command: list[str], port: int, log: Path, metrics_port: int | None = None
+) -> Iterator[Service]:
+    process = _spawn(command, log)
+    service = Service(name, process, port, [process.pid], metrics_port)
+    try:
+        _wait_listening(process, [port] + ([metrics_port] if metrics_port else []), log)
+        yield service
+    finally:
+        service.stop()
+
+
+def _module(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tests.bench.relay_load", *args]
+
+
+@contextlib.contextmanager
+def start_csms(workdir: Path, deflate: bool = False) -> Iterator[Service]:
+    port = free_port()
+    command = _module("csms", "--port", str(port), *(["--deflate"] if deflate else []))
+    with _running("csms", command, port, workdir / "csms.log") as service:
+        yield service
+
+
+NGINX_CONF = """\
+daemon off;
+master_process on;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+events {{ worker_connections 16384; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/client_body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        location / {{
+            proxy_pass http://127.0.0.1:{upstream};
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_buffering off;
+            tcp_nodelay on;
+            proxy_read_timeout 3600s;
+            proxy_send_timeout 3600s;
+        }}
+    }}
+}}
+"""
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx")
+
+
+def nginx_version() -> str:
+    binary = nginx_binary()
+    if binary is None:
+        return "missing"
+    done = subprocess.run([binary, "-v"], capture_output=True, text=True, check=False)
+    return done.stderr.strip().rsplit("/", 1)[-1]
+
+
+@contextlib.contextmanager
+def start_nginx(workdir: Path, upstream_port: int) -> Iterator[Service]:
+    """nginx as a plain WebSocket reverse proxy: 1 worker, in the foreground."""
+    binary = nginx_binary()
+    if binary is None:
+        raise RuntimeError("nginx is not installed (scripts/bench installs it)")
+    home = workdir / "nginx"
+    home.mkdir(exist_ok=True)
+    port = free_port()
+    conf = home / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(dir=home, port=port, upstream=upstream_port))
+    command = [binary, "-p", str(home), "-c", str(conf), "-e", str(home / "nginx-error.log")]
+    with _running("nginx", command, port, workdir / "nginx.log") as service:
+        service.pids = _nginx_workers(service.process.pid)
+        yield service
+
+
+def _nginx_workers(master: int) -> list[int]:
+    deadline = time.monotonic() + START_S
+    while not (workers := children(master)):
+        if time.monotonic() > deadline:
+            raise RuntimeError("nginx started no worker")
+        time.sleep(0.05)
+    return workers
+
+
+LC_CONF = """\
+[router]
+upstream_url = "ws://127.0.0.1:{upstream}"
+listen_host = "127.0.0.1"
+listen_port = {port}
+ping_interval_s = 30
+validation_to_csms = "observe"
+validation_to_charger = "observe"
+
+[router.offline]
+journal_path = "{journal}"
+
+[metrics]
+listen_host = "127.0.0.1"
+listen_port = {metrics_port}
+"""
+
+
+@contextlib.contextmanager
+def start_lc(workdir: Path, upstream_port: int, label: str = "lc") -> Iterator[Service]:
+    """The Local Controller as an installer runs it: `python -m lc run --config FILE`."""
+    port, metrics_port = free_port(), free_port()
+    conf = workdir / f"{label}.toml"
+    conf.write_text(
+        LC_CONF.format(
+            upstream=upstream_port,
+            port=port,
+            metrics_port=metrics_port,
+            journal=workdir / f"{label}-journal.sqlite",
+        )
+    )
+    command = [sys.executable, "-m", "lc", "run", "--config", str(conf)]
+    with _running(label, command, port, workdir / f"{label}.log", metrics_port) as service:
+        yield service
+
+
+def lc_metrics(service: Service) -> dict[str, float]:
+    """The LC's Prometheus samples, summed over labels: {metric name: value}."""
+    url = f"http://127.0.0.1:{service.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    totals: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name = line.split("{", 1)[0].split(" ", 1)[0]
+            totals[name] = totals.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+    return totals
+
+
+def wait_lc_drained(service: Service, budget_s: float = 30.0) -> None:
+    """Wait until the LC has let go of every charger of the previous run."""
+    deadline = time.monotonic() + budget_s
+    while lc_metrics(service).get("ocpp_lc_chargers_connected", 0) > 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the LC still holds chargers from the previous run")
+        time.sleep(0.2)
+
+
+def run_client(url: str, pids: dict[str, list[int]], *args: str) -> dict[str, Any]:
+    """Run the load generator in its own process and return its JSON result."""
+    command = _module("client", "--url", url, *args)
+    for name, name_pids in pids.items():
+        command += [arg for pid in name_pids for arg in ("--pid", f"{name}={pid}")]
+    done = subprocess.run(
+        command,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=CONNECT_BUDGET_S + DRAIN_S + 2 * CLOSE_S + 120,
+        preexec_fn=raise_nofile_limit,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"load generator failed ({done.returncode}): {done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+# -- command line ------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="relay_load", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    csms = commands.add_parser("csms", help="the fake CSMS")
+    csms.add_argument("--port", type=int, required=True)
+    csms.add_argument("--deflate", action="store_true", help="accept permessage-deflate")
+    client = commands.add_parser("client", help="the charger load generator")
+    client.add_argument("--url", required=True, help="ws://host:port of the hop or the CSMS")
+    client.add_argument("--chargers", type=int, required=True)
+    client.add_argument("--action", choices=sorted(PAYLOADS), default="TransactionEvent")
+    client.add_argument("--rate", type=float, help="aggregate CALLs/s (Poisson); else closed loop")
+    client.add_argument("--idle", type=float, help="only hold the connections this many seconds")
+    client.add_argument("--warmup", type=float, default=2.0)
+    client.add_argument("--duration", type=float, default=8.0)
+    client.add_argument("--seed", type=int, default=1)
+    client.add_argument("--pid", action="append", default=[], help="NAME=PID to sample")
+    return parser
+
+
+def _run(coroutine: Any) -> Any:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    raise_nofile_limit()
+    if args.command == "csms":
+        _run(serve_csms(args.port, args.deflate))
+    else:
+        print(json.dumps(_run(run_load(args))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
