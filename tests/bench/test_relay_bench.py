@@ -301,7 +301,7 @@ def _header() -> list[str]:
         f"- {os.cpu_count()} CPUs, {platform.system()} {platform.release()}; "
         f"Python {platform.python_version()}, {versions}; nginx {rl.nginx_version()} (1 worker).",
         f"- Chargers send OCPP 2.0.1 {ACTION} CALLs ({frame} B frames) on ocpp2.0.1; the fake "
-        f"CSMS answers `{rl.CALL_RESULT}`. LC (`python -m {rl.lc_module()} run`): uvloop, "
+        f"CSMS answers `{rl.CALL_RESULT}`. LC (`python -m lc run`): uvloop, "
         "ping 30 s, validation observe both ways.",
         f"- Medians of {REPS} interleaved repetitions; added = hop median − direct median. "
         "Paced windows 3 s warmup + 10 s, saturation (closed loop) 2 s + 8 s. "
