@@ -201,16 +201,18 @@ class Link:
     async def _pump(self, direction: Direction) -> None:
         source = self._charger if direction is Direction.TO_CSMS else self._csms
         assert source is not None
-        receive = (
-            self.session.receive_from_charger
+        route = (
+            self.session.route_from_charger
             if direction is Direction.TO_CSMS
-            else self.session.receive_from_csms
+            else self.session.route_from_csms
         )
         async for message in source:
             if message.type is WSMsgType.TEXT:
                 started = self._loop.time()
-                await self._execute(receive(message.data, started))
+                await self._execute(route(message.data, started))
                 self._metrics.relay_seconds.observe(self._loop.time() - started)
+                # Checked and observed once on its way (OBSERVE mode); see check_pending.
+                await self._execute(self.session.check_pending())
             elif message.type is WSMsgType.BINARY:
                 self._metrics.binary_frames_dropped.labels(direction.value).inc()
                 log.warning("%s: binary frame dropped (%s)", self.identity, direction.value)

@@ -54,13 +54,33 @@ def _multiple_of(
         yield schema_exceptions.ValidationError(f"{instance!r} is not a multiple of {multiple}")
 
 
+def _inline_refs(node: Any, definitions: dict[str, Any], seen: frozenset[str] = frozenset()) -> Any:
+    """The schema with every local `#/definitions/...` reference replaced by its target.
+
+    jsonschema resolves a `$ref` on every validation; OCPP's schemas are `$ref`-heavy, and
+    inlining them roughly halves the cost of checking a payload. A recursive definition (none
+    in the OCPP schemas today) is left as a reference.
+    """
+    if isinstance(node, list):
+        return [_inline_refs(item, definitions, seen) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/definitions/"):
+        name = ref.removeprefix("#/definitions/")
+        if name in definitions and name not in seen:
+            return _inline_refs(definitions[name], definitions, seen | {name})
+    return {key: _inline_refs(value, definitions, seen) for key, value in node.items()}
+
+
 class _Validator:
     """One compiled schema; `is_valid` is the fast path, errors are only built on failure."""
 
     def __init__(self, schema: dict[str, Any]) -> None:
         base = validators.validator_for(schema, default=validators.Draft6Validator)
         cls = validators.extend(base, {"multipleOf": _multiple_of})
-        self._validator = cls(schema)
+        definitions = schema.get("definitions", {})
+        self._validator = cls(_inline_refs(schema, definitions))
 
     def check(self, payload: Any) -> SchemaViolation | None:
         if self._validator.is_valid(payload):

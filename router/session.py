@@ -103,6 +103,17 @@ class _Outstanding:
 
 
 @dataclass(slots=True)
+class _Unchecked:
+    """A frame relayed in OBSERVE mode, to be checked and observed once it is on its way."""
+
+    direction: Direction
+    action: str
+    payload: dict[str, Any]
+    is_request: bool
+    outstanding: _Outstanding | None  # a charger call's own record, or the call answered
+
+
+@dataclass(slots=True)
 class _QueuedCall:
     message_id: str
     action: str
@@ -134,6 +145,7 @@ class LinkSession:
         self._schemas = schemas
         self._wall_clock = wall_clock
         self._replay_deadline: float | None = None
+        self._unchecked: list[_Unchecked] = []
         self._at_csms: dict[str, _Outstanding] = {}  # charger calls the CSMS has not answered
         self._at_charger: dict[str, _Outstanding] = {}  # calls the charger has not answered
         self._queue: deque[_QueuedCall] = deque()  # calls waiting to go to the charger
@@ -147,6 +159,36 @@ class LinkSession:
     # -- inputs ------------------------------------------------------------------------------
 
     def receive_from_charger(self, text: str, now: float) -> list[Output]:
+        return self.route_from_charger(text, now) + self.check_pending()
+
+    def receive_from_csms(self, text: str, now: float) -> list[Output]:
+        return self.route_from_csms(text, now) + self.check_pending()
+
+    def check_pending(self) -> list[Output]:
+        """Schema-check and observe what was relayed unchecked (OBSERVE mode).
+
+        In OBSERVE mode the check cannot change what is relayed, so the asyncio layer writes
+        the frame first and calls this right after: checking a payload costs far more than
+        relaying it, and it no longer delays the frame.
+        """
+        out: list[Output] = []
+        for item in self._unchecked:
+            outstanding = item.outstanding
+            violation = self._schemas.check(
+                self.version, item.action, item.is_request, item.payload
+            )
+            if violation is not None:
+                out.append(self._violation(item.direction, violation, item.action))
+                if item.is_request and outstanding is not None:
+                    outstanding.request = None  # its answer is not observed either
+            elif item.is_request:
+                out += self._observe_charger_call(item.action, item.payload)
+            elif outstanding is not None:
+                out += self._observe_answer(outstanding, item.payload)
+        self._unchecked.clear()
+        return out
+
+    def route_from_charger(self, text: str, now: float) -> list[Output]:
         frame = parse_frame(text, self.version, self._settings.max_frame_chars)
         if isinstance(frame, FrameError):
             return self._unroutable(Direction.TO_CSMS, frame)
@@ -162,7 +204,7 @@ class LinkSession:
             return self._relay(Direction.TO_CSMS, text, "CALLRESULTERROR", "")
         return self._answer_from_charger(frame, text, now)
 
-    def receive_from_csms(self, text: str, now: float) -> list[Output]:
+    def route_from_csms(self, text: str, now: float) -> list[Output]:
         frame = parse_frame(text, self.version, self._settings.max_frame_chars)
         if isinstance(frame, FrameError):
             return self._unroutable(Direction.TO_CHARGER, frame)
@@ -347,7 +389,10 @@ class LinkSession:
     # -- charger -> CSMS ---------------------------------------------------------------------
 
     def _call_from_charger(self, call: Call, text: str, now: float) -> list[Output]:
-        violation = self._schemas.check(self.version, call.action, True, call.payload)
+        strict = self._settings.validation_to_csms is ValidationMode.STRICT
+        violation = (
+            self._schemas.check(self.version, call.action, True, call.payload) if strict else None
+        )
         out: list[Output] = []
         if violation is not None:
             out.append(self._violation(Direction.TO_CSMS, violation, call.action))
@@ -359,12 +404,12 @@ class LinkSession:
         if self.offline is not None:
             text, remapped = self.offline.to_csms(call, text)
             out += remapped
+        record = None
         if not call.unconfirmed:
-            keep = violation is None and (
-                needs_result(call.action, charger_originated=True)
-                or (self.offline is not None and call.action in LEARNED_FROM)
+            keep = needs_result(call.action, charger_originated=True) or (
+                self.offline is not None and call.action in LEARNED_FROM
             )
-            self._at_csms[call.message_id] = _Outstanding(
+            record = self._at_csms[call.message_id] = _Outstanding(
                 call.action,
                 Origin.CHARGER,
                 now + self._settings.call_timeout_s,
@@ -373,12 +418,16 @@ class LinkSession:
             )
         kind = "SEND" if call.unconfirmed else "CALL"
         out += self._relay(Direction.TO_CSMS, text, kind, call.action)
-        if violation is None:
-            observed = observe_charger_request(
-                self.identity, self.version, call.action, call.payload
-            )
-            out += [Observed(self._with_evse(event)) for event in observed]
+        if strict:
+            return out + self._observe_charger_call(call.action, call.payload)
+        self._unchecked.append(
+            _Unchecked(Direction.TO_CSMS, call.action, call.payload, True, record)
+        )
         return out
+
+    def _observe_charger_call(self, action: str, payload: dict[str, Any]) -> list[Output]:
+        observed = observe_charger_request(self.identity, self.version, action, payload)
+        return [Observed(self._with_evse(event)) for event in observed]
 
     def _with_evse(self, event: ev.Event) -> ev.Event:
         """Name the EVSE in 2.0.1 transaction events that leave it out after the first one."""
@@ -474,28 +523,38 @@ class LinkSession:
         if not self._schemas.knows(self.version, outstanding.action):
             # The call's unknown action was reported already; its answer has no schema.
             return self._relay(direction, text, "CALLRESULT", outstanding.action)
-        violation = self._schemas.check(self.version, outstanding.action, False, answer.payload)
-        out: list[Output] = []
-        if violation is not None:
-            out.append(self._violation(direction, violation, outstanding.action))
-            if self._mode(direction) is ValidationMode.STRICT:
-                out.append(self._error_reply(direction, answer.message_id, violation))
-                return out
-        out += self._relay(direction, text, "CALLRESULT", outstanding.action)
-        learns = outstanding.origin is Origin.CHARGER and outstanding.action in LEARNED_FROM
-        if violation is None and outstanding.request is not None and self.offline and learns:
-            out += self.offline.learn(outstanding.action, outstanding.request, answer.payload)
-        if violation is None and outstanding.request is not None:
-            observed = observe_result(
-                self.identity,
-                self.version,
-                outstanding.action,
-                outstanding.origin is Origin.CHARGER,
-                outstanding.request,
-                answer.payload,
+        if self._mode(direction) is ValidationMode.OBSERVE:
+            out = self._relay(direction, text, "CALLRESULT", outstanding.action)
+            self._unchecked.append(
+                _Unchecked(direction, outstanding.action, answer.payload, False, outstanding)
             )
-            out += [Observed(event) for event in observed]
-        return out
+            return out
+        violation = self._schemas.check(self.version, outstanding.action, False, answer.payload)
+        if violation is not None:
+            return [
+                self._violation(direction, violation, outstanding.action),
+                self._error_reply(direction, answer.message_id, violation),
+            ]
+        out = self._relay(direction, text, "CALLRESULT", outstanding.action)
+        return out + self._observe_answer(outstanding, answer.payload)
+
+    def _observe_answer(self, outstanding: _Outstanding, payload: dict[str, Any]) -> list[Output]:
+        """What a valid answer to a relayed call tells: events, and what hold learns from it."""
+        if outstanding.request is None:
+            return []
+        out: list[Output] = []
+        charger_originated = outstanding.origin is Origin.CHARGER
+        if self.offline is not None and charger_originated and outstanding.action in LEARNED_FROM:
+            out += self.offline.learn(outstanding.action, outstanding.request, payload)
+        observed = observe_result(
+            self.identity,
+            self.version,
+            outstanding.action,
+            charger_originated,
+            outstanding.request,
+            payload,
+        )
+        return out + [Observed(event) for event in observed]
 
     def _relay_unmatched(
         self, direction: Direction, answer: CallResult | CallError, text: str

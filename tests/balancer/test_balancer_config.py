@@ -475,7 +475,7 @@ def test_refresh_just_below_the_profile_duration_is_accepted() -> None:
         ("deadband_a", -1),
         ("stack_level", 100),
         ("profile_id_base", 0),
-        ("profile_duration_s", 5),
+        ("profile_duration_s", 1),
         ("measurement_max_age_s", 0),
         ("reaction_time_s", "10"),
     ],
