@@ -15,7 +15,7 @@ re-serialised; every other frame is relayed as its original text.
 from __future__ import annotations
 
 import json
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -35,6 +35,11 @@ from router.outputs import (
     Send,
     TransactionMapped,
 )
+
+# How often a replayed message the CSMS answers with a CALLERROR is sent (1.6 §4.10
+# TransactionMessageAttempts) before it is given up on.
+TRANSACTION_MESSAGE_ATTEMPTS = 3
+_ANSWERED_IDS_KEPT = 256
 
 # Answers the LC learns from while the CSMS is there, to answer alike when it is not.
 LEARNED_FROM = frozenset({"BootNotification", "Authorize", "StartTransaction", "TransactionEvent"})
@@ -107,6 +112,12 @@ class OfflineRelay:
         self._scope = authorization_scope(version)
         self._replay: deque[ReplayItem] = deque()
         self._replaying: tuple[str, ReplayItem] | None = None  # (message id, item) at the CSMS
+        self._attempts = 0  # CALLERRORs for the item at the head of the replay
+        self._answered: OrderedDict[str, None] = OrderedDict()  # replayed ids already answered
+
+    def was_replayed(self, message_id: str) -> bool:
+        """An answer to a replayed frame that was answered already (a resend crossed it)."""
+        return message_id in self._answered
 
     # -- answering while DOWN ----------------------------------------------------------------
 
@@ -135,7 +146,12 @@ class OfflineRelay:
         self, action: str, request: dict[str, Any], response: dict[str, Any]
     ) -> list[OfflineOutput]:
         out: list[OfflineOutput] = []
-        if action == "BootNotification" and isinstance(response.get("interval"), int):
+        accepted_boot = response.get("status") == "Accepted"  # Pending/Rejected: a retry time
+        if (
+            action == "BootNotification"
+            and accepted_boot
+            and isinstance(response.get("interval"), int)
+        ):
             self._knowledge.boot_intervals[self.identity] = response["interval"]
             out.append(BootLearned(response["interval"]))
         info = response.get("idTagInfo") or response.get("idTokenInfo")
@@ -154,9 +170,8 @@ class OfflineRelay:
         provisional = call.payload.get("transactionId")
         if self.version is not OcppVersion.V16 or provisional not in self.transaction_map:
             return text, []
+        # The mapping stays after a StopTransaction: the stop itself may have to be sent again.
         payload = {**call.payload, "transactionId": self.transaction_map[provisional]}
-        if call.action == "StopTransaction":
-            del self.transaction_map[provisional]  # the charger will not use it again
         rewritten = call_text(call.message_id, call.action, payload)
         return rewritten, [IdRemapped(Direction.TO_CSMS)]
 
@@ -195,8 +210,20 @@ class OfflineRelay:
         """(frames to send, bookkeeping, LC calls to make to the charger) after the CSMS
         answered the replayed request."""
         assert self._replaying is not None
-        _message_id, item = self._replaying
+        message_id, item = self._replaying
         self._replaying = None
+        self._answered[message_id] = None  # a second answer (to a resend) goes nowhere
+        while len(self._answered) > _ANSWERED_IDS_KEPT:
+            self._answered.popitem(last=False)
+        if isinstance(answer, CallError):
+            self._attempts += 1
+            if self._attempts < TRANSACTION_MESSAGE_ATTEMPTS:
+                # 1.6 §4.10: a transaction-related message the CSMS failed to process is tried
+                # again (TransactionMessageAttempts) before it is given up on.
+                self._replay.appendleft(item)
+                sends, more = self._next_replay()
+                return sends, more, []
+        self._attempts = 0
         out: list[OfflineOutput] = []
         lc_calls: list[tuple[str, dict[str, Any]]] = []
         if item.seq is not None:
@@ -223,8 +250,8 @@ class OfflineRelay:
             return self._stop_if_refused_201(action, item, response)
         self.transaction_map[provisional] = csms_id
         out.append(TransactionMapped(provisional, csms_id))
-        info = response.get("idTagInfo", {})
-        if info.get("status", "Accepted") != "Accepted":
+        info = response.get("idTagInfo")
+        if isinstance(info, dict) and info.get("status", "Accepted") != "Accepted":
             # StopTransactionOnInvalidId: the charger accepted it on the LC's word; the CSMS
             # says no, so the session is stopped the way the CSMS itself would ask.
             return [("RemoteStopTransaction", {"transactionId": provisional})]

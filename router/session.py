@@ -100,6 +100,7 @@ class _Outstanding:
     deadline: float
     request: dict[str, Any] | None  # kept only when its answer must be observed
     text: str | None = None  # a charger call under `hold`: answered here if the CSMS goes
+    orphaned: bool = False  # a CSMS call whose CSMS link is gone: its answer is dropped
 
 
 @dataclass(slots=True)
@@ -291,9 +292,11 @@ class LinkSession:
         offline.held.clear()
         for text in in_flight + held:
             out += self.receive_from_charger(text, now)
-        # CSMS calls still open or waiting for the charger: nobody is left to get the answers.
-        for message_id in [m for m, o in self._at_charger.items() if o.origin is Origin.CSMS]:
-            del self._at_charger[message_id]
+        # CSMS calls waiting for the charger: nobody is left to get the answers. One the charger
+        # is handling still counts as outstanding (one CALL at a time), its answer goes nowhere.
+        for outstanding in self._at_charger.values():
+            if outstanding.origin is Origin.CSMS:
+                outstanding.orphaned = True
         self._queue = deque(q for q in self._queue if q.origin is not Origin.CSMS)
         return out + self._drain(now)
 
@@ -445,6 +448,8 @@ class LinkSession:
     def _answer_from_csms(self, answer: CallResult | CallError, text: str) -> list[Output]:
         outstanding = self._at_csms.pop(answer.message_id, None)
         if outstanding is None:
+            if self.offline is not None and self.offline.was_replayed(answer.message_id):
+                return []  # the charger was answered by the LC long ago
             # Late or unknown: the charger matches it against its own calls, as it would directly.
             return self._relay_unmatched(Direction.TO_CHARGER, answer, text)
         return self._answer(Direction.TO_CHARGER, answer, text, outstanding)
@@ -489,6 +494,8 @@ class LinkSession:
             return self._relay_unmatched(Direction.TO_CSMS, answer, text)
         if outstanding.origin is Origin.LC:
             return [LcCallFinished(answer.message_id, answer), *self._drain(now)]
+        if outstanding.orphaned:
+            return self._drain(now)
         return self._answer(Direction.TO_CSMS, answer, text, outstanding) + self._drain(now)
 
     def _drain(self, now: float) -> list[Output]:
