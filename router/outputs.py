@@ -16,6 +16,11 @@ class Direction(Enum):
     TO_CSMS = "to_csms"
     TO_CHARGER = "to_charger"
 
+    @property
+    def back(self) -> Direction:
+        """Where an answer to a frame travelling this way goes."""
+        return Direction.TO_CHARGER if self is Direction.TO_CSMS else Direction.TO_CSMS
+
 
 @dataclass(frozen=True, slots=True)
 class Send:

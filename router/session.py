@@ -392,16 +392,11 @@ class LinkSession:
     # -- charger -> CSMS ---------------------------------------------------------------------
 
     def _call_from_charger(self, call: Call, text: str, now: float) -> list[Output]:
-        strict = self._settings.validation_to_csms is ValidationMode.STRICT
-        violation = (
-            self._schemas.check(self.version, call.action, True, call.payload) if strict else None
-        )
+        strict = self._mode(Direction.TO_CSMS) is ValidationMode.STRICT
         out: list[Output] = []
-        if violation is not None:
-            out.append(self._violation(Direction.TO_CSMS, violation, call.action))
-            if self._settings.validation_to_csms is ValidationMode.STRICT:
-                if not call.unconfirmed:
-                    out.append(self._error_reply(Direction.TO_CHARGER, call.message_id, violation))
+        if strict:
+            violation, out = self._check_call(call, Direction.TO_CSMS)
+            if violation is not None:
                 return out
         original = text
         if self.offline is not None:
@@ -457,14 +452,11 @@ class LinkSession:
     # -- CSMS -> charger ---------------------------------------------------------------------
 
     def _call_from_csms(self, call: Call, text: str, now: float) -> list[Output]:
-        violation = self._schemas.check(self.version, call.action, True, call.payload)
-        out: list[Output] = []
-        if violation is not None:
-            out.append(self._violation(Direction.TO_CHARGER, violation, call.action))
-            if self._settings.validation_to_charger is ValidationMode.STRICT:
-                if not call.unconfirmed:
-                    out.append(self._error_reply(Direction.TO_CSMS, call.message_id, violation))
-                return out
+        # Checked before relaying in both modes: CSMS calls are rare, and whether the charger's
+        # answer is observed depends on the call being valid.
+        violation, out = self._check_call(call, Direction.TO_CHARGER)
+        if violation is not None and self._mode(Direction.TO_CHARGER) is ValidationMode.STRICT:
+            return out
         if self.offline is not None:
             text, remapped = self.offline.to_charger(call, text)
             out += remapped
@@ -574,10 +566,21 @@ class LinkSession:
         out: list[Output] = [Violation(direction, error.kind, None, error.detail, True)]
         code = error_code(self.version, error.kind)
         if code is not None and error.expects_answer:
-            back = Direction.TO_CHARGER if direction is Direction.TO_CSMS else Direction.TO_CSMS
             message_id = error.message_id or "-1"
-            out.append(Send(back, call_error_text(message_id, code, error.detail)))
+            out.append(Send(direction.back, call_error_text(message_id, code, error.detail)))
         return out
+
+    def _check_call(
+        self, call: Call, direction: Direction
+    ) -> tuple[SchemaViolation | None, list[Output]]:
+        """The call's schema violation, reported, and in STRICT mode answered to its sender."""
+        violation = self._schemas.check(self.version, call.action, True, call.payload)
+        if violation is None:
+            return None, []
+        out: list[Output] = [self._violation(direction, violation, call.action)]
+        if self._mode(direction) is ValidationMode.STRICT and not call.unconfirmed:
+            out.append(self._error_reply(direction.back, call.message_id, violation))
+        return violation, out
 
     def _error_reply(
         self, direction: Direction, message_id: str, violation: SchemaViolation

@@ -60,7 +60,17 @@ class RecordingConnection:
 # -- CSMS --------------------------------------------------------------------------------------
 
 
-class CsmsStation16(Cp16):
+class SlowCsmsMixin:
+    """A CSMS that waits `answer_delay_s` before handling each frame (replay tests)."""
+
+    answer_delay_s: float
+
+    async def route_message(self, raw_msg: str) -> None:
+        await asyncio.sleep(self.answer_delay_s)
+        await super().route_message(raw_msg)  # type: ignore[misc]
+
+
+class CsmsStation16(SlowCsmsMixin, Cp16):
     """The CSMS's side of one 1.6 charger."""
 
     transaction_ids = itertools.count(1000)
@@ -69,10 +79,6 @@ class CsmsStation16(Cp16):
         super().__init__(identity, connection)
         self.actions: list[str] = []
         self.answer_delay_s = 0.0
-
-    async def route_message(self, raw_msg: str) -> None:
-        await asyncio.sleep(self.answer_delay_s)  # a slow CSMS, for replay tests
-        await super().route_message(raw_msg)
 
     @on("BootNotification")
     def on_boot(self, **_: Any) -> result16.BootNotification:
@@ -112,17 +118,13 @@ class CsmsStation16(Cp16):
         return result16.MeterValues()
 
 
-class CsmsStation201(Cp201):
+class CsmsStation201(SlowCsmsMixin, Cp201):
     """The CSMS's side of one 2.0.1 charging station."""
 
     def __init__(self, identity: str, connection: RecordingConnection) -> None:
         super().__init__(identity, connection)
         self.actions: list[str] = []
         self.answer_delay_s = 0.0
-
-    async def route_message(self, raw_msg: str) -> None:
-        await asyncio.sleep(self.answer_delay_s)  # a slow CSMS, for replay tests
-        await super().route_message(raw_msg)
 
     @on("BootNotification")
     def on_boot(self, **_: Any) -> result201.BootNotification:

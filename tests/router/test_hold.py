@@ -237,7 +237,10 @@ async def test_remote_stop_with_the_csms_id_reaches_the_offline_session(
         timeout_s=10,
         what="the replayed start",
     )
-    await wait_until(lambda: "CP01" in csms.stations, what="the CSMS's station")
+    await wait_until(
+        lambda: any('"transactionId"' in f for f in csms.connections["CP01"].sent),
+        what="the CSMS's answer to the replayed start",
+    )
     start_answer = next(
         json.loads(f) for f in csms.connections["CP01"].sent if '"transactionId"' in f
     )

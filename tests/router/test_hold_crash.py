@@ -151,36 +151,18 @@ def assert_delivered(charger: Charger, received: list[str]) -> None:
     assert order == ids(charger.all_sent()), charger.identity
 
 
-async def _traffic(chargers: list[Charger], rounds: int) -> None:
-    for _ in range(rounds):
-        for charger in chargers:
-            assert charger.session is not None
-            await charger.session.meter()
-
-
-async def test_lc_killed_during_the_outage_loses_nothing(garage: tuple[Csms, LcProcess]) -> None:
-    csms, lc = garage
-    chargers = [Charger(identity, version, lc.port) for identity, version in CHARGERS]
+async def _chargers_in_sessions(port: int) -> list[Charger]:
+    chargers = [Charger(identity, version, port) for identity, version in CHARGERS]
     for charger in chargers:
         await charger.connect()
         assert charger.running is not None and charger.session is not None
         await charger.running.cp.boot()
         await charger.session.start()
     await asyncio.sleep(0.5)  # credentials' salted hashes are stored in the background
-    await csms.stop()
-    await asyncio.sleep(0.3)
-    await _traffic(chargers, 3)  # answered and journaled by the LC
+    return chargers
 
-    await lc.kill()
-    await lc.start()
-    for charger in chargers:  # they reconnect to the restarted LC, the CSMS still gone
-        await charger.connect()
-    await _traffic(chargers, 2)
-    for charger in chargers[::2]:
-        assert charger.session is not None
-        await charger.session.stop()
 
-    await csms.start(csms.port)
+async def _all_delivered(csms: Csms, chargers: list[Charger]) -> None:
     for charger in chargers:
         expected = len(charger.all_sent())
         await wait_until(
@@ -195,17 +177,38 @@ async def test_lc_killed_during_the_outage_loses_nothing(garage: tuple[Csms, LcP
         await charger.close()
 
 
+async def _traffic(chargers: list[Charger], rounds: int) -> None:
+    for _ in range(rounds):
+        for charger in chargers:
+            assert charger.session is not None
+            await charger.session.meter()
+
+
+async def test_lc_killed_during_the_outage_loses_nothing(garage: tuple[Csms, LcProcess]) -> None:
+    csms, lc = garage
+    chargers = await _chargers_in_sessions(lc.port)
+    await csms.stop()
+    await asyncio.sleep(0.3)
+    await _traffic(chargers, 3)  # answered and journaled by the LC
+
+    await lc.kill()
+    await lc.start()
+    for charger in chargers:  # they reconnect to the restarted LC, the CSMS still gone
+        await charger.connect()
+    await _traffic(chargers, 2)
+    for charger in chargers[::2]:
+        assert charger.session is not None
+        await charger.session.stop()
+
+    await csms.start(csms.port)
+    await _all_delivered(csms, chargers)
+
+
 async def test_lc_killed_during_the_replay_resumes_where_it_stopped(
     garage: tuple[Csms, LcProcess],
 ) -> None:
     csms, lc = garage
-    chargers = [Charger(identity, version, lc.port) for identity, version in CHARGERS]
-    for charger in chargers:
-        await charger.connect()
-        assert charger.running is not None and charger.session is not None
-        await charger.running.cp.boot()
-        await charger.session.start()
-    await asyncio.sleep(0.5)
+    chargers = await _chargers_in_sessions(lc.port)
     await csms.stop()
     await asyncio.sleep(0.3)
     await _traffic(chargers, 6)
@@ -223,15 +226,4 @@ async def test_lc_killed_during_the_replay_resumes_where_it_stopped(
     for charger in chargers:  # back to the restarted LC, which finishes the replay first
         await charger.connect()
     await _traffic(chargers, 1)
-    for charger in chargers:
-        expected = len(charger.all_sent())
-        await wait_until(
-            lambda c=charger, n=expected: (
-                len(set(ids(transaction_frames(csms.received(c.identity))))) >= n
-            ),
-            timeout_s=30,
-            what=f"{charger.identity} delivered",
-        )
-        assert_delivered(charger, csms.received(charger.identity))
-    for charger in chargers:
-        await charger.close()
+    await _all_delivered(csms, chargers)
