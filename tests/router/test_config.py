@@ -69,7 +69,7 @@ def test_close_policy_has_no_hold_settings() -> None:
 
 def test_offline_settings_are_read_and_checked() -> None:
     offline = {
-        "journal_path": "/tmp/x.sqlite",
+        "journal_path": "state/journal.sqlite",
         "local_list": ["TAG1", "TAG2"],
         "accept_unknown_ids": True,
         "redial_interval_s": 2,
