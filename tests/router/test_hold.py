@@ -279,3 +279,31 @@ async def test_charger_rebooting_during_the_outage_is_readmitted_only_with_its_c
     assert router.settings.hold is not None
     stored = router.settings.hold.journal_path.read_bytes()
     assert b"pw3" not in stored and basic_auth("CP03", "pw3").encode() not in stored
+
+
+async def test_lc_calls_reach_the_charger_while_the_csms_is_gone(
+    hold_router: tuple[Csms, Router],
+) -> None:
+    """The load balancer keeps steering chargers during an outage: its calls still go through."""
+    csms, router = hold_router
+    charger = await connect(router, 4, "ocpp1.6")
+    await charger.cp.boot()
+    await csms.stop()
+    await wait_until(lambda: _upstream_states(router, 5)[4] == 0, what="CSMS link down")
+    profile = {
+        "connectorId": 1,
+        "csChargingProfiles": {
+            "chargingProfileId": 870001,
+            "stackLevel": 9,
+            "chargingProfilePurpose": "TxDefaultProfile",
+            "chargingProfileKind": "Relative",
+            "chargingSchedule": {
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.0}],
+            },
+        },
+    }
+    assert await router.call("CP04", "SetChargingProfile", profile) == {"status": "Accepted"}
+    assert charger.cp.profiles[-1]["cs_charging_profiles"]["charging_profile_id"] == 870001
+    assert charger.ws.close_code is None
+    await charger.close()

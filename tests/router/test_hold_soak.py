@@ -1,8 +1,8 @@
 """Soak (marker `soak`): chargers in sessions for a long while, the CSMS dropping out every few
-minutes; at the end the CSMS has every transaction-related message, in order.
+minutes; at the end the CSMS has every transaction-related message, in order. It runs in real
+time: `scripts/test` (and CI) runs a 60 s version after the suite, the full one is
 
-    scripts/test -m soak tests/router/test_hold_soak.py         # 30 minutes
-    SOAK_S=120 OUTAGE_EVERY_S=20 scripts/test -m soak ...       # a quick one
+    SOAK_S=1800 OUTAGE_EVERY_S=180 scripts/test -m soak tests/router/test_hold_soak.py
 """
 
 from __future__ import annotations
