@@ -294,7 +294,7 @@ class Link:
 
     def _count_relayed(self, relayed: Relayed) -> None:
         direction = relayed.direction.value
-        self._metrics.messages.labels(relayed.action, direction, relayed.message_type).inc()
+        self._metrics.count_message(relayed.action, direction, relayed.message_type)
         if relayed.error_code is not None:
             self._metrics.call_errors.labels(relayed.error_code, direction).inc()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import (
@@ -13,6 +14,9 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+
+# OCPP 1.6 + 2.0.1 + 2.1 have a few hundred actions; beyond this, names are made up by a peer.
+_MAX_MESSAGE_SERIES = 2000
 
 _RELAY_BUCKETS = (
     0.00005,
@@ -130,6 +134,19 @@ class RouterMetrics:
             "Age of the oldest undelivered journaled request",
             registry=r,
         )
+
+        self._message_counters: dict[tuple[str, str, str], Any] = {}
+
+    def count_message(self, action: str, direction: str, message_type: str) -> None:
+        """Count a relayed frame. Label children are cached (this runs for every frame), and
+        the action names a peer can make up are capped so the series stay bounded."""
+        key = (action, direction, message_type)
+        counter = self._message_counters.get(key)
+        if counter is None:
+            if len(self._message_counters) >= _MAX_MESSAGE_SERIES:
+                key = ("(other)", direction, message_type)
+            counter = self._message_counters.setdefault(key, self.messages.labels(*key))
+        counter.inc()
 
     def watch_queue_depths(self, depths: Callable[[], list[int]]) -> None:
         self.queue_depth.labels("total").set_function(lambda: sum(depths()))
