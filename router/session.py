@@ -19,9 +19,15 @@ Validation policy (per direction, see `ValidationMode`):
   type, oversize) cannot be routed: they are never relayed. The sender gets the CALLERROR its
   version names (id "-1" when the id could not be read) when it waits for an answer; otherwise
   the frame is dropped. Either way a `Violation` is reported.
-- Schema violations and unknown actions: OBSERVE relays the frame and reports a `Violation`;
-  STRICT answers a CALL with the matching CALLERROR and replaces an invalid CALLRESULT with a
-  CALLERROR to the side that waits for it. Only schema-valid payloads are observed.
+- Schema violations and unknown actions: OBSERVE relays the frame, then checks it (the caller
+  runs `check_pending` once the frame is written, so the check never delays it) and reports a
+  `Violation`; STRICT checks first, answers a CALL with the matching CALLERROR and replaces an
+  invalid CALLRESULT with a CALLERROR to the side that waits for it. Only schema-valid payloads
+  are observed.
+
+Connection loss: without an `OfflineRelay` the pair ends with either link (`close`). With one
+(`hold`), `upstream_lost` makes the session answer the charger itself and `upstream_restored`
+replays what the CSMS missed before relaying live again; see router/offline.py.
 """
 
 from __future__ import annotations
