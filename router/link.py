@@ -7,6 +7,7 @@ time, and carries out the outputs in order: writes, metrics, events, LC call res
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ from router.outputs import (
     Violation,
 )
 from router.session import LinkSession
-from router.upstream import UpstreamRefused
+from router.upstream import OUTAGE_REASONS, UpstreamRefused
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class Link:
         self._metrics = metrics
         self._publish = publish
         self._loop = asyncio.get_running_loop()
-        self._lc_calls: dict[str, tuple[str, asyncio.Future[Any]]] = {}
+        self._lc_calls: dict[str, asyncio.Future[Any]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -143,7 +144,7 @@ class Link:
             action, payload, self._loop.time(), timeout_s
         )
         future: asyncio.Future[Any] = self._loop.create_future()
-        self._lc_calls[message_id] = (action, future)
+        self._lc_calls[message_id] = future
         await self._execute(outputs)
         reply = await future
         if reply is None:
@@ -163,6 +164,8 @@ class Link:
         while True:
             if self._csms is None:
                 self._csms = await self._redial()
+                if self._csms is None:
+                    return  # the CSMS is back but refuses this charger now: so must we
             if self._hold is not None:
                 await self._restore()
             self._metrics.upstream_connected.labels(self.identity).set(1)
@@ -174,7 +177,8 @@ class Link:
             self._csms = None
             await self._execute(self.session.upstream_lost(self._loop.time()))
 
-    async def _redial(self) -> ClientWebSocketResponse:
+    async def _redial(self) -> ClientWebSocketResponse | None:
+        """The CSMS link again, or None when the CSMS answers but refuses the charger."""
         assert self._hold is not None
         while True:
             await asyncio.sleep(self._hold.redial_interval_s)
@@ -182,6 +186,9 @@ class Link:
                 return await self._hold.redial()
             except UpstreamRefused as refusal:
                 self._metrics.upstream_connect_failures.labels(refusal.reason).inc()
+                if refusal.reason not in OUTAGE_REASONS:
+                    log.warning("%s: the CSMS now refuses it (%s)", self.identity, refusal)
+                    return None
                 log.debug("%s: CSMS still unreachable (%s)", self.identity, refusal.reason)
 
     async def _restore(self) -> None:
@@ -229,7 +236,7 @@ class Link:
             elif isinstance(output, Observed):
                 self._publish(output.event)
             elif isinstance(output, LcCallFinished):
-                _action, future = self._lc_calls.pop(output.message_id, ("", None))
+                future = self._lc_calls.pop(output.message_id, None)
                 if future is not None and not future.done():
                     future.set_result(output.reply)
             elif isinstance(output, Violation):
@@ -336,8 +343,10 @@ class Link:
     async def _shutdown(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        with contextlib.suppress(KeyError):  # no series for a charger that is gone
+            self._metrics.upstream_connected.remove(self.identity)
         for output in self.session.close():
-            _action, future = self._lc_calls.pop(output.message_id, ("", None))
+            future = self._lc_calls.pop(output.message_id, None)
             if future is not None and not future.done():
                 future.set_result(None)
         charger, csms = self._charger, self._csms

@@ -31,7 +31,7 @@ from router.metrics import RouterMetrics
 from router.offline import OfflineKnowledge, OfflineRelay, OfflineSettings, authorization_scope
 from router.schemas import SchemaRegistry, default_registry
 from router.session import LinkSession, SessionSettings
-from router.upstream import UpstreamDialer, UpstreamRefused, UpstreamSettings
+from router.upstream import OUTAGE_REASONS, UpstreamDialer, UpstreamRefused, UpstreamSettings
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,6 @@ class HoldSettings:
     offline: OfflineSettings = field(default_factory=OfflineSettings)
 
 
-# Refusals that mean "the CSMS is not there" rather than "the CSMS says no".
-_OUTAGE_REASONS = ("unreachable", "timeout")
 # Provisional 1.6 transaction ids each charger keeps ready for StartTransactions offline.
 _PROVISIONAL_RESERVE = 4
 _BACKLOG_REPORT_S = 5.0
@@ -200,7 +198,7 @@ class Router:
         Only chargers whose credentials the CSMS accepted before get in (DESIGN §8): their
         salted hash is compared, the secret itself is never stored.
         """
-        if self.journal is None or refusal.reason not in _OUTAGE_REASONS:
+        if self.journal is None or refusal.reason not in OUTAGE_REASONS:
             return None
         protocol = await self.journal.admit(identity, authorization)
         if protocol is None or protocol not in offered:

@@ -15,6 +15,10 @@ FORWARDED_HEADERS = ("Authorization", "User-Agent")
 MIRRORED_REFUSAL_HEADERS = ("WWW-Authenticate",)
 
 
+# Refusal reasons that mean "the CSMS is not there" rather than "the CSMS says no".
+OUTAGE_REASONS = ("unreachable", "timeout")
+
+
 class UpstreamRefused(Exception):
     """The CSMS did not accept the connection; `status` is what the charger gets."""
 

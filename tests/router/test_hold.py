@@ -307,3 +307,21 @@ async def test_lc_calls_reach_the_charger_while_the_csms_is_gone(
     assert charger.cp.profiles[-1]["cs_charging_profiles"]["charging_profile_id"] == 870001
     assert charger.ws.close_code is None
     await charger.close()
+
+
+async def test_charger_the_csms_refuses_after_an_outage_is_disconnected(
+    hold_router: tuple[Csms, Router],
+) -> None:
+    csms, router = hold_router
+    charger = await connect(router, 5, "ocpp2.0.1")
+    await charger.cp.boot()
+    await csms.stop()
+    await wait_until(lambda: _upstream_states(router, 6)[5] == 0, what="CSMS link down")
+    assert charger.ws.close_code is None  # held while the CSMS is gone
+    assert csms.passwords is not None
+    csms.passwords["CP05"] = "changed at the CSMS"
+    await csms.start(csms.port)
+    # The CSMS answers again but says 401 to this charger: the LC must not keep it.
+    await asyncio.wait_for(charger.ws.wait_closed(), 10)
+    assert router.metrics.upstream_connect_failures.labels("http_401")._value.get() >= 1
+    await charger.close()
