@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sqlite3
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 from lc.app import LocalController, serve_until_signalled
 from lc.config import load_config
 from router.config_reader import ConfigError
+from router.journal import JournalError
 
 
 def _run_loop(main: Coroutine[Any, Any, None]) -> None:
@@ -55,5 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-config":
         print(f"{args.config}: OK")
         return 0
-    _run_loop(serve_until_signalled(LocalController(config, args.config)))
+    try:
+        _run_loop(serve_until_signalled(LocalController(config, args.config)))
+    except (OSError, sqlite3.Error, JournalError) as exc:
+        # A port in use, a journal that cannot be opened: say what, not a traceback.
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 1
     return 0

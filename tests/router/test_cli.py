@@ -121,3 +121,15 @@ async def test_example_config_is_valid() -> None:
     out, err = await asyncio.wait_for(process.communicate(), 10)
     assert process.returncode == 0, err.decode()
     assert b"OK" in out
+
+
+async def test_journal_that_cannot_be_opened_is_a_clear_start_error(
+    csms: Csms, tmp_path: Path
+) -> None:
+    config = tmp_path / "site.toml"
+    journal = tmp_path / "missing-dir" / "journal.sqlite"
+    config.write_text(_config(csms.url, _free_port(), _free_port(), journal))
+    process = await _lc("run", "--config", str(config))
+    _out, err = await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode == 1
+    assert "cannot start" in err.decode() and "Traceback" not in err.decode()
