@@ -284,13 +284,14 @@ def profile_limit_a(profile: dict[str, Any], voltage: float) -> float | None:
 
 
 def site_reading(
-    currents: tuple[float | None, ...], voltages: Any, taken_at: float
+    currents: tuple[float | None, ...], voltages: tuple[float | None, ...] | None, taken_at: float
 ) -> MeterReading | None:
     """The allocator's view of one meter poll: no reading unless all three currents are there."""
     if any(current is None for current in currents):
         return None
     amps = tuple(abs(float(c)) for c in currents if c is not None)  # a fuse sees |I|
     volts = None
-    if voltages is not None and all(v is not None and v > 0 for v in voltages):
-        volts = (float(voltages[0]), float(voltages[1]), float(voltages[2]))
+    known = [v for v in voltages or () if v is not None and v > 0]
+    if len(known) == 3:
+        volts = (known[0], known[1], known[2])
     return MeterReading(currents=(amps[0], amps[1], amps[2]), read_at=taken_at, voltages=volts)

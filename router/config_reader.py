@@ -47,9 +47,6 @@ class Table:
             raise ConfigError(f"{self.key(name)}: expected a string, got {value!r}")
         return value
 
-    def optional_string(self, name: str) -> str | None:
-        return self.string(name) if name in self._data else self._get(name, None)
-
     def number(
         self,
         name: str,

@@ -1,9 +1,9 @@
 """Turn relayed OCPP payloads into observation events (pure functions, never raise).
 
 Only charger-originated requests and the answers to them, and the charger's answers to
-CSMS charging-profile calls, are observed. Payloads were schema-checked before they get
-here, but in observe mode an invalid one is still relayed, so every lookup is defensive:
-a payload that does not have what an event needs yields no event rather than an error.
+CSMS charging-profile calls, are observed. The session hands over only schema-valid payloads
+(an invalid one may be relayed, but it is never observed); lookups still tolerate optional
+fields that are absent: a payload without what an event needs yields no event.
 """
 
 from __future__ import annotations
