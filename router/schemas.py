@@ -1,4 +1,7 @@
-"""The official OCPP JSON schemas (vendored in `schemas/`), compiled once per draft.
+"""The official OCPP JSON schemas (vendored in `schemas/`), compiled once at start.
+
+Each schema is compiled into a Python predicate (`router.schema_compiler`), the fast path;
+jsonschema explains a payload the predicate rejects.
 
 `SchemaRegistry.check(version, action, is_request, payload)` answers whether a payload
 conforms and, when it does not, the error kind the OCPP-J spec names for the violation.
@@ -9,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from jsonschema import exceptions as schema_exceptions
 from jsonschema import validators
 
 from router.frames import ErrorKind, OcppVersion
+from router.schema_compiler import compile_schema, is_decimal_multiple
 
 SCHEMA_ROOT = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -36,6 +39,9 @@ _KIND_BY_KEYWORD = {
     "additionalProperties": ErrorKind.FORMAT,
 }
 
+# The drafts the schema compiler follows, as {jsonschema validator: is draft 4}.
+_COMPILED_DRAFTS = {validators.Draft4Validator: True, validators.Draft6Validator: False}
+
 
 @dataclass(frozen=True, slots=True)
 class SchemaViolation:
@@ -46,11 +52,10 @@ class SchemaViolation:
 def _multiple_of(
     validator: Any, multiple: float, instance: Any, schema: dict[str, Any]
 ) -> Iterator[schema_exceptions.ValidationError]:
-    """`multipleOf` in decimal, as JSON numbers are written: 1.6's limits are multiples of 0.1,
-    and in binary floating point 6.3 / 0.1 is not a whole number."""
+    """`multipleOf` in decimal, the same test as the compiled schemas make."""
     if not validator.is_type(instance, "number"):
         return
-    if Decimal(repr(instance)) % Decimal(repr(multiple)) != 0:
+    if not is_decimal_multiple(instance, multiple):
         yield schema_exceptions.ValidationError(f"{instance!r} is not a multiple of {multiple}")
 
 
@@ -74,19 +79,25 @@ def _inline_refs(node: Any, definitions: dict[str, Any], seen: frozenset[str] = 
 
 
 class _Validator:
-    """One compiled schema; `is_valid` is the fast path, errors are only built on failure."""
+    """One schema: its compiled predicate is the fast path, jsonschema explains a failure.
+
+    A schema the compiler does not support is checked with jsonschema's `is_valid` instead.
+    """
 
     def __init__(self, schema: dict[str, Any]) -> None:
         base = validators.validator_for(schema, default=validators.Draft6Validator)
         cls = validators.extend(base, {"multipleOf": _multiple_of})
-        definitions = schema.get("definitions", {})
-        self._validator = cls(_inline_refs(schema, definitions))
+        inlined = _inline_refs(schema, schema.get("definitions", {}))
+        self.reference = cls(inlined)  # jsonschema: the reference semantics and the explainer
+        draft4 = _COMPILED_DRAFTS.get(base)
+        self.compiled = None if draft4 is None else compile_schema(inlined, draft4)
+        self._is_valid = self.reference.is_valid if self.compiled is None else self.compiled.valid
 
     def check(self, payload: Any) -> SchemaViolation | None:
-        if self._validator.is_valid(payload):
+        if self._is_valid(payload):
             return None
-        error = schema_exceptions.best_match(self._validator.iter_errors(payload))
-        if error is None:  # is_valid and iter_errors disagree only on a broken schema
+        error = schema_exceptions.best_match(self.reference.iter_errors(payload))
+        if error is None:  # the fast path and jsonschema disagree: a broken schema or compiler
             return SchemaViolation(ErrorKind.GENERIC, "payload rejected by schema")
         kind = _KIND_BY_KEYWORD.get(str(error.validator), ErrorKind.PROPERTY)
         where = "/".join(str(part) for part in error.absolute_path) or "payload"
