@@ -5,6 +5,7 @@ staleness), snapshot the site, allocate, pass each EVSE's target through the ram
 once, raise slowly), and send the changed limits as SetChargingProfile through the router's
 LC-call API without waiting for the answers, so one slow charger never delays the others.
 When a charger connects, its smart-charging capabilities are read and its floor installed.
+A charger with one EVSE that refuses Tx profiles is limited through its charger maximum instead.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from typing import Any
 from balancer.allocate import Allocation, Mode, allocate
 from balancer.config import BalancerConfig
 from balancer.metrics import BalancerMetrics
-from balancer.model import EvseRecord, SiteModel, site_reading
+from balancer.model import EvseRecord, SiteModel, evse_key, site_reading
 from balancer.profiles import (
     Capabilities,
     ProfileTarget,
+    as_station_max,
     capability_query,
+    clear_charging_profile,
     parse_capabilities,
     set_charging_profile,
 )
@@ -59,6 +62,9 @@ class LoadBalancer:
         self.commanded: dict[str, Commanded] = {}
         self.disobedient: set[str] = set()
         self.capabilities: dict[str, Capabilities] = {}
+        # Chargers limited through their charger maximum profile, across reconnects.
+        self.station_max: set[str] = set()
+        self._switching: set[str] = set()
         self.last_allocation: Allocation | None = None
         self._turns: Turns = {}
         self._refreshed_at: dict[str, float] = {}
@@ -85,7 +91,8 @@ class LoadBalancer:
         task.add_done_callback(self._tasks.discard)
 
     async def _set_up_charger(self, identity: str) -> None:
-        """Read the charger's smart-charging capabilities, then install its floor profile."""
+        """Read the charger's smart-charging capabilities, then install its floor profile (as
+        its charger maximum if it rejects a TxDefaultProfile)."""
         record = self.model.chargers[identity]
         action, payload = capability_query(record.version)
         timeout = self.config.loop.call_timeout_s
@@ -101,14 +108,23 @@ class LoadBalancer:
             log.warning("%s: smart charging disabled: planned at its maximum", identity)
             self._unsteerable(identity)
         self.capabilities[identity] = capabilities
+        floor = self._floor(identity, station_max=identity in self.station_max)
+        if await self._send(identity, floor) is not False:
+            return
+        if floor.station_max or not await self._to_station_max(identity, clear_floor=False):
+            self._refused(identity, None)
+
+    def _floor(self, identity: str, station_max: bool) -> ProfileTarget:
+        """The charger's safe current on EVSE 0, without end."""
+        settings = self.model.chargers[identity].settings
         floor = ProfileTarget(
             evse_id=0,
             profile_id=self.config.loop.profile_id_base,
-            stack_level=self._stack_level(capabilities),
-            limit_a=record.settings.safe_current_a,
-            phases=record.settings.phases,
+            stack_level=self._stack_level(self.capabilities.get(identity, Capabilities())),
+            limit_a=settings.safe_current_a,
+            phases=settings.phases,
         )
-        await self._send(identity, None, floor)
+        return as_station_max(floor) if station_max else floor
 
     def _stack_level(self, capabilities: Capabilities) -> int:
         """The floor's stack level; the dynamic limit goes one above it."""
@@ -195,14 +211,19 @@ class LoadBalancer:
             else:
                 self.commanded[key] = Commanded(limit, now)
             self._refreshed_at[key] = now
-            self._dispatch(record, limit, now)
+            self._dispatch(record, limit)
         self._turns = next_turns(self._turns, limits, set(limits), now)
 
-    def _dispatch(self, record: EvseRecord, limit: float, now: float) -> None:
+    def _dispatch(self, record: EvseRecord, limit: float) -> None:
         charger = self.model.chargers[record.identity]
         capabilities = self.capabilities.get(record.identity)
-        if capabilities is None or not charger.connected or record.key in self.disobedient:
-            return  # not set up yet, gone, or known to ignore profiles: nothing to send
+        if (
+            capabilities is None
+            or not charger.connected
+            or record.key in self.disobedient
+            or record.identity in self._switching
+        ):
+            return  # not set up yet, gone, known to ignore profiles, or sent once switched
         loop = self.config.loop
         target = ProfileTarget(
             evse_id=record.evse_id,
@@ -214,9 +235,66 @@ class LoadBalancer:
             duration_s=int(loop.profile_duration_s),
             start=datetime.now(UTC),
         )
-        self._spawn(self._send(record.identity, record.key, target))
+        if record.identity in self.station_max:
+            target = as_station_max(target)
+        self._spawn(self._send_limit(record, target))
 
-    async def _send(self, identity: str, key: str | None, target: ProfileTarget) -> None:
+    async def _send_limit(self, record: EvseRecord, target: ProfileTarget) -> None:
+        """Send a dynamic limit; a rejected TxProfile switches the charger to its maximum."""
+        transaction = record.transaction_id
+        if await self._send(record.identity, target) is not False:
+            return
+        if self.model.evses.get(record.key) is not record or record.transaction_id != transaction:
+            return  # the session ended meanwhile: a profile for it is rightly refused
+        if target.station_max or not await self._to_station_max(record.identity, clear_floor=True):
+            self._refused(record.identity, record.key)
+
+    async def _to_station_max(self, identity: str, clear_floor: bool) -> bool:
+        """Limit a charger with one EVSE that refuses Tx profiles through its charger maximum
+        profile: the floor, then its current limit. True when it is (or is being) switched.
+
+        `clear_floor`: its TxDefaultProfile floor was accepted and must go first, as it would
+        hold the charger at its safe current (the composite is the minimum over purposes).
+        """
+        if identity in self.station_max or identity in self._switching:
+            return True
+        if self.model.chargers[identity].settings.evses != 1:
+            return False
+        self._switching.add(identity)
+        try:
+            if clear_floor and not await self._clear_floor(identity):
+                return False
+            if not await self._send(identity, self._floor(identity, station_max=True)):
+                if clear_floor:  # back to the floor it had
+                    await self._send(identity, self._floor(identity, station_max=False))
+                return False
+        finally:
+            self._switching.discard(identity)
+        self.station_max.add(identity)
+        self.metrics.station_max_chargers.set(len(self.station_max))
+        log.warning("%s refuses Tx profiles: limited through its charger maximum", identity)
+        key = evse_key(identity, 1)
+        if key in self.commanded:
+            self._dispatch(self.model.evses[key], self.commanded[key].limit)
+        return True
+
+    async def _clear_floor(self, identity: str) -> bool:
+        """ClearChargingProfile of the floor; True when answered (Unknown: it was not there)."""
+        version = self.model.chargers[identity].version
+        payload = clear_charging_profile(version, self.config.loop.profile_id_base)
+        try:
+            await self._router.call(
+                identity, "ClearChargingProfile", payload, self.config.loop.call_timeout_s
+            )
+        except (LcCallRejected, LcCallTimeout, ChargerNotConnected) as exc:
+            log.warning("%s: could not clear its floor profile (%r)", identity, exc)
+            return False
+        return True
+
+    async def _send(self, identity: str, target: ProfileTarget) -> bool | None:
+        """SetChargingProfile: True when accepted, False when refused, None without an answer
+        (a timeout, a CALLERROR, the charger gone). A charger that implements no smart
+        charging is unsteerable."""
         record = self.model.chargers[identity]
         capabilities = self.capabilities.get(identity, Capabilities())
         payload = set_charging_profile(
@@ -232,18 +310,22 @@ class LoadBalancer:
             log.warning("%s: SetChargingProfile refused with %s", identity, exc.code)
             if exc.code in _UNSUPPORTED:
                 self._unsteerable(identity)
-            return
+            return None
         except LcCallTimeout:
             self.metrics.profiles.labels("timeout").inc()
-            return
+            return None
         except ChargerNotConnected:
-            return
+            return None
         self.metrics.profile_seconds.observe(self._clock() - started)
-        if answer.get("status") == "Accepted":
-            self.metrics.profiles.labels("accepted").inc()
-            return
-        self.metrics.profiles.labels("rejected").inc()
-        log.warning("%s: SetChargingProfile %s: planned at its maximum", identity, answer)
+        accepted = answer.get("status") == "Accepted"
+        self.metrics.profiles.labels("accepted" if accepted else "rejected").inc()
+        if not accepted:
+            log.info("%s: SetChargingProfile answered %s", identity, answer)
+        return accepted
+
+    def _refused(self, identity: str, key: str | None) -> None:
+        """A profile refused with no other way to limit the charger: planned at its maximum."""
+        log.warning("%s refuses the LC's profiles: planned at its maximum", key or identity)
         if key is None:
             self._unsteerable(identity)  # its floor refused: it obeys nothing of ours
         else:

@@ -71,3 +71,8 @@ class BalancerMetrics:
             "EVSEs planned at their maximum because they ignore or refuse the LC's limits",
             registry=r,
         )
+        self.station_max_chargers = Gauge(
+            "ocpp_lc_station_max_chargers",
+            "Chargers refusing Tx profiles, limited through their charger maximum profile",
+            registry=r,
+        )

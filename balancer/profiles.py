@@ -5,12 +5,15 @@ Two profiles per charger (K03 Local Smart Charging, 1.6 §3.13.4):
   at the charger's safe current. If the LC dies, this is what the charger falls back to.
 - the dynamic limit: a TxProfile for the running transaction one stack level higher, valid
   for a bounded duration and refreshed before it lapses, so a dead LC's limit expires.
-Limits are sent in A with numberPhases, or in W where the charger accepts only W.
+A charger with one EVSE that refuses Tx profiles gets both as its charger maximum instead
+(1.6 ChargePointMaxProfile, 2.0.1 ChargingStationMaxProfile): on EVSE 0, for no transaction,
+the same stack levels and schedules. Limits are sent in A with numberPhases, or in W where the
+charger accepts only W.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +43,12 @@ class ProfileTarget:
     transaction_id: str | None = None  # None: the floor (TxDefaultProfile)
     duration_s: int | None = None
     start: datetime | None = None
+    station_max: bool = False  # the charger maximum purpose instead of the Tx ones
+
+
+def as_station_max(target: ProfileTarget) -> ProfileTarget:
+    """The same limit as the charger maximum: on EVSE 0, for no transaction."""
+    return replace(target, evse_id=0, transaction_id=None, station_max=True)
 
 
 def iso(moment: datetime) -> str:
@@ -99,7 +108,7 @@ def set_charging_profile(
     }
     if target.duration_s is not None:
         schedule["duration"] = target.duration_s
-    purpose = "TxDefaultProfile" if target.transaction_id is None else "TxProfile"
+    purpose = _purpose(version, target)
     if version is OcppVersion.V16:
         profile: dict[str, Any] = {
             "chargingProfileId": target.profile_id,
@@ -121,3 +130,18 @@ def set_charging_profile(
     if target.transaction_id is not None:
         profile["transactionId"] = target.transaction_id
     return {"evseId": target.evse_id, "chargingProfile": profile}
+
+
+def _purpose(version: OcppVersion, target: ProfileTarget) -> str:
+    if target.station_max:
+        if version is OcppVersion.V16:
+            return "ChargePointMaxProfile"
+        return "ChargingStationMaxProfile"
+    return "TxDefaultProfile" if target.transaction_id is None else "TxProfile"
+
+
+def clear_charging_profile(version: OcppVersion, profile_id: int) -> dict[str, Any]:
+    """The ClearChargingProfile payload that removes the profile with `profile_id`."""
+    if version is OcppVersion.V16:
+        return {"id": profile_id}
+    return {"chargingProfileId": profile_id}

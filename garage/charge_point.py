@@ -10,7 +10,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 import websockets
@@ -24,7 +24,7 @@ from garage.charger201 import Charger201
 from garage.clock import Clock, utc_now
 from garage.evse import Car, Evse, ThreePhases
 from garage.profile_store import OcppVersion, SmartChargingCapabilities
-from garage.profiles import ChargingProfile, Transaction
+from garage.profiles import ChargingProfile, Purpose, Transaction
 from garage.station import Station
 from garage.wire import CallLog, LoggedConnection
 
@@ -73,7 +73,7 @@ class SimulatedChargePoint:
         reaction_delay_s: float = 2.0,
         draw_fraction: float = 1.0,
         obeys_profiles: bool = True,
-        smart_charging: Literal["supported", "notimplemented"] = "supported",
+        smart_charging: Literal["supported", "notimplemented", "station_max_only"] = "supported",
         capabilities: SmartChargingCapabilities | None = None,
         meter_interval_s: float = 10.0,
         reconnect_delay_s: float = 1.0,
@@ -86,6 +86,8 @@ class SimulatedChargePoint:
         `draw_fraction`: share of the offered current the car takes (many take ~95 %).
         `obeys_profiles=False`: a charger that accepts profiles and keeps drawing its maximum.
         `smart_charging="notimplemented"`: smart-charging requests get CALLERROR NotImplemented.
+        `smart_charging="station_max_only"`: TxProfile and TxDefaultProfile are Rejected; only the
+        charger maximum (ChargePointMaxProfile / ChargingStationMaxProfile) is accepted.
         """
         self.url = f"{csms_url.rstrip('/')}/ocpp/{identity}"
         self.identity = identity
@@ -93,6 +95,9 @@ class SimulatedChargePoint:
         self.meter_interval_s = meter_interval_s
         self.reconnect_delay_s = reconnect_delay_s
         self.max_connects_per_minute = max_connects_per_minute
+        capabilities = capabilities or SmartChargingCapabilities()
+        if smart_charging == "station_max_only":
+            capabilities = replace(capabilities, purposes=(Purpose.STATION_MAX,))
         self.station = Station(
             version=version,
             evse=Evse(
@@ -101,8 +106,8 @@ class SimulatedChargePoint:
                 draw_fraction=draw_fraction,
                 obeys_profiles=obeys_profiles,
             ),
-            capabilities=capabilities or SmartChargingCapabilities(),
-            smart_charging=smart_charging == "supported",
+            capabilities=capabilities,
+            smart_charging=smart_charging != "notimplemented",
             clock=clock,
         )
         self.log = CallLog()

@@ -1,8 +1,8 @@
 """The charging profiles a simulated charger has accepted, kept by the OCPP rules for
 SetChargingProfile and ClearChargingProfile. No I/O: the protocol handlers call it.
 
-Acceptance (both versions): the connector exists; stack level, period count, rate unit and
-profile count are within the advertised capabilities; a charger-maximum profile is set on
+Acceptance (both versions): the connector exists; purpose, stack level, period count, rate unit
+and profile count are within the capabilities; a charger-maximum profile is set on
 connector 0 only; a TxProfile on a connector with a running transaction, naming that transaction
 if it names one; a Recurring profile has a startSchedule and a recurrency.
 Replacement: a profile with the same id replaces the old one. In 1.6 the same stack level and
@@ -36,6 +36,8 @@ class SmartChargingCapabilities:
     """1.6 MaxChargingProfilesInstalled."""
     rate_units: tuple[RateUnit, ...] = (RateUnit.AMPERE, RateUnit.WATT)
     """1.6 ChargingScheduleAllowedChargingRateUnit, 2.0.1 RateUnit."""
+    purposes: tuple[Purpose, ...] = tuple(Purpose)
+    """Purposes it accepts; others are Rejected (many chargers take only the charger max)."""
 
 
 class ProfileStore:
@@ -106,6 +108,8 @@ class ProfileStore:
         schedule = profile.schedule
         if profile.connector_id not in self.CONNECTOR_IDS:
             return f"no connector {profile.connector_id}"
+        if profile.purpose not in capabilities.purposes:
+            return f"{profile.purpose.value} profiles not supported"
         if not 0 <= profile.stack_level <= capabilities.max_stack_level:
             return f"stack level {profile.stack_level} outside 0..{capabilities.max_stack_level}"
         if not 1 <= len(schedule.periods) <= capabilities.max_periods:

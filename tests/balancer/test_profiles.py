@@ -11,7 +11,9 @@ from balancer.profiles import (
     SMART_CHARGING_CTRLR,
     Capabilities,
     ProfileTarget,
+    as_station_max,
     capability_query,
+    clear_charging_profile,
     parse_capabilities,
     set_charging_profile,
 )
@@ -43,6 +45,18 @@ def tx_profile(limit_a: float = 16.0, phases: int = 3) -> ProfileTarget:
     )
 
 
+def station_max_floor(limit_a: float = 6.0, phases: int = 3) -> ProfileTarget:
+    return as_station_max(floor(limit_a, phases))
+
+
+def station_max_limit(limit_a: float = 16.0, phases: int = 3) -> ProfileTarget:
+    return as_station_max(tx_profile(limit_a, phases))
+
+
+MAKERS = [floor, tx_profile, station_max_floor, station_max_limit]
+MAKER_IDS = ["floor", "tx", "station-max-floor", "station-max-limit"]
+
+
 def schema_problem(version: OcppVersion, action: str, payload: dict[str, Any]) -> object:
     return default_registry().check(version, action, True, payload)
 
@@ -68,7 +82,7 @@ def schedule_of(version: OcppVersion, payload: dict[str, Any]) -> dict[str, Any]
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize("make", [floor, tx_profile], ids=["floor", "tx"])
+@pytest.mark.parametrize("make", MAKERS, ids=MAKER_IDS)
 @pytest.mark.parametrize("watts_only", [False, True], ids=["A", "W"])
 @pytest.mark.parametrize("phases", [1, 3])
 @pytest.mark.parametrize("limit_a", [0.0, 6.0, 16.0, 32.0])
@@ -82,7 +96,7 @@ def test_every_profile_payload_is_schema_valid(
 # The 1.6 schema says `limit` is a multipleOf 0.1; in binary floating point 7.3 / 0.1 is not a
 # whole number, so a validator that divides floats rejects a third of the grid.
 @pytest.mark.parametrize("version", [V16, V201])
-@pytest.mark.parametrize("make", [floor, tx_profile], ids=["floor", "tx"])
+@pytest.mark.parametrize("make", MAKERS, ids=MAKER_IDS)
 def test_every_limit_on_the_tenth_ampere_grid_is_schema_valid(
     version: OcppVersion, make: Any
 ) -> None:
@@ -160,6 +174,56 @@ def test_v201_tx_profile_carries_the_string_transaction_id_duration_and_stack_le
     (schedule,) = profile["chargingSchedule"]
     assert schedule["duration"] == 300
     assert schedule["startSchedule"] == "2025-03-01T12:00:05Z"
+
+
+# -- the charger maximum, for chargers that refuse Tx profiles -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("version", "purpose"),
+    [
+        (V16, "ChargePointMaxProfile"),
+        (V201, "ChargingStationMaxProfile"),
+        (OcppVersion.V21, "ChargingStationMaxProfile"),
+    ],
+)
+def test_station_max_profiles_limit_the_whole_charger_for_no_transaction(
+    version: OcppVersion, purpose: str
+) -> None:
+    floor_payload = set_charging_profile(version, station_max_floor(6.0), False, VOLTAGE)
+    limit_payload = set_charging_profile(version, station_max_limit(16.0), False, VOLTAGE)
+    for payload in (floor_payload, limit_payload):
+        assert payload["connectorId" if version is V16 else "evseId"] == 0
+        assert profile_of(version, payload)["chargingProfilePurpose"] == purpose
+        assert "transactionId" not in profile_of(version, payload)
+        assert schema_problem(version, "SetChargingProfile", payload) is None
+    id_key = "chargingProfileId" if version is V16 else "id"
+    floor_profile, limit_profile = (
+        profile_of(version, floor_payload),
+        profile_of(version, limit_payload),
+    )
+    assert (floor_profile["stackLevel"], floor_profile[id_key]) == (8, 870000)
+    assert (limit_profile["stackLevel"], limit_profile[id_key]) == (9, 870001)
+    assert "duration" not in schedule_of(version, floor_payload)  # the floor never lapses
+    limit_schedule = schedule_of(version, limit_payload)
+    assert limit_schedule["duration"] == 300
+    assert limit_schedule["startSchedule"] == "2025-03-01T12:00:05Z"
+    assert limit_schedule["chargingSchedulePeriod"] == [
+        {"startPeriod": 0, "limit": 16.0, "numberPhases": 3}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("version", "payload"),
+    [
+        (V16, {"id": 870000}),
+        (V201, {"chargingProfileId": 870000}),
+        (OcppVersion.V21, {"chargingProfileId": 870000}),
+    ],
+)
+def test_clearing_the_floor_names_it_by_id(version: OcppVersion, payload: dict[str, Any]) -> None:
+    assert clear_charging_profile(version, 870000) == payload
+    assert schema_problem(version, "ClearChargingProfile", payload) is None
 
 
 def test_start_time_is_written_in_utc() -> None:

@@ -342,6 +342,25 @@ async def test_charger_without_smart_charging_answers_not_implemented(
     assert charge_point.profiles == ()
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_station_max_only_charger_rejects_tx_profiles_and_obeys_its_maximum(
+    garage_csms: SimulatedCsms, make_charge_point: MakeChargePoint, version: OcppVersion
+) -> None:
+    charge_point = await make_charge_point("cp", version, smart_charging="station_max_only")
+    await charge_point.plug_in(16.0)
+    for purpose in ("TxDefaultProfile", "TxProfile"):
+        request = set_profile(charge_point, purpose=purpose, limit=8.0)
+        assert (await csms_call(garage_csms, charge_point, request)).status == "Rejected"
+    assert charge_point.rejections == [
+        "tx default profiles not supported",
+        "tx profiles not supported",
+    ]
+    maximum = "ChargePointMaxProfile" if version == "1.6" else "ChargingStationMaxProfile"
+    request = set_profile(charge_point, purpose=maximum, limit=10.0, connector_id=0)
+    assert (await csms_call(garage_csms, charge_point, request)).status == "Accepted"
+    await wait_for_draw(charge_point, (10.0, 10.0, 10.0))
+
+
 async def test_v16_get_configuration_reports_smart_charging_capabilities(
     garage_csms: SimulatedCsms, make_charge_point: MakeChargePoint
 ) -> None:

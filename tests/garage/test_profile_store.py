@@ -84,6 +84,17 @@ def test_outside_capabilities_is_rejected(profile: ChargingProfile, reason: str)
     assert profiles.profiles == ()
 
 
+def test_purposes_outside_the_capabilities_are_rejected() -> None:
+    profiles = store("2.0.1", SmartChargingCapabilities(purposes=(Purpose.STATION_MAX,)))
+    rejection = profiles.install(v201(1, 0, "TxDefaultProfile", SCHEDULE), None)
+    assert rejection == "tx default profiles not supported"
+    tx = v201(2, 1, "TxProfile", SCHEDULE, transaction_id="tx-a")
+    assert profiles.install(tx, TX201) == "tx profiles not supported"
+    station_max = v201(3, 0, "ChargingStationMaxProfile", SCHEDULE, evse_id=0)
+    assert profiles.install(station_max, TX201) is None
+    assert ids(profiles) == [3]
+
+
 def test_max_profiles_installed() -> None:
     profiles = store("1.6", SmartChargingCapabilities(max_profiles=2))
     assert profiles.install(v16(1, 0, "TxDefaultProfile", SCHEDULE), None) is None
