@@ -1,21 +1,25 @@
-"""Relay benchmark pieces: a fake CSMS, a charger load generator, and runners for the hops.
+"""Relay benchmark pieces: a fake CSMS, a bare Python relay, a charger load generator, and
+runners for the hops.
 
 Each piece runs in a process of its own, on 127.0.0.1:
 
     python -m tests.bench.relay_load csms --port PORT [--deflate]
+    python -m tests.bench.relay_load bare --port PORT --upstream CSMS_PORT
     python -m tests.bench.relay_load client --url ws://127.0.0.1:PORT --chargers N
         [--rate CALLS_PER_S | --idle SECONDS] [--warmup S] [--duration S] [--pid NAME=PID ...]
 
 The fake CSMS answers every CALL with an empty CALLRESULT (`{}`, schema-valid for both
 TransactionEvent and MeterValues) and slices the message id out of the frame instead of
-parsing JSON, so it costs as little as possible. The client opens N charger connections
-(subprotocol ocpp2.0.1), sends OCPP 2.0.1 CALLs closed-loop (one outstanding per charger) or
-paced (Poisson at an aggregate rate), checks every answer's id, and prints one JSON line:
-round trips/s, latency percentiles, and CPU and RSS of the processes named with `--pid`.
+parsing JSON, so it costs as little as possible. The bare relay is the LC's stack (aiohttp,
+uvloop) relaying text and nothing else: the floor under any Python hop. The client opens N
+charger connections (subprotocol ocpp2.0.1), sends OCPP 2.0.1 CALLs closed-loop (one
+outstanding per charger) or paced (Poisson at an aggregate rate), checks every answer's id, and
+prints one JSON line: round trips/s, latency percentiles, and CPU and RSS of the processes named
+with `--pid`.
 
-The runners (`start_csms`, `start_nginx`, `start_lc`, `run_client`) start those processes, the
-nginx hop and the Local Controller (`python -m lc run --config FILE`) for the benchmark test,
-and stop them again.
+The runners (`start_csms`, `start_bare_relay`, `start_nginx`, `start_lc`, `run_client`) start
+those processes, the nginx hop and the Local Controller (`python -m lc run --config FILE`) for
+the benchmark test, and stop them again.
 """
 
 from __future__ import annotations
@@ -170,8 +174,46 @@ def csms_app(deflate: bool) -> web.Application:
     return app
 
 
-async def serve_csms(port: int, deflate: bool) -> None:
-    runner = web.AppRunner(csms_app(deflate), access_log=None, handle_signals=False)
+# -- bare relay --------------------------------------------------------------------------------
+
+
+def bare_relay_app(upstream: str) -> web.Application:
+    """The least a Python relay on the LC's stack can do: aiohttp on uvloop, one upstream link
+    per charger, text frames pumped both ways with no parsing, no checks, no metrics. What it
+    adds over a direct connection is the floor under the LC's own figures."""
+
+    async def pump(source: Any, sink: Any) -> None:
+        async for message in source:
+            if message.type is WSMsgType.TEXT:
+                await sink.send_str(message.data)
+
+    async def handle(request: web.Request) -> web.WebSocketResponse:
+        offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+        session: aiohttp.ClientSession = request.app["session"]
+        csms = await session.ws_connect(f"{upstream}{request.path}", protocols=offered, compress=0)
+        charger = web.WebSocketResponse(protocols=[csms.protocol] if csms.protocol else ())
+        await charger.prepare(request)
+        pumps = [asyncio.create_task(pump(charger, csms)), asyncio.create_task(pump(csms, charger))]
+        await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        for task in pumps:
+            task.cancel()
+        await asyncio.gather(*pumps, return_exceptions=True)
+        await asyncio.gather(charger.close(), csms.close(), return_exceptions=True)
+        return charger
+
+    async def open_session(app: web.Application) -> Any:
+        app["session"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        yield
+        await app["session"].close()
+
+    app = web.Application()
+    app.cleanup_ctx.append(open_session)
+    app.router.add_get("/{path:.*}", handle)
+    return app
+
+
+async def serve(app: web.Application, port: int) -> None:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port, backlog=4096).start()
     stop = asyncio.Event()
@@ -468,6 +510,14 @@ def _module(*args: str) -> list[str]:
 
 
 @contextlib.contextmanager
+def start_bare_relay(workdir: Path, upstream_port: int) -> Iterator[Service]:
+    port = free_port()
+    command = _module("bare", "--port", str(port), "--upstream", str(upstream_port))
+    with _running("bare", command, port, workdir / "bare.log") as service:
+        yield service
+
+
+@contextlib.contextmanager
 def start_csms(workdir: Path, deflate: bool = False) -> Iterator[Service]:
     port = free_port()
     command = _module("csms", "--port", str(port), *(["--deflate"] if deflate else []))
@@ -633,6 +683,9 @@ def _parser() -> argparse.ArgumentParser:
     csms = commands.add_parser("csms", help="the fake CSMS")
     csms.add_argument("--port", type=int, required=True)
     csms.add_argument("--deflate", action="store_true", help="accept permessage-deflate")
+    bare = commands.add_parser("bare", help="a bare Python relay (no parsing) to the CSMS")
+    bare.add_argument("--port", type=int, required=True)
+    bare.add_argument("--upstream", type=int, required=True, help="the CSMS's port")
     client = commands.add_parser("client", help="the charger load generator")
     client.add_argument("--url", required=True, help="ws://host:port of the hop or the CSMS")
     client.add_argument("--chargers", type=int, required=True)
@@ -658,7 +711,9 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     raise_nofile_limit()
     if args.command == "csms":
-        _run(serve_csms(args.port, args.deflate))
+        _run(serve(csms_app(args.deflate), args.port))
+    elif args.command == "bare":
+        _run(serve(bare_relay_app(f"ws://127.0.0.1:{args.upstream}"), args.port))
     else:
         print(json.dumps(_run(run_load(args))), flush=True)
 

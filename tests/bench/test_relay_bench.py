@@ -1,6 +1,9 @@
-"""Relay benchmark: chargers -> (direct | nginx | Local Controller) -> fake CSMS, in one run.
+"""Relay benchmark: chargers -> (direct | nginx | bare relay | LC) -> fake CSMS, in one run.
 
-Every point is measured for the three scenarios, repeated REPS times with the scenarios
+The bare relay (aiohttp on uvloop pumping text, nothing else) is the floor under any hop built
+on the LC's stack: it separates what the LC's own work costs from what the stack costs.
+
+Every point is measured for the four scenarios, repeated REPS times with the scenarios
 interleaved (their order rotates each repetition), and reported as medians: a markdown table
 printed and written to RELAY_BENCH_OUT (or a fresh temporary directory), with the raw results
 and the processes' logs beside it. Targets are reported, never asserted: the machine is shared
@@ -36,7 +39,7 @@ pytestmark = pytest.mark.bench
 
 REPS = 3
 ACTION = "TransactionEvent"
-SCENARIOS = ("direct", "nginx", "lc")
+SCENARIOS = ("direct", "nginx", "bare", "lc")
 IDLE_CHARGERS = 2000
 IDLE_HOLD_S = 10
 PACED_WINDOW = ("--warmup", "3", "--duration", "10")
@@ -150,10 +153,12 @@ def _hops(workdir: Path) -> Iterator[tuple[rl.Service, dict[str, rl.Service]]]:
     with (
         rl.start_csms(workdir) as csms,
         rl.start_nginx(workdir, csms.port) as nginx,
+        rl.start_bare_relay(workdir, csms.port) as bare,
         rl.start_lc(workdir, csms.port) as lc,
     ):
-        assert rl.maps_mention(lc.process.pid, "uvloop"), "the LC does not run on uvloop"
-        yield csms, {"nginx": nginx, "lc": lc}
+        for hop in (bare, lc):
+            assert rl.maps_mention(hop.process.pid, "uvloop"), f"{hop.name} does not run on uvloop"
+        yield csms, {"nginx": nginx, "bare": bare, "lc": lc}
 
 
 # -- reporting ---------------------------------------------------------------------------------
@@ -225,26 +230,28 @@ def _verdict(met: bool) -> str:
 
 
 def _latency_target(results: Results, point: Point, key: str) -> str:
-    lc, nginx = _added(results, point, "lc", key), _added(results, point, "nginx", key)
+    lc, bare, nginx = (_added(results, point, hop, key) for hop in ("lc", "bare", "nginx"))
     ratio = lc / nginx if nginx > 0 else None
     limit = "-"
     verdict = "-"
     if point == PACED_1000:
         limit = f"≤ {LATENCY_RATIO_TARGET:g}×"
         verdict = _verdict(ratio is not None and ratio <= LATENCY_RATIO_TARGET)
-    shown = "n/a" if ratio is None else f"{ratio:.2f}×"
+    shown, bare_shown = (
+        ("n/a", "n/a") if ratio is None else (f"{ratio:.2f}×", f"{bare / nginx:.2f}×")
+    )
     return (
         f"| {point.label}: added {key.removesuffix('_us')} | {lc:+,.0f} µs | {nginx:+,.0f} µs "
-        f"| {shown} | {limit} | {verdict} |"
+        f"| {shown} | {bare:+,.0f} µs ({bare_shown}) | {limit} | {verdict} |"
     )
 
 
 def _throughput_target(results: Results, point: Point) -> str:
-    lc = _median(results[point, "lc"], "rps")
-    nginx = _median(results[point, "nginx"], "rps")
+    lc, bare, nginx = (_median(results[point, hop], "rps") for hop in ("lc", "bare", "nginx"))
     ratio = lc / nginx
     return (
         f"| {point.label}: round trips/s | {lc:,.0f} | {nginx:,.0f} | {ratio:.0%} "
+        f"| {bare:,.0f} ({bare / nginx:.0%}) "
         f"| ≥ {THROUGHPUT_TARGET:.0%} | {_verdict(ratio >= THROUGHPUT_TARGET)} |"
     )
 
@@ -261,8 +268,8 @@ def _idle_numbers(idle: list[dict[str, Any]]) -> tuple[float, float, float]:
 
 def _target_table(results: Results, idle: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "| LC vs nginx | LC | nginx | LC / nginx | target | verdict |",
-        "|---|---|---|---|---|---|",
+        "| LC vs nginx | LC | nginx | LC / nginx | bare relay (/ nginx) | target | verdict |",
+        "|---|---|---|---|---|---|---|",
     ]
     for point in (PACED_100, PACED_1000):
         lines += [_latency_target(results, point, key) for key in ("p50_us", "p99_us")]
@@ -270,7 +277,7 @@ def _target_table(results: Results, idle: list[dict[str, Any]]) -> list[str]:
     _before, after, per_charger = _idle_numbers(idle)
     lines.append(
         f"| {IDLE_CHARGERS:,} idle chargers: LC RSS | {after / 1024:,.0f} MiB "
-        f"({per_charger:.1f} KiB per charger) | - | - | < 1 GiB "
+        f"({per_charger:.1f} KiB per charger) | - | - | - | < 1 GiB "
         f"| {_verdict(after < IDLE_RSS_TARGET_KIB)} |"
     )
     return lines
