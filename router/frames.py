@@ -37,9 +37,11 @@ class OcppVersion(Enum):
 
     @property
     def message_types(self) -> frozenset[int]:
-        if self is OcppVersion.V21:
-            return frozenset({CALL, CALLRESULT, CALLERROR, CALLRESULTERROR, SEND})
-        return frozenset({CALL, CALLRESULT, CALLERROR})
+        return _MESSAGE_TYPES_21 if self is OcppVersion.V21 else _MESSAGE_TYPES
+
+
+_MESSAGE_TYPES = frozenset({CALL, CALLRESULT, CALLERROR})
+_MESSAGE_TYPES_21 = _MESSAGE_TYPES | {CALLRESULTERROR, SEND}
 
 
 class ErrorKind(Enum):

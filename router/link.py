@@ -219,7 +219,9 @@ class Link:
                 await self._execute(route(message.data, started))
                 self._metrics.relay_seconds.observe(self._loop.time() - started)
                 # Checked and observed once on its way (OBSERVE mode); see check_pending.
-                await self._execute(self.session.check_pending())
+                checked = self.session.check_pending()
+                if checked:
+                    await self._execute(checked)
             elif message.type is WSMsgType.BINARY:
                 self._metrics.binary_frames_dropped.labels(direction.value).inc()
                 log.warning("%s: binary frame dropped (%s)", self.identity, direction.value)
