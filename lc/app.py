@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from pathlib import Path
@@ -88,6 +89,11 @@ async def serve_until_signalled(controller: LocalController) -> None:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(controller.reload()))
     await controller.start()
+    # What start-up built (compiled schemas, imported modules: ~100k objects) lives as long as
+    # the process. Frozen, the collector no longer walks it: a full collection stalled every
+    # charger's frames for ~30 ms before.
+    gc.collect()
+    gc.freeze()
     try:
         await stop.wait()
     finally:
