@@ -23,6 +23,7 @@ from lc.config import parse_config
 from modbus.simulator import SimulatedMeter
 from router import events as ev
 from router.frames import OcppVersion as FrameVersion
+from tests.balancer.test_profiles_through_router import site_toml
 from tests.peers import wait_until
 
 pytestmark = pytest.mark.timeout(30)
@@ -48,36 +49,16 @@ class Garage:
 
 
 def _config(csms_url: str, meter_port: int, chargers: dict[str, int]) -> dict[str, Any]:
-    return {
-        "router": {
-            "upstream_url": csms_url,
-            "listen_host": "127.0.0.1",
-            "listen_port": 0,
-            "connection_loss": "close",
-        },
-        "metrics": {"listen_port": 0},
-        "site": {"phase_cap_a": 32, "margin_a": 1.0},
-        "meter": {
-            "map": "eastron_sdm630",
-            "host": "127.0.0.1",
-            "port": meter_port,
-            "timeout_s": 0.2,
-            "stale_after_s": 1.0,
-        },
-        "balancer": {
-            "period_s": 0.2,
-            "reaction_time_s": 0.4,
-            "raise_fraction": 1.0,
-            "deadband_a": 0.5,
-            "profile_duration_s": PROFILE_DURATION_S,
-            "refresh_s": 1,
-            "call_timeout_s": 2,
-        },
-        "chargers": [
+    """The LC's site: these chargers (identity: EVSEs), short bounded profiles."""
+    return site_toml(
+        csms_url,
+        meter_port,
+        balancer={"raise_fraction": 1.0, "profile_duration_s": PROFILE_DURATION_S, "refresh_s": 1},
+        chargers=[
             {"identity": identity, "max_current_a": 16, "safe_current_a": 6, "evses": evses}
             for identity, evses in chargers.items()
         ],
-    }
+    )
 
 
 @pytest.fixture
