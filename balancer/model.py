@@ -32,6 +32,7 @@ class EvseRecord:
     session: SessionState = SessionState.IDLE
     measured: ChargerPhaseReadings = _NO_READINGS
     measured_at: float | None = None
+    suspended: bool = False  # the CSMS refused the session's id: no energy until it ends
 
     @property
     def key(self) -> str:
@@ -93,6 +94,9 @@ class SiteModel:
                 record.transaction_id = None
                 record.session = SessionState.IDLE
                 record.measured, record.measured_at = _NO_READINGS, None
+                record.suspended = False
+        elif isinstance(event, ev.EnergySuspended):
+            self._evse(event.identity, event.evse_id).suspended = True
         elif isinstance(event, ev.StatusChanged):
             self._status(event)
         elif isinstance(event, ev.MeterSampled):
@@ -121,6 +125,8 @@ class SiteModel:
         if not event.evse_id:
             return
         record = self._evse(event.identity, event.evse_id)
+        if record.transaction_id != event.transaction_id:
+            record.suspended = False  # a new session
         record.transaction_id = event.transaction_id
         if record.session is SessionState.IDLE:
             record.session = SessionState.STARTING
@@ -243,7 +249,7 @@ class SiteModel:
                     session=record.session,
                     measured=record.measured if fresh else _NO_READINGS,
                     allocated=commanded.get(key, 0.0),
-                    csms_limit=self.csms_limit(record),
+                    csms_limit=0.0 if record.suspended else self.csms_limit(record),
                     obeys=steerable,
                     charging_since=charging_since,
                     paused_since=paused_since,

@@ -72,6 +72,15 @@ class TransactionEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class EnergySuspended:
+    """The LC stopped the energy delivery of a session whose id the CSMS refused after an
+    outage; the charger keeps the transaction (its StopTransactionOnInvalidId is false)."""
+
+    identity: str
+    evse_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class MeterSampled:
     """One meter value sample set; quantities the charger did not report are None."""
 
@@ -108,6 +117,7 @@ Event = (
     | TransactionStarted
     | TransactionUpdated
     | TransactionEnded
+    | EnergySuspended
     | MeterSampled
     | ChargingProfileSet
     | ChargingProfileCleared

@@ -17,6 +17,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.client_ws import ClientWebSocketResponse
 
 from router import events as ev
+from router import invalid_id
 from router.frames import CallError, ErrorKind, error_code
 from router.journal import Journal
 from router.metrics import RouterMetrics
@@ -41,6 +42,7 @@ from router.outputs import (
     Send,
     StatusRemembered,
     TransactionMapped,
+    TransactionRefused,
     Violation,
 )
 from router.session import LinkSession
@@ -281,6 +283,55 @@ class Link:
             metrics.replayed.labels(output.action).inc()
         elif isinstance(output, IdRemapped):
             metrics.id_remaps.labels(output.direction.value).inc()
+        elif isinstance(output, TransactionRefused):
+            self._spawn(self._act_on_refused(output))
+
+    async def _act_on_refused(self, refused: TransactionRefused) -> None:
+        """Stop the refused transaction, or only its energy delivery, by the charger's rule."""
+        identity, transaction_id = self.identity, refused.transaction_id
+        action, payload = invalid_id.rule_query(self.version)
+        try:
+            rule = invalid_id.parse_rule(self.version, await self.call(action, payload))
+        except (LcCallTimeout, LcCallRejected) as failure:
+            log.warning("%s: %s failed (%s); stopping instead", identity, action, failure)
+            rule = invalid_id.CONSERVATIVE_RULE
+        if not rule.stop_transaction:
+            if refused.evse_id is None:
+                log.warning(
+                    "%s: EVSE of transaction %s unknown; stopping instead", identity, transaction_id
+                )
+            else:
+                suspend = invalid_id.suspend_request(
+                    self.version, transaction_id, refused.evse_id, rule.max_stack_level
+                )
+                if await self._refused_call("suspend", transaction_id, *suspend):
+                    self._publish(ev.EnergySuspended(identity, refused.evse_id))
+                    return
+                log.warning("%s: stopping transaction %s instead", identity, transaction_id)
+        stop = invalid_id.stop_request(self.version, transaction_id)
+        await self._refused_call("stop", transaction_id, *stop)
+
+    async def _refused_call(
+        self, what: str, transaction_id: int | str, action: str, payload: dict[str, Any]
+    ) -> bool:
+        """Send one call for a refused transaction; True if the charger accepted it."""
+        try:
+            answer = await self.call(action, payload)
+            outcome = "accepted" if answer.get("status") == "Accepted" else "rejected"
+        except LcCallTimeout:
+            outcome = "timeout"
+        except LcCallRejected:
+            outcome = "rejected"
+        self._metrics.refused_transactions.labels(what, outcome).inc()
+        log.warning(
+            "%s: the CSMS refused the id of replayed transaction %s; %s (%s): %s",
+            self.identity,
+            transaction_id,
+            what,
+            action,
+            outcome,
+        )
+        return outcome == "accepted"
 
     async def _reserve_provisional_id(self) -> None:
         assert self._hold is not None and self.session.offline is not None

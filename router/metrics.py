@@ -124,6 +124,13 @@ class RouterMetrics:
             ["direction"],
             registry=r,
         )
+        self.refused_transactions = Counter(
+            "ocpp_lc_refused_transactions",
+            "Replayed transactions whose id the CSMS refused, by what the LC asked the charger"
+            " (stop the transaction or suspend its energy delivery) and the charger's answer",
+            ["action", "outcome"],
+            registry=r,
+        )
         self.journal_backlog = Gauge(
             "ocpp_lc_journal_backlog_messages",
             "Requests journaled but not delivered yet",

@@ -34,6 +34,7 @@ from router.outputs import (
     ReplayFinished,
     Send,
     TransactionMapped,
+    TransactionRefused,
 )
 
 # How often a replayed message the CSMS answers with a CALLERROR is sent (1.6 §4.10
@@ -114,6 +115,7 @@ class OfflineRelay:
         self._replaying: tuple[str, ReplayItem] | None = None  # (message id, item) at the CSMS
         self._attempts = 0  # CALLERRORs for the item at the head of the replay
         self._answered: OrderedDict[str, None] = OrderedDict()  # replayed ids already answered
+        self._refused_transactions: set[int | str] = set()  # acted on once each
 
     def was_replayed(self, message_id: str) -> bool:
         """An answer to a replayed frame that was answered already (a resend crossed it)."""
@@ -206,9 +208,8 @@ class OfflineRelay:
 
     def replay_answered(
         self, answer: CallResult | CallError
-    ) -> tuple[list[Send], list[OfflineOutput], list[tuple[str, dict[str, Any]]]]:
-        """(frames to send, bookkeeping, LC calls to make to the charger) after the CSMS
-        answered the replayed request."""
+    ) -> tuple[list[Send], list[OfflineOutput]]:
+        """(frames to send, bookkeeping) after the CSMS answered the replayed request."""
         assert self._replaying is not None
         message_id, item = self._replaying
         self._replaying = None
@@ -221,55 +222,69 @@ class OfflineRelay:
                 # 1.6 §4.10: a transaction-related message the CSMS failed to process is tried
                 # again (TransactionMessageAttempts) before it is given up on.
                 self._replay.appendleft(item)
-                sends, more = self._next_replay()
-                return sends, more, []
+                return self._next_replay()
         self._attempts = 0
         out: list[OfflineOutput] = []
-        lc_calls: list[tuple[str, dict[str, Any]]] = []
         if item.seq is not None:
             out.append(ReplayDelivered(item.seq))
         if isinstance(answer, CallResult):
-            request = json.loads(item.text)[3]
-            action = json.loads(item.text)[2]
+            _type, _id, action, request = json.loads(item.text)
             out += self.learn(action, request, answer.payload)
-            lc_calls += self._after_replayed(action, item, answer.payload, out)
+            out += self._after_replayed(action, item, request, answer.payload)
         sends, more = self._next_replay()
-        return sends, out + more, lc_calls
+        return sends, out + more
 
     def _after_replayed(
-        self,
-        action: str,
-        item: ReplayItem,
-        response: dict[str, Any],
-        out: list[OfflineOutput],
-    ) -> list[tuple[str, dict[str, Any]]]:
-        """Map a replayed StartTransaction's id; stop a session the CSMS does not accept."""
+        self, action: str, item: ReplayItem, request: dict[str, Any], response: dict[str, Any]
+    ) -> list[OfflineOutput]:
+        """Map a replayed StartTransaction's id; report a session the CSMS does not accept."""
         provisional = item.provisional_transaction_id
         csms_id = response.get("transactionId")
         if action != "StartTransaction" or provisional is None or not isinstance(csms_id, int):
-            return self._stop_if_refused_201(action, item, response)
+            return self._refused_201(action, request, response)
+        out: list[OfflineOutput] = [TransactionMapped(provisional, csms_id)]
         self.transaction_map[provisional] = csms_id
-        out.append(TransactionMapped(provisional, csms_id))
         info = response.get("idTagInfo")
         if isinstance(info, dict) and info.get("status", "Accepted") != "Accepted":
-            # StopTransactionOnInvalidId: the charger accepted it on the LC's word; the CSMS
-            # says no, so the session is stopped the way the CSMS itself would ask.
-            return [("RemoteStopTransaction", {"transactionId": provisional})]
-        return []
+            # The charger accepted it on the LC's word; the CSMS says no. The charger knows
+            # the session by its provisional id.
+            connector = request.get("connectorId")
+            out += self._refused(provisional, connector if isinstance(connector, int) else None)
+        return out
 
-    def _stop_if_refused_201(
-        self, action: str, item: ReplayItem, response: dict[str, Any]
-    ) -> list[tuple[str, dict[str, Any]]]:
+    def _refused_201(
+        self, action: str, request: dict[str, Any], response: dict[str, Any]
+    ) -> list[OfflineOutput]:
         info = response.get("idTokenInfo")
         if action != "TransactionEvent" or not isinstance(info, dict):
             return []
-        if info.get("status", "Accepted") == "Accepted":
-            return []
-        request = json.loads(item.text)[3]
-        if request.get("eventType") == "Ended":
+        if info.get("status", "Accepted") == "Accepted" or request.get("eventType") == "Ended":
             return []
         transaction_id = request.get("transactionInfo", {}).get("transactionId")
-        return [("RequestStopTransaction", {"transactionId": transaction_id})]
+        evse = request.get("evse")
+        evse_id = evse.get("id") if isinstance(evse, dict) else None
+        return self._refused(transaction_id, evse_id if isinstance(evse_id, int) else None)
+
+    def _refused(self, transaction_id: int | str, evse_id: int | None) -> list[OfflineOutput]:
+        """A refused transaction to act on: once, and only while it is still ongoing (1.6
+        §3.5.4, 2.0.1 C15.FR.03): one that ends later in the backlog is left alone."""
+        if transaction_id in self._refused_transactions or self._ends_in_backlog(transaction_id):
+            return []
+        self._refused_transactions.add(transaction_id)
+        return [TransactionRefused(transaction_id, evse_id)]
+
+    def _ends_in_backlog(self, transaction_id: int | str) -> bool:
+        for item in self._replay:
+            _type, _id, action, payload = json.loads(item.text)
+            if action == "StopTransaction":
+                ended = payload.get("transactionId")
+            elif action == "TransactionEvent" and payload.get("eventType") == "Ended":
+                ended = payload.get("transactionInfo", {}).get("transactionId")
+            else:
+                continue
+            if ended == transaction_id:
+                return True
+        return False
 
     def _next_replay(self) -> tuple[list[Send], list[OfflineOutput]]:
         if not self._replay:

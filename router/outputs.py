@@ -131,6 +131,16 @@ class IdRemapped:
     direction: Direction
 
 
+@dataclass(frozen=True, slots=True)
+class TransactionRefused:
+    """The CSMS refused the id of a replayed transaction the charger still runs: act as the
+    charger would have (router/invalid_id.py). `transaction_id` is the id the charger knows
+    (1.6: the provisional one); `evse_id` is the 1.6 connector or 2.0.1 EVSE, None if unknown."""
+
+    transaction_id: int | str
+    evse_id: int | None
+
+
 OfflineOutput = (
     JournalAppend
     | ReplayDelivered
@@ -143,6 +153,7 @@ OfflineOutput = (
     | ProvisionalIdUsed
     | Replayed
     | IdRemapped
+    | TransactionRefused
 )
 
 

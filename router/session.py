@@ -320,14 +320,11 @@ class LinkSession:
 
     def _replay_answered(self, answer: CallResult | CallError, now: float) -> list[Output]:
         assert self.offline is not None
-        sends, more, lc_calls = self.offline.replay_answered(answer)
+        sends, more = self.offline.replay_answered(answer)
         self._replay_deadline = now + self._settings.call_timeout_s if sends else None
         # The delivery is acknowledged (and a 1.6 id mapped) in the journal before the next
         # frame goes: a crash in between then repeats nothing that came before it.
-        out: list[Output] = [*more, *sends]
-        for action, payload in lc_calls:
-            out += self.send_lc_call(action, payload, now)[1]
-        return out + self._flush_held(now)
+        return [*more, *sends, *self._flush_held(now)]
 
     def _flush_held(self, now: float) -> list[Output]:
         """Relay the charger's calls that waited behind the replay, once it is done."""

@@ -79,6 +79,7 @@ class CsmsStation16(SlowCsmsMixin, Cp16):
         super().__init__(identity, connection)
         self.actions: list[str] = []
         self.answer_delay_s = 0.0
+        self.refused_tags: dict[str, str] = {}  # id tag -> the status its transactions get
 
     @on("BootNotification")
     def on_boot(self, **_: Any) -> result16.BootNotification:
@@ -101,10 +102,11 @@ class CsmsStation16(SlowCsmsMixin, Cp16):
         return result16.Authorize(id_tag_info={"status": "Accepted"})
 
     @on("StartTransaction")
-    def on_start(self, **_: Any) -> result16.StartTransaction:
+    def on_start(self, id_tag: str, **_: Any) -> result16.StartTransaction:
         self.actions.append("StartTransaction")
+        status = self.refused_tags.get(id_tag, "Accepted")
         return result16.StartTransaction(
-            transaction_id=next(self.transaction_ids), id_tag_info={"status": "Accepted"}
+            transaction_id=next(self.transaction_ids), id_tag_info={"status": status}
         )
 
     @on("StopTransaction")
@@ -125,6 +127,7 @@ class CsmsStation201(SlowCsmsMixin, Cp201):
         super().__init__(identity, connection)
         self.actions: list[str] = []
         self.answer_delay_s = 0.0
+        self.refused_tags: dict[str, str] = {}  # id token -> the status its events get
 
     @on("BootNotification")
     def on_boot(self, **_: Any) -> result201.BootNotification:
@@ -147,9 +150,14 @@ class CsmsStation201(SlowCsmsMixin, Cp201):
         return result201.Authorize(id_token_info={"status": "Accepted"})
 
     @on("TransactionEvent")
-    def on_transaction_event(self, **_: Any) -> result201.TransactionEvent:
+    def on_transaction_event(
+        self, id_token: dict[str, Any] | None = None, **_: Any
+    ) -> result201.TransactionEvent:
         self.actions.append("TransactionEvent")
-        return result201.TransactionEvent()
+        status = self.refused_tags.get((id_token or {}).get("id_token", ""))
+        if status is None:
+            return result201.TransactionEvent()
+        return result201.TransactionEvent(id_token_info={"status": status})
 
 
 @dataclass
@@ -173,6 +181,8 @@ class Csms:
     history: dict[str, list[RecordingConnection]] = field(default_factory=dict)
     handshakes: list[Handshake] = field(default_factory=list)
     answer_delay_s: float = 0.0  # a slow CSMS: each answer waits this long
+    # id tags/tokens whose transactions the CSMS refuses, with the status it answers
+    refused_tags: dict[str, str] = field(default_factory=dict)
     server: Server | None = None
     port: int = 0
 
@@ -208,6 +218,7 @@ class Csms:
         station_class = CsmsStation16 if ws.subprotocol == "ocpp1.6" else CsmsStation201
         station = station_class(identity, recorder)
         station.answer_delay_s = self.answer_delay_s
+        station.refused_tags = self.refused_tags
         self.stations[identity] = station
         self.connections[identity] = recorder
         self.history.setdefault(identity, []).append(recorder)
@@ -247,6 +258,8 @@ class ChargePoint16(Cp16):
         self.profiles: list[dict[str, Any]] = []
         self.handled: list[str] = []
         self.remote_stops: list[int] = []
+        # every key is reported, whatever was asked for
+        self.configuration: dict[str, str] = {"HeartbeatInterval": "300"}
 
     async def _delay(self, action: str) -> None:
         self.handled.append(action)
@@ -255,9 +268,11 @@ class ChargePoint16(Cp16):
     @on("GetConfiguration")
     async def on_get_configuration(self, **_: Any) -> result16.GetConfiguration:
         await self._delay("GetConfiguration")
-        return result16.GetConfiguration(
-            configuration_key=[{"key": "HeartbeatInterval", "readonly": False, "value": "300"}]
-        )
+        keys = [
+            {"key": key, "readonly": False, "value": value}
+            for key, value in self.configuration.items()
+        ]
+        return result16.GetConfiguration(configuration_key=keys)
 
     @on("RemoteStartTransaction")
     async def on_remote_start(self, **_: Any) -> result16.RemoteStartTransaction:
@@ -295,6 +310,9 @@ class ChargePoint201(Cp201):
         self.answer_delay_s = answer_delay_s
         self.profiles: list[dict[str, Any]] = []
         self.handled: list[str] = []
+        self.remote_stops: list[str] = []
+        # (component, variable) -> value; any other variable reads "300"
+        self.variables: dict[tuple[str, str], str] = {}
 
     async def _delay(self, action: str) -> None:
         self.handled.append(action)
@@ -306,13 +324,21 @@ class ChargePoint201(Cp201):
         results = [
             {
                 "attributeStatus": "Accepted",
-                "attributeValue": "300",
+                "attributeValue": self.variables.get(
+                    (item["component"]["name"], item["variable"]["name"]), "300"
+                ),
                 "component": item["component"],
                 "variable": item["variable"],
             }
             for item in get_variable_data
         ]
         return result201.GetVariables(get_variable_result=results)
+
+    @on("RequestStopTransaction")
+    async def on_request_stop(self, transaction_id: str) -> result201.RequestStopTransaction:
+        await self._delay("RequestStopTransaction")
+        self.remote_stops.append(transaction_id)
+        return result201.RequestStopTransaction(status="Accepted")
 
     @on("RequestStartTransaction")
     async def on_request_start(self, **_: Any) -> result201.RequestStartTransaction:

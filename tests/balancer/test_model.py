@@ -567,3 +567,21 @@ def test_reading_without_usable_voltages_falls_back_to_nominal(voltages: Any) ->
     assert reading is not None
     assert reading.currents == (10.0, 11.0, 12.0)
     assert reading.voltages is None
+
+
+def test_a_session_whose_energy_the_lc_suspended_gets_nothing_until_it_ends() -> None:
+    """The CSMS refused the id after an outage and the charger keeps the transaction: the
+    allocator must not hand it current (nor undo the LC's zero-limit profile)."""
+    site = feed(model(), ev.ChargerConnected("CP1", V16), started("-1"), status("Charging"))
+    site.handle(ev.EnergySuspended("CP1", 1))
+    assert csms_limits(site) == {"CP1/1": 0.0, "CP1/2": None}
+    site.handle(ev.TransactionEnded("CP1", "-1", None, 500.0, "DeAuthorized"))
+    site.handle(started("18"))
+    assert csms_limits(site) == {"CP1/1": None, "CP1/2": None}
+
+
+def test_a_new_session_on_a_suspended_evse_is_not_suspended() -> None:
+    site = feed(model(), ev.ChargerConnected("CP1", V16), started("-1"))
+    site.handle(ev.EnergySuspended("CP1", 1))
+    site.handle(started("19"))  # the end of the refused one was not seen
+    assert csms_limits(site)["CP1/1"] is None

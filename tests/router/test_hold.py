@@ -16,9 +16,12 @@ import websockets
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
+from router import events as ev
 from router.offline import OfflineSettings
 from router.server import HoldSettings, Router, RouterSettings
 from tests.peers import (
+    ChargePoint16,
+    ChargePoint201,
     Csms,
     RunningChargePoint,
     basic_auth,
@@ -324,4 +327,100 @@ async def test_charger_the_csms_refuses_after_an_outage_is_disconnected(
     # The CSMS answers again but says 401 to this charger: the LC must not keep it.
     await asyncio.wait_for(charger.ws.wait_closed(), 10)
     assert router.metrics.upstream_connect_failures.labels("http_401")._value.get() >= 1
+    await charger.close()
+
+
+@pytest.mark.parametrize("stop_on_invalid_id", [True, False])
+async def test_start_the_csms_refuses_after_the_outage_follows_the_chargers_rule_16(
+    hold_router: tuple[Csms, Router], stop_on_invalid_id: bool
+) -> None:
+    """1.6 §3.5.4: StopTransactionOnInvalidId true stops the session, false only its energy."""
+    csms, router = hold_router
+    charger = await connect(router, 6, "ocpp1.6")
+    cp = charger.cp
+    assert isinstance(cp, ChargePoint16)
+    cp.configuration["StopTransactionOnInvalidId"] = str(stop_on_invalid_id).lower()
+    cp.configuration["ChargeProfileMaxStackLevel"] = "6"
+    events: list[ev.Event] = []
+    router.subscribe(events.append)
+    await cp.boot()
+    await csms.stop()
+    await wait_until(lambda: _upstream_states(router, 7)[6] == 0, what="CSMS link down")
+    session = Session16(charger)
+    assert await session.start(tag="LOCAL") == "Accepted"  # on the LC's word
+    provisional = session.transaction_id
+    assert provisional is not None and provisional < 0
+    csms.refused_tags["LOCAL"] = "Blocked"
+    await csms.start(csms.port)
+
+    action = "stop" if stop_on_invalid_id else "suspend"
+    done = router.metrics.refused_transactions.labels(action, "accepted")
+    await wait_until(lambda: done._value.get() == 1, timeout_s=10, what="the LC to act")
+    if stop_on_invalid_id:
+        assert cp.remote_stops == [provisional] and cp.profiles == []
+    else:
+        assert cp.remote_stops == []
+        (profile,) = cp.profiles
+        assert profile["connector_id"] == 1
+        tx = profile["cs_charging_profiles"]
+        assert tx["charging_profile_purpose"] == "TxProfile"
+        assert (tx["transaction_id"], tx["stack_level"]) == (provisional, 6)
+        schedule = tx["charging_schedule"]
+        assert [p["limit"] for p in schedule["charging_schedule_period"]] == [0]
+    await asyncio.sleep(0.2)  # nothing else follows
+    sent = "RemoteStopTransaction" if stop_on_invalid_id else "SetChargingProfile"
+    assert cp.handled == ["GetConfiguration", sent]
+    # The load balancer learns that this session may not draw any more.
+    suspended = [event for event in events if isinstance(event, ev.EnergySuspended)]
+    assert suspended == ([] if stop_on_invalid_id else [ev.EnergySuspended("CP06", 1)])
+    assert charger.ws.close_code is None
+    await charger.close()
+
+
+@pytest.mark.parametrize("stop_on_invalid_id", [True, False])
+async def test_event_the_csms_refuses_after_the_outage_follows_the_chargers_rule_201(
+    hold_router: tuple[Csms, Router], stop_on_invalid_id: bool
+) -> None:
+    """2.0.1 C15/E05: StopTxOnInvalidId true stops the transaction, false only its energy."""
+    csms, router = hold_router
+    charger = await connect(router, 7, "ocpp2.0.1")
+    cp = charger.cp
+    assert isinstance(cp, ChargePoint201)
+    cp.variables[("TxCtrlr", "StopTxOnInvalidId")] = str(stop_on_invalid_id).lower()
+    cp.variables[("SmartChargingCtrlr", "ProfileStackLevel")] = "4"
+    await cp.boot()
+    await csms.stop()
+    await wait_until(lambda: _upstream_states(router, 8)[7] == 0, what="CSMS link down")
+    answer = await cp.call(
+        call201.TransactionEvent(
+            event_type="Started",
+            timestamp=now_iso(),
+            trigger_reason="Authorized",
+            seq_no=0,
+            transaction_info={"transactionId": "tx-refused"},
+            evse={"id": 2, "connectorId": 1},
+            id_token={"idToken": "LOCAL", "type": "ISO14443"},
+        )
+    )
+    assert answer.id_token_info["status"] == "Accepted"  # on the LC's word
+    csms.refused_tags["LOCAL"] = "Blocked"
+    await csms.start(csms.port)
+
+    action = "stop" if stop_on_invalid_id else "suspend"
+    done = router.metrics.refused_transactions.labels(action, "accepted")
+    await wait_until(lambda: done._value.get() == 1, timeout_s=10, what="the LC to act")
+    await asyncio.sleep(0.2)  # nothing else follows
+    if stop_on_invalid_id:
+        assert cp.handled == ["GetVariables", "RequestStopTransaction"]
+        assert cp.remote_stops == ["tx-refused"] and cp.profiles == []
+    else:
+        assert cp.handled == ["GetVariables", "SetChargingProfile"]
+        (profile,) = cp.profiles
+        assert profile["evse_id"] == 2
+        tx = profile["charging_profile"]
+        assert tx["charging_profile_purpose"] == "TxProfile"
+        assert (tx["transaction_id"], tx["stack_level"]) == ("tx-refused", 4)
+        (schedule,) = tx["charging_schedule"]
+        assert [p["limit"] for p in schedule["charging_schedule_period"]] == [0]
+    assert charger.ws.close_code is None
     await charger.close()

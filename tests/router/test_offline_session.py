@@ -48,6 +48,7 @@ from router.outputs import (
     Send,
     StatusRemembered,
     TransactionMapped,
+    TransactionRefused,
     Violation,
 )
 from router.schemas import default_registry
@@ -750,37 +751,34 @@ def test_transaction_started_live_keeps_its_csms_id_offline_and_in_the_replay() 
     assert relay_of(session).provisional_ids == deque([-1, -2, -3])
 
 
-def test_replayed_start_refused_by_the_csms_is_stopped_by_the_lc() -> None:
+def test_replayed_start_refused_by_the_csms_is_reported_with_the_chargers_id() -> None:
     session, journal = make(), Journal()
     session.upstream_lost(0)
-    offline(session, journal, start16(tag="STOLEN"))  # unknown: Invalid locally as well
-    offline(session, journal, start16("s-2", tag="LOCAL", connector=2))
+    offline(session, journal, start16(tag="STOLEN", connector=2))  # unknown: Invalid locally too
+    offline(session, journal, start16("s-2", tag="LOCAL", connector=1))
     session.hold_for_replay()
     journal.apply(session.upstream_restored(journal.backlog(), 10))
     refused = {"transactionId": CSMS_ID, "idTagInfo": {"status": "Blocked"}}
     out = journal.apply(session.receive_from_csms(result("s-1", refused), 11))
-    assert TransactionMapped(-1, CSMS_ID) in out
-    (lc_call,) = sent(out, DOWN)
-    frame = json.loads(lc_call)
-    assert frame[0] == 2 and frame[2:] == ["RemoteStopTransaction", {"transactionId": -1}]
-    assert sent(out, UP) == [start16("s-2", tag="LOCAL", connector=2)]  # the replay goes on
-    # the charger's answer is the LC's, never the CSMS's
-    answer = result(frame[1], ACCEPTED)
-    assert session.receive_from_charger(answer, 12) == [
-        LcCallFinished(frame[1], CallResult(frame[1], ACCEPTED))
-    ]
+    # The mapping is persisted first; what to do about it is the asyncio layer's (it asks the
+    # charger for its StopTransactionOnInvalidId), by the provisional id the charger knows.
+    assert out.index(TransactionMapped(-1, CSMS_ID)) < out.index(TransactionRefused(-1, 2))
+    assert sent(out, DOWN) == []  # the LC sends nothing to the charger by itself
+    assert sent(out, UP) == [start16("s-2", tag="LOCAL", connector=1)]  # the replay goes on
     accepted = {"transactionId": CSMS_ID + 1, "idTagInfo": ACCEPTED}
     out = journal.apply(session.receive_from_csms(result("s-2", accepted), 13))
-    assert sent(out, DOWN) == [] and ReplayFinished() in out
+    assert ReplayFinished() in out
+    assert not [o for o in out if isinstance(o, TransactionRefused)]
 
 
 @pytest.mark.parametrize(
-    ("event_type", "status", "stopped"),
-    [("Started", "Invalid", True), ("Updated", "Blocked", True), ("Started", "Accepted", False),
-     ("Ended", "Invalid", False)],
+    ("event_type", "status", "refused"),
+    [("Started", "Invalid", TransactionRefused("tx-1", 1)),
+     ("Updated", "Blocked", TransactionRefused("tx-1", None)),  # no evse in the event: unknown
+     ("Started", "Accepted", None), ("Ended", "Invalid", None)],
 )  # fmt: skip
-def test_replayed_transaction_event_refused_by_the_csms_is_stopped_201(
-    event_type: str, status: str, stopped: bool
+def test_replayed_transaction_event_refused_by_the_csms_is_reported_201(
+    event_type: str, status: str, refused: TransactionRefused | None
 ) -> None:
     session, journal = make(V201), Journal()
     session.upstream_lost(0)
@@ -789,11 +787,37 @@ def test_replayed_transaction_event_refused_by_the_csms_is_stopped_201(
     journal.apply(session.upstream_restored(journal.backlog(), 10))
     out = session.receive_from_csms(result("t-1", {"idTokenInfo": {"status": status}}), 11)
     assert ReplayDelivered(1) in out and ReplayFinished() in out
-    lc_calls = [json.loads(t) for t in sent(out, DOWN)]
-    if stopped:
-        assert [f[2:] for f in lc_calls] == [["RequestStopTransaction", {"transactionId": "tx-1"}]]
-    else:
-        assert lc_calls == []
+    assert sent(out, DOWN) == []
+    assert [o for o in out if isinstance(o, TransactionRefused)] == ([refused] if refused else [])
+
+
+def test_a_refused_session_that_ends_later_in_the_backlog_is_left_alone() -> None:
+    session, journal = make(), Journal()
+    session.upstream_lost(0)
+    offline(session, journal, start16(tag="STOLEN"), stop16("e-1", -1))  # over before replay
+    session.hold_for_replay()
+    journal.apply(session.upstream_restored(journal.backlog(), 10))
+    refused = {"transactionId": CSMS_ID, "idTagInfo": {"status": "Blocked"}}
+    out = journal.apply(session.receive_from_csms(result("s-1", refused), 11))
+    assert TransactionMapped(-1, CSMS_ID) in out  # still mapped: the stop goes up with its id
+    assert not [o for o in out if isinstance(o, TransactionRefused)]
+
+
+def test_a_refused_201_transaction_is_reported_once() -> None:
+    session, journal = make(V201), Journal()
+    session.upstream_lost(0)
+    offline(session, journal, event201("t-1"), event201("t-2", "Updated", token=None))
+    session.hold_for_replay()
+    out = journal.apply(session.upstream_restored(journal.backlog(), 10))
+    refused = {"idTokenInfo": {"status": "Blocked"}}
+    outputs = list(out)
+    for _ in range(2):
+        (text,) = sent(out, UP)
+        out = journal.apply(session.receive_from_csms(result(json.loads(text)[1], refused), 11))
+        outputs += out
+    assert ReplayFinished() in outputs
+    reported = [o for o in outputs if isinstance(o, TransactionRefused)]
+    assert reported == [TransactionRefused("tx-1", 1)]
 
 
 def test_replayed_transaction_events_are_marked_offline_201_statuses_unchanged() -> None:

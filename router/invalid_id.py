@@ -1,0 +1,124 @@
+"""What the LC asks of a charger whose replayed transaction the CSMS refused (pure).
+
+Offline, the charger started a session on the LC's word. When the replayed StartTransaction
+(1.6) or TransactionEvent (2.0.1) comes back with an id status other than Accepted, the LC
+does what the charger would have done had its answer come from the CSMS directly (1.6 §3.5.4;
+2.0.1 C15.FR.03/04/06, E05.FR.02/09/10), following the charger's own rule:
+- StopTxOnInvalidId (1.6 StopTransactionOnInvalidId) true: the transaction is stopped
+  (1.6 RemoteStopTransaction, 2.0.1 RequestStopTransaction);
+- false: only the energy delivery stops, here with a TxProfile at limit 0 for that transaction
+  at the charger's highest stack level.
+2.0.1 MaxEnergyOnInvalidId is treated as not implemented: the LC cannot meter the energy
+delivered against it, and C15.FR.06 then asks for the energy delivery to stop at once.
+
+The rule and the highest stack level are read in one call per version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from router.frames import OcppVersion
+
+# The zero-limit profile's id is this base plus the connector (1.6) or EVSE (2.0.1) id: one per
+# EVSE, so suspending a second EVSE does not replace the first one's profile. It lies outside
+# the load balancer's default range (profile_id_base 870000 + EVSE id).
+SUSPEND_PROFILE_ID_BASE = 880000
+# Used when the charger does not report its highest stack level. 0 is the one level every
+# charger that takes charging profiles accepts; a TxProfile at a higher level would outrank it.
+FALLBACK_STACK_LEVEL = 0
+# A zero-limit schedule must be in force at once: it starts in the past and has no duration.
+_SCHEDULE_START = "2020-01-01T00:00:00Z"
+
+_V16_RULE = "StopTransactionOnInvalidId"
+_V16_STACK = "ChargeProfileMaxStackLevel"
+_TX_CTRLR, _V201_RULE = "TxCtrlr", "StopTxOnInvalidId"
+_SMART_CHARGING_CTRLR, _V201_STACK = "SmartChargingCtrlr", "ProfileStackLevel"
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidIdRule:
+    stop_transaction: bool
+    max_stack_level: int | None = None
+
+
+# Used when the rule cannot be read (no answer, key unknown, a value that is not a boolean).
+# Stopping is the conservative reading: the CSMS refused the id and the charger only went
+# ahead on the LC's word, so no energy may flow without the charger's leave to keep it.
+CONSERVATIVE_RULE = InvalidIdRule(stop_transaction=True)
+
+
+def rule_query(version: OcppVersion) -> tuple[str, dict[str, Any]]:
+    """The call that reads the charger's rule and its highest stack level."""
+    if version is OcppVersion.V16:
+        return "GetConfiguration", {"key": [_V16_RULE, _V16_STACK]}
+    data = [
+        {"component": {"name": _TX_CTRLR}, "variable": {"name": _V201_RULE}},
+        {"component": {"name": _SMART_CHARGING_CTRLR}, "variable": {"name": _V201_STACK}},
+    ]
+    return "GetVariables", {"getVariableData": data}
+
+
+def parse_rule(version: OcppVersion, answer: dict[str, Any]) -> InvalidIdRule:
+    """The rule in `answer` to `rule_query`; an unreadable or absent rule means stop."""
+    if version is OcppVersion.V16:
+        keys = answer.get("configurationKey")
+        values = {
+            item.get("key"): item.get("value")
+            for item in (keys if isinstance(keys, list) else [])
+            if isinstance(item, dict)
+        }
+        rule, stack = values.get(_V16_RULE), values.get(_V16_STACK)
+    else:
+        results = answer.get("getVariableResult")
+        found: dict[tuple[Any, Any], Any] = {}
+        for item in results if isinstance(results, list) else []:
+            if not isinstance(item, dict) or item.get("attributeStatus") != "Accepted":
+                continue
+            component, variable = item.get("component"), item.get("variable")
+            if isinstance(component, dict) and isinstance(variable, dict):
+                key = (component.get("name"), variable.get("name"))
+                found[key] = item.get("attributeValue")
+        rule = found.get((_TX_CTRLR, _V201_RULE))
+        stack = found.get((_SMART_CHARGING_CTRLR, _V201_STACK))
+    stop = not (isinstance(rule, str) and rule.strip().lower() == "false")
+    level = stack.strip() if isinstance(stack, str) else None
+    return InvalidIdRule(stop, int(level) if level is not None and level.isdigit() else None)
+
+
+def stop_request(version: OcppVersion, transaction_id: int | str) -> tuple[str, dict[str, Any]]:
+    """Stop the transaction, the way the CSMS would ask."""
+    if version is OcppVersion.V16:
+        return "RemoteStopTransaction", {"transactionId": transaction_id}
+    return "RequestStopTransaction", {"transactionId": transaction_id}
+
+
+def suspend_profile_id(evse_id: int) -> int:
+    return SUSPEND_PROFILE_ID_BASE + evse_id
+
+
+def suspend_request(
+    version: OcppVersion, transaction_id: int | str, evse_id: int, max_stack_level: int | None
+) -> tuple[str, dict[str, Any]]:
+    """Stop the energy delivery only: a TxProfile at limit 0 for the transaction on
+    `evse_id` (1.6: the connector id) at the charger's highest stack level."""
+    stack_level = FALLBACK_STACK_LEVEL if max_stack_level is None else max_stack_level
+    schedule: dict[str, Any] = {
+        "chargingRateUnit": "A",
+        "startSchedule": _SCHEDULE_START,
+        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 0.0}],
+    }
+    profile: dict[str, Any] = {
+        "stackLevel": stack_level,
+        "chargingProfilePurpose": "TxProfile",
+        "chargingProfileKind": "Absolute",
+        "transactionId": transaction_id,
+    }
+    if version is OcppVersion.V16:
+        profile = {"chargingProfileId": suspend_profile_id(evse_id), **profile}
+        profile["chargingSchedule"] = schedule
+        return "SetChargingProfile", {"connectorId": evse_id, "csChargingProfiles": profile}
+    profile = {"id": suspend_profile_id(evse_id), **profile}
+    profile["chargingSchedule"] = [{"id": 1, **schedule}]
+    return "SetChargingProfile", {"evseId": evse_id, "chargingProfile": profile}
