@@ -78,6 +78,12 @@ class LoadBalancer:
         self.model.handle(event)
         if isinstance(event, ev.ChargerConnected):
             self.capabilities.pop(event.identity, None)
+            # A reconnect (often a reboot or a firmware update) gets a fresh start: its setup
+            # flags it again if it still refuses profiles, and the meter if it overdraws.
+            self.disobedient -= {
+                key for key, record in self.model.evses.items() if record.identity == event.identity
+            }
+            self.metrics.not_obeying.set(len(self.disobedient))
             self._spawn(self._set_up_charger(event.identity))
         elif isinstance(event, ev.ChargerDisconnected | ev.TransactionEnded):
             for key, record in self.model.evses.items():
