@@ -63,11 +63,13 @@ from router.outputs import (
     LateReplyDropped,
     LcCallFinished,
     Observed,
+    OfflineOutput,
     Output,
     ProvisionalIdUsed,
     Relayed,
     Send,
     StatusRemembered,
+    TransactionRefused,
     Violation,
 )
 from router.schemas import SchemaRegistry, SchemaViolation
@@ -324,7 +326,14 @@ class LinkSession:
         self._replay_deadline = now + self._settings.call_timeout_s if sends else None
         # The delivery is acknowledged (and a 1.6 id mapped) in the journal before the next
         # frame goes: a crash in between then repeats nothing that came before it.
+        more = [self._with_refused_evse(output) for output in more]
         return [*more, *sends, *self._flush_held(now)]
+
+    def _with_refused_evse(self, output: OfflineOutput) -> OfflineOutput:
+        """Name the EVSE of a refused 2.0.1 transaction whose event left it out."""
+        if not isinstance(output, TransactionRefused) or output.evse_id is not None:
+            return output
+        return replace(output, evse_id=self._transaction_evses.get(str(output.transaction_id)))
 
     def _flush_held(self, now: float) -> list[Output]:
         """Relay the charger's calls that waited behind the replay, once it is done."""

@@ -820,6 +820,22 @@ def test_a_refused_201_transaction_is_reported_once() -> None:
     assert reported == [TransactionRefused("tx-1", 1)]
 
 
+def test_a_refused_201_event_without_its_evse_is_reported_with_the_evse_of_its_start() -> None:
+    session, journal = make(V201), Journal()
+    session.upstream_lost(0)
+    offline(session, journal, event201("t-1"), event201("t-2", "Updated", token="LOCAL"))
+    session.hold_for_replay()
+    out = journal.apply(session.upstream_restored(journal.backlog(), 10))
+    outputs = list(out)
+    for status in ("Accepted", "Blocked"):
+        (text,) = sent(out, UP)
+        answer = result(json.loads(text)[1], {"idTokenInfo": {"status": status}})
+        out = journal.apply(session.receive_from_csms(answer, 11))
+        outputs += out
+    reported = [o for o in outputs if isinstance(o, TransactionRefused)]
+    assert reported == [TransactionRefused("tx-1", 1)]
+
+
 def test_replayed_transaction_events_are_marked_offline_201_statuses_unchanged() -> None:
     session, journal = make(V201), Journal()
     session.upstream_lost(0)
