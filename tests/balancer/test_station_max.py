@@ -11,8 +11,6 @@ from typing import Any
 import pytest
 
 from balancer.control import LoadBalancer
-from balancer.model import evse_key
-from balancer.profiles import ProfileTarget
 from garage.charge_point import SimulatedChargePoint
 from garage.csms import SimulatedCsms
 from garage.profile_store import OcppVersion, SmartChargingCapabilities
@@ -21,8 +19,6 @@ from garage.site import SimulatedSite
 from lc.app import LocalController
 from lc.config import parse_config
 from modbus.simulator import SimulatedMeter
-from router import events as ev
-from router.frames import OcppVersion as FrameVersion
 from tests.balancer.test_profiles_through_router import site_toml
 from tests.peers import wait_until
 
@@ -188,39 +184,3 @@ async def test_refused_tx_profile_clears_the_accepted_floor_and_switches(
     assert balancer.station_max == {"CP-T"}
     assert "CP-T/1" not in balancer.disobedient
     assert _follows_its_allocation(garage, "CP-T")
-
-
-class _EndingRouter:
-    """The router seam: the session ends while its TxProfile is on its way, and the charger
-    refuses the profile for it, as a TxProfile without its transaction must be."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-        self.balancer: LoadBalancer | None = None
-
-    def subscribe(self, _handler: Callable[[ev.Event], None]) -> None:
-        pass
-
-    async def call(
-        self, identity: str, action: str, payload: dict[str, Any], timeout_s: float
-    ) -> dict[str, Any]:
-        self.calls.append(action)
-        assert self.balancer is not None
-        self.balancer.model.handle(ev.TransactionEnded(identity, "7", 1, None, "Local"))
-        return {"status": "Rejected"}
-
-
-async def test_a_tx_profile_refused_after_its_session_ended_switches_nothing() -> None:
-    router = _EndingRouter()
-    config = parse_config(_config("ws://127.0.0.1:1", 1, {"CP1": 1})).balancer
-    assert config is not None
-    balancer = LoadBalancer(config, router, meter=None)  # type: ignore[arg-type]
-    router.balancer = balancer
-    balancer.model.handle(ev.ChargerConnected("CP1", FrameVersion.V16))
-    balancer.model.handle(ev.TransactionStarted("CP1", "7", 1, "TAG", 0.0))
-    record = balancer.model.evses[evse_key("CP1", 1)]
-    target = ProfileTarget(1, PROFILE_ID_BASE + 1, 9, 16.0, 3, transaction_id="7", duration_s=60)
-    await balancer._send_limit(record, target)
-    assert router.calls == ["SetChargingProfile"]  # no ClearChargingProfile, no switch
-    assert balancer.station_max == set()
-    assert balancer.disobedient == set()
