@@ -267,15 +267,18 @@ class OfflineRelay:
 
     def _refused(self, transaction_id: int | str, evse_id: int | None) -> list[OfflineOutput]:
         """A refused transaction to act on: once, and only while it is still ongoing (1.6
-        §3.5.4, 2.0.1 C15.FR.03): one that ends later in the backlog is left alone."""
+        §3.5.4, 2.0.1 C15.FR.03): one that ends later in the backlog, or in a live call waiting
+        behind it, is left alone."""
         if transaction_id in self._refused_transactions or self._ends_in_backlog(transaction_id):
             return []
         self._refused_transactions.add(transaction_id)
         return [TransactionRefused(transaction_id, evse_id)]
 
     def _ends_in_backlog(self, transaction_id: int | str) -> bool:
-        for item in self._replay:
-            _type, _id, action, payload = json.loads(item.text)
+        # What is still to be replayed, and the charger's live calls waiting behind it.
+        waiting = [item.text for item in self._replay] + [text for text, _ in self.held]
+        for text in waiting:
+            _type, _id, action, payload = json.loads(text)
             if action == "StopTransaction":
                 ended = payload.get("transactionId")
             elif action == "TransactionEvent" and payload.get("eventType") == "Ended":

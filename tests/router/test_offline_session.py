@@ -803,6 +803,19 @@ def test_a_refused_session_that_ends_later_in_the_backlog_is_left_alone() -> Non
     assert not [o for o in out if isinstance(o, TransactionRefused)]
 
 
+def test_a_refused_session_the_charger_stops_during_the_replay_is_left_alone() -> None:
+    session, journal = make(), Journal()
+    session.upstream_lost(0)
+    offline(session, journal, start16(tag="STOLEN"))
+    session.hold_for_replay()
+    journal.apply(session.upstream_restored(journal.backlog(), 10))
+    assert session.receive_from_charger(stop16("e-1", -1), 10.5) == []  # waits behind replay
+    refused = {"transactionId": CSMS_ID, "idTagInfo": {"status": "Blocked"}}
+    out = journal.apply(session.receive_from_csms(result("s-1", refused), 11))
+    assert not [o for o in out if isinstance(o, TransactionRefused)]
+    assert [json.loads(text)[2] for text in sent(out, UP)] == ["StopTransaction"]
+
+
 def test_a_refused_201_transaction_is_reported_once() -> None:
     session, journal = make(V201), Journal()
     session.upstream_lost(0)
