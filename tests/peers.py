@@ -13,6 +13,7 @@ from http import HTTPStatus
 from typing import Any
 
 import websockets
+from ocpp.exceptions import NotSupportedError as OcppNotSupportedError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as Cp16
 from ocpp.v16 import call as call16
@@ -258,8 +259,8 @@ class ChargePoint16(Cp16):
         self.profiles: list[dict[str, Any]] = []
         self.handled: list[str] = []
         self.remote_stops: list[int] = []
-        # every key is reported, whatever was asked for
-        self.configuration: dict[str, str] = {"HeartbeatInterval": "300"}
+        # every key is reported, whatever was asked for; None: GetConfiguration is refused
+        self.configuration: dict[str, str] | None = {"HeartbeatInterval": "300"}
 
     async def _delay(self, action: str) -> None:
         self.handled.append(action)
@@ -268,6 +269,8 @@ class ChargePoint16(Cp16):
     @on("GetConfiguration")
     async def on_get_configuration(self, **_: Any) -> result16.GetConfiguration:
         await self._delay("GetConfiguration")
+        if self.configuration is None:
+            raise OcppNotSupportedError(details={"cause": "no configuration here"})
         keys = [
             {"key": key, "readonly": False, "value": value}
             for key, value in self.configuration.items()

@@ -330,17 +330,22 @@ async def test_charger_the_csms_refuses_after_an_outage_is_disconnected(
     await charger.close()
 
 
-@pytest.mark.parametrize("stop_on_invalid_id", [True, False])
+@pytest.mark.parametrize("rule", ["true", "false", None])
 async def test_start_the_csms_refuses_after_the_outage_follows_the_chargers_rule_16(
-    hold_router: tuple[Csms, Router], stop_on_invalid_id: bool
+    hold_router: tuple[Csms, Router], rule: str | None
 ) -> None:
-    """1.6 §3.5.4: StopTransactionOnInvalidId true stops the session, false only its energy."""
+    """1.6 §3.5.4: StopTransactionOnInvalidId true stops the session, false only its energy;
+    a charger that does not say (None: it refuses GetConfiguration) is stopped."""
     csms, router = hold_router
     charger = await connect(router, 6, "ocpp1.6")
     cp = charger.cp
     assert isinstance(cp, ChargePoint16)
-    cp.configuration["StopTransactionOnInvalidId"] = str(stop_on_invalid_id).lower()
-    cp.configuration["ChargeProfileMaxStackLevel"] = "6"
+    stop_on_invalid_id = rule != "false"
+    if rule is None:
+        cp.configuration = None
+    else:
+        cp.configuration["StopTransactionOnInvalidId"] = rule
+        cp.configuration["ChargeProfileMaxStackLevel"] = "6"
     events: list[ev.Event] = []
     router.subscribe(events.append)
     await cp.boot()
