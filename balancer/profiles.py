@@ -17,10 +17,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from router.charging_profiles import STARTED_LONG_AGO
+from router.charging_profiles import set_charging_profile as profile_payload  # the envelope
 from router.frames import OcppVersion
 
-# A floor never expires: it starts in the past and has no duration.
-_FLOOR_START = "2020-01-01T00:00:00Z"
 SMART_CHARGING_CTRLR = "SmartChargingCtrlr"
 
 
@@ -103,33 +103,21 @@ def set_charging_profile(
     period = {"startPeriod": 0, "limit": round(limit, 1), "numberPhases": target.phases}
     schedule: dict[str, Any] = {
         "chargingRateUnit": unit,
-        "startSchedule": iso(target.start) if target.start else _FLOOR_START,
+        # a floor never expires: it starts in the past and has no duration
+        "startSchedule": iso(target.start) if target.start else STARTED_LONG_AGO,
         "chargingSchedulePeriod": [period],
     }
     if target.duration_s is not None:
         schedule["duration"] = target.duration_s
-    purpose = _purpose(version, target)
-    if version is OcppVersion.V16:
-        profile: dict[str, Any] = {
-            "chargingProfileId": target.profile_id,
-            "stackLevel": target.stack_level,
-            "chargingProfilePurpose": purpose,
-            "chargingProfileKind": "Absolute",
-            "chargingSchedule": schedule,
-        }
-        if target.transaction_id is not None:
-            profile["transactionId"] = int(target.transaction_id)
-        return {"connectorId": target.evse_id, "csChargingProfiles": profile}
-    profile = {
-        "id": target.profile_id,
-        "stackLevel": target.stack_level,
-        "chargingProfilePurpose": purpose,
-        "chargingProfileKind": "Absolute",
-        "chargingSchedule": [{"id": 1, **schedule}],
-    }
-    if target.transaction_id is not None:
-        profile["transactionId"] = target.transaction_id
-    return {"evseId": target.evse_id, "chargingProfile": profile}
+    return profile_payload(
+        version,
+        target.evse_id,
+        target.profile_id,
+        target.stack_level,
+        _purpose(version, target),
+        schedule,
+        target.transaction_id,
+    )
 
 
 def _purpose(version: OcppVersion, target: ProfileTarget) -> str:

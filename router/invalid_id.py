@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from router.charging_profiles import STARTED_LONG_AGO, set_charging_profile
 from router.frames import OcppVersion
 
 # The zero-limit profile's id is this base plus the connector (1.6) or EVSE (2.0.1) id: one per
@@ -28,8 +29,6 @@ SUSPEND_PROFILE_ID_BASE = 880000
 # Used when the charger does not report its highest stack level. 0 is the one level every
 # charger that takes charging profiles accepts; a TxProfile at a higher level would outrank it.
 FALLBACK_STACK_LEVEL = 0
-# A zero-limit schedule must be in force at once: it starts in the past and has no duration.
-_SCHEDULE_START = "2020-01-01T00:00:00Z"
 
 _V16_RULE = "StopTransactionOnInvalidId"
 _V16_STACK = "ChargeProfileMaxStackLevel"
@@ -106,19 +105,16 @@ def suspend_request(
     stack_level = FALLBACK_STACK_LEVEL if max_stack_level is None else max_stack_level
     schedule: dict[str, Any] = {
         "chargingRateUnit": "A",
-        "startSchedule": _SCHEDULE_START,
+        "startSchedule": STARTED_LONG_AGO,
         "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 0.0}],
     }
-    profile: dict[str, Any] = {
-        "stackLevel": stack_level,
-        "chargingProfilePurpose": "TxProfile",
-        "chargingProfileKind": "Absolute",
-        "transactionId": transaction_id,
-    }
-    if version is OcppVersion.V16:
-        profile = {"chargingProfileId": suspend_profile_id(evse_id), **profile}
-        profile["chargingSchedule"] = schedule
-        return "SetChargingProfile", {"connectorId": evse_id, "csChargingProfiles": profile}
-    profile = {"id": suspend_profile_id(evse_id), **profile}
-    profile["chargingSchedule"] = [{"id": 1, **schedule}]
-    return "SetChargingProfile", {"evseId": evse_id, "chargingProfile": profile}
+    payload = set_charging_profile(
+        version,
+        evse_id,
+        suspend_profile_id(evse_id),
+        stack_level,
+        "TxProfile",
+        schedule,
+        transaction_id,
+    )
+    return "SetChargingProfile", payload
