@@ -29,7 +29,7 @@ from typing import Any
 
 import aiosqlite
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # One entry per schema version, applied in order from the file's `PRAGMA user_version`.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -81,6 +81,10 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             subprotocol TEXT NOT NULL
         ) WITHOUT ROWID""",
     ),
+    (
+        # A frame that was on its way to the CSMS when the link went is replayed byte for byte.
+        "ALTER TABLE outbox ADD COLUMN sent_before INTEGER NOT NULL DEFAULT 0",
+    ),
 )
 
 _OUTBOX = "outbox"
@@ -105,6 +109,8 @@ class JournalEntry:
     # The 1.6 provisional id the LC answered a journaled StartTransaction with: the request frame
     # does not carry it, and the replayer needs it to map the CSMS's id after a restart.
     provisional_transaction_id: int | None = None
+    # The CSMS may already hold this exact frame; see router.outputs.JournalAppend.
+    sent_before: bool = False
 
 
 class JournalError(RuntimeError):
@@ -139,27 +145,44 @@ class Journal:
     # --- outbox -------------------------------------------------------------------------------
 
     async def append(
-        self, identity: str, text: str, *, provisional_transaction_id: int | None = None
+        self,
+        identity: str,
+        text: str,
+        *,
+        provisional_transaction_id: int | None = None,
+        sent_before: bool = False,
     ) -> int:
         """Store a request frame to replay; returns its sequence number once committed."""
         rows = await self._write(
             _next_counter(identity, _OUTBOX),
             (
-                """INSERT INTO outbox (identity, seq, text, appended_at, provisional_transaction_id)
-                SELECT ?, last, ?, ?, ? FROM counters WHERE identity = ? AND name = ?
+                """INSERT INTO outbox
+                    (identity, seq, text, appended_at, provisional_transaction_id, sent_before)
+                SELECT ?, last, ?, ?, ?, ? FROM counters WHERE identity = ? AND name = ?
                 RETURNING seq""",
-                (identity, text, time.time(), provisional_transaction_id, identity, _OUTBOX),
+                (
+                    identity,
+                    text,
+                    time.time(),
+                    provisional_transaction_id,
+                    int(sent_before),
+                    identity,
+                    _OUTBOX,
+                ),
             ),
         )
         return int(rows[0][0])
 
     async def pending(self, identity: str) -> list[JournalEntry]:
         rows = await self._read(
-            """SELECT seq, text, appended_at, provisional_transaction_id FROM outbox
+            """SELECT seq, text, appended_at, provisional_transaction_id, sent_before FROM outbox
             WHERE identity = ? ORDER BY seq""",
             (identity,),
         )
-        return [JournalEntry(int(seq), str(text), float(at), pid) for seq, text, at, pid in rows]
+        return [
+            JournalEntry(int(seq), str(text), float(at), pid, bool(sent))
+            for seq, text, at, pid, sent in rows
+        ]
 
     async def acknowledge(self, identity: str, seq: int) -> None:
         """The CSMS answered entry `seq`: drop it (acknowledging it twice is harmless)."""

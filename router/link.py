@@ -199,7 +199,7 @@ class Link:
         self.session.hold_for_replay()
         journal = self._hold.journal
         backlog = [
-            ReplayItem(entry.seq, entry.text, entry.provisional_transaction_id)
+            ReplayItem(entry.seq, entry.text, entry.provisional_transaction_id, entry.sent_before)
             for entry in await journal.pending(self.identity)
         ]
         backlog += [ReplayItem(None, text) for text in await journal.statuses(self.identity)]
@@ -259,7 +259,10 @@ class Link:
         journal, identity, metrics = self._hold.journal, self.identity, self._metrics
         if isinstance(output, JournalAppend):
             await journal.append(
-                identity, output.text, provisional_transaction_id=output.provisional_transaction_id
+                identity,
+                output.text,
+                provisional_transaction_id=output.provisional_transaction_id,
+                sent_before=output.sent_before,
             )
         elif isinstance(output, ReplayDelivered):
             await journal.acknowledge(identity, output.seq)

@@ -76,6 +76,7 @@ class ReplayItem:
     seq: int | None
     text: str
     provisional_transaction_id: int | None = None
+    sent_before: bool = False  # see JournalAppend.sent_before
 
 
 def authorization_scope(version: OcppVersion) -> str:
@@ -299,7 +300,7 @@ class OfflineRelay:
         text = item.text
         out: list[OfflineOutput] = [Replayed(action)]
         if self.version is not OcppVersion.V16 and action == "TransactionEvent":
-            if item.seq is not None and "offline" not in payload:
+            if item.seq is not None and not item.sent_before and "offline" not in payload:
                 # It was answered by the LC, not the CSMS: E12 says such events carry offline.
                 text = call_text(message_id, action, {**payload, "offline": True})
         else:

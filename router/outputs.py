@@ -74,6 +74,9 @@ class Observed:
 class JournalAppend:
     text: str
     provisional_transaction_id: int | None = None
+    # The CSMS may already hold this exact frame (it was on its way when the link went): the
+    # replay must repeat it byte for byte, so the CSMS can tell the copy from a new message.
+    sent_before: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -298,7 +298,11 @@ class LinkSession:
         self._at_csms.clear()
         held = [text for text, _ in offline.held]
         offline.held.clear()
-        for text in in_flight + held:
+        for text in in_flight:
+            call = parse_frame(text, self.version, self._settings.max_frame_chars)
+            assert isinstance(call, Call), "only calls are kept in flight"
+            out += self._answer_locally(call, text, sent_before=True)
+        for text in held:
             out += self.receive_from_charger(text, now)
         # CSMS calls waiting for the charger: nobody is left to get the answers. One the charger
         # is handling still counts as outstanding (one CALL at a time), its answer goes nowhere.
@@ -344,8 +348,11 @@ class LinkSession:
             out += self.receive_from_charger(text, now)
         return out
 
-    def _answer_locally(self, call: Call, text: str) -> list[Output]:
-        """Answer the charger as a CSMS would; journal first what the CSMS must still get."""
+    def _answer_locally(self, call: Call, text: str, sent_before: bool = False) -> list[Output]:
+        """Answer the charger as a CSMS would; journal first what the CSMS must still get.
+
+        `sent_before`: the call was on its way to the CSMS when the link went.
+        """
         offline = self.offline
         assert offline is not None
         violation = self._schemas.check(self.version, call.action, True, call.payload)
@@ -366,7 +373,7 @@ class LinkSession:
                 return [Send(Direction.TO_CHARGER, text_error)]
             out.append(ProvisionalIdUsed())
         if is_journaled(self.version, call.action, call.payload):
-            out.append(JournalAppend(text, provisional))
+            out.append(JournalAppend(text, provisional, sent_before))
         if call.action == "StatusNotification":
             out.append(StatusRemembered(offline.status_key(call.payload), text))
         answer = local_answer(

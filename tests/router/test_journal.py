@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from router.journal import Journal, JournalEntry, JournalError
+from router.journal import _MIGRATIONS, SCHEMA_VERSION, Journal, JournalEntry, JournalError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,11 +92,13 @@ async def test_entry_fields_and_provisional_transaction_id(journal: Journal) -> 
     before = time.time()
     await journal.append("CP1", "start", provisional_transaction_id=-1)
     await journal.append("CP1", "meter values")
+    await journal.append("CP1", "in flight", sent_before=True)
     after = time.time()
 
-    start, meter_values = await journal.pending("CP1")
+    start, meter_values, in_flight = await journal.pending("CP1")
     assert start.provisional_transaction_id == -1
     assert meter_values.provisional_transaction_id is None
+    assert not start.sent_before and not meter_values.sent_before and in_flight.sent_before
     assert before <= start.appended_at <= meter_values.appended_at <= after
 
 
@@ -242,8 +244,23 @@ async def test_wal_and_full_synchronous(journal: Journal, db_path: Path) -> None
     # synchronous is per connection: ask the journal's own.
     assert list(await journal._db.execute_fetchall("PRAGMA journal_mode")) == [("wal",)]
     assert list(await journal._db.execute_fetchall("PRAGMA synchronous")) == [(2,)]  # FULL
-    assert list(await journal._db.execute_fetchall("PRAGMA user_version")) == [(1,)]
+    assert list(await journal._db.execute_fetchall("PRAGMA user_version")) == [(SCHEMA_VERSION,)]
     assert _permissions(db_path) & 0o077 == 0  # credential hashes: owner only
+
+
+async def test_a_version_1_journal_is_upgraded_with_its_backlog(db_path: Path) -> None:
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        for statement in _MIGRATIONS[0]:
+            db.execute(statement)
+        db.execute("INSERT INTO outbox VALUES ('CP1', 1, 'start', 0.0, -1)")
+        db.execute("PRAGMA user_version = 1")
+        db.commit()
+    journal = await Journal.open(db_path)
+    try:
+        assert await journal.pending("CP1") == [JournalEntry(1, "start", 0.0, -1, False)]
+        assert list(await journal._db.execute_fetchall("PRAGMA user_version")) == [(2,)]
+    finally:
+        await journal.close()
 
 
 async def test_refuses_a_newer_schema(db_path: Path) -> None:

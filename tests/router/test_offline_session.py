@@ -233,7 +233,7 @@ class Journal:
     """In-memory stand-in for what the asyncio layer persists from the offline outputs."""
 
     def __init__(self) -> None:
-        self.pending: dict[int, tuple[str, int | None]] = {}
+        self.pending: dict[int, JournalAppend] = {}
         self.statuses: dict[str, str] = {}
         self.mapped: dict[int, int] = {}
         self._seq = 0
@@ -242,7 +242,7 @@ class Journal:
         for output in outputs:
             if isinstance(output, JournalAppend):
                 self._seq += 1
-                self.pending[self._seq] = (output.text, output.provisional_transaction_id)
+                self.pending[self._seq] = output
             elif isinstance(output, ReplayDelivered):
                 del self.pending[output.seq]
             elif isinstance(output, StatusRemembered):
@@ -254,7 +254,10 @@ class Journal:
         return outputs
 
     def backlog(self) -> list[ReplayItem]:
-        journaled = [ReplayItem(seq, text, prov) for seq, (text, prov) in self.pending.items()]
+        journaled = [
+            ReplayItem(seq, entry.text, entry.provisional_transaction_id, entry.sent_before)
+            for seq, entry in self.pending.items()
+        ]
         # statuses in connector order, as the journal keeps them
         keys = sorted(self.statuses, key=lambda key: [int(part) for part in key.split("/")])
         return journaled + [ReplayItem(None, self.statuses[key]) for key in keys]
@@ -513,7 +516,7 @@ def test_charger_calls_in_flight_at_upstream_lost_are_answered_locally_and_journ
     assert sent(session.receive_from_charger(start, 0), UP) == [start]
     assert sent(session.receive_from_charger(beat, 1), UP) == [beat]
     out = session.upstream_lost(2)
-    assert of_type(out, JournalAppend) == [JournalAppend(start, -1)]
+    assert of_type(out, JournalAppend) == [JournalAppend(start, -1, sent_before=True)]
     answers = [json.loads(t) for t in sent(out, DOWN)]
     assert answers == [
         [3, "s-1", {"transactionId": -1, "idTagInfo": ACCEPTED}],
@@ -862,6 +865,20 @@ def test_replayed_transaction_events_are_marked_offline_201_statuses_unchanged()
     assert json.loads(got[0])[3]["offline"] is True
 
 
+def test_event_in_flight_at_upstream_lost_is_replayed_byte_for_byte_201() -> None:
+    # The CSMS may have got it before the link went: only an identical copy is a duplicate it
+    # can recognise, so it is not marked offline like the events the LC answered from the start.
+    session, journal = make(V201), Journal()
+    live = event201("t-1", "Updated", token=None, meterValue=SAMPLES_201)
+    assert sent(session.receive_from_charger(live, 0), UP) == [live]
+    journal.apply(session.upstream_lost(1))
+    later = event201("t-2", "Updated", token=None, meterValue=SAMPLES_201)
+    offline(session, journal, later)
+    got, _ = replay_all(session, journal, 10)
+    _t, message_id, action, payload = json.loads(later)
+    assert got == [live, call_text(message_id, action, {**payload, "offline": True})]
+
+
 def test_replay_without_an_answer_sends_the_very_same_frame_again() -> None:
     session, journal = make(), Journal()
     session.upstream_lost(0)
@@ -926,7 +943,7 @@ def test_live_stop_in_flight_at_upstream_lost_is_replayed_with_the_csms_id() -> 
     stop = stop16("e-1", -1)
     assert sent(session.receive_from_charger(stop, 20), UP) == [with_transaction_id(stop, CSMS_ID)]
     out = journal.apply(session.upstream_lost(21))
-    assert of_type(out, JournalAppend) == [JournalAppend(stop, None)]
+    assert of_type(out, JournalAppend) == [JournalAppend(stop, None, sent_before=True)]
     got, _ = replay_all(session, journal, 30)
     assert got == [with_transaction_id(stop, CSMS_ID)]
 
