@@ -84,6 +84,14 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         # A frame that was on its way to the CSMS when the link went is replayed byte for byte.
         "ALTER TABLE outbox ADD COLUMN sent_before INTEGER NOT NULL DEFAULT 0",
+        # Transactions the CSMS refused on replay that the LC has yet to stop at the charger;
+        # transaction_id is JSON (1.6 int, 2.0.1 string), evse_id NULL when unknown.
+        """CREATE TABLE refusals (
+            identity TEXT NOT NULL,
+            transaction_id TEXT NOT NULL,
+            evse_id INTEGER,
+            PRIMARY KEY (identity, transaction_id)
+        ) WITHOUT ROWID""",
     ),
 )
 
@@ -278,6 +286,36 @@ class Journal:
     async def boot_intervals(self) -> dict[str, int]:
         rows = await self._read("SELECT identity, interval_s FROM boots")
         return {str(identity): int(interval_s) for identity, interval_s in rows}
+
+    # --- refused transactions still to act on -------------------------------------------------
+
+    async def remember_refusal(
+        self, identity: str, transaction_id: int | str, evse_id: int | None
+    ) -> None:
+        await self._write(
+            (
+                """INSERT OR REPLACE INTO refusals (identity, transaction_id, evse_id)
+                VALUES (?, ?, ?)""",
+                (identity, json.dumps(transaction_id), evse_id),
+            )
+        )
+
+    async def refusals(self, identity: str) -> list[tuple[int | str, int | None]]:
+        """(transaction id, EVSE or None) of each refused transaction not yet acted on."""
+        rows = await self._read(
+            """SELECT transaction_id, evse_id FROM refusals WHERE identity = ?
+            ORDER BY transaction_id""",
+            (identity,),
+        )
+        return [(json.loads(transaction), evse) for transaction, evse in rows]
+
+    async def forget_refusal(self, identity: str, transaction_id: int | str) -> None:
+        await self._write(
+            (
+                "DELETE FROM refusals WHERE identity = ? AND transaction_id = ?",
+                (identity, json.dumps(transaction_id)),
+            )
+        )
 
     # --- latest StatusNotification per connector ----------------------------------------------
 

@@ -109,6 +109,8 @@ class Link:
             # A backlog from before (an LC restart) goes first: hold the charger's calls now,
             # before its pump can relay one.
             self.session.hold_for_replay()
+        if self._hold is not None:
+            self._spawn(self._act_on_journaled_refusals())
         pumps = {
             asyncio.create_task(self._pump(Direction.TO_CSMS), name="from-charger"): "charger",
             asyncio.create_task(self._upstream(), name="from-csms"): "csms",
@@ -287,7 +289,17 @@ class Link:
         elif isinstance(output, IdRemapped):
             metrics.id_remaps.labels(output.direction.value).inc()
         elif isinstance(output, TransactionRefused):
+            # Journaled first: an LC restart before the charger has done it acts again.
+            await journal.remember_refusal(identity, output.transaction_id, output.evse_id)
             self._spawn(self._act_on_refused(output))
+
+    async def _act_on_journaled_refusals(self) -> None:
+        """Finish what an earlier link (or LC run) could not: refusals the charger never
+        answered."""
+        assert self._hold is not None and self.session.offline is not None
+        for transaction_id, evse_id in await self._hold.journal.refusals(self.identity):
+            self.session.offline.refused_before(transaction_id)
+            await self._act_on_refused(TransactionRefused(transaction_id, evse_id))
 
     async def _act_on_refused(self, refused: TransactionRefused) -> None:
         """Stop the refused transaction, or only its energy delivery, by the charger's rule."""
@@ -317,7 +329,12 @@ class Link:
     async def _refused_call(
         self, what: str, transaction_id: int | str, action: str, payload: dict[str, Any]
     ) -> bool:
-        """Send one call for a refused transaction; True if the charger accepted it."""
+        """Send one call for a refused transaction; True if the charger accepted it.
+
+        Once the charger has answered, the refusal is done with; without an answer it stays
+        journaled and is acted on again when the charger next connects.
+        """
+        assert self._hold is not None
         try:
             answer = await self.call(action, payload)
             outcome = "accepted" if answer.get("status") == "Accepted" else "rejected"
@@ -325,6 +342,8 @@ class Link:
             outcome = "timeout"
         except LcCallRejected:
             outcome = "rejected"
+        if outcome != "timeout" and (what == "stop" or outcome == "accepted"):
+            await self._hold.journal.forget_refusal(self.identity, transaction_id)
         self._metrics.refused_transactions.labels(what, outcome).inc()
         log.warning(
             "%s: the CSMS refused the id of replayed transaction %s; %s (%s): %s",
@@ -399,6 +418,8 @@ class Link:
     async def _shutdown(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        for task in self._background:
+            task.cancel()  # their calls to the charger cannot be answered any more
         with contextlib.suppress(KeyError):  # no series for a charger that is gone
             self._metrics.upstream_connected.remove(self.identity)
         for output in self.session.close():

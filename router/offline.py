@@ -118,6 +118,10 @@ class OfflineRelay:
         self._answered: OrderedDict[str, None] = OrderedDict()  # replayed ids already answered
         self._refused_transactions: set[int | str] = set()  # acted on once each
 
+    def refused_before(self, transaction_id: int | str) -> None:
+        """A refusal from before this link (journaled) is being acted on already."""
+        self._refused_transactions.add(transaction_id)
+
     def was_replayed(self, message_id: str) -> bool:
         """An answer to a replayed frame that was answered already (a resend crossed it)."""
         return message_id in self._answered
@@ -226,12 +230,14 @@ class OfflineRelay:
                 return self._next_replay()
         self._attempts = 0
         out: list[OfflineOutput] = []
-        if item.seq is not None:
-            out.append(ReplayDelivered(item.seq))
         if isinstance(answer, CallResult):
             _type, _id, action, request = json.loads(item.text)
             out += self.learn(action, request, answer.payload)
             out += self._after_replayed(action, item, request, answer.payload)
+        if item.seq is not None:
+            # Last: what the answer taught (an id map, a refusal to act on) is journaled
+            # before the entry goes, so a crash in between repeats the entry, never loses that.
+            out.append(ReplayDelivered(item.seq))
         sends, more = self._next_replay()
         return sends, out + more
 

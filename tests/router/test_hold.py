@@ -17,6 +17,7 @@ from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
 from router import events as ev
+from router.journal import Journal
 from router.offline import OfflineSettings
 from router.server import HoldSettings, Router, RouterSettings
 from tests.peers import (
@@ -380,6 +381,42 @@ async def test_start_the_csms_refuses_after_the_outage_follows_the_chargers_rule
     assert suspended == ([] if stop_on_invalid_id else [ev.EnergySuspended("CP06", 1)])
     assert charger.ws.close_code is None
     await charger.close()
+
+
+async def test_a_refusal_the_lc_did_not_finish_before_a_restart_is_acted_on(
+    tmp_path: Path,
+) -> None:
+    """The LC journals a refusal before it acknowledges the replayed entry; killed before the
+    charger answered, the next run acts when the charger connects, then forgets it."""
+    journal_path = tmp_path / "journal.sqlite"
+    journal = await Journal.open(journal_path)
+    await journal.remember_refusal("CP09", -3, 1)
+    await journal.close()
+    csms = Csms(passwords={"CP09": "pw9"})
+    await csms.start()
+    router = Router(
+        RouterSettings(
+            upstream_url=csms.url, listen_port=0, hold=HoldSettings(journal_path, OfflineSettings())
+        )
+    )
+    await router.start()
+    try:
+        charger = await connect(router, 9, "ocpp1.6")
+        cp = charger.cp
+        assert isinstance(cp, ChargePoint16)
+        cp.configuration["StopTransactionOnInvalidId"] = "true"
+        done = router.metrics.refused_transactions.labels("stop", "accepted")
+        await wait_until(lambda: done._value.get() == 1, timeout_s=10, what="the LC to act")
+        assert cp.remote_stops == [-3]
+        await charger.close()
+    finally:
+        await router.stop()
+        await csms.stop()
+    journal = await Journal.open(journal_path)
+    try:
+        assert await journal.refusals("CP09") == []  # done with: a later run leaves it alone
+    finally:
+        await journal.close()
 
 
 @pytest.mark.parametrize("stop_on_invalid_id", [True, False])

@@ -327,6 +327,24 @@ async def test_authorization_cache_round_trip(db_path: Path) -> None:
         await journal.close()
 
 
+async def test_refusals_keep_id_types_until_forgotten(db_path: Path) -> None:
+    journal = await Journal.open(db_path)
+    await journal.remember_refusal("CP1", -3, 1)
+    await journal.remember_refusal("CP1", "-3", None)  # a 2.0.1 id that looks like a 1.6 one
+    await journal.remember_refusal("CP2", "tx-9", 2)
+    await journal.close()
+
+    journal = await Journal.open(db_path)
+    try:
+        assert sorted(await journal.refusals("CP1"), key=repr) == [("-3", None), (-3, 1)]
+        await journal.forget_refusal("CP1", -3)
+        assert await journal.refusals("CP1") == [("-3", None)]
+        assert await journal.refusals("CP2") == [("tx-9", 2)]
+        assert await journal.refusals("CP3") == []
+    finally:
+        await journal.close()
+
+
 async def test_boot_intervals(journal: Journal) -> None:
     await journal.remember_boot("CP1", 60)
     await journal.remember_boot("CP2", 300)

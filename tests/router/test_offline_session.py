@@ -765,7 +765,9 @@ def test_replayed_start_refused_by_the_csms_is_reported_with_the_chargers_id() -
     out = journal.apply(session.receive_from_csms(result("s-1", refused), 11))
     # The mapping is persisted first; what to do about it is the asyncio layer's (it asks the
     # charger for its StopTransactionOnInvalidId), by the provisional id the charger knows.
+    # Both are journaled before the entry is acknowledged: a crash then loses neither.
     assert out.index(TransactionMapped(-1, CSMS_ID)) < out.index(TransactionRefused(-1, 2))
+    assert out.index(TransactionRefused(-1, 2)) < out.index(ReplayDelivered(1))
     assert sent(out, DOWN) == []  # the LC sends nothing to the charger by itself
     assert sent(out, UP) == [start16("s-2", tag="LOCAL", connector=1)]  # the replay goes on
     accepted = {"transactionId": CSMS_ID + 1, "idTagInfo": ACCEPTED}
