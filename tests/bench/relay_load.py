@@ -1,23 +1,26 @@
-"""Relay benchmark pieces: a fake CSMS, a bare Python relay, a charger load generator, and
-runners for the hops.
+"""Relay benchmark pieces: a fake CSMS, a bare and a raw Python relay, a charger load
+generator, and runners for the hops.
 
 Each piece runs in a process of its own, on 127.0.0.1:
 
     python -m tests.bench.relay_load csms --port PORT [--deflate]
     python -m tests.bench.relay_load bare --port PORT --upstream CSMS_PORT
+    python -m tests.bench.relay_load raw --port PORT --upstream CSMS_PORT
     python -m tests.bench.relay_load client --url ws://127.0.0.1:PORT --chargers N
         [--rate CALLS_PER_S | --idle SECONDS] [--warmup S] [--duration S] [--pid NAME=PID ...]
 
 The fake CSMS answers every CALL with an empty CALLRESULT (`{}`, schema-valid for both
 TransactionEvent and MeterValues) and slices the message id out of the frame instead of
 parsing JSON, so it costs as little as possible. The bare relay is the LC's stack (aiohttp,
-uvloop) relaying text and nothing else: the floor under any Python hop. The client opens N
-charger connections (subprotocol ocpp2.0.1), sends OCPP 2.0.1 CALLs closed-loop (one
-outstanding per charger) or paced (Poisson at an aggregate rate), checks every answer's id, and
-prints one JSON line: round trips/s, latency percentiles, and CPU and RSS of the processes named
-with `--pid`.
+uvloop) relaying text and nothing else: the floor under any hop on that stack. The raw relay is
+the leanest Python design: asyncio Protocols on uvloop, no task switch per frame; the read
+callback writes each frame through verbatim, then unmasks and decodes its text, the least any
+relay that observes OCPP does. The client opens N charger connections (subprotocol ocpp2.0.1),
+sends OCPP 2.0.1 CALLs closed-loop (one outstanding per charger) or paced (Poisson at an
+aggregate rate), checks every answer's id, and prints one JSON line: round trips/s, latency
+percentiles, and CPU and RSS of the processes named with `--pid`.
 
-The runners (`start_csms`, `start_bare_relay`, `start_nginx`, `start_lc`, `run_client`) start
+The runners (`start_csms`, `start_python_relay`, `start_nginx`, `start_lc`, `run_client`) start
 those processes, the nginx hop and the Local Controller (`python -m lc run --config FILE`) for
 the benchmark test, and stop them again.
 """
@@ -26,7 +29,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
+import hashlib
 import json
 import os
 import random
@@ -41,10 +46,11 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 from aiohttp import WSMsgType, web
+from websockets.speedups import apply_mask
 
 REPO = Path(__file__).resolve().parents[2]
 SUBPROTOCOL = "ocpp2.0.1"
@@ -216,11 +222,284 @@ async def serve(app: web.Application, port: int) -> None:
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port, backlog=4096).start()
+    await _until_sigterm()
+    await runner.cleanup()
+
+
+async def _until_sigterm() -> None:
+    """Tell the runner the piece listens, then wait for its stop."""
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     print("ready", flush=True)
     await stop.wait()
-    await runner.cleanup()
+
+
+# -- raw relay ---------------------------------------------------------------------------------
+
+WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+MAX_HTTP_HEAD = 16 * 1024  # a side whose upgrade head is longer is dropped
+OPCODE_CONTINUATION, OPCODE_TEXT, OPCODE_CLOSE = 0x0, 0x1, 0x8
+
+
+def _accept_key(key: str) -> str:
+    """Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 §4.2.2)."""
+    return base64.b64encode(hashlib.sha1((key + WEBSOCKET_GUID).encode()).digest()).decode()
+
+
+def _split_head(buffer: bytearray) -> tuple[list[str], dict[str, str], bytes] | None:
+    """An HTTP head's first line (split on spaces), its headers (lower-case names, repeated ones
+    joined by ", ") and the bytes after it; None while the head is incomplete."""
+    end = buffer.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    first, *lines = buffer[:end].decode("latin-1").split("\r\n")
+    headers: dict[str, str] = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        name, value = name.strip().lower(), value.strip()
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return first.split(" ", 2), headers, bytes(buffer[end + 4 :])
+
+
+class _RelaySide(asyncio.Protocol):
+    """One of the two TCP connections of a raw-relayed charger; `peer` is the other. After the
+    upgrade, each complete WebSocket frame read here is written verbatim to the peer, then
+    observed: text is unmasked and decoded as UTF-8. All in the read callback: no task."""
+
+    transport: asyncio.Transport
+
+    def __init__(self) -> None:
+        self.peer: _RelaySide | None = None
+        self.relaying = False
+        self.pending = bytearray()  # the HTTP head, then an incomplete frame
+        self.awaiting = 0  # the length `pending` must reach before its frame can be complete
+        self.message: bytearray | None = None  # a fragmented text message's payload so far
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer is not None:
+            self.peer.transport.close()
+
+    # The peer's frames are written here: while this side's send buffer is full, stop reading
+    # them, so a slow side cannot make the relay buffer without bound.
+    def pause_writing(self) -> None:
+        if self.peer is not None:
+            self.peer.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.peer is not None:
+            self.peer.transport.resume_reading()
+
+    def handshake(self) -> None:
+        """Act on `pending`, the HTTP head read so far."""
+        raise NotImplementedError
+
+    def data_received(self, data: bytes) -> None:
+        if not self.relaying:
+            self.pending += data
+            if len(self.pending) > MAX_HTTP_HEAD:
+                self.transport.close()
+            else:
+                self.handshake()
+            return
+        if self.pending:
+            self.pending += data
+            if len(self.pending) < self.awaiting:
+                return
+            data = bytes(self.pending)
+            self.pending.clear()
+        self.relay(data)
+
+    def start_relaying(self) -> None:
+        """Relay from now on, starting with the frames that came with the HTTP head."""
+        self.relaying = True
+        if self.pending:
+            data = bytes(self.pending)
+            self.pending.clear()
+            self.relay(data)
+
+    def relay(self, data: bytes) -> None:
+        """Write each complete frame of `data` to the peer and observe it; keep the rest."""
+        assert self.peer is not None
+        sink = self.peer.transport
+        if sink.is_closing():  # the peer is going, its connection_lost yet to run: so does this
+            self.transport.close()
+            return
+        position, size = 0, len(data)
+        while True:
+            available = size - position
+            if available < 2:
+                self.awaiting = 2
+                break
+            second = data[position + 1]
+            length = second & 0x7F
+            header = 2 + (2 if length == 126 else 8 if length == 127 else 0)
+            if second & 0x80:  # masked: a 4-byte key follows the length
+                header += 4
+            if available < header:
+                self.awaiting = header
+                break
+            if length == 126:
+                length = int.from_bytes(data[position + 2 : position + 4], "big")
+            elif length == 127:
+                length = int.from_bytes(data[position + 2 : position + 10], "big")
+            end = position + header + length
+            if end > size:
+                self.awaiting = header + length
+                break
+            sink.write(data if position == 0 and end == size else data[position:end])
+            first = data[position]
+            opcode = first & 0x0F
+            if opcode == OPCODE_CLOSE:
+                self.transport.close()
+                sink.close()
+                return
+            if opcode == OPCODE_TEXT or (
+                opcode == OPCODE_CONTINUATION and self.message is not None
+            ):
+                payload = data[position + header : end]
+                if second & 0x80:
+                    payload = apply_mask(payload, data[position + header - 4 : position + header])
+                if not self.observe(opcode, bool(first & 0x80), payload):
+                    self.transport.close()  # invalid UTF-8 fails the connection (RFC 6455 §8.1)
+                    return
+            position = end
+        if position < size:
+            self.pending += memoryview(data)[position:]
+
+    def observe(self, opcode: int, final: bool, payload: bytes) -> bool:
+        """Decode a text message as UTF-8 and drop it: the least a relay that reads OCPP does.
+        False if it is not UTF-8."""
+        if opcode == OPCODE_TEXT and not final:
+            self.message = bytearray(payload)
+            return True
+        text: bytes | bytearray = payload
+        if opcode == OPCODE_CONTINUATION:
+            assert self.message is not None
+            self.message += payload
+            if not final:
+                return True
+            text, self.message = self.message, None
+        try:
+            text.decode()
+        except UnicodeDecodeError:
+            return False
+        return True
+
+
+class _ChargerSide(_RelaySide):
+    """A charger's connection: its upgrade request opens a connection to the CSMS, and the
+    CSMS's answer to the same upgrade is the charger's."""
+
+    def __init__(self, upstream_port: int) -> None:
+        super().__init__()
+        self.upstream_port = upstream_port
+        self.key = ""
+        self.connecting: asyncio.Task[None] | None = None  # held: the loop holds tasks weakly
+
+    def handshake(self) -> None:
+        head = _split_head(self.pending)
+        if head is None:
+            return
+        request_line, headers, rest = head
+        self.key = headers.get("sec-websocket-key", "")
+        upgrade = headers.get("upgrade", "").lower() == "websocket"
+        if len(request_line) != 3 or request_line[0] != "GET" or not upgrade or not self.key:
+            self.refuse("400 Bad Request")
+            return
+        self.pending = bytearray(rest)
+        self.transport.pause_reading()  # nothing more to read until the CSMS has answered
+        offered = headers.get("sec-websocket-protocol")
+        self.connecting = asyncio.get_running_loop().create_task(
+            self.connect(request_line[1], offered)
+        )
+
+    async def connect(self, path: str, offered: str | None) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.create_connection(
+                lambda: _CsmsSide(self, path, offered), "127.0.0.1", self.upstream_port
+            )
+        except OSError:
+            self.refuse("502 Bad Gateway")
+
+    def accept(self, protocol: str | None) -> None:
+        """The CSMS accepted the upgrade: so does the relay, with the CSMS's subprotocol."""
+        lines = [
+            "HTTP/1.1 101 Switching Protocols",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Accept: {_accept_key(self.key)}",
+        ]
+        if protocol:
+            lines.append(f"Sec-WebSocket-Protocol: {protocol}")
+        self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        self.transport.resume_reading()
+        self.start_relaying()
+
+    def refuse(self, status: str) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(f"HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n".encode())
+            self.transport.close()
+
+
+class _CsmsSide(_RelaySide):
+    """The relay's connection to the CSMS for one charger: the charger's upgrade, replayed."""
+
+    def __init__(self, charger: _ChargerSide, path: str, offered: str | None) -> None:
+        super().__init__()
+        self.charger = self.peer = charger
+        self.path = path
+        self.offered = offered
+        self.key = base64.b64encode(os.urandom(16)).decode()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self.charger.transport.is_closing():  # the charger left while this connected
+            self.transport.close()
+            return
+        self.charger.peer = self
+        lines = [
+            f"GET {self.path} HTTP/1.1",
+            f"Host: 127.0.0.1:{self.charger.upstream_port}",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Key: {self.key}",
+            "Sec-WebSocket-Version: 13",
+        ]
+        if self.offered:
+            lines.append(f"Sec-WebSocket-Protocol: {self.offered}")
+        self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.relaying:
+            super().connection_lost(exc)
+        else:
+            self.charger.refuse("502 Bad Gateway")
+
+    def handshake(self) -> None:
+        head = _split_head(self.pending)
+        if head is None:
+            return
+        status_line, headers, rest = head
+        switched = len(status_line) >= 2 and status_line[1] == "101"
+        if not switched or headers.get("sec-websocket-accept") != _accept_key(self.key):
+            self.transport.close()  # and connection_lost answers the charger 502
+            return
+        self.pending = bytearray(rest)
+        self.charger.accept(headers.get("sec-websocket-protocol"))
+        self.start_relaying()
+
+
+async def serve_raw_relay(port: int, upstream_port: int) -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: _ChargerSide(upstream_port), "127.0.0.1", port, backlog=4096
+    )
+    await _until_sigterm()
+    server.close()
 
 
 # -- load generator ----------------------------------------------------------------------------
@@ -510,10 +789,11 @@ def _module(*args: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def start_bare_relay(workdir: Path, upstream_port: int) -> Iterator[Service]:
+def start_python_relay(kind: str, workdir: Path, upstream_port: int) -> Iterator[Service]:
+    """The `bare` or the `raw` relay in front of the CSMS at `upstream_port`."""
     port = free_port()
-    command = _module("bare", "--port", str(port), "--upstream", str(upstream_port))
-    with _running("bare", command, port, workdir / "bare.log") as service:
+    command = _module(kind, "--port", str(port), "--upstream", str(upstream_port))
+    with _running(kind, command, port, workdir / f"{kind}.log") as service:
         yield service
 
 
@@ -686,6 +966,9 @@ def _parser() -> argparse.ArgumentParser:
     bare = commands.add_parser("bare", help="a bare Python relay (no parsing) to the CSMS")
     bare.add_argument("--port", type=int, required=True)
     bare.add_argument("--upstream", type=int, required=True, help="the CSMS's port")
+    raw = commands.add_parser("raw", help="a relay on bare asyncio Protocols to the CSMS")
+    raw.add_argument("--port", type=int, required=True)
+    raw.add_argument("--upstream", type=int, required=True, help="the CSMS's port")
     client = commands.add_parser("client", help="the charger load generator")
     client.add_argument("--url", required=True, help="ws://host:port of the hop or the CSMS")
     client.add_argument("--chargers", type=int, required=True)
@@ -714,6 +997,8 @@ def main(argv: list[str] | None = None) -> None:
         _run(serve(csms_app(args.deflate), args.port))
     elif args.command == "bare":
         _run(serve(bare_relay_app(f"ws://127.0.0.1:{args.upstream}"), args.port))
+    elif args.command == "raw":
+        _run(serve_raw_relay(args.port, args.upstream))
     else:
         print(json.dumps(_run(run_load(args))), flush=True)
 

@@ -1,9 +1,11 @@
-"""Relay benchmark: chargers -> (direct | nginx | bare relay | LC) -> fake CSMS, in one run.
+"""Relay benchmark: chargers -> (direct | nginx | bare | raw | LC) -> fake CSMS, in one run.
 
 The bare relay (aiohttp on uvloop pumping text, nothing else) is the floor under any hop built
-on the LC's stack: it separates what the LC's own work costs from what the stack costs.
+on the LC's stack: it separates what the LC's own work costs from what the stack costs. The raw
+relay (asyncio Protocols on uvloop, frames written through from the read callback, text
+unmasked and decoded) is the leanest Python design: the floor under any Python hop.
 
-Every point is measured for the four scenarios, repeated REPS times with the scenarios
+Every point is measured for the five scenarios, repeated REPS times with the scenarios
 interleaved (their order rotates each repetition), and reported as medians: a markdown table
 printed and written to RELAY_BENCH_OUT (or a fresh temporary directory), with the raw results
 and the processes' logs beside it. Targets are reported, never asserted: the machine is shared
@@ -39,7 +41,7 @@ pytestmark = pytest.mark.bench
 
 REPS = 3
 ACTION = "TransactionEvent"
-SCENARIOS = ("direct", "nginx", "bare", "lc")
+SCENARIOS = ("direct", "nginx", "bare", "raw", "lc")
 IDLE_CHARGERS = 2000
 IDLE_HOLD_S = 10
 PACED_WINDOW = ("--warmup", "3", "--duration", "10")
@@ -153,12 +155,13 @@ def _hops(workdir: Path) -> Iterator[tuple[rl.Service, dict[str, rl.Service]]]:
     with (
         rl.start_csms(workdir) as csms,
         rl.start_nginx(workdir, csms.port) as nginx,
-        rl.start_bare_relay(workdir, csms.port) as bare,
+        rl.start_python_relay("bare", workdir, csms.port) as bare,
+        rl.start_python_relay("raw", workdir, csms.port) as raw,
         rl.start_lc(workdir, csms.port) as lc,
     ):
-        for hop in (bare, lc):
+        for hop in (bare, raw, lc):
             assert rl.maps_mention(hop.process.pid, "uvloop"), f"{hop.name} does not run on uvloop"
-        yield csms, {"nginx": nginx, "bare": bare, "lc": lc}
+        yield csms, {"nginx": nginx, "bare": bare, "raw": raw, "lc": lc}
 
 
 # -- reporting ---------------------------------------------------------------------------------
@@ -230,28 +233,33 @@ def _verdict(met: bool) -> str:
 
 
 def _latency_target(results: Results, point: Point, key: str) -> str:
-    lc, bare, nginx = (_added(results, point, hop, key) for hop in ("lc", "bare", "nginx"))
-    ratio = lc / nginx if nginx > 0 else None
+    nginx = _added(results, point, "nginx", key)
+
+    def versus_nginx(hop: str) -> tuple[float, str]:
+        added = _added(results, point, hop, key)
+        return added, "n/a" if nginx <= 0 else f"{added / nginx:.2f}×"
+
+    (lc, lc_ratio), (bare, bare_ratio), (raw, raw_ratio) = map(versus_nginx, ("lc", "bare", "raw"))
     limit = "-"
     verdict = "-"
     if point == PACED_1000:
         limit = f"≤ {LATENCY_RATIO_TARGET:g}×"
-        verdict = _verdict(ratio is not None and ratio <= LATENCY_RATIO_TARGET)
-    shown, bare_shown = (
-        ("n/a", "n/a") if ratio is None else (f"{ratio:.2f}×", f"{bare / nginx:.2f}×")
-    )
+        verdict = _verdict(nginx > 0 and lc / nginx <= LATENCY_RATIO_TARGET)
     return (
         f"| {point.label}: added {key.removesuffix('_us')} | {lc:+,.0f} µs | {nginx:+,.0f} µs "
-        f"| {shown} | {bare:+,.0f} µs ({bare_shown}) | {limit} | {verdict} |"
+        f"| {lc_ratio} | {bare:+,.0f} µs ({bare_ratio}) | {raw:+,.0f} µs ({raw_ratio}) "
+        f"| {limit} | {verdict} |"
     )
 
 
 def _throughput_target(results: Results, point: Point) -> str:
-    lc, bare, nginx = (_median(results[point, hop], "rps") for hop in ("lc", "bare", "nginx"))
+    lc, bare, raw, nginx = (
+        _median(results[point, hop], "rps") for hop in ("lc", "bare", "raw", "nginx")
+    )
     ratio = lc / nginx
     return (
         f"| {point.label}: round trips/s | {lc:,.0f} | {nginx:,.0f} | {ratio:.0%} "
-        f"| {bare:,.0f} ({bare / nginx:.0%}) "
+        f"| {bare:,.0f} ({bare / nginx:.0%}) | {raw:,.0f} ({raw / nginx:.0%}) "
         f"| ≥ {THROUGHPUT_TARGET:.0%} | {_verdict(ratio >= THROUGHPUT_TARGET)} |"
     )
 
@@ -268,8 +276,9 @@ def _idle_numbers(idle: list[dict[str, Any]]) -> tuple[float, float, float]:
 
 def _target_table(results: Results, idle: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "| LC vs nginx | LC | nginx | LC / nginx | bare relay (/ nginx) | target | verdict |",
-        "|---|---|---|---|---|---|---|",
+        "| LC vs nginx | LC | nginx | LC / nginx | bare relay (/ nginx) | raw relay (/ nginx) "
+        "| target | verdict |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for point in (PACED_100, PACED_1000):
         lines += [_latency_target(results, point, key) for key in ("p50_us", "p99_us")]
@@ -277,7 +286,7 @@ def _target_table(results: Results, idle: list[dict[str, Any]]) -> list[str]:
     _before, after, per_charger = _idle_numbers(idle)
     lines.append(
         f"| {IDLE_CHARGERS:,} idle chargers: LC RSS | {after / 1024:,.0f} MiB "
-        f"({per_charger:.1f} KiB per charger) | - | - | - | < 1 GiB "
+        f"({per_charger:.1f} KiB per charger) | - | - | - | - | < 1 GiB "
         f"| {_verdict(after < IDLE_RSS_TARGET_KIB)} |"
     )
     return lines
@@ -336,8 +345,8 @@ def test_relay_bench() -> None:
     workdir = _output_dir()
     results: Results = {}
     idle: list[dict[str, Any]] = []
-    raw = (workdir / "results.jsonl").open("a")
-    with raw, _hops(workdir) as (csms, hops):
+    raw_runs = (workdir / "results.jsonl").open("a")
+    with raw_runs, _hops(workdir) as (csms, hops):
         for rep in range(REPS):
             print(f"repetition {rep + 1}/{REPS}", flush=True)
             for point in POINTS:
@@ -345,10 +354,10 @@ def test_relay_bench() -> None:
                     result = _run_point(point, scenario, hops, csms)
                     results.setdefault((point, scenario), []).append(result)
                     record = {"rep": rep, "point": point.label, "scenario": scenario}
-                    raw.write(json.dumps(record | result) + "\n")
+                    raw_runs.write(json.dumps(record | result) + "\n")
             idle.append(_run_idle(workdir, csms, rep))
-            raw.write(json.dumps({"rep": rep, "point": "idle", "scenario": "lc"} | idle[-1]))
-            raw.write("\n")
+            raw_runs.write(json.dumps({"rep": rep, "point": "idle", "scenario": "lc"} | idle[-1]))
+            raw_runs.write("\n")
         _assert_lc_clean(hops["lc"])
     report = _report(results, idle)
     (workdir / "relay-bench.md").write_text(report)
