@@ -98,6 +98,8 @@ class Link:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._background: set[asyncio.Task[None]] = set()
+        # Refused sessions whose energy the LC stopped, by str(id): journaled until they end.
+        self._suspended: dict[str, int | str] = {}
         self._closed = asyncio.Event()
         self._close_reason = ""
         self.finished = asyncio.Event()  # set once both sockets are closed
@@ -241,6 +243,8 @@ class Link:
                 self._count_relayed(output)
             elif isinstance(output, Observed):
                 self._publish(output.event)
+                if self._suspended and isinstance(output.event, ev.TransactionEnded):
+                    self._suspension_ended(output.event.transaction_id)
             elif isinstance(output, LcCallFinished):
                 future = self._lc_calls.pop(output.message_id, None)
                 if future is not None and not future.done():
@@ -320,6 +324,9 @@ class Link:
                     self.version, transaction_id, refused.evse_id, rule.max_stack_level
                 )
                 if await self._refused_call("suspend", transaction_id, *suspend):
+                    # Kept journaled until the session ends: after an LC restart the balancer
+                    # must learn again that this session may not draw.
+                    self._suspended[str(transaction_id)] = transaction_id
                     self._publish(ev.EnergySuspended(identity, refused.evse_id))
                     return
                 log.warning("%s: stopping transaction %s instead", identity, transaction_id)
@@ -331,8 +338,8 @@ class Link:
     ) -> bool:
         """Send one call for a refused transaction; True if the charger accepted it.
 
-        Once the charger has answered, the refusal is done with; without an answer it stays
-        journaled and is acted on again when the charger next connects.
+        Once the charger has answered a stop, the refusal is done with; without an answer it
+        stays journaled and is acted on again when the charger next connects.
         """
         assert self._hold is not None
         try:
@@ -342,7 +349,7 @@ class Link:
             outcome = "timeout"
         except LcCallRejected:
             outcome = "rejected"
-        if outcome != "timeout" and (what == "stop" or outcome == "accepted"):
+        if what == "stop" and outcome != "timeout":
             await self._hold.journal.forget_refusal(self.identity, transaction_id)
         self._metrics.refused_transactions.labels(what, outcome).inc()
         log.warning(
@@ -354,6 +361,12 @@ class Link:
             outcome,
         )
         return outcome == "accepted"
+
+    def _suspension_ended(self, transaction_id: str) -> None:
+        refused = self._suspended.pop(transaction_id, None)
+        if refused is not None:
+            assert self._hold is not None
+            self._spawn(self._hold.journal.forget_refusal(self.identity, refused))
 
     async def _reserve_provisional_id(self) -> None:
         assert self._hold is not None and self.session.offline is not None

@@ -379,15 +379,30 @@ async def test_start_the_csms_refuses_after_the_outage_follows_the_chargers_rule
     # The load balancer learns that this session may not draw any more.
     suspended = [event for event in events if isinstance(event, ev.EnergySuspended)]
     assert suspended == ([] if stop_on_invalid_id else [ev.EnergySuspended("CP06", 1)])
+    # A stop is done with once answered; a suspension is kept (for an LC restart) until the
+    # session ends.
+    assert router.journal is not None
+    kept = [] if stop_on_invalid_id else [(provisional, 1)]
+    assert await router.journal.refusals("CP06") == kept
+    if not stop_on_invalid_id:
+        await session.stop()
+        for _ in range(250):  # forgotten once the end is observed; bounded
+            if not await router.journal.refusals("CP06"):
+                break
+            await asyncio.sleep(0.02)
+        assert await router.journal.refusals("CP06") == []
     assert charger.ws.close_code is None
     await charger.close()
 
 
-async def test_a_refusal_the_lc_did_not_finish_before_a_restart_is_acted_on(
-    tmp_path: Path,
+@pytest.mark.parametrize("stop_on_invalid_id", [True, False])
+async def test_a_refusal_from_before_an_lc_restart_is_acted_on_again(
+    tmp_path: Path, stop_on_invalid_id: bool
 ) -> None:
-    """The LC journals a refusal before it acknowledges the replayed entry; killed before the
-    charger answered, the next run acts when the charger connects, then forgets it."""
+    """The LC journals a refusal before it acknowledges the replayed entry. Killed before the
+    charger answered the stop, or while a suspended session still runs, the next run acts
+    again when the charger connects: a stop is then done with, a suspension lasts until the
+    session ends and the load balancer hears of it again."""
     journal_path = tmp_path / "journal.sqlite"
     journal = await Journal.open(journal_path)
     await journal.remember_refusal("CP09", -3, 1)
@@ -400,23 +415,29 @@ async def test_a_refusal_the_lc_did_not_finish_before_a_restart_is_acted_on(
         )
     )
     await router.start()
+    events: list[ev.Event] = []
+    router.subscribe(events.append)
     try:
         charger = await connect(router, 9, "ocpp1.6")
         cp = charger.cp
         assert isinstance(cp, ChargePoint16)
-        cp.configuration["StopTransactionOnInvalidId"] = "true"
-        done = router.metrics.refused_transactions.labels("stop", "accepted")
+        cp.configuration["StopTransactionOnInvalidId"] = str(stop_on_invalid_id).lower()
+        action = "stop" if stop_on_invalid_id else "suspend"
+        done = router.metrics.refused_transactions.labels(action, "accepted")
         await wait_until(lambda: done._value.get() == 1, timeout_s=10, what="the LC to act")
-        assert cp.remote_stops == [-3]
+        assert router.journal is not None
+        if stop_on_invalid_id:
+            assert cp.remote_stops == [-3]
+            assert await router.journal.refusals("CP09") == []  # a later run leaves it alone
+        else:
+            (profile,) = cp.profiles
+            assert profile["cs_charging_profiles"]["transaction_id"] == -3
+            assert ev.EnergySuspended("CP09", 1) in events
+            assert await router.journal.refusals("CP09") == [(-3, 1)]
         await charger.close()
     finally:
         await router.stop()
         await csms.stop()
-    journal = await Journal.open(journal_path)
-    try:
-        assert await journal.refusals("CP09") == []  # done with: a later run leaves it alone
-    finally:
-        await journal.close()
 
 
 @pytest.mark.parametrize("stop_on_invalid_id", [True, False])
