@@ -259,6 +259,7 @@ class ChargePoint16(Cp16):
         self.profiles: list[dict[str, Any]] = []
         self.handled: list[str] = []
         self.remote_stops: list[int] = []
+        self.profile_status = "Accepted"  # the answer to every SetChargingProfile
         # every key is reported, whatever was asked for; None: GetConfiguration is refused
         self.configuration: dict[str, str] | None = {"HeartbeatInterval": "300"}
 
@@ -286,7 +287,7 @@ class ChargePoint16(Cp16):
     async def on_set_profile(self, **payload: Any) -> result16.SetChargingProfile:
         await self._delay("SetChargingProfile")
         self.profiles.append(payload)
-        return result16.SetChargingProfile(status="Accepted")
+        return result16.SetChargingProfile(status=self.profile_status)
 
     @on("Reset")
     async def on_reset(self, **_: Any) -> result16.Reset:

@@ -395,14 +395,18 @@ async def test_start_the_csms_refuses_after_the_outage_follows_the_chargers_rule
     await charger.close()
 
 
-@pytest.mark.parametrize("stop_on_invalid_id", [True, False])
+@pytest.mark.parametrize(
+    ("stop_on_invalid_id", "profile_status"),
+    [(True, "Accepted"), (False, "Accepted"), (False, "Rejected")],
+)
 async def test_a_refusal_from_before_an_lc_restart_is_acted_on_again(
-    tmp_path: Path, stop_on_invalid_id: bool
+    tmp_path: Path, stop_on_invalid_id: bool, profile_status: str
 ) -> None:
     """The LC journals a refusal before it acknowledges the replayed entry. Killed before the
     charger answered the stop, or while a suspended session still runs, the next run acts
     again when the charger connects: a stop is then done with, a suspension lasts until the
-    session ends and the load balancer hears of it again."""
+    session ends and the load balancer hears of it again. A charger that rejects the
+    suspension is asked to stop the session instead."""
     journal_path = tmp_path / "journal.sqlite"
     journal = await Journal.open(journal_path)
     await journal.remember_refusal("CP09", -3, 1)
@@ -422,13 +426,18 @@ async def test_a_refusal_from_before_an_lc_restart_is_acted_on_again(
         cp = charger.cp
         assert isinstance(cp, ChargePoint16)
         cp.configuration["StopTransactionOnInvalidId"] = str(stop_on_invalid_id).lower()
-        action = "stop" if stop_on_invalid_id else "suspend"
+        cp.profile_status = profile_status
+        stopped = stop_on_invalid_id or profile_status != "Accepted"
+        action = "stop" if stopped else "suspend"
         done = router.metrics.refused_transactions.labels(action, "accepted")
         await wait_until(lambda: done._value.get() == 1, timeout_s=10, what="the LC to act")
         assert router.journal is not None
-        if stop_on_invalid_id:
+        if stopped:
             assert cp.remote_stops == [-3]
             assert await router.journal.refusals("CP09") == []  # a later run leaves it alone
+            assert not any(isinstance(event, ev.EnergySuspended) for event in events)
+            rejected = router.metrics.refused_transactions.labels("suspend", "rejected")
+            assert rejected._value.get() == (0 if stop_on_invalid_id else 1)
         else:
             (profile,) = cp.profiles
             assert profile["cs_charging_profiles"]["transaction_id"] == -3
