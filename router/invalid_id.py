@@ -11,11 +11,13 @@ does what the charger would have done had its answer come from the CSMS directly
 2.0.1 MaxEnergyOnInvalidId is treated as not implemented: the LC cannot meter the energy
 delivered against it, and C15.FR.06 then asks for the energy delivery to stop at once.
 
-The rule and the highest stack level are read in one call per version.
+The rule and the highest stack level are read in one call per version. `Refusal` walks the
+steps for one transaction: the asyncio layer sends each `Ask` and feeds back the answer.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,3 +120,84 @@ def suspend_request(
         transaction_id,
     )
     return "SetChargingProfile", payload
+
+
+class Unanswered(enum.Enum):
+    """What came back instead of a CALLRESULT."""
+
+    TIMEOUT = "timeout"  # no answer in time, or the charger went away
+    CALL_ERROR = "callerror"
+
+
+Reply = dict[str, Any] | Unanswered
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """Send this call to the charger; `step` is "rule", "suspend" or "stop"."""
+
+    step: str
+    action: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """`suspended`: only the energy stopped, the session goes on (the balancer must hold it at
+    0 A until it ends). `settled`: the charger answered the stop, nothing is left to do; else
+    the refusal is acted on again at the charger's next connection."""
+
+    suspended: bool
+    settled: bool
+
+
+def outcome(reply: Reply) -> str:
+    """How a suspend or stop call went: accepted, rejected or timeout."""
+    if reply is Unanswered.TIMEOUT:
+        return "timeout"
+    if isinstance(reply, dict) and reply.get("status") == "Accepted":
+        return "accepted"
+    return "rejected"
+
+
+class Refusal:
+    """The steps for one refused transaction: read the charger's rule; then stop the
+    transaction, or suspend its energy and stop it only if the charger rejects that."""
+
+    def __init__(self, version: OcppVersion, transaction_id: int | str, evse_id: int | None):
+        self.version = version
+        self.transaction_id = transaction_id
+        self.evse_id = evse_id
+        self._step = "rule"
+        self.why_stopped = ""  # when the rule said suspend but the LC stops: why
+
+    def start(self) -> Ask:
+        return Ask("rule", *rule_query(self.version))
+
+    def answered(self, reply: Reply) -> Ask | Finished:
+        if self._step == "rule":
+            if isinstance(reply, dict):
+                rule = parse_rule(self.version, reply)
+            else:
+                rule = CONSERVATIVE_RULE
+                self.why_stopped = f"the rule could not be read ({reply.value})"
+            if rule.stop_transaction:
+                return self._stop()
+            if self.evse_id is None:
+                self.why_stopped = "the transaction's EVSE is unknown"
+                return self._stop()
+            self._step = "suspend"
+            suspend = suspend_request(
+                self.version, self.transaction_id, self.evse_id, rule.max_stack_level
+            )
+            return Ask("suspend", *suspend)
+        if self._step == "suspend":
+            if outcome(reply) == "accepted":
+                return Finished(suspended=True, settled=False)
+            self.why_stopped = f"the suspension was not accepted ({outcome(reply)})"
+            return self._stop()
+        return Finished(suspended=False, settled=reply is not Unanswered.TIMEOUT)
+
+    def _stop(self) -> Ask:
+        self._step = "stop"
+        return Ask("stop", *stop_request(self.version, self.transaction_id))

@@ -307,60 +307,44 @@ class Link:
 
     async def _act_on_refused(self, refused: TransactionRefused) -> None:
         """Stop the refused transaction, or only its energy delivery, by the charger's rule."""
-        identity, transaction_id = self.identity, refused.transaction_id
-        action, payload = invalid_id.rule_query(self.version)
-        try:
-            rule = invalid_id.parse_rule(self.version, await self.call(action, payload))
-        except (LcCallTimeout, LcCallRejected) as failure:
-            log.warning("%s: %s failed (%s); stopping instead", identity, action, failure)
-            rule = invalid_id.CONSERVATIVE_RULE
-        if not rule.stop_transaction:
-            if refused.evse_id is None:
-                log.warning(
-                    "%s: EVSE of transaction %s unknown; stopping instead", identity, transaction_id
-                )
-            else:
-                suspend = invalid_id.suspend_request(
-                    self.version, transaction_id, refused.evse_id, rule.max_stack_level
-                )
-                if await self._refused_call("suspend", transaction_id, *suspend):
-                    # Kept journaled until the session ends: after an LC restart the balancer
-                    # must learn again that this session may not draw.
-                    self._suspended[str(transaction_id)] = transaction_id
-                    self._publish(ev.EnergySuspended(identity, refused.evse_id))
-                    return
-                log.warning("%s: stopping transaction %s instead", identity, transaction_id)
-        stop = invalid_id.stop_request(self.version, transaction_id)
-        await self._refused_call("stop", transaction_id, *stop)
-
-    async def _refused_call(
-        self, what: str, transaction_id: int | str, action: str, payload: dict[str, Any]
-    ) -> bool:
-        """Send one call for a refused transaction; True if the charger accepted it.
-
-        Once the charger has answered a stop, the refusal is done with; without an answer it
-        stays journaled and is acted on again when the charger next connects.
-        """
         assert self._hold is not None
+        identity, transaction_id = self.identity, refused.transaction_id
+        refusal = invalid_id.Refusal(self.version, transaction_id, refused.evse_id)
+        step: invalid_id.Ask | invalid_id.Finished = refusal.start()
+        while isinstance(step, invalid_id.Ask):
+            step = refusal.answered(await self._ask(step, transaction_id))
+            if isinstance(step, invalid_id.Ask) and step.step == "stop" and refusal.why_stopped:
+                log.warning("%s: stopping %s: %s", identity, transaction_id, refusal.why_stopped)
+        if step.settled:
+            await self._hold.journal.forget_refusal(identity, transaction_id)
+        if step.suspended:
+            assert refused.evse_id is not None
+            # Kept journaled until the session ends: after an LC restart the balancer must
+            # learn again that this session may not draw.
+            self._suspended[str(transaction_id)] = transaction_id
+            self._publish(ev.EnergySuspended(identity, refused.evse_id))
+
+    async def _ask(self, ask: invalid_id.Ask, transaction_id: int | str) -> invalid_id.Reply:
+        """One call for a refused transaction; suspensions and stops are counted and logged."""
+        reply: invalid_id.Reply
         try:
-            answer = await self.call(action, payload)
-            outcome = "accepted" if answer.get("status") == "Accepted" else "rejected"
+            reply = await self.call(ask.action, ask.payload)
         except LcCallTimeout:
-            outcome = "timeout"
+            reply = invalid_id.Unanswered.TIMEOUT
         except LcCallRejected:
-            outcome = "rejected"
-        if what == "stop" and outcome != "timeout":
-            await self._hold.journal.forget_refusal(self.identity, transaction_id)
-        self._metrics.refused_transactions.labels(what, outcome).inc()
-        log.warning(
-            "%s: the CSMS refused the id of replayed transaction %s; %s (%s): %s",
-            self.identity,
-            transaction_id,
-            what,
-            action,
-            outcome,
-        )
-        return outcome == "accepted"
+            reply = invalid_id.Unanswered.CALL_ERROR
+        if ask.step != "rule":
+            outcome = invalid_id.outcome(reply)
+            self._metrics.refused_transactions.labels(ask.step, outcome).inc()
+            log.warning(
+                "%s: the CSMS refused the id of replayed transaction %s; %s (%s): %s",
+                self.identity,
+                transaction_id,
+                ask.step,
+                ask.action,
+                outcome,
+            )
+        return reply
 
     def _suspension_ended(self, transaction_id: str) -> None:
         refused = self._suspended.pop(transaction_id, None)

@@ -11,7 +11,12 @@ from router.invalid_id import (
     CONSERVATIVE_RULE,
     FALLBACK_STACK_LEVEL,
     SUSPEND_PROFILE_ID_BASE,
+    Ask,
+    Finished,
     InvalidIdRule,
+    Refusal,
+    Unanswered,
+    outcome,
     parse_rule,
     rule_query,
     stop_request,
@@ -175,3 +180,79 @@ def test_suspension_profile_ids_stay_clear_of_the_balancers_default_range() -> N
     balancer_default = range(870000, 870000 + 1000)
     assert all(suspend_profile_id(evse) not in balancer_default for evse in range(100))
     assert suspend_profile_id(1) != suspend_profile_id(2)
+
+
+# -- the steps for one refused transaction ------------------------------------------------------
+
+ACCEPTED = {"status": "Accepted"}
+REJECTED = {"status": "Rejected"}
+
+
+def steps(refusal: Refusal, *replies: dict[str, Any] | Unanswered) -> tuple[list[str], Finished]:
+    """The steps asked, fed `replies` in turn, and how it finished."""
+    asked: list[str] = []
+    step: Ask | Finished = refusal.start()
+    for reply in replies:
+        assert isinstance(step, Ask), (asked, step)
+        asked.append(step.step)
+        step = refusal.answered(reply)
+    assert isinstance(step, Finished), (asked, step)
+    return asked, step
+
+
+@pytest.mark.parametrize("version", [V16, V201])
+def test_rule_true_stops_and_the_answer_settles_it(version: OcppVersion) -> None:
+    rule = answer16("true") if version is V16 else answer201("true")
+    refusal = Refusal(version, 7 if version is V16 else "tx-7", 1)
+    assert steps(refusal, rule, ACCEPTED) == (["rule", "stop"], Finished(False, settled=True))
+
+
+def test_rule_false_suspends_at_the_highest_stack_level_and_keeps_the_refusal() -> None:
+    refusal = Refusal(V201, "tx-7", 2)
+    assert refusal.start() == Ask("rule", *rule_query(V201))
+    suspend = refusal.answered(answer201("false", "5"))
+    assert suspend == Ask("suspend", *suspend_request(V201, "tx-7", 2, 5))
+    assert refusal.answered(ACCEPTED) == Finished(suspended=True, settled=False)
+
+
+@pytest.mark.parametrize("reply", [REJECTED, Unanswered.CALL_ERROR, Unanswered.TIMEOUT])
+def test_a_suspension_not_accepted_becomes_a_stop(reply: dict[str, Any] | Unanswered) -> None:
+    refusal = Refusal(V16, -3, 1)
+    asked, finished = steps(refusal, answer16("false"), reply, ACCEPTED)
+    assert asked == ["rule", "suspend", "stop"] and not finished.suspended
+    assert "suspension was not accepted" in refusal.why_stopped
+
+
+def test_rule_false_with_the_evse_unknown_stops() -> None:
+    refusal = Refusal(V201, "tx-7", None)
+    assert steps(refusal, answer201("false"), ACCEPTED) == (["rule", "stop"], Finished(False, True))
+    assert "EVSE is unknown" in refusal.why_stopped
+
+
+@pytest.mark.parametrize("reply", [Unanswered.CALL_ERROR, Unanswered.TIMEOUT])
+def test_an_unreadable_rule_stops(reply: Unanswered) -> None:
+    refusal = Refusal(V16, -3, 1)
+    assert steps(refusal, reply, ACCEPTED) == (["rule", "stop"], Finished(False, settled=True))
+    assert "could not be read" in refusal.why_stopped
+
+
+@pytest.mark.parametrize(
+    ("reply", "settled"),
+    [
+        (ACCEPTED, True),
+        (REJECTED, True),
+        (Unanswered.CALL_ERROR, True),
+        (Unanswered.TIMEOUT, False),
+    ],
+)
+def test_only_an_answered_stop_settles_the_refusal(
+    reply: dict[str, Any] | Unanswered, settled: bool
+) -> None:
+    refusal = Refusal(V16, -3, 1)
+    assert steps(refusal, answer16("true"), reply)[1] == Finished(False, settled=settled)
+
+
+def test_outcomes() -> None:
+    assert outcome(ACCEPTED) == "accepted"
+    assert outcome(REJECTED) == outcome({}) == outcome(Unanswered.CALL_ERROR) == "rejected"
+    assert outcome(Unanswered.TIMEOUT) == "timeout"
