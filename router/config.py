@@ -42,6 +42,8 @@ def _router_settings(table: Table) -> tuple[RouterSettings, str]:
     offline = table.table("offline", {})
     hold = _hold_settings(offline) if policy == "hold" else None
     offline.finish()
+    rate = table.number("max_frames_per_s", 50, minimum=0)
+    max_chargers = table.integer("max_chargers", 0, minimum=0)
     settings = RouterSettings(
         upstream_url=upstream,
         listen_host=table.string("listen_host", "0.0.0.0"),
@@ -49,6 +51,9 @@ def _router_settings(table: Table) -> tuple[RouterSettings, str]:
         ping_interval_s=ping or None,
         connect_timeout_s=table.number("connect_timeout_s", 10, minimum=0.1),
         session=session,
+        max_frames_per_s=rate or None,
+        frame_burst=table.integer("frame_burst", 200, minimum=1),
+        max_chargers=max_chargers or None,
         hold=hold,
     )
     table.finish()

@@ -45,6 +45,7 @@ from router.outputs import (
     TransactionRefused,
     Violation,
 )
+from router.rate_limit import FrameBudget
 from router.session import LinkSession
 from router.upstream import OUTAGE_REASONS, UpstreamRefused
 
@@ -83,6 +84,7 @@ class Link:
         csms: ClientWebSocketResponse | None,
         metrics: RouterMetrics,
         publish: EventSink,
+        frame_budget: FrameBudget | None = None,
         hold: HoldLink | None = None,
     ) -> None:
         self.session = session
@@ -93,6 +95,7 @@ class Link:
         self._hold = hold
         self._metrics = metrics
         self._publish = publish
+        self._frame_budget = frame_budget  # the charger's side only
         self._loop = asyncio.get_running_loop()
         self._lc_calls: dict[str, asyncio.Future[Any]] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -219,7 +222,13 @@ class Link:
             if direction is Direction.TO_CSMS
             else self.session.route_from_csms
         )
+        budget = self._frame_budget if direction is Direction.TO_CSMS else None
         async for message in source:
+            if budget is not None:
+                wait = budget.take(self._loop.time())
+                if wait > 0:  # not reading meanwhile: TCP holds the charger back
+                    self._metrics.throttled_seconds.inc(wait)
+                    await asyncio.sleep(wait)
             if message.type is WSMsgType.TEXT:
                 started = self._loop.time()
                 await self._execute(route(message.data, started))

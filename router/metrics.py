@@ -76,6 +76,16 @@ class RouterMetrics:
         self.connections = Counter(
             "ocpp_lc_charger_connections", "Charger connections accepted", registry=r
         )
+        self.connections_refused = Counter(
+            "ocpp_lc_charger_connections_refused",
+            "Charger connections refused because max_chargers were connected",
+            registry=r,
+        )
+        self.throttled_seconds = Counter(
+            "ocpp_lc_charger_throttled_seconds",
+            "Time the LC stopped reading chargers that sent more than max_frames_per_s",
+            registry=r,
+        )
         self.lc_calls = Counter(
             "ocpp_lc_own_calls",
             "Calls the LC itself sent to chargers, by action and outcome",

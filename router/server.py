@@ -29,6 +29,7 @@ from router.journal import Journal
 from router.link import HoldLink, Link
 from router.metrics import RouterMetrics
 from router.offline import OfflineKnowledge, OfflineRelay, OfflineSettings, authorization_scope
+from router.rate_limit import FrameBudget
 from router.schemas import SchemaRegistry, default_registry
 from router.session import LinkSession, SessionSettings
 from router.upstream import OUTAGE_REASONS, UpstreamDialer, UpstreamRefused, UpstreamSettings
@@ -52,6 +53,12 @@ class RouterSettings:
     ping_interval_s: float | None = 30.0
     connect_timeout_s: float = 10.0
     session: SessionSettings = field(default_factory=SessionSettings)
+    # Each charger's frames are read at this rate on average, bursts up to frame_burst
+    # (router/rate_limit.py); None: unlimited.
+    max_frames_per_s: float | None = 50.0
+    frame_burst: int = 200
+    # Charger connections beyond this are refused with 503; None: no limit.
+    max_chargers: int | None = None
     # Seams for security profiles 2/3: the LC's TLS server context towards chargers and its
     # client context towards the CSMS.
     server_ssl: ssl.SSLContext | None = None
@@ -93,6 +100,7 @@ class Router:
             )
         )
         self._links: dict[str, Link] = {}
+        self._connecting = 0  # charger handlers running: connected or being connected
         self.journal: Journal | None = None
         self._knowledge = OfflineKnowledge()
         self._background: set[asyncio.Task[None]] = set()
@@ -218,9 +226,13 @@ class Router:
         headers: dict[str, str],
     ) -> Link:
         hold_settings, journal = self.settings.hold, self.journal
+        rate = self.settings.max_frames_per_s
+        budget = None
+        if rate is not None:
+            budget = FrameBudget(rate, self.settings.frame_burst, asyncio.get_running_loop().time())
         if hold_settings is None or journal is None:
             session = LinkSession(identity, version, self.settings.session, self._schemas)
-            return Link(session, charger, csms, self.metrics, self._publish)
+            return Link(session, charger, csms, self.metrics, self._publish, budget)
         reserve = deque(
             [
                 await journal.next_provisional_transaction_id(identity)
@@ -241,7 +253,7 @@ class Router:
             partial(self._dialer.dial, path, offered, headers),
             hold_settings.offline.redial_interval_s,
         )
-        return Link(session, charger, csms, self.metrics, self._publish, hold)
+        return Link(session, charger, csms, self.metrics, self._publish, budget, hold)
 
     def _publish(self, event: ev.Event) -> None:
         for callback in self._subscribers:
@@ -258,6 +270,22 @@ class Router:
                 status=400, text="expected a WebSocket upgrade to /<path>/<identity>"
             )
         previous = self._links.get(identity)
+        limit = self.settings.max_chargers
+        # Handlers run for a connection's whole life: those running are the chargers connected
+        # or connecting. One that replaces its own earlier connection is let through.
+        if previous is None and limit is not None and self._connecting >= limit:
+            self.metrics.connections_refused.inc()
+            log.warning("%s: refused, %d chargers are connected (max_chargers)", identity, limit)
+            return web.Response(status=503, text="too many chargers connected to this LC")
+        self._connecting += 1
+        try:
+            return await self._connect_charger(request, path, identity, previous)
+        finally:
+            self._connecting -= 1
+
+    async def _connect_charger(
+        self, request: web.Request, path: str, identity: str, previous: Link | None
+    ) -> web.StreamResponse:
         if previous is not None:
             log.info("%s: new connection replaces the current one", identity)
             previous.close(reason="replaced by a new connection")

@@ -54,6 +54,7 @@ def test_every_default() -> None:
         validation_to_charger=ValidationMode.OBSERVE,
     )
     assert router.server_ssl is None and router.upstream_ssl is None
+    assert (router.max_frames_per_s, router.frame_burst, router.max_chargers) == (50, 200, None)
     assert metrics == MetricsSettings("127.0.0.1", 9100)
     assert policy == "hold"  # the default since offline hold exists
     assert router.hold is not None
@@ -98,6 +99,9 @@ def test_every_router_and_metrics_key_is_read() -> None:
                 "validation_to_csms": "strict",
                 "validation_to_charger": "observe",
                 "connection_loss": "close",
+                "max_frames_per_s": 12.5,
+                "frame_burst": 30,
+                "max_chargers": 500,
             },
             "metrics": {"listen_host": "0.0.0.0", "listen_port": 9200},
         }
@@ -112,8 +116,14 @@ def test_every_router_and_metrics_key_is_read() -> None:
         validation_to_csms=ValidationMode.STRICT,
         validation_to_charger=ValidationMode.OBSERVE,
     )
+    assert (router.max_frames_per_s, router.frame_burst, router.max_chargers) == (12.5, 30, 500)
     assert metrics == MetricsSettings("0.0.0.0", 9200)
     assert policy == "close"
+
+
+def test_zero_turns_the_frame_rate_and_connection_limits_off() -> None:
+    router, _, _ = _parse(_config({"max_frames_per_s": 0, "max_chargers": 0}))
+    assert router.max_frames_per_s is None and router.max_chargers is None
 
 
 @pytest.mark.parametrize("ping", [0, 0.0])
@@ -215,6 +225,8 @@ def test_upstream_url_must_be_a_websocket_url_with_a_host(url: str) -> None:
         ("connect_timeout_s", [10]),
         ("call_timeout_s", {"s": 30}),
         ("max_frame_bytes", 65536.0),
+        ("frame_burst", 1.5),
+        ("max_chargers", "1000"),
         ("validation_to_csms", True),
         ("connection_loss", 1),
     ],
@@ -235,6 +247,9 @@ def test_wrong_type_names_the_key(key: str, value: Any) -> None:
         ("call_timeout_s", -30),
         ("max_frame_bytes", 1023),
         ("max_frame_bytes", (16 << 20) + 1),
+        ("max_frames_per_s", -1),
+        ("frame_burst", 0),
+        ("max_chargers", -1),
     ],
 )
 def test_out_of_range_number_names_the_key(key: str, value: float) -> None:
