@@ -1,4 +1,4 @@
-"""Relay benchmark pieces: a fake CSMS, a bare and a raw Python relay, a charger load
+"""Relay benchmark pieces: a fake CSMS, three Python relays (bare, raw, sansio), a charger load
 generator, and runners for the hops.
 
 Each piece runs in a process of its own, on 127.0.0.1:
@@ -6,6 +6,7 @@ Each piece runs in a process of its own, on 127.0.0.1:
     python -m tests.bench.relay_load csms --port PORT [--deflate]
     python -m tests.bench.relay_load bare --port PORT --upstream CSMS_PORT
     python -m tests.bench.relay_load raw --port PORT --upstream CSMS_PORT
+    python -m tests.bench.relay_load sansio --port PORT --upstream CSMS_PORT
     python -m tests.bench.relay_load client --url ws://127.0.0.1:PORT --chargers N
         [--rate CALLS_PER_S | --idle SECONDS] [--warmup S] [--duration S] [--pid NAME=PID ...]
 
@@ -15,10 +16,14 @@ parsing JSON, so it costs as little as possible. The bare relay is the LC's stac
 uvloop) relaying text and nothing else: the floor under any hop on that stack. The raw relay is
 the leanest Python design: asyncio Protocols on uvloop, no task switch per frame; the read
 callback writes each frame through verbatim, then unmasks and decodes its text, the least any
-relay that observes OCPP does. The client opens N charger connections (subprotocol ocpp2.0.1),
-sends OCPP 2.0.1 CALLs closed-loop (one outstanding per charger) or paced (Poisson at an
-aggregate rate), checks every answer's id, and prints one JSON line: round trips/s, latency
-percentiles, and CPU and RSS of the processes named with `--pid`.
+relay that observes OCPP does. The sansio relay is the same design made a real WebSocket
+endpoint on both sides: its asyncio Protocols drive websockets' sans-I/O protocol objects
+(ServerProtocol to the charger, ClientProtocol to the CSMS), which do the handshakes, limits,
+pings and closes; the read callback decodes each text frame and re-frames it to the other side,
+as a relay that may rewrite OCPP must. The client opens N charger connections (subprotocol
+ocpp2.0.1), sends OCPP 2.0.1 CALLs closed-loop (one outstanding per charger) or paced (Poisson
+at an aggregate rate), checks every answer's id, and prints one JSON line: round trips/s,
+latency percentiles, and CPU and RSS of the processes named with `--pid`.
 
 The runners (`start_csms`, `start_python_relay`, `start_nginx`, `start_lc`, `run_client`) start
 those processes, the nginx hop and the Local Controller (`python -m lc run --config FILE`) for
@@ -43,14 +48,24 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, cast
 
 import aiohttp
 from aiohttp import WSMsgType, web
+from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidURI
+from websockets.frames import CLOSE, CONT, TEXT, Close, CloseCode, Frame
+from websockets.headers import parse_subprotocol
+from websockets.http11 import Request, Response
+from websockets.protocol import CONNECTING, OPEN, Event
+from websockets.server import ServerProtocol
 from websockets.speedups import apply_mask
+from websockets.typing import BytesLike, Subprotocol
+from websockets.uri import WebSocketURI, parse_uri
 
 REPO = Path(__file__).resolve().parents[2]
 SUBPROTOCOL = "ocpp2.0.1"
@@ -261,18 +276,15 @@ def _split_head(buffer: bytearray) -> tuple[list[str], dict[str, str], bytes] | 
     return first.split(" ", 2), headers, bytes(buffer[end + 4 :])
 
 
-class _RelaySide(asyncio.Protocol):
-    """One of the two TCP connections of a raw-relayed charger; `peer` is the other. After the
-    upgrade, each complete WebSocket frame read here is written verbatim to the peer, then
-    observed: text is unmasked and decoded as UTF-8. All in the read callback: no task."""
+class _Spliced(asyncio.Protocol):
+    """One of the two TCP connections of a relayed charger, the charger's or the relay's to the
+    CSMS; `peer` is the other. Frames are read here and relayed to the peer by a subclass."""
 
     transport: asyncio.Transport
 
     def __init__(self) -> None:
-        self.peer: _RelaySide | None = None
-        self.relaying = False
-        self.pending = bytearray()  # the HTTP head, then an incomplete frame
-        self.awaiting = 0  # the length `pending` must reach before its frame can be complete
+        self.peer: _Spliced | None = None
+        self.relaying = False  # both upgrades are done: frames flow
         self.message: bytearray | None = None  # a fragmented text message's payload so far
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -280,7 +292,20 @@ class _RelaySide(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.peer is not None:
-            self.peer.transport.close()
+            self.peer.hang_up()
+
+    def hang_up(self) -> None:
+        """The peer's connection is gone: so goes this one."""
+        self.transport.close()
+
+    def join(self, charger: _Spliced) -> bool:
+        """Pair this CSMS side, just connected, with its charger; False (and closed) if the
+        charger left while it connected."""
+        if charger.transport.is_closing():
+            self.transport.close()
+            return False
+        charger.peer = self
+        return True
 
     # The peer's frames are written here: while this side's send buffer is full, stop reading
     # them, so a slow side cannot make the relay buffer without bound.
@@ -291,6 +316,36 @@ class _RelaySide(asyncio.Protocol):
     def resume_writing(self) -> None:
         if self.peer is not None:
             self.peer.transport.resume_reading()
+
+    def observe(self, opcode: int, final: bool, payload: BytesLike) -> bool:
+        """Decode a text message as UTF-8 and drop the text: the least a relay that reads OCPP
+        does. False if it is not UTF-8."""
+        if opcode == OPCODE_TEXT and not final:
+            self.message = bytearray(payload)
+            return True
+        text = payload
+        if opcode == OPCODE_CONTINUATION:
+            assert self.message is not None
+            self.message += payload
+            if not final:
+                return True
+            text, self.message = self.message, None
+        try:
+            str(text, "utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
+
+
+class _RelaySide(_Spliced):
+    """One of the two TCP connections of a raw-relayed charger. After the upgrade, each complete
+    WebSocket frame read here is written verbatim to the peer, then observed: text is unmasked
+    and decoded as UTF-8. All in the read callback: no task."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending = bytearray()  # the HTTP head, then an incomplete frame
+        self.awaiting = 0  # the length `pending` must reach before its frame can be complete
 
     def handshake(self) -> None:
         """Act on `pending`, the HTTP head read so far."""
@@ -369,25 +424,6 @@ class _RelaySide(asyncio.Protocol):
         if position < size:
             self.pending += memoryview(data)[position:]
 
-    def observe(self, opcode: int, final: bool, payload: bytes) -> bool:
-        """Decode a text message as UTF-8 and drop it: the least a relay that reads OCPP does.
-        False if it is not UTF-8."""
-        if opcode == OPCODE_TEXT and not final:
-            self.message = bytearray(payload)
-            return True
-        text: bytes | bytearray = payload
-        if opcode == OPCODE_CONTINUATION:
-            assert self.message is not None
-            self.message += payload
-            if not final:
-                return True
-            text, self.message = self.message, None
-        try:
-            text.decode()
-        except UnicodeDecodeError:
-            return False
-        return True
-
 
 class _ChargerSide(_RelaySide):
     """A charger's connection: its upgrade request opens a connection to the CSMS, and the
@@ -457,10 +493,8 @@ class _CsmsSide(_RelaySide):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        if self.charger.transport.is_closing():  # the charger left while this connected
-            self.transport.close()
+        if not self.join(self.charger):
             return
-        self.charger.peer = self
         lines = [
             f"GET {self.path} HTTP/1.1",
             f"Host: 127.0.0.1:{self.charger.upstream_port}",
@@ -493,13 +527,189 @@ class _CsmsSide(_RelaySide):
         self.start_relaying()
 
 
-async def serve_raw_relay(port: int, upstream_port: int) -> None:
+async def serve_relay(charger_side: Callable[[], asyncio.Protocol], port: int) -> None:
+    """Serve a relay on asyncio Protocols: `charger_side` makes one per accepted charger."""
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: _ChargerSide(upstream_port), "127.0.0.1", port, backlog=4096
-    )
+    server = await loop.create_server(charger_side, "127.0.0.1", port, backlog=4096)
     await _until_sigterm()
     server.close()
+
+
+# -- sans-I/O relay ----------------------------------------------------------------------------
+
+
+class _SansioSide(_Spliced):
+    """One of the two TCP connections of a charger relayed through websockets' sans-I/O protocol
+    objects: `protocol` parses what is read (handshake, frames, limits; it answers pings and
+    closes) and frames what is written. Each text frame read is decoded as UTF-8 and sent on,
+    re-framed, with the peer protocol's send_text, as a relay that may rewrite it must. All in
+    the read callback: no task."""
+
+    protocol: ServerProtocol | ClientProtocol
+    peer: _SansioSide | None
+
+    def data_received(self, data: bytes) -> None:
+        self.protocol.receive_data(data)
+        events = self.protocol.events_received()
+        if self.relaying:
+            for frame in cast("list[Frame]", events):
+                self.relay(frame)
+        else:
+            self.handshake(events)
+        self.flush()
+        if self.peer is not None:
+            self.peer.flush()
+
+    def handshake(self, events: list[Event]) -> None:
+        """Act on what the protocol read before the upgrades were done."""
+        raise NotImplementedError
+
+    def start_relaying(self, frames: list[Event]) -> None:
+        """Relay from now on, starting with the frames read with the upgrade."""
+        self.relaying = True
+        for frame in cast("list[Frame]", frames):
+            self.relay(frame)
+
+    def relay(self, frame: Frame) -> None:
+        """Send a text frame on to the peer; a close frame closes the peer with the same code.
+        The protocol has answered a ping already; OCPP-J sends no binary frame: dropped."""
+        assert self.peer is not None
+        opcode = frame.opcode
+        if opcode is CLOSE:
+            self.peer.hang_up(self.protocol.close_rcvd)
+        elif opcode is TEXT or (opcode is CONT and self.message is not None):
+            sink = self.peer.protocol
+            if sink.state is not OPEN:  # the relay is closing the peer: nowhere to send it
+                return
+            if not self.observe(opcode, frame.fin, frame.data):
+                self.protocol.fail(CloseCode.INVALID_DATA, "invalid UTF-8")
+                self.peer.hang_up()
+            elif opcode is TEXT:
+                sink.send_text(frame.data, frame.fin)
+            else:
+                sink.send_continuation(frame.data, frame.fin)
+
+    def flush(self) -> None:
+        """Write what the protocol has to send."""
+        self.write(self.protocol.data_to_send())
+
+    def write(self, chunks: list[bytes]) -> None:
+        """Write what a protocol had to send; its end of stream closes the connection."""
+        for data in chunks:
+            if data:
+                self.transport.write(data)
+            else:
+                self.transport.close()
+
+    def hang_up(self, close: Close | None = None) -> None:
+        """The peer is gone: send a close frame (the peer's code, if it sent one) and close."""
+        if self.transport.is_closing():
+            return
+        protocol = self.protocol
+        if protocol.state is OPEN:
+            if close is None:
+                protocol.send_close(CloseCode.GOING_AWAY)
+            elif close.code == CloseCode.NO_STATUS_RCVD:
+                protocol.send_close()
+            else:
+                protocol.send_close(close.code, close.reason)
+            self.flush()
+        self.transport.close()
+
+
+class _SansioCharger(_SansioSide):
+    """A charger's connection: its upgrade request, once valid, opens a connection to the CSMS
+    with the same path and subprotocols; the charger is accepted when the CSMS accepts."""
+
+    protocol: ServerProtocol
+
+    def __init__(self, upstream_port: int) -> None:
+        super().__init__()
+        self.protocol = ServerProtocol()
+        self.upstream_port = upstream_port
+        self.response: Response | None = None  # the 101 to send once the CSMS has sent its own
+        self.early: list[Event] = []  # frames read with the upgrade request
+        self.held: list[bytes] = []  # what the protocol sent in answer to them: after the 101
+        self.connecting: asyncio.Task[None] | None = None  # held: the loop holds tasks weakly
+
+    def handshake(self, events: list[Event]) -> None:
+        if not events:  # the request is incomplete, or invalid: then the protocol refused it
+            return
+        request, *self.early = events
+        assert isinstance(request, Request)
+        response = self.protocol.accept(request)
+        if response.status_code != 101:
+            self.protocol.send_response(response)
+            return
+        self.response = response
+        self.held = self.protocol.data_to_send()
+        self.transport.pause_reading()  # nothing more to read until the CSMS has answered
+        offered = [
+            subprotocol
+            for header in request.headers.get_all("Sec-WebSocket-Protocol")
+            for subprotocol in parse_subprotocol(header)
+        ]
+        self.connecting = asyncio.get_running_loop().create_task(
+            self.connect(request.path, offered)
+        )
+
+    async def connect(self, path: str, offered: list[Subprotocol]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            uri = parse_uri(f"ws://127.0.0.1:{self.upstream_port}{path}")
+            await loop.create_connection(
+                lambda: _SansioCsms(self, uri, offered), "127.0.0.1", self.upstream_port
+            )
+        except (InvalidURI, OSError):
+            self.hang_up()
+
+    def accept(self, subprotocol: Subprotocol | None) -> None:
+        """The CSMS accepted the upgrade: so does the relay, with the CSMS's subprotocol."""
+        assert self.response is not None
+        if subprotocol is not None:
+            self.response.headers["Sec-WebSocket-Protocol"] = subprotocol
+            self.protocol.subprotocol = subprotocol
+        self.protocol.send_response(self.response)
+        self.flush()
+        self.transport.resume_reading()
+        self.write(self.held)
+        self.start_relaying(self.early)
+
+    def hang_up(self, close: Close | None = None) -> None:
+        if self.protocol.state is CONNECTING and not self.transport.is_closing():
+            reason = "Failed to open a WebSocket connection: the CSMS did not accept it.\n"
+            self.protocol.send_response(self.protocol.reject(HTTPStatus.BAD_GATEWAY, reason))
+            self.flush()  # the response, then the end of the stream: the connection closes
+        else:
+            super().hang_up(close)
+
+
+class _SansioCsms(_SansioSide):
+    """The relay's connection to the CSMS for one charger."""
+
+    protocol: ClientProtocol
+
+    def __init__(
+        self, charger: _SansioCharger, uri: WebSocketURI, offered: list[Subprotocol]
+    ) -> None:
+        super().__init__()
+        self.charger = self.peer = charger
+        self.protocol = ClientProtocol(uri, subprotocols=offered or None)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if not self.join(self.charger):
+            return
+        self.protocol.send_request(self.protocol.connect())
+        self.flush()
+
+    def handshake(self, events: list[Event]) -> None:
+        # A refused or invalid upgrade ends the stream: the connection closes, and losing it
+        # answers the charger 502.
+        if events and self.protocol.handshake_exc is None:
+            _response, *frames = events
+            self.charger.accept(self.protocol.subprotocol)
+            self.start_relaying(frames)
 
 
 # -- load generator ----------------------------------------------------------------------------
@@ -790,7 +1000,7 @@ def _module(*args: str) -> list[str]:
 
 @contextlib.contextmanager
 def start_python_relay(kind: str, workdir: Path, upstream_port: int) -> Iterator[Service]:
-    """The `bare` or the `raw` relay in front of the CSMS at `upstream_port`."""
+    """The `bare`, `raw` or `sansio` relay in front of the CSMS at `upstream_port`."""
     port = free_port()
     command = _module(kind, "--port", str(port), "--upstream", str(upstream_port))
     with _running(kind, command, port, workdir / f"{kind}.log") as service:
@@ -882,6 +1092,8 @@ upstream_url = "ws://127.0.0.1:{upstream}"
 listen_host = "127.0.0.1"
 listen_port = {port}
 ping_interval_s = 30
+# The closed-loop points send ~100 frames/s per charger on purpose.
+max_frames_per_s = 0
 validation_to_csms = "observe"
 validation_to_charger = "observe"
 
@@ -957,18 +1169,23 @@ def run_client(url: str, pids: dict[str, list[int]], *args: str) -> dict[str, An
 # -- command line ------------------------------------------------------------------------------
 
 
+RELAYS = {
+    "bare": "a bare Python relay (no parsing)",
+    "raw": "a relay on bare asyncio Protocols",
+    "sansio": "a relay on asyncio Protocols driving websockets' sans-I/O protocols",
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="relay_load", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     csms = commands.add_parser("csms", help="the fake CSMS")
     csms.add_argument("--port", type=int, required=True)
     csms.add_argument("--deflate", action="store_true", help="accept permessage-deflate")
-    bare = commands.add_parser("bare", help="a bare Python relay (no parsing) to the CSMS")
-    bare.add_argument("--port", type=int, required=True)
-    bare.add_argument("--upstream", type=int, required=True, help="the CSMS's port")
-    raw = commands.add_parser("raw", help="a relay on bare asyncio Protocols to the CSMS")
-    raw.add_argument("--port", type=int, required=True)
-    raw.add_argument("--upstream", type=int, required=True, help="the CSMS's port")
+    for kind, description in RELAYS.items():
+        relay = commands.add_parser(kind, help=f"{description} to the CSMS")
+        relay.add_argument("--port", type=int, required=True)
+        relay.add_argument("--upstream", type=int, required=True, help="the CSMS's port")
     client = commands.add_parser("client", help="the charger load generator")
     client.add_argument("--url", required=True, help="ws://host:port of the hop or the CSMS")
     client.add_argument("--chargers", type=int, required=True)
@@ -998,7 +1215,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "bare":
         _run(serve(bare_relay_app(f"ws://127.0.0.1:{args.upstream}"), args.port))
     elif args.command == "raw":
-        _run(serve_raw_relay(args.port, args.upstream))
+        _run(serve_relay(lambda: _ChargerSide(args.upstream), args.port))
+    elif args.command == "sansio":
+        _run(serve_relay(lambda: _SansioCharger(args.upstream), args.port))
     else:
         print(json.dumps(_run(run_load(args))), flush=True)
 

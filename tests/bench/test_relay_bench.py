@@ -1,11 +1,14 @@
-"""Relay benchmark: chargers -> (direct | nginx | bare | raw | LC) -> fake CSMS, in one run.
+"""Relay benchmark, in one run: chargers -> (direct | nginx | bare | raw | sansio | LC) -> CSMS.
 
 The bare relay (aiohttp on uvloop pumping text, nothing else) is the floor under any hop built
 on the LC's stack: it separates what the LC's own work costs from what the stack costs. The raw
 relay (asyncio Protocols on uvloop, frames written through from the read callback, text
-unmasked and decoded) is the leanest Python design: the floor under any Python hop.
+unmasked and decoded) is the leanest Python design: the floor under any Python hop. The sansio
+relay is that design as a real WebSocket endpoint on both sides (asyncio Protocols driving
+websockets' sans-I/O ServerProtocol and ClientProtocol, text decoded and re-framed): what the
+protocol work of a Protocol-based LC costs per frame.
 
-Every point is measured for the five scenarios, repeated REPS times with the scenarios
+Every point is measured for the six scenarios, repeated REPS times with the scenarios
 interleaved (their order rotates each repetition), and reported as medians: a markdown table
 printed and written to RELAY_BENCH_OUT (or a fresh temporary directory), with the raw results
 and the processes' logs beside it. Targets are reported, never asserted: the machine is shared
@@ -41,7 +44,7 @@ pytestmark = pytest.mark.bench
 
 REPS = 3
 ACTION = "TransactionEvent"
-SCENARIOS = ("direct", "nginx", "bare", "raw", "lc")
+SCENARIOS = ("direct", "nginx", "bare", "raw", "sansio", "lc")
 IDLE_CHARGERS = 2000
 IDLE_HOLD_S = 10
 PACED_WINDOW = ("--warmup", "3", "--duration", "10")
@@ -49,6 +52,7 @@ CLOSED_WINDOW = ("--warmup", "2", "--duration", "8")
 LATENCY_RATIO_TARGET = 1.5  # LC-added / nginx-added latency, p50 and p99
 THROUGHPUT_TARGET = 0.60  # LC / nginx round trips/s at saturation
 IDLE_RSS_TARGET_KIB = 1 << 20  # 1 GiB
+PYTHON_RELAYS = ("bare", "raw", "sansio")  # the target table's reference columns, in order
 
 
 @dataclass(frozen=True)
@@ -157,11 +161,12 @@ def _hops(workdir: Path) -> Iterator[tuple[rl.Service, dict[str, rl.Service]]]:
         rl.start_nginx(workdir, csms.port) as nginx,
         rl.start_python_relay("bare", workdir, csms.port) as bare,
         rl.start_python_relay("raw", workdir, csms.port) as raw,
+        rl.start_python_relay("sansio", workdir, csms.port) as sansio,
         rl.start_lc(workdir, csms.port) as lc,
     ):
-        for hop in (bare, raw, lc):
+        for hop in (bare, raw, sansio, lc):
             assert rl.maps_mention(hop.process.pid, "uvloop"), f"{hop.name} does not run on uvloop"
-        yield csms, {"nginx": nginx, "bare": bare, "raw": raw, "lc": lc}
+        yield csms, {"nginx": nginx, "bare": bare, "raw": raw, "sansio": sansio, "lc": lc}
 
 
 # -- reporting ---------------------------------------------------------------------------------
@@ -239,7 +244,7 @@ def _latency_target(results: Results, point: Point, key: str) -> str:
         added = _added(results, point, hop, key)
         return added, "n/a" if nginx <= 0 else f"{added / nginx:.2f}×"
 
-    (lc, lc_ratio), (bare, bare_ratio), (raw, raw_ratio) = map(versus_nginx, ("lc", "bare", "raw"))
+    (lc, lc_ratio), *relays = map(versus_nginx, ("lc", *PYTHON_RELAYS))
     limit = "-"
     verdict = "-"
     if point == PACED_1000:
@@ -247,19 +252,19 @@ def _latency_target(results: Results, point: Point, key: str) -> str:
         verdict = _verdict(nginx > 0 and lc / nginx <= LATENCY_RATIO_TARGET)
     return (
         f"| {point.label}: added {key.removesuffix('_us')} | {lc:+,.0f} µs | {nginx:+,.0f} µs "
-        f"| {lc_ratio} | {bare:+,.0f} µs ({bare_ratio}) | {raw:+,.0f} µs ({raw_ratio}) "
+        f"| {lc_ratio} | {' | '.join(f'{added:+,.0f} µs ({ratio})' for added, ratio in relays)} "
         f"| {limit} | {verdict} |"
     )
 
 
 def _throughput_target(results: Results, point: Point) -> str:
-    lc, bare, raw, nginx = (
-        _median(results[point, hop], "rps") for hop in ("lc", "bare", "raw", "nginx")
+    lc, nginx, *relays = (
+        _median(results[point, hop], "rps") for hop in ("lc", "nginx", *PYTHON_RELAYS)
     )
     ratio = lc / nginx
     return (
         f"| {point.label}: round trips/s | {lc:,.0f} | {nginx:,.0f} | {ratio:.0%} "
-        f"| {bare:,.0f} ({bare / nginx:.0%}) | {raw:,.0f} ({raw / nginx:.0%}) "
+        f"| {' | '.join(f'{relay:,.0f} ({relay / nginx:.0%})' for relay in relays)} "
         f"| ≥ {THROUGHPUT_TARGET:.0%} | {_verdict(ratio >= THROUGHPUT_TARGET)} |"
     )
 
@@ -275,10 +280,10 @@ def _idle_numbers(idle: list[dict[str, Any]]) -> tuple[float, float, float]:
 
 
 def _target_table(results: Results, idle: list[dict[str, Any]]) -> list[str]:
+    relays = "".join(f"| {relay} relay (/ nginx) " for relay in PYTHON_RELAYS)
     lines = [
-        "| LC vs nginx | LC | nginx | LC / nginx | bare relay (/ nginx) | raw relay (/ nginx) "
-        "| target | verdict |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| LC vs nginx | LC | nginx | LC / nginx {relays}| target | verdict |",
+        "|---" * (6 + len(PYTHON_RELAYS)) + "|",
     ]
     for point in (PACED_100, PACED_1000):
         lines += [_latency_target(results, point, key) for key in ("p50_us", "p99_us")]
@@ -286,7 +291,7 @@ def _target_table(results: Results, idle: list[dict[str, Any]]) -> list[str]:
     _before, after, per_charger = _idle_numbers(idle)
     lines.append(
         f"| {IDLE_CHARGERS:,} idle chargers: LC RSS | {after / 1024:,.0f} MiB "
-        f"({per_charger:.1f} KiB per charger) | - | - | - | - | < 1 GiB "
+        f"({per_charger:.1f} KiB per charger) | - | - {'| - ' * len(PYTHON_RELAYS)}| < 1 GiB "
         f"| {_verdict(after < IDLE_RSS_TARGET_KIB)} |"
     )
     return lines
@@ -308,7 +313,8 @@ def _idle_table(idle: list[dict[str, Any]]) -> list[str]:
 
 def _header() -> list[str]:
     versions = ", ".join(
-        f"{name} {metadata.version(name)}" for name in ("aiohttp", "uvloop", "jsonschema")
+        f"{name} {metadata.version(name)}"
+        for name in ("aiohttp", "uvloop", "websockets", "jsonschema")
     )
     frame = len('[2,"' + rl.message_id(0, 0) + rl.call_frame_tail(ACTION, 0))
     return [
