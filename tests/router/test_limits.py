@@ -35,16 +35,20 @@ async def test_a_flooding_charger_is_slowed_down_and_loses_nothing(
         open_timeout=5,
     )
     loop = asyncio.get_running_loop()
+    answered: list[str] = []
+
+    async def read_flood_answers() -> None:
+        while len(answered) < FLOOD:
+            answered.append(json.loads(await asyncio.wait_for(flooder.recv(), 10))[1])
+
     try:
         started = loop.time()
         for n in range(FLOOD):  # all at once, without waiting for answers
             await flooder.send(f'[2,"hb-{n}","Heartbeat",{{}}]')
-        beat_started = loop.time()
+        reader = asyncio.create_task(read_flood_answers())
         await bystander.cp.call(call201.Heartbeat())
-        bystander_round_trip = loop.time() - beat_started
-        answered = []
-        while len(answered) < FLOOD:
-            answered.append(json.loads(await asyncio.wait_for(flooder.recv(), 10))[1])
+        flood_answered_then = len(answered)
+        await reader
         elapsed = loop.time() - started
     finally:
         await flooder.close()
@@ -53,8 +57,9 @@ async def test_a_flooding_charger_is_slowed_down_and_loses_nothing(
     assert answered == [f"hb-{n}" for n in range(FLOOD)]
     assert elapsed >= (FLOOD - BURST) / RATE * 0.95
     assert router.metrics.throttled_seconds._value.get() > 0
-    # Meanwhile the other charger was served as usual (a generous bound: a shared machine).
-    assert bystander_round_trip < 1.0
+    # The other charger did not wait behind the flood: it was answered while most of the
+    # flood was still to be read.
+    assert flood_answered_then < FLOOD // 2
 
 
 async def test_chargers_beyond_max_chargers_get_503_until_one_leaves(
