@@ -18,6 +18,7 @@ from typing import Any
 
 from balancer.allocate import Allocation, Mode, allocate
 from balancer.config import BalancerConfig
+from balancer.history import SiteHistory, SiteSample
 from balancer.metrics import BalancerMetrics
 from balancer.model import EvseRecord, SiteModel, evse_key, site_reading
 from balancer.profiles import (
@@ -66,6 +67,7 @@ class LoadBalancer:
         self.station_max: set[str] = set()
         self._switching: set[str] = set()
         self.last_allocation: Allocation | None = None
+        self.history = SiteHistory()
         self._turns: Turns = {}
         self._refreshed_at: dict[str, float] = {}
         self._stale = False
@@ -170,6 +172,18 @@ class LoadBalancer:
         self._check_obedience(now)
         self.metrics.decision_seconds.observe(self._clock() - decided_from)
         self._report(allocation, reading, state)
+        measured = None if state.meter_is_stale or reading is None else reading.currents
+        config = self.config
+        self.history.record(
+            SiteSample(
+                now,
+                measured,
+                config.phase_cap_a,
+                config.margin_a,
+                allocation.planned,
+                allocation.mode,
+            )
+        )
         return allocation
 
     def site_state(self, now: float, reading: MeterReading | None) -> SiteState:

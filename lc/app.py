@@ -7,12 +7,15 @@ import contextlib
 import gc
 import logging
 import signal
+import time
 from pathlib import Path
 
 from aiohttp import web
 
 from balancer.control import LoadBalancer
 from lc.config import SiteConfig, load_config
+from lc.site_view import SiteView
+from lc.status_page import BalancerStatus, EvseControl, StatusSnapshot, render
 from modbus.reader import MeterReader
 from router.config_reader import ConfigError
 from router.metrics import metrics_app
@@ -26,6 +29,8 @@ class LocalController:
         self.config = config
         self._config_path = config_path
         self.router = Router(config.router)
+        self.site_view = SiteView()
+        self.router.subscribe(lambda event: self.site_view.handle(event, time.time()))
         self.balancer: LoadBalancer | None = None
         self._balancer_task: asyncio.Task[None] | None = None
         self._meter: MeterReader | None = None
@@ -41,12 +46,53 @@ class LocalController:
         await self.router.start()
         if self.balancer is not None:
             self._balancer_task = asyncio.create_task(self.balancer.run(), name="balancer")
-        self._metrics_runner = web.AppRunner(metrics_app(registries), access_log=None)
+        app = metrics_app(registries)
+        app.router.add_get("/", self._status_page)
+        self._metrics_runner = web.AppRunner(app, access_log=None)
         await self._metrics_runner.setup()
         settings = self.config.metrics
         await web.TCPSite(self._metrics_runner, settings.listen_host, settings.listen_port).start()
         self.metrics_port = int(self._metrics_runner.addresses[0][1])
-        log.info("metrics on http://%s:%s/metrics", settings.listen_host, self.metrics_port)
+        log.info(
+            "status page on http://%s:%s/, metrics on /metrics",
+            settings.listen_host,
+            self.metrics_port,
+        )
+
+    def status(self) -> StatusSnapshot:
+        view = self.site_view
+        return StatusSnapshot(
+            time.time(), list(view.chargers.values()), list(view.ended), self._balancer_status()
+        )
+
+    def _balancer_status(self) -> BalancerStatus | None:
+        balancer = self.balancer
+        if balancer is None:
+            return None
+        allocation = balancer.last_allocation
+        history = balancer.history.samples()
+        paused = allocation.paused if allocation is not None else {}
+        evses = {
+            key: EvseControl(
+                command.limit if (command := balancer.commanded.get(key)) else None,
+                paused[key].value if key in paused else None,
+                key not in balancer.disobedient,
+            )
+            for key in balancer.model.evses
+        }
+        return BalancerStatus(
+            mode=allocation.mode if allocation is not None else None,
+            caps=balancer.config.phase_cap_a,
+            margin=balancer.config.margin_a,
+            measured=history[-1].currents if history else None,
+            history=history,
+            window_s=balancer.history.window_s,
+            evses=evses,
+            station_max=frozenset(balancer.station_max),
+        )
+
+    async def _status_page(self, _request: web.Request) -> web.Response:
+        return web.Response(text=render(self.status()), content_type="text/html")
 
     async def stop(self) -> None:
         if self._balancer_task is not None:

@@ -135,7 +135,8 @@ async def run_demo(duration_s: float = 0) -> None:
             base_load,
         )
         await site.start()
-        print(f"CSMS {csms.url}   LC {lc_url}   metrics http://127.0.0.1:{lc.metrics_port}/metrics")
+        status = f"http://127.0.0.1:{lc.metrics_port}/"
+        print(f"CSMS {csms.url}   LC {lc_url}   status page {status}   metrics {status}metrics")
         print(f"grid cap {CAP_A:.0f} A per phase, margin {MARGIN_A:.0f} A; Ctrl-C stops")
         runners = [asyncio.create_task(cp.run()) for cp in chargers]
         start = loop.time()

@@ -84,6 +84,14 @@ async def test_run_relays_serves_metrics_reloads_and_stops(csms: Csms, tmp_path:
             'message_type="CALL"} 1.0' in text
         )
         assert "ocpp_lc_relay_seconds_bucket" in text
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{metrics_port}/") as response,
+        ):
+            page = await response.text()
+        # A routing-only LC: its status page lists the charger, and has no grid section.
+        assert "Chargers (1 of 1 connected)" in page and "<td>CP-CLI</td>" in page
+        assert "Grid connection" not in page
 
         config.write_text(
             _config(csms.url, port, metrics_port, tmp_path / "journal.sqlite").replace(

@@ -1,0 +1,72 @@
+"""The status page served by the running LC, as a site manager opens it: a garage of
+PyPI-`ocpp` chargers balanced under the cap, a pymodbus meter that goes away, a charger that
+leaves."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.balancer.test_closed_loop import Garage, make_garage  # noqa: F401 (fixture)
+from tests.peers import wait_until
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def _page(garage: Garage) -> str:
+    url = f"http://127.0.0.1:{garage.lc.metrics_port}/"
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        assert response.status == 200
+        assert response.content_type == "text/html"
+        return await response.text()
+
+
+async def _page_showing(garage: Garage, pattern: str, what: str, timeout_s: float = 15) -> str:
+    seen: list[str] = []
+
+    async def check() -> bool:
+        seen[:] = [await _page(garage)]
+        return re.search(pattern, seen[0]) is not None
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError(f"the status page never showed {what}")
+        await asyncio.sleep(0.3)
+    return seen[0]
+
+
+async def test_the_page_shows_chargers_sessions_limits_and_the_meter_going_away(
+    make_garage: Callable[..., Any],  # noqa: F811
+) -> None:
+    garage: Garage = await make_garage()
+    await garage.chargers["CP-1"].plug_in(32, phases=3)  # 2.0.1
+    await garage.chargers["CP-2"].plug_in(32, phases=1)  # 1.6
+    page = await _page_showing(
+        garage, r"(?s)CP-1</td><td>1</td>.*?<td>\d+\.\d A</td></tr>", "CP-1's limit"
+    )
+    assert "Chargers (4 of 4 connected)" in page
+    assert "Sessions (2)" in page
+    for identity in ("CP-P", "CP-1", "CP-2", "CP-3"):
+        assert f"<td>{identity}</td>" in page
+    assert "ocpp1.6" in page and "ocpp2.0.1" in page
+    assert page.count('<polyline class="measured"') == 3  # one chart per phase
+    measured = re.findall(r"<td>L\d</td><td>(\d+\.\d) A</td><td>50 A</td>", page)
+    assert len(measured) == 3 and all(10 <= float(amps) <= 50 for amps in measured)
+
+    await garage.meter.stop()
+    page = await _page_showing(garage, r"no meter reading", "the meter lost")
+    page = await _page_showing(garage, r'class="mode-safe"', "the meter loss shaded")
+    assert '<span class="warn">safe</span>' in page
+
+    await garage.chargers["CP-3"].close()
+    await wait_until(lambda: "CP-3" not in garage.lc.router.connected(), what="CP-3 gone")
+    page = await _page(garage)
+    assert "Chargers (3 of 4 connected)" in page
+    assert re.search(r"CP-3</td>.*?disconnected \d+ s ago", page)
