@@ -59,10 +59,14 @@ class LocalController:
             self.metrics_port,
         )
 
-    def status(self) -> StatusSnapshot:
-        view = self.site_view
+    async def status(self) -> StatusSnapshot:
+        view, journal = self.site_view, self.router.journal
         return StatusSnapshot(
-            time.time(), list(view.chargers.values()), list(view.ended), self._balancer_status()
+            time.time(),
+            list(view.chargers.values()),
+            list(view.ended),
+            self._balancer_status(),
+            await journal.backlog() if journal is not None else {},
         )
 
     def _balancer_status(self) -> BalancerStatus | None:
@@ -92,7 +96,7 @@ class LocalController:
         )
 
     async def _status_page(self, _request: web.Request) -> web.Response:
-        return web.Response(text=render(self.status()), content_type="text/html")
+        return web.Response(text=render(await self.status()), content_type="text/html")
 
     async def stop(self) -> None:
         if self._balancer_task is not None:

@@ -45,6 +45,7 @@ class ChargerView:
     connected: bool
     since: float  # wall time of the last connection or disconnection
     disconnect_reason: str | None = None
+    csms_connected: bool = True  # False: under `hold`, the LC answers the charger itself
     vendor: str | None = None
     model: str | None = None
     firmware: str | None = None
@@ -69,7 +70,7 @@ class SiteView:
                 )
                 return
             charger.version, charger.connected, charger.since = event.version, True, now
-            charger.disconnect_reason = None
+            charger.disconnect_reason, charger.csms_connected = None, True
             return
         charger = self.chargers.get(event.identity)
         if charger is None:
@@ -77,6 +78,8 @@ class SiteView:
         if isinstance(event, ev.ChargerDisconnected):
             charger.connected, charger.since = False, now
             charger.disconnect_reason = event.reason
+        elif isinstance(event, ev.CsmsLinkChanged):
+            charger.csms_connected = event.connected
         elif isinstance(event, ev.BootNotified):
             charger.vendor, charger.model = event.vendor, event.model
             charger.firmware, charger.boot_status = event.firmware_version, event.status

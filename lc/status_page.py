@@ -8,7 +8,7 @@ Every text that comes from a charger (identity, vendor, firmware, reasons) is es
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 
 from balancer.allocate import Mode
@@ -53,6 +53,8 @@ class StatusSnapshot:
     chargers: Sequence[ChargerView]
     ended: Sequence[SessionView]  # newest last
     balancer: BalancerStatus | None  # None: the LC only routes
+    # Journaled messages the CSMS has not received yet, per charger: (count, oldest wall time).
+    backlog: Mapping[str, tuple[int, float]] = field(default_factory=dict)
 
 
 def render(snapshot: StatusSnapshot) -> str:
@@ -277,10 +279,19 @@ def _chargers_section(snapshot: StatusSnapshot) -> list[str]:
         ago = _ago(snapshot.now - charger.since)
         if charger.connected:
             link = f"connected {ago}"
+            if not charger.csms_connected:
+                link += '<br><span class="warn">CSMS unreachable: the LC answers</span>'
         else:
             reason = escape(charger.disconnect_reason or "")
             link = (
                 f'<span class="warn">disconnected {ago}</span> <span class="muted">{reason}</span>'
+            )
+        waiting = snapshot.backlog.get(charger.identity)
+        if waiting is not None:
+            count, oldest = waiting
+            link += (
+                f"<br>{count} message{'s' if count != 1 else ''} waiting for the CSMS "
+                f"(oldest {_ago(snapshot.now - oldest)})"
             )
         statuses = ", ".join(
             f"{evse}{'' if connector is None else f'.{connector}'}: {escape(status)}"

@@ -28,6 +28,15 @@ class ChargerDisconnected:
 
 
 @dataclass(frozen=True, slots=True)
+class CsmsLinkChanged:
+    """Under `hold`, the charger's CSMS link went down (the LC answers the charger itself) or
+    came back. A charger connects with its CSMS link up unless this says otherwise."""
+
+    identity: str
+    connected: bool
+
+
+@dataclass(frozen=True, slots=True)
 class BootNotified:
     identity: str
     vendor: str
@@ -112,6 +121,7 @@ class ChargingProfileCleared:
 Event = (
     ChargerConnected
     | ChargerDisconnected
+    | CsmsLinkChanged
     | BootNotified
     | StatusChanged
     | TransactionStarted

@@ -110,6 +110,8 @@ class Link:
     async def run(self) -> str:
         """Relay until the charger goes (or, under `close`, the CSMS); then close the other."""
         self._publish(ev.ChargerConnected(self.identity, self.version))
+        if self._csms is None:  # admitted while the CSMS is unreachable (`start_offline`)
+            self._publish(ev.CsmsLinkChanged(self.identity, connected=False))
         if self._hold is not None and self._csms is not None:
             # A backlog from before (an LC restart) goes first: hold the charger's calls now,
             # before its pump can relay one.
@@ -175,6 +177,7 @@ class Link:
                 self._csms = await self._redial()
                 if self._csms is None:
                     return  # the CSMS is back but refuses this charger now: so must we
+                self._publish(ev.CsmsLinkChanged(self.identity, connected=True))
             if self._hold is not None:
                 await self._restore()
             self._metrics.upstream_connected.labels(self.identity).set(1)
@@ -184,6 +187,7 @@ class Link:
                 return
             log.warning("%s: CSMS link lost; answering the charger locally", self.identity)
             self._csms = None
+            self._publish(ev.CsmsLinkChanged(self.identity, connected=False))
             await self._execute(self.session.upstream_lost(self._loop.time()))
 
     async def _redial(self) -> ClientWebSocketResponse | None:

@@ -94,3 +94,15 @@ def test_only_the_latest_ended_sessions_are_kept() -> None:
     assert len(view.ended) == ENDED_SESSIONS_KEPT
     assert view.ended[-1].transaction_id == f"tx-{ENDED_SESSIONS_KEPT + 4}"
     assert view.ended[0].transaction_id == "tx-5"
+
+
+def test_a_csms_outage_is_shown_until_the_link_is_back_or_the_charger_reconnects() -> None:
+    view = SiteView()
+    _connected(view)
+    view.handle(ev.CsmsLinkChanged("CP1", connected=False), 110.0)
+    assert not view.chargers["CP1"].csms_connected
+    view.handle(ev.CsmsLinkChanged("CP1", connected=True), 120.0)
+    assert view.chargers["CP1"].csms_connected
+    view.handle(ev.CsmsLinkChanged("CP1", connected=False), 130.0)
+    view.handle(ev.ChargerConnected("CP1", OcppVersion.V201), 140.0)
+    assert view.chargers["CP1"].csms_connected  # a new connection starts with its CSMS link up

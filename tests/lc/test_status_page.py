@@ -129,3 +129,12 @@ def test_limits_pauses_and_disobedience_are_shown_per_session() -> None:
     assert '<span class="warn">overload</span>' in page
     assert '<td class="warn">70.0 A</td>' in page  # L1 above its cap
     assert page.count("<svg") == 3
+
+
+def test_a_csms_outage_and_the_journal_backlog_are_shown_per_charger() -> None:
+    offline = ChargerView("CP1", OcppVersion.V16, True, 0.0)
+    offline.csms_connected = False
+    online = ChargerView("CP2", OcppVersion.V16, True, 0.0)
+    page = render(StatusSnapshot(600.0, [offline, online], [], None, {"CP1": (3, 480.0)}))
+    assert page.count("CSMS unreachable") == 1
+    assert "3 messages waiting for the CSMS (oldest 2 min ago)" in page

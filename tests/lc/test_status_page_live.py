@@ -1,25 +1,32 @@
 """The status page served by the running LC, as a site manager opens it: a garage of
 PyPI-`ocpp` chargers balanced under the cap, a pymodbus meter that goes away, a charger that
-leaves."""
+leaves, and a CSMS outage with messages waiting in the journal."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from ocpp.v16 import call as call16
 
+from lc.app import LocalController
+from lc.config import parse_config
 from tests.balancer.test_closed_loop import Garage, make_garage  # noqa: F401 (fixture)
-from tests.peers import wait_until
+from tests.peers import Csms, connect_charge_point, now_iso, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
 
 async def _page(garage: Garage) -> str:
-    url = f"http://127.0.0.1:{garage.lc.metrics_port}/"
+    return await _get(f"http://127.0.0.1:{garage.lc.metrics_port}/")
+
+
+async def _get(url: str) -> str:
     async with aiohttp.ClientSession() as http, http.get(url) as response:
         assert response.status == 200
         assert response.content_type == "text/html"
@@ -27,10 +34,15 @@ async def _page(garage: Garage) -> str:
 
 
 async def _page_showing(garage: Garage, pattern: str, what: str, timeout_s: float = 15) -> str:
+    return await _page_at(f"http://127.0.0.1:{garage.lc.metrics_port}/", pattern, what, timeout_s)
+
+
+async def _page_at(url: str, pattern: str, what: str, timeout_s: float = 15) -> str:
+    """The page once it matches `pattern`, polled for at most `timeout_s`."""
     seen: list[str] = []
 
     async def check() -> bool:
-        seen[:] = [await _page(garage)]
+        seen[:] = [await _get(url)]
         return re.search(pattern, seen[0]) is not None
 
     loop = asyncio.get_running_loop()
@@ -70,3 +82,45 @@ async def test_the_page_shows_chargers_sessions_limits_and_the_meter_going_away(
     page = await _page(garage)
     assert "Chargers (3 of 4 connected)" in page
     assert re.search(r"CP-3</td>.*?disconnected \d+ s ago", page)
+
+
+async def test_the_page_shows_a_csms_outage_and_what_waits_for_the_csms(
+    tmp_path: Path, csms: Csms
+) -> None:
+    config = parse_config(
+        {
+            "router": {
+                "upstream_url": csms.url,
+                "listen_host": "127.0.0.1",
+                "listen_port": 0,
+                "offline": {
+                    "journal_path": str(tmp_path / "journal.sqlite"),
+                    "redial_interval_s": 0.1,
+                },
+            },
+            "metrics": {"listen_port": 0},
+        }
+    )
+    lc = LocalController(config)
+    await lc.start()
+    url = f"http://127.0.0.1:{lc.metrics_port}/"
+    charger = await connect_charge_point(f"ws://127.0.0.1:{lc.router.port}", "CP-H", "ocpp1.6")
+    try:
+        await charger.cp.boot()
+        await csms.stop()
+        await _page_at(url, "CSMS unreachable: the LC answers", "the outage")
+        await charger.cp.call(
+            call16.StartTransaction(
+                connector_id=1, id_tag="TAG", meter_start=0, timestamp=now_iso()
+            )
+        )
+        await _page_at(url, r"1 message waiting for the CSMS \(oldest \d+ s ago\)", "the backlog")
+
+        await csms.start(csms.port)
+        await wait_until(lambda: "StartTransaction" in str(csms.received("CP-H")), what="replay")
+        # The link cell is plain again: the CSMS link is up and nothing waits for it.
+        pattern = r"<td>CP-H</td><td>ocpp1.6</td><td>connected \d+ s ago</td>"
+        await _page_at(url, pattern, "the CSMS link back, nothing waiting")
+    finally:
+        await charger.close()
+        await lc.stop()
