@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -10,6 +13,13 @@ from router.config_reader import ConfigError, Table
 from router.offline import OfflineSettings
 from router.server import HoldSettings, RouterSettings
 from router.session import SessionSettings, ValidationMode
+from router.tls import (
+    ChargerTlsSettings,
+    TlsSettingError,
+    UpstreamTlsSettings,
+    charger_context,
+    upstream_context,
+)
 
 CONNECTION_LOSS_POLICIES = ("hold", "close")
 
@@ -44,6 +54,16 @@ def _router_settings(table: Table) -> tuple[RouterSettings, str]:
     offline.finish()
     rate = table.number("max_frames_per_s", 50, minimum=0)
     max_chargers = table.integer("max_chargers", 0, minimum=0)
+    server_ssl = _charger_tls(table.table("tls")) if table.has("tls") else None
+    if table.has("upstream_tls") and parsed.scheme != "wss":
+        raise ConfigError(
+            f"{table.key('upstream_tls')}: needs a wss:// upstream_url, got {upstream!r}"
+        )
+    # Towards a wss:// CSMS the LC always uses its own TLS settings, by default with the
+    # system's trust store.
+    upstream_ssl = (
+        _upstream_tls(table.table("upstream_tls", {})) if parsed.scheme == "wss" else None
+    )
     settings = RouterSettings(
         upstream_url=upstream,
         listen_host=table.string("listen_host", "0.0.0.0"),
@@ -54,10 +74,61 @@ def _router_settings(table: Table) -> tuple[RouterSettings, str]:
         max_frames_per_s=rate or None,
         frame_burst=table.integer("frame_burst", 200, minimum=1),
         max_chargers=max_chargers or None,
+        server_ssl=server_ssl,
+        upstream_ssl=upstream_ssl,
+        allowed_identities=_allowed_identities(table),
         hold=hold,
     )
     table.finish()
     return settings, policy
+
+
+def _optional_path(table: Table, name: str) -> Path | None:
+    return Path(table.string(name)) if table.has(name) else None
+
+
+def _charger_tls(table: Table) -> ssl.SSLContext:
+    settings = ChargerTlsSettings(
+        certificate=Path(table.string("certificate")),
+        private_key=Path(table.string("private_key")),
+        charger_ca=_optional_path(table, "charger_ca"),
+    )
+    table.finish()
+    return _tls_context(table, partial(charger_context, settings))
+
+
+def _upstream_tls(table: Table) -> ssl.SSLContext:
+    settings = UpstreamTlsSettings(
+        ca=_optional_path(table, "ca"),
+        certificate=_optional_path(table, "certificate"),
+        private_key=_optional_path(table, "private_key"),
+    )
+    table.finish()
+    return _tls_context(table, partial(upstream_context, settings))
+
+
+def _tls_context(table: Table, build: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+    """Build a context; a setting it cannot use becomes an error naming that key."""
+    try:
+        return build()
+    except TlsSettingError as exc:
+        raise ConfigError(f"{table.key(exc.setting)}: {exc.problem}") from exc
+
+
+def _allowed_identities(table: Table) -> frozenset[str] | None:
+    identities = table.raw("allowed_identities", None)
+    if identities is None:
+        return None
+    if (
+        not isinstance(identities, list)
+        or not identities
+        or not all(isinstance(identity, str) and identity for identity in identities)
+    ):
+        raise ConfigError(
+            f"{table.key('allowed_identities')}: expected a non-empty list of charger "
+            "identities (strings); leave it out to let any identity connect"
+        )
+    return frozenset(identities)
 
 
 def _hold_settings(table: Table) -> HoldSettings:

@@ -81,6 +81,13 @@ class RouterMetrics:
             "Charger connections refused because max_chargers were connected",
             registry=r,
         )
+        self.charger_refusals = Counter(
+            "ocpp_lc_charger_refusals",
+            "Charger connections refused by the LC's identity checks, before the CSMS is dialled:"
+            " not_allowed, basic_auth_user, certificate_cn",
+            ["reason"],
+            registry=r,
+        )
         self.throttled_seconds = Counter(
             "ocpp_lc_charger_throttled_seconds",
             "Time the LC stopped reading chargers that sent more than max_frames_per_s",

@@ -4,11 +4,16 @@ Handshake (Part 4 §6.2): the CSMS is dialled first with the charger's path, sub
 Authorization header; the charger is accepted only if the CSMS accepted, with the subprotocol
 the CSMS chose, and otherwise gets the CSMS's refusal (401, 404, ...) or 502/504 when the CSMS
 cannot be reached.
+
+Before that, the LC checks who the charger is, as the CSMS it is towards chargers (Part 4
+§6.5): an allow-list of identities, the Basic-auth user (A00.FR.303) and, under security
+profile 3, the certificate's CN (A00.FR.405). A charger that fails gets no CSMS connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import ssl
 import time
@@ -59,10 +64,14 @@ class RouterSettings:
     frame_burst: int = 200
     # Charger connections beyond this are refused with 503; None: no limit.
     max_chargers: int | None = None
-    # Seams for security profiles 2/3: the LC's TLS server context towards chargers and its
-    # client context towards the CSMS.
-    server_ssl: ssl.SSLContext | None = None
-    upstream_ssl: ssl.SSLContext | None = None
+    # Security profiles 2/3 (router/tls.py): the LC's TLS server context towards chargers (one
+    # that requires client certificates means profile 3) and its client context towards the
+    # CSMS. Contexts only compare as the same object: left out of comparisons, so a reloaded
+    # config is not reported as changed for them.
+    server_ssl: ssl.SSLContext | None = field(default=None, compare=False)
+    upstream_ssl: ssl.SSLContext | None = field(default=None, compare=False)
+    # Only these charger identities may connect (404 otherwise); None: any.
+    allowed_identities: frozenset[str] | None = None
     # None: the `close` policy of Part 4 §6.3; otherwise `hold` (errata 2025-02).
     hold: HoldSettings | None = None
 
@@ -269,6 +278,9 @@ class Router:
             return web.Response(
                 status=400, text="expected a WebSocket upgrade to /<path>/<identity>"
             )
+        refusal = self._check_identity(request, identity)
+        if refusal is not None:
+            return refusal
         previous = self._links.get(identity)
         limit = self.settings.max_chargers
         # Handlers run for a connection's whole life: those running are the chargers connected
@@ -282,6 +294,50 @@ class Router:
             return await self._connect_charger(request, path, identity, previous)
         finally:
             self._connecting -= 1
+
+    def _check_identity(self, request: web.Request, identity: str) -> web.Response | None:
+        """The refusal for a charger that is not who its URL says, or None to let it on.
+
+        Checked before anything else: a refused charger must not replace the link of the
+        charger it claims to be, nor reach the CSMS with that charger's identity.
+        """
+        allowed = self.settings.allowed_identities
+        if allowed is not None and identity not in allowed:
+            return self._refuse(identity, "not_allowed", 404, "not in allowed_identities")
+        user = basic_auth_user(request.headers.get("Authorization"))
+        if user is not None and user != identity:
+            # A00.FR.303. RFC 9110 asks a 401 to say which scheme to use.
+            return self._refuse(
+                identity,
+                "basic_auth_user",
+                401,
+                "the Basic-auth user is not the charger's identity",
+                {"WWW-Authenticate": 'Basic realm="OCPP"'},
+            )
+        server_ssl = self.settings.server_ssl
+        if server_ssl is not None and server_ssl.verify_mode == ssl.CERT_REQUIRED:
+            # Both asyncio's and uvloop's TLS transports give the verified peer certificate.
+            names = common_names(request.get_extra_info("peercert"))
+            if names != [identity]:
+                return self._refuse(
+                    identity,
+                    "certificate_cn",
+                    403,
+                    f"its certificate's CN is {', '.join(names) or 'missing'}",
+                )
+        return None
+
+    def _refuse(
+        self,
+        identity: str,
+        reason: str,
+        status: int,
+        why: str,
+        headers: dict[str, str] | None = None,
+    ) -> web.Response:
+        self.metrics.charger_refusals.labels(reason).inc()
+        log.warning("%s: refused with HTTP %d: %s", identity, status, why)
+        return web.Response(status=status, text=f"refused: {why}\n", headers=headers)
 
     async def _connect_charger(
         self, request: web.Request, path: str, identity: str, previous: Link | None
@@ -338,3 +394,24 @@ class Router:
             if self._links.get(identity) is link:
                 del self._links[identity]
         return charger
+
+
+def basic_auth_user(authorization: str | None) -> str | None:
+    """The user of an `Authorization: Basic` header (RFC 7617), "" when it cannot be read, or
+    None without one. Only the user is decoded: 1.6 passwords need not be UTF-8."""
+    if authorization is None:
+        return None
+    scheme, _, credentials = authorization.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, colon, _ = base64.b64decode(credentials.strip(), validate=True).partition(b":")
+        return user.decode("utf-8") if colon else ""
+    except ValueError:  # not base64 (binascii.Error), or a user that is not UTF-8
+        return ""
+
+
+def common_names(peercert: dict[str, Any] | None) -> list[str]:
+    """The CN attributes in the subject of a certificate as `SSLSocket.getpeercert()` gives it."""
+    subject = (peercert or {}).get("subject", ())
+    return [value for rdn in subject for name, value in rdn if name == "commonName"]

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import contextlib
 import itertools
+import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -184,12 +185,14 @@ class Csms:
     answer_delay_s: float = 0.0  # a slow CSMS: each answer waits this long
     # id tags/tokens whose transactions the CSMS refuses, with the status it answers
     refused_tags: dict[str, str] = field(default_factory=dict)
+    ssl_context: ssl.SSLContext | None = None  # set: the CSMS listens on wss://
     server: Server | None = None
     port: int = 0
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        scheme = "ws" if self.ssl_context is None else "wss"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def _check(self, connection: ServerConnection, request: Request) -> Response | None:
         identity = request.path.rsplit("/", 1)[-1]
@@ -233,6 +236,7 @@ class Csms:
             port or self.port,
             subprotocols=list(self.subprotocols),  # type: ignore[arg-type]
             process_request=self._check,
+            ssl=self.ssl_context,
         )
         self.port = self.server.sockets[0].getsockname()[1]
 
@@ -388,13 +392,17 @@ async def connect_charge_point(
     version: str = "ocpp1.6",
     password: str | None = None,
     answer_delay_s: float = 0.0,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> RunningChargePoint:
     headers = {"Authorization": basic_auth(identity, password)} if password else {}
+    # websockets refuses ssl=None for a wss:// URL: its default context is used without one.
+    tls = {} if ssl_context is None else {"ssl": ssl_context}
     ws = await websockets.connect(
         f"{url}/ocpp/{identity}",
         subprotocols=[version],  # type: ignore[list-item]
         additional_headers=headers,
         open_timeout=5,
+        **tls,
     )
     recorder = RecordingConnection(ws)
     cp_class = ChargePoint16 if version == "ocpp1.6" else ChargePoint201

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import re
+import ssl
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from lc.config import load_config, parse_config
 from router.config import MetricsSettings, parse_router_config
 from router.config_reader import ConfigError, Table
 from router.server import RouterSettings
 from router.session import SessionSettings, ValidationMode
+from tests.router.test_tls import Pki
 
 UPSTREAM = "ws://csms.example.net:9000/ocpp"
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "site.example.toml"
@@ -54,6 +57,7 @@ def test_every_default() -> None:
         validation_to_charger=ValidationMode.OBSERVE,
     )
     assert router.server_ssl is None and router.upstream_ssl is None
+    assert router.allowed_identities is None
     assert (router.max_frames_per_s, router.frame_burst, router.max_chargers) == (50, 200, None)
     assert metrics == MetricsSettings("127.0.0.1", 9100)
     assert policy == "hold"  # the default since offline hold exists
@@ -102,6 +106,7 @@ def test_every_router_and_metrics_key_is_read() -> None:
                 "max_frames_per_s": 12.5,
                 "frame_burst": 30,
                 "max_chargers": 500,
+                "allowed_identities": ["CP01", "CP02"],
             },
             "metrics": {"listen_host": "0.0.0.0", "listen_port": 9200},
         }
@@ -117,6 +122,7 @@ def test_every_router_and_metrics_key_is_read() -> None:
         validation_to_charger=ValidationMode.OBSERVE,
     )
     assert (router.max_frames_per_s, router.frame_burst, router.max_chargers) == (12.5, 30, 500)
+    assert router.allowed_identities == frozenset({"CP01", "CP02"})
     assert metrics == MetricsSettings("0.0.0.0", 9200)
     assert policy == "close"
 
@@ -294,6 +300,167 @@ def test_unknown_key_in_metrics_is_an_error(typo: str) -> None:
 def test_a_bad_value_is_reported_before_an_unknown_key() -> None:
     message = _error(_config({"listen_port": "x", "listen_prot": 1}))
     assert message.startswith("router.listen_port:")
+
+
+@pytest.mark.parametrize("identities", ["CP01", [], ["CP01", 2], [""]])
+def test_allowed_identities_must_be_a_list_of_identities(identities: Any) -> None:
+    message = _error(_config({"allowed_identities": identities}))
+    assert message.startswith("router.allowed_identities: expected a non-empty list")
+
+
+# -- TLS (security profiles 2 and 3) ------------------------------------------------------------
+
+WSS_UPSTREAM = "wss://csms.example.net/ocpp"
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    return Pki(tmp_path)
+
+
+def _tls_config(
+    tls: dict[str, str] | None = None, upstream_tls: dict[str, str] | None = None
+) -> dict[str, Any]:
+    router: dict[str, Any] = {"upstream_url": WSS_UPSTREAM}
+    if tls is not None:
+        router["tls"] = tls
+    if upstream_tls is not None:
+        router["upstream_tls"] = upstream_tls
+    return {"router": router}
+
+
+def _files(certificate_and_key: tuple[Path, Path]) -> dict[str, str]:
+    certificate, key = certificate_and_key
+    return {"certificate": str(certificate), "private_key": str(key)}
+
+
+def test_tls_tables_build_the_lcs_contexts(pki: Pki) -> None:
+    router, _, _ = _parse(
+        _tls_config(
+            tls=_files(pki.issue("lc.example.net", "lc")) | {"charger_ca": str(pki.ca)},
+            upstream_tls=_files(pki.issue("LC-0001", "lc-client")) | {"ca": str(pki.ca)},
+        )
+    )
+    assert router.server_ssl is not None and router.upstream_ssl is not None
+    assert router.server_ssl.verify_mode is ssl.CERT_REQUIRED  # security profile 3
+    assert router.upstream_ssl.verify_mode is ssl.CERT_REQUIRED
+    assert router.upstream_ssl.check_hostname
+    for context in (router.server_ssl, router.upstream_ssl):
+        assert context.minimum_version is ssl.TLSVersion.TLSv1_2
+        tls12 = {suite["name"] for suite in context.get_ciphers() if suite["protocol"] == "TLSv1.2"}
+        assert tls12 == {
+            "ECDHE-ECDSA-AES128-GCM-SHA256",
+            "ECDHE-ECDSA-AES256-GCM-SHA384",
+            "AES128-GCM-SHA256",
+            "AES256-GCM-SHA384",
+        }
+
+
+def test_without_charger_ca_chargers_need_no_certificate(pki: Pki) -> None:
+    router, _, _ = _parse(_tls_config(tls=_files(pki.issue("lc.example.net", "lc"))))
+    assert router.server_ssl is not None
+    assert router.server_ssl.verify_mode is ssl.CERT_NONE  # security profile 2
+
+
+def test_a_wss_upstream_without_upstream_tls_verifies_the_csms() -> None:
+    router, _, _ = _parse(_tls_config())
+    assert router.server_ssl is None  # chargers may still connect without TLS
+    assert router.upstream_ssl is not None
+    assert router.upstream_ssl.verify_mode is ssl.CERT_REQUIRED
+    assert router.upstream_ssl.check_hostname
+    assert router.upstream_ssl.minimum_version is ssl.TLSVersion.TLSv1_2
+
+
+def test_upstream_tls_needs_a_wss_upstream(pki: Pki) -> None:
+    message = _error(_config({"upstream_tls": {"ca": str(pki.ca)}}))
+    assert message == f"router.upstream_tls: needs a wss:// upstream_url, got {UPSTREAM!r}"
+
+
+def _encrypted_copy(key: Path) -> Path:
+    loaded = serialization.load_pem_private_key(key.read_bytes(), password=None)
+    encrypted = key.with_suffix(".encrypted.key")
+    encrypted.write_bytes(
+        loaded.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"secret"),
+        )
+    )
+    return encrypted
+
+
+def test_tls_file_errors_name_the_key_and_the_problem(pki: Pki, tmp_path: Path) -> None:
+    certificate, key = pki.issue("lc.example.net", "lc")
+    _, other_key = pki.issue("other.example.net", "other")
+    missing = tmp_path / "missing.pem"
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("not a certificate\n")
+    encrypted = _encrypted_copy(key)
+    cases = [
+        (
+            {"certificate": str(missing), "private_key": str(key)},
+            f"router.tls.certificate: cannot read {missing}: No such file or directory",
+        ),
+        (
+            {"certificate": str(not_pem), "private_key": str(key)},
+            f"router.tls.certificate: {not_pem}: no PEM certificate in it",
+        ),
+        (
+            {"certificate": str(certificate), "private_key": str(certificate)},
+            f"router.tls.private_key: {certificate}: no PEM private key in it",
+        ),
+        (
+            {"certificate": str(certificate), "private_key": str(other_key)},
+            f"router.tls.private_key: {other_key} does not match the certificate in {certificate}",
+        ),
+        (
+            {"certificate": str(certificate), "private_key": str(encrypted)},
+            f"router.tls.private_key: {encrypted}: encrypted; the LC needs it unencrypted",
+        ),
+        (
+            {"certificate": str(certificate), "private_key": str(key), "charger_ca": str(not_pem)},
+            f"router.tls.charger_ca: {not_pem}: no usable PEM certificate in it",
+        ),
+    ]
+    for tls, expected in cases:
+        assert _error(_tls_config(tls=tls)) == expected
+
+
+def test_upstream_tls_file_errors_name_the_key(pki: Pki, tmp_path: Path) -> None:
+    certificate, key = pki.issue("LC-0001", "lc-client")
+    _, other_key = pki.issue("LC-0002", "other")
+    missing = tmp_path / "missing.pem"
+    cases = [
+        ({"ca": str(missing)}, f"router.upstream_tls.ca: cannot read {missing}: "),
+        ({"certificate": str(certificate)}, "router.upstream_tls.private_key: required with"),
+        ({"private_key": str(key)}, "router.upstream_tls.certificate: required with"),
+        (
+            {"certificate": str(certificate), "private_key": str(other_key)},
+            f"router.upstream_tls.private_key: {other_key} does not match",
+        ),
+    ]
+    for upstream_tls, expected in cases:
+        assert _error(_tls_config(upstream_tls=upstream_tls)).startswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("tls", "upstream_tls", "expected"),
+    [
+        ({"certificate": "lc.pem"}, None, "router.tls.private_key: required key is missing"),
+        ({"private_key": "lc.key"}, None, "router.tls.certificate: required key is missing"),
+        ({"certificate": 1, "private_key": "k"}, None, "router.tls.certificate: expected a string"),
+        (None, {"charger_ca": "ca.pem"}, "router.upstream_tls.charger_ca: unknown key"),
+    ],
+)
+def test_tls_table_keys_are_checked(
+    tls: dict[str, Any] | None, upstream_tls: dict[str, Any] | None, expected: str
+) -> None:
+    assert _error(_tls_config(tls, upstream_tls)).startswith(expected)
+
+
+def test_an_unknown_tls_key_is_an_error(pki: Pki) -> None:
+    tls = _files(pki.issue("lc.example.net", "lc")) | {"ca": str(pki.ca)}  # not charger_ca
+    assert _error(_tls_config(tls=tls)) == "router.tls.ca: unknown key"
 
 
 # -- reading files ------------------------------------------------------------------------------
