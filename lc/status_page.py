@@ -120,7 +120,7 @@ def _site_section(status: BalancerStatus) -> list[str]:
         '<p class="muted">Solid: current measured at the grid connection. Dotted: current '
         "planned for the cars. Red dashed: the cap; orange: cap minus margin. Shaded: meter "
         f"lost (grey) or overload (red). Each point is the highest value of its "
-        f"{span / CHART_COLUMNS:g} s.</p>"
+        f"{span / CHART_COLUMNS:.2g} s.</p>"
     )
     return parts
 

@@ -1,11 +1,12 @@
-"""Relay benchmark pieces: a fake CSMS, three Python relays (bare, raw, sansio), a charger load
-generator, and runners for the hops.
+"""Relay benchmark pieces: a fake CSMS, four Python relays (bare, raw, lean, sansio), a charger
+load generator, and runners for the hops.
 
 Each piece runs in a process of its own, on 127.0.0.1:
 
     python -m tests.bench.relay_load csms --port PORT [--deflate]
     python -m tests.bench.relay_load bare --port PORT --upstream CSMS_PORT
     python -m tests.bench.relay_load raw --port PORT --upstream CSMS_PORT
+    python -m tests.bench.relay_load lean --port PORT --upstream CSMS_PORT
     python -m tests.bench.relay_load sansio --port PORT --upstream CSMS_PORT
     python -m tests.bench.relay_load client --url ws://127.0.0.1:PORT --chargers N
         [--rate CALLS_PER_S | --idle SECONDS] [--warmup S] [--duration S] [--pid NAME=PID ...]
@@ -16,14 +17,17 @@ parsing JSON, so it costs as little as possible. The bare relay is the LC's stac
 uvloop) relaying text and nothing else: the floor under any hop on that stack. The raw relay is
 the leanest Python design: asyncio Protocols on uvloop, no task switch per frame; the read
 callback writes each frame through verbatim, then unmasks and decodes its text, the least any
-relay that observes OCPP does. The sansio relay is the same design made a real WebSocket
-endpoint on both sides: its asyncio Protocols drive websockets' sans-I/O protocol objects
-(ServerProtocol to the charger, ClientProtocol to the CSMS), which do the handshakes, limits,
-pings and closes; the read callback decodes each text frame and re-frames it to the other side,
-as a relay that may rewrite OCPP must. The client opens N charger connections (subprotocol
-ocpp2.0.1), sends OCPP 2.0.1 CALLs closed-loop (one outstanding per charger) or paced (Poisson
-at an aggregate rate), checks every answer's id, and prints one JSON line: round trips/s,
-latency percentiles, and CPU and RSS of the processes named with `--pid`.
+relay that observes OCPP does. The lean relay is the raw relay that, after writing each text
+message through, runs the LC's own OCPP work on it (its sans-I/O `LinkSession` routing,
+schema checks and observation, and its metrics). The sansio relay is the same design made a
+real WebSocket endpoint on both sides: its asyncio Protocols drive websockets' sans-I/O
+protocol objects (ServerProtocol to the charger, ClientProtocol to the CSMS), which do the
+handshakes, limits, pings and closes; the read callback decodes each text frame and re-frames
+it to the other side, as a relay that may rewrite OCPP must. The client opens N charger
+connections (subprotocol ocpp2.0.1), sends OCPP 2.0.1 CALLs closed-loop (one outstanding per
+charger) or paced (Poisson at an aggregate rate), checks every answer's id, and prints one
+JSON line: round trips/s, latency percentiles, and CPU and RSS of the processes named with
+`--pid`.
 
 The runners (`start_csms`, `start_python_relay`, `start_nginx`, `start_lc`, `run_client`) start
 those processes, the nginx hop and the Local Controller (`python -m lc run --config FILE`) for
@@ -66,6 +70,12 @@ from websockets.server import ServerProtocol
 from websockets.speedups import apply_mask
 from websockets.typing import BytesLike, Subprotocol
 from websockets.uri import WebSocketURI, parse_uri
+
+from router.frames import OcppVersion
+from router.metrics import RouterMetrics
+from router.outputs import Output, Relayed
+from router.schemas import SchemaRegistry, default_registry
+from router.session import LinkSession, SessionSettings
 
 REPO = Path(__file__).resolve().parents[2]
 SUBPROTOCOL = "ocpp2.0.1"
@@ -318,8 +328,8 @@ class _Spliced(asyncio.Protocol):
             self.peer.transport.resume_reading()
 
     def observe(self, opcode: int, final: bool, payload: BytesLike) -> bool:
-        """Decode a text message as UTF-8 and drop the text: the least a relay that reads OCPP
-        does. False if it is not UTF-8."""
+        """Decode a text message as UTF-8 and hand it to `text_received`: the least a relay
+        that reads OCPP does. False if it is not UTF-8."""
         if opcode == OPCODE_TEXT and not final:
             self.message = bytearray(payload)
             return True
@@ -331,10 +341,14 @@ class _Spliced(asyncio.Protocol):
                 return True
             text, self.message = self.message, None
         try:
-            str(text, "utf-8")
+            decoded = str(text, "utf-8")
         except UnicodeDecodeError:
             return False
+        self.text_received(decoded)
         return True
+
+    def text_received(self, text: str) -> None:
+        """A whole text message, already written to the peer; the raw relay drops it."""
 
 
 class _RelaySide(_Spliced):
@@ -456,10 +470,13 @@ class _ChargerSide(_RelaySide):
         loop = asyncio.get_running_loop()
         try:
             await loop.create_connection(
-                lambda: _CsmsSide(self, path, offered), "127.0.0.1", self.upstream_port
+                lambda: self.csms_side(path, offered), "127.0.0.1", self.upstream_port
             )
         except OSError:
             self.refuse("502 Bad Gateway")
+
+    def csms_side(self, path: str, offered: str | None) -> _CsmsSide:
+        return _CsmsSide(self, path, offered)
 
     def accept(self, protocol: str | None) -> None:
         """The CSMS accepted the upgrade: so does the relay, with the CSMS's subprotocol."""
@@ -525,6 +542,62 @@ class _CsmsSide(_RelaySide):
         self.pending = bytearray(rest)
         self.charger.accept(headers.get("sec-websocket-protocol"))
         self.start_relaying()
+
+
+# -- lean relay: the raw relay doing the LC's OCPP work behind each write -------------------------
+
+
+class _OcppWork:
+    """The LC's sans-I/O work for one relayed charger: its `LinkSession` routes, validates and
+    observes every text message (in the LC's OBSERVE mode), and the messages are counted in
+    the LC's metrics. What is routed is not used: the frame was written through already."""
+
+    _schemas: SchemaRegistry | None = None
+    _metrics: RouterMetrics | None = None
+
+    def __init__(self, path: str, protocol: str | None) -> None:
+        if _OcppWork._schemas is None:  # once per process, like the LC
+            _OcppWork._schemas, _OcppWork._metrics = default_registry(), RouterMetrics()
+        version = OcppVersion.from_subprotocol(protocol) or OcppVersion.V201
+        identity = path.rsplit("/", 1)[-1]
+        self.session = LinkSession(identity, version, SessionSettings(), _OcppWork._schemas)
+
+    def handle(self, route: Callable[[str, float], list[Output]], text: str) -> None:
+        metrics = _OcppWork._metrics
+        assert metrics is not None
+        started = time.monotonic()
+        outputs = route(text, started) + self.session.check_pending()
+        for output in outputs:
+            if isinstance(output, Relayed):
+                metrics.count_message(output.action, output.direction.value, output.message_type)
+        self.session.next_deadline()  # the LC re-arms its call timer after every frame
+        metrics.relay_seconds.observe(time.monotonic() - started)
+
+
+class _LeanChargerSide(_ChargerSide):
+    work: _OcppWork | None = None
+
+    def csms_side(self, path: str, offered: str | None) -> _CsmsSide:
+        return _LeanCsmsSide(self, path, offered)
+
+    def text_received(self, text: str) -> None:
+        assert self.work is not None
+        self.work.handle(self.work.session.route_from_charger, text)
+
+
+class _LeanCsmsSide(_CsmsSide):
+    def handshake(self) -> None:
+        head = _split_head(self.pending)
+        if head is not None:
+            protocol = head[1].get("sec-websocket-protocol")
+            assert isinstance(self.charger, _LeanChargerSide)
+            self.charger.work = _OcppWork(self.path, protocol)
+        super().handshake()
+
+    def text_received(self, text: str) -> None:
+        assert isinstance(self.charger, _LeanChargerSide) and self.charger.work is not None
+        work = self.charger.work
+        work.handle(work.session.route_from_csms, text)
 
 
 async def serve_relay(charger_side: Callable[[], asyncio.Protocol], port: int) -> None:
@@ -1000,7 +1073,7 @@ def _module(*args: str) -> list[str]:
 
 @contextlib.contextmanager
 def start_python_relay(kind: str, workdir: Path, upstream_port: int) -> Iterator[Service]:
-    """The `bare`, `raw` or `sansio` relay in front of the CSMS at `upstream_port`."""
+    """The `bare`, `raw`, `lean` or `sansio` relay in front of the CSMS at `upstream_port`."""
     port = free_port()
     command = _module(kind, "--port", str(port), "--upstream", str(upstream_port))
     with _running(kind, command, port, workdir / f"{kind}.log") as service:
@@ -1172,6 +1245,7 @@ def run_client(url: str, pids: dict[str, list[int]], *args: str) -> dict[str, An
 RELAYS = {
     "bare": "a bare Python relay (no parsing)",
     "raw": "a relay on bare asyncio Protocols",
+    "lean": "the raw relay doing the LC's OCPP work behind each write",
     "sansio": "a relay on asyncio Protocols driving websockets' sans-I/O protocols",
 }
 
@@ -1216,6 +1290,8 @@ def main(argv: list[str] | None = None) -> None:
         _run(serve(bare_relay_app(f"ws://127.0.0.1:{args.upstream}"), args.port))
     elif args.command == "raw":
         _run(serve_relay(lambda: _ChargerSide(args.upstream), args.port))
+    elif args.command == "lean":
+        _run(serve_relay(lambda: _LeanChargerSide(args.upstream), args.port))
     elif args.command == "sansio":
         _run(serve_relay(lambda: _SansioCharger(args.upstream), args.port))
     else:

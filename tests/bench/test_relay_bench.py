@@ -1,14 +1,18 @@
-"""Relay benchmark, in one run: chargers -> (direct | nginx | bare | raw | sansio | LC) -> CSMS.
+"""Relay benchmark, in one run: chargers -> (direct | nginx | bare | raw | lean | sansio | LC)
+-> CSMS.
 
 The bare relay (aiohttp on uvloop pumping text, nothing else) is the floor under any hop built
 on the LC's stack: it separates what the LC's own work costs from what the stack costs. The raw
 relay (asyncio Protocols on uvloop, frames written through from the read callback, text
-unmasked and decoded) is the leanest Python design: the floor under any Python hop. The sansio
+unmasked and decoded) is the leanest Python design: the floor under any Python hop. The lean
+relay is the raw relay doing the LC's own OCPP work on every frame right after writing it (the
+LC's sans-I/O session routes, validates, observes and counts it): what the LC would cost on
+the leanest data path Python allows. The sansio
 relay is that design as a real WebSocket endpoint on both sides (asyncio Protocols driving
 websockets' sans-I/O ServerProtocol and ClientProtocol, text decoded and re-framed): what the
 protocol work of a Protocol-based LC costs per frame.
 
-Every point is measured for the six scenarios, repeated REPS times with the scenarios
+Every point is measured for the seven scenarios, repeated REPS times with the scenarios
 interleaved (their order rotates each repetition), and reported as medians: a markdown table
 printed and written to RELAY_BENCH_OUT (or a fresh temporary directory), with the raw results
 and the processes' logs beside it. Targets are reported, never asserted: the machine is shared
@@ -44,7 +48,7 @@ pytestmark = pytest.mark.bench
 
 REPS = 3
 ACTION = "TransactionEvent"
-SCENARIOS = ("direct", "nginx", "bare", "raw", "sansio", "lc")
+SCENARIOS = ("direct", "nginx", "bare", "raw", "lean", "sansio", "lc")
 IDLE_CHARGERS = 2000
 IDLE_HOLD_S = 10
 PACED_WINDOW = ("--warmup", "3", "--duration", "10")
@@ -52,7 +56,7 @@ CLOSED_WINDOW = ("--warmup", "2", "--duration", "8")
 LATENCY_RATIO_TARGET = 1.5  # LC-added / nginx-added latency, p50 and p99
 THROUGHPUT_TARGET = 0.60  # LC / nginx round trips/s at saturation
 IDLE_RSS_TARGET_KIB = 1 << 20  # 1 GiB
-PYTHON_RELAYS = ("bare", "raw", "sansio")  # the target table's reference columns, in order
+PYTHON_RELAYS = ("bare", "raw", "lean", "sansio")  # the target table's reference columns, in order
 
 
 @dataclass(frozen=True)
@@ -161,12 +165,14 @@ def _hops(workdir: Path) -> Iterator[tuple[rl.Service, dict[str, rl.Service]]]:
         rl.start_nginx(workdir, csms.port) as nginx,
         rl.start_python_relay("bare", workdir, csms.port) as bare,
         rl.start_python_relay("raw", workdir, csms.port) as raw,
+        rl.start_python_relay("lean", workdir, csms.port) as lean,
         rl.start_python_relay("sansio", workdir, csms.port) as sansio,
         rl.start_lc(workdir, csms.port) as lc,
     ):
-        for hop in (bare, raw, sansio, lc):
+        for hop in (bare, raw, lean, sansio, lc):
             assert rl.maps_mention(hop.process.pid, "uvloop"), f"{hop.name} does not run on uvloop"
-        yield csms, {"nginx": nginx, "bare": bare, "raw": raw, "sansio": sansio, "lc": lc}
+        hops = {"nginx": nginx, "bare": bare, "raw": raw, "lean": lean, "sansio": sansio}
+        yield csms, {**hops, "lc": lc}
 
 
 # -- reporting ---------------------------------------------------------------------------------
