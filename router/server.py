@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import re
 import ssl
 import time
 from collections import deque
@@ -81,6 +82,8 @@ class HoldSettings:
     journal_path: Path
     offline: OfflineSettings = field(default_factory=OfflineSettings)
 
+
+_CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f]")
 
 # Provisional 1.6 transaction ids each charger keeps ready for StartTransactions offline.
 _PROVISIONAL_RESERVE = 4
@@ -278,6 +281,10 @@ class Router:
             return web.Response(
                 status=400, text="expected a WebSocket upgrade to /<path>/<identity>"
             )
+        if _CONTROL_CHARACTERS.search(identity):
+            # No identity has them (identifierString); logged or shown, they could forge lines.
+            log.warning("refused an identity with control characters: %r", identity)
+            return web.Response(status=400, text="control characters in the charger identity")
         refusal = self._check_identity(request, identity)
         if refusal is not None:
             return refusal

@@ -181,3 +181,19 @@ async def test_garbage_from_the_csms_is_answered_to_the_csms(
         assert (await charger.cp.call(call16.Heartbeat())).current_time
     finally:
         await charger.close()
+
+
+@pytest.mark.parametrize("control", ["%0D", "%1B", "%7F"])
+async def test_an_identity_with_control_characters_is_refused_before_the_csms(
+    csms: Csms, make_router: RouterFactory, control: str
+) -> None:
+    router = await make_router(csms.url)
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await websockets.connect(
+            f"{lc_url(router)}/ocpp/CP1{control}FORGED",
+            subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+        )
+    assert refused.value.response.status_code == 400
+    assert csms.handshakes == []
+    charger = await connect_charge_point(lc_url(router), "CP1", "ocpp1.6")  # others still work
+    await charger.close()
