@@ -87,10 +87,28 @@ def _optional_path(table: Table, name: str) -> Path | None:
     return Path(table.string(name)) if table.has(name) else None
 
 
+def _paths(table: Table, name: str) -> list[Path]:
+    """A file path, or a list of one or two."""
+    value = table.raw(name)
+    paths = [value] if isinstance(value, str) else value
+    if not isinstance(paths, list) or not 1 <= len(paths) <= 2:
+        raise ConfigError(
+            f"{table.key(name)}: expected a file path or a list of two, got {value!r}"
+        )
+    if not all(isinstance(path, str) and path for path in paths):
+        raise ConfigError(f"{table.key(name)}: expected file paths, got {value!r}")
+    return [Path(path) for path in paths]
+
+
 def _charger_tls(table: Table) -> ssl.SSLContext:
+    certificates, keys = _paths(table, "certificate"), _paths(table, "private_key")
+    if len(certificates) != len(keys):
+        raise ConfigError(
+            f"{table.key('private_key')}: one key per certificate, in the same order "
+            f"({len(certificates)} certificates, {len(keys)} keys)"
+        )
     settings = ChargerTlsSettings(
-        certificate=Path(table.string("certificate")),
-        private_key=Path(table.string("private_key")),
+        certificates=tuple(zip(certificates, keys, strict=True)),
         charger_ca=_optional_path(table, "charger_ca"),
     )
     table.finish()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 # A00.FR.318: the TLS 1.2 suites a CSMS must support, forward-secret ones first (A00.FR.319
@@ -39,8 +40,12 @@ class TlsSettingError(Exception):
 class ChargerTlsSettings:
     """The LC as the TLS server chargers connect to."""
 
-    certificate: Path  # PEM: the LC's own CSMS certificate, then its intermediate CAs
-    private_key: Path  # PEM, unencrypted: the service starts without anyone to type a password
+    # (certificate, private key) PEM files: the LC's own CSMS certificate followed by its
+    # intermediate CAs, and its unencrypted key (the service starts without anyone to type a
+    # password). Optionally a second pair with the other key type: the TLS_RSA suites of
+    # A00.FR.318 need an RSA certificate and the ECDHE_ECDSA ones an ECDSA certificate, and a
+    # charger need only support one of the two (A00.FR.319).
+    certificates: tuple[tuple[Path, Path], ...]
     # Security profile 3: chargers must present a certificate this CA bundle verifies.
     charger_ca: Path | None = None
 
@@ -59,7 +64,14 @@ def charger_context(settings: ChargerTlsSettings) -> ssl.SSLContext:
     """The server context towards chargers; it requires client certificates under profile 3."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     _restrict_to_the_spec(context)
-    _load_own_certificate(context, settings.certificate, settings.private_key)
+    if not 1 <= len(settings.certificates) <= 2:
+        raise TlsSettingError("certificate", "one certificate, or two of different key types")
+    # OpenSSL keeps one certificate per key type and picks the one the agreed suite needs.
+    key_types = [_load_own_certificate(context, *pair) for pair in settings.certificates]
+    if len(set(key_types)) < len(key_types):
+        raise TlsSettingError(
+            "certificate", f"both certificates have {key_types[0]} keys: one RSA, one ECDSA"
+        )
     if settings.charger_ca is not None:
         _load_ca(context, "charger_ca", settings.charger_ca)
         context.verify_mode = ssl.CERT_REQUIRED
@@ -106,8 +118,8 @@ def _load_ca(context: ssl.SSLContext, setting: str, path: Path) -> None:
         raise TlsSettingError(setting, f"{path}: no usable PEM certificate in it") from exc
 
 
-def _load_own_certificate(context: ssl.SSLContext, certificate: Path, private_key: Path) -> None:
-    """Load a certificate chain and its key, saying which file is wrong and how.
+def _load_own_certificate(context: ssl.SSLContext, certificate: Path, private_key: Path) -> str:
+    """Load a certificate chain and its key, saying which file is wrong and how; the key type.
 
     OpenSSL names neither file in its errors, so both are parsed here first.
     """
@@ -131,3 +143,6 @@ def _load_own_certificate(context: ssl.SSLContext, certificate: Path, private_ke
         context.load_cert_chain(certificate, private_key)
     except ssl.SSLError as exc:  # e.g. a key too weak for OpenSSL's security level
         raise TlsSettingError("certificate", f"{certificate}: not usable: {exc.reason}") from exc
+    if isinstance(key, rsa.RSAPrivateKey):
+        return "RSA"
+    return "ECDSA" if isinstance(key, ec.EllipticCurvePrivateKey) else type(key).__name__

@@ -448,7 +448,21 @@ def test_upstream_tls_file_errors_name_the_key(pki: Pki, tmp_path: Path) -> None
     [
         ({"certificate": "lc.pem"}, None, "router.tls.private_key: required key is missing"),
         ({"private_key": "lc.key"}, None, "router.tls.certificate: required key is missing"),
-        ({"certificate": 1, "private_key": "k"}, None, "router.tls.certificate: expected a string"),
+        (
+            {"certificate": 1, "private_key": "k"},
+            None,
+            "router.tls.certificate: expected a file path or a list of two",
+        ),
+        (
+            {"certificate": ["a.pem", "b.pem", "c.pem"], "private_key": "k"},
+            None,
+            "router.tls.certificate: expected a file path or a list of two",
+        ),
+        (
+            {"certificate": ["a.pem", "b.pem"], "private_key": "a.key"},
+            None,
+            "router.tls.private_key: one key per certificate, in the same order",
+        ),
         (None, {"charger_ca": "ca.pem"}, "router.upstream_tls.charger_ca: unknown key"),
     ],
 )
@@ -456,6 +470,23 @@ def test_tls_table_keys_are_checked(
     tls: dict[str, Any] | None, upstream_tls: dict[str, Any] | None, expected: str
 ) -> None:
     assert _error(_tls_config(tls, upstream_tls)).startswith(expected)
+
+
+def test_two_certificates_must_have_different_key_types(pki: Pki) -> None:
+    first, second = pki.issue("lc.example.net", "lc-1"), pki.issue("lc.example.net", "lc-2")
+    rsa_pair = pki.issue("lc.example.net", "lc-rsa", rsa_key=True)
+
+    def tls(*pairs: tuple[Path, Path]) -> dict[str, Any]:
+        return {
+            "certificate": [str(certificate) for certificate, _ in pairs],
+            "private_key": [str(key) for _, key in pairs],
+        }
+
+    assert _error(_tls_config(tls(first, second))) == (
+        "router.tls.certificate: both certificates have ECDSA keys: one RSA, one ECDSA"
+    )
+    router, _, _ = _parse(_tls_config(tls(first, rsa_pair)))
+    assert router.server_ssl is not None
 
 
 def test_an_unknown_tls_key_is_an_error(pki: Pki) -> None:

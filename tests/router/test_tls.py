@@ -20,7 +20,7 @@ import uvloop
 import websockets
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from router.server import Router, RouterSettings
@@ -70,12 +70,19 @@ class Pki:
         self.ca = directory / "ca.pem"
         self.ca.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
 
-    def issue(self, common_name: str, stem: str, server: bool = False) -> tuple[Path, Path]:
+    def issue(
+        self, common_name: str, stem: str, server: bool = False, rsa_key: bool = False
+    ) -> tuple[Path, Path]:
         """A certificate with this CN and its key: (certificate file, key file).
 
-        `server`: for 127.0.0.1 / localhost, as the LC's and the CSMS's are here.
+        `server`: for 127.0.0.1 / localhost, as the LC's and the CSMS's are here. The key is
+        ECDSA (P-256), or RSA (2048 bits) with `rsa_key`.
         """
-        key = ec.generate_private_key(ec.SECP256R1())
+        key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = (
+            rsa.generate_private_key(65537, 2048)
+            if rsa_key
+            else ec.generate_private_key(ec.SECP256R1())
+        )
         builder = (
             _builder(_name(common_name), self._name, key.public_key())
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -128,7 +135,8 @@ class Pki:
     def lc_charger_side(self, profile_3: bool = False) -> ssl.SSLContext:
         """The LC's server context towards chargers; profile 3 requires their certificates."""
         certificate, key = self.issue("lc.example.net", "lc-server", server=True)
-        return charger_context(ChargerTlsSettings(certificate, key, self.ca if profile_3 else None))
+        charger_ca = self.ca if profile_3 else None
+        return charger_context(ChargerTlsSettings(((certificate, key),), charger_ca))
 
     def lc_csms_side(self, own_certificate: bool = False) -> ssl.SSLContext:
         """The LC's client context towards the CSMS, with its own certificate for profile 3."""
@@ -316,6 +324,41 @@ async def test_a_tls_1_2_charger_without_a_suite_of_the_spec_is_refused(
     with pytest.raises(OSError):
         await _handshake(router.port, outside_the_spec)
     assert csms.handshakes == []
+
+
+async def test_with_an_rsa_and_an_ecdsa_certificate_chargers_of_either_suite_pair_connect(
+    pki: Pki, csms: Csms, make_router: RouterFactory
+):
+    """A00.FR.319 lets a charger support only the TLS_RSA pair or only the ECDHE_ECDSA pair;
+    the LC serves each with the certificate its suite needs (A00.FR.318's two certificates)."""
+    ecdsa = pki.issue("lc.example.net", "lc-ecdsa", server=True)
+    rsa_pair = pki.issue("lc.example.net", "lc-rsa", server=True, rsa_key=True)
+    both = charger_context(ChargerTlsSettings((ecdsa, rsa_pair)))
+    router = await make_router(csms.url, server_ssl=both)
+    for identity, suite, key_type in (
+        ("CP-RSA", "AES128-GCM-SHA256", rsa.RSAPublicKey),
+        ("CP-ECDSA", "ECDHE-ECDSA-AES256-GCM-SHA384", ec.EllipticCurvePublicKey),
+    ):
+        only_one_pair = pki.client_context(maximum_version=ssl.TLSVersion.TLSv1_2)
+        only_one_pair.set_ciphers(suite)
+        charger = await connect_charge_point(
+            lc_tls_url(router), identity, "ocpp2.0.1", ssl_context=only_one_pair
+        )
+        try:
+            tls = charger.ws.transport.get_extra_info("ssl_object")
+            assert tls.cipher()[0] == suite
+            served = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+            assert isinstance(served.public_key(), key_type)
+            assert (await charger.cp.boot()).status == "Accepted"
+        finally:
+            await charger.close()
+
+    # With its ECDSA certificate alone, the LC cannot serve a TLS_RSA-only charger.
+    router = await make_router(csms.url, server_ssl=pki.lc_charger_side())
+    rsa_only = pki.client_context(maximum_version=ssl.TLSVersion.TLSv1_2)
+    rsa_only.set_ciphers("AES128-GCM-SHA256")
+    with pytest.raises(OSError):
+        await _handshake(router.port, rsa_only)
 
 
 # -- identity checks ------------------------------------------------------------------------
