@@ -101,7 +101,7 @@ def _site_section(status: BalancerStatus) -> list[str]:
             else ' &middot; <span class="warn">no meter reading</span>'
         )
         + "</p>",
-        "<table><tr><th>phase</th><th>measured</th><th>cap</th><th>use</th></tr>",
+        _table_head("phase", "measured", "cap", "use"),
     ]
     for phase, cap in enumerate(status.caps):
         measured = None if status.measured is None else status.measured[phase]
@@ -271,8 +271,9 @@ def _chargers_section(snapshot: StatusSnapshot) -> list[str]:
     connected = sum(1 for c in chargers if c.connected)
     parts = [
         f"<h2>Chargers ({connected} of {len(chargers)} connected)</h2>",
-        "<table><tr><th>charger</th><th>OCPP</th><th>link</th><th>connectors</th>"
-        "<th>vendor / model / firmware</th><th>load balancing</th></tr>",
+        _table_head(
+            "charger", "OCPP", "link", "connectors", "vendor / model / firmware", "load balancing"
+        ),
     ]
     balancer = snapshot.balancer
     for charger in chargers:
@@ -303,9 +304,14 @@ def _chargers_section(snapshot: StatusSnapshot) -> list[str]:
             escape(v) for v in (charger.vendor, charger.model, charger.firmware) if v
         )
         parts.append(
-            f"<tr><td>{escape(charger.identity)}</td><td>{escape(charger.version.value)}</td>"
-            f"<td>{link}</td><td>{statuses or '–'}</td><td>{hardware or '–'}</td>"
-            f"<td>{_control_note(charger.identity, balancer)}</td></tr>"
+            _row(
+                escape(charger.identity),
+                escape(charger.version.value),
+                link,
+                statuses or "–",
+                hardware or "–",
+                _control_note(charger.identity, balancer),
+            )
         )
     parts.append("</table>")
     return parts
@@ -333,21 +339,34 @@ def _sessions_section(snapshot: StatusSnapshot) -> list[str]:
     )
     parts = [
         f"<h2>Sessions ({len(sessions)})</h2>",
-        "<table><tr><th>charger</th><th>EVSE</th><th>transaction</th><th>started</th>"
-        "<th>state</th><th>current per phase</th><th>power</th><th>energy</th>"
-        "<th>LC limit</th></tr>",
+        _table_head(
+            "charger",
+            "EVSE",
+            "transaction",
+            "started",
+            "state",
+            "current per phase",
+            "power",
+            "energy",
+            "LC limit",
+        ),
     ]
     for session, charger in sessions:
         state = escape(session.charging_state or _evse_status(charger, session.evse_id))
         if session.energy_suspended:
             state += ' <span class="warn">energy stopped: id refused by the CSMS</span>'
         parts.append(
-            f"<tr><td>{escape(session.identity)}</td><td>{session.evse_id or '–'}</td>"
-            f"<td>{escape(session.transaction_id)}</td>"
-            f"<td>{_ago(snapshot.now - session.started_at)}</td><td>{state}</td>"
-            f"<td>{' / '.join(_amps(a) for a in session.current_a)}</td>"
-            f"<td>{_kilo(session.power_w, 'kW')}</td><td>{_kilo(session.delivered_wh, 'kWh')}</td>"
-            f"<td>{_limit(session, snapshot.balancer)}</td></tr>"
+            _row(
+                escape(session.identity),
+                str(session.evse_id or "–"),
+                escape(session.transaction_id),
+                _ago(snapshot.now - session.started_at),
+                state,
+                " / ".join(_amps(a) for a in session.current_a),
+                _kilo(session.power_w, "kW"),
+                _kilo(session.delivered_wh, "kWh"),
+                _limit(session, snapshot.balancer),
+            )
         )
     parts.append("</table>")
     return parts
@@ -375,20 +394,32 @@ def _ended_section(snapshot: StatusSnapshot) -> list[str]:
         return []
     parts = [
         "<h2>Recently ended</h2>",
-        "<table><tr><th>charger</th><th>EVSE</th><th>transaction</th><th>ended</th>"
-        "<th>duration</th><th>energy</th><th>reason</th></tr>",
+        _table_head("charger", "EVSE", "transaction", "ended", "duration", "energy", "reason"),
     ]
     for session in reversed(snapshot.ended):
         ended_at = session.ended_at if session.ended_at is not None else snapshot.now
         parts.append(
-            f"<tr><td>{escape(session.identity)}</td><td>{session.evse_id or '–'}</td>"
-            f"<td>{escape(session.transaction_id)}</td><td>{_ago(snapshot.now - ended_at)}</td>"
-            f"<td>{_duration(ended_at - session.started_at)}</td>"
-            f"<td>{_kilo(session.delivered_wh, 'kWh')}</td>"
-            f"<td>{escape(session.end_reason or '–')}</td></tr>"
+            _row(
+                escape(session.identity),
+                str(session.evse_id or "–"),
+                escape(session.transaction_id),
+                _ago(snapshot.now - ended_at),
+                _duration(ended_at - session.started_at),
+                _kilo(session.delivered_wh, "kWh"),
+                escape(session.end_reason or "–"),
+            )
         )
     parts.append("</table>")
     return parts
+
+
+def _table_head(*names: str) -> str:
+    return "<table><tr>" + "".join(f"<th>{name}</th>" for name in names) + "</tr>"
+
+
+def _row(*cells: str) -> str:
+    """A table row of cells that are HTML already (texts from chargers escaped)."""
+    return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
 
 
 def _amps(value: float | None) -> str:
