@@ -125,10 +125,21 @@ class LocalController:
             return
         if config.router != self.config.router:
             log.warning("router settings changed: they take effect at the next restart")
+        self._renew_server_certificates(config)
         if self.balancer is not None and config.balancer is not None:
             self.balancer.apply_config(config.balancer)
         self.config = config
         log.info("config reloaded from %s", self._config_path)
+
+    def _renew_server_certificates(self, config: SiteConfig) -> None:
+        """Renewed certificate files (the same paths) apply to new charger connections."""
+        renewed = config.router.server_ssl
+        if renewed is None and self.config.router.server_ssl is None:
+            return
+        if renewed is not None and self.router.use_server_certificates(renewed):
+            log.info("[router.tls] certificates re-read: new charger connections get them")
+        else:
+            log.warning("[router.tls] changed beyond its certificates: at the next restart")
 
 
 async def serve_until_signalled(controller: LocalController) -> None:

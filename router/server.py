@@ -118,6 +118,8 @@ class Router:
         self._background: set[asyncio.Task[None]] = set()
         self._subscribers: list[Callable[[ev.Event], None]] = []
         self._runner: web.AppRunner | None = None
+        # The certificates new charger handshakes get: renewed by `use_server_certificates`.
+        self._server_certificates = settings.server_ssl
         self.port: int | None = None
         self.metrics.watch_queue_depths(
             lambda: [link.session.queue_depth for link in self._links.values()]
@@ -157,6 +159,8 @@ class Router:
                 self._knowledge.authorizations[scope] = await self.journal.authorizations(scope)
             self._knowledge.boot_intervals = await self.journal.boot_intervals()
             self._spawn(self._report_backlog())
+        if self.settings.server_ssl is not None:
+            self.settings.server_ssl.sni_callback = self._serve_current_certificates
         app = web.Application()
         app.router.add_get("/{path:.*}", self._handle_charger)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
@@ -170,6 +174,32 @@ class Router:
         await site.start()
         self.port = int(self._runner.addresses[0][1])
         log.info("listening for chargers on %s:%s", self.settings.listen_host, self.port)
+
+    def use_server_certificates(self, context: ssl.SSLContext) -> bool:
+        """Give new charger handshakes the LC's certificates from `context` (renewed files,
+        re-read on SIGHUP); connected chargers keep their TLS sessions.
+
+        False, and nothing changes, when `context` differs in what only a restart can change:
+        TLS on or off, security profile 3 on or off, the charger CAs.
+        """
+        running = self.settings.server_ssl
+        if (
+            running is None
+            or context.verify_mode != running.verify_mode
+            or context.get_ca_certs(binary_form=True) != running.get_ca_certs(binary_form=True)
+        ):
+            return False
+        self._server_certificates = context
+        return True
+
+    def _serve_current_certificates(
+        self, connection: ssl.SSLObject, _server_name: str | None, listening: ssl.SSLContext
+    ) -> None:
+        # Called for every ClientHello, with or without SNI. Switching the context switches
+        # the certificates and keys only: verification stays the listening context's.
+        current = self._server_certificates
+        if current is not None and current is not listening:
+            connection.context = current
 
     async def stop(self) -> None:
         links = list(self._links.values())
