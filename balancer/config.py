@@ -49,6 +49,8 @@ class LoopSettings:
     profile_duration_s: float = 300.0
     refresh_s: float = 120.0
     call_timeout_s: float = 10.0
+    setup_timeout_s: float = 3.0
+    setup_retry_s: float = 30.0
     obey_tolerance_a: float = 2.0
     measurement_max_age_s: float = 30.0
     rotation_period_s: float = 900.0
@@ -186,6 +188,8 @@ def _loop(table: Table) -> LoopSettings:
         profile_duration_s=table.number("profile_duration_s", 300.0, minimum=2),
         refresh_s=table.number("refresh_s", 120.0, minimum=1),
         call_timeout_s=table.number("call_timeout_s", 10.0, minimum=0.1),
+        setup_timeout_s=table.number("setup_timeout_s", 3.0, minimum=0.1, maximum=60),
+        setup_retry_s=table.number("setup_retry_s", 30.0, minimum=0.1),
         obey_tolerance_a=table.number("obey_tolerance_a", 2.0, minimum=0),
         measurement_max_age_s=table.number("measurement_max_age_s", 30.0, minimum=0.1),
         rotation_period_s=table.number("rotation_period_s", 900.0, minimum=1),

@@ -4,7 +4,8 @@ Per period: poll the meter (a failed poll keeps the last good reading, whose age
 staleness), snapshot the site, allocate, pass each EVSE's target through the ramp (cut at
 once, raise slowly), and send the changed limits as SetChargingProfile through the router's
 LC-call API without waiting for the answers, so one slow charger never delays the others.
-When a charger connects, its smart-charging capabilities are read and its floor installed.
+Once a charger can answer (its boot accepted, or its first call after a reconnect), its
+smart-charging capabilities are read and its floor installed (balancer/setup.py says when).
 A charger with one EVSE that refuses Tx profiles is limited through its charger maximum instead.
 """
 
@@ -12,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from enum import Enum
 
 from balancer.allocate import Allocation, Mode, allocate
 from balancer.config import BalancerConfig
@@ -31,6 +33,7 @@ from balancer.profiles import (
     set_charging_profile,
 )
 from balancer.ramp import Commanded, Turns, next_limit, next_turns
+from balancer.setup import Attempt, SetUps
 from balancer.site import MeterReading, SessionState, SiteState
 from modbus.errors import MeterReadError
 from modbus.reader import MeterReader
@@ -38,11 +41,30 @@ from modbus.reader import MeterReading as PolledReading
 from router import events as ev
 from router.link import LcCallRejected, LcCallTimeout
 from router.server import ChargerNotConnected, Router
+from supervision.tasks import Tasks, report_failure
 
 log = logging.getLogger(__name__)
 
 # CALLERROR codes that mean "this charger does not do smart charging".
 _UNSUPPORTED = ("NotImplemented", "NotSupported")
+# Events from a charger's own calls: a charger that makes them talks to its CSMS.
+_CHARGER_CALLS = (
+    ev.ChargerHeartbeat
+    | ev.StatusChanged
+    | ev.TransactionStarted
+    | ev.TransactionUpdated
+    | ev.TransactionEnded
+    | ev.MeterSampled
+)
+
+
+class Answer(Enum):
+    """How a charger answered one of the LC's SetChargingProfile calls."""
+
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+    ERROR = "a CALLERROR"
+    NONE = "no answer in time, or the charger is gone"
 
 
 class LoadBalancer:
@@ -71,7 +93,8 @@ class LoadBalancer:
         self._turns: Turns = {}
         self._refreshed_at: dict[str, float] = {}
         self._stale = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks()
+        self.set_ups = SetUps(config.loop.setup_retry_s)
         router.subscribe(self._on_event)
 
     # -- events ------------------------------------------------------------------------------
@@ -86,41 +109,62 @@ class LoadBalancer:
                 key for key, record in self.model.evses.items() if record.identity == event.identity
             }
             self.metrics.not_obeying.set(len(self.disobedient))
-            self._spawn(self._set_up_charger(event.identity))
-        elif isinstance(event, ev.ChargerDisconnected | ev.TransactionEnded):
+            self.set_ups.connected(event.identity)
+        elif isinstance(event, ev.ChargerDisconnected):
+            self.set_ups.disconnected(event.identity)
+        elif isinstance(event, ev.BootNotified):
+            self.set_ups.booted(event.identity, event.status)
+        elif isinstance(event, _CHARGER_CALLS):
+            self.set_ups.called(event.identity)
+        if isinstance(event, ev.ChargerDisconnected | ev.TransactionEnded):
             for key, record in self.model.evses.items():
                 if record.identity == event.identity and record.transaction_id is None:
                     self.commanded.pop(key, None)
                     self._refreshed_at.pop(key, None)
+        self._start_set_ups()
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _start_set_ups(self) -> None:
+        for attempt in self.set_ups.due(self._clock()):
+            self._tasks.spawn(self._set_up(attempt), "charger-set-up")
 
-    async def _set_up_charger(self, identity: str) -> None:
+    async def _set_up(self, attempt: Attempt) -> None:
+        done = False
+        try:
+            done = await self._set_up_charger(attempt.identity)
+        finally:
+            self.set_ups.finished(attempt, done, self._clock())
+            if not done:
+                log.info("%s: set-up unanswered; tried again later", attempt.identity)
+
+    async def _set_up_charger(self, identity: str) -> bool:
         """Read the charger's smart-charging capabilities, then install its floor profile (as
-        its charger maximum if it rejects a TxDefaultProfile)."""
+        its charger maximum if it rejects a TxDefaultProfile). False when the charger did not
+        answer in time: set-up calls wait only `setup_timeout_s`, as every call of the CSMS to
+        this charger queues behind them."""
         record = self.model.chargers[identity]
         action, payload = capability_query(record.version)
-        timeout = self.config.loop.call_timeout_s
+        timeout = self.config.loop.setup_timeout_s
         try:
             answer = await self._router.call(identity, action, payload, timeout)
             capabilities = parse_capabilities(record.version, answer)
-        except (LcCallRejected, LcCallTimeout) as exc:
+        except LcCallRejected as exc:
             log.warning("%s: could not read smart-charging capabilities (%s)", identity, exc)
             capabilities = Capabilities()
-        except ChargerNotConnected:
-            return
+        except (LcCallTimeout, ChargerNotConnected):
+            return False
         if not capabilities.smart_charging:
             log.warning("%s: smart charging disabled: planned at its maximum", identity)
             self._unsteerable(identity)
         self.capabilities[identity] = capabilities
         floor = self._floor(identity, station_max=identity in self.station_max)
-        if await self._send(identity, floor) is not False:
-            return
-        if floor.station_max or not await self._to_station_max(identity, clear_floor=False):
+        floor_answer = await self._send(identity, floor, timeout)
+        if floor_answer is Answer.NONE:
+            return False
+        if floor_answer is Answer.REFUSED and (
+            floor.station_max or not await self._to_station_max(identity, clear_floor=False)
+        ):
             self._refused(identity, None)
+        return True
 
     def _floor(self, identity: str, station_max: bool) -> ProfileTarget:
         """The charger's safe current on EVSE 0, without end."""
@@ -150,14 +194,21 @@ class LoadBalancer:
     # -- the loop ----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        period = self.config.loop.period_s
+        """Step every period for ever. A step that fails is logged and counted, and the next
+        period steps again: one bad event or reading must not end balancing for good."""
         next_at = self._clock()
         while True:
-            await self.step()
-            next_at = max(next_at + period, self._clock())
+            try:
+                await self.step()
+            except Exception as exc:
+                report_failure("balancer-step", exc)
+            else:
+                self.metrics.last_step.set(time.time())
+            next_at = max(next_at + self.config.loop.period_s, self._clock())
             await asyncio.sleep(next_at - self._clock())
 
     async def step(self) -> Allocation:
+        self._start_set_ups()  # those that wait for a retry
         reading = await self._read_meter()
         decided_from = self._clock()
         now = decided_from
@@ -257,12 +308,12 @@ class LoadBalancer:
         )
         if record.identity in self.station_max:
             target = as_station_max(target)
-        self._spawn(self._send_limit(record, target))
+        self._tasks.spawn(self._send_limit(record, target), "send-limit")
 
     async def _send_limit(self, record: EvseRecord, target: ProfileTarget) -> None:
         """Send a dynamic limit; a rejected TxProfile switches the charger to its maximum."""
         transaction = record.transaction_id
-        if await self._send(record.identity, target) is not False:
+        if await self._send(record.identity, target) is not Answer.REFUSED:
             return
         if self.model.evses.get(record.key) is not record or record.transaction_id != transaction:
             return  # the session ended meanwhile: a profile for it is rightly refused
@@ -284,7 +335,8 @@ class LoadBalancer:
         try:
             if clear_floor and not await self._clear_floor(identity):
                 return False
-            if not await self._send(identity, self._floor(identity, station_max=True)):
+            floor = self._floor(identity, station_max=True)
+            if await self._send(identity, floor) is not Answer.ACCEPTED:
                 if clear_floor:  # back to the floor it had
                     await self._send(identity, self._floor(identity, station_max=False))
                 return False
@@ -311,10 +363,11 @@ class LoadBalancer:
             return False
         return True
 
-    async def _send(self, identity: str, target: ProfileTarget) -> bool | None:
-        """SetChargingProfile: True when accepted, False when refused, None without an answer
-        (a timeout, a CALLERROR, the charger gone). A charger that implements no smart
-        charging is unsteerable."""
+    async def _send(
+        self, identity: str, target: ProfileTarget, timeout_s: float | None = None
+    ) -> Answer:
+        """SetChargingProfile, waiting `timeout_s` (default: call_timeout_s) for the answer. A
+        charger that implements no smart charging is unsteerable."""
         record = self.model.chargers[identity]
         capabilities = self.capabilities.get(identity, Capabilities())
         payload = set_charging_profile(
@@ -323,25 +376,28 @@ class LoadBalancer:
         started = self._clock()
         try:
             answer = await self._router.call(
-                identity, "SetChargingProfile", payload, self.config.loop.call_timeout_s
+                identity,
+                "SetChargingProfile",
+                payload,
+                timeout_s or self.config.loop.call_timeout_s,
             )
         except LcCallRejected as exc:
             self.metrics.profiles.labels("error").inc()
             log.warning("%s: SetChargingProfile refused with %s", identity, exc.code)
             if exc.code in _UNSUPPORTED:
                 self._unsteerable(identity)
-            return None
+            return Answer.ERROR
         except LcCallTimeout:
             self.metrics.profiles.labels("timeout").inc()
-            return None
+            return Answer.NONE
         except ChargerNotConnected:
-            return None
+            return Answer.NONE
         self.metrics.profile_seconds.observe(self._clock() - started)
         accepted = answer.get("status") == "Accepted"
         self.metrics.profiles.labels("accepted" if accepted else "rejected").inc()
         if not accepted:
             log.info("%s: SetChargingProfile answered %s", identity, answer)
-        return accepted
+        return Answer.ACCEPTED if accepted else Answer.REFUSED
 
     def _refused(self, identity: str, key: str | None) -> None:
         """A profile refused with no other way to limit the charger: planned at its maximum."""
@@ -413,6 +469,4 @@ class LoadBalancer:
         self.model.config = config
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.stop()

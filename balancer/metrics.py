@@ -71,6 +71,11 @@ class BalancerMetrics:
             "EVSEs planned at their maximum because they ignore or refuse the LC's limits",
             registry=r,
         )
+        self.last_step = Gauge(
+            "ocpp_lc_balancer_last_step_timestamp_seconds",
+            "Unix time of the balancer's last successful control step",
+            registry=r,
+        )
         self.station_max_chargers = Gauge(
             "ocpp_lc_station_max_chargers",
             "Chargers refusing Tx profiles, limited through their charger maximum profile",

@@ -47,6 +47,13 @@ class BootNotified:
 
 
 @dataclass(frozen=True, slots=True)
+class ChargerHeartbeat:
+    """The charger sent a Heartbeat: it is up and talking to its CSMS."""
+
+    identity: str
+
+
+@dataclass(frozen=True, slots=True)
 class StatusChanged:
     identity: str
     evse_id: int
@@ -123,6 +130,7 @@ Event = (
     | ChargerDisconnected
     | CsmsLinkChanged
     | BootNotified
+    | ChargerHeartbeat
     | StatusChanged
     | TransactionStarted
     | TransactionUpdated

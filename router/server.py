@@ -19,7 +19,7 @@ import re
 import ssl
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -39,6 +39,7 @@ from router.rate_limit import FrameBudget
 from router.schemas import SchemaRegistry, default_registry
 from router.session import LinkSession, SessionSettings
 from router.upstream import OUTAGE_REASONS, UpstreamDialer, UpstreamRefused, UpstreamSettings
+from supervision.tasks import Tasks
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ class Router:
         self._connecting = 0  # charger handlers running: connected or being connected
         self.journal: Journal | None = None
         self._knowledge = OfflineKnowledge()
-        self._background: set[asyncio.Task[None]] = set()
+        self._background = Tasks()
         self._subscribers: list[Callable[[ev.Event], None]] = []
         self._runner: web.AppRunner | None = None
         # The certificates new charger handshakes get: renewed by `use_server_certificates`.
@@ -158,7 +159,7 @@ class Router:
                 scope = authorization_scope(version)
                 self._knowledge.authorizations[scope] = await self.journal.authorizations(scope)
             self._knowledge.boot_intervals = await self.journal.boot_intervals()
-            self._spawn(self._report_backlog())
+            self._background.spawn(self._report_backlog(), "journal-backlog-report")
         if self.settings.server_ssl is not None:
             self.settings.server_ssl.sni_callback = self._serve_current_certificates
         app = web.Application()
@@ -211,18 +212,11 @@ class Router:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await self._background.stop()
         await self._dialer.close()
         if self.journal is not None:
             await self.journal.close()
             self.journal = None
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coroutine)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     async def _report_backlog(self) -> None:
         assert self.journal is not None
@@ -402,7 +396,10 @@ class Router:
                 return web.Response(status=refusal.status, headers=refusal.headers)
             csms, protocol = None, admitted
         if csms is not None and self.journal is not None and protocol:
-            self._spawn(self.journal.remember_credentials(identity, authorization, protocol))
+            self._background.spawn(
+                self.journal.remember_credentials(identity, authorization, protocol),
+                "remember-credentials",
+            )
         charger = web.WebSocketResponse(
             protocols=(protocol,) if protocol else (),
             heartbeat=self.settings.ping_interval_s,

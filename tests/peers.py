@@ -393,6 +393,7 @@ async def connect_charge_point(
     password: str | None = None,
     answer_delay_s: float = 0.0,
     ssl_context: ssl.SSLContext | None = None,
+    cp_class: type[ChargePoint16 | ChargePoint201] | None = None,
 ) -> RunningChargePoint:
     headers = {"Authorization": basic_auth(identity, password)} if password else {}
     # websockets refuses ssl=None for a wss:// URL: its default context is used without one.
@@ -405,7 +406,8 @@ async def connect_charge_point(
         **tls,
     )
     recorder = RecordingConnection(ws)
-    cp_class = ChargePoint16 if version == "ocpp1.6" else ChargePoint201
+    if cp_class is None:
+        cp_class = ChargePoint16 if version == "ocpp1.6" else ChargePoint201
     cp = cp_class(identity, recorder, answer_delay_s)
     task = asyncio.create_task(_run_quietly(cp))
     return RunningChargePoint(cp, ws, recorder, task)

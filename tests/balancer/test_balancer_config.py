@@ -51,6 +51,8 @@ FULL: dict[str, Any] = {
         "profile_duration_s": 600,
         "refresh_s": 200,
         "call_timeout_s": 5,
+        "setup_timeout_s": 2,
+        "setup_retry_s": 20,
         "obey_tolerance_a": 3,
         "measurement_max_age_s": 20,
         "rotation_period_s": 600,
@@ -147,6 +149,8 @@ def test_full_config_is_read_into_the_balancer_settings() -> None:
         profile_duration_s=600.0,
         refresh_s=200.0,
         call_timeout_s=5.0,
+        setup_timeout_s=2.0,
+        setup_retry_s=20.0,
         obey_tolerance_a=3.0,
         measurement_max_age_s=20.0,
         rotation_period_s=600.0,
@@ -478,6 +482,9 @@ def test_refresh_just_below_the_profile_duration_is_accepted() -> None:
         ("profile_duration_s", 1),
         ("measurement_max_age_s", 0),
         ("reaction_time_s", "10"),
+        ("setup_timeout_s", 0),
+        ("setup_timeout_s", 120),
+        ("setup_retry_s", 0),
     ],
 )
 def test_balancer_values_out_of_range(key: str, value: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -9,9 +10,13 @@ from balancer.config import BalancerConfig
 from balancer.control import LoadBalancer
 from balancer.model import evse_key
 from balancer.profiles import ProfileTarget
+from balancer.setup import Stage
 from lc.config import parse_config
+from modbus.errors import MeterReadError
 from router import events as ev
 from router.frames import OcppVersion
+from router.link import LcCallTimeout
+from supervision.tasks import TASK_FAILURES
 from tests.balancer.test_profiles_through_router import site_toml
 from tests.peers import wait_until
 
@@ -54,6 +59,7 @@ async def test_a_reconnecting_charger_is_no_longer_held_for_disobedient() -> Non
     balancer.disobedient |= {evse_key("CP1", 1), evse_key("CP2", 1)}
     balancer._on_event(ev.ChargerConnected("CP1", OcppVersion.V16))  # rebooted
     assert balancer.disobedient == {evse_key("CP2", 1)}
+    balancer._on_event(ev.BootNotified("CP1", "Vendor", "Model", None, "Accepted", 300))
     await wait_until(lambda: "CP1" in balancer.capabilities, what="CP1 set up again")
     await balancer.stop()
 
@@ -76,3 +82,88 @@ async def test_a_tx_profile_refused_after_its_session_ended_switches_nothing() -
     assert router.calls == ["SetChargingProfile"]  # no ClearChargingProfile, no switch
     assert balancer.station_max == set()
     assert balancer.disobedient == set()
+
+
+def _booted(identity: str, status: str = "Accepted") -> ev.BootNotified:
+    return ev.BootNotified(identity, "Vendor", "Model", None, status, 300)
+
+
+async def test_set_up_waits_for_the_boot_the_csms_accepted() -> None:
+    router = SeamRouter(lambda _identity, _action: {"status": "Accepted"})
+    balancer = _balancer(router, "CP1")
+    balancer._on_event(ev.ChargerConnected("CP1", OcppVersion.V16))
+    balancer._on_event(_booted("CP1", "Rejected"))
+    balancer._start_set_ups()  # as every control period does: nothing for a charger not admitted
+    assert router.calls == []
+    balancer._on_event(_booted("CP1", "Pending"))  # the CSMS may configure it now; so may we
+    await wait_until(lambda: balancer.set_ups.stage("CP1") is Stage.DONE, what="set up")
+    assert router.calls == ["GetConfiguration", "SetChargingProfile"]
+    await balancer.stop()
+
+
+async def test_a_charger_that_reconnects_without_booting_is_set_up_at_its_first_call() -> None:
+    router = SeamRouter(lambda _identity, _action: {"status": "Accepted"})
+    balancer = _balancer(router, "CP1")
+    balancer._on_event(ev.ChargerConnected("CP1", OcppVersion.V16))
+    balancer._start_set_ups()
+    assert router.calls == []
+    balancer._on_event(ev.ChargerHeartbeat("CP1"))
+    await wait_until(lambda: balancer.set_ups.stage("CP1") is Stage.DONE, what="set up")
+    assert router.calls == ["GetConfiguration", "SetChargingProfile"]
+    await balancer.stop()
+
+
+async def test_an_unanswered_set_up_is_tried_again_after_the_retry_time() -> None:
+    now = [100.0]
+    unanswered = ["GetConfiguration"]  # the first capability query goes unanswered
+
+    def answer(_identity: str, action: str) -> dict[str, Any]:
+        if action in unanswered:
+            unanswered.remove(action)
+            raise LcCallTimeout("no answer")
+        return {"status": "Accepted"}
+
+    router = SeamRouter(answer)
+    config = _config("CP1")
+    balancer = LoadBalancer(config, router, meter=None, clock=lambda: now[0])  # type: ignore[arg-type]
+    balancer._on_event(ev.ChargerConnected("CP1", OcppVersion.V16))
+    balancer._on_event(_booted("CP1"))
+    await wait_until(lambda: balancer.set_ups.stage("CP1") is Stage.READY, what="a failed try")
+    assert router.calls == ["GetConfiguration"]
+    balancer._start_set_ups()  # before the retry time: nothing
+    assert router.calls == ["GetConfiguration"]
+    now[0] += config.loop.setup_retry_s
+    balancer._start_set_ups()
+    await wait_until(lambda: balancer.set_ups.stage("CP1") is Stage.DONE, what="set up")
+    assert router.calls == ["GetConfiguration", "GetConfiguration", "SetChargingProfile"]
+    await balancer.stop()
+
+
+class FlakyMeter:
+    """A meter whose first read raises an unexpected error; later reads find no meter."""
+
+    last_reading = None
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    async def read(self) -> None:
+        self.reads += 1
+        if self.reads == 1:
+            raise RuntimeError("a bug, not a meter fault")
+        raise MeterReadError("no meter here")
+
+
+async def test_the_balancer_keeps_stepping_after_a_step_fails() -> None:
+    meter = FlakyMeter()
+    config = _config("CP1")
+    balancer = LoadBalancer(config, SeamRouter(lambda _i, _a: {}), meter)  # type: ignore[arg-type]
+    before = TASK_FAILURES.labels("balancer-step")._value.get()
+    running = asyncio.create_task(balancer.run())
+    try:
+        await wait_until(lambda: meter.reads >= 3, what="later steps")
+        await wait_until(lambda: balancer.metrics.last_step._value.get() > 0, what="a good step")
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    assert TASK_FAILURES.labels("balancer-step")._value.get() == before + 1

@@ -4,6 +4,7 @@ router, a pymodbus simulated meter, and the profiles the balancer sends, checked
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from lc.app import LocalController
 from lc.config import parse_config
 from modbus.simulator import SimulatedMeter
 from tests.peers import (
+    ChargePoint16,
     Csms,
     RecordingConnection,
     RunningChargePoint,
@@ -196,6 +198,47 @@ async def test_floor_then_bounded_tx_profiles_in_each_versions_shape(garage: Gar
         follower.cancel()
         await a.close()
         await b.close()
+
+
+class BootFirstChargePoint16(ChargePoint16):
+    """A 1.6 charger that drops every call from its CSMS until its boot is accepted, as real
+    chargers do; what it dropped is kept."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.booted = False
+        self.dropped: list[str] = []
+
+    async def route_message(self, raw_msg: str) -> None:
+        message = json.loads(raw_msg)
+        payload = message[2] if message[0] == 3 else None
+        if (
+            isinstance(payload, dict)
+            and payload.get("status") == "Accepted"
+            and "interval" in payload
+        ):
+            self.booted = True  # the answer to its BootNotification
+        if message[0] == 2 and not self.booted:
+            self.dropped.append(message[2])
+            return
+        await super().route_message(raw_msg)
+
+
+async def test_a_charger_is_set_up_once_its_boot_is_accepted(garage: Garage) -> None:
+    charger = await connect_charge_point(
+        garage.url, "CP-A", "ocpp1.6", cp_class=BootFirstChargePoint16
+    )
+    cp = charger.cp
+    assert isinstance(cp, BootFirstChargePoint16)
+    try:
+        await cp.boot()
+        await wait_until(lambda: latest_limit(charger, "TxDefaultProfile") == 6, what="its floor")
+        assert cp.dropped == []  # the LC asked nothing before the CSMS accepted the boot ...
+        lc_calls = garage.lc.router.metrics.lc_calls
+        assert lc_calls.labels("GetConfiguration", "timeout")._value.get() == 0  # ... or in vain
+        assert cp.handled[0] == "GetConfiguration"
+    finally:
+        await charger.close()
 
 
 async def test_stale_meter_gives_safe_currents_and_recovers(garage: Garage) -> None:
