@@ -1,13 +1,25 @@
 """The site as the router's observation events describe it: chargers, EVSEs, sessions,
-measured currents and the limits the CSMS set. `snapshot` turns it into a `SiteState`."""
+measured currents and the profiles the CSMS set. `evse_states` turns it into the allocator's
+view; the CSMS's limit on an EVSE is the composite of its profiles at that moment, by the same
+rules a charger applies (ocpp_knowledge.composite)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from balancer.config import BalancerConfig, ChargerSettings
 from balancer.site import ChargerPhaseReadings, EvseState, MeterReading, SessionState
+from ocpp_knowledge.composite import composite_limit
+from ocpp_knowledge.profiles import (
+    PURPOSES_BY_OCPP_NAME,
+    ChargingProfile,
+    Purpose,
+    Transaction,
+    profile_from_json,
+)
 from router import events as ev
 from router.frames import OcppVersion
 
@@ -32,6 +44,7 @@ class EvseRecord:
     session: SessionState = SessionState.IDLE
     measured: ChargerPhaseReadings = _NO_READINGS
     measured_at: float | None = None
+    started_at: datetime | None = None  # wall-clock start, for profiles relative to it
     suspended: bool = False  # the CSMS refused the session's id: no energy until it ends
 
     @property
@@ -43,29 +56,28 @@ def evse_key(identity: str, evse_id: int) -> str:
     return f"{identity}/{evse_id}"
 
 
-@dataclass(frozen=True, slots=True)
-class CsmsProfile:
-    """A charging profile the CSMS set on a charger, as far as the allocation needs it."""
-
-    evse_id: int  # 0 = every EVSE of the charger
-    purpose: str
-    stack_level: int
-    limit_a: float
-    transaction_id: str | None  # a TxProfile ends with its transaction
-
-
 @dataclass(slots=True)
 class ChargerRecord:
     settings: ChargerSettings
     version: OcppVersion
     connected: bool = True
-    csms_profiles: dict[int, CsmsProfile] = field(default_factory=dict)  # by profile id
+    csms_profiles: dict[int, ChargingProfile] = field(default_factory=dict)  # by profile id
+    # 1.6 sessions started while the CSMS was away: the CSMS's transaction id -> the
+    # provisional id the charger (and so this model) knows the session by.
+    provisional_ids: dict[str, str] = field(default_factory=dict)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class SiteModel:
-    def __init__(self, config: BalancerConfig, clock: Any) -> None:
+    def __init__(
+        self, config: BalancerConfig, clock: Any, wall_clock: Callable[[], datetime] = utc_now
+    ) -> None:
         self.config = config
         self._clock = clock
+        self._wall_clock = wall_clock
         self.chargers: dict[str, ChargerRecord] = {}
         self.evses: dict[str, EvseRecord] = {}
 
@@ -78,6 +90,7 @@ class SiteModel:
             charger = self.chargers[event.identity] = ChargerRecord(settings, event.version)
             if previous is not None:  # the charger still enforces what the CSMS set before
                 charger.csms_profiles = previous.csms_profiles
+                charger.provisional_ids = previous.provisional_ids
             for evse_id in range(1, settings.evses + 1):
                 self._evse(event.identity, evse_id)
         elif isinstance(event, ev.ChargerDisconnected):
@@ -94,6 +107,7 @@ class SiteModel:
                 record.transaction_id = None
                 record.session = SessionState.IDLE
                 record.measured, record.measured_at = _NO_READINGS, None
+                record.started_at = None
                 record.suspended = False
         elif isinstance(event, ev.EnergySuspended):
             self._evse(event.identity, event.evse_id).suspended = True
@@ -103,6 +117,9 @@ class SiteModel:
             self._sampled(event)
         elif isinstance(event, ev.ChargingProfileSet | ev.ChargingProfileCleared):
             self._csms_profile(event)
+        elif isinstance(event, ev.TransactionIdMapped) and event.identity in self.chargers:
+            provisional_ids = self.chargers[event.identity].provisional_ids
+            provisional_ids[event.csms_transaction_id] = event.provisional_transaction_id
 
     def _evse(self, identity: str, evse_id: int) -> EvseRecord:
         key = evse_key(identity, evse_id)
@@ -127,6 +144,7 @@ class SiteModel:
         record = self._evse(event.identity, event.evse_id)
         if record.transaction_id != event.transaction_id:
             record.suspended = False  # a new session
+            record.started_at = self._wall_clock()
         record.transaction_id = event.transaction_id
         if record.session is SessionState.IDLE:
             record.session = SessionState.STARTING
@@ -135,6 +153,8 @@ class SiteModel:
         record = self._by_transaction(event.identity, event.transaction_id, event.evse_id)
         if record is None:
             return
+        if record.transaction_id != event.transaction_id:
+            record.started_at = self._wall_clock()  # adopted: it started about now, or before
         record.transaction_id = event.transaction_id
         state = _SESSION_BY_STATE.get(event.charging_state or "")
         if state is not None:
@@ -167,22 +187,18 @@ class SiteModel:
             return
         profiles = charger.csms_profiles
         if isinstance(event, ev.ChargingProfileCleared):
-            for cleared in [i for i, p in profiles.items() if _cleared(i, p, event.criteria)]:
+            for cleared in [i for i, p in profiles.items() if _cleared(p, event.criteria)]:
                 del profiles[cleared]
             return
-        profile = event.profile
-        limit = profile_limit_a(profile, self.config.nominal_voltage_v)
-        profile_id = profile.get("chargingProfileId", profile.get("id"))
-        if limit is None or type(profile_id) is not int:
-            return
-        transaction = profile.get("transactionId")
-        profiles[profile_id] = CsmsProfile(
-            event.evse_id,
-            str(profile.get("chargingProfilePurpose")),
-            int(profile.get("stackLevel", 0)),
-            limit,
-            None if transaction is None else str(transaction),
-        )
+        v16 = charger.version is OcppVersion.V16
+        try:
+            profile = profile_from_json(event.evse_id, event.profile, v16)
+        except (KeyError, ValueError, TypeError):
+            return  # nothing the rules can read: the charger cannot apply it either
+        if profile.transaction_id is not None:
+            named = str(profile.transaction_id)
+            profile = replace(profile, transaction_id=charger.provisional_ids.get(named, named))
+        profiles[profile.profile_id] = profile
 
     def _drop_tx_profiles(self, record: EvseRecord) -> None:
         charger = self.chargers.get(record.identity)
@@ -191,25 +207,28 @@ class SiteModel:
         ended = [
             profile_id
             for profile_id, profile in charger.csms_profiles.items()
-            if profile.purpose == "TxProfile" and profile.evse_id in (0, record.evse_id)
+            if profile.purpose is Purpose.TX and profile.connector_id in (0, record.evse_id)
         ]
         for profile_id in ended:
             del charger.csms_profiles[profile_id]
 
     # -- snapshot ----------------------------------------------------------------------------
 
-    def csms_limit(self, record: EvseRecord) -> float | None:
-        """The lowest limit any CSMS profile puts on this EVSE now."""
+    def csms_limit(self, record: EvseRecord, at: datetime) -> float | None:
+        """The limit the CSMS's profiles put on this EVSE at `at`: their composite schedule."""
         charger = self.chargers.get(record.identity)
-        if charger is None:
+        if charger is None or not charger.csms_profiles:
             return None
-        found = [
-            profile.limit_a
-            for profile in charger.csms_profiles.values()
-            if profile.evse_id in (0, record.evse_id)
-            and (profile.transaction_id is None or profile.transaction_id == record.transaction_id)
-        ]
-        return min(found, default=None)
+        transaction = None
+        if record.transaction_id is not None:
+            transaction = Transaction(record.transaction_id, record.started_at or at)
+        return composite_limit(
+            charger.csms_profiles.values(),
+            at,
+            connector_id=record.evse_id,
+            transaction=transaction,
+            voltage_v=self.config.nominal_voltage_v,
+        )
 
     def evse_states(
         self,
@@ -225,6 +244,7 @@ class SiteModel:
         """
         states = []
         max_age = self.config.loop.measurement_max_age_s
+        wall_now = self._wall_clock()
         for key, record in sorted(self.evses.items()):
             charger = self.chargers.get(record.identity)
             if charger is None:
@@ -249,7 +269,7 @@ class SiteModel:
                     session=record.session,
                     measured=record.measured if fresh else _NO_READINGS,
                     allocated=commanded.get(key, 0.0),
-                    csms_limit=0.0 if record.suspended else self.csms_limit(record),
+                    csms_limit=0.0 if record.suspended else self.csms_limit(record, wall_now),
                     obeys=steerable,
                     charging_since=charging_since,
                     paused_since=paused_since,
@@ -258,35 +278,21 @@ class SiteModel:
         return tuple(states)
 
 
-def _cleared(profile_id: int, profile: CsmsProfile, criteria: dict[str, Any]) -> bool:
+def _cleared(profile: ChargingProfile, criteria: dict[str, Any]) -> bool:
     """Whether a ClearChargingProfile request (1.6 or 2.0.1 shape) removes this profile."""
     nested = criteria.get("chargingProfileCriteria")
     fields = {**criteria, **(nested if isinstance(nested, dict) else {})}
+    purpose = fields.get("chargingProfilePurpose")
+    if purpose is not None and PURPOSES_BY_OCPP_NAME.get(purpose) is not profile.purpose:
+        return False
     checks = {
-        "id": profile_id,
-        "chargingProfileId": profile_id,
-        "connectorId": profile.evse_id,
-        "evseId": profile.evse_id,
-        "chargingProfilePurpose": profile.purpose,
+        "id": profile.profile_id,
+        "chargingProfileId": profile.profile_id,
+        "connectorId": profile.connector_id,
+        "evseId": profile.connector_id,
         "stackLevel": profile.stack_level,
     }
     return all(fields[name] == value for name, value in checks.items() if name in fields)
-
-
-def profile_limit_a(profile: dict[str, Any], voltage: float) -> float | None:
-    """The lowest limit in a charging profile, in A per phase (W converted at `voltage`)."""
-    schedules = profile.get("chargingSchedule")
-    schedule_list = schedules if isinstance(schedules, list) else [schedules]
-    limits: list[float] = []
-    for schedule in schedule_list:
-        if not isinstance(schedule, dict):
-            continue
-        watts = schedule.get("chargingRateUnit") == "W"
-        for period in schedule.get("chargingSchedulePeriod", []):
-            limit = float(period.get("limit", 0))
-            phases = int(period.get("numberPhases", 3))
-            limits.append(limit / (voltage * phases) if watts else limit)
-    return min(limits, default=None)
 
 
 def site_reading(

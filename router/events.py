@@ -88,6 +88,16 @@ class TransactionEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class TransactionIdMapped:
+    """1.6 under `hold`: the CSMS gave its id to a session the charger started while the CSMS
+    was away; the charger keeps the provisional id, the CSMS's calls name its own."""
+
+    identity: str
+    provisional_transaction_id: str
+    csms_transaction_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class EnergySuspended:
     """The LC stopped the energy delivery of a session whose id the CSMS refused after an
     outage; the charger keeps the transaction (its StopTransactionOnInvalidId is false)."""
@@ -135,6 +145,7 @@ Event = (
     | TransactionStarted
     | TransactionUpdated
     | TransactionEnded
+    | TransactionIdMapped
     | EnergySuspended
     | MeterSampled
     | ChargingProfileSet

@@ -293,6 +293,9 @@ class Link:
             await journal.clear_statuses(identity)
         elif isinstance(output, TransactionMapped):
             await journal.map_transaction(identity, output.provisional, output.csms_id)
+            self._publish(
+                ev.TransactionIdMapped(identity, str(output.provisional), str(output.csms_id))
+            )
         elif isinstance(output, AuthorizationLearned):
             await journal.remember_authorization(
                 output.scope, output.id_token, output.info, output.expires_at

@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -239,6 +240,58 @@ async def test_a_charger_is_set_up_once_its_boot_is_accepted(garage: Garage) -> 
         assert cp.handled[0] == "GetConfiguration"
     finally:
         await charger.close()
+
+
+def daily_pause_profile(pause_from_s: int) -> dict[str, Any]:
+    """A 1.6 daily TxDefaultProfile: 32 A, but 0 A for the hour from `pause_from_s` after
+    midnight UTC."""
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    periods = [(0, 32.0), (pause_from_s, 0.0), (pause_from_s + 3600, 32.0)]
+    return {
+        "charging_profile_id": 42,
+        "stack_level": 0,
+        "charging_profile_purpose": "TxDefaultProfile",
+        "charging_profile_kind": "Recurring",
+        "recurrency_kind": "Daily",
+        "charging_schedule": {
+            "charging_rate_unit": "A",
+            "start_schedule": (midnight - timedelta(days=1)).isoformat().replace("+00:00", "Z"),
+            "charging_schedule_period": [
+                {"start_period": start, "limit": limit} for start, limit in periods
+            ],
+        },
+    }
+
+
+async def test_a_daily_csms_pause_limits_only_during_its_hour(garage: Garage) -> None:
+    a, b = await start_sessions(garage)
+    follower = follow_limits(garage, (a, b))
+    balancer = garage.lc.balancer
+    assert balancer is not None
+    try:
+        # The pause is twelve hours away from now: the session may charge now.
+        now = datetime.now(UTC)
+        seconds_today = now.hour * 3600 + now.minute * 60
+        pause_from = min((seconds_today + 12 * 3600) % 86400, 86400 - 7200)
+        answer = await garage.csms.stations["CP-A"].call(
+            call16.SetChargingProfile(
+                connector_id=0, cs_charging_profiles=daily_pause_profile(pause_from)
+            )
+        )
+        assert answer.status == "Accepted"
+        await wait_until(
+            lambda: balancer.model.chargers["CP-A"].csms_profiles, what="the profile observed"
+        )
+        before = balancer.last_allocation
+        await wait_until(lambda: balancer.last_allocation is not before, what="a decision")
+        allocation = balancer.last_allocation
+        assert allocation is not None
+        assert allocation.limits["CP-A/1"] >= 6
+        assert "CP-A/1" not in allocation.paused
+    finally:
+        follower.cancel()
+        await a.close()
+        await b.close()
 
 
 async def test_stale_meter_gives_safe_currents_and_recovers(garage: Garage) -> None:
