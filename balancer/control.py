@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -29,16 +30,19 @@ from balancer.profiles import (
     as_station_max,
     capability_query,
     clear_charging_profile,
+    installed_profile,
     parse_capabilities,
     set_charging_profile,
 )
 from balancer.ramp import Commanded, Turns, next_limit, next_turns
-from balancer.setup import Attempt, SetUps
+from balancer.setup import Attempt, SetUps, Stage
 from balancer.site import MeterReading, SessionState, SiteState
 from modbus.errors import MeterReadError
 from modbus.reader import MeterReader
 from modbus.reader import MeterReading as PolledReading
+from ocpp_knowledge.profiles import cleared_by, profile_from_json
 from router import events as ev
+from router.frames import OcppVersion
 from router.link import LcCallRejected, LcCallTimeout
 from router.server import ChargerNotConnected, Router
 from supervision.tasks import Tasks, report_failure
@@ -116,6 +120,8 @@ class LoadBalancer:
             self.set_ups.booted(event.identity, event.status)
         elif isinstance(event, _CHARGER_CALLS):
             self.set_ups.called(event.identity)
+        elif isinstance(event, ev.ChargingProfileSet | ev.ChargingProfileCleared):
+            self._check_floor(event)
         if isinstance(event, ev.ChargerDisconnected | ev.TransactionEnded):
             for key, record in self.model.evses.items():
                 if record.identity == event.identity and record.transaction_id is None:
@@ -165,6 +171,41 @@ class LoadBalancer:
         ):
             self._refused(identity, None)
         return True
+
+    def _check_floor(self, event: ev.ChargingProfileSet | ev.ChargingProfileCleared) -> None:
+        if event.accepted and self._floor_removed_by(event):
+            log.warning("%s: the CSMS removed the LC's floor: installing it again", event.identity)
+            self.set_ups.redo(event.identity)
+            for key, record in self.model.evses.items():
+                if record.identity == event.identity and key in self._refreshed_at:
+                    # Whatever cleared the floor may have cleared the dynamic limit too.
+                    self._refreshed_at[key] = -math.inf
+
+    def _floor_removed_by(self, event: ev.ChargingProfileSet | ev.ChargingProfileCleared) -> bool:
+        """Whether a CSMS call the charger accepted removed the LC's floor: a clear that matches
+        it, or a profile of the same purpose and stack level on EVSE 0, which replaces it."""
+        identity = event.identity
+        charger = self.model.chargers.get(identity)
+        if charger is None or self.set_ups.stage(identity) is not Stage.DONE:
+            return False  # a set-up still to come installs the floor anyway
+        v16 = charger.version is OcppVersion.V16
+        floor = installed_profile(
+            charger.version,
+            self._floor(identity, station_max=identity in self.station_max),
+            self.capabilities.get(identity, Capabilities()).watts_only,
+            self.config.nominal_voltage_v,
+        )
+        if isinstance(event, ev.ChargingProfileCleared):
+            return cleared_by(floor, event.criteria)
+        try:
+            profile = profile_from_json(event.evse_id, event.profile, v16)
+        except (KeyError, ValueError, TypeError):
+            return False
+        return profile.profile_id != floor.profile_id and (
+            profile.connector_id,
+            profile.purpose,
+            profile.stack_level,
+        ) == (floor.connector_id, floor.purpose, floor.stack_level)
 
     def _floor(self, identity: str, station_max: bool) -> ProfileTarget:
         """The charger's safe current on EVSE 0, without end."""

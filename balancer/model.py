@@ -14,10 +14,10 @@ from balancer.config import BalancerConfig, ChargerSettings
 from balancer.site import ChargerPhaseReadings, EvseState, MeterReading, SessionState
 from ocpp_knowledge.composite import composite_limit
 from ocpp_knowledge.profiles import (
-    PURPOSES_BY_OCPP_NAME,
     ChargingProfile,
     Purpose,
     Transaction,
+    cleared_by,
     profile_from_json,
 )
 from router import events as ev
@@ -187,7 +187,7 @@ class SiteModel:
             return
         profiles = charger.csms_profiles
         if isinstance(event, ev.ChargingProfileCleared):
-            for cleared in [i for i, p in profiles.items() if _cleared(p, event.criteria)]:
+            for cleared in [i for i, p in profiles.items() if cleared_by(p, event.criteria)]:
                 del profiles[cleared]
             return
         v16 = charger.version is OcppVersion.V16
@@ -276,23 +276,6 @@ class SiteModel:
                 )
             )
         return tuple(states)
-
-
-def _cleared(profile: ChargingProfile, criteria: dict[str, Any]) -> bool:
-    """Whether a ClearChargingProfile request (1.6 or 2.0.1 shape) removes this profile."""
-    nested = criteria.get("chargingProfileCriteria")
-    fields = {**criteria, **(nested if isinstance(nested, dict) else {})}
-    purpose = fields.get("chargingProfilePurpose")
-    if purpose is not None and PURPOSES_BY_OCPP_NAME.get(purpose) is not profile.purpose:
-        return False
-    checks = {
-        "id": profile.profile_id,
-        "chargingProfileId": profile.profile_id,
-        "connectorId": profile.connector_id,
-        "evseId": profile.connector_id,
-        "stackLevel": profile.stack_level,
-    }
-    return all(fields[name] == value for name, value in checks.items() if name in fields)
 
 
 def site_reading(

@@ -5,7 +5,7 @@ Real chargers drop calls until their BootNotification is accepted, so set-up wai
 CSMS's answer to it (Accepted, or Pending: the CSMS may then configure the charger), or for any
 other call from a charger that reconnects without booting (its boot was accepted before). A
 Rejected boot waits for the next boot. A set-up that got no answer is tried again after
-`retry_s`; a reconnect starts over.
+`retry_s`; a reconnect starts over, and so does a charger whose floor the CSMS removed.
 """
 
 from __future__ import annotations
@@ -68,6 +68,12 @@ class SetUps:
         charger = self._chargers.get(identity)
         if charger is not None and charger.stage is Stage.WAITING:
             charger.stage = Stage.READY
+
+    def redo(self, identity: str) -> None:
+        """Set a charger up again at once (its floor was removed)."""
+        charger = self._chargers.get(identity)
+        if charger is not None and charger.stage is Stage.DONE:
+            charger.stage, charger.retry_at = Stage.READY, 0.0
 
     def due(self, now: float) -> list[Attempt]:
         """The set-ups to start now; each is RUNNING until `finished`."""

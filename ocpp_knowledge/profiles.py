@@ -138,6 +138,24 @@ def profile_from_json(evse_id: int, profile: Mapping[str, Any], v16: bool) -> Ch
     return profile_from_v16(evse_id, fields) if v16 else profile_from_v201(evse_id, fields)
 
 
+def cleared_by(profile: ChargingProfile, criteria: Mapping[str, Any]) -> bool:
+    """Whether a ClearChargingProfile request (1.6 or 2.0.1 shape, as on the wire) removes
+    `profile`: every criterion it gives matches; none given clears every profile."""
+    nested = criteria.get("chargingProfileCriteria")
+    fields = {**criteria, **(nested if isinstance(nested, Mapping) else {})}
+    purpose = fields.get("chargingProfilePurpose")
+    if purpose is not None and PURPOSES_BY_OCPP_NAME.get(purpose) is not profile.purpose:
+        return False
+    checks = {
+        "id": profile.profile_id,
+        "chargingProfileId": profile.profile_id,
+        "connectorId": profile.connector_id,
+        "evseId": profile.connector_id,
+        "stackLevel": profile.stack_level,
+    }
+    return all(fields[name] == value for name, value in checks.items() if name in fields)
+
+
 def _snake_case_keys(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {_CAPITAL.sub(r"_\1", key).lower(): _snake_case_keys(v) for key, v in value.items()}

@@ -264,6 +264,7 @@ class ChargePoint16(Cp16):
         self.handled: list[str] = []
         self.remote_stops: list[int] = []
         self.profile_status = "Accepted"  # the answer to every SetChargingProfile
+        self.cleared: list[dict[str, Any]] = []  # every ClearChargingProfile's criteria
         # every key is reported, whatever was asked for; None: GetConfiguration is refused
         self.configuration: dict[str, str] | None = {"HeartbeatInterval": "300"}
 
@@ -292,6 +293,12 @@ class ChargePoint16(Cp16):
         await self._delay("SetChargingProfile")
         self.profiles.append(payload)
         return result16.SetChargingProfile(status=self.profile_status)
+
+    @on("ClearChargingProfile")
+    async def on_clear_profile(self, **criteria: Any) -> result16.ClearChargingProfile:
+        await self._delay("ClearChargingProfile")
+        self.cleared.append(criteria)
+        return result16.ClearChargingProfile(status="Accepted")
 
     @on("Reset")
     async def on_reset(self, **_: Any) -> result16.Reset:

@@ -16,6 +16,7 @@ from ocpp.v16 import ChargePoint as BareChargePoint16
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
+from balancer.setup import Stage
 from lc.app import LocalController
 from lc.config import parse_config
 from modbus.simulator import SimulatedMeter
@@ -290,6 +291,62 @@ async def test_a_daily_csms_pause_limits_only_during_its_hour(garage: Garage) ->
         assert "CP-A/1" not in allocation.paused
     finally:
         follower.cancel()
+        await a.close()
+        await b.close()
+
+
+def floors(charger: RunningChargePoint) -> int:
+    """How many times the charger got the LC's floor (a TxDefaultProfile with its id)."""
+    return sum(
+        1
+        for profile in charger.cp.profiles
+        if profile["cs_charging_profiles"]["charging_profile_id"] == 870000
+        and profile["cs_charging_profiles"]["charging_profile_purpose"] == "TxDefaultProfile"
+    )
+
+
+@pytest.mark.parametrize(
+    "removal",
+    [
+        call16.ClearChargingProfile(),
+        call16.ClearChargingProfile(charging_profile_purpose="TxDefaultProfile", stack_level=8),
+        call16.SetChargingProfile(
+            connector_id=0,
+            cs_charging_profiles={
+                "charging_profile_id": 5,
+                "stack_level": 8,
+                "charging_profile_purpose": "TxDefaultProfile",
+                "charging_profile_kind": "Absolute",
+                "charging_schedule": {
+                    "charging_rate_unit": "A",
+                    "charging_schedule_period": [{"start_period": 0, "limit": 32}],
+                },
+            },
+        ),
+    ],
+    ids=["clear-all", "clear-by-purpose-and-level", "replaced-at-its-level"],
+)
+async def test_a_floor_the_csms_removes_is_installed_again(garage: Garage, removal: Any) -> None:
+    a, b = await start_sessions(garage)
+    try:
+        assert floors(a) == 1
+        await garage.csms.stations["CP-A"].call(removal)
+        await wait_until(lambda: floors(a) == 2, what="the floor installed again")
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_clear_of_another_profile_leaves_the_floor_alone(garage: Garage) -> None:
+    a, b = await start_sessions(garage)
+    try:
+        await garage.csms.stations["CP-A"].call(call16.ClearChargingProfile(id=5))
+        assert garage.lc.balancer is not None
+        # The clear was observed: had it matched the floor, set-up would be running again.
+        assert a.cp.cleared == [{"id": 5}]
+        assert garage.lc.balancer.set_ups.stage("CP-A") is Stage.DONE
+        assert floors(a) == 1
+    finally:
         await a.close()
         await b.close()
 
