@@ -97,6 +97,7 @@ class LoadBalancer:
         self._turns: Turns = {}
         self._refreshed_at: dict[str, float] = {}
         self._stale = False
+        self._over_cap: tuple[int, ...] = ()
         self._tasks = Tasks()
         self.set_ups = SetUps(config.loop.setup_retry_s)
         router.subscribe(self._on_event)
@@ -280,7 +281,14 @@ class LoadBalancer:
 
     def site_state(self, now: float, reading: MeterReading | None) -> SiteState:
         commanded = {key: command.limit for key, command in self.commanded.items()}
-        evses = self.model.evse_states(now, commanded, self.disobedient, self._turns)
+        # Until its set-up is done the LC knows nothing of a charger's obedience: its maximum.
+        not_set_up = {
+            key
+            for key, record in self.model.evses.items()
+            if self.set_ups.stage(record.identity) not in (Stage.DONE, None)
+        }
+        unlimited = self.disobedient | not_set_up
+        evses = self.model.evse_states(now, commanded, unlimited, self._turns)
         return SiteState(
             phase_cap=self.config.phase_cap_a,
             now=now,
@@ -487,10 +495,21 @@ class LoadBalancer:
                 metrics.headroom.labels(f"L{phase}").set(headroom)
         stale = state.meter_is_stale
         if stale and not self._stale:
-            log.error("site meter stale: every session is on its safe current")
+            log.error(
+                "site meter stale: sessions on their safe current, those the LC cannot limit "
+                "planned at their maximum, the others cut or paused where that does not fit"
+            )
         elif self._stale and not stale:
             log.info("site meter back: balancing again")
         self._stale = stale
+        over_cap = allocation.over_cap_phases
+        if over_cap and over_cap != self._over_cap:
+            log.error(
+                "site meter stale and the chargers the LC cannot limit may exceed the cap on "
+                "their own on %s: nothing the LC does can keep the site within it",
+                ", ".join(f"L{phase}" for phase in over_cap),
+            )
+        self._over_cap = over_cap
         metrics.meter_stale.set(1 if stale else 0)
         for mode in Mode:
             metrics.mode.labels(mode.value).set(1 if allocation.mode is mode else 0)

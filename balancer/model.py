@@ -251,7 +251,7 @@ class SiteModel:
                 continue
             settings = charger.settings
             fresh = record.measured_at is not None and now - record.measured_at <= max_age
-            steerable = charger.connected and key not in disobedient
+            steerable = charger.connected and settings.controllable and key not in disobedient
             charging_since, paused_since = turns.get(key, (None, None))
             max_current = settings.max_current_a
             if not charger.connected and key in commanded:

@@ -448,6 +448,24 @@ def test_safe_currents_count_every_evse_of_a_charger() -> None:
     assert parse_config(full(site=site, chargers=[{**charger, "evses": 1}])).balancer is not None
 
 
+def test_a_charger_that_is_not_controllable_counts_at_its_maximum() -> None:
+    # 20 A + 6 A fit under 32 A - 1 A; as the charger that ignores profiles draws 32 A, not.
+    deaf = {"identity": "CP01", "max_current_a": 20, "safe_current_a": 6, "evses": 1}
+    other = {"identity": "CP02", "max_current_a": 32, "safe_current_a": 6, "evses": 1}
+    site = {"phase_cap_a": 32, "margin_a": 1}
+    assert parse_config(full(site=site, chargers=[deaf, other])).balancer is not None
+    deaf["max_current_a"] = 32
+    message = rejects(
+        full(site=site, chargers=[deaf | {"controllable": False}, other]),
+        "chargers.safe_current_a",
+    )
+    assert "1 uncontrollable EVSEs at their maximum" in message
+
+
+def test_controllable_must_be_true_or_false() -> None:
+    rejects(with_charger(0, controllable="no"), "chargers[0].controllable")
+
+
 def test_safe_currents_exactly_at_cap_minus_margin_fit() -> None:
     charger = {"identity": "CP01", "max_current_a": 32, "safe_current_a": 10, "evses": 1}
     chargers = [charger, charger | {"identity": "CP02"}]

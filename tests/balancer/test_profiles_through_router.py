@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -81,18 +81,31 @@ class Garage:
 
 
 @pytest.fixture
-async def garage() -> AsyncIterator[Garage]:
-    csms = Csms()
-    await csms.start()
-    meter = SimulatedMeter("eastron_sdm630")
-    await meter.start()
-    meter.set_reading(currents=(BASE_LOAD_A,) * 3, voltages=(230.0,) * 3)
-    lc = LocalController(parse_config(site_toml(csms.url, meter.link.port)))
-    await lc.start()
-    yield Garage(csms, meter, lc)
-    await lc.stop()
-    await meter.stop()
-    await csms.stop()
+async def make_garage() -> AsyncIterator[Callable[..., Awaitable[Garage]]]:
+    """Start a CSMS, a meter at the base load and an LC configured by site_toml(**overrides)."""
+    started: list[Garage] = []
+
+    async def start(**overrides: Any) -> Garage:
+        csms = Csms()
+        await csms.start()
+        meter = SimulatedMeter("eastron_sdm630")
+        await meter.start()
+        meter.set_reading(currents=(BASE_LOAD_A,) * 3, voltages=(230.0,) * 3)
+        lc = LocalController(parse_config(site_toml(csms.url, meter.link.port, **overrides)))
+        await lc.start()
+        started.append(Garage(csms, meter, lc))
+        return started[-1]
+
+    yield start
+    for garage in started:
+        await garage.lc.stop()
+        await garage.meter.stop()
+        await garage.csms.stop()
+
+
+@pytest.fixture
+async def garage(make_garage: Callable[..., Awaitable[Garage]]) -> Garage:
+    return await make_garage()
 
 
 def latest_limit(charger: RunningChargePoint, purpose: str) -> float | None:
@@ -377,23 +390,40 @@ async def test_stale_meter_gives_safe_currents_and_recovers(garage: Garage) -> N
         await b.close()
 
 
-async def test_charger_without_smart_charging_is_planned_at_its_maximum(garage: Garage) -> None:
-    a, b = await start_sessions(garage)
-    follower = follow_limits(garage, (a, b))
-    # A 1.6 charger that implements no smart charging: every SetChargingProfile gets the
-    # library's CALLERROR NotImplemented.
+@dataclass
+class DeafCharger:
+    """A 1.6 charger that implements no smart charging: every SetChargingProfile gets the
+    library's CALLERROR NotImplemented. It has booted and runs a session."""
+
+    cp: BareChargePoint16
+    ws: Any
+    task: asyncio.Task[None]
+
+    async def close(self) -> None:
+        self.task.cancel()
+        await self.ws.close()
+
+
+async def deaf_charger_charging(garage: Garage, identity: str) -> DeafCharger:
     ws = await websockets.connect(
-        f"{garage.url}/ocpp/CP-C",
+        f"{garage.url}/ocpp/{identity}",
         subprotocols=["ocpp1.6"],
         open_timeout=5,  # type: ignore[list-item]
     )
-    bare = BareChargePoint16("CP-C", RecordingConnection(ws))
-    task = asyncio.create_task(bare.start())
+    bare = BareChargePoint16(identity, RecordingConnection(ws))
+    charger = DeafCharger(bare, ws, asyncio.create_task(bare.start()))
+    await bare.call(call16.BootNotification(charge_point_model="M", charge_point_vendor="V"))
+    await bare.call(
+        call16.StartTransaction(connector_id=1, id_tag="T", meter_start=0, timestamp=now_iso())
+    )
+    return charger
+
+
+async def test_charger_without_smart_charging_is_planned_at_its_maximum(garage: Garage) -> None:
+    a, b = await start_sessions(garage)
+    follower = follow_limits(garage, (a, b))
+    deaf = await deaf_charger_charging(garage, "CP-C")
     try:
-        await bare.call(call16.BootNotification(charge_point_model="M", charge_point_vendor="V"))
-        await bare.call(
-            call16.StartTransaction(connector_id=1, id_tag="T", meter_start=0, timestamp=now_iso())
-        )
         balancer = garage.lc.balancer
         assert balancer is not None
         await wait_until(lambda: "CP-C/1" in balancer.disobedient, what="CP-C flagged")
@@ -407,8 +437,42 @@ async def test_charger_without_smart_charging_is_planned_at_its_maximum(garage: 
             what="the others cut to compensate",
         )
     finally:
-        task.cancel()
-        await ws.close()
+        await deaf.close()
+        follower.cancel()
+        await a.close()
+        await b.close()
+
+
+async def test_a_meter_outage_plans_chargers_refusing_profiles_at_their_maximum(
+    make_garage: Callable[..., Awaitable[Garage]],
+) -> None:
+    chargers = [
+        {"identity": "CP-A", "max_current_a": 32, "safe_current_a": 6},
+        {"identity": "CP-B", "max_current_a": 32, "safe_current_a": 6},
+        {"identity": "CP-C", "max_current_a": 25, "safe_current_a": 6},
+    ]
+    garage = await make_garage(chargers=chargers)
+    a, b = await start_sessions(garage)
+    follower = follow_limits(garage, (a, b))
+    deaf = [await deaf_charger_charging(garage, "CP-C")]
+    balancer = garage.lc.balancer
+    assert balancer is not None
+    try:
+        await wait_until(lambda: "CP-C/1" in balancer.disobedient, what="CP-C flagged")
+        await garage.meter.stop()
+        await wait_until(lambda: balancer.metrics.meter_stale._value.get() == 1, what="stale")
+        before = balancer.last_allocation
+        await wait_until(lambda: balancer.last_allocation is not before, what="a decision")
+        allocation = balancer.last_allocation
+        assert allocation is not None
+        # CP-C ignores its limits: 25 A. Of the 31 A the cap and margin leave, 6 A remain:
+        # one of A and B gets its 6 A safe current, the other is paused.
+        assert allocation.limits["CP-C/1"] == 6.0 and allocation.planned == (31.0, 31.0, 31.0)
+        assert sorted((allocation.limits["CP-A/1"], allocation.limits["CP-B/1"])) == [0.0, 6.0]
+        assert allocation.over_cap_phases == ()
+    finally:
+        for charger in deaf:
+            await charger.close()
         follower.cancel()
         await a.close()
         await b.close()
