@@ -12,12 +12,15 @@ A charger with one EVSE that refuses Tx profiles is limited through its charger 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import Enum
+
+from prometheus_client import Gauge
 
 from balancer.allocate import Allocation, Mode, allocate
 from balancer.config import BalancerConfig
@@ -86,7 +89,11 @@ class LoadBalancer:
         self.metrics = metrics or BalancerMetrics()
         self._clock = clock or asyncio.get_running_loop().time
         self.model = SiteModel(config, self._clock)
-        self.commanded: dict[str, Commanded] = {}
+        self.commanded: dict[str, Commanded] = {}  # what the ramp decided, sent or not
+        # Limits the charger accepted, and when: what is shown, and what obedience is judged by.
+        self.in_force: dict[str, Commanded] = {}
+        # Sessions the LC cannot limit, at the maximum they are planned at.
+        self.unlimited: dict[str, float] = {}
         self.disobedient: set[str] = set()
         self.capabilities: dict[str, Capabilities] = {}
         # Chargers limited through their charger maximum profile, across reconnects.
@@ -127,6 +134,7 @@ class LoadBalancer:
             for key, record in self.model.evses.items():
                 if record.identity == event.identity and record.transaction_id is None:
                     self.commanded.pop(key, None)
+                    self.in_force.pop(key, None)
                     self._refreshed_at.pop(key, None)
         self._start_set_ups()
 
@@ -362,7 +370,10 @@ class LoadBalancer:
     async def _send_limit(self, record: EvseRecord, target: ProfileTarget) -> None:
         """Send a dynamic limit; a rejected TxProfile switches the charger to its maximum."""
         transaction = record.transaction_id
-        if await self._send(record.identity, target) is not Answer.REFUSED:
+        answer = await self._send(record.identity, target)
+        if answer is Answer.ACCEPTED and self.model.evses.get(record.key) is record:
+            self.in_force[record.key] = Commanded(target.limit_a, self._clock())
+        if answer is not Answer.REFUSED:
             return
         if self.model.evses.get(record.key) is not record or record.transaction_id != transaction:
             return  # the session ended meanwhile: a profile for it is rightly refused
@@ -460,7 +471,7 @@ class LoadBalancer:
     def _check_obedience(self, now: float) -> None:
         """Flag EVSEs that draw clearly more than their limit after the reaction time."""
         loop = self.config.loop
-        for key, command in self.commanded.items():
+        for key, command in self.in_force.items():
             record = self.model.evses.get(key)
             if record is None or key in self.disobedient or record.measured_at is None:
                 continue
@@ -513,8 +524,15 @@ class LoadBalancer:
         metrics.meter_stale.set(1 if stale else 0)
         for mode in Mode:
             metrics.mode.labels(mode.value).set(1 if allocation.mode is mode else 0)
-        for key, command in self.commanded.items():
-            metrics.evse_allocation.labels(key).set(command.limit)
+        self.unlimited = {
+            evse.evse_id: evse.max_current
+            for evse in state.evses
+            if not evse.obeys and evse.session is not SessionState.IDLE
+        }
+        for key in self.model.evses:
+            in_force = self.in_force.get(key)
+            _show(metrics.evse_allocation, key, None if in_force is None else in_force.limit)
+            _show(metrics.evse_unlimited, key, self.unlimited.get(key))
         for key, record in self.model.evses.items():
             if record.session is not SessionState.IDLE:
                 for phase, amps in enumerate(record.measured, start=1):
@@ -530,3 +548,12 @@ class LoadBalancer:
 
     async def stop(self) -> None:
         await self._tasks.stop()
+
+
+def _show(gauge: Gauge, evse: str, value: float | None) -> None:
+    """Set an EVSE's series, or remove it when there is nothing true to show."""
+    if value is not None:
+        gauge.labels(evse).set(value)
+    else:
+        with contextlib.suppress(KeyError):  # never shown
+            gauge.remove(evse)

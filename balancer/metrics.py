@@ -36,7 +36,16 @@ class BalancerMetrics:
             "ocpp_lc_allocation_mode", "1 for the allocator's current mode", ["mode"], registry=r
         )
         self.evse_allocation = Gauge(
-            "ocpp_lc_evse_limit_amperes", "Limit commanded per EVSE", ["evse"], registry=r
+            "ocpp_lc_evse_limit_amperes",
+            "Limit per EVSE that the charger accepted from the LC",
+            ["evse"],
+            registry=r,
+        )
+        self.evse_unlimited = Gauge(
+            "ocpp_lc_evse_unlimited_planned_amperes",
+            "Maximum a session the LC cannot limit (ignores profiles, not set up) is planned at",
+            ["evse"],
+            registry=r,
         )
         self.evse_measured = Gauge(
             "ocpp_lc_evse_measured_amperes",

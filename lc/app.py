@@ -78,15 +78,7 @@ class LocalController:
             return None
         allocation = balancer.last_allocation
         history = balancer.history.samples()
-        paused = allocation.paused if allocation is not None else {}
-        evses = {
-            key: EvseControl(
-                command.limit if (command := balancer.commanded.get(key)) else None,
-                paused[key].value if key in paused else None,
-                key not in balancer.disobedient,
-            )
-            for key in balancer.model.evses
-        }
+        evses = {key: self.status_of(key) for key in balancer.model.evses}
         return BalancerStatus(
             mode=allocation.mode if allocation is not None else None,
             caps=balancer.config.phase_cap_a,
@@ -96,6 +88,22 @@ class LocalController:
             window_s=balancer.history.window_s,
             evses=evses,
             station_max=frozenset(balancer.station_max),
+        )
+
+    def status_of(self, evse: str) -> EvseControl:
+        """What the balancer does with one EVSE: the limit its charger accepted, or the maximum
+        it is planned at when the LC cannot limit it."""
+        balancer = self.balancer
+        assert balancer is not None
+        allocation = balancer.last_allocation
+        paused = allocation.paused.get(evse) if allocation is not None else None
+        if evse in balancer.unlimited:
+            return EvseControl(balancer.unlimited[evse], None, False)
+        in_force = balancer.in_force.get(evse)
+        return EvseControl(
+            None if in_force is None else in_force.limit,
+            None if paused is None else paused.value,
+            evse not in balancer.disobedient,
         )
 
     async def _status_page(self, _request: web.Request) -> web.Response:

@@ -30,7 +30,7 @@ _MODE_SHADES = {Mode.SAFE: "#e8e8e8", Mode.OVERLOAD: "#f8d0d0"}
 class EvseControl:
     """What the load balancer does with one EVSE."""
 
-    limit_a: float | None  # the limit in force on the charger; None: none sent yet
+    limit_a: float | None  # the limit the charger accepted, or (obeys False) its planned maximum
     paused: str | None  # why the allocation gives this session 0 A
     obeys: bool
 
@@ -384,6 +384,8 @@ def _limit(session: SessionView, balancer: BalancerStatus | None) -> str:
     control = balancer.evses.get(f"{session.identity}/{session.evse_id}")
     if control is None:
         return "–"
+    if not control.obeys:
+        return f"none: planned at its maximum {_amps(control.limit_a)}"
     if control.paused is not None:
         return f"paused ({escape(control.paused.replace('_', ' '))})"
     return _amps(control.limit_a)

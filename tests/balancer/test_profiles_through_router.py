@@ -19,6 +19,7 @@ from ocpp.v201 import call as call201
 from balancer.setup import Stage
 from lc.app import LocalController
 from lc.config import parse_config
+from lc.status_page import EvseControl
 from modbus.simulator import SimulatedMeter
 from tests.peers import (
     ChargePoint16,
@@ -119,6 +120,20 @@ def latest_limit(charger: RunningChargePoint, purpose: str) -> float | None:
     return None
 
 
+async def start_201_session(charger: RunningChargePoint) -> None:
+    """Transaction TX-B, charging on EVSE 1 of a 2.0.1 charger."""
+    await charger.cp.call(
+        call201.TransactionEvent(
+            event_type="Started",
+            timestamp=now_iso(),
+            trigger_reason="Authorized",
+            seq_no=0,
+            transaction_info={"transactionId": "TX-B", "chargingState": "Charging"},
+            evse={"id": 1, "connectorId": 1},
+        )
+    )
+
+
 async def start_sessions(garage: Garage) -> tuple[RunningChargePoint, RunningChargePoint]:
     a = await connect_charge_point(garage.url, "CP-A", "ocpp1.6")
     b = await connect_charge_point(garage.url, "CP-B", "ocpp2.0.1")
@@ -134,16 +149,7 @@ async def start_sessions(garage: Garage) -> tuple[RunningChargePoint, RunningCha
     await a.cp.call(
         call16.StatusNotification(connector_id=1, error_code="NoError", status="Charging")
     )
-    await b.cp.call(
-        call201.TransactionEvent(
-            event_type="Started",
-            timestamp=now_iso(),
-            trigger_reason="Authorized",
-            seq_no=0,
-            transaction_info={"transactionId": "TX-B", "chargingState": "Charging"},
-            evse={"id": 1, "connectorId": 1},
-        )
-    )
+    await start_201_session(b)
     return a, b
 
 
@@ -429,6 +435,10 @@ async def test_charger_without_smart_charging_is_planned_at_its_maximum(garage: 
         await wait_until(lambda: "CP-C/1" in balancer.disobedient, what="CP-C flagged")
         assert balancer.metrics.profiles.labels("error")._value.get() >= 1
         assert balancer.metrics.not_obeying._value.get() >= 1
+        # Shown as what it is: no limit of the LC's, planned at its maximum.
+        await wait_until(lambda: balancer.unlimited.get("CP-C/1") == 16.0, what="its plan")
+        assert limit_shown(garage, "CP-C/1") is None
+        assert garage.lc.status_of("CP-C/1") == EvseControl(16.0, None, False)
         # CP-C (unlisted: 16 A max) is budgeted at 16 A, leaving 21 - 16 = 5 A for A and B:
         # less than one car's 6 A minimum, so both are paused.
         await wait_until(
@@ -440,6 +450,39 @@ async def test_charger_without_smart_charging_is_planned_at_its_maximum(garage: 
         await deaf.close()
         follower.cancel()
         await a.close()
+        await b.close()
+
+
+def limit_shown(garage: Garage, evse: str) -> float | None:
+    assert garage.lc.balancer is not None
+    registry = garage.lc.balancer.metrics.registry
+    value = registry.get_sample_value("ocpp_lc_evse_limit_amperes", {"evse": evse})
+    return None if value is None else float(value)
+
+
+async def test_a_limit_is_shown_only_once_the_charger_accepted_it(garage: Garage) -> None:
+    # CP-A never boots and ignores every call: its set-up never gets an answer.
+    silent = await connect_charge_point(
+        garage.url, "CP-A", "ocpp1.6", cp_class=BootFirstChargePoint16
+    )
+    b = await connect_charge_point(garage.url, "CP-B", "ocpp2.0.1")
+    balancer = garage.lc.balancer
+    assert balancer is not None
+    try:
+        await b.cp.boot()
+        await silent.cp.call(
+            call16.StartTransaction(connector_id=1, id_tag="T", meter_start=0, timestamp=now_iso())
+        )
+        await start_201_session(b)
+        await wait_until(lambda: latest_limit(b, "TxProfile") is not None, what="B's limit")
+        await wait_until(lambda: limit_shown(garage, "CP-B/1") is not None, what="B's shown")
+        assert limit_shown(garage, "CP-B/1") == latest_limit(b, "TxProfile")
+        # CP-A got nothing: nothing is shown as its limit, and it is planned at its maximum.
+        await wait_until(lambda: balancer.unlimited.get("CP-A/1") == 32.0, what="A's plan")
+        assert limit_shown(garage, "CP-A/1") is None
+        assert garage.lc.status_of("CP-A/1") == EvseControl(32.0, None, False)
+    finally:
+        await silent.close()
         await b.close()
 
 

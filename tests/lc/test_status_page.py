@@ -119,13 +119,14 @@ def test_limits_pauses_and_disobedience_are_shown_per_session() -> None:
         evses={
             "CP1/1": EvseControl(13.5, None, True),
             "CP2/1": EvseControl(0.0, "no_capacity", True),
-            "CP3/1": EvseControl(6.0, None, False),
+            "CP3/1": EvseControl(32.0, None, False),
         },
         station_max=frozenset({"CP1"}),
     )
     page = render(StatusSnapshot(10.0, chargers, [], status))
     assert "13.5 A" in page and "paused (no capacity)" in page
     assert "ignores its limit" in page and "through its charger maximum" in page
+    assert "none: planned at its maximum 32.0 A" in page
     assert '<span class="warn">overload</span>' in page
     assert '<td class="warn">70.0 A</td>' in page  # L1 above its cap
     assert page.count("<svg") == 3
