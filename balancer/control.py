@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import Enum
+from typing import Any
 
 from prometheus_client import Gauge
 
@@ -35,6 +36,7 @@ from balancer.profiles import (
     clear_charging_profile,
     installed_profile,
     parse_capabilities,
+    session_query,
     set_charging_profile,
 )
 from balancer.ramp import Commanded, Turns, next_limit, next_turns
@@ -105,6 +107,7 @@ class LoadBalancer:
         self._refreshed_at: dict[str, float] = {}
         self._stale = False
         self._over_cap: tuple[int, ...] = ()
+        self._asked: set[str] = set()  # EVSEs whose unknown session the charger was asked for
         self._tasks = Tasks()
         self.set_ups = SetUps(config.loop.setup_retry_s)
         router.subscribe(self._on_event)
@@ -122,12 +125,15 @@ class LoadBalancer:
             }
             self.metrics.not_obeying.set(len(self.disobedient))
             self.set_ups.connected(event.identity)
+            self._asked -= {key for key in self._asked if key.startswith(f"{event.identity}/")}
         elif isinstance(event, ev.ChargerDisconnected):
             self.set_ups.disconnected(event.identity)
         elif isinstance(event, ev.BootNotified):
             self.set_ups.booted(event.identity, event.status)
         elif isinstance(event, _CHARGER_CALLS):
             self.set_ups.called(event.identity)
+            if isinstance(event, ev.StatusChanged):
+                self._ask_for_sessions(event.identity)
         elif isinstance(event, ev.ChargingProfileSet | ev.ChargingProfileCleared):
             self._check_floor(event)
         if isinstance(event, ev.ChargerDisconnected | ev.TransactionEnded):
@@ -150,6 +156,24 @@ class LoadBalancer:
             self.set_ups.finished(attempt, done, self._clock())
             if not done:
                 log.info("%s: set-up unanswered; tried again later", attempt.identity)
+        self._ask_for_sessions(attempt.identity)
+
+    def _ask_for_sessions(self, identity: str) -> None:
+        """Sessions that ran before an LC restart are taken back at their next meter values;
+        a TriggerMessage makes that next one come now. Asked once per EVSE and connection."""
+        if self.set_ups.stage(identity) is not Stage.DONE:
+            return  # it may not answer yet: asked once set up
+        version = self.model.chargers[identity].version
+        for record in self.model.unknown_sessions(identity):
+            if record.key not in self._asked:
+                self._asked.add(record.key)
+                payload = session_query(version, record.evse_id)
+                self._tasks.spawn(self._trigger(identity, payload), "ask-for-session")
+
+    async def _trigger(self, identity: str, payload: dict[str, Any]) -> None:
+        timeout = self.config.loop.setup_timeout_s
+        with contextlib.suppress(LcCallRejected, LcCallTimeout, ChargerNotConnected):
+            await self._router.call(identity, "TriggerMessage", payload, timeout)
 
     async def _set_up_charger(self, identity: str) -> bool:
         """Read the charger's smart-charging capabilities, then install its floor profile (as

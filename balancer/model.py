@@ -23,6 +23,8 @@ from ocpp_knowledge.profiles import (
 from router import events as ev
 from router.frames import OcppVersion
 
+# Connector statuses (1.6; 2.0.1 "Occupied") that say a car is there, perhaps in a session.
+_IN_USE = ("Charging", "SuspendedEV", "SuspendedEVSE", "Occupied")
 # A session that draws more than this is charging, whatever its status said.
 _DRAWING_A = 1.0
 _NO_READINGS: ChargerPhaseReadings = (None, None, None)
@@ -45,6 +47,8 @@ class EvseRecord:
     measured: ChargerPhaseReadings = _NO_READINGS
     measured_at: float | None = None
     started_at: datetime | None = None  # wall-clock start, for profiles relative to it
+    ended_transaction: str | None = None  # the last one that ended: a late reading of it is old
+    status: str | None = None  # what the charger last said of it (1.6 / 2.0.1 connector status)
     suspended: bool = False  # the CSMS refused the session's id: no energy until it ends
 
     @property
@@ -104,7 +108,7 @@ class SiteModel:
             record = self._by_transaction(event.identity, event.transaction_id, event.evse_id)
             if record is not None:
                 self._drop_tx_profiles(record)
-                record.transaction_id = None
+                record.ended_transaction, record.transaction_id = record.transaction_id, None
                 record.session = SessionState.IDLE
                 record.measured, record.measured_at = _NO_READINGS, None
                 record.started_at = None
@@ -136,36 +140,53 @@ class SiteModel:
         for record in self.evses.values():
             if record.identity == identity and record.transaction_id == transaction_id:
                 return record
-        return None
+        return self._only_evse(identity)
 
-    def _started(self, event: ev.TransactionStarted) -> None:
-        if not event.evse_id:
-            return
-        record = self._evse(event.identity, event.evse_id)
-        if record.transaction_id != event.transaction_id:
-            record.suspended = False  # a new session
+    def unknown_sessions(self, identity: str) -> list[EvseRecord]:
+        """EVSEs whose status says a car is there but whose session the LC never saw start
+        (it ran before an LC restart): the charger can be asked for it."""
+        return [
+            record
+            for record in self.evses.values()
+            if record.identity == identity
+            and record.transaction_id is None
+            and record.status in _IN_USE
+        ]
+
+    def _only_evse(self, identity: str) -> EvseRecord | None:
+        """A charger's one EVSE, where a 2.0.1 message without `evse` can only mean it."""
+        charger = self.chargers.get(identity)
+        if charger is None or charger.settings.evses != 1:
+            return None
+        return self._evse(identity, 1)
+
+    def _adopt(self, record: EvseRecord, transaction_id: str) -> None:
+        """A session the LC did not see start (it ran before an LC restart): take it back."""
+        if record.transaction_id != transaction_id:
+            record.suspended = False
             record.started_at = self._wall_clock()
-        record.transaction_id = event.transaction_id
+            record.transaction_id = transaction_id
         if record.session is SessionState.IDLE:
             record.session = SessionState.STARTING
+
+    def _started(self, event: ev.TransactionStarted) -> None:
+        if event.evse_id:
+            self._adopt(self._evse(event.identity, event.evse_id), event.transaction_id)
 
     def _updated(self, event: ev.TransactionUpdated) -> None:
         record = self._by_transaction(event.identity, event.transaction_id, event.evse_id)
         if record is None:
             return
-        if record.transaction_id != event.transaction_id:
-            record.started_at = self._wall_clock()  # adopted: it started about now, or before
-        record.transaction_id = event.transaction_id
+        self._adopt(record, event.transaction_id)
         state = _SESSION_BY_STATE.get(event.charging_state or "")
         if state is not None:
             record.session = state
-        elif record.session is SessionState.IDLE:
-            record.session = SessionState.STARTING
 
     def _status(self, event: ev.StatusChanged) -> None:
         if event.evse_id == 0:
             return
         record = self._evse(event.identity, event.evse_id)
+        record.status = event.status
         if record.transaction_id is None:
             return  # 1.6 reports Charging etc. per connector; only sessions matter here
         state = _SESSION_BY_STATE.get(event.status)
@@ -173,9 +194,20 @@ class SiteModel:
             record.session = state
 
     def _sampled(self, event: ev.MeterSampled) -> None:
-        if not event.evse_id or all(current is None for current in event.current_a):
-            return  # the whole charger's meter, or a transaction the LC never saw start
-        record = self._evse(event.identity, event.evse_id)
+        if event.evse_id == 0 or all(current is None for current in event.current_a):
+            return  # the whole charger's meter
+        if event.evse_id:
+            record: EvseRecord | None = self._evse(event.identity, event.evse_id)
+        elif event.transaction_id is not None:
+            record = self._by_transaction(event.identity, event.transaction_id, None)
+        else:
+            return
+        if record is None:
+            return  # 2.0.1 without `evse`, of a session the LC never saw on a multi-EVSE charger
+        if event.transaction_id is not None:
+            if event.transaction_id == record.ended_transaction:
+                return  # a late reading of a session that ended
+            self._adopt(record, event.transaction_id)  # 1.6 MeterValues name their transaction
         record.measured, record.measured_at = event.current_a, self._clock()
         drawing = max((c for c in event.current_a if c is not None), default=0.0) > _DRAWING_A
         if drawing and record.transaction_id is not None:

@@ -139,6 +139,14 @@ def _purpose(version: OcppVersion, target: ProfileTarget) -> str:
     return "TxDefaultProfile" if target.transaction_id is None else "TxProfile"
 
 
+def session_query(version: OcppVersion, evse_id: int) -> dict[str, Any]:
+    """TriggerMessage asking a charger for the session on `evse_id`: 1.6 MeterValues (they name
+    the transaction), 2.0.1 a TransactionEvent."""
+    if version is OcppVersion.V16:
+        return {"requestedMessage": "MeterValues", "connectorId": evse_id}
+    return {"requestedMessage": "TransactionEvent", "evse": {"id": evse_id}}
+
+
 def clear_charging_profile(version: OcppVersion, profile_id: int) -> dict[str, Any]:
     """The ClearChargingProfile payload that removes the profile with `profile_id`."""
     if version is OcppVersion.V16:

@@ -222,11 +222,38 @@ def test_a_session_drawing_little_is_still_starting_but_its_current_is_recorded(
 
 def test_samples_without_an_evse_or_without_currents_are_ignored() -> None:
     site = feed(model(), ev.ChargerConnected("CP1", V16), started("17"))
-    site.handle(sampled((20.0, 20.0, 20.0), evse=None))
+    site.handle(sampled((20.0, 20.0, 20.0), evse=None, tid=None))
     site.handle(sampled((20.0, 20.0, 20.0), evse=0))
     site.handle(sampled(NO_READINGS))
     assert session(site) is SessionState.STARTING
     assert site.evses["CP1/1"].measured_at is None
+
+
+def test_a_sample_naming_a_known_transaction_needs_no_evse() -> None:
+    site = feed(model(), ev.ChargerConnected("CP1", V201), started("17", evse=2))
+    site.handle(sampled((20.0, 20.0, 20.0), evse=None))
+    assert site.evses["CP1/2"].measured == (20.0, 20.0, 20.0)
+    assert session(site, "CP1/2") is SessionState.CHARGING
+
+
+def test_a_v16_session_running_before_an_lc_restart_is_taken_back_at_its_meter_values() -> None:
+    site = feed(model(), ev.ChargerConnected("CP1", V16))
+    site.handle(sampled((16.0, 16.0, 16.0), evse=2, tid="4711"))
+    record = site.evses["CP1/2"]
+    assert (record.transaction_id, record.session) == ("4711", SessionState.CHARGING)
+    assert record.started_at == WALL_NOW
+    site.handle(ev.TransactionEnded("CP1", "4711", None, None, None))
+    site.handle(sampled((16.0, 16.0, 16.0), evse=2, tid="4711"))  # a late one: no new session
+    assert (record.transaction_id, record.session) == (None, SessionState.IDLE)
+
+
+def test_a_v201_update_without_evse_is_taken_back_on_a_charger_with_one_evse() -> None:
+    site = feed(model(SINGLE), ev.ChargerConnected("CP2", V201))
+    site.handle(ev.TransactionUpdated("CP2", "tx-r", None, "Charging"))
+    assert site.evses["CP2/1"].transaction_id == "tx-r"
+    assert session(site, "CP2/1") is SessionState.CHARGING
+    site.handle(sampled((12.0, None, None), evse=None, tid="tx-r", identity="CP2"))
+    assert site.evses["CP2/1"].measured == (12.0, None, None)
 
 
 def test_current_drawn_without_a_transaction_is_recorded_but_starts_nothing() -> None:

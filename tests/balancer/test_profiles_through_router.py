@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 import websockets
+from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint as BareChargePoint16
 from ocpp.v16 import call as call16
+from ocpp.v16 import call_result as result16
 from ocpp.v201 import call as call201
 
 from balancer.setup import Stage
@@ -451,6 +453,57 @@ async def test_charger_without_smart_charging_is_planned_at_its_maximum(garage: 
         follower.cancel()
         await a.close()
         await b.close()
+
+
+class ChargingBeforeTheRestart16(ChargePoint16):
+    """A 1.6 charger whose session 4711 on connector 1 began before the LC (re)started; asked
+    with TriggerMessage, it sends that session's MeterValues."""
+
+    @on("TriggerMessage")
+    async def on_trigger(self, requested_message: str, **_: Any) -> Any:
+        await self._delay("TriggerMessage")
+        return result16.TriggerMessage(status="Accepted")
+
+    @after("TriggerMessage")
+    async def send_meter_values(self, requested_message: str, **_: Any) -> None:
+        if requested_message == "MeterValues":
+            await self.call(
+                call16.MeterValues(
+                    connector_id=1,
+                    transaction_id=4711,
+                    meter_value=[
+                        {
+                            "timestamp": now_iso(),
+                            "sampledValue": [
+                                {"value": "16.0", "measurand": "Current.Import", "phase": phase}
+                                for phase in ("L1", "L2", "L3")
+                            ],
+                        }
+                    ],
+                )
+            )
+
+
+async def test_a_session_from_before_an_lc_restart_is_taken_back(garage: Garage) -> None:
+    charger = await connect_charge_point(
+        garage.url, "CP-A", "ocpp1.6", cp_class=ChargingBeforeTheRestart16
+    )
+    try:
+        await charger.cp.boot()
+        await wait_until(lambda: latest_limit(charger, "TxDefaultProfile"), what="its floor")
+        await charger.cp.call(
+            call16.StatusNotification(connector_id=1, error_code="NoError", status="Charging")
+        )
+        await wait_until(
+            lambda: any(
+                p["cs_charging_profiles"].get("transaction_id") == 4711 for p in charger.cp.profiles
+            ),
+            what="a TxProfile for session 4711",
+        )
+        assert "TriggerMessage" in charger.cp.handled  # asked for, not waited for
+        assert "4711" in garage.lc.site_view.chargers["CP-A"].sessions  # on the status page
+    finally:
+        await charger.close()
 
 
 def limit_shown(garage: Garage, evse: str) -> float | None:
