@@ -39,9 +39,9 @@ from balancer.profiles import (
     session_query,
     set_charging_profile,
 )
-from balancer.ramp import Commanded, Turns, next_limit, next_turns
+from balancer.ramp import Commanded, Step, Turns, fit_into_headroom, next_limit, next_turns
 from balancer.setup import Attempt, SetUps, Stage
-from balancer.site import MeterReading, SessionState, SiteState
+from balancer.site import MeterReading, PhaseValues, SessionState, SiteState
 from modbus.errors import MeterReadError
 from modbus.reader import MeterReader
 from modbus.reader import MeterReading as PolledReading
@@ -293,7 +293,7 @@ class LoadBalancer:
             current > cap - self.config.margin_a
             for current, cap in zip(reading.currents, self.config.phase_cap_a, strict=True)
         )
-        self._command(allocation, now, urgent)
+        self._command(allocation, state, now, urgent)
         self._check_obedience(now)
         self.metrics.decision_seconds.observe(self._clock() - decided_from)
         self._report(allocation, reading, state)
@@ -346,9 +346,11 @@ class LoadBalancer:
         self.metrics.meter_age.set(polled.age(self._clock()))
         return site_reading(polled.currents, polled.voltages, polled.taken_at)
 
-    def _command(self, allocation: Allocation, now: float, urgent: bool) -> None:
+    def _command(self, allocation: Allocation, state: SiteState, now: float, urgent: bool) -> None:
         loop = self.config.loop
-        limits: dict[str, float] = {}
+        steps: dict[str, Step] = {}
+        # Those the LC cannot limit are in the budget at their maximum already.
+        phases = {evse.evse_id: evse.site_phases for evse in state.evses if evse.obeys}
         for key, record in self.model.evses.items():
             if record.transaction_id is None or key not in allocation.limits:
                 continue
@@ -356,15 +358,33 @@ class LoadBalancer:
             previous = self.commanded.get(key)
             min_current = self.model.chargers[record.identity].settings.min_current_a
             limit = next_limit(target, previous, min_current, now, loop, urgent)
-            limits[key] = limit
+            steps[key] = Step(limit, target, previous, phases.get(key, ()))
+        limits = {key: step.proposed for key, step in steps.items()}
+        if allocation.headroom is not None:  # balancing on a fresh reading: no self-made overshoot
+            limits = fit_into_headroom(
+                steps, self._steered_budget(allocation.headroom, state), now, loop.reaction_time_s
+            )
+        for key, limit in limits.items():
+            previous = steps[key].previous
             if previous is not None and limit == previous.limit:
                 if now - self._refreshed_at.get(key, now) < loop.refresh_s:
                     continue  # unchanged, and its bounded profile is still far from lapsing
             else:
-                self.commanded[key] = Commanded(limit, now)
+                was = 0.0 if previous is None else previous.limit
+                self.commanded[key] = Commanded(limit, now, was)
             self._refreshed_at[key] = now
-            self._dispatch(record, limit)
+            self._dispatch(self.model.evses[key], limit)
         self._turns = next_turns(self._turns, limits, set(limits), now)
+
+    @staticmethod
+    def _steered_budget(headroom: PhaseValues, state: SiteState) -> PhaseValues:
+        """What the EVSEs the LC limits may draw: the headroom, less the others' maximum."""
+        budget = list(headroom)
+        for evse in state.evses:
+            if not evse.obeys and evse.session is not SessionState.IDLE:
+                for phase in evse.site_phases:
+                    budget[phase - 1] -= evse.max_current
+        return budget[0], budget[1], budget[2]
 
     def _dispatch(self, record: EvseRecord, limit: float) -> None:
         charger = self.model.chargers[record.identity]

@@ -6,11 +6,14 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from balancer.allocate import allocate
 from balancer.config import BalancerConfig
 from balancer.control import LoadBalancer
 from balancer.model import evse_key
 from balancer.profiles import ProfileTarget
+from balancer.ramp import Commanded
 from balancer.setup import Stage
+from balancer.site import MeterReading
 from lc.config import parse_config
 from modbus.errors import MeterReadError
 from router import events as ev
@@ -167,3 +170,44 @@ async def test_the_balancer_keeps_stepping_after_a_step_fails() -> None:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
     assert TASK_FAILURES.labels("balancer-step")._value.get() == before + 1
+
+
+async def test_a_raise_waits_for_the_cut_that_makes_room_for_it() -> None:
+    """The demo's overshoot: one charger cut, another raised in the same period before the cut
+    took effect. Cap 32 A - margin 1 A, base load 5 A: the EVSEs may draw 26 A."""
+    now = [1_000.0]
+    router = SeamRouter(lambda _identity, _action: {"status": "Accepted"})
+    overrides = {"reaction_time_s": 10, "raise_fraction": 0.25, "deadband_a": 0.5}
+    chargers = [{"identity": name, "max_current_a": 16, "safe_current_a": 6} for name in "AB"]
+    config = parse_config(
+        site_toml("ws://127.0.0.1:1", 1, chargers=chargers, balancer=overrides)
+    ).balancer
+    assert config is not None
+    balancer = LoadBalancer(config, router, meter=None, clock=lambda: now[0])  # type: ignore[arg-type]
+    for identity in "AB":
+        balancer._on_event(ev.ChargerConnected(identity, OcppVersion.V16))
+        balancer._on_event(_booted(identity))
+    await wait_until(
+        lambda: all(balancer.set_ups.stage(identity) is Stage.DONE for identity in "AB"),
+        what="both set up",
+    )
+    for identity, drawn in (("A", 15.0), ("B", 10.0)):
+        balancer._on_event(ev.TransactionStarted(identity, f"tx-{identity}", 1, "TAG", 0.0))
+        balancer._on_event(ev.MeterSampled(identity, 1, f"tx-{identity}", (drawn,) * 3, None, None))
+    balancer._on_event(ev.StatusChanged("A", 1, 1, "SuspendedEV"))  # A's car wants less
+    balancer.commanded = {"A/1": Commanded(15.0, 0.0), "B/1": Commanded(10.0, 0.0)}
+
+    def decide() -> None:
+        reading = MeterReading(currents=(30.0, 30.0, 30.0), read_at=now[0])
+        state = balancer.site_state(now[0], reading)
+        allocation = allocate(state)
+        assert allocation.limits == {"A/1": 6.0, "B/1": 16.0}
+        balancer._command(allocation, state, now[0], urgent=False)
+
+    decide()
+    # A is cut at once; B would rise to 11.5 A, but A may draw 15 A until it reacted: 26.5 A.
+    assert (balancer.commanded["A/1"].limit, balancer.commanded["B/1"].limit) == (6.0, 10.0)
+    now[0] += 10.0  # A's reaction time has passed
+    decide()
+    assert (balancer.commanded["A/1"].limit, balancer.commanded["B/1"].limit) == (6.0, 11.5)
+    await balancer.stop()
