@@ -424,3 +424,25 @@ async def wait_until(predicate: Any, timeout_s: float = 5.0, what: str = "condit
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+async def http_status(port: int, target: str, headers: dict[str, str] | None = None) -> int:
+    """Send one raw HTTP/1.1 WebSocket upgrade for `target` (sent exactly as given, which no
+    client library does) to 127.0.0.1:port; the status code of the answer."""
+    upgrade = {
+        "Host": f"127.0.0.1:{port}",
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": base64.b64encode(b"0123456789abcdef").decode(),
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Protocol": "ocpp1.6",
+        **(headers or {}),
+    }
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        lines = [f"GET {target} HTTP/1.1", *(f"{k}: {v}" for k, v in upgrade.items())]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        status_line = await asyncio.wait_for(reader.readline(), 10)
+        return int(status_line.split()[1])
+    finally:
+        writer.close()
