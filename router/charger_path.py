@@ -51,6 +51,12 @@ def parse_charger_path(target: str) -> ChargerPath:
         identity = unquote(encoded, encoding="ascii", errors="strict")
     except UnicodeDecodeError:
         raise BadChargerPath("bad_identity", "the identity is not ASCII") from None
+    check_identity(identity)
+    return ChargerPath(path, identity)
+
+
+def check_identity(identity: str) -> None:
+    """Raise BadChargerPath unless `identity` is an identifierString the LC accepts."""
     if not identity:
         raise BadChargerPath("bad_identity", "no identity at the end of the path")
     if len(identity) > MAX_IDENTITY_CHARS:
@@ -61,4 +67,3 @@ def parse_charger_path(target: str) -> ChargerPath:
         raise BadChargerPath(
             "bad_identity", "the identity has a space, a / or a character that is not ASCII"
         )
-    return ChargerPath(path, identity)

@@ -78,10 +78,11 @@ class RouterSettings:
     max_chargers: int | None = None
     # TCP sockets on the charger port, upgraded or not; one beyond is closed. None: no limit.
     max_connections: int | None = 1000
-    # A socket must deliver its whole upgrade request within this time of being accepted.
+    # A socket must deliver its whole upgrade request within this time of being accepted, and
+    # may then wait this long for its turn to dial the CSMS.
     handshake_timeout_s: float = 10.0
     admission: AdmissionSettings = field(default_factory=AdmissionSettings)
-    # CSMS dials at once; handshakes beyond wait (up to connect_timeout_s, then 503).
+    # CSMS dials at once; handshakes beyond wait (up to handshake_timeout_s, then 503).
     max_csms_dials: int = 20
     # Security profiles 2/3 (router/tls.py): the LC's TLS server context towards chargers (one
     # that requires client certificates means profile 3) and its client context towards the
@@ -156,6 +157,11 @@ class Router:
 
     def connected(self) -> dict[str, OcppVersion]:
         return {identity: link.version for identity, link in self._links.items()}
+
+    @property
+    def open_connections(self) -> int:
+        """TCP connections on the charger port, upgraded or not (counted by max_connections)."""
+        return 0 if self._connections is None else self._connections.open_connections
 
     async def call(
         self,
@@ -461,7 +467,7 @@ class Router:
         """The CSMS link (None: admitted while the CSMS is unreachable) and the subprotocol it
         chose, or the charger's refusal."""
         try:
-            async with asyncio.timeout(self.settings.connect_timeout_s):
+            async with asyncio.timeout(self.settings.handshake_timeout_s):
                 await self._dial_slots.acquire()
         except TimeoutError:
             return self._refuse(source, identity, "csms_dials", 503, "too many CSMS dials")
