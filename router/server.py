@@ -452,7 +452,9 @@ class Router:
         if csms is not None and self.journal is not None and protocol:
             # Hashed only now: the CSMS accepted these credentials and the charger is here.
             self._spawn(
-                self.journal.remember_credentials(identity, headers.get("Authorization"), protocol)
+                self.journal.remember_credentials(
+                    identity, headers.get("Authorization"), protocol, keep=frozenset(self._links)
+                )
             )
         return link, charger, csms is None
 
