@@ -4,12 +4,15 @@ aiohttp waits for a request as long as a client keeps its socket open and reads 
 slowly as they come. On a site network that lets one device hold thousands of sockets (each
 with its buffers) without ever sending a handshake. Here every socket, upgraded or not, counts
 against `max_connections` (one beyond is closed at once), and a socket must have delivered its
-whole upgrade request within `handshake_timeout_s` of being accepted.
+whole upgrade request within `handshake_timeout_s` of being accepted. Under TLS the TLS
+handshake must also be done within `handshake_timeout_s` (asyncio's default is 60 s); the
+socket counts against `max_connections` from then on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -74,3 +77,39 @@ class ChargerConnections(web.Server):
 def _peer(transport: asyncio.BaseTransport) -> str:
     peer = transport.get_extra_info("peername")
     return str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+
+
+class ChargerSite(web.BaseSite):
+    """aiohttp's TCPSite, with the TLS handshake bounded by the handshake timeout."""
+
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        ssl_context: ssl.SSLContext | None,
+        handshake_timeout_s: float,
+    ) -> None:
+        super().__init__(runner, ssl_context=ssl_context)
+        self._host = host
+        self._port = port
+        self._handshake_timeout_s = handshake_timeout_s
+
+    @property
+    def name(self) -> str:
+        scheme = "https" if self._ssl_context else "http"
+        return f"{scheme}://{self._host}:{self._port}"
+
+    async def start(self) -> None:
+        await super().start()
+        server = self._runner.server
+        assert server is not None
+        tls = self._ssl_context
+        self._server = await asyncio.get_running_loop().create_server(
+            server,
+            self._host,
+            self._port,
+            ssl=tls,
+            ssl_handshake_timeout=self._handshake_timeout_s if tls is not None else None,
+            backlog=self._backlog,
+        )

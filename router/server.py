@@ -37,7 +37,7 @@ from aiohttp.client_ws import ClientWebSocketResponse
 
 from router import events as ev
 from router.admission import AdmissionSettings, HandshakeAdmission
-from router.charger_connections import ChargerConnections
+from router.charger_connections import ChargerConnections, ChargerSite
 from router.charger_path import BadChargerPath, ChargerPath, parse_charger_path
 from router.frames import OcppVersion
 from router.journal import Journal
@@ -199,11 +199,12 @@ class Router:
         )
         self._runner = web.ServerRunner(self._connections, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(
+        site = ChargerSite(
             self._runner,
             self.settings.listen_host,
             self.settings.listen_port,
-            ssl_context=self.settings.server_ssl,
+            self.settings.server_ssl,
+            self.settings.handshake_timeout_s,
         )
         await site.start()
         self.port = int(self._runner.addresses[0][1])

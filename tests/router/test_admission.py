@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import pytest
 from ocpp.v16 import call as call16
@@ -19,6 +20,7 @@ from router.admission import AdmissionSettings
 from router.server import Router
 from tests.conftest import RouterFactory, lc_url
 from tests.peers import Csms, connect_charge_point, http_status, wait_until
+from tests.router.test_tls import Pki
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -136,6 +138,20 @@ async def test_idle_and_trickling_sockets_are_closed_after_the_handshake_timeout
         assert (await charger.cp.call(call16.Heartbeat())).current_time
     finally:
         await charger.close()
+
+
+async def test_a_socket_that_never_starts_tls_is_closed_after_the_handshake_timeout(
+    csms: Csms, make_router: RouterFactory, tmp_path: Path
+) -> None:
+    pki = Pki(tmp_path)
+    router = await make_router(csms.url, server_ssl=pki.lc_charger_side(), handshake_timeout_s=0.5)
+    assert router.port is not None
+    # asyncio would wait 60 s for the ClientHello; the LC waits handshake_timeout_s.
+    reader, writer = await asyncio.open_connection("127.0.0.1", router.port)
+    try:
+        assert await _closed_by_the_lc(reader)
+    finally:
+        writer.close()
 
 
 async def test_sockets_beyond_max_connections_are_closed_at_once(
