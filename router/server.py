@@ -479,7 +479,7 @@ class Router:
             return csms, csms.protocol or ""
         except UpstreamRefused as refusal:
             self.metrics.upstream_connect_failures.labels(refusal.reason).inc()
-            log.info("%s: %s", identity, refusal)
+            self._log_refusal(source, f"{identity}: {refusal}", logging.INFO)
             authorization = headers.get("Authorization")
             admitted = await self._admit_offline(identity, authorization, offered, refusal)
             if admitted is None:
@@ -563,10 +563,14 @@ class Router:
 
     def _note_refusal(self, source: str, reason: str, line: str) -> None:
         self.metrics.charger_refusals.labels(reason).inc()
+        self._log_refusal(source, line, logging.WARNING)
+
+    def _log_refusal(self, source: str, line: str, level: int) -> None:
+        """Log at most one refusal per source address a minute, saying how many were not."""
         held_back = self._refusal_log.allow(source, asyncio.get_running_loop().time())
         if held_back is not None:
             more = f" ({held_back} more refused from there in the last minute)" if held_back else ""
-            log.warning("%s (from %s)%s", line, source, more)
+            log.log(level, "%s (from %s)%s", line, source, more)
 
 
 def basic_auth_user(authorization: str | None) -> str | None:

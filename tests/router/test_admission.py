@@ -180,3 +180,38 @@ async def test_sockets_beyond_max_connections_are_closed_at_once(
         for _, writer in idle:
             writer.close()
         await charger.close()
+
+
+async def test_a_handshake_flood_costs_the_csms_only_the_burst_and_the_bystander_is_served(
+    csms: Csms, make_router: RouterFactory
+) -> None:
+    burst = 20
+    router = await make_router(
+        csms.url,
+        admission=AdmissionSettings(per_source_rate=0.01, per_source_burst=burst),
+        max_csms_dials=5,
+    )
+    assert router.port is not None
+    bystander = await connect_charge_point(lc_url(router), "CALM", "ocpp1.6")
+    port = router.port
+    try:
+        flood = asyncio.gather(*(http_status(port, f"/ocpp/FLOOD{n}") for n in range(300)))
+        sent = answered = 0
+        while not flood.done() and sent < 1000:  # bounded: the flood ends long before
+            sent += 1
+            if (await bystander.cp.call(call16.Heartbeat())).current_time:
+                answered += 1
+        statuses = await flood
+        assert answered == sent >= 1
+        # The bystander's handshake took one token of the burst: the flood had the rest.
+        assert statuses.count(101) == burst - 1
+        assert set(statuses) == {101, 429}
+        assert len(csms.handshakes) == burst
+        # Every flood connection the CSMS accepted is gone with its charger: none leaks.
+        await wait_until(
+            lambda: sum(1 for rec in csms.connections.values() if rec.ws.close_code is None) == 1,
+            20,
+            "only the bystander's CSMS link to stay open",
+        )
+    finally:
+        await bystander.close()

@@ -80,8 +80,9 @@ async def _still_served(live: RunningChargePoint, csms: Csms, identity: str) -> 
 
 
 async def test_a_wrong_password_for_a_connected_identity_leaves_that_charger_connected(
-    make_router: RouterFactory,
+    make_router: RouterFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="router")
     csms = Csms(passwords={"CP1": PASSWORD})
     await csms.start()
     try:
@@ -95,6 +96,13 @@ async def test_a_wrong_password_for_a_connected_identity_leaves_that_charger_con
             assert len(_open_at_csms(csms, "CP1")) == 1
             assert list(router.connected()) == ["CP1"]
             assert not any(isinstance(event, ev.ChargerDisconnected) for event in router.observed)  # type: ignore[attr-defined]
+            # One line for the source address, not one per refusal.
+            refused = [r for r in caplog.records if "CSMS refused" in r.getMessage()]
+            assert len(refused) == 1
+            assert (
+                "CP1: CSMS refused: http_401 -> HTTP 401 (from 127.0.0.1)"
+                in refused[0].getMessage()
+            )
         finally:
             await live.close()
     finally:
