@@ -251,6 +251,22 @@ class Csms:
         return [frame for recorder in self.history.get(identity, []) for frame in recorder.received]
 
 
+class GatedCsms(Csms):
+    """A CSMS that holds every handshake until `release` is set, counting arrivals."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrivals = 0
+        self.release = asyncio.Event()
+
+    async def _check(  # type: ignore[override]
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        self.arrivals += 1
+        await self.release.wait()
+        return super()._check(connection, request)
+
+
 # -- charge points -----------------------------------------------------------------------------
 
 

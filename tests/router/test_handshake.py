@@ -19,15 +19,14 @@ import pytest
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import InvalidStatus
-from websockets.http11 import Request, Response
+from websockets.exceptions import InvalidHandshake, InvalidStatus
 from websockets.protocol import State
 
 from router import events as ev
 from router.journal import Journal
 from router.server import HoldSettings
 from tests.conftest import RouterFactory, lc_url
-from tests.peers import Csms, RunningChargePoint, connect_charge_point, wait_until
+from tests.peers import Csms, GatedCsms, RunningChargePoint, connect_charge_point, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -194,18 +193,6 @@ async def test_concurrent_handshakes_for_one_identity_leave_one_pair_the_last_ac
 async def test_a_charger_gone_before_its_upgrade_leaves_no_csms_link_and_no_traceback(
     tmp_path: Path, make_router: RouterFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    arrived, release = asyncio.Event(), asyncio.Event()
-
-    class GatedCsms(Csms):
-        """Holds every handshake until released."""
-
-        async def _check(  # type: ignore[override]
-            self, connection: ServerConnection, request: Request
-        ) -> Response | None:
-            arrived.set()
-            await release.wait()
-            return super()._check(connection, request)
-
     csms = GatedCsms()
     await csms.start()
     caplog.set_level(logging.INFO)
@@ -218,12 +205,12 @@ async def test_a_charger_gone_before_its_upgrade_leaves_no_csms_link_and_no_trac
             b"Connection: Upgrade\r\nSec-WebSocket-Key: MDEyMzQ1Njc4OWFiY2RlZg==\r\n"
             b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n"
         )
-        await asyncio.wait_for(arrived.wait(), 10)
+        await wait_until(lambda: csms.arrivals == 1, 10, "the handshake at the CSMS")
         # The charger resets its connection while the LC waits for the CSMS.
         sock = writer.get_extra_info("socket")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         writer.close()
-        release.set()
+        csms.release.set()
         await wait_until(lambda: "GONE" in csms.history, 10, "the CSMS to accept")
         await wait_until(lambda: not _open_at_csms(csms, "GONE"), 10, "the CSMS link closed")
         assert router.connected() == {}
@@ -236,5 +223,25 @@ async def test_a_charger_gone_before_its_upgrade_leaves_no_csms_link_and_no_trac
         charger = await connect_charge_point(lc_url(router), "CP1", "ocpp1.6")  # others work
         await charger.close()
     finally:
-        release.set()
+        csms.release.set()
+        await csms.stop()
+
+
+async def test_stopping_during_a_handshake_ends_it_and_leaves_no_csms_link(
+    make_router: RouterFactory,
+) -> None:
+    csms = GatedCsms()
+    await csms.start()
+    router = await make_router(csms.url, connect_timeout_s=60)
+    try:
+        handshake = asyncio.create_task(connect_charge_point(lc_url(router), "LATE", "ocpp1.6"))
+        await wait_until(lambda: csms.arrivals == 1, 10, "the handshake at the CSMS")
+        # Bounded well below the dial's 60 s: the LC does not wait for the CSMS to answer.
+        await asyncio.wait_for(router.stop(), 20)
+        csms.release.set()
+        with pytest.raises(InvalidHandshake):  # no answer, or a refusal: not accepted
+            await asyncio.wait_for(handshake, 20)
+        await wait_until(lambda: not _open_at_csms(csms, "LATE"), 10, "no CSMS link left open")
+    finally:
+        csms.release.set()
         await csms.stop()
