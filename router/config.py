@@ -57,6 +57,12 @@ def _router_settings(table: Table) -> tuple[RouterSettings, str]:
     rate = table.number("max_frames_per_s", 50, minimum=0)
     max_chargers = table.integer("max_chargers", 0, minimum=0)
     max_connections = table.integer("max_connections", 1000, minimum=0)
+    if max_connections and max_connections < max_chargers:
+        # Every connected charger holds one of these sockets.
+        raise ConfigError(
+            f"{table.key('max_connections')}: must be at least max_chargers "
+            f"({max_chargers}), got {max_connections}; 0 = no limit"
+        )
     admission = AdmissionSettings(
         per_source_rate=table.number("handshakes_per_s_per_address", 10, minimum=0.01),
         per_source_burst=table.integer("handshake_burst_per_address", 50, minimum=1),

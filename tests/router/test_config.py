@@ -114,7 +114,7 @@ def test_every_router_and_metrics_key_is_read() -> None:
                 "frame_burst": 30,
                 "max_chargers": 500,
                 "allowed_identities": ["CP01", "CP02"],
-                "max_connections": 300,
+                "max_connections": 600,
                 "handshake_timeout_s": 2.5,
                 "handshakes_per_s_per_address": 0.5,
                 "handshake_burst_per_address": 4,
@@ -137,7 +137,7 @@ def test_every_router_and_metrics_key_is_read() -> None:
     assert (router.max_frames_per_s, router.frame_burst, router.max_chargers) == (12.5, 30, 500)
     assert router.allowed_identities == frozenset({"CP01", "CP02"})
     assert (router.max_connections, router.handshake_timeout_s, router.max_csms_dials) == (
-        300,
+        600,
         2.5,
         3,
     )
@@ -580,3 +580,10 @@ def test_load_config_on_a_file_that_is_not_utf8(tmp_path: Path) -> None:
 def test_an_allowed_identity_no_charger_could_connect_with_names_the_key(identity: str) -> None:
     message = _error(_config({"allowed_identities": ["CP01", identity]}))
     assert message.startswith(f"router.allowed_identities: {identity!r}: the identity ")
+
+
+def test_max_connections_below_max_chargers_names_the_key() -> None:
+    message = _error(_config({"max_chargers": 500, "max_connections": 499}))
+    assert message.startswith("router.max_connections: must be at least max_chargers (500)")
+    router, _, _ = _parse(_config({"max_chargers": 5000, "max_connections": 0}))
+    assert (router.max_chargers, router.max_connections) == (5000, None)
