@@ -442,9 +442,9 @@ async def wait_until(predicate: Any, timeout_s: float = 5.0, what: str = "condit
         await asyncio.sleep(0.02)
 
 
-async def http_status(port: int, target: str, headers: dict[str, str] | None = None) -> int:
-    """Send one raw HTTP/1.1 WebSocket upgrade for `target` (sent exactly as given, which no
-    client library does) to 127.0.0.1:port; the status code of the answer."""
+def upgrade_request(port: int, target: str, headers: dict[str, str] | None = None) -> bytes:
+    """A raw HTTP/1.1 WebSocket upgrade for `target`, sent exactly as given (which no client
+    library does), to 127.0.0.1:port, offering OCPP 1.6."""
     upgrade = {
         "Host": f"127.0.0.1:{port}",
         "Upgrade": "websocket",
@@ -454,10 +454,15 @@ async def http_status(port: int, target: str, headers: dict[str, str] | None = N
         "Sec-WebSocket-Protocol": "ocpp1.6",
         **(headers or {}),
     }
+    lines = [f"GET {target} HTTP/1.1", *(f"{k}: {v}" for k, v in upgrade.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+async def http_status(port: int, target: str, headers: dict[str, str] | None = None) -> int:
+    """Send `upgrade_request` to 127.0.0.1:port; the status code of the answer."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        lines = [f"GET {target} HTTP/1.1", *(f"{k}: {v}" for k, v in upgrade.items())]
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        writer.write(upgrade_request(port, target, headers))
         status_line = await asyncio.wait_for(reader.readline(), 10)
         return int(status_line.split()[1])
     finally:

@@ -54,49 +54,39 @@ async def test_a_source_beyond_its_handshake_rate_gets_429_without_reaching_the_
 
 
 async def test_handshakes_beyond_those_in_progress_get_503_at_once(
-    make_router: RouterFactory,
+    gated_csms: GatedCsms, make_router: RouterFactory
 ) -> None:
-    csms = GatedCsms()
-    await csms.start()
+    csms = gated_csms
     router = await make_router(csms.url, admission=AdmissionSettings(max_in_progress=2))
     assert router.port is not None
-    try:
-        waiting = [asyncio.create_task(http_status(router.port, f"/ocpp/W{n}")) for n in range(2)]
-        await wait_until(lambda: csms.arrivals == 2, 10, "two handshakes at the CSMS")
-        assert await http_status(router.port, "/ocpp/THIRD") == 503
-        assert _refusals(router, "handshakes_in_progress") == 1
-        csms.release.set()
-        assert await asyncio.gather(*waiting) == [101, 101]
-        assert csms.arrivals == 2
-        assert await http_status(router.port, "/ocpp/THIRD") == 101  # room again
-    finally:
-        csms.release.set()
-        await csms.stop()
+    waiting = [asyncio.create_task(http_status(router.port, f"/ocpp/W{n}")) for n in range(2)]
+    await wait_until(lambda: csms.arrivals == 2, 10, "two handshakes at the CSMS")
+    assert await http_status(router.port, "/ocpp/THIRD") == 503
+    assert _refusals(router, "handshakes_in_progress") == 1
+    csms.release.set()
+    assert await asyncio.gather(*waiting) == [101, 101]
+    assert csms.arrivals == 2
+    assert await http_status(router.port, "/ocpp/THIRD") == 101  # room again
 
 
 async def test_csms_dials_beyond_the_bound_wait_and_never_flood_the_csms(
-    make_router: RouterFactory,
+    gated_csms: GatedCsms, make_router: RouterFactory
 ) -> None:
-    csms = GatedCsms()
-    await csms.start()
+    csms = gated_csms
     router = await make_router(
         csms.url, max_csms_dials=1, connect_timeout_s=30, handshake_timeout_s=2.0
     )
     assert router.port is not None
-    try:
-        first = asyncio.create_task(http_status(router.port, "/ocpp/FIRST"))
-        await wait_until(lambda: csms.arrivals == 1, 10, "the first dial at the CSMS")
-        # The second handshake waits for a dial slot: the CSMS never sees it while the first
-        # dial is under way, and after handshake_timeout_s the charger gets 503.
-        assert await http_status(router.port, "/ocpp/SECOND") == 503
-        assert csms.arrivals == 1
-        assert _refusals(router, "csms_dials") == 1
-        csms.release.set()
-        assert await first == 101
-        assert await http_status(router.port, "/ocpp/THIRD") == 101
-    finally:
-        csms.release.set()
-        await csms.stop()
+    first = asyncio.create_task(http_status(router.port, "/ocpp/FIRST"))
+    await wait_until(lambda: csms.arrivals == 1, 10, "the first dial at the CSMS")
+    # The second handshake waits for a dial slot: the CSMS never sees it while the first
+    # dial is under way, and after handshake_timeout_s the charger gets 503.
+    assert await http_status(router.port, "/ocpp/SECOND") == 503
+    assert csms.arrivals == 1
+    assert _refusals(router, "csms_dials") == 1
+    csms.release.set()
+    assert await first == 101
+    assert await http_status(router.port, "/ocpp/THIRD") == 101
 
 
 async def test_idle_and_trickling_sockets_are_closed_after_the_handshake_timeout(

@@ -26,7 +26,14 @@ from router import events as ev
 from router.journal import Journal
 from router.server import HoldSettings
 from tests.conftest import RouterFactory, lc_url
-from tests.peers import Csms, GatedCsms, RunningChargePoint, connect_charge_point, wait_until
+from tests.peers import (
+    Csms,
+    GatedCsms,
+    RunningChargePoint,
+    connect_charge_point,
+    upgrade_request,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -191,57 +198,46 @@ async def test_concurrent_handshakes_for_one_identity_leave_one_pair_the_last_ac
 
 
 async def test_a_charger_gone_before_its_upgrade_leaves_no_csms_link_and_no_traceback(
-    tmp_path: Path, make_router: RouterFactory, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    gated_csms: GatedCsms,
+    make_router: RouterFactory,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    csms = GatedCsms()
-    await csms.start()
+    csms = gated_csms
     caplog.set_level(logging.INFO)
     router = await make_router(csms.url, hold=HoldSettings(tmp_path / "journal.sqlite"))
     assert router.port is not None
-    try:
-        _reader, writer = await asyncio.open_connection("127.0.0.1", router.port)
-        writer.write(
-            b"GET /ocpp/GONE HTTP/1.1\r\nHost: lc\r\nUpgrade: websocket\r\n"
-            b"Connection: Upgrade\r\nSec-WebSocket-Key: MDEyMzQ1Njc4OWFiY2RlZg==\r\n"
-            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n"
-        )
-        await wait_until(lambda: csms.arrivals == 1, 10, "the handshake at the CSMS")
-        # The charger resets its connection while the LC waits for the CSMS.
-        sock = writer.get_extra_info("socket")
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        writer.close()
-        csms.release.set()
-        await wait_until(lambda: "GONE" in csms.history, 10, "the CSMS to accept")
-        await wait_until(lambda: not _open_at_csms(csms, "GONE"), 10, "the CSMS link closed")
-        assert router.connected() == {}
-        # Credentials are hashed only for a charger that is connected.
-        journal = router.journal
-        assert isinstance(journal, Journal)
-        assert await journal.admit("GONE", None) is None
-        assert not [record for record in caplog.records if record.exc_info]
-        assert "GONE: the charger left during its handshake" in caplog.text
-        charger = await connect_charge_point(lc_url(router), "CP1", "ocpp1.6")  # others work
-        await charger.close()
-    finally:
-        csms.release.set()
-        await csms.stop()
+    _reader, writer = await asyncio.open_connection("127.0.0.1", router.port)
+    writer.write(upgrade_request(router.port, "/ocpp/GONE"))
+    await wait_until(lambda: csms.arrivals == 1, 10, "the handshake at the CSMS")
+    # The charger resets its connection while the LC waits for the CSMS.
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.close()
+    csms.release.set()
+    await wait_until(lambda: "GONE" in csms.history, 10, "the CSMS to accept")
+    await wait_until(lambda: not _open_at_csms(csms, "GONE"), 10, "the CSMS link closed")
+    assert router.connected() == {}
+    # Credentials are hashed only for a charger that is connected.
+    journal = router.journal
+    assert isinstance(journal, Journal)
+    assert await journal.admit("GONE", None) is None
+    assert not [record for record in caplog.records if record.exc_info]
+    assert "GONE: the charger left during its handshake" in caplog.text
+    charger = await connect_charge_point(lc_url(router), "CP1", "ocpp1.6")  # others work
+    await charger.close()
 
 
 async def test_stopping_during_a_handshake_ends_it_and_leaves_no_csms_link(
-    make_router: RouterFactory,
+    gated_csms: GatedCsms, make_router: RouterFactory
 ) -> None:
-    csms = GatedCsms()
-    await csms.start()
+    csms = gated_csms
     router = await make_router(csms.url, connect_timeout_s=60)
-    try:
-        handshake = asyncio.create_task(connect_charge_point(lc_url(router), "LATE", "ocpp1.6"))
-        await wait_until(lambda: csms.arrivals == 1, 10, "the handshake at the CSMS")
-        # Bounded well below the dial's 60 s: the LC does not wait for the CSMS to answer.
-        await asyncio.wait_for(router.stop(), 20)
-        csms.release.set()
-        with pytest.raises(InvalidHandshake):  # no answer, or a refusal: not accepted
-            await asyncio.wait_for(handshake, 20)
-        await wait_until(lambda: not _open_at_csms(csms, "LATE"), 10, "no CSMS link left open")
-    finally:
-        csms.release.set()
-        await csms.stop()
+    handshake = asyncio.create_task(connect_charge_point(lc_url(router), "LATE", "ocpp1.6"))
+    await wait_until(lambda: csms.arrivals == 1, 10, "the handshake at the CSMS")
+    # Bounded well below the dial's 60 s: the LC does not wait for the CSMS to answer.
+    await asyncio.wait_for(router.stop(), 20)
+    csms.release.set()
+    with pytest.raises(InvalidHandshake):  # no answer, or a refusal: not accepted
+        await asyncio.wait_for(handshake, 20)
+    await wait_until(lambda: not _open_at_csms(csms, "LATE"), 10, "no CSMS link left open")
