@@ -258,7 +258,9 @@ async def test_a_version_1_journal_is_upgraded_with_its_backlog(db_path: Path) -
     journal = await Journal.open(db_path)
     try:
         assert await journal.pending("CP1") == [JournalEntry(1, "start", 0.0, -1, False)]
-        assert list(await journal._db.execute_fetchall("PRAGMA user_version")) == [(2,)]
+        assert list(await journal._db.execute_fetchall("PRAGMA user_version")) == [
+            (SCHEMA_VERSION,)
+        ]
     finally:
         await journal.close()
 
@@ -456,3 +458,28 @@ def _files_contain(directory: Path, needles: list[bytes]) -> bool:
     contents = [path.read_bytes() for path in directory.iterdir() if path.is_file()]
     assert contents  # the database is there to search
     return any(needle in content for needle in needles for content in contents)
+
+
+def _remembered(db_path: Path) -> set[str]:
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        return {str(row[0]) for row in db.execute("SELECT identity FROM credentials")}
+
+
+async def test_beyond_the_bound_the_credentials_used_longest_ago_are_forgotten(
+    db_path: Path,
+) -> None:
+    journal = await Journal.open(db_path, max_credentials=3)
+    try:
+        for identity in ("CP1", "CP2", "CP3"):
+            await journal.remember_credentials(identity, None, "ocpp1.6")
+        assert await journal.admit("CP1", None) == "ocpp1.6"  # CP2 is now used longest ago
+        await journal.remember_credentials("CP4", None, "ocpp1.6")
+        assert _remembered(db_path) == {"CP1", "CP3", "CP4"}
+        # A charger connected now is kept, even when its credentials were used longest ago.
+        await journal.remember_credentials("CP5", None, "ocpp1.6", keep={"CP3"})
+        assert _remembered(db_path) == {"CP1", "CP3", "CP4", "CP5"}
+        await journal.remember_credentials("CP6", None, "ocpp1.6")
+        assert _remembered(db_path) == {"CP4", "CP5", "CP6"}
+        assert await journal.admit("CP3", None) is None
+    finally:
+        await journal.close()
