@@ -1,0 +1,54 @@
+"""A hostile charger inside its frame budget: what it sends cannot take the LC or another
+charger down (issue items: trickled frames, pings, invalid-frame floods, numbers).
+
+Real sockets on 127.0.0.1: the PyPI `ocpp` package as CSMS and as the bystander charger that
+keeps being answered, plain WebSocket clients (or raw frames) as the hostile one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import websockets
+from ocpp.v201 import call as call201
+
+from router import events as ev
+from tests.conftest import RouterFactory, lc_url
+from tests.peers import Csms, connect_charge_point
+
+pytestmark = pytest.mark.timeout(90)
+
+TS = "2026-11-25T10:00:00Z"
+
+
+async def test_a_meter_value_with_multiplier_400_keeps_the_link_up(
+    csms: Csms, make_router: RouterFactory
+) -> None:
+    router = await make_router(csms.url)
+    bystander = await connect_charge_point(lc_url(router), "CALM", "ocpp2.0.1")
+    ws = await websockets.connect(
+        f"{lc_url(router)}/ocpp/HUGE",
+        subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+        open_timeout=5,
+    )
+    sampled = [
+        {"value": 16.0, "measurand": "Current.Import", "phase": "L1"},
+        {"value": 1.0, "unitOfMeasure": {"unit": "Wh", "multiplier": 400}},  # schema-valid
+    ]
+    meter_values = {"evseId": 1, "meterValue": [{"timestamp": TS, "sampledValue": sampled}]}
+    try:
+        await ws.send(json.dumps([2, "mv1", "MeterValues", meter_values]))
+        # The CSMS peer has no MeterValues handler: its answer is a CALLERROR, relayed.
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))[1] == "mv1"
+        # The link is still up and relaying; the sample that could be used was observed.
+        await ws.send('[2,"hb1","Heartbeat",{}]')
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))[:2] == [3, "hb1"]
+        assert "HUGE" in router.connected()
+        observed: list[ev.Event] = router.observed  # type: ignore[attr-defined]
+        assert ev.MeterSampled("HUGE", 1, None, (16.0, None, None), None, None) in observed
+        assert (await bystander.cp.call(call201.Heartbeat())).current_time
+    finally:
+        await ws.close()
+        await bystander.close()
