@@ -241,6 +241,11 @@ class Link:
                 checked = self.session.check_pending()
                 if checked:
                     await self._execute(checked)
+            elif message.type is WSMsgType.PING:
+                # The charger's pings (only its socket hands them over) are answered here, after
+                # its frame budget: a ping flood is read, and answered, at the frame rate.
+                with contextlib.suppress(ConnectionError):
+                    await source.pong(message.data)
             elif message.type is WSMsgType.BINARY:
                 self._metrics.binary_frames_dropped.labels(direction.value).inc()
                 log.warning("%s: binary frame dropped (%s)", self.identity, direction.value)

@@ -408,6 +408,7 @@ class Router:
             heartbeat=self.settings.ping_interval_s,
             compress=True,  # accept RFC 7692 permessage-deflate when the charger offers it
             max_msg_size=self._hard_frame_limit,
+            autoping=False,  # its pings are answered by the link, within its frame budget
         )
         await charger.prepare(request)
         version = OcppVersion.from_subprotocol(protocol)

@@ -16,7 +16,8 @@ from ocpp.v201 import call as call201
 
 from router import events as ev
 from tests.conftest import RouterFactory, lc_url
-from tests.peers import Csms, connect_charge_point
+from tests.peers import Csms, connect_charge_point, wait_until
+from tests.raw_ws import PING, PONG, TEXT, connect_raw, frame
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -52,3 +53,58 @@ async def test_a_meter_value_with_multiplier_400_keeps_the_link_up(
     finally:
         await ws.close()
         await bystander.close()
+
+
+PING_RATE = 20.0
+PING_BURST = 5
+
+
+async def test_a_ping_flood_is_answered_only_within_the_frame_budget(
+    csms: Csms, make_router: RouterFactory
+) -> None:
+    router = await make_router(csms.url, max_frames_per_s=PING_RATE, frame_burst=PING_BURST)
+    bystander = await connect_charge_point(lc_url(router), "CALM", "ocpp2.0.1")
+    flooder = await connect_raw(router.port or 0, "/ocpp/PINGER")
+    loop = asyncio.get_running_loop()
+    pongs = 0
+
+    async def count_pongs() -> None:
+        nonlocal pongs
+        while True:
+            opcode, _ = await flooder.read_frame()
+            pongs += opcode == PONG
+
+    counter = asyncio.create_task(count_pongs())
+    try:
+        started = loop.time()
+        await flooder.send(b"".join(frame(PING, b"%d" % n) for n in range(2000)))
+        answered = 0
+        for _ in range(5):  # the bystander is served throughout
+            await bystander.cp.call(call201.Heartbeat())
+            answered += 1
+        await wait_until(lambda: pongs >= 30, timeout_s=30, what="pongs at the frame rate")
+        counted, elapsed = pongs, loop.time() - started
+    finally:
+        counter.cancel()
+        await flooder.close()
+        await bystander.close()
+    assert answered == 5
+    # Every pong the flooder got was read within the budget: burst + rate × the time so far.
+    assert counted <= PING_BURST + PING_RATE * elapsed + 1
+    assert router.metrics.throttled_seconds._value.get() > 0
+
+
+async def test_unsolicited_pongs_count_against_the_frame_budget(
+    csms: Csms, make_router: RouterFactory
+) -> None:
+    router = await make_router(csms.url, max_frames_per_s=PING_RATE, frame_burst=PING_BURST)
+    client = await connect_raw(router.port or 0, "/ocpp/PONGER")
+    try:
+        await client.send(b"".join(frame(PONG, b"x") for _ in range(40)))
+        await client.send(frame(TEXT, b'[2,"after","Heartbeat",{}]'))
+        opcode, answer = await asyncio.wait_for(client.read_frame(), 30)
+    finally:
+        await client.close()
+    assert opcode == TEXT and json.loads(answer)[:2] == [3, "after"]
+    # The pongs were read at the frame rate before the heartbeat behind them.
+    assert router.metrics.throttled_seconds._value.get() > 0
