@@ -32,7 +32,7 @@ from aiohttp.client_ws import ClientWebSocketResponse
 from router import events as ev
 from router.frames import OcppVersion
 from router.journal import Journal
-from router.link import HoldLink, Link
+from router.link import ChargerLimits, HoldLink, Link
 from router.metrics import RouterMetrics
 from router.offline import OfflineKnowledge, OfflineRelay, OfflineSettings, authorization_scope
 from router.rate_limit import FrameBudget
@@ -63,6 +63,11 @@ class RouterSettings:
     # (router/rate_limit.py); None: unlimited.
     max_frames_per_s: float | None = 50.0
     frame_burst: int = 200
+    # A charger's frame whose first bytes arrived must be complete within this, or its link
+    # is closed (1008); None: no limit.
+    frame_timeout_s: float | None = 30.0
+    # A charger's invalid frames are logged one line per this interval, with a count.
+    violation_log_interval_s: float = 60.0
     # Charger connections beyond this are refused with 503; None: no limit.
     max_chargers: int | None = None
     # Security profiles 2/3 (router/tls.py): the LC's TLS server context towards chargers (one
@@ -272,9 +277,12 @@ class Router:
         budget = None
         if rate is not None:
             budget = FrameBudget(rate, self.settings.frame_burst, asyncio.get_running_loop().time())
+        limits = ChargerLimits(
+            budget, self.settings.frame_timeout_s, self.settings.violation_log_interval_s
+        )
         if hold_settings is None or journal is None:
             session = LinkSession(identity, version, self.settings.session, self._schemas)
-            return Link(session, charger, csms, self.metrics, self._publish, budget)
+            return Link(session, charger, csms, self.metrics, self._publish, limits)
         reserve = deque(
             [
                 await journal.next_provisional_transaction_id(identity)
@@ -295,7 +303,7 @@ class Router:
             partial(self._dialer.dial, path, offered, headers),
             hold_settings.offline.redial_interval_s,
         )
-        return Link(session, charger, csms, self.metrics, self._publish, budget, hold)
+        return Link(session, charger, csms, self.metrics, self._publish, limits, hold)
 
     def _publish(self, event: ev.Event) -> None:
         for callback in self._subscribers:
@@ -418,6 +426,7 @@ class Router:
             await asyncio.gather(charger.close(), *([csms.close()] if csms else []))
             return charger
         link = await self._link(identity, version, charger, csms, path, offered, headers)
+        link.watch_frames(request.transport)
         self._links[identity] = link
         self.metrics.connections.inc()
         gauge = self.metrics.chargers_connected.labels(version.value)
