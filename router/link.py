@@ -152,6 +152,12 @@ class Link:
         try:
             done, _ = await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
             reason = next(pumps[task] for task in done)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    # A defect, not the charger's doing: it must not end a link unnoticed.
+                    log.error(
+                        "%s: %s failed", self.identity, task.get_name(), exc_info=task.exception()
+                    )
         finally:
             for task in pumps:
                 task.cancel()

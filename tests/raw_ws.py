@@ -64,6 +64,10 @@ class RawClient:
         with contextlib.suppress(ConnectionError):
             await self.writer.wait_closed()
 
+    def abort(self) -> None:
+        """Drop the connection at once, with whatever the LC has not read yet."""
+        self.writer.transport.abort()
+
 
 async def connect_raw(port: int, path: str, subprotocol: str = "ocpp2.0.1") -> RawClient:
     """A WebSocket handshake with the LC on 127.0.0.1, then the bare byte stream."""
