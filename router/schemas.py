@@ -103,7 +103,12 @@ class _Validator:
         if self._is_valid(payload):
             return None
         errors = islice(self.reference.iter_errors(payload), EXPLAINED_ERRORS)
-        error = schema_exceptions.best_match(errors)
+        try:
+            error = schema_exceptions.best_match(errors)
+        except RecursionError:
+            # jsonschema quotes the offending value, and quoting a list nested some 800 deep
+            # (which json.loads still reads) exceeds the recursion limit.
+            return SchemaViolation(ErrorKind.FORMAT, "payload nested too deeply to explain")
         if error is None:  # the fast path and jsonschema disagree: a broken schema or compiler
             return SchemaViolation(ErrorKind.GENERIC, "payload rejected by schema")
         kind = _KIND_BY_KEYWORD.get(str(error.validator), ErrorKind.PROPERTY)

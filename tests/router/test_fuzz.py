@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -89,6 +90,11 @@ _JSON = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(_TEXT, children, max_size=4),
     max_leaves=10,
 )
+
+
+# A value to be written as lists nested this deep, up to beyond what json.loads reads (~1000).
+_DEEP = "deeply nested lists: "
+_DEEP_LISTS = st.integers(1, 1100).map(lambda depth: f"{_DEEP}{depth}")
 _ACTIONS = st.sampled_from(
     [
         "BootNotification", "Heartbeat", "StatusNotification", "MeterValues", "Authorize",
@@ -176,20 +182,21 @@ def _replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
 
 
 @st.composite
-def _valid_ish_call(draw: st.DrawFn) -> list[Any]:
+def _valid_ish_call(draw: st.DrawFn) -> str:
     """A payload the schemas accept, or nearly: one leaf (a multiplier, say) changed."""
     action, payload = draw(st.sampled_from(_VALID_ISH))
     leaves = _leaves(payload)
     if leaves and draw(st.booleans()):
         path = draw(st.sampled_from(leaves))
         numeric = isinstance(_at(payload, path), int | float)
-        payload = _replaced(payload, path, draw(_NUMBERS if numeric else _JSON))
-    return [2, draw(_TEXT), action, payload]
+        payload = _replaced(payload, path, draw((_NUMBERS if numeric else _JSON) | _DEEP_LISTS))
+    text = json.dumps([2, draw(_TEXT), action, payload])
+    # Written, not built: json.dumps itself would exceed the recursion limit.
+    return re.sub(f'"{_DEEP}(\\d+)"', lambda m: "[" * int(m[1]) + "]" * int(m[1]), text)
 
 
 _MESSAGE_IDS = _TEXT | st.integers() | st.none()
 _ARRAYS = st.one_of(
-    _valid_ish_call(),
     st.tuples(st.just(2), _MESSAGE_IDS, _ACTIONS, _JSON).map(list),
     st.tuples(st.sampled_from([3, 5]), _MESSAGE_IDS, _JSON).map(list),
     st.tuples(st.just(4), _MESSAGE_IDS, _TEXT, _TEXT, _JSON).map(list),
@@ -198,7 +205,7 @@ _ARRAYS = st.one_of(
 )
 _FRAME_TEXTS = st.one_of(
     _ARRAYS.map(lambda value: json.dumps(value, ensure_ascii=False)),  # NaN, Infinity too
-    _valid_ish_call().map(json.dumps),  # drawn more often: the deepest path through the LC
+    _valid_ish_call(),  # the deepest path through the LC
     _JSON.map(json.dumps),
     _TEXT,
     st.integers(1, 3000).map(lambda depth: '[2,"d","Heartbeat",{"a":' + "[" * depth),

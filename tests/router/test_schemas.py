@@ -257,6 +257,24 @@ def test_a_payload_with_thousands_of_errors_is_explained_from_its_first_few(
     assert examined == [EXPLAINED_ERRORS]
 
 
+@pytest.mark.parametrize(
+    ("version", "action", "field"),
+    [
+        (V16, "Authorize", "idTag"),
+        (V201, "Authorize", "idToken"),
+        (V201, "MeterValues", "meterValue"),
+    ],
+)
+def test_a_payload_nested_too_deeply_to_quote_is_still_a_violation(
+    registry: SchemaRegistry, version: OcppVersion, action: str, field: str
+) -> None:
+    nested: list[Any] = []
+    for _ in range(2000):  # json.loads reads ~900 levels; quoting them is what fails
+        nested = [nested]
+    violation = registry.check(version, action, True, {field: nested})
+    assert violation is not None and violation.kind is ErrorKind.FORMAT
+
+
 @pytest.mark.parametrize("version", [V16, V201, V21])
 @pytest.mark.parametrize("is_request", [True, False])
 def test_unknown_action_is_not_implemented(
