@@ -37,6 +37,10 @@ class FrameDeadline:
         self._waiting = False
         self._started = None
 
+    def stop(self) -> None:
+        """The link is closing: what still arrives (its close frame, say) has no deadline."""
+        self.frame_read()
+
     def deadline(self) -> float | None:
         """When the frame being waited for must be complete; None when none is."""
         if self._started is None or not self._waiting:

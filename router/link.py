@@ -514,6 +514,8 @@ class Link:
     async def _shutdown(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        if self._frame_deadline is not None:
+            self._frame_deadline.stop()
         if self._frame_timer is not None:
             self._frame_timer.cancel()
         if self._violation_log.unlogged:

@@ -40,6 +40,14 @@ def test_time_the_lc_was_not_reading_does_not_count() -> None:
     assert deadline.deadline() == 7.0
 
 
+def test_once_stopped_nothing_that_arrives_has_a_deadline() -> None:
+    deadline = FrameDeadline(2.0)
+    deadline.waiting(0.0)  # the link closes while the LC waits for a frame
+    deadline.stop()
+    deadline.bytes_arrived(1.0)  # the charger's close frame, say
+    assert deadline.deadline() is None and not deadline.expired(100.0)
+
+
 def test_a_limit_must_be_positive() -> None:
     with pytest.raises(ValueError):
         FrameDeadline(0)
