@@ -295,7 +295,7 @@ class Link:
                     await source.pong(message.data)
             elif message.type is WSMsgType.BINARY:
                 self._metrics.binary_frames_dropped.labels(direction.value).inc()
-                log.warning("%s: binary frame dropped (%s)", self.identity, direction.value)
+                self._log_invalid("binary frame dropped (%s)", direction.value)
             elif message.type is WSMsgType.ERROR:
                 log.info("%s: %s link error: %s", self.identity, direction.value, message.data)
                 break
@@ -480,21 +480,22 @@ class Link:
             code = error_code(self.version, violation.kind)
             if code is not None and violation.kind is not ErrorKind.MESSAGE_TYPE:
                 self._metrics.call_errors.labels(code, "lc").inc()
-        # InvalidMessages is the security event the spec names for this; the LC's own CSMS
-        # connection (which would push it) is a later piece, so it is logged here, one line
-        # per interval and charger.
-        unlogged = self._violation_log.occurred(self._loop.time())
-        if unlogged is None:
-            return
-        log.warning(
-            "%s: InvalidMessages %s %s (%s): %s%s",
-            self.identity,
+        self._log_invalid(
+            "%s %s (%s): %s",
             direction,
             violation.kind.value,
             _loggable(violation.action or "-"),
             _loggable(violation.detail),
-            f" ({unlogged} more since the last line)" if unlogged else "",
         )
+
+    def _log_invalid(self, message: str, *args: object) -> None:
+        # InvalidMessages is the security event the spec names for this; the LC's own CSMS
+        # connection (which would push it) is a later piece, so it is logged here, one line
+        # per interval and charger.
+        unlogged = self._violation_log.occurred(self._loop.time())
+        if unlogged is not None:
+            more = f" ({unlogged} more since the last line)" if unlogged else ""
+            log.warning("%s: InvalidMessages " + message + "%s", self.identity, *args, more)
 
     # -- timeouts ----------------------------------------------------------------------------
 
