@@ -42,7 +42,7 @@ from router.charger_path import BadChargerPath, ChargerPath, parse_charger_path
 from router.frames import OcppVersion
 from router.journal import Journal
 from router.keyed_lock import KeyedLock
-from router.link import HoldLink, Link
+from router.link import ChargerLimits, HoldLink, Link
 from router.log_limit import LogLimiter
 from router.metrics import RouterMetrics
 from router.offline import OfflineKnowledge, OfflineRelay, OfflineSettings, authorization_scope
@@ -75,6 +75,11 @@ class RouterSettings:
     # (router/rate_limit.py); None: unlimited.
     max_frames_per_s: float | None = 50.0
     frame_burst: int = 200
+    # A charger's frame whose first bytes arrived must be complete within this, or its link
+    # is closed (1008); None: no limit.
+    frame_timeout_s: float | None = 30.0
+    # A charger's invalid frames are logged one line per this interval, with a count.
+    violation_log_interval_s: float = 60.0
     # Charger connections beyond this are refused with 503; None: no limit.
     max_chargers: int | None = None
     # TCP sockets on the charger port, upgraded or not; one beyond is closed. None: no limit.
@@ -306,9 +311,12 @@ class Router:
         budget = None
         if rate is not None:
             budget = FrameBudget(rate, self.settings.frame_burst, asyncio.get_running_loop().time())
+        limits = ChargerLimits(
+            budget, self.settings.frame_timeout_s, self.settings.violation_log_interval_s
+        )
         if hold_settings is None or journal is None:
             session = LinkSession(identity, version, self.settings.session, self._schemas)
-            return Link(session, charger, csms, self.metrics, self._publish, budget)
+            return Link(session, charger, csms, self.metrics, self._publish, limits)
         reserve = deque(
             [
                 await journal.next_provisional_transaction_id(identity)
@@ -329,7 +337,7 @@ class Router:
             partial(self._dialer.dial, path, offered, headers),
             hold_settings.offline.redial_interval_s,
         )
-        return Link(session, charger, csms, self.metrics, self._publish, budget, hold)
+        return Link(session, charger, csms, self.metrics, self._publish, limits, hold)
 
     def _publish(self, event: ev.Event) -> None:
         for callback in self._subscribers:
@@ -419,6 +427,7 @@ class Router:
                     heartbeat=self.settings.ping_interval_s,
                     compress=True,  # accept RFC 7692 permessage-deflate when offered
                     max_msg_size=self._hard_frame_limit,
+                    autoping=False,  # its pings are answered by the link, within its frame budget
                 )
                 try:
                     await charger.prepare(request)
@@ -439,6 +448,7 @@ class Router:
                 link = await self._link(
                     identity, version, charger, csms, target.path, offered, headers
                 )
+                link.watch_frames(request.transport)
                 self._links[identity] = link
                 handed_over = True
         finally:
