@@ -17,6 +17,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
@@ -134,6 +135,8 @@ class LoadBalancer:
             self.set_ups.called(event.identity)
             if isinstance(event, ev.StatusChanged):
                 self._ask_for_sessions(event.identity)
+            elif isinstance(event, ev.TransactionUpdated) and event.evse_id is None:
+                self._place_answer(event)
         elif isinstance(event, ev.ChargingProfileSet | ev.ChargingProfileCleared):
             self._check_floor(event)
         if isinstance(event, ev.ChargerDisconnected | ev.TransactionEnded):
@@ -169,6 +172,15 @@ class LoadBalancer:
                 self._asked.add(record.key)
                 payload = session_query(version, record.evse_id)
                 self._tasks.spawn(self._trigger(identity, payload), "ask-for-session")
+
+    def _place_answer(self, event: ev.TransactionUpdated) -> None:
+        """A 2.0.1 event without `evse` for a session the LC does not know, on a charger with
+        several EVSEs: the answer to the LC's TriggerMessage when it asked one EVSE only."""
+        if self.model.knows(event.identity, event.transaction_id):
+            return
+        asked = [r for r in self.model.unknown_sessions(event.identity) if r.key in self._asked]
+        if len(asked) == 1:
+            self.model.handle(replace(event, evse_id=asked[0].evse_id))
 
     async def _trigger(self, identity: str, payload: dict[str, Any]) -> None:
         timeout = self.config.loop.setup_timeout_s

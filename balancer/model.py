@@ -142,6 +142,12 @@ class SiteModel:
                 return record
         return self._only_evse(identity)
 
+    def knows(self, identity: str, transaction_id: str) -> bool:
+        return any(
+            record.identity == identity and record.transaction_id == transaction_id
+            for record in self.evses.values()
+        )
+
     def unknown_sessions(self, identity: str) -> list[EvseRecord]:
         """EVSEs whose status says a car is there but whose session the LC never saw start
         (it ran before an LC restart): the charger can be asked for it."""

@@ -13,7 +13,7 @@ from balancer.model import evse_key
 from balancer.profiles import ProfileTarget
 from balancer.ramp import Commanded
 from balancer.setup import Stage
-from balancer.site import MeterReading
+from balancer.site import MeterReading, SessionState
 from lc.config import parse_config
 from modbus.errors import MeterReadError
 from router import events as ev
@@ -210,4 +210,24 @@ async def test_a_raise_waits_for_the_cut_that_makes_room_for_it() -> None:
     now[0] += 10.0  # A's reaction time has passed
     decide()
     assert (balancer.commanded["A/1"].limit, balancer.commanded["B/1"].limit) == (6.0, 11.5)
+    await balancer.stop()
+
+
+async def test_a_triggered_event_without_evse_is_placed_on_the_one_evse_asked() -> None:
+    """After an LC restart, a 2.0.1 charger with two EVSEs reports EVSE 2 occupied; asked, it
+    sends its session's TransactionEvent without `evse` (allowed after the first event)."""
+    router = SeamRouter(lambda _identity, _action: {"status": "Accepted"})
+    chargers = [{"identity": "CP1", "max_current_a": 16, "safe_current_a": 6, "evses": 2}]
+    config = parse_config(site_toml("ws://127.0.0.1:1", 1, chargers=chargers)).balancer
+    assert config is not None
+    balancer = LoadBalancer(config, router, meter=None)  # type: ignore[arg-type]
+    balancer._on_event(ev.ChargerConnected("CP1", OcppVersion.V201))
+    balancer._on_event(_booted("CP1"))
+    await wait_until(lambda: balancer.set_ups.stage("CP1") is Stage.DONE, what="set up")
+    balancer._on_event(ev.StatusChanged("CP1", 2, 1, "Occupied"))
+    await wait_until(lambda: "TriggerMessage" in router.calls, what="the charger asked")
+    balancer._on_event(ev.TransactionUpdated("CP1", "tx-9", None, "Charging"))
+    record = balancer.model.evses["CP1/2"]
+    assert (record.transaction_id, record.session) == ("tx-9", SessionState.CHARGING)
+    assert balancer.model.evses["CP1/1"].transaction_id is None
     await balancer.stop()
