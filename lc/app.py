@@ -20,8 +20,16 @@ from modbus.reader import MeterReader
 from router.config_reader import ConfigError
 from router.metrics import metrics_app
 from router.server import Router
+from router.start_error import listen_failure
 
 log = logging.getLogger(__name__)
+
+# How long stopping may take after SIGTERM/SIGINT; systemd's TimeoutStopSec is above it.
+SHUTDOWN_BOUND_S = 10.0
+
+
+class ShutdownOverrun(RuntimeError):
+    """Stopping took longer than SHUTDOWN_BOUND_S: the process must exit regardless."""
 
 
 class LocalController:
@@ -38,6 +46,18 @@ class LocalController:
         self.metrics_port: int | None = None
 
     async def start(self) -> None:
+        """Open everything; on any failure close what was opened, then raise.
+
+        A half-started LC must not linger: the journal's worker thread alone would keep the
+        process alive with no socket open.
+        """
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         registries = [self.router.metrics.registry]
         if self.config.balancer is not None:
             self._meter = MeterReader(self.config.balancer.meter.reader)
@@ -51,7 +71,13 @@ class LocalController:
         self._metrics_runner = web.AppRunner(app, access_log=None)
         await self._metrics_runner.setup()
         settings = self.config.metrics
-        await web.TCPSite(self._metrics_runner, settings.listen_host, settings.listen_port).start()
+        site = web.TCPSite(self._metrics_runner, settings.listen_host, settings.listen_port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise listen_failure(
+                "metrics", settings.listen_host, settings.listen_port, exc
+            ) from exc
         self.metrics_port = int(self._metrics_runner.addresses[0][1])
         log.info(
             "status page on http://%s:%s/, metrics on /metrics",
@@ -99,6 +125,7 @@ class LocalController:
         return web.Response(text=render(await self.status()), content_type="text/html")
 
     async def stop(self) -> None:
+        """Close everything opened so far; safe after a partial start and when called twice."""
         if self._balancer_task is not None:
             self._balancer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -110,6 +137,7 @@ class LocalController:
             self._meter.close()
         if self._metrics_runner is not None:
             await self._metrics_runner.cleanup()
+            self._metrics_runner = None
 
     async def reload(self) -> None:
         """Re-read the config file and apply what can change without dropping a link."""
@@ -158,4 +186,9 @@ async def serve_until_signalled(controller: LocalController) -> None:
     try:
         await stop.wait()
     finally:
-        await controller.stop()
+        # A peer that never finishes its close handshake must not hold the LC up: past the
+        # bound, what is still open is abandoned (the journal is crash-safe, `kill -9` too).
+        try:
+            await asyncio.wait_for(controller.stop(), SHUTDOWN_BOUND_S)
+        except TimeoutError:
+            raise ShutdownOverrun(f"not stopped within {SHUTDOWN_BOUND_S:.0f} s") from None

@@ -16,6 +16,7 @@ import asyncio
 import base64
 import logging
 import re
+import sqlite3
 import ssl
 import time
 from collections import deque
@@ -31,13 +32,14 @@ from aiohttp.client_ws import ClientWebSocketResponse
 
 from router import events as ev
 from router.frames import OcppVersion
-from router.journal import Journal
+from router.journal import Journal, JournalError
 from router.link import HoldLink, Link
 from router.metrics import RouterMetrics
 from router.offline import OfflineKnowledge, OfflineRelay, OfflineSettings, authorization_scope
 from router.rate_limit import FrameBudget
 from router.schemas import SchemaRegistry, default_registry
 from router.session import LinkSession, SessionSettings
+from router.start_error import StartError, listen_failure
 from router.upstream import OUTAGE_REASONS, UpstreamDialer, UpstreamRefused, UpstreamSettings
 
 log = logging.getLogger(__name__)
@@ -153,7 +155,7 @@ class Router:
 
     async def start(self) -> None:
         if self.settings.hold is not None:
-            self.journal = await Journal.open(self.settings.hold.journal_path)
+            self.journal = await _open_journal(self.settings.hold.journal_path)
             for version in OcppVersion:
                 scope = authorization_scope(version)
                 self._knowledge.authorizations[scope] = await self.journal.authorizations(scope)
@@ -171,7 +173,12 @@ class Router:
             self.settings.listen_port,
             ssl_context=self.settings.server_ssl,
         )
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise listen_failure(
+                "router", self.settings.listen_host, self.settings.listen_port, exc
+            ) from exc
         self.port = int(self._runner.addresses[0][1])
         log.info("listening for chargers on %s:%s", self.settings.listen_host, self.port)
 
@@ -431,6 +438,13 @@ class Router:
             if self._links.get(identity) is link:
                 del self._links[identity]
         return charger
+
+
+async def _open_journal(path: Path) -> Journal:
+    try:
+        return await Journal.open(path)
+    except (OSError, sqlite3.Error, JournalError) as exc:
+        raise StartError("router.offline.journal_path", f"cannot open {path}: {exc}") from exc
 
 
 def basic_auth_user(authorization: str | None) -> str | None:
