@@ -1,4 +1,4 @@
-"""Command line: `run --config FILE`, `check-config --config FILE`, `demo`, `--version`."""
+"""Command line: `run`, `check-config`, `health` (each `--config FILE`), `demo`, `--version`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 
 from lc.app import LocalController, ShutdownOverrun, serve_until_signalled
 from lc.config import load_config
+from lc.health import check_health
 from router.config_reader import ConfigError
 from router.start_error import StartError
 
@@ -53,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
         "check-config", parents=[common], help="validate a site config and exit"
     )
     check.add_argument("--config", type=Path, required=True)
+    health = commands.add_parser(
+        "health", parents=[common], help="exit 0 if the LC of this config answers on /metrics"
+    )
+    health.add_argument("--config", type=Path, required=True)
     demo = commands.add_parser(
         "demo", parents=[common], help="a whole simulated garage on this machine"
     )
@@ -89,6 +94,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "check-config":
         print(f"{args.config}: OK")
+        return 0
+    if args.command == "health":
+        problem = check_health(config.metrics)
+        if problem is not None:
+            print(f"unhealthy: {problem}", file=sys.stderr)
+            return 1
         return 0
     try:
         _run_loop(serve_until_signalled(LocalController(config, args.config)))

@@ -122,8 +122,33 @@ async def test_check_config_and_run_from_the_wheel(installed: Path, site: Path, 
         assert (await charger.cp.boot()).status == "Accepted"
         assert csms.stations["CP-WHEEL"] is not None
         await charger.close()
+        # The container's HEALTHCHECK: healthy while the LC answers where the config says.
+        health = await start_lc("health", "--config", "site.toml", program=program, cwd=site)
+        _out, err = await asyncio.wait_for(health.communicate(), 60)
+        assert health.returncode == 0, err.decode()
     finally:
         process.send_signal(signal.SIGTERM)
         _out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, err.decode()
     assert (site / "state" / "journal.sqlite").exists()
+    health = await start_lc("health", "--config", "site.toml", program=program, cwd=site)
+    _out, err = await asyncio.wait_for(health.communicate(), 60)
+    assert health.returncode == 1
+    assert err.decode().startswith(f"unhealthy: http://127.0.0.1:{metrics_port}/metrics: ")
+
+
+@pytest.mark.timeout(INSTALL_TIMEOUT_S * 2)
+def test_systemd_accepts_the_unit_with_the_installed_wheel(installed: Path, tmp_path: Path) -> None:
+    """`systemd-analyze verify` on deploy/ocpp-lc.service, its /opt/ocpp-lc venv here."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed (Debian's systemd package)")
+    unit = (REPO / "deploy" / "ocpp-lc.service").read_text(encoding="utf-8")
+    assert "/opt/ocpp-lc/bin/" in unit
+    copy = tmp_path / "ocpp-lc.service"
+    copy.write_text(unit.replace("/opt/ocpp-lc/bin/", f"{installed}/"), encoding="utf-8")
+    done = subprocess.run(
+        [analyze, "verify", str(copy)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ocpp-lc.service" not in done.stdout + done.stderr

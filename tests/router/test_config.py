@@ -181,6 +181,9 @@ def test_example_config_shows_the_router_defaults(tmp_path: Path) -> None:
     router = replace(
         router, hold=replace(router.hold, journal_path=example.router.hold.journal_path)
     )
+    # ... and metrics on the LC's site-network address, where deploy/prometheus.yml scrapes.
+    assert example.metrics.listen_host != metrics.listen_host
+    metrics = replace(metrics, listen_host=example.metrics.listen_host)
     assert (example.router, example.metrics, example.connection_loss) == (router, metrics, policy)
 
 
