@@ -13,9 +13,10 @@ from pathlib import Path
 from aiohttp import web
 
 from balancer.control import LoadBalancer
+from lc.balancer_status import balancer_status
 from lc.config import SiteConfig, load_config
 from lc.site_view import SiteView
-from lc.status_page import BalancerStatus, EvseControl, StatusSnapshot, render
+from lc.status_page import StatusSnapshot, render
 from modbus.reader import MeterReader
 from router.config_reader import ConfigError
 from router.metrics import metrics_app
@@ -44,6 +45,7 @@ class LocalController:
         self._meter: MeterReader | None = None
         self._metrics_runner: web.AppRunner | None = None
         self.metrics_port: int | None = None
+        self._started_at = time.time()
 
     async def start(self) -> None:
         """Open everything; on any failure close what was opened, then raise.
@@ -91,35 +93,18 @@ class LocalController:
             time.time(),
             list(view.chargers.values()),
             list(view.ended),
-            self._balancer_status(),
+            balancer_status(self.balancer) if self.balancer is not None else None,
             await journal.backlog() if journal is not None else {},
+            expected=self._expected_chargers(),
+            started_at=self._started_at,
         )
 
-    def _balancer_status(self) -> BalancerStatus | None:
-        balancer = self.balancer
-        if balancer is None:
-            return None
-        allocation = balancer.last_allocation
-        history = balancer.history.samples()
-        paused = allocation.paused if allocation is not None else {}
-        evses = {
-            key: EvseControl(
-                command.limit if (command := balancer.commanded.get(key)) else None,
-                paused[key].value if key in paused else None,
-                key not in balancer.disobedient,
-            )
-            for key in balancer.model.evses
-        }
-        return BalancerStatus(
-            mode=allocation.mode if allocation is not None else None,
-            caps=balancer.config.phase_cap_a,
-            margin=balancer.config.margin_a,
-            measured=history[-1].currents if history else None,
-            history=history,
-            window_s=balancer.history.window_s,
-            evses=evses,
-            station_max=frozenset(balancer.station_max),
-        )
+    def _expected_chargers(self) -> list[str]:
+        """The chargers the config names, listed on the status page even while absent."""
+        expected = set(self.config.router.allowed_identities or ())
+        if self.config.balancer is not None:
+            expected |= {charger.identity for charger in self.config.balancer.chargers}
+        return sorted(expected)
 
     async def _status_page(self, _request: web.Request) -> web.Response:
         return web.Response(text=render(await self.status()), content_type="text/html")
