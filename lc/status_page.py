@@ -102,6 +102,7 @@ _STYLE = (
     ".scroll{overflow-x:auto;margin-bottom:1.2em}"
     "table{border-collapse:collapse}"
     "td,th{border-bottom:1px solid #ddd;padding:4px 10px;text-align:left;vertical-align:top}"
+    "td:first-child{white-space:nowrap}"
     ".warn{color:#a00000;font-weight:bold}.muted{color:#666}"
     ".charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:1em}"
     "svg.chart{display:block;width:100%;height:auto}"
@@ -284,7 +285,8 @@ def phase_chart(samples: Sequence[SiteSample], phase: int, window_s: float) -> s
             if shown:
                 parts.append(
                     f'<rect class="shade-{name}" x="{x(index) - width / 2:.1f}" y="{_TOP}" '
-                    f'width="{width + 0.3:.1f}" height="{plot_h}" {fill}/>'
+                    f'width="{width + 0.3:.1f}" height="{plot_h}" {fill} '
+                    'shape-rendering="crispEdges"/>'
                 )
     step = _nice_ceiling(top / 4)
     level = 0.0
