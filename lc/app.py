@@ -26,7 +26,7 @@ from router.start_error import listen_failure
 log = logging.getLogger(__name__)
 
 # How long stopping may take after SIGTERM/SIGINT; systemd's TimeoutStopSec is above it.
-SHUTDOWN_BOUND_S = 10.0
+SHUTDOWN_BOUND_S = 15.0
 
 
 class ShutdownOverrun(RuntimeError):

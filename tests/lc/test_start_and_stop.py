@@ -7,6 +7,8 @@ Under systemd a start that hangs leaves the unit "running" with no socket open, 
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 import signal
 import socket
 from pathlib import Path
@@ -118,3 +120,38 @@ async def test_sigterm_stops_the_lc_with_a_charger_connected(csms: Csms, tmp_pat
     _out, err = await asyncio.wait_for(process.communicate(), SHUTDOWN_BOUND_S + EXIT_WAIT_S)
     assert process.returncode == 0, err.decode()
     await asyncio.wait_for(charger.ws.wait_closed(), EXIT_WAIT_S)
+
+
+async def test_sigterm_stops_the_lc_when_a_charger_never_answers_its_close(
+    csms: Csms, tmp_path: Path
+) -> None:
+    config = tmp_path / "site.toml"
+    port = free_port()
+    config.write_text(site_config(csms.url, port, free_port(), tmp_path / "journal.sqlite"))
+    process = await start_lc("run", "--config", str(config))
+    try:
+        await wait_listening(port)
+        # A charger that completes its WebSocket handshake, then never reads again.
+        silent = await _silent_charger(port, "CP-SILENT")
+    finally:
+        process.send_signal(signal.SIGTERM)
+    _out, err = await asyncio.wait_for(process.communicate(), SHUTDOWN_BOUND_S + EXIT_WAIT_S)
+    silent.close()
+    assert process.returncode == 0, err.decode()
+    assert "CP-SILENT: disconnected" in err.decode()
+
+
+async def _silent_charger(port: int, identity: str) -> asyncio.StreamWriter:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        (
+            f"GET /ocpp/{identity} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Protocol: ocpp1.6\r\n\r\n"
+        ).encode()
+    )
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), EXIT_WAIT_S)
+    assert answer.startswith(b"HTTP/1.1 101 ")
+    return writer
