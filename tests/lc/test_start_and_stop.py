@@ -105,40 +105,53 @@ async def test_a_journal_that_cannot_be_opened_exits_1_naming_the_key(
     )
 
 
-async def test_sigterm_stops_the_lc_with_a_charger_connected(csms: Csms, tmp_path: Path) -> None:
+async def _running_lc(csms: Csms, tmp_path: Path) -> tuple[asyncio.subprocess.Process, int]:
+    """`run` with a fresh config, once it listens for chargers: (process, router port)."""
     config = tmp_path / "site.toml"
     port = free_port()
     config.write_text(site_config(csms.url, port, free_port(), tmp_path / "journal.sqlite"))
     process = await start_lc("run", "--config", str(config))
     try:
         await wait_listening(port)
+    except BaseException:
+        process.kill()
+        await process.wait()
+        raise
+    return process, port
+
+
+async def _terminated(process: asyncio.subprocess.Process) -> tuple[int, str]:
+    """SIGTERM, then the exit code and the log; the wait is the bound plus slack for a
+    loaded machine (a hang would take for ever)."""
+    process.send_signal(signal.SIGTERM)
+    _out, err = await asyncio.wait_for(process.communicate(), SHUTDOWN_BOUND_S + EXIT_WAIT_S)
+    assert process.returncode is not None
+    return process.returncode, err.decode()
+
+
+async def test_sigterm_stops_the_lc_with_a_charger_connected(csms: Csms, tmp_path: Path) -> None:
+    process, port = await _running_lc(csms, tmp_path)
+    try:
         charger = await connect_charge_point(f"ws://127.0.0.1:{port}", "CP-TERM", "ocpp1.6")
         assert (await charger.cp.boot()).status == "Accepted"
     finally:
-        process.send_signal(signal.SIGTERM)
-    # The bound plus slack for a loaded machine: a hang would take for ever.
-    _out, err = await asyncio.wait_for(process.communicate(), SHUTDOWN_BOUND_S + EXIT_WAIT_S)
-    assert process.returncode == 0, err.decode()
+        code, err = await _terminated(process)
+    assert code == 0, err
     await asyncio.wait_for(charger.ws.wait_closed(), EXIT_WAIT_S)
 
 
 async def test_sigterm_stops_the_lc_when_a_charger_never_answers_its_close(
     csms: Csms, tmp_path: Path
 ) -> None:
-    config = tmp_path / "site.toml"
-    port = free_port()
-    config.write_text(site_config(csms.url, port, free_port(), tmp_path / "journal.sqlite"))
-    process = await start_lc("run", "--config", str(config))
+    process, port = await _running_lc(csms, tmp_path)
     try:
-        await wait_listening(port)
         # A charger that completes its WebSocket handshake, then never reads again.
         silent = await _silent_charger(port, "CP-SILENT")
     finally:
-        process.send_signal(signal.SIGTERM)
-    _out, err = await asyncio.wait_for(process.communicate(), SHUTDOWN_BOUND_S + EXIT_WAIT_S)
+        code, err = await _terminated(process)
     silent.close()
-    assert process.returncode == 0, err.decode()
-    assert "CP-SILENT: disconnected" in err.decode()
+    assert code == 0, err
+    assert "CP-SILENT: disconnected" in err
 
 
 async def _silent_charger(port: int, identity: str) -> asyncio.StreamWriter:
