@@ -19,7 +19,7 @@ from balancer.allocate import Mode
 from balancer.history import SiteSample
 from balancer.site import PhaseValues
 from lc.site_view import ChargerView, SessionView
-from lc.wording import car_activity, connectors_in_words, pause_words
+from lc.wording import car_activity, connectors_in_words
 
 REFRESH_S = 5
 CHART_COLUMNS = 360  # one column per 10 s of the hour
@@ -513,9 +513,7 @@ def _evse_status(charger: ChargerView, evse_id: int | None) -> str | None:
 def _limit(control: EvseControl | None) -> str:
     if control is None:
         return "–"
-    if control.paused is not None:
-        return f"0 A (paused: {escape(pause_words(control.paused))})"
-    return _amps(control.limit_a)
+    return "0 A" if control.paused is not None else _amps(control.limit_a)
 
 
 def _ended_section(snapshot: StatusSnapshot) -> list[str]:

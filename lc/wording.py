@@ -84,8 +84,8 @@ def limit_reason(facts: LimitFacts) -> str:
     if facts.paused is PauseReason.NO_CAPACITY:
         turn = _minutes(facts.rotation_period_s)
         return (
-            f"not enough room under the cap for its minimum {facts.min_a:g} A: higher priority "
-            f"first, paused sessions take turns every {turn}"
+            f"no room for {facts.min_a:g} A under the cap: higher priority first, "
+            f"then turns every {turn}"
         )
     if facts.paused is PauseReason.OVERLOAD:
         return "the building alone is above the cap on a phase this car uses"

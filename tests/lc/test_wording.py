@@ -34,8 +34,7 @@ FACTS = LimitFacts(
         ({"limit_a": None}, "no limit sent yet"),
         (
             {"paused": PauseReason.NO_CAPACITY, "limit_a": 0.0},
-            "not enough room under the cap for its minimum 6 A: higher priority first, "
-            "paused sessions take turns every 15 min",
+            "no room for 6 A under the cap: higher priority first, then turns every 15 min",
         ),
         (
             {"paused": PauseReason.LIMIT_BELOW_MIN, "csms_limit_a": 4.0},
