@@ -103,6 +103,9 @@ _STYLE = (
     "table{border-collapse:collapse}"
     "td,th{border-bottom:1px solid #ddd;padding:4px 10px;text-align:left;vertical-align:top}"
     "td:first-child{white-space:nowrap}"
+    # A phone keeps rows one line high: a table scrolls sideways in its box instead of
+    # squeezing every cell into a tall column of words.
+    "@media (max-width:700px){td,th{white-space:nowrap}}"
     ".warn{color:#a00000;font-weight:bold}.muted{color:#666}"
     ".charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:1em}"
     "svg.chart{display:block;width:100%;height:auto}"
