@@ -250,6 +250,11 @@ def test_phase_cap_is_required() -> None:
     rejects(edited("site", phase_cap_a=None), "site.phase_cap_a")
 
 
+def test_a_misspelt_phase_cap_is_named_beside_the_missing_one() -> None:
+    message = rejects(edited("site", phase_cap_a=None, phase_cap_A=63), "site.phase_cap_a")
+    assert message.endswith("missing (is site.phase_cap_A a misspelling of it?)")
+
+
 @pytest.mark.parametrize("cap", [math.nan, math.inf, [63, math.nan, 63]], ids=repr)
 def test_phase_cap_must_be_finite(cap: Any) -> None:
     rejects(edited("site", phase_cap_a=cap), "site.phase_cap_a")
