@@ -126,3 +126,22 @@ async def test_the_page_shows_a_csms_outage_and_what_waits_for_the_csms(
     finally:
         await charger.close()
         await lc.stop()
+
+
+async def test_chargers_the_config_names_are_listed_before_they_connect(tmp_path: Path) -> None:
+    config = parse_config(
+        {
+            "router": {
+                "upstream_url": "ws://127.0.0.1:9",
+                "allowed_identities": ["CP-A", "CP-B"],
+                "offline": {"journal_path": str(tmp_path / "journal.sqlite")},
+            },
+            "site": {"phase_cap_a": 32},
+            "meter": {"map": "eastron_sdm630", "host": "127.0.0.1"},
+            "chargers": [{"identity": "CP-B"}, {"identity": "CP-C", "safe_current_a": 0}],
+        }
+    )
+    # Not started: nothing has connected, and the page already lists all three as offline.
+    snapshot = await LocalController(config).status()
+    assert list(snapshot.expected) == ["CP-A", "CP-B", "CP-C"]
+    assert snapshot.started_at <= snapshot.now
