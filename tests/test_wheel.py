@@ -138,6 +138,14 @@ async def test_check_config_and_run_from_the_wheel(installed: Path, site: Path, 
 
 
 @pytest.mark.timeout(INSTALL_TIMEOUT_S * 2)
+def test_the_demo_runs_from_the_wheel(installed: Path, site: Path) -> None:
+    out = _run(installed / "ocpp-lc", "demo", "--duration", "3", cwd=site)
+    assert out.startswith("status page: open http://127.0.0.1:")
+    site_lines = [line for line in out.splitlines() if line.startswith("t=")]
+    assert len(site_lines) >= 2 and all(" L1 " in line for line in site_lines)
+
+
+@pytest.mark.timeout(INSTALL_TIMEOUT_S * 2)
 def test_systemd_accepts_the_unit_with_the_installed_wheel(installed: Path, tmp_path: Path) -> None:
     """`systemd-analyze verify` on deploy/ocpp-lc.service, its /opt/ocpp-lc venv here."""
     analyze = shutil.which("systemd-analyze")
