@@ -19,6 +19,7 @@ from router.config_reader import ConfigError
 from router.start_error import StartError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # Loggers of libraries that log every frame at INFO (the demo's simulated garage uses `ocpp`).
 CHATTY_LIBRARIES = ("ocpp",)
 
@@ -42,11 +43,15 @@ def _version() -> str:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ocpp-lc", description="OCPP Local Controller")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    levels = "DEBUG, INFO, WARNING, ERROR (default: INFO; the demo: WARNING)"
-    parser.add_argument("--log-level", default=None, help=levels)
+    log_level: dict[str, Any] = {
+        "type": str.upper,
+        "choices": LOG_LEVELS,
+        "help": "default: INFO; the demo: WARNING",
+    }
+    parser.add_argument("--log-level", default=None, **log_level)
     # Also accepted after the subcommand; there it must not reset a value given before it.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--log-level", default=argparse.SUPPRESS, help=levels)
+    common.add_argument("--log-level", default=argparse.SUPPRESS, **log_level)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", parents=[common], help="run the LC with a site config")
     run.add_argument("--config", type=Path, required=True, help="the site config file (TOML)")
@@ -73,7 +78,7 @@ def _configure_logging(args: argparse.Namespace) -> None:
     if level is None:
         quiet_demo = args.command == "demo" and not args.verbose
         level = "WARNING" if quiet_demo else "INFO"
-    logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
+    logging.basicConfig(level=level, format=LOG_FORMAT)
     if logging.getLogger().level > logging.DEBUG:
         for name in CHATTY_LIBRARIES:
             logging.getLogger(name).setLevel(logging.WARNING)

@@ -33,7 +33,7 @@ async def test_log_level_is_accepted_after_the_subcommand(tmp_path: Path) -> Non
         metrics_port = taken.getsockname()[1]
         journal = tmp_path / "journal.sqlite"
         config.write_text(site_config("ws://127.0.0.1:9", free_port(), metrics_port, journal))
-        quiet = await start_lc("run", "--log-level", "WARNING", "--config", str(config))
+        quiet = await start_lc("run", "--log-level", "warning", "--config", str(config))
         code, _out, err = await _finish(quiet)
     # Only the failure: the router's INFO line ("listening for chargers") was not logged.
     assert code == 1, err
@@ -41,6 +41,12 @@ async def test_log_level_is_accepted_after_the_subcommand(tmp_path: Path) -> Non
         f"cannot start: metrics.listen_port: cannot listen on 127.0.0.1:{metrics_port}: "
         "address already in use"
     ]
+
+
+async def test_an_unknown_log_level_is_refused_naming_the_choices() -> None:
+    code, _out, err = await _finish(await start_lc("check-config", "--log-level", "loud"))
+    assert code == 2
+    assert "--log-level: invalid choice: 'LOUD'" in err and "'DEBUG', 'INFO'" in err
 
 
 async def test_scripts_lc_reads_a_relative_config_from_the_callers_directory(
