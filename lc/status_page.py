@@ -32,9 +32,9 @@ _LEFT, _RIGHT, _TOP, _BOTTOM = 58, 14, 30, 26
 # Okabe-Ito colours, told apart with every common colour-vision deficiency; each line also
 # has its own dash pattern, so nothing rests on colour alone.
 MEASURED_COLOUR = "#0072B2"  # blue
-PLANNED_COLOUR = "#009E73"  # bluish green
+PLANNED_COLOUR = "#56B4E9"  # sky blue: lighter, as a plan is to what happens
 CAP_COLOUR = "#D55E00"  # vermillion
-CAP_MARGIN_COLOUR = "#CC79A7"  # reddish purple
+CAP_MARGIN_COLOUR = "#000000"  # black
 METER_LOST_SHADE = "#BBBBBB"
 _LINES = {
     "measured": f'stroke="{MEASURED_COLOUR}" stroke-width="2.5"',
