@@ -219,7 +219,7 @@ def parse_balancer_config(root: Table) -> BalancerConfig | None:
         balancer.table("unlisted_chargers", {}), "*", ChargerSettings("*", 16.0, 0.0)
     )
     chargers = [
-        _charger(table, table.string("identity"), unlisted) for table in root.tables("chargers")
+        _charger(table, table.identity("identity"), unlisted) for table in root.tables("chargers")
     ]
     identities = [charger.identity for charger in chargers]
     duplicates = sorted({i for i in identities if identities.count(i) > 1})

@@ -133,9 +133,7 @@ class LoadBalancer:
             self.set_ups.booted(event.identity, event.status)
         elif isinstance(event, _CHARGER_CALLS):
             self.set_ups.called(event.identity)
-            if isinstance(event, ev.StatusChanged):
-                self._ask_for_sessions(event.identity)
-            elif isinstance(event, ev.TransactionUpdated) and event.evse_id is None:
+            if isinstance(event, ev.TransactionUpdated) and event.evse_id is None:
                 self._place_answer(event)
         elif isinstance(event, ev.ChargingProfileSet | ev.ChargingProfileCleared):
             self._check_floor(event)
@@ -159,15 +157,17 @@ class LoadBalancer:
             self.set_ups.finished(attempt, done, self._clock())
             if not done:
                 log.info("%s: set-up unanswered; tried again later", attempt.identity)
-        self._ask_for_sessions(attempt.identity)
 
     def _ask_for_sessions(self, identity: str) -> None:
         """Sessions that ran before an LC restart are taken back at their next meter values;
-        a TriggerMessage makes that next one come now. Asked once per EVSE and connection."""
+        a TriggerMessage makes that next one come now. Asked once per EVSE and connection, for
+        a car its charger has reported for a reaction time without a session the LC saw start
+        (a session starting now is reported within that)."""
         if self.set_ups.stage(identity) is not Stage.DONE:
             return  # it may not answer yet: asked once set up
         version = self.model.chargers[identity].version
-        for record in self.model.unknown_sessions(identity):
+        waited = self.config.loop.reaction_time_s
+        for record in self.model.unknown_sessions(identity, self._clock(), waited):
             if record.key not in self._asked:
                 self._asked.add(record.key)
                 payload = session_query(version, record.evse_id)
@@ -178,7 +178,8 @@ class LoadBalancer:
         several EVSEs: the answer to the LC's TriggerMessage when it asked one EVSE only."""
         if self.model.knows(event.identity, event.transaction_id):
             return
-        asked = [r for r in self.model.unknown_sessions(event.identity) if r.key in self._asked]
+        unknown = self.model.unknown_sessions(event.identity, self._clock(), 0.0)
+        asked = [record for record in unknown if record.key in self._asked]
         if len(asked) == 1:
             self.model.handle(replace(event, evse_id=asked[0].evse_id))
 
@@ -295,6 +296,8 @@ class LoadBalancer:
 
     async def step(self) -> Allocation:
         self._start_set_ups()  # those that wait for a retry
+        for identity in self.model.chargers:
+            self._ask_for_sessions(identity)
         reading = await self._read_meter()
         decided_from = self._clock()
         now = decided_from

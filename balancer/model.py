@@ -49,6 +49,7 @@ class EvseRecord:
     started_at: datetime | None = None  # wall-clock start, for profiles relative to it
     ended_transaction: str | None = None  # the last one that ended: a late reading of it is old
     status: str | None = None  # what the charger last said of it (1.6 / 2.0.1 connector status)
+    status_at: float | None = None  # since when
     suspended: bool = False  # the CSMS refused the session's id: no energy until it ends
 
     @property
@@ -148,15 +149,17 @@ class SiteModel:
             for record in self.evses.values()
         )
 
-    def unknown_sessions(self, identity: str) -> list[EvseRecord]:
-        """EVSEs whose status says a car is there but whose session the LC never saw start
-        (it ran before an LC restart): the charger can be asked for it."""
+    def unknown_sessions(self, identity: str, now: float, after_s: float) -> list[EvseRecord]:
+        """EVSEs whose status has said for `after_s` that a car is there, without a session the
+        LC saw start (it ran before an LC restart): the charger can be asked for it."""
         return [
             record
             for record in self.evses.values()
             if record.identity == identity
             and record.transaction_id is None
             and record.status in _IN_USE
+            and record.status_at is not None
+            and now - record.status_at >= after_s
         ]
 
     def _only_evse(self, identity: str) -> EvseRecord | None:
@@ -192,7 +195,8 @@ class SiteModel:
         if event.evse_id == 0:
             return
         record = self._evse(event.identity, event.evse_id)
-        record.status = event.status
+        if record.status != event.status:
+            record.status, record.status_at = event.status, self._clock()
         if record.transaction_id is None:
             return  # 1.6 reports Charging etc. per connector; only sessions matter here
         state = _SESSION_BY_STATE.get(event.status)

@@ -13,17 +13,26 @@ from pathlib import Path
 from aiohttp import web
 
 from balancer.control import LoadBalancer
+from lc.balancer_status import balancer_status
 from lc.config import SiteConfig, load_config
 from lc.site_view import SiteView
-from lc.status_page import BalancerStatus, EvseControl, StatusSnapshot, render
+from lc.status_page import StatusSnapshot, render
 from modbus.reader import MeterReader
 from router.config_reader import ConfigError
 from router.metrics import metrics_app
 from router.server import Router
+from router.start_error import listen_failure
 from supervision.tasks import REGISTRY as TASK_REGISTRY
 from supervision.tasks import Tasks
 
 log = logging.getLogger(__name__)
+
+# How long stopping may take after SIGTERM/SIGINT; systemd's TimeoutStopSec is above it.
+SHUTDOWN_BOUND_S = 15.0
+
+
+class ShutdownOverrun(RuntimeError):
+    """Stopping took longer than SHUTDOWN_BOUND_S: the process must exit regardless."""
 
 
 class LocalController:
@@ -39,8 +48,21 @@ class LocalController:
         self._meter: MeterReader | None = None
         self._metrics_runner: web.AppRunner | None = None
         self.metrics_port: int | None = None
+        self._started_at = time.time()
 
     async def start(self) -> None:
+        """Open everything; on any failure close what was opened, then raise.
+
+        A half-started LC must not linger: the journal's worker thread alone would keep the
+        process alive with no socket open.
+        """
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         registries = [self.router.metrics.registry, TASK_REGISTRY]
         if self.config.balancer is not None:
             self._meter = MeterReader(self.config.balancer.meter.reader)
@@ -54,7 +76,13 @@ class LocalController:
         self._metrics_runner = web.AppRunner(app, access_log=None)
         await self._metrics_runner.setup()
         settings = self.config.metrics
-        await web.TCPSite(self._metrics_runner, settings.listen_host, settings.listen_port).start()
+        site = web.TCPSite(self._metrics_runner, settings.listen_host, settings.listen_port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise listen_failure(
+                "metrics", settings.listen_host, settings.listen_port, exc
+            ) from exc
         self.metrics_port = int(self._metrics_runner.addresses[0][1])
         log.info(
             "status page on http://%s:%s/, metrics on /metrics",
@@ -68,48 +96,24 @@ class LocalController:
             time.time(),
             list(view.chargers.values()),
             list(view.ended),
-            self._balancer_status(),
+            balancer_status(self.balancer) if self.balancer is not None else None,
             await journal.backlog() if journal is not None else {},
+            expected=self._expected_chargers(),
+            started_at=self._started_at,
         )
 
-    def _balancer_status(self) -> BalancerStatus | None:
-        balancer = self.balancer
-        if balancer is None:
-            return None
-        allocation = balancer.last_allocation
-        history = balancer.history.samples()
-        evses = {key: self.status_of(key) for key in balancer.model.evses}
-        return BalancerStatus(
-            mode=allocation.mode if allocation is not None else None,
-            caps=balancer.config.phase_cap_a,
-            margin=balancer.config.margin_a,
-            measured=history[-1].currents if history else None,
-            history=history,
-            window_s=balancer.history.window_s,
-            evses=evses,
-            station_max=frozenset(balancer.station_max),
-        )
-
-    def status_of(self, evse: str) -> EvseControl:
-        """What the balancer does with one EVSE: the limit its charger accepted, or the maximum
-        it is planned at when the LC cannot limit it."""
-        balancer = self.balancer
-        assert balancer is not None
-        allocation = balancer.last_allocation
-        paused = allocation.paused.get(evse) if allocation is not None else None
-        if evse in balancer.unlimited:
-            return EvseControl(balancer.unlimited[evse], None, False)
-        in_force = balancer.in_force.get(evse)
-        return EvseControl(
-            None if in_force is None else in_force.limit,
-            None if paused is None else paused.value,
-            evse not in balancer.disobedient,
-        )
+    def _expected_chargers(self) -> list[str]:
+        """The chargers the config names, listed on the status page even while absent."""
+        expected = set(self.config.router.allowed_identities or ())
+        if self.config.balancer is not None:
+            expected |= {charger.identity for charger in self.config.balancer.chargers}
+        return sorted(expected)
 
     async def _status_page(self, _request: web.Request) -> web.Response:
         return web.Response(text=render(await self.status()), content_type="text/html")
 
     async def stop(self) -> None:
+        """Close everything opened so far; safe after a partial start and when called twice."""
         if self._balancer_task is not None:
             self._balancer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -121,6 +125,7 @@ class LocalController:
             self._meter.close()
         if self._metrics_runner is not None:
             await self._metrics_runner.cleanup()
+            self._metrics_runner = None
 
     async def reload(self) -> None:
         """Re-read the config file and apply what can change without dropping a link."""
@@ -169,4 +174,9 @@ async def serve_until_signalled(controller: LocalController) -> None:
     try:
         await stop.wait()
     finally:
-        await controller.stop()
+        # A peer that never finishes its close handshake must not hold the LC up: past the
+        # bound, what is still open is abandoned (the journal is crash-safe, `kill -9` too).
+        try:
+            await asyncio.wait_for(controller.stop(), SHUTDOWN_BOUND_S)
+        except TimeoutError:
+            raise ShutdownOverrun(f"not stopped within {SHUTDOWN_BOUND_S:.0f} s") from None

@@ -1,20 +1,27 @@
-"""Command line: `run --config FILE`, `check-config --config FILE`, `demo`."""
+"""Command line: `run`, `check-config`, `health` (each `--config FILE`), `demo`, `--version`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
-import sqlite3
+import os
 import sys
 from collections.abc import Coroutine
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from lc.app import LocalController, serve_until_signalled
+from lc.app import LocalController, ShutdownOverrun, serve_until_signalled
 from lc.config import load_config
+from lc.health import check_health
 from router.config_reader import ConfigError
-from router.journal import JournalError
+from router.start_error import StartError
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# Loggers of libraries that log every frame at INFO (the demo's simulated garage uses `ocpp`).
+CHATTY_LIBRARIES = ("ocpp",)
 
 
 def _run_loop(main: Coroutine[Any, Any, None]) -> None:
@@ -26,24 +33,60 @@ def _run_loop(main: Coroutine[Any, Any, None]) -> None:
         asyncio.run(main)
 
 
+def _version() -> str:
+    try:
+        return metadata.version("ocpp-local-controller")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ocpp-lc", description="OCPP Local Controller")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    log_level: dict[str, Any] = {
+        "type": str.upper,
+        "choices": LOG_LEVELS,
+        "help": "default: INFO; the demo: WARNING",
+    }
+    parser.add_argument("--log-level", default=None, **log_level)
+    # Also accepted after the subcommand; there it must not reset a value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log-level", default=argparse.SUPPRESS, **log_level)
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run the Local Controller with a site config")
+    run = commands.add_parser("run", parents=[common], help="run the LC with a site config")
     run.add_argument("--config", type=Path, required=True, help="the site config file (TOML)")
-    check = commands.add_parser("check-config", help="validate a site config and exit")
+    check = commands.add_parser(
+        "check-config", parents=[common], help="validate a site config and exit"
+    )
     check.add_argument("--config", type=Path, required=True)
-    demo = commands.add_parser("demo", help="a whole simulated garage on this machine")
+    health = commands.add_parser(
+        "health", parents=[common], help="exit 0 if the LC of this config answers on /metrics"
+    )
+    health.add_argument("--config", type=Path, required=True)
+    demo = commands.add_parser(
+        "demo", parents=[common], help="a whole simulated garage on this machine"
+    )
     demo.add_argument("--duration", type=float, default=0, help="seconds to run (0 = until ^C)")
+    demo.add_argument(
+        "-v", "--verbose", action="store_true", help="also the LC's INFO log, not only warnings"
+    )
     return parser
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    level = args.log_level
+    if level is None:
+        quiet_demo = args.command == "demo" and not args.verbose
+        level = "WARNING" if quiet_demo else "INFO"
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    if logging.getLogger().level > logging.DEBUG:
+        for name in CHATTY_LIBRARIES:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    _configure_logging(args)
     if args.command == "demo":
         from lc.demo import run_demo
 
@@ -57,10 +100,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-config":
         print(f"{args.config}: OK")
         return 0
+    if args.command == "health":
+        problem = check_health(config.metrics)
+        if problem is not None:
+            print(f"unhealthy: {problem}", file=sys.stderr)
+            return 1
+        return 0
     try:
         _run_loop(serve_until_signalled(LocalController(config, args.config)))
-    except (OSError, sqlite3.Error, JournalError) as exc:
-        # A port in use, a journal that cannot be opened: say what, not a traceback.
+    except StartError as exc:
+        # A port in use, a journal that cannot be opened: the key and what, not a traceback.
+        # Everything opened so far is closed by then.
         print(f"cannot start: {exc}", file=sys.stderr)
         return 1
+    except ShutdownOverrun as exc:
+        # Something still open (a worker thread) would keep the process alive: leave now.
+        print(f"stopped uncleanly: {exc}", file=sys.stderr, flush=True)
+        os._exit(1)
     return 0

@@ -110,11 +110,17 @@ async def run_demo(duration_s: float = 0) -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    # The journal lives as long as the demo: nothing is left behind.
+    with tempfile.TemporaryDirectory(prefix="ocpp-lc-demo-") as folder:
+        await _run_garage(Path(folder) / "journal.sqlite", duration_s, stop)
+
+
+async def _run_garage(journal: Path, duration_s: float, stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
     async with (
         SimulatedCsms() as csms,
         SimulatedMeter("eastron_sdm630") as meter,
     ):
-        journal = Path(tempfile.mkdtemp(prefix="ocpp-lc-demo-")) / "journal.sqlite"
         lc = LocalController(parse_config(_site_config(csms.url, meter.link.port, journal)))
         await lc.start()
         lc_url = f"ws://127.0.0.1:{lc.router.port}"
@@ -136,8 +142,10 @@ async def run_demo(duration_s: float = 0) -> None:
         )
         await site.start()
         status = f"http://127.0.0.1:{lc.metrics_port}/"
-        print(f"CSMS {csms.url}   LC {lc_url}   status page {status}   metrics {status}metrics")
+        print(f"status page: open {status} in a browser (metrics: {status}metrics)")
+        print(f"CSMS {csms.url}   chargers connect to the LC at {lc_url}")
         print(f"grid cap {CAP_A:.0f} A per phase, margin {MARGIN_A:.0f} A; Ctrl-C stops")
+        print("one line per second below; warnings as they happen; -v for the LC's log")
         runners = [asyncio.create_task(cp.run()) for cp in chargers]
         start = loop.time()
         plugged: set[str] = set()

@@ -3,11 +3,15 @@
 `render` is a pure function from a `StatusSnapshot` to one self-contained HTML page (inline
 SVG charts, no scripts, no external files), so it works on a site network with no internet.
 Every text that comes from a charger (identity, vendor, firmware, reasons) is escaped.
+
+The page is a list of sections (`SECTIONS`), each a function of the snapshot giving HTML
+lines; a new thing to show is a new section or a new column of one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
 
@@ -15,24 +19,40 @@ from balancer.allocate import Mode
 from balancer.history import SiteSample
 from balancer.site import PhaseValues
 from lc.site_view import ChargerView, SessionView
+from lc.wording import car_activity, connectors_in_words
 
 REFRESH_S = 5
-CHART_COLUMNS = 360  # one column per 10 s of the hour: enough for a 600 px wide chart
+CHART_COLUMNS = 360  # one column per 10 s of the hour
 # A young history is drawn over at least this span, so its first minutes are readable.
 MIN_CHART_SPAN_S = 300.0
-_WIDTH, _HEIGHT = 640, 180
-_LEFT, _RIGHT, _TOP, _BOTTOM = 52, 8, 10, 22
-_PHASE_COLOURS = ("#b5651d", "#222222", "#777777")  # IEC 60445: brown, black, grey
-_MODE_SHADES = {Mode.SAFE: "#e8e8e8", Mode.OVERLOAD: "#f8d0d0"}
+# The charts' drawing units: they scale to the width of the window (a phone shows one per
+# row, a desktop three), their text with them.
+_WIDTH, _HEIGHT = 440, 240
+_LEFT, _RIGHT, _TOP, _BOTTOM = 58, 14, 30, 26
+# Okabe-Ito colours, told apart with every common colour-vision deficiency; each line also
+# has its own dash pattern, so nothing rests on colour alone.
+MEASURED_COLOUR = "#0072B2"  # blue
+PLANNED_COLOUR = "#56B4E9"  # sky blue: lighter, as a plan is to what happens
+CAP_COLOUR = "#D55E00"  # vermillion
+CAP_MARGIN_COLOUR = "#000000"  # black
+METER_LOST_SHADE = "#BBBBBB"
+_LINES = {
+    "measured": f'stroke="{MEASURED_COLOUR}" stroke-width="2.5"',
+    "planned": f'stroke="{PLANNED_COLOUR}" stroke-width="2" stroke-dasharray="2 3"',
+    "cap": f'stroke="{CAP_COLOUR}" stroke-width="2" stroke-dasharray="9 4"',
+    "cap-margin": f'stroke="{CAP_MARGIN_COLOUR}" stroke-width="2" stroke-dasharray="4 2 1 2"',
+}
 
 
 @dataclass(frozen=True, slots=True)
 class EvseControl:
     """What the load balancer does with one EVSE."""
 
-    limit_a: float | None  # the limit the charger accepted, or (obeys False) its planned maximum
-    paused: str | None  # why the allocation gives this session 0 A
+    limit_a: float | None  # the limit in force on the charger; None: none sent yet
+    paused: str | None  # why the allocation gives this session 0 A (a PauseReason value)
     obeys: bool
+    priority: int = 0  # higher is served first
+    reason: str = ""  # one line: why the limit is what it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,53 +75,60 @@ class StatusSnapshot:
     balancer: BalancerStatus | None  # None: the LC only routes
     # Journaled messages the CSMS has not received yet, per charger: (count, oldest wall time).
     backlog: Mapping[str, tuple[int, float]] = field(default_factory=dict)
+    # Chargers the config names: listed even while they have not connected.
+    expected: Sequence[str] = ()
+    started_at: float = 0.0  # wall time the LC started
 
 
 def render(snapshot: StatusSnapshot) -> str:
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f'<meta http-equiv="refresh" content="{REFRESH_S}">',
         "<title>OCPP Local Controller</title>",
         f"<style>{_STYLE}</style></head><body>",
         "<h1>OCPP Local Controller</h1>",
     ]
-    if snapshot.balancer is not None:
-        parts += _site_section(snapshot.balancer)
-    parts += _chargers_section(snapshot)
-    parts += _sessions_section(snapshot)
-    parts += _ended_section(snapshot)
+    for section in SECTIONS:
+        parts += section(snapshot)
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
 _STYLE = (
-    "body{font-family:sans-serif;margin:1em 2em;color:#222}"
-    "table{border-collapse:collapse;margin-bottom:1.5em}"
-    "td,th{border-bottom:1px solid #ddd;padding:3px 10px;text-align:left}"
-    ".warn{color:#b00000;font-weight:bold}.muted{color:#777}"
-    ".charts{display:flex;flex-wrap:wrap;gap:1em}"
-    "svg text{font-size:11px;fill:#444}"
+    "body{font-family:system-ui,sans-serif;margin:1em;color:#222;line-height:1.35}"
+    "h1{font-size:1.4em}h2{font-size:1.2em;margin-top:1.2em}"
+    ".scroll{overflow-x:auto;margin-bottom:1.2em}"
+    "table{border-collapse:collapse}"
+    "td,th{border-bottom:1px solid #ddd;padding:4px 10px;text-align:left;vertical-align:top}"
+    "td:first-child{white-space:nowrap}"
+    # A phone keeps rows one line high: a table scrolls sideways in its box instead of
+    # squeezing every cell into a tall column of words.
+    "@media (max-width:700px){td,th{white-space:nowrap}}"
+    ".warn{color:#a00000;font-weight:bold}.muted{color:#666}"
+    ".charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:1em}"
+    "svg.chart{display:block;width:100%;height:auto}"
+    "svg.chart text{font-size:15px;fill:#333}"
+    ".legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.3em 1.6em}"
+    ".legend svg{vertical-align:middle;margin-right:.4em}"
 )
 
 
 # -- the site: cap, current and the charts --------------------------------------------------
 
 
-def _site_section(status: BalancerStatus) -> list[str]:
-    mode = status.mode.value if status.mode is not None else "starting"
-    warn = status.mode is not None and status.mode is not Mode.NORMAL
+def _site_section(snapshot: StatusSnapshot) -> list[str]:
+    status = snapshot.balancer
+    if status is None:
+        return []
+    mode, warn = mode_words(status)
     parts = [
         "<h2>Grid connection</h2>",
-        f'<p>Mode: <span class="{"warn" if warn else ""}">{escape(mode)}</span>',
-        f" &middot; margin {status.margin:g} A"
-        + (
-            ""
-            if status.measured is not None
-            else ' &middot; <span class="warn">no meter reading</span>'
-        )
-        + "</p>",
-        _table_head("phase", "measured", "cap", "use"),
+        f'<p>Mode: <span class="mode{" warn" if warn else ""}">{escape(mode)}</span>'
+        f" &middot; safety margin {status.margin:g} A</p>",
+        '<div class="scroll">',
+        _table_head("phase", "current now", "cap", "use"),
     ]
     for phase, cap in enumerate(status.caps):
         measured = None if status.measured is None else status.measured[phase]
@@ -111,18 +138,80 @@ def _site_section(status: BalancerStatus) -> list[str]:
             f"<tr><td>L{phase + 1}</td><td{above}>{_amps(measured)}</td>"
             f"<td>{cap:g} A</td><td>{use}</td></tr>"
         )
-    parts.append("</table>")
+    parts.append("</table></div>")
     span = chart_span(status.history, status.window_s)
     parts.append('<div class="charts">')
     parts += [phase_chart(status.history, phase, span) for phase in range(3)]
     parts.append("</div>")
-    parts.append(
-        '<p class="muted">Solid: current measured at the grid connection. Dotted: current '
-        "planned for the cars. Red dashed: the cap; orange: cap minus margin. Shaded: meter "
-        f"lost (grey) or overload (red). Each point is the highest value of its "
-        f"{span / CHART_COLUMNS:.2g} s.</p>"
-    )
+    parts += _legend(span)
     return parts
+
+
+def mode_words(status: BalancerStatus) -> tuple[str, bool]:
+    """What the site is in now, and whether that needs attention."""
+    above = [
+        f"L{phase + 1}"
+        for phase, cap in enumerate(status.caps)
+        if status.measured is not None and status.measured[phase] > cap
+    ]
+    if above:
+        return f"overload: {', '.join(above)} above the cap", True
+    if status.mode is Mode.OVERLOAD:
+        return "overload: the building alone is above the cap", True
+    if status.mode is Mode.SAFE or (status.mode is not None and status.measured is None):
+        return "meter lost: every car on its safe current", True
+    if status.mode is None:
+        return "starting", False
+    return "normal: every phase under its cap", False
+
+
+def _legend(span_s: float) -> list[str]:
+    step = span_s / CHART_COLUMNS
+    each = "each reading" if step < 1 else f"the highest in each {_duration(step)}"
+    entries = [
+        (_line_swatch("measured"), f"current at the grid connection ({each})"),
+        (_line_swatch("planned"), "current the LC plans for the cars"),
+        (_line_swatch("cap"), "grid cap: the most the site may draw"),
+        (_line_swatch("cap-margin"), "cap minus the safety margin: the LC stays below it"),
+        (_shade_swatch(f'fill="url(#{_HATCH_ID})"', _hatch_pattern()), "above the cap: overload"),
+        (
+            _shade_swatch(f'fill="{METER_LOST_SHADE}"'),
+            "meter lost: every car on its safe current",
+        ),
+    ]
+    return [
+        '<ul class="legend">',
+        *(f"<li>{swatch}{text}</li>" for swatch, text in entries),
+        "</ul>",
+    ]
+
+
+def _line_swatch(name: str) -> str:
+    return (
+        f'<svg width="36" height="12" aria-hidden="true"><line x1="0" y1="6" x2="36" y2="6" '
+        f"{_LINES[name]}/></svg>"
+    )
+
+
+def _shade_swatch(fill: str, defs: str = "") -> str:
+    return (
+        f'<svg width="24" height="14" aria-hidden="true">{defs}'
+        f'<rect width="24" height="14" {fill} stroke="#999"/></svg>'
+    )
+
+
+_HATCH_ID = "overload-hatch"
+
+
+def _hatch_pattern(suffix: str = "") -> str:
+    """Diagonal vermillion stripes: an overload, told from a meter outage by more than hue."""
+    return (
+        f'<defs><pattern id="{_HATCH_ID}{suffix}" width="8" height="8" '
+        'patternUnits="userSpaceOnUse" patternTransform="rotate(45)">'
+        f'<rect width="8" height="8" fill="#fbe3d6"/>'
+        f'<line x1="0" y1="0" x2="0" y2="8" stroke="{CAP_COLOUR}" stroke-width="4"/>'
+        "</pattern></defs>"
+    )
 
 
 @dataclass(slots=True)
@@ -131,28 +220,31 @@ class _Column:
     planned: float = 0.0
     cap: float = 0.0
     margin: float = 0.0
-    mode: Mode = Mode.NORMAL
+    meter_lost: bool = False
+    overload: bool = False
 
 
 def _columns(
     samples: Sequence[SiteSample], phase: int, start: float, window_s: float
 ) -> dict[int, _Column]:
     """The samples in fixed time columns, keeping each column's peaks (a fuse cares about
-    peaks) and its worst mode."""
+    peaks), and whether the meter was lost or the phase above its cap in it."""
     columns: dict[int, _Column] = {}
     for sample in samples:
         index = min(CHART_COLUMNS - 1, int((sample.at - start) / window_s * CHART_COLUMNS))
         if index < 0:
             continue
-        column = columns.setdefault(index, _Column(cap=sample.caps[phase], margin=sample.margin))
+        cap = sample.caps[phase]
+        column = columns.setdefault(index, _Column(cap=cap, margin=sample.margin))
         if sample.currents is not None:
             current = sample.currents[phase]
             column.measured = current if column.measured is None else max(column.measured, current)
+            column.overload |= current > cap
         column.planned = max(column.planned, sample.planned[phase])
-        column.cap = min(column.cap, sample.caps[phase])
+        column.cap = min(column.cap, cap)
         column.margin = max(column.margin, sample.margin)
-        if sample.mode is not Mode.NORMAL:
-            column.mode = sample.mode
+        column.meter_lost |= sample.currents is None or sample.mode is Mode.SAFE
+        column.overload |= sample.mode is Mode.OVERLOAD
     return columns
 
 
@@ -163,20 +255,22 @@ def chart_span(samples: Sequence[SiteSample], window_s: float) -> float:
 
 
 def phase_chart(samples: Sequence[SiteSample], phase: int, window_s: float) -> str:
-    """One phase's last `window_s` as an SVG chart; the right edge is the newest sample."""
+    """One phase's last `window_s` as an SVG chart; the right edge is the newest sample, drawn
+    at its own value (the table's "current now"), not its column's peak."""
     title = f"L{phase + 1}"
-    if not samples:
-        label = f"{title}: no data yet"
-        return f'<svg width="{_WIDTH}" height="{_HEIGHT}" role="img" aria-label="{label}"></svg>'
-    end = samples[-1].at
-    start = end - window_s
-    columns = _columns(samples, phase, start, window_s)
-    peak = max(
-        max((c.measured or 0.0, c.planned, c.cap) for c in columns.values()),
-        default=1.0,
+    opening = (
+        f'<svg class="chart" viewBox="0 0 {_WIDTH} {_HEIGHT}" role="img" '
+        f'aria-label="{title}: current and cap over the last {_duration(window_s)}">'
     )
+    if not samples:
+        return f'{opening}<text x="{_LEFT}" y="{_TOP + 20}">{title}: no data yet</text></svg>'
+    newest = samples[-1]
+    start = newest.at - window_s
+    ordered = sorted(_columns(samples, phase, start, window_s).items())
+    peak = max(max(c.measured or 0.0, c.planned, c.cap) for _, c in ordered)
     top = _nice_ceiling(peak * 1.1)
     plot_w, plot_h = _WIDTH - _LEFT - _RIGHT, _HEIGHT - _TOP - _BOTTOM
+    right = _LEFT + plot_w
 
     def x(index: int) -> float:
         return _LEFT + (index + 0.5) / CHART_COLUMNS * plot_w
@@ -184,56 +278,61 @@ def phase_chart(samples: Sequence[SiteSample], phase: int, window_s: float) -> s
     def y(amps: float) -> float:
         return _TOP + plot_h * (1 - amps / top)
 
-    parts = [
-        f'<svg width="{_WIDTH}" height="{_HEIGHT}" role="img" '
-        f'aria-label="{title}: current and cap over the last {_duration(window_s)}">'
-    ]
-    for index, column in sorted(columns.items()):
-        shade = _MODE_SHADES.get(column.mode)
-        if shade is not None:
-            width = plot_w / CHART_COLUMNS
-            parts.append(
-                f'<rect class="mode-{column.mode.value}" x="{x(index) - width / 2:.1f}" y="{_TOP}" '
-                f'width="{width:.1f}" height="{plot_h}" fill="{shade}"/>'
-            )
+    parts = [opening, _hatch_pattern(f"-{phase}")]
+    width = plot_w / CHART_COLUMNS
+    for index, column in ordered:
+        for shown, name, fill in (
+            (column.meter_lost, "meter-lost", f'fill="{METER_LOST_SHADE}"'),
+            (column.overload, "overload", f'fill="url(#{_HATCH_ID}-{phase})"'),
+        ):
+            if shown:
+                parts.append(
+                    f'<rect class="shade-{name}" x="{x(index) - width / 2:.1f}" y="{_TOP}" '
+                    f'width="{width + 0.3:.1f}" height="{plot_h}" {fill} '
+                    'shape-rendering="crispEdges"/>'
+                )
     step = _nice_ceiling(top / 4)
     level = 0.0
     while level <= top:
         parts.append(
-            f'<line x1="{_LEFT}" x2="{_WIDTH - _RIGHT}" y1="{y(level):.1f}" y2="{y(level):.1f}" '
-            f'stroke="#eee"/><text x="{_LEFT - 4}" y="{y(level) + 4:.1f}" '
+            f'<line x1="{_LEFT}" x2="{right}" y1="{y(level):.1f}" y2="{y(level):.1f}" '
+            f'stroke="#e4e4e4"/><text x="{_LEFT - 5}" y="{y(level) + 5:.1f}" '
             f'text-anchor="end">{level:g} A</text>'
         )
         level += step
-    ordered = sorted(columns.items())
+    now_planned = newest.planned[phase]
     series = [
-        ("cap", [(i, c.cap) for i, c in ordered], 'stroke="#c00000" stroke-dasharray="6 3"'),
+        ("cap", [(x(i), y(c.cap)) for i, c in ordered] + [(right, y(newest.caps[phase]))]),
         (
             "cap-margin",
-            [(i, c.cap - c.margin) for i, c in ordered],
-            'stroke="#e08000" stroke-dasharray="2 3"',
+            [(x(i), y(c.cap - c.margin)) for i, c in ordered]
+            + [(right, y(newest.caps[phase] - newest.margin))],
         ),
-        (
-            "planned",
-            [(i, c.planned) for i, c in ordered],
-            f'stroke="{_PHASE_COLOURS[phase]}" stroke-dasharray="1 2"',
-        ),
+        ("planned", [(x(i), y(c.planned)) for i, c in ordered] + [(right, y(now_planned))]),
     ]
-    for name, points, style in series:
-        parts.append(_polyline(name, [[(x(i), y(a)) for i, a in points]], style))
+    for name, points in series:
+        parts.append(_polyline(name, [points], _LINES[name]))
     measured_runs: list[list[tuple[float, float]]] = [[]]
     for index, column in ordered:
         if column.measured is None:
             measured_runs.append([])  # a gap where the meter gave nothing
         else:
             measured_runs[-1].append((x(index), y(column.measured)))
-    parts.append(
-        _polyline("measured", measured_runs, f'stroke="{_PHASE_COLOURS[phase]}" stroke-width="2"')
-    )
+    now_text = "no reading"
+    if newest.currents is not None:
+        now_amps = newest.currents[phase]
+        measured_runs[-1].append((right, y(now_amps)))
+        parts.append(
+            f'<circle class="now" cx="{right:.1f}" cy="{y(now_amps):.1f}" r="4" '
+            f'fill="{MEASURED_COLOUR}"/>'
+        )
+        now_text = f"{now_amps:.1f} A"
+    parts.append(_polyline("measured", measured_runs, _LINES["measured"]))
     parts.append(
         f'<text x="{_LEFT}" y="{_HEIGHT - 6}">-{_duration(window_s)}</text>'
-        f'<text x="{_WIDTH - _RIGHT}" y="{_HEIGHT - 6}" text-anchor="end">now</text>'
-        f'<text x="{_LEFT + 6}" y="{_TOP + 12}">{title}</text></svg>'
+        f'<text x="{right}" y="{_HEIGHT - 6}" text-anchor="end">now</text>'
+        f'<text class="title" x="{_LEFT}" y="{_TOP - 10}" font-weight="bold">'
+        f"{title}: {now_text} now, cap {newest.caps[phase]:g} A</text></svg>"
     )
     return "".join(parts)
 
@@ -268,25 +367,26 @@ def _nice_ceiling(value: float) -> float:
 
 def _chargers_section(snapshot: StatusSnapshot) -> list[str]:
     chargers = sorted(snapshot.chargers, key=lambda c: c.identity)
+    absent = sorted(set(snapshot.expected) - {c.identity for c in chargers})
     connected = sum(1 for c in chargers if c.connected)
     parts = [
-        f"<h2>Chargers ({connected} of {len(chargers)} connected)</h2>",
+        f"<h2>Chargers ({connected} of {len(chargers) + len(absent)} connected)</h2>",
+        '<div class="scroll">',
         _table_head(
-            "charger", "OCPP", "link", "connectors", "vendor / model / firmware", "load balancing"
+            "charger", "link", "connectors", "load balancing", "vendor / model / firmware", "OCPP"
         ),
     ]
     balancer = snapshot.balancer
     for charger in chargers:
-        ago = _ago(snapshot.now - charger.since)
+        since = _since(charger.since, snapshot.now)
         if charger.connected:
-            link = f"connected {ago}"
+            link = f"online since {since}"
             if not charger.csms_connected:
                 link += '<br><span class="warn">CSMS unreachable: the LC answers</span>'
         else:
             reason = escape(charger.disconnect_reason or "")
-            link = (
-                f'<span class="warn">disconnected {ago}</span> <span class="muted">{reason}</span>'
-            )
+            link = f'<span class="warn">offline since {since}</span> '
+            link += f'<span class="muted">{reason}</span>'
         waiting = snapshot.backlog.get(charger.identity)
         if waiting is not None:
             count, oldest = waiting
@@ -294,26 +394,33 @@ def _chargers_section(snapshot: StatusSnapshot) -> list[str]:
                 f"<br>{count} message{'s' if count != 1 else ''} waiting for the CSMS "
                 f"(oldest {_ago(snapshot.now - oldest)})"
             )
-        statuses = ", ".join(
-            f"{evse}{'' if connector is None else f'.{connector}'}: {escape(status)}"
-            for (evse, connector), status in sorted(
-                charger.statuses.items(), key=lambda item: (item[0][0], item[0][1] or 0)
-            )
-        )
         hardware = " / ".join(
             escape(v) for v in (charger.vendor, charger.model, charger.firmware) if v
         )
         parts.append(
             _row(
                 escape(charger.identity),
-                escape(charger.version.value),
                 link,
-                statuses or "–",
-                hardware or "–",
+                escape(connectors_in_words(charger.statuses)) or "–",
                 _control_note(charger.identity, balancer),
+                hardware or "–",
+                escape(charger.version.value),
             )
         )
-    parts.append("</table>")
+    for identity in absent:
+        since = _since(snapshot.started_at, snapshot.now)
+        parts.append(
+            _row(
+                escape(identity),
+                f'<span class="warn">offline since {since}</span> '
+                '<span class="muted">not connected since the LC started</span>',
+                "–",
+                "–",
+                "–",
+                "–",
+            )
+        )
+    parts.append("</table></div>")
     return parts
 
 
@@ -339,56 +446,77 @@ def _sessions_section(snapshot: StatusSnapshot) -> list[str]:
     )
     parts = [
         f"<h2>Sessions ({len(sessions)})</h2>",
+        '<div class="scroll">',
         _table_head(
             "charger",
-            "EVSE",
-            "transaction",
-            "started",
-            "state",
+            "connector",
+            "the car",
             "current per phase",
             "power",
             "energy",
-            "LC limit",
+            "started",
+            "priority",
+            "limit",
+            "why this limit",
+            "transaction",
         ),
     ]
     for session, charger in sessions:
-        state = escape(session.charging_state or _evse_status(charger, session.evse_id))
-        if session.energy_suspended:
-            state += ' <span class="warn">energy stopped: id refused by the CSMS</span>'
+        control = _control(session, snapshot.balancer)
         parts.append(
             _row(
                 escape(session.identity),
                 str(session.evse_id or "–"),
-                escape(session.transaction_id),
-                _ago(snapshot.now - session.started_at),
-                state,
+                _activity(session, charger, control),
                 " / ".join(_amps(a) for a in session.current_a),
                 _kilo(session.power_w, "kW"),
                 _kilo(session.delivered_wh, "kWh"),
-                _limit(session, snapshot.balancer),
+                _ago(snapshot.now - session.started_at),
+                "–" if control is None else f"{control.priority:d}",
+                _limit(control),
+                "–" if control is None else escape(control.reason or "–"),
+                escape(session.transaction_id),
             )
         )
-    parts.append("</table>")
+    parts.append("</table></div>")
+    if snapshot.balancer is not None and sessions:
+        parts.append(
+            '<p class="muted">Priority: a higher number is served first; sessions of equal '
+            "priority share the room under the cap evenly.</p>"
+        )
     return parts
 
 
-def _evse_status(charger: ChargerView, evse_id: int | None) -> str:
+def _control(session: SessionView, balancer: BalancerStatus | None) -> EvseControl | None:
+    if balancer is None or session.evse_id is None:
+        return None
+    return balancer.evses.get(f"{session.identity}/{session.evse_id}")
+
+
+def _activity(session: SessionView, charger: ChargerView, control: EvseControl | None) -> str:
+    if session.energy_suspended:
+        return '<span class="warn">energy stopped: id refused by the CSMS</span>'
+    drawn = [amps for amps in session.current_a if amps is not None]
+    return escape(
+        car_activity(
+            session.charging_state or _evse_status(charger, session.evse_id),
+            None if control is None else control.limit_a,
+            None if control is None else control.paused,
+            max(drawn) if drawn else None,
+        )
+    )
+
+
+def _evse_status(charger: ChargerView, evse_id: int | None) -> str | None:
     """What the charger last said of the session's EVSE (1.6 has no charging state)."""
     statuses = [status for (evse, _), status in charger.statuses.items() if evse == evse_id]
-    return statuses[-1] if statuses else "–"
+    return statuses[-1] if statuses else None
 
 
-def _limit(session: SessionView, balancer: BalancerStatus | None) -> str:
-    if balancer is None or session.evse_id is None:
-        return "–"
-    control = balancer.evses.get(f"{session.identity}/{session.evse_id}")
+def _limit(control: EvseControl | None) -> str:
     if control is None:
         return "–"
-    if not control.obeys:
-        return f"none: planned at its maximum {_amps(control.limit_a)}"
-    if control.paused is not None:
-        return f"paused ({escape(control.paused.replace('_', ' '))})"
-    return _amps(control.limit_a)
+    return "0 A" if control.paused is not None else _amps(control.limit_a)
 
 
 def _ended_section(snapshot: StatusSnapshot) -> list[str]:
@@ -396,7 +524,8 @@ def _ended_section(snapshot: StatusSnapshot) -> list[str]:
         return []
     parts = [
         "<h2>Recently ended</h2>",
-        _table_head("charger", "EVSE", "transaction", "ended", "duration", "energy", "reason"),
+        '<div class="scroll">',
+        _table_head("charger", "connector", "ended", "duration", "energy", "reason", "transaction"),
     ]
     for session in reversed(snapshot.ended):
         ended_at = session.ended_at if session.ended_at is not None else snapshot.now
@@ -404,15 +533,23 @@ def _ended_section(snapshot: StatusSnapshot) -> list[str]:
             _row(
                 escape(session.identity),
                 str(session.evse_id or "–"),
-                escape(session.transaction_id),
                 _ago(snapshot.now - ended_at),
                 _duration(ended_at - session.started_at),
                 _kilo(session.delivered_wh, "kWh"),
                 escape(session.end_reason or "–"),
+                escape(session.transaction_id),
             )
         )
-    parts.append("</table>")
+    parts.append("</table></div>")
     return parts
+
+
+SECTIONS: Sequence[Callable[[StatusSnapshot], list[str]]] = (
+    _site_section,
+    _chargers_section,
+    _sessions_section,
+    _ended_section,
+)
 
 
 def _table_head(*names: str) -> str:
@@ -443,3 +580,8 @@ def _duration(seconds: float) -> str:
 
 def _ago(seconds: float) -> str:
     return f"{_duration(seconds)} ago"
+
+
+def _since(at: float, now: float) -> str:
+    """ "14:02 (12 min)": the local time of day and how long ago."""
+    return f"{time.strftime('%H:%M', time.localtime(at))} ({_duration(now - at)})"

@@ -10,8 +10,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from router.admission import AdmissionSettings
-from router.charger_path import BadChargerPath, check_identity
-from router.config_reader import ConfigError, Table
+from router.config_reader import ConfigError, Table, charger_identity
 from router.offline import OfflineSettings
 from router.server import HoldSettings, RouterSettings
 from router.session import SessionSettings, ValidationMode
@@ -156,32 +155,31 @@ def _allowed_identities(table: Table) -> frozenset[str] | None:
     identities = table.raw("allowed_identities", None)
     if identities is None:
         return None
-    if (
-        not isinstance(identities, list)
-        or not identities
-        or not all(isinstance(identity, str) and identity for identity in identities)
-    ):
+    if not isinstance(identities, list) or not identities:
         raise ConfigError(
             f"{table.key('allowed_identities')}: expected a non-empty list of charger "
             "identities (strings); leave it out to let any identity connect"
         )
-    for identity in identities:
-        try:
-            check_identity(identity)
-        except BadChargerPath as bad:
-            raise ConfigError(
-                f"{table.key('allowed_identities')}: {identity[:60]!r}: {bad}; such a charger "
-                "could never connect"
-            ) from None
-    return frozenset(identities)
+    key = table.key("allowed_identities")
+    return frozenset(
+        charger_identity(f"{key}[{index}]", identity) for index, identity in enumerate(identities)
+    )
 
 
 def _hold_settings(table: Table) -> HoldSettings:
     local_list = table.raw("local_list", [])
     if not isinstance(local_list, list) or not all(isinstance(tag, str) for tag in local_list):
         raise ConfigError(f"{table.key('local_list')}: expected a list of id tags (strings)")
+    journal = Path(table.string("journal_path", "ocpp-lc-journal.sqlite"))
+    if not journal.parent.is_dir():
+        raise ConfigError(
+            f"{table.key('journal_path')}: the folder {str(journal.parent)!r} does not exist "
+            "(create it on persistent storage, writable by the LC's user only)"
+        )
+    if journal.is_dir():
+        raise ConfigError(f"{table.key('journal_path')}: {str(journal)!r} is a folder, not a file")
     return HoldSettings(
-        journal_path=Path(table.string("journal_path", "ocpp-lc-journal.sqlite")),
+        journal_path=journal,
         offline=OfflineSettings(
             local_list=frozenset(local_list),
             accept_unknown_ids=table.boolean("accept_unknown_ids", False),
@@ -203,4 +201,17 @@ def parse_router_config(root: Table) -> tuple[RouterSettings, MetricsSettings, s
     """The [router] and [metrics] sections: router settings, metrics endpoint, loss policy."""
     router, policy = _router_settings(root.table("router"))
     metrics = _metrics_settings(root.table("metrics", {}))
+    if metrics.listen_port == router.listen_port != 0 and _may_overlap(
+        metrics.listen_host, router.listen_host
+    ):
+        raise ConfigError(
+            f"metrics.listen_port: {metrics.listen_port} is router.listen_port too; "
+            "the two need different ports"
+        )
     return router, metrics, policy
+
+
+def _may_overlap(host: str, other: str) -> bool:
+    """Whether two listen addresses can clash on one port (a wildcard clashes with any)."""
+    wildcards = ("", "0.0.0.0", "::")
+    return host == other or host in wildcards or other in wildcards

@@ -6,9 +6,13 @@ section, so an installer always sees `section.key: problem` and unknown keys are
 
 from __future__ import annotations
 
+import difflib
 import math
+import re
 from collections.abc import Iterable
 from typing import Any, TypeVar
+
+from router.charger_path import BadChargerPath, check_identity
 
 T = TypeVar("T")
 
@@ -18,6 +22,28 @@ class ConfigError(ValueError):
 
 
 _MISSING = object()
+
+# What a charger can write into the last segment of its URL path as it is: RFC 3986 `pchar`
+# without percent-encoding, and without ':' (Part 4 §3.1.1: it separates the Basic-auth user
+# from the password, and the identity is that user).
+_NOT_IN_PATH_SEGMENT = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=@]")
+
+
+def charger_identity(key: str, value: object) -> str:
+    """A charger identity from the config, one a charger can put in its URL path."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key}: expected a charger identity (a non-empty string), got {value!r}")
+    bad = sorted(set(_NOT_IN_PATH_SEGMENT.findall(value)))
+    if bad:
+        raise ConfigError(
+            f"{key}: {value!r} has characters a URL path cannot carry ({''.join(bad)!r}); "
+            "use letters, digits and - . _ ~ ! $ & ' ( ) * + , ; = @"
+        )
+    try:
+        check_identity(value)
+    except BadChargerPath as bad_identity:
+        raise ConfigError(f"{key}: {value[:60]!r}: {bad_identity}") from None
+    return value
 
 
 class Table:
@@ -38,8 +64,13 @@ class Table:
         self._read.add(name)
         value = self._data.get(name, default)
         if value is _MISSING:
-            raise ConfigError(f"{self.key(name)}: required key is missing")
+            raise ConfigError(f"{self.key(name)}: required key is missing{self._near(name)}")
         return value
+
+    def _near(self, known: str) -> str:
+        """A hint at a key in the file that looks like a misspelling of `known`."""
+        typos = difflib.get_close_matches(known, set(self._data) - self._read, n=1, cutoff=0.7)
+        return f" (is {self.key(typos[0])} a misspelling of it?)" if typos else ""
 
     def string(self, name: str, default: Any = _MISSING) -> str:
         value = self._get(name, default)
@@ -121,4 +152,9 @@ class Table:
         """Fail on keys nobody read: a typo must not silently fall back to a default."""
         unknown = sorted(set(self._data) - self._read)
         if unknown:
-            raise ConfigError(f"{self.key(unknown[0])}: unknown key")
+            near = difflib.get_close_matches(unknown[0], self._read, n=1, cutoff=0.6)
+            hint = f" (did you mean {near[0]}?)" if near else ""
+            raise ConfigError(f"{self.key(unknown[0])}: unknown key{hint}")
+
+    def identity(self, name: str) -> str:
+        return charger_identity(self.key(name), self._get(name, _MISSING))

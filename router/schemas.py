@@ -1,4 +1,4 @@
-"""The official OCPP JSON schemas (vendored in `schemas/`), compiled once at start.
+"""The official OCPP JSON schemas (package data in `router/ocpp_schemas/`), compiled at start.
 
 Each schema is compiled into a Python predicate (`router.schema_compiler`), the fast path;
 jsonschema explains a payload the predicate rejects.
@@ -13,8 +13,9 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
+from importlib.resources.abc import Traversable
 from itertools import islice
-from pathlib import Path
 from typing import Any
 
 from jsonschema import exceptions as schema_exceptions
@@ -23,7 +24,8 @@ from jsonschema import validators
 from router.frames import ErrorKind, OcppVersion
 from router.schema_compiler import compile_schema, is_decimal_multiple
 
-SCHEMA_ROOT = Path(__file__).resolve().parent.parent / "schemas"
+# Package data, so an installed wheel finds them as a checkout does.
+SCHEMA_ROOT: Traversable = resources.files("router") / "ocpp_schemas"
 
 # Schema folders per version; later folders add actions (the 1.6 security whitepaper).
 _FOLDERS = {
@@ -116,9 +118,9 @@ class _Validator:
         return SchemaViolation(kind, f"{where}: {error.message}"[:255])
 
 
-def _message_name(file: Path, version: OcppVersion) -> tuple[str, bool]:
+def _message_name(file: Traversable, version: OcppVersion) -> tuple[str, bool]:
     """(action, is_request) for a schema file name."""
-    stem = file.stem
+    stem = file.name.removesuffix(".json")
     if stem.endswith("Response"):
         return stem.removesuffix("Response"), False
     if version is OcppVersion.V16:
@@ -128,14 +130,20 @@ def _message_name(file: Path, version: OcppVersion) -> tuple[str, bool]:
     return stem, True  # 2.1 SEND messages (e.g. NotifyPeriodicEventStream) have no suffix
 
 
+def _json_files(folder: Traversable) -> list[Traversable]:
+    if not folder.is_dir():
+        return []
+    return sorted((f for f in folder.iterdir() if f.name.endswith(".json")), key=lambda f: f.name)
+
+
 class SchemaRegistry:
     """All schemas of all versions, loaded once at start."""
 
-    def __init__(self, root: Path = SCHEMA_ROOT) -> None:
+    def __init__(self, root: Traversable = SCHEMA_ROOT) -> None:
         self._validators: dict[tuple[OcppVersion, str, bool], _Validator] = {}
         for version, folders in _FOLDERS.items():
             for folder in folders:
-                for file in sorted((root / folder).glob("*.json")):
+                for file in _json_files(root / folder):
                     name = _message_name(file, version)
                     schema = json.loads(file.read_text(encoding="utf-8"))
                     self._validators[(version, *name)] = _Validator(schema)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import sqlite3
 import ssl
 import time
 from collections import deque
@@ -40,7 +41,7 @@ from router.admission import AdmissionSettings, HandshakeAdmission
 from router.charger_connections import ChargerConnections, ChargerSite
 from router.charger_path import BadChargerPath, ChargerPath, parse_charger_path
 from router.frames import OcppVersion
-from router.journal import Journal
+from router.journal import Journal, JournalError
 from router.keyed_lock import KeyedLock
 from router.link import ChargerLimits, HoldLink, Link
 from router.log_limit import LogLimiter
@@ -49,6 +50,7 @@ from router.offline import OfflineKnowledge, OfflineRelay, OfflineSettings, auth
 from router.rate_limit import FrameBudget
 from router.schemas import SchemaRegistry, default_registry
 from router.session import LinkSession, SessionSettings
+from router.start_error import StartError, listen_failure
 from router.upstream import OUTAGE_REASONS, UpstreamDialer, UpstreamRefused, UpstreamSettings
 from supervision.tasks import Tasks
 
@@ -188,7 +190,7 @@ class Router:
 
     async def start(self) -> None:
         if self.settings.hold is not None:
-            self.journal = await Journal.open(self.settings.hold.journal_path)
+            self.journal = await _open_journal(self.settings.hold.journal_path)
             for version in OcppVersion:
                 scope = authorization_scope(version)
                 self._knowledge.authorizations[scope] = await self.journal.authorizations(scope)
@@ -212,7 +214,12 @@ class Router:
             self.settings.server_ssl,
             self.settings.handshake_timeout_s,
         )
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise listen_failure(
+                "router", self.settings.listen_host, self.settings.listen_port, exc
+            ) from exc
         self.port = int(self._runner.addresses[0][1])
         log.info("listening for chargers on %s:%s", self.settings.listen_host, self.port)
 
@@ -576,6 +583,13 @@ class Router:
         if held_back is not None:
             more = f" ({held_back} more refused from there in the last minute)" if held_back else ""
             log.log(level, "%s (from %s)%s", line, source, more)
+
+
+async def _open_journal(path: Path) -> Journal:
+    try:
+        return await Journal.open(path)
+    except (OSError, sqlite3.Error, JournalError) as exc:
+        raise StartError("router.offline.journal_path", f"cannot open {path}: {exc}") from exc
 
 
 def basic_auth_user(authorization: str | None) -> str | None:

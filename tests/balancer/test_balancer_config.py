@@ -16,8 +16,7 @@ from modbus.codec import DataType
 from modbus.link import RtuOverTcpLink, SerialLink, TcpLink
 from modbus.meter_map import MeterMap, Quantity
 from router.config_reader import ConfigError
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "site.example.toml"
+from tests.lc_process import EXAMPLE, example_config
 
 ROUTER_ONLY: dict[str, Any] = {
     "router": {"upstream_url": "ws://csms.example.net:9000", "listen_port": 9000},
@@ -229,9 +228,9 @@ def test_custom_meter_map() -> None:
     assert (point.address, point.data_type, point.scale) == (10, DataType.INT32, 0.001)
 
 
-def test_example_file_loads() -> None:
+def test_example_file_loads(tmp_path: Path) -> None:
     data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
-    config = load_config(EXAMPLE)
+    config = load_config(example_config(tmp_path))
     assert (config.balancer is not None) == ("site" in data)
     if config.balancer is not None:
         identities = [charger.identity for charger in config.balancer.chargers]
@@ -253,6 +252,11 @@ def test_phase_cap_must_be_a_positive_number_or_three_of_them(cap: Any) -> None:
 
 def test_phase_cap_is_required() -> None:
     rejects(edited("site", phase_cap_a=None), "site.phase_cap_a")
+
+
+def test_a_misspelt_phase_cap_is_named_beside_the_missing_one() -> None:
+    message = rejects(edited("site", phase_cap_a=None, phase_cap_A=63), "site.phase_cap_a")
+    assert message.endswith("missing (is site.phase_cap_A a misspelling of it?)")
 
 
 @pytest.mark.parametrize("cap", [math.nan, math.inf, [63, math.nan, 63]], ids=repr)
@@ -420,6 +424,11 @@ def test_charger_values_out_of_range(key: str, value: Any) -> None:
 
 def test_charger_identity_is_required() -> None:
     rejects(with_charger(1, identity=None), "chargers[1].identity")
+
+
+def test_a_charger_identity_a_url_path_cannot_carry_is_refused() -> None:
+    message = rejects(with_charger(1, identity="Row B/CP 7"), "chargers[1].identity")
+    assert "cannot carry (' /')" in message
 
 
 def test_duplicate_identities_are_refused() -> None:

@@ -220,11 +220,16 @@ async def test_a_triggered_event_without_evse_is_placed_on_the_one_evse_asked() 
     chargers = [{"identity": "CP1", "max_current_a": 16, "safe_current_a": 6, "evses": 2}]
     config = parse_config(site_toml("ws://127.0.0.1:1", 1, chargers=chargers)).balancer
     assert config is not None
-    balancer = LoadBalancer(config, router, meter=None)  # type: ignore[arg-type]
+    now = [1_000.0]
+    balancer = LoadBalancer(config, router, meter=None, clock=lambda: now[0])  # type: ignore[arg-type]
     balancer._on_event(ev.ChargerConnected("CP1", OcppVersion.V201))
     balancer._on_event(_booted("CP1"))
     await wait_until(lambda: balancer.set_ups.stage("CP1") is Stage.DONE, what="set up")
     balancer._on_event(ev.StatusChanged("CP1", 2, 1, "Occupied"))
+    balancer._ask_for_sessions("CP1")  # as every control period does
+    assert "TriggerMessage" not in router.calls  # a session starting now is reported soon
+    now[0] += config.loop.reaction_time_s + 1  # and nothing was
+    balancer._ask_for_sessions("CP1")
     await wait_until(lambda: "TriggerMessage" in router.calls, what="the charger asked")
     balancer._on_event(ev.TransactionUpdated("CP1", "tx-9", None, "Charging"))
     record = balancer.model.evses["CP1/2"]

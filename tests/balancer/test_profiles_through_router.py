@@ -20,8 +20,8 @@ from ocpp.v201 import call as call201
 
 from balancer.setup import Stage
 from lc.app import LocalController
+from lc.balancer_status import balancer_status
 from lc.config import parse_config
-from lc.status_page import EvseControl
 from modbus.simulator import SimulatedMeter
 from tests.peers import (
     ChargePoint16,
@@ -470,7 +470,9 @@ async def test_charger_without_smart_charging_is_planned_at_its_maximum(garage: 
         # Shown as what it is: no limit of the LC's, planned at its maximum.
         await wait_until(lambda: balancer.unlimited.get("CP-C/1") == 16.0, what="its plan")
         assert limit_shown(garage, "CP-C/1") is None
-        assert garage.lc.status_of("CP-C/1") == EvseControl(16.0, None, False)
+        shown = balancer_status(balancer).evses["CP-C/1"]  # on the status page
+        assert (shown.limit_a, shown.obeys) == (None, False)
+        assert shown.reason.endswith("planned at its maximum 16 A")
         # CP-C (unlisted: 16 A max) is budgeted at 16 A, leaving 21 - 16 = 5 A for A and B:
         # less than one car's 6 A minimum, so both are paused.
         await wait_until(
@@ -565,7 +567,9 @@ async def test_a_limit_is_shown_only_once_the_charger_accepted_it(garage: Garage
         # CP-A got nothing: nothing is shown as its limit, and it is planned at its maximum.
         await wait_until(lambda: balancer.unlimited.get("CP-A/1") == 32.0, what="A's plan")
         assert limit_shown(garage, "CP-A/1") is None
-        assert garage.lc.status_of("CP-A/1") == EvseControl(32.0, None, False)
+        shown = balancer_status(balancer).evses["CP-A/1"]  # on the status page
+        assert (shown.limit_a, shown.obeys) == (None, False)
+        assert shown.reason.endswith("planned at its maximum 32 A")
     finally:
         await silent.close()
         await b.close()

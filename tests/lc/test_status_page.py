@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 
 from balancer.allocate import Mode
 from balancer.history import SiteSample
@@ -53,7 +55,7 @@ def test_measured_current_is_drawn_with_a_gap_and_a_shade_where_the_meter_was_lo
     [cap] = chart.findall("polyline[@class='cap']")
     [cap_margin] = chart.findall("polyline[@class='cap-margin']")
     assert _points(cap)[0][1] < _points(cap_margin)[0][1] < after[0][1]
-    shades = chart.findall("rect[@class='mode-safe']")
+    shades = chart.findall("rect[@class='shade-meter-lost']")
     assert shades
     assert before[-1][0] < min(float(r.attrib["x"]) for r in shades)
     assert max(float(r.attrib["x"]) for r in shades) < after[0][0]
@@ -96,9 +98,9 @@ def test_a_routing_only_lc_shows_its_chargers_and_sessions_without_a_grid_sectio
     charger.sessions["t1"] = SessionView("CP7", "t1", 1, 50.0, 1000.0, 3500.0, 7200.0)
     ended = SessionView("CP7", "t0", 1, 0.0, 0.0, 12000.0, ended_at=30.0, end_reason="Local")
     page = render(StatusSnapshot(100.0, [charger], [ended], None))
-    assert "Grid connection" not in page and "<svg" not in page
+    assert "Grid connection" not in page and '<svg class="chart"' not in page
     assert "Chargers (1 of 1 connected)" in page
-    assert "connected 1 min ago" in page
+    assert "online since " in page and " (1 min)" in page
     assert "2.50 kWh" in page and "7.20 kW" in page  # the ongoing session
     assert "12.00 kWh" in page and "Local" in page  # the ended one
 
@@ -119,17 +121,16 @@ def test_limits_pauses_and_disobedience_are_shown_per_session() -> None:
         evses={
             "CP1/1": EvseControl(13.5, None, True),
             "CP2/1": EvseControl(0.0, "no_capacity", True),
-            "CP3/1": EvseControl(32.0, None, False),
+            "CP3/1": EvseControl(6.0, None, False),
         },
         station_max=frozenset({"CP1"}),
     )
     page = render(StatusSnapshot(10.0, chargers, [], status))
-    assert "13.5 A" in page and "paused (no capacity)" in page
+    assert "13.5 A" in page and "<td>paused: no capacity</td>" in page
     assert "ignores its limit" in page and "through its charger maximum" in page
-    assert "none: planned at its maximum 32.0 A" in page
-    assert '<span class="warn">overload</span>' in page
+    assert '<span class="mode warn">overload: L1 above the cap</span>' in page
     assert '<td class="warn">70.0 A</td>' in page  # L1 above its cap
-    assert page.count("<svg") == 3
+    assert page.count('<svg class="chart"') == 3
 
 
 def test_a_csms_outage_and_the_journal_backlog_are_shown_per_charger() -> None:
@@ -139,3 +140,85 @@ def test_a_csms_outage_and_the_journal_backlog_are_shown_per_charger() -> None:
     page = render(StatusSnapshot(600.0, [offline, online], [], None, {"CP1": (3, 480.0)}))
     assert page.count("CSMS unreachable") == 1
     assert "3 messages waiting for the CSMS (oldest 2 min ago)" in page
+
+
+def _site(history: list[SiteSample], mode: Mode = Mode.NORMAL) -> BalancerStatus:
+    latest = history[-1].currents
+    return BalancerStatus(mode, CAPS, 2.0, latest, history, 3600, {}, frozenset())
+
+
+def test_an_overload_is_shaded_and_named_even_when_the_allocation_is_normal() -> None:
+    samples = [_sample(float(t), 40.0) for t in range(0, 300, 5)]
+    samples += [_sample(float(t), 70.0) for t in range(300, 330, 5)]  # above the 63 A cap
+    samples += [_sample(float(t), 41.0) for t in range(330, 600, 5)]
+    chart = _chart(samples)
+    shades = chart.findall("rect[@class='shade-overload']")
+    assert shades and all(r.attrib["fill"] == "url(#overload-hatch-0)" for r in shades)
+    peak = min(y for _, y in _points(chart.find("polyline[@class='measured']")))
+    overload_x = [x for x, y in _points(chart.find("polyline[@class='measured']")) if y == peak]
+    assert min(float(r.attrib["x"]) for r in shades) <= min(overload_x)
+    assert max(float(r.attrib["x"]) + float(r.attrib["width"]) for r in shades) >= max(overload_x)
+    # L3's cap is 40 A: 41 A is above it, so the page says overload while the allocation's
+    # mode is still normal (the cut is on its way).
+    page = render(StatusSnapshot(10.0, [], [], _site(samples)))
+    assert '<span class="mode warn">overload: L3 above the cap</span>' in page
+    assert "above the cap: overload" in page  # the legend names the shade
+
+
+def test_the_newest_point_is_the_newest_reading_not_its_columns_peak() -> None:
+    samples = [_sample(float(t), 20.0) for t in range(0, 600, 1)]
+    samples[-3] = _sample(597.0, 50.0)  # a peak in the newest column
+    samples[-1] = _sample(599.0, 25.0)
+    chart = _chart(samples)
+    points = _points(chart.find("polyline[@class='measured']"))
+    [now] = chart.findall("circle[@class='now']")
+    assert points[-1] == (float(now.attrib["cx"]), float(now.attrib["cy"]))
+    # The peak is still drawn just before; the line ends at 25 A, the table's "current now".
+    assert min(y for _, y in points[-6:-1]) < points[-1][1] < points[0][1]
+    assert "L1: 25.0 A now, cap 63 A" in "".join(chart.itertext())
+
+
+def test_the_legend_says_what_each_point_is_in_plain_words() -> None:
+    young = [_sample(float(t), 20.0) for t in range(0, 60)]
+    old = [_sample(float(t), 20.0) for t in range(0, 3600, 5)]
+    assert "current at the grid connection (each reading)" in render(
+        StatusSnapshot(0.0, [], [], _site(young))
+    )
+    assert "(the highest in each 10 s)" in render(StatusSnapshot(0.0, [], [], _site(old)))
+
+
+def test_configured_chargers_that_never_connected_are_listed_as_offline() -> None:
+    here = ChargerView("CP1", OcppVersion.V201, True, 500.0)
+    page = render(StatusSnapshot(900.0, [here], [], None, expected=["CP1", "CP2"], started_at=0.0))
+    assert "Chargers (1 of 2 connected)" in page
+    assert re.search(
+        r"<td>CP2</td><td><span class=\"warn\">offline since \d\d:\d\d \(15 min\)</span>",
+        page,
+    )
+
+
+def test_connectors_are_in_words() -> None:
+    charger = ChargerView("CP1", OcppVersion.V16, True, 0.0)
+    charger.statuses.update({(0, None): "Available", (1, None): "Charging", (2, None): "Faulted"})
+    page = render(StatusSnapshot(10.0, [charger], [], None))
+    assert "whole charger: free; connector 1: charging; connector 2: fault" in page
+
+
+def test_a_session_says_what_the_car_does_with_its_priority_and_why() -> None:
+    charger = ChargerView("CP1", OcppVersion.V16, True, 0.0)
+    charger.statuses[(1, None)] = "Charging"  # a 1.6 charger still says Charging
+    charger.statuses[(2, None)] = "Charging"
+    charger.sessions["a"] = SessionView("CP1", "a", 1, 0.0, current_a=(15.96, 16.0, 15.9))
+    charger.sessions["b"] = SessionView("CP1", "b", 2, 0.0)
+    status = replace(
+        _site([_sample(0.0, 40.0)]),
+        evses={
+            "CP1/1": EvseControl(16.0, None, True, priority=2, reason="its fair share"),
+            "CP1/2": EvseControl(0.0, "no_capacity", True, priority=0, reason="no room"),
+        },
+    )
+    page = render(StatusSnapshot(10.0, [charger], [], status))
+    assert "<td>charging at 16.0 A</td>" in page
+    assert "<td>paused: no capacity</td>" in page
+    assert "<td>2</td><td>16.0 A</td><td>its fair share</td>" in page
+    assert "<td>0</td><td>0 A</td><td>no room</td>" in page

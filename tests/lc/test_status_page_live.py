@@ -61,7 +61,9 @@ async def test_the_page_shows_chargers_sessions_limits_and_the_meter_going_away(
     await garage.chargers["CP-1"].plug_in(32, phases=3)  # 2.0.1
     await garage.chargers["CP-2"].plug_in(32, phases=1)  # 1.6
     page = await _page_showing(
-        garage, r"(?s)CP-1</td><td>1</td>.*?<td>\d+\.\d A</td></tr>", "CP-1's limit"
+        garage,
+        r"<td>CP-1</td><td>1</td><td>charging at \d+\.\d A</td>.*?<td>\d+\.\d A</td><td>its ",
+        "CP-1 charging, its limit and why",
     )
     assert "Chargers (4 of 4 connected)" in page
     assert "Sessions (2)" in page
@@ -73,15 +75,15 @@ async def test_the_page_shows_chargers_sessions_limits_and_the_meter_going_away(
     assert len(measured) == 3 and all(10 <= float(amps) <= 50 for amps in measured)
 
     await garage.meter.stop()
-    page = await _page_showing(garage, r"no meter reading", "the meter lost")
-    page = await _page_showing(garage, r'class="mode-safe"', "the meter loss shaded")
-    assert '<span class="warn">safe</span>' in page
+    page = await _page_showing(garage, r"L1: no reading now", "the meter lost")
+    page = await _page_showing(garage, r'class="shade-meter-lost"', "the meter loss shaded")
+    assert '<span class="mode warn">meter lost: every car on its safe current</span>' in page
 
     await garage.chargers["CP-3"].close()
     await wait_until(lambda: "CP-3" not in garage.lc.router.connected(), what="CP-3 gone")
     page = await _page(garage)
     assert "Chargers (3 of 4 connected)" in page
-    assert re.search(r"CP-3</td>.*?disconnected \d+ s ago", page)
+    assert re.search(r"CP-3</td><td><span class=\"warn\">offline since \d\d:\d\d \(\d+ s\)", page)
 
 
 async def test_the_page_shows_a_csms_outage_and_what_waits_for_the_csms(
@@ -119,8 +121,27 @@ async def test_the_page_shows_a_csms_outage_and_what_waits_for_the_csms(
         await csms.start(csms.port)
         await wait_until(lambda: "StartTransaction" in str(csms.received("CP-H")), what="replay")
         # The link cell is plain again: the CSMS link is up and nothing waits for it.
-        pattern = r"<td>CP-H</td><td>ocpp1.6</td><td>connected \d+ s ago</td>"
+        pattern = r"<td>CP-H</td><td>online since \d\d:\d\d \(\d+ s\)</td>"
         await _page_at(url, pattern, "the CSMS link back, nothing waiting")
     finally:
         await charger.close()
         await lc.stop()
+
+
+async def test_chargers_the_config_names_are_listed_before_they_connect(tmp_path: Path) -> None:
+    config = parse_config(
+        {
+            "router": {
+                "upstream_url": "ws://127.0.0.1:9",
+                "allowed_identities": ["CP-A", "CP-B"],
+                "offline": {"journal_path": str(tmp_path / "journal.sqlite")},
+            },
+            "site": {"phase_cap_a": 32},
+            "meter": {"map": "eastron_sdm630", "host": "127.0.0.1"},
+            "chargers": [{"identity": "CP-B"}, {"identity": "CP-C", "safe_current_a": 0}],
+        }
+    )
+    # Not started: nothing has connected, and the page already lists all three as offline.
+    snapshot = await LocalController(config).status()
+    assert list(snapshot.expected) == ["CP-A", "CP-B", "CP-C"]
+    assert snapshot.started_at <= snapshot.now

@@ -17,10 +17,10 @@ from router.config import MetricsSettings, parse_router_config
 from router.config_reader import ConfigError, Table
 from router.server import RouterSettings
 from router.session import SessionSettings, ValidationMode
+from tests.lc_process import EXAMPLE, EXAMPLE_JOURNAL, example_config
 from tests.router.test_tls import Pki
 
 UPSTREAM = "ws://csms.example.net:9000/ocpp"
-EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "site.example.toml"
 
 
 def _config(router: dict[str, Any] | None = None, **sections: Any) -> dict[str, Any]:
@@ -80,9 +80,9 @@ def test_close_policy_has_no_hold_settings() -> None:
     assert policy == "close" and router.hold is None
 
 
-def test_offline_settings_are_read_and_checked() -> None:
+def test_offline_settings_are_read_and_checked(tmp_path: Path) -> None:
     offline = {
-        "journal_path": "state/journal.sqlite",
+        "journal_path": str(tmp_path / "journal.sqlite"),
         "local_list": ["TAG1", "TAG2"],
         "accept_unknown_ids": True,
         "redial_interval_s": 2,
@@ -191,19 +191,22 @@ def test_site_config_without_a_site_section_only_routes() -> None:
 
 
 def test_site_config_rejects_an_unknown_section() -> None:
-    with pytest.raises(ConfigError, match=r"^routr: unknown key$"):
+    with pytest.raises(ConfigError, match=r"^routr: unknown key \(did you mean router\?\)$"):
         parse_config({"router": {"upstream_url": UPSTREAM}, "routr": {}})
 
 
-def test_example_config_shows_the_router_defaults() -> None:
-    example = load_config(EXAMPLE)
+def test_example_config_shows_the_router_defaults(tmp_path: Path) -> None:
+    example = load_config(example_config(tmp_path))
     router, metrics, policy = _parse({"router": {"upstream_url": example.router.upstream_url}})
     # The example puts the journal where the systemd unit's state directory is.
     assert example.router.hold is not None and router.hold is not None
-    assert str(example.router.hold.journal_path) == "/var/lib/ocpp-lc/journal.sqlite"
+    assert EXAMPLE_JOURNAL in EXAMPLE.read_text(encoding="utf-8")
     router = replace(
         router, hold=replace(router.hold, journal_path=example.router.hold.journal_path)
     )
+    # ... and metrics on the LC's site-network address, where deploy/prometheus.yml scrapes.
+    assert example.metrics.listen_host != metrics.listen_host
+    metrics = replace(metrics, listen_host=example.metrics.listen_host)
     assert (example.router, example.metrics, example.connection_loss) == (router, metrics, policy)
 
 
@@ -321,14 +324,52 @@ def test_unknown_connection_loss_policy() -> None:
     assert message.startswith("router.connection_loss: must be one of ['hold', 'close']")
 
 
-@pytest.mark.parametrize("typo", ["listen_prot", "upstream", "ping_interval", "max_frame_chars"])
-def test_unknown_key_in_router_is_an_error(typo: str) -> None:
-    assert _error(_config({typo: 1})) == f"router.{typo}: unknown key"
+@pytest.mark.parametrize(
+    ("typo", "known"),
+    [
+        ("listen_prot", "listen_port"),
+        ("upstream", "upstream_url"),
+        ("ping_interval", "ping_interval_s"),
+        ("max_frame_chars", "max_frame_bytes"),
+    ],
+)
+def test_unknown_key_in_router_is_an_error_naming_the_nearest_known_key(
+    typo: str, known: str
+) -> None:
+    assert _error(_config({typo: 1})) == f"router.{typo}: unknown key (did you mean {known}?)"
 
 
-@pytest.mark.parametrize("typo", ["port", "listen_hots", "path"])
+@pytest.mark.parametrize("typo", ["listen_prot", "listen_hots"])
 def test_unknown_key_in_metrics_is_an_error(typo: str) -> None:
-    assert _error(_config(metrics={typo: 1})) == f"metrics.{typo}: unknown key"
+    assert _error(_config(metrics={typo: 1})).startswith(f"metrics.{typo}: unknown key (did you")
+
+
+def test_an_unknown_key_like_no_known_one_gets_no_suggestion() -> None:
+    assert _error(_config(metrics={"path": 1})) == "metrics.path: unknown key"
+
+
+def test_a_missing_key_names_the_misspelt_one_beside_it() -> None:
+    message = _error({"router": {"upstream_URL": UPSTREAM}})
+    assert message == (
+        "router.upstream_url: required key is missing (is router.upstream_URL a misspelling of it?)"
+    )
+
+
+def test_metrics_and_router_on_one_port_are_refused() -> None:
+    message = _error(_config({"listen_port": 9100}))  # metrics default: 9100
+    assert message.startswith("metrics.listen_port: 9100 is router.listen_port too")
+    # Distinct addresses may share a port number.
+    _parse(_config({"listen_port": 9100, "listen_host": "192.0.2.1"}))
+
+
+def test_a_journal_folder_that_does_not_exist_is_refused(tmp_path: Path) -> None:
+    missing = tmp_path / "not-made-yet" / "journal.sqlite"
+    message = _error(_config({"offline": {"journal_path": str(missing)}}))
+    assert message.startswith(
+        f"router.offline.journal_path: the folder {str(missing.parent)!r} does not exist"
+    )
+    folder = _error(_config({"offline": {"journal_path": str(tmp_path)}}))
+    assert folder == f"router.offline.journal_path: {str(tmp_path)!r} is a folder, not a file"
 
 
 def test_a_bad_value_is_reported_before_an_unknown_key() -> None:
@@ -336,10 +377,40 @@ def test_a_bad_value_is_reported_before_an_unknown_key() -> None:
     assert message.startswith("router.listen_port:")
 
 
-@pytest.mark.parametrize("identities", ["CP01", [], ["CP01", 2], [""]])
+@pytest.mark.parametrize("identities", ["CP01", []])
 def test_allowed_identities_must_be_a_list_of_identities(identities: Any) -> None:
     message = _error(_config({"allowed_identities": identities}))
     assert message.startswith("router.allowed_identities: expected a non-empty list")
+
+
+@pytest.mark.parametrize("identity", [2, ""])
+def test_each_allowed_identity_must_be_a_string(identity: Any) -> None:
+    message = _error(_config({"allowed_identities": ["CP01", identity]}))
+    assert message.startswith("router.allowed_identities[1]: expected a charger identity")
+
+
+@pytest.mark.parametrize(
+    ("identity", "bad"),
+    [
+        ("CP 01", " "),
+        ("garage/CP01", "/"),
+        ("CP01?x#1", "#?"),
+        ("CP:1", ":"),
+        ("CP\u00e901", "\u00e9"),
+    ],
+)
+def test_an_identity_a_url_path_cannot_carry_is_refused(identity: str, bad: str) -> None:
+    message = _error(_config({"allowed_identities": [identity]}))
+    assert message.startswith(
+        f"router.allowed_identities[0]: {identity!r} has characters a URL path cannot carry "
+        f"({bad!r})"
+    )
+
+
+def test_identities_with_every_url_safe_character_are_accepted() -> None:
+    identity = "Garage-B_03.CP~7!$&'()*+,;=@x"
+    router, _, _ = _parse(_config({"allowed_identities": [identity]}))
+    assert router.allowed_identities == frozenset({identity})
 
 
 # -- TLS (security profiles 2 and 3) ------------------------------------------------------------
@@ -581,10 +652,10 @@ def test_load_config_on_a_file_that_is_not_utf8(tmp_path: Path) -> None:
         load_config(path)
 
 
-@pytest.mark.parametrize("identity", ["CP 01", "CP/01", "CP\u00e901", "C" * 49])
-def test_an_allowed_identity_no_charger_could_connect_with_names_the_key(identity: str) -> None:
+def test_an_allowed_identity_longer_than_a_charger_may_send_names_the_key() -> None:
+    identity = "C" * 49  # Part 4: an identity is at most 48 characters
     message = _error(_config({"allowed_identities": ["CP01", identity]}))
-    assert message.startswith(f"router.allowed_identities: {identity!r}: the identity ")
+    assert message.startswith(f"router.allowed_identities[1]: {identity!r}: the identity is longer")
 
 
 def test_max_connections_below_max_chargers_names_the_key() -> None:

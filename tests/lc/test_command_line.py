@@ -1,0 +1,100 @@
+"""The command line as a user meets it: --version, options where they type them, paths from
+their own directory, and a demo that is quiet and leaves nothing behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from pathlib import Path
+
+from tests.lc_process import REPO, free_port, site_config, start_lc
+
+WAIT_S = 60  # a hang guard for a loaded machine, not a speed check
+
+
+async def _finish(process: asyncio.subprocess.Process) -> tuple[int, str, str]:
+    out, err = await asyncio.wait_for(process.communicate(), WAIT_S)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_version() -> None:
+    code, out, err = await _finish(await start_lc("--version"))
+    assert code == 0, err
+    assert out.startswith("ocpp-lc 0.1.0")
+
+
+async def test_log_level_is_accepted_after_the_subcommand(tmp_path: Path) -> None:
+    config = tmp_path / "site.toml"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        metrics_port = taken.getsockname()[1]
+        journal = tmp_path / "journal.sqlite"
+        config.write_text(site_config("ws://127.0.0.1:9", free_port(), metrics_port, journal))
+        quiet = await start_lc("run", "--log-level", "warning", "--config", str(config))
+        code, _out, err = await _finish(quiet)
+    # Only the failure: the router's INFO line ("listening for chargers") was not logged.
+    assert code == 1, err
+    assert err.splitlines() == [
+        f"cannot start: metrics.listen_port: cannot listen on 127.0.0.1:{metrics_port}: "
+        "address already in use"
+    ]
+
+
+async def test_an_unknown_log_level_is_refused_naming_the_choices() -> None:
+    code, _out, err = await _finish(await start_lc("check-config", "--log-level", "loud"))
+    assert code == 2
+    assert "--log-level: invalid choice: 'LOUD'" in err and "'DEBUG', 'INFO'" in err
+
+
+async def test_scripts_lc_reads_a_relative_config_from_the_callers_directory(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "state").mkdir()
+    config = site_config("ws://127.0.0.1:9", free_port(), free_port(), Path("state/j.sqlite"))
+    (tmp_path / "site.toml").write_text(config, encoding="utf-8")
+    process = await start_lc(
+        "check-config",
+        "--config",
+        "site.toml",
+        program=(str(REPO / "scripts" / "lc"),),
+        cwd=tmp_path,
+    )
+    code, out, err = await _finish(process)
+    assert code == 0, err
+    assert out.strip() == "site.toml: OK"
+
+
+async def _demo(tmp_path: Path, *args: str) -> tuple[str, str]:
+    """The demo with its own temporary folder, which must be empty again when it ends."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    process = await asyncio.create_subprocess_exec(
+        *(str(REPO / ".venv" / "bin" / "python"), "-m", "lc", "demo", *args),
+        cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(scratch)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    code, out, err = await _finish(process)
+    assert code == 0, err
+    assert list(scratch.iterdir()) == []  # the demo's journal folder is gone
+    return out, err
+
+
+async def test_the_demo_is_quiet_and_cleans_up(tmp_path: Path) -> None:
+    out, err = await _demo(tmp_path, "--duration", "4")
+    lines = out.splitlines()
+    assert lines[0].startswith("status page: open http://127.0.0.1:")
+    site_lines = [line for line in lines if line.startswith("t=")]
+    assert len(site_lines) >= 3 and all(" L1 " in line for line in site_lines)
+    # Warnings only: no library logs every frame, no INFO at all.
+    assert " INFO " not in err and " DEBUG " not in err
+
+
+async def test_the_verbose_demo_logs_the_lc_but_not_every_frame(tmp_path: Path) -> None:
+    _out, err = await _demo(tmp_path, "-v", "--duration", "3")
+    assert "INFO router.server: listening for chargers" in err
+    assert " ocpp:" not in err

@@ -1,0 +1,87 @@
+"""The deploy files agree with each other and with the example config, and Prometheus's own
+checker accepts the scrape config and the alert rules.
+
+Following the systemd unit, the Containerfile, the example config and the scrape config
+together must give a running LC whose journal survives and whose metrics Prometheus reaches.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from lc.app import SHUTDOWN_BOUND_S
+from lc.config import load_config
+from tests.lc_process import REPO, example_config
+
+DEPLOY = REPO / "deploy"
+CONFIG = "/etc/ocpp-lc/site.toml"
+STATE = "/var/lib/ocpp-lc"
+
+
+def _text(name: str) -> str:
+    return (DEPLOY / name).read_text(encoding="utf-8")
+
+
+def test_prometheus_scrapes_where_the_example_config_serves_metrics(tmp_path: Path) -> None:
+    example = load_config(example_config(tmp_path))
+    targets = re.findall(r'targets:\s*\["([^"]+)"\]', _text("prometheus.yml"))
+    assert targets == [f"{example.metrics.listen_host}:{example.metrics.listen_port}"]
+    assert example.metrics.listen_host not in ("127.0.0.1", "::1", "localhost")
+
+
+def test_the_journal_is_where_the_unit_and_the_container_keep_state(tmp_path: Path) -> None:
+    text = (REPO / "config" / "site.example.toml").read_text(encoding="utf-8")
+    journal = Path(tomllib.loads(text)["router"]["offline"]["journal_path"])
+    assert str(journal.parent) == STATE
+    unit = _text("ocpp-lc.service")
+    assert "StateDirectory=ocpp-lc\n" in unit and "StateDirectoryMode=0700\n" in unit
+    assert f'VOLUME ["{STATE}"]' in _text("Containerfile")
+
+
+def test_unit_and_container_run_the_same_config() -> None:
+    unit, container = _text("ocpp-lc.service"), _text("Containerfile")
+    assert f"ExecStart=/opt/ocpp-lc/bin/ocpp-lc run --config {CONFIG}\n" in unit
+    assert f"check-config --config {CONFIG}\n" in unit
+    assert f'CMD ["run", "--config", "{CONFIG}"]' in container
+    assert f'"health", "--config", "{CONFIG}"]' in container
+
+
+def test_the_unit_waits_longer_than_the_lc_takes_to_stop() -> None:
+    (timeout,) = re.findall(r"^TimeoutStopSec=(\d+)$", _text("ocpp-lc.service"), re.M)
+    assert int(timeout) > SHUTDOWN_BOUND_S
+
+
+def test_the_container_builds_every_package_and_runs_as_a_user() -> None:
+    container = _text("Containerfile")
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    for package in pyproject["tool"]["setuptools"]["packages"]:
+        assert f"COPY {package} {package}\n" in container, package
+    (user,) = re.findall(r"^USER (\S+)$", container, re.M)
+    assert user not in ("root", "0")
+    assert re.search(r"^HEALTHCHECK ", container, re.M)
+
+
+def _promtool(*args: str) -> str:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (Debian's prometheus package; scripts/test adds it)")
+    done = subprocess.run(
+        [promtool, *args], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_promtool_accepts_the_alert_rules() -> None:
+    assert "SUCCESS" in _promtool("check", "rules", str(DEPLOY / "ocpp-lc-alerts.yml"))
+
+
+def test_promtool_accepts_the_scrape_config_with_its_rules() -> None:
+    out = _promtool("check", "config", str(DEPLOY / "prometheus.yml"))
+    assert "1 rule files found" in out
