@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,10 @@ from router.tls import (
 )
 
 CONNECTION_LOSS_POLICIES = ("hold", "close")
+# The [router.offline] keys: read under `hold`, accepted and ignored under `close`.
+HOLD_KEYS = ("journal_path", "local_list", "accept_unknown_ids", "redial_interval_s")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +55,11 @@ def _router_settings(table: Table) -> tuple[RouterSettings, str]:
     )
     policy = table.choice("connection_loss", CONNECTION_LOSS_POLICIES, "hold")
     offline = table.table("offline", {})
-    hold = _hold_settings(offline) if policy == "hold" else None
+    hold = None
+    if policy == "hold":
+        hold = _hold_settings(offline)
+    else:
+        _ignore_hold_settings(offline)
     offline.finish()
     rate = table.number("max_frames_per_s", 50, minimum=0)
     max_chargers = table.integer("max_chargers", 0, minimum=0)
@@ -161,6 +170,19 @@ def _hold_settings(table: Table) -> HoldSettings:
             redial_interval_s=table.number("redial_interval_s", 5.0, minimum=0.05),
         ),
     )
+
+
+def _ignore_hold_settings(table: Table) -> None:
+    """Under `close` the [router.offline] keys mean nothing; the example config offers both
+    policies, so they are accepted (a misspelt key still fails) and named in a warning."""
+    ignored = [name for name in HOLD_KEYS if table.has(name)]
+    for name in ignored:
+        table.raw(name)
+    if ignored:
+        log.warning(
+            '%s ignored: they apply to connection_loss = "hold" only',
+            ", ".join(table.key(name) for name in ignored),
+        )
 
 
 def _metrics_settings(table: Table) -> MetricsSettings:

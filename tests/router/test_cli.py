@@ -131,6 +131,21 @@ async def test_example_config_is_valid() -> None:
     assert b"OK" in out
 
 
+async def test_example_config_switched_to_close_is_valid_and_names_the_ignored_keys(
+    tmp_path: Path,
+) -> None:
+    example = (REPO / "config" / "site.example.toml").read_text()
+    assert 'connection_loss = "hold"' in example
+    config = tmp_path / "site.toml"
+    config.write_text(example.replace('connection_loss = "hold"', 'connection_loss = "close"'))
+    process = await _lc("check-config", "--config", str(config))
+    out, err = await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode == 0, err.decode()
+    assert b"OK" in out
+    assert "router.offline.accept_unknown_ids" in err.decode()
+    assert "ignored" in err.decode()
+
+
 async def test_journal_that_cannot_be_opened_is_a_clear_start_error(
     csms: Csms, tmp_path: Path
 ) -> None:

@@ -72,6 +72,27 @@ def test_close_policy_has_no_hold_settings() -> None:
     assert policy == "close" and router.hold is None
 
 
+def test_close_policy_ignores_the_offline_keys_but_not_a_misspelt_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    offline = {"journal_path": "/var/lib/j.sqlite", "local_list": ["TAG1"]}
+    router, _, policy = _parse(
+        {"router": {"upstream_url": UPSTREAM, "connection_loss": "close", "offline": offline}}
+    )
+    assert policy == "close" and router.hold is None
+    assert "router.offline.journal_path, router.offline.local_list ignored" in caplog.text
+    with pytest.raises(ConfigError, match=r"^router\.offline\.local_lst: unknown key"):
+        _parse(
+            {
+                "router": {
+                    "upstream_url": UPSTREAM,
+                    "connection_loss": "close",
+                    "offline": {"local_lst": []},
+                }
+            }
+        )
+
+
 def test_offline_settings_are_read_and_checked() -> None:
     offline = {
         "journal_path": "state/journal.sqlite",
