@@ -67,6 +67,7 @@ class LocalController:
             list(view.ended),
             self._balancer_status(),
             await journal.backlog() if journal is not None else {},
+            self.router.backlogs_waiting_for_charger(),
         )
 
     def _balancer_status(self) -> BalancerStatus | None:

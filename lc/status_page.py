@@ -55,6 +55,8 @@ class StatusSnapshot:
     balancer: BalancerStatus | None  # None: the LC only routes
     # Journaled messages the CSMS has not received yet, per charger: (count, oldest wall time).
     backlog: Mapping[str, tuple[int, float]] = field(default_factory=dict)
+    # Chargers not connected whose backlog the LC cannot deliver without them.
+    waiting_for_charger: frozenset[str] = frozenset()
 
 
 def render(snapshot: StatusSnapshot) -> str:
@@ -287,13 +289,8 @@ def _chargers_section(snapshot: StatusSnapshot) -> list[str]:
             link = (
                 f'<span class="warn">disconnected {ago}</span> <span class="muted">{reason}</span>'
             )
-        waiting = snapshot.backlog.get(charger.identity)
-        if waiting is not None:
-            count, oldest = waiting
-            link += (
-                f"<br>{count} message{'s' if count != 1 else ''} waiting for the CSMS "
-                f"(oldest {_ago(snapshot.now - oldest)})"
-            )
+        if charger.identity in snapshot.backlog:
+            link += "<br>" + _backlog_note(snapshot, charger.identity)
         statuses = ", ".join(
             f"{evse}{'' if connector is None else f'.{connector}'}: {escape(status)}"
             for (evse, connector), status in sorted(
@@ -314,7 +311,27 @@ def _chargers_section(snapshot: StatusSnapshot) -> list[str]:
             )
         )
     parts.append("</table>")
+    # Backlogs of chargers not seen since the LC started (they left during an outage).
+    shown = {charger.identity for charger in chargers}
+    parts += [
+        f"<p>{escape(identity)} (not connected): {_backlog_note(snapshot, identity)}</p>"
+        for identity in sorted(set(snapshot.backlog) - shown)
+    ]
     return parts
+
+
+def _backlog_note(snapshot: StatusSnapshot, identity: str) -> str:
+    count, oldest = snapshot.backlog[identity]
+    note = (
+        f"{count} message{'s' if count != 1 else ''} waiting for the CSMS "
+        f"(oldest {_ago(snapshot.now - oldest)})"
+    )
+    if identity in snapshot.waiting_for_charger:
+        note += (
+            '<br><span class="warn">they wait for this charger to reconnect: the LC keeps '
+            "no credentials to deliver them without it</span>"
+        )
+    return note
 
 
 def _control_note(identity: str, balancer: BalancerStatus | None) -> str:

@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 
 from router.config_reader import ConfigError, Table
 from router.offline import OfflineSettings
+from router.sealed_credentials import CredentialKeyError, CredentialSealer, read_key
 from router.server import HoldSettings, RouterSettings
 from router.session import SessionSettings, ValidationMode
 from router.tls import (
@@ -24,7 +25,14 @@ from router.tls import (
 
 CONNECTION_LOSS_POLICIES = ("hold", "close")
 # The [router.offline] keys: read under `hold`, accepted and ignored under `close`.
-HOLD_KEYS = ("journal_path", "local_list", "accept_unknown_ids", "redial_interval_s")
+HOLD_KEYS = (
+    "journal_path",
+    "local_list",
+    "accept_unknown_ids",
+    "redial_interval_s",
+    "keep_credentials",
+    "credentials_key_path",
+)
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +177,21 @@ def _hold_settings(table: Table) -> HoldSettings:
             accept_unknown_ids=table.boolean("accept_unknown_ids", False),
             redial_interval_s=table.number("redial_interval_s", 5.0, minimum=0.05),
         ),
+        sealer=_credential_sealer(table),
     )
+
+
+def _credential_sealer(table: Table) -> CredentialSealer | None:
+    """With keep_credentials, the sealer of the key file; a key others can read is refused."""
+    if not table.boolean("keep_credentials", False):
+        if table.has("credentials_key_path"):
+            table.string("credentials_key_path")
+        return None
+    key_path = table.string("credentials_key_path")
+    try:
+        return CredentialSealer(read_key(Path(key_path)))
+    except CredentialKeyError as exc:
+        raise ConfigError(f"{table.key('credentials_key_path')}: {exc}") from exc
 
 
 def _ignore_hold_settings(table: Table) -> None:

@@ -23,13 +23,13 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # One entry per schema version, applied in order from the file's `PRAGMA user_version`.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -93,6 +93,18 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (identity, transaction_id)
         ) WITHOUT ROWID""",
     ),
+    (
+        # How to dial the CSMS for a charger whose backlog waits while it is not connected:
+        # kept only while that charger has a backlog. sealed_authorization is its
+        # Authorization header encrypted (keep_credentials); authorized says it had one.
+        """CREATE TABLE handshakes (
+            identity TEXT PRIMARY KEY,
+            path TEXT NOT NULL,
+            subprotocol TEXT NOT NULL,
+            authorized INTEGER NOT NULL,
+            sealed_authorization BLOB
+        ) WITHOUT ROWID""",
+    ),
 )
 
 _OUTBOX = "outbox"
@@ -119,6 +131,24 @@ class JournalEntry:
     provisional_transaction_id: int | None = None
     # The CSMS may already hold this exact frame; see router.outputs.JournalAppend.
     sent_before: bool = False
+
+
+@dataclass(frozen=True)
+class StoredHandshake:
+    """What the LC needs to dial the CSMS for a charger that is not connected."""
+
+    path: str
+    subprotocol: str
+    authorized: bool  # the charger's handshake carried an Authorization header
+    # That header encrypted at rest (router/sealed_credentials.py), only with keep_credentials.
+    sealed_authorization: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class BacklogSummary:
+    count: int
+    oldest: float  # appended_at of the oldest entry
+    size_bytes: int  # the frames' text, UTF-8
 
 
 class JournalError(RuntimeError):
@@ -159,9 +189,30 @@ class Journal:
         *,
         provisional_transaction_id: int | None = None,
         sent_before: bool = False,
+        handshake: StoredHandshake | None = None,
     ) -> int:
-        """Store a request frame to replay; returns its sequence number once committed."""
+        """Store a request frame to replay; returns its sequence number once committed.
+
+        `handshake` is kept with the backlog, so it can be delivered without the charger.
+        """
+        stored: list[_Statement] = []
+        if handshake is not None:
+            stored.append(
+                (
+                    """INSERT OR REPLACE INTO handshakes
+                        (identity, path, subprotocol, authorized, sealed_authorization)
+                    VALUES (?, ?, ?, ?, ?)""",
+                    (
+                        identity,
+                        handshake.path,
+                        handshake.subprotocol,
+                        int(handshake.authorized),
+                        handshake.sealed_authorization,
+                    ),
+                )
+            )
         rows = await self._write(
+            *stored,
             _next_counter(identity, _OUTBOX),
             (
                 """INSERT INTO outbox
@@ -193,8 +244,37 @@ class Journal:
         ]
 
     async def acknowledge(self, identity: str, seq: int) -> None:
-        """The CSMS answered entry `seq`: drop it (acknowledging it twice is harmless)."""
-        await self._write(("DELETE FROM outbox WHERE identity = ? AND seq = ?", (identity, seq)))
+        """The CSMS answered entry `seq`: drop it (acknowledging it twice is harmless).
+
+        With the last entry goes the charger's stored handshake (and credentials).
+        """
+        await self._write(
+            ("DELETE FROM outbox WHERE identity = ? AND seq = ?", (identity, seq)),
+            _forget_handshake_without_backlog(identity),
+        )
+
+    async def drop(self, identity: str) -> int:
+        """Forget a charger's whole backlog, its remembered statuses and stored handshake (a
+        site manager's decision, after exporting it); returns how many entries went."""
+        rows = await self._write(
+            ("DELETE FROM statuses WHERE identity = ?", (identity,)),
+            ("DELETE FROM handshakes WHERE identity = ?", (identity,)),
+            ("DELETE FROM outbox WHERE identity = ? RETURNING seq", (identity,)),
+        )
+        return len(rows)
+
+    async def handshake(self, identity: str) -> StoredHandshake | None:
+        rows = await self._read(
+            """SELECT path, subprotocol, authorized, sealed_authorization FROM handshakes
+            WHERE identity = ?""",
+            (identity,),
+        )
+        if not rows:
+            return None
+        path, subprotocol, authorized, sealed = rows[0]
+        return StoredHandshake(
+            str(path), str(subprotocol), bool(authorized), None if sealed is None else bytes(sealed)
+        )
 
     async def replace_text(self, identity: str, seq: int, text: str) -> None:
         """Rewrite a pending entry; KeyError if it is not pending (acknowledged, never stored)."""
@@ -213,6 +293,17 @@ class Journal:
             "SELECT identity, COUNT(*), MIN(appended_at) FROM outbox GROUP BY identity"
         )
         return {str(identity): (int(count), float(oldest)) for identity, count, oldest in rows}
+
+    async def backlog_summaries(self) -> dict[str, BacklogSummary]:
+        """Per charger with a backlog: its entries, the oldest one's time and their size."""
+        rows = await self._read(
+            """SELECT identity, COUNT(*), MIN(appended_at), SUM(LENGTH(CAST(text AS BLOB)))
+            FROM outbox GROUP BY identity ORDER BY identity"""
+        )
+        return {
+            str(identity): BacklogSummary(int(count), float(oldest), int(size))
+            for identity, count, oldest, size in rows
+        }
 
     async def identities_with_backlog(self) -> list[str]:
         rows = await self._read("SELECT DISTINCT identity FROM outbox ORDER BY identity")
@@ -437,6 +528,14 @@ class Journal:
                     await self._db.execute_fetchall("ROLLBACK")
                 raise
             return rows
+
+
+def _forget_handshake_without_backlog(identity: str) -> _Statement:
+    return (
+        """DELETE FROM handshakes WHERE identity = ?
+        AND NOT EXISTS (SELECT 1 FROM outbox WHERE identity = ?)""",
+        (identity, identity),
+    )
 
 
 def _next_counter(identity: str, name: str, *, returning: bool = False) -> _Statement:

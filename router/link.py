@@ -17,17 +17,13 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.client_ws import ClientWebSocketResponse
 
 from router import events as ev
-from router import invalid_id
+from router import invalid_id, replay_records
 from router.frames import CallError, ErrorKind, error_code
-from router.journal import Journal
+from router.journal import Journal, StoredHandshake
 from router.metrics import RouterMetrics
-from router.offline import ReplayItem
 from router.outputs import (
     AnsweredLocally,
-    AuthorizationLearned,
-    BootLearned,
     Direction,
-    IdRemapped,
     JournalAppend,
     LateReplyDropped,
     LcCallFinished,
@@ -36,12 +32,8 @@ from router.outputs import (
     Output,
     ProvisionalIdUsed,
     Relayed,
-    ReplayDelivered,
-    Replayed,
-    ReplayFinished,
     Send,
     StatusRemembered,
-    TransactionMapped,
     TransactionRefused,
     Violation,
 )
@@ -61,6 +53,8 @@ class HoldLink:
     journal: Journal
     redial: Callable[[], Awaitable[ClientWebSocketResponse]]
     redial_interval_s: float
+    # Stored with the backlog, so the LC can deliver it if the charger does not come back.
+    handshake: StoredHandshake | None = None
 
 
 class LcCallTimeout(Exception):
@@ -208,12 +202,7 @@ class Link:
         """Deliver what the CSMS missed, in order, before anything new from the charger."""
         assert self._hold is not None
         self.session.hold_for_replay()
-        journal = self._hold.journal
-        backlog = [
-            ReplayItem(entry.seq, entry.text, entry.provisional_transaction_id, entry.sent_before)
-            for entry in await journal.pending(self.identity)
-        ]
-        backlog += [ReplayItem(None, text) for text in await journal.statuses(self.identity)]
+        backlog = await replay_records.backlog(self._hold.journal, self.identity)
         if backlog:
             log.info("%s: replaying %d messages to the CSMS", self.identity, len(backlog))
         await self._execute(self.session.upstream_restored(backlog, self._loop.time()))
@@ -275,40 +264,25 @@ class Link:
         """Carry out the `hold` policy's bookkeeping; journal writes commit before the answer
         that follows them in the outputs goes to the charger."""
         assert self._hold is not None
-        journal, identity, metrics = self._hold.journal, self.identity, self._metrics
+        journal, identity = self._hold.journal, self.identity
         if isinstance(output, JournalAppend):
             await journal.append(
                 identity,
                 output.text,
                 provisional_transaction_id=output.provisional_transaction_id,
                 sent_before=output.sent_before,
+                handshake=self._hold.handshake,
             )
-        elif isinstance(output, ReplayDelivered):
-            await journal.acknowledge(identity, output.seq)
-        elif isinstance(output, ReplayFinished):
-            await journal.clear_statuses(identity)
-        elif isinstance(output, TransactionMapped):
-            await journal.map_transaction(identity, output.provisional, output.csms_id)
-        elif isinstance(output, AuthorizationLearned):
-            await journal.remember_authorization(
-                output.scope, output.id_token, output.info, output.expires_at
-            )
-        elif isinstance(output, BootLearned):
-            await journal.remember_boot(identity, output.interval_s)
         elif isinstance(output, StatusRemembered):
             await journal.remember_status(identity, output.connector_key, output.text)
         elif isinstance(output, AnsweredLocally):
-            metrics.answered_locally.labels(output.action).inc()
+            self._metrics.answered_locally.labels(output.action).inc()
         elif isinstance(output, ProvisionalIdUsed):
             self._spawn(self._reserve_provisional_id())
-        elif isinstance(output, Replayed):
-            metrics.replayed.labels(output.action).inc()
-        elif isinstance(output, IdRemapped):
-            metrics.id_remaps.labels(output.direction.value).inc()
-        elif isinstance(output, TransactionRefused):
-            # Journaled first: an LC restart before the charger has done it acts again.
-            await journal.remember_refusal(identity, output.transaction_id, output.evse_id)
-            self._spawn(self._act_on_refused(output))
+        else:
+            await replay_records.record(journal, self._metrics, identity, output)
+            if isinstance(output, TransactionRefused):
+                self._spawn(self._act_on_refused(output))
 
     async def _act_on_journaled_refusals(self) -> None:
         """Finish what an earlier link (or LC run) could not: refusals the charger never

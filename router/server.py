@@ -37,7 +37,9 @@ from router.metrics import RouterMetrics
 from router.offline import OfflineKnowledge, OfflineRelay, OfflineSettings, authorization_scope
 from router.rate_limit import FrameBudget
 from router.schemas import SchemaRegistry, default_registry
+from router.sealed_credentials import CredentialSealer
 from router.session import LinkSession, SessionSettings
+from router.unattended_replay import UnattendedReplay, stored_handshake
 from router.upstream import OUTAGE_REASONS, UpstreamDialer, UpstreamRefused, UpstreamSettings
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,8 @@ class RouterSettings:
 class HoldSettings:
     journal_path: Path
     offline: OfflineSettings = field(default_factory=OfflineSettings)
+    # keep_credentials: Basic-auth headers are stored sealed with the backlog (None: not kept).
+    sealer: CredentialSealer | None = field(default=None, compare=False, repr=False)
 
 
 _CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f]")
@@ -115,6 +119,16 @@ class Router:
         self._connecting = 0  # charger handlers running: connected or being connected
         self.journal: Journal | None = None
         self._knowledge = OfflineKnowledge()
+        hold = settings.hold
+        # Under `hold`, backlogs of chargers that are not connected (router/unattended_replay.py).
+        self._unattended = UnattendedReplay(
+            self._dialer.dial,
+            self.metrics,
+            hold.offline if hold is not None else OfflineSettings(),
+            self._knowledge,
+            hold.sealer if hold is not None else None,
+            settings.session.call_timeout_s,
+        )
         self._background: set[asyncio.Task[None]] = set()
         self._subscribers: list[Callable[[ev.Event], None]] = []
         self._runner: web.AppRunner | None = None
@@ -133,6 +147,10 @@ class Router:
 
     def connected(self) -> dict[str, OcppVersion]:
         return {identity: link.version for identity, link in self._links.items()}
+
+    def backlogs_waiting_for_charger(self) -> frozenset[str]:
+        """Chargers not connected whose backlog the LC cannot deliver without them."""
+        return self._unattended.waiting
 
     async def call(
         self,
@@ -159,6 +177,8 @@ class Router:
                 self._knowledge.authorizations[scope] = await self.journal.authorizations(scope)
             self._knowledge.boot_intervals = await self.journal.boot_intervals()
             self._spawn(self._report_backlog())
+            interval = self.settings.hold.offline.redial_interval_s
+            self._spawn(self._unattended.run(self.journal, interval))
         if self.settings.server_ssl is not None:
             self.settings.server_ssl.sni_callback = self._serve_current_certificates
         app = web.Application()
@@ -294,6 +314,13 @@ class Router:
             journal,
             partial(self._dialer.dial, path, offered, headers),
             hold_settings.offline.redial_interval_s,
+            stored_handshake(
+                identity,
+                path,
+                charger.ws_protocol or "",
+                headers.get("Authorization"),
+                hold_settings.sealer,
+            ),
         )
         return Link(session, charger, csms, self.metrics, self._publish, budget, hold)
 
@@ -328,7 +355,8 @@ class Router:
             return web.Response(status=503, text="too many chargers connected to this LC")
         self._connecting += 1
         try:
-            return await self._connect_charger(request, path, identity, previous)
+            async with self._unattended.charger_present(identity):
+                return await self._connect_charger(request, path, identity, previous)
         finally:
             self._connecting -= 1
 

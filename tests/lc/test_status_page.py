@@ -138,3 +138,11 @@ def test_a_csms_outage_and_the_journal_backlog_are_shown_per_charger() -> None:
     page = render(StatusSnapshot(600.0, [offline, online], [], None, {"CP1": (3, 480.0)}))
     assert page.count("CSMS unreachable") == 1
     assert "3 messages waiting for the CSMS (oldest 2 min ago)" in page
+
+
+def test_a_backlog_that_waits_for_its_charger_is_shown_even_for_a_charger_not_seen() -> None:
+    online = ChargerView("CP2", OcppVersion.V16, True, 0.0)
+    backlog = {"CP2": (1, 590.0), "CP9": (2, 0.0)}
+    page = render(StatusSnapshot(600.0, [online], [], None, backlog, frozenset({"CP9"})))
+    assert "CP9 (not connected): 2 messages waiting for the CSMS (oldest 10 min ago)" in page
+    assert page.count("wait for this charger to reconnect") == 1

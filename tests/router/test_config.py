@@ -93,6 +93,50 @@ def test_close_policy_ignores_the_offline_keys_but_not_a_misspelt_one(
         )
 
 
+def _keep_credentials(key: Path) -> dict[str, Any]:
+    offline = {"keep_credentials": True, "credentials_key_path": str(key)}
+    return {"router": {"upstream_url": UPSTREAM, "offline": offline}}
+
+
+def test_keep_credentials_reads_an_owner_only_key_file(tmp_path: Path) -> None:
+    key = tmp_path / "credentials.key"
+    key.write_bytes(bytes(range(32)))
+    key.chmod(0o600)
+    router, _, _ = _parse(_keep_credentials(key))
+    assert router.hold is not None and router.hold.sealer is not None
+    sealed = router.hold.sealer.seal("CP1", "Basic abc")
+    assert router.hold.sealer.open("CP1", sealed) == "Basic abc"
+    assert router.hold.sealer.open("CP2", sealed) is None  # bound to its charger
+    assert "abc" not in repr(router)
+
+
+@pytest.mark.parametrize(
+    ("mode", "content", "problem"),
+    [
+        (0o640, bytes(32), "open to group or others (mode 640)"),
+        (0o604, bytes(32), "open to group or others (mode 604)"),
+        (0o600, bytes(16), "holds 16 bytes, expected 32"),
+        (None, b"", "cannot read"),
+    ],
+)
+def test_keep_credentials_refuses_a_key_file_others_can_read_or_a_bad_one(
+    tmp_path: Path, mode: int | None, content: bytes, problem: str
+) -> None:
+    key = tmp_path / "credentials.key"
+    if mode is not None:
+        key.write_bytes(content)
+        key.chmod(mode)
+    message = _error(_keep_credentials(key))
+    assert message.startswith("router.offline.credentials_key_path: "), message
+    assert problem in message
+
+
+def test_keep_credentials_needs_its_key_path() -> None:
+    offline = {"keep_credentials": True}
+    message = _error({"router": {"upstream_url": UPSTREAM, "offline": offline}})
+    assert message.startswith("router.offline.credentials_key_path: required key is missing")
+
+
 def test_offline_settings_are_read_and_checked() -> None:
     offline = {
         "journal_path": "state/journal.sqlite",

@@ -15,7 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from router.journal import _MIGRATIONS, SCHEMA_VERSION, Journal, JournalEntry, JournalError
+from router.journal import (
+    _MIGRATIONS,
+    SCHEMA_VERSION,
+    Journal,
+    JournalEntry,
+    JournalError,
+    StoredHandshake,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -258,7 +265,9 @@ async def test_a_version_1_journal_is_upgraded_with_its_backlog(db_path: Path) -
     journal = await Journal.open(db_path)
     try:
         assert await journal.pending("CP1") == [JournalEntry(1, "start", 0.0, -1, False)]
-        assert list(await journal._db.execute_fetchall("PRAGMA user_version")) == [(2,)]
+        assert list(await journal._db.execute_fetchall("PRAGMA user_version")) == [
+            (SCHEMA_VERSION,)
+        ]
     finally:
         await journal.close()
 
@@ -456,3 +465,32 @@ def _files_contain(directory: Path, needles: list[bytes]) -> bool:
     contents = [path.read_bytes() for path in directory.iterdir() if path.is_file()]
     assert contents  # the database is there to search
     return any(needle in content for needle in needles for content in contents)
+
+
+async def test_a_stored_handshake_lives_exactly_as_long_as_its_backlog(journal: Journal) -> None:
+    handshake = StoredHandshake("/ocpp/CP1", "ocpp1.6", True, b"sealed")
+    first = await journal.append("CP1", "one", handshake=handshake)
+    second = await journal.append("CP1", "two", handshake=handshake)
+    assert await journal.handshake("CP1") == handshake
+    assert "sealed" not in repr(handshake)
+    await journal.acknowledge("CP1", first)
+    assert await journal.handshake("CP1") == handshake  # one entry still waits
+    await journal.acknowledge("CP1", second)
+    assert await journal.handshake("CP1") is None
+
+
+async def test_backlog_summaries_and_drop(journal: Journal) -> None:
+    handshake = StoredHandshake("/ocpp/CP1", "ocpp1.6", False)
+    await journal.append("CP1", "ab", handshake=handshake)
+    await journal.append("CP1", "é")  # sizes are UTF-8 bytes
+    await journal.append("CP2", "x")
+    await journal.remember_status("CP1", "1", "status")
+    summaries = await journal.backlog_summaries()
+    assert [(k, v.count, v.size_bytes) for k, v in summaries.items()] == [
+        ("CP1", 2, 4),
+        ("CP2", 1, 1),
+    ]
+    assert await journal.drop("CP1") == 2
+    assert await journal.pending("CP1") == []
+    assert await journal.statuses("CP1") == [] and await journal.handshake("CP1") is None
+    assert list(await journal.backlog_summaries()) == ["CP2"]
