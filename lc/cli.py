@@ -1,4 +1,4 @@
-"""Command line: `run --config FILE`, `check-config --config FILE`, `demo`."""
+"""Command line: `run --config FILE`, `check-config --config FILE`, `demo`, `journal ...`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+from lc import journal_cli
 from lc.app import LocalController, serve_until_signalled
 from lc.config import load_config
 from router.config_reader import ConfigError
@@ -36,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--config", type=Path, required=True)
     demo = commands.add_parser("demo", help="a whole simulated garage on this machine")
     demo.add_argument("--duration", type=float, default=0, help="seconds to run (0 = until ^C)")
+    journal_cli.add_parser(commands)
     return parser
 
 
@@ -49,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
 
         _run_loop(run_demo(args.duration))
         return 0
+    if args.command == "journal":
+        return journal_cli.run(args)
     try:
         config = load_config(args.config)
     except ConfigError as exc:

@@ -108,6 +108,7 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 
 _OUTBOX = "outbox"
+_DROP_BATCH = 1000
 _PROVISIONAL_TRANSACTION = "provisional_transaction"
 
 # scrypt at the interactive-login cost: slow enough to make a stolen file expensive to brute-force,
@@ -253,15 +254,31 @@ class Journal:
             _forget_handshake_without_backlog(identity),
         )
 
-    async def drop(self, identity: str) -> int:
-        """Forget a charger's whole backlog, its remembered statuses and stored handshake (a
-        site manager's decision, after exporting it); returns how many entries went."""
-        rows = await self._write(
-            ("DELETE FROM statuses WHERE identity = ?", (identity,)),
-            ("DELETE FROM handshakes WHERE identity = ?", (identity,)),
-            ("DELETE FROM outbox WHERE identity = ? RETURNING seq", (identity,)),
+    async def drop(self, identity: str, seqs: Sequence[int]) -> int:
+        """Forget these entries of a charger's backlog (a site manager's decision, after
+        exporting them); returns how many were still there. Entries journaled after the export
+        stay. With the last entry go the charger's stored handshake and statuses."""
+        dropped = 0
+        # Short transactions: a running LC waits for the write lock only briefly.
+        for start in range(0, len(seqs), _DROP_BATCH):
+            batch = json.dumps(list(seqs[start : start + _DROP_BATCH]))
+            rows = await self._write(
+                (
+                    """DELETE FROM outbox WHERE identity = ?
+                    AND seq IN (SELECT value FROM json_each(?)) RETURNING seq""",
+                    (identity, batch),
+                )
+            )
+            dropped += len(rows)
+        await self._write(
+            _forget_handshake_without_backlog(identity),
+            (
+                """DELETE FROM statuses WHERE identity = ?
+                AND NOT EXISTS (SELECT 1 FROM outbox WHERE identity = ?)""",
+                (identity, identity),
+            ),
         )
-        return len(rows)
+        return dropped
 
     async def handshake(self, identity: str) -> StoredHandshake | None:
         rows = await self._read(

@@ -490,7 +490,10 @@ async def test_backlog_summaries_and_drop(journal: Journal) -> None:
         ("CP1", 2, 4),
         ("CP2", 1, 1),
     ]
-    assert await journal.drop("CP1") == 2
+    assert await journal.drop("CP1", [1]) == 1
+    assert texts(await journal.pending("CP1")) == ["é"]  # one not exported stays, and with it
+    assert await journal.statuses("CP1") == ["status"] and await journal.handshake("CP1")
+    assert await journal.drop("CP1", [1, 2]) == 1
     assert await journal.pending("CP1") == []
     assert await journal.statuses("CP1") == [] and await journal.handshake("CP1") is None
     assert list(await journal.backlog_summaries()) == ["CP2"]
