@@ -29,7 +29,9 @@ from typing import Any
 
 import aiosqlite
 
-SCHEMA_VERSION = 3
+from router.local_answers import BootAnswer
+
+SCHEMA_VERSION = 4
 
 # One entry per schema version, applied in order from the file's `PRAGMA user_version`.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -104,6 +106,10 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             authorized INTEGER NOT NULL,
             sealed_authorization BLOB
         ) WITHOUT ROWID""",
+    ),
+    (
+        # The CSMS's last BootNotification answer is repeated offline, Pending/Rejected too.
+        "ALTER TABLE boots ADD COLUMN status TEXT NOT NULL DEFAULT 'Accepted'",
     ),
 )
 
@@ -381,19 +387,22 @@ class Journal:
             cache[str(id_token)] = (decoded, None if expires_at is None else float(expires_at))
         return cache
 
-    # --- boot intervals -----------------------------------------------------------------------
+    # --- boot answers ---------------------------------------------------------------------------
 
-    async def remember_boot(self, identity: str, interval_s: int) -> None:
+    async def remember_boot(self, identity: str, answer: BootAnswer) -> None:
         await self._write(
             (
-                "INSERT OR REPLACE INTO boots (identity, interval_s) VALUES (?, ?)",
-                (identity, interval_s),
+                "INSERT OR REPLACE INTO boots (identity, status, interval_s) VALUES (?, ?, ?)",
+                (identity, answer.status, answer.interval_s),
             )
         )
 
-    async def boot_intervals(self) -> dict[str, int]:
-        rows = await self._read("SELECT identity, interval_s FROM boots")
-        return {str(identity): int(interval_s) for identity, interval_s in rows}
+    async def boots(self) -> dict[str, BootAnswer]:
+        rows = await self._read("SELECT identity, status, interval_s FROM boots")
+        return {
+            str(identity): BootAnswer(str(status), int(interval_s))
+            for identity, status, interval_s in rows
+        }
 
     # --- refused transactions still to act on -------------------------------------------------
 

@@ -105,6 +105,7 @@ class AuthorizationLearned:
 
 @dataclass(frozen=True, slots=True)
 class BootLearned:
+    status: str  # Accepted, Pending or Rejected
     interval_s: int
 
 

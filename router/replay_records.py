@@ -8,6 +8,7 @@ same books.
 from __future__ import annotations
 
 from router.journal import Journal
+from router.local_answers import BootAnswer
 from router.metrics import RouterMetrics
 from router.offline import ReplayItem
 from router.outputs import (
@@ -47,7 +48,7 @@ async def record(
             output.scope, output.id_token, output.info, output.expires_at
         )
     elif isinstance(output, BootLearned):
-        await journal.remember_boot(identity, output.interval_s)
+        await journal.remember_boot(identity, BootAnswer(output.status, output.interval_s))
     elif isinstance(output, Replayed):
         metrics.replayed.labels(output.action).inc()
     elif isinstance(output, IdRemapped):

@@ -175,7 +175,7 @@ class Router:
             for version in OcppVersion:
                 scope = authorization_scope(version)
                 self._knowledge.authorizations[scope] = await self.journal.authorizations(scope)
-            self._knowledge.boot_intervals = await self.journal.boot_intervals()
+            self._knowledge.boots = await self.journal.boots()
             self._spawn(self._report_backlog())
             interval = self.settings.hold.offline.redial_interval_s
             self._spawn(self._unattended.run(self.journal, interval))

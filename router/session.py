@@ -381,7 +381,7 @@ class LinkSession:
             call.action,
             call.payload,
             self._wall_clock(),
-            offline.boot_interval(),
+            offline.boot_answer(),
             offline.authorization(),
             lambda: provisional or 0,
             self._schemas,

@@ -23,6 +23,7 @@ from router.journal import (
     JournalError,
     StoredHandshake,
 )
+from router.local_answers import BootAnswer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -165,7 +166,7 @@ async def test_everything_survives_close_and_reopen(db_path: Path) -> None:
     await journal.acknowledge("CP1", 1)
     await journal.map_transaction("CP1", -1, 501)
     await journal.remember_authorization("1.6", "TAG1", {"status": "Accepted"}, None)
-    await journal.remember_boot("CP1", 300)
+    await journal.remember_boot("CP1", BootAnswer("Pending", 30))
     await journal.remember_status("CP1", "1", "status 1")
     await journal.close()
 
@@ -176,7 +177,7 @@ async def test_everything_survives_close_and_reopen(db_path: Path) -> None:
         assert await journal.append("CP1", "three") == 3
         assert await journal.transaction_map("CP1") == {-1: 501}
         assert await journal.authorizations("1.6") == {"TAG1": ({"status": "Accepted"}, None)}
-        assert await journal.boot_intervals() == {"CP1": 300}
+        assert await journal.boots() == {"CP1": BootAnswer("Pending", 30)}
         assert await journal.statuses("CP1") == ["status 1"]
     finally:
         await journal.close()
@@ -354,11 +355,14 @@ async def test_refusals_keep_id_types_until_forgotten(db_path: Path) -> None:
         await journal.close()
 
 
-async def test_boot_intervals(journal: Journal) -> None:
-    await journal.remember_boot("CP1", 60)
-    await journal.remember_boot("CP2", 300)
-    await journal.remember_boot("CP1", 900)
-    assert await journal.boot_intervals() == {"CP1": 900, "CP2": 300}
+async def test_boot_answers(journal: Journal) -> None:
+    await journal.remember_boot("CP1", BootAnswer("Accepted", 60))
+    await journal.remember_boot("CP2", BootAnswer("Rejected", 300))
+    await journal.remember_boot("CP1", BootAnswer("Pending", 900))
+    assert await journal.boots() == {
+        "CP1": BootAnswer("Pending", 900),
+        "CP2": BootAnswer("Rejected", 300),
+    }
 
 
 async def test_statuses_keep_latest_per_connector_in_connector_order(journal: Journal) -> None:

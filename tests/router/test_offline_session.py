@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from router import events as ev
 from router.frames import CallResult, OcppVersion, call_result_text, call_text
+from router.local_answers import BootAnswer
 from router.offline import (
     TRANSACTION_MESSAGE_ATTEMPTS,
     OfflineKnowledge,
@@ -341,7 +342,7 @@ def test_offline_boot_is_accepted_with_the_default_interval(version: OcppVersion
     assert frame == [3, "b-1", {"status": "Accepted", "currentTime": WALL_TEXT, "interval": 300}]
     assert REGISTRY.check(version, "BootNotification", False, frame[2]) is None
     assert AnsweredLocally("BootNotification") in out
-    assert not of_type(out, JournalAppend)
+    assert of_type(out, JournalAppend)  # the CSMS learns of the reboot after the outage
 
 
 def test_offline_start_transaction_is_journaled_before_its_answer_with_a_provisional_id() -> None:
@@ -428,11 +429,44 @@ NOT_JOURNALED = [
     (V16, meter16("x-1", None)),
     (V16, HEARTBEAT.replace("hb-1", "x-1")),
     (V16, call("x-1", "Authorize", {"idTag": "LOCAL"})),
-    (V16, call("x-1", "FirmwareStatusNotification", {"status": "Installed"})),
     (V16, call("x-1", "DataTransfer", {"vendorId": "acme"})),
     (V201, call("x-1", "MeterValues", {"evseId": 1, "meterValue": SAMPLES_201})),
-    (V201, call("x-1", "NotifyEvent", {"generatedAt": TS, "seqNo": 0, "eventData": [EVENT_DATA]})),
 ]
+REPORTS = [
+    (V16, call("x-1", "FirmwareStatusNotification", {"status": "Installed"})),
+    (V16, call("x-1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})),
+    (V201, call("x-1", "NotifyEvent", {"generatedAt": TS, "seqNo": 0, "eventData": [EVENT_DATA]})),
+    (V201, call("x-1", "FirmwareStatusNotification", {"status": "Installed"})),
+    (V201, call("x-1", "LogStatusNotification", {"status": "Uploaded"})),
+]
+
+
+@pytest.mark.parametrize(("version", "text"), REPORTS)
+def test_reports_that_still_matter_are_journaled_before_their_answer(
+    version: OcppVersion, text: str
+) -> None:
+    session = make(version)
+    session.upstream_lost(0)
+    out = session.receive_from_charger(text, 1)
+    (journaled,) = of_type(out, JournalAppend)
+    assert journaled.text == text
+    assert out.index(journaled) < out.index(next(o for o in out if isinstance(o, Send)))
+    frame = local_result(out)
+    assert REGISTRY.check(version, json.loads(text)[2], False, frame[2]) is None
+
+
+@pytest.mark.parametrize("status", ["Pending", "Rejected"])
+def test_offline_boot_repeats_the_csmss_pending_or_rejected_with_its_interval(
+    status: str,
+) -> None:
+    session = make()
+    boot = call("b-1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
+    session.receive_from_charger(boot, 0)
+    answer = {"status": status, "currentTime": TS, "interval": 45}
+    assert BootLearned(status, 45) in session.receive_from_csms(result("b-1", answer), 1)
+    session.upstream_lost(2)
+    offline = local_result(session.receive_from_charger(boot.replace("b-1", "b-2"), 3))[2]
+    assert (offline["status"], offline["interval"]) == (status, 45)
 
 
 @pytest.mark.parametrize(("version", "text"), NOT_JOURNALED)
@@ -964,7 +998,7 @@ def test_schema_invalid_answer_to_a_replayed_start_does_not_crash_the_session() 
 # -- learning while LIVE -----------------------------------------------------------------------
 
 
-def test_boot_interval_is_learned_and_used_by_later_local_answers() -> None:
+def test_boot_answer_is_learned_and_used_by_later_local_answers() -> None:
     knowledge = OfflineKnowledge()
     session = make(knowledge=knowledge)
     boot = call("b-1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
@@ -972,8 +1006,8 @@ def test_boot_interval_is_learned_and_used_by_later_local_answers() -> None:
     answer = {"status": "Accepted", "currentTime": TS, "interval": 900}
     out = session.receive_from_csms(result("b-1", answer), 1)
     assert sent(out, DOWN) == [result("b-1", answer)]
-    assert BootLearned(900) in out
-    assert knowledge.boot_intervals == {CP: 900}
+    assert BootLearned("Accepted", 900) in out
+    assert knowledge.boots == {CP: BootAnswer("Accepted", 900)}
     session.upstream_lost(2)
     out = session.receive_from_charger(boot.replace("b-1", "b-2"), 3)
     assert local_result(out)[2]["interval"] == 900
