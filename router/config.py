@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from router.config_reader import ConfigError, Table
+from router.journal_bounds import MIB, JournalLimits
 from router.offline import OfflineSettings
 from router.sealed_credentials import CredentialKeyError, CredentialSealer, read_key
 from router.server import HoldSettings, RouterSettings
@@ -32,6 +33,9 @@ HOLD_KEYS = (
     "redial_interval_s",
     "keep_credentials",
     "credentials_key_path",
+    "max_journal_mb",
+    "max_journal_mb_per_charger",
+    "max_meter_value_age_h",
 )
 
 log = logging.getLogger(__name__)
@@ -178,7 +182,23 @@ def _hold_settings(table: Table) -> HoldSettings:
             redial_interval_s=table.number("redial_interval_s", 5.0, minimum=0.05),
         ),
         sealer=_credential_sealer(table),
+        limits=_journal_limits(table),
     )
+
+
+def _journal_limits(table: Table) -> JournalLimits:
+    default = JournalLimits()
+    total = table.number("max_journal_mb", default.total_bytes / MIB, minimum=0.01)
+    per_charger = table.number(
+        "max_journal_mb_per_charger", default.charger_bytes / MIB, minimum=0.01
+    )
+    if per_charger > total:
+        raise ConfigError(
+            f"{table.key('max_journal_mb_per_charger')}: must be at most max_journal_mb "
+            f"({total:g}), got {per_charger:g}"
+        )
+    age_h = table.number("max_meter_value_age_h", default.meter_value_age_s / 3600, minimum=1)
+    return JournalLimits(int(per_charger * MIB), int(total * MIB), age_h * 3600)
 
 
 def _credential_sealer(table: Table) -> CredentialSealer | None:

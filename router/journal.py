@@ -22,16 +22,19 @@ import re
 import secrets
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
+from router import journal_bounds
+from router.journal_bounds import JournalLimits, NewEntry
 from router.local_answers import BootAnswer
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # One entry per schema version, applied in order from the file's `PRAGMA user_version`.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -111,6 +114,35 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # The CSMS's last BootNotification answer is repeated offline, Pending/Rejected too.
         "ALTER TABLE boots ADD COLUMN status TEXT NOT NULL DEFAULT 'Accepted'",
     ),
+    (
+        # Bounds (router/journal_bounds.py): periodic meter values may be dropped at the limits,
+        # except the latest of the transaction meter_of names (NULL: one the LC never saw).
+        "ALTER TABLE outbox ADD COLUMN periodic INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE outbox ADD COLUMN meter_of TEXT",
+        "CREATE INDEX outbox_periodic ON outbox (periodic, appended_at)",
+        "CREATE INDEX outbox_meter_of ON outbox (identity, meter_of, seq)",
+        # Bytes per charger, kept by triggers so every writer (the LC, `journal drop`) agrees.
+        """CREATE TABLE outbox_sizes (
+            identity TEXT PRIMARY KEY,
+            bytes INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        """INSERT INTO outbox_sizes (identity, bytes)
+        SELECT identity, SUM(LENGTH(CAST(text AS BLOB))) FROM outbox GROUP BY identity""",
+        """CREATE TRIGGER outbox_added AFTER INSERT ON outbox BEGIN
+            INSERT INTO outbox_sizes (identity, bytes)
+            VALUES (NEW.identity, LENGTH(CAST(NEW.text AS BLOB)))
+            ON CONFLICT (identity) DO UPDATE SET bytes = bytes + excluded.bytes;
+        END""",
+        """CREATE TRIGGER outbox_removed AFTER DELETE ON outbox BEGIN
+            UPDATE outbox_sizes SET bytes = bytes - LENGTH(CAST(OLD.text AS BLOB))
+            WHERE identity = OLD.identity;
+        END""",
+        """CREATE TRIGGER outbox_rewritten AFTER UPDATE OF text ON outbox BEGIN
+            UPDATE outbox_sizes
+            SET bytes = bytes - LENGTH(CAST(OLD.text AS BLOB)) + LENGTH(CAST(NEW.text AS BLOB))
+            WHERE identity = NEW.identity;
+        END""",
+    ),
 )
 
 _OUTBOX = "outbox"
@@ -126,6 +158,7 @@ _DIGEST_BYTES = 32
 _SALT_BYTES = 16
 
 _Statement = tuple[str, Sequence[object]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -158,23 +191,39 @@ class BacklogSummary:
     size_bytes: int  # the frames' text, UTF-8
 
 
+@dataclass(frozen=True)
+class Appended:
+    seq: int
+    shed: int  # periodic meter values dropped to make room (router/journal_bounds.py)
+
+
 class JournalError(RuntimeError):
     pass
 
 
+class JournalFull(JournalError):
+    """An entry was not journaled: the journal is at its bounds, or the disk is full."""
+
+    def __init__(self, reason: str, shed: int) -> None:
+        super().__init__(f"journal full ({reason})")
+        self.reason = reason  # "limit" or "disk_full"
+        self.shed = shed  # meter values dropped while trying to make room
+
+
 class Journal:
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, limits: JournalLimits) -> None:
         self._db = db
+        self._limits = limits
         # One connection, one worker thread: the lock keeps each transaction (and each read)
         # from interleaving with another task's statements.
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path) -> Journal:
+    async def open(cls, path: Path, limits: JournalLimits | None = None) -> Journal:
         _create_private(path)
-        # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT) in _write.
+        # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT) in _run.
         db = await aiosqlite.connect(path, isolation_level=None)
-        journal = cls(db)
+        journal = cls(db, limits or JournalLimits())
         try:
             await journal._configure()
             await journal._migrate()
@@ -197,34 +246,22 @@ class Journal:
         provisional_transaction_id: int | None = None,
         sent_before: bool = False,
         handshake: StoredHandshake | None = None,
-    ) -> int:
-        """Store a request frame to replay; returns its sequence number once committed.
+        periodic: bool = False,
+        transaction: str | None = None,
+    ) -> Appended:
+        """Store a request frame to replay, within the journal's bounds; committed on return.
 
         `handshake` is kept with the backlog, so it can be delivered without the charger.
+        `periodic`: a periodic meter value, of the seen `transaction` (router/journal_bounds.py).
+        Raises JournalFull when the entry cannot be stored (the bounds, or a full disk).
         """
-        stored: list[_Statement] = []
-        if handshake is not None:
-            stored.append(
-                (
-                    """INSERT OR REPLACE INTO handshakes
-                        (identity, path, subprotocol, authorized, sealed_authorization)
-                    VALUES (?, ?, ?, ?, ?)""",
-                    (
-                        identity,
-                        handshake.path,
-                        handshake.subprotocol,
-                        int(handshake.authorized),
-                        handshake.sealed_authorization,
-                    ),
-                )
-            )
-        rows = await self._write(
-            *stored,
-            _next_counter(identity, _OUTBOX),
+        entry = NewEntry(identity, len(text.encode()), periodic, transaction)
+        statements = [*_stored_handshake(identity, handshake), _next_counter(identity, _OUTBOX)]
+        statements.append(
             (
-                """INSERT INTO outbox
-                    (identity, seq, text, appended_at, provisional_transaction_id, sent_before)
-                SELECT ?, last, ?, ?, ?, ? FROM counters WHERE identity = ? AND name = ?
+                """INSERT INTO outbox (identity, seq, text, appended_at,
+                    provisional_transaction_id, sent_before, periodic, meter_of)
+                SELECT ?, last, ?, ?, ?, ?, ?, ? FROM counters WHERE identity = ? AND name = ?
                 RETURNING seq""",
                 (
                     identity,
@@ -232,12 +269,42 @@ class Journal:
                     time.time(),
                     provisional_transaction_id,
                     int(sent_before),
+                    int(periodic),
+                    transaction if periodic else None,
                     identity,
                     _OUTBOX,
                 ),
-            ),
+            )
         )
-        return int(rows[0][0])
+        insert = partial(self._append_within_bounds, entry, statements)
+        shed_for_disk = 0
+        try:
+            seq, shed = await self._run(insert)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_FULL:
+                raise
+            # The disk is full: SQLite rolled the entry back, the LC goes on. Free pages by
+            # dropping meter values, then try once more.
+            shed_for_disk = await self._run(partial(journal_bounds.shed_for_disk, entry=entry))
+            try:
+                seq, shed = await self._run(insert)
+            except sqlite3.OperationalError as again:
+                if again.sqlite_errorcode == sqlite3.SQLITE_FULL:
+                    raise JournalFull("disk_full", shed_for_disk) from again
+                raise
+        if seq is None:
+            raise JournalFull("limit", shed + shed_for_disk)
+        return Appended(seq, shed + shed_for_disk)
+
+    async def _append_within_bounds(
+        self, entry: NewEntry, statements: Sequence[_Statement], db: aiosqlite.Connection
+    ) -> tuple[int | None, int]:
+        """(the new entry's seq, or None when it does not fit; meter values shed)."""
+        shed, fits = await journal_bounds.make_room(db, self._limits, entry, time.time())
+        if not fits:
+            return None, shed  # committed all the same: what was shed stays shed
+        rows = await _execute_all(statements, db)
+        return int(rows[0][0]), shed
 
     async def pending(self, identity: str) -> list[JournalEntry]:
         rows = await self._read(
@@ -535,25 +602,55 @@ class Journal:
 
     async def _write(self, *statements: _Statement) -> list[sqlite3.Row]:
         """Run the statements in one transaction, committed when this returns; last one's rows."""
+        return await self._run(partial(_execute_all, statements))
+
+    async def _run(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        """Run `work` on the connection in one transaction, committed when this returns."""
         # Shielded: a caller cancelled mid-way (charger gone) must not leave the shared connection
         # inside an open transaction; the write completes or rolls back on its own.
-        return await asyncio.shield(self._transaction(statements))
+        return await asyncio.shield(self._transaction(work))
 
-    async def _transaction(self, statements: Sequence[_Statement]) -> list[sqlite3.Row]:
+    async def _transaction(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         async with self._lock:
             # IMMEDIATE takes the write lock up front instead of failing at the first write.
             await self._db.execute_fetchall("BEGIN IMMEDIATE")
             try:
-                rows: list[sqlite3.Row] = []
-                for sql, parameters in statements:
-                    rows = list(await self._db.execute_fetchall(sql, parameters))
+                result = await work(self._db)
                 await self._db.execute_fetchall("COMMIT")
             except BaseException:
                 # SQLite may already have rolled back by itself (e.g. disk full).
                 with contextlib.suppress(sqlite3.Error):
                     await self._db.execute_fetchall("ROLLBACK")
                 raise
-            return rows
+            return result
+
+
+async def _execute_all(
+    statements: Sequence[_Statement], db: aiosqlite.Connection
+) -> list[sqlite3.Row]:
+    rows: list[sqlite3.Row] = []
+    for sql, parameters in statements:
+        rows = list(await db.execute_fetchall(sql, parameters))
+    return rows
+
+
+def _stored_handshake(identity: str, handshake: StoredHandshake | None) -> list[_Statement]:
+    if handshake is None:
+        return []
+    return [
+        (
+            """INSERT OR REPLACE INTO handshakes
+                (identity, path, subprotocol, authorized, sealed_authorization)
+            VALUES (?, ?, ?, ?, ?)""",
+            (
+                identity,
+                handshake.path,
+                handshake.subprotocol,
+                int(handshake.authorized),
+                handshake.sealed_authorization,
+            ),
+        )
+    ]
 
 
 def _forget_handshake_without_backlog(identity: str) -> _Statement:

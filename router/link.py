@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +20,8 @@ from aiohttp.client_ws import ClientWebSocketResponse
 
 from router import events as ev
 from router import invalid_id, replay_records
-from router.frames import CallError, ErrorKind, error_code
-from router.journal import Journal, StoredHandshake
+from router.frames import CallError, ErrorKind, call_error_text, error_code
+from router.journal import Journal, JournalFull, StoredHandshake
 from router.metrics import RouterMetrics
 from router.outputs import (
     AnsweredLocally,
@@ -42,6 +44,9 @@ from router.session import LinkSession
 from router.upstream import OUTAGE_REASONS, UpstreamRefused
 
 log = logging.getLogger(__name__)
+
+# A journal at its bounds is logged as a MemoryExhaustion security event at most this often.
+_BOUNDS_LOG_S = 60.0
 
 EventSink = Callable[[ev.Event], None]
 
@@ -97,6 +102,7 @@ class Link:
         self._background: set[asyncio.Task[None]] = set()
         # Refused sessions whose energy the LC stopped, by str(id): journaled until they end.
         self._suspended: dict[str, int | str] = {}
+        self._bounds_logged_at: float | None = None  # the last MemoryExhaustion log line
         self._closed = asyncio.Event()
         self._close_reason = ""
         self.finished = asyncio.Event()  # set once both sockets are closed
@@ -238,7 +244,9 @@ class Link:
                 break
 
     async def _execute(self, outputs: list[Output]) -> None:
-        for output in outputs:
+        queue = deque(outputs)
+        while queue:
+            output = queue.popleft()
             if isinstance(output, Send):
                 await self._send(output)
             elif isinstance(output, Relayed):
@@ -256,24 +264,51 @@ class Link:
             elif isinstance(output, LateReplyDropped):
                 self._metrics.late_replies_dropped.inc()
                 log.info("%s: late answer to LC call %s dropped", self.identity, output.message_id)
+            elif isinstance(output, JournalAppend) and not await self._journal(output):
+                # Not journaled: the charger must not take the answer as a receipt.
+                queue = deque(answer_refused(output.text, list(queue)))
             else:
                 await self._persist(output)
         self._schedule_timer()
+
+    async def _journal(self, output: JournalAppend) -> bool:
+        """Journal a request within the journal's bounds; False when it could not be."""
+        assert self._hold is not None
+        try:
+            appended = await self._hold.journal.append(
+                self.identity,
+                output.text,
+                provisional_transaction_id=output.provisional_transaction_id,
+                sent_before=output.sent_before,
+                handshake=self._hold.handshake,
+                periodic=output.periodic,
+                transaction=output.transaction,
+            )
+        except JournalFull as full:
+            self._metrics.journal_refused.labels(full.reason).inc()
+            self._journal_at_bounds(full.shed, f"a message refused ({full.reason})")
+            return False
+        if appended.shed:
+            self._journal_at_bounds(appended.shed, "older periodic meter values dropped")
+        return True
+
+    def _journal_at_bounds(self, shed: int, what: str) -> None:
+        self._metrics.journal_meter_values_dropped.inc(shed)
+        now = self._loop.time()
+        if self._bounds_logged_at is None or now - self._bounds_logged_at >= _BOUNDS_LOG_S:
+            self._bounds_logged_at = now
+            # The security event the spec names for this (A04, MemoryExhaustion); logged
+            # at most once a minute per link, a full journal must not flood the log too.
+            log.warning(
+                "%s: MemoryExhaustion: the journal is at its bounds: %s", self.identity, what
+            )
 
     async def _persist(self, output: OfflineOutput) -> None:
         """Carry out the `hold` policy's bookkeeping; journal writes commit before the answer
         that follows them in the outputs goes to the charger."""
         assert self._hold is not None
         journal, identity = self._hold.journal, self.identity
-        if isinstance(output, JournalAppend):
-            await journal.append(
-                identity,
-                output.text,
-                provisional_transaction_id=output.provisional_transaction_id,
-                sent_before=output.sent_before,
-                handshake=self._hold.handshake,
-            )
-        elif isinstance(output, StatusRemembered):
+        if isinstance(output, StatusRemembered):
             await journal.remember_status(identity, output.connector_key, output.text)
         elif isinstance(output, AnsweredLocally):
             self._metrics.answered_locally.labels(output.action).inc()
@@ -416,6 +451,26 @@ class Link:
         code = _close_code(closed_first.close_code)
         closing = [charger.close(code=code)] + ([csms.close(code=code)] if csms else [])
         await asyncio.gather(*closing, return_exceptions=True)
+
+
+def answer_refused(text: str, rest: list[Output]) -> list[Output]:
+    """The outputs after a request the journal refused: its answer replaced by a CALLERROR (the
+    charger keeps the message and sends it again), its observations dropped."""
+    message_id = json.loads(text)[1]
+    for index, output in enumerate(rest):
+        if isinstance(output, Send) and output.direction is Direction.TO_CHARGER:
+            detail = "the LC's journal is full; send it again later"
+            error = Send(Direction.TO_CHARGER, call_error_text(message_id, "InternalError", detail))
+            after = rest[index + 1 :]
+            # What follows up to the next frame or journal write is about this request.
+            end = next(
+                (n for n, later in enumerate(after) if isinstance(later, Send | JournalAppend)),
+                len(after),
+            )
+            dropped = (Observed, AnsweredLocally)
+            own = [later for later in after[:end] if not isinstance(later, dropped)]
+            return [*rest[:index], error, *own, *after[end:]]
+    return rest
 
 
 def _close_code(code: int | None) -> int:

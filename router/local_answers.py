@@ -98,6 +98,29 @@ def is_journaled(version: OcppVersion, action: str, payload: dict[str, Any]) -> 
     return action in JOURNALED_2X
 
 
+_PERIODIC_TRIGGERS = frozenset({"MeterValuePeriodic", "MeterValueClock"})
+
+
+def periodic_meter_values_of(
+    version: OcppVersion, action: str, payload: dict[str, Any]
+) -> str | None:
+    """The transaction id of a journaled periodic meter value (what the journal's bounds may
+    drop first, router/journal_bounds.py), or None for any other request."""
+    if version is OcppVersion.V16:
+        if action == "MeterValues" and "transactionId" in payload:
+            return str(payload["transactionId"])
+        return None
+    if (
+        action == "TransactionEvent"
+        and payload.get("eventType") == "Updated"
+        and payload.get("triggerReason") in _PERIODIC_TRIGGERS
+    ):
+        info = payload.get("transactionInfo")
+        if isinstance(info, dict) and "transactionId" in info:
+            return str(info["transactionId"])
+    return None
+
+
 def iso_now(now: datetime) -> str:
     return now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

@@ -159,6 +159,18 @@ class RouterMetrics:
             registry=r,
         )
 
+        self.journal_meter_values_dropped = Counter(
+            "ocpp_lc_journal_meter_values_dropped",
+            "Periodic meter values dropped from the journal at its bounds (bytes or age)",
+            registry=r,
+        )
+        self.journal_refused = Counter(
+            "ocpp_lc_journal_refused",
+            "Requests the journal could not store, by reason (limit: its bounds; disk_full);"
+            " the charger got a CALLERROR and keeps them",
+            ["reason"],
+            registry=r,
+        )
         self.absent_charger_backlog_age = Gauge(
             "ocpp_lc_journal_absent_charger_oldest_age_seconds",
             "Per charger that is not connected: age of its oldest undelivered journaled request",

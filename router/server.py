@@ -32,6 +32,7 @@ from aiohttp.client_ws import ClientWebSocketResponse
 from router import events as ev
 from router.frames import OcppVersion
 from router.journal import Journal
+from router.journal_bounds import JournalLimits
 from router.link import HoldLink, Link
 from router.metrics import RouterMetrics
 from router.offline import OfflineKnowledge, OfflineRelay, OfflineSettings, authorization_scope
@@ -85,6 +86,7 @@ class HoldSettings:
     offline: OfflineSettings = field(default_factory=OfflineSettings)
     # keep_credentials: Basic-auth headers are stored sealed with the backlog (None: not kept).
     sealer: CredentialSealer | None = field(default=None, compare=False, repr=False)
+    limits: JournalLimits = field(default_factory=JournalLimits)
 
 
 _CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f]")
@@ -171,7 +173,9 @@ class Router:
 
     async def start(self) -> None:
         if self.settings.hold is not None:
-            self.journal = await Journal.open(self.settings.hold.journal_path)
+            self.journal = await Journal.open(
+                self.settings.hold.journal_path, self.settings.hold.limits
+            )
             for version in OcppVersion:
                 scope = authorization_scope(version)
                 self._knowledge.authorizations[scope] = await self.journal.authorizations(scope)

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from lc.config import load_config, parse_config
 from router.config import MetricsSettings, parse_router_config
 from router.config_reader import ConfigError, Table
+from router.journal_bounds import JournalLimits
 from router.server import RouterSettings
 from router.session import SessionSettings, ValidationMode
 from tests.router.test_tls import Pki
@@ -129,6 +130,22 @@ def test_keep_credentials_refuses_a_key_file_others_can_read_or_a_bad_one(
     message = _error(_keep_credentials(key))
     assert message.startswith("router.offline.credentials_key_path: "), message
     assert problem in message
+
+
+def test_journal_bounds_are_read_with_defaults_for_a_day_of_a_busy_garage() -> None:
+    router, _, _ = _parse({"router": {"upstream_url": UPSTREAM}})
+    assert router.hold is not None
+    assert router.hold.limits == JournalLimits(64 << 20, 2048 << 20, 168 * 3600.0)
+    offline = {"max_journal_mb": 10, "max_journal_mb_per_charger": 0.5, "max_meter_value_age_h": 2}
+    router, _, _ = _parse({"router": {"upstream_url": UPSTREAM, "offline": offline}})
+    assert router.hold is not None
+    assert router.hold.limits == JournalLimits(1 << 19, 10 << 20, 7200.0)
+
+
+def test_a_charger_bound_above_the_total_names_its_key() -> None:
+    offline = {"max_journal_mb": 10, "max_journal_mb_per_charger": 20}
+    message = _error({"router": {"upstream_url": UPSTREAM, "offline": offline}})
+    assert message.startswith("router.offline.max_journal_mb_per_charger: must be at most")
 
 
 def test_keep_credentials_needs_its_key_path() -> None:

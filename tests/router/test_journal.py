@@ -75,12 +75,12 @@ async def test_acknowledge_in_the_middle_keeps_order_and_never_reuses_seq(journa
     assert seqs(await journal.pending("CP1")) == [1, 2, 4, 5]
     assert texts(await journal.pending("CP1")) == ["frame 0", "frame 1", "frame 3", "frame 4"]
 
-    assert await journal.append("CP1", "frame 5") == 6
+    assert (await journal.append("CP1", "frame 5")).seq == 6
     for seq in (1, 2, 4, 5, 6):
         await journal.acknowledge("CP1", seq)
     assert await journal.pending("CP1") == []
     # Emptied outbox: numbering continues, so a late acknowledgement cannot hit a new entry.
-    assert await journal.append("CP1", "frame 6") == 7
+    assert (await journal.append("CP1", "frame 6")).seq == 7
 
 
 async def test_replace_text(journal: Journal) -> None:
@@ -130,7 +130,7 @@ async def test_backlog_and_identities(journal: Journal) -> None:
 async def test_concurrent_appends_get_unique_seqs_in_commit_order(journal: Journal) -> None:
     async def append(identity: str, n: int) -> tuple[int, str]:
         text = f"{identity} {n}"
-        return await journal.append(identity, text), text
+        return (await journal.append(identity, text)).seq, text
 
     results = await asyncio.gather(
         *(append(f"CP{n % 3}", n) for n in range(60)), journal.backlog(), journal.pending("CP0")
@@ -174,7 +174,7 @@ async def test_everything_survives_close_and_reopen(db_path: Path) -> None:
     try:
         assert seqs(await journal.pending("CP1")) == [2]
         assert texts(await journal.pending("CP1")) == ["two"]
-        assert await journal.append("CP1", "three") == 3
+        assert (await journal.append("CP1", "three")).seq == 3
         assert await journal.transaction_map("CP1") == {-1: 501}
         assert await journal.authorizations("1.6") == {"TAG1": ({"status": "Accepted"}, None)}
         assert await journal.boots() == {"CP1": BootAnswer("Pending", 30)}
@@ -193,7 +193,7 @@ async def main():
     journal = await Journal.open(Path(sys.argv[1]))
     for n in range(int(sys.argv[2])):
         identity = f"CP{n % 2}"
-        seq = await journal.append(identity, f"frame {n}")
+        seq = (await journal.append(identity, f"frame {n}")).seq
         print(identity, seq, flush=True)
 
 asyncio.run(main())
@@ -473,8 +473,8 @@ def _files_contain(directory: Path, needles: list[bytes]) -> bool:
 
 async def test_a_stored_handshake_lives_exactly_as_long_as_its_backlog(journal: Journal) -> None:
     handshake = StoredHandshake("/ocpp/CP1", "ocpp1.6", True, b"sealed")
-    first = await journal.append("CP1", "one", handshake=handshake)
-    second = await journal.append("CP1", "two", handshake=handshake)
+    first = (await journal.append("CP1", "one", handshake=handshake)).seq
+    second = (await journal.append("CP1", "two", handshake=handshake)).seq
     assert await journal.handshake("CP1") == handshake
     assert "sealed" not in repr(handshake)
     await journal.acknowledge("CP1", first)

@@ -387,35 +387,6 @@ def test_empty_provisional_id_reserve_answers_a_callerror_and_journals_nothing()
     assert of_type(retry, JournalAppend) == [JournalAppend(start16("s-1b"), -9)]
 
 
-JOURNALED = [
-    (V16, stop16("x-1", -1)),
-    (V16, stop16("x-1", -1, tag="LOCAL")),
-    (V16, meter16("x-1", -1)),
-    (V16, call("x-1", "SecurityEventNotification", {"type": "TamperDetected", "timestamp": TS})),
-    (V201, event201("x-1")),
-    (V201, event201("x-1", "Updated", token=None, meterValue=SAMPLES_201)),
-    (V201, event201("x-1", "Ended", token=None)),
-    (V201, call("x-1", "SecurityEventNotification", {"type": "TamperDetected", "timestamp": TS})),
-]
-
-
-@pytest.mark.parametrize(("version", "text"), JOURNALED)
-def test_transaction_related_calls_are_journaled_before_the_answer_goes(
-    version: OcppVersion, text: str
-) -> None:
-    session = make(version)
-    session.upstream_lost(0)
-    out = session.receive_from_charger(text, 1)
-    assert of_type(out, JournalAppend) == [JournalAppend(text, None)]
-    assert position(out, lambda o: isinstance(o, JournalAppend)) < position(out, is_send(DOWN))
-    action = json.loads(text)[2]
-    frame = local_result(out)
-    assert frame[1] == "x-1"
-    assert REGISTRY.check(version, action, False, frame[2]) is None
-    assert AnsweredLocally(action) in out
-    assert not of_type(out, ProvisionalIdUsed)
-
-
 EVENT_DATA = {
     "eventId": 1,
     "timestamp": TS,
@@ -425,14 +396,16 @@ EVENT_DATA = {
     "component": {"name": "Connector"},
     "variable": {"name": "AvailabilityState"},
 }
-NOT_JOURNALED = [
-    (V16, meter16("x-1", None)),
-    (V16, HEARTBEAT.replace("hb-1", "x-1")),
-    (V16, call("x-1", "Authorize", {"idTag": "LOCAL"})),
-    (V16, call("x-1", "DataTransfer", {"vendorId": "acme"})),
-    (V201, call("x-1", "MeterValues", {"evseId": 1, "meterValue": SAMPLES_201})),
-]
-REPORTS = [
+JOURNALED = [
+    (V16, stop16("x-1", -1)),
+    (V16, stop16("x-1", -1, tag="LOCAL")),
+    (V16, meter16("x-1", -1)),
+    (V16, call("x-1", "SecurityEventNotification", {"type": "TamperDetected", "timestamp": TS})),
+    (V201, event201("x-1")),
+    (V201, event201("x-1", "Updated", token=None, meterValue=SAMPLES_201)),
+    (V201, event201("x-1", "Ended", token=None)),
+    (V201, call("x-1", "SecurityEventNotification", {"type": "TamperDetected", "timestamp": TS})),
+    # reports that still mean something after the outage
     (V16, call("x-1", "FirmwareStatusNotification", {"status": "Installed"})),
     (V16, call("x-1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})),
     (V201, call("x-1", "NotifyEvent", {"generatedAt": TS, "seqNo": 0, "eventData": [EVENT_DATA]})),
@@ -441,18 +414,57 @@ REPORTS = [
 ]
 
 
-@pytest.mark.parametrize(("version", "text"), REPORTS)
-def test_reports_that_still_matter_are_journaled_before_their_answer(
+@pytest.mark.parametrize(("version", "text"), JOURNALED)
+def test_calls_the_csms_must_learn_of_are_journaled_before_the_answer_goes(
     version: OcppVersion, text: str
 ) -> None:
     session = make(version)
     session.upstream_lost(0)
     out = session.receive_from_charger(text, 1)
     (journaled,) = of_type(out, JournalAppend)
-    assert journaled.text == text
-    assert out.index(journaled) < out.index(next(o for o in out if isinstance(o, Send)))
+    assert (journaled.text, journaled.provisional_transaction_id) == (text, None)
+    assert position(out, lambda o: isinstance(o, JournalAppend)) < position(out, is_send(DOWN))
+    action = json.loads(text)[2]
     frame = local_result(out)
-    assert REGISTRY.check(version, json.loads(text)[2], False, frame[2]) is None
+    assert frame[1] == "x-1"
+    assert REGISTRY.check(version, action, False, frame[2]) is None
+    assert AnsweredLocally(action) in out
+    assert not of_type(out, ProvisionalIdUsed)
+
+
+NOT_JOURNALED = [
+    (V16, meter16("x-1", None)),
+    (V16, HEARTBEAT.replace("hb-1", "x-1")),
+    (V16, call("x-1", "Authorize", {"idTag": "LOCAL"})),
+    (V16, call("x-1", "DataTransfer", {"vendorId": "acme"})),
+    (V201, call("x-1", "MeterValues", {"evseId": 1, "meterValue": SAMPLES_201})),
+]
+
+
+def test_periodic_meter_values_are_marked_and_only_a_seen_transaction_is_named() -> None:
+    session = make()
+    session.upstream_lost(0)
+    provisional = local_result(session.receive_from_charger(start16("s-1"), 1))[2]["transactionId"]
+    (seen,) = of_type(session.receive_from_charger(meter16("m-1", provisional), 2), JournalAppend)
+    assert (seen.periodic, seen.transaction) == (True, str(provisional))
+    # a transaction the LC never saw: droppable like any periodic meter value, no latest kept
+    (unseen,) = of_type(session.receive_from_charger(meter16("m-2", 4242), 3), JournalAppend)
+    assert (unseen.periodic, unseen.transaction) == (True, None)
+    (stop,) = of_type(session.receive_from_charger(stop16("x-1", provisional), 4), JournalAppend)
+    assert not stop.periodic
+
+
+def test_only_periodic_2x_updates_are_periodic_meter_values() -> None:
+    session = make(V201)
+    session.upstream_lost(0)
+    assert not of_type(session.receive_from_charger(event201("e-1"), 1), JournalAppend)[0].periodic
+    periodic = event201("e-2", "Updated", token=None, meterValue=SAMPLES_201)
+    (update,) = of_type(session.receive_from_charger(periodic, 2), JournalAppend)
+    assert (update.periodic, update.transaction) == (True, "tx-1")
+    changed = event201("e-3", "Updated", token=None).replace(
+        "MeterValuePeriodic", "ChargingStateChanged"
+    )
+    assert not of_type(session.receive_from_charger(changed, 3), JournalAppend)[0].periodic
 
 
 @pytest.mark.parametrize("status", ["Pending", "Rejected"])
