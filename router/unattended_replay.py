@@ -81,6 +81,9 @@ class UnattendedReplay:
         self._call_timeout_s = call_timeout_s
         self._present: Counter[str] = Counter()  # charger handlers running, by identity
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # The CSMS refused a replay without the charger (not an outage): no more tries until
+        # the charger has been back.
+        self._refused: set[str] = set()
         # Chargers not connected whose backlog only their own link can deliver.
         self.waiting: frozenset[str] = frozenset()
         self._absent: frozenset[str] = frozenset()  # not connected, with a backlog
@@ -89,6 +92,7 @@ class UnattendedReplay:
     async def charger_present(self, identity: str) -> AsyncIterator[None]:
         """While a charger's handshake and link run: no replay without it for its identity."""
         self._present[identity] += 1
+        self._refused.discard(identity)
         try:
             task = self._tasks.pop(identity, None)
             if task is not None:
@@ -104,7 +108,10 @@ class UnattendedReplay:
         """Every `interval_s`, start a replay for each absent charger with a backlog."""
         try:
             while True:
-                await self._round(journal)
+                try:
+                    await self._round(journal)
+                except Exception:  # a journal error must not end these replays for good
+                    log.exception("replays without the charger: a round failed")
                 await asyncio.sleep(interval_s)
         finally:
             tasks = list(self._tasks.values())
@@ -125,7 +132,7 @@ class UnattendedReplay:
                 continue
             handshake = await journal.handshake(identity)
             headers = self._headers(identity, handshake)
-            if handshake is None or headers is None:
+            if handshake is None or headers is None or identity in self._refused:
                 waiting.add(identity)
             elif identity not in self._present:  # a charger may have come during the await
                 task = asyncio.create_task(self._deliver(journal, identity, handshake, headers))
@@ -137,8 +144,8 @@ class UnattendedReplay:
             self._metrics.backlog_waits_for_charger.remove(identity)
         for identity in waiting - self.waiting:
             log.warning(
-                "%s: its backlog waits for it to reconnect: the LC has no credentials to "
-                "deliver it without the charger (keep_credentials)",
+                "%s: its backlog waits for it to reconnect: the LC cannot deliver it without "
+                "the charger (no credentials kept, or the CSMS refused them)",
                 identity,
             )
             self._metrics.backlog_waits_for_charger.labels(identity).set(1)
@@ -172,6 +179,7 @@ class UnattendedReplay:
         except UpstreamRefused as refusal:
             self._metrics.upstream_connect_failures.labels(refusal.reason).inc()
             if refusal.reason not in OUTAGE_REASONS:
+                self._refused.add(identity)
                 log.warning(
                     "%s: the CSMS refuses a replay without the charger (%s)", identity, refusal
                 )

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from ocpp.v201 import call as call201
 from prometheus_client import generate_latest
 
 from router.offline import OfflineSettings
@@ -93,16 +94,20 @@ async def _backlog_then_restart(
 
 
 async def _delivered_in_order(csms: Csms, sent: list[str]) -> None:
+    """Every frame at the CSMS in the order sent; at-least-once: a repeat is only an identical
+    copy of an earlier frame."""
     await wait_until(
-        lambda: ids(transaction_frames(csms.received("CP01")))[-len(sent) :] == ids(sent),
+        lambda: _first_copies(csms.received("CP01")) == ids(sent),
         timeout_s=30,
         what="the backlog at the CSMS",
     )
-    got = transaction_frames(csms.received("CP01"))
     first_seen: dict[str, str] = {}
-    for frame in got:  # at-least-once: a repeat is only an identical copy
-        first_seen.setdefault(ids([frame])[0], frame)
-    assert list(first_seen) == ids(sent)
+    for frame in transaction_frames(csms.received("CP01")):
+        assert first_seen.setdefault(ids([frame])[0], frame) == frame
+
+
+def _first_copies(frames: list[str]) -> list[str]:
+    return list(dict.fromkeys(ids(transaction_frames(frames))))
 
 
 @pytest.mark.parametrize("version", ["ocpp1.6", "ocpp2.0.1"])
@@ -215,3 +220,49 @@ def _journal_bytes(folder: Path) -> bytes:
 
 def _exposition(router: Router) -> str:
     return generate_latest(router.metrics.registry).decode()
+
+
+async def test_a_charger_coming_back_during_the_replay_without_it_takes_over(
+    start_router: StartRouter,
+) -> None:
+    csms = Csms()
+    await csms.start()
+    try:
+        router, sent = await _backlog_then_restart(csms, start_router, "ocpp2.0.1")
+        csms.answer_delay_s = 0.2  # a slow CSMS: the replay is under way when the charger comes
+        await csms.start(csms.port)
+        await wait_until(
+            lambda: len(transaction_frames(csms.received("CP01"))) >= 3,
+            timeout_s=20,
+            what="the replay without the charger under way",
+        )
+        csms.answer_delay_s = 0.0
+        charger = await connect_charge_point(f"ws://127.0.0.1:{router.port}", "CP01", "ocpp2.0.1")
+        await _delivered_in_order(csms, sent)  # its own link finished the job
+        heartbeat = await charger.cp.call(call201.Heartbeat())
+        assert heartbeat.current_time  # answered by the CSMS over the charger's own link
+        await charger.close()
+    finally:
+        await csms.stop()
+
+
+async def test_credentials_the_csms_now_refuses_make_the_backlog_wait_for_its_charger(
+    start_router: StartRouter,
+) -> None:
+    csms = Csms(passwords={"CP01": "old-pw"})
+    await csms.start()
+    try:
+        router, _sent = await _backlog_then_restart(
+            csms, start_router, "ocpp1.6", password="old-pw", keep_credentials=True
+        )
+        csms.passwords = {"CP01": "new-pw"}  # changed at the CSMS meanwhile
+        await csms.start(csms.port)
+        await wait_until(
+            lambda: router.backlogs_waiting_for_charger() == {"CP01"},
+            timeout_s=20,
+            what="the backlog waiting after the refusal",
+        )
+        failures = router.metrics.upstream_connect_failures.labels("http_401")
+        assert failures._value.get() >= 1
+    finally:
+        await csms.stop()
