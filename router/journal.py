@@ -395,6 +395,16 @@ class Journal:
             for identity, count, oldest, size in rows
         }
 
+    async def oldest_entries(self) -> dict[str, float]:
+        """Per charger with a backlog: its oldest entry's appended_at. Cheap enough to ask often:
+        one index lookup per charger, where backlog() reads every entry."""
+        rows = await self._read(
+            """SELECT identity, (SELECT appended_at FROM outbox
+                WHERE outbox.identity = outbox_sizes.identity ORDER BY seq LIMIT 1) AS oldest
+            FROM outbox_sizes WHERE oldest IS NOT NULL ORDER BY identity"""
+        )
+        return {str(identity): float(oldest) for identity, oldest in rows}
+
     async def identities_with_backlog(self) -> list[str]:
         rows = await self._read("SELECT DISTINCT identity FROM outbox ORDER BY identity")
         return [str(identity) for (identity,) in rows]

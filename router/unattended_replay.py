@@ -123,11 +123,11 @@ class UnattendedReplay:
         waiting: set[str] = set()
         absent: set[str] = set()
         now = time.time()
-        for identity, summary in (await journal.backlog_summaries()).items():
+        for identity, oldest in (await journal.oldest_entries()).items():
             if identity in self._present:
                 continue
             absent.add(identity)
-            self._metrics.absent_charger_backlog_age.labels(identity).set(now - summary.oldest)
+            self._metrics.absent_charger_backlog_age.labels(identity).set(now - oldest)
             if identity in self._tasks:
                 continue
             handshake = await journal.handshake(identity)

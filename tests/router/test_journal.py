@@ -494,6 +494,9 @@ async def test_backlog_summaries_and_drop(journal: Journal) -> None:
         ("CP1", 2, 4),
         ("CP2", 1, 1),
     ]
+    oldest = await journal.oldest_entries()
+    assert list(oldest) == ["CP1", "CP2"]
+    assert oldest["CP1"] == summaries["CP1"].oldest
     assert await journal.drop("CP1", [1]) == 1
     assert texts(await journal.pending("CP1")) == ["é"]  # one not exported stays, and with it
     assert await journal.statuses("CP1") == ["status"] and await journal.handshake("CP1")
@@ -501,3 +504,4 @@ async def test_backlog_summaries_and_drop(journal: Journal) -> None:
     assert await journal.pending("CP1") == []
     assert await journal.statuses("CP1") == [] and await journal.handshake("CP1") is None
     assert list(await journal.backlog_summaries()) == ["CP2"]
+    assert list(await journal.oldest_entries()) == ["CP2"]
