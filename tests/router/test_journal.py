@@ -261,6 +261,7 @@ async def test_a_version_1_journal_is_upgraded_with_its_backlog(db_path: Path) -
         for statement in _MIGRATIONS[0]:
             db.execute(statement)
         db.execute("INSERT INTO outbox VALUES ('CP1', 1, 'start', 0.0, -1)")
+        db.execute("INSERT INTO counters VALUES ('CP1', 'outbox', 1)")
         db.execute("PRAGMA user_version = 1")
         db.commit()
     journal = await Journal.open(db_path)
@@ -269,6 +270,12 @@ async def test_a_version_1_journal_is_upgraded_with_its_backlog(db_path: Path) -
         assert list(await journal._db.execute_fetchall("PRAGMA user_version")) == [
             (SCHEMA_VERSION,)
         ]
+        # The byte totals the bounds use start from the entries already there.
+        assert await journal.oldest_entries() == {"CP1": 0.0}
+        await journal.append("CP1", "more")
+        assert (await journal.backlog_summaries())["CP1"].size_bytes == len("startmore")
+        await journal.acknowledge("CP1", 1)
+        assert (await journal.backlog_summaries())["CP1"].size_bytes == len("more")
     finally:
         await journal.close()
 
