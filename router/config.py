@@ -10,6 +10,8 @@ from functools import partial
 from pathlib import Path
 from urllib.parse import urlparse
 
+from router.admission import AdmissionSettings
+from router.charger_path import BadChargerPath, check_identity
 from router.config_reader import ConfigError, Table
 from router.journal_bounds import MIB, JournalLimits
 from router.offline import OfflineSettings
@@ -75,6 +77,18 @@ def _router_settings(table: Table) -> tuple[RouterSettings, str]:
     offline.finish()
     rate = table.number("max_frames_per_s", 50, minimum=0)
     max_chargers = table.integer("max_chargers", 0, minimum=0)
+    max_connections = table.integer("max_connections", 1000, minimum=0)
+    if max_connections and max_connections < max_chargers:
+        # Every connected charger holds one of these sockets.
+        raise ConfigError(
+            f"{table.key('max_connections')}: must be at least max_chargers "
+            f"({max_chargers}), got {max_connections}; 0 = no limit"
+        )
+    admission = AdmissionSettings(
+        per_source_rate=table.number("handshakes_per_s_per_address", 10, minimum=0.01),
+        per_source_burst=table.integer("handshake_burst_per_address", 50, minimum=1),
+        max_in_progress=table.integer("max_handshakes_in_progress", 100, minimum=1),
+    )
     server_ssl = _charger_tls(table.table("tls")) if table.has("tls") else None
     if table.has("upstream_tls") and parsed.scheme != "wss":
         raise ConfigError(
@@ -95,6 +109,10 @@ def _router_settings(table: Table) -> tuple[RouterSettings, str]:
         max_frames_per_s=rate or None,
         frame_burst=table.integer("frame_burst", 200, minimum=1),
         max_chargers=max_chargers or None,
+        max_connections=max_connections or None,
+        handshake_timeout_s=table.number("handshake_timeout_s", 10, minimum=0.1),
+        admission=admission,
+        max_csms_dials=table.integer("max_csms_dials", 20, minimum=1),
         server_ssl=server_ssl,
         upstream_ssl=upstream_ssl,
         allowed_identities=_allowed_identities(table),
@@ -167,6 +185,14 @@ def _allowed_identities(table: Table) -> frozenset[str] | None:
             f"{table.key('allowed_identities')}: expected a non-empty list of charger "
             "identities (strings); leave it out to let any identity connect"
         )
+    for identity in identities:
+        try:
+            check_identity(identity)
+        except BadChargerPath as bad:
+            raise ConfigError(
+                f"{table.key('allowed_identities')}: {identity[:60]!r}: {bad}; such a charger "
+                "could never connect"
+            ) from None
     return frozenset(identities)
 
 

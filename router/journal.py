@@ -22,7 +22,7 @@ import re
 import secrets
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -34,7 +34,7 @@ from router import journal_bounds
 from router.journal_bounds import JournalLimits, NewEntry
 from router.local_answers import BootAnswer
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # One entry per schema version, applied in order from the file's `PRAGMA user_version`.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -99,6 +99,11 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID""",
     ),
     (
+        # When the CSMS last accepted a charger's credentials, or they last admitted it: the
+        # credentials used longest ago go first when there are too many.
+        "ALTER TABLE credentials ADD COLUMN used_at REAL NOT NULL DEFAULT 0",
+    ),
+    (
         # How to dial the CSMS for a charger whose backlog waits while it is not connected:
         # kept only while that charger has a backlog. sealed_authorization is its
         # Authorization header encrypted (keep_credentials); authorized says it had one.
@@ -156,6 +161,9 @@ _SCRYPT_R = 8
 _SCRYPT_P = 1
 _DIGEST_BYTES = 32
 _SALT_BYTES = 16
+# Chargers whose credentials are remembered, far above any garage's: beyond, those used longest
+# ago are forgotten, so identities made up by a flood cannot grow the file for ever.
+MAX_CREDENTIALS = 10_000
 
 _Statement = tuple[str, Sequence[object]]
 T = TypeVar("T")
@@ -211,19 +219,30 @@ class JournalFull(JournalError):
 
 
 class Journal:
-    def __init__(self, db: aiosqlite.Connection, limits: JournalLimits) -> None:
+    def __init__(
+        self,
+        db: aiosqlite.Connection,
+        limits: JournalLimits,
+        max_credentials: int = MAX_CREDENTIALS,
+    ) -> None:
         self._db = db
         self._limits = limits
+        self._max_credentials = max_credentials
         # One connection, one worker thread: the lock keeps each transaction (and each read)
         # from interleaving with another task's statements.
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path, limits: JournalLimits | None = None) -> Journal:
+    async def open(
+        cls,
+        path: Path,
+        limits: JournalLimits | None = None,
+        max_credentials: int = MAX_CREDENTIALS,
+    ) -> Journal:
         _create_private(path)
         # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT) in _run.
         db = await aiosqlite.connect(path, isolation_level=None)
-        journal = cls(db, limits or JournalLimits())
+        journal = cls(db, limits or JournalLimits(), max_credentials)
         try:
             await journal._configure()
             await journal._migrate()
@@ -535,21 +554,27 @@ class Journal:
     # --- credentials for admission while the CSMS is down -------------------------------------
 
     async def remember_credentials(
-        self, identity: str, authorization: str | None, subprotocol: str
+        self,
+        identity: str,
+        authorization: str | None,
+        subprotocol: str,
+        keep: Collection[str] = (),
     ) -> None:
-        """Keep a salted hash of the Authorization header the CSMS accepted, never the header."""
+        """Keep a salted hash of the Authorization header the CSMS accepted, never the header.
+
+        Beyond `max_credentials` chargers, those whose credentials were used longest ago are
+        forgotten, except the ones in `keep` (the chargers connected now)."""
         # The hash runs outside the lock: it is slow on purpose and must not stall other writers.
         stored = await self._stored_credentials(identity)
         if stored is not None:
-            salt, digest, stored_subprotocol = stored
+            salt, digest, _ = stored
             if await _credentials_match(salt, digest, authorization):
-                if stored_subprotocol != subprotocol:
-                    await self._write(
-                        (
-                            "UPDATE credentials SET subprotocol = ? WHERE identity = ?",
-                            (subprotocol, identity),
-                        )
+                await self._write(
+                    (
+                        "UPDATE credentials SET subprotocol = ?, used_at = ? WHERE identity = ?",
+                        (subprotocol, time.time(), identity),
                     )
+                )
                 return
         salt = secrets.token_bytes(_SALT_BYTES)
         digest = (
@@ -559,11 +584,20 @@ class Journal:
         )
         await self._write(
             (
-                "INSERT OR REPLACE INTO credentials (identity, salt, digest, subprotocol) "
-                "VALUES (?, ?, ?, ?)",
-                (identity, salt, digest, subprotocol),
+                "INSERT OR REPLACE INTO credentials (identity, salt, digest, subprotocol, used_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (identity, salt, digest, subprotocol, time.time()),
             )
         )
+        beyond = await self._read(
+            "SELECT identity FROM credentials ORDER BY used_at DESC LIMIT -1 OFFSET ?",
+            (self._max_credentials,),
+        )
+        forgotten = [str(row[0]) for row in beyond if row[0] not in keep]
+        if forgotten:
+            await self._write(
+                *(("DELETE FROM credentials WHERE identity = ?", (name,)) for name in forgotten)
+            )
 
     async def admit(self, identity: str, authorization: str | None) -> str | None:
         """The subprotocol the CSMS accepted if these credentials match its last acceptance."""
@@ -571,7 +605,12 @@ class Journal:
         if stored is None:
             return None
         salt, digest, subprotocol = stored
-        return subprotocol if await _credentials_match(salt, digest, authorization) else None
+        if not await _credentials_match(salt, digest, authorization):
+            return None
+        await self._write(
+            ("UPDATE credentials SET used_at = ? WHERE identity = ?", (time.time(), identity))
+        )
+        return subprotocol
 
     async def _stored_credentials(self, identity: str) -> tuple[bytes, bytes | None, str] | None:
         rows = await self._read(

@@ -25,3 +25,13 @@ class FrameBudget:
         self._tokens = min(self._burst, self._tokens + elapsed * self._rate) - 1
         self._updated = now
         return 0.0 if self._tokens >= 0 else -self._tokens / self._rate
+
+    def try_take(self, now: float) -> bool:
+        """Spend one unit if the budget has it; False (and nothing spent) when it has not."""
+        elapsed = max(0.0, now - self._updated)
+        self._tokens = min(self._burst, self._tokens + elapsed * self._rate)
+        self._updated = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True

@@ -5,9 +5,17 @@ Authorization header; the charger is accepted only if the CSMS accepted, with th
 the CSMS chose, and otherwise gets the CSMS's refusal (401, 404, ...) or 502/504 when the CSMS
 cannot be reached.
 
-Before that, the LC checks who the charger is, as the CSMS it is towards chargers (Part 4
-§6.5): an allow-list of identities, the Basic-auth user (A00.FR.303) and, under security
-profile 3, the certificate's CN (A00.FR.405). A charger that fails gets no CSMS connection.
+Before that, the LC admits the handshake at all (router/admission.py: a rate per source
+address, a bound on handshakes in progress), reads its path without normalising it
+(router/charger_path.py) and checks who the charger is, as the CSMS it is towards chargers
+(Part 4 §6.5): an allow-list of identities, the Basic-auth user (A00.FR.303) and, under
+security profile 3, the certificate's CN (A00.FR.405). A charger that fails gets no CSMS
+connection.
+
+A charger that connects again replaces its earlier pair only once the CSMS accepted the new
+connection and the charger is upgraded: a refused or failed handshake leaves the connected
+charger alone. Pairs of one identity are claimed one after the other, so one pair per
+identity runs, the one accepted last.
 """
 
 from __future__ import annotations
@@ -15,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import re
 import ssl
 import time
 from collections import deque
@@ -24,16 +31,20 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 from aiohttp import web
 from aiohttp.client_ws import ClientWebSocketResponse
 
 from router import events as ev
+from router.admission import AdmissionSettings, HandshakeAdmission
+from router.charger_connections import ChargerConnections, ChargerSite
+from router.charger_path import BadChargerPath, ChargerPath, parse_charger_path
 from router.frames import OcppVersion
 from router.journal import Journal
 from router.journal_bounds import JournalLimits
+from router.keyed_lock import KeyedLock
 from router.link import HoldLink, Link
+from router.log_limit import LogLimiter
 from router.metrics import RouterMetrics
 from router.offline import OfflineKnowledge, OfflineRelay, OfflineSettings, authorization_scope
 from router.rate_limit import FrameBudget
@@ -68,6 +79,14 @@ class RouterSettings:
     frame_burst: int = 200
     # Charger connections beyond this are refused with 503; None: no limit.
     max_chargers: int | None = None
+    # TCP sockets on the charger port, upgraded or not; one beyond is closed. None: no limit.
+    max_connections: int | None = 1000
+    # A socket must deliver its whole upgrade request within this time of being accepted, and
+    # may then wait this long for its turn to dial the CSMS.
+    handshake_timeout_s: float = 10.0
+    admission: AdmissionSettings = field(default_factory=AdmissionSettings)
+    # CSMS dials at once; handshakes beyond wait (up to handshake_timeout_s, then 503).
+    max_csms_dials: int = 20
     # Security profiles 2/3 (router/tls.py): the LC's TLS server context towards chargers (one
     # that requires client certificates means profile 3) and its client context towards the
     # CSMS. Contexts only compare as the same object: left out of comparisons, so a reloaded
@@ -88,8 +107,6 @@ class HoldSettings:
     sealer: CredentialSealer | None = field(default=None, compare=False, repr=False)
     limits: JournalLimits = field(default_factory=JournalLimits)
 
-
-_CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f]")
 
 # Provisional 1.6 transaction ids each charger keeps ready for StartTransactions offline.
 _PROVISIONAL_RESERVE = 4
@@ -119,6 +136,13 @@ class Router:
         )
         self._links: dict[str, Link] = {}
         self._connecting = 0  # charger handlers running: connected or being connected
+        self._admission = HandshakeAdmission(settings.admission)
+        self._refusal_log = LogLimiter()
+        self._dial_slots = asyncio.Semaphore(settings.max_csms_dials)
+        self._claims = KeyedLock()  # one pair per identity: claimed one after the other
+        self._handshakes: set[asyncio.Task[Any]] = set()  # being opened, not running yet
+        self._stopping = False
+        self._connections: ChargerConnections | None = None
         self.journal: Journal | None = None
         self._knowledge = OfflineKnowledge()
         hold = settings.hold
@@ -130,10 +154,11 @@ class Router:
             self._knowledge,
             hold.sealer if hold is not None else None,
             settings.session.call_timeout_s,
+            present=lambda identity: identity in self._links,
         )
         self._background: set[asyncio.Task[None]] = set()
         self._subscribers: list[Callable[[ev.Event], None]] = []
-        self._runner: web.AppRunner | None = None
+        self._runner: web.ServerRunner | None = None
         # The certificates new charger handshakes get: renewed by `use_server_certificates`.
         self._server_certificates = settings.server_ssl
         self.port: int | None = None
@@ -149,6 +174,11 @@ class Router:
 
     def connected(self) -> dict[str, OcppVersion]:
         return {identity: link.version for identity, link in self._links.items()}
+
+    @property
+    def open_connections(self) -> int:
+        """TCP connections on the charger port, upgraded or not (counted by max_connections)."""
+        return 0 if self._connections is None else self._connections.open_connections
 
     def backlogs_waiting_for_charger(self) -> frozenset[str]:
         """Chargers not connected whose backlog the LC cannot deliver without them."""
@@ -185,15 +215,21 @@ class Router:
             self._spawn(self._unattended.run(self.journal, interval))
         if self.settings.server_ssl is not None:
             self.settings.server_ssl.sni_callback = self._serve_current_certificates
-        app = web.Application()
-        app.router.add_get("/{path:.*}", self._handle_charger)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        self._connections = ChargerConnections(
+            self._handle_charger,
+            max_connections=self.settings.max_connections,
+            handshake_timeout_s=self.settings.handshake_timeout_s,
+            on_refused=self._refuse_connection,
+            access_log=None,
+        )
+        self._runner = web.ServerRunner(self._connections, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(
+        site = ChargerSite(
             self._runner,
             self.settings.listen_host,
             self.settings.listen_port,
-            ssl_context=self.settings.server_ssl,
+            self.settings.server_ssl,
+            self.settings.handshake_timeout_s,
         )
         await site.start()
         self.port = int(self._runner.addresses[0][1])
@@ -226,6 +262,11 @@ class Router:
             connection.context = current
 
     async def stop(self) -> None:
+        # Handshakes under way end here (and close their CSMS links) rather than add a pair.
+        self._stopping = True
+        for task in self._handshakes:
+            task.cancel()
+        await asyncio.gather(*self._handshakes, return_exceptions=True)
         links = list(self._links.values())
         for link in links:
             link.close(reason="the LC is stopping")
@@ -335,36 +376,172 @@ class Router:
             except Exception:  # a subscriber's bug must not break relaying
                 log.exception("event subscriber failed on %r", event)
 
-    async def _handle_charger(self, request: web.Request) -> web.StreamResponse:
-        path = request.rel_url.raw_path
-        identity = unquote(path.rstrip("/").rsplit("/", 1)[-1])
-        if not identity or request.headers.get("Upgrade", "").lower() != "websocket":
-            return web.Response(
-                status=400, text="expected a WebSocket upgrade to /<path>/<identity>"
+    async def _handle_charger(self, request: web.BaseRequest) -> web.StreamResponse:
+        assert self._connections is not None
+        self._connections.request_read(request.protocol)
+        source = request.remote or "unknown"
+        try:
+            # The request target as sent: request.path would be normalised already.
+            target = parse_charger_path(request.raw_path)
+        except BadChargerPath as bad:
+            return self._refuse(source, None, bad.reason, 400, str(bad))
+        identity = target.identity
+        if request.method != "GET" or request.headers.get("Upgrade", "").lower() != "websocket":
+            return self._refuse(
+                source, identity, "not_websocket", 400, "expected a WebSocket upgrade"
             )
-        if _CONTROL_CHARACTERS.search(identity):
-            # No identity has them (identifierString); logged or shown, they could forge lines.
-            log.warning("refused an identity with control characters: %r", identity)
-            return web.Response(status=400, text="control characters in the charger identity")
-        refusal = self._check_identity(request, identity)
-        if refusal is not None:
-            return refusal
-        previous = self._links.get(identity)
-        limit = self.settings.max_chargers
-        # Handlers run for a connection's whole life: those running are the chargers connected
-        # or connecting. One that replaces its own earlier connection is let through.
-        if previous is None and limit is not None and self._connecting >= limit:
-            self.metrics.connections_refused.inc()
-            log.warning("%s: refused, %d chargers are connected (max_chargers)", identity, limit)
-            return web.Response(status=503, text="too many chargers connected to this LC")
+        refused = self._admission.begin(source, asyncio.get_running_loop().time())
+        if refused == "source_rate":
+            return self._refuse(source, identity, refused, 429, "too many handshakes from there")
+        if refused is not None:
+            return self._refuse(source, identity, refused, 503, "too many handshakes at once")
         self._connecting += 1
         try:
-            async with self._unattended.charger_present(identity):
-                return await self._connect_charger(request, path, identity, previous)
+            try:
+                opened = await self._open_pair(request, target, source)
+            finally:
+                self._admission.end()
+            if isinstance(opened, web.StreamResponse):
+                return opened
+            link, charger, offline = opened
+            await self._run_pair(link, offline)
+            return charger
         finally:
             self._connecting -= 1
 
-    def _check_identity(self, request: web.Request, identity: str) -> web.Response | None:
+    async def _open_pair(
+        self, request: web.BaseRequest, target: ChargerPath, source: str
+    ) -> tuple[Link, web.WebSocketResponse, bool] | web.StreamResponse:
+        """The charger's pair, ready to run (and whether its CSMS is unreachable), or the
+        answer that refuses the charger."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._handshakes.add(task)
+        try:
+            return await self._open_checked_pair(request, target, source)
+        finally:
+            self._handshakes.discard(task)
+
+    async def _open_checked_pair(
+        self, request: web.BaseRequest, target: ChargerPath, source: str
+    ) -> tuple[Link, web.WebSocketResponse, bool] | web.StreamResponse:
+        identity = target.identity
+        refusal = self._check_identity(request, identity, source)
+        if refusal is not None:
+            return refusal
+        limit = self.settings.max_chargers
+        # Handlers run for a connection's whole life: those running are the chargers connected
+        # or connecting. One that replaces its own earlier connection is let through.
+        if identity not in self._links and limit is not None and self._connecting > limit:
+            self.metrics.connections_refused.inc()
+            return self._refuse(
+                source, identity, "max_chargers", 503, f"{limit} chargers are connected"
+            )
+        offered = [
+            protocol.strip()
+            for protocol in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
+            if protocol.strip()
+        ]
+        headers = dict(request.headers)
+        dialled = await self._dial(identity, target.path, offered, headers, source)
+        if isinstance(dialled, web.StreamResponse):
+            return dialled
+        csms, protocol = dialled
+        handed_over = False
+        try:
+            async with self._claims.hold(identity):
+                if self._stopping:
+                    return self._refuse(source, identity, "stopping", 503, "the LC is stopping")
+                charger = web.WebSocketResponse(
+                    protocols=(protocol,) if protocol else (),
+                    heartbeat=self.settings.ping_interval_s,
+                    compress=True,  # accept RFC 7692 permessage-deflate when offered
+                    max_msg_size=self._hard_frame_limit,
+                )
+                try:
+                    await charger.prepare(request)
+                except ConnectionError:
+                    log.info("%s: the charger left during its handshake", identity)
+                    return charger
+                version = OcppVersion.from_subprotocol(protocol)
+                if version is None:
+                    # No common OCPP subprotocol: the CSMS completed the handshake without one
+                    # and will close (Part 4 §3.2); the charger sees the same.
+                    await charger.close()
+                    return charger
+                previous = self._links.get(identity)
+                if previous is not None:
+                    log.info("%s: new connection replaces the current one", identity)
+                    previous.close(reason="replaced by a new connection")
+                    await previous.finished.wait()
+                link = await self._link(
+                    identity, version, charger, csms, target.path, offered, headers
+                )
+                self._links[identity] = link
+                # The charger's own link delivers its backlog from now on.
+                await self._unattended.stand_down(identity)
+                handed_over = True
+        finally:
+            if csms is not None and not handed_over:
+                await csms.close()
+        if csms is not None and self.journal is not None and protocol:
+            # Hashed only now: the CSMS accepted these credentials and the charger is here.
+            self._spawn(
+                self.journal.remember_credentials(
+                    identity, headers.get("Authorization"), protocol, keep=frozenset(self._links)
+                )
+            )
+        return link, charger, csms is None
+
+    async def _dial(
+        self,
+        identity: str,
+        path: str,
+        offered: list[str],
+        headers: dict[str, str],
+        source: str,
+    ) -> tuple[ClientWebSocketResponse | None, str] | web.StreamResponse:
+        """The CSMS link (None: admitted while the CSMS is unreachable) and the subprotocol it
+        chose, or the charger's refusal."""
+        try:
+            async with asyncio.timeout(self.settings.handshake_timeout_s):
+                await self._dial_slots.acquire()
+        except TimeoutError:
+            return self._refuse(source, identity, "csms_dials", 503, "too many CSMS dials")
+        try:
+            csms = await self._dialer.dial(path, offered, headers)
+            return csms, csms.protocol or ""
+        except UpstreamRefused as refusal:
+            self.metrics.upstream_connect_failures.labels(refusal.reason).inc()
+            self._log_refusal(source, f"{identity}: {refusal}", logging.INFO)
+            authorization = headers.get("Authorization")
+            admitted = await self._admit_offline(identity, authorization, offered, refusal)
+            if admitted is None:
+                response = web.Response(status=refusal.status, headers=refusal.headers)
+                response.force_close()
+                return response
+            return None, admitted
+        finally:
+            self._dial_slots.release()
+
+    async def _run_pair(self, link: Link, offline: bool) -> None:
+        identity = link.identity
+        self.metrics.connections.inc()
+        gauge = self.metrics.chargers_connected.labels(link.version.value)
+        gauge.inc()
+        try:
+            if offline:
+                await link.start_offline()
+            reason = await link.run()
+            log.info("%s: disconnected (%s)", identity, reason)
+        finally:
+            gauge.dec()
+            if self._links.get(identity) is link:
+                del self._links[identity]
+
+    def _check_identity(
+        self, request: web.BaseRequest, identity: str, source: str
+    ) -> web.Response | None:
         """The refusal for a charger that is not who its URL says, or None to let it on.
 
         Checked before anything else: a refused charger must not replace the link of the
@@ -372,11 +549,12 @@ class Router:
         """
         allowed = self.settings.allowed_identities
         if allowed is not None and identity not in allowed:
-            return self._refuse(identity, "not_allowed", 404, "not in allowed_identities")
+            return self._refuse(source, identity, "not_allowed", 404, "not in allowed_identities")
         user = basic_auth_user(request.headers.get("Authorization"))
         if user is not None and user != identity:
             # A00.FR.303. RFC 9110 asks a 401 to say which scheme to use.
             return self._refuse(
+                source,
                 identity,
                 "basic_auth_user",
                 401,
@@ -389,6 +567,7 @@ class Router:
             names = common_names(request.get_extra_info("peercert"))
             if names != [identity]:
                 return self._refuse(
+                    source,
                     identity,
                     "certificate_cn",
                     403,
@@ -398,71 +577,34 @@ class Router:
 
     def _refuse(
         self,
-        identity: str,
+        source: str,
+        identity: str | None,
         reason: str,
         status: int,
         why: str,
         headers: dict[str, str] | None = None,
     ) -> web.Response:
-        self.metrics.charger_refusals.labels(reason).inc()
-        log.warning("%s: refused with HTTP %d: %s", identity, status, why)
-        return web.Response(status=status, text=f"refused: {why}\n", headers=headers)
+        """Count and log (one line per source a minute) a refused handshake, and answer it.
 
-    async def _connect_charger(
-        self, request: web.Request, path: str, identity: str, previous: Link | None
-    ) -> web.StreamResponse:
-        if previous is not None:
-            log.info("%s: new connection replaces the current one", identity)
-            previous.close(reason="replaced by a new connection")
-            await previous.finished.wait()
-        offered = [
-            protocol.strip()
-            for protocol in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
-            if protocol.strip()
-        ]
-        headers = dict(request.headers)
-        authorization = headers.get("Authorization")
-        csms: ClientWebSocketResponse | None
-        try:
-            csms = await self._dialer.dial(path, offered, headers)
-            protocol = csms.protocol
-        except UpstreamRefused as refusal:
-            self.metrics.upstream_connect_failures.labels(refusal.reason).inc()
-            log.info("%s: %s", identity, refusal)
-            admitted = await self._admit_offline(identity, authorization, offered, refusal)
-            if admitted is None:
-                return web.Response(status=refusal.status, headers=refusal.headers)
-            csms, protocol = None, admitted
-        if csms is not None and self.journal is not None and protocol:
-            self._spawn(self.journal.remember_credentials(identity, authorization, protocol))
-        charger = web.WebSocketResponse(
-            protocols=(protocol,) if protocol else (),
-            heartbeat=self.settings.ping_interval_s,
-            compress=True,  # accept RFC 7692 permessage-deflate when the charger offers it
-            max_msg_size=self._hard_frame_limit,
-        )
-        await charger.prepare(request)
-        version = OcppVersion.from_subprotocol(protocol)
-        if version is None:
-            # No common OCPP subprotocol: the CSMS completed the handshake without one and will
-            # close (Part 4 §3.2); the charger sees the same.
-            await asyncio.gather(charger.close(), *([csms.close()] if csms else []))
-            return charger
-        link = await self._link(identity, version, charger, csms, path, offered, headers)
-        self._links[identity] = link
-        self.metrics.connections.inc()
-        gauge = self.metrics.chargers_connected.labels(version.value)
-        gauge.inc()
-        if csms is None:
-            await link.start_offline()
-        try:
-            reason = await link.run()
-            log.info("%s: disconnected (%s)", identity, reason)
-        finally:
-            gauge.dec()
-            if self._links.get(identity) is link:
-                del self._links[identity]
-        return charger
+        The connection is closed after the answer: a refused client gets no idle socket."""
+        self._note_refusal(source, reason, f"{identity or '?'}: refused with HTTP {status}: {why}")
+        response = web.Response(status=status, text=f"refused: {why}\n", headers=headers)
+        response.force_close()
+        return response
+
+    def _refuse_connection(self, source: str, reason: str) -> None:
+        self._note_refusal(source, reason, f"connection closed before its handshake: {reason}")
+
+    def _note_refusal(self, source: str, reason: str, line: str) -> None:
+        self.metrics.charger_refusals.labels(reason).inc()
+        self._log_refusal(source, line, logging.WARNING)
+
+    def _log_refusal(self, source: str, line: str, level: int) -> None:
+        """Log at most one refusal per source address a minute, saying how many were not."""
+        held_back = self._refusal_log.allow(source, asyncio.get_running_loop().time())
+        if held_back is not None:
+            more = f" ({held_back} more refused from there in the last minute)" if held_back else ""
+            log.log(level, "%s (from %s)%s", line, source, more)
 
 
 def basic_auth_user(authorization: str | None) -> str | None:

@@ -10,19 +10,19 @@ for its charger, and says so (`waiting`, a metric per charger, the status page).
 
 The replay itself is the charger link's (`OfflineRelay`, sans-I/O): in order, each entry
 acknowledged in the journal before the next goes, then the latest status per connector. A CSMS
-call on this link goes unanswered, as it would to a charger that is not there. When the
-charger connects, its handshake first ends this replay (`charger_present`), so the CSMS never
-has two links for one identity; the charger's own link then goes on from the journal.
+call on this link goes unanswered, as it would to a charger that is not there. Once a charger
+is accepted again (the CSMS took its new connection), its handshake ends this replay
+(`stand_down`) before its own link starts, and that link goes on from the journal. A refused
+handshake of that identity does not disturb it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections import Counter, deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable
 from functools import partial
 
 from aiohttp import WSMsgType
@@ -72,6 +72,7 @@ class UnattendedReplay:
         knowledge: OfflineKnowledge,
         sealer: CredentialSealer | None,
         call_timeout_s: float,
+        present: Callable[[str], bool],
     ) -> None:
         self._dial = dial
         self._metrics = metrics
@@ -79,7 +80,7 @@ class UnattendedReplay:
         self._knowledge = knowledge
         self._sealer = sealer
         self._call_timeout_s = call_timeout_s
-        self._present: Counter[str] = Counter()  # charger handlers running, by identity
+        self._present = present  # whether a charger's own link runs
         self._tasks: dict[str, asyncio.Task[None]] = {}
         # The CSMS refused a replay without the charger (not an outage): no more tries until
         # the charger has been back.
@@ -88,21 +89,13 @@ class UnattendedReplay:
         self.waiting: frozenset[str] = frozenset()
         self._absent: frozenset[str] = frozenset()  # not connected, with a backlog
 
-    @contextlib.asynccontextmanager
-    async def charger_present(self, identity: str) -> AsyncIterator[None]:
-        """While a charger's handshake and link run: no replay without it for its identity."""
-        self._present[identity] += 1
+    async def stand_down(self, identity: str) -> None:
+        """The charger is back: end a replay without it (its own link takes over)."""
         self._refused.discard(identity)
-        try:
-            task = self._tasks.pop(identity, None)
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-            yield
-        finally:
-            self._present[identity] -= 1
-            if not self._present[identity]:
-                del self._present[identity]
+        task = self._tasks.pop(identity, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def run(self, journal: Journal, interval_s: float) -> None:
         """Every `interval_s`, start a replay for each absent charger with a backlog."""
@@ -124,7 +117,7 @@ class UnattendedReplay:
         absent: set[str] = set()
         now = time.time()
         for identity, oldest in (await journal.oldest_entries()).items():
-            if identity in self._present:
+            if self._present(identity):
                 continue
             absent.add(identity)
             self._metrics.absent_charger_backlog_age.labels(identity).set(now - oldest)
@@ -134,7 +127,7 @@ class UnattendedReplay:
             headers = self._headers(identity, handshake)
             if handshake is None or headers is None or identity in self._refused:
                 waiting.add(identity)
-            elif identity not in self._present:  # a charger may have come during the await
+            elif not self._present(identity):  # a charger may have come during the await
                 task = asyncio.create_task(self._deliver(journal, identity, handshake, headers))
                 self._tasks[identity] = task
                 task.add_done_callback(partial(self._forget, identity))

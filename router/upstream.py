@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import aiohttp
 from multidict import CIMultiDict
+from yarl import URL
 
 # Handshake headers the charger sent that the CSMS must see as if the charger dialled directly.
 FORWARDED_HEADERS = ("Authorization", "User-Agent")
@@ -43,8 +44,10 @@ class UpstreamDialer:
         self._settings = settings
         self._session: aiohttp.ClientSession | None = None
 
-    def url_for(self, path: str) -> str:
-        return self._settings.base_url.rstrip("/") + path
+    def url_for(self, path: str) -> URL:
+        """The CSMS URL for a charger's path, taken as sent: encoded=True keeps the URL
+        library from resolving dot segments or decoding percent-escapes in it."""
+        return URL(self._settings.base_url.rstrip("/") + path, encoded=True)
 
     async def dial(
         self, path: str, subprotocols: list[str], headers: dict[str, str]

@@ -8,7 +8,7 @@ import pytest
 from router import events as ev
 from router.server import Router, RouterSettings
 from router.session import SessionSettings
-from tests.peers import Csms
+from tests.peers import Csms, GatedCsms
 
 
 @pytest.fixture
@@ -16,6 +16,16 @@ async def csms() -> AsyncIterator[Csms]:
     server = Csms()
     await server.start()
     yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def gated_csms() -> AsyncIterator[GatedCsms]:
+    """A CSMS that holds every handshake until its `release` is set (then on teardown)."""
+    server = GatedCsms()
+    await server.start()
+    yield server
+    server.release.set()
     await server.stop()
 
 

@@ -269,6 +269,22 @@ class Csms:
         return [frame for recorder in self.history.get(identity, []) for frame in recorder.received]
 
 
+class GatedCsms(Csms):
+    """A CSMS that holds every handshake until `release` is set, counting arrivals."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrivals = 0
+        self.release = asyncio.Event()
+
+    async def _check(  # type: ignore[override]
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        self.arrivals += 1
+        await self.release.wait()
+        return super()._check(connection, request)
+
+
 # -- charge points -----------------------------------------------------------------------------
 
 
@@ -442,3 +458,30 @@ async def wait_until(predicate: Any, timeout_s: float = 5.0, what: str = "condit
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+def upgrade_request(port: int, target: str, headers: dict[str, str] | None = None) -> bytes:
+    """A raw HTTP/1.1 WebSocket upgrade for `target`, sent exactly as given (which no client
+    library does), to 127.0.0.1:port, offering OCPP 1.6."""
+    upgrade = {
+        "Host": f"127.0.0.1:{port}",
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": base64.b64encode(b"0123456789abcdef").decode(),
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Protocol": "ocpp1.6",
+        **(headers or {}),
+    }
+    lines = [f"GET {target} HTTP/1.1", *(f"{k}: {v}" for k, v in upgrade.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+async def http_status(port: int, target: str, headers: dict[str, str] | None = None) -> int:
+    """Send `upgrade_request` to 127.0.0.1:port; the status code of the answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(upgrade_request(port, target, headers))
+        status_line = await asyncio.wait_for(reader.readline(), 10)
+        return int(status_line.split()[1])
+    finally:
+        writer.close()

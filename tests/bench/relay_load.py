@@ -1167,6 +1167,12 @@ listen_port = {port}
 ping_interval_s = 30
 # The closed-loop points send ~100 frames/s per charger on purpose.
 max_frames_per_s = 0
+# Thousands of chargers connect at once, all from this one address.
+max_connections = 0
+handshakes_per_s_per_address = 100000
+handshake_burst_per_address = 100000
+max_handshakes_in_progress = 100000
+max_csms_dials = 1000
 validation_to_csms = "observe"
 validation_to_charger = "observe"
 

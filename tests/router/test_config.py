@@ -12,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from lc.config import load_config, parse_config
+from router.admission import AdmissionSettings
 from router.config import MetricsSettings, parse_router_config
 from router.config_reader import ConfigError, Table
 from router.journal_bounds import JournalLimits
@@ -60,6 +61,12 @@ def test_every_default() -> None:
     assert router.server_ssl is None and router.upstream_ssl is None
     assert router.allowed_identities is None
     assert (router.max_frames_per_s, router.frame_burst, router.max_chargers) == (50, 200, None)
+    assert (router.max_connections, router.handshake_timeout_s, router.max_csms_dials) == (
+        1000,
+        10.0,
+        20,
+    )
+    assert router.admission == AdmissionSettings(10.0, 50, 100)
     assert metrics == MetricsSettings("127.0.0.1", 9100)
     assert policy == "hold"  # the default since offline hold exists
     assert router.hold is not None
@@ -189,6 +196,12 @@ def test_every_router_and_metrics_key_is_read() -> None:
                 "frame_burst": 30,
                 "max_chargers": 500,
                 "allowed_identities": ["CP01", "CP02"],
+                "max_connections": 600,
+                "handshake_timeout_s": 2.5,
+                "handshakes_per_s_per_address": 0.5,
+                "handshake_burst_per_address": 4,
+                "max_handshakes_in_progress": 7,
+                "max_csms_dials": 3,
             },
             "metrics": {"listen_host": "0.0.0.0", "listen_port": 9200},
         }
@@ -205,13 +218,20 @@ def test_every_router_and_metrics_key_is_read() -> None:
     )
     assert (router.max_frames_per_s, router.frame_burst, router.max_chargers) == (12.5, 30, 500)
     assert router.allowed_identities == frozenset({"CP01", "CP02"})
+    assert (router.max_connections, router.handshake_timeout_s, router.max_csms_dials) == (
+        600,
+        2.5,
+        3,
+    )
+    assert router.admission == AdmissionSettings(0.5, 4, 7)
     assert metrics == MetricsSettings("0.0.0.0", 9200)
     assert policy == "close"
 
 
 def test_zero_turns_the_frame_rate_and_connection_limits_off() -> None:
-    router, _, _ = _parse(_config({"max_frames_per_s": 0, "max_chargers": 0}))
+    router, _, _ = _parse(_config({"max_frames_per_s": 0, "max_chargers": 0, "max_connections": 0}))
     assert router.max_frames_per_s is None and router.max_chargers is None
+    assert router.max_connections is None
 
 
 @pytest.mark.parametrize("ping", [0, 0.0])
@@ -315,6 +335,9 @@ def test_upstream_url_must_be_a_websocket_url_with_a_host(url: str) -> None:
         ("max_frame_bytes", 65536.0),
         ("frame_burst", 1.5),
         ("max_chargers", "1000"),
+        ("max_connections", 1000.5),
+        ("handshake_timeout_s", "10"),
+        ("max_csms_dials", 2.0),
         ("validation_to_csms", True),
         ("connection_loss", 1),
     ],
@@ -338,6 +361,12 @@ def test_wrong_type_names_the_key(key: str, value: Any) -> None:
         ("max_frames_per_s", -1),
         ("frame_burst", 0),
         ("max_chargers", -1),
+        ("max_connections", -1),
+        ("handshake_timeout_s", 0.05),
+        ("handshakes_per_s_per_address", 0),
+        ("handshake_burst_per_address", 0),
+        ("max_handshakes_in_progress", 0),
+        ("max_csms_dials", 0),
     ],
 )
 def test_out_of_range_number_names_the_key(key: str, value: float) -> None:
@@ -627,3 +656,16 @@ def test_load_config_on_a_file_that_is_not_utf8(tmp_path: Path) -> None:
     path.write_bytes(b'[router]\nupstream_url = "ws://caf\xe9.example"\n')  # Latin-1
     with pytest.raises(ConfigError, match=r"UTF-8|utf-8"):
         load_config(path)
+
+
+@pytest.mark.parametrize("identity", ["CP 01", "CP/01", "CP\u00e901", "C" * 49])
+def test_an_allowed_identity_no_charger_could_connect_with_names_the_key(identity: str) -> None:
+    message = _error(_config({"allowed_identities": ["CP01", identity]}))
+    assert message.startswith(f"router.allowed_identities: {identity!r}: the identity ")
+
+
+def test_max_connections_below_max_chargers_names_the_key() -> None:
+    message = _error(_config({"max_chargers": 500, "max_connections": 499}))
+    assert message.startswith("router.max_connections: must be at least max_chargers (500)")
+    router, _, _ = _parse(_config({"max_chargers": 5000, "max_connections": 0}))
+    assert (router.max_chargers, router.max_connections) == (5000, None)

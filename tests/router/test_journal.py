@@ -478,6 +478,31 @@ def _files_contain(directory: Path, needles: list[bytes]) -> bool:
     return any(needle in content for needle in needles for content in contents)
 
 
+def _remembered(db_path: Path) -> set[str]:
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        return {str(row[0]) for row in db.execute("SELECT identity FROM credentials")}
+
+
+async def test_beyond_the_bound_the_credentials_used_longest_ago_are_forgotten(
+    db_path: Path,
+) -> None:
+    journal = await Journal.open(db_path, max_credentials=3)
+    try:
+        for identity in ("CP1", "CP2", "CP3"):
+            await journal.remember_credentials(identity, None, "ocpp1.6")
+        assert await journal.admit("CP1", None) == "ocpp1.6"  # CP2 is now used longest ago
+        await journal.remember_credentials("CP4", None, "ocpp1.6")
+        assert _remembered(db_path) == {"CP1", "CP3", "CP4"}
+        # A charger connected now is kept, even when its credentials were used longest ago.
+        await journal.remember_credentials("CP5", None, "ocpp1.6", keep={"CP3"})
+        assert _remembered(db_path) == {"CP1", "CP3", "CP4", "CP5"}
+        await journal.remember_credentials("CP6", None, "ocpp1.6")
+        assert _remembered(db_path) == {"CP4", "CP5", "CP6"}
+        assert await journal.admit("CP3", None) is None
+    finally:
+        await journal.close()
+
+
 async def test_a_stored_handshake_lives_exactly_as_long_as_its_backlog(journal: Journal) -> None:
     handshake = StoredHandshake("/ocpp/CP1", "ocpp1.6", True, b"sealed")
     first = (await journal.append("CP1", "one", handshake=handshake)).seq

@@ -54,6 +54,7 @@ from router.outputs import (
 )
 from router.schemas import default_registry
 from router.session import LinkSession, SessionSettings
+from tests.router.test_local_answers import NOTIFY_EVENT
 
 V16, V201 = OcppVersion.V16, OcppVersion.V201
 UP, DOWN = Direction.TO_CSMS, Direction.TO_CHARGER
@@ -387,15 +388,6 @@ def test_empty_provisional_id_reserve_answers_a_callerror_and_journals_nothing()
     assert of_type(retry, JournalAppend) == [JournalAppend(start16("s-1b"), -9)]
 
 
-EVENT_DATA = {
-    "eventId": 1,
-    "timestamp": TS,
-    "trigger": "Delta",
-    "actualValue": "Occupied",
-    "eventNotificationType": "HardWiredNotification",
-    "component": {"name": "Connector"},
-    "variable": {"name": "AvailabilityState"},
-}
 JOURNALED = [
     (V16, stop16("x-1", -1)),
     (V16, stop16("x-1", -1, tag="LOCAL")),
@@ -408,7 +400,7 @@ JOURNALED = [
     # reports that still mean something after the outage
     (V16, call("x-1", "FirmwareStatusNotification", {"status": "Installed"})),
     (V16, call("x-1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})),
-    (V201, call("x-1", "NotifyEvent", {"generatedAt": TS, "seqNo": 0, "eventData": [EVENT_DATA]})),
+    (V201, call("x-1", "NotifyEvent", NOTIFY_EVENT)),
     (V201, call("x-1", "FirmwareStatusNotification", {"status": "Installed"})),
     (V201, call("x-1", "LogStatusNotification", {"status": "Uploaded"})),
 ]

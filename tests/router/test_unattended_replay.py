@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+import websockets
 from ocpp.v201 import call as call201
 from prometheus_client import generate_latest
 
@@ -264,5 +265,34 @@ async def test_credentials_the_csms_now_refuses_make_the_backlog_wait_for_its_ch
         )
         failures = router.metrics.upstream_connect_failures.labels("http_401")
         assert failures._value.get() >= 1
+    finally:
+        await csms.stop()
+
+
+async def test_a_refused_handshake_of_that_identity_leaves_the_replay_alone(
+    start_router: StartRouter,
+) -> None:
+    csms = Csms(passwords={"CP01": "pw1"})
+    await csms.start()
+    try:
+        router, sent = await _backlog_then_restart(
+            csms, start_router, "ocpp1.6", password="pw1", keep_credentials=True
+        )
+        connections_before = len(csms.history["CP01"])
+        csms.answer_delay_s = 0.2  # a slow CSMS: the replay is under way during the knock
+        await csms.start(csms.port)
+        await wait_until(
+            lambda: len(csms.history["CP01"]) > connections_before,
+            timeout_s=20,
+            what="the replay without the charger under way",
+        )
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await connect_charge_point(
+                f"ws://127.0.0.1:{router.port}", "CP01", "ocpp1.6", password="guess"
+            )
+        assert refused.value.response.status_code == 401
+        await _delivered_in_order(csms, sent)
+        # One CSMS link delivered it all: the knock did not end the replay.
+        assert len(csms.history["CP01"]) == connections_before + 1
     finally:
         await csms.stop()
