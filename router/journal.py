@@ -300,7 +300,7 @@ class Journal:
         try:
             seq, shed = await self._run(insert)
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode != sqlite3.SQLITE_FULL:
+            if not disk_full(exc):
                 raise
             # The disk is full: SQLite rolled the entry back, the LC goes on. Free pages by
             # dropping meter values, then try once more.
@@ -308,7 +308,7 @@ class Journal:
             try:
                 seq, shed = await self._run(insert)
             except sqlite3.OperationalError as again:
-                if again.sqlite_errorcode == sqlite3.SQLITE_FULL:
+                if disk_full(again):
                     raise JournalFull("disk_full", shed_for_disk) from again
                 raise
         if seq is None:
@@ -700,6 +700,11 @@ def _stored_handshake(identity: str, handshake: StoredHandshake | None) -> list[
             ),
         )
     ]
+
+
+def disk_full(error: sqlite3.Error) -> bool:
+    """SQLite's "database or disk is full" (SQLITE_FULL)."""
+    return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
 
 
 def _forget_handshake_without_backlog(identity: str) -> _Statement:

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from aiohttp.client_ws import ClientWebSocketResponse
 from router import events as ev
 from router import invalid_id, replay_records
 from router.frames import CallError, ErrorKind, call_error_text, error_code
-from router.journal import Journal, JournalFull, StoredHandshake
+from router.journal import Journal, JournalFull, StoredHandshake, disk_full
 from router.metrics import RouterMetrics
 from router.outputs import (
     AnsweredLocally,
@@ -268,7 +269,15 @@ class Link:
                 # Not journaled: the charger must not take the answer as a receipt.
                 queue = deque(answer_refused(output.text, list(queue)))
             else:
-                await self._persist(output)
+                try:
+                    await self._persist(output)
+                except sqlite3.OperationalError as exc:
+                    if not disk_full(exc):
+                        raise
+                    # Bookkeeping lost, the link kept: a delivery not acknowledged is
+                    # replayed again later (at-least-once).
+                    self._metrics.journal_refused.labels("disk_full").inc()
+                    self._journal_at_bounds(0, f"{type(output).__name__} not written (disk full)")
         self._schedule_timer()
 
     async def _journal(self, output: JournalAppend) -> bool:

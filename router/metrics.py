@@ -168,8 +168,8 @@ class RouterMetrics:
         )
         self.journal_refused = Counter(
             "ocpp_lc_journal_refused",
-            "Requests the journal could not store, by reason (limit: its bounds; disk_full);"
-            " the charger got a CALLERROR and keeps them",
+            "Journal writes that failed, by reason (limit: its bounds; disk_full): a request"
+            " (the charger got a CALLERROR and keeps it) or the bookkeeping of the hold",
             ["reason"],
             registry=r,
         )

@@ -113,3 +113,45 @@ async def test_a_message_that_finds_no_room_gets_a_callerror_and_the_link_stays(
         assert actions == ["StartTransaction", "StopTransaction"]
     finally:
         await charger.close()
+
+
+async def test_a_full_disk_refuses_what_it_cannot_store_and_the_charger_stays_served(
+    csms: Csms, make_router: RouterFactory, tmp_path: Path
+) -> None:
+    router = await _held(csms, make_router, tmp_path, CHARGER_BYTES)
+    charger = await connect_charge_point(lc_url(router), "CP01")
+    session = Session16(charger)
+    try:
+        await _outage(csms, router)
+        await session.start()
+        journal = router.journal
+        assert journal is not None
+        # SQLite's own limit on the file, at its current size: the disk is full from now on.
+        (pages,) = (await journal._db.execute_fetchall("PRAGMA page_count"))[0]
+        await journal._db.execute_fetchall(f"PRAGMA max_page_count = {pages}")
+        for _ in range(3):
+            with pytest.raises(InternalError):
+                await charger.cp.call(
+                    call16.MeterValues(
+                        connector_id=1,
+                        transaction_id=session.transaction_id,
+                        meter_value=large_meter_value(),
+                    ),
+                    suppress=False,
+                )
+        assert router.metrics.journal_refused.labels("disk_full")._value.get() >= 3
+        refused = router.metrics.journal_refused.labels("disk_full")._value.get()
+        for connector in range(1, 80):  # statuses remembered until their rows need a new page
+            status = call16.StatusNotification(
+                connector_id=connector, error_code="NoError", status="Charging", timestamp=now_iso()
+            )
+            await charger.cp.call(status, suppress=False)  # answered, written or not
+        # Some could not be written; that bookkeeping is lost, the link is not.
+        assert router.metrics.journal_refused.labels("disk_full")._value.get() > refused
+        await charger.cp.call(call16.Heartbeat(), suppress=False)
+        await journal._db.execute_fetchall("PRAGMA max_page_count = 1073741823")  # room again
+        await session.stop()
+        actions = [json.loads(entry.text)[2] for entry in await journal.pending("CP01")]
+        assert actions == ["StartTransaction", "StopTransaction"]
+    finally:
+        await charger.close()
