@@ -108,6 +108,7 @@ def _router_settings(table: Table) -> tuple[RouterSettings, str]:
         session=session,
         max_frames_per_s=rate or None,
         frame_burst=table.integer("frame_burst", 200, minimum=1),
+        frame_timeout_s=table.number("frame_timeout_s", 30, minimum=0.1),
         max_chargers=max_chargers or None,
         max_connections=max_connections or None,
         handshake_timeout_s=table.number("handshake_timeout_s", 10, minimum=0.1),

@@ -85,7 +85,11 @@ def parse_rule(version: OcppVersion, answer: dict[str, Any]) -> InvalidIdRule:
         stack = found.get((_SMART_CHARGING_CTRLR, _V201_STACK))
     stop = not (isinstance(rule, str) and rule.strip().lower() == "false")
     level = stack.strip() if isinstance(stack, str) else None
-    return InvalidIdRule(stop, int(level) if level is not None and level.isdigit() else None)
+    # ASCII digits only: str.isdigit accepts "²", which int() refuses, and int() refuses
+    # thousands of digits; no stack level has more than a few.
+    if level is None or not (level.isascii() and level.isdigit()) or len(level) > 9:
+        return InvalidIdRule(stop, None)
+    return InvalidIdRule(stop, int(level))
 
 
 def stop_request(version: OcppVersion, transaction_id: int | str) -> tuple[str, dict[str, Any]]:

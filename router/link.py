@@ -21,8 +21,11 @@ from aiohttp.client_ws import ClientWebSocketResponse
 
 from router import events as ev
 from router import invalid_id, replay_records
+from router.arrivals import watch_arrivals
+from router.frame_deadline import FrameDeadline
 from router.frames import CallError, ErrorKind, call_error_text, error_code
 from router.journal import Journal, JournalFull, StoredHandshake, disk_full
+from router.log_limit import LogThrottle
 from router.metrics import RouterMetrics
 from router.outputs import (
     AnsweredLocally,
@@ -50,6 +53,23 @@ log = logging.getLogger(__name__)
 _BOUNDS_LOG_S = 60.0
 
 EventSink = Callable[[ev.Event], None]
+
+# What of a charger's own text goes into a log line: enough to recognise, too little to flood.
+_LOGGED_CHARS = 200
+_FRAME_TYPES_ENDING_A_LINK = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED)
+# How long a charger closed for an unfinished frame has to answer the close frame (it cannot).
+_UNFINISHED_FRAME_CLOSE_WAIT_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerLimits:
+    """What a link enforces on its charger's side."""
+
+    frame_budget: FrameBudget | None = None
+    # A frame whose first bytes arrived must be complete within this (router/frame_deadline.py).
+    frame_timeout_s: float | None = None
+    # One line per this interval for the charger's invalid frames, with a count of the rest.
+    violation_log_interval_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +104,7 @@ class Link:
         csms: ClientWebSocketResponse | None,
         metrics: RouterMetrics,
         publish: EventSink,
-        frame_budget: FrameBudget | None = None,
+        limits: ChargerLimits | None = None,
         hold: HoldLink | None = None,
     ) -> None:
         self.session = session
@@ -95,7 +115,13 @@ class Link:
         self._hold = hold
         self._metrics = metrics
         self._publish = publish
-        self._frame_budget = frame_budget  # the charger's side only
+        limits = limits or ChargerLimits()
+        self._frame_budget = limits.frame_budget  # the charger's side only
+        timeout = limits.frame_timeout_s
+        self._frame_deadline = None if timeout is None else FrameDeadline(timeout)
+        self._frame_timer: asyncio.TimerHandle | None = None
+        self._violation_log = LogThrottle(limits.violation_log_interval_s)
+        self._charger_close_code: int | None = None  # set when the LC ends the link itself
         self._loop = asyncio.get_running_loop()
         self._lc_calls: dict[str, asyncio.Future[Any]] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -103,7 +129,7 @@ class Link:
         self._background: set[asyncio.Task[None]] = set()
         # Refused sessions whose energy the LC stopped, by str(id): journaled until they end.
         self._suspended: dict[str, int | str] = {}
-        self._bounds_logged_at: float | None = None  # the last MemoryExhaustion log line
+        self._bounds_log = LogThrottle(_BOUNDS_LOG_S)  # MemoryExhaustion lines
         self._closed = asyncio.Event()
         self._close_reason = ""
         self.finished = asyncio.Event()  # set once both sockets are closed
@@ -127,6 +153,12 @@ class Link:
         try:
             done, _ = await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
             reason = next(pumps[task] for task in done)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    # A defect, not the charger's doing: it must not end a link unnoticed.
+                    log.error(
+                        "%s: %s failed", self.identity, task.get_name(), exc_info=task.exception()
+                    )
         finally:
             for task in pumps:
                 task.cancel()
@@ -147,6 +179,11 @@ class Link:
         """Ask `run` to end (a new connection with the same identity, or the LC stopping)."""
         self._close_reason = reason
         self._closed.set()
+
+    def watch_frames(self, charger_transport: asyncio.BaseTransport | None) -> None:
+        """Enforce the frame timeout on the charger's connection (once it is a WebSocket)."""
+        if self._frame_deadline is not None and charger_transport is not None:
+            watch_arrivals(charger_transport, self._charger_bytes_arrived)
 
     async def call(
         self, action: str, payload: dict[str, Any], timeout_s: float | None = None
@@ -222,8 +259,18 @@ class Link:
             if direction is Direction.TO_CSMS
             else self.session.route_from_csms
         )
-        budget = self._frame_budget if direction is Direction.TO_CSMS else None
-        async for message in source:
+        from_charger = direction is Direction.TO_CSMS
+        budget = self._frame_budget if from_charger else None
+        deadline = self._frame_deadline if from_charger else None
+        while True:
+            if deadline is not None:
+                deadline.waiting(self._loop.time())
+                self._watch_frame_deadline()
+            message = await source.receive()
+            if deadline is not None:
+                deadline.frame_read()
+            if message.type in _FRAME_TYPES_ENDING_A_LINK:
+                break
             if budget is not None:
                 wait = budget.take(self._loop.time())
                 if wait > 0:  # not reading meanwhile: TCP holds the charger back
@@ -237,12 +284,46 @@ class Link:
                 checked = self.session.check_pending()
                 if checked:
                     await self._execute(checked)
+            elif message.type is WSMsgType.PING:
+                # The charger's pings (only its socket hands them over) are answered here, after
+                # its frame budget: a ping flood is read, and answered, at the frame rate.
+                with contextlib.suppress(ConnectionError):
+                    await source.pong(message.data)
             elif message.type is WSMsgType.BINARY:
                 self._metrics.binary_frames_dropped.labels(direction.value).inc()
-                log.warning("%s: binary frame dropped (%s)", self.identity, direction.value)
+                self._log_invalid("binary frame dropped (%s)", direction.value)
             elif message.type is WSMsgType.ERROR:
                 log.info("%s: %s link error: %s", self.identity, direction.value, message.data)
                 break
+            # One frame per link and turn of the event loop: a link whose frames are all
+            # buffered already is otherwise worked through without the others getting a turn.
+            await asyncio.sleep(0)
+
+    def _charger_bytes_arrived(self) -> None:
+        assert self._frame_deadline is not None
+        if self._frame_deadline.bytes_arrived(self._loop.time()):
+            self._watch_frame_deadline()
+
+    def _watch_frame_deadline(self) -> None:
+        # One timer at a time: a deadline only moves later, and the timer re-arms when early.
+        assert self._frame_deadline is not None
+        deadline = self._frame_deadline.deadline()
+        if deadline is not None and self._frame_timer is None:
+            self._frame_timer = self._loop.call_at(deadline, self._frame_deadline_reached)
+
+    def _frame_deadline_reached(self) -> None:
+        self._frame_timer = None
+        assert self._frame_deadline is not None
+        if not self._frame_deadline.expired(self._loop.time()):
+            self._watch_frame_deadline()
+            return
+        limit = self._frame_deadline.limit_s
+        self._metrics.frame_timeouts.inc()
+        log.warning(
+            "%s: closing its link: a frame was not complete within %g s", self.identity, limit
+        )
+        self._charger_close_code = WSCloseCode.POLICY_VIOLATION
+        self.close(f"a frame was not complete within {limit:g} s")
 
     async def _execute(self, outputs: list[Output]) -> None:
         queue = deque(outputs)
@@ -303,13 +384,15 @@ class Link:
 
     def _journal_at_bounds(self, shed: int, what: str) -> None:
         self._metrics.journal_meter_values_dropped.inc(shed)
-        now = self._loop.time()
-        if self._bounds_logged_at is None or now - self._bounds_logged_at >= _BOUNDS_LOG_S:
-            self._bounds_logged_at = now
-            # The security event the spec names for this (A04, MemoryExhaustion); logged
-            # at most once a minute per link, a full journal must not flood the log too.
+        # The security event the spec names for this (A04, MemoryExhaustion); logged at most
+        # once a minute per link: a full journal must not flood the log too.
+        held_back = self._bounds_log.occurred(self._loop.time())
+        if held_back is not None:
             log.warning(
-                "%s: MemoryExhaustion: the journal is at its bounds: %s", self.identity, what
+                "%s: MemoryExhaustion: the journal is at its bounds: %s (%d more not logged)",
+                self.identity,
+                what,
+                held_back,
             )
 
     async def _persist(self, output: OfflineOutput) -> None:
@@ -417,16 +500,22 @@ class Link:
             code = error_code(self.version, violation.kind)
             if code is not None and violation.kind is not ErrorKind.MESSAGE_TYPE:
                 self._metrics.call_errors.labels(code, "lc").inc()
-        # InvalidMessages is the security event the spec names for this; the LC's own CSMS
-        # connection (which would push it) is a later piece, so it is logged here.
-        log.warning(
-            "%s: InvalidMessages %s %s (%s): %s",
-            self.identity,
+        self._log_invalid(
+            "%s %s (%s): %s",
             direction,
             violation.kind.value,
-            violation.action or "-",
-            violation.detail,
+            _loggable(violation.action or "-"),
+            _loggable(violation.detail),
         )
+
+    def _log_invalid(self, message: str, *args: object) -> None:
+        # InvalidMessages is the security event the spec names for this; the LC's own CSMS
+        # connection (which would push it) is a later piece, so it is logged here, one line
+        # per interval and charger.
+        unlogged = self._violation_log.occurred(self._loop.time())
+        if unlogged is not None:
+            more = f" ({unlogged} more since the last line)" if unlogged else ""
+            log.warning("%s: InvalidMessages " + message + "%s", self.identity, *args, more)
 
     # -- timeouts ----------------------------------------------------------------------------
 
@@ -446,6 +535,16 @@ class Link:
     async def _shutdown(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        if self._frame_deadline is not None:
+            self._frame_deadline.stop()
+        if self._frame_timer is not None:
+            self._frame_timer.cancel()
+        if self._violation_log.unlogged:
+            log.warning(
+                "%s: InvalidMessages: %d more since the last line",
+                self.identity,
+                self._violation_log.unlogged,
+            )
         for task in self._background:
             task.cancel()  # their calls to the charger cannot be answered any more
         with contextlib.suppress(KeyError):  # no series for a charger that is gone
@@ -458,7 +557,14 @@ class Link:
         # Mirror a normal close code; anything else (lost, ping timeout) is "going away".
         closed_first = charger if charger.closed or csms is None else csms
         code = _close_code(closed_first.close_code)
-        closing = [charger.close(code=code)] + ([csms.close(code=code)] if csms else [])
+        charger_closing: Awaitable[bool]
+        if self._charger_close_code is None:
+            charger_closing = charger.close(code=code)
+        else:  # its answer to the close frame would end up inside its unfinished frame
+            charger_closing = asyncio.wait_for(
+                charger.close(code=self._charger_close_code), _UNFINISHED_FRAME_CLOSE_WAIT_S
+            )
+        closing = [charger_closing] + ([csms.close(code=code)] if csms else [])
         await asyncio.gather(*closing, return_exceptions=True)
 
 
@@ -484,3 +590,9 @@ def answer_refused(text: str, rest: list[Output]) -> list[Output]:
 
 def _close_code(code: int | None) -> int:
     return code if code == WSCloseCode.OK else WSCloseCode.GOING_AWAY
+
+
+def _loggable(text: str) -> str:
+    """A charger's text for a log line: cut short, control characters escaped."""
+    cut = text if len(text) <= _LOGGED_CHARS else text[:_LOGGED_CHARS] + "..."
+    return cut.encode("unicode_escape").decode("ascii")

@@ -95,6 +95,12 @@ class RouterMetrics:
             "Time the LC stopped reading chargers that sent more than max_frames_per_s",
             registry=r,
         )
+        self.frame_timeouts = Counter(
+            "ocpp_lc_charger_frame_timeouts",
+            "Charger links closed (1008) because a frame that had begun was not complete within"
+            " frame_timeout_s",
+            registry=r,
+        )
         self.lc_calls = Counter(
             "ocpp_lc_own_calls",
             "Calls the LC itself sent to chargers, by action and outcome",

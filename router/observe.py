@@ -4,10 +4,16 @@ Only charger-originated requests and the answers to them, and the charger's answ
 CSMS charging-profile calls, are observed. The session hands over only schema-valid payloads
 (an invalid one may be relayed, but it is never observed); lookups still tolerate optional
 fields that are absent: a payload without what an event needs yields no event.
+
+Schema-valid is not sane: the schemas bound no number, and Python's `json` reads integers of
+thousands of digits, `NaN` and `Infinity`. Every number taken from a payload is therefore
+made a finite float here or dropped (`_number`, `_scaled`), so no arithmetic on it can raise
+and no event carries a value the balancer cannot compute with.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -19,23 +25,39 @@ _SCALE = {"Wh": 1.0, "kWh": 1000.0, "W": 1.0, "kW": 1000.0, "A": 1.0}
 
 
 def _number(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
+    """A finite float, or None: 1.6 sends numbers as strings ("1e999", "nan" parse too)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):  # not a number; an integer beyond a float's range
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _int(value: Any) -> int | None:
     return value if type(value) is int else None
 
 
-def _sample_unit(sample: dict[str, Any]) -> tuple[str | None, float]:
-    """(unit, multiplier): 1.6 has `unit`, 2.0.1 `unitOfMeasure` with a power-of-ten multiplier."""
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _scaled(value: float, power_of_ten: int, factor: float) -> float | None:
+    """value × 10^power_of_ten × factor, or None when that is not a finite float."""
+    try:
+        scaled = value * 10.0**power_of_ten * factor
+    except OverflowError:  # 10.0 ** 309 and beyond, or an exponent beyond a float's range
+        return None
+    return scaled if math.isfinite(scaled) else None
+
+
+def _sample_unit(sample: dict[str, Any]) -> tuple[Any, int]:
+    """(unit, power of ten): 1.6 has `unit`, 2.0.1 `unitOfMeasure` with a `multiplier`."""
     if "unitOfMeasure" in sample:
-        unit_of_measure = sample["unitOfMeasure"]
-        multiplier = _int(unit_of_measure.get("multiplier")) or 0
-        return unit_of_measure.get("unit"), 10.0**multiplier
-    return sample.get("unit"), 1.0
+        unit_of_measure = _dict(sample["unitOfMeasure"])
+        return unit_of_measure.get("unit"), _int(unit_of_measure.get("multiplier")) or 0
+    return sample.get("unit"), 0
 
 
 def _meter_sample(
@@ -44,13 +66,16 @@ def _meter_sample(
     currents: list[float | None] = [None, None, None]
     power = energy = None
     for sample in sampled:
-        value = _number(sample.get("value"))
+        if not isinstance(sample, dict):
+            continue
+        unit, power_of_ten = _sample_unit(sample)
+        raw = _number(sample.get("value"))
+        scale = _SCALE.get(unit, 1.0) if isinstance(unit, str) else 1.0
+        value = None if raw is None else _scaled(raw, power_of_ten, scale)
         if value is None:
             continue
         measurand = sample.get("measurand", "Energy.Active.Import.Register")
         phase = sample.get("phase")
-        unit, multiplier = _sample_unit(sample)
-        value *= multiplier * _SCALE.get(unit or "", 1.0)
         if measurand == "Current.Import" and phase in _PHASES:
             currents[_PHASES.index(phase)] = value
         elif measurand == "Power.Active.Import" and phase is None:
@@ -116,14 +141,12 @@ def _transaction_event(identity: str, version: OcppVersion, p: dict[str, Any]) -
     if not isinstance(info, dict) or "transactionId" not in info:
         return []
     transaction_id = str(info["transactionId"])
-    evse = p.get("evse")
-    evse_id = _int(evse.get("id")) if isinstance(evse, dict) else None
+    evse_id = _int(_dict(p.get("evse")).get("id"))
     kind = p.get("eventType")
     state = info.get("chargingState")
     found: list[ev.Event] = []
     if kind == "Started":
-        token = p.get("idToken")
-        id_token = token.get("idToken") if isinstance(token, dict) else None
+        id_token = _dict(p.get("idToken")).get("idToken")
         found.append(ev.TransactionStarted(identity, transaction_id, evse_id, id_token, None))
     if kind == "Updated" or (kind == "Started" and state is not None):
         found.append(ev.TransactionUpdated(identity, transaction_id, evse_id, state))
@@ -161,7 +184,7 @@ def _boot(
         vendor, model = request.get("chargePointVendor"), request.get("chargePointModel")
         firmware = request.get("firmwareVersion")
     else:
-        station = request.get("chargingStation", {})
+        station = _dict(request.get("chargingStation"))
         vendor, model = station.get("vendorName"), station.get("model")
         firmware = station.get("firmwareVersion")
     interval = _int(response.get("interval"))

@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,11 @@ _KIND_BY_KEYWORD = {
     "type": ErrorKind.TYPE,
     "additionalProperties": ErrorKind.FORMAT,
 }
+
+# A rejected payload is explained from its first errors only: jsonschema finds every error
+# otherwise, and a 60 KB MeterValues with thousands of bad samples then costs ~50 ms of the
+# event loop per frame, inside any frame budget.
+EXPLAINED_ERRORS = 16
 
 # The drafts the schema compiler follows, as {jsonschema validator: is draft 4}.
 _COMPILED_DRAFTS = {validators.Draft4Validator: True, validators.Draft6Validator: False}
@@ -96,7 +102,13 @@ class _Validator:
     def check(self, payload: Any) -> SchemaViolation | None:
         if self._is_valid(payload):
             return None
-        error = schema_exceptions.best_match(self.reference.iter_errors(payload))
+        errors = islice(self.reference.iter_errors(payload), EXPLAINED_ERRORS)
+        try:
+            error = schema_exceptions.best_match(errors)
+        except RecursionError:
+            # jsonschema quotes the offending value, and quoting a list nested some 800 deep
+            # (which json.loads still reads) exceeds the recursion limit.
+            return SchemaViolation(ErrorKind.FORMAT, "payload nested too deeply to explain")
         if error is None:  # the fast path and jsonschema disagree: a broken schema or compiler
             return SchemaViolation(ErrorKind.GENERIC, "payload rejected by schema")
         kind = _KIND_BY_KEYWORD.get(str(error.validator), ErrorKind.PROPERTY)

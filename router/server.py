@@ -43,7 +43,7 @@ from router.frames import OcppVersion
 from router.journal import Journal
 from router.journal_bounds import JournalLimits
 from router.keyed_lock import KeyedLock
-from router.link import HoldLink, Link
+from router.link import ChargerLimits, HoldLink, Link
 from router.log_limit import LogLimiter
 from router.metrics import RouterMetrics
 from router.offline import OfflineKnowledge, OfflineRelay, OfflineSettings, authorization_scope
@@ -77,6 +77,11 @@ class RouterSettings:
     # (router/rate_limit.py); None: unlimited.
     max_frames_per_s: float | None = 50.0
     frame_burst: int = 200
+    # A charger's frame whose first bytes arrived must be complete within this, or its link
+    # is closed (1008); None: no limit.
+    frame_timeout_s: float | None = 30.0
+    # A charger's invalid frames are logged one line per this interval, with a count.
+    violation_log_interval_s: float = 60.0
     # Charger connections beyond this are refused with 503; None: no limit.
     max_chargers: int | None = None
     # TCP sockets on the charger port, upgraded or not; one beyond is closed. None: no limit.
@@ -337,9 +342,12 @@ class Router:
         budget = None
         if rate is not None:
             budget = FrameBudget(rate, self.settings.frame_burst, asyncio.get_running_loop().time())
+        limits = ChargerLimits(
+            budget, self.settings.frame_timeout_s, self.settings.violation_log_interval_s
+        )
         if hold_settings is None or journal is None:
             session = LinkSession(identity, version, self.settings.session, self._schemas)
-            return Link(session, charger, csms, self.metrics, self._publish, budget)
+            return Link(session, charger, csms, self.metrics, self._publish, limits)
         reserve = deque(
             [
                 await journal.next_provisional_transaction_id(identity)
@@ -367,7 +375,7 @@ class Router:
                 hold_settings.sealer,
             ),
         )
-        return Link(session, charger, csms, self.metrics, self._publish, budget, hold)
+        return Link(session, charger, csms, self.metrics, self._publish, limits, hold)
 
     def _publish(self, event: ev.Event) -> None:
         for callback in self._subscribers:
@@ -457,6 +465,7 @@ class Router:
                     heartbeat=self.settings.ping_interval_s,
                     compress=True,  # accept RFC 7692 permessage-deflate when offered
                     max_msg_size=self._hard_frame_limit,
+                    autoping=False,  # its pings are answered by the link, within its frame budget
                 )
                 try:
                     await charger.prepare(request)
@@ -477,6 +486,7 @@ class Router:
                 link = await self._link(
                     identity, version, charger, csms, target.path, offered, headers
                 )
+                link.watch_frames(request.transport)
                 self._links[identity] = link
                 # The charger's own link delivers its backlog from now on.
                 await self._unattended.stand_down(identity)

@@ -67,6 +67,7 @@ def test_every_default() -> None:
         20,
     )
     assert router.admission == AdmissionSettings(10.0, 50, 100)
+    assert router.frame_timeout_s == 30.0
     assert metrics == MetricsSettings("127.0.0.1", 9100)
     assert policy == "hold"  # the default since offline hold exists
     assert router.hold is not None
@@ -194,6 +195,7 @@ def test_every_router_and_metrics_key_is_read() -> None:
                 "connection_loss": "close",
                 "max_frames_per_s": 12.5,
                 "frame_burst": 30,
+                "frame_timeout_s": 2.5,
                 "max_chargers": 500,
                 "allowed_identities": ["CP01", "CP02"],
                 "max_connections": 600,
@@ -217,6 +219,7 @@ def test_every_router_and_metrics_key_is_read() -> None:
         validation_to_charger=ValidationMode.OBSERVE,
     )
     assert (router.max_frames_per_s, router.frame_burst, router.max_chargers) == (12.5, 30, 500)
+    assert router.frame_timeout_s == 2.5
     assert router.allowed_identities == frozenset({"CP01", "CP02"})
     assert (router.max_connections, router.handshake_timeout_s, router.max_csms_dials) == (
         600,
@@ -334,6 +337,7 @@ def test_upstream_url_must_be_a_websocket_url_with_a_host(url: str) -> None:
         ("call_timeout_s", {"s": 30}),
         ("max_frame_bytes", 65536.0),
         ("frame_burst", 1.5),
+        ("frame_timeout_s", "30"),
         ("max_chargers", "1000"),
         ("max_connections", 1000.5),
         ("handshake_timeout_s", "10"),
@@ -360,6 +364,7 @@ def test_wrong_type_names_the_key(key: str, value: Any) -> None:
         ("max_frame_bytes", (16 << 20) + 1),
         ("max_frames_per_s", -1),
         ("frame_burst", 0),
+        ("frame_timeout_s", 0),
         ("max_chargers", -1),
         ("max_connections", -1),
         ("handshake_timeout_s", 0.05),

@@ -94,6 +94,8 @@ def test_the_rule_and_the_stack_level_are_read_in_one_schema_valid_call(
         ("no", "5", InvalidIdRule(True, 5)),  # garbage: stop
         ("0", "x", InvalidIdRule(True, None)),
         ("false", "-1", InvalidIdRule(False, None)),
+        ("false", "²", InvalidIdRule(False, None)),  # a digit to str.isdigit, not to int()
+        ("false", "9" * 5000, InvalidIdRule(False, None)),  # beyond int()'s digit limit
     ],
 )
 def test_the_rule_is_parsed_and_anything_unreadable_means_stop(

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from router import schemas
 from router.frames import ErrorKind, OcppVersion
-from router.schemas import SCHEMA_ROOT, SchemaRegistry, default_registry
+from router.schemas import EXPLAINED_ERRORS, SCHEMA_ROOT, SchemaRegistry, default_registry
 
 V16, V201, V21 = OcppVersion.V16, OcppVersion.V201, OcppVersion.V21
 TS = "2026-11-25T10:00:00Z"
@@ -234,6 +235,44 @@ def test_violation_detail_is_capped_at_255_characters(registry: SchemaRegistry) 
     violation = registry.check(V16, "StatusNotification", True, {**STATUS_16, "status": "s" * 400})
     assert violation is not None and violation.kind is ErrorKind.PROPERTY
     assert len(violation.detail) == 255
+
+
+def test_a_payload_with_thousands_of_errors_is_explained_from_its_first_few(
+    registry: SchemaRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    examined: list[int] = []
+    best_match = schemas.schema_exceptions.best_match
+
+    def counting_best_match(errors: Any) -> Any:
+        listed = list(errors)
+        examined.append(len(listed))
+        return best_match(listed)
+
+    monkeypatch.setattr(schemas.schema_exceptions, "best_match", counting_best_match)
+    sampled = [{"value": "not a number"}] * 3000
+    payload = {"evseId": 1, "meterValue": [{"timestamp": TS, "sampledValue": sampled}]}
+    violation = registry.check(V201, "MeterValues", True, payload)
+    assert violation is not None and violation.kind is ErrorKind.TYPE
+    assert violation.detail.startswith("meterValue/0/sampledValue/")
+    assert examined == [EXPLAINED_ERRORS]
+
+
+@pytest.mark.parametrize(
+    ("version", "action", "field"),
+    [
+        (V16, "Authorize", "idTag"),
+        (V201, "Authorize", "idToken"),
+        (V201, "MeterValues", "meterValue"),
+    ],
+)
+def test_a_payload_nested_too_deeply_to_quote_is_still_a_violation(
+    registry: SchemaRegistry, version: OcppVersion, action: str, field: str
+) -> None:
+    nested: list[Any] = []
+    for _ in range(2000):  # json.loads reads ~900 levels; quoting them is what fails
+        nested = [nested]
+    violation = registry.check(version, action, True, {field: nested})
+    assert violation is not None and violation.kind is ErrorKind.FORMAT
 
 
 @pytest.mark.parametrize("version", [V16, V201, V21])
