@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from ocpp.exceptions import InternalError
@@ -26,10 +25,14 @@ pytestmark = pytest.mark.timeout(90)
 CHARGER_BYTES = 64 * 1024
 
 
-def large_meter_value() -> list[dict[str, Any]]:
-    """One meter value of ~8 KB: many sampled values, within the default frame limit."""
+def large_meter_values(session: Session16) -> call16.MeterValues:
+    """MeterValues of ~8 KB for the session: many sampled values, within the frame limit."""
     sample = {"value": "16.0", "measurand": "Current.Import", "phase": "L1", "unit": "A"}
-    return [{"timestamp": now_iso(), "sampledValue": [sample] * 100}]
+    return call16.MeterValues(
+        connector_id=1,
+        transaction_id=session.transaction_id,
+        meter_value=[{"timestamp": now_iso(), "sampledValue": [sample] * 100}],
+    )
 
 
 async def _held(csms: Csms, make_router: RouterFactory, tmp_path: Path, limit: int) -> Router:
@@ -57,13 +60,7 @@ async def test_large_meter_values_stay_within_the_bound_and_start_and_stop_survi
         journal = router.journal
         assert journal is not None
         for _ in range(30):  # ~240 KB of meter values for a 64 KB bound
-            await charger.cp.call(
-                call16.MeterValues(
-                    connector_id=1,
-                    transaction_id=session.transaction_id,
-                    meter_value=large_meter_value(),
-                )
-            )
+            await session.charger.cp.call(large_meter_values(session))
             assert (await journal.backlog_summaries())["CP01"].size_bytes <= CHARGER_BYTES
         await session.stop()
         dropped = router.metrics.journal_meter_values_dropped._value.get()
@@ -97,14 +94,7 @@ async def test_a_message_that_finds_no_room_gets_a_callerror_and_the_link_stays(
         await _outage(csms, router)
         await session.start()
         with pytest.raises(InternalError):  # not journaled: the charger keeps it
-            await charger.cp.call(
-                call16.MeterValues(
-                    connector_id=1,
-                    transaction_id=session.transaction_id,
-                    meter_value=large_meter_value(),
-                ),
-                suppress=False,
-            )
+            await charger.cp.call(large_meter_values(session), suppress=False)
         assert router.metrics.journal_refused.labels("limit")._value.get() == 1
         await session.stop()  # the link stays up; what fits is journaled
         journal = router.journal
@@ -131,14 +121,7 @@ async def test_a_full_disk_refuses_what_it_cannot_store_and_the_charger_stays_se
         await journal._db.execute_fetchall(f"PRAGMA max_page_count = {pages}")
         for _ in range(3):
             with pytest.raises(InternalError):
-                await charger.cp.call(
-                    call16.MeterValues(
-                        connector_id=1,
-                        transaction_id=session.transaction_id,
-                        meter_value=large_meter_value(),
-                    ),
-                    suppress=False,
-                )
+                await charger.cp.call(large_meter_values(session), suppress=False)
         assert router.metrics.journal_refused.labels("disk_full")._value.get() >= 3
         refused = router.metrics.journal_refused.labels("disk_full")._value.get()
         for connector in range(1, 80):  # statuses remembered until their rows need a new page
