@@ -6,7 +6,9 @@ Independent peers: the PyPI `ocpp` CSMS and a 1.6 charge point, over real socket
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -42,21 +44,29 @@ async def _held(csms: Csms, make_router: RouterFactory, tmp_path: Path, limit: i
     return await make_router(csms.url, ping_interval_s=2, hold=hold)
 
 
-async def _outage(csms: Csms, router: Router) -> None:
-    await csms.stop()
-    gauge = router.metrics.upstream_connected.labels("CP01")
-    await wait_until(lambda: gauge._value.get() == 0, what="the CSMS link down")
+@contextlib.asynccontextmanager
+async def _session_in_an_outage(
+    csms: Csms, make_router: RouterFactory, tmp_path: Path, limit: int
+) -> AsyncIterator[tuple[Router, Session16]]:
+    """A charger whose session starts while the CSMS is gone, on an LC with this bound."""
+    router = await _held(csms, make_router, tmp_path, limit)
+    charger = await connect_charge_point(lc_url(router), "CP01")
+    try:
+        await csms.stop()
+        gauge = router.metrics.upstream_connected.labels("CP01")
+        await wait_until(lambda: gauge._value.get() == 0, what="the CSMS link down")
+        session = Session16(charger)
+        await session.start()  # offline: a provisional id the LC saw
+        yield router, session
+    finally:
+        await charger.close()
 
 
 async def test_large_meter_values_stay_within_the_bound_and_start_and_stop_survive(
     csms: Csms, make_router: RouterFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    router = await _held(csms, make_router, tmp_path, CHARGER_BYTES)
-    charger = await connect_charge_point(lc_url(router), "CP01")
-    session = Session16(charger)
-    try:
-        await _outage(csms, router)
-        await session.start()  # offline: a provisional id the LC saw
+    limit = CHARGER_BYTES
+    async with _session_in_an_outage(csms, make_router, tmp_path, limit) as (router, session):
         journal = router.journal
         assert journal is not None
         for _ in range(30):  # ~240 KB of meter values for a 64 KB bound
@@ -67,7 +77,7 @@ async def test_large_meter_values_stay_within_the_bound_and_start_and_stop_survi
         assert dropped > 0
         assert "MemoryExhaustion" in caplog.text
 
-        sent = [json.loads(f) for f in charger.recorder.sent if json.loads(f)[0] == 2]
+        sent = [json.loads(f) for f in session.charger.recorder.sent if json.loads(f)[0] == 2]
         await csms.start(csms.port)
         await wait_until(
             lambda: "StopTransaction" in str(csms.received("CP01")), timeout_s=30, what="replay"
@@ -80,40 +90,28 @@ async def test_large_meter_values_stay_within_the_bound_and_start_and_stop_survi
         assert got_ids == [sent[0][1], *kept, sent[-1][1]]
         assert kept == meter_ids[len(meter_ids) - len(kept) :] and kept[-1] == meter_ids[-1]
         assert len(kept) == len(meter_ids) - dropped
-    finally:
-        await charger.close()
 
 
 async def test_a_message_that_finds_no_room_gets_a_callerror_and_the_link_stays(
     csms: Csms, make_router: RouterFactory, tmp_path: Path
 ) -> None:
-    router = await _held(csms, make_router, tmp_path, 4096)  # below one large meter value
-    charger = await connect_charge_point(lc_url(router), "CP01")
-    session = Session16(charger)
-    try:
-        await _outage(csms, router)
-        await session.start()
+    limit = 4096  # below one large meter value
+    async with _session_in_an_outage(csms, make_router, tmp_path, limit) as (router, session):
         with pytest.raises(InternalError):  # not journaled: the charger keeps it
-            await charger.cp.call(large_meter_values(session), suppress=False)
+            await session.charger.cp.call(large_meter_values(session), suppress=False)
         assert router.metrics.journal_refused.labels("limit")._value.get() == 1
         await session.stop()  # the link stays up; what fits is journaled
         journal = router.journal
         assert journal is not None
         actions = [json.loads(entry.text)[2] for entry in await journal.pending("CP01")]
         assert actions == ["StartTransaction", "StopTransaction"]
-    finally:
-        await charger.close()
 
 
 async def test_a_full_disk_refuses_what_it_cannot_store_and_the_charger_stays_served(
     csms: Csms, make_router: RouterFactory, tmp_path: Path
 ) -> None:
-    router = await _held(csms, make_router, tmp_path, CHARGER_BYTES)
-    charger = await connect_charge_point(lc_url(router), "CP01")
-    session = Session16(charger)
-    try:
-        await _outage(csms, router)
-        await session.start()
+    limit = CHARGER_BYTES
+    async with _session_in_an_outage(csms, make_router, tmp_path, limit) as (router, session):
         journal = router.journal
         assert journal is not None
         # SQLite's own limit on the file, at its current size: the disk is full from now on.
@@ -121,20 +119,18 @@ async def test_a_full_disk_refuses_what_it_cannot_store_and_the_charger_stays_se
         await journal._db.execute_fetchall(f"PRAGMA max_page_count = {pages}")
         for _ in range(3):
             with pytest.raises(InternalError):
-                await charger.cp.call(large_meter_values(session), suppress=False)
+                await session.charger.cp.call(large_meter_values(session), suppress=False)
         assert router.metrics.journal_refused.labels("disk_full")._value.get() >= 3
         refused = router.metrics.journal_refused.labels("disk_full")._value.get()
         for connector in range(1, 80):  # statuses remembered until their rows need a new page
             status = call16.StatusNotification(
                 connector_id=connector, error_code="NoError", status="Charging", timestamp=now_iso()
             )
-            await charger.cp.call(status, suppress=False)  # answered, written or not
+            await session.charger.cp.call(status, suppress=False)  # answered, written or not
         # Some could not be written; that bookkeeping is lost, the link is not.
         assert router.metrics.journal_refused.labels("disk_full")._value.get() > refused
-        await charger.cp.call(call16.Heartbeat(), suppress=False)
+        await session.charger.cp.call(call16.Heartbeat(), suppress=False)
         await journal._db.execute_fetchall("PRAGMA max_page_count = 1073741823")  # room again
         await session.stop()
         actions = [json.loads(entry.text)[2] for entry in await journal.pending("CP01")]
         assert actions == ["StartTransaction", "StopTransaction"]
-    finally:
-        await charger.close()
