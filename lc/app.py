@@ -98,6 +98,7 @@ class LocalController:
             list(view.ended),
             balancer_status(self.balancer) if self.balancer is not None else None,
             await journal.backlog() if journal is not None else {},
+            self.router.backlogs_waiting_for_charger(),
             expected=self._expected_chargers(),
             started_at=self._started_at,
         )

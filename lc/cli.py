@@ -1,4 +1,5 @@
-"""Command line: `run`, `check-config`, `health` (each `--config FILE`), `demo`, `--version`."""
+"""Command line: `run`, `check-config`, `health` (each `--config FILE`), `demo`, `journal ...`,
+`--version`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from lc import journal_cli
 from lc.app import LocalController, ShutdownOverrun, serve_until_signalled
 from lc.config import load_config
 from lc.health import check_health
@@ -70,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "-v", "--verbose", action="store_true", help="also the LC's INFO log, not only warnings"
     )
+    journal_cli.add_parser(commands)
     return parser
 
 
@@ -92,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
 
         _run_loop(run_demo(args.duration))
         return 0
+    if args.command == "journal":
+        return journal_cli.run(args)
     try:
         config = load_config(args.config)
     except ConfigError as exc:

@@ -75,6 +75,8 @@ class StatusSnapshot:
     balancer: BalancerStatus | None  # None: the LC only routes
     # Journaled messages the CSMS has not received yet, per charger: (count, oldest wall time).
     backlog: Mapping[str, tuple[int, float]] = field(default_factory=dict)
+    # Chargers not connected whose backlog the LC cannot deliver without them.
+    waiting_for_charger: frozenset[str] = frozenset()
     # Chargers the config names: listed even while they have not connected.
     expected: Sequence[str] = ()
     started_at: float = 0.0  # wall time the LC started
@@ -367,7 +369,9 @@ def _nice_ceiling(value: float) -> float:
 
 def _chargers_section(snapshot: StatusSnapshot) -> list[str]:
     chargers = sorted(snapshot.chargers, key=lambda c: c.identity)
-    absent = sorted(set(snapshot.expected) - {c.identity for c in chargers})
+    # Named in the config, or with a backlog (gone during an outage), and not seen since.
+    seen = {charger.identity for charger in chargers}
+    absent = sorted((set(snapshot.expected) | set(snapshot.backlog)) - seen)
     connected = sum(1 for c in chargers if c.connected)
     parts = [
         f"<h2>Chargers ({connected} of {len(chargers) + len(absent)} connected)</h2>",
@@ -387,13 +391,8 @@ def _chargers_section(snapshot: StatusSnapshot) -> list[str]:
             reason = escape(charger.disconnect_reason or "")
             link = f'<span class="warn">offline since {since}</span> '
             link += f'<span class="muted">{reason}</span>'
-        waiting = snapshot.backlog.get(charger.identity)
-        if waiting is not None:
-            count, oldest = waiting
-            link += (
-                f"<br>{count} message{'s' if count != 1 else ''} waiting for the CSMS "
-                f"(oldest {_ago(snapshot.now - oldest)})"
-            )
+        if charger.identity in snapshot.backlog:
+            link += "<br>" + _backlog_note(snapshot, charger.identity)
         hardware = " / ".join(
             escape(v) for v in (charger.vendor, charger.model, charger.firmware) if v
         )
@@ -409,19 +408,29 @@ def _chargers_section(snapshot: StatusSnapshot) -> list[str]:
         )
     for identity in absent:
         since = _since(snapshot.started_at, snapshot.now)
-        parts.append(
-            _row(
-                escape(identity),
-                f'<span class="warn">offline since {since}</span> '
-                '<span class="muted">not connected since the LC started</span>',
-                "–",
-                "–",
-                "–",
-                "–",
-            )
+        link = (
+            f'<span class="warn">offline since {since}</span> '
+            '<span class="muted">not connected since the LC started</span>'
         )
+        if identity in snapshot.backlog:
+            link += "<br>" + _backlog_note(snapshot, identity)
+        parts.append(_row(escape(identity), link, "–", "–", "–", "–"))
     parts.append("</table></div>")
     return parts
+
+
+def _backlog_note(snapshot: StatusSnapshot, identity: str) -> str:
+    count, oldest = snapshot.backlog[identity]
+    note = (
+        f"{count} message{'s' if count != 1 else ''} waiting for the CSMS "
+        f"(oldest {_ago(snapshot.now - oldest)})"
+    )
+    if identity in snapshot.waiting_for_charger:
+        note += (
+            '<br><span class="warn">they wait for this charger to reconnect: the LC keeps '
+            "no credentials to deliver them without it</span>"
+        )
+    return note
 
 
 def _control_note(identity: str, balancer: BalancerStatus | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,7 +12,9 @@ from urllib.parse import urlparse
 
 from router.admission import AdmissionSettings
 from router.config_reader import ConfigError, Table, charger_identity
+from router.journal_bounds import MIB, JournalLimits
 from router.offline import OfflineSettings
+from router.sealed_credentials import CredentialKeyError, CredentialSealer, read_key
 from router.server import HoldSettings, RouterSettings
 from router.session import SessionSettings, ValidationMode
 from router.tls import (
@@ -23,6 +26,20 @@ from router.tls import (
 )
 
 CONNECTION_LOSS_POLICIES = ("hold", "close")
+# The [router.offline] keys: read under `hold`, accepted and ignored under `close`.
+HOLD_KEYS = (
+    "journal_path",
+    "local_list",
+    "accept_unknown_ids",
+    "redial_interval_s",
+    "keep_credentials",
+    "credentials_key_path",
+    "max_journal_mb",
+    "max_journal_mb_per_charger",
+    "max_meter_value_age_h",
+)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +68,11 @@ def _router_settings(table: Table) -> tuple[RouterSettings, str]:
     )
     policy = table.choice("connection_loss", CONNECTION_LOSS_POLICIES, "hold")
     offline = table.table("offline", {})
-    hold = _hold_settings(offline) if policy == "hold" else None
+    hold = None
+    if policy == "hold":
+        hold = _hold_settings(offline)
+    else:
+        _ignore_hold_settings(offline)
     offline.finish()
     rate = table.number("max_frames_per_s", 50, minimum=0)
     max_chargers = table.integer("max_chargers", 0, minimum=0)
@@ -185,7 +206,50 @@ def _hold_settings(table: Table) -> HoldSettings:
             accept_unknown_ids=table.boolean("accept_unknown_ids", False),
             redial_interval_s=table.number("redial_interval_s", 5.0, minimum=0.05),
         ),
+        sealer=_credential_sealer(table),
+        limits=_journal_limits(table),
     )
+
+
+def _journal_limits(table: Table) -> JournalLimits:
+    default = JournalLimits()
+    total = table.number("max_journal_mb", default.total_bytes / MIB, minimum=0.01)
+    per_charger = table.number(
+        "max_journal_mb_per_charger", default.charger_bytes / MIB, minimum=0.01
+    )
+    if per_charger > total:
+        raise ConfigError(
+            f"{table.key('max_journal_mb_per_charger')}: must be at most max_journal_mb "
+            f"({total:g}), got {per_charger:g}"
+        )
+    age_h = table.number("max_meter_value_age_h", default.meter_value_age_s / 3600, minimum=1)
+    return JournalLimits(int(per_charger * MIB), int(total * MIB), age_h * 3600)
+
+
+def _credential_sealer(table: Table) -> CredentialSealer | None:
+    """With keep_credentials, the sealer of the key file; a key others can read is refused."""
+    if not table.boolean("keep_credentials", False):
+        if table.has("credentials_key_path"):
+            table.string("credentials_key_path")
+        return None
+    key_path = table.string("credentials_key_path")
+    try:
+        return CredentialSealer(read_key(Path(key_path)))
+    except CredentialKeyError as exc:
+        raise ConfigError(f"{table.key('credentials_key_path')}: {exc}") from exc
+
+
+def _ignore_hold_settings(table: Table) -> None:
+    """Under `close` the [router.offline] keys mean nothing; the example config offers both
+    policies, so they are accepted (a misspelt key still fails) and named in a warning."""
+    ignored = [name for name in HOLD_KEYS if table.has(name)]
+    for name in ignored:
+        table.raw(name)
+    if ignored:
+        log.warning(
+            '%s ignored: they apply to connection_loss = "hold" only',
+            ", ".join(table.key(name) for name in ignored),
+        )
 
 
 def _metrics_settings(table: Table) -> MetricsSettings:

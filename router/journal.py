@@ -22,14 +22,19 @@ import re
 import secrets
 import sqlite3
 import time
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
-SCHEMA_VERSION = 3
+from router import journal_bounds
+from router.journal_bounds import JournalLimits, NewEntry
+from router.local_answers import BootAnswer
+
+SCHEMA_VERSION = 6
 
 # One entry per schema version, applied in order from the file's `PRAGMA user_version`.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -98,9 +103,55 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # credentials used longest ago go first when there are too many.
         "ALTER TABLE credentials ADD COLUMN used_at REAL NOT NULL DEFAULT 0",
     ),
+    (
+        # How to dial the CSMS for a charger whose backlog waits while it is not connected:
+        # kept only while that charger has a backlog. sealed_authorization is its
+        # Authorization header encrypted (keep_credentials); authorized says it had one.
+        """CREATE TABLE handshakes (
+            identity TEXT PRIMARY KEY,
+            path TEXT NOT NULL,
+            subprotocol TEXT NOT NULL,
+            authorized INTEGER NOT NULL,
+            sealed_authorization BLOB
+        ) WITHOUT ROWID""",
+    ),
+    (
+        # The CSMS's last BootNotification answer is repeated offline, Pending/Rejected too.
+        "ALTER TABLE boots ADD COLUMN status TEXT NOT NULL DEFAULT 'Accepted'",
+    ),
+    (
+        # Bounds (router/journal_bounds.py): periodic meter values may be dropped at the limits,
+        # except the latest of the transaction meter_of names (NULL: one the LC never saw).
+        "ALTER TABLE outbox ADD COLUMN periodic INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE outbox ADD COLUMN meter_of TEXT",
+        "CREATE INDEX outbox_periodic ON outbox (periodic, appended_at)",
+        "CREATE INDEX outbox_meter_of ON outbox (identity, meter_of, seq)",
+        # Bytes per charger, kept by triggers so every writer (the LC, `journal drop`) agrees.
+        """CREATE TABLE outbox_sizes (
+            identity TEXT PRIMARY KEY,
+            bytes INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        """INSERT INTO outbox_sizes (identity, bytes)
+        SELECT identity, SUM(LENGTH(CAST(text AS BLOB))) FROM outbox GROUP BY identity""",
+        """CREATE TRIGGER outbox_added AFTER INSERT ON outbox BEGIN
+            INSERT INTO outbox_sizes (identity, bytes)
+            VALUES (NEW.identity, LENGTH(CAST(NEW.text AS BLOB)))
+            ON CONFLICT (identity) DO UPDATE SET bytes = bytes + excluded.bytes;
+        END""",
+        """CREATE TRIGGER outbox_removed AFTER DELETE ON outbox BEGIN
+            UPDATE outbox_sizes SET bytes = bytes - LENGTH(CAST(OLD.text AS BLOB))
+            WHERE identity = OLD.identity;
+        END""",
+        """CREATE TRIGGER outbox_rewritten AFTER UPDATE OF text ON outbox BEGIN
+            UPDATE outbox_sizes
+            SET bytes = bytes - LENGTH(CAST(OLD.text AS BLOB)) + LENGTH(CAST(NEW.text AS BLOB))
+            WHERE identity = NEW.identity;
+        END""",
+    ),
 )
 
 _OUTBOX = "outbox"
+_DROP_BATCH = 1000
 _PROVISIONAL_TRANSACTION = "provisional_transaction"
 
 # scrypt at the interactive-login cost: slow enough to make a stolen file expensive to brute-force,
@@ -115,6 +166,7 @@ _SALT_BYTES = 16
 MAX_CREDENTIALS = 10_000
 
 _Statement = tuple[str, Sequence[object]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -129,24 +181,68 @@ class JournalEntry:
     sent_before: bool = False
 
 
+@dataclass(frozen=True)
+class StoredHandshake:
+    """What the LC needs to dial the CSMS for a charger that is not connected."""
+
+    path: str
+    subprotocol: str
+    authorized: bool  # the charger's handshake carried an Authorization header
+    # That header encrypted at rest (router/sealed_credentials.py), only with keep_credentials.
+    sealed_authorization: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class BacklogSummary:
+    count: int
+    oldest: float  # appended_at of the oldest entry
+    size_bytes: int  # the frames' text, UTF-8
+
+
+@dataclass(frozen=True)
+class Appended:
+    seq: int
+    shed: int  # periodic meter values dropped to make room (router/journal_bounds.py)
+
+
 class JournalError(RuntimeError):
     pass
 
 
+class JournalFull(JournalError):
+    """An entry was not journaled: the journal is at its bounds, or the disk is full."""
+
+    def __init__(self, reason: str, shed: int) -> None:
+        super().__init__(f"journal full ({reason})")
+        self.reason = reason  # "limit" or "disk_full"
+        self.shed = shed  # meter values dropped while trying to make room
+
+
 class Journal:
-    def __init__(self, db: aiosqlite.Connection, max_credentials: int = MAX_CREDENTIALS) -> None:
+    def __init__(
+        self,
+        db: aiosqlite.Connection,
+        limits: JournalLimits,
+        max_credentials: int = MAX_CREDENTIALS,
+    ) -> None:
         self._db = db
+        self._limits = limits
         self._max_credentials = max_credentials
         # One connection, one worker thread: the lock keeps each transaction (and each read)
         # from interleaving with another task's statements.
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path, max_credentials: int = MAX_CREDENTIALS) -> Journal:
+    async def open(
+        cls,
+        path: Path,
+        limits: JournalLimits | None = None,
+        max_credentials: int = MAX_CREDENTIALS,
+    ) -> Journal:
         _create_private(path)
-        # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT) in _write.
+        # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT) in _run.
         db = await aiosqlite.connect(path, isolation_level=None)
-        journal = cls(db, max_credentials)
+        journal = cls(db, limits or JournalLimits(), max_credentials)
         try:
             await journal._configure()
             await journal._migrate()
@@ -168,14 +264,23 @@ class Journal:
         *,
         provisional_transaction_id: int | None = None,
         sent_before: bool = False,
-    ) -> int:
-        """Store a request frame to replay; returns its sequence number once committed."""
-        rows = await self._write(
-            _next_counter(identity, _OUTBOX),
+        handshake: StoredHandshake | None = None,
+        periodic: bool = False,
+        transaction: str | None = None,
+    ) -> Appended:
+        """Store a request frame to replay, within the journal's bounds; committed on return.
+
+        `handshake` is kept with the backlog, so it can be delivered without the charger.
+        `periodic`: a periodic meter value, of the seen `transaction` (router/journal_bounds.py).
+        Raises JournalFull when the entry cannot be stored (the bounds, or a full disk).
+        """
+        entry = NewEntry(identity, len(text.encode()), periodic, transaction)
+        statements = [*_stored_handshake(identity, handshake), _next_counter(identity, _OUTBOX)]
+        statements.append(
             (
-                """INSERT INTO outbox
-                    (identity, seq, text, appended_at, provisional_transaction_id, sent_before)
-                SELECT ?, last, ?, ?, ?, ? FROM counters WHERE identity = ? AND name = ?
+                """INSERT INTO outbox (identity, seq, text, appended_at,
+                    provisional_transaction_id, sent_before, periodic, meter_of)
+                SELECT ?, last, ?, ?, ?, ?, ?, ? FROM counters WHERE identity = ? AND name = ?
                 RETURNING seq""",
                 (
                     identity,
@@ -183,12 +288,42 @@ class Journal:
                     time.time(),
                     provisional_transaction_id,
                     int(sent_before),
+                    int(periodic),
+                    transaction if periodic else None,
                     identity,
                     _OUTBOX,
                 ),
-            ),
+            )
         )
-        return int(rows[0][0])
+        insert = partial(self._append_within_bounds, entry, statements)
+        shed_for_disk = 0
+        try:
+            seq, shed = await self._run(insert)
+        except sqlite3.OperationalError as exc:
+            if not disk_full(exc):
+                raise
+            # The disk is full: SQLite rolled the entry back, the LC goes on. Free pages by
+            # dropping meter values, then try once more.
+            shed_for_disk = await self._run(partial(journal_bounds.shed_for_disk, entry=entry))
+            try:
+                seq, shed = await self._run(insert)
+            except sqlite3.OperationalError as again:
+                if disk_full(again):
+                    raise JournalFull("disk_full", shed_for_disk) from again
+                raise
+        if seq is None:
+            raise JournalFull("limit", shed + shed_for_disk)
+        return Appended(seq, shed + shed_for_disk)
+
+    async def _append_within_bounds(
+        self, entry: NewEntry, statements: Sequence[_Statement], db: aiosqlite.Connection
+    ) -> tuple[int | None, int]:
+        """(the new entry's seq, or None when it does not fit; meter values shed)."""
+        shed, fits = await journal_bounds.make_room(db, self._limits, entry, time.time())
+        if not fits:
+            return None, shed  # committed all the same: what was shed stays shed
+        rows = await _execute_all(statements, db)
+        return int(rows[0][0]), shed
 
     async def pending(self, identity: str) -> list[JournalEntry]:
         rows = await self._read(
@@ -202,8 +337,53 @@ class Journal:
         ]
 
     async def acknowledge(self, identity: str, seq: int) -> None:
-        """The CSMS answered entry `seq`: drop it (acknowledging it twice is harmless)."""
-        await self._write(("DELETE FROM outbox WHERE identity = ? AND seq = ?", (identity, seq)))
+        """The CSMS answered entry `seq`: drop it (acknowledging it twice is harmless).
+
+        With the last entry goes the charger's stored handshake (and credentials).
+        """
+        await self._write(
+            ("DELETE FROM outbox WHERE identity = ? AND seq = ?", (identity, seq)),
+            _forget_handshake_without_backlog(identity),
+        )
+
+    async def drop(self, identity: str, seqs: Sequence[int]) -> int:
+        """Forget these entries of a charger's backlog (a site manager's decision, after
+        exporting them); returns how many were still there. Entries journaled after the export
+        stay. With the last entry go the charger's stored handshake and statuses."""
+        dropped = 0
+        # Short transactions: a running LC waits for the write lock only briefly.
+        for start in range(0, len(seqs), _DROP_BATCH):
+            batch = json.dumps(list(seqs[start : start + _DROP_BATCH]))
+            rows = await self._write(
+                (
+                    """DELETE FROM outbox WHERE identity = ?
+                    AND seq IN (SELECT value FROM json_each(?)) RETURNING seq""",
+                    (identity, batch),
+                )
+            )
+            dropped += len(rows)
+        await self._write(
+            _forget_handshake_without_backlog(identity),
+            (
+                """DELETE FROM statuses WHERE identity = ?
+                AND NOT EXISTS (SELECT 1 FROM outbox WHERE identity = ?)""",
+                (identity, identity),
+            ),
+        )
+        return dropped
+
+    async def handshake(self, identity: str) -> StoredHandshake | None:
+        rows = await self._read(
+            """SELECT path, subprotocol, authorized, sealed_authorization FROM handshakes
+            WHERE identity = ?""",
+            (identity,),
+        )
+        if not rows:
+            return None
+        path, subprotocol, authorized, sealed = rows[0]
+        return StoredHandshake(
+            str(path), str(subprotocol), bool(authorized), None if sealed is None else bytes(sealed)
+        )
 
     async def replace_text(self, identity: str, seq: int, text: str) -> None:
         """Rewrite a pending entry; KeyError if it is not pending (acknowledged, never stored)."""
@@ -222,6 +402,27 @@ class Journal:
             "SELECT identity, COUNT(*), MIN(appended_at) FROM outbox GROUP BY identity"
         )
         return {str(identity): (int(count), float(oldest)) for identity, count, oldest in rows}
+
+    async def backlog_summaries(self) -> dict[str, BacklogSummary]:
+        """Per charger with a backlog: its entries, the oldest one's time and their size."""
+        rows = await self._read(
+            """SELECT identity, COUNT(*), MIN(appended_at), SUM(LENGTH(CAST(text AS BLOB)))
+            FROM outbox GROUP BY identity ORDER BY identity"""
+        )
+        return {
+            str(identity): BacklogSummary(int(count), float(oldest), int(size))
+            for identity, count, oldest, size in rows
+        }
+
+    async def oldest_entries(self) -> dict[str, float]:
+        """Per charger with a backlog: its oldest entry's appended_at. Cheap enough to ask often:
+        one index lookup per charger, where backlog() reads every entry."""
+        rows = await self._read(
+            """SELECT identity, (SELECT appended_at FROM outbox
+                WHERE outbox.identity = outbox_sizes.identity ORDER BY seq LIMIT 1) AS oldest
+            FROM outbox_sizes WHERE oldest IS NOT NULL ORDER BY identity"""
+        )
+        return {str(identity): float(oldest) for identity, oldest in rows}
 
     async def identities_with_backlog(self) -> list[str]:
         rows = await self._read("SELECT DISTINCT identity FROM outbox ORDER BY identity")
@@ -282,19 +483,22 @@ class Journal:
             cache[str(id_token)] = (decoded, None if expires_at is None else float(expires_at))
         return cache
 
-    # --- boot intervals -----------------------------------------------------------------------
+    # --- boot answers ---------------------------------------------------------------------------
 
-    async def remember_boot(self, identity: str, interval_s: int) -> None:
+    async def remember_boot(self, identity: str, answer: BootAnswer) -> None:
         await self._write(
             (
-                "INSERT OR REPLACE INTO boots (identity, interval_s) VALUES (?, ?)",
-                (identity, interval_s),
+                "INSERT OR REPLACE INTO boots (identity, status, interval_s) VALUES (?, ?, ?)",
+                (identity, answer.status, answer.interval_s),
             )
         )
 
-    async def boot_intervals(self) -> dict[str, int]:
-        rows = await self._read("SELECT identity, interval_s FROM boots")
-        return {str(identity): int(interval_s) for identity, interval_s in rows}
+    async def boots(self) -> dict[str, BootAnswer]:
+        rows = await self._read("SELECT identity, status, interval_s FROM boots")
+        return {
+            str(identity): BootAnswer(str(status), int(interval_s))
+            for identity, status, interval_s in rows
+        }
 
     # --- refused transactions still to act on -------------------------------------------------
 
@@ -447,25 +651,68 @@ class Journal:
 
     async def _write(self, *statements: _Statement) -> list[sqlite3.Row]:
         """Run the statements in one transaction, committed when this returns; last one's rows."""
+        return await self._run(partial(_execute_all, statements))
+
+    async def _run(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        """Run `work` on the connection in one transaction, committed when this returns."""
         # Shielded: a caller cancelled mid-way (charger gone) must not leave the shared connection
         # inside an open transaction; the write completes or rolls back on its own.
-        return await asyncio.shield(self._transaction(statements))
+        return await asyncio.shield(self._transaction(work))
 
-    async def _transaction(self, statements: Sequence[_Statement]) -> list[sqlite3.Row]:
+    async def _transaction(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         async with self._lock:
             # IMMEDIATE takes the write lock up front instead of failing at the first write.
             await self._db.execute_fetchall("BEGIN IMMEDIATE")
             try:
-                rows: list[sqlite3.Row] = []
-                for sql, parameters in statements:
-                    rows = list(await self._db.execute_fetchall(sql, parameters))
+                result = await work(self._db)
                 await self._db.execute_fetchall("COMMIT")
             except BaseException:
                 # SQLite may already have rolled back by itself (e.g. disk full).
                 with contextlib.suppress(sqlite3.Error):
                     await self._db.execute_fetchall("ROLLBACK")
                 raise
-            return rows
+            return result
+
+
+async def _execute_all(
+    statements: Sequence[_Statement], db: aiosqlite.Connection
+) -> list[sqlite3.Row]:
+    rows: list[sqlite3.Row] = []
+    for sql, parameters in statements:
+        rows = list(await db.execute_fetchall(sql, parameters))
+    return rows
+
+
+def _stored_handshake(identity: str, handshake: StoredHandshake | None) -> list[_Statement]:
+    if handshake is None:
+        return []
+    return [
+        (
+            """INSERT OR REPLACE INTO handshakes
+                (identity, path, subprotocol, authorized, sealed_authorization)
+            VALUES (?, ?, ?, ?, ?)""",
+            (
+                identity,
+                handshake.path,
+                handshake.subprotocol,
+                int(handshake.authorized),
+                handshake.sealed_authorization,
+            ),
+        )
+    ]
+
+
+def disk_full(error: sqlite3.Error) -> bool:
+    """SQLite's "database or disk is full" (SQLITE_FULL)."""
+    return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+
+
+def _forget_handshake_without_backlog(identity: str) -> _Statement:
+    return (
+        """DELETE FROM handshakes WHERE identity = ?
+        AND NOT EXISTS (SELECT 1 FROM outbox WHERE identity = ?)""",
+        (identity, identity),
+    )
 
 
 def _next_counter(identity: str, name: str, *, returning: bool = False) -> _Statement:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import sqlite3
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,20 +20,16 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.client_ws import ClientWebSocketResponse
 
 from router import events as ev
-from router import invalid_id
+from router import invalid_id, replay_records
 from router.arrivals import watch_arrivals
 from router.frame_deadline import FrameDeadline
-from router.frames import CallError, ErrorKind, error_code
-from router.journal import Journal
+from router.frames import CallError, ErrorKind, call_error_text, error_code
+from router.journal import Journal, JournalFull, StoredHandshake, disk_full
 from router.log_limit import LogThrottle
 from router.metrics import RouterMetrics
-from router.offline import ReplayItem
 from router.outputs import (
     AnsweredLocally,
-    AuthorizationLearned,
-    BootLearned,
     Direction,
-    IdRemapped,
     JournalAppend,
     LateReplyDropped,
     LcCallFinished,
@@ -39,9 +38,6 @@ from router.outputs import (
     Output,
     ProvisionalIdUsed,
     Relayed,
-    ReplayDelivered,
-    Replayed,
-    ReplayFinished,
     Send,
     StatusRemembered,
     TransactionMapped,
@@ -54,6 +50,9 @@ from router.upstream import OUTAGE_REASONS, UpstreamRefused
 from supervision.tasks import Tasks, report_failure
 
 log = logging.getLogger(__name__)
+
+# A journal at its bounds is logged as a MemoryExhaustion security event at most this often.
+_BOUNDS_LOG_S = 60.0
 
 EventSink = Callable[[ev.Event], None]
 
@@ -82,6 +81,8 @@ class HoldLink:
     journal: Journal
     redial: Callable[[], Awaitable[ClientWebSocketResponse]]
     redial_interval_s: float
+    # Stored with the backlog, so the LC can deliver it if the charger does not come back.
+    handshake: StoredHandshake | None = None
 
 
 class LcCallTimeout(Exception):
@@ -130,6 +131,7 @@ class Link:
         self._background = Tasks(owner=session.identity)
         # Refused sessions whose energy the LC stopped, by str(id): journaled until they end.
         self._suspended: dict[str, int | str] = {}
+        self._bounds_log = LogThrottle(_BOUNDS_LOG_S)  # MemoryExhaustion lines
         self._closed = asyncio.Event()
         self._close_reason = ""
         self.finished = asyncio.Event()  # set once both sockets are closed
@@ -244,12 +246,7 @@ class Link:
         """Deliver what the CSMS missed, in order, before anything new from the charger."""
         assert self._hold is not None
         self.session.hold_for_replay()
-        journal = self._hold.journal
-        backlog = [
-            ReplayItem(entry.seq, entry.text, entry.provisional_transaction_id, entry.sent_before)
-            for entry in await journal.pending(self.identity)
-        ]
-        backlog += [ReplayItem(None, text) for text in await journal.statuses(self.identity)]
+        backlog = await replay_records.backlog(self._hold.journal, self.identity)
         if backlog:
             log.info("%s: replaying %d messages to the CSMS", self.identity, len(backlog))
         await self._execute(self.session.upstream_restored(backlog, self._loop.time()))
@@ -329,7 +326,9 @@ class Link:
         self.close(f"a frame was not complete within {limit:g} s")
 
     async def _execute(self, outputs: list[Output]) -> None:
-        for output in outputs:
+        queue = deque(outputs)
+        while queue:
+            output = queue.popleft()
             if isinstance(output, Send):
                 await self._send(output)
             elif isinstance(output, Relayed):
@@ -347,51 +346,75 @@ class Link:
             elif isinstance(output, LateReplyDropped):
                 self._metrics.late_replies_dropped.inc()
                 log.info("%s: late answer to LC call %s dropped", self.identity, output.message_id)
+            elif isinstance(output, JournalAppend) and not await self._journal(output):
+                # Not journaled: the charger must not take the answer as a receipt.
+                queue = deque(answer_refused(output.text, list(queue)))
             else:
-                await self._persist(output)
+                try:
+                    await self._persist(output)
+                except sqlite3.OperationalError as exc:
+                    if not disk_full(exc):
+                        raise
+                    # Bookkeeping lost, the link kept: a delivery not acknowledged is
+                    # replayed again later (at-least-once).
+                    self._metrics.journal_refused.labels("disk_full").inc()
+                    self._journal_at_bounds(0, f"{type(output).__name__} not written (disk full)")
         self._schedule_timer()
+
+    async def _journal(self, output: JournalAppend) -> bool:
+        """Journal a request within the journal's bounds; False when it could not be."""
+        assert self._hold is not None
+        try:
+            appended = await self._hold.journal.append(
+                self.identity,
+                output.text,
+                provisional_transaction_id=output.provisional_transaction_id,
+                sent_before=output.sent_before,
+                handshake=self._hold.handshake,
+                periodic=output.periodic,
+                transaction=output.transaction,
+            )
+        except JournalFull as full:
+            self._metrics.journal_refused.labels(full.reason).inc()
+            self._journal_at_bounds(full.shed, f"a message refused ({full.reason})")
+            return False
+        if appended.shed:
+            self._journal_at_bounds(appended.shed, "older periodic meter values dropped")
+        return True
+
+    def _journal_at_bounds(self, shed: int, what: str) -> None:
+        self._metrics.journal_meter_values_dropped.inc(shed)
+        # The security event the spec names for this (A04, MemoryExhaustion); logged at most
+        # once a minute per link: a full journal must not flood the log too.
+        held_back = self._bounds_log.occurred(self._loop.time())
+        if held_back is not None:
+            log.warning(
+                "%s: MemoryExhaustion: the journal is at its bounds: %s (%d more not logged)",
+                self.identity,
+                what,
+                held_back,
+            )
 
     async def _persist(self, output: OfflineOutput) -> None:
         """Carry out the `hold` policy's bookkeeping; journal writes commit before the answer
         that follows them in the outputs goes to the charger."""
         assert self._hold is not None
-        journal, identity, metrics = self._hold.journal, self.identity, self._metrics
-        if isinstance(output, JournalAppend):
-            await journal.append(
-                identity,
-                output.text,
-                provisional_transaction_id=output.provisional_transaction_id,
-                sent_before=output.sent_before,
-            )
-        elif isinstance(output, ReplayDelivered):
-            await journal.acknowledge(identity, output.seq)
-        elif isinstance(output, ReplayFinished):
-            await journal.clear_statuses(identity)
-        elif isinstance(output, TransactionMapped):
-            await journal.map_transaction(identity, output.provisional, output.csms_id)
-            self._publish(
-                ev.TransactionIdMapped(identity, str(output.provisional), str(output.csms_id))
-            )
-        elif isinstance(output, AuthorizationLearned):
-            await journal.remember_authorization(
-                output.scope, output.id_token, output.info, output.expires_at
-            )
-        elif isinstance(output, BootLearned):
-            await journal.remember_boot(identity, output.interval_s)
-        elif isinstance(output, StatusRemembered):
+        journal, identity = self._hold.journal, self.identity
+        if isinstance(output, StatusRemembered):
             await journal.remember_status(identity, output.connector_key, output.text)
         elif isinstance(output, AnsweredLocally):
-            metrics.answered_locally.labels(output.action).inc()
+            self._metrics.answered_locally.labels(output.action).inc()
         elif isinstance(output, ProvisionalIdUsed):
             self._background.spawn(self._reserve_provisional_id(), "reserve-provisional-id")
-        elif isinstance(output, Replayed):
-            metrics.replayed.labels(output.action).inc()
-        elif isinstance(output, IdRemapped):
-            metrics.id_remaps.labels(output.direction.value).inc()
-        elif isinstance(output, TransactionRefused):
-            # Journaled first: an LC restart before the charger has done it acts again.
-            await journal.remember_refusal(identity, output.transaction_id, output.evse_id)
-            self._background.spawn(self._act_on_refused(output), "act-on-refused")
+        else:
+            await replay_records.record(journal, self._metrics, identity, output)
+            if isinstance(output, TransactionMapped):  # the balancer: one session, two ids
+                mapped = ev.TransactionIdMapped(
+                    identity, str(output.provisional), str(output.csms_id)
+                )
+                self._publish(mapped)
+            if isinstance(output, TransactionRefused):
+                self._background.spawn(self._act_on_refused(output), "act-on-refused")
 
     async def _act_on_journaled_refusals(self) -> None:
         """Finish what an earlier link (or LC run) could not: refusals the charger never
@@ -544,6 +567,26 @@ class Link:
             )
         closing = [charger_closing] + ([csms.close(code=code)] if csms else [])
         await asyncio.gather(*closing, return_exceptions=True)
+
+
+def answer_refused(text: str, rest: list[Output]) -> list[Output]:
+    """The outputs after a request the journal refused: its answer replaced by a CALLERROR (the
+    charger keeps the message and sends it again), its observations dropped."""
+    message_id = json.loads(text)[1]
+    for index, output in enumerate(rest):
+        if isinstance(output, Send) and output.direction is Direction.TO_CHARGER:
+            detail = "the LC's journal is full; send it again later"
+            error = Send(Direction.TO_CHARGER, call_error_text(message_id, "InternalError", detail))
+            after = rest[index + 1 :]
+            # What follows up to the next frame or journal write is about this request.
+            end = next(
+                (n for n, later in enumerate(after) if isinstance(later, Send | JournalAppend)),
+                len(after),
+            )
+            dropped = (Observed, AnsweredLocally)
+            own = [later for later in after[:end] if not isinstance(later, dropped)]
+            return [*rest[:index], error, *own, *after[end:]]
+    return rest
 
 
 def _close_code(code: int | None) -> int:

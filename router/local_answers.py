@@ -16,10 +16,58 @@ from typing import Any
 from router.frames import OcppVersion
 from router.schemas import SchemaRegistry
 
-# Requests that must reach the CSMS eventually (1.6 §3.7 transaction-related messages,
-# 2.0.1 E11-E13, and security events, A04.FR.02): journaled, then replayed in order.
-_JOURNALED_16 = frozenset({"StartTransaction", "StopTransaction", "SecurityEventNotification"})
-_JOURNALED_2X = frozenset({"TransactionEvent", "SecurityEventNotification"})
+# Requests that must reach the CSMS eventually, journaled and replayed in order: transaction
+# messages (1.6 §3.7, 2.0.1 E11-E13), security events (A04.FR.02), and every report that still
+# means something after the outage: a reboot, firmware and log upload progress, events and
+# reports the CSMS asked for, limits and reservations that changed, settlements. Not kept:
+# Heartbeat, StatusNotification (the latest per connector is replayed instead), and requests
+# whose answer the charger needed at that moment (Authorize, DataTransfer, certificates,
+# EV charging needs, ...): it acted on the LC's answer, and a late answer goes nowhere.
+_REPORTS_16 = frozenset(
+    {
+        "BootNotification",
+        "FirmwareStatusNotification",
+        "DiagnosticsStatusNotification",
+        "LogStatusNotification",
+        "SignedFirmwareStatusNotification",
+        "SecurityEventNotification",
+    }
+)
+_REPORTS_2X = frozenset(
+    {
+        "BootNotification",
+        "FirmwareStatusNotification",
+        "LogStatusNotification",
+        "SecurityEventNotification",
+        "NotifyEvent",
+        "NotifyReport",
+        "NotifyMonitoringReport",
+        "NotifyCustomerInformation",
+        "NotifyDisplayMessages",
+        "ReportChargingProfiles",
+        "NotifyChargingLimit",
+        "ClearedChargingLimit",
+        "ReservationStatusUpdate",
+        # 2.1
+        "BatterySwap",
+        "NotifySettlement",
+        "NotifyPriorityCharging",
+        "NotifyDERAlarm",
+        "NotifyDERStartStop",
+        "ReportDERControl",
+    }
+)
+JOURNALED_16 = _REPORTS_16 | {"StartTransaction", "StopTransaction"}
+JOURNALED_2X = _REPORTS_2X | {"TransactionEvent"}
+
+
+@dataclass(frozen=True, slots=True)
+class BootAnswer:
+    """The CSMS's last answer to a charger's BootNotification, repeated while it is away:
+    Pending and Rejected too, with their interval (when to boot again)."""
+
+    status: str = "Accepted"
+    interval_s: int = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +94,31 @@ def is_journaled(version: OcppVersion, action: str, payload: dict[str, Any]) -> 
     if version is OcppVersion.V16:
         if action == "MeterValues":
             return "transactionId" in payload  # only a transaction's meter values must arrive
-        return action in _JOURNALED_16
-    return action in _JOURNALED_2X
+        return action in JOURNALED_16
+    return action in JOURNALED_2X
+
+
+_PERIODIC_TRIGGERS = frozenset({"MeterValuePeriodic", "MeterValueClock"})
+
+
+def periodic_meter_values_of(
+    version: OcppVersion, action: str, payload: dict[str, Any]
+) -> str | None:
+    """The transaction id of a journaled periodic meter value (what the journal's bounds may
+    drop first, router/journal_bounds.py), or None for any other request."""
+    if version is OcppVersion.V16:
+        if action == "MeterValues" and "transactionId" in payload:
+            return str(payload["transactionId"])
+        return None
+    if (
+        action == "TransactionEvent"
+        and payload.get("eventType") == "Updated"
+        and payload.get("triggerReason") in _PERIODIC_TRIGGERS
+    ):
+        info = payload.get("transactionInfo")
+        if isinstance(info, dict) and "transactionId" in info:
+            return str(info["transactionId"])
+    return None
 
 
 def iso_now(now: datetime) -> str:
@@ -67,7 +138,7 @@ def local_answer(
     action: str,
     payload: dict[str, Any],
     now: datetime,
-    boot_interval_s: int,
+    boot: BootAnswer,
     authorization: OfflineAuthorization,
     provisional_transaction_id: Callable[[], int],
     schemas: SchemaRegistry,
@@ -76,7 +147,7 @@ def local_answer(
     info_key = "idTagInfo" if version is OcppVersion.V16 else "idTokenInfo"
     token = _id_token(version, payload)
     if action == "BootNotification":
-        return {"status": "Accepted", "currentTime": iso_now(now), "interval": boot_interval_s}
+        return {"status": boot.status, "currentTime": iso_now(now), "interval": boot.interval_s}
     if action == "Heartbeat":
         return {"currentTime": iso_now(now)}
     if action == "DataTransfer":

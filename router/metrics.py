@@ -167,6 +167,32 @@ class RouterMetrics:
             registry=r,
         )
 
+        self.journal_meter_values_dropped = Counter(
+            "ocpp_lc_journal_meter_values_dropped",
+            "Periodic meter values dropped from the journal at its bounds (bytes or age)",
+            registry=r,
+        )
+        self.journal_refused = Counter(
+            "ocpp_lc_journal_refused",
+            "Journal writes that failed, by reason (limit: its bounds; disk_full): a request"
+            " (the charger got a CALLERROR and keeps it) or the bookkeeping of the hold",
+            ["reason"],
+            registry=r,
+        )
+        self.absent_charger_backlog_age = Gauge(
+            "ocpp_lc_journal_absent_charger_oldest_age_seconds",
+            "Per charger that is not connected: age of its oldest undelivered journaled request",
+            ["charger"],
+            registry=r,
+        )
+        self.backlog_waits_for_charger = Gauge(
+            "ocpp_lc_journal_waits_for_charger",
+            "1 per charger that is not connected and whose backlog only it can deliver (its"
+            " credentials are not kept: keep_credentials)",
+            ["charger"],
+            registry=r,
+        )
+
         self._message_counters: dict[tuple[str, str, str], Any] = {}
 
     def count_message(self, action: str, direction: str, message_type: str) -> None:

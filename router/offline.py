@@ -22,7 +22,7 @@ from enum import Enum
 from typing import Any
 
 from router.frames import Call, CallError, CallResult, OcppVersion, call_text
-from router.local_answers import OfflineAuthorization
+from router.local_answers import BootAnswer, OfflineAuthorization
 from router.outputs import (
     AuthorizationLearned,
     BootLearned,
@@ -46,6 +46,10 @@ _ANSWERED_IDS_KEPT = 256
 LEARNED_FROM = frozenset({"BootNotification", "Authorize", "StartTransaction", "TransactionEvent"})
 
 
+# The BootNotification answers a charger acts on (1.6 RegistrationStatus, 2.0.1 the same).
+BOOT_STATUSES = ("Accepted", "Pending", "Rejected")
+
+
 class UpstreamState(Enum):
     LIVE = "live"
     DOWN = "down"
@@ -66,7 +70,7 @@ class OfflineKnowledge:
     authorizations: dict[str, dict[str, tuple[dict[str, Any], float | None]]] = field(
         default_factory=dict
     )  # scope ("1.6" / "2.x") -> id token -> (info, expiry)
-    boot_intervals: dict[str, int] = field(default_factory=dict)
+    boots: dict[str, BootAnswer] = field(default_factory=dict)  # by charger
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +139,8 @@ class OfflineRelay:
             self._settings.accept_unknown_ids,
         )
 
-    def boot_interval(self) -> int:
-        return self._knowledge.boot_intervals.get(self.identity, 300)
+    def boot_answer(self) -> BootAnswer:
+        return self._knowledge.boots.get(self.identity, BootAnswer())
 
     def take_provisional_id(self) -> int:
         """A provisional 1.6 transaction id; raises IndexError when the reserve is empty."""
@@ -153,14 +157,15 @@ class OfflineRelay:
         self, action: str, request: dict[str, Any], response: dict[str, Any]
     ) -> list[OfflineOutput]:
         out: list[OfflineOutput] = []
-        accepted_boot = response.get("status") == "Accepted"  # Pending/Rejected: a retry time
+        status, interval = response.get("status"), response.get("interval")
         if (
             action == "BootNotification"
-            and accepted_boot
-            and isinstance(response.get("interval"), int)
+            and status in BOOT_STATUSES
+            and isinstance(interval, int)
+            and not isinstance(interval, bool)
         ):
-            self._knowledge.boot_intervals[self.identity] = response["interval"]
-            out.append(BootLearned(response["interval"]))
+            self._knowledge.boots[self.identity] = BootAnswer(status, interval)
+            out.append(BootLearned(status, interval))
         info = response.get("idTagInfo") or response.get("idTokenInfo")
         token_field = request.get("idTag") or request.get("idToken")
         token = token_field.get("idToken") if isinstance(token_field, dict) else token_field

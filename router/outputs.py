@@ -77,6 +77,10 @@ class JournalAppend:
     # The CSMS may already hold this exact frame (it was on its way when the link went): the
     # replay must repeat it byte for byte, so the CSMS can tell the copy from a new message.
     sent_before: bool = False
+    # A periodic meter value: the journal's bounds may drop it (router/journal_bounds.py),
+    # except the latest of `transaction`, a transaction the LC saw start (None: one it did not).
+    periodic: bool = False
+    transaction: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +109,7 @@ class AuthorizationLearned:
 
 @dataclass(frozen=True, slots=True)
 class BootLearned:
+    status: str  # Accepted, Pending or Rejected
     interval_s: int
 
 

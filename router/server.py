@@ -42,6 +42,7 @@ from router.charger_connections import ChargerConnections, ChargerSite
 from router.charger_path import BadChargerPath, ChargerPath, parse_charger_path
 from router.frames import OcppVersion
 from router.journal import Journal, JournalError
+from router.journal_bounds import JournalLimits
 from router.keyed_lock import KeyedLock
 from router.link import ChargerLimits, HoldLink, Link
 from router.log_limit import LogLimiter
@@ -49,8 +50,10 @@ from router.metrics import RouterMetrics
 from router.offline import OfflineKnowledge, OfflineRelay, OfflineSettings, authorization_scope
 from router.rate_limit import FrameBudget
 from router.schemas import SchemaRegistry, default_registry
+from router.sealed_credentials import CredentialSealer
 from router.session import LinkSession, SessionSettings
 from router.start_error import StartError, listen_failure
+from router.unattended_replay import UnattendedReplay, stored_handshake
 from router.upstream import OUTAGE_REASONS, UpstreamDialer, UpstreamRefused, UpstreamSettings
 from supervision.tasks import Tasks
 
@@ -108,6 +111,9 @@ class RouterSettings:
 class HoldSettings:
     journal_path: Path
     offline: OfflineSettings = field(default_factory=OfflineSettings)
+    # keep_credentials: Basic-auth headers are stored sealed with the backlog (None: not kept).
+    sealer: CredentialSealer | None = field(default=None, compare=False, repr=False)
+    limits: JournalLimits = field(default_factory=JournalLimits)
 
 
 # Provisional 1.6 transaction ids each charger keeps ready for StartTransactions offline.
@@ -147,6 +153,17 @@ class Router:
         self._connections: ChargerConnections | None = None
         self.journal: Journal | None = None
         self._knowledge = OfflineKnowledge()
+        hold = settings.hold
+        # Under `hold`, backlogs of chargers that are not connected (router/unattended_replay.py).
+        self._unattended = UnattendedReplay(
+            self._dialer.dial,
+            self.metrics,
+            hold.offline if hold is not None else OfflineSettings(),
+            self._knowledge,
+            hold.sealer if hold is not None else None,
+            settings.session.call_timeout_s,
+            present=lambda identity: identity in self._links,
+        )
         self._background = Tasks()
         self._subscribers: list[Callable[[ev.Event], None]] = []
         self._runner: web.ServerRunner | None = None
@@ -171,6 +188,10 @@ class Router:
         """TCP connections on the charger port, upgraded or not (counted by max_connections)."""
         return 0 if self._connections is None else self._connections.open_connections
 
+    def backlogs_waiting_for_charger(self) -> frozenset[str]:
+        """Chargers not connected whose backlog the LC cannot deliver without them."""
+        return self._unattended.waiting
+
     async def call(
         self,
         identity: str,
@@ -190,12 +211,18 @@ class Router:
 
     async def start(self) -> None:
         if self.settings.hold is not None:
-            self.journal = await _open_journal(self.settings.hold.journal_path)
+            self.journal = await _open_journal(
+                self.settings.hold.journal_path, self.settings.hold.limits
+            )
             for version in OcppVersion:
                 scope = authorization_scope(version)
                 self._knowledge.authorizations[scope] = await self.journal.authorizations(scope)
-            self._knowledge.boot_intervals = await self.journal.boot_intervals()
+            self._knowledge.boots = await self.journal.boots()
             self._background.spawn(self._report_backlog(), "journal-backlog-report")
+            interval = self.settings.hold.offline.redial_interval_s
+            self._background.spawn(
+                self._unattended.run(self.journal, interval), "unattended-replay"
+            )
         if self.settings.server_ssl is not None:
             self.settings.server_ssl.sni_callback = self._serve_current_certificates
         self._connections = ChargerConnections(
@@ -343,6 +370,13 @@ class Router:
             journal,
             partial(self._dialer.dial, path, offered, headers),
             hold_settings.offline.redial_interval_s,
+            stored_handshake(
+                identity,
+                path,
+                charger.ws_protocol or "",
+                headers.get("Authorization"),
+                hold_settings.sealer,
+            ),
         )
         return Link(session, charger, csms, self.metrics, self._publish, limits, hold)
 
@@ -457,6 +491,8 @@ class Router:
                 )
                 link.watch_frames(request.transport)
                 self._links[identity] = link
+                # The charger's own link delivers its backlog from now on.
+                await self._unattended.stand_down(identity)
                 handed_over = True
         finally:
             if csms is not None and not handed_over:
@@ -585,9 +621,9 @@ class Router:
             log.log(level, "%s (from %s)%s", line, source, more)
 
 
-async def _open_journal(path: Path) -> Journal:
+async def _open_journal(path: Path, limits: JournalLimits) -> Journal:
     try:
-        return await Journal.open(path)
+        return await Journal.open(path, limits)
     except (OSError, sqlite3.Error, JournalError) as exc:
         raise StartError("router.offline.journal_path", f"cannot open {path}: {exc}") from exc
 

@@ -53,7 +53,7 @@ from router.frames import (
     error_code,
     parse_frame,
 )
-from router.local_answers import is_journaled, local_answer
+from router.local_answers import is_journaled, local_answer, periodic_meter_values_of
 from router.observe import needs_result, observe_charger_request, observe_result
 from router.offline import LEARNED_FROM, OfflineRelay, ReplayItem, UpstreamState
 from router.outputs import (
@@ -373,7 +373,9 @@ class LinkSession:
                 return [Send(Direction.TO_CHARGER, text_error)]
             out.append(ProvisionalIdUsed())
         if is_journaled(self.version, call.action, call.payload):
-            out.append(JournalAppend(text, provisional, sent_before))
+            meter_of = periodic_meter_values_of(self.version, call.action, call.payload)
+            seen = meter_of if meter_of in self._transaction_evses else None
+            out.append(JournalAppend(text, provisional, sent_before, meter_of is not None, seen))
         if call.action == "StatusNotification":
             out.append(StatusRemembered(offline.status_key(call.payload), text))
         answer = local_answer(
@@ -381,7 +383,7 @@ class LinkSession:
             call.action,
             call.payload,
             self._wall_clock(),
-            offline.boot_interval(),
+            offline.boot_answer(),
             offline.authorization(),
             lambda: provisional or 0,
             self._schemas,

@@ -81,12 +81,20 @@ class CsmsStation16(SlowCsmsMixin, Cp16):
         super().__init__(identity, connection)
         self.actions: list[str] = []
         self.answer_delay_s = 0.0
+        self.boot_status = "Accepted"  # what BootNotifications are answered with
         self.refused_tags: dict[str, str] = {}  # id tag -> the status its transactions get
 
     @on("BootNotification")
     def on_boot(self, **_: Any) -> result16.BootNotification:
         self.actions.append("BootNotification")
-        return result16.BootNotification(current_time=now_iso(), interval=300, status="Accepted")
+        return result16.BootNotification(
+            current_time=now_iso(), interval=300, status=self.boot_status
+        )
+
+    @on("FirmwareStatusNotification")
+    def on_firmware_status(self, **_: Any) -> result16.FirmwareStatusNotification:
+        self.actions.append("FirmwareStatusNotification")
+        return result16.FirmwareStatusNotification()
 
     @on("Heartbeat")
     def on_heartbeat(self) -> result16.Heartbeat:
@@ -129,12 +137,20 @@ class CsmsStation201(SlowCsmsMixin, Cp201):
         super().__init__(identity, connection)
         self.actions: list[str] = []
         self.answer_delay_s = 0.0
+        self.boot_status = "Accepted"  # what BootNotifications are answered with
         self.refused_tags: dict[str, str] = {}  # id token -> the status its events get
 
     @on("BootNotification")
     def on_boot(self, **_: Any) -> result201.BootNotification:
         self.actions.append("BootNotification")
-        return result201.BootNotification(current_time=now_iso(), interval=300, status="Accepted")
+        return result201.BootNotification(
+            current_time=now_iso(), interval=300, status=self.boot_status
+        )
+
+    @on("FirmwareStatusNotification")
+    def on_firmware_status(self, **_: Any) -> result201.FirmwareStatusNotification:
+        self.actions.append("FirmwareStatusNotification")
+        return result201.FirmwareStatusNotification()
 
     @on("Heartbeat")
     def on_heartbeat(self) -> result201.Heartbeat:
@@ -183,6 +199,7 @@ class Csms:
     history: dict[str, list[RecordingConnection]] = field(default_factory=dict)
     handshakes: list[Handshake] = field(default_factory=list)
     answer_delay_s: float = 0.0  # a slow CSMS: each answer waits this long
+    boot_status: str = "Accepted"  # Pending / Rejected: how BootNotifications are answered
     # id tags/tokens whose transactions the CSMS refuses, with the status it answers
     refused_tags: dict[str, str] = field(default_factory=dict)
     ssl_context: ssl.SSLContext | None = None  # set: the CSMS listens on wss://
@@ -222,6 +239,7 @@ class Csms:
         station_class = CsmsStation16 if ws.subprotocol == "ocpp1.6" else CsmsStation201
         station = station_class(identity, recorder)
         station.answer_delay_s = self.answer_delay_s
+        station.boot_status = self.boot_status
         station.refused_tags = self.refused_tags
         self.stations[identity] = station
         self.connections[identity] = recorder

@@ -222,3 +222,16 @@ def test_a_session_says_what_the_car_does_with_its_priority_and_why() -> None:
     assert "<td>paused: no capacity</td>" in page
     assert "<td>2</td><td>16.0 A</td><td>its fair share</td>" in page
     assert "<td>0</td><td>0 A</td><td>no room</td>" in page
+
+
+def test_a_backlog_that_waits_for_its_charger_is_shown_even_for_a_charger_not_seen() -> None:
+    online = ChargerView("CP2", OcppVersion.V16, True, 0.0)
+    backlog = {"CP2": (1, 590.0), "CP9": (2, 0.0)}
+    page = render(StatusSnapshot(600.0, [online], [], None, backlog, frozenset({"CP9"})))
+    assert "Chargers (1 of 2 connected)" in page
+    assert re.search(
+        r"<td>CP9</td><td><span class=\"warn\">offline since .*?</span>.*?"
+        r"2 messages waiting for the CSMS \(oldest 10 min ago\)",
+        page,
+    )
+    assert page.count("wait for this charger to reconnect") == 1

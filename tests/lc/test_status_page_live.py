@@ -15,7 +15,7 @@ import pytest
 from ocpp.v16 import call as call16
 
 from lc.app import LocalController
-from lc.config import parse_config
+from lc.config import SiteConfig, parse_config
 from tests.balancer.test_closed_loop import Garage, make_garage  # noqa: F401 (fixture)
 from tests.peers import Csms, connect_charge_point, now_iso, wait_until
 
@@ -86,10 +86,8 @@ async def test_the_page_shows_chargers_sessions_limits_and_the_meter_going_away(
     assert re.search(r"CP-3</td><td><span class=\"warn\">offline since \d\d:\d\d \(\d+ s\)", page)
 
 
-async def test_the_page_shows_a_csms_outage_and_what_waits_for_the_csms(
-    tmp_path: Path, csms: Csms
-) -> None:
-    config = parse_config(
+def _hold_config(csms: Csms, tmp_path: Path) -> SiteConfig:
+    return parse_config(
         {
             "router": {
                 "upstream_url": csms.url,
@@ -103,6 +101,12 @@ async def test_the_page_shows_a_csms_outage_and_what_waits_for_the_csms(
             "metrics": {"listen_port": 0},
         }
     )
+
+
+async def test_the_page_shows_a_csms_outage_and_what_waits_for_the_csms(
+    tmp_path: Path, csms: Csms
+) -> None:
+    config = _hold_config(csms, tmp_path)
     lc = LocalController(config)
     await lc.start()
     url = f"http://127.0.0.1:{lc.metrics_port}/"
@@ -145,3 +149,41 @@ async def test_chargers_the_config_names_are_listed_before_they_connect(tmp_path
     snapshot = await LocalController(config).status()
     assert list(snapshot.expected) == ["CP-A", "CP-B", "CP-C"]
     assert snapshot.started_at <= snapshot.now
+
+
+async def test_the_page_says_a_backlog_waits_for_a_charger_gone_since_a_restart(
+    tmp_path: Path,
+) -> None:
+    csms = Csms(passwords={"CP-W": "pw"})
+    await csms.start()
+    config = _hold_config(csms, tmp_path)
+    lc = LocalController(config)
+    await lc.start()
+    charger = await connect_charge_point(
+        f"ws://127.0.0.1:{lc.router.port}", "CP-W", "ocpp1.6", password="pw"
+    )
+    try:
+        await charger.cp.boot()
+        await csms.stop()
+        gauge = lc.router.metrics.upstream_connected.labels("CP-W")
+        await wait_until(lambda: gauge._value.get() == 0, what="the outage")
+        await charger.cp.call(
+            call16.StartTransaction(
+                connector_id=1, id_tag="TAG", meter_start=0, timestamp=now_iso()
+            )
+        )
+        await charger.close()  # gone for good; then the LC restarts
+        await lc.stop()
+        lc = LocalController(config)
+        await lc.start()
+        await csms.start(csms.port)
+        await _page_at(
+            f"http://127.0.0.1:{lc.metrics_port}/",
+            r"CP-W</td>.*?1 message waiting for the CSMS .*"
+            r"wait for this charger to reconnect",
+            "the backlog waiting for its charger",
+        )
+    finally:
+        await charger.close()
+        await lc.stop()
+        await csms.stop()

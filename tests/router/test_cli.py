@@ -79,3 +79,18 @@ async def test_example_config_is_valid(tmp_path: Path) -> None:
     out, err = await asyncio.wait_for(process.communicate(), 10)
     assert process.returncode == 0, err.decode()
     assert b"OK" in out
+
+
+async def test_example_config_switched_to_close_is_valid_and_names_the_ignored_keys(
+    tmp_path: Path,
+) -> None:
+    config = example_config(tmp_path)
+    example = config.read_text()
+    assert 'connection_loss = "hold"' in example
+    config.write_text(example.replace('connection_loss = "hold"', 'connection_loss = "close"'))
+    process = await start_lc("check-config", "--config", str(config))
+    out, err = await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode == 0, err.decode()
+    assert b"OK" in out
+    assert "router.offline.accept_unknown_ids" in err.decode()
+    assert "ignored" in err.decode()

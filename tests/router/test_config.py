@@ -15,6 +15,7 @@ from lc.config import load_config, parse_config
 from router.admission import AdmissionSettings
 from router.config import MetricsSettings, parse_router_config
 from router.config_reader import ConfigError, Table
+from router.journal_bounds import JournalLimits
 from router.server import RouterSettings
 from router.session import SessionSettings, ValidationMode
 from tests.lc_process import EXAMPLE, EXAMPLE_JOURNAL, example_config
@@ -78,6 +79,87 @@ def test_every_default() -> None:
 def test_close_policy_has_no_hold_settings() -> None:
     router, _, policy = _parse({"router": {"upstream_url": UPSTREAM, "connection_loss": "close"}})
     assert policy == "close" and router.hold is None
+
+
+def test_close_policy_ignores_the_offline_keys_but_not_a_misspelt_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    offline = {"journal_path": "/var/lib/j.sqlite", "local_list": ["TAG1"]}
+    router, _, policy = _parse(
+        {"router": {"upstream_url": UPSTREAM, "connection_loss": "close", "offline": offline}}
+    )
+    assert policy == "close" and router.hold is None
+    assert "router.offline.journal_path, router.offline.local_list ignored" in caplog.text
+    with pytest.raises(ConfigError, match=r"^router\.offline\.local_lst: unknown key"):
+        _parse(
+            {
+                "router": {
+                    "upstream_url": UPSTREAM,
+                    "connection_loss": "close",
+                    "offline": {"local_lst": []},
+                }
+            }
+        )
+
+
+def _keep_credentials(key: Path) -> dict[str, Any]:
+    offline = {"keep_credentials": True, "credentials_key_path": str(key)}
+    return {"router": {"upstream_url": UPSTREAM, "offline": offline}}
+
+
+def test_keep_credentials_reads_an_owner_only_key_file(tmp_path: Path) -> None:
+    key = tmp_path / "credentials.key"
+    key.write_bytes(bytes(range(32)))
+    key.chmod(0o600)
+    router, _, _ = _parse(_keep_credentials(key))
+    assert router.hold is not None and router.hold.sealer is not None
+    sealed = router.hold.sealer.seal("CP1", "Basic abc")
+    assert router.hold.sealer.open("CP1", sealed) == "Basic abc"
+    assert router.hold.sealer.open("CP2", sealed) is None  # bound to its charger
+    assert "abc" not in repr(router)
+
+
+@pytest.mark.parametrize(
+    ("mode", "content", "problem"),
+    [
+        (0o640, bytes(32), "open to group or others (mode 640)"),
+        (0o604, bytes(32), "open to group or others (mode 604)"),
+        (0o600, bytes(16), "holds 16 bytes, expected 32"),
+        (None, b"", "cannot read"),
+    ],
+)
+def test_keep_credentials_refuses_a_key_file_others_can_read_or_a_bad_one(
+    tmp_path: Path, mode: int | None, content: bytes, problem: str
+) -> None:
+    key = tmp_path / "credentials.key"
+    if mode is not None:
+        key.write_bytes(content)
+        key.chmod(mode)
+    message = _error(_keep_credentials(key))
+    assert message.startswith("router.offline.credentials_key_path: "), message
+    assert problem in message
+
+
+def test_journal_bounds_are_read_with_defaults_for_a_day_of_a_busy_garage() -> None:
+    router, _, _ = _parse({"router": {"upstream_url": UPSTREAM}})
+    assert router.hold is not None
+    assert router.hold.limits == JournalLimits(64 << 20, 2048 << 20, 168 * 3600.0)
+    offline = {"max_journal_mb": 10, "max_journal_mb_per_charger": 0.5, "max_meter_value_age_h": 2}
+    router, _, _ = _parse({"router": {"upstream_url": UPSTREAM, "offline": offline}})
+    assert router.hold is not None
+    assert router.hold.limits == JournalLimits(1 << 19, 10 << 20, 7200.0)
+
+
+def test_a_charger_bound_above_the_total_names_its_key() -> None:
+    offline = {"max_journal_mb": 10, "max_journal_mb_per_charger": 20}
+    message = _error({"router": {"upstream_url": UPSTREAM, "offline": offline}})
+    assert message.startswith("router.offline.max_journal_mb_per_charger: must be at most")
+
+
+def test_keep_credentials_needs_its_key_path() -> None:
+    offline = {"keep_credentials": True}
+    message = _error({"router": {"upstream_url": UPSTREAM, "offline": offline}})
+    assert message.startswith("router.offline.credentials_key_path: required key is missing")
 
 
 def test_offline_settings_are_read_and_checked(tmp_path: Path) -> None:

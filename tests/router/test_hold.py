@@ -290,6 +290,78 @@ async def test_charger_rebooting_during_the_outage_is_readmitted_only_with_its_c
     assert b"pw3" not in stored and basic_auth("CP03", "pw3").encode() not in stored
 
 
+def reports(frames: list[str]) -> list[str]:
+    """The message ids of the reboots and firmware reports among `frames`, in order."""
+    kept = {"BootNotification", "FirmwareStatusNotification"}
+    return [m[1] for m in map(json.loads, frames) if m[0] == 2 and m[2] in kept]
+
+
+def firmware_status(version: str, status: str) -> Any:
+    if version == "ocpp1.6":
+        return call16.FirmwareStatusNotification(status=status)
+    return call201.FirmwareStatusNotification(status=status, request_id=7)
+
+
+async def _credentials_kept(router: Router, identity: str, password: str) -> None:
+    """Wait until the salted hash of these credentials is stored (written in the background)."""
+    journal = router.journal
+    assert journal is not None
+    for _ in range(250):
+        if await journal.admit(identity, basic_auth(identity, password)) is not None:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{identity}'s credentials were never stored")
+
+
+@pytest.mark.parametrize("version", ["ocpp1.6", "ocpp2.0.1"])
+async def test_a_firmware_update_and_reboot_during_the_outage_reach_the_csms_in_order(
+    hold_router: tuple[Csms, Router], version: str
+) -> None:
+    csms, router = hold_router
+    n = 5 if version == "ocpp1.6" else 15
+    identity = f"CP{n:02d}"
+    charger = await connect(router, n, version)
+    await charger.cp.boot()
+    await _credentials_kept(router, identity, f"pw{n}")
+    await csms.stop()
+    await wait_until(lambda: _upstream_states(router, 20)[n] == 0, what="CSMS link down")
+    for status in ("Downloading", "Downloaded", "Installing"):
+        await charger.cp.call(firmware_status(version, status))
+    await charger.close()  # it reboots into the new firmware, the CSMS still gone
+    again = await connect(router, n, version)
+    assert (await again.cp.boot()).status == "Accepted"
+    await again.cp.call(firmware_status(version, "Installed"))
+
+    sent = reports(charger.recorder.sent + again.recorder.sent)
+    assert len(sent) == 6 and reports(csms.received(identity)) == sent[:1]
+    await csms.start(csms.port)
+    await wait_until(
+        lambda: reports(csms.received(identity)) == sent, timeout_s=20, what="the reports"
+    )
+    station = csms.stations[identity]
+    assert station.actions[-5:] == ["FirmwareStatusNotification"] * 3 + [
+        "BootNotification",
+        "FirmwareStatusNotification",
+    ]
+    await again.close()
+
+
+async def test_a_charger_the_csms_left_pending_is_answered_pending_while_it_is_gone(
+    hold_router: tuple[Csms, Router],
+) -> None:
+    csms, router = hold_router
+    csms.boot_status = "Pending"
+    charger = await connect(router, 6, "ocpp2.0.1")
+    assert (await charger.cp.boot()).status == "Pending"
+    await _credentials_kept(router, "CP06", "pw6")
+    await csms.stop()
+    await charger.close()
+    again = await connect(router, 6, "ocpp2.0.1")
+    boot = await again.cp.boot()
+    assert (boot.status, boot.interval) == ("Pending", 300)  # not Accepted
+    await again.close()
+
+
 async def test_lc_calls_reach_the_charger_while_the_csms_is_gone(
     hold_router: tuple[Csms, Router],
 ) -> None:

@@ -15,7 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from router.journal import _MIGRATIONS, SCHEMA_VERSION, Journal, JournalEntry, JournalError
+from router.journal import (
+    _MIGRATIONS,
+    SCHEMA_VERSION,
+    Journal,
+    JournalEntry,
+    JournalError,
+    StoredHandshake,
+)
+from router.local_answers import BootAnswer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,12 +75,12 @@ async def test_acknowledge_in_the_middle_keeps_order_and_never_reuses_seq(journa
     assert seqs(await journal.pending("CP1")) == [1, 2, 4, 5]
     assert texts(await journal.pending("CP1")) == ["frame 0", "frame 1", "frame 3", "frame 4"]
 
-    assert await journal.append("CP1", "frame 5") == 6
+    assert (await journal.append("CP1", "frame 5")).seq == 6
     for seq in (1, 2, 4, 5, 6):
         await journal.acknowledge("CP1", seq)
     assert await journal.pending("CP1") == []
     # Emptied outbox: numbering continues, so a late acknowledgement cannot hit a new entry.
-    assert await journal.append("CP1", "frame 6") == 7
+    assert (await journal.append("CP1", "frame 6")).seq == 7
 
 
 async def test_replace_text(journal: Journal) -> None:
@@ -122,7 +130,7 @@ async def test_backlog_and_identities(journal: Journal) -> None:
 async def test_concurrent_appends_get_unique_seqs_in_commit_order(journal: Journal) -> None:
     async def append(identity: str, n: int) -> tuple[int, str]:
         text = f"{identity} {n}"
-        return await journal.append(identity, text), text
+        return (await journal.append(identity, text)).seq, text
 
     results = await asyncio.gather(
         *(append(f"CP{n % 3}", n) for n in range(60)), journal.backlog(), journal.pending("CP0")
@@ -158,7 +166,7 @@ async def test_everything_survives_close_and_reopen(db_path: Path) -> None:
     await journal.acknowledge("CP1", 1)
     await journal.map_transaction("CP1", -1, 501)
     await journal.remember_authorization("1.6", "TAG1", {"status": "Accepted"}, None)
-    await journal.remember_boot("CP1", 300)
+    await journal.remember_boot("CP1", BootAnswer("Pending", 30))
     await journal.remember_status("CP1", "1", "status 1")
     await journal.close()
 
@@ -166,10 +174,10 @@ async def test_everything_survives_close_and_reopen(db_path: Path) -> None:
     try:
         assert seqs(await journal.pending("CP1")) == [2]
         assert texts(await journal.pending("CP1")) == ["two"]
-        assert await journal.append("CP1", "three") == 3
+        assert (await journal.append("CP1", "three")).seq == 3
         assert await journal.transaction_map("CP1") == {-1: 501}
         assert await journal.authorizations("1.6") == {"TAG1": ({"status": "Accepted"}, None)}
-        assert await journal.boot_intervals() == {"CP1": 300}
+        assert await journal.boots() == {"CP1": BootAnswer("Pending", 30)}
         assert await journal.statuses("CP1") == ["status 1"]
     finally:
         await journal.close()
@@ -185,7 +193,7 @@ async def main():
     journal = await Journal.open(Path(sys.argv[1]))
     for n in range(int(sys.argv[2])):
         identity = f"CP{n % 2}"
-        seq = await journal.append(identity, f"frame {n}")
+        seq = (await journal.append(identity, f"frame {n}")).seq
         print(identity, seq, flush=True)
 
 asyncio.run(main())
@@ -253,6 +261,7 @@ async def test_a_version_1_journal_is_upgraded_with_its_backlog(db_path: Path) -
         for statement in _MIGRATIONS[0]:
             db.execute(statement)
         db.execute("INSERT INTO outbox VALUES ('CP1', 1, 'start', 0.0, -1)")
+        db.execute("INSERT INTO counters VALUES ('CP1', 'outbox', 1)")
         db.execute("PRAGMA user_version = 1")
         db.commit()
     journal = await Journal.open(db_path)
@@ -261,6 +270,12 @@ async def test_a_version_1_journal_is_upgraded_with_its_backlog(db_path: Path) -
         assert list(await journal._db.execute_fetchall("PRAGMA user_version")) == [
             (SCHEMA_VERSION,)
         ]
+        # The byte totals the bounds use start from the entries already there.
+        assert await journal.oldest_entries() == {"CP1": 0.0}
+        await journal.append("CP1", "more")
+        assert (await journal.backlog_summaries())["CP1"].size_bytes == len("startmore")
+        await journal.acknowledge("CP1", 1)
+        assert (await journal.backlog_summaries())["CP1"].size_bytes == len("more")
     finally:
         await journal.close()
 
@@ -347,11 +362,14 @@ async def test_refusals_keep_id_types_until_forgotten(db_path: Path) -> None:
         await journal.close()
 
 
-async def test_boot_intervals(journal: Journal) -> None:
-    await journal.remember_boot("CP1", 60)
-    await journal.remember_boot("CP2", 300)
-    await journal.remember_boot("CP1", 900)
-    assert await journal.boot_intervals() == {"CP1": 900, "CP2": 300}
+async def test_boot_answers(journal: Journal) -> None:
+    await journal.remember_boot("CP1", BootAnswer("Accepted", 60))
+    await journal.remember_boot("CP2", BootAnswer("Rejected", 300))
+    await journal.remember_boot("CP1", BootAnswer("Pending", 900))
+    assert await journal.boots() == {
+        "CP1": BootAnswer("Pending", 900),
+        "CP2": BootAnswer("Rejected", 300),
+    }
 
 
 async def test_statuses_keep_latest_per_connector_in_connector_order(journal: Journal) -> None:
@@ -483,3 +501,39 @@ async def test_beyond_the_bound_the_credentials_used_longest_ago_are_forgotten(
         assert await journal.admit("CP3", None) is None
     finally:
         await journal.close()
+
+
+async def test_a_stored_handshake_lives_exactly_as_long_as_its_backlog(journal: Journal) -> None:
+    handshake = StoredHandshake("/ocpp/CP1", "ocpp1.6", True, b"sealed")
+    first = (await journal.append("CP1", "one", handshake=handshake)).seq
+    second = (await journal.append("CP1", "two", handshake=handshake)).seq
+    assert await journal.handshake("CP1") == handshake
+    assert "sealed" not in repr(handshake)
+    await journal.acknowledge("CP1", first)
+    assert await journal.handshake("CP1") == handshake  # one entry still waits
+    await journal.acknowledge("CP1", second)
+    assert await journal.handshake("CP1") is None
+
+
+async def test_backlog_summaries_and_drop(journal: Journal) -> None:
+    handshake = StoredHandshake("/ocpp/CP1", "ocpp1.6", False)
+    await journal.append("CP1", "ab", handshake=handshake)
+    await journal.append("CP1", "é")  # sizes are UTF-8 bytes
+    await journal.append("CP2", "x")
+    await journal.remember_status("CP1", "1", "status")
+    summaries = await journal.backlog_summaries()
+    assert [(k, v.count, v.size_bytes) for k, v in summaries.items()] == [
+        ("CP1", 2, 4),
+        ("CP2", 1, 1),
+    ]
+    oldest = await journal.oldest_entries()
+    assert list(oldest) == ["CP1", "CP2"]
+    assert oldest["CP1"] == summaries["CP1"].oldest
+    assert await journal.drop("CP1", [1]) == 1
+    assert texts(await journal.pending("CP1")) == ["é"]  # one not exported stays, and with it
+    assert await journal.statuses("CP1") == ["status"] and await journal.handshake("CP1")
+    assert await journal.drop("CP1", [1, 2]) == 1
+    assert await journal.pending("CP1") == []
+    assert await journal.statuses("CP1") == [] and await journal.handshake("CP1") is None
+    assert list(await journal.backlog_summaries()) == ["CP2"]
+    assert list(await journal.oldest_entries()) == ["CP2"]

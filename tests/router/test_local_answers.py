@@ -14,7 +14,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from router.frames import OcppVersion
-from router.local_answers import OfflineAuthorization, is_journaled, iso_now, local_answer
+from router.local_answers import (
+    BootAnswer,
+    OfflineAuthorization,
+    is_journaled,
+    iso_now,
+    local_answer,
+)
 from router.schemas import SCHEMA_ROOT, default_registry
 
 V16, V201 = OcppVersion.V16, OcppVersion.V201
@@ -22,6 +28,7 @@ NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 NOW_TEXT = "2026-11-25T10:00:00.000Z"
 TS = "2026-11-25T09:59:00Z"
 INTERVAL = 123
+BOOT_ANSWER = BootAnswer("Accepted", INTERVAL)
 PROVISIONAL = -7
 ACCEPTED = {"status": "Accepted"}
 INVALID = {"status": "Invalid"}
@@ -41,13 +48,11 @@ def answer(
     payload: dict[str, Any],
     authorization: OfflineAuthorization = LOCAL_ONLY,
     now: datetime = NOW,
-    interval: int = INTERVAL,
+    boot: BootAnswer = BOOT_ANSWER,
 ) -> dict[str, Any] | None:
     assert REGISTRY.check(version, action, True, payload) is None, "the test's request is invalid"
     provisional = (lambda: PROVISIONAL) if action == "StartTransaction" else no_provisional_id
-    return local_answer(
-        version, action, payload, now, interval, authorization, provisional, REGISTRY
-    )
+    return local_answer(version, action, payload, now, boot, authorization, provisional, REGISTRY)
 
 
 def token_201(token: str) -> dict[str, str]:
@@ -185,9 +190,10 @@ def test_boot_answer_carries_the_given_interval(version: OcppVersion, interval: 
         if version is V16
         else {"chargingStation": {"model": "M", "vendorName": "V"}, "reason": "PowerUp"}
     )
-    got = answer(version, "BootNotification", payload, interval=interval)
-    assert got is not None and got["interval"] == interval and got["status"] == "Accepted"
-    assert REGISTRY.check(version, "BootNotification", False, got) is None
+    for status in ("Accepted", "Pending", "Rejected"):
+        got = answer(version, "BootNotification", payload, boot=BootAnswer(status, interval))
+        assert got is not None and (got["status"], got["interval"]) == (status, interval)
+        assert REGISTRY.check(version, "BootNotification", False, got) is None
 
 
 def test_current_time_is_utc_with_milliseconds_whatever_the_clock_zone() -> None:
@@ -206,7 +212,9 @@ def test_start_transaction_takes_exactly_one_provisional_id() -> None:
         return taken[-1]
 
     payload = {"connectorId": 1, "idTag": "LOCAL", "meterStart": 0, "timestamp": TS}
-    got = local_answer(V16, "StartTransaction", payload, NOW, 60, LOCAL_ONLY, take, REGISTRY)
+    got = local_answer(
+        V16, "StartTransaction", payload, NOW, BOOT_ANSWER, LOCAL_ONLY, take, REGISTRY
+    )
     assert taken == [-3]
     assert got == {"transactionId": -3, "idTagInfo": ACCEPTED}
 
@@ -286,7 +294,7 @@ def test_whatever_is_answered_for_any_action_is_schema_valid(version: OcppVersio
     assert len(actions) > 25
     answered = 0
     for action in actions:
-        got = local_answer(version, action, {}, NOW, 60, NOBODY, lambda: -1, REGISTRY)
+        got = local_answer(version, action, {}, NOW, BOOT_ANSWER, NOBODY, lambda: -1, REGISTRY)
         if got is not None:
             answered += 1
             assert REGISTRY.check(version, action, False, got) is None, action
@@ -404,19 +412,27 @@ def test_answers_use_the_cache_until_expiry_then_fall_back(
         (V16, "SecurityEventNotification", {}, True),
         (V16, "StatusNotification", {}, False),
         (V16, "Heartbeat", {}, False),
-        (V16, "BootNotification", {}, False),
+        (V16, "BootNotification", {}, True),
         (V16, "Authorize", {}, False),
         (V16, "DataTransfer", {}, False),
-        (V16, "FirmwareStatusNotification", {}, False),
+        (V16, "FirmwareStatusNotification", {}, True),
         (V16, "TransactionEvent", {}, False),
         (V201, "TransactionEvent", {}, True),
         (V201, "SecurityEventNotification", {}, True),
         (V201, "MeterValues", {"evseId": 1, "transactionId": "tx-1"}, False),
         (V201, "StartTransaction", {}, False),
         (V201, "StatusNotification", {}, False),
-        (V201, "NotifyEvent", {}, False),
+        (V201, "NotifyEvent", {}, True),
         (V201, "Authorize", {}, False),
         (V201, "Heartbeat", {}, False),
+        (V16, "DiagnosticsStatusNotification", {}, True),
+        (V201, "BootNotification", {}, True),
+        (V201, "FirmwareStatusNotification", {}, True),
+        (V201, "LogStatusNotification", {}, True),
+        (V201, "NotifyReport", {}, True),
+        (V201, "NotifyEVChargingNeeds", {}, False),  # its answer mattered then
+        (V201, "SignCertificate", {}, False),
+        (V201, "DataTransfer", {}, False),
     ],
 )
 def test_is_journaled(

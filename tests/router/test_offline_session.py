@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from router import events as ev
 from router.frames import CallResult, OcppVersion, call_result_text, call_text
+from router.local_answers import BootAnswer
 from router.offline import (
     TRANSACTION_MESSAGE_ATTEMPTS,
     OfflineKnowledge,
@@ -53,6 +54,7 @@ from router.outputs import (
 )
 from router.schemas import default_registry
 from router.session import LinkSession, SessionSettings
+from tests.router.test_local_answers import NOTIFY_EVENT
 
 V16, V201 = OcppVersion.V16, OcppVersion.V201
 UP, DOWN = Direction.TO_CSMS, Direction.TO_CHARGER
@@ -342,7 +344,7 @@ def test_offline_boot_is_accepted_with_the_default_interval(version: OcppVersion
     assert frame == [3, "b-1", {"status": "Accepted", "currentTime": WALL_TEXT, "interval": 300}]
     assert REGISTRY.check(version, "BootNotification", False, frame[2]) is None
     assert AnsweredLocally("BootNotification") in out
-    assert not of_type(out, JournalAppend)
+    assert of_type(out, JournalAppend)  # the CSMS learns of the reboot after the outage
 
 
 def test_offline_start_transaction_is_journaled_before_its_answer_with_a_provisional_id() -> None:
@@ -396,17 +398,24 @@ JOURNALED = [
     (V201, event201("x-1", "Updated", token=None, meterValue=SAMPLES_201)),
     (V201, event201("x-1", "Ended", token=None)),
     (V201, call("x-1", "SecurityEventNotification", {"type": "TamperDetected", "timestamp": TS})),
+    # reports that still mean something after the outage
+    (V16, call("x-1", "FirmwareStatusNotification", {"status": "Installed"})),
+    (V16, call("x-1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})),
+    (V201, call("x-1", "NotifyEvent", NOTIFY_EVENT)),
+    (V201, call("x-1", "FirmwareStatusNotification", {"status": "Installed"})),
+    (V201, call("x-1", "LogStatusNotification", {"status": "Uploaded"})),
 ]
 
 
 @pytest.mark.parametrize(("version", "text"), JOURNALED)
-def test_transaction_related_calls_are_journaled_before_the_answer_goes(
+def test_calls_the_csms_must_learn_of_are_journaled_before_the_answer_goes(
     version: OcppVersion, text: str
 ) -> None:
     session = make(version)
     session.upstream_lost(0)
     out = session.receive_from_charger(text, 1)
-    assert of_type(out, JournalAppend) == [JournalAppend(text, None)]
+    (journaled,) = of_type(out, JournalAppend)
+    assert (journaled.text, journaled.provisional_transaction_id) == (text, None)
     assert position(out, lambda o: isinstance(o, JournalAppend)) < position(out, is_send(DOWN))
     action = json.loads(text)[2]
     frame = local_result(out)
@@ -416,24 +425,53 @@ def test_transaction_related_calls_are_journaled_before_the_answer_goes(
     assert not of_type(out, ProvisionalIdUsed)
 
 
-EVENT_DATA = {
-    "eventId": 1,
-    "timestamp": TS,
-    "trigger": "Delta",
-    "actualValue": "Occupied",
-    "eventNotificationType": "HardWiredNotification",
-    "component": {"name": "Connector"},
-    "variable": {"name": "AvailabilityState"},
-}
 NOT_JOURNALED = [
     (V16, meter16("x-1", None)),
     (V16, HEARTBEAT.replace("hb-1", "x-1")),
     (V16, call("x-1", "Authorize", {"idTag": "LOCAL"})),
-    (V16, call("x-1", "FirmwareStatusNotification", {"status": "Installed"})),
     (V16, call("x-1", "DataTransfer", {"vendorId": "acme"})),
     (V201, call("x-1", "MeterValues", {"evseId": 1, "meterValue": SAMPLES_201})),
-    (V201, call("x-1", "NotifyEvent", {"generatedAt": TS, "seqNo": 0, "eventData": [EVENT_DATA]})),
 ]
+
+
+def test_periodic_meter_values_are_marked_and_only_a_seen_transaction_is_named() -> None:
+    session = make()
+    session.upstream_lost(0)
+    provisional = local_result(session.receive_from_charger(start16("s-1"), 1))[2]["transactionId"]
+    (seen,) = of_type(session.receive_from_charger(meter16("m-1", provisional), 2), JournalAppend)
+    assert (seen.periodic, seen.transaction) == (True, str(provisional))
+    # a transaction the LC never saw: droppable like any periodic meter value, no latest kept
+    (unseen,) = of_type(session.receive_from_charger(meter16("m-2", 4242), 3), JournalAppend)
+    assert (unseen.periodic, unseen.transaction) == (True, None)
+    (stop,) = of_type(session.receive_from_charger(stop16("x-1", provisional), 4), JournalAppend)
+    assert not stop.periodic
+
+
+def test_only_periodic_2x_updates_are_periodic_meter_values() -> None:
+    session = make(V201)
+    session.upstream_lost(0)
+    assert not of_type(session.receive_from_charger(event201("e-1"), 1), JournalAppend)[0].periodic
+    periodic = event201("e-2", "Updated", token=None, meterValue=SAMPLES_201)
+    (update,) = of_type(session.receive_from_charger(periodic, 2), JournalAppend)
+    assert (update.periodic, update.transaction) == (True, "tx-1")
+    changed = event201("e-3", "Updated", token=None).replace(
+        "MeterValuePeriodic", "ChargingStateChanged"
+    )
+    assert not of_type(session.receive_from_charger(changed, 3), JournalAppend)[0].periodic
+
+
+@pytest.mark.parametrize("status", ["Pending", "Rejected"])
+def test_offline_boot_repeats_the_csmss_pending_or_rejected_with_its_interval(
+    status: str,
+) -> None:
+    session = make()
+    boot = call("b-1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
+    session.receive_from_charger(boot, 0)
+    answer = {"status": status, "currentTime": TS, "interval": 45}
+    assert BootLearned(status, 45) in session.receive_from_csms(result("b-1", answer), 1)
+    session.upstream_lost(2)
+    offline = local_result(session.receive_from_charger(boot.replace("b-1", "b-2"), 3))[2]
+    assert (offline["status"], offline["interval"]) == (status, 45)
 
 
 @pytest.mark.parametrize(("version", "text"), NOT_JOURNALED)
@@ -970,7 +1008,7 @@ def test_schema_invalid_answer_to_a_replayed_start_does_not_crash_the_session() 
 # -- learning while LIVE -----------------------------------------------------------------------
 
 
-def test_boot_interval_is_learned_and_used_by_later_local_answers() -> None:
+def test_boot_answer_is_learned_and_used_by_later_local_answers() -> None:
     knowledge = OfflineKnowledge()
     session = make(knowledge=knowledge)
     boot = call("b-1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
@@ -978,8 +1016,8 @@ def test_boot_interval_is_learned_and_used_by_later_local_answers() -> None:
     answer = {"status": "Accepted", "currentTime": TS, "interval": 900}
     out = session.receive_from_csms(result("b-1", answer), 1)
     assert sent(out, DOWN) == [result("b-1", answer)]
-    assert BootLearned(900) in out
-    assert knowledge.boot_intervals == {CP: 900}
+    assert BootLearned("Accepted", 900) in out
+    assert knowledge.boots == {CP: BootAnswer("Accepted", 900)}
     session.upstream_lost(2)
     out = session.receive_from_charger(boot.replace("b-1", "b-2"), 3)
     assert local_result(out)[2]["interval"] == 900
