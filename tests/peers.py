@@ -8,23 +8,50 @@ import base64
 import contextlib
 import itertools
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import websockets
 from ocpp.exceptions import NotSupportedError as OcppNotSupportedError
-from ocpp.routing import on
-from ocpp.v16 import ChargePoint as Cp16
+from ocpp.routing import on as untyped_on
 from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as result16
-from ocpp.v201 import ChargePoint as Cp201
 from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
+
+if TYPE_CHECKING:
+    # The PyPI `ocpp` package ships no type information: to mypy its ChargePoint classes are
+    # Any. This is the part of their interface the peers use, typed.
+    class OcppChargePoint:
+        def __init__(self, charge_point_id: str, connection: RecordingConnection) -> None: ...
+        async def start(self) -> None: ...
+        async def call(self, payload: Any, suppress: bool = True) -> Any: ...
+        async def route_message(self, raw_msg: str) -> None: ...
+
+    Cp16 = OcppChargePoint
+    Cp201 = OcppChargePoint
+    CsmsStationBase = OcppChargePoint
+else:
+    from ocpp.v16 import ChargePoint as Cp16
+    from ocpp.v201 import ChargePoint as Cp201
+
+    CsmsStationBase = object
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def on(action: str) -> Callable[[Handler], Handler]:
+    """`ocpp.routing.on`, typed: it marks the handler and returns it unchanged."""
+    mark: Callable[[Handler], Handler] = untyped_on(action)
+    return mark
+
 
 SUBPROTOCOLS = ("ocpp1.6", "ocpp2.0.1", "ocpp2.1")
 
@@ -62,14 +89,14 @@ class RecordingConnection:
 # -- CSMS --------------------------------------------------------------------------------------
 
 
-class SlowCsmsMixin:
+class SlowCsmsMixin(CsmsStationBase):
     """A CSMS that waits `answer_delay_s` before handling each frame (replay tests)."""
 
     answer_delay_s: float
 
     async def route_message(self, raw_msg: str) -> None:
         await asyncio.sleep(self.answer_delay_s)
-        await super().route_message(raw_msg)  # type: ignore[misc]
+        await super().route_message(raw_msg)
 
 
 class CsmsStation16(SlowCsmsMixin, Cp16):
@@ -252,7 +279,7 @@ class Csms:
             self._serve,
             "127.0.0.1",
             port or self.port,
-            subprotocols=list(self.subprotocols),  # type: ignore[arg-type]
+            subprotocols=[Subprotocol(name) for name in self.subprotocols],
             process_request=self._check,
             ssl=self.ssl_context,
         )
@@ -430,10 +457,10 @@ async def connect_charge_point(
 ) -> RunningChargePoint:
     headers = {"Authorization": basic_auth(identity, password)} if password else {}
     # websockets refuses ssl=None for a wss:// URL: its default context is used without one.
-    tls = {} if ssl_context is None else {"ssl": ssl_context}
+    tls: dict[str, Any] = {} if ssl_context is None else {"ssl": ssl_context}
     ws = await websockets.connect(
         f"{url}/ocpp/{identity}",
-        subprotocols=[version],  # type: ignore[list-item]
+        subprotocols=[Subprotocol(version)],
         additional_headers=headers,
         open_timeout=5,
         **tls,
@@ -450,7 +477,9 @@ async def _run_quietly(cp: ChargePoint16 | ChargePoint201) -> None:
         await cp.start()
 
 
-async def wait_until(predicate: Any, timeout_s: float = 5.0, what: str = "condition") -> None:
+async def wait_until(
+    predicate: Callable[[], object], timeout_s: float = 5.0, what: str = "condition"
+) -> None:
     """Poll `predicate` until true; bounded, so a test never hangs."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s

@@ -280,7 +280,7 @@ def draws_95_percent_of_its_limit(car: EvseState, allocation: Allocation) -> Evs
 
 def test_fair_share_is_steady_when_cars_draw_what_they_are_offered() -> None:
     """Closed loop: each car draws 95 % of its limit, the meter sees that plus a base load."""
-    fleet = (evse("A", max_current=10.0), evse("B"), evse("C"))
+    fleet: tuple[EvseState, ...] = (evse("A", max_current=10.0), evse("B"), evse("C"))
     base_load = (12.0, 8.0, 10.0)
     history = []
     for _ in range(5):

@@ -120,13 +120,13 @@ async def _start_garage(
         for identity, version, _priority, _options in CHARGERS
     }
     base = [10.0, 10.0, 10.0]
-    site = SimulatedSite(
+    simulated_site = SimulatedSite(
         meter, [(cp, (1, 2, 3)) for cp in chargers.values()], lambda _t: (base[0], base[1], base[2])
     )
-    await site.start()
+    await simulated_site.start()
     for cp in chargers.values():
         await cp.connect()
-    return Garage(csms, meter, lc, site, chargers, base, config_path)
+    return Garage(csms, meter, lc, simulated_site, chargers, base, config_path)
 
 
 async def _stop_garage(garage: Garage) -> None:

@@ -13,6 +13,7 @@ import websockets
 from ocpp.v16 import ChargePoint as BareChargePoint16
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
+from websockets.typing import Subprotocol
 
 from lc.app import LocalController
 from lc.config import parse_config
@@ -231,8 +232,8 @@ async def test_charger_without_smart_charging_is_planned_at_its_maximum(garage: 
     # library's CALLERROR NotImplemented.
     ws = await websockets.connect(
         f"{garage.url}/ocpp/CP-C",
-        subprotocols=["ocpp1.6"],
-        open_timeout=5,  # type: ignore[list-item]
+        subprotocols=[Subprotocol("ocpp1.6")],
+        open_timeout=5,
     )
     bare = BareChargePoint16("CP-C", RecordingConnection(ws))
     task = asyncio.create_task(bare.start())

@@ -48,7 +48,7 @@ async def test_a_meter_value_with_multiplier_400_keeps_the_link_up(
         await ws.send('[2,"hb1","Heartbeat",{}]')
         assert json.loads(await asyncio.wait_for(ws.recv(), 10))[:2] == [3, "hb1"]
         assert "HUGE" in router.connected()
-        observed: list[ev.Event] = router.observed  # type: ignore[attr-defined]
+        observed: list[ev.Event] = router.observed
         assert ev.MeterSampled("HUGE", 1, None, (16.0, None, None), None, None) in observed
         assert (await bystander.cp.call(call201.Heartbeat())).current_time
     finally:
@@ -214,7 +214,7 @@ async def test_a_charger_whose_frames_are_all_buffered_does_not_hold_the_others_
     router = await make_router(csms.url)
     first = await connect_raw(router.port or 0, "/ocpp/FIRST")
     second = await connect_raw(router.port or 0, "/ocpp/SECOND")
-    observed: list[ev.Event] = router.observed  # type: ignore[attr-defined]
+    observed: list[ev.Event] = router.observed
     try:
         # Both at once, each in one write: the LC finds all of both in its buffers.
         first.writer.write(_status_notifications(100))

@@ -81,7 +81,7 @@ async def lc(
 
 # -- OCPP-J frames ------------------------------------------------------------------------------
 
-_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)  # UTF-8 encodable
+_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)  # UTF-8 encodable
 _NUMBERS = st.one_of(
     st.integers(),
     st.integers(min_value=-(10**400), max_value=10**400),
@@ -189,7 +189,7 @@ def _valid_ish_call(draw: st.DrawFn) -> str:
     """A payload the schemas accept, or nearly: one leaf (a multiplier, say) changed."""
     action, payload = draw(st.sampled_from(_VALID_ISH))
     leaves = _leaves(payload)
-    if leaves and draw(st.booleans()):
+    if bool(leaves) and draw(st.booleans()):
         path = draw(st.sampled_from(leaves))
         numeric = isinstance(_at(payload, path), int | float)
         payload = _replaced(payload, path, draw((_NUMBERS if numeric else _JSON) | _DEEP_LISTS))

@@ -157,15 +157,17 @@ async def test_outage_with_20_sessions_loses_nothing_and_keeps_order(
 ) -> None:
     csms, router = hold_router
     chargers = [await connect(router, n, "ocpp1.6" if n < 10 else "ocpp2.0.1") for n in range(20)]
+    sessions16 = [Session16(c) for c in chargers[:10]]
     sessions: list[Session16 | Session201] = [
-        Session16(c) if n < 10 else Session201(c, f"CP{n:02d}") for n, c in enumerate(chargers)
+        *sessions16,
+        *(Session201(c, f"CP{n:02d}") for n, c in enumerate(chargers) if n >= 10),
     ]
     for charger in chargers:
         await charger.cp.boot()
     for session in sessions:  # 20 sessions running when the CSMS goes
         await session.start()
         await session.meter()
-    csms_ids_before = {n: s.transaction_id for n, s in enumerate(sessions) if n < 10}
+    csms_ids_before = [s.transaction_id for s in sessions16]
 
     await csms.stop()
     await wait_until(
@@ -178,8 +180,9 @@ async def test_outage_with_20_sessions_loses_nothing_and_keeps_order(
             await session.stop()
             await session.start()
             await session.meter()
-    offline_ids = {n: s.transaction_id for n, s in enumerate(sessions) if n < 10}
-    assert all(offline_ids[n] < 0 for n in range(0, 10, 2))  # provisional ids, offline
+    offline_ids = [s.transaction_id for s in sessions16]
+    # provisional ids, offline
+    assert all(tid is not None and tid < 0 for tid in offline_ids[0::2])
     assert router.metrics.answered_locally.labels("StartTransaction")._value.get() == 5
 
     await csms.start(csms.port)
@@ -191,10 +194,12 @@ async def test_outage_with_20_sessions_loses_nothing_and_keeps_order(
     for n, charger in enumerate(chargers):
         identity = f"CP{n:02d}"
         sent = transaction_frames(charger.recorder.sent)
+
+        def replayed(identity: str = identity, sent: list[str] = sent) -> bool:
+            return len(transaction_frames(csms.received(identity))) >= len(sent)
+
         await wait_until(
-            lambda identity=identity, sent=sent: (
-                len(transaction_frames(csms.received(identity))) >= len(sent)
-            ),
+            replayed,
             timeout_s=20,
             what=f"{identity}'s replay",
         )
@@ -204,10 +209,10 @@ async def test_outage_with_20_sessions_loses_nothing_and_keeps_order(
 
     # 1.6: the CSMS saw its own ids, and stopping with the CSMS's id reaches the right session.
     for n in range(0, 10, 2):
-        got = [json.loads(f) for f in transaction_frames(csms.received(f"CP{n:02d}"))]
-        stops = [m[3]["transactionId"] for m in got if m[2] == "StopTransaction"]
+        messages = [json.loads(f) for f in transaction_frames(csms.received(f"CP{n:02d}"))]
+        stops = [m[3]["transactionId"] for m in messages if m[2] == "StopTransaction"]
         assert stops == [csms_ids_before[n]]
-        later = [m[3]["transactionId"] for m in got if m[2] == "MeterValues"][-1]
+        later = [m[3]["transactionId"] for m in messages if m[2] == "MeterValues"][-1]
         assert later > 0  # the offline session's meter values carry the CSMS's id
     remaps = router.metrics.id_remaps.labels("to_csms")
     await wait_until(lambda: remaps._value.get() == 5, what="one remap per offline session")
@@ -251,7 +256,7 @@ async def test_remote_stop_with_the_csms_id_reaches_the_offline_session(
     csms_id = start_answer[2]["transactionId"]
     remote = await csms.stations["CP01"].call(call16.RemoteStopTransaction(transaction_id=csms_id))
     assert remote.status == "Accepted"
-    assert charger.cp.remote_stops == [provisional]  # type: ignore[union-attr]
+    assert charger.cp.remote_stops == [provisional]
     # ...and the session's later messages reach the CSMS with the CSMS's id.
     await session.stop()
     stop = json.loads(transaction_frames(csms.received("CP01"))[-1])
@@ -417,6 +422,7 @@ async def test_start_the_csms_refuses_after_the_outage_follows_the_chargers_rule
     if rule is None:
         cp.configuration = None
     else:
+        assert cp.configuration is not None
         cp.configuration["StopTransactionOnInvalidId"] = rule
         cp.configuration["ChargeProfileMaxStackLevel"] = "6"
     events: list[ev.Event] = []
@@ -497,6 +503,7 @@ async def test_a_refusal_from_before_an_lc_restart_is_acted_on_again(
         charger = await connect(router, 9, "ocpp1.6")
         cp = charger.cp
         assert isinstance(cp, ChargePoint16)
+        assert cp.configuration is not None
         cp.configuration["StopTransactionOnInvalidId"] = str(stop_on_invalid_id).lower()
         cp.profile_status = profile_status
         stopped = stop_on_invalid_id or profile_status != "Accepted"

@@ -165,10 +165,12 @@ async def _chargers_in_sessions(port: int) -> list[Charger]:
 async def _all_delivered(csms: Csms, chargers: list[Charger]) -> None:
     for charger in chargers:
         expected = len(charger.all_sent())
+
+        def delivered(c: Charger = charger, n: int = expected) -> bool:
+            return len(set(ids(transaction_frames(csms.received(c.identity))))) >= n
+
         await wait_until(
-            lambda c=charger, n=expected: (
-                len(set(ids(transaction_frames(csms.received(c.identity))))) >= n
-            ),
+            delivered,
             timeout_s=30,
             what=f"{charger.identity} delivered",
         )
