@@ -238,7 +238,7 @@ class Csms:
         scheme = "ws" if self.ssl_context is None else "wss"
         return f"{scheme}://127.0.0.1:{self.port}"
 
-    def _check(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _check(self, connection: ServerConnection, request: Request) -> Response | None:
         identity = request.path.rsplit("/", 1)[-1]
         if not request.path.startswith("/ocpp/"):
             return connection.respond(HTTPStatus.NOT_FOUND, "unknown path\n")
@@ -304,12 +304,10 @@ class GatedCsms(Csms):
         self.arrivals = 0
         self.release = asyncio.Event()
 
-    async def _check(  # type: ignore[override]
-        self, connection: ServerConnection, request: Request
-    ) -> Response | None:
+    async def _check(self, connection: ServerConnection, request: Request) -> Response | None:
         self.arrivals += 1
         await self.release.wait()
-        return super()._check(connection, request)
+        return await super()._check(connection, request)
 
 
 # -- charge points -----------------------------------------------------------------------------

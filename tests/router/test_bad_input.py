@@ -9,6 +9,7 @@ import pytest
 import websockets
 from ocpp.v16 import call as call16
 from websockets.asyncio.client import ClientConnection
+from websockets.typing import Subprotocol
 
 from router.server import Router
 from router.session import SessionSettings, ValidationMode
@@ -23,7 +24,7 @@ STATUS_WITHOUT_STATUS = (
 async def _charger(router: Router, identity: str, version: str) -> ClientConnection:
     return await websockets.connect(
         f"{lc_url(router)}/ocpp/{identity}",
-        subprotocols=[version],  # type: ignore[list-item]
+        subprotocols=[Subprotocol(version)],
         open_timeout=5,
     )
 
@@ -191,7 +192,7 @@ async def test_an_identity_with_control_characters_is_refused_before_the_csms(
     with pytest.raises(websockets.InvalidStatus) as refused:
         await websockets.connect(
             f"{lc_url(router)}/ocpp/CP1{control}FORGED",
-            subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+            subprotocols=[Subprotocol("ocpp1.6")],
         )
     assert refused.value.response.status_code == 400
     assert csms.handshakes == []

@@ -14,15 +14,17 @@ import pytest
 import websockets
 
 from router import events as ev
-from tests.conftest import RouterFactory, lc_url
+from tests.conftest import ObservedRouter, RouterFactory, lc_url
 from tests.peers import Csms, connect_charge_point, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 PING_S = 0.4
 
+ChargerProcess = tuple[ObservedRouter, asyncio.subprocess.Process]  # a charger in its own process
+
 
 @pytest.fixture
-async def charger_process(csms: Csms, make_router: RouterFactory) -> AsyncIterator[tuple]:  # type: ignore[type-arg]
+async def charger_process(csms: Csms, make_router: RouterFactory) -> AsyncIterator[ChargerProcess]:
     router = await make_router(csms.url, ping_interval_s=PING_S)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -42,7 +44,9 @@ async def charger_process(csms: Csms, make_router: RouterFactory) -> AsyncIterat
     await process.wait()
 
 
-async def test_killed_charger_closes_its_csms_link(csms: Csms, charger_process: tuple) -> None:  # type: ignore[type-arg]
+async def test_killed_charger_closes_its_csms_link(
+    csms: Csms, charger_process: ChargerProcess
+) -> None:
     router, process = charger_process
     upstream = csms.connections["CP-PROC"].ws
     os.kill(process.pid, signal.SIGKILL)
@@ -53,7 +57,7 @@ async def test_killed_charger_closes_its_csms_link(csms: Csms, charger_process: 
 
 async def test_frozen_charger_is_found_by_ping_and_its_csms_link_closed(
     csms: Csms,
-    charger_process: tuple,  # type: ignore[type-arg]
+    charger_process: ChargerProcess,
 ) -> None:
     _router, process = charger_process
     upstream = csms.connections["CP-PROC"].ws

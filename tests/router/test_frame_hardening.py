@@ -14,6 +14,7 @@ import logging
 import pytest
 import websockets
 from ocpp.v201 import call as call201
+from websockets.typing import Subprotocol
 
 from router import events as ev
 from tests.conftest import RouterFactory, lc_url
@@ -32,7 +33,7 @@ async def test_a_meter_value_with_multiplier_400_keeps_the_link_up(
     bystander = await connect_charge_point(lc_url(router), "CALM", "ocpp2.0.1")
     ws = await websockets.connect(
         f"{lc_url(router)}/ocpp/HUGE",
-        subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+        subprotocols=[Subprotocol("ocpp2.0.1")],
         open_timeout=5,
     )
     sampled = [
@@ -159,7 +160,7 @@ async def test_chargers_sending_invalid_frames_get_one_log_line_each_and_lose_no
     flooders = [
         await websockets.connect(
             f"{lc_url(router)}/ocpp/BAD{n}",
-            subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+            subprotocols=[Subprotocol("ocpp2.0.1")],
             open_timeout=10,
         )
         for n in range(FLOODERS)

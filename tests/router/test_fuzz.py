@@ -21,6 +21,7 @@ import websockets
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ocpp.v201 import call as call201
+from websockets.typing import Subprotocol
 
 from router.admission import AdmissionSettings
 from router.server import Router
@@ -226,7 +227,7 @@ async def test_fuzzed_ocpp_frames_neither_crash_the_lc_nor_cost_the_bystander_an
 ) -> None:
     ws = await websockets.connect(
         f"{lc_url(lc.router)}/ocpp/FUZZ",
-        subprotocols=[version],  # type: ignore[list-item]
+        subprotocols=[Subprotocol(version)],
         open_timeout=10,
         max_size=None,
     )

@@ -43,9 +43,9 @@ WRONG = "fedcba9876543210fedc"
 
 def _open_at_csms(csms: Csms, identity: str) -> list[ServerConnection]:
     return [
-        recorder.ws  # type: ignore[misc]
+        recorder.ws
         for recorder in csms.history.get(identity, [])
-        if recorder.ws.state is State.OPEN
+        if isinstance(recorder.ws, ServerConnection) and recorder.ws.state is State.OPEN
     ]
 
 
