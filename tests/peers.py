@@ -8,7 +8,7 @@ import base64
 import contextlib
 import itertools
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -479,9 +479,20 @@ async def wait_until(
     predicate: Callable[[], object], timeout_s: float = 5.0, what: str = "condition"
 ) -> None:
     """Poll `predicate` until true; bounded, so a test never hangs."""
+
+    async def check() -> object:
+        return predicate()
+
+    await wait_until_async(check, timeout_s, what)
+
+
+async def wait_until_async(
+    predicate: Callable[[], Awaitable[object]], timeout_s: float = 5.0, what: str = "condition"
+) -> None:
+    """Poll the coroutine `predicate` (a journal query, say) until true; bounded too."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
-    while not predicate():
+    while not await predicate():
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)

@@ -29,6 +29,7 @@ from tests.peers import (
     connect_charge_point,
     now_iso,
     wait_until,
+    wait_until_async,
 )
 
 pytestmark = pytest.mark.timeout(90)
@@ -270,7 +271,7 @@ async def test_charger_rebooting_during_the_outage_is_readmitted_only_with_its_c
     csms, router = hold_router
     charger = await connect(router, 3, "ocpp2.0.1")
     await charger.cp.boot()
-    await asyncio.sleep(0.5)  # the credentials' salted hash is written in the background
+    await _credentials_kept(router, "CP03", "pw3")
     await csms.stop()
     await charger.close()  # the charger reboots while the CSMS is gone
 
@@ -306,11 +307,11 @@ async def _credentials_kept(router: Router, identity: str, password: str) -> Non
     """Wait until the salted hash of these credentials is stored (written in the background)."""
     journal = router.journal
     assert journal is not None
-    for _ in range(250):
-        if await journal.admit(identity, basic_auth(identity, password)) is not None:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{identity}'s credentials were never stored")
+
+    async def kept() -> bool:
+        return await journal.admit(identity, basic_auth(identity, password)) is not None
+
+    await wait_until_async(kept, what=f"{identity}'s credentials stored")
 
 
 @pytest.mark.parametrize("version", ["ocpp1.6", "ocpp2.0.1"])
@@ -451,24 +452,28 @@ async def test_start_the_csms_refuses_after_the_outage_follows_the_chargers_rule
         assert (tx["transaction_id"], tx["stack_level"]) == (provisional, 6)
         schedule = tx["charging_schedule"]
         assert [p["limit"] for p in schedule["charging_schedule_period"]] == [0]
-    await asyncio.sleep(0.2)  # nothing else follows
+    # Nothing else follows: a call the CSMS sends now is the charger's next one (the LC's calls
+    # and the CSMS's share one FIFO queue per charger).
+    await csms.stations["CP06"].call(call16.GetConfiguration(key=["HeartbeatInterval"]))
     sent = "RemoteStopTransaction" if stop_on_invalid_id else "SetChargingProfile"
-    assert cp.handled == ["GetConfiguration", sent]
+    assert cp.handled == ["GetConfiguration", sent, "GetConfiguration"]
     # The load balancer learns that this session may not draw any more.
     suspended = [event for event in events if isinstance(event, ev.EnergySuspended)]
     assert suspended == ([] if stop_on_invalid_id else [ev.EnergySuspended("CP06", 1)])
     # A stop is done with once answered; a suspension is kept (for an LC restart) until the
     # session ends.
-    assert router.journal is not None
-    kept = [] if stop_on_invalid_id else [(provisional, 1)]
-    assert await router.journal.refusals("CP06") == kept
+    journal = router.journal
+    assert journal is not None
+    kept: list[tuple[int | str, int | None]] = [] if stop_on_invalid_id else [(provisional, 1)]
+
+    async def refusals_are(expected: list[tuple[int | str, int | None]]) -> bool:
+        return await journal.refusals("CP06") == expected
+
+    await wait_until_async(lambda: refusals_are(kept), what=f"refusals {kept} journaled")
     if not stop_on_invalid_id:
         await session.stop()
-        for _ in range(250):  # forgotten once the end is observed; bounded
-            if not await router.journal.refusals("CP06"):
-                break
-            await asyncio.sleep(0.02)
-        assert await router.journal.refusals("CP06") == []
+        # forgotten once the end is observed
+        await wait_until_async(lambda: refusals_are([]), what="the refusal forgotten")
     assert charger.ws.close_code is None
     await charger.close()
 
@@ -560,12 +565,17 @@ async def test_event_the_csms_refuses_after_the_outage_follows_the_chargers_rule
     action = "stop" if stop_on_invalid_id else "suspend"
     done = router.metrics.refused_transactions.labels(action, "accepted")
     await wait_until(lambda: done._value.get() == 1, timeout_s=10, what="the LC to act")
-    await asyncio.sleep(0.2)  # nothing else follows
+    # Nothing else follows: a call the CSMS sends now is the charger's next one.
+    heartbeat_interval = {
+        "component": {"name": "OCPPCommCtrlr"},
+        "variable": {"name": "HeartbeatInterval"},
+    }
+    await csms.stations["CP07"].call(call201.GetVariables(get_variable_data=[heartbeat_interval]))
     if stop_on_invalid_id:
-        assert cp.handled == ["GetVariables", "RequestStopTransaction"]
+        assert cp.handled == ["GetVariables", "RequestStopTransaction", "GetVariables"]
         assert cp.remote_stops == ["tx-refused"] and cp.profiles == []
     else:
-        assert cp.handled == ["GetVariables", "SetChargingProfile"]
+        assert cp.handled == ["GetVariables", "SetChargingProfile", "GetVariables"]
         (profile,) = cp.profiles
         assert profile["evse_id"] == 2
         tx = profile["charging_profile"]
