@@ -29,18 +29,27 @@ async def gated_csms() -> AsyncIterator[GatedCsms]:
     await server.stop()
 
 
-RouterFactory = Callable[..., Coroutine[Any, Any, Router]]
+class ObservedRouter(Router):
+    """A Router that keeps every event it observed, in order."""
+
+    def __init__(self, settings: RouterSettings) -> None:
+        super().__init__(settings)
+        self.observed: list[ev.Event] = []
+        self.subscribe(self.observed.append)
+
+
+RouterFactory = Callable[..., Coroutine[Any, Any, ObservedRouter]]
 
 
 @pytest.fixture
 async def make_router() -> AsyncIterator[RouterFactory]:
     """Start LC routers on 127.0.0.1 (any free port); each records the events it observed."""
-    started: list[Router] = []
+    started: list[ObservedRouter] = []
 
     async def start(
         upstream_url: str, session: SessionSettings | None = None, **settings: Any
-    ) -> Router:
-        router = Router(
+    ) -> ObservedRouter:
+        router = ObservedRouter(
             RouterSettings(
                 upstream_url=upstream_url,
                 listen_host="127.0.0.1",
@@ -49,9 +58,6 @@ async def make_router() -> AsyncIterator[RouterFactory]:
                 **settings,
             )
         )
-        observed: list[ev.Event] = []
-        router.subscribe(observed.append)
-        router.observed = observed  # type: ignore[attr-defined]
         await router.start()
         started.append(router)
         return router

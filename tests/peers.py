@@ -8,23 +8,57 @@ import base64
 import contextlib
 import itertools
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import websockets
 from ocpp.exceptions import NotSupportedError as OcppNotSupportedError
-from ocpp.routing import on
-from ocpp.v16 import ChargePoint as Cp16
+from ocpp.routing import after as untyped_after
+from ocpp.routing import on as untyped_on
 from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as result16
-from ocpp.v201 import ChargePoint as Cp201
 from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
+
+if TYPE_CHECKING:
+    # The PyPI `ocpp` package ships no type information: to mypy its ChargePoint classes are
+    # Any. This is the part of their interface the peers use, typed.
+    class OcppChargePoint:
+        def __init__(self, charge_point_id: str, connection: RecordingConnection) -> None: ...
+        async def start(self) -> None: ...
+        async def call(self, payload: Any, suppress: bool = True) -> Any: ...
+        async def route_message(self, raw_msg: str) -> None: ...
+
+    Cp16 = OcppChargePoint
+    Cp201 = OcppChargePoint
+    CsmsStationBase = OcppChargePoint
+else:
+    from ocpp.v16 import ChargePoint as Cp16
+    from ocpp.v201 import ChargePoint as Cp201
+
+    CsmsStationBase = object
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def on(action: str) -> Callable[[Handler], Handler]:
+    """`ocpp.routing.on`, typed: it marks the handler and returns it unchanged."""
+    mark: Callable[[Handler], Handler] = untyped_on(action)
+    return mark
+
+
+def after(action: str) -> Callable[[Handler], Handler]:
+    """`ocpp.routing.after`, typed like `on`."""
+    mark: Callable[[Handler], Handler] = untyped_after(action)
+    return mark
+
 
 SUBPROTOCOLS = ("ocpp1.6", "ocpp2.0.1", "ocpp2.1")
 
@@ -62,14 +96,14 @@ class RecordingConnection:
 # -- CSMS --------------------------------------------------------------------------------------
 
 
-class SlowCsmsMixin:
+class SlowCsmsMixin(CsmsStationBase):
     """A CSMS that waits `answer_delay_s` before handling each frame (replay tests)."""
 
     answer_delay_s: float
 
     async def route_message(self, raw_msg: str) -> None:
         await asyncio.sleep(self.answer_delay_s)
-        await super().route_message(raw_msg)  # type: ignore[misc]
+        await super().route_message(raw_msg)
 
 
 class CsmsStation16(SlowCsmsMixin, Cp16):
@@ -211,7 +245,7 @@ class Csms:
         scheme = "ws" if self.ssl_context is None else "wss"
         return f"{scheme}://127.0.0.1:{self.port}"
 
-    def _check(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _check(self, connection: ServerConnection, request: Request) -> Response | None:
         identity = request.path.rsplit("/", 1)[-1]
         if not request.path.startswith("/ocpp/"):
             return connection.respond(HTTPStatus.NOT_FOUND, "unknown path\n")
@@ -252,7 +286,7 @@ class Csms:
             self._serve,
             "127.0.0.1",
             port or self.port,
-            subprotocols=list(self.subprotocols),  # type: ignore[arg-type]
+            subprotocols=[Subprotocol(name) for name in self.subprotocols],
             process_request=self._check,
             ssl=self.ssl_context,
         )
@@ -277,12 +311,10 @@ class GatedCsms(Csms):
         self.arrivals = 0
         self.release = asyncio.Event()
 
-    async def _check(  # type: ignore[override]
-        self, connection: ServerConnection, request: Request
-    ) -> Response | None:
+    async def _check(self, connection: ServerConnection, request: Request) -> Response | None:
         self.arrivals += 1
         await self.release.wait()
-        return super()._check(connection, request)
+        return await super()._check(connection, request)
 
 
 # -- charge points -----------------------------------------------------------------------------
@@ -438,10 +470,10 @@ async def connect_charge_point(
 ) -> RunningChargePoint:
     headers = {"Authorization": basic_auth(identity, password)} if password else {}
     # websockets refuses ssl=None for a wss:// URL: its default context is used without one.
-    tls = {} if ssl_context is None else {"ssl": ssl_context}
+    tls: dict[str, Any] = {} if ssl_context is None else {"ssl": ssl_context}
     ws = await websockets.connect(
         f"{url}/ocpp/{identity}",
-        subprotocols=[version],  # type: ignore[list-item]
+        subprotocols=[Subprotocol(version)],
         additional_headers=headers,
         open_timeout=5,
         **tls,
@@ -459,11 +491,24 @@ async def _run_quietly(cp: ChargePoint16 | ChargePoint201) -> None:
         await cp.start()
 
 
-async def wait_until(predicate: Any, timeout_s: float = 5.0, what: str = "condition") -> None:
+async def wait_until(
+    predicate: Callable[[], object], timeout_s: float = 5.0, what: str = "condition"
+) -> None:
     """Poll `predicate` until true; bounded, so a test never hangs."""
+
+    async def check() -> object:
+        return predicate()
+
+    await wait_until_async(check, timeout_s, what)
+
+
+async def wait_until_async(
+    predicate: Callable[[], Awaitable[object]], timeout_s: float = 5.0, what: str = "condition"
+) -> None:
+    """Poll the coroutine `predicate` (a journal query, say) until true; bounded too."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
-    while not predicate():
+    while not await predicate():
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)

@@ -6,6 +6,7 @@ import math
 import random
 from dataclasses import replace
 from itertools import permutations
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -236,21 +237,21 @@ def test_one_phase_evses_load_only_their_own_site_phase(site: GeneratedSite, pha
 # --- examples ---
 
 
-def evse(evse_id: str, **fields: object) -> EvseState:
+def evse(evse_id: str, **fields: Any) -> EvseState:
     """A charging 3-phase 32 A EVSE unless told otherwise."""
-    defaults: dict[str, object] = {
+    defaults: dict[str, Any] = {
         "max_current": 32.0,
         "safe_current": 6.0,
         "session": SessionState.CHARGING,
     }
-    return EvseState(evse_id=evse_id, **{**defaults, **fields})  # type: ignore[arg-type]
+    return EvseState(evse_id=evse_id, **{**defaults, **fields})
 
 
 def site_with(
     *evses: EvseState,
     cap: float = 63.0,
     base_load: tuple[float, float, float] = (0.0, 0.0, 0.0),
-    **fields: object,
+    **fields: Any,
 ) -> SiteState:
     """A site whose fresh meter reading is the base load plus the EVSEs' measured currents."""
     currents = list(base_load)
@@ -258,14 +259,14 @@ def site_with(
         for charger_phase, site_phase in enumerate(one.phase_map):
             currents[site_phase - 1] += one.measured[charger_phase] or 0.0
     meter = MeterReading(currents=(currents[0], currents[1], currents[2]), read_at=NOW - 1)
-    defaults: dict[str, object] = {
+    defaults: dict[str, Any] = {
         "phase_cap": (cap, cap, cap),
         "now": NOW,
         "meter": meter,
         "meter_stale_after_s": STALE_AFTER_S,
         "evses": evses,
     }
-    return SiteState(**{**defaults, **fields})  # type: ignore[arg-type]
+    return SiteState(**{**defaults, **fields})
 
 
 def test_water_filling_gives_a_capped_cars_share_to_the_others() -> None:
@@ -290,7 +291,7 @@ def draws_95_percent_of_its_limit(car: EvseState, allocation: Allocation) -> Evs
 
 def test_fair_share_is_steady_when_cars_draw_what_they_are_offered() -> None:
     """Closed loop: each car draws 95 % of its limit, the meter sees that plus a base load."""
-    fleet = (evse("A", max_current=10.0), evse("B"), evse("C"))
+    fleet: tuple[EvseState, ...] = (evse("A", max_current=10.0), evse("B"), evse("C"))
     base_load = (12.0, 8.0, 10.0)
     history = []
     for _ in range(5):

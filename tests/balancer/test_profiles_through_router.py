@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 import websockets
-from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint as BareChargePoint16
 from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as result16
 from ocpp.v201 import call as call201
+from websockets.typing import Subprotocol
 
 from balancer.setup import Stage
 from lc.app import LocalController
@@ -28,8 +28,10 @@ from tests.peers import (
     Csms,
     RecordingConnection,
     RunningChargePoint,
+    after,
     connect_charge_point,
     now_iso,
+    on,
     wait_until,
 )
 
@@ -394,6 +396,7 @@ async def test_a_clear_of_another_profile_leaves_the_floor_alone(garage: Garage)
         await garage.csms.stations["CP-A"].call(call16.ClearChargingProfile(id=5))
         assert garage.lc.balancer is not None
         # The clear was observed: had it matched the floor, set-up would be running again.
+        assert isinstance(a.cp, ChargePoint16)
         assert a.cp.cleared == [{"id": 5}]
         assert garage.lc.balancer.set_ups.stage("CP-A") is Stage.DONE
         assert floors(a) == 1
@@ -445,8 +448,8 @@ class DeafCharger:
 async def deaf_charger_charging(garage: Garage, identity: str) -> DeafCharger:
     ws = await websockets.connect(
         f"{garage.url}/ocpp/{identity}",
-        subprotocols=["ocpp1.6"],
-        open_timeout=5,  # type: ignore[list-item]
+        subprotocols=[Subprotocol("ocpp1.6")],
+        open_timeout=5,
     )
     bare = BareChargePoint16(identity, RecordingConnection(ws))
     charger = DeafCharger(bare, ws, asyncio.create_task(bare.start()))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import statistics
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -80,7 +81,7 @@ def garage(size: int, amps_per_evse: float, power_cap: bool) -> SiteState:
     )
 
 
-SCENARIOS = {
+SCENARIOS: dict[str, Callable[[int], SiteState]] = {
     "roomy cap": lambda size: garage(size, 20.0, power_cap=False),
     "tight cap": lambda size: garage(size, 3.0, power_cap=False),
     "tight cap + kW cap": lambda size: garage(size, 3.0, power_cap=True),

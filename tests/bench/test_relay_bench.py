@@ -68,12 +68,14 @@ class Point:
     @property
     def label(self) -> str:
         if self.mode == "paced":
+            assert self.rate is not None
             return f"paced {self.chargers:,} × {self.rate / self.chargers:g} CALL/s"
         return f"saturation {self.chargers:,}"
 
     def args(self) -> list[str]:
         args = ["--chargers", str(self.chargers), "--action", ACTION]
         if self.mode == "paced":
+            assert self.rate is not None
             return [*args, "--rate", str(self.rate), *PACED_WINDOW]
         return [*args, *CLOSED_WINDOW]
 
@@ -179,7 +181,7 @@ def _hops(workdir: Path) -> Iterator[tuple[rl.Service, dict[str, rl.Service]]]:
 
 
 def _median(runs: list[dict[str, Any]], key: str) -> float:
-    return statistics.median(run[key] for run in runs)
+    return statistics.median(float(run[key]) for run in runs)
 
 
 def _cpu_pct(runs: list[dict[str, Any]], name: str) -> str:
@@ -191,7 +193,8 @@ def _cpu_pct(runs: list[dict[str, Any]], name: str) -> str:
 def _other_cpu_pct(runs: list[dict[str, Any]]) -> float:
     """Busy CPU outside the bench's processes: other load on the machine, and softirqs."""
     other = statistics.median(
-        (run["machine_busy_s"] - sum(run["cpu_s"].values())) / run["seconds"] * 100 for run in runs
+        float((run["machine_busy_s"] - sum(run["cpu_s"].values())) / run["seconds"] * 100)
+        for run in runs
     )
     return max(other, 0.0)  # procfs readings are not atomic: a few % either way is noise
 
@@ -199,7 +202,7 @@ def _other_cpu_pct(runs: list[dict[str, Any]]) -> float:
 def _hop_us_per_rt(runs: list[dict[str, Any]]) -> float | None:
     if "hop" not in runs[0]["cpu_s"]:
         return None
-    return statistics.median(r["cpu_s"]["hop"] / r["round_trips"] * 1e6 for r in runs)
+    return statistics.median(float(r["cpu_s"]["hop"] / r["round_trips"] * 1e6) for r in runs)
 
 
 def _added(results: Results, point: Point, scenario: str, key: str) -> float:

@@ -4,6 +4,7 @@ for the garage's unit tests."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from ocpp_knowledge.ocpp_time import to_ocpp_time
@@ -17,7 +18,7 @@ def ago(seconds: float) -> datetime:
 
 
 def schedule(
-    *periods: tuple[int, float] | tuple[int, float, int],
+    *periods: tuple[int, float | Decimal] | tuple[int, float, int],
     unit: str = "A",
     start: datetime | None = None,
     duration_s: int | None = None,

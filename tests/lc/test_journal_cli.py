@@ -86,6 +86,7 @@ async def test_export_and_drop_on_the_journal_of_a_running_lc(
         assert code == 0, err
         lines = [json.loads(line) for line in exported.read_text().splitlines()]
         assert [line["frame"] for line in lines] == [json.loads(f) for f in journaled]
+        assert session.transaction_id is not None
         assert lines[0]["provisional_transaction_id"] == session.transaction_id < 0
 
         await charger.cp.call(  # journaled after the export: a drop must keep it

@@ -28,7 +28,8 @@ def _sample(at: float, amps: float | None, mode: Mode = Mode.NORMAL) -> SiteSamp
     return SiteSample(at, currents, CAPS, 2.0, (12.0, 12.0, 12.0), mode)
 
 
-def _points(polyline: ET.Element) -> list[tuple[float, float]]:
+def _points(polyline: ET.Element | None) -> list[tuple[float, float]]:
+    assert polyline is not None
     return [
         (float(x), float(y))
         for x, y in (pair.split(",") for pair in polyline.attrib["points"].split())

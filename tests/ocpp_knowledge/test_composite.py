@@ -13,7 +13,7 @@ from tests.garage.profiles import NOW, ago, schedule, v16, v201
 TX = Transaction(transaction_id=7, started_at=ago(90))
 
 
-def absolute(*periods: tuple[int, float]) -> dict[str, Any]:
+def absolute(*periods: tuple[int, float | Decimal]) -> dict[str, Any]:
     """A schedule that started an hour ago."""
     return schedule(*periods, start=ago(3600))
 
@@ -152,7 +152,7 @@ def test_v201_shapes_station_max_external_constraints_and_tx_profile() -> None:
 
 def test_v16_limits_parsed_from_decimal() -> None:
     # The ocpp package parses 1.6 schedule limits as Decimal (for its multipleOf 0.1 check).
-    decimal_limit = v16(1, 0, "TxDefaultProfile", absolute((0, Decimal("13.7"))))  # type: ignore[arg-type]
+    decimal_limit = v16(1, 0, "TxDefaultProfile", absolute((0, Decimal("13.7"))))
     assert composite_limit([decimal_limit], NOW) == pytest.approx(13.7)
 
 

@@ -6,7 +6,7 @@ import json
 
 from router import events as ev
 from router.link import answer_refused
-from router.outputs import AnsweredLocally, Direction, JournalAppend, Observed, Send
+from router.outputs import AnsweredLocally, Direction, JournalAppend, Observed, Output, Send
 
 UP, DOWN = Direction.TO_CSMS, Direction.TO_CHARGER
 
@@ -17,7 +17,7 @@ def test_the_refused_requests_answer_becomes_a_callerror_and_the_next_request_is
     started = Observed(ev.TransactionStarted("CP1", "-1", 1, "TAG", 0.0))
     later = Observed(ev.MeterSampled("CP1", 1, "-1", (16.0, None, None), None, None))
     second = JournalAppend('[2,"m-2","MeterValues",{}]')
-    rest = [
+    rest: list[Output] = [
         Send(DOWN, '[3,"s-1",{"transactionId":-1}]'),
         AnsweredLocally("StartTransaction"),
         started,
@@ -33,5 +33,5 @@ def test_the_refused_requests_answer_becomes_a_callerror_and_the_next_request_is
 
 
 def test_nothing_to_answer_leaves_the_outputs_alone() -> None:
-    rest = [Send(UP, '[2,"x",{}]')]
+    rest: list[Output] = [Send(UP, '[2,"x",{}]')]
     assert answer_refused('[2,"s-1","StartTransaction",{}]', rest) == rest

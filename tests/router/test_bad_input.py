@@ -9,6 +9,7 @@ import pytest
 import websockets
 from ocpp.v16 import call as call16
 from websockets.asyncio.client import ClientConnection
+from websockets.typing import Subprotocol
 
 from router.server import Router
 from router.session import SessionSettings, ValidationMode
@@ -23,7 +24,7 @@ STATUS_WITHOUT_STATUS = (
 async def _charger(router: Router, identity: str, version: str) -> ClientConnection:
     return await websockets.connect(
         f"{lc_url(router)}/ocpp/{identity}",
-        subprotocols=[version],  # type: ignore[list-item]
+        subprotocols=[Subprotocol(version)],
         open_timeout=5,
     )
 
@@ -46,7 +47,7 @@ def _count(router: Router, direction: str, kind: str, rejected: str) -> float:
 
 async def test_unroutable_frames_from_a_201_charger_get_the_spec_callerror(
     csms: Csms, make_router: RouterFactory
-):
+) -> None:
     router = await make_router(csms.url, SessionSettings(max_frame_chars=2048))
     bystander = await connect_charge_point(lc_url(router), "BYSTANDER", "ocpp1.6")
     ws = await _charger(router, "BAD201", "ocpp2.0.1")
@@ -84,7 +85,7 @@ async def test_unroutable_frames_from_a_201_charger_get_the_spec_callerror(
 
 async def test_unroutable_frames_from_a_16_charger_use_16_codes(
     csms: Csms, make_router: RouterFactory
-):
+) -> None:
     router = await make_router(csms.url)
     ws = await _charger(router, "BAD16", "ocpp1.6")
     try:
@@ -101,7 +102,7 @@ async def test_unroutable_frames_from_a_16_charger_use_16_codes(
 
 async def test_frame_far_above_the_limit_closes_only_that_link(
     csms: Csms, make_router: RouterFactory
-):
+) -> None:
     router = await make_router(csms.url, SessionSettings(max_frame_chars=1024))
     bystander = await connect_charge_point(lc_url(router), "BYSTANDER2", "ocpp2.0.1")
     ws = await _charger(router, "FLOOD", "ocpp2.0.1")
@@ -115,7 +116,7 @@ async def test_frame_far_above_the_limit_closes_only_that_link(
 
 async def test_schema_invalid_payload_observe_relays_and_counts(
     csms: Csms, make_router: RouterFactory
-):
+) -> None:
     router = await make_router(csms.url)
     ws = await _charger(router, "INV-OBS", "ocpp2.0.1")
     try:
@@ -134,7 +135,7 @@ async def test_schema_invalid_payload_observe_relays_and_counts(
 
 async def test_schema_invalid_payload_strict_is_answered_by_the_lc(
     csms: Csms, make_router: RouterFactory
-):
+) -> None:
     strict = SessionSettings(
         validation_to_csms=ValidationMode.STRICT, validation_to_charger=ValidationMode.STRICT
     )
@@ -168,7 +169,7 @@ def _csms_in(station: RecordingConnection) -> list[str]:
 
 async def test_garbage_from_the_csms_is_answered_to_the_csms(
     csms: Csms, make_router: RouterFactory
-):
+) -> None:
     router = await make_router(csms.url)
     charger = await connect_charge_point(lc_url(router), "CP-G", "ocpp1.6")
     try:
@@ -191,7 +192,7 @@ async def test_an_identity_with_control_characters_is_refused_before_the_csms(
     with pytest.raises(websockets.InvalidStatus) as refused:
         await websockets.connect(
             f"{lc_url(router)}/ocpp/CP1{control}FORGED",
-            subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+            subprotocols=[Subprotocol("ocpp1.6")],
         )
     assert refused.value.response.status_code == 400
     assert csms.handshakes == []

@@ -17,6 +17,7 @@ async def test_run_relays_serves_metrics_reloads_and_stops(csms: Csms, tmp_path:
     config = tmp_path / "site.toml"
     config.write_text(site_config(csms.url, port, metrics_port, tmp_path / "journal.sqlite"))
     process = await start_lc("run", "--config", str(config))
+    logged = b""  # the LC's stderr, as far as read before it stops
     try:
         await wait_listening(port)
         await wait_listening(metrics_port)
@@ -49,14 +50,20 @@ async def test_run_relays_serves_metrics_reloads_and_stops(csms: Csms, tmp_path:
             )
         )
         process.send_signal(signal.SIGHUP)  # reload: the charger keeps its link
-        await asyncio.sleep(0.3)
+        assert process.stderr is not None
+        for _ in range(1000):  # bounded: the LC logs a few lines, then the reload
+            if b"config reloaded" in logged:
+                break
+            line = await asyncio.wait_for(process.stderr.readline(), 10)
+            assert line, f"the LC's log ended before the reload: {logged.decode()}"
+            logged += line
         assert (await charger.cp.boot()).status == "Accepted"
         await charger.close()
     finally:
         process.send_signal(signal.SIGTERM)
         _out, err = await asyncio.wait_for(process.communicate(), 10)
-    assert process.returncode == 0, err.decode()
-    assert b"config reloaded" in err
+    assert process.returncode == 0, (logged + err).decode()
+    assert b"config reloaded" in logged
 
 
 async def test_bad_config_is_refused_naming_the_key(tmp_path: Path) -> None:

@@ -14,15 +14,17 @@ import pytest
 import websockets
 
 from router import events as ev
-from tests.conftest import RouterFactory, lc_url
+from tests.conftest import ObservedRouter, RouterFactory, lc_url
 from tests.peers import Csms, connect_charge_point, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 PING_S = 0.4
 
+ChargerProcess = tuple[ObservedRouter, asyncio.subprocess.Process]  # a charger in its own process
+
 
 @pytest.fixture
-async def charger_process(csms: Csms, make_router: RouterFactory) -> AsyncIterator[tuple]:  # type: ignore[type-arg]
+async def charger_process(csms: Csms, make_router: RouterFactory) -> AsyncIterator[ChargerProcess]:
     router = await make_router(csms.url, ping_interval_s=PING_S)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -42,28 +44,28 @@ async def charger_process(csms: Csms, make_router: RouterFactory) -> AsyncIterat
     await process.wait()
 
 
-async def test_killed_charger_closes_its_csms_link(csms: Csms, charger_process: tuple) -> None:  # type: ignore[type-arg]
+async def test_killed_charger_closes_its_csms_link(
+    csms: Csms, charger_process: ChargerProcess
+) -> None:
     router, process = charger_process
     upstream = csms.connections["CP-PROC"].ws
     os.kill(process.pid, signal.SIGKILL)
-    await asyncio.wait_for(upstream.wait_closed(), PING_S * 3)
+    await asyncio.wait_for(upstream.wait_closed(), PING_S * 25)  # bounded, generously
     await wait_until(lambda: not router.connected(), what="the pair to go")
     assert [e for e in router.observed if isinstance(e, ev.ChargerDisconnected)]
 
 
 async def test_frozen_charger_is_found_by_ping_and_its_csms_link_closed(
     csms: Csms,
-    charger_process: tuple,  # type: ignore[type-arg]
+    charger_process: ChargerProcess,
 ) -> None:
     _router, process = charger_process
     upstream = csms.connections["CP-PROC"].ws
     os.kill(process.pid, signal.SIGSTOP)
     try:
-        loop = asyncio.get_running_loop()
-        frozen_at = loop.time()
-        await asyncio.wait_for(upstream.wait_closed(), PING_S * 4)
-        # aiohttp pings every PING_S and gives up when no pong came within PING_S / 2
-        assert loop.time() - frozen_at <= PING_S * 2 + 0.5
+        # The frozen process's TCP stays up: only the LC's pings (every PING_S, configured; the
+        # default is 30 s) can find it. Bounded far below the default, however loaded the machine.
+        await asyncio.wait_for(upstream.wait_closed(), PING_S * 25)
     finally:
         os.kill(process.pid, signal.SIGCONT)
 
@@ -83,7 +85,7 @@ async def test_csms_crash_closes_the_charger_links(make_router: RouterFactory) -
         transport = connection.ws.transport
         transport.abort()
     for charger in chargers:
-        await asyncio.wait_for(charger.ws.wait_closed(), PING_S * 3)
+        await asyncio.wait_for(charger.ws.wait_closed(), PING_S * 25)  # bounded, generously
         assert isinstance(charger.ws.close_code, int)
     await wait_until(lambda: not router.connected(), what="all pairs to go")
     await csms.stop()

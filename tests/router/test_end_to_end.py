@@ -12,7 +12,9 @@ from tests.conftest import RouterFactory, lc_url
 from tests.peers import Csms, connect_charge_point, now_iso, wait_until
 
 
-def _assert_byte_identical(csms: Csms, identity: str, charger_sent: list[str], got: list[str]):
+def _assert_byte_identical(
+    csms: Csms, identity: str, charger_sent: list[str], got: list[str]
+) -> None:
     station_side = csms.connections[identity]
     assert station_side.received == charger_sent
     assert got == station_side.sent
@@ -22,7 +24,9 @@ def _of(observed: list[ev.Event], kind: type) -> list[Any]:
     return [event for event in observed if isinstance(event, kind)]
 
 
-async def test_ocpp16_charger_and_csms_through_the_lc(csms: Csms, make_router: RouterFactory):
+async def test_ocpp16_charger_and_csms_through_the_lc(
+    csms: Csms, make_router: RouterFactory
+) -> None:
     router = await make_router(csms.url)
     charger = await connect_charge_point(lc_url(router), "CP16", "ocpp1.6")
     cp = charger.cp
@@ -105,7 +109,7 @@ async def test_ocpp16_charger_and_csms_through_the_lc(csms: Csms, make_router: R
         ]
         _assert_byte_identical(csms, "CP16", charger.recorder.sent, charger.recorder.received)
 
-        observed = router.observed  # type: ignore[attr-defined]
+        observed = router.observed
         assert _of(observed, ev.ChargerConnected)[0].version.value == "ocpp1.6"
         boot_event = _of(observed, ev.BootNotified)[0]
         assert (boot_event.vendor, boot_event.model, boot_event.interval_s) == (
@@ -127,7 +131,9 @@ async def test_ocpp16_charger_and_csms_through_the_lc(csms: Csms, make_router: R
     await wait_until(lambda: _of(router.observed, ev.ChargerDisconnected), what="disconnect")
 
 
-async def test_ocpp201_station_and_csms_through_the_lc(csms: Csms, make_router: RouterFactory):
+async def test_ocpp201_station_and_csms_through_the_lc(
+    csms: Csms, make_router: RouterFactory
+) -> None:
     router = await make_router(csms.url)
     charger = await connect_charge_point(lc_url(router), "CS201", "ocpp2.0.1")
     cp = charger.cp
@@ -217,7 +223,7 @@ async def test_ocpp201_station_and_csms_through_the_lc(csms: Csms, make_router: 
         ]
         _assert_byte_identical(csms, "CS201", charger.recorder.sent, charger.recorder.received)
 
-        observed = router.observed  # type: ignore[attr-defined]
+        observed = router.observed
         assert _of(observed, ev.TransactionStarted)[0].transaction_id == "TX-1"
         assert _of(observed, ev.TransactionUpdated)[0].charging_state == "Charging"
         assert _of(observed, ev.TransactionEnded)[0].evse_id == 1

@@ -14,6 +14,7 @@ import logging
 import pytest
 import websockets
 from ocpp.v201 import call as call201
+from websockets.typing import Subprotocol
 
 from router import events as ev
 from tests.conftest import RouterFactory, lc_url
@@ -32,7 +33,7 @@ async def test_a_meter_value_with_multiplier_400_keeps_the_link_up(
     bystander = await connect_charge_point(lc_url(router), "CALM", "ocpp2.0.1")
     ws = await websockets.connect(
         f"{lc_url(router)}/ocpp/HUGE",
-        subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+        subprotocols=[Subprotocol("ocpp2.0.1")],
         open_timeout=5,
     )
     sampled = [
@@ -48,7 +49,7 @@ async def test_a_meter_value_with_multiplier_400_keeps_the_link_up(
         await ws.send('[2,"hb1","Heartbeat",{}]')
         assert json.loads(await asyncio.wait_for(ws.recv(), 10))[:2] == [3, "hb1"]
         assert "HUGE" in router.connected()
-        observed: list[ev.Event] = router.observed  # type: ignore[attr-defined]
+        observed: list[ev.Event] = router.observed
         assert ev.MeterSampled("HUGE", 1, None, (16.0, None, None), None, None) in observed
         assert (await bystander.cp.call(call201.Heartbeat())).current_time
     finally:
@@ -159,7 +160,7 @@ async def test_chargers_sending_invalid_frames_get_one_log_line_each_and_lose_no
     flooders = [
         await websockets.connect(
             f"{lc_url(router)}/ocpp/BAD{n}",
-            subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+            subprotocols=[Subprotocol("ocpp2.0.1")],
             open_timeout=10,
         )
         for n in range(FLOODERS)
@@ -214,7 +215,7 @@ async def test_a_charger_whose_frames_are_all_buffered_does_not_hold_the_others_
     router = await make_router(csms.url)
     first = await connect_raw(router.port or 0, "/ocpp/FIRST")
     second = await connect_raw(router.port or 0, "/ocpp/SECOND")
-    observed: list[ev.Event] = router.observed  # type: ignore[attr-defined]
+    observed: list[ev.Event] = router.observed
     try:
         # Both at once, each in one write: the LC finds all of both in its buffers.
         first.writer.write(_status_notifications(100))

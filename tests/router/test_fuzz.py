@@ -21,6 +21,7 @@ import websockets
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ocpp.v201 import call as call201
+from websockets.typing import Subprotocol
 
 from router.admission import AdmissionSettings
 from router.server import Router
@@ -81,7 +82,7 @@ async def lc(
 
 # -- OCPP-J frames ------------------------------------------------------------------------------
 
-_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)  # UTF-8 encodable
+_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)  # UTF-8 encodable
 _NUMBERS = st.one_of(
     st.integers(),
     st.integers(min_value=-(10**400), max_value=10**400),
@@ -189,7 +190,7 @@ def _valid_ish_call(draw: st.DrawFn) -> str:
     """A payload the schemas accept, or nearly: one leaf (a multiplier, say) changed."""
     action, payload = draw(st.sampled_from(_VALID_ISH))
     leaves = _leaves(payload)
-    if leaves and draw(st.booleans()):
+    if bool(leaves) and draw(st.booleans()):
         path = draw(st.sampled_from(leaves))
         numeric = isinstance(_at(payload, path), int | float)
         payload = _replaced(payload, path, draw((_NUMBERS if numeric else _JSON) | _DEEP_LISTS))
@@ -226,7 +227,7 @@ async def test_fuzzed_ocpp_frames_neither_crash_the_lc_nor_cost_the_bystander_an
 ) -> None:
     ws = await websockets.connect(
         f"{lc_url(lc.router)}/ocpp/FUZZ",
-        subprotocols=[version],  # type: ignore[list-item]
+        subprotocols=[Subprotocol(version)],
         open_timeout=10,
         max_size=None,
     )

@@ -29,6 +29,7 @@ from tests.peers import (
     connect_charge_point,
     now_iso,
     wait_until,
+    wait_until_async,
 )
 
 pytestmark = pytest.mark.timeout(90)
@@ -157,15 +158,17 @@ async def test_outage_with_20_sessions_loses_nothing_and_keeps_order(
 ) -> None:
     csms, router = hold_router
     chargers = [await connect(router, n, "ocpp1.6" if n < 10 else "ocpp2.0.1") for n in range(20)]
+    sessions16 = [Session16(c) for c in chargers[:10]]
     sessions: list[Session16 | Session201] = [
-        Session16(c) if n < 10 else Session201(c, f"CP{n:02d}") for n, c in enumerate(chargers)
+        *sessions16,
+        *(Session201(c, f"CP{n:02d}") for n, c in enumerate(chargers) if n >= 10),
     ]
     for charger in chargers:
         await charger.cp.boot()
     for session in sessions:  # 20 sessions running when the CSMS goes
         await session.start()
         await session.meter()
-    csms_ids_before = {n: s.transaction_id for n, s in enumerate(sessions) if n < 10}
+    csms_ids_before = [s.transaction_id for s in sessions16]
 
     await csms.stop()
     await wait_until(
@@ -178,8 +181,9 @@ async def test_outage_with_20_sessions_loses_nothing_and_keeps_order(
             await session.stop()
             await session.start()
             await session.meter()
-    offline_ids = {n: s.transaction_id for n, s in enumerate(sessions) if n < 10}
-    assert all(offline_ids[n] < 0 for n in range(0, 10, 2))  # provisional ids, offline
+    offline_ids = [s.transaction_id for s in sessions16]
+    # provisional ids, offline
+    assert all(tid is not None and tid < 0 for tid in offline_ids[0::2])
     assert router.metrics.answered_locally.labels("StartTransaction")._value.get() == 5
 
     await csms.start(csms.port)
@@ -191,10 +195,12 @@ async def test_outage_with_20_sessions_loses_nothing_and_keeps_order(
     for n, charger in enumerate(chargers):
         identity = f"CP{n:02d}"
         sent = transaction_frames(charger.recorder.sent)
+
+        def replayed(identity: str = identity, sent: list[str] = sent) -> bool:
+            return len(transaction_frames(csms.received(identity))) >= len(sent)
+
         await wait_until(
-            lambda identity=identity, sent=sent: (
-                len(transaction_frames(csms.received(identity))) >= len(sent)
-            ),
+            replayed,
             timeout_s=20,
             what=f"{identity}'s replay",
         )
@@ -204,10 +210,10 @@ async def test_outage_with_20_sessions_loses_nothing_and_keeps_order(
 
     # 1.6: the CSMS saw its own ids, and stopping with the CSMS's id reaches the right session.
     for n in range(0, 10, 2):
-        got = [json.loads(f) for f in transaction_frames(csms.received(f"CP{n:02d}"))]
-        stops = [m[3]["transactionId"] for m in got if m[2] == "StopTransaction"]
+        messages = [json.loads(f) for f in transaction_frames(csms.received(f"CP{n:02d}"))]
+        stops = [m[3]["transactionId"] for m in messages if m[2] == "StopTransaction"]
         assert stops == [csms_ids_before[n]]
-        later = [m[3]["transactionId"] for m in got if m[2] == "MeterValues"][-1]
+        later = [m[3]["transactionId"] for m in messages if m[2] == "MeterValues"][-1]
         assert later > 0  # the offline session's meter values carry the CSMS's id
     remaps = router.metrics.id_remaps.labels("to_csms")
     await wait_until(lambda: remaps._value.get() == 5, what="one remap per offline session")
@@ -256,7 +262,7 @@ async def test_remote_stop_with_the_csms_id_reaches_the_offline_session(
     await wait_until(lambda: mapped in observed, what="the id map published")
     remote = await csms.stations["CP01"].call(call16.RemoteStopTransaction(transaction_id=csms_id))
     assert remote.status == "Accepted"
-    assert charger.cp.remote_stops == [provisional]  # type: ignore[union-attr]
+    assert charger.cp.remote_stops == [provisional]
     # ...and the session's later messages reach the CSMS with the CSMS's id.
     await session.stop()
     stop = json.loads(transaction_frames(csms.received("CP01"))[-1])
@@ -270,7 +276,7 @@ async def test_charger_rebooting_during_the_outage_is_readmitted_only_with_its_c
     csms, router = hold_router
     charger = await connect(router, 3, "ocpp2.0.1")
     await charger.cp.boot()
-    await asyncio.sleep(0.5)  # the credentials' salted hash is written in the background
+    await _credentials_kept(router, "CP03", "pw3")
     await csms.stop()
     await charger.close()  # the charger reboots while the CSMS is gone
 
@@ -306,11 +312,11 @@ async def _credentials_kept(router: Router, identity: str, password: str) -> Non
     """Wait until the salted hash of these credentials is stored (written in the background)."""
     journal = router.journal
     assert journal is not None
-    for _ in range(250):
-        if await journal.admit(identity, basic_auth(identity, password)) is not None:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{identity}'s credentials were never stored")
+
+    async def kept() -> bool:
+        return await journal.admit(identity, basic_auth(identity, password)) is not None
+
+    await wait_until_async(kept, what=f"{identity}'s credentials stored")
 
 
 @pytest.mark.parametrize("version", ["ocpp1.6", "ocpp2.0.1"])
@@ -422,6 +428,7 @@ async def test_start_the_csms_refuses_after_the_outage_follows_the_chargers_rule
     if rule is None:
         cp.configuration = None
     else:
+        assert cp.configuration is not None
         cp.configuration["StopTransactionOnInvalidId"] = rule
         cp.configuration["ChargeProfileMaxStackLevel"] = "6"
     events: list[ev.Event] = []
@@ -450,24 +457,28 @@ async def test_start_the_csms_refuses_after_the_outage_follows_the_chargers_rule
         assert (tx["transaction_id"], tx["stack_level"]) == (provisional, 6)
         schedule = tx["charging_schedule"]
         assert [p["limit"] for p in schedule["charging_schedule_period"]] == [0]
-    await asyncio.sleep(0.2)  # nothing else follows
+    # Nothing else follows: a call the CSMS sends now is the charger's next one (the LC's calls
+    # and the CSMS's share one FIFO queue per charger).
+    await csms.stations["CP06"].call(call16.GetConfiguration(key=["HeartbeatInterval"]))
     sent = "RemoteStopTransaction" if stop_on_invalid_id else "SetChargingProfile"
-    assert cp.handled == ["GetConfiguration", sent]
+    assert cp.handled == ["GetConfiguration", sent, "GetConfiguration"]
     # The load balancer learns that this session may not draw any more.
     suspended = [event for event in events if isinstance(event, ev.EnergySuspended)]
     assert suspended == ([] if stop_on_invalid_id else [ev.EnergySuspended("CP06", 1)])
     # A stop is done with once answered; a suspension is kept (for an LC restart) until the
     # session ends.
-    assert router.journal is not None
-    kept = [] if stop_on_invalid_id else [(provisional, 1)]
-    assert await router.journal.refusals("CP06") == kept
+    journal = router.journal
+    assert journal is not None
+    kept: list[tuple[int | str, int | None]] = [] if stop_on_invalid_id else [(provisional, 1)]
+
+    async def refusals_are(expected: list[tuple[int | str, int | None]]) -> bool:
+        return await journal.refusals("CP06") == expected
+
+    await wait_until_async(lambda: refusals_are(kept), what=f"refusals {kept} journaled")
     if not stop_on_invalid_id:
         await session.stop()
-        for _ in range(250):  # forgotten once the end is observed; bounded
-            if not await router.journal.refusals("CP06"):
-                break
-            await asyncio.sleep(0.02)
-        assert await router.journal.refusals("CP06") == []
+        # forgotten once the end is observed
+        await wait_until_async(lambda: refusals_are([]), what="the refusal forgotten")
     assert charger.ws.close_code is None
     await charger.close()
 
@@ -502,6 +513,7 @@ async def test_a_refusal_from_before_an_lc_restart_is_acted_on_again(
         charger = await connect(router, 9, "ocpp1.6")
         cp = charger.cp
         assert isinstance(cp, ChargePoint16)
+        assert cp.configuration is not None
         cp.configuration["StopTransactionOnInvalidId"] = str(stop_on_invalid_id).lower()
         cp.profile_status = profile_status
         stopped = stop_on_invalid_id or profile_status != "Accepted"
@@ -558,12 +570,17 @@ async def test_event_the_csms_refuses_after_the_outage_follows_the_chargers_rule
     action = "stop" if stop_on_invalid_id else "suspend"
     done = router.metrics.refused_transactions.labels(action, "accepted")
     await wait_until(lambda: done._value.get() == 1, timeout_s=10, what="the LC to act")
-    await asyncio.sleep(0.2)  # nothing else follows
+    # Nothing else follows: a call the CSMS sends now is the charger's next one.
+    heartbeat_interval = {
+        "component": {"name": "OCPPCommCtrlr"},
+        "variable": {"name": "HeartbeatInterval"},
+    }
+    await csms.stations["CP07"].call(call201.GetVariables(get_variable_data=[heartbeat_interval]))
     if stop_on_invalid_id:
-        assert cp.handled == ["GetVariables", "RequestStopTransaction"]
+        assert cp.handled == ["GetVariables", "RequestStopTransaction", "GetVariables"]
         assert cp.remote_stops == ["tx-refused"] and cp.profiles == []
     else:
-        assert cp.handled == ["GetVariables", "SetChargingProfile"]
+        assert cp.handled == ["GetVariables", "SetChargingProfile", "GetVariables"]
         (profile,) = cp.profiles
         assert profile["evse_id"] == 2
         tx = profile["charging_profile"]

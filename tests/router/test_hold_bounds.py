@@ -115,7 +115,7 @@ async def test_a_full_disk_refuses_what_it_cannot_store_and_the_charger_stays_se
         journal = router.journal
         assert journal is not None
         # SQLite's own limit on the file, at its current size: the disk is full from now on.
-        (pages,) = (await journal._db.execute_fetchall("PRAGMA page_count"))[0]
+        [(pages,)] = await journal._db.execute_fetchall("PRAGMA page_count")
         await journal._db.execute_fetchall(f"PRAGMA max_page_count = {pages}")
         for _ in range(3):
             with pytest.raises(InternalError):

@@ -8,15 +8,20 @@ delivery demands them, and then they are byte-identical to an earlier frame.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import socket
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.peers import Csms, RunningChargePoint, connect_charge_point, wait_until
+from tests.lc_process import wait_listening
+from tests.peers import Csms, RunningChargePoint, connect_charge_point, wait_until, wait_until_async
 from tests.router.test_hold import Session16, Session201, ids, transaction_frames
 
 pytestmark = pytest.mark.timeout(120)
@@ -32,9 +37,11 @@ def _free_port() -> int:
 
 
 class LcProcess:
-    def __init__(self, config: Path, port: int) -> None:
+    def __init__(self, config: Path, port: int, metrics_port: int, journal: Path) -> None:
         self.config = config
         self.port = port
+        self.metrics_port = metrics_port
+        self.journal = journal
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
@@ -49,15 +56,7 @@ class LcProcess:
             str(self.config),
             cwd=REPO,
         )
-        for _ in range(200):
-            try:
-                _reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-            except OSError:
-                await asyncio.sleep(0.05)
-                continue
-            writer.close()
-            return
-        raise AssertionError("the LC did not start listening")
+        await wait_listening(self.port)
 
     async def kill(self) -> None:
         assert self.process is not None
@@ -75,6 +74,7 @@ async def garage(tmp_path: Path) -> AsyncIterator[tuple[Csms, LcProcess]]:
     csms = Csms(passwords={identity: f"pw-{identity}" for identity, _ in CHARGERS})
     await csms.start()
     port, metrics_port = _free_port(), _free_port()
+    journal = tmp_path / "journal.sqlite"
     config = tmp_path / "site.toml"
     config.write_text(
         f"""
@@ -86,13 +86,13 @@ ping_interval_s = 2
 call_timeout_s = 5
 connection_loss = "hold"
 [router.offline]
-journal_path = "{tmp_path / "journal.sqlite"}"
+journal_path = "{journal}"
 redial_interval_s = 0.1
 [metrics]
 listen_port = {metrics_port}
 """
     )
-    lc = LcProcess(config, port)
+    lc = LcProcess(config, port, metrics_port, journal)
     await lc.start()
     yield csms, lc
     await lc.stop()
@@ -151,24 +151,55 @@ def assert_delivered(charger: Charger, received: list[str]) -> None:
     assert order == ids(charger.all_sent()), charger.identity
 
 
-async def _chargers_in_sessions(port: int) -> list[Charger]:
-    chargers = [Charger(identity, version, port) for identity, version in CHARGERS]
+async def _chargers_in_sessions(lc: LcProcess) -> list[Charger]:
+    chargers = [Charger(identity, version, lc.port) for identity, version in CHARGERS]
     for charger in chargers:
         await charger.connect()
         assert charger.running is not None and charger.session is not None
         await charger.running.cp.boot()
         await charger.session.start()
-    await asyncio.sleep(0.5)  # credentials' salted hashes are stored in the background
+    # The credentials' salted hashes are stored in the background: the chargers can come back
+    # during the outage only once they are.
+    await wait_until(
+        lambda: _credentials_kept(lc.journal) == {i for i, _ in CHARGERS},
+        what="every charger's credentials stored",
+    )
     return chargers
+
+
+def _credentials_kept(journal: Path) -> set[str]:
+    """The identities whose credentials the LC's journal holds, read beside the running LC."""
+    with contextlib.closing(sqlite3.connect(f"file:{journal}?mode=ro", uri=True)) as db:
+        return {identity for (identity,) in db.execute("SELECT identity FROM credentials")}
+
+
+async def _csms_links_down(lc: LcProcess) -> None:
+    """Wait until the LC reports every charger's CSMS link down (its /metrics)."""
+    url = f"http://127.0.0.1:{lc.metrics_port}/metrics"
+
+    async def down() -> bool:
+        async with aiohttp.ClientSession() as http, http.get(url) as response:
+            text = await response.text()
+        links = [
+            sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "ocpp_lc_upstream_connected"
+            for sample in family.samples
+        ]
+        return len(links) == len(CHARGERS) and not any(links)
+
+    await wait_until_async(down, timeout_s=15, what="every CSMS link down")
 
 
 async def _all_delivered(csms: Csms, chargers: list[Charger]) -> None:
     for charger in chargers:
         expected = len(charger.all_sent())
+
+        def delivered(c: Charger = charger, n: int = expected) -> bool:
+            return len(set(ids(transaction_frames(csms.received(c.identity))))) >= n
+
         await wait_until(
-            lambda c=charger, n=expected: (
-                len(set(ids(transaction_frames(csms.received(c.identity))))) >= n
-            ),
+            delivered,
             timeout_s=30,
             what=f"{charger.identity} delivered",
         )
@@ -186,9 +217,9 @@ async def _traffic(chargers: list[Charger], rounds: int) -> None:
 
 async def test_lc_killed_during_the_outage_loses_nothing(garage: tuple[Csms, LcProcess]) -> None:
     csms, lc = garage
-    chargers = await _chargers_in_sessions(lc.port)
+    chargers = await _chargers_in_sessions(lc)
     await csms.stop()
-    await asyncio.sleep(0.3)
+    await _csms_links_down(lc)
     await _traffic(chargers, 3)  # answered and journaled by the LC
 
     await lc.kill()
@@ -208,9 +239,9 @@ async def test_lc_killed_during_the_replay_resumes_where_it_stopped(
     garage: tuple[Csms, LcProcess],
 ) -> None:
     csms, lc = garage
-    chargers = await _chargers_in_sessions(lc.port)
+    chargers = await _chargers_in_sessions(lc)
     await csms.stop()
-    await asyncio.sleep(0.3)
+    await _csms_links_down(lc)
     await _traffic(chargers, 6)
 
     csms.answer_delay_s = 0.15  # a slow CSMS: the replay takes a while

@@ -132,11 +132,13 @@ async def test_soak_with_repeated_outages(tmp_path: Path) -> None:
         for n, charger in enumerate(chargers):
             identity = f"CP{n:02d}"
             sent = transaction_frames(charger.recorder.sent)
+
+            def in_order(identity: str = identity, sent: list[str] = sent) -> bool:
+                return _delivered_in_order(sent, csms.received(identity))
+
             try:
                 await wait_until(
-                    lambda identity=identity, sent=sent: _delivered_in_order(
-                        sent, csms.received(identity)
-                    ),
+                    in_order,
                     timeout_s=60,
                     what=f"{identity}: all {len(sent)} messages in order",
                 )

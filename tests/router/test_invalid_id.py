@@ -129,7 +129,8 @@ def test_201_values_the_charger_did_not_accept_are_ignored() -> None:
 def test_the_stop_is_what_the_csms_would_ask() -> None:
     assert stop_request(V16, -3) == ("RemoteStopTransaction", {"transactionId": -3})
     assert stop_request(V201, "tx-1") == ("RequestStopTransaction", {"transactionId": "tx-1"})
-    for version, transaction_id in [(V16, -3), (V201, "tx-1"), (V21, "tx-1")]:
+    stops: list[tuple[OcppVersion, int | str]] = [(V16, -3), (V201, "tx-1"), (V21, "tx-1")]
+    for version, transaction_id in stops:
         assert valid(version, *stop_request(version, transaction_id))
 
 

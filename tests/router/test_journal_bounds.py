@@ -91,7 +91,7 @@ async def test_old_meter_values_go_whatever_the_room(bounded: Journal) -> None:
 async def test_a_full_disk_sheds_meter_values_then_refuses_cleanly(tmp_path: Path) -> None:
     journal = await Journal.open(tmp_path / "journal.sqlite")  # default (large) bounds
     try:
-        (pages,) = (await journal._db.execute_fetchall("PRAGMA page_count"))[0]
+        [(pages,)] = await journal._db.execute_fetchall("PRAGMA page_count")
         # SQLite's own limit on the file: past it, writes fail with SQLITE_FULL.
         await journal._db.execute_fetchall(f"PRAGMA max_page_count = {pages + 12}")
         meters = 0

@@ -35,7 +35,7 @@ def _ids(frames: list[str]) -> set[str]:
 
 async def test_lc_call_waits_for_the_csms_call_and_its_answer_never_reaches_the_csms(
     csms: Csms, make_router: RouterFactory
-):
+) -> None:
     router = await make_router(csms.url)
     charger = await connect_charge_point(lc_url(router), "CP-Q", "ocpp1.6", answer_delay_s=0.4)
     try:
@@ -67,14 +67,14 @@ async def test_lc_call_waits_for_the_csms_call_and_its_answer_never_reaches_the_
         assert charger.cp.profiles[0]["cs_charging_profiles"]["charging_profile_id"] == 9001
         assert router.metrics.lc_calls.labels("SetChargingProfile", "result")._value.get() == 1
         # LC profiles are the LC's business, not a CSMS limit: nothing observed as one.
-        assert not [e for e in router.observed if type(e).__name__ == "ChargingProfileSet"]  # type: ignore[attr-defined]
+        assert not [e for e in router.observed if type(e).__name__ == "ChargingProfileSet"]
     finally:
         await charger.close()
 
 
 async def test_late_answer_to_a_timed_out_lc_call_is_dropped_and_counted(
     csms: Csms, make_router: RouterFactory
-):
+) -> None:
     router = await make_router(csms.url)
     charger = await connect_charge_point(lc_url(router), "CP-L", "ocpp1.6", answer_delay_s=0.6)
     try:
@@ -95,7 +95,7 @@ async def test_late_answer_to_a_timed_out_lc_call_is_dropped_and_counted(
         await charger.close()
 
 
-async def test_lc_call_errors_are_reported(csms: Csms, make_router: RouterFactory):
+async def test_lc_call_errors_are_reported(csms: Csms, make_router: RouterFactory) -> None:
     router = await make_router(csms.url)
     charger = await connect_charge_point(lc_url(router), "CP-E", "ocpp1.6")
     try:
@@ -112,7 +112,7 @@ async def test_lc_call_errors_are_reported(csms: Csms, make_router: RouterFactor
 
 async def test_csms_call_waits_behind_an_outstanding_lc_call(
     csms: Csms, make_router: RouterFactory
-):
+) -> None:
     router = await make_router(csms.url)
     charger = await connect_charge_point(lc_url(router), "CP-W", "ocpp1.6", answer_delay_s=0.3)
     try:

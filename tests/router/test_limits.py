@@ -13,6 +13,7 @@ import pytest
 import websockets
 from ocpp.v201 import call as call201
 from websockets.exceptions import InvalidStatus
+from websockets.typing import Subprotocol
 
 from tests.conftest import RouterFactory, lc_url
 from tests.peers import Csms, connect_charge_point
@@ -31,7 +32,7 @@ async def test_a_flooding_charger_is_slowed_down_and_loses_nothing(
     bystander = await connect_charge_point(lc_url(router), "CALM", "ocpp2.0.1")
     flooder = await websockets.connect(
         f"{lc_url(router)}/ocpp/FLOOD",
-        subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+        subprotocols=[Subprotocol("ocpp2.0.1")],
         open_timeout=5,
     )
     loop = asyncio.get_running_loop()

@@ -7,6 +7,7 @@ schema, and the requests fed in are checked against the official request schema 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -281,7 +282,8 @@ def test_no_answer_when_the_response_needs_data_the_lc_cannot_invent(
 
 def _request_actions(version: OcppVersion) -> list[str]:
     folders = {V16: ("v1.6", "v1.6-security"), V201: ("v2.0.1",)}[version]
-    names = [f.stem for folder in folders for f in (SCHEMA_ROOT / folder).glob("*.json")]
+    root = Path(str(SCHEMA_ROOT))  # files in the checkout
+    names = [f.stem for folder in folders for f in (root / folder).glob("*.json")]
     if version is V16:
         return sorted(n for n in names if not n.endswith("Response"))
     return sorted(n.removesuffix("Request") for n in names if n.endswith("Request"))

@@ -17,7 +17,7 @@ from router.frames import ErrorKind, OcppVersion
 from router.schema_compiler import compile_schema, is_decimal_multiple
 from router.schemas import SCHEMA_ROOT, _Validator, default_registry
 
-SCHEMA_FILES = sorted(SCHEMA_ROOT.glob("*/*.json"))
+SCHEMA_FILES = sorted(Path(str(SCHEMA_ROOT)).glob("*/*.json"))  # files in the checkout
 DRAFT4 = "http://json-schema.org/draft-04/schema#"
 DRAFT6 = "http://json-schema.org/draft-06/schema#"
 

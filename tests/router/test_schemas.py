@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import exceptions as schema_exceptions
 
-from router import schemas
 from router.frames import ErrorKind, OcppVersion
 from router.schemas import EXPLAINED_ERRORS, SCHEMA_ROOT, SchemaRegistry, default_registry
 
@@ -27,7 +27,7 @@ def _messages(version: OcppVersion) -> list[tuple[str, bool]]:
     """(action, is_request) for every vendored schema file of `version`."""
     found = []
     for folder in _FOLDERS[version]:
-        for file in sorted((SCHEMA_ROOT / folder).glob("*.json")):
+        for file in sorted((Path(str(SCHEMA_ROOT)) / folder).glob("*.json")):
             if file.stem.endswith("Response"):
                 found.append((file.stem.removesuffix("Response"), False))
             else:
@@ -241,14 +241,14 @@ def test_a_payload_with_thousands_of_errors_is_explained_from_its_first_few(
     registry: SchemaRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     examined: list[int] = []
-    best_match = schemas.schema_exceptions.best_match
+    best_match = schema_exceptions.best_match
 
     def counting_best_match(errors: Any) -> Any:
         listed = list(errors)
         examined.append(len(listed))
         return best_match(listed)
 
-    monkeypatch.setattr(schemas.schema_exceptions, "best_match", counting_best_match)
+    monkeypatch.setattr(schema_exceptions, "best_match", counting_best_match)
     sampled = [{"value": "not a number"}] * 3000
     payload = {"evseId": 1, "meterValue": [{"timestamp": TS, "sampledValue": sampled}]}
     violation = registry.check(V201, "MeterValues", True, payload)

@@ -14,6 +14,7 @@ import ssl
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvloop
@@ -22,6 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
+from websockets.typing import Subprotocol
 
 from router.server import Router, RouterSettings
 from router.tls import ChargerTlsSettings, UpstreamTlsSettings, charger_context, upstream_context
@@ -154,7 +156,9 @@ def _name(common_name: str) -> x509.Name:
 
 
 def _builder(
-    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey
+    subject: x509.Name,
+    issuer: x509.Name,
+    public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
 ) -> x509.CertificateBuilder:
     now = datetime.now(UTC)
     return (
@@ -184,10 +188,10 @@ async def _connect(
     authorization: str | None = None,
 ) -> websockets.ClientConnection:
     headers = {"Authorization": authorization} if authorization else {}
-    tls = {} if context is None else {"ssl": context}
+    tls: dict[str, Any] = {} if context is None else {"ssl": context}
     return await websockets.connect(
         f"{url}/ocpp/{identity}",
-        subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+        subprotocols=[Subprotocol("ocpp2.0.1")],
         additional_headers=headers,
         open_timeout=5,
         **tls,
@@ -253,7 +257,7 @@ def _refusals(router: Router, reason: str) -> float:
 # -- security profile 2 ---------------------------------------------------------------------
 
 
-async def test_profile_2_on_both_links(pki: Pki, make_router: RouterFactory):
+async def test_profile_2_on_both_links(pki: Pki, make_router: RouterFactory) -> None:
     """Charger -> LC over TLS with Basic auth, LC -> CSMS over TLS: the CSMS checks the same
     Authorization header it would see from the charger itself."""
     async with _running(
@@ -280,7 +284,7 @@ async def test_profile_2_on_both_links(pki: Pki, make_router: RouterFactory):
 
 async def test_a_tls_1_2_charger_gets_a_suite_of_the_spec(
     pki: Pki, csms: Csms, make_router: RouterFactory
-):
+) -> None:
     router = await make_router(csms.url, server_ssl=pki.lc_charger_side())
     tls12 = pki.client_context(maximum_version=ssl.TLSVersion.TLSv1_2)
     charger = await connect_charge_point(
@@ -297,7 +301,7 @@ async def test_a_tls_1_2_charger_gets_a_suite_of_the_spec(
 @pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
 async def test_a_charger_limited_to_tls_1_1_is_refused(
     pki: Pki, csms: Csms, make_router: RouterFactory
-):
+) -> None:
     tls11 = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     tls11.load_verify_locations(pki.ca)
     tls11.minimum_version = ssl.TLSVersion.TLSv1
@@ -306,6 +310,7 @@ async def test_a_charger_limited_to_tls_1_1_is_refused(
     async with _permissive_tls_server(pki) as port:
         assert (await _handshake(port, tls11))[0] == "TLSv1.1"
     router = await make_router(csms.url, server_ssl=pki.lc_charger_side())
+    assert router.port is not None
     with pytest.raises(OSError):
         await _handshake(router.port, tls11)
     with pytest.raises((OSError, websockets.InvalidMessage)):
@@ -315,12 +320,13 @@ async def test_a_charger_limited_to_tls_1_1_is_refused(
 
 async def test_a_tls_1_2_charger_without_a_suite_of_the_spec_is_refused(
     pki: Pki, csms: Csms, make_router: RouterFactory
-):
+) -> None:
     outside_the_spec = pki.client_context(maximum_version=ssl.TLSVersion.TLSv1_2)
     outside_the_spec.set_ciphers("ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-SHA256")
     async with _permissive_tls_server(pki) as port:
         assert (await _handshake(port, outside_the_spec))[0] == "TLSv1.2"
     router = await make_router(csms.url, server_ssl=pki.lc_charger_side())
+    assert router.port is not None
     with pytest.raises(OSError):
         await _handshake(router.port, outside_the_spec)
     assert csms.handshakes == []
@@ -328,7 +334,7 @@ async def test_a_tls_1_2_charger_without_a_suite_of_the_spec_is_refused(
 
 async def test_with_an_rsa_and_an_ecdsa_certificate_chargers_of_either_suite_pair_connect(
     pki: Pki, csms: Csms, make_router: RouterFactory
-):
+) -> None:
     """A00.FR.319 lets a charger support only the TLS_RSA pair or only the ECDHE_ECDSA pair;
     the LC serves each with the certificate its suite needs (A00.FR.318's two certificates)."""
     ecdsa = pki.issue("lc.example.net", "lc-ecdsa", server=True)
@@ -357,6 +363,7 @@ async def test_with_an_rsa_and_an_ecdsa_certificate_chargers_of_either_suite_pai
     router = await make_router(csms.url, server_ssl=pki.lc_charger_side())
     rsa_only = pki.client_context(maximum_version=ssl.TLSVersion.TLSv1_2)
     rsa_only.set_ciphers("AES128-GCM-SHA256")
+    assert router.port is not None
     with pytest.raises(OSError):
         await _handshake(router.port, rsa_only)
 
@@ -366,7 +373,7 @@ async def test_with_an_rsa_and_an_ecdsa_certificate_chargers_of_either_suite_pai
 
 async def test_a_basic_auth_user_that_is_not_the_identity_gets_401(
     pki: Pki, make_router: RouterFactory, caplog: pytest.LogCaptureFixture
-):
+) -> None:
     caplog.set_level(logging.DEBUG, logger="router")
     async with _running(Csms()) as csms:  # a CSMS that would accept anyone
         router = await make_router(csms.url, server_ssl=pki.lc_charger_side())
@@ -390,7 +397,9 @@ async def test_a_basic_auth_user_that_is_not_the_identity_gets_401(
         assert secret not in logged
 
 
-async def test_an_identity_not_in_the_allow_list_gets_404(csms: Csms, make_router: RouterFactory):
+async def test_an_identity_not_in_the_allow_list_gets_404(
+    csms: Csms, make_router: RouterFactory
+) -> None:
     router = await make_router(csms.url, allowed_identities=frozenset({"CP-listed"}))
     refusal = await _http_refusal(lc_url(router), "CP-unlisted")
     assert refusal.response.status_code == 404
@@ -409,7 +418,7 @@ async def test_an_identity_not_in_the_allow_list_gets_404(csms: Csms, make_route
 
 async def test_profile_3_admits_the_charger_its_certificate_names(
     pki: Pki, csms: Csms, make_router: RouterFactory
-):
+) -> None:
     router = await make_router(csms.url, server_ssl=pki.lc_charger_side(profile_3=True))
     own = pki.client_context(pki.issue("CP-3", "cp-3"))
     charger = await connect_charge_point(lc_tls_url(router), "CP-3", "ocpp2.0.1", ssl_context=own)
@@ -422,7 +431,7 @@ async def test_profile_3_admits_the_charger_its_certificate_names(
 
 async def test_profile_3_refuses_a_certificate_of_another_charger_with_403(
     pki: Pki, csms: Csms, make_router: RouterFactory
-):
+) -> None:
     router = await make_router(csms.url, server_ssl=pki.lc_charger_side(profile_3=True))
     url = lc_tls_url(router)
     charger = await connect_charge_point(
@@ -445,7 +454,7 @@ async def test_profile_3_refuses_a_certificate_of_another_charger_with_403(
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
 async def test_profile_3_refuses_a_charger_without_a_certificate_in_the_handshake(
     version: ssl.TLSVersion, pki: Pki, csms: Csms, make_router: RouterFactory
-):
+) -> None:
     router = await make_router(csms.url, server_ssl=pki.lc_charger_side(profile_3=True))
     # No HTTP answer at all: the TLS handshake fails (under TLS 1.3 the client learns it
     # when it reads the answer to its upgrade request).
@@ -454,7 +463,7 @@ async def test_profile_3_refuses_a_charger_without_a_certificate_in_the_handshak
     assert csms.handshakes == []
 
 
-def test_profile_3_checks_the_certificate_on_uvloop(pki: Pki):
+def test_profile_3_checks_the_certificate_on_uvloop(pki: Pki) -> None:
     """Production runs on uvloop, whose TLS transport is not asyncio's."""
 
     async def scenario() -> None:
@@ -489,7 +498,7 @@ def test_profile_3_checks_the_certificate_on_uvloop(pki: Pki):
 
 async def test_the_lc_presents_its_own_certificate_to_a_csms_that_requires_one(
     pki: Pki, make_router: RouterFactory
-):
+) -> None:
     requiring = pki.server_context(require_client_certificate=True)
     async with _running(Csms(ssl_context=requiring)) as csms:
         anonymous = await make_router(csms.url, upstream_ssl=pki.lc_csms_side())

@@ -8,21 +8,26 @@ import socket
 import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.typing import Subprotocol
 
 from tests.conftest import RouterFactory, lc_url
-from tests.peers import Csms, basic_auth, connect_charge_point, wait_until
+from tests.peers import Csms, RecordingConnection, basic_auth, connect_charge_point, wait_until
 
 
-async def _raw(url: str, identity: str, subprotocol: str, **kw: object) -> ClientConnection:
+async def _raw(
+    url: str, identity: str, subprotocol: str, additional_headers: dict[str, str] | None = None
+) -> ClientConnection:
     return await websockets.connect(
         f"{url}/ocpp/{identity}",
-        subprotocols=[subprotocol],  # type: ignore[list-item]
+        subprotocols=[Subprotocol(subprotocol)],
         open_timeout=5,
-        **kw,  # type: ignore[arg-type]
+        additional_headers=additional_headers,
     )
 
 
-async def test_csms_sees_the_same_handshake_as_a_direct_connection(make_router: RouterFactory):
+async def test_csms_sees_the_same_handshake_as_a_direct_connection(
+    make_router: RouterFactory,
+) -> None:
     csms = Csms(passwords={"CP-direct": "pw", "CP-via": "pw"})
     await csms.start()
     router = await make_router(csms.url)
@@ -64,7 +69,9 @@ ODD_FRAMES_DOWN = [
 ]
 
 
-async def test_frames_are_relayed_byte_for_byte_both_ways(csms: Csms, make_router: RouterFactory):
+async def test_frames_are_relayed_byte_for_byte_both_ways(
+    csms: Csms, make_router: RouterFactory
+) -> None:
     router = await make_router(csms.url)
     charger = await _raw(lc_url(router), "CP-odd", "ocpp2.0.1")
     try:
@@ -84,7 +91,7 @@ async def test_frames_are_relayed_byte_for_byte_both_ways(csms: Csms, make_route
         await charger.close()
 
 
-async def test_ocpp21_frames_pass_through(csms: Csms, make_router: RouterFactory):
+async def test_ocpp21_frames_pass_through(csms: Csms, make_router: RouterFactory) -> None:
     router = await make_router(csms.url)
     charger = await _raw(lc_url(router), "CP-21", "ocpp2.1")
     assert charger.subprotocol == "ocpp2.1"
@@ -107,7 +114,7 @@ async def test_ocpp21_frames_pass_through(csms: Csms, make_router: RouterFactory
         await charger.close()
 
 
-async def _wait_station(csms: Csms, identity: str):  # type: ignore[no-untyped-def]
+async def _wait_station(csms: Csms, identity: str) -> RecordingConnection:
     await wait_until(lambda: identity in csms.connections, what=f"{identity} at the CSMS")
     return csms.connections[identity]
 
@@ -118,7 +125,7 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def test_csms_refusals_are_mirrored_to_the_charger(make_router: RouterFactory):
+async def test_csms_refusals_are_mirrored_to_the_charger(make_router: RouterFactory) -> None:
     csms = Csms(passwords={"CP1": "right"})
     await csms.start()
     router = await make_router(csms.url)
@@ -136,8 +143,8 @@ async def test_csms_refusals_are_mirrored_to_the_charger(make_router: RouterFact
         with pytest.raises(websockets.InvalidStatus) as unknown_path:
             await websockets.connect(
                 f"{lc_url(router)}/elsewhere/CP1",
-                subprotocols=["ocpp1.6"],
-                open_timeout=5,  # type: ignore[list-item]
+                subprotocols=[Subprotocol("ocpp1.6")],
+                open_timeout=5,
             )
         assert unknown_path.value.response.status_code == 404
 
@@ -157,7 +164,7 @@ async def test_csms_refusals_are_mirrored_to_the_charger(make_router: RouterFact
 
 async def test_charger_is_refused_while_csms_is_down_and_admitted_once_it_is_up(
     make_router: RouterFactory,
-):
+) -> None:
     port = _free_port()
     router = await make_router(f"ws://127.0.0.1:{port}")
     with pytest.raises(websockets.InvalidStatus) as down:
@@ -175,7 +182,7 @@ async def test_charger_is_refused_while_csms_is_down_and_admitted_once_it_is_up(
         await csms.stop()
 
 
-async def test_no_common_subprotocol_is_mirrored(make_router: RouterFactory):
+async def test_no_common_subprotocol_is_mirrored(make_router: RouterFactory) -> None:
     csms = Csms(subprotocols=("ocpp2.0.1",))  # websockets refuses a 1.6 charger with HTTP 400
     await csms.start()
     router = await make_router(csms.url)
@@ -189,7 +196,7 @@ async def test_no_common_subprotocol_is_mirrored(make_router: RouterFactory):
         await csms.stop()
 
 
-async def test_csms_accepting_without_subprotocol_is_mirrored(make_router: RouterFactory):
+async def test_csms_accepting_without_subprotocol_is_mirrored(make_router: RouterFactory) -> None:
     async def accept_then_close(ws: websockets.ServerConnection) -> None:
         await ws.close()
 
@@ -212,7 +219,7 @@ async def test_csms_accepting_without_subprotocol_is_mirrored(make_router: Route
 
 async def test_second_connection_with_same_identity_replaces_the_first(
     csms: Csms, make_router: RouterFactory
-):
+) -> None:
     router = await make_router(csms.url)
     first = await connect_charge_point(lc_url(router), "CP4", "ocpp2.0.1")
     assert (await first.cp.boot()).status == "Accepted"

@@ -12,7 +12,7 @@ from tests.peers import wait_until
 
 
 def failures(task: str) -> float:
-    return TASK_FAILURES.labels(task)._value.get()
+    return float(TASK_FAILURES.labels(task)._value.get())
 
 
 async def test_a_failing_task_is_logged_with_its_traceback_and_counted(
