@@ -64,10 +64,18 @@ class OwnCertificates:
         return found
 
     def current(self, now: datetime) -> OwnCertificate | None:
-        """The newest certificate valid at `now`, by the start of its validity (A02.FR.09)."""
+        """The newest certificate valid at `now`, by the start of its validity (A02.FR.09);
+        of two that start in the same second, the one stored last."""
         valid = [
             own
             for own in self.all()
             if own.certificate.not_valid_before_utc <= now <= own.certificate.not_valid_after_utc
         ]
-        return max(valid, key=lambda own: own.certificate.not_valid_before_utc, default=None)
+        return max(
+            valid,
+            key=lambda own: (
+                own.certificate.not_valid_before_utc,
+                own.certificate_path.stat().st_mtime_ns,
+            ),
+            default=None,
+        )

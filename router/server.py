@@ -264,6 +264,17 @@ class Router:
         self._server_certificates = context
         return True
 
+    def use_upstream_tls(self, context: ssl.SSLContext) -> bool:
+        """New CSMS links use `context`: the LC's renewed charging-station certificate and the
+        CSMS roots installed since start; links already open keep theirs.
+
+        False, and nothing changes, when the CSMS is not dialled over TLS.
+        """
+        if self.settings.upstream_ssl is None:
+            return False
+        self._dialer.use_ssl_context(context)
+        return True
+
     def _serve_current_certificates(
         self, connection: ssl.SSLObject, _server_name: str | None, listening: ssl.SSLContext
     ) -> None:

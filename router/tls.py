@@ -58,6 +58,8 @@ class UpstreamTlsSettings:
     # Security profile 3: the LC's own charging-station certificate and its key.
     certificate: Path | None = None
     private_key: Path | None = None
+    # CSMS roots the CSMS installed (InstallCertificate), trusted besides `ca`: PEM text.
+    installed_roots: str = ""
 
 
 def charger_context(settings: ChargerTlsSettings) -> ssl.SSLContext:
@@ -88,6 +90,8 @@ def upstream_context(settings: UpstreamTlsSettings) -> ssl.SSLContext:
         context.load_default_certs()
     else:
         _load_ca(context, "ca", settings.ca)
+    if settings.installed_roots:
+        context.load_verify_locations(cadata=settings.installed_roots)
     if settings.certificate is not None or settings.private_key is not None:
         if settings.certificate is None:
             raise TlsSettingError("certificate", "required with private_key")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import aiohttp
 from multidict import CIMultiDict
@@ -43,6 +43,19 @@ class UpstreamDialer:
     def __init__(self, settings: UpstreamSettings) -> None:
         self._settings = settings
         self._session: aiohttp.ClientSession | None = None
+        # Sessions of an earlier TLS identity: their open CSMS links live on in them.
+        self._retired: list[aiohttp.ClientSession] = []
+
+    def use_ssl_context(self, context: ssl.SSLContext) -> None:
+        """New CSMS links use `context` (a renewed certificate of the LC, new CSMS roots).
+
+        Links already open keep the TLS session they have: closing the session that opened
+        them would drop them, so it is kept until the dialer closes.
+        """
+        self._settings = replace(self._settings, ssl_context=context)
+        if self._session is not None:
+            self._retired.append(self._session)
+            self._session = None
 
     def url_for(self, path: str) -> URL:
         """The CSMS URL for a charger's path, taken as sent: encoded=True keeps the URL
@@ -88,6 +101,9 @@ class UpstreamDialer:
             raise UpstreamRefused(502, "unreachable") from exc
 
     async def close(self) -> None:
+        for session in self._retired:
+            await session.close()
+        self._retired.clear()
         if self._session is not None:
             await self._session.close()
             self._session = None

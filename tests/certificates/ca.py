@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -77,13 +79,17 @@ class TestCa:
         csr: x509.CertificateSigningRequest,
         not_before: datetime | None = None,
         not_after: datetime | None = None,
+        subject_alt_ip: str | None = None,
     ) -> x509.Certificate:
         """A leaf certificate for the CSR's key and subject, after checking its signature."""
         assert csr.is_signature_valid, "the CSR is not signed by the key it carries"
         now = datetime.now(UTC)
+        builder = x509.CertificateBuilder()
+        if subject_alt_ip is not None:
+            address = x509.IPAddress(ipaddress.ip_address(subject_alt_ip))
+            builder = builder.add_extension(x509.SubjectAlternativeName([address]), critical=False)
         return (
-            x509.CertificateBuilder()
-            .subject_name(csr.subject)
+            builder.subject_name(csr.subject)
             .issuer_name(self.signing_certificate.subject)
             .public_key(csr.public_key())
             .serial_number(x509.random_serial_number())
@@ -97,3 +103,19 @@ class TestCa:
         """The leaf followed by the intermediate, as a CertificateSigned carries it."""
         intermediates = [self.intermediate] if self.intermediate is not None else []
         return pem(leaf, *intermediates)
+
+    def issue_server(self, directory: Path, address: str = "127.0.0.1") -> tuple[Path, Path]:
+        """A TLS server certificate for `address` (chain file, key file), as a CSMS has."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        csr = x509.CertificateSigningRequestBuilder().subject_name(name(address))
+        leaf = self.sign(csr.sign(key, hashes.SHA256()), subject_alt_ip=address)
+        certificate_path, key_path = directory / "server.pem", directory / "server.key"
+        certificate_path.write_text(self.chain_pem(leaf))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        return certificate_path, key_path

@@ -1,0 +1,94 @@
+"""After a renewal, the next CSMS link presents the LC's new certificate (A02.FR.08), over real
+TLS to a PyPI-`ocpp` CSMS that requires client certificates (security profile 3); chargers
+already connected keep their links."""
+
+from __future__ import annotations
+
+import ssl
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography import x509
+
+from certificates.own_identity import OwnCertificates
+from certificates.renewal import (
+    CertificateRenewal,
+    RenewalSettings,
+    SendSignCertificate,
+    UseNewCertificate,
+)
+from certificates.trust_store import InstallOutcome, TrustStore
+from certificates.upstream_tls import managed_upstream_context
+from router.tls import UpstreamTlsSettings
+from tests.certificates.ca import TestCa, pem
+from tests.conftest import RouterFactory, lc_url
+from tests.peers import Csms, connect_charge_point
+
+IDENTITY = "LC-0001"
+
+
+def _renew(cso: TestCa, store: TrustStore, own: OwnCertificates) -> x509.Certificate:
+    """One whole A02 round: trigger, CSR, the CA signs, CertificateSigned, stored."""
+    now = datetime.now(UTC)
+    renewal = CertificateRenewal(RenewalSettings(IDENTITY, "Test CSO"))
+    [request] = renewal.trigger(now)
+    assert isinstance(request, SendSignCertificate)
+    renewal.sign_certificate_answered(True, now)
+    leaf = cso.sign(x509.load_pem_x509_csr(request.payload["csr"].encode("ascii")))
+    roots = store.roots("CSMSRootCertificate", "V2GRootCertificate")
+    response, [use] = renewal.certificate_signed(
+        {"certificateChain": cso.chain_pem(leaf)}, roots, now
+    )
+    assert response == {"status": "Accepted"}
+    assert isinstance(use, UseNewCertificate)
+    own.store(use)
+    return leaf
+
+
+def _presented_serial(csms: Csms, identity: str) -> int:
+    peer = csms.connections[identity].ws.transport.get_extra_info("peercert")
+    return int(peer["serialNumber"], 16)
+
+
+async def test_the_next_csms_link_presents_the_renewed_certificate_and_none_is_dropped(
+    tmp_path: Path, make_router: RouterFactory
+) -> None:
+    cso = TestCa("CSO Root", intermediate=True)
+    store, own = TrustStore(tmp_path / "trust"), OwnCertificates(tmp_path / "own")
+    now = datetime.now(UTC)
+    assert store.install("CSMSRootCertificate", pem(cso.root), now) is InstallOutcome.ACCEPTED
+    requiring = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    requiring.load_cert_chain(*cso.issue_server(tmp_path))
+    requiring.verify_mode = ssl.CERT_REQUIRED
+    requiring.load_verify_locations(cadata=pem(cso.root))
+    csms = Csms(ssl_context=requiring)
+    await csms.start()
+    try:
+        first = _renew(cso, store, own)
+        # No CA configured: the CSMS is trusted through the root it installed.
+        configured = UpstreamTlsSettings()
+        router = await make_router(
+            csms.url, upstream_ssl=managed_upstream_context(configured, own, store, now)
+        )
+        before = await connect_charge_point(lc_url(router), "CP-A", "ocpp2.0.1")
+        try:
+            assert (await before.cp.boot()).status == "Accepted"
+            assert _presented_serial(csms, "CP-A") == first.serial_number
+
+            second = _renew(cso, store, own)
+            renewed = managed_upstream_context(configured, own, store, datetime.now(UTC))
+            assert router.use_upstream_tls(renewed)
+            after = await connect_charge_point(lc_url(router), "CP-B", "ocpp2.0.1")
+            try:
+                assert (await after.cp.boot()).status == "Accepted"
+                assert _presented_serial(csms, "CP-B") == second.serial_number
+                # The charger connected before goes on over its link, never dropped.
+                assert (await before.cp.boot()).status == "Accepted"
+                assert len(csms.history["CP-A"]) == 1
+                assert _presented_serial(csms, "CP-A") == first.serial_number
+            finally:
+                await after.close()
+        finally:
+            await before.close()
+    finally:
+        await csms.stop()
