@@ -32,7 +32,10 @@ def generate_key(key_type: KeyType) -> PrivateKey:
 
 
 def build_csr(
-    key: PrivateKey, common_name: str, organization: str
+    key: PrivateKey,
+    common_name: str,
+    organization: str,
+    extension: x509.ExtensionType | None = None,
 ) -> x509.CertificateSigningRequest:
     subject = x509.Name(
         [
@@ -40,7 +43,10 @@ def build_csr(
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
         ]
     )
-    return x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
+    if extension is not None:
+        builder = builder.add_extension(extension, critical=False)
+    return builder.sign(key, hashes.SHA256())
 
 
 def csr_pem(csr: x509.CertificateSigningRequest) -> str:

@@ -85,6 +85,8 @@ class TestCa:
         assert csr.is_signature_valid, "the CSR is not signed by the key it carries"
         now = datetime.now(UTC)
         builder = x509.CertificateBuilder()
+        for requested in csr.extensions:  # what the requester asked for, e.g. its host name
+            builder = builder.add_extension(requested.value, requested.critical)
         if subject_alt_ip is not None:
             address = x509.IPAddress(ipaddress.ip_address(subject_alt_ip))
             builder = builder.add_extension(x509.SubjectAlternativeName([address]), critical=False)
