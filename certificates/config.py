@@ -21,6 +21,16 @@ class CertificateSettings:
     # The LC's FQDN (or address) chargers dial: the CN of its server certificate's request.
     server_common_name: str | None = None
 
+    @property
+    def trust_folder(self) -> Path:
+        """The installed CA certificates, one folder per type."""
+        return self.folder / "trust"
+
+    @property
+    def own_folder(self) -> Path:
+        """The LC's renewed charging-station certificates beside their keys."""
+        return self.folder / "station"
+
 
 def parse_certificate_config(root: Table) -> CertificateSettings | None:
     """The [certificates] section, or None when the site has none."""

@@ -8,11 +8,16 @@ import gc
 import logging
 import signal
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from balancer.control import LoadBalancer
+from certificates.expiry import CertificateExpiry, CertificatesByUse, from_files, from_managed
+from certificates.own_identity import OwnCertificates
+from certificates.trust_store import TrustStore
 from lc.balancer_status import balancer_status
 from lc.config import SiteConfig, load_config
 from lc.site_view import SiteView
@@ -46,6 +51,7 @@ class LocalController:
         self._metrics_runner: web.AppRunner | None = None
         self.metrics_port: int | None = None
         self._started_at = time.time()
+        self.certificate_expiry = CertificateExpiry(*self._certificate_sources())
 
     async def start(self) -> None:
         """Open everything; on any failure close what was opened, then raise.
@@ -59,8 +65,20 @@ class LocalController:
             await self.stop()
             raise
 
+    def _certificate_sources(self) -> list[CertificatesByUse]:
+        # Read at each scrape from the config in force: SIGHUP may name or renew files.
+        sources = [from_files(lambda: self.config.router.certificate_files)]
+        managed = self.config.certificates
+        if managed is not None:
+            store = TrustStore(managed.trust_folder)
+            own = OwnCertificates(managed.own_folder)
+            sources.append(from_managed(store, own, lambda: datetime.now(UTC)))
+        return sources
+
     async def _start(self) -> None:
-        registries = [self.router.metrics.registry]
+        certificates = CollectorRegistry()
+        certificates.register(self.certificate_expiry)
+        registries = [self.router.metrics.registry, certificates]
         if self.config.balancer is not None:
             self._meter = MeterReader(self.config.balancer.meter.reader)
             self.balancer = LoadBalancer(self.config.balancer, self.router, self._meter)
@@ -98,6 +116,7 @@ class LocalController:
             self.router.backlogs_waiting_for_charger(),
             expected=self._expected_chargers(),
             started_at=self._started_at,
+            certificate_expiry=self.certificate_expiry.earliest(),
         )
 
     def _expected_chargers(self) -> list[str]:

@@ -18,6 +18,7 @@ from router.sealed_credentials import CredentialKeyError, CredentialSealer, read
 from router.server import HoldSettings, RouterSettings
 from router.session import SessionSettings, ValidationMode
 from router.tls import (
+    CertificateFiles,
     ChargerTlsSettings,
     TlsSettingError,
     UpstreamTlsSettings,
@@ -88,15 +89,15 @@ def _router_settings(table: Table) -> tuple[RouterSettings, str]:
         per_source_burst=table.integer("handshake_burst_per_address", 50, minimum=1),
         max_in_progress=table.integer("max_handshakes_in_progress", 100, minimum=1),
     )
-    server_ssl = _charger_tls(table.table("tls")) if table.has("tls") else None
+    server_ssl, server_files = _charger_tls(table.table("tls")) if table.has("tls") else (None, ())
     if table.has("upstream_tls") and parsed.scheme != "wss":
         raise ConfigError(
             f"{table.key('upstream_tls')}: needs a wss:// upstream_url, got {upstream!r}"
         )
     # Towards a wss:// CSMS the LC always uses its own TLS settings, by default with the
     # system's trust store.
-    upstream_ssl = (
-        _upstream_tls(table.table("upstream_tls", {})) if parsed.scheme == "wss" else None
+    upstream_ssl, upstream_files = (
+        _upstream_tls(table.table("upstream_tls", {})) if parsed.scheme == "wss" else (None, ())
     )
     settings = RouterSettings(
         upstream_url=upstream,
@@ -115,6 +116,7 @@ def _router_settings(table: Table) -> tuple[RouterSettings, str]:
         max_csms_dials=table.integer("max_csms_dials", 20, minimum=1),
         server_ssl=server_ssl,
         upstream_ssl=upstream_ssl,
+        certificate_files=server_files + upstream_files,
         allowed_identities=_allowed_identities(table),
         hold=hold,
     )
@@ -139,7 +141,7 @@ def _paths(table: Table, name: str) -> list[Path]:
     return [Path(path) for path in paths]
 
 
-def _charger_tls(table: Table) -> ssl.SSLContext:
+def _charger_tls(table: Table) -> tuple[ssl.SSLContext, CertificateFiles]:
     certificates, keys = _paths(table, "certificate"), _paths(table, "private_key")
     if len(certificates) != len(keys):
         raise ConfigError(
@@ -151,17 +153,25 @@ def _charger_tls(table: Table) -> ssl.SSLContext:
         charger_ca=_optional_path(table, "charger_ca"),
     )
     table.finish()
-    return _tls_context(table, partial(charger_context, settings))
+    files = [("charger_server", path) for path in certificates]
+    if settings.charger_ca is not None:
+        files.append(("charger_ca", settings.charger_ca))
+    return _tls_context(table, partial(charger_context, settings)), tuple(files)
 
 
-def _upstream_tls(table: Table) -> ssl.SSLContext:
+def _upstream_tls(table: Table) -> tuple[ssl.SSLContext, CertificateFiles]:
     settings = UpstreamTlsSettings(
         ca=_optional_path(table, "ca"),
         certificate=_optional_path(table, "certificate"),
         private_key=_optional_path(table, "private_key"),
     )
     table.finish()
-    return _tls_context(table, partial(upstream_context, settings))
+    files = [
+        (use, path)
+        for use, path in (("upstream_client", settings.certificate), ("upstream_ca", settings.ca))
+        if path is not None
+    ]
+    return _tls_context(table, partial(upstream_context, settings)), tuple(files)
 
 
 def _tls_context(table: Table, build: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:

@@ -53,6 +53,7 @@ from router.schemas import SchemaRegistry, default_registry
 from router.sealed_credentials import CredentialSealer
 from router.session import LinkSession, SessionSettings
 from router.start_error import StartError, listen_failure
+from router.tls import CertificateFiles
 from router.unattended_replay import UnattendedReplay, stored_handshake
 from router.upstream import OUTAGE_REASONS, UpstreamDialer, UpstreamRefused, UpstreamSettings
 
@@ -100,6 +101,9 @@ class RouterSettings:
     # config is not reported as changed for them.
     server_ssl: ssl.SSLContext | None = field(default=None, compare=False)
     upstream_ssl: ssl.SSLContext | None = field(default=None, compare=False)
+    # The certificate files behind those contexts, by use (charger_server, charger_ca,
+    # upstream_client, upstream_ca): what the certificate expiry metric reads.
+    certificate_files: CertificateFiles = ()
     # Only these charger identities may connect (404 otherwise); None: any.
     allowed_identities: frozenset[str] | None = None
     # None: the `close` policy of Part 4 §6.3; otherwise `hold` (errata 2025-02).

@@ -25,6 +25,9 @@ TLS12_CIPHER_SUITES = (
     "AES256-GCM-SHA384",
 )
 
+# (use, PEM file) of the certificates the LC presents or trusts, for the expiry metric.
+CertificateFiles = tuple[tuple[str, Path], ...]
+
 
 class TlsSettingError(Exception):
     """A TLS setting that cannot be used (a missing or bad file, a key without its certificate);
