@@ -117,6 +117,7 @@ class LocalController:
             expected=self._expected_chargers(),
             started_at=self._started_at,
             certificate_expiry=self.certificate_expiry.earliest(),
+            csms_certificate_invalid=self.router.csms_certificate_invalid,
         )
 
     def _expected_chargers(self) -> list[str]:

@@ -82,6 +82,8 @@ class StatusSnapshot:
     started_at: float = 0.0  # wall time the LC started
     # When the first certificate of each use the LC presents or trusts expires (wall time).
     certificate_expiry: Mapping[str, float] = field(default_factory=dict)
+    # The CSMS's certificate failed verification: chargers are held as in an outage.
+    csms_certificate_invalid: bool = False
 
 
 def render(snapshot: StatusSnapshot) -> str:
@@ -571,7 +573,18 @@ def _certificates_section(snapshot: StatusSnapshot) -> list[str]:
     return [*rows, "</table></div>"]
 
 
+def _csms_certificate_section(snapshot: StatusSnapshot) -> list[str]:
+    if not snapshot.csms_certificate_invalid:
+        return []
+    return [
+        '<p class="warn">CSMS certificate invalid: the LC does not connect to the CSMS; it '
+        "answers the chargers and keeps their messages until the CSMS presents a certificate "
+        "it trusts.</p>"
+    ]
+
+
 SECTIONS: Sequence[Callable[[StatusSnapshot], list[str]]] = (
+    _csms_certificate_section,
     _site_section,
     _chargers_section,
     _sessions_section,

@@ -125,6 +125,12 @@ class RouterMetrics:
             registry=r,
         )
 
+        self.csms_certificate_invalid = Gauge(
+            "ocpp_lc_csms_certificate_invalid",
+            "1 while the CSMS's certificate failed verification at the LC's last TLS handshake"
+            " with it (security event InvalidCsmsCertificate)",
+            registry=r,
+        )
         self.upstream_connected = Gauge(
             "ocpp_lc_upstream_connected",
             "1 while a charger's CSMS link is up (under hold it may be down with the charger on)",

@@ -136,6 +136,8 @@ class Router:
         self._schemas = schemas or default_registry()
         hard_limit = settings.session.max_frame_chars * HARD_FRAME_LIMIT_FACTOR
         self._hard_frame_limit = hard_limit
+        # The CSMS's certificate failed verification at the last TLS handshake with it.
+        self.csms_certificate_invalid = False
         self._dialer = UpstreamDialer(
             UpstreamSettings(
                 settings.upstream_url,
@@ -143,7 +145,8 @@ class Router:
                 settings.ping_interval_s,
                 hard_limit,
                 settings.upstream_ssl,
-            )
+            ),
+            self._csms_certificate_checked,
         )
         self._links: dict[str, Link] = {}
         self._connecting = 0  # charger handlers running: connected or being connected
@@ -267,6 +270,17 @@ class Router:
             return False
         self._server_certificates = context
         return True
+
+    def _csms_certificate_checked(self, problem: str | None) -> None:
+        """A CSMS certificate that does not verify is a security event (A00.FR.413), logged
+        when it starts and when it ends; chargers meanwhile are held as in an outage."""
+        invalid = problem is not None
+        if invalid and not self.csms_certificate_invalid:
+            log.error("security event InvalidCsmsCertificate: %s", problem)
+        elif not invalid and self.csms_certificate_invalid:
+            log.warning("the CSMS's certificate verifies again")
+        self.csms_certificate_invalid = invalid
+        self.metrics.csms_certificate_invalid.set(int(invalid))
 
     def use_upstream_tls(self, context: ssl.SSLContext) -> bool:
         """New CSMS links use `context`: the LC's renewed charging-station certificate and the

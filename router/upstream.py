@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import aiohttp
@@ -16,8 +17,11 @@ FORWARDED_HEADERS = ("Authorization", "User-Agent")
 MIRRORED_REFUSAL_HEADERS = ("WWW-Authenticate",)
 
 
-# Refusal reasons that mean "the CSMS is not there" rather than "the CSMS says no".
-OUTAGE_REASONS = ("unreachable", "timeout")
+# Refusal reasons that mean "the CSMS is not there" rather than "the CSMS says no". A CSMS
+# certificate that does not verify is its own reason (a security event, its own metric and
+# alert) but treated like an outage: under `hold` chargers go on charging and journaling.
+CSMS_CERTIFICATE = "csms_certificate"
+OUTAGE_REASONS = ("unreachable", "timeout", CSMS_CERTIFICATE)
 
 
 class UpstreamRefused(Exception):
@@ -40,8 +44,15 @@ class UpstreamSettings:
 
 
 class UpstreamDialer:
-    def __init__(self, settings: UpstreamSettings) -> None:
+    def __init__(
+        self,
+        settings: UpstreamSettings,
+        csms_certificate_checked: Callable[[str | None], None] = lambda problem: None,
+    ) -> None:
+        """`csms_certificate_checked` hears after every TLS handshake with the CSMS: None when
+        its certificate verified, else why not."""
         self._settings = settings
+        self._csms_certificate_checked = csms_certificate_checked
         self._session: aiohttp.ClientSession | None = None
         # Sessions of an earlier TLS identity: their open CSMS links live on in them.
         self._retired: list[aiohttp.ClientSession] = []
@@ -78,7 +89,7 @@ class UpstreamDialer:
         )
         try:
             async with asyncio.timeout(settings.connect_timeout_s):
-                return await self._session.ws_connect(
+                csms = await self._session.ws_connect(
                     self.url_for(path),
                     protocols=subprotocols,
                     headers=request_headers,
@@ -92,13 +103,21 @@ class UpstreamDialer:
                 for name in MIRRORED_REFUSAL_HEADERS
                 if exc.headers is not None and name in exc.headers
             }
+            if settings.ssl_context is not None:  # TLS held: the CSMS's certificate verified
+                self._csms_certificate_checked(None)
             # A 101 answer that is not a valid WebSocket handshake is the CSMS's fault: 502.
             status = exc.status if exc.status >= 400 else 502
             raise UpstreamRefused(status, f"http_{exc.status}", mirrored) from exc
+        except aiohttp.ClientConnectorCertificateError as exc:
+            self._csms_certificate_checked(str(exc.certificate_error))
+            raise UpstreamRefused(502, CSMS_CERTIFICATE) from exc
         except TimeoutError as exc:
             raise UpstreamRefused(504, "timeout") from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise UpstreamRefused(502, "unreachable") from exc
+        if settings.ssl_context is not None:
+            self._csms_certificate_checked(None)
+        return csms
 
     async def close(self) -> None:
         for session in self._retired:
