@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlparse
 
 from router.admission import AdmissionSettings
@@ -89,7 +90,9 @@ def _router_settings(table: Table) -> tuple[RouterSettings, str]:
         per_source_burst=table.integer("handshake_burst_per_address", 50, minimum=1),
         max_in_progress=table.integer("max_handshakes_in_progress", 100, minimum=1),
     )
-    server_ssl, server_files = _charger_tls(table.table("tls")) if table.has("tls") else (None, ())
+    charger_tls = _charger_tls(table.table("tls")) if table.has("tls") else None
+    server_ssl = charger_tls.context if charger_tls is not None else None
+    server_files = charger_tls.files if charger_tls is not None else ()
     if table.has("upstream_tls") and parsed.scheme != "wss":
         raise ConfigError(
             f"{table.key('upstream_tls')}: needs a wss:// upstream_url, got {upstream!r}"
@@ -117,6 +120,7 @@ def _router_settings(table: Table) -> tuple[RouterSettings, str]:
         server_ssl=server_ssl,
         upstream_ssl=upstream_ssl,
         certificate_files=server_files + upstream_files,
+        charger_organization=charger_tls.organization if charger_tls is not None else None,
         allowed_identities=_allowed_identities(table),
         hold=hold,
     )
@@ -141,7 +145,13 @@ def _paths(table: Table, name: str) -> list[Path]:
     return [Path(path) for path in paths]
 
 
-def _charger_tls(table: Table) -> tuple[ssl.SSLContext, CertificateFiles]:
+class _ChargerTls(NamedTuple):
+    context: ssl.SSLContext
+    files: CertificateFiles
+    organization: str | None  # A00.FR.404: what a charger certificate's O must contain
+
+
+def _charger_tls(table: Table) -> _ChargerTls:
     certificates, keys = _paths(table, "certificate"), _paths(table, "private_key")
     if len(certificates) != len(keys):
         raise ConfigError(
@@ -152,11 +162,20 @@ def _charger_tls(table: Table) -> tuple[ssl.SSLContext, CertificateFiles]:
         certificates=tuple(zip(certificates, keys, strict=True)),
         charger_ca=_optional_path(table, "charger_ca"),
     )
+    organization = (
+        table.string("charger_organization") if table.has("charger_organization") else None
+    )
+    if organization is not None and (settings.charger_ca is None or not organization.strip()):
+        raise ConfigError(
+            f"{table.key('charger_organization')}: needs charger_ca (security profile 3) and "
+            f"a non-empty name, got {organization!r}"
+        )
     table.finish()
     files = [("charger_server", path) for path in certificates]
     if settings.charger_ca is not None:
         files.append(("charger_ca", settings.charger_ca))
-    return _tls_context(table, partial(charger_context, settings)), tuple(files)
+    context = _tls_context(table, partial(charger_context, settings))
+    return _ChargerTls(context, tuple(files), organization)
 
 
 def _upstream_tls(table: Table) -> tuple[ssl.SSLContext, CertificateFiles]:

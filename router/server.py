@@ -104,6 +104,8 @@ class RouterSettings:
     # The certificate files behind those contexts, by use (charger_server, charger_ca,
     # upstream_client, upstream_ca): what the certificate expiry metric reads.
     certificate_files: CertificateFiles = ()
+    # Security profile 3: a charger certificate's O must contain this (A00.FR.404); None: any.
+    charger_organization: str | None = None
     # Only these charger identities may connect (404 otherwise); None: any.
     allowed_identities: frozenset[str] | None = None
     # None: the `close` policy of Part 4 §6.3; otherwise `hold` (errata 2025-02).
@@ -610,7 +612,8 @@ class Router:
         server_ssl = self.settings.server_ssl
         if server_ssl is not None and server_ssl.verify_mode == ssl.CERT_REQUIRED:
             # Both asyncio's and uvloop's TLS transports give the verified peer certificate.
-            names = common_names(request.get_extra_info("peercert"))
+            peercert = request.get_extra_info("peercert")
+            names = common_names(peercert)
             if names != [identity]:
                 return self._refuse(
                     source,
@@ -618,6 +621,17 @@ class Router:
                     "certificate_cn",
                     403,
                     f"its certificate's CN is {', '.join(names) or 'missing'}",
+                )
+            operator = self.settings.charger_organization
+            organizations = subject_attributes(peercert, "organizationName")
+            if operator is not None and not any(operator in name for name in organizations):
+                # A00.FR.404: the certificate is owned by the CSO (its O names the CSO).
+                return self._refuse(
+                    source,
+                    identity,
+                    "certificate_o",
+                    403,
+                    f"its certificate's O is {', '.join(organizations) or 'missing'}",
                 )
         return None
 
@@ -675,7 +689,12 @@ def basic_auth_user(authorization: str | None) -> str | None:
         return ""
 
 
-def common_names(peercert: dict[str, Any] | None) -> list[str]:
-    """The CN attributes in the subject of a certificate as `SSLSocket.getpeercert()` gives it."""
+def subject_attributes(peercert: dict[str, Any] | None, attribute: str) -> list[str]:
+    """The values of one attribute (commonName, organizationName) in the subject of a
+    certificate as `SSLSocket.getpeercert()` gives it."""
     subject = (peercert or {}).get("subject", ())
-    return [value for rdn in subject for name, value in rdn if name == "commonName"]
+    return [value for rdn in subject for name, value in rdn if name == attribute]
+
+
+def common_names(peercert: dict[str, Any] | None) -> list[str]:
+    return subject_attributes(peercert, "commonName")
