@@ -295,6 +295,21 @@ class Router:
         self._dialer.use_ssl_context(context)
         return True
 
+    async def redial_csms_links(self, timeout_s: float = 30.0) -> int:
+        """Move the open CSMS links to the TLS context given last, one charger at a time, so
+        the CSMS never sees them all reconnect at once. Under `hold` only (the charger's link
+        stays; under `close` a CSMS link cannot close without its charger). The number moved.
+        """
+        if self.settings.hold is None:
+            return 0
+        moved = 0
+        for link in list(self._links.values()):
+            if await link.redial_csms(timeout_s):
+                moved += 1
+            else:
+                log.warning("%s: its CSMS link did not move to the new TLS identity", link.identity)
+        return moved
+
     def _serve_current_certificates(
         self, connection: ssl.SSLObject, _server_name: str | None, listening: ssl.SSLContext
     ) -> None:

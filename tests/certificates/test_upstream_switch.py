@@ -19,6 +19,8 @@ from certificates.renewal import (
 )
 from certificates.trust_store import InstallOutcome, TrustStore
 from certificates.upstream_tls import managed_upstream_context
+from router.offline import OfflineSettings
+from router.server import HoldSettings
 from router.tls import UpstreamTlsSettings
 from tests.certificates.ca import TestCa, pem
 from tests.conftest import RouterFactory, lc_url
@@ -50,6 +52,14 @@ def _presented_serial(csms: Csms, identity: str) -> int:
     return int(peer["serialNumber"], 16)
 
 
+def _csms_requiring_client_certificates(cso: TestCa, folder: Path) -> Csms:
+    requiring = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    requiring.load_cert_chain(*cso.issue_server(folder))
+    requiring.verify_mode = ssl.CERT_REQUIRED
+    requiring.load_verify_locations(cadata=pem(cso.root))
+    return Csms(ssl_context=requiring)
+
+
 async def test_the_next_csms_link_presents_the_renewed_certificate_and_none_is_dropped(
     tmp_path: Path, make_router: RouterFactory
 ) -> None:
@@ -57,11 +67,7 @@ async def test_the_next_csms_link_presents_the_renewed_certificate_and_none_is_d
     store, own = TrustStore(tmp_path / "trust"), OwnCertificates(tmp_path / "own")
     now = datetime.now(UTC)
     assert store.install("CSMSRootCertificate", pem(cso.root), now) is InstallOutcome.ACCEPTED
-    requiring = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    requiring.load_cert_chain(*cso.issue_server(tmp_path))
-    requiring.verify_mode = ssl.CERT_REQUIRED
-    requiring.load_verify_locations(cadata=pem(cso.root))
-    csms = Csms(ssl_context=requiring)
+    csms = _csms_requiring_client_certificates(cso, tmp_path)
     await csms.start()
     try:
         first = _renew(cso, store, own)
@@ -90,5 +96,49 @@ async def test_the_next_csms_link_presents_the_renewed_certificate_and_none_is_d
                 await after.close()
         finally:
             await before.close()
+    finally:
+        await csms.stop()
+
+
+async def test_under_hold_open_csms_links_move_to_the_renewed_certificate_one_by_one(
+    tmp_path: Path, make_router: RouterFactory
+) -> None:
+    cso = TestCa("CSO Root")
+    store, own = TrustStore(tmp_path / "trust"), OwnCertificates(tmp_path / "own")
+    now = datetime.now(UTC)
+    assert store.install("CSMSRootCertificate", pem(cso.root), now) is InstallOutcome.ACCEPTED
+    csms = _csms_requiring_client_certificates(cso, tmp_path)
+    await csms.start()
+    try:
+        first = _renew(cso, store, own)
+        configured = UpstreamTlsSettings()
+        router = await make_router(
+            csms.url,
+            upstream_ssl=managed_upstream_context(configured, own, store, now),
+            hold=HoldSettings(tmp_path / "journal.sqlite", OfflineSettings(redial_interval_s=0.1)),
+        )
+        chargers = [
+            await connect_charge_point(lc_url(router), identity, "ocpp2.0.1")
+            for identity in ("CP-A", "CP-B")
+        ]
+        try:
+            for charger in chargers:
+                assert (await charger.cp.boot()).status == "Accepted"
+            assert {_presented_serial(csms, i) for i in ("CP-A", "CP-B")} == {first.serial_number}
+
+            second = _renew(cso, store, own)
+            renewed = managed_upstream_context(configured, own, store, datetime.now(UTC))
+            assert router.use_upstream_tls(renewed)
+            assert await router.redial_csms_links() == 2
+            for identity, charger in zip(("CP-A", "CP-B"), chargers, strict=True):
+                assert len(csms.history[identity]) == 2  # one new CSMS link each
+                assert _presented_serial(csms, identity) == second.serial_number
+                # The charger's own link was never dropped: it goes on to the CSMS.
+                assert (await charger.cp.boot()).status == "Accepted"
+                assert csms.received(identity)[-1].startswith("[2,")
+            assert sorted(router.connected()) == ["CP-A", "CP-B"]
+        finally:
+            for charger in chargers:
+                await charger.close()
     finally:
         await csms.stop()
