@@ -4,7 +4,10 @@ already connected keep their links."""
 
 from __future__ import annotations
 
+import contextlib
 import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -52,24 +55,41 @@ def _presented_serial(csms: Csms, identity: str) -> int:
     return int(peer["serialNumber"], 16)
 
 
-def _csms_requiring_client_certificates(cso: TestCa, folder: Path) -> Csms:
+@dataclass
+class Pki:
+    """The CSO's CA, the LC's trust store with its root, the LC's own certificates."""
+
+    cso: TestCa
+    store: TrustStore
+    own: OwnCertificates
+
+
+@contextlib.asynccontextmanager
+async def _csms_requiring_client_certificates(
+    folder: Path, intermediate: bool
+) -> AsyncIterator[tuple[Csms, Pki]]:
+    """A running CSMS that admits only client certificates of its CSO's CA, and the LC's side."""
+    cso = TestCa("CSO Root", intermediate=intermediate)
+    pki = Pki(cso, TrustStore(folder / "trust"), OwnCertificates(folder / "own"))
+    installed = pki.store.install("CSMSRootCertificate", pem(cso.root), datetime.now(UTC))
+    assert installed is InstallOutcome.ACCEPTED
     requiring = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     requiring.load_cert_chain(*cso.issue_server(folder))
     requiring.verify_mode = ssl.CERT_REQUIRED
     requiring.load_verify_locations(cadata=pem(cso.root))
-    return Csms(ssl_context=requiring)
+    csms = Csms(ssl_context=requiring)
+    await csms.start()
+    try:
+        yield csms, pki
+    finally:
+        await csms.stop()
 
 
 async def test_the_next_csms_link_presents_the_renewed_certificate_and_none_is_dropped(
     tmp_path: Path, make_router: RouterFactory
 ) -> None:
-    cso = TestCa("CSO Root", intermediate=True)
-    store, own = TrustStore(tmp_path / "trust"), OwnCertificates(tmp_path / "own")
-    now = datetime.now(UTC)
-    assert store.install("CSMSRootCertificate", pem(cso.root), now) is InstallOutcome.ACCEPTED
-    csms = _csms_requiring_client_certificates(cso, tmp_path)
-    await csms.start()
-    try:
+    async with _csms_requiring_client_certificates(tmp_path, intermediate=True) as (csms, pki):
+        cso, store, own, now = pki.cso, pki.store, pki.own, datetime.now(UTC)
         first = _renew(cso, store, own)
         # No CA configured: the CSMS is trusted through the root it installed.
         configured = UpstreamTlsSettings()
@@ -96,20 +116,13 @@ async def test_the_next_csms_link_presents_the_renewed_certificate_and_none_is_d
                 await after.close()
         finally:
             await before.close()
-    finally:
-        await csms.stop()
 
 
 async def test_under_hold_open_csms_links_move_to_the_renewed_certificate_one_by_one(
     tmp_path: Path, make_router: RouterFactory
 ) -> None:
-    cso = TestCa("CSO Root")
-    store, own = TrustStore(tmp_path / "trust"), OwnCertificates(tmp_path / "own")
-    now = datetime.now(UTC)
-    assert store.install("CSMSRootCertificate", pem(cso.root), now) is InstallOutcome.ACCEPTED
-    csms = _csms_requiring_client_certificates(cso, tmp_path)
-    await csms.start()
-    try:
+    async with _csms_requiring_client_certificates(tmp_path, intermediate=False) as (csms, pki):
+        cso, store, own, now = pki.cso, pki.store, pki.own, datetime.now(UTC)
         first = _renew(cso, store, own)
         configured = UpstreamTlsSettings()
         router = await make_router(
@@ -140,5 +153,3 @@ async def test_under_hold_open_csms_links_move_to_the_renewed_certificate_one_by
         finally:
             for charger in chargers:
                 await charger.close()
-    finally:
-        await csms.stop()
