@@ -31,6 +31,21 @@ class InvalidPayload(Exception):
         self.violation = violation
 
 
+def checked_payload(
+    action: str, is_request: bool, payload: Payload, registry: SchemaRegistry | None = None
+) -> Payload:
+    """`payload` if it conforms to its OCPP 2.0.1 schema; a request that does not raises
+    InvalidPayload, a response that does not (a bug of the LC) AssertionError."""
+    violation = (registry or default_registry()).check(
+        OcppVersion.V201, action, is_request, payload
+    )
+    if violation is None:
+        return payload
+    if is_request:
+        raise InvalidPayload(action, violation)
+    raise AssertionError(f"{action} response does not conform: {violation.detail}")
+
+
 class CertificateHandlers:
     """InstallCertificate, GetInstalledCertificateIds and DeleteCertificate on a trust store."""
 
@@ -55,12 +70,7 @@ class CertificateHandlers:
         }
 
     def _checked(self, action: str, is_request: bool, payload: Payload) -> Payload:
-        violation = self._registry.check(OcppVersion.V201, action, is_request, payload)
-        if violation is None:
-            return payload
-        if is_request:
-            raise InvalidPayload(action, violation)
-        raise AssertionError(f"{action} response does not conform: {violation.detail}")
+        return checked_payload(action, is_request, payload, self._registry)
 
     def install_certificate(self, payload: Payload) -> Payload:
         request = self._checked("InstallCertificate", True, payload)
