@@ -21,7 +21,16 @@ from tests.lc_process import REPO, free_port, start_lc, wait_listening
 from tests.peers import Csms, connect_charge_point
 
 # What a wheel is built from: everything else in the checkout must not matter.
-SOURCES = ("pyproject.toml", "README.md", "router", "balancer", "modbus", "lc", "garage")
+SOURCES = (
+    "pyproject.toml",
+    "README.md",
+    "router",
+    "balancer",
+    "modbus",
+    "lc",
+    "garage",
+    "certificates",
+)
 INSTALL_TIMEOUT_S = 400  # the dependencies come from the package registry (or pip's cache)
 
 
