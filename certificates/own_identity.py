@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 
 from certificates.files import PRIVATE_MODE, PUBLIC_MODE, write_atomically
 from certificates.hash_data import certificate_hash_data
@@ -31,11 +32,24 @@ class OwnCertificate:
     def certificate(self) -> x509.Certificate:
         return self.chain[0]
 
-    def hash_data(self, algorithm: str) -> dict[str, Any]:
-        # The issuer is the next in the chain (a CSO's CA sends the chain up to its root's
-        # child); a certificate sent alone was issued by a root, found by name.
-        issuer = self.chain[1] if len(self.chain) > 1 else self.chain[0]
-        return certificate_hash_data(self.certificate, issuer, algorithm)
+    def hash_data(self, algorithm: str, roots: list[x509.Certificate]) -> dict[str, Any]:
+        """Its CertificateHashData: the issuer is the next in the chain, or for a certificate
+        sent alone the root (of `roots`) that issued it, else its issuer cannot be known and
+        its own key stands in (a hash that names nothing installed)."""
+        issuer = self.chain[1] if len(self.chain) > 1 else _issuer_among(self.certificate, roots)
+        return certificate_hash_data(self.certificate, issuer or self.certificate, algorithm)
+
+
+def _issuer_among(
+    certificate: x509.Certificate, roots: list[x509.Certificate]
+) -> x509.Certificate | None:
+    for root in roots:
+        try:
+            certificate.verify_directly_issued_by(root)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        return root
+    return None
 
 
 class OwnCertificates:

@@ -58,7 +58,8 @@ class StationCertificates:
         self._clock = clock
 
     def _own_hash_data(self, algorithm: str) -> list[Payload]:
-        return [own.hash_data(algorithm) for own in self.own.all()]
+        roots = self.store.roots(*SIGNING_ROOTS)
+        return [own.hash_data(algorithm, roots) for own in self.own.all()]
 
     def table(self) -> dict[str, Handler]:
         return {**self._trust.table(), "CertificateSigned": self.certificate_signed}

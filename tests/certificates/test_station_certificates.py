@@ -14,6 +14,7 @@ from cryptography import x509
 
 from certificates.config import CertificateSettings
 from certificates.handlers import InvalidPayload, checked_payload
+from certificates.hash_data import certificate_hash_data
 from certificates.own_identity import OwnCertificate
 from certificates.station_certificates import StationCertificates
 from tests.certificates.ca import ONE_DAY, TestCa, pem
@@ -73,7 +74,7 @@ def test_a_triggered_renewal_stores_and_switches_to_the_signed_certificate(
     assert stat.S_IMODE(switched.key_path.stat().st_mode) == 0o600
     assert channel.events == []
     # M04.FR.06: the LC's own certificate cannot be deleted by its hash data.
-    own = switched.hash_data("SHA256")
+    own = switched.hash_data("SHA256", [cso.root])
     answer = station.table()["DeleteCertificate"]({"certificateHashData": own})
     assert answer == {"status": "Failed"}
 
@@ -109,6 +110,11 @@ def test_ticks_resend_an_unanswered_request_and_renew_before_expiry(tmp_path: Pa
     leaf = cso.sign(first_csr, not_after=clock[0] + 40 * ONE_DAY)
     station.certificate_signed({"certificateChain": pem(leaf)})
     assert len(channel.switched_to) == 1
+    # Sent without its CA: the hash data names the installed root as its issuer.
+    own = certificate_hash_data(leaf, cso.root)
+    assert station.table()["DeleteCertificate"]({"certificateHashData": own}) == {
+        "status": "Failed"
+    }
     calls_before = len(channel.calls)
     clock[0] += 9 * ONE_DAY
     station.tick()
