@@ -99,8 +99,8 @@ def _router_settings(table: Table) -> tuple[RouterSettings, str]:
         )
     # Towards a wss:// CSMS the LC always uses its own TLS settings, by default with the
     # system's trust store.
-    upstream_ssl, upstream_files = (
-        _upstream_tls(table.table("upstream_tls", {})) if parsed.scheme == "wss" else (None, ())
+    upstream_tls = (
+        _upstream_tls(table.table("upstream_tls", {})) if parsed.scheme == "wss" else None
     )
     settings = RouterSettings(
         upstream_url=upstream,
@@ -118,8 +118,9 @@ def _router_settings(table: Table) -> tuple[RouterSettings, str]:
         admission=admission,
         max_csms_dials=table.integer("max_csms_dials", 20, minimum=1),
         server_ssl=server_ssl,
-        upstream_ssl=upstream_ssl,
-        certificate_files=server_files + upstream_files,
+        upstream_ssl=upstream_tls.context if upstream_tls is not None else None,
+        upstream_tls=upstream_tls.settings if upstream_tls is not None else None,
+        certificate_files=server_files + (upstream_tls.files if upstream_tls is not None else ()),
         charger_organization=charger_tls.organization if charger_tls is not None else None,
         allowed_identities=_allowed_identities(table),
         hold=hold,
@@ -178,7 +179,13 @@ def _charger_tls(table: Table) -> _ChargerTls:
     return _ChargerTls(context, tuple(files), organization)
 
 
-def _upstream_tls(table: Table) -> tuple[ssl.SSLContext, CertificateFiles]:
+class _UpstreamTls(NamedTuple):
+    context: ssl.SSLContext
+    files: CertificateFiles
+    settings: UpstreamTlsSettings
+
+
+def _upstream_tls(table: Table) -> _UpstreamTls:
     settings = UpstreamTlsSettings(
         ca=_optional_path(table, "ca"),
         certificate=_optional_path(table, "certificate"),
@@ -190,7 +197,9 @@ def _upstream_tls(table: Table) -> tuple[ssl.SSLContext, CertificateFiles]:
         for use, path in (("upstream_client", settings.certificate), ("upstream_ca", settings.ca))
         if path is not None
     ]
-    return _tls_context(table, partial(upstream_context, settings)), tuple(files)
+    return _UpstreamTls(
+        _tls_context(table, partial(upstream_context, settings)), tuple(files), settings
+    )
 
 
 def _tls_context(table: Table, build: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:

@@ -53,7 +53,7 @@ from router.schemas import SchemaRegistry, default_registry
 from router.sealed_credentials import CredentialSealer
 from router.session import LinkSession, SessionSettings
 from router.start_error import StartError, listen_failure
-from router.tls import CertificateFiles
+from router.tls import CertificateFiles, UpstreamTlsSettings
 from router.unattended_replay import UnattendedReplay, stored_handshake
 from router.upstream import OUTAGE_REASONS, UpstreamDialer, UpstreamRefused, UpstreamSettings
 
@@ -104,6 +104,8 @@ class RouterSettings:
     # The certificate files behind those contexts, by use (charger_server, charger_ca,
     # upstream_client, upstream_ca): what the certificate expiry metric reads.
     certificate_files: CertificateFiles = ()
+    # What upstream_ssl was built from: the LC rebuilds it with renewed certificates.
+    upstream_tls: UpstreamTlsSettings | None = None
     # Security profile 3: a charger certificate's O must contain this (A00.FR.404); None: any.
     charger_organization: str | None = None
     # Only these charger identities may connect (404 otherwise); None: any.

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cryptography import x509
 
+from certificates.config import CertificateSettings
 from certificates.own_identity import OwnCertificates
 from certificates.renewal import (
     CertificateRenewal,
@@ -22,6 +23,8 @@ from certificates.renewal import (
 )
 from certificates.trust_store import InstallOutcome, TrustStore
 from certificates.upstream_tls import managed_upstream_context
+from lc.app import LocalController
+from lc.config import load_config
 from router.offline import OfflineSettings
 from router.server import HoldSettings
 from router.tls import UpstreamTlsSettings
@@ -70,7 +73,9 @@ async def _csms_requiring_client_certificates(
 ) -> AsyncIterator[tuple[Csms, Pki]]:
     """A running CSMS that admits only client certificates of its CSO's CA, and the LC's side."""
     cso = TestCa("CSO Root", intermediate=intermediate)
-    pki = Pki(cso, TrustStore(folder / "trust"), OwnCertificates(folder / "own"))
+    # Where [certificates] folder = "<folder>/certificates" keeps them.
+    managed = CertificateSettings(folder / "certificates", "Test CSO")
+    pki = Pki(cso, TrustStore(managed.trust_folder), OwnCertificates(managed.own_folder))
     installed = pki.store.install("CSMSRootCertificate", pem(cso.root), datetime.now(UTC))
     assert installed is InstallOutcome.ACCEPTED
     requiring = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -153,3 +158,34 @@ async def test_under_hold_open_csms_links_move_to_the_renewed_certificate_one_by
         finally:
             for charger in chargers:
                 await charger.close()
+
+
+async def test_after_a_restart_the_lc_presents_its_renewed_certificate(tmp_path: Path) -> None:
+    async with _csms_requiring_client_certificates(tmp_path, intermediate=False) as (csms, pki):
+        # The certificate the installer configured, then one renewal stored by the LC.
+        (tmp_path / "configured").mkdir()
+        configured_certificate, configured_key = pki.cso.issue_server(tmp_path / "configured")
+        config_path = tmp_path / "site.toml"
+        folder = tmp_path / "certificates"
+        renewed = _renew(pki.cso, pki.store, pki.own)
+        config_path.write_text(
+            f'[router]\nupstream_url = "{csms.url}"\nlisten_host = "127.0.0.1"\n'
+            'listen_port = 0\nconnection_loss = "close"\n'
+            f'[router.upstream_tls]\ncertificate = "{configured_certificate}"\n'
+            f'private_key = "{configured_key}"\n'
+            '[metrics]\nlisten_host = "127.0.0.1"\nlisten_port = 0\n'
+            f'[certificates]\nfolder = "{folder}"\norganization = "Test CSO"\n'
+        )
+        lc = LocalController(load_config(config_path), config_path)
+        await lc.start()
+        try:
+            charger = await connect_charge_point(lc_url(lc.router), "CP-R", "ocpp2.0.1")
+            try:
+                assert (await charger.cp.boot()).status == "Accepted"
+                # Trusted through the installed root (no [router.upstream_tls] ca), and the
+                # renewed certificate presented, not the configured one.
+                assert _presented_serial(csms, "CP-R") == renewed.serial_number
+            finally:
+                await charger.close()
+        finally:
+            await lc.stop()
