@@ -8,11 +8,18 @@ import gc
 import logging
 import signal
 import time
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from balancer.control import LoadBalancer
+from certificates.expiry import CertificateExpiry, CertificatesByUse, from_files, from_managed
+from certificates.own_identity import OwnCertificates
+from certificates.trust_store import TrustStore
+from certificates.upstream_tls import managed_upstream_context
 from lc.balancer_status import balancer_status
 from lc.config import SiteConfig, load_config
 from lc.site_view import SiteView
@@ -49,6 +56,11 @@ class LocalController:
         self._metrics_runner: web.AppRunner | None = None
         self.metrics_port: int | None = None
         self._started_at = time.time()
+        managed = config.certificates
+        # What the CSMS manages: its installed roots, the LC's renewed certificates.
+        self.trust_store = TrustStore(managed.trust_folder) if managed is not None else None
+        self.own_certificates = OwnCertificates(managed.own_folder) if managed is not None else None
+        self.certificate_expiry = CertificateExpiry(*self._certificate_sources())
 
     async def start(self) -> None:
         """Open everything; on any failure close what was opened, then raise.
@@ -62,12 +74,34 @@ class LocalController:
             await self.stop()
             raise
 
+    def _certificate_sources(self) -> list[CertificatesByUse]:
+        # Read at each scrape from the config in force: SIGHUP may name or renew files.
+        sources = [from_files(lambda: self.config.router.certificate_files)]
+        if self.trust_store is not None and self.own_certificates is not None:
+            clock = partial(datetime.now, UTC)
+            sources.append(from_managed(self.trust_store, self.own_certificates, clock))
+        return sources
+
+    def _use_managed_upstream_tls(self) -> None:
+        """Towards a wss:// CSMS, the newest renewed certificate and the installed CSMS roots
+        (kept across restarts), besides what [router.upstream_tls] names."""
+        configured = self.config.router.upstream_tls
+        if configured is None or self.trust_store is None or self.own_certificates is None:
+            return
+        context = managed_upstream_context(
+            configured, self.own_certificates, self.trust_store, datetime.now(UTC)
+        )
+        self.router.use_upstream_tls(context)
+
     async def _start(self) -> None:
-        registries = [self.router.metrics.registry, TASK_REGISTRY]
+        certificates = CollectorRegistry()
+        certificates.register(self.certificate_expiry)
+        registries = [self.router.metrics.registry, TASK_REGISTRY, certificates]
         if self.config.balancer is not None:
             self._meter = MeterReader(self.config.balancer.meter.reader)
             self.balancer = LoadBalancer(self.config.balancer, self.router, self._meter)
             registries.append(self.balancer.metrics.registry)
+        self._use_managed_upstream_tls()
         await self.router.start()
         if self.balancer is not None:
             self._balancer_task = self._tasks.spawn(self.balancer.run(), "balancer")
@@ -101,6 +135,8 @@ class LocalController:
             self.router.backlogs_waiting_for_charger(),
             expected=self._expected_chargers(),
             started_at=self._started_at,
+            certificate_expiry=self.certificate_expiry.earliest(),
+            csms_certificate_invalid=self.router.csms_certificate_invalid,
         )
 
     def _expected_chargers(self) -> list[str]:

@@ -1,5 +1,5 @@
-"""Command line: `run`, `check-config`, `health` (each `--config FILE`), `demo`, `journal ...`,
-`--version`."""
+"""Command line: `run`, `check-config`, `health`, `csr` (each `--config FILE`), `demo`,
+`journal ...`, `--version`."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from certificates.server_csr import CsrError, write_server_request
 from lc import journal_cli
 from lc.app import LocalController, ShutdownOverrun, serve_until_signalled
-from lc.config import load_config
+from lc.config import SiteConfig, load_config
 from lc.health import check_health
 from router.config_reader import ConfigError
 from router.start_error import StartError
@@ -65,6 +66,13 @@ def _parser() -> argparse.ArgumentParser:
         "health", parents=[common], help="exit 0 if the LC of this config answers on /metrics"
     )
     health.add_argument("--config", type=Path, required=True)
+    csr = commands.add_parser(
+        "csr",
+        parents=[common],
+        help="write a new key and a request for the LC's server certificate, for a site CA",
+    )
+    csr.add_argument("--config", type=Path, required=True)
+    csr.add_argument("--out", type=Path, required=True, help="the folder to write both into")
     demo = commands.add_parser(
         "demo", parents=[common], help="a whole simulated garage on this machine"
     )
@@ -87,6 +95,20 @@ def _configure_logging(args: argparse.Namespace) -> None:
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def _write_csr(config: SiteConfig, out: Path) -> int:
+    if config.certificates is None:
+        print("config error: certificates: the section is needed for a request", file=sys.stderr)
+        return 2
+    try:
+        written = write_server_request(config.certificates, out)
+    except CsrError as exc:
+        print(f"cannot write the request: {exc}", file=sys.stderr)
+        return 2
+    print(f"key (keep it here, readable by the LC only): {written.key_path}")
+    print(f"request for the site CA: {written.csr_path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging(args)
@@ -105,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-config":
         print(f"{args.config}: OK")
         return 0
+    if args.command == "csr":
+        return _write_csr(config, args.out)
     if args.command == "health":
         problem = check_health(config.metrics)
         if problem is not None:

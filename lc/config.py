@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from balancer.config import BalancerConfig, parse_balancer_config
+from certificates.config import CertificateSettings, parse_certificate_config
 from router.config import MetricsSettings, parse_router_config
 from router.config_reader import ConfigError, Table
 from router.server import RouterSettings
@@ -19,14 +20,16 @@ class SiteConfig:
     metrics: MetricsSettings
     connection_loss: str
     balancer: BalancerConfig | None  # None: the LC only routes
+    certificates: CertificateSettings | None = None  # None: no [certificates] section
 
 
 def parse_config(data: dict[str, Any]) -> SiteConfig:
     root = Table(data, "")
     router, metrics, policy = parse_router_config(root)
     balancer = parse_balancer_config(root)
+    certificates = parse_certificate_config(root)
     root.finish()
-    return SiteConfig(router, metrics, policy, balancer)
+    return SiteConfig(router, metrics, policy, balancer, certificates)
 
 
 def load_config(path: Path) -> SiteConfig:

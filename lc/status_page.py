@@ -80,6 +80,10 @@ class StatusSnapshot:
     # Chargers the config names: listed even while they have not connected.
     expected: Sequence[str] = ()
     started_at: float = 0.0  # wall time the LC started
+    # When the first certificate of each use the LC presents or trusts expires (wall time).
+    certificate_expiry: Mapping[str, float] = field(default_factory=dict)
+    # The CSMS's certificate failed verification: chargers are held as in an outage.
+    csms_certificate_invalid: bool = False
 
 
 def render(snapshot: StatusSnapshot) -> str:
@@ -553,11 +557,39 @@ def _ended_section(snapshot: StatusSnapshot) -> list[str]:
     return parts
 
 
+CERTIFICATE_WARNING_DAYS = 30  # as the alert OcppLcCertificateExpiresSoon
+
+
+def _certificates_section(snapshot: StatusSnapshot) -> list[str]:
+    if not snapshot.certificate_expiry:
+        return []
+    rows = ["<h2>Certificates</h2>", '<div class="scroll">', _table_head("Use", "Expires")]
+    for use, expires in sorted(snapshot.certificate_expiry.items(), key=lambda item: item[1]):
+        days = (expires - snapshot.now) / 86400
+        when = time.strftime("%Y-%m-%d", time.gmtime(expires))
+        left = "expired" if days < 0 else f"in {days:.0f} days"
+        warn = ' class="warn"' if days < CERTIFICATE_WARNING_DAYS else ""
+        rows.append(f"<tr><td>{escape(use)}</td><td{warn}>{when} ({left})</td></tr>")
+    return [*rows, "</table></div>"]
+
+
+def _csms_certificate_section(snapshot: StatusSnapshot) -> list[str]:
+    if not snapshot.csms_certificate_invalid:
+        return []
+    return [
+        '<p class="warn">CSMS certificate invalid: the LC does not connect to the CSMS; it '
+        "answers the chargers and keeps their messages until the CSMS presents a certificate "
+        "it trusts.</p>"
+    ]
+
+
 SECTIONS: Sequence[Callable[[StatusSnapshot], list[str]]] = (
+    _csms_certificate_section,
     _site_section,
     _chargers_section,
     _sessions_section,
     _ended_section,
+    _certificates_section,
 )
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlparse
 
 from router.admission import AdmissionSettings
@@ -18,6 +19,7 @@ from router.sealed_credentials import CredentialKeyError, CredentialSealer, read
 from router.server import HoldSettings, RouterSettings
 from router.session import SessionSettings, ValidationMode
 from router.tls import (
+    CertificateFiles,
     ChargerTlsSettings,
     TlsSettingError,
     UpstreamTlsSettings,
@@ -88,14 +90,16 @@ def _router_settings(table: Table) -> tuple[RouterSettings, str]:
         per_source_burst=table.integer("handshake_burst_per_address", 50, minimum=1),
         max_in_progress=table.integer("max_handshakes_in_progress", 100, minimum=1),
     )
-    server_ssl = _charger_tls(table.table("tls")) if table.has("tls") else None
+    charger_tls = _charger_tls(table.table("tls")) if table.has("tls") else None
+    server_ssl = charger_tls.context if charger_tls is not None else None
+    server_files = charger_tls.files if charger_tls is not None else ()
     if table.has("upstream_tls") and parsed.scheme != "wss":
         raise ConfigError(
             f"{table.key('upstream_tls')}: needs a wss:// upstream_url, got {upstream!r}"
         )
     # Towards a wss:// CSMS the LC always uses its own TLS settings, by default with the
     # system's trust store.
-    upstream_ssl = (
+    upstream_tls = (
         _upstream_tls(table.table("upstream_tls", {})) if parsed.scheme == "wss" else None
     )
     settings = RouterSettings(
@@ -114,7 +118,10 @@ def _router_settings(table: Table) -> tuple[RouterSettings, str]:
         admission=admission,
         max_csms_dials=table.integer("max_csms_dials", 20, minimum=1),
         server_ssl=server_ssl,
-        upstream_ssl=upstream_ssl,
+        upstream_ssl=upstream_tls.context if upstream_tls is not None else None,
+        upstream_tls=upstream_tls.settings if upstream_tls is not None else None,
+        certificate_files=server_files + (upstream_tls.files if upstream_tls is not None else ()),
+        charger_organization=charger_tls.organization if charger_tls is not None else None,
         allowed_identities=_allowed_identities(table),
         hold=hold,
     )
@@ -139,7 +146,13 @@ def _paths(table: Table, name: str) -> list[Path]:
     return [Path(path) for path in paths]
 
 
-def _charger_tls(table: Table) -> ssl.SSLContext:
+class _ChargerTls(NamedTuple):
+    context: ssl.SSLContext
+    files: CertificateFiles
+    organization: str | None  # A00.FR.404: what a charger certificate's O must contain
+
+
+def _charger_tls(table: Table) -> _ChargerTls:
     certificates, keys = _paths(table, "certificate"), _paths(table, "private_key")
     if len(certificates) != len(keys):
         raise ConfigError(
@@ -150,18 +163,43 @@ def _charger_tls(table: Table) -> ssl.SSLContext:
         certificates=tuple(zip(certificates, keys, strict=True)),
         charger_ca=_optional_path(table, "charger_ca"),
     )
+    organization = (
+        table.string("charger_organization") if table.has("charger_organization") else None
+    )
+    if organization is not None and (settings.charger_ca is None or not organization.strip()):
+        raise ConfigError(
+            f"{table.key('charger_organization')}: needs charger_ca (security profile 3) and "
+            f"a non-empty name, got {organization!r}"
+        )
     table.finish()
-    return _tls_context(table, partial(charger_context, settings))
+    files = [("charger_server", path) for path in certificates]
+    if settings.charger_ca is not None:
+        files.append(("charger_ca", settings.charger_ca))
+    context = _tls_context(table, partial(charger_context, settings))
+    return _ChargerTls(context, tuple(files), organization)
 
 
-def _upstream_tls(table: Table) -> ssl.SSLContext:
+class _UpstreamTls(NamedTuple):
+    context: ssl.SSLContext
+    files: CertificateFiles
+    settings: UpstreamTlsSettings
+
+
+def _upstream_tls(table: Table) -> _UpstreamTls:
     settings = UpstreamTlsSettings(
         ca=_optional_path(table, "ca"),
         certificate=_optional_path(table, "certificate"),
         private_key=_optional_path(table, "private_key"),
     )
     table.finish()
-    return _tls_context(table, partial(upstream_context, settings))
+    files = [
+        (use, path)
+        for use, path in (("upstream_client", settings.certificate), ("upstream_ca", settings.ca))
+        if path is not None
+    ]
+    return _UpstreamTls(
+        _tls_context(table, partial(upstream_context, settings)), tuple(files), settings
+    )
 
 
 def _tls_context(table: Table, build: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:

@@ -135,6 +135,7 @@ class Link:
         self._closed = asyncio.Event()
         self._close_reason = ""
         self.finished = asyncio.Event()  # set once both sockets are closed
+        self._csms_dialled = asyncio.Event()  # set at each new CSMS link (`hold` only)
 
     async def run(self) -> str:
         """Relay until the charger goes (or, under `close`, the CSMS); then close the other."""
@@ -180,6 +181,30 @@ class Link:
         self._close_reason = reason
         self._closed.set()
 
+    async def redial_csms(self, timeout_s: float) -> bool:
+        """Close the CSMS link and wait until it is dialled again (with a renewed TLS identity
+        of the LC). Under `hold` only: meanwhile the charger is answered here and its
+        transaction messages are journaled and replayed, as in a short outage.
+
+        False when there is nothing to redial (no `hold`, no CSMS link), the link ended, or
+        no new CSMS link came within `timeout_s`.
+        """
+        csms = self._csms
+        if self._hold is None or csms is None:
+            return False
+        self._csms_dialled.clear()
+        await csms.close(code=1001, message=b"the LC renews its TLS identity")
+        dialled = asyncio.create_task(self._csms_dialled.wait())
+        ended = asyncio.create_task(self.finished.wait())
+        try:
+            await asyncio.wait(
+                [dialled, ended], timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            dialled.cancel()
+            ended.cancel()
+        return self._csms_dialled.is_set()
+
     def watch_frames(self, charger_transport: asyncio.BaseTransport | None) -> None:
         """Enforce the frame timeout on the charger's connection (once it is a WebSocket)."""
         if self._frame_deadline is not None and charger_transport is not None:
@@ -215,6 +240,7 @@ class Link:
                 self._csms = await self._redial()
                 if self._csms is None:
                     return  # the CSMS is back but refuses this charger now: so must we
+                self._csms_dialled.set()
                 self._publish(ev.CsmsLinkChanged(self.identity, connected=True))
             if self._hold is not None:
                 await self._restore()

@@ -84,7 +84,8 @@ class RouterMetrics:
         self.charger_refusals = Counter(
             "ocpp_lc_charger_refusals",
             "Charger connections the LC refused before the CSMS is dialled, by reason: identity"
-            " checks (not_allowed, basic_auth_user, certificate_cn, bad_identity, bad_path),"
+            " checks (not_allowed, basic_auth_user, certificate_cn, certificate_o, bad_identity,"
+            " bad_path),"
             " admission limits (source_rate, handshakes_in_progress, csms_dials, max_chargers,"
             " max_connections, handshake_timeout), not_websocket, stopping",
             ["reason"],
@@ -125,6 +126,12 @@ class RouterMetrics:
             registry=r,
         )
 
+        self.csms_certificate_invalid = Gauge(
+            "ocpp_lc_csms_certificate_invalid",
+            "1 while the CSMS's certificate failed verification at the LC's last TLS handshake"
+            " with it (security event InvalidCsmsCertificate)",
+            registry=r,
+        )
         self.upstream_connected = Gauge(
             "ocpp_lc_upstream_connected",
             "1 while a charger's CSMS link is up (under hold it may be down with the charger on)",

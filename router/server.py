@@ -53,6 +53,7 @@ from router.schemas import SchemaRegistry, default_registry
 from router.sealed_credentials import CredentialSealer
 from router.session import LinkSession, SessionSettings
 from router.start_error import StartError, listen_failure
+from router.tls import CertificateFiles, UpstreamTlsSettings
 from router.unattended_replay import UnattendedReplay, stored_handshake
 from router.upstream import OUTAGE_REASONS, UpstreamDialer, UpstreamRefused, UpstreamSettings
 from supervision.tasks import Tasks
@@ -101,6 +102,13 @@ class RouterSettings:
     # config is not reported as changed for them.
     server_ssl: ssl.SSLContext | None = field(default=None, compare=False)
     upstream_ssl: ssl.SSLContext | None = field(default=None, compare=False)
+    # The certificate files behind those contexts, by use (charger_server, charger_ca,
+    # upstream_client, upstream_ca): what the certificate expiry metric reads.
+    certificate_files: CertificateFiles = ()
+    # What upstream_ssl was built from: the LC rebuilds it with renewed certificates.
+    upstream_tls: UpstreamTlsSettings | None = None
+    # Security profile 3: a charger certificate's O must contain this (A00.FR.404); None: any.
+    charger_organization: str | None = None
     # Only these charger identities may connect (404 otherwise); None: any.
     allowed_identities: frozenset[str] | None = None
     # None: the `close` policy of Part 4 §6.3; otherwise `hold` (errata 2025-02).
@@ -133,6 +141,8 @@ class Router:
         self._schemas = schemas or default_registry()
         hard_limit = settings.session.max_frame_chars * HARD_FRAME_LIMIT_FACTOR
         self._hard_frame_limit = hard_limit
+        # The CSMS's certificate failed verification at the last TLS handshake with it.
+        self.csms_certificate_invalid = False
         self._dialer = UpstreamDialer(
             UpstreamSettings(
                 settings.upstream_url,
@@ -140,7 +150,8 @@ class Router:
                 settings.ping_interval_s,
                 hard_limit,
                 settings.upstream_ssl,
-            )
+            ),
+            self._csms_certificate_checked,
         )
         self._links: dict[str, Link] = {}
         self._connecting = 0  # charger handlers running: connected or being connected
@@ -266,6 +277,43 @@ class Router:
             return False
         self._server_certificates = context
         return True
+
+    def _csms_certificate_checked(self, problem: str | None) -> None:
+        """A CSMS certificate that does not verify is a security event (A00.FR.413), logged
+        when it starts and when it ends; chargers meanwhile are held as in an outage."""
+        invalid = problem is not None
+        if invalid and not self.csms_certificate_invalid:
+            log.error("security event InvalidCsmsCertificate: %s", problem)
+        elif not invalid and self.csms_certificate_invalid:
+            log.warning("the CSMS's certificate verifies again")
+        self.csms_certificate_invalid = invalid
+        self.metrics.csms_certificate_invalid.set(int(invalid))
+
+    def use_upstream_tls(self, context: ssl.SSLContext) -> bool:
+        """New CSMS links use `context`: the LC's renewed charging-station certificate and the
+        CSMS roots installed since start; links already open keep theirs.
+
+        False, and nothing changes, when the CSMS is not dialled over TLS.
+        """
+        if self.settings.upstream_ssl is None:
+            return False
+        self._dialer.use_ssl_context(context)
+        return True
+
+    async def redial_csms_links(self, timeout_s: float = 30.0) -> int:
+        """Move the open CSMS links to the TLS context given last, one charger at a time, so
+        the CSMS never sees them all reconnect at once. Under `hold` only (the charger's link
+        stays; under `close` a CSMS link cannot close without its charger). The number moved.
+        """
+        if self.settings.hold is None:
+            return 0
+        moved = 0
+        for link in list(self._links.values()):
+            if await link.redial_csms(timeout_s):
+                moved += 1
+            else:
+                log.warning("%s: its CSMS link did not move to the new TLS identity", link.identity)
+        return moved
 
     def _serve_current_certificates(
         self, connection: ssl.SSLObject, _server_name: str | None, listening: ssl.SSLContext
@@ -578,7 +626,8 @@ class Router:
         server_ssl = self.settings.server_ssl
         if server_ssl is not None and server_ssl.verify_mode == ssl.CERT_REQUIRED:
             # Both asyncio's and uvloop's TLS transports give the verified peer certificate.
-            names = common_names(request.get_extra_info("peercert"))
+            peercert = request.get_extra_info("peercert")
+            names = common_names(peercert)
             if names != [identity]:
                 return self._refuse(
                     source,
@@ -586,6 +635,17 @@ class Router:
                     "certificate_cn",
                     403,
                     f"its certificate's CN is {', '.join(names) or 'missing'}",
+                )
+            operator = self.settings.charger_organization
+            organizations = subject_attributes(peercert, "organizationName")
+            if operator is not None and not any(operator in name for name in organizations):
+                # A00.FR.404: the certificate is owned by the CSO (its O names the CSO).
+                return self._refuse(
+                    source,
+                    identity,
+                    "certificate_o",
+                    403,
+                    f"its certificate's O is {', '.join(organizations) or 'missing'}",
                 )
         return None
 
@@ -643,7 +703,12 @@ def basic_auth_user(authorization: str | None) -> str | None:
         return ""
 
 
-def common_names(peercert: dict[str, Any] | None) -> list[str]:
-    """The CN attributes in the subject of a certificate as `SSLSocket.getpeercert()` gives it."""
+def subject_attributes(peercert: dict[str, Any] | None, attribute: str) -> list[str]:
+    """The values of one attribute (commonName, organizationName) in the subject of a
+    certificate as `SSLSocket.getpeercert()` gives it."""
     subject = (peercert or {}).get("subject", ())
-    return [value for rdn in subject for name, value in rdn if name == "commonName"]
+    return [value for rdn in subject for name, value in rdn if name == attribute]
+
+
+def common_names(peercert: dict[str, Any] | None) -> list[str]:
+    return subject_attributes(peercert, "commonName")

@@ -25,6 +25,9 @@ TLS12_CIPHER_SUITES = (
     "AES256-GCM-SHA384",
 )
 
+# (use, PEM file) of the certificates the LC presents or trusts, for the expiry metric.
+CertificateFiles = tuple[tuple[str, Path], ...]
+
 
 class TlsSettingError(Exception):
     """A TLS setting that cannot be used (a missing or bad file, a key without its certificate);
@@ -58,6 +61,8 @@ class UpstreamTlsSettings:
     # Security profile 3: the LC's own charging-station certificate and its key.
     certificate: Path | None = None
     private_key: Path | None = None
+    # CSMS roots the CSMS installed (InstallCertificate), trusted besides `ca`: PEM text.
+    installed_roots: str = ""
 
 
 def charger_context(settings: ChargerTlsSettings) -> ssl.SSLContext:
@@ -88,6 +93,8 @@ def upstream_context(settings: UpstreamTlsSettings) -> ssl.SSLContext:
         context.load_default_certs()
     else:
         _load_ca(context, "ca", settings.ca)
+    if settings.installed_roots:
+        context.load_verify_locations(cadata=settings.installed_roots)
     if settings.certificate is not None or settings.private_key is not None:
         if settings.certificate is None:
             raise TlsSettingError("certificate", "required with private_key")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import aiohttp
 from multidict import CIMultiDict
@@ -16,8 +17,11 @@ FORWARDED_HEADERS = ("Authorization", "User-Agent")
 MIRRORED_REFUSAL_HEADERS = ("WWW-Authenticate",)
 
 
-# Refusal reasons that mean "the CSMS is not there" rather than "the CSMS says no".
-OUTAGE_REASONS = ("unreachable", "timeout")
+# Refusal reasons that mean "the CSMS is not there" rather than "the CSMS says no". A CSMS
+# certificate that does not verify is its own reason (a security event, its own metric and
+# alert) but treated like an outage: under `hold` chargers go on charging and journaling.
+CSMS_CERTIFICATE = "csms_certificate"
+OUTAGE_REASONS = ("unreachable", "timeout", CSMS_CERTIFICATE)
 
 
 class UpstreamRefused(Exception):
@@ -40,9 +44,29 @@ class UpstreamSettings:
 
 
 class UpstreamDialer:
-    def __init__(self, settings: UpstreamSettings) -> None:
+    def __init__(
+        self,
+        settings: UpstreamSettings,
+        csms_certificate_checked: Callable[[str | None], None] = lambda problem: None,
+    ) -> None:
+        """`csms_certificate_checked` hears after every TLS handshake with the CSMS: None when
+        its certificate verified, else why not."""
         self._settings = settings
+        self._csms_certificate_checked = csms_certificate_checked
         self._session: aiohttp.ClientSession | None = None
+        # Sessions of an earlier TLS identity: their open CSMS links live on in them.
+        self._retired: list[aiohttp.ClientSession] = []
+
+    def use_ssl_context(self, context: ssl.SSLContext) -> None:
+        """New CSMS links use `context` (a renewed certificate of the LC, new CSMS roots).
+
+        Links already open keep the TLS session they have: closing the session that opened
+        them would drop them, so it is kept until the dialer closes.
+        """
+        self._settings = replace(self._settings, ssl_context=context)
+        if self._session is not None:
+            self._retired.append(self._session)
+            self._session = None
 
     def url_for(self, path: str) -> URL:
         """The CSMS URL for a charger's path, taken as sent: encoded=True keeps the URL
@@ -65,7 +89,7 @@ class UpstreamDialer:
         )
         try:
             async with asyncio.timeout(settings.connect_timeout_s):
-                return await self._session.ws_connect(
+                csms = await self._session.ws_connect(
                     self.url_for(path),
                     protocols=subprotocols,
                     headers=request_headers,
@@ -79,15 +103,26 @@ class UpstreamDialer:
                 for name in MIRRORED_REFUSAL_HEADERS
                 if exc.headers is not None and name in exc.headers
             }
+            if settings.ssl_context is not None:  # TLS held: the CSMS's certificate verified
+                self._csms_certificate_checked(None)
             # A 101 answer that is not a valid WebSocket handshake is the CSMS's fault: 502.
             status = exc.status if exc.status >= 400 else 502
             raise UpstreamRefused(status, f"http_{exc.status}", mirrored) from exc
+        except aiohttp.ClientConnectorCertificateError as exc:
+            self._csms_certificate_checked(str(exc.certificate_error))
+            raise UpstreamRefused(502, CSMS_CERTIFICATE) from exc
         except TimeoutError as exc:
             raise UpstreamRefused(504, "timeout") from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise UpstreamRefused(502, "unreachable") from exc
+        if settings.ssl_context is not None:
+            self._csms_certificate_checked(None)
+        return csms
 
     async def close(self) -> None:
+        for session in self._retired:
+            await session.close()
+        self._retired.clear()
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -549,6 +549,20 @@ def test_without_charger_ca_chargers_need_no_certificate(pki: Pki) -> None:
     assert router.server_ssl.verify_mode is ssl.CERT_NONE  # security profile 2
 
 
+def test_charger_organization_needs_profile_3_and_is_kept(pki: Pki) -> None:
+    files = _files(pki.issue("lc.example.net", "lc"))
+    with pytest.raises(ConfigError, match=r"router\.tls\.charger_organization: needs charger_ca"):
+        _parse(_tls_config(tls=files | {"charger_organization": "Example CSO"}))
+    profile_3 = files | {"charger_ca": str(pki.ca), "charger_organization": "Example CSO"}
+    router, _, _ = _parse(_tls_config(tls=profile_3))
+    assert router.charger_organization == "Example CSO"
+    # The certificate files behind the contexts, for the expiry metric.
+    assert router.certificate_files == (
+        ("charger_server", Path(files["certificate"])),
+        ("charger_ca", pki.ca),
+    )
+
+
 def test_a_wss_upstream_without_upstream_tls_verifies_the_csms() -> None:
     router, _, _ = _parse(_tls_config())
     assert router.server_ssl is None  # chargers may still connect without TLS

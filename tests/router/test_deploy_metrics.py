@@ -10,8 +10,10 @@ import re
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from balancer.metrics import BalancerMetrics
+from certificates.expiry import CertificateExpiry
 from router.metrics import RouterMetrics
 from supervision.tasks import REGISTRY as TASK_REGISTRY
 
@@ -22,7 +24,14 @@ SAMPLE_SUFFIXES = ("", "_total", "_created", "_bucket", "_sum", "_count")
 
 def exported_names() -> set[str]:
     names: set[str] = set()
-    for registry in (RouterMetrics().registry, BalancerMetrics().registry, TASK_REGISTRY):
+    certificates = CollectorRegistry()
+    certificates.register(CertificateExpiry())
+    for registry in (
+        RouterMetrics().registry,
+        BalancerMetrics().registry,
+        TASK_REGISTRY,
+        certificates,
+    ):
         for family in registry.collect():
             names |= {family.name + suffix for suffix in SAMPLE_SUFFIXES}
     return names

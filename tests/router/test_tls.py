@@ -451,6 +451,33 @@ async def test_profile_3_refuses_a_certificate_of_another_charger_with_403(
         await charger.close()
 
 
+async def test_profile_3_checks_the_certificates_organization_when_configured(
+    pki: Pki, csms: Csms, make_router: RouterFactory
+) -> None:
+    """A00.FR.404: with charger_organization set, a certificate whose O does not name the CSO
+    is refused with 403; the test CA's certificates have O = "Test CSO"."""
+    other_operator = await make_router(
+        csms.url,
+        server_ssl=pki.lc_charger_side(profile_3=True),
+        charger_organization="Other CSO",
+    )
+    own = pki.client_context(pki.issue("CP-3", "cp-3"))
+    refusal = await _http_refusal(lc_tls_url(other_operator), "CP-3", own)
+    assert refusal.response.status_code == 403
+    assert _refusals(other_operator, "certificate_o") == 1
+    assert csms.handshakes == []
+
+    this_operator = await make_router(
+        csms.url, server_ssl=pki.lc_charger_side(profile_3=True), charger_organization="CSO"
+    )
+    url = lc_tls_url(this_operator)
+    charger = await connect_charge_point(url, "CP-3", "ocpp2.0.1", ssl_context=own)
+    try:
+        assert (await charger.cp.boot()).status == "Accepted"  # "Test CSO" contains "CSO"
+    finally:
+        await charger.close()
+
+
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
 async def test_profile_3_refuses_a_charger_without_a_certificate_in_the_handshake(
     version: ssl.TLSVersion, pki: Pki, csms: Csms, make_router: RouterFactory

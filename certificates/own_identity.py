@@ -1,0 +1,95 @@
+"""The LC's own charging-station certificates on disk, newest first (A02.FR.09/10).
+
+`<folder>/station-<not before>-<serial>.pem` (chain, 0644) beside its `.key` (0600). Renewal
+adds a pair and leaves the older ones as a fallback; the one in use is the newest valid one
+by start of validity, or the configured files when none is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+
+from certificates.files import PRIVATE_MODE, PUBLIC_MODE, write_atomically
+from certificates.hash_data import certificate_hash_data
+from certificates.renewal import UseNewCertificate
+
+FOLDER_MODE = 0o700  # it holds private keys
+
+
+@dataclass(frozen=True, slots=True)
+class OwnCertificate:
+    chain: list[x509.Certificate]
+    certificate_path: Path
+    key_path: Path
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return self.chain[0]
+
+    def hash_data(self, algorithm: str, roots: list[x509.Certificate]) -> dict[str, Any]:
+        """Its CertificateHashData: the issuer is the next in the chain, or for a certificate
+        sent alone the root (of `roots`) that issued it, else its issuer cannot be known and
+        its own key stands in (a hash that names nothing installed)."""
+        issuer = self.chain[1] if len(self.chain) > 1 else _issuer_among(self.certificate, roots)
+        return certificate_hash_data(self.certificate, issuer or self.certificate, algorithm)
+
+
+def _issuer_among(
+    certificate: x509.Certificate, roots: list[x509.Certificate]
+) -> x509.Certificate | None:
+    for root in roots:
+        try:
+            certificate.verify_directly_issued_by(root)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        return root
+    return None
+
+
+class OwnCertificates:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def store(self, new: UseNewCertificate) -> OwnCertificate:
+        chain = x509.load_pem_x509_certificates(new.chain_pem)
+        stem = f"station-{new.not_before:%Y%m%dT%H%M%SZ}-{chain[0].serial_number:x}"
+        self.folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+        key_path = self.folder / f"{stem}.key"
+        certificate_path = self.folder / f"{stem}.pem"
+        # The key first: a certificate file is only ever there with its key.
+        write_atomically(key_path, new.private_key_pem, PRIVATE_MODE)
+        write_atomically(certificate_path, new.chain_pem, PUBLIC_MODE)
+        return OwnCertificate(chain, certificate_path, key_path)
+
+    def all(self) -> list[OwnCertificate]:
+        found = []
+        for certificate_path in sorted(self.folder.glob("station-*.pem")):
+            key_path = certificate_path.with_suffix(".key")
+            if not key_path.exists():
+                continue
+            chain = x509.load_pem_x509_certificates(certificate_path.read_bytes())
+            found.append(OwnCertificate(chain, certificate_path, key_path))
+        return found
+
+    def current(self, now: datetime) -> OwnCertificate | None:
+        """The newest certificate valid at `now`, by the start of its validity (A02.FR.09);
+        of two that start in the same second, the one stored last."""
+        valid = [
+            own
+            for own in self.all()
+            if own.certificate.not_valid_before_utc <= now <= own.certificate.not_valid_after_utc
+        ]
+        return max(
+            valid,
+            key=lambda own: (
+                own.certificate.not_valid_before_utc,
+                own.certificate_path.stat().st_mtime_ns,
+            ),
+            default=None,
+        )
