@@ -18,8 +18,24 @@ from router.observe import needs_result, observe_charger_request, observe_result
 
 CP = "CP1"
 TS = "2026-11-25T10:00:00Z"
-REQUESTS = ("StatusNotification", "MeterValues", "StopTransaction", "TransactionEvent")
-RESULTS = ("BootNotification", "StartTransaction", "SetChargingProfile", "ClearChargingProfile")
+REQUESTS = (
+    "StatusNotification",
+    "MeterValues",
+    "StopTransaction",
+    "TransactionEvent",
+    "FirmwareStatusNotification",
+    "DiagnosticsStatusNotification",
+    "LogStatusNotification",
+)
+RESULTS = (
+    "BootNotification",
+    "StartTransaction",
+    "SetChargingProfile",
+    "ClearChargingProfile",
+    "UpdateFirmware",
+    "GetDiagnostics",
+    "GetLog",
+)
 
 
 def _sampled(value: Any, multiplier: Any = None, unit: str = "A") -> dict[str, Any]:
