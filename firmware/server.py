@@ -1,0 +1,94 @@
+"""The file server chargers download published firmware from, on the site network.
+
+GET /firmware/<checksum>/<name>, over HTTP and, with the LC's charger-facing certificate,
+HTTPS; Range requests are answered, so a charger can resume. Every fetch is logged with the
+charger's source address and counted; the fetches in progress per file are what
+UnpublishFirmware must wait for (L04.FR.04).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+from collections import Counter as Tally
+from urllib.parse import quote
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter
+
+from firmware.store import FirmwareStore, PublishedFile
+
+log = logging.getLogger(__name__)
+
+
+class FileServer:
+    def __init__(
+        self,
+        store: FirmwareStore,
+        public_host: str,
+        registry: CollectorRegistry,
+    ) -> None:
+        self._store = store
+        self._public_host = public_host
+        self._in_progress: Tally[str] = Tally()
+        self._runner: web.AppRunner | None = None
+        self._ports: dict[str, int] = {}  # scheme -> port, once listening
+        self.fetches = Counter(
+            "ocpp_lc_firmware_fetches",
+            "Downloads of published firmware files by chargers, by file and outcome",
+            ["file", "outcome"],
+            registry=registry,
+        )
+
+    async def start(
+        self, host: str, http_port: int, https_port: int | None, tls: ssl.SSLContext | None
+    ) -> None:
+        app = web.Application()
+        app.router.add_get("/firmware/{checksum}/{name}", self._fetch)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        listeners: list[tuple[str, int, ssl.SSLContext | None]] = [("http", http_port, None)]
+        if https_port is not None and tls is not None:
+            listeners.append(("https", https_port, tls))
+        for scheme, port, context in listeners:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            listening = socket.create_server((host, port), family=family)
+            await web.SockSite(self._runner, listening, ssl_context=context).start()
+            self._ports[scheme] = listening.getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def uris(self, published: PublishedFile) -> list[str]:
+        """Where chargers fetch the file, one URI per protocol served (L03.FR.04)."""
+        host = f"[{self._public_host}]" if ":" in self._public_host else self._public_host
+        path = f"/firmware/{published.checksum}/{quote(published.name)}"
+        return [f"{scheme}://{host}:{port}{path}" for scheme, port in self._ports.items()]
+
+    def downloading(self, checksum: str) -> bool:
+        return self._in_progress[checksum] > 0
+
+    async def _fetch(self, request: web.Request) -> web.StreamResponse:
+        checksum, name = request.match_info["checksum"], request.match_info["name"]
+        published = self._store.get(checksum)
+        if published is None or published.name != name:
+            log.info("%s asked for %r, which is not published", request.remote, request.path)
+            raise web.HTTPNotFound()
+        label = f"{checksum}/{name}"
+        self._in_progress[checksum] += 1
+        try:
+            response = web.FileResponse(self._store.path(published))
+            await response.prepare(request)  # sends the file (or the range asked for)
+            await response.write_eof()
+        except (ConnectionError, OSError) as exc:
+            log.warning("%s broke off fetching %s: %s", request.remote, label, exc)
+            self.fetches.labels(label, "broken_off").inc()
+            raise
+        finally:
+            self._in_progress[checksum] -= 1
+        log.info("%s fetched %s (%s)", request.remote, label, request.headers.get("Range", "whole"))
+        self.fetches.labels(label, "sent").inc()
+        return response
