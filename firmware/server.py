@@ -41,21 +41,20 @@ class FileServer:
             registry=registry,
         )
 
-    async def start(
-        self, host: str, http_port: int, https_port: int | None, tls: ssl.SSLContext | None
+    async def listen(
+        self, scheme: str, host: str, port: int, tls: ssl.SSLContext | None = None
     ) -> None:
-        app = web.Application()
-        app.router.add_get("/firmware/{checksum}/{name}", self._fetch)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        listeners: list[tuple[str, int, ssl.SSLContext | None]] = [("http", http_port, None)]
-        if https_port is not None and tls is not None:
-            listeners.append(("https", https_port, tls))
-        for scheme, port, context in listeners:
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            listening = socket.create_server((host, port), family=family)
-            await web.SockSite(self._runner, listening, ssl_context=context).start()
-            self._ports[scheme] = listening.getsockname()[1]
+        """Serve over `scheme` ("http", or "https" with `tls`) on host:port (0: any free
+        port); raises OSError when it cannot listen."""
+        if self._runner is None:
+            app = web.Application()
+            app.router.add_get("/firmware/{checksum}/{name}", self._fetch)
+            self._runner = web.AppRunner(app, access_log=None)
+            await self._runner.setup()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        listening = socket.create_server((host, port), family=family)
+        await web.SockSite(self._runner, listening, ssl_context=tls).start()
+        self._ports[scheme] = listening.getsockname()[1]
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -7,12 +7,18 @@ import contextlib
 import gc
 import logging
 import signal
+import ssl
 import time
 from pathlib import Path
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from balancer.control import LoadBalancer
+from firmware.config import FirmwareSettings
+from firmware.publisher import FirmwarePublisher
+from firmware.server import FileServer
+from firmware.store import FirmwareStore
 from lc.balancer_status import balancer_status
 from lc.config import SiteConfig, load_config
 from lc.site_view import SiteView
@@ -21,7 +27,7 @@ from modbus.reader import MeterReader
 from router.config_reader import ConfigError
 from router.metrics import metrics_app
 from router.server import Router
-from router.start_error import listen_failure
+from router.start_error import StartError, listen_failure
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +52,8 @@ class LocalController:
         self._metrics_runner: web.AppRunner | None = None
         self.metrics_port: int | None = None
         self._started_at = time.time()
+        self.firmware: FirmwarePublisher | None = None  # PublishFirmware's handlers
+        self._file_server: FileServer | None = None
 
     async def start(self) -> None:
         """Open everything; on any failure close what was opened, then raise.
@@ -66,6 +74,8 @@ class LocalController:
             self.balancer = LoadBalancer(self.config.balancer, self.router, self._meter)
             registries.append(self.balancer.metrics.registry)
         await self.router.start()
+        if self.config.firmware is not None:
+            registries.append(await self._start_firmware(self.config.firmware))
         if self.balancer is not None:
             self._balancer_task = asyncio.create_task(self.balancer.run(), name="balancer")
         app = metrics_app(registries)
@@ -86,6 +96,29 @@ class LocalController:
             settings.listen_host,
             self.metrics_port,
         )
+
+    async def _start_firmware(self, settings: FirmwareSettings) -> CollectorRegistry:
+        """The firmware store, its file server and the publisher; their metrics registry."""
+        registry = CollectorRegistry()
+        try:
+            store = FirmwareStore(settings.folder, settings.max_bytes)
+        except OSError as exc:
+            raise StartError("firmware.folder", f"cannot use it: {exc.strerror}") from exc
+        self._file_server = FileServer(store, settings.public_host, registry)
+        listeners: list[tuple[str, str, int, ssl.SSLContext | None]] = [
+            ("http", "listen_port", settings.listen_port, None)
+        ]
+        if settings.https_port is not None:
+            tls = self.config.router.server_ssl
+            listeners.append(("https", "https_port", settings.https_port, tls))
+        for scheme, key, port, context in listeners:
+            try:
+                await self._file_server.listen(scheme, settings.listen_host, port, context)
+            except OSError as exc:
+                raise listen_failure("firmware", settings.listen_host, port, exc, key) from exc
+        self.firmware = FirmwarePublisher(store, self._file_server, registry)
+        log.info("firmware files served on port %s", settings.listen_port)
+        return registry
 
     async def status(self) -> StatusSnapshot:
         view, journal = self.site_view, self.router.journal
@@ -118,6 +151,10 @@ class LocalController:
                 await self._balancer_task
         if self.balancer is not None:
             await self.balancer.stop()
+        if self.firmware is not None:
+            await self.firmware.close()
+        if self._file_server is not None:
+            await self._file_server.stop()
         await self.router.stop()
         if self._meter is not None:
             self._meter.close()

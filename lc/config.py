@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from balancer.config import BalancerConfig, parse_balancer_config
+from firmware.config import FirmwareSettings, parse_firmware_config
 from router.config import MetricsSettings, parse_router_config
 from router.config_reader import ConfigError, Table
 from router.server import RouterSettings
@@ -19,14 +20,17 @@ class SiteConfig:
     metrics: MetricsSettings
     connection_loss: str
     balancer: BalancerConfig | None  # None: the LC only routes
+    firmware: FirmwareSettings | None = None  # None: the LC publishes no firmware
 
 
 def parse_config(data: dict[str, Any]) -> SiteConfig:
     root = Table(data, "")
     router, metrics, policy = parse_router_config(root)
     balancer = parse_balancer_config(root)
+    taken = {"router.listen_port": router.listen_port, "metrics.listen_port": metrics.listen_port}
+    firmware = parse_firmware_config(root, taken, router.server_ssl is not None)
     root.finish()
-    return SiteConfig(router, metrics, policy, balancer)
+    return SiteConfig(router, metrics, policy, balancer, firmware)
 
 
 def load_config(path: Path) -> SiteConfig:

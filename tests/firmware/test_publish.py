@@ -21,21 +21,16 @@ from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 from prometheus_client import CollectorRegistry
 
-from firmware.publication import FINAL, Notice
 from firmware.publisher import FirmwarePublisher
 from firmware.server import FileServer
 from firmware.store import FirmwareStore
 from router.tls import ChargerTlsSettings, charger_context
 from tests.conftest import RouterFactory, lc_url
-from tests.firmware.origin import Origin, origin_server
+from tests.firmware.origin import FIRMWARE, MD5, Origin, notices_until_over, origin_server
 from tests.peers import Csms, connect_charge_point, wait_until
 from tests.router.test_tls import Pki
 
 pytestmark = pytest.mark.timeout(90)
-
-# 1 MiB that is neither text nor repetitive, so a wrong byte anywhere changes the MD5.
-FIRMWARE = b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(32768))
-MD5 = hashlib.md5(FIRMWARE, usedforsecurity=False).hexdigest()
 
 
 @dataclass
@@ -58,7 +53,9 @@ async def publishing(
     registry = CollectorRegistry()
     store = FirmwareStore(folder, max_bytes)
     server = FileServer(store, "127.0.0.1", registry)
-    await server.start("127.0.0.1", 0, 0 if tls is not None else None, tls)
+    await server.listen("http", "127.0.0.1", 0)
+    if tls is not None:
+        await server.listen("https", "127.0.0.1", 0, tls)
     events: list[tuple[str, str]] = []
     publisher = FirmwarePublisher(
         store, server, registry, lambda kind, detail: events.append((kind, detail))
@@ -76,14 +73,6 @@ def pki(tmp_path: Path) -> Pki:
 
 
 @pytest.fixture
-def firmware_file(tmp_path: Path) -> Path:
-    file = tmp_path / "origin" / "fw.bin"
-    file.parent.mkdir()
-    file.write_bytes(FIRMWARE)
-    return file
-
-
-@pytest.fixture
 async def origin(firmware_file: Path) -> AsyncIterator[Origin]:
     async with origin_server(firmware_file) as server:
         yield server
@@ -93,19 +82,10 @@ def _payload(location: str, checksum: str = MD5, **more: Any) -> dict[str, Any]:
     return {"location": location, "checksum": checksum, "requestId": 11} | more
 
 
-async def _notices(publisher: FirmwarePublisher) -> list[Notice]:
-    """The notifications of one request, up to its final one (bounded)."""
-    notices: list[Notice] = []
-    async with asyncio.timeout(30):
-        while not notices or notices[-1]["status"] not in FINAL:
-            notices.append(await publisher.notices.get())
-    return notices
-
-
 async def _published(lc: Publishing, location: str) -> list[str]:
     """Publish `location`; the URIs it is served at."""
     assert lc.publisher.publish_firmware(_payload(location)) == {"status": "Accepted"}
-    notices = await _notices(lc.publisher)
+    notices = await notices_until_over(lc.publisher)
     statuses = [n["status"] for n in notices]
     assert statuses == ["Downloading", "Downloaded", "ChecksumVerified", "Published"]
     assert all(n["requestId"] == 11 for n in notices)
@@ -158,7 +138,7 @@ async def test_a_wrong_checksum_is_reported_and_nothing_is_published(
         wrong = "0" * 32
         payload = _payload(f"{origin.base_url}/fw.bin", checksum=wrong)
         assert lc.publisher.publish_firmware(payload) == {"status": "Accepted"}
-        statuses = [n["status"] for n in await _notices(lc.publisher)]
+        statuses = [n["status"] for n in await notices_until_over(lc.publisher)]
         assert statuses == ["Downloading", "Downloaded", "InvalidChecksum"]
         assert lc.store.get(wrong) is None
         assert not any((tmp_path / "firmware" / "partial").iterdir())
@@ -172,22 +152,25 @@ async def test_failed_attempts_are_retried_and_a_broken_download_resumes(
         origin.failures_left = 2
         payload = _payload(f"{origin.base_url}/flaky.bin", retries=2, retryInterval=0)
         assert lc.publisher.publish_firmware(payload) == {"status": "Accepted"}
-        assert (await _notices(lc.publisher))[-1]["status"] == "Published"
+        assert (await notices_until_over(lc.publisher))[-1]["status"] == "Published"
 
         lc.store.unpublish(MD5)
         origin.ranges.clear()
         payload = _payload(f"{origin.base_url}/broken.bin", retries=1, retryInterval=0)
         assert lc.publisher.publish_firmware(payload) == {"status": "Accepted"}
-        uri = (await _notices(lc.publisher))[-1]["location"][0]
+        partial = lc.store.partial(MD5)
+        half = len(FIRMWARE) // 2
+        await wait_until(lambda: partial.exists() and partial.stat().st_size == half, 30)
+        origin.drop_link.set()
+        uri = (await notices_until_over(lc.publisher))[-1]["location"][0]
         # The second attempt asked only for what the first one did not bring.
-        assert origin.ranges[0] is None
-        assert origin.ranges[1] is not None and origin.ranges[1] != "bytes=0-"
+        assert origin.ranges == [None, f"bytes={half}-"]
         assert await _fetch(uri) == (200, FIRMWARE)
 
         origin.failures_left = 2
         payload = _payload(f"{origin.base_url}/flaky.bin", retries=1, retryInterval=0)
         assert lc.publisher.publish_firmware(payload) == {"status": "Accepted"}
-        statuses = [n["status"] for n in await _notices(lc.publisher)]
+        statuses = [n["status"] for n in await notices_until_over(lc.publisher)]
         assert statuses == ["Downloading", "DownloadFailed"]
 
 
@@ -199,7 +182,7 @@ async def test_a_file_beyond_the_budget_is_refused_with_a_security_event(
         assert lc.publisher.publish_firmware(_payload(origin.base_url + path)) == {
             "status": "Accepted"
         }
-        statuses = [n["status"] for n in await _notices(lc.publisher)]
+        statuses = [n["status"] for n in await notices_until_over(lc.publisher)]
         assert statuses == ["Downloading", "DownloadFailed"]
         [(kind, _)] = lc.security_events
         assert kind == "FirmwareTooLarge"
@@ -231,7 +214,7 @@ async def test_unpublish_waits_for_a_charger_downloading_then_removes_the_file(
     ):
         payload = _payload(f"{origin.base_url}/fw.bin", checksum=checksum)
         assert lc.publisher.publish_firmware(payload) == {"status": "Accepted"}
-        [uri] = (await _notices(lc.publisher))[-1]["location"]
+        [uri] = (await notices_until_over(lc.publisher))[-1]["location"]
         host, port = "127.0.0.1", int(uri.split(":")[2].split("/")[0])
         stalled = await _stalled_download(host, port, uri.split(str(port), 1)[1])
         try:
