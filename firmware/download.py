@@ -11,6 +11,7 @@ import asyncio
 import errno
 import hashlib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -58,12 +59,18 @@ async def download(http: aiohttp.ClientSession, url: str, target: Path, budget: 
         await asyncio.to_thread(target.unlink, missing_ok=True)
         raise
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise DownloadError(str(exc) or type(exc).__name__) from exc
+        raise DownloadError(_without_password(str(exc) or type(exc).__name__, url)) from exc
     except OSError as exc:
         await asyncio.to_thread(target.unlink, missing_ok=True)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise Refused("disk_full", f"the disk is full: {exc.strerror}") from exc
         raise DownloadError(f"cannot write the file: {exc.strerror}") from exc
+
+
+def _without_password(text: str, url: str) -> str:
+    """An error text for the log: a password in the URL (aiohttp may quote it) left out."""
+    password = urlsplit(url).password
+    return text.replace(password, "***") if password else text
 
 
 def _size(path: Path) -> int:

@@ -261,3 +261,32 @@ async def test_published_files_are_served_again_after_a_restart_over_http_and_ht
         trusting = ssl.create_default_context(cafile=pki.ca)
         assert https_uri.startswith("https://")
         assert await _fetch(https_uri, trusting) == (200, FIRMWARE)
+
+
+async def test_a_full_disk_is_download_failed_with_a_security_event(
+    tmp_path: Path, origin: Origin
+) -> None:
+    async with publishing(tmp_path / "firmware") as lc:
+        # The download's file is the kernel's full device: every write fails with ENOSPC.
+        lc.store.partial(MD5).symlink_to("/dev/full")
+        assert lc.publisher.publish_firmware(_payload(f"{origin.base_url}/fw.bin")) == {
+            "status": "Accepted"
+        }
+        statuses = [n["status"] for n in await notices_until_over(lc.publisher)]
+        assert statuses == ["Downloading", "DownloadFailed"]
+        [(kind, detail)] = lc.security_events
+        assert kind == "FirmwareDiskFull" and "disk is full" in detail
+        assert lc.store.get(MD5) is None
+
+
+async def test_a_password_in_the_location_stays_out_of_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with publishing(tmp_path / "firmware") as lc:
+        # A port no TCP has: aiohttp's error repeats the whole URL, password included.
+        location = "http://lc:s3cret@127.0.0.1:99999/fw.bin"
+        assert lc.publisher.publish_firmware(_payload(location)) == {"status": "Accepted"}
+        statuses = [n["status"] for n in await notices_until_over(lc.publisher)]
+        assert statuses == ["Downloading", "DownloadFailed"]
+    assert "firmware download 11 failed" in caplog.text
+    assert "s3cret" not in caplog.text
