@@ -277,6 +277,16 @@ class Csms:
             await self.server.wait_closed()
             self.server = None
 
+    async def update_firmware(self, identity: str, location: str, request_id: int = 1) -> None:
+        """Tell a connected charger (either version) to update its firmware from `location`."""
+        station = self.stations[identity]
+        retrieve = "2026-12-06T00:00:00Z"
+        if isinstance(station, CsmsStation16):
+            await station.call(call16.UpdateFirmware(location=location, retrieve_date=retrieve))
+        else:
+            firmware = {"location": location, "retrieveDateTime": retrieve}
+            await station.call(call201.UpdateFirmware(request_id=request_id, firmware=firmware))
+
     def received(self, identity: str) -> list[str]:
         """Every frame the CSMS got from `identity`, over all its connections, in order."""
         return [frame for recorder in self.history.get(identity, []) for frame in recorder.received]

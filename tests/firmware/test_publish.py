@@ -17,8 +17,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from ocpp.v16 import call as call16
-from ocpp.v201 import call as call201
 from prometheus_client import CollectorRegistry
 
 from firmware.publisher import FirmwarePublisher
@@ -112,15 +110,8 @@ async def test_published_firmware_is_downloaded_by_chargers_of_both_versions_thr
         try:
             await charger16.cp.boot()
             await charger201.cp.boot()
-            await csms.stations["CP-16"].call(
-                call16.UpdateFirmware(location=uri, retrieve_date="2026-12-06T00:00:00Z")
-            )
-            await csms.stations["CP-201"].call(
-                call201.UpdateFirmware(
-                    request_id=1,
-                    firmware={"location": uri, "retrieveDateTime": "2026-12-06T00:00:00Z"},
-                )
-            )
+            await csms.update_firmware("CP-16", uri)
+            await csms.update_firmware("CP-201", uri)
             await charger16.cp.transfers.finished()
             await charger201.cp.transfers.finished()
         finally:

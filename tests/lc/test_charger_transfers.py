@@ -81,15 +81,8 @@ async def test_firmware_updates_of_both_versions_are_relayed_shown_and_counted(
     charger16 = await _connect(lc, "CP-F16", "ocpp1.6")
     charger201 = await _connect(lc, "CP-F201", "ocpp2.0.1")
     try:
-        await csms.stations["CP-F16"].call(
-            call16.UpdateFirmware(location=location, retrieve_date="2026-12-06T00:00:00Z")
-        )
-        await csms.stations["CP-F201"].call(
-            call201.UpdateFirmware(
-                request_id=7,
-                firmware={"location": location, "retrieveDateTime": "2026-12-06T00:00:00Z"},
-            )
-        )
+        await csms.update_firmware("CP-F16", location)
+        await csms.update_firmware("CP-F201", location, request_id=7)
         for charger in (charger16, charger201):
             await charger.cp.transfers.finished()
             assert charger.cp.firmware == [FIRMWARE]
