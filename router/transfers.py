@@ -31,5 +31,7 @@ _OUTCOMES = {
 def transfer_outcome(event: ev.TransferRequested | ev.TransferStatusReported) -> str | None:
     """The outcome this event ends its transfer with, or None while it goes on."""
     if isinstance(event, ev.TransferRequested):
+        if event.answer == "NothingToUpload":  # 1.6 GetDiagnostics answered without a file
+            return "nothing_to_upload"
         return None if event.answer == "Accepted" else "refused"
     return _OUTCOMES.get(event.kind, {}).get(event.status)

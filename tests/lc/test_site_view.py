@@ -139,3 +139,10 @@ def test_a_refused_log_request_is_over_at_once() -> None:
     view.handle(ev.TransferRequested("CP1", "log", "ftp://x/", 4, "Rejected"), 110.0)
     transfer = view.chargers["CP1"].transfers["log"]
     assert (transfer.state, transfer.outcome) == ("Rejected", "refused")
+
+
+def test_diagnostics_a_16_charger_has_none_of_are_over_without_a_refusal() -> None:
+    view = SiteView()
+    _connected(view, version=OcppVersion.V16)
+    view.handle(ev.TransferRequested("CP1", "log", "ftp://x/", None, "NothingToUpload"), 110.0)
+    assert view.chargers["CP1"].transfers["log"].outcome == "nothing_to_upload"
