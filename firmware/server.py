@@ -74,7 +74,7 @@ class FileServer:
         checksum, name = request.match_info["checksum"], request.match_info["name"]
         published = self._store.get(checksum)
         if published is None or published.name != name:
-            log.info("%s asked for %r, which is not published", request.remote, request.path)
+            log.info("%s asked for %r: not published", request.remote, request.path[:200])
             raise web.HTTPNotFound()
         label = f"{checksum}/{name}"
         self._in_progress[checksum] += 1
@@ -82,10 +82,10 @@ class FileServer:
             response = web.FileResponse(self._store.path(published))
             await response.prepare(request)  # sends the file (or the range asked for)
             await response.write_eof()
-        except (ConnectionError, OSError) as exc:
+        except OSError as exc:  # the charger went away (or the file did, being unpublished)
             log.warning("%s broke off fetching %s: %s", request.remote, label, exc)
             self.fetches.labels(label, "broken_off").inc()
-            raise
+            return response
         finally:
             self._in_progress[checksum] -= 1
         log.info("%s fetched %s (%s)", request.remote, label, request.headers.get("Range", "whole"))

@@ -216,6 +216,8 @@ async def test_unpublish_waits_for_a_charger_downloading_then_removes_the_file(
         finally:
             stalled.close()
         await wait_until(lambda: not lc.server.downloading(checksum), 30, "the download over")
+        broken_off = {"file": f"{checksum}/fw.bin", "outcome": "broken_off"}
+        assert lc.metric("ocpp_lc_firmware_fetches_total", **broken_off) == 1
         assert lc.publisher.unpublish_firmware({"checksum": checksum}) == {"status": "Unpublished"}
         assert (await _fetch(uri))[0] == 404
         assert not (tmp_path / "firmware" / checksum).exists()
