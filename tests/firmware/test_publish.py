@@ -251,6 +251,10 @@ async def test_published_files_are_served_again_after_a_restart_over_http_and_ht
         http_uri, https_uri = restarted.server.uris(published)
         assert http_uri.split("/", 3)[3] == uri.split("/", 3)[3]  # the same path
         assert await _fetch(http_uri) == (200, FIRMWARE)
+        # A charger whose download broke resumes it.
+        headers = {"Range": "bytes=1000-"}
+        async with aiohttp.ClientSession() as http, http.get(http_uri, headers=headers) as resumed:
+            assert (resumed.status, await resumed.read()) == (206, FIRMWARE[1000:])
         trusting = ssl.create_default_context(cafile=pki.ca)
         assert https_uri.startswith("https://")
         assert await _fetch(https_uri, trusting) == (200, FIRMWARE)
