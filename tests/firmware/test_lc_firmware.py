@@ -21,7 +21,12 @@ pytestmark = pytest.mark.timeout(60)
 def _config(csms: Csms, folder: Path, firmware_port: int = 0) -> SiteConfig:
     return parse_config(
         {
-            "router": {"upstream_url": csms.url, "listen_host": "127.0.0.1", "listen_port": 0},
+            "router": {
+                "upstream_url": csms.url,
+                "listen_host": "127.0.0.1",
+                "listen_port": 0,
+                "offline": {"journal_path": str(folder.parent / "journal.sqlite")},
+            },
             "metrics": {"listen_host": "127.0.0.1", "listen_port": 0},
             "firmware": {
                 "folder": str(folder),

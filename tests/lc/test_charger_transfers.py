@@ -45,7 +45,12 @@ async def file_server() -> AsyncIterator[str]:
 async def lc(csms: Csms, tmp_path: Path) -> AsyncIterator[LocalController]:
     config = parse_config(
         {
-            "router": {"upstream_url": csms.url, "listen_host": "127.0.0.1", "listen_port": 0},
+            "router": {
+                "upstream_url": csms.url,
+                "listen_host": "127.0.0.1",
+                "listen_port": 0,
+                "offline": {"journal_path": str(tmp_path / "journal.sqlite")},
+            },
             "metrics": {"listen_host": "127.0.0.1", "listen_port": 0},
         }
     )
