@@ -12,6 +12,7 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 
 from garage.clock import to_ocpp_time
+from garage.firmware_update import FirmwareUpdates
 from garage.meter_values import sampled_values
 from garage.profiles import RateUnit, Transaction, profile_from_v16, purpose_from_ocpp
 from garage.station import Station
@@ -29,6 +30,7 @@ class Charger16(ChargePoint):
         super().__init__(identity, connection)
         self.station = station
         self.model = model
+        self.firmware_updates = FirmwareUpdates()
 
     # -- messages the charger sends -------------------------------------------------------------
 
@@ -119,6 +121,14 @@ class Charger16(ChargePoint):
         )
 
     # -- requests the charger answers -----------------------------------------------------------
+
+    @on("UpdateFirmware")
+    def on_update_firmware(self, location: str, **_: Any) -> call_result.UpdateFirmware:
+        self.firmware_updates.start(location, self._firmware_status)
+        return call_result.UpdateFirmware()
+
+    async def _firmware_status(self, status: str) -> None:
+        await self.call(call.FirmwareStatusNotification(status=status), suppress=False)
 
     @on("SetChargingProfile")
     def on_set_charging_profile(

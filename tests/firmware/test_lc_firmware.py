@@ -10,8 +10,9 @@ import aiohttp
 import pytest
 
 from lc.app import LocalController
-from lc.config import SiteConfig, parse_config
+from lc.config import SiteConfig
 from router.start_error import StartError
+from tests.conftest import lc_site_config
 from tests.firmware.origin import FIRMWARE, MD5, notices_until_over, origin_server
 from tests.peers import Csms
 
@@ -19,22 +20,8 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def _config(csms: Csms, folder: Path, firmware_port: int = 0) -> SiteConfig:
-    return parse_config(
-        {
-            "router": {
-                "upstream_url": csms.url,
-                "listen_host": "127.0.0.1",
-                "listen_port": 0,
-                "offline": {"journal_path": str(folder.parent / "journal.sqlite")},
-            },
-            "metrics": {"listen_host": "127.0.0.1", "listen_port": 0},
-            "firmware": {
-                "folder": str(folder),
-                "listen_host": "127.0.0.1",
-                "listen_port": firmware_port,
-            },
-        }
-    )
+    firmware = {"folder": str(folder), "listen_host": "127.0.0.1", "listen_port": firmware_port}
+    return lc_site_config(csms.url, folder.parent, firmware=firmware)
 
 
 async def _get(url: str) -> tuple[int, bytes]:

@@ -16,7 +16,7 @@ from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
 from lc.app import LocalController
-from lc.config import parse_config
+from tests.conftest import lc_site_config
 from tests.peers import Csms, RunningChargePoint, connect_charge_point, wait_until
 
 pytestmark = pytest.mark.timeout(60)
@@ -43,17 +43,7 @@ async def file_server() -> AsyncIterator[str]:
 
 @pytest.fixture
 async def lc(csms: Csms, tmp_path: Path) -> AsyncIterator[LocalController]:
-    config = parse_config(
-        {
-            "router": {
-                "upstream_url": csms.url,
-                "listen_host": "127.0.0.1",
-                "listen_port": 0,
-                "offline": {"journal_path": str(tmp_path / "journal.sqlite")},
-            },
-            "metrics": {"listen_host": "127.0.0.1", "listen_port": 0},
-        }
-    )
+    config = lc_site_config(csms.url, tmp_path)
     controller = LocalController(config)
     await controller.start()
     yield controller
