@@ -15,11 +15,23 @@ from collections import Counter as Tally
 from urllib.parse import quote
 
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
 from prometheus_client import CollectorRegistry, Counter
 
 from firmware.store import FirmwareStore, PublishedFile
 
 log = logging.getLogger(__name__)
+
+
+class _FileSentInHandler(web.FileResponse):
+    """A file sent inside the handler, so the handler knows when a charger's fetch is over.
+    aiohttp prepares the response a handler returns once more, which a FileResponse would
+    answer by sending the file again into a finished response."""
+
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+        if self.prepared:
+            return None
+        return await super().prepare(request)
 
 
 class FileServer:
@@ -79,7 +91,7 @@ class FileServer:
         label = f"{checksum}/{name}"
         self._in_progress[checksum] += 1
         try:
-            response = web.FileResponse(self._store.path(published))
+            response = _FileSentInHandler(self._store.path(published))
             await response.prepare(request)  # sends the file (or the range asked for)
             await response.write_eof()
         except OSError as exc:  # the charger went away (or the file did, being unpublished)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import socket
 import ssl
 from collections.abc import AsyncIterator
@@ -238,7 +239,7 @@ async def _stalled_download(host: str, port: int, path: str) -> socket.socket:
 
 
 async def test_published_files_are_served_again_after_a_restart_over_http_and_https(
-    tmp_path: Path, origin: Origin, pki: Pki
+    tmp_path: Path, origin: Origin, pki: Pki, caplog: pytest.LogCaptureFixture
 ) -> None:
     folder = tmp_path / "firmware"
     async with publishing(folder) as lc:
@@ -258,6 +259,8 @@ async def test_published_files_are_served_again_after_a_restart_over_http_and_ht
         trusting = ssl.create_default_context(cafile=pki.ca)
         assert https_uri.startswith("https://")
         assert await _fetch(https_uri, trusting) == (200, FIRMWARE)
+    # Every fetch was served once, without an error in the server.
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
 async def test_a_full_disk_is_download_failed_with_a_security_event(
