@@ -290,3 +290,20 @@ async def test_a_password_in_the_location_stays_out_of_the_log(
         assert statuses == ["Downloading", "DownloadFailed"]
     assert "firmware download 11 failed" in caplog.text
     assert "s3cret" not in caplog.text
+
+
+async def test_a_second_request_while_one_downloads_is_rejected(
+    tmp_path: Path, origin: Origin
+) -> None:
+    async with publishing(tmp_path / "firmware") as lc:
+        slow = _payload(f"{origin.base_url}/broken.bin", retries=1, retryInterval=0)
+        assert lc.publisher.publish_firmware(slow) == {"status": "Accepted"}
+        await wait_until(lambda: origin.ranges == [None], 30, "the download under way")
+        answer = lc.publisher.publish_firmware(_payload(f"{origin.base_url}/fw.bin"))
+        assert answer["status"] == "Rejected" and answer["statusInfo"]["reasonCode"] == "Busy"
+        origin.drop_link.set()
+        assert (await notices_until_over(lc.publisher))[-1]["status"] == "Published"
+        assert lc.publisher.publish_firmware(_payload(f"{origin.base_url}/fw.bin")) == {
+            "status": "Accepted"
+        }
+        assert (await notices_until_over(lc.publisher))[-1]["status"] == "Published"
