@@ -11,6 +11,7 @@ from ocpp.exceptions import NotImplementedError as OcppNotImplementedError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 
+from garage.firmware_update import FirmwareUpdates
 from garage.meter_values import sampled_values
 from garage.station import Station
 from garage.wire import LoggedConnection
@@ -29,6 +30,7 @@ class Charger16(ChargePoint):
         super().__init__(identity, connection)
         self.station = station
         self.model = model
+        self.firmware_updates = FirmwareUpdates()
 
     # -- messages the charger sends -------------------------------------------------------------
 
@@ -119,6 +121,14 @@ class Charger16(ChargePoint):
         )
 
     # -- requests the charger answers -----------------------------------------------------------
+
+    @on("UpdateFirmware")
+    def on_update_firmware(self, location: str, **_: Any) -> call_result.UpdateFirmware:
+        self.firmware_updates.start(location, self._firmware_status)
+        return call_result.UpdateFirmware()
+
+    async def _firmware_status(self, status: str) -> None:
+        await self.call(call.FirmwareStatusNotification(status=status), suppress=False)
 
     @on("SetChargingProfile")
     def on_set_charging_profile(

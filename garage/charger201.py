@@ -14,6 +14,7 @@ from ocpp.exceptions import NotImplementedError as OcppNotImplementedError
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call, call_result
 
+from garage.firmware_update import FirmwareUpdates
 from garage.meter_values import sampled_values
 from garage.station import Station
 from garage.wire import LoggedConnection
@@ -34,6 +35,7 @@ class Charger201(ChargePoint):
         self.station = station
         self.model = model
         self._seq_no = itertools.count()
+        self.firmware_updates = FirmwareUpdates()
 
     # -- messages the station sends -------------------------------------------------------------
 
@@ -166,6 +168,17 @@ class Charger201(ChargePoint):
         )
 
     # -- requests the station answers -----------------------------------------------------------
+
+    @on("UpdateFirmware")
+    def on_update_firmware(
+        self, request_id: int, firmware: dict[str, Any], **_: Any
+    ) -> call_result.UpdateFirmware:
+        async def notify(status: str) -> None:
+            notice = call.FirmwareStatusNotification(status=status, request_id=request_id)
+            await self.call(notice, suppress=False)
+
+        self.firmware_updates.start(firmware["location"], notify)
+        return call_result.UpdateFirmware(status="Accepted")
 
     @on("SetChargingProfile")
     def on_set_charging_profile(

@@ -5,13 +5,16 @@ transaction. The simulated CSMS stands in for a real one, so it judges nothing."
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as ChargePoint16
+from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as result16
 from ocpp.v201 import ChargePoint as ChargePoint201
+from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
 
 from garage.clock import utc_now
@@ -19,6 +22,11 @@ from garage.wire import LoggedConnection
 from ocpp_knowledge.ocpp_time import to_ocpp_time
 
 ACCEPTED = {"status": "Accepted"}
+_firmware_requests = itertools.count(1)
+
+
+def _now() -> str:
+    return to_ocpp_time(utc_now())
 
 
 class CsmsStation16(ChargePoint16):
@@ -68,6 +76,13 @@ class CsmsStation16(ChargePoint16):
     def on_meter_values(self, **_: Any) -> result16.MeterValues:
         return result16.MeterValues()
 
+    @on("FirmwareStatusNotification")
+    def on_firmware_status(self, **_: Any) -> result16.FirmwareStatusNotification:
+        return result16.FirmwareStatusNotification()
+
+    async def update_firmware(self, location: str) -> None:
+        await self.call(call16.UpdateFirmware(location=location, retrieve_date=_now()))
+
 
 class CsmsStation201(ChargePoint201):
     def __init__(
@@ -106,3 +121,12 @@ class CsmsStation201(ChargePoint201):
     @on("MeterValues")
     def on_meter_values(self, **_: Any) -> result201.MeterValues:
         return result201.MeterValues()
+
+    @on("FirmwareStatusNotification")
+    def on_firmware_status(self, **_: Any) -> result201.FirmwareStatusNotification:
+        return result201.FirmwareStatusNotification()
+
+    async def update_firmware(self, location: str) -> None:
+        firmware = {"location": location, "retrieveDateTime": _now()}
+        request_id = next(_firmware_requests)
+        await self.call(call201.UpdateFirmware(request_id=request_id, firmware=firmware))

@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 import signal
+import ssl
 import time
 from datetime import UTC, datetime
 from functools import partial
@@ -20,6 +21,10 @@ from certificates.expiry import CertificateExpiry, CertificatesByUse, from_files
 from certificates.own_identity import OwnCertificates
 from certificates.trust_store import TrustStore
 from certificates.upstream_tls import managed_upstream_context
+from firmware.config import FirmwareSettings
+from firmware.publisher import FirmwarePublisher
+from firmware.server import FileServer
+from firmware.store import FirmwareStore
 from lc.balancer_status import balancer_status
 from lc.config import SiteConfig, load_config
 from lc.site_view import SiteView
@@ -28,7 +33,7 @@ from modbus.reader import MeterReader
 from router.config_reader import ConfigError
 from router.metrics import metrics_app
 from router.server import Router
-from router.start_error import listen_failure
+from router.start_error import StartError, listen_failure
 from supervision.tasks import REGISTRY as TASK_REGISTRY
 from supervision.tasks import Tasks
 
@@ -61,6 +66,8 @@ class LocalController:
         self.trust_store = TrustStore(managed.trust_folder) if managed is not None else None
         self.own_certificates = OwnCertificates(managed.own_folder) if managed is not None else None
         self.certificate_expiry = CertificateExpiry(*self._certificate_sources())
+        self.firmware: FirmwarePublisher | None = None  # PublishFirmware's handlers
+        self._file_server: FileServer | None = None
 
     async def start(self) -> None:
         """Open everything; on any failure close what was opened, then raise.
@@ -103,6 +110,8 @@ class LocalController:
             registries.append(self.balancer.metrics.registry)
         self._use_managed_upstream_tls()
         await self.router.start()
+        if self.config.firmware is not None:
+            registries.append(await self._start_firmware(self.config.firmware))
         if self.balancer is not None:
             self._balancer_task = self._tasks.spawn(self.balancer.run(), "balancer")
         app = metrics_app(registries)
@@ -123,6 +132,29 @@ class LocalController:
             settings.listen_host,
             self.metrics_port,
         )
+
+    async def _start_firmware(self, settings: FirmwareSettings) -> CollectorRegistry:
+        """The firmware store, its file server and the publisher; their metrics registry."""
+        registry = CollectorRegistry()
+        try:
+            store = FirmwareStore(settings.folder, settings.max_bytes)
+        except OSError as exc:
+            raise StartError("firmware.folder", f"cannot use it: {exc.strerror}") from exc
+        self._file_server = FileServer(store, settings.public_host, registry)
+        listeners: list[tuple[str, str, int, ssl.SSLContext | None]] = [
+            ("http", "listen_port", settings.listen_port, None)
+        ]
+        if settings.https_port is not None:
+            tls = self.config.router.server_ssl
+            listeners.append(("https", "https_port", settings.https_port, tls))
+        for scheme, key, port, context in listeners:
+            try:
+                await self._file_server.listen(scheme, settings.listen_host, port, context)
+            except OSError as exc:
+                raise listen_failure("firmware", settings.listen_host, port, exc, key) from exc
+        self.firmware = FirmwarePublisher(store, self._file_server, registry)
+        log.info("firmware files served on port %s", settings.listen_port)
+        return registry
 
     async def status(self) -> StatusSnapshot:
         view, journal = self.site_view, self.router.journal
@@ -157,6 +189,10 @@ class LocalController:
                 await self._balancer_task
         if self.balancer is not None:
             await self.balancer.stop()
+        if self.firmware is not None:
+            await self.firmware.close()
+        if self._file_server is not None:
+            await self._file_server.stop()
         await self.router.stop()
         if self._meter is not None:
             self._meter.close()

@@ -9,6 +9,7 @@ from typing import Any
 
 from balancer.config import BalancerConfig, parse_balancer_config
 from certificates.config import CertificateSettings, parse_certificate_config
+from firmware.config import FirmwareSettings, parse_firmware_config
 from router.config import MetricsSettings, parse_router_config
 from router.config_reader import ConfigError, Table
 from router.server import RouterSettings
@@ -21,6 +22,7 @@ class SiteConfig:
     connection_loss: str
     balancer: BalancerConfig | None  # None: the LC only routes
     certificates: CertificateSettings | None = None  # None: no [certificates] section
+    firmware: FirmwareSettings | None = None  # None: the LC publishes no firmware
 
 
 def parse_config(data: dict[str, Any]) -> SiteConfig:
@@ -28,8 +30,10 @@ def parse_config(data: dict[str, Any]) -> SiteConfig:
     router, metrics, policy = parse_router_config(root)
     balancer = parse_balancer_config(root)
     certificates = parse_certificate_config(root)
+    taken = {"router.listen_port": router.listen_port, "metrics.listen_port": metrics.listen_port}
+    firmware = parse_firmware_config(root, taken, router.server_ssl is not None)
     root.finish()
-    return SiteConfig(router, metrics, policy, balancer, certificates)
+    return SiteConfig(router, metrics, policy, balancer, certificates, firmware)
 
 
 def load_config(path: Path) -> SiteConfig:

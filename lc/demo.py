@@ -4,7 +4,9 @@ A CSMS (PyPI `ocpp`), twelve charge points of both protocol versions whose cars 
 their charging profiles allow after a realistic delay, a Modbus meter at the grid connection
 whose base load varies (and jumps for a while, like a lift or a heat pump starting), and the
 Local Controller between chargers and CSMS, balancing them under the cap. Every second it
-prints the current per phase against the cap.
+prints the current per phase against the cap. After ROLLOUT_AT_S the CSMS rolls out new
+charger firmware: the LC downloads it once and serves it, every charger fetches it from the
+LC, and the status page shows how far each one got.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
+from firmware.publication import FINAL
 from garage.charge_point import SimulatedChargePoint
 from garage.csms import SimulatedCsms
+from garage.firmware_origin import FirmwareOrigin
 from garage.site import SimulatedSite
 from lc.app import LocalController
 from lc.config import parse_config
@@ -44,6 +48,12 @@ CHARGERS: list[tuple[str, Literal["1.6", "2.0.1"], float, float, Literal[1, 3], 
 ]
 
 
+ROLLOUT_AT_S = 40.0
+# A stand-in for a charger firmware image (real ones are tens of MB).
+FIRMWARE_NAME = "garage-charger-6.5.0.bin"
+FIRMWARE = bytes(range(256)) * 4096
+
+
 def base_load(t: float) -> tuple[float, float, float]:
     """A building's own load: slow swings, and a 20 A step on L1 between 60 s and 90 s."""
     swing = 4 * math.sin(t / 15)
@@ -51,7 +61,7 @@ def base_load(t: float) -> tuple[float, float, float]:
     return 14 + swing + step, 10 - swing / 2, 12 + swing / 2
 
 
-def _site_config(csms_url: str, meter_port: int, journal: Path) -> dict[str, Any]:
+def _site_config(csms_url: str, meter_port: int, folder: Path) -> dict[str, Any]:
     chargers = [
         {
             "identity": identity,
@@ -68,7 +78,12 @@ def _site_config(csms_url: str, meter_port: int, journal: Path) -> dict[str, Any
             "upstream_url": csms_url,
             "listen_host": "127.0.0.1",
             "listen_port": 0,
-            "offline": {"journal_path": str(journal), "redial_interval_s": 1},
+            "offline": {"journal_path": str(folder / "journal.sqlite"), "redial_interval_s": 1},
+        },
+        "firmware": {
+            "folder": str(folder / "firmware"),
+            "listen_host": "127.0.0.1",
+            "listen_port": 0,
         },
         "metrics": {"listen_host": "127.0.0.1", "listen_port": 0},
         "site": {"phase_cap_a": CAP_A, "margin_a": MARGIN_A},
@@ -110,18 +125,50 @@ async def run_demo(duration_s: float = 0) -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    # The journal lives as long as the demo: nothing is left behind.
+    # The journal and the published firmware live as long as the demo: nothing is left behind.
     with tempfile.TemporaryDirectory(prefix="ocpp-lc-demo-") as folder:
-        await _run_garage(Path(folder) / "journal.sqlite", duration_s, stop)
+        await _run_garage(Path(folder), duration_s, stop)
 
 
-async def _run_garage(journal: Path, duration_s: float, stop: asyncio.Event) -> None:
+async def roll_out_firmware(
+    lc: LocalController, csms: SimulatedCsms, origin: FirmwareOrigin, identities: list[str]
+) -> None:
+    """What a CSMS does with a new charger release: PublishFirmware to the LC, then
+    UpdateFirmware to every charger with the LC's URI. (The demo hands PublishFirmware to the
+    LC's handler itself: the LC's own connection to the CSMS does not carry it yet.)"""
+    publisher = lc.firmware
+    assert publisher is not None
+    publisher.publish_firmware({"location": origin.url, "checksum": origin.md5, "requestId": 1})
+    notice = await publisher.notices.get()
+    while notice["status"] not in FINAL:
+        notice = await publisher.notices.get()
+    if notice["status"] != "Published":
+        print(f"firmware rollout: the LC could not publish it ({notice['status']})")
+        return
+    uri = notice["location"][0]
+    print(f"firmware rollout: the LC serves {origin.name} at {uri}", flush=True)
+    for identity in identities:
+        if csms.connected(identity):
+            await csms.station(identity).update_firmware(uri)
+
+
+def _installed(lc: LocalController) -> int:
+    return sum(
+        1
+        for charger in lc.site_view.chargers.values()
+        if (update := charger.transfers.get("firmware")) is not None
+        and update.outcome == "installed"
+    )
+
+
+async def _run_garage(folder: Path, duration_s: float, stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     async with (
         SimulatedCsms() as csms,
         SimulatedMeter("eastron_sdm630") as meter,
+        FirmwareOrigin(FIRMWARE_NAME, FIRMWARE) as origin,
     ):
-        lc = LocalController(parse_config(_site_config(csms.url, meter.link.port, journal)))
+        lc = LocalController(parse_config(_site_config(csms.url, meter.link.port, folder)))
         await lc.start()
         lc_url = f"ws://127.0.0.1:{lc.router.port}"
         chargers = [
@@ -149,11 +196,15 @@ async def _run_garage(journal: Path, duration_s: float, stop: asyncio.Event) -> 
         runners = [asyncio.create_task(cp.run()) for cp in chargers]
         start = loop.time()
         plugged: set[str] = set()
+        rollout: asyncio.Task[None] | None = None
         try:
             while not stop.is_set():
                 elapsed = loop.time() - start
                 if duration_s and elapsed >= duration_s:
                     break
+                if rollout is None and elapsed >= ROLLOUT_AT_S:
+                    identities = [identity for identity, *_ in CHARGERS]
+                    rollout = asyncio.create_task(roll_out_firmware(lc, csms, origin, identities))
                 for cp, (identity, _v, _max, car_max, phases, plug_at) in zip(
                     chargers, CHARGERS, strict=True
                 ):
@@ -164,6 +215,11 @@ async def _run_garage(journal: Path, duration_s: float, stop: asyncio.Event) -> 
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 1.0)
         finally:
+            if rollout is not None:
+                rollout.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await rollout
+                print(f"firmware rollout: {_installed(lc)} of {len(CHARGERS)} chargers installed")
             for cp in chargers:
                 await cp.close()
             await asyncio.gather(*runners, return_exceptions=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from router import events as ev
 from router.frames import OcppVersion
+from router.transfers import transfer_outcome
 
 ENDED_SESSIONS_KEPT = 20
 
@@ -39,6 +40,18 @@ class SessionView:
 
 
 @dataclass(slots=True)
+class TransferView:
+    """A charger's latest firmware update or log upload as the CSMS asked for it."""
+
+    kind: str  # "firmware" or "log"
+    location: str | None
+    requested_at: float | None  # None: the LC saw only the charger's notifications
+    state: str  # the charger's answer, then its latest status notification
+    since: float  # wall time of the latest state
+    outcome: str | None = None  # set once the transfer is over (router.transfers)
+
+
+@dataclass(slots=True)
 class ChargerView:
     identity: str
     version: OcppVersion
@@ -53,6 +66,7 @@ class ChargerView:
     # (evse id, connector id or None) -> the latest status the charger reported
     statuses: dict[tuple[int, int | None], str] = field(default_factory=dict)
     sessions: dict[str, SessionView] = field(default_factory=dict)  # ongoing, by transaction id
+    transfers: dict[str, TransferView] = field(default_factory=dict)  # by kind
 
 
 class SiteView:
@@ -96,10 +110,29 @@ class SiteView:
             self._ended(charger, event, now)
         elif isinstance(event, ev.MeterSampled):
             self._sampled(charger, event, now)
+        elif isinstance(event, ev.TransferRequested):
+            charger.transfers[event.kind] = TransferView(
+                event.kind, event.location, now, event.answer, now, transfer_outcome(event)
+            )
+        elif isinstance(event, ev.TransferStatusReported):
+            self._transfer_status(charger, event, now)
         elif isinstance(event, ev.EnergySuspended):
             for session in charger.sessions.values():
                 if session.evse_id == event.evse_id:
                     session.energy_suspended = True
+
+    def _transfer_status(
+        self, charger: ChargerView, event: ev.TransferStatusReported, now: float
+    ) -> None:
+        transfer = charger.transfers.get(event.kind)
+        if event.status == "Idle":
+            return  # the answer to a TriggerMessage when nothing goes on: nothing new
+        if transfer is None or transfer.outcome is not None:
+            # a transfer the LC did not see requested (it started before the LC did)
+            transfer = TransferView(event.kind, None, None, event.status, now)
+            charger.transfers[event.kind] = transfer
+        transfer.state, transfer.since = event.status, now
+        transfer.outcome = transfer_outcome(event)
 
     def _session(
         self, charger: ChargerView, transaction_id: str, evse_id: int | None, now: float

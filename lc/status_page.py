@@ -19,7 +19,12 @@ from balancer.allocate import Mode
 from balancer.history import SiteSample
 from balancer.site import PhaseValues
 from lc.site_view import ChargerView, SessionView
-from lc.wording import car_activity, connectors_in_words
+from lc.wording import (
+    car_activity,
+    connectors_in_words,
+    location_without_credentials,
+    transfer_words,
+)
 
 REFRESH_S = 5
 CHART_COLUMNS = 360  # one column per 10 s of the hour
@@ -583,11 +588,50 @@ def _csms_certificate_section(snapshot: StatusSnapshot) -> list[str]:
     ]
 
 
+_TRANSFER_KIND = {"firmware": "firmware update", "log": "log upload"}
+
+
+def _transfers_section(snapshot: StatusSnapshot) -> list[str]:
+    transfers = [
+        (charger.identity, transfer)
+        for charger in sorted(snapshot.chargers, key=lambda c: c.identity)
+        for _, transfer in sorted(charger.transfers.items())
+    ]
+    if not transfers:
+        return []
+    parts = [
+        "<h2>Firmware updates and log uploads</h2>",
+        '<div class="scroll">',
+        _table_head("charger", "what", "file", "state", "since", "result"),
+    ]
+    for identity, transfer in transfers:
+        if transfer.outcome is None:
+            result = "in progress"
+        elif transfer.outcome in ("installed", "uploaded"):
+            result = transfer.outcome
+        else:
+            result = f'<span class="warn">{escape(transfer.outcome.replace("_", " "))}</span>'
+        location = transfer.location and location_without_credentials(transfer.location)
+        parts.append(
+            _row(
+                escape(identity),
+                _TRANSFER_KIND[transfer.kind],
+                escape(location or "–"),
+                escape(transfer_words(transfer.state)),
+                _since(transfer.since, snapshot.now),
+                result,
+            )
+        )
+    parts.append("</table></div>")
+    return parts
+
+
 SECTIONS: Sequence[Callable[[StatusSnapshot], list[str]]] = (
     _csms_certificate_section,
     _site_section,
     _chargers_section,
     _sessions_section,
+    _transfers_section,
     _ended_section,
     _certificates_section,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from balancer.allocate import Mode, PauseReason
 
@@ -128,3 +129,36 @@ def _minutes(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:g} s"
     return f"{seconds / 60:g} min"
+
+
+# A charger's firmware and log transfer states (1.6 and 2.0.1), as a person would say them.
+_TRANSFER_WORDS = {
+    "Accepted": "accepted, not started yet",
+    "DownloadScheduled": "download scheduled",
+    "Downloading": "downloading",
+    "DownloadPaused": "download paused",
+    "Downloaded": "downloaded",
+    "SignatureVerified": "signature verified",
+    "InstallScheduled": "installation scheduled",
+    "Installing": "installing",
+    "InstallRebooting": "rebooting to install",
+    "Installed": "installed",
+    "Uploading": "uploading",
+    "Uploaded": "uploaded",
+    "NothingToUpload": "nothing to upload",
+}
+
+
+def transfer_words(state: str) -> str:
+    """A transfer's state in words; a failure keeps the charger's own word for it."""
+    return _TRANSFER_WORDS.get(state, state)
+
+
+def location_without_credentials(location: str) -> str:
+    """The URL without a user or password in it (ftp://user:secret@host/ is common)."""
+    parts = urlsplit(location)
+    if parts.username is None and parts.password is None:
+        return location
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -135,6 +135,30 @@ class ChargingProfileCleared:
     accepted: bool
 
 
+@dataclass(frozen=True, slots=True)
+class TransferRequested:
+    """The CSMS asked a charger to download firmware (`kind` "firmware") or to upload its
+    diagnostics or log (`kind` "log"), and the charger answered. 1.6 UpdateFirmware has no
+    status in its answer: the charger answering at all is acceptance."""
+
+    identity: str
+    kind: str  # "firmware" or "log"
+    location: str | None  # where the file comes from (firmware) or goes to (log)
+    request_id: int | None  # 2.0.1 requestId; 1.6 has none
+    answer: str  # Accepted, Rejected, AcceptedCanceled, InvalidCertificate, ...
+
+
+@dataclass(frozen=True, slots=True)
+class TransferStatusReported:
+    """A charger's FirmwareStatusNotification (`kind` "firmware") or Diagnostics/Log-
+    StatusNotification (`kind` "log")."""
+
+    identity: str
+    kind: str
+    status: str
+    request_id: int | None
+
+
 Event = (
     ChargerConnected
     | ChargerDisconnected
@@ -150,4 +174,6 @@ Event = (
     | MeterSampled
     | ChargingProfileSet
     | ChargingProfileCleared
+    | TransferRequested
+    | TransferStatusReported
 )

@@ -46,6 +46,7 @@ from router.outputs import (
 )
 from router.rate_limit import FrameBudget
 from router.session import LinkSession
+from router.transfers import transfer_outcome
 from router.upstream import OUTAGE_REASONS, UpstreamRefused
 from supervision.tasks import Tasks, report_failure
 
@@ -351,6 +352,12 @@ class Link:
         self._charger_close_code = WSCloseCode.POLICY_VIOLATION
         self.close(f"a frame was not complete within {limit:g} s")
 
+    def _count_transfer(self, event: ev.Event) -> None:
+        if isinstance(event, ev.TransferRequested | ev.TransferStatusReported):
+            outcome = transfer_outcome(event)
+            if outcome is not None:
+                self._metrics.charger_transfers.labels(event.kind, outcome).inc()
+
     async def _execute(self, outputs: list[Output]) -> None:
         queue = deque(outputs)
         while queue:
@@ -361,6 +368,7 @@ class Link:
                 self._count_relayed(output)
             elif isinstance(output, Observed):
                 self._publish(output.event)
+                self._count_transfer(output.event)
                 if self._suspended and isinstance(output.event, ev.TransactionEnded):
                     self._suspension_ended(output.event.transaction_id)
             elif isinstance(output, LcCallFinished):

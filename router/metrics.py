@@ -108,6 +108,13 @@ class RouterMetrics:
             ["action", "outcome"],
             registry=r,
         )
+        self.charger_transfers = Counter(
+            "ocpp_lc_charger_transfers",
+            "Chargers' firmware updates and log uploads that ended, by kind (firmware, log)"
+            " and outcome (installed, uploaded, refused, download_failed, ...)",
+            ["kind", "outcome"],
+            registry=r,
+        )
         self.late_replies_dropped = Counter(
             "ocpp_lc_late_replies_dropped",
             "Answers to LC calls that arrived after the call timed out",

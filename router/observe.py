@@ -163,12 +163,28 @@ def _heartbeat(identity: str, version: OcppVersion, p: dict[str, Any]) -> list[e
 
 
 RequestObserver = Callable[[str, OcppVersion, dict[str, Any]], list[ev.Event]]
+
+
+def _transfer_status(kind: str) -> RequestObserver:
+    """FirmwareStatusNotification ("firmware"), Diagnostics/LogStatusNotification ("log")."""
+
+    def observe(identity: str, version: OcppVersion, p: dict[str, Any]) -> list[ev.Event]:
+        if not isinstance(p.get("status"), str):
+            return []
+        return [ev.TransferStatusReported(identity, kind, p["status"], _int(p.get("requestId")))]
+
+    return observe
+
+
 _REQUEST_OBSERVERS: dict[str, RequestObserver] = {
     "Heartbeat": _heartbeat,
     "StatusNotification": _status_notification,
     "MeterValues": _meter_values,
     "StopTransaction": _stop_transaction,
     "TransactionEvent": _transaction_event,
+    "FirmwareStatusNotification": _transfer_status("firmware"),
+    "DiagnosticsStatusNotification": _transfer_status("log"),
+    "LogStatusNotification": _transfer_status("log"),
 }
 
 
@@ -235,6 +251,43 @@ def _clear_charging_profile(
     return [ev.ChargingProfileCleared(identity, dict(request), accepted)]
 
 
+def _update_firmware(
+    identity: str, version: OcppVersion, request: dict[str, Any], response: dict[str, Any]
+) -> list[ev.Event]:
+    location: Any
+    answer: Any
+    if version is OcppVersion.V16:  # the answer is empty: answering is accepting
+        location, answer = request.get("location"), "Accepted"
+    else:
+        location, answer = _dict(request.get("firmware")).get("location"), response.get("status")
+    return [_transfer_requested(identity, "firmware", location, request, answer)]
+
+
+def _log_request(
+    identity: str, version: OcppVersion, request: dict[str, Any], response: dict[str, Any]
+) -> list[ev.Event]:
+    location: Any
+    answer: Any
+    if version is OcppVersion.V16:  # GetDiagnostics: no fileName means nothing to upload
+        location = request.get("location")
+        answer = "Accepted" if response.get("fileName") else "NothingToUpload"
+    else:
+        location, answer = _dict(request.get("log")).get("remoteLocation"), response.get("status")
+    return [_transfer_requested(identity, "log", location, request, answer)]
+
+
+def _transfer_requested(
+    identity: str, kind: str, location: Any, request: dict[str, Any], answer: Any
+) -> ev.TransferRequested:
+    return ev.TransferRequested(
+        identity,
+        kind,
+        location if isinstance(location, str) else None,
+        _int(request.get("requestId")),
+        answer if isinstance(answer, str) else "Accepted",
+    )
+
+
 ResultObserver = Callable[[str, OcppVersion, dict[str, Any], dict[str, Any]], list[ev.Event]]
 # Charger-originated requests whose meaning needs the CSMS's answer.
 _CHARGER_CALL_RESULTS: dict[str, ResultObserver] = {
@@ -245,6 +298,9 @@ _CHARGER_CALL_RESULTS: dict[str, ResultObserver] = {
 _CSMS_CALL_RESULTS: dict[str, ResultObserver] = {
     "SetChargingProfile": _set_charging_profile,
     "ClearChargingProfile": _clear_charging_profile,
+    "UpdateFirmware": _update_firmware,
+    "GetDiagnostics": _log_request,
+    "GetLog": _log_request,
 }
 
 

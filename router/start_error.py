@@ -14,8 +14,10 @@ class StartError(RuntimeError):
         self.key = key
 
 
-def listen_failure(section: str, host: str, port: int, exc: OSError) -> StartError:
+def listen_failure(
+    section: str, host: str, port: int, exc: OSError, port_key: str = "listen_port"
+) -> StartError:
     """A failed bind, blamed on `listen_host` when the address is not this machine's."""
-    key = "listen_host" if exc.errno == errno.EADDRNOTAVAIL else "listen_port"
+    key = "listen_host" if exc.errno == errno.EADDRNOTAVAIL else port_key
     detail = os.strerror(exc.errno).lower() if exc.errno else str(exc)
     return StartError(f"{section}.{key}", f"cannot listen on {host}:{port}: {detail}")

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from lc.config import SiteConfig, parse_config
 from router import events as ev
 from router.server import Router, RouterSettings
 from router.session import SessionSettings
@@ -65,6 +67,18 @@ async def make_router() -> AsyncIterator[RouterFactory]:
     yield start
     for router in started:
         await router.stop()
+
+
+def lc_site_config(upstream_url: str, folder: Path, **sections: Any) -> SiteConfig:
+    """A whole LC on 127.0.0.1 (any free ports), its journal in `folder`, plus `sections`."""
+    router = {
+        "upstream_url": upstream_url,
+        "listen_host": "127.0.0.1",
+        "listen_port": 0,
+        "offline": {"journal_path": str(folder / "journal.sqlite")},
+    }
+    metrics = {"listen_host": "127.0.0.1", "listen_port": 0}
+    return parse_config({"router": router, "metrics": metrics, **sections})
 
 
 def lc_url(router: Router) -> str:

@@ -8,12 +8,14 @@ import base64
 import contextlib
 import itertools
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
+import aiohttp
 import websockets
 from ocpp.exceptions import NotSupportedError as OcppNotSupportedError
 from ocpp.routing import after as untyped_after
@@ -130,6 +132,11 @@ class CsmsStation16(SlowCsmsMixin, Cp16):
         self.actions.append("FirmwareStatusNotification")
         return result16.FirmwareStatusNotification()
 
+    @on("DiagnosticsStatusNotification")
+    def on_diagnostics_status(self, **_: Any) -> result16.DiagnosticsStatusNotification:
+        self.actions.append("DiagnosticsStatusNotification")
+        return result16.DiagnosticsStatusNotification()
+
     @on("Heartbeat")
     def on_heartbeat(self) -> result16.Heartbeat:
         self.actions.append("Heartbeat")
@@ -185,6 +192,11 @@ class CsmsStation201(SlowCsmsMixin, Cp201):
     def on_firmware_status(self, **_: Any) -> result201.FirmwareStatusNotification:
         self.actions.append("FirmwareStatusNotification")
         return result201.FirmwareStatusNotification()
+
+    @on("LogStatusNotification")
+    def on_log_status(self, **_: Any) -> result201.LogStatusNotification:
+        self.actions.append("LogStatusNotification")
+        return result201.LogStatusNotification()
 
     @on("Heartbeat")
     def on_heartbeat(self) -> result201.Heartbeat:
@@ -298,6 +310,16 @@ class Csms:
             await self.server.wait_closed()
             self.server = None
 
+    async def update_firmware(self, identity: str, location: str, request_id: int = 1) -> None:
+        """Tell a connected charger (either version) to update its firmware from `location`."""
+        station = self.stations[identity]
+        retrieve = "2026-12-06T00:00:00Z"
+        if isinstance(station, CsmsStation16):
+            await station.call(call16.UpdateFirmware(location=location, retrieve_date=retrieve))
+        else:
+            firmware = {"location": location, "retrieveDateTime": retrieve}
+            await station.call(call201.UpdateFirmware(request_id=request_id, firmware=firmware))
+
     def received(self, identity: str) -> list[str]:
         """Every frame the CSMS got from `identity`, over all its connections, in order."""
         return [frame for recorder in self.history.get(identity, []) for frame in recorder.received]
@@ -319,6 +341,44 @@ class GatedCsms(Csms):
 
 # -- charge points -----------------------------------------------------------------------------
 
+Notify = Callable[[str], Awaitable[None]]
+
+
+class Transfers:
+    """A charger's firmware downloads and log uploads, run after it answered the request."""
+
+    def __init__(self) -> None:
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def start(self, transfer: Coroutine[Any, Any, None]) -> None:
+        self.tasks.append(asyncio.create_task(transfer))
+
+    async def finished(self, timeout_s: float = 30.0) -> None:
+        """Wait for every transfer started so far; bounded, and an exception in one raises."""
+        async with asyncio.timeout(timeout_s):
+            await asyncio.gather(*self.tasks)
+
+
+async def install_firmware(location: str, downloaded: list[bytes], notify: Notify) -> None:
+    """What a charger does after accepting UpdateFirmware: download the file from `location`
+    (only from this machine), then report each step as the spec orders them."""
+    assert urlsplit(location).hostname == "127.0.0.1", location
+    await notify("Downloading")
+    async with aiohttp.ClientSession() as http, http.get(location) as response:
+        body = await response.read() if response.status == 200 else None
+    if body is None:
+        await notify("DownloadFailed")
+        return
+    downloaded.append(body)
+    for status in ("Downloaded", "Installing", "Installed"):
+        await notify(status)
+
+
+async def upload_log(final_status: str, notify: Notify) -> None:
+    """What a charger does after accepting GetDiagnostics / GetLog (the upload is not made)."""
+    await notify("Uploading")
+    await notify(final_status)
+
 
 class ChargePoint16(Cp16):
     def __init__(
@@ -329,6 +389,9 @@ class ChargePoint16(Cp16):
         self.profiles: list[dict[str, Any]] = []
         self.handled: list[str] = []
         self.remote_stops: list[int] = []
+        self.firmware: list[bytes] = []  # every firmware file downloaded, in order
+        self.log_upload_status = "Uploaded"  # how every diagnostics upload ends
+        self.transfers = Transfers()
         self.profile_status = "Accepted"  # the answer to every SetChargingProfile
         self.cleared: list[dict[str, Any]] = []  # every ClearChargingProfile's criteria
         # every key is reported, whatever was asked for; None: GetConfiguration is refused
@@ -377,6 +440,26 @@ class ChargePoint16(Cp16):
         self.remote_stops.append(transaction_id)
         return result16.RemoteStopTransaction(status="Accepted")
 
+    @on("UpdateFirmware")
+    async def on_update_firmware(self, location: str, **_: Any) -> result16.UpdateFirmware:
+        await self._delay("UpdateFirmware")
+        notify = self._notifier(call16.FirmwareStatusNotification)
+        self.transfers.start(install_firmware(location, self.firmware, notify))
+        return result16.UpdateFirmware()
+
+    @on("GetDiagnostics")
+    async def on_get_diagnostics(self, location: str, **_: Any) -> result16.GetDiagnostics:
+        await self._delay("GetDiagnostics")
+        notify = self._notifier(call16.DiagnosticsStatusNotification)
+        self.transfers.start(upload_log(self.log_upload_status, notify))
+        return result16.GetDiagnostics(file_name="diagnostics.txt")
+
+    def _notifier(self, request: Callable[..., Any]) -> Notify:
+        async def notify(status: str) -> None:
+            await self.call(request(status=status))
+
+        return notify
+
     async def boot(self) -> Any:
         return await self.call(
             call16.BootNotification(charge_point_model="Model16", charge_point_vendor="Vendor")
@@ -392,6 +475,9 @@ class ChargePoint201(Cp201):
         self.profiles: list[dict[str, Any]] = []
         self.handled: list[str] = []
         self.remote_stops: list[str] = []
+        self.firmware: list[bytes] = []  # every firmware file downloaded, in order
+        self.log_upload_status = "Uploaded"  # how every log upload ends
+        self.transfers = Transfers()
         # (component, variable) -> value; any other variable reads "300"
         self.variables: dict[tuple[str, str], str] = {}
 
@@ -436,6 +522,28 @@ class ChargePoint201(Cp201):
     async def on_reset(self, **_: Any) -> result201.Reset:
         await self._delay("Reset")
         return result201.Reset(status="Accepted")
+
+    @on("UpdateFirmware")
+    async def on_update_firmware(
+        self, request_id: int, firmware: dict[str, Any], **_: Any
+    ) -> result201.UpdateFirmware:
+        await self._delay("UpdateFirmware")
+        notify = self._notifier(call201.FirmwareStatusNotification, request_id)
+        self.transfers.start(install_firmware(firmware["location"], self.firmware, notify))
+        return result201.UpdateFirmware(status="Accepted")
+
+    @on("GetLog")
+    async def on_get_log(self, request_id: int, **_: Any) -> result201.GetLog:
+        await self._delay("GetLog")
+        notify = self._notifier(call201.LogStatusNotification, request_id)
+        self.transfers.start(upload_log(self.log_upload_status, notify))
+        return result201.GetLog(status="Accepted", filename="log.txt")
+
+    def _notifier(self, request: Callable[..., Any], request_id: int) -> Notify:
+        async def notify(status: str) -> None:
+            await self.call(request(status=status, request_id=request_id))
+
+        return notify
 
     async def boot(self) -> Any:
         return await self.call(

@@ -119,3 +119,43 @@ def test_a_csms_outage_is_shown_until_the_link_is_back_or_the_charger_reconnects
     view.handle(ev.CsmsLinkChanged("CP1", connected=False), 130.0)
     view.handle(ev.ChargerConnected("CP1", OcppVersion.V201), 140.0)
     assert view.chargers["CP1"].csms_connected  # a new connection starts with its CSMS link up
+
+
+def test_a_firmware_update_from_request_to_result_then_the_next_one() -> None:
+    view = SiteView()
+    _connected(view, version=OcppVersion.V16)
+    url = "http://10.0.0.2/fw.bin"
+    view.handle(ev.TransferRequested("CP1", "firmware", url, None, "Accepted"), 110.0)
+    view.handle(ev.TransferStatusReported("CP1", "firmware", "Downloading", None), 120.0)
+    transfer = view.chargers["CP1"].transfers["firmware"]
+    assert (transfer.location, transfer.requested_at, transfer.state, transfer.since) == (
+        url,
+        110.0,
+        "Downloading",
+        120.0,
+    )
+    assert transfer.outcome is None
+    view.handle(ev.TransferStatusReported("CP1", "firmware", "InstallationFailed", None), 130.0)
+    assert transfer.outcome == "installation_failed"
+    # Idle (a TriggerMessage's answer when nothing goes on) leaves the last result shown.
+    view.handle(ev.TransferStatusReported("CP1", "firmware", "Idle", None), 140.0)
+    assert view.chargers["CP1"].transfers["firmware"] is transfer
+    # A status after a finished update is a new one the LC did not see requested.
+    view.handle(ev.TransferStatusReported("CP1", "firmware", "Downloading", None), 150.0)
+    current = view.chargers["CP1"].transfers["firmware"]
+    assert (current.location, current.requested_at, current.outcome) == (None, None, None)
+
+
+def test_a_refused_log_request_is_over_at_once() -> None:
+    view = SiteView()
+    _connected(view)
+    view.handle(ev.TransferRequested("CP1", "log", "ftp://x/", 4, "Rejected"), 110.0)
+    transfer = view.chargers["CP1"].transfers["log"]
+    assert (transfer.state, transfer.outcome) == ("Rejected", "refused")
+
+
+def test_diagnostics_a_16_charger_has_none_of_are_over_without_a_refusal() -> None:
+    view = SiteView()
+    _connected(view, version=OcppVersion.V16)
+    view.handle(ev.TransferRequested("CP1", "log", "ftp://x/", None, "NothingToUpload"), 110.0)
+    assert view.chargers["CP1"].transfers["log"].outcome == "nothing_to_upload"

@@ -16,7 +16,7 @@ import pytest
 
 from balancer.allocate import Mode
 from balancer.history import SiteSample
-from lc.site_view import ChargerView, SessionView
+from lc.site_view import ChargerView, SessionView, TransferView
 from lc.status_page import BalancerStatus, EvseControl, StatusSnapshot, render
 from router.frames import OcppVersion
 from tests.browser import Page, chromium, png_pixels
@@ -51,6 +51,13 @@ def _snapshot() -> StatusSnapshot:
     session.charging_state, session.current_a = "Charging", (31.8, 31.9, 31.7)
     session.power_w, session.energy_start_wh, session.energy_wh = 21900.0, 1000.0, 9800.0
     charging.sessions[session.transaction_id] = session
+    charging.transfers["firmware"] = TransferView(
+        "firmware",
+        "https://10.0.0.2:8443/firmware/eve-6.5.0.bin",
+        NOW - 900,
+        "Downloading",
+        NOW - 60,
+    )
     paused = ChargerView("Row-A-02", OcppVersion.V16, True, NOW - 2000)
     paused.statuses.update({(0, None): "Available", (1, None): "Charging"})
     paused.sessions["-1"] = SessionView("Row-A-02", "-1", 1, NOW - 600)
@@ -99,6 +106,8 @@ _LAYOUT = """(() => {
       .filter(t => t.startsWith('Row-B-07')),
     session: [...document.querySelectorAll('tr')].map(r => r.innerText)
       .filter(t => t.startsWith('Row-A-02')).pop(),
+    firmware: [...document.querySelectorAll('tr')].map(r => r.innerText)
+      .filter(t => t.startsWith('Row-A-01') && t.includes('firmware update')),
     overload: [...charts[0].querySelectorAll('rect.shade-overload')].map(box),
     meterLost: [...charts[0].querySelectorAll('rect.shade-meter-lost')].map(box),
     legendOverload: box(document.querySelectorAll('.legend li')[4].querySelector('svg')),
@@ -162,6 +171,15 @@ async def _check_layout(layout: dict[str, Any], width: int) -> None:
     assert layout["mode"] == "overload: L1 above the cap"
     assert len(layout["absent"]) == 1 and "offline since" in layout["absent"][0]
     assert "paused: no capacity" in layout["session"] and "Charging" not in layout["session"]
+    [firmware] = layout["firmware"]  # one row per cell, cells apart: the words a person reads
+    cells = [cell.strip() for cell in firmware.split("\t")]
+    assert cells[:4] == [
+        "Row-A-01",
+        "firmware update",
+        "https://10.0.0.2:8443/firmware/eve-6.5.0.bin",
+        "downloading",
+    ]
+    assert cells[4].endswith("(1 min)") and cells[5] == "in progress"
 
 
 async def _check_shades(page: Page, layout: dict[str, Any]) -> None:

@@ -18,8 +18,24 @@ from router.observe import needs_result, observe_charger_request, observe_result
 
 CP = "CP1"
 TS = "2026-11-25T10:00:00Z"
-REQUESTS = ("StatusNotification", "MeterValues", "StopTransaction", "TransactionEvent")
-RESULTS = ("BootNotification", "StartTransaction", "SetChargingProfile", "ClearChargingProfile")
+REQUESTS = (
+    "StatusNotification",
+    "MeterValues",
+    "StopTransaction",
+    "TransactionEvent",
+    "FirmwareStatusNotification",
+    "DiagnosticsStatusNotification",
+    "LogStatusNotification",
+)
+RESULTS = (
+    "BootNotification",
+    "StartTransaction",
+    "SetChargingProfile",
+    "ClearChargingProfile",
+    "UpdateFirmware",
+    "GetDiagnostics",
+    "GetLog",
+)
 
 
 def _sampled(value: Any, multiplier: Any = None, unit: str = "A") -> dict[str, Any]:
@@ -161,3 +177,40 @@ def test_a_payload_parsed_from_text_with_nan_and_huge_numbers_is_observed_safely
     payload = json.loads(text)
     events = observe_charger_request(CP, OcppVersion.V201, "MeterValues", payload)
     assert events == [ev.MeterSampled(CP, 1, None, (None, None, None), None, 1500.0)]
+
+
+@pytest.mark.parametrize(
+    ("version", "action", "request_payload", "response", "expected"),
+    [
+        (
+            OcppVersion.V16,
+            "GetDiagnostics",
+            {"location": "ftp://h/"},
+            {},
+            ev.TransferRequested(CP, "log", "ftp://h/", None, "NothingToUpload"),
+        ),
+        (
+            OcppVersion.V201,
+            "GetLog",
+            {"logType": "DiagnosticsLog", "requestId": 4, "log": {"remoteLocation": "ftp://h/"}},
+            {"status": "Rejected"},
+            ev.TransferRequested(CP, "log", "ftp://h/", 4, "Rejected"),
+        ),
+        (
+            OcppVersion.V16,
+            "UpdateFirmware",
+            {"location": "http://h/fw", "retrieveDate": TS},
+            {},
+            ev.TransferRequested(CP, "firmware", "http://h/fw", None, "Accepted"),
+        ),
+    ],
+)
+def test_transfer_requests_and_their_answers(
+    version: OcppVersion,
+    action: str,
+    request_payload: dict[str, Any],
+    response: dict[str, Any],
+    expected: ev.Event,
+) -> None:
+    assert needs_result(action, charger_originated=False)
+    assert observe_result(CP, version, action, False, request_payload, response) == [expected]
