@@ -20,8 +20,12 @@ from lc.status_page import StatusSnapshot, render
 from modbus.reader import MeterReader
 from router.config_reader import ConfigError
 from router.metrics import metrics_app
+from router.schemas import default_registry
 from router.server import Router
 from router.start_error import listen_failure
+from router.upstream import UpstreamSettings
+from station.link import StationLink, StationSettings
+from station.session import StationSession
 from supervision.tasks import REGISTRY as TASK_REGISTRY
 from supervision.tasks import Tasks
 
@@ -45,6 +49,7 @@ class LocalController:
         self.balancer: LoadBalancer | None = None
         self._tasks = Tasks()
         self._balancer_task: asyncio.Task[None] | None = None
+        self.station = _station_link(config)
         self._meter: MeterReader | None = None
         self._metrics_runner: web.AppRunner | None = None
         self.metrics_port: int | None = None
@@ -71,6 +76,8 @@ class LocalController:
         await self.router.start()
         if self.balancer is not None:
             self._balancer_task = self._tasks.spawn(self.balancer.run(), "balancer")
+        if self.station is not None:
+            self._tasks.spawn(self.station.run(), "station")
         app = metrics_app(registries)
         app.router.add_get("/", self._status_page)
         self._metrics_runner = web.AppRunner(app, access_log=None)
@@ -114,6 +121,7 @@ class LocalController:
 
     async def stop(self) -> None:
         """Close everything opened so far; safe after a partial start and when called twice."""
+        await self._tasks.stop()
         if self._balancer_task is not None:
             self._balancer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -156,6 +164,23 @@ class LocalController:
             log.info("[router.tls] certificates re-read: new charger connections get them")
         else:
             log.warning("[router.tls] changed beyond its certificates: at the next restart")
+
+
+def _station_link(config: SiteConfig) -> StationLink | None:
+    """The LC's own connection to the CSMS, when the config gives it an identity."""
+    station = config.station
+    if station is None:
+        return None
+    session = StationSession(station.description, default_registry(), station.timers)
+    dialer = UpstreamSettings(
+        base_url=station.csms_url,
+        connect_timeout_s=config.router.connect_timeout_s,
+        ping_interval_s=config.router.ping_interval_s,
+        max_frame_bytes=config.router.session.max_frame_chars,
+        ssl_context=station.ssl_context,
+    )
+    settings = StationSettings(station.identity, station.password, station.backoff)
+    return StationLink(settings, session, dialer)
 
 
 async def serve_until_signalled(controller: LocalController) -> None:

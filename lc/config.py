@@ -1,4 +1,5 @@
-"""The whole site config file (TOML): the router's sections and the load balancer's."""
+"""The whole site config file (TOML): the router's sections, the load balancer's and the
+LC's own identity's."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from balancer.config import BalancerConfig, parse_balancer_config
 from router.config import MetricsSettings, parse_router_config
 from router.config_reader import ConfigError, Table
 from router.server import RouterSettings
+from station.config import StationConfig, parse_station_config
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,14 +21,16 @@ class SiteConfig:
     metrics: MetricsSettings
     connection_loss: str
     balancer: BalancerConfig | None  # None: the LC only routes
+    station: StationConfig | None = None  # None: the LC has no identity of its own at the CSMS
 
 
 def parse_config(data: dict[str, Any]) -> SiteConfig:
     root = Table(data, "")
     router, metrics, policy = parse_router_config(root)
     balancer = parse_balancer_config(root)
+    station = parse_station_config(root, router)
     root.finish()
-    return SiteConfig(router, metrics, policy, balancer)
+    return SiteConfig(router, metrics, policy, balancer, station)
 
 
 def load_config(path: Path) -> SiteConfig:
