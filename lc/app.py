@@ -16,7 +16,7 @@ from balancer.control import LoadBalancer
 from lc.balancer_status import balancer_status
 from lc.config import SiteConfig, load_config
 from lc.site_view import SiteView
-from lc.status_page import StatusSnapshot, render
+from lc.status_page import StationStatus, StatusSnapshot, render
 from modbus.reader import MeterReader
 from router.config_reader import ConfigError
 from router.metrics import metrics_app
@@ -107,6 +107,18 @@ class LocalController:
             await journal.backlog() if journal is not None else {},
             expected=self._expected_chargers(),
             started_at=self._started_at,
+            station=self._station_status(),
+        )
+
+    def _station_status(self) -> StationStatus | None:
+        if self.station is None:
+            return None
+        session = self.station.session
+        return StationStatus(
+            self.station.settings.identity,
+            session.state.value,
+            session.boot_status,
+            self.station.reconnects,
         )
 
     def _expected_chargers(self) -> list[str]:

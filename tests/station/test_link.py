@@ -12,6 +12,7 @@ from ocpp.v201 import call as call201
 
 from lc.app import LocalController
 from lc.config import parse_config
+from lc.status_page import render
 from station.link import StationLink
 from station.session import LinkState
 from tests.peers import wait_until
@@ -48,6 +49,7 @@ async def csms() -> AsyncIterator[CsmsForLc]:
 
 @pytest.fixture
 async def make_lc() -> AsyncIterator[Any]:
+    """`await make_lc(config)`: a started LC's station link; `make_lc.started` the LCs."""
     started: list[LocalController] = []
 
     async def start(config: dict[str, Any]) -> StationLink:
@@ -57,6 +59,7 @@ async def make_lc() -> AsyncIterator[Any]:
         assert lc.station is not None
         return lc.station
 
+    start.started = started  # type: ignore[attr-defined]
     yield start
     for lc in started:
         await lc.stop()
@@ -163,6 +166,10 @@ async def test_reconnect_after_csms_restart_without_a_second_boot(
     await wait_until(lambda: "Heartbeat" in csms.calls(), 10, "the triggered Heartbeat")
     assert csms.calls() == ["BootNotification", "Heartbeat"]
     assert station.reconnects == 1
+    (lc,) = make_lc.started
+    page = render(await lc.status())
+    assert f"As <b>{IDENTITY}</b>: Accepted by the CSMS." in page
+    assert "The link was lost once since the start." in page
 
 
 async def test_clock_jump_at_the_csms_is_reported(
