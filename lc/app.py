@@ -16,6 +16,7 @@ from balancer.control import LoadBalancer
 from lc.balancer_status import balancer_status
 from lc.config import SiteConfig, load_config
 from lc.site_view import SiteView
+from lc.station_model import device_model, effective_balancer
 from lc.status_page import StationStatus, StatusSnapshot, render
 from modbus.reader import MeterReader
 from router.config_reader import ConfigError
@@ -24,7 +25,9 @@ from router.schemas import default_registry
 from router.server import Router
 from router.start_error import listen_failure
 from router.upstream import UpstreamSettings
+from station.device_model_calls import DeviceModelCalls
 from station.link import StationLink, StationSettings
+from station.overrides import Overrides
 from station.session import StationSession
 from supervision.tasks import REGISTRY as TASK_REGISTRY
 from supervision.tasks import Tasks
@@ -49,7 +52,9 @@ class LocalController:
         self.balancer: LoadBalancer | None = None
         self._tasks = Tasks()
         self._balancer_task: asyncio.Task[None] | None = None
+        self._station_task: asyncio.Task[None] | None = None
         self.station = _station_link(config)
+        self._overrides = Overrides(config.station.state_path) if config.station else None
         self._meter: MeterReader | None = None
         self._metrics_runner: web.AppRunner | None = None
         self.metrics_port: int | None = None
@@ -71,13 +76,15 @@ class LocalController:
         registries = [self.router.metrics.registry, TASK_REGISTRY]
         if self.config.balancer is not None:
             self._meter = MeterReader(self.config.balancer.meter.reader)
-            self.balancer = LoadBalancer(self.config.balancer, self.router, self._meter)
+            effective = effective_balancer(self.config.balancer, self._overrides)
+            self.balancer = LoadBalancer(effective, self.router, self._meter)
             registries.append(self.balancer.metrics.registry)
         await self.router.start()
         if self.balancer is not None:
             self._balancer_task = self._tasks.spawn(self.balancer.run(), "balancer")
         if self.station is not None:
-            self._tasks.spawn(self.station.run(), "station")
+            DeviceModelCalls(device_model(self, self._overrides), self.station).register()
+            self._station_task = self._tasks.spawn(self.station.run(), "station")
         app = metrics_app(registries)
         app.router.add_get("/", self._status_page)
         self._metrics_runner = web.AppRunner(app, access_log=None)
@@ -133,7 +140,10 @@ class LocalController:
 
     async def stop(self) -> None:
         """Close everything opened so far; safe after a partial start and when called twice."""
-        await self._tasks.stop()
+        if self._station_task is not None:
+            self._station_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._station_task
         if self._balancer_task is not None:
             self._balancer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -163,7 +173,7 @@ class LocalController:
             log.warning("router settings changed: they take effect at the next restart")
         self._renew_server_certificates(config)
         if self.balancer is not None and config.balancer is not None:
-            self.balancer.apply_config(config.balancer)
+            self.balancer.apply_config(effective_balancer(config.balancer, self._overrides))
         self.config = config
         log.info("config reloaded from %s", self._config_path)
 

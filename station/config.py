@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from urllib.parse import urlparse
 
 from router.config_reader import ConfigError, Table
@@ -12,6 +13,8 @@ from router.server import RouterSettings
 from station.backoff import BackOff
 from station.session import SessionTimers, StationIdentity
 
+# Beside the journal unless state_path says otherwise.
+STATE_FILE = "ocpp-lc-station-state.json"
 # The BootNotification's field lengths (ChargingStationType in the 2.0.1 schema).
 _FIELD_LENGTHS = {"vendor": 50, "model": 20, "serial": 25}
 # BasicAuthPassword is a passwordString of 16 to 40 characters (2.0.1 A00, SecurityCtrlr).
@@ -27,6 +30,8 @@ class StationConfig:
     timers: SessionTimers
     backoff: BackOff
     ssl_context: ssl.SSLContext | None = field(compare=False)
+    # Where the settings the CSMS changed are kept across restarts (station.overrides).
+    state_path: Path
 
 
 def package_version() -> str:
@@ -92,6 +97,13 @@ def parse_station_config(root: Table, router: RouterSettings) -> StationConfig |
         random_range_s=table.number("reconnect_random_range_s", 10, minimum=0),
         repeat_times=table.integer("reconnect_repeat_times", 5, minimum=0, maximum=20),
     )
+    journal_folder = router.hold.journal_path.parent if router.hold is not None else Path()
+    state_path = Path(table.string("state_path", str(journal_folder / STATE_FILE)))
+    if not state_path.parent.is_dir():
+        raise ConfigError(
+            f"{table.key('state_path')}: the folder {str(state_path.parent)!r} does not exist "
+            "(create it on persistent storage, writable by the LC's user only)"
+        )
     config = StationConfig(
         identity=identity,
         csms_url=csms_url,
@@ -102,6 +114,7 @@ def parse_station_config(root: Table, router: RouterSettings) -> StationConfig |
         # Towards a wss:// CSMS: the router's upstream TLS settings (client certificate for
         # security profile 3, trusted CAs), else the system's trust store.
         ssl_context=router.upstream_ssl if parsed.scheme == "wss" else None,
+        state_path=state_path,
     )
     table.finish()
     return config

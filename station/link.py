@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import contextvars
 import inspect
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,10 @@ _CLOSING = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType
 
 # A CSMS call's payload in, the response payload out.
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]] | dict[str, Any]]
+FollowUp = Callable[[], Coroutine[Any, Any, None]]
+
+# The follow-ups of the CSMS call whose handler is running in this task.
+_FOLLOW_UPS: contextvars.ContextVar[list[FollowUp]] = contextvars.ContextVar("follow_ups")
 
 
 class StationCallFailed(Exception):
@@ -70,6 +75,11 @@ class StationLink:
     def register(self, action: str, handler: Handler) -> None:
         """Answer the CSMS's `action` calls with `handler`."""
         self.handlers[action] = handler
+
+    def after_answer(self, follow_up: FollowUp) -> None:
+        """From inside a handler: run `follow_up` once the handler's answer is on its way
+        (e.g. the NotifyReports a GetBaseReport promises come after its response)."""
+        _FOLLOW_UPS.get().append(follow_up)
 
     async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Send one of the LC's calls (queued behind the others) and return the answer."""
@@ -187,11 +197,20 @@ class StationLink:
             answer.set_exception(StationCallFailed(reason))
 
     async def _handle(self, call: IncomingCall) -> None:
+        follow_ups: list[FollowUp] = []
+        _FOLLOW_UPS.set(follow_ups)
+        if not await self._answer(call):
+            return
+        for follow_up in follow_ups:
+            self._tasks.spawn(follow_up(), f"station {call.action} follow-up")
+
+    async def _answer(self, call: IncomingCall) -> bool:
+        """Answer `call` from its handler; False when it could not."""
         handler = self.handlers.get(call.action)
         if handler is None:
             description = f"the LC does not support {call.action}"
             self._act(self.session.fail(call.message_id, "NotSupported", description, time.time()))
-            return
+            return False
         try:
             result = handler(call.payload)
             payload = await result if inspect.isawaitable(result) else result
@@ -199,5 +218,6 @@ class StationLink:
             log.exception("station %s: %s handler failed", self.settings.identity, call.action)
             description = f"{call.action} failed: {type(exc).__name__}"
             self._act(self.session.fail(call.message_id, "InternalError", description, time.time()))
-            return
+            return False
         self._act(self.session.answer(call.message_id, payload, time.time()))
+        return True

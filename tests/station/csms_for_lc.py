@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import websockets
@@ -18,6 +19,30 @@ from websockets.asyncio.server import Server, ServerConnection
 
 from ocpp_knowledge.ocpp_time import to_ocpp_time
 from tests.peers import RecordingConnection
+
+IDENTITY = "LC-GARAGE-1"
+
+
+def station_config(csms: CsmsForLc, state_folder: Path, **station: Any) -> dict[str, Any]:
+    """An LC config that only routes and has the identity IDENTITY at `csms`."""
+    return {
+        "router": {
+            "upstream_url": f"ws://127.0.0.1:{csms.port}",
+            "listen_host": "127.0.0.1",
+            "listen_port": 0,
+            "connection_loss": "close",
+        },
+        "metrics": {"listen_port": 0},
+        "station": {
+            "identity": IDENTITY,
+            "csms_url": csms.url(IDENTITY),
+            "serial": "SN-0001",
+            "reconnect_wait_minimum_s": 0.1,
+            "reconnect_random_range_s": 0,
+            "state_path": str(state_folder / "station-state.json"),
+            **station,
+        },
+    }
 
 
 class LcAtCsms(Cp201):
@@ -43,6 +68,11 @@ class LcAtCsms(Cp201):
     def on_log_status(self, **_: Any) -> result201.LogStatusNotification:
         return result201.LogStatusNotification()
 
+    @on("NotifyReport")
+    def on_notify_report(self, **report: Any) -> result201.NotifyReport:
+        self._csms.reports.append(report)
+        return result201.NotifyReport()
+
     @on("DataTransfer")
     def on_data_transfer(self, vendor_id: str, **_: Any) -> result201.DataTransfer:
         return result201.DataTransfer(status="Accepted", data=f"csms saw {vendor_id}")
@@ -53,6 +83,7 @@ class CsmsForLc:
     # (status, interval) per BootNotification in turn; the last one answers all later ones.
     boot_answers: list[tuple[str, int]] = field(default_factory=lambda: [("Accepted", 300)])
     clock_offset_s: float = 0.0  # how far the CSMS's clock is ahead of the machine's
+    reports: list[dict[str, Any]] = field(default_factory=list)  # NotifyReports, snake_case
     stations: list[LcAtCsms] = field(default_factory=list)
     connections: list[RecordingConnection] = field(default_factory=list)
     server: Server | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,35 +17,7 @@ from lc.status_page import render
 from station.link import StationLink
 from station.session import LinkState
 from tests.peers import wait_until
-from tests.station.csms_for_lc import CsmsForLc, running_csms
-
-IDENTITY = "LC-GARAGE-1"
-
-
-def station_config(csms: CsmsForLc, **station: Any) -> dict[str, Any]:
-    return {
-        "router": {
-            "upstream_url": f"ws://127.0.0.1:{csms.port}",
-            "listen_host": "127.0.0.1",
-            "listen_port": 0,
-            "connection_loss": "close",
-        },
-        "metrics": {"listen_port": 0},
-        "station": {
-            "identity": IDENTITY,
-            "csms_url": csms.url(IDENTITY),
-            "serial": "SN-0001",
-            "reconnect_wait_minimum_s": 0.1,
-            "reconnect_random_range_s": 0,
-            **station,
-        },
-    }
-
-
-@pytest.fixture
-async def csms() -> AsyncIterator[CsmsForLc]:
-    async with running_csms(CsmsForLc()) as server:
-        yield server
+from tests.station.csms_for_lc import IDENTITY, CsmsForLc, station_config
 
 
 @pytest.fixture
@@ -69,9 +42,11 @@ def lc_frames(csms: CsmsForLc) -> list[list[Any]]:
     return [json.loads(text) for c in csms.connections for text in c.received]
 
 
-async def test_boot_pending_then_accepted_with_heartbeats(csms: CsmsForLc, make_lc: Any) -> None:
+async def test_boot_pending_then_accepted_with_heartbeats(
+    csms: CsmsForLc, make_lc: Any, tmp_path: Path
+) -> None:
     csms.boot_answers = [("Pending", 1), ("Accepted", 1)]
-    station = await make_lc(station_config(csms))
+    station = await make_lc(station_config(csms, tmp_path))
     await wait_until(lambda: station.session.state is LinkState.PENDING, 10, "Pending")
     # Pending: the LC answers the CSMS's calls; what the CSMS triggers is sent, nothing else.
     answer = await csms.station.call(call201.TriggerMessage(requested_message="Heartbeat"))
@@ -89,10 +64,10 @@ async def test_boot_pending_then_accepted_with_heartbeats(csms: CsmsForLc, make_
 
 
 async def test_rejected_boot_is_retried_after_the_interval_and_calls_refused(
-    csms: CsmsForLc, make_lc: Any
+    csms: CsmsForLc, make_lc: Any, tmp_path: Path
 ) -> None:
     csms.boot_answers = [("Rejected", 1), ("Accepted", 300)]
-    station = await make_lc(station_config(csms))
+    station = await make_lc(station_config(csms, tmp_path))
     await wait_until(lambda: station.session.state is LinkState.REJECTED, 10, "Rejected")
     with pytest.raises(Exception) as refused:
         await csms.station.call(
@@ -104,9 +79,9 @@ async def test_rejected_boot_is_retried_after_the_interval_and_calls_refused(
 
 
 async def test_registered_handler_answers_and_calls_the_csms_itself(
-    csms: CsmsForLc, make_lc: Any
+    csms: CsmsForLc, make_lc: Any, tmp_path: Path
 ) -> None:
-    station = await make_lc(station_config(csms))
+    station = await make_lc(station_config(csms, tmp_path))
     await wait_until(lambda: station.session.state is LinkState.ACCEPTED, 10, "Accepted")
 
     async def data_transfer(payload: dict[str, Any]) -> dict[str, Any]:
@@ -120,18 +95,13 @@ async def test_registered_handler_answers_and_calls_the_csms_itself(
     assert result.data == "csms saw org.example-back"
     # An action the LC registered no handler for is known to OCPP: NotSupported.
     with pytest.raises(NotSupportedError):
-        await csms.station.call(
-            call201.GetVariables(
-                get_variable_data=[{"component": {"name": "ClockCtrlr"}, "variable": {"name": "x"}}]
-            ),
-            suppress=False,
-        )
+        await csms.station.call(call201.GetLocalListVersion(), suppress=False)
 
 
 async def test_trigger_message_answers_per_the_spec_once_accepted(
-    csms: CsmsForLc, make_lc: Any
+    csms: CsmsForLc, make_lc: Any, tmp_path: Path
 ) -> None:
-    station = await make_lc(station_config(csms))
+    station = await make_lc(station_config(csms, tmp_path))
     await wait_until(lambda: station.session.state is LinkState.ACCEPTED, 10, "Accepted")
     expected = {
         "BootNotification": "Rejected",  # F06.FR.17: already Accepted
@@ -151,9 +121,9 @@ async def test_trigger_message_answers_per_the_spec_once_accepted(
 
 
 async def test_reconnect_after_csms_restart_without_a_second_boot(
-    csms: CsmsForLc, make_lc: Any
+    csms: CsmsForLc, make_lc: Any, tmp_path: Path
 ) -> None:
-    station = await make_lc(station_config(csms))
+    station = await make_lc(station_config(csms, tmp_path))
     await wait_until(lambda: station.session.state is LinkState.ACCEPTED, 10, "Accepted")
     await csms.stop()
     await wait_until(lambda: station.session.state is LinkState.DISCONNECTED, 10, "link lost")
@@ -173,10 +143,10 @@ async def test_reconnect_after_csms_restart_without_a_second_boot(
 
 
 async def test_clock_jump_at_the_csms_is_reported(
-    csms: CsmsForLc, make_lc: Any, caplog: pytest.LogCaptureFixture
+    csms: CsmsForLc, make_lc: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     csms.boot_answers = [("Accepted", 1)]
-    station = await make_lc(station_config(csms, clock_report_threshold_s=20))
+    station = await make_lc(station_config(csms, tmp_path, clock_report_threshold_s=20))
     await wait_until(lambda: station.session.state is LinkState.ACCEPTED, 10, "Accepted")
     assert abs(station.session.clock_offset_s) < 20
     csms.clock_offset_s = 3600

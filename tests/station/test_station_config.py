@@ -42,6 +42,7 @@ def test_csms_url_defaults_to_the_upstream_with_the_identity() -> None:
         ({"password": "short"}, "station.password"),
         ({"reconnect_wait_minimum_s": 0}, "station.reconnect_wait_minimum_s"),
         ({"heartbeat": 5}, "station.heartbeat"),
+        ({"state_path": "no-such-folder/state.json"}, "station.state_path"),
     ],
 )
 def test_a_bad_key_is_named(station: dict[str, Any], key: str) -> None:
