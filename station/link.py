@@ -52,7 +52,8 @@ class StationCallFailed(Exception):
 @dataclass(frozen=True, slots=True)
 class StationSettings:
     identity: str
-    password: str | None = None  # Basic auth, security profiles 1 and 2
+    # Basic auth, security profiles 1 and 2; never in a log line or a traceback.
+    password: str | None = field(default=None, repr=False)
     backoff: BackOff = field(default_factory=BackOff)
 
 

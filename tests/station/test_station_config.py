@@ -9,6 +9,7 @@ import pytest
 
 from lc.config import load_config, parse_config
 from router.config_reader import ConfigError
+from station.link import StationSettings
 from tests.lc_process import example_config
 
 
@@ -64,3 +65,8 @@ def test_the_example_config_gives_the_lc_an_identity(tmp_path: Path) -> None:
     assert station.identity == "LC-GARAGE-1"
     assert station.csms_url == "ws://csms.example.net:9000/LC-GARAGE-1"
     assert station.description.serial == "SN-0001"
+
+
+def test_the_link_settings_do_not_show_the_password() -> None:
+    settings = StationSettings("LC-1", "a-password-of-24-chars!!")
+    assert "a-password" not in repr(settings)
