@@ -68,6 +68,7 @@ class StationLink:
         self.session = session
         self.handlers: dict[str, Handler] = {}
         self.reconnects = 0
+        self.redial_at: float | None = None  # wall time of the next dial, while waiting for it
         self._dialer = UpstreamDialer(dialer_settings)
         self._tasks = Tasks("station")
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
@@ -94,7 +95,8 @@ class StationLink:
             self._waiting.pop(message_id, None)
 
     async def run(self) -> None:
-        """Keep the link up until cancelled."""
+        """Keep the link up until cancelled. A lost link is redialled after the back-off as a
+        refused one is, so a CSMS that accepts and drops the LC at once is not hammered."""
         failures = 0
         try:
             while True:
@@ -109,14 +111,20 @@ class StationLink:
                         refused.reason,
                         delay,
                     )
-                    await asyncio.sleep(delay)
+                    await self._wait(delay)
                     continue
-                failures = 0
                 await self._pump(ws)
                 self.reconnects += 1
+                failures = 1
+                await self._wait(reconnect_delay(self.settings.backoff, 1, random.random()))
         finally:
             await self._tasks.stop()
             await self._dialer.close()
+
+    async def _wait(self, delay_s: float) -> None:
+        self.redial_at = time.time() + delay_s
+        await asyncio.sleep(delay_s)
+        self.redial_at = None
 
     async def _dial(self) -> aiohttp.ClientWebSocketResponse:
         headers = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,16 @@ async def test_clock_jump_at_the_csms_is_reported(
     csms.clock_offset_s = 3600
     await wait_until(lambda: station.session.clock_offset_s > 3000, 15, "the next Heartbeat")
     assert "the CSMS's clock is +3600 s" in caplog.text
+
+
+async def test_a_lost_link_is_redialled_after_the_back_off(
+    csms: CsmsForLc, make_lc: Any, tmp_path: Path
+) -> None:
+    config = station_config(csms, tmp_path, reconnect_wait_minimum_s=3600)
+    station = await make_lc(config)
+    await wait_until(lambda: station.session.state is LinkState.ACCEPTED, 10, "Accepted")
+    lost_at = time.time()
+    await csms.connections[-1].ws.close()  # the CSMS drops the LC and is there to redial
+    await wait_until(lambda: station.redial_at is not None, 10, "the wait before redialling")
+    assert station.redial_at is not None and station.redial_at >= lost_at + 3600
+    assert len(csms.connections) == 1
