@@ -237,11 +237,11 @@ def parse_balancer_config(root: Table) -> BalancerConfig | None:
     )
     site.finish()
     balancer.finish()
-    _check_safe_currents(config)
+    check_safe_currents(config)
     return config
 
 
-def _check_safe_currents(config: BalancerConfig) -> None:
+def check_safe_currents(config: BalancerConfig) -> None:
     # The floor profile goes on EVSE 0, so every EVSE of a charger may draw the safe current.
     evses = [
         EvseState(

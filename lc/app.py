@@ -28,12 +28,19 @@ from firmware.store import FirmwareStore
 from lc.balancer_status import balancer_status
 from lc.config import SiteConfig, load_config
 from lc.site_view import SiteView
-from lc.status_page import StatusSnapshot, render
+from lc.station_model import device_model, effective_balancer
+from lc.status_page import StationStatus, StatusSnapshot, render
 from modbus.reader import MeterReader
 from router.config_reader import ConfigError
 from router.metrics import metrics_app
+from router.schemas import default_registry
 from router.server import Router
 from router.start_error import StartError, listen_failure
+from router.upstream import UpstreamSettings
+from station.device_model_calls import DeviceModelCalls
+from station.link import StationLink, StationSettings
+from station.overrides import Overrides
+from station.session import StationSession
 from supervision.tasks import REGISTRY as TASK_REGISTRY
 from supervision.tasks import Tasks
 
@@ -57,6 +64,9 @@ class LocalController:
         self.balancer: LoadBalancer | None = None
         self._tasks = Tasks()
         self._balancer_task: asyncio.Task[None] | None = None
+        self._station_task: asyncio.Task[None] | None = None
+        self.station = _station_link(config)
+        self._overrides = Overrides(config.station.state_path) if config.station else None
         self._meter: MeterReader | None = None
         self._metrics_runner: web.AppRunner | None = None
         self.metrics_port: int | None = None
@@ -106,7 +116,8 @@ class LocalController:
         registries = [self.router.metrics.registry, TASK_REGISTRY, certificates]
         if self.config.balancer is not None:
             self._meter = MeterReader(self.config.balancer.meter.reader)
-            self.balancer = LoadBalancer(self.config.balancer, self.router, self._meter)
+            effective = effective_balancer(self.config.balancer, self._overrides)
+            self.balancer = LoadBalancer(effective, self.router, self._meter)
             registries.append(self.balancer.metrics.registry)
         self._use_managed_upstream_tls()
         await self.router.start()
@@ -114,6 +125,9 @@ class LocalController:
             registries.append(await self._start_firmware(self.config.firmware))
         if self.balancer is not None:
             self._balancer_task = self._tasks.spawn(self.balancer.run(), "balancer")
+        if self.station is not None:
+            DeviceModelCalls(device_model(self, self._overrides), self.station).register()
+            self._station_task = self._tasks.spawn(self.station.run(), "station")
         app = metrics_app(registries)
         app.router.add_get("/", self._status_page)
         self._metrics_runner = web.AppRunner(app, access_log=None)
@@ -169,6 +183,18 @@ class LocalController:
             started_at=self._started_at,
             certificate_expiry=self.certificate_expiry.earliest(),
             csms_certificate_invalid=self.router.csms_certificate_invalid,
+            station=self._station_status(),
+        )
+
+    def _station_status(self) -> StationStatus | None:
+        if self.station is None:
+            return None
+        session = self.station.session
+        return StationStatus(
+            self.station.settings.identity,
+            session.state.value,
+            session.boot_status,
+            self.station.reconnects,
         )
 
     def _expected_chargers(self) -> list[str]:
@@ -183,6 +209,10 @@ class LocalController:
 
     async def stop(self) -> None:
         """Close everything opened so far; safe after a partial start and when called twice."""
+        if self._station_task is not None:
+            self._station_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._station_task
         if self._balancer_task is not None:
             self._balancer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -216,7 +246,7 @@ class LocalController:
             log.warning("router settings changed: they take effect at the next restart")
         self._renew_server_certificates(config)
         if self.balancer is not None and config.balancer is not None:
-            self.balancer.apply_config(config.balancer)
+            self.balancer.apply_config(effective_balancer(config.balancer, self._overrides))
         self.config = config
         log.info("config reloaded from %s", self._config_path)
 
@@ -229,6 +259,23 @@ class LocalController:
             log.info("[router.tls] certificates re-read: new charger connections get them")
         else:
             log.warning("[router.tls] changed beyond its certificates: at the next restart")
+
+
+def _station_link(config: SiteConfig) -> StationLink | None:
+    """The LC's own connection to the CSMS, when the config gives it an identity."""
+    station = config.station
+    if station is None:
+        return None
+    session = StationSession(station.description, default_registry(), station.timers)
+    dialer = UpstreamSettings(
+        base_url=station.csms_url,
+        connect_timeout_s=config.router.connect_timeout_s,
+        ping_interval_s=config.router.ping_interval_s,
+        max_frame_bytes=config.router.session.max_frame_chars,
+        ssl_context=station.ssl_context,
+    )
+    settings = StationSettings(station.identity, station.password, station.backoff)
+    return StationLink(settings, session, dialer)
 
 
 async def serve_until_signalled(controller: LocalController) -> None:

@@ -1,4 +1,5 @@
-"""The whole site config file (TOML): the router's sections and the load balancer's."""
+"""The whole site config file (TOML): the router's sections, the load balancer's and the
+LC's own identity's."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from firmware.config import FirmwareSettings, parse_firmware_config
 from router.config import MetricsSettings, parse_router_config
 from router.config_reader import ConfigError, Table
 from router.server import RouterSettings
+from station.config import StationConfig, parse_station_config
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +25,7 @@ class SiteConfig:
     balancer: BalancerConfig | None  # None: the LC only routes
     certificates: CertificateSettings | None = None  # None: no [certificates] section
     firmware: FirmwareSettings | None = None  # None: the LC publishes no firmware
+    station: StationConfig | None = None  # None: the LC has no identity of its own at the CSMS
 
 
 def parse_config(data: dict[str, Any]) -> SiteConfig:
@@ -32,8 +35,9 @@ def parse_config(data: dict[str, Any]) -> SiteConfig:
     certificates = parse_certificate_config(root)
     taken = {"router.listen_port": router.listen_port, "metrics.listen_port": metrics.listen_port}
     firmware = parse_firmware_config(root, taken, router.server_ssl is not None)
+    station = parse_station_config(root, router)
     root.finish()
-    return SiteConfig(router, metrics, policy, balancer, certificates, firmware)
+    return SiteConfig(router, metrics, policy, balancer, certificates, firmware, station)
 
 
 def load_config(path: Path) -> SiteConfig:

@@ -73,6 +73,16 @@ class BalancerStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class StationStatus:
+    """The LC's own link to the CSMS."""
+
+    identity: str
+    state: str  # a LinkState value
+    boot_status: str | None  # the CSMS's last answer to the LC's BootNotification
+    reconnects: int
+
+
+@dataclass(frozen=True, slots=True)
 class StatusSnapshot:
     now: float  # wall time
     chargers: Sequence[ChargerView]
@@ -89,6 +99,7 @@ class StatusSnapshot:
     certificate_expiry: Mapping[str, float] = field(default_factory=dict)
     # The CSMS's certificate failed verification: chargers are held as in an outage.
     csms_certificate_invalid: bool = False
+    station: StationStatus | None = None  # None: the LC has no identity of its own at the CSMS
 
 
 def render(snapshot: StatusSnapshot) -> str:
@@ -626,9 +637,40 @@ def _transfers_section(snapshot: StatusSnapshot) -> list[str]:
     return parts
 
 
+# -- the LC's own identity at the CSMS -----------------------------------------------------
+
+_STATION_STATES = {
+    "disconnected": ("not connected: dialling the CSMS", True),
+    "booting": ("connected, waiting for the CSMS to answer its boot", False),
+    "pending": ("Pending: the CSMS has not accepted it yet", True),
+    "rejected": ("Rejected by the CSMS: it boots again later", True),
+    "accepted": ("Accepted by the CSMS", False),
+}
+
+
+def _station_section(snapshot: StatusSnapshot) -> list[str]:
+    station = snapshot.station
+    if station is None:
+        return []
+    words, warn = _STATION_STATES[station.state]
+    state = f'<span class="warn">{words}</span>' if warn else words
+    lines = [
+        "<h2>The LC at the CSMS</h2>",
+        f"<p>As <b>{escape(station.identity)}</b>: {state}.",
+    ]
+    if station.boot_status is not None and station.state in ("disconnected", "booting"):
+        lines.append(f" Its last boot was answered {escape(station.boot_status)}.")
+    if station.reconnects:
+        times = "once" if station.reconnects == 1 else f"{station.reconnects} times"
+        lines.append(f" The link was lost {times} since the start.")
+    lines.append("</p>")
+    return lines
+
+
 SECTIONS: Sequence[Callable[[StatusSnapshot], list[str]]] = (
     _csms_certificate_section,
     _site_section,
+    _station_section,
     _chargers_section,
     _sessions_section,
     _transfers_section,

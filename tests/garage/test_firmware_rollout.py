@@ -51,8 +51,16 @@ async def test_a_rollout_reaches_every_charger_through_the_lc(tmp_path: Path) ->
                 timeout_s=60,
                 what="both chargers installed",
             )
-            for identity in ("cp16", "cp201"):
-                assert csms.count(identity, "FirmwareStatusNotification") == 4
+            # The LC observes a frame right after relaying it: the CSMS may get the last one a
+            # moment after the LC saw it.
+            await wait_until(
+                lambda: (
+                    [csms.count(i, "FirmwareStatusNotification") for i in ("cp16", "cp201")]
+                    == [4, 4]
+                ),
+                timeout_s=10,
+                what="all four statuses of both chargers at the CSMS",
+            )
             url = f"http://127.0.0.1:{lc.metrics_port}/"
             async with aiohttp.ClientSession() as http, http.get(url) as response:
                 page = await response.text()

@@ -1,0 +1,204 @@
+"""The LC's device model at the CSMS: which variables it has and where their values live.
+
+The rows are data; the few bindings read the LC's config and running state. The balancer's
+writable settings change the running balancer as a SIGHUP reload does, and are kept across
+restarts (`station.overrides`): the balancer runs on the config file's values with the CSMS's
+on top, `effective_balancer` says which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from balancer.allocate import Mode
+from balancer.config import BalancerConfig, check_safe_currents
+from ocpp_knowledge.ocpp_time import to_ocpp_time
+from router.config_reader import ConfigError
+from station.device_model import Binding, DeviceModel, Variable, VariableSpec, constant
+from station.device_model_calls import ITEMS_PER_REPORT
+from station.overrides import Overrides
+
+if TYPE_CHECKING:
+    from lc.app import LocalController
+
+BALANCER = "SiteLoadBalancer"
+_PHASES = ("L1", "L2", "L3")
+
+
+@dataclass(frozen=True, slots=True)
+class BalancerSetting:
+    read: Callable[[BalancerConfig], float]
+    change: Callable[[BalancerConfig, float], BalancerConfig]
+    least: float  # the smallest value the CSMS may set
+
+
+def _phase_cap(phase: int) -> BalancerSetting:
+    def change(config: BalancerConfig, amps: float) -> BalancerConfig:
+        caps = list(config.phase_cap_a)
+        caps[phase] = amps
+        return replace(config, phase_cap_a=(caps[0], caps[1], caps[2]))
+
+    return BalancerSetting(lambda config: config.phase_cap_a[phase], change, 1.0)
+
+
+# The balancer's settings the CSMS may change, by (variable, instance).
+BALANCER_SETTINGS: dict[tuple[str, str | None], BalancerSetting] = {
+    **{("PhaseCap", name): _phase_cap(phase) for phase, name in enumerate(_PHASES)},
+    ("Margin", None): BalancerSetting(
+        lambda config: config.margin_a, lambda config, amps: replace(config, margin_a=amps), 0.0
+    ),
+}
+
+
+def _setting_key(variable: str, instance: str | None) -> str:
+    return f"{BALANCER}.{variable}" + (f"[{instance}]" if instance else "")
+
+
+def _text(amps: float) -> str:
+    return f"{amps:g}"
+
+
+def effective_balancer(file_config: BalancerConfig, overrides: Overrides | None) -> BalancerConfig:
+    """The config file's balancer settings with the CSMS's changes that still apply on top."""
+    if overrides is None:
+        return file_config
+    config = file_config
+    for (variable, instance), setting in BALANCER_SETTINGS.items():
+        file_value = _text(setting.read(file_config))
+        value = overrides.effective(_setting_key(variable, instance), file_value)
+        if value != file_value:
+            config = setting.change(config, float(value))
+    try:
+        check_safe_currents(config)
+    except ConfigError:
+        return file_config  # the file changed beneath the CSMS's values: the file wins
+    return config
+
+
+def _balancer_variables(lc: LocalController, overrides: Overrides) -> list[Variable]:
+    def binding(variable: str, instance: str | None) -> Binding:
+        setting = BALANCER_SETTINGS[(variable, instance)]
+
+        def current() -> str:
+            assert lc.balancer is not None
+            return _text(setting.read(lc.balancer.config))
+
+        def write(text: str) -> str:
+            assert lc.balancer is not None and lc.config.balancer is not None
+            amps = float(text)
+            if amps < setting.least:
+                return "Rejected"
+            config = setting.change(lc.balancer.config, amps)
+            try:
+                check_safe_currents(config)
+            except ConfigError:
+                return "Rejected"  # the chargers' safe currents would no longer fit
+            lc.balancer.apply_config(config)
+            file_value = _text(setting.read(lc.config.balancer))
+            overrides.set(_setting_key(variable, instance), _text(amps), file_value)
+            return "Accepted"
+
+        return Binding(current, write)
+
+    specs = [
+        VariableSpec(
+            BALANCER,
+            variable,
+            "ReadWrite",
+            "decimal",
+            "A",
+            variable_instance=instance,
+            persistent=True,
+        )
+        for variable, instance in BALANCER_SETTINGS
+    ]
+    variables = [Variable(spec, binding(spec.variable, spec.variable_instance)) for spec in specs]
+    enabled = Variable(VariableSpec(BALANCER, "Enabled", data_type="boolean"), constant("true"))
+    return [enabled, *variables]
+
+
+def device_model(lc: LocalController, overrides: Overrides | None) -> DeviceModel:
+    station = lc.config.station
+    assert station is not None
+    description = station.description
+    connected = Binding(
+        lambda: ",".join(sorted(c.identity for c in lc.site_view.chargers.values() if c.connected))
+    )
+    wss = station.csms_url.startswith("wss://")
+    profile = "1" if not wss else ("2" if station.password is not None else "3")
+    rows: list[tuple[VariableSpec, Binding]] = [
+        (VariableSpec("LocalController", "Identity"), constant(station.identity)),
+        (VariableSpec("LocalController", "Manufacturer"), constant(description.vendor)),
+        (VariableSpec("LocalController", "Model"), constant(description.model)),
+        (VariableSpec("LocalController", "FirmwareVersion"), constant(description.firmware)),
+        (VariableSpec("LocalController", "ChargingStation", data_type="MemberList"), connected),
+        (VariableSpec("LocalController", "Enabled", data_type="boolean"), constant("true")),
+        (
+            VariableSpec("LocalController", "Problem", data_type="boolean"),
+            Binding(lambda: "true" if _balancer_in_trouble(lc) else "false"),
+        ),
+        (
+            VariableSpec("OCPPCommCtrlr", "HeartbeatInterval", data_type="integer", unit="s"),
+            Binding(lambda: _count(lc.station.session.heartbeat_interval_s if lc.station else 0)),
+        ),
+        (
+            VariableSpec("OCPPCommCtrlr", "MessageTimeout", data_type="integer", unit="s"),
+            constant(_count(station.timers.message_timeout_s)),
+        ),
+        (
+            VariableSpec("OCPPCommCtrlr", "RetryBackOffWaitMinimum", data_type="integer", unit="s"),
+            constant(_count(station.backoff.wait_minimum_s)),
+        ),
+        (
+            VariableSpec("OCPPCommCtrlr", "RetryBackOffRandomRange", data_type="integer", unit="s"),
+            constant(_count(station.backoff.random_range_s)),
+        ),
+        (
+            VariableSpec("OCPPCommCtrlr", "RetryBackOffRepeatTimes", data_type="integer"),
+            constant(str(station.backoff.repeat_times)),
+        ),
+        (VariableSpec("SecurityCtrlr", "Identity"), constant(station.identity)),
+        (VariableSpec("SecurityCtrlr", "SecurityProfile", data_type="integer"), constant(profile)),
+        (
+            VariableSpec("ClockCtrlr", "DateTime", data_type="dateTime"),
+            Binding(lambda: to_ocpp_time(datetime.now(UTC))),
+        ),
+        (VariableSpec("ClockCtrlr", "TimeSource", data_type="SequenceList"), constant("Heartbeat")),
+        (
+            VariableSpec(
+                "ClockCtrlr", "TimeAdjustmentReportingThreshold", data_type="integer", unit="s"
+            ),
+            constant(_count(station.timers.clock_report_threshold_s)),
+        ),
+        (
+            VariableSpec(
+                "DeviceDataCtrlr",
+                "ItemsPerMessage",
+                data_type="integer",
+                variable_instance="GetReport",
+            ),
+            constant(str(ITEMS_PER_REPORT)),
+        ),
+        # No site limit from the CSMS and no meter values of its own yet: both say so.
+        (VariableSpec("SmartChargingCtrlr", "Enabled", data_type="boolean"), constant("false")),
+        (VariableSpec("SampledDataCtrlr", "Enabled", data_type="boolean"), constant("false")),
+    ]
+    if description.serial is not None:
+        rows.append((VariableSpec("LocalController", "SerialNumber"), constant(description.serial)))
+    variables = [Variable(spec, binding) for spec, binding in rows]
+    if lc.balancer is not None and overrides is not None:
+        variables += _balancer_variables(lc, overrides)
+    return DeviceModel(variables)
+
+
+def _balancer_in_trouble(lc: LocalController) -> bool:
+    """The meter is lost (safe currents) or the site is overloaded even with sessions paused."""
+    allocation = lc.balancer.last_allocation if lc.balancer is not None else None
+    return allocation is not None and allocation.mode is not Mode.NORMAL
+
+
+def _count(seconds: float) -> str:
+    return str(round(seconds))

@@ -1,0 +1,120 @@
+"""The [station] table: the LC's own identity at the CSMS. Absent, the LC has none."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from urllib.parse import urlparse
+
+from router.config_reader import ConfigError, Table
+from router.server import RouterSettings
+from station.backoff import BackOff
+from station.session import SessionTimers, StationIdentity
+
+# Beside the journal unless state_path says otherwise.
+STATE_FILE = "ocpp-lc-station-state.json"
+# The BootNotification's field lengths (ChargingStationType in the 2.0.1 schema).
+_FIELD_LENGTHS = {"vendor": 50, "model": 20, "serial": 25}
+# BasicAuthPassword is a passwordString of 16 to 40 characters (2.0.1 A00, SecurityCtrlr).
+_PASSWORD_LENGTHS = (16, 40)
+
+
+@dataclass(frozen=True, slots=True)
+class StationConfig:
+    identity: str
+    csms_url: str
+    description: StationIdentity
+    password: str | None = field(repr=False)  # never in a log line or a traceback
+    timers: SessionTimers
+    backoff: BackOff
+    ssl_context: ssl.SSLContext | None = field(compare=False)
+    # Where the settings the CSMS changed are kept across restarts (station.overrides).
+    state_path: Path
+
+
+def package_version() -> str:
+    """The LC's firmware version as the CSMS sees it: the installed package's version."""
+    try:
+        return version("ocpp-local-controller")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _bounded_string(table: Table, name: str, default: str | None) -> str | None:
+    if default is None and not table.has(name):
+        table.raw(name, None)
+        return None
+    value = table.string(name, default)
+    limit = _FIELD_LENGTHS[name]
+    if not value or len(value) > limit:
+        raise ConfigError(f"{table.key(name)}: expected 1 to {limit} characters, got {value!r}")
+    return value
+
+
+def _password(table: Table) -> str | None:
+    if not table.has("password"):
+        table.raw("password", None)
+        return None
+    password = table.string("password")
+    low, high = _PASSWORD_LENGTHS
+    if not low <= len(password) <= high or not password.isascii():
+        # The value itself stays out of the message: it is a secret.
+        raise ConfigError(
+            f"{table.key('password')}: expected {low} to {high} ASCII characters, "
+            f"got {len(password)} characters"
+        )
+    return password
+
+
+def parse_station_config(root: Table, router: RouterSettings) -> StationConfig | None:
+    if not root.has("station"):
+        return None
+    table = root.table("station")
+    identity = table.identity("identity")
+    default_url = router.upstream_url.rstrip("/") + "/" + identity
+    csms_url = table.string("csms_url", default_url)
+    parsed = urlparse(csms_url)
+    if parsed.scheme not in ("ws", "wss") or not parsed.hostname:
+        raise ConfigError(
+            f"{table.key('csms_url')}: expected ws://host[:port]/path or wss://..., "
+            f"got {csms_url!r}"
+        )
+    table.choice("ocpp_version", ["2.0.1"], "2.0.1")
+    description = StationIdentity(
+        vendor=_bounded_string(table, "vendor", "OCPP Local Controller") or "",
+        model=_bounded_string(table, "model", "LocalController") or "",
+        serial=_bounded_string(table, "serial", None),
+        firmware=package_version(),
+    )
+    timers = SessionTimers(
+        message_timeout_s=table.number("message_timeout_s", 30, minimum=1),
+        clock_report_threshold_s=table.number("clock_report_threshold_s", 20, minimum=0),
+    )
+    backoff = BackOff(
+        wait_minimum_s=table.number("reconnect_wait_minimum_s", 10, minimum=0.1),
+        random_range_s=table.number("reconnect_random_range_s", 10, minimum=0),
+        repeat_times=table.integer("reconnect_repeat_times", 5, minimum=0, maximum=20),
+    )
+    journal_folder = router.hold.journal_path.parent if router.hold is not None else Path()
+    state_path = Path(table.string("state_path", str(journal_folder / STATE_FILE)))
+    if not state_path.parent.is_dir():
+        raise ConfigError(
+            f"{table.key('state_path')}: the folder {str(state_path.parent)!r} does not exist "
+            "(create it on persistent storage, writable by the LC's user only)"
+        )
+    config = StationConfig(
+        identity=identity,
+        csms_url=csms_url,
+        description=description,
+        password=_password(table),
+        timers=timers,
+        backoff=backoff,
+        # Towards a wss:// CSMS: the router's upstream TLS settings (client certificate for
+        # security profile 3, trusted CAs), else the system's trust store.
+        ssl_context=router.upstream_ssl if parsed.scheme == "wss" else None,
+        state_path=state_path,
+    )
+    table.finish()
+    return config

@@ -1,0 +1,68 @@
+"""Settings the CSMS changed through the device model, kept across restarts in a small state
+file (JSON, mode 0600, replaced atomically).
+
+Each value is kept with the config file's value it replaced. The later change wins: while the
+config file still says what it said then, the CSMS's value applies; once the site manager
+changes that setting in the file, the file's value applies and the CSMS's is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class Overrides:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._values: dict[str, dict[str, str]] = self._load()
+
+    def _load(self) -> dict[str, dict[str, str]]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.error("%s: unreadable, the CSMS's settings are lost: %s", self.path, exc)
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {
+            key: entry
+            for key, entry in data.items()
+            if isinstance(entry, dict)
+            and isinstance(entry.get("value"), str)
+            and isinstance(entry.get("file"), str)
+        }
+
+    def effective(self, key: str, file_value: str) -> str:
+        """The value that applies for `key` when the config file says `file_value`."""
+        entry = self._values.get(key)
+        if entry is None:
+            return file_value
+        if entry["file"] != file_value:
+            log.info("%s: the config file changed it, the CSMS's %s no longer applies", key, entry)
+            del self._values[key]
+            self._save()
+            return file_value
+        return entry["value"]
+
+    def set(self, key: str, value: str, file_value: str) -> None:
+        self._values[key] = {"value": value, "file": file_value}
+        self._save()
+
+    def _save(self) -> None:
+        temporary = self.path.with_name(self.path.name + ".new")
+        text = json.dumps(self._values, indent=1, sort_keys=True).encode("utf-8")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(descriptor, 0o600)  # also when a stale temporary file was left behind
+            os.write(descriptor, text)
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        os.replace(temporary, self.path)

@@ -1,0 +1,379 @@
+"""The LC's own OCPP 2.0.1 session towards the CSMS, sans-I/O: text and time in, outputs out.
+
+The asyncio layer (`station.link`) feeds it what the WebSocket carries (`receive`), the link
+coming and going (`connected`, `disconnected`) and the passing of time (`tick` at
+`next_deadline()`), and acts on what it returns: `Send` text to write, `IncomingCall` for a
+CSMS call a registered handler answers (through `answer`), `CallAnswered` / `CallFailed` for
+the LC's own calls (queued with `call`), and `BootAnswered` / `ClockJumped` to report.
+
+Provisioning (B01–B04): a BootNotification at connect until one is Accepted (not again on a
+reconnect after that); Pending and Rejected retry it after the CSMS's interval. While Pending
+the session answers the CSMS's calls and sends only what the CSMS triggers; while Rejected it
+answers every CSMS call with SecurityError. Once Accepted it sends a Heartbeat whenever it has
+sent nothing for the interval, and compares the CSMS's clock with its own at every answer that
+carries it. TriggerMessage is answered here, because what it may trigger depends on that state.
+Every payload in either direction is checked against the official schemas.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from ocpp_knowledge.ocpp_time import from_ocpp_time
+from router.frames import (
+    Call,
+    CallError,
+    CallResult,
+    FrameError,
+    OcppVersion,
+    call_error_text,
+    call_result_text,
+    call_text,
+    error_code,
+    parse_frame,
+)
+from router.schemas import SchemaRegistry
+
+VERSION = OcppVersion.V201
+
+
+class LinkState(Enum):
+    DISCONNECTED = "disconnected"
+    BOOTING = "booting"  # connected, waiting for the answer to a BootNotification
+    PENDING = "pending"
+    REJECTED = "rejected"
+    ACCEPTED = "accepted"
+
+
+@dataclass(frozen=True, slots=True)
+class StationIdentity:
+    """What the LC says about itself in its BootNotification."""
+
+    vendor: str
+    model: str
+    serial: str | None
+    firmware: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTimers:
+    message_timeout_s: float = 30.0  # OCPPCommCtrlr.MessageTimeout
+    # The retry interval after Pending or Rejected when the CSMS's interval is 0.
+    default_retry_s: float = 60.0
+    # The heartbeat interval when an Accepted answer's interval is 0.
+    default_heartbeat_s: float = 300.0
+    # ClockCtrlr.TimeAdjustmentReportingThreshold: a larger change of the clock is reported.
+    clock_report_threshold_s: float = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingCall:
+    """A CSMS call, schema-valid, for a registered handler; answer it with `answer`."""
+
+    message_id: str
+    action: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CallAnswered:
+    message_id: str
+    action: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CallFailed:
+    """The LC's call got a CALLERROR, an invalid answer, no answer in time, or lost its link."""
+
+    message_id: str
+    action: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class BootAnswered:
+    status: str
+    interval_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClockJumped:
+    """The CSMS's clock moved away from the LC's by more than the reporting threshold."""
+
+    offset_s: float  # CSMS time minus LC time, now
+    change_s: float  # how far it moved since the last comparison
+
+
+Output = Send | IncomingCall | CallAnswered | CallFailed | BootAnswered | ClockJumped
+
+
+@dataclass(slots=True)
+class _OwnCall:
+    message_id: str
+    action: str
+    payload: dict[str, Any]
+    # Sent while not Accepted too: a BootNotification, or a message the CSMS triggered.
+    before_accepted: bool = False
+    deadline: float = 0.0
+
+
+# What TriggerMessage may ask of the LC and how it answers: the LC has no EVSE of its own to
+# report a status or meter values for yet, and no log upload in progress.
+_TRIGGERABLE = {"BootNotification", "Heartbeat", "LogStatusNotification"}
+_NOT_TRIGGERABLE = {"StatusNotification", "MeterValues"}
+
+
+class StationSession:
+    def __init__(
+        self,
+        identity: StationIdentity,
+        schemas: SchemaRegistry,
+        timers: SessionTimers = SessionTimers(),
+        boot_reason: str = "PowerUp",
+    ) -> None:
+        self._identity = identity
+        self._schemas = schemas
+        self._timers = timers
+        self._boot_reason = boot_reason
+        self.state = LinkState.DISCONNECTED
+        self.boot_status: str | None = None  # the CSMS's last answer to a BootNotification
+        self.heartbeat_interval_s = timers.default_heartbeat_s
+        self.clock_offset_s = 0.0  # CSMS time minus LC time, from the last comparison
+        self._ever_accepted = False
+        self._queue: deque[_OwnCall] = deque()
+        self._outstanding: _OwnCall | None = None
+        self._boot_due: float | None = None  # when to (re)send a BootNotification
+        self._last_sent = 0.0
+        self._answering: dict[str, str] = {}  # CSMS call ids being handled -> action
+
+    # -- the link ---------------------------------------------------------------------------
+
+    def connected(self, now: float) -> list[Output]:
+        self._answering.clear()
+        if self._ever_accepted:
+            self.state = LinkState.ACCEPTED
+            self._last_sent = now
+            return self._drain(now)
+        self.state = LinkState.BOOTING
+        return self._send_boot(now, self._boot_reason)
+
+    def disconnected(self) -> list[Output]:
+        self.state = LinkState.DISCONNECTED
+        self._boot_due = None
+        self._answering.clear()
+        lost, self._outstanding = self._outstanding, None
+        if lost is None or lost.action == "BootNotification":
+            return []
+        return [CallFailed(lost.message_id, lost.action, "link lost")]
+
+    # -- the LC's own calls -----------------------------------------------------------------
+
+    def call(self, action: str, payload: dict[str, Any], now: float) -> tuple[str, list[Output]]:
+        """Queue one of the LC's calls; it is sent when nothing else is outstanding and the
+        CSMS has accepted the LC. Returns its message id and what to do now."""
+        problem = self._schemas.check(VERSION, action, True, payload)
+        if problem is not None:
+            raise ValueError(f"{action} request the LC built is invalid: {problem.detail}")
+        own = _OwnCall(str(uuid.uuid4()), action, payload)
+        self._queue.append(own)
+        return own.message_id, self._drain(now)
+
+    def next_deadline(self) -> float | None:
+        candidates = []
+        if self._outstanding is not None:
+            candidates.append(self._outstanding.deadline)
+        if self._boot_due is not None:
+            candidates.append(self._boot_due)
+        if self.state is LinkState.ACCEPTED:
+            candidates.append(self._last_sent + self.heartbeat_interval_s)
+        return min(candidates, default=None)
+
+    def tick(self, now: float) -> list[Output]:
+        outputs: list[Output] = []
+        own = self._outstanding
+        if own is not None and now >= own.deadline:
+            self._outstanding = None
+            outputs.append(CallFailed(own.message_id, own.action, "no answer in time"))
+            if own.action == "BootNotification":
+                self._boot_due = now
+        if self._boot_due is not None and now >= self._boot_due:
+            self._boot_due = None
+            outputs += self._send_boot(now, self._boot_reason)
+        due = self._last_sent + self.heartbeat_interval_s
+        if self.state is LinkState.ACCEPTED and now >= due and not self._has_queued("Heartbeat"):
+            self._queue.append(_OwnCall(str(uuid.uuid4()), "Heartbeat", {}))
+        return outputs + self._drain(now)
+
+    # -- what the CSMS sends ----------------------------------------------------------------
+
+    def receive(self, text: str, now: float) -> list[Output]:
+        if self.state is LinkState.DISCONNECTED:
+            return []
+        frame = parse_frame(text, VERSION)
+        if isinstance(frame, FrameError):
+            return self._frame_error(frame)
+        if isinstance(frame, Call):
+            return self._incoming_call(frame, now)
+        return self._answer_to_own_call(frame, now)
+
+    def answer(self, message_id: str, payload: dict[str, Any], now: float) -> list[Output]:
+        """A handler's answer to the CSMS call `message_id`."""
+        action = self._answering.pop(message_id, None)
+        if action is None:  # the link went down meanwhile: the CSMS no longer waits for it
+            return []
+        problem = self._schemas.check(VERSION, action, False, payload)
+        if problem is not None:
+            text = call_error_text(message_id, "InternalError", f"answer not built: {problem}")
+        else:
+            text = call_result_text(message_id, payload)
+        return [Send(text), *self._drain(now)]
+
+    def fail(self, message_id: str, code: str, description: str, now: float) -> list[Output]:
+        """The CSMS call `message_id` gets a CALLERROR: `NotSupported` when no handler is
+        registered for it, `InternalError` when its handler failed."""
+        if self._answering.pop(message_id, None) is None:
+            return []
+        return [Send(call_error_text(message_id, code, description)), *self._drain(now)]
+
+    # -- inside -----------------------------------------------------------------------------
+
+    def _has_queued(self, action: str) -> bool:
+        return any(own.action == action for own in self._queue) or (
+            self._outstanding is not None and self._outstanding.action == action
+        )
+
+    def _send_boot(self, now: float, reason: str) -> list[Output]:
+        self._queue = deque(own for own in self._queue if own.action != "BootNotification")
+        self._queue.appendleft(
+            _OwnCall(str(uuid.uuid4()), "BootNotification", self._boot_payload(reason), True)
+        )
+        return self._drain(now)
+
+    def _boot_payload(self, reason: str) -> dict[str, Any]:
+        station: dict[str, Any] = {
+            "model": self._identity.model,
+            "vendorName": self._identity.vendor,
+            "firmwareVersion": self._identity.firmware,
+        }
+        if self._identity.serial:
+            station["serialNumber"] = self._identity.serial
+        return {"chargingStation": station, "reason": reason}
+
+    def _may_send(self, own: _OwnCall) -> bool:
+        return self.state is LinkState.ACCEPTED or own.before_accepted
+
+    def _drain(self, now: float) -> list[Output]:
+        if self._outstanding is not None or self.state is LinkState.DISCONNECTED:
+            return []
+        sendable = next((own for own in self._queue if self._may_send(own)), None)
+        if sendable is None:
+            return []
+        self._queue.remove(sendable)
+        sendable.deadline = now + self._timers.message_timeout_s
+        self._outstanding = sendable
+        self._last_sent = now
+        return [Send(call_text(sendable.message_id, sendable.action, sendable.payload))]
+
+    def _frame_error(self, frame: FrameError) -> list[Output]:
+        if not frame.expects_answer:
+            return []
+        code = error_code(VERSION, frame.kind)
+        if code is None:
+            return []
+        return [Send(call_error_text(frame.message_id or "-1", code, frame.detail))]
+
+    def _incoming_call(self, frame: Call, now: float) -> list[Output]:
+        problem = self._schemas.check(VERSION, frame.action, True, frame.payload)
+        if problem is not None:
+            code = error_code(VERSION, problem.kind) or "GenericError"
+            return [Send(call_error_text(frame.message_id, code, problem.detail))]
+        if self.state is LinkState.REJECTED:
+            return [Send(call_error_text(frame.message_id, "SecurityError", "not accepted"))]
+        self._answering[frame.message_id] = frame.action
+        if frame.action == "TriggerMessage":
+            return self._trigger(frame.message_id, frame.payload, now)
+        return [IncomingCall(frame.message_id, frame.action, frame.payload)]
+
+    def _trigger(self, message_id: str, payload: dict[str, Any], now: float) -> list[Output]:
+        requested = payload["requestedMessage"]
+        if "evse" in payload and requested in _TRIGGERABLE:
+            status = "Rejected"  # the LC's own messages are about the whole station
+        elif requested == "BootNotification" and self.state is LinkState.ACCEPTED:
+            status = "Rejected"  # F06.FR.17: not once the boot is Accepted
+        elif requested in _TRIGGERABLE:
+            status = "Accepted"
+        elif requested in _NOT_TRIGGERABLE:
+            status = "Rejected"
+        else:
+            status = "NotImplemented"
+        outputs = self.answer(message_id, {"status": status}, now)
+        if status == "Accepted":
+            # F06.FR.05: the triggered message follows the answer to TriggerMessage.
+            self._queue.appendleft(self._triggered(requested))
+            outputs += self._drain(now)
+        return outputs
+
+    def _triggered(self, requested: str) -> _OwnCall:
+        if requested == "BootNotification":
+            payload = self._boot_payload("Triggered")
+        elif requested == "LogStatusNotification":
+            payload = {"status": "Idle"}
+        else:
+            payload = {}
+        return _OwnCall(str(uuid.uuid4()), requested, payload, before_accepted=True)
+
+    def _answer_to_own_call(self, frame: CallResult | CallError, now: float) -> list[Output]:
+        own = self._outstanding
+        if own is None or own.message_id != frame.message_id:
+            return []  # late or unknown: never matched to another call
+        self._outstanding = None
+        if isinstance(frame, CallError):
+            failed: list[Output] = [CallFailed(own.message_id, own.action, frame.code)]
+            if own.action == "BootNotification":
+                self._boot_due = now + self._timers.default_retry_s
+            return failed + self._drain(now)
+        problem = self._schemas.check(VERSION, own.action, False, frame.payload)
+        if problem is not None:
+            invalid: list[Output] = [CallFailed(own.message_id, own.action, problem.detail)]
+            if own.action == "BootNotification":
+                self._boot_due = now + self._timers.default_retry_s
+            return invalid + self._drain(now)
+        outputs: list[Output] = [CallAnswered(own.message_id, own.action, frame.payload)]
+        if "currentTime" in frame.payload:
+            outputs += self._check_clock(frame.payload["currentTime"], now)
+        if own.action == "BootNotification":
+            outputs += self._booted(frame.payload, now)
+        return outputs + self._drain(now)
+
+    def _booted(self, payload: dict[str, Any], now: float) -> list[Output]:
+        status, interval = payload["status"], int(payload["interval"])
+        self.boot_status = status
+        if status == "Accepted":
+            self.state = LinkState.ACCEPTED
+            self._ever_accepted = True
+            self.heartbeat_interval_s = interval or self._timers.default_heartbeat_s
+        else:
+            self.state = LinkState.PENDING if status == "Pending" else LinkState.REJECTED
+            self._boot_due = now + (interval or self._timers.default_retry_s)
+        return [BootAnswered(status, interval)]
+
+    def _check_clock(self, current_time: str, now: float) -> list[Output]:
+        try:
+            offset = from_ocpp_time(current_time).timestamp() - now
+        except ValueError:
+            return []
+        change = offset - self.clock_offset_s
+        self.clock_offset_s = offset
+        if abs(change) > self._timers.clock_report_threshold_s:
+            return [ClockJumped(offset, change)]
+        return []

@@ -1,0 +1,142 @@
+"""A CSMS on 127.0.0.1 for the LC's own identity, built on the PyPI `ocpp` package: it answers
+the LC's BootNotifications from a script and records every frame, over every connection."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import websockets
+from ocpp.v201 import call_result as result201
+from websockets.asyncio.server import Server, ServerConnection
+
+from ocpp_knowledge.ocpp_time import to_ocpp_time
+from tests.peers import Cp201, RecordingConnection, on
+
+IDENTITY = "LC-GARAGE-1"
+
+
+def station_config(csms: CsmsForLc, state_folder: Path, **station: Any) -> dict[str, Any]:
+    """An LC config that only routes and has the identity IDENTITY at `csms`."""
+    return {
+        "router": {
+            "upstream_url": f"ws://127.0.0.1:{csms.port}",
+            "listen_host": "127.0.0.1",
+            "listen_port": 0,
+            "connection_loss": "close",
+        },
+        "metrics": {"listen_port": 0},
+        "station": {
+            "identity": IDENTITY,
+            "csms_url": csms.url(IDENTITY),
+            "serial": "SN-0001",
+            "reconnect_wait_minimum_s": 0.1,
+            "reconnect_random_range_s": 0,
+            "state_path": str(state_folder / "station-state.json"),
+            **station,
+        },
+    }
+
+
+class LcAtCsms(Cp201):
+    """The CSMS's side of the LC's own connection."""
+
+    def __init__(self, identity: str, connection: RecordingConnection, csms: CsmsForLc) -> None:
+        super().__init__(identity, connection)
+        self._csms = csms
+
+    @on("BootNotification")
+    def on_boot(self, **_: Any) -> result201.BootNotification:
+        script = self._csms.boot_answers
+        status, interval = script.pop(0) if len(script) > 1 else script[0]
+        return result201.BootNotification(
+            current_time=self._csms.current_time(), interval=interval, status=status
+        )
+
+    @on("Heartbeat")
+    def on_heartbeat(self) -> result201.Heartbeat:
+        return result201.Heartbeat(current_time=self._csms.current_time())
+
+    @on("LogStatusNotification")
+    def on_log_status(self, **_: Any) -> result201.LogStatusNotification:
+        return result201.LogStatusNotification()
+
+    @on("NotifyReport")
+    def on_notify_report(self, **report: Any) -> result201.NotifyReport:
+        self._csms.reports.append(report)
+        return result201.NotifyReport()
+
+    @on("DataTransfer")
+    def on_data_transfer(self, vendor_id: str, **_: Any) -> result201.DataTransfer:
+        return result201.DataTransfer(status="Accepted", data=f"csms saw {vendor_id}")
+
+
+@dataclass
+class CsmsForLc:
+    # (status, interval) per BootNotification in turn; the last one answers all later ones.
+    boot_answers: list[tuple[str, int]] = field(default_factory=lambda: [("Accepted", 300)])
+    clock_offset_s: float = 0.0  # how far the CSMS's clock is ahead of the machine's
+    reports: list[dict[str, Any]] = field(default_factory=list)  # NotifyReports, snake_case
+    stations: list[LcAtCsms] = field(default_factory=list)
+    connections: list[RecordingConnection] = field(default_factory=list)
+    server: Server | None = None
+    port: int = 0
+
+    def current_time(self) -> str:
+        return to_ocpp_time(datetime.now(UTC) + timedelta(seconds=self.clock_offset_s))
+
+    @property
+    def station(self) -> LcAtCsms:
+        return self.stations[-1]
+
+    def url(self, identity: str) -> str:
+        return f"ws://127.0.0.1:{self.port}/ocpp/{identity}"
+
+    def calls(self) -> list[str]:
+        """The actions of the LC's calls, over every connection, in order."""
+        actions = []
+        for connection in self.connections:
+            for text in connection.received:
+                frame = json.loads(text)
+                if frame[0] == 2:
+                    actions.append(frame[2])
+        return actions
+
+    async def _serve(self, ws: ServerConnection) -> None:
+        request = ws.request
+        assert request is not None
+        recorder = RecordingConnection(ws)
+        station = LcAtCsms(request.path.rsplit("/", 1)[-1], recorder, self)
+        self.connections.append(recorder)
+        self.stations.append(station)
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await station.start()
+
+    async def start(self) -> None:
+        self.server = await websockets.serve(
+            self._serve,
+            "127.0.0.1",
+            self.port,
+            subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+        )
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+            self.server = None
+
+
+@contextlib.asynccontextmanager
+async def running_csms(csms: CsmsForLc) -> AsyncIterator[CsmsForLc]:
+    await csms.start()
+    try:
+        yield csms
+    finally:
+        await csms.stop()
