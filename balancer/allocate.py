@@ -6,7 +6,10 @@ deadband and slow raise / fast cut belong to the control loop that calls it.
 The scheme, in order:
 
 1. Stale meter: every session gets its configured safe current (idle EVSEs 0), whatever the
-   measurements say; check_safe_currents_fit() has verified at config load that these fit.
+   measurements say, with the sessions the LC cannot limit planned at their maximum: where
+   the safe currents do not fit beside those, sessions are cut to their minimum or paused in
+   priority order, so the sum stays within cap - margin wherever the LC can make it.
+   check_safe_currents_fit() has verified at config load that the configured ones fit.
 2. Headroom per site phase = cap - margin - base load, where base load = |site current| - the
    current of the managed EVSEs on that phase (measured, else the limit in force for a charging
    session). With a kW cap, total power is one more shared resource.
@@ -93,6 +96,9 @@ class Allocation:
     planned_power_kw: float
     power_headroom_kw: float | None
     """kW cap minus base load power; None without a kW cap or in safe mode."""
+    over_cap_phases: tuple[int, ...] = ()
+    """Safe mode: site phases where the sessions the LC cannot limit, at their maximum, exceed
+    cap - margin on their own, whatever it does with the others."""
 
 
 def allocate(state: SiteState) -> Allocation:
@@ -111,16 +117,25 @@ def check_safe_currents_fit(
     Meant for config load: with a stale meter every session gets its safe current at once.
     """
     evses = tuple(evses)
-    totals = _phase_totals((evse, evse.safe_current) for evse in evses)
+    totals = _phase_totals((evse, _safe_draw(evse)) for evse in evses)
     problems = []
     for phase, total, cap in zip(SITE_PHASES, totals, phase_cap, strict=True):
         if total > cap - margin + _EPSILON:
-            count = sum(1 for evse in evses if evse.safe_current and phase in evse.site_phases)
+            on_phase = [evse for evse in evses if phase in evse.site_phases]
+            count = sum(1 for evse in on_phase if evse.safe_current and evse.obeys)
+            unlimited = sum(1 for evse in on_phase if not evse.obeys)
+            beside = f" and {unlimited} uncontrollable EVSEs at their maximum" if unlimited else ""
             problems.append(
-                f"L{phase}: safe currents of {count} EVSEs sum to {total:.1f} A, more than "
-                f"the phase cap {cap:.1f} A minus margin {margin:.1f} A = {cap - margin:.1f} A"
+                f"L{phase}: safe currents of {count} EVSEs{beside} sum to {total:.1f} A, more "
+                f"than the phase cap {cap:.1f} A minus margin {margin:.1f} A = "
+                f"{cap - margin:.1f} A"
             )
     return problems
+
+
+def _safe_draw(evse: EvseState) -> float:
+    """What an EVSE may draw while the meter is stale: an EVSE the LC cannot limit, its max."""
+    return evse.safe_current if evse.obeys else evse.max_current
 
 
 @dataclass(slots=True, eq=False)
@@ -140,20 +155,44 @@ class _Claim:
 def _safe_allocation(state: SiteState) -> Allocation:
     limits: dict[str, float] = {}
     paused: dict[str, PauseReason] = {}
-    draws: list[tuple[EvseState, float]] = []
+    sessions = [evse for evse in state.evses if evse.session is not SessionState.IDLE]
     for evse in state.evses:
         if evse.session is SessionState.IDLE:
             limits[evse.evse_id] = 0.0
-            continue
+    # What the LC cannot limit is planned first, at its maximum; the rest shares what is left.
+    unlimited = [evse for evse in sessions if not evse.obeys]
+    left = [
+        cap - state.margin - drawn
+        for cap, drawn in zip(
+            state.phase_cap,
+            _phase_totals((evse, evse.max_current) for evse in unlimited),
+            strict=True,
+        )
+    ]
+    over_cap = tuple(phase for phase in SITE_PHASES if left[phase - 1] < -_EPSILON)
+    draws: list[tuple[EvseState, float]] = [(evse, evse.max_current) for evse in unlimited]
+    for evse in unlimited:
+        limits[evse.evse_id] = _offer(evse, evse.safe_current)
+    steered = sorted(
+        (evse for evse in sessions if evse.obeys), key=lambda e: (-e.priority, e.evse_id)
+    )
+    for evse in steered:
         limit = _offer(evse, evse.safe_current)
-        limits[evse.evse_id] = limit
-        if limit == 0:
+        if limit > 0 and not _fits(evse, limit, left):
+            limit = _offer(evse, evse.min_current)
+            limit = limit if _fits(evse, limit, left) else 0.0
+            if limit == 0:
+                paused[evse.evse_id] = PauseReason.NO_CAPACITY
+        elif limit == 0:
             paused[evse.evse_id] = (
                 PauseReason.SAFE_CURRENT_ZERO
                 if evse.safe_current == 0
                 else PauseReason.LIMIT_BELOW_MIN
             )
-        draws.append((evse, limit if evse.obeys else evse.max_current))
+        limits[evse.evse_id] = limit
+        for site_phase in evse.site_phases:
+            left[site_phase - 1] -= limit
+        draws.append((evse, limit))
     planned = _phase_totals(draws)
     return Allocation(
         mode=Mode.SAFE,
@@ -163,7 +202,12 @@ def _safe_allocation(state: SiteState) -> Allocation:
         headroom=None,
         planned_power_kw=_watts(planned, _nominal_voltages(state)) / 1000,
         power_headroom_kw=None,
+        over_cap_phases=over_cap,
     )
+
+
+def _fits(evse: EvseState, amps: float, left: list[float]) -> bool:
+    return all(amps <= left[site_phase - 1] + _EPSILON for site_phase in evse.site_phases)
 
 
 def _balanced_allocation(state: SiteState, reading: MeterReading) -> Allocation:

@@ -4,17 +4,25 @@ Per period: poll the meter (a failed poll keeps the last good reading, whose age
 staleness), snapshot the site, allocate, pass each EVSE's target through the ramp (cut at
 once, raise slowly), and send the changed limits as SetChargingProfile through the router's
 LC-call API without waiting for the answers, so one slow charger never delays the others.
-When a charger connects, its smart-charging capabilities are read and its floor installed.
+Once a charger can answer (its boot accepted, or its first call after a reconnect), its
+smart-charging capabilities are read and its floor installed (balancer/setup.py says when).
 A charger with one EVSE that refuses Tx profiles is limited through its charger maximum instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+import math
+import time
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
+
+from prometheus_client import Gauge
 
 from balancer.allocate import Allocation, Mode, allocate
 from balancer.config import BalancerConfig
@@ -27,22 +35,46 @@ from balancer.profiles import (
     as_station_max,
     capability_query,
     clear_charging_profile,
+    installed_profile,
     parse_capabilities,
+    session_query,
     set_charging_profile,
 )
-from balancer.ramp import Commanded, Turns, next_limit, next_turns
-from balancer.site import MeterReading, SessionState, SiteState
+from balancer.ramp import Commanded, Step, Turns, fit_into_headroom, next_limit, next_turns
+from balancer.setup import Attempt, SetUps, Stage
+from balancer.site import MeterReading, PhaseValues, SessionState, SiteState
 from modbus.errors import MeterReadError
 from modbus.reader import MeterReader
 from modbus.reader import MeterReading as PolledReading
+from ocpp_knowledge.profiles import cleared_by, profile_from_json
 from router import events as ev
+from router.frames import OcppVersion
 from router.link import LcCallRejected, LcCallTimeout
 from router.server import ChargerNotConnected, Router
+from supervision.tasks import Tasks, report_failure
 
 log = logging.getLogger(__name__)
 
 # CALLERROR codes that mean "this charger does not do smart charging".
 _UNSUPPORTED = ("NotImplemented", "NotSupported")
+# Events from a charger's own calls: a charger that makes them talks to its CSMS.
+_CHARGER_CALLS = (
+    ev.ChargerHeartbeat
+    | ev.StatusChanged
+    | ev.TransactionStarted
+    | ev.TransactionUpdated
+    | ev.TransactionEnded
+    | ev.MeterSampled
+)
+
+
+class Answer(Enum):
+    """How a charger answered one of the LC's SetChargingProfile calls."""
+
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+    ERROR = "a CALLERROR"
+    NONE = "no answer in time, or the charger is gone"
 
 
 class LoadBalancer:
@@ -60,7 +92,11 @@ class LoadBalancer:
         self.metrics = metrics or BalancerMetrics()
         self._clock = clock or asyncio.get_running_loop().time
         self.model = SiteModel(config, self._clock)
-        self.commanded: dict[str, Commanded] = {}
+        self.commanded: dict[str, Commanded] = {}  # what the ramp decided, sent or not
+        # Limits the charger accepted, and when: what is shown, and what obedience is judged by.
+        self.in_force: dict[str, Commanded] = {}
+        # Sessions the LC cannot limit, at the maximum they are planned at.
+        self.unlimited: dict[str, float] = {}
         self.disobedient: set[str] = set()
         self.capabilities: dict[str, Capabilities] = {}
         # Chargers limited through their charger maximum profile, across reconnects.
@@ -71,7 +107,10 @@ class LoadBalancer:
         self._turns: Turns = {}
         self._refreshed_at: dict[str, float] = {}
         self._stale = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._over_cap: tuple[int, ...] = ()
+        self._asked: set[str] = set()  # EVSEs whose unknown session the charger was asked for
+        self._tasks = Tasks()
+        self.set_ups = SetUps(config.loop.setup_retry_s)
         router.subscribe(self._on_event)
 
     # -- events ------------------------------------------------------------------------------
@@ -86,41 +125,133 @@ class LoadBalancer:
                 key for key, record in self.model.evses.items() if record.identity == event.identity
             }
             self.metrics.not_obeying.set(len(self.disobedient))
-            self._spawn(self._set_up_charger(event.identity))
-        elif isinstance(event, ev.ChargerDisconnected | ev.TransactionEnded):
+            self.set_ups.connected(event.identity)
+            self._asked -= {key for key in self._asked if key.startswith(f"{event.identity}/")}
+        elif isinstance(event, ev.ChargerDisconnected):
+            self.set_ups.disconnected(event.identity)
+        elif isinstance(event, ev.BootNotified):
+            self.set_ups.booted(event.identity, event.status)
+        elif isinstance(event, _CHARGER_CALLS):
+            self.set_ups.called(event.identity)
+            if isinstance(event, ev.TransactionUpdated) and event.evse_id is None:
+                self._place_answer(event)
+        elif isinstance(event, ev.ChargingProfileSet | ev.ChargingProfileCleared):
+            self._check_floor(event)
+        if isinstance(event, ev.ChargerDisconnected | ev.TransactionEnded):
             for key, record in self.model.evses.items():
                 if record.identity == event.identity and record.transaction_id is None:
                     self.commanded.pop(key, None)
+                    self.in_force.pop(key, None)
                     self._refreshed_at.pop(key, None)
+        self._start_set_ups()
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _start_set_ups(self) -> None:
+        for attempt in self.set_ups.due(self._clock()):
+            self._tasks.spawn(self._set_up(attempt), "charger-set-up")
 
-    async def _set_up_charger(self, identity: str) -> None:
+    async def _set_up(self, attempt: Attempt) -> None:
+        done = False
+        try:
+            done = await self._set_up_charger(attempt.identity)
+        finally:
+            self.set_ups.finished(attempt, done, self._clock())
+            if not done:
+                log.info("%s: set-up unanswered; tried again later", attempt.identity)
+
+    def _ask_for_sessions(self, identity: str) -> None:
+        """Sessions that ran before an LC restart are taken back at their next meter values;
+        a TriggerMessage makes that next one come now. Asked once per EVSE and connection, for
+        a car its charger has reported for a reaction time without a session the LC saw start
+        (a session starting now is reported within that)."""
+        if self.set_ups.stage(identity) is not Stage.DONE:
+            return  # it may not answer yet: asked once set up
+        version = self.model.chargers[identity].version
+        waited = self.config.loop.reaction_time_s
+        for record in self.model.unknown_sessions(identity, self._clock(), waited):
+            if record.key not in self._asked:
+                self._asked.add(record.key)
+                payload = session_query(version, record.evse_id)
+                self._tasks.spawn(self._trigger(identity, payload), "ask-for-session")
+
+    def _place_answer(self, event: ev.TransactionUpdated) -> None:
+        """A 2.0.1 event without `evse` for a session the LC does not know, on a charger with
+        several EVSEs: the answer to the LC's TriggerMessage when it asked one EVSE only."""
+        if self.model.knows(event.identity, event.transaction_id):
+            return
+        unknown = self.model.unknown_sessions(event.identity, self._clock(), 0.0)
+        asked = [record for record in unknown if record.key in self._asked]
+        if len(asked) == 1:
+            self.model.handle(replace(event, evse_id=asked[0].evse_id))
+
+    async def _trigger(self, identity: str, payload: dict[str, Any]) -> None:
+        timeout = self.config.loop.setup_timeout_s
+        with contextlib.suppress(LcCallRejected, LcCallTimeout, ChargerNotConnected):
+            await self._router.call(identity, "TriggerMessage", payload, timeout)
+
+    async def _set_up_charger(self, identity: str) -> bool:
         """Read the charger's smart-charging capabilities, then install its floor profile (as
-        its charger maximum if it rejects a TxDefaultProfile)."""
+        its charger maximum if it rejects a TxDefaultProfile). False when the charger did not
+        answer in time: set-up calls wait only `setup_timeout_s`, as every call of the CSMS to
+        this charger queues behind them."""
         record = self.model.chargers[identity]
         action, payload = capability_query(record.version)
-        timeout = self.config.loop.call_timeout_s
+        timeout = self.config.loop.setup_timeout_s
         try:
             answer = await self._router.call(identity, action, payload, timeout)
             capabilities = parse_capabilities(record.version, answer)
-        except (LcCallRejected, LcCallTimeout) as exc:
+        except LcCallRejected as exc:
             log.warning("%s: could not read smart-charging capabilities (%s)", identity, exc)
             capabilities = Capabilities()
-        except ChargerNotConnected:
-            return
+        except (LcCallTimeout, ChargerNotConnected):
+            return False
         if not capabilities.smart_charging:
             log.warning("%s: smart charging disabled: planned at its maximum", identity)
             self._unsteerable(identity)
         self.capabilities[identity] = capabilities
         floor = self._floor(identity, station_max=identity in self.station_max)
-        if await self._send(identity, floor) is not False:
-            return
-        if floor.station_max or not await self._to_station_max(identity, clear_floor=False):
+        floor_answer = await self._send(identity, floor, timeout)
+        if floor_answer is Answer.NONE:
+            return False
+        if floor_answer is Answer.REFUSED and (
+            floor.station_max or not await self._to_station_max(identity, clear_floor=False)
+        ):
             self._refused(identity, None)
+        return True
+
+    def _check_floor(self, event: ev.ChargingProfileSet | ev.ChargingProfileCleared) -> None:
+        if event.accepted and self._floor_removed_by(event):
+            log.warning("%s: the CSMS removed the LC's floor: installing it again", event.identity)
+            self.set_ups.redo(event.identity)
+            for key, record in self.model.evses.items():
+                if record.identity == event.identity and key in self._refreshed_at:
+                    # Whatever cleared the floor may have cleared the dynamic limit too.
+                    self._refreshed_at[key] = -math.inf
+
+    def _floor_removed_by(self, event: ev.ChargingProfileSet | ev.ChargingProfileCleared) -> bool:
+        """Whether a CSMS call the charger accepted removed the LC's floor: a clear that matches
+        it, or a profile of the same purpose and stack level on EVSE 0, which replaces it."""
+        identity = event.identity
+        charger = self.model.chargers.get(identity)
+        if charger is None or self.set_ups.stage(identity) is not Stage.DONE:
+            return False  # a set-up still to come installs the floor anyway
+        v16 = charger.version is OcppVersion.V16
+        floor = installed_profile(
+            charger.version,
+            self._floor(identity, station_max=identity in self.station_max),
+            self.capabilities.get(identity, Capabilities()).watts_only,
+            self.config.nominal_voltage_v,
+        )
+        if isinstance(event, ev.ChargingProfileCleared):
+            return cleared_by(floor, event.criteria)
+        try:
+            profile = profile_from_json(event.evse_id, event.profile, v16)
+        except (KeyError, ValueError, TypeError):
+            return False
+        return profile.profile_id != floor.profile_id and (
+            profile.connector_id,
+            profile.purpose,
+            profile.stack_level,
+        ) == (floor.connector_id, floor.purpose, floor.stack_level)
 
     def _floor(self, identity: str, station_max: bool) -> ProfileTarget:
         """The charger's safe current on EVSE 0, without end."""
@@ -150,14 +281,23 @@ class LoadBalancer:
     # -- the loop ----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        period = self.config.loop.period_s
+        """Step every period for ever. A step that fails is logged and counted, and the next
+        period steps again: one bad event or reading must not end balancing for good."""
         next_at = self._clock()
         while True:
-            await self.step()
-            next_at = max(next_at + period, self._clock())
+            try:
+                await self.step()
+            except Exception as exc:
+                report_failure("balancer-step", exc)
+            else:
+                self.metrics.last_step.set(time.time())
+            next_at = max(next_at + self.config.loop.period_s, self._clock())
             await asyncio.sleep(next_at - self._clock())
 
     async def step(self) -> Allocation:
+        self._start_set_ups()  # those that wait for a retry
+        for identity in self.model.chargers:
+            self._ask_for_sessions(identity)
         reading = await self._read_meter()
         decided_from = self._clock()
         now = decided_from
@@ -168,7 +308,7 @@ class LoadBalancer:
             current > cap - self.config.margin_a
             for current, cap in zip(reading.currents, self.config.phase_cap_a, strict=True)
         )
-        self._command(allocation, now, urgent)
+        self._command(allocation, state, now, urgent)
         self._check_obedience(now)
         self.metrics.decision_seconds.observe(self._clock() - decided_from)
         self._report(allocation, reading, state)
@@ -188,7 +328,14 @@ class LoadBalancer:
 
     def site_state(self, now: float, reading: MeterReading | None) -> SiteState:
         commanded = {key: command.limit for key, command in self.commanded.items()}
-        evses = self.model.evse_states(now, commanded, self.disobedient, self._turns)
+        # Until its set-up is done the LC knows nothing of a charger's obedience: its maximum.
+        not_set_up = {
+            key
+            for key, record in self.model.evses.items()
+            if self.set_ups.stage(record.identity) not in (Stage.DONE, None)
+        }
+        unlimited = self.disobedient | not_set_up
+        evses = self.model.evse_states(now, commanded, unlimited, self._turns)
         return SiteState(
             phase_cap=self.config.phase_cap_a,
             now=now,
@@ -214,9 +361,11 @@ class LoadBalancer:
         self.metrics.meter_age.set(polled.age(self._clock()))
         return site_reading(polled.currents, polled.voltages, polled.taken_at)
 
-    def _command(self, allocation: Allocation, now: float, urgent: bool) -> None:
+    def _command(self, allocation: Allocation, state: SiteState, now: float, urgent: bool) -> None:
         loop = self.config.loop
-        limits: dict[str, float] = {}
+        steps: dict[str, Step] = {}
+        # Those the LC cannot limit are in the budget at their maximum already.
+        phases = {evse.evse_id: evse.site_phases for evse in state.evses if evse.obeys}
         for key, record in self.model.evses.items():
             if record.transaction_id is None or key not in allocation.limits:
                 continue
@@ -224,15 +373,33 @@ class LoadBalancer:
             previous = self.commanded.get(key)
             min_current = self.model.chargers[record.identity].settings.min_current_a
             limit = next_limit(target, previous, min_current, now, loop, urgent)
-            limits[key] = limit
+            steps[key] = Step(limit, target, previous, phases.get(key, ()))
+        limits = {key: step.proposed for key, step in steps.items()}
+        if allocation.headroom is not None:  # balancing on a fresh reading: no self-made overshoot
+            limits = fit_into_headroom(
+                steps, self._steered_budget(allocation.headroom, state), now, loop.reaction_time_s
+            )
+        for key, limit in limits.items():
+            previous = steps[key].previous
             if previous is not None and limit == previous.limit:
                 if now - self._refreshed_at.get(key, now) < loop.refresh_s:
                     continue  # unchanged, and its bounded profile is still far from lapsing
             else:
-                self.commanded[key] = Commanded(limit, now)
+                was = 0.0 if previous is None else previous.limit
+                self.commanded[key] = Commanded(limit, now, was)
             self._refreshed_at[key] = now
-            self._dispatch(record, limit)
+            self._dispatch(self.model.evses[key], limit)
         self._turns = next_turns(self._turns, limits, set(limits), now)
+
+    @staticmethod
+    def _steered_budget(headroom: PhaseValues, state: SiteState) -> PhaseValues:
+        """What the EVSEs the LC limits may draw: the headroom, less the others' maximum."""
+        budget = list(headroom)
+        for evse in state.evses:
+            if not evse.obeys and evse.session is not SessionState.IDLE:
+                for phase in evse.site_phases:
+                    budget[phase - 1] -= evse.max_current
+        return budget[0], budget[1], budget[2]
 
     def _dispatch(self, record: EvseRecord, limit: float) -> None:
         charger = self.model.chargers[record.identity]
@@ -257,12 +424,15 @@ class LoadBalancer:
         )
         if record.identity in self.station_max:
             target = as_station_max(target)
-        self._spawn(self._send_limit(record, target))
+        self._tasks.spawn(self._send_limit(record, target), "send-limit")
 
     async def _send_limit(self, record: EvseRecord, target: ProfileTarget) -> None:
         """Send a dynamic limit; a rejected TxProfile switches the charger to its maximum."""
         transaction = record.transaction_id
-        if await self._send(record.identity, target) is not False:
+        answer = await self._send(record.identity, target)
+        if answer is Answer.ACCEPTED and self.model.evses.get(record.key) is record:
+            self.in_force[record.key] = Commanded(target.limit_a, self._clock())
+        if answer is not Answer.REFUSED:
             return
         if self.model.evses.get(record.key) is not record or record.transaction_id != transaction:
             return  # the session ended meanwhile: a profile for it is rightly refused
@@ -284,7 +454,8 @@ class LoadBalancer:
         try:
             if clear_floor and not await self._clear_floor(identity):
                 return False
-            if not await self._send(identity, self._floor(identity, station_max=True)):
+            floor = self._floor(identity, station_max=True)
+            if await self._send(identity, floor) is not Answer.ACCEPTED:
                 if clear_floor:  # back to the floor it had
                     await self._send(identity, self._floor(identity, station_max=False))
                 return False
@@ -311,10 +482,11 @@ class LoadBalancer:
             return False
         return True
 
-    async def _send(self, identity: str, target: ProfileTarget) -> bool | None:
-        """SetChargingProfile: True when accepted, False when refused, None without an answer
-        (a timeout, a CALLERROR, the charger gone). A charger that implements no smart
-        charging is unsteerable."""
+    async def _send(
+        self, identity: str, target: ProfileTarget, timeout_s: float | None = None
+    ) -> Answer:
+        """SetChargingProfile, waiting `timeout_s` (default: call_timeout_s) for the answer. A
+        charger that implements no smart charging is unsteerable."""
         record = self.model.chargers[identity]
         capabilities = self.capabilities.get(identity, Capabilities())
         payload = set_charging_profile(
@@ -323,25 +495,28 @@ class LoadBalancer:
         started = self._clock()
         try:
             answer = await self._router.call(
-                identity, "SetChargingProfile", payload, self.config.loop.call_timeout_s
+                identity,
+                "SetChargingProfile",
+                payload,
+                timeout_s or self.config.loop.call_timeout_s,
             )
         except LcCallRejected as exc:
             self.metrics.profiles.labels("error").inc()
             log.warning("%s: SetChargingProfile refused with %s", identity, exc.code)
             if exc.code in _UNSUPPORTED:
                 self._unsteerable(identity)
-            return None
+            return Answer.ERROR
         except LcCallTimeout:
             self.metrics.profiles.labels("timeout").inc()
-            return None
+            return Answer.NONE
         except ChargerNotConnected:
-            return None
+            return Answer.NONE
         self.metrics.profile_seconds.observe(self._clock() - started)
         accepted = answer.get("status") == "Accepted"
         self.metrics.profiles.labels("accepted" if accepted else "rejected").inc()
         if not accepted:
             log.info("%s: SetChargingProfile answered %s", identity, answer)
-        return accepted
+        return Answer.ACCEPTED if accepted else Answer.REFUSED
 
     def _refused(self, identity: str, key: str | None) -> None:
         """A profile refused with no other way to limit the charger: planned at its maximum."""
@@ -355,7 +530,7 @@ class LoadBalancer:
     def _check_obedience(self, now: float) -> None:
         """Flag EVSEs that draw clearly more than their limit after the reaction time."""
         loop = self.config.loop
-        for key, command in self.commanded.items():
+        for key, command in self.in_force.items():
             record = self.model.evses.get(key)
             if record is None or key in self.disobedient or record.measured_at is None:
                 continue
@@ -390,15 +565,33 @@ class LoadBalancer:
                 metrics.headroom.labels(f"L{phase}").set(headroom)
         stale = state.meter_is_stale
         if stale and not self._stale:
-            log.error("site meter stale: every session is on its safe current")
+            log.error(
+                "site meter stale: sessions on their safe current, those the LC cannot limit "
+                "planned at their maximum, the others cut or paused where that does not fit"
+            )
         elif self._stale and not stale:
             log.info("site meter back: balancing again")
         self._stale = stale
+        over_cap = allocation.over_cap_phases
+        if over_cap and over_cap != self._over_cap:
+            log.error(
+                "site meter stale and the chargers the LC cannot limit may exceed the cap on "
+                "their own on %s: nothing the LC does can keep the site within it",
+                ", ".join(f"L{phase}" for phase in over_cap),
+            )
+        self._over_cap = over_cap
         metrics.meter_stale.set(1 if stale else 0)
         for mode in Mode:
             metrics.mode.labels(mode.value).set(1 if allocation.mode is mode else 0)
-        for key, command in self.commanded.items():
-            metrics.evse_allocation.labels(key).set(command.limit)
+        self.unlimited = {
+            evse.evse_id: evse.max_current
+            for evse in state.evses
+            if not evse.obeys and evse.session is not SessionState.IDLE
+        }
+        for key in self.model.evses:
+            in_force = self.in_force.get(key)
+            _show(metrics.evse_allocation, key, None if in_force is None else in_force.limit)
+            _show(metrics.evse_unlimited, key, self.unlimited.get(key))
         for key, record in self.model.evses.items():
             if record.session is not SessionState.IDLE:
                 for phase, amps in enumerate(record.measured, start=1):
@@ -413,6 +606,13 @@ class LoadBalancer:
         self.model.config = config
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.stop()
+
+
+def _show(gauge: Gauge, evse: str, value: float | None) -> None:
+    """Set an EVSE's series, or remove it when there is nothing true to show."""
+    if value is not None:
+        gauge.labels(evse).set(value)
+    else:
+        with contextlib.suppress(KeyError):  # never shown
+            gauge.remove(evse)

@@ -36,7 +36,16 @@ class BalancerMetrics:
             "ocpp_lc_allocation_mode", "1 for the allocator's current mode", ["mode"], registry=r
         )
         self.evse_allocation = Gauge(
-            "ocpp_lc_evse_limit_amperes", "Limit commanded per EVSE", ["evse"], registry=r
+            "ocpp_lc_evse_limit_amperes",
+            "Limit per EVSE that the charger accepted from the LC",
+            ["evse"],
+            registry=r,
+        )
+        self.evse_unlimited = Gauge(
+            "ocpp_lc_evse_unlimited_planned_amperes",
+            "Maximum a session the LC cannot limit (ignores profiles, not set up) is planned at",
+            ["evse"],
+            registry=r,
         )
         self.evse_measured = Gauge(
             "ocpp_lc_evse_measured_amperes",
@@ -69,6 +78,11 @@ class BalancerMetrics:
         self.not_obeying = Gauge(
             "ocpp_lc_evses_not_obeying",
             "EVSEs planned at their maximum because they ignore or refuse the LC's limits",
+            registry=r,
+        )
+        self.last_step = Gauge(
+            "ocpp_lc_balancer_last_step_timestamp_seconds",
+            "Unix time of the balancer's last successful control step",
             registry=r,
         )
         self.station_max_chargers = Gauge(

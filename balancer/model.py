@@ -1,16 +1,30 @@
 """The site as the router's observation events describe it: chargers, EVSEs, sessions,
-measured currents and the limits the CSMS set. `snapshot` turns it into a `SiteState`."""
+measured currents and the profiles the CSMS set. `evse_states` turns it into the allocator's
+view; the CSMS's limit on an EVSE is the composite of its profiles at that moment, by the same
+rules a charger applies (ocpp_knowledge.composite)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from balancer.config import BalancerConfig, ChargerSettings
 from balancer.site import ChargerPhaseReadings, EvseState, MeterReading, SessionState
+from ocpp_knowledge.composite import composite_limit
+from ocpp_knowledge.profiles import (
+    ChargingProfile,
+    Purpose,
+    Transaction,
+    cleared_by,
+    profile_from_json,
+)
 from router import events as ev
 from router.frames import OcppVersion
 
+# Connector statuses (1.6; 2.0.1 "Occupied") that say a car is there, perhaps in a session.
+_IN_USE = ("Charging", "SuspendedEV", "SuspendedEVSE", "Occupied")
 # A session that draws more than this is charging, whatever its status said.
 _DRAWING_A = 1.0
 _NO_READINGS: ChargerPhaseReadings = (None, None, None)
@@ -32,6 +46,10 @@ class EvseRecord:
     session: SessionState = SessionState.IDLE
     measured: ChargerPhaseReadings = _NO_READINGS
     measured_at: float | None = None
+    started_at: datetime | None = None  # wall-clock start, for profiles relative to it
+    ended_transaction: str | None = None  # the last one that ended: a late reading of it is old
+    status: str | None = None  # what the charger last said of it (1.6 / 2.0.1 connector status)
+    status_at: float | None = None  # since when
     suspended: bool = False  # the CSMS refused the session's id: no energy until it ends
 
     @property
@@ -43,29 +61,28 @@ def evse_key(identity: str, evse_id: int) -> str:
     return f"{identity}/{evse_id}"
 
 
-@dataclass(frozen=True, slots=True)
-class CsmsProfile:
-    """A charging profile the CSMS set on a charger, as far as the allocation needs it."""
-
-    evse_id: int  # 0 = every EVSE of the charger
-    purpose: str
-    stack_level: int
-    limit_a: float
-    transaction_id: str | None  # a TxProfile ends with its transaction
-
-
 @dataclass(slots=True)
 class ChargerRecord:
     settings: ChargerSettings
     version: OcppVersion
     connected: bool = True
-    csms_profiles: dict[int, CsmsProfile] = field(default_factory=dict)  # by profile id
+    csms_profiles: dict[int, ChargingProfile] = field(default_factory=dict)  # by profile id
+    # 1.6 sessions started while the CSMS was away: the CSMS's transaction id -> the
+    # provisional id the charger (and so this model) knows the session by.
+    provisional_ids: dict[str, str] = field(default_factory=dict)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class SiteModel:
-    def __init__(self, config: BalancerConfig, clock: Any) -> None:
+    def __init__(
+        self, config: BalancerConfig, clock: Any, wall_clock: Callable[[], datetime] = utc_now
+    ) -> None:
         self.config = config
         self._clock = clock
+        self._wall_clock = wall_clock
         self.chargers: dict[str, ChargerRecord] = {}
         self.evses: dict[str, EvseRecord] = {}
 
@@ -78,6 +95,7 @@ class SiteModel:
             charger = self.chargers[event.identity] = ChargerRecord(settings, event.version)
             if previous is not None:  # the charger still enforces what the CSMS set before
                 charger.csms_profiles = previous.csms_profiles
+                charger.provisional_ids = previous.provisional_ids
             for evse_id in range(1, settings.evses + 1):
                 self._evse(event.identity, evse_id)
         elif isinstance(event, ev.ChargerDisconnected):
@@ -91,9 +109,10 @@ class SiteModel:
             record = self._by_transaction(event.identity, event.transaction_id, event.evse_id)
             if record is not None:
                 self._drop_tx_profiles(record)
-                record.transaction_id = None
+                record.ended_transaction, record.transaction_id = record.transaction_id, None
                 record.session = SessionState.IDLE
                 record.measured, record.measured_at = _NO_READINGS, None
+                record.started_at = None
                 record.suspended = False
         elif isinstance(event, ev.EnergySuspended):
             self._evse(event.identity, event.evse_id).suspended = True
@@ -103,6 +122,9 @@ class SiteModel:
             self._sampled(event)
         elif isinstance(event, ev.ChargingProfileSet | ev.ChargingProfileCleared):
             self._csms_profile(event)
+        elif isinstance(event, ev.TransactionIdMapped) and event.identity in self.chargers:
+            provisional_ids = self.chargers[event.identity].provisional_ids
+            provisional_ids[event.csms_transaction_id] = event.provisional_transaction_id
 
     def _evse(self, identity: str, evse_id: int) -> EvseRecord:
         key = evse_key(identity, evse_id)
@@ -119,33 +141,62 @@ class SiteModel:
         for record in self.evses.values():
             if record.identity == identity and record.transaction_id == transaction_id:
                 return record
-        return None
+        return self._only_evse(identity)
 
-    def _started(self, event: ev.TransactionStarted) -> None:
-        if not event.evse_id:
-            return
-        record = self._evse(event.identity, event.evse_id)
-        if record.transaction_id != event.transaction_id:
-            record.suspended = False  # a new session
-        record.transaction_id = event.transaction_id
+    def knows(self, identity: str, transaction_id: str) -> bool:
+        return any(
+            record.identity == identity and record.transaction_id == transaction_id
+            for record in self.evses.values()
+        )
+
+    def unknown_sessions(self, identity: str, now: float, after_s: float) -> list[EvseRecord]:
+        """EVSEs whose status has said for `after_s` that a car is there, without a session the
+        LC saw start (it ran before an LC restart): the charger can be asked for it."""
+        return [
+            record
+            for record in self.evses.values()
+            if record.identity == identity
+            and record.transaction_id is None
+            and record.status in _IN_USE
+            and record.status_at is not None
+            and now - record.status_at >= after_s
+        ]
+
+    def _only_evse(self, identity: str) -> EvseRecord | None:
+        """A charger's one EVSE, where a 2.0.1 message without `evse` can only mean it."""
+        charger = self.chargers.get(identity)
+        if charger is None or charger.settings.evses != 1:
+            return None
+        return self._evse(identity, 1)
+
+    def _adopt(self, record: EvseRecord, transaction_id: str) -> None:
+        """A session the LC did not see start (it ran before an LC restart): take it back."""
+        if record.transaction_id != transaction_id:
+            record.suspended = False
+            record.started_at = self._wall_clock()
+            record.transaction_id = transaction_id
         if record.session is SessionState.IDLE:
             record.session = SessionState.STARTING
+
+    def _started(self, event: ev.TransactionStarted) -> None:
+        if event.evse_id:
+            self._adopt(self._evse(event.identity, event.evse_id), event.transaction_id)
 
     def _updated(self, event: ev.TransactionUpdated) -> None:
         record = self._by_transaction(event.identity, event.transaction_id, event.evse_id)
         if record is None:
             return
-        record.transaction_id = event.transaction_id
+        self._adopt(record, event.transaction_id)
         state = _SESSION_BY_STATE.get(event.charging_state or "")
         if state is not None:
             record.session = state
-        elif record.session is SessionState.IDLE:
-            record.session = SessionState.STARTING
 
     def _status(self, event: ev.StatusChanged) -> None:
         if event.evse_id == 0:
             return
         record = self._evse(event.identity, event.evse_id)
+        if record.status != event.status:
+            record.status, record.status_at = event.status, self._clock()
         if record.transaction_id is None:
             return  # 1.6 reports Charging etc. per connector; only sessions matter here
         state = _SESSION_BY_STATE.get(event.status)
@@ -153,9 +204,20 @@ class SiteModel:
             record.session = state
 
     def _sampled(self, event: ev.MeterSampled) -> None:
-        if not event.evse_id or all(current is None for current in event.current_a):
-            return  # the whole charger's meter, or a transaction the LC never saw start
-        record = self._evse(event.identity, event.evse_id)
+        if event.evse_id == 0 or all(current is None for current in event.current_a):
+            return  # the whole charger's meter
+        if event.evse_id:
+            record: EvseRecord | None = self._evse(event.identity, event.evse_id)
+        elif event.transaction_id is not None:
+            record = self._by_transaction(event.identity, event.transaction_id, None)
+        else:
+            return
+        if record is None:
+            return  # 2.0.1 without `evse`, of a session the LC never saw on a multi-EVSE charger
+        if event.transaction_id is not None:
+            if event.transaction_id == record.ended_transaction:
+                return  # a late reading of a session that ended
+            self._adopt(record, event.transaction_id)  # 1.6 MeterValues name their transaction
         record.measured, record.measured_at = event.current_a, self._clock()
         drawing = max((c for c in event.current_a if c is not None), default=0.0) > _DRAWING_A
         if drawing and record.transaction_id is not None:
@@ -167,22 +229,18 @@ class SiteModel:
             return
         profiles = charger.csms_profiles
         if isinstance(event, ev.ChargingProfileCleared):
-            for cleared in [i for i, p in profiles.items() if _cleared(i, p, event.criteria)]:
+            for cleared in [i for i, p in profiles.items() if cleared_by(p, event.criteria)]:
                 del profiles[cleared]
             return
-        profile = event.profile
-        limit = profile_limit_a(profile, self.config.nominal_voltage_v)
-        profile_id = profile.get("chargingProfileId", profile.get("id"))
-        if limit is None or type(profile_id) is not int:
-            return
-        transaction = profile.get("transactionId")
-        profiles[profile_id] = CsmsProfile(
-            event.evse_id,
-            str(profile.get("chargingProfilePurpose")),
-            int(profile.get("stackLevel", 0)),
-            limit,
-            None if transaction is None else str(transaction),
-        )
+        v16 = charger.version is OcppVersion.V16
+        try:
+            profile = profile_from_json(event.evse_id, event.profile, v16)
+        except (KeyError, ValueError, TypeError):
+            return  # nothing the rules can read: the charger cannot apply it either
+        if profile.transaction_id is not None:
+            named = str(profile.transaction_id)
+            profile = replace(profile, transaction_id=charger.provisional_ids.get(named, named))
+        profiles[profile.profile_id] = profile
 
     def _drop_tx_profiles(self, record: EvseRecord) -> None:
         charger = self.chargers.get(record.identity)
@@ -191,25 +249,28 @@ class SiteModel:
         ended = [
             profile_id
             for profile_id, profile in charger.csms_profiles.items()
-            if profile.purpose == "TxProfile" and profile.evse_id in (0, record.evse_id)
+            if profile.purpose is Purpose.TX and profile.connector_id in (0, record.evse_id)
         ]
         for profile_id in ended:
             del charger.csms_profiles[profile_id]
 
     # -- snapshot ----------------------------------------------------------------------------
 
-    def csms_limit(self, record: EvseRecord) -> float | None:
-        """The lowest limit any CSMS profile puts on this EVSE now."""
+    def csms_limit(self, record: EvseRecord, at: datetime) -> float | None:
+        """The limit the CSMS's profiles put on this EVSE at `at`: their composite schedule."""
         charger = self.chargers.get(record.identity)
-        if charger is None:
+        if charger is None or not charger.csms_profiles:
             return None
-        found = [
-            profile.limit_a
-            for profile in charger.csms_profiles.values()
-            if profile.evse_id in (0, record.evse_id)
-            and (profile.transaction_id is None or profile.transaction_id == record.transaction_id)
-        ]
-        return min(found, default=None)
+        transaction = None
+        if record.transaction_id is not None:
+            transaction = Transaction(record.transaction_id, record.started_at or at)
+        return composite_limit(
+            charger.csms_profiles.values(),
+            at,
+            connector_id=record.evse_id,
+            transaction=transaction,
+            voltage_v=self.config.nominal_voltage_v,
+        )
 
     def evse_states(
         self,
@@ -225,13 +286,14 @@ class SiteModel:
         """
         states = []
         max_age = self.config.loop.measurement_max_age_s
+        wall_now = self._wall_clock()
         for key, record in sorted(self.evses.items()):
             charger = self.chargers.get(record.identity)
             if charger is None:
                 continue
             settings = charger.settings
             fresh = record.measured_at is not None and now - record.measured_at <= max_age
-            steerable = charger.connected and key not in disobedient
+            steerable = charger.connected and settings.controllable and key not in disobedient
             charging_since, paused_since = turns.get(key, (None, None))
             max_current = settings.max_current_a
             if not charger.connected and key in commanded:
@@ -249,44 +311,13 @@ class SiteModel:
                     session=record.session,
                     measured=record.measured if fresh else _NO_READINGS,
                     allocated=commanded.get(key, 0.0),
-                    csms_limit=0.0 if record.suspended else self.csms_limit(record),
+                    csms_limit=0.0 if record.suspended else self.csms_limit(record, wall_now),
                     obeys=steerable,
                     charging_since=charging_since,
                     paused_since=paused_since,
                 )
             )
         return tuple(states)
-
-
-def _cleared(profile_id: int, profile: CsmsProfile, criteria: dict[str, Any]) -> bool:
-    """Whether a ClearChargingProfile request (1.6 or 2.0.1 shape) removes this profile."""
-    nested = criteria.get("chargingProfileCriteria")
-    fields = {**criteria, **(nested if isinstance(nested, dict) else {})}
-    checks = {
-        "id": profile_id,
-        "chargingProfileId": profile_id,
-        "connectorId": profile.evse_id,
-        "evseId": profile.evse_id,
-        "chargingProfilePurpose": profile.purpose,
-        "stackLevel": profile.stack_level,
-    }
-    return all(fields[name] == value for name, value in checks.items() if name in fields)
-
-
-def profile_limit_a(profile: dict[str, Any], voltage: float) -> float | None:
-    """The lowest limit in a charging profile, in A per phase (W converted at `voltage`)."""
-    schedules = profile.get("chargingSchedule")
-    schedule_list = schedules if isinstance(schedules, list) else [schedules]
-    limits: list[float] = []
-    for schedule in schedule_list:
-        if not isinstance(schedule, dict):
-            continue
-        watts = schedule.get("chargingRateUnit") == "W"
-        for period in schedule.get("chargingSchedulePeriod", []):
-            limit = float(period.get("limit", 0))
-            phases = int(period.get("numberPhases", 3))
-            limits.append(limit / (voltage * phases) if watts else limit)
-    return min(limits, default=None)
 
 
 def site_reading(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from ocpp_knowledge.profiles import ChargingProfile, profile_from_json
 from router.charging_profiles import STARTED_LONG_AGO
 from router.charging_profiles import set_charging_profile as profile_payload  # the envelope
 from router.frames import OcppVersion
@@ -120,12 +121,30 @@ def set_charging_profile(
     )
 
 
+def installed_profile(
+    version: OcppVersion, target: ProfileTarget, watts_only: bool, voltage: float
+) -> ChargingProfile:
+    """The profile a charger keeps once it accepted `target`, to compare with the CSMS's."""
+    payload = set_charging_profile(version, target, watts_only, voltage)
+    v16 = version is OcppVersion.V16
+    body = payload["csChargingProfiles" if v16 else "chargingProfile"]
+    return profile_from_json(target.evse_id, body, v16)
+
+
 def _purpose(version: OcppVersion, target: ProfileTarget) -> str:
     if target.station_max:
         if version is OcppVersion.V16:
             return "ChargePointMaxProfile"
         return "ChargingStationMaxProfile"
     return "TxDefaultProfile" if target.transaction_id is None else "TxProfile"
+
+
+def session_query(version: OcppVersion, evse_id: int) -> dict[str, Any]:
+    """TriggerMessage asking a charger for the session on `evse_id`: 1.6 MeterValues (they name
+    the transaction), 2.0.1 a TransactionEvent."""
+    if version is OcppVersion.V16:
+        return {"requestedMessage": "MeterValues", "connectorId": evse_id}
+    return {"requestedMessage": "TransactionEvent", "evse": {"id": evse_id}}
 
 
 def clear_charging_profile(version: OcppVersion, profile_id: int) -> dict[str, Any]:

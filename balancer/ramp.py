@@ -14,10 +14,80 @@ Turns = dict[str, tuple[float | None, float | None]]  # key -> (charging_since, 
 
 @dataclass(frozen=True, slots=True)
 class Commanded:
-    """The limit last sent to an EVSE and when."""
+    """The limit last sent to an EVSE and when; `was` is the one before it."""
 
     limit: float
     at: float
+    was: float = 0.0
+
+    def may_draw(self, now: float, reaction_time_s: float) -> float:
+        """What the EVSE may still draw: a cut acts only once the charger and car reacted."""
+        if self.was > self.limit and now - self.at < reaction_time_s:
+            return self.was
+        return self.limit
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One EVSE's change this period, as fit_into_headroom needs it."""
+
+    proposed: float  # what next_limit decided
+    target: float  # what the allocation wants
+    previous: Commanded | None
+    site_phases: tuple[int, ...]
+
+
+def fit_into_headroom(
+    steps: Mapping[str, Step],
+    budget: tuple[float, float, float],
+    now: float,
+    reaction_time_s: float,
+) -> dict[str, float]:
+    """The limits to command so that what the EVSEs may draw fits `budget` per site phase.
+
+    An EVSE may draw the higher of its new limit and a cut it has not reacted to yet, so a raise
+    waits (keeps the previous limit) until the cuts that make room for it have acted; and cuts
+    the deadband held back are made after all where their sum would not fit. Raises are held
+    back largest first, deadband cuts made largest first; what cannot be fixed (pending cuts
+    alone exceed the budget) is left as it is.
+    """
+    limits = {key: step.proposed for key, step in steps.items()}
+
+    def drawing(key: str) -> float:
+        previous = steps[key].previous
+        pending = 0.0 if previous is None else previous.may_draw(now, reaction_time_s)
+        return max(limits[key], pending)
+
+    def over() -> set[int]:
+        totals = [0.0, 0.0, 0.0]
+        for key, step in steps.items():
+            for phase in step.site_phases:
+                totals[phase - 1] += drawing(key)
+        return {p for p in (1, 2, 3) if totals[p - 1] > budget[p - 1] + _SLACK_A}
+
+    def last(step: Step) -> float:
+        return 0.0 if step.previous is None else step.previous.limit
+
+    raises = sorted(
+        (key for key, step in steps.items() if step.proposed > last(step)),
+        key=lambda key: (last(steps[key]) - steps[key].proposed, key),
+    )
+    held_cuts = sorted(
+        (key for key, step in steps.items() if step.proposed > step.target),
+        key=lambda key: (steps[key].target - steps[key].proposed, key),
+    )
+    for key, fixed in [(key, last(steps[key])) for key in raises] + [
+        (key, steps[key].target) for key in held_cuts
+    ]:
+        crowded = over()
+        if not crowded:
+            break
+        if crowded & set(steps[key].site_phases):
+            limits[key] = min(limits[key], fixed)
+    return limits
+
+
+_SLACK_A = 1e-6  # float noise
 
 
 def next_limit(

@@ -6,6 +6,7 @@ balancer's integration tests and the `demo` command.
   the charging profiles it was given, late by a reaction delay, as real ones do.
 - `garage.site.SimulatedSite`: the grid connection, summing base load and chargers phase by phase
   into a `modbus.simulator.SimulatedMeter`.
-- `garage.composite.composite_limit`: the OCPP rules that decide a charger's limit, as a pure
-  function.
+
+The OCPP rules that decide a charger's limit from its profiles (`ocpp_knowledge.composite`)
+are the product's own: the garage imports them, so both apply the same rules.
 """

@@ -24,9 +24,9 @@ from garage.charger201 import Charger201
 from garage.clock import Clock, utc_now
 from garage.evse import Car, Evse, ThreePhases
 from garage.profile_store import OcppVersion, SmartChargingCapabilities
-from garage.profiles import ChargingProfile, Purpose, Transaction
 from garage.station import Station
 from garage.wire import CallLog, LoggedConnection
+from ocpp_knowledge.profiles import ChargingProfile, Purpose, Transaction
 
 logger = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ from ocpp.exceptions import NotImplementedError as OcppNotImplementedError
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call, call_result
 
-from garage.clock import to_ocpp_time
 from garage.meter_values import sampled_values
-from garage.profiles import RateUnit, Transaction, profile_from_v201, purpose_from_ocpp
 from garage.station import Station
 from garage.wire import LoggedConnection
+from ocpp_knowledge.ocpp_time import to_ocpp_time
+from ocpp_knowledge.profiles import RateUnit, Transaction, profile_from_v201, purpose_from_ocpp
 
 EVSE_ID = 1
 EVSE = {"id": EVSE_ID, "connector_id": 1}

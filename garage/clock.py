@@ -1,4 +1,4 @@
-"""Wall-clock time as OCPP carries it: aware UTC datetimes, ISO 8601 text on the wire."""
+"""The garage's clock: aware UTC datetimes, injectable so tests can fix time."""
 
 from __future__ import annotations
 
@@ -11,14 +11,3 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def to_ocpp_time(moment: datetime) -> str:
-    """ISO 8601 with milliseconds and a Z, the form chargers commonly send."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def from_ocpp_time(text: str) -> datetime:
-    """Parse an OCPP dateTime; one without an offset is taken as UTC (OCPP requires UTC)."""
-    moment = datetime.fromisoformat(text)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -14,8 +14,9 @@ from ocpp.v16 import call_result as result16
 from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call_result as result201
 
-from garage.clock import to_ocpp_time, utc_now
+from garage.clock import utc_now
 from garage.wire import LoggedConnection
+from ocpp_knowledge.ocpp_time import to_ocpp_time
 
 ACCEPTED = {"status": "Accepted"}
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from garage.composite import NOMINAL_VOLTAGE_V, composite_limit
-from garage.profiles import ChargingProfile, Transaction
+from ocpp_knowledge.composite import NOMINAL_VOLTAGE_V, composite_limit
+from ocpp_knowledge.profiles import ChargingProfile, Transaction
 
 ThreePhases = tuple[float, float, float]
 

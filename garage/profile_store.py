@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from garage.profiles import ChargingProfile, Kind, Purpose, RateUnit, Transaction
+from ocpp_knowledge.profiles import ChargingProfile, Kind, Purpose, RateUnit, Transaction
 
 OcppVersion = Literal["1.6", "2.0.1"]
 

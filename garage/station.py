@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from garage.clock import Clock
-from garage.composite import composite_schedule
 from garage.evse import Car, Evse, Situation, ThreePhases
 from garage.profile_store import OcppVersion, ProfileStore, SmartChargingCapabilities
-from garage.profiles import ChargingProfile, Purpose, RateUnit, Transaction
+from ocpp_knowledge.composite import composite_schedule
+from ocpp_knowledge.profiles import ChargingProfile, Purpose, RateUnit, Transaction
 
 DEFAULT_PHASES = 3
 

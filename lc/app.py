@@ -22,6 +22,8 @@ from router.config_reader import ConfigError
 from router.metrics import metrics_app
 from router.server import Router
 from router.start_error import listen_failure
+from supervision.tasks import REGISTRY as TASK_REGISTRY
+from supervision.tasks import Tasks
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ class LocalController:
         self.site_view = SiteView()
         self.router.subscribe(lambda event: self.site_view.handle(event, time.time()))
         self.balancer: LoadBalancer | None = None
+        self._tasks = Tasks()
         self._balancer_task: asyncio.Task[None] | None = None
         self._meter: MeterReader | None = None
         self._metrics_runner: web.AppRunner | None = None
@@ -60,14 +63,14 @@ class LocalController:
             raise
 
     async def _start(self) -> None:
-        registries = [self.router.metrics.registry]
+        registries = [self.router.metrics.registry, TASK_REGISTRY]
         if self.config.balancer is not None:
             self._meter = MeterReader(self.config.balancer.meter.reader)
             self.balancer = LoadBalancer(self.config.balancer, self.router, self._meter)
             registries.append(self.balancer.metrics.registry)
         await self.router.start()
         if self.balancer is not None:
-            self._balancer_task = asyncio.create_task(self.balancer.run(), name="balancer")
+            self._balancer_task = self._tasks.spawn(self.balancer.run(), "balancer")
         app = metrics_app(registries)
         app.router.add_get("/", self._status_page)
         self._metrics_runner = web.AppRunner(app, access_log=None)

@@ -1,7 +1,9 @@
 """The load balancer's state as the status page shows it: the grid connection and, per EVSE,
-the limit in force, its priority and why the limit is what it is."""
+the limit its charger accepted, its priority and why the limit is what it is."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from balancer.control import LoadBalancer
 from lc.status_page import BalancerStatus, EvseControl
@@ -14,11 +16,14 @@ def balancer_status(balancer: LoadBalancer) -> BalancerStatus:
     paused = allocation.paused if allocation is not None else {}
     config = balancer.config
     evses = {}
+    now = datetime.now(UTC)
     for key, record in balancer.model.evses.items():
         settings = config.charger(record.identity)
-        command = balancer.commanded.get(key)
-        limit = command.limit if command is not None else None
-        obeys = key not in balancer.disobedient
+        # Shown: the limit the charger accepted; none for a session the LC cannot limit (not
+        # set up yet, or ignoring its limits), whose reason says it is planned at its maximum.
+        in_force = balancer.in_force.get(key)
+        obeys = key not in balancer.disobedient and key not in balancer.unlimited
+        limit = in_force.limit if in_force is not None and obeys else None
         facts = LimitFacts(
             limit_a=limit,
             paused=paused.get(key),
@@ -27,7 +32,7 @@ def balancer_status(balancer: LoadBalancer) -> BalancerStatus:
             max_a=settings.max_current_a,
             min_a=settings.min_current_a,
             safe_a=settings.safe_current_a,
-            csms_limit_a=balancer.model.csms_limit(record),
+            csms_limit_a=balancer.model.csms_limit(record, now),
             rotation_period_s=config.loop.rotation_period_s,
         )
         evses[key] = EvseControl(

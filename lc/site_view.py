@@ -95,7 +95,7 @@ class SiteView:
         elif isinstance(event, ev.TransactionEnded):
             self._ended(charger, event, now)
         elif isinstance(event, ev.MeterSampled):
-            self._sampled(charger, event)
+            self._sampled(charger, event, now)
         elif isinstance(event, ev.EnergySuspended):
             for session in charger.sessions.values():
                 if session.evse_id == event.evse_id:
@@ -121,9 +121,13 @@ class SiteView:
         session.ended_at, session.end_reason = now, event.reason
         self.ended.append(session)
 
-    def _sampled(self, charger: ChargerView, event: ev.MeterSampled) -> None:
+    def _sampled(self, charger: ChargerView, event: ev.MeterSampled, now: float) -> None:
+        session: SessionView | None
+        if any(ended.transaction_id == event.transaction_id for ended in self.ended):
+            return  # a late reading of a session that ended
         if event.transaction_id is not None:
-            session = charger.sessions.get(event.transaction_id)
+            # One the LC did not see start (it ran before an LC restart) is taken back here.
+            session = self._session(charger, event.transaction_id, event.evse_id, now)
         else:
             session = next(
                 (

@@ -47,6 +47,13 @@ class BootNotified:
 
 
 @dataclass(frozen=True, slots=True)
+class ChargerHeartbeat:
+    """The charger sent a Heartbeat: it is up and talking to its CSMS."""
+
+    identity: str
+
+
+@dataclass(frozen=True, slots=True)
 class StatusChanged:
     identity: str
     evse_id: int
@@ -78,6 +85,16 @@ class TransactionEnded:
     evse_id: int | None
     meter_stop_wh: float | None
     reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionIdMapped:
+    """1.6 under `hold`: the CSMS gave its id to a session the charger started while the CSMS
+    was away; the charger keeps the provisional id, the CSMS's calls name its own."""
+
+    identity: str
+    provisional_transaction_id: str
+    csms_transaction_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,10 +140,12 @@ Event = (
     | ChargerDisconnected
     | CsmsLinkChanged
     | BootNotified
+    | ChargerHeartbeat
     | StatusChanged
     | TransactionStarted
     | TransactionUpdated
     | TransactionEnded
+    | TransactionIdMapped
     | EnergySuspended
     | MeterSampled
     | ChargingProfileSet

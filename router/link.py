@@ -12,7 +12,7 @@ import json
 import logging
 import sqlite3
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,12 +40,14 @@ from router.outputs import (
     Relayed,
     Send,
     StatusRemembered,
+    TransactionMapped,
     TransactionRefused,
     Violation,
 )
 from router.rate_limit import FrameBudget
 from router.session import LinkSession
 from router.upstream import OUTAGE_REASONS, UpstreamRefused
+from supervision.tasks import Tasks, report_failure
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +128,7 @@ class Link:
         self._lc_calls: dict[str, asyncio.Future[Any]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
-        self._background: set[asyncio.Task[None]] = set()
+        self._background = Tasks(owner=session.identity)
         # Refused sessions whose energy the LC stopped, by str(id): journaled until they end.
         self._suspended: dict[str, int | str] = {}
         self._bounds_log = LogThrottle(_BOUNDS_LOG_S)  # MemoryExhaustion lines
@@ -144,7 +146,7 @@ class Link:
             # before its pump can relay one.
             self.session.hold_for_replay()
         if self._hold is not None:
-            self._spawn(self._act_on_journaled_refusals())
+            self._background.spawn(self._act_on_journaled_refusals(), "journaled-refusals")
         pumps = {
             asyncio.create_task(self._pump(Direction.TO_CSMS), name="from-charger"): "charger",
             asyncio.create_task(self._upstream(), name="from-csms"): "csms",
@@ -154,11 +156,9 @@ class Link:
             done, _ = await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
             reason = next(pumps[task] for task in done)
             for task in done:
-                if not task.cancelled() and task.exception() is not None:
+                if not task.cancelled() and (exc := task.exception()) is not None:
                     # A defect, not the charger's doing: it must not end a link unnoticed.
-                    log.error(
-                        "%s: %s failed", self.identity, task.get_name(), exc_info=task.exception()
-                    )
+                    report_failure(task.get_name(), exc, self.identity)
         finally:
             for task in pumps:
                 task.cancel()
@@ -405,11 +405,16 @@ class Link:
         elif isinstance(output, AnsweredLocally):
             self._metrics.answered_locally.labels(output.action).inc()
         elif isinstance(output, ProvisionalIdUsed):
-            self._spawn(self._reserve_provisional_id())
+            self._background.spawn(self._reserve_provisional_id(), "reserve-provisional-id")
         else:
             await replay_records.record(journal, self._metrics, identity, output)
+            if isinstance(output, TransactionMapped):  # the balancer: one session, two ids
+                mapped = ev.TransactionIdMapped(
+                    identity, str(output.provisional), str(output.csms_id)
+                )
+                self._publish(mapped)
             if isinstance(output, TransactionRefused):
-                self._spawn(self._act_on_refused(output))
+                self._background.spawn(self._act_on_refused(output), "act-on-refused")
 
     async def _act_on_journaled_refusals(self) -> None:
         """Finish what an earlier link (or LC run) could not: refusals the charger never
@@ -464,17 +469,14 @@ class Link:
         refused = self._suspended.pop(transaction_id, None)
         if refused is not None:
             assert self._hold is not None
-            self._spawn(self._hold.journal.forget_refusal(self.identity, refused))
+            self._background.spawn(
+                self._hold.journal.forget_refusal(self.identity, refused), "forget-refusal"
+            )
 
     async def _reserve_provisional_id(self) -> None:
         assert self._hold is not None and self.session.offline is not None
         fresh = await self._hold.journal.next_provisional_transaction_id(self.identity)
         self.session.offline.provisional_ids.append(fresh)
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = self._loop.create_task(coroutine)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     async def _send(self, output: Send) -> None:
         socket = self._charger if output.direction is Direction.TO_CHARGER else self._csms
@@ -530,7 +532,7 @@ class Link:
 
     def _on_timer(self) -> None:
         self._timer = self._timer_at = None
-        self._spawn(self._execute(self.session.tick(self._loop.time())))
+        self._background.spawn(self._execute(self.session.tick(self._loop.time())), "timeouts")
 
     async def _shutdown(self) -> None:
         if self._timer is not None:
@@ -545,8 +547,7 @@ class Link:
                 self.identity,
                 self._violation_log.unlogged,
             )
-        for task in self._background:
-            task.cancel()  # their calls to the charger cannot be answered any more
+        self._background.cancel()  # their calls to the charger cannot be answered any more
         with contextlib.suppress(KeyError):  # no series for a charger that is gone
             self._metrics.upstream_connected.remove(self.identity)
         for output in self.session.close():

@@ -158,8 +158,13 @@ def _transaction_event(identity: str, version: OcppVersion, p: dict[str, Any]) -
     return found
 
 
+def _heartbeat(identity: str, version: OcppVersion, p: dict[str, Any]) -> list[ev.Event]:
+    return [ev.ChargerHeartbeat(identity)]
+
+
 RequestObserver = Callable[[str, OcppVersion, dict[str, Any]], list[ev.Event]]
 _REQUEST_OBSERVERS: dict[str, RequestObserver] = {
+    "Heartbeat": _heartbeat,
     "StatusNotification": _status_notification,
     "MeterValues": _meter_values,
     "StopTransaction": _stop_transaction,

@@ -27,7 +27,7 @@ import sqlite3
 import ssl
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -55,6 +55,7 @@ from router.session import LinkSession, SessionSettings
 from router.start_error import StartError, listen_failure
 from router.unattended_replay import UnattendedReplay, stored_handshake
 from router.upstream import OUTAGE_REASONS, UpstreamDialer, UpstreamRefused, UpstreamSettings
+from supervision.tasks import Tasks
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,7 @@ class Router:
             settings.session.call_timeout_s,
             present=lambda identity: identity in self._links,
         )
-        self._background: set[asyncio.Task[None]] = set()
+        self._background = Tasks()
         self._subscribers: list[Callable[[ev.Event], None]] = []
         self._runner: web.ServerRunner | None = None
         # The certificates new charger handshakes get: renewed by `use_server_certificates`.
@@ -217,9 +218,11 @@ class Router:
                 scope = authorization_scope(version)
                 self._knowledge.authorizations[scope] = await self.journal.authorizations(scope)
             self._knowledge.boots = await self.journal.boots()
-            self._spawn(self._report_backlog())
+            self._background.spawn(self._report_backlog(), "journal-backlog-report")
             interval = self.settings.hold.offline.redial_interval_s
-            self._spawn(self._unattended.run(self.journal, interval))
+            self._background.spawn(
+                self._unattended.run(self.journal, interval), "unattended-replay"
+            )
         if self.settings.server_ssl is not None:
             self.settings.server_ssl.sni_callback = self._serve_current_certificates
         self._connections = ChargerConnections(
@@ -288,18 +291,11 @@ class Router:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await self._background.stop()
         await self._dialer.close()
         if self.journal is not None:
             await self.journal.close()
             self.journal = None
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coroutine)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     async def _report_backlog(self) -> None:
         assert self.journal is not None
@@ -503,10 +499,11 @@ class Router:
                 await csms.close()
         if csms is not None and self.journal is not None and protocol:
             # Hashed only now: the CSMS accepted these credentials and the charger is here.
-            self._spawn(
+            self._background.spawn(
                 self.journal.remember_credentials(
                     identity, headers.get("Authorization"), protocol, keep=frozenset(self._links)
-                )
+                ),
+                "remember-credentials",
             )
         return link, charger, csms is None
 

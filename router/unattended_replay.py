@@ -41,6 +41,7 @@ from router.offline import (
 from router.outputs import OfflineOutput, Send
 from router.sealed_credentials import CredentialSealer
 from router.upstream import OUTAGE_REASONS, UpstreamRefused
+from supervision.tasks import report_failure
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +104,8 @@ class UnattendedReplay:
             while True:
                 try:
                     await self._round(journal)
-                except Exception:  # a journal error must not end these replays for good
-                    log.exception("replays without the charger: a round failed")
+                except Exception as exc:  # a journal error must not end these replays for good
+                    report_failure("replay-without-charger-round", exc)
                 await asyncio.sleep(interval_s)
         finally:
             tasks = list(self._tasks.values())
@@ -147,8 +148,8 @@ class UnattendedReplay:
     def _forget(self, identity: str, task: asyncio.Task[None]) -> None:
         if self._tasks.get(identity) is task:
             del self._tasks[identity]
-        if not task.cancelled() and task.exception() is not None:
-            log.error("%s: replay without the charger failed", identity, exc_info=task.exception())
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            report_failure("replay-without-charger", exc, identity)
 
     def _headers(self, identity: str, handshake: StoredHandshake | None) -> dict[str, str] | None:
         """The handshake headers to dial with, or None when the LC cannot dial on its own."""

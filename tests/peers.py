@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import websockets
 from ocpp.exceptions import NotSupportedError as OcppNotSupportedError
+from ocpp.routing import after as untyped_after
 from ocpp.routing import on as untyped_on
 from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as result16
@@ -50,6 +51,12 @@ Handler = TypeVar("Handler", bound=Callable[..., Any])
 def on(action: str) -> Callable[[Handler], Handler]:
     """`ocpp.routing.on`, typed: it marks the handler and returns it unchanged."""
     mark: Callable[[Handler], Handler] = untyped_on(action)
+    return mark
+
+
+def after(action: str) -> Callable[[Handler], Handler]:
+    """`ocpp.routing.after`, typed like `on`."""
+    mark: Callable[[Handler], Handler] = untyped_after(action)
     return mark
 
 
@@ -323,6 +330,7 @@ class ChargePoint16(Cp16):
         self.handled: list[str] = []
         self.remote_stops: list[int] = []
         self.profile_status = "Accepted"  # the answer to every SetChargingProfile
+        self.cleared: list[dict[str, Any]] = []  # every ClearChargingProfile's criteria
         # every key is reported, whatever was asked for; None: GetConfiguration is refused
         self.configuration: dict[str, str] | None = {"HeartbeatInterval": "300"}
 
@@ -351,6 +359,12 @@ class ChargePoint16(Cp16):
         await self._delay("SetChargingProfile")
         self.profiles.append(payload)
         return result16.SetChargingProfile(status=self.profile_status)
+
+    @on("ClearChargingProfile")
+    async def on_clear_profile(self, **criteria: Any) -> result16.ClearChargingProfile:
+        await self._delay("ClearChargingProfile")
+        self.cleared.append(criteria)
+        return result16.ClearChargingProfile(status="Accepted")
 
     @on("Reset")
     async def on_reset(self, **_: Any) -> result16.Reset:
@@ -452,6 +466,7 @@ async def connect_charge_point(
     password: str | None = None,
     answer_delay_s: float = 0.0,
     ssl_context: ssl.SSLContext | None = None,
+    cp_class: type[ChargePoint16 | ChargePoint201] | None = None,
 ) -> RunningChargePoint:
     headers = {"Authorization": basic_auth(identity, password)} if password else {}
     # websockets refuses ssl=None for a wss:// URL: its default context is used without one.
@@ -464,7 +479,8 @@ async def connect_charge_point(
         **tls,
     )
     recorder = RecordingConnection(ws)
-    cp_class = ChargePoint16 if version == "ocpp1.6" else ChargePoint201
+    if cp_class is None:
+        cp_class = ChargePoint16 if version == "ocpp1.6" else ChargePoint201
     cp = cp_class(identity, recorder, answer_delay_s)
     task = asyncio.create_task(_run_quietly(cp))
     return RunningChargePoint(cp, ws, recorder, task)

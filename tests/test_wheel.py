@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,10 @@ import pytest
 from tests.lc_process import REPO, free_port, start_lc, wait_listening
 from tests.peers import Csms, connect_charge_point
 
-# What a wheel is built from: everything else in the checkout must not matter.
-SOURCES = ("pyproject.toml", "README.md", "router", "balancer", "modbus", "lc", "garage")
+# What a wheel is built from (the packages pyproject.toml lists): everything else in the
+# checkout must not matter.
+PACKAGES = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+SOURCES = ("pyproject.toml", "README.md", *PACKAGES)
 INSTALL_TIMEOUT_S = 400  # the dependencies come from the package registry (or pip's cache)
 
 

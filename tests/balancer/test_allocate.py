@@ -194,15 +194,25 @@ def test_a_stale_meter_gives_every_session_its_safe_current(
     allocation = allocate(state)
     assert allocation.mode is Mode.SAFE
     assert allocation.headroom is None
+    sessions = [e for e in state.evses if e.session is not SessionState.IDLE]
+    fits = check_safe_currents_fit(state.phase_cap, state.margin, sessions) == []
     for evse in state.evses:
         limit = allocation.limits[evse.evse_id]
         wanted = min(evse.safe_current, effective_max(evse))
         if evse.session is SessionState.IDLE or evse.safe_current == 0:
             assert limit == 0
         elif limit == 0:
-            assert math.floor(wanted * 10 + TOLERANCE) / 10 < evse.min_current
-        else:
+            too_low = math.floor(wanted * 10 + TOLERANCE) / 10 < evse.min_current
+            assert too_low or (not fits and evse.obeys)
+        elif fits or not evse.obeys:
             assert wanted - 0.1 < limit <= wanted + TOLERANCE
+        else:  # cut to make room beside what the LC cannot limit: safe current or minimum
+            assert limit <= wanted + TOLERANCE
+    # The plan stays within cap - margin on every phase the LC can keep there.
+    for phase in range(3):
+        if phase + 1 not in allocation.over_cap_phases:
+            limit_of_cap = state.phase_cap[phase] - state.margin
+            assert allocation.planned[phase] <= limit_of_cap + TOLERANCE
     # Measurements play no part.
     blind = replace(
         state,
@@ -455,6 +465,46 @@ def test_a_stale_or_missing_meter_reading_gives_the_safe_currents(
     assert allocation.limits == {"A": 10.0, "B": 0.0, "C": 8.0, "idle": 0.0}
     assert allocation.paused == {"B": PauseReason.SAFE_CURRENT_ZERO}
     assert allocation.planned == (18.0, 18.0, 18.0)
+
+
+def test_a_stale_meter_plans_uncontrollable_sessions_at_their_maximum_and_cuts_the_rest() -> None:
+    # 40 A per phase: two chargers refusing profiles draw 2 x 16 A; the three that obey would
+    # get 10 A each. 8 A are left: one is cut to its 6 A minimum, the other two are paused.
+    fleet = (
+        evse("deaf-1", max_current=16.0, safe_current=10.0, obeys=False),
+        evse("deaf-2", max_current=16.0, safe_current=10.0, obeys=False),
+        evse("A", safe_current=10.0, priority=1),
+        evse("B", safe_current=10.0),
+        evse("C", safe_current=10.0),
+    )
+    state = replace(site_with(*fleet, cap=40.0), meter=None)
+    allocation = allocate(state)
+    assert allocation.mode is Mode.SAFE
+    assert (allocation.limits["A"], allocation.limits["B"], allocation.limits["C"]) == (6, 0, 0)
+    assert allocation.paused == {"B": PauseReason.NO_CAPACITY, "C": PauseReason.NO_CAPACITY}
+    assert allocation.planned == (38.0, 38.0, 38.0)
+    assert allocation.over_cap_phases == ()
+
+
+def test_a_stale_meter_names_the_phases_uncontrollable_sessions_overload_alone() -> None:
+    fleet = (
+        evse("deaf-1", max_current=32.0, obeys=False),
+        evse("deaf-2", max_current=32.0, obeys=False),
+        evse("A", safe_current=10.0),
+    )
+    allocation = allocate(replace(site_with(*fleet, cap=63.0), meter=None))
+    assert allocation.over_cap_phases == (1, 2, 3)
+    assert allocation.limits["A"] == 0
+
+
+def test_uncontrollable_evses_count_at_their_maximum_in_the_config_check() -> None:
+    fleet = [evse("deaf", max_current=32.0, obeys=False), evse("A", safe_current=10.0)]
+    assert check_safe_currents_fit((63.0, 63.0, 63.0), 3.0, fleet) == []
+    fleet.append(evse("deaf-2", max_current=32.0, obeys=False))
+    problems = check_safe_currents_fit((63.0, 63.0, 63.0), 3.0, fleet)
+    assert problems[0].startswith(
+        "L1: safe currents of 1 EVSEs and 2 uncontrollable EVSEs at their maximum sum to 74.0 A"
+    )
 
 
 def test_safe_currents_that_fit_pass_the_config_check() -> None:

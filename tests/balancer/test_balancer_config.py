@@ -50,6 +50,8 @@ FULL: dict[str, Any] = {
         "profile_duration_s": 600,
         "refresh_s": 200,
         "call_timeout_s": 5,
+        "setup_timeout_s": 2,
+        "setup_retry_s": 20,
         "obey_tolerance_a": 3,
         "measurement_max_age_s": 20,
         "rotation_period_s": 600,
@@ -146,6 +148,8 @@ def test_full_config_is_read_into_the_balancer_settings() -> None:
         profile_duration_s=600.0,
         refresh_s=200.0,
         call_timeout_s=5.0,
+        setup_timeout_s=2.0,
+        setup_retry_s=20.0,
         obey_tolerance_a=3.0,
         measurement_max_age_s=20.0,
         rotation_period_s=600.0,
@@ -453,6 +457,24 @@ def test_safe_currents_count_every_evse_of_a_charger() -> None:
     assert parse_config(full(site=site, chargers=[{**charger, "evses": 1}])).balancer is not None
 
 
+def test_a_charger_that_is_not_controllable_counts_at_its_maximum() -> None:
+    # 20 A + 6 A fit under 32 A - 1 A; as the charger that ignores profiles draws 32 A, not.
+    deaf = {"identity": "CP01", "max_current_a": 20, "safe_current_a": 6, "evses": 1}
+    other = {"identity": "CP02", "max_current_a": 32, "safe_current_a": 6, "evses": 1}
+    site = {"phase_cap_a": 32, "margin_a": 1}
+    assert parse_config(full(site=site, chargers=[deaf, other])).balancer is not None
+    deaf["max_current_a"] = 32
+    message = rejects(
+        full(site=site, chargers=[deaf | {"controllable": False}, other]),
+        "chargers.safe_current_a",
+    )
+    assert "1 uncontrollable EVSEs at their maximum" in message
+
+
+def test_controllable_must_be_true_or_false() -> None:
+    rejects(with_charger(0, controllable="no"), "chargers[0].controllable")
+
+
 def test_safe_currents_exactly_at_cap_minus_margin_fit() -> None:
     charger = {"identity": "CP01", "max_current_a": 32, "safe_current_a": 10, "evses": 1}
     chargers = [charger, charger | {"identity": "CP02"}]
@@ -487,6 +509,9 @@ def test_refresh_just_below_the_profile_duration_is_accepted() -> None:
         ("profile_duration_s", 1),
         ("measurement_max_age_s", 0),
         ("reaction_time_s", "10"),
+        ("setup_timeout_s", 0),
+        ("setup_timeout_s", 120),
+        ("setup_retry_s", 0),
     ],
 )
 def test_balancer_values_out_of_range(key: str, value: Any) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from balancer.config import BalancerConfig, ChargerSettings, LoopSettings, MeterSettings
-from balancer.model import SiteModel, profile_limit_a, site_reading
+from balancer.model import SiteModel, site_reading
 from balancer.site import EvseState, MeterReading, SessionState
 from modbus.link import TcpLink
 from modbus.reader import MeterConfig
@@ -50,8 +51,26 @@ CP1 = ChargerSettings(
 SINGLE = ChargerSettings("CP2", max_current_a=16.0, safe_current_a=0.0, phases=1)
 
 
-def model(*chargers: ChargerSettings, clock: Clock | None = None, **kwargs: Any) -> SiteModel:
-    return SiteModel(config(*(chargers or (CP1,)), **kwargs), clock or Clock())
+WALL_NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+class WallClock:
+    def __init__(self, now: datetime = WALL_NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def model(
+    *chargers: ChargerSettings,
+    clock: Clock | None = None,
+    wall_clock: WallClock | None = None,
+    **kwargs: Any,
+) -> SiteModel:
+    return SiteModel(
+        config(*(chargers or (CP1,)), **kwargs), clock or Clock(), wall_clock or WallClock()
+    )
 
 
 def feed(site: SiteModel, *events: ev.Event) -> SiteModel:
@@ -203,11 +222,38 @@ def test_a_session_drawing_little_is_still_starting_but_its_current_is_recorded(
 
 def test_samples_without_an_evse_or_without_currents_are_ignored() -> None:
     site = feed(model(), ev.ChargerConnected("CP1", V16), started("17"))
-    site.handle(sampled((20.0, 20.0, 20.0), evse=None))
+    site.handle(sampled((20.0, 20.0, 20.0), evse=None, tid=None))
     site.handle(sampled((20.0, 20.0, 20.0), evse=0))
     site.handle(sampled(NO_READINGS))
     assert session(site) is SessionState.STARTING
     assert site.evses["CP1/1"].measured_at is None
+
+
+def test_a_sample_naming_a_known_transaction_needs_no_evse() -> None:
+    site = feed(model(), ev.ChargerConnected("CP1", V201), started("17", evse=2))
+    site.handle(sampled((20.0, 20.0, 20.0), evse=None))
+    assert site.evses["CP1/2"].measured == (20.0, 20.0, 20.0)
+    assert session(site, "CP1/2") is SessionState.CHARGING
+
+
+def test_a_v16_session_running_before_an_lc_restart_is_taken_back_at_its_meter_values() -> None:
+    site = feed(model(), ev.ChargerConnected("CP1", V16))
+    site.handle(sampled((16.0, 16.0, 16.0), evse=2, tid="4711"))
+    record = site.evses["CP1/2"]
+    assert (record.transaction_id, record.session) == ("4711", SessionState.CHARGING)
+    assert record.started_at == WALL_NOW
+    site.handle(ev.TransactionEnded("CP1", "4711", None, None, None))
+    site.handle(sampled((16.0, 16.0, 16.0), evse=2, tid="4711"))  # a late one: no new session
+    assert (record.transaction_id, record.session) == (None, SessionState.IDLE)
+
+
+def test_a_v201_update_without_evse_is_taken_back_on_a_charger_with_one_evse() -> None:
+    site = feed(model(SINGLE), ev.ChargerConnected("CP2", V201))
+    site.handle(ev.TransactionUpdated("CP2", "tx-r", None, "Charging"))
+    assert site.evses["CP2/1"].transaction_id == "tx-r"
+    assert session(site, "CP2/1") is SessionState.CHARGING
+    site.handle(sampled((12.0, None, None), evse=None, tid="tx-r", identity="CP2"))
+    assert site.evses["CP2/1"].measured == (12.0, None, None)
 
 
 def test_current_drawn_without_a_transaction_is_recorded_but_starts_nothing() -> None:
@@ -402,15 +448,101 @@ def test_rejected_profile_is_ignored() -> None:
     assert csms_limits(site) == {"CP1/1": None, "CP1/2": None}
 
 
-def test_profile_on_evse_zero_limits_every_evse_and_the_lowest_limit_wins() -> None:
+def test_profile_on_evse_zero_limits_every_evse_unless_one_on_the_evse_replaces_it() -> None:
+    # The same purpose and stack level: the EVSE's own profile wins over the one on EVSE 0,
+    # whichever is lower (1.6 §3.13.2: it replaces it "only for that specific connector").
     site = feed(
         model(),
         ev.ChargerConnected("CP1", V16),
-        ev.ChargingProfileSet("CP1", 1, profile_16(5, 20.0), accepted=True),
         ev.ChargingProfileSet("CP1", 0, profile_16(6, 16.0), accepted=True),
         ev.ChargingProfileSet("CP1", 2, profile_16(7, 8.0), accepted=True),
     )
     assert csms_limits(site) == {"CP1/1": 16.0, "CP1/2": 8.0}
+    site.handle(ev.ChargingProfileSet("CP1", 1, profile_16(5, 20.0), accepted=True))
+    assert csms_limits(site) == {"CP1/1": 20.0, "CP1/2": 8.0}
+
+
+def test_the_charger_maximum_caps_whatever_the_tx_profiles_allow() -> None:
+    max_profile = profile_16(6, 12.0) | {"chargingProfilePurpose": "ChargePointMaxProfile"}
+    site = feed(
+        model(),
+        ev.ChargerConnected("CP1", V16),
+        ev.ChargingProfileSet("CP1", 1, profile_16(5, 20.0), accepted=True),
+        ev.ChargingProfileSet("CP1", 0, max_profile, accepted=True),
+    )
+    assert csms_limits(site) == {"CP1/1": 12.0, "CP1/2": 12.0}
+
+
+def daily(profile_id: int, *periods: tuple[int, float]) -> dict[str, Any]:
+    """A 1.6 recurring daily TxDefaultProfile starting at midnight of WALL_NOW's day."""
+    return {
+        "chargingProfileId": profile_id,
+        "stackLevel": 1,
+        "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Recurring",
+        "recurrencyKind": "Daily",
+        "chargingSchedule": {
+            "chargingRateUnit": "A",
+            "startSchedule": "2026-03-01T00:00:00Z",
+            "chargingSchedulePeriod": [
+                {"startPeriod": start, "limit": limit} for start, limit in periods
+            ],
+        },
+    }
+
+
+def test_a_daily_pause_limits_only_during_its_hours() -> None:
+    # 0 A from 17:00 to 19:00 every day, 32 A otherwise: at noon the session may draw 32 A.
+    wall = WallClock()
+    night = daily(5, (0, 32.0), (17 * 3600, 0.0), (19 * 3600, 32.0))
+    site = feed(
+        model(wall_clock=wall),
+        ev.ChargerConnected("CP1", V16),
+        ev.ChargingProfileSet("CP1", 0, night, accepted=True),
+    )
+    assert csms_limits(site)["CP1/1"] == 32.0
+    wall.now = WALL_NOW + timedelta(hours=6)  # 18:00
+    assert csms_limits(site)["CP1/1"] == 0.0
+    wall.now = WALL_NOW + timedelta(days=1, hours=8)  # 20:00 the next day
+    assert csms_limits(site)["CP1/1"] == 32.0
+
+
+def test_a_profile_outside_its_validity_does_not_limit() -> None:
+    wall = WallClock()
+    later = profile_16(5, 8.0) | {"validFrom": "2026-03-02T13:00:00Z"}
+    site = feed(
+        model(wall_clock=wall),
+        ev.ChargerConnected("CP1", V16),
+        ev.ChargingProfileSet("CP1", 1, later, accepted=True),
+    )
+    assert csms_limits(site)["CP1/1"] is None
+    wall.now = WALL_NOW + timedelta(hours=2)
+    assert csms_limits(site)["CP1/1"] == 8.0
+
+
+def test_a_higher_stack_level_overrides_a_lower_one_of_the_same_purpose() -> None:
+    high = profile_16(6, 24.0) | {"stackLevel": 3}
+    site = feed(
+        model(),
+        ev.ChargerConnected("CP1", V16),
+        ev.ChargingProfileSet("CP1", 0, profile_16(5, 10.0), accepted=True),
+        ev.ChargingProfileSet("CP1", 0, high, accepted=True),
+    )
+    assert csms_limits(site)["CP1/1"] == 24.0
+
+
+def test_a_csms_tx_profile_naming_its_id_limits_the_session_started_offline() -> None:
+    # 1.6 under hold: the charger knows the session by the LC's provisional id (-3); once the
+    # CSMS got it, it has its own id (1007) and names that in its TxProfile.
+    tx = profile_16(5, 10.0) | {"chargingProfilePurpose": "TxProfile", "transactionId": 1007}
+    site = feed(
+        model(),
+        ev.ChargerConnected("CP1", V16),
+        started("-3"),
+        ev.TransactionIdMapped("CP1", "-3", "1007"),
+        ev.ChargingProfileSet("CP1", 1, tx, accepted=True),
+    )
+    assert csms_limits(site)["CP1/1"] == 10.0
 
 
 def test_watt_profile_is_converted_at_the_nominal_voltage() -> None:
@@ -496,47 +628,24 @@ def test_tx_profile_of_the_csms_ends_with_its_transaction() -> None:
     assert csms_limits(site)["CP1/1"] is None
 
 
-# -- profile_limit_a --------------------------------------------------------------------------
-
-
-def test_profile_limit_of_a_v16_ampere_profile() -> None:
-    assert profile_limit_a(profile_16(1, 13.5), 230.0) == 13.5
-
-
-def test_profile_limit_is_the_lowest_period_of_every_schedule() -> None:
-    profile = profile_201(1, (32.0, 3), (12.0, 3), (20.0, 3), unit="A")
-    profile["chargingSchedule"].append(
-        {
-            "id": 2,
-            "chargingRateUnit": "A",
-            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 14.0}],
-        }
-    )
-    assert profile_limit_a(profile, 230.0) == 12.0
-
-
-@pytest.mark.parametrize(
-    ("watts", "phases", "voltage", "amps"),
-    [(11040.0, 3, 230.0, 16.0), (3680.0, 1, 230.0, 16.0), (6000.0, 1, 240.0, 25.0)],
-)
-def test_profile_limit_converts_watts_per_phase(
-    watts: float, phases: int, voltage: float, amps: float
-) -> None:
-    assert profile_limit_a(profile_201(1, (watts, phases)), voltage) == pytest.approx(amps)
-
-
 def test_watt_period_without_phase_count_means_three_phases() -> None:
     profile = profile_16(1, 6900.0, unit="W")
     del profile["chargingSchedule"]["chargingSchedulePeriod"][0]["numberPhases"]
-    assert profile_limit_a(profile, 230.0) == pytest.approx(10.0)
+    site = feed(
+        model(),
+        ev.ChargerConnected("CP1", V16),
+        ev.ChargingProfileSet("CP1", 1, profile, accepted=True),
+    )
+    assert csms_limits(site)["CP1/1"] == pytest.approx(10.0)
 
 
-@pytest.mark.parametrize(
-    "profile",
-    [{}, {"chargingSchedule": []}, {"chargingSchedule": {"chargingSchedulePeriod": []}}],
-)
-def test_profile_without_periods_has_no_limit(profile: dict[str, Any]) -> None:
-    assert profile_limit_a(profile, 230.0) is None
+def test_a_profile_the_rules_cannot_read_is_ignored() -> None:
+    site = feed(
+        model(),
+        ev.ChargerConnected("CP1", V16),
+        ev.ChargingProfileSet("CP1", 1, {"chargingProfileId": 5}, accepted=True),
+    )
+    assert csms_limits(site) == {"CP1/1": None, "CP1/2": None}
 
 
 # -- site_reading -----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from balancer.config import LoopSettings
-from balancer.ramp import Commanded, next_limit, next_turns
+from balancer.ramp import Commanded, Step, fit_into_headroom, next_limit, next_turns
 
 LOOP = LoopSettings(reaction_time_s=10.0, raise_fraction=0.25, deadband_a=1.0)
 MIN = 6.0
@@ -241,3 +241,51 @@ def test_ended_sessions_are_forgotten_and_the_input_is_not_changed() -> None:
     updated = next_turns(turns, {"CP1/1": 10.0, "CP2/1": 0.0}, {"CP1/1"}, NOW)
     assert updated == {"CP1/1": (100.0, None)}
     assert turns == {"CP1/1": (100.0, None), "CP2/1": (None, 200.0)}
+
+
+# -- fit_into_headroom ------------------------------------------------------------------------
+
+THREE = (1, 2, 3)
+
+
+def test_a_raise_waits_until_the_cut_that_makes_room_for_it_has_acted() -> None:
+    # A was cut 16 -> 6 just now; B may rise 6 -> 16 only once A has followed its cut.
+    steps = {
+        "A": Step(6.0, 6.0, Commanded(6.0, T0, was=16.0), THREE),
+        "B": Step(16.0, 16.0, Commanded(6.0, T0 - 100), THREE),
+    }
+    budget = (22.0, 22.0, 22.0)
+    assert fit_into_headroom(steps, budget, T0 + 1, LOOP.reaction_time_s) == {"A": 6.0, "B": 6.0}
+    assert fit_into_headroom(steps, budget, DUE, LOOP.reaction_time_s) == {"A": 6.0, "B": 16.0}
+
+
+def test_a_first_limit_waits_too_when_it_does_not_fit_beside_a_pending_cut() -> None:
+    steps = {
+        "A": Step(6.0, 6.0, Commanded(6.0, T0, was=20.0), THREE),
+        "new": Step(10.0, 10.0, None, THREE),
+    }
+    limits = fit_into_headroom(steps, (25.0, 25.0, 25.0), T0 + 1, LOOP.reaction_time_s)
+    assert limits == {"A": 6.0, "new": 0.0}
+
+
+def test_cuts_the_deadband_held_back_are_made_where_their_sum_does_not_fit() -> None:
+    # Three EVSEs each held 0.8 A above their target by the deadband: 2.4 A over the budget.
+    steps = {key: Step(10.0, 9.2, Commanded(10.0, T0 - 100), THREE) for key in ("A", "B", "C")}
+    limits = fit_into_headroom(steps, (27.6, 27.6, 27.6), DUE, LOOP.reaction_time_s)
+    assert limits == {"A": 9.2, "B": 9.2, "C": 9.2}
+    # With room for them, they stay: the deadband saves the chargers the change.
+    assert fit_into_headroom(steps, (30.0, 30.0, 30.0), DUE, LOOP.reaction_time_s) == {
+        "A": 10.0,
+        "B": 10.0,
+        "C": 10.0,
+    }
+
+
+def test_only_evses_on_the_crowded_phase_are_held_back() -> None:
+    steps = {
+        "A": Step(6.0, 6.0, Commanded(6.0, T0, was=16.0), (1,)),
+        "on-L1": Step(16.0, 16.0, Commanded(6.0, T0 - 100), (1,)),
+        "on-L2": Step(16.0, 16.0, Commanded(6.0, T0 - 100), (2,)),
+    }
+    limits = fit_into_headroom(steps, (22.0, 22.0, 22.0), T0 + 1, LOOP.reaction_time_s)
+    assert limits == {"A": 6.0, "on-L1": 6.0, "on-L2": 16.0}

@@ -14,11 +14,11 @@ from balancer.control import LoadBalancer
 from garage.charge_point import SimulatedChargePoint
 from garage.csms import SimulatedCsms
 from garage.profile_store import OcppVersion, SmartChargingCapabilities
-from garage.profiles import ChargingProfile, Purpose
 from garage.site import SimulatedSite
 from lc.app import LocalController
 from lc.config import parse_config
 from modbus.simulator import SimulatedMeter
+from ocpp_knowledge.profiles import ChargingProfile, Purpose
 from tests.balancer.test_profiles_through_router import site_toml
 from tests.peers import wait_until
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from garage.clock import to_ocpp_time
-from garage.profiles import ChargingProfile, profile_from_v16, profile_from_v201
+from ocpp_knowledge.ocpp_time import to_ocpp_time
+from ocpp_knowledge.profiles import ChargingProfile, profile_from_v16, profile_from_v201
 
 NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 

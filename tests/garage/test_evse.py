@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from garage.evse import Car, Evse, Situation
-from garage.profiles import ChargingProfile, Transaction
+from ocpp_knowledge.profiles import ChargingProfile, Transaction
 from tests.garage.profiles import NOW, ago, schedule, v16
 
 TX = Transaction(transaction_id=1, started_at=NOW)

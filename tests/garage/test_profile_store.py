@@ -3,7 +3,7 @@
 import pytest
 
 from garage.profile_store import OcppVersion, ProfileStore, SmartChargingCapabilities
-from garage.profiles import ChargingProfile, Purpose, RateUnit, Transaction
+from ocpp_knowledge.profiles import ChargingProfile, Purpose, RateUnit, Transaction
 from tests.garage.profiles import ago, schedule, v16, v201
 
 TX16 = Transaction(transaction_id=7, started_at=ago(60))

@@ -2,8 +2,8 @@
 
 from garage.evse import Car, Evse
 from garage.profile_store import SmartChargingCapabilities
-from garage.profiles import RateUnit, Transaction
 from garage.station import Station
+from ocpp_knowledge.profiles import RateUnit, Transaction
 from tests.garage.profiles import NOW, schedule, v16
 
 

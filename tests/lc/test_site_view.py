@@ -59,8 +59,21 @@ def test_readings_outside_a_session_do_not_invent_one() -> None:
     view = SiteView()
     _connected(view)
     view.handle(ev.MeterSampled("CP1", 0, None, (1.0, 1.0, 1.0), None, 10.0), 101.0)
+    view.handle(ev.TransactionEnded("CP1", "gone", 1, 10.0, "Local"), 101.5)
     view.handle(ev.MeterSampled("CP1", 1, "gone", (1.0, 1.0, 1.0), None, 10.0), 102.0)
     assert view.chargers["CP1"].sessions == {}
+
+
+def test_a_session_from_before_an_lc_restart_is_taken_back_at_its_meter_values() -> None:
+    view = SiteView()
+    _connected(view)
+    view.handle(ev.MeterSampled("CP1", 1, "4711", (16.0, 16.0, 16.0), 11000.0, 5000.0), 101.0)
+    session = view.chargers["CP1"].sessions["4711"]
+    assert (session.evse_id, session.current_a, session.energy_wh) == (
+        1,
+        (16.0, 16.0, 16.0),
+        5000.0,
+    )
 
 
 def test_a_disconnected_charger_stays_listed_with_its_reason_until_it_returns() -> None:

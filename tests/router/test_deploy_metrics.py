@@ -13,6 +13,7 @@ import pytest
 
 from balancer.metrics import BalancerMetrics
 from router.metrics import RouterMetrics
+from supervision.tasks import REGISTRY as TASK_REGISTRY
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 # The suffixes Prometheus puts on a family's samples.
@@ -21,7 +22,7 @@ SAMPLE_SUFFIXES = ("", "_total", "_created", "_bucket", "_sum", "_count")
 
 def exported_names() -> set[str]:
     names: set[str] = set()
-    for registry in (RouterMetrics().registry, BalancerMetrics().registry):
+    for registry in (RouterMetrics().registry, BalancerMetrics().registry, TASK_REGISTRY):
         for family in registry.collect():
             names |= {family.name + suffix for suffix in SAMPLE_SUFFIXES}
     return names

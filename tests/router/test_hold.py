@@ -233,6 +233,8 @@ async def test_remote_stop_with_the_csms_id_reaches_the_offline_session(
     hold_router: tuple[Csms, Router],
 ) -> None:
     csms, router = hold_router
+    observed: list[ev.Event] = []
+    router.subscribe(observed.append)
     charger = await connect(router, 1, "ocpp1.6")
     session = Session16(charger)
     await charger.cp.boot()
@@ -255,6 +257,9 @@ async def test_remote_stop_with_the_csms_id_reaches_the_offline_session(
         json.loads(f) for f in csms.connections["CP01"].sent if '"transactionId"' in f
     )
     csms_id = start_answer[2]["transactionId"]
+    # The balancer learns both ids name one session (a CSMS TxProfile names the CSMS's).
+    mapped = ev.TransactionIdMapped("CP01", str(provisional), str(csms_id))
+    await wait_until(lambda: mapped in observed, what="the id map published")
     remote = await csms.stations["CP01"].call(call16.RemoteStopTransaction(transaction_id=csms_id))
     assert remote.status == "Accepted"
     assert charger.cp.remote_stops == [provisional]

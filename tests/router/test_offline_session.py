@@ -325,6 +325,7 @@ def test_after_upstream_lost_the_charger_is_answered_by_the_lc() -> None:
     assert out == [
         Send(DOWN, call_result_text("hb-1", {"currentTime": WALL_TEXT})),
         AnsweredLocally("Heartbeat"),
+        Observed(ev.ChargerHeartbeat("CP1")),
     ]
     assert session.next_deadline() is None  # nothing waits for the CSMS
 
@@ -677,7 +678,12 @@ def test_replay_of_an_empty_backlog_goes_live_at_once() -> None:
     session.hold_for_replay()
     assert session.receive_from_charger(HEARTBEAT, 1) == []
     out = session.upstream_restored([], 2)
-    assert out == [ReplayFinished(), Send(UP, HEARTBEAT), Relayed(UP, "CALL", "Heartbeat")]
+    assert out == [
+        ReplayFinished(),
+        Send(UP, HEARTBEAT),
+        Relayed(UP, "CALL", "Heartbeat"),
+        Observed(ev.ChargerHeartbeat("CP1")),
+    ]
     assert relay_of(session).state is UpstreamState.LIVE
 
 

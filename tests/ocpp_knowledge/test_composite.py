@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from garage.composite import CompositePeriod, composite_limit, composite_schedule
-from garage.profiles import Transaction
+from ocpp_knowledge.composite import CompositePeriod, composite_limit, composite_schedule
+from ocpp_knowledge.profiles import Transaction
 from tests.garage.profiles import NOW, ago, schedule, v16, v201
 
 TX = Transaction(transaction_id=7, started_at=ago(90))

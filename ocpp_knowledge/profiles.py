@@ -1,20 +1,22 @@
-"""Charging profiles as the simulated charger keeps them: one shape for OCPP 1.6 and 2.0.1.
+"""Charging profiles in one shape for OCPP 1.6 and 2.0.1, as a charger keeps them.
 
 The ocpp package hands a handler its payload with snake_case keys; `profile_from_v16` and
-`profile_from_v201` turn that into a `ChargingProfile`. Payloads were schema-checked by the
-package before they get here. Numbers arrive as int, float or Decimal (the package parses 1.6
+`profile_from_v201` turn that into a `ChargingProfile`. `profile_from_json` does the same for a
+profile as it is on the wire (camelCase keys), as the LC sees it pass. Payloads were
+schema-checked before they get here. Numbers arrive as int, float or Decimal (the package parses 1.6
 schedule limits as Decimal for its multipleOf check), so they are converted on the way in.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum, StrEnum
 from typing import Any
 
-from garage.clock import from_ocpp_time
+from ocpp_knowledge.ocpp_time import from_ocpp_time
 
 
 class Purpose(Enum):
@@ -125,6 +127,44 @@ def profile_from_v201(evse_id: int, charging_profile: Mapping[str, Any]) -> Char
         connector_id=evse_id,
         schedule=charging_profile["charging_schedule"][0],
     )
+
+
+def profile_from_json(evse_id: int, profile: Mapping[str, Any], v16: bool) -> ChargingProfile:
+    """A profile as the wire carries it (1.6 `csChargingProfiles`, 2.0.1 `chargingProfile`).
+
+    Raises KeyError, ValueError or TypeError for a profile without what the rules need.
+    """
+    fields = _snake_case_keys(profile)
+    return profile_from_v16(evse_id, fields) if v16 else profile_from_v201(evse_id, fields)
+
+
+def cleared_by(profile: ChargingProfile, criteria: Mapping[str, Any]) -> bool:
+    """Whether a ClearChargingProfile request (1.6 or 2.0.1 shape, as on the wire) removes
+    `profile`: every criterion it gives matches; none given clears every profile."""
+    nested = criteria.get("chargingProfileCriteria")
+    fields = {**criteria, **(nested if isinstance(nested, Mapping) else {})}
+    purpose = fields.get("chargingProfilePurpose")
+    if purpose is not None and PURPOSES_BY_OCPP_NAME.get(purpose) is not profile.purpose:
+        return False
+    checks = {
+        "id": profile.profile_id,
+        "chargingProfileId": profile.profile_id,
+        "connectorId": profile.connector_id,
+        "evseId": profile.connector_id,
+        "stackLevel": profile.stack_level,
+    }
+    return all(fields[name] == value for name, value in checks.items() if name in fields)
+
+
+def _snake_case_keys(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {_CAPITAL.sub(r"_\1", key).lower(): _snake_case_keys(v) for key, v in value.items()}
+    if isinstance(value, list):
+        return [_snake_case_keys(item) for item in value]
+    return value
+
+
+_CAPITAL = re.compile(r"(?<!^)([A-Z])")
 
 
 def _profile(

@@ -27,7 +27,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from garage.profiles import ChargingProfile, Kind, Purpose, RateUnit, Recurrency, Transaction
+from ocpp_knowledge.profiles import (
+    ChargingProfile,
+    Kind,
+    Purpose,
+    RateUnit,
+    Recurrency,
+    Transaction,
+)
 
 NOMINAL_VOLTAGE_V = 230.0
 DEFAULT_PHASES = 3  # OCPP: "numberPhases=3 will be assumed unless another number is given"

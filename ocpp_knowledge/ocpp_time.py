@@ -1,0 +1,16 @@
+"""Wall-clock time as OCPP carries it: aware UTC datetimes, ISO 8601 text on the wire."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def to_ocpp_time(moment: datetime) -> str:
+    """ISO 8601 with milliseconds and a Z, the form chargers commonly send."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def from_ocpp_time(text: str) -> datetime:
+    """Parse an OCPP dateTime; one without an offset is taken as UTC (OCPP requires UTC)."""
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
