@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
 
 from balancer.allocate import allocate
 from balancer.config import BalancerConfig
@@ -17,6 +17,7 @@ from balancer.site import MeterReading, SessionState
 from lc.config import parse_config
 from modbus.errors import MeterReadError
 from modbus.reader import MeterReader
+from modbus.reader import MeterReading as PolledReading
 from router import events as ev
 from router.frames import OcppVersion
 from router.link import LcCallTimeout
@@ -38,8 +39,18 @@ class ChargerSeam(Protocol):
     ) -> dict[str, Any]: ...
 
 
+class MeterSeam(Protocol):
+    """All the balancer uses of the meter reader."""
+
+    @property
+    def last_reading(self) -> PolledReading | None: ...
+
+    async def read(self) -> PolledReading: ...
+
+
 if TYPE_CHECKING:
     _ROUTER_IS_A_SEAM: type[ChargerSeam] = Router
+    _READER_IS_A_SEAM: type[MeterSeam] = MeterReader
 
 
 class SeamRouter:
@@ -66,12 +77,21 @@ def _config(*identities: str) -> BalancerConfig:
     return config
 
 
+def _at_seams(
+    config: BalancerConfig,
+    router: ChargerSeam,
+    meter: MeterSeam | None = None,
+    clock: Callable[[], float] | None = None,
+) -> LoadBalancer:
+    """A LoadBalancer on these seams. It asks for the concrete Router and MeterReader though it
+    uses only the seams above: the casts here go once it takes the protocols. Without `meter`,
+    a real reader that is never read (the test drives the balancer by hand, not its loop)."""
+    reader = MeterReader(config.meter.reader) if meter is None else cast(MeterReader, meter)
+    return LoadBalancer(config, cast(Router, router), reader, clock=clock)
+
+
 def _balancer(router: ChargerSeam, *identities: str) -> LoadBalancer:
-    config = _config(*identities)
-    # LoadBalancer asks for the concrete Router though it uses only the seam above: the one cast
-    # here goes once the balancer takes a ChargerSeam.
-    # The meter is never read: these tests drive the balancer by hand, not its control loop.
-    return LoadBalancer(config, cast(Router, router), MeterReader(config.meter.reader))
+    return _at_seams(_config(*identities), router)
 
 
 async def test_a_reconnecting_charger_is_no_longer_held_for_disobedient() -> None:
@@ -148,7 +168,7 @@ async def test_an_unanswered_set_up_is_tried_again_after_the_retry_time() -> Non
 
     router = SeamRouter(answer)
     config = _config("CP1")
-    balancer = LoadBalancer(config, router, meter=None, clock=lambda: now[0])  # type: ignore[arg-type]
+    balancer = _at_seams(config, router, clock=lambda: now[0])
     balancer._on_event(ev.ChargerConnected("CP1", OcppVersion.V16))
     balancer._on_event(_booted("CP1"))
     await wait_until(lambda: balancer.set_ups.stage("CP1") is Stage.READY, what="a failed try")
@@ -165,12 +185,12 @@ async def test_an_unanswered_set_up_is_tried_again_after_the_retry_time() -> Non
 class FlakyMeter:
     """A meter whose first read raises an unexpected error; later reads find no meter."""
 
-    last_reading = None
+    last_reading: PolledReading | None = None
 
     def __init__(self) -> None:
         self.reads = 0
 
-    async def read(self) -> None:
+    async def read(self) -> NoReturn:
         self.reads += 1
         if self.reads == 1:
             raise RuntimeError("a bug, not a meter fault")
@@ -180,7 +200,7 @@ class FlakyMeter:
 async def test_the_balancer_keeps_stepping_after_a_step_fails() -> None:
     meter = FlakyMeter()
     config = _config("CP1")
-    balancer = LoadBalancer(config, SeamRouter(lambda _i, _a: {}), meter)  # type: ignore[arg-type]
+    balancer = _at_seams(config, SeamRouter(lambda _i, _a: {}), meter)
     before = TASK_FAILURES.labels("balancer-step")._value.get()
     running = asyncio.create_task(balancer.run())
     try:
@@ -203,7 +223,7 @@ async def test_a_raise_waits_for_the_cut_that_makes_room_for_it() -> None:
         site_toml("ws://127.0.0.1:1", 1, chargers=chargers, balancer=overrides)
     ).balancer
     assert config is not None
-    balancer = LoadBalancer(config, router, meter=None, clock=lambda: now[0])  # type: ignore[arg-type]
+    balancer = _at_seams(config, router, clock=lambda: now[0])
     for identity in "AB":
         balancer._on_event(ev.ChargerConnected(identity, OcppVersion.V16))
         balancer._on_event(_booted(identity))
@@ -241,7 +261,7 @@ async def test_a_triggered_event_without_evse_is_placed_on_the_one_evse_asked() 
     config = parse_config(site_toml("ws://127.0.0.1:1", 1, chargers=chargers)).balancer
     assert config is not None
     now = [1_000.0]
-    balancer = LoadBalancer(config, router, meter=None, clock=lambda: now[0])  # type: ignore[arg-type]
+    balancer = _at_seams(config, router, clock=lambda: now[0])
     balancer._on_event(ev.ChargerConnected("CP1", OcppVersion.V201))
     balancer._on_event(_booted("CP1"))
     await wait_until(lambda: balancer.set_ups.stage("CP1") is Stage.DONE, what="set up")
