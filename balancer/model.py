@@ -315,6 +315,7 @@ class SiteModel:
                     obeys=steerable,
                     charging_since=charging_since,
                     paused_since=paused_since,
+                    panel=settings.panel,
                 )
             )
         return tuple(states)

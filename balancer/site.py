@@ -134,6 +134,8 @@ class PanelState:
     currents for its sessions."""
     meter: MeterReading | None = None
     """The sub-meter's latest complete reading, currents per panel phase."""
+    stale_after_s: float | None = None
+    """A sub-meter reading older than this counts as none; None: the site meter's threshold."""
 
     def __post_init__(self) -> None:
         if sorted(self.phase_map) != list(SITE_PHASES):
@@ -219,4 +221,5 @@ class SiteState:
         """A panel with a sub-meter that has no reading, or one older than the threshold."""
         if not panel.metered:
             return False
-        return panel.meter is None or self.now - panel.meter.read_at > self.meter_stale_after_s
+        stale_after_s = panel.stale_after_s or self.meter_stale_after_s
+        return panel.meter is None or self.now - panel.meter.read_at > stale_after_s

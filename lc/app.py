@@ -46,6 +46,7 @@ class LocalController:
         self._tasks = Tasks()
         self._balancer_task: asyncio.Task[None] | None = None
         self._meter: MeterReader | None = None
+        self._panel_meters: dict[str, MeterReader] = {}  # sub-meters, by panel name
         self._metrics_runner: web.AppRunner | None = None
         self.metrics_port: int | None = None
         self._started_at = time.time()
@@ -66,7 +67,16 @@ class LocalController:
         registries = [self.router.metrics.registry, TASK_REGISTRY]
         if self.config.balancer is not None:
             self._meter = MeterReader(self.config.balancer.meter.reader)
-            self.balancer = LoadBalancer(self.config.balancer, self.router, self._meter)
+            self._panel_meters = {
+                panel.name: MeterReader(panel.meter.reader)
+                for panel in self.config.balancer.panels
+                if panel.meter is not None
+            }
+            self.balancer = LoadBalancer(
+                self.config.balancer, self.router, self._meter, panel_meters=self._panel_meters
+            )
+            for warning in self.config.balancer.warnings:
+                log.warning("config: %s", warning)
             registries.append(self.balancer.metrics.registry)
         await self.router.start()
         if self.balancer is not None:
@@ -123,6 +133,8 @@ class LocalController:
         await self.router.stop()
         if self._meter is not None:
             self._meter.close()
+        for panel_meter in self._panel_meters.values():
+            panel_meter.close()
         if self._metrics_runner is not None:
             await self._metrics_runner.cleanup()
             self._metrics_runner = None

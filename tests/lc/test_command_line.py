@@ -98,3 +98,30 @@ async def test_the_verbose_demo_logs_the_lc_but_not_every_frame(tmp_path: Path) 
     _out, err = await _demo(tmp_path, "-v", "--duration", "3")
     assert "INFO router.server: listening for chargers" in err
     assert " ocpp:" not in err
+
+
+async def test_check_config_warns_of_a_panel_fuse_above_the_one_feeding_it(tmp_path: Path) -> None:
+    config = tmp_path / "site.toml"
+    balancing = """
+[site]
+phase_cap_a = 63
+
+[meter]
+host = "127.0.0.1"
+map = "eastron_sdm630"
+
+[[panels]]
+name = "floor-1"
+fuse_a = [63, 80, 63]
+"""
+    journal = tmp_path / "journal.sqlite"
+    config.write_text(
+        site_config("ws://127.0.0.1:9", free_port(), free_port(), journal) + balancing
+    )
+    code, out, err = await _finish(await start_lc("check-config", "--config", str(config)))
+    assert code == 0, err
+    assert out.strip() == f"{config}: OK"
+    assert err.splitlines() == [
+        "warning: panels[0].fuse_a: L2 80 A is above the site's phase_cap_a "
+        "(63 A on the phase feeding it)"
+    ]
