@@ -39,7 +39,7 @@ def balancer_status(balancer: LoadBalancer) -> BalancerStatus:
             limit,
             paused[key].value if key in paused else None,
             obeys,
-            priority=settings.priority,
+            priority=balancer.model.priority(record),
             reason=limit_reason(facts),
         )
     return BalancerStatus(

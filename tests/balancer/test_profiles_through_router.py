@@ -608,3 +608,46 @@ async def test_a_meter_outage_plans_chargers_refusing_profiles_at_their_maximum(
         follower.cancel()
         await a.close()
         await b.close()
+
+
+async def test_the_csms_priority_of_a_transaction_is_planned_and_shown(garage: Garage) -> None:
+    """K03.FR.05/06: the chargingPriority in the CSMS's TransactionEventResponse, for that
+    transaction only, on top of the charger's configured priority."""
+    garage.csms.charging_priorities["VIP"] = 4
+    balancer = garage.lc.balancer
+    assert balancer is not None
+    b = await connect_charge_point(garage.url, "CP-B", "ocpp2.0.1")
+    try:
+        await b.cp.boot()
+        await wait_until(lambda: latest_limit(b, "TxDefaultProfile"), what="the floor")
+
+        def shown_priority() -> int:
+            return balancer_status(balancer).evses["CP-B/1"].priority
+
+        assert shown_priority() == 0
+        await b.cp.call(
+            call201.TransactionEvent(
+                event_type="Started",
+                timestamp=now_iso(),
+                trigger_reason="Authorized",
+                seq_no=0,
+                transaction_info={"transactionId": "TX-VIP", "chargingState": "Charging"},
+                evse={"id": 1, "connectorId": 1},
+                id_token={"idToken": "VIP", "type": "ISO14443"},
+            )
+        )
+        await wait_until(lambda: shown_priority() == 4, what="the priority shown")
+        planned = balancer.site_state(0.0, None).evses
+        assert [evse.priority for evse in planned if evse.evse_id == "CP-B/1"] == [4]
+        await b.cp.call(
+            call201.TransactionEvent(
+                event_type="Ended",
+                timestamp=now_iso(),
+                trigger_reason="StopAuthorized",
+                seq_no=1,
+                transaction_info={"transactionId": "TX-VIP", "stoppedReason": "Local"},
+            )
+        )
+        await wait_until(lambda: shown_priority() == 0, what="the priority gone with it")
+    finally:
+        await b.close()
