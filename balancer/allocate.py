@@ -122,6 +122,8 @@ class _Tree:
     first_resource: Mapping[str, int]
     path: Mapping[str, tuple[str, ...]]
     """Panel name -> itself and every panel above it."""
+    known: dict[tuple[str | None, tuple[int, ...]], tuple[int, ...]] = field(default_factory=dict)
+    """resources() by (panel, site phases): many EVSEs share them."""
 
     @classmethod
     def of(cls, panels: tuple[PanelState, ...]) -> _Tree:
@@ -139,11 +141,15 @@ class _Tree:
 
     def resources(self, evse: EvseState) -> tuple[int, ...]:
         """The phase resources one ampere of this EVSE loads: site phases, then panels."""
-        own = [site_phase - 1 for site_phase in evse.site_phases]
-        for name in self.above(evse):
-            first = self.first_resource[name]
-            own.extend(first + site_phase - 1 for site_phase in evse.site_phases)
-        return tuple(own)
+        site_phases = evse.site_phases
+        found = self.known.get((evse.panel, site_phases))
+        if found is None:
+            own = [site_phase - 1 for site_phase in site_phases]
+            for name in self.above(evse):
+                first = self.first_resource[name]
+                own.extend(first + site_phase - 1 for site_phase in site_phases)
+            found = self.known[evse.panel, site_phases] = tuple(own)
+        return found
 
     def below(self, evses: Iterable[EvseState], name: str) -> list[EvseState]:
         return [evse for evse in evses if name in self.above(evse)]
@@ -313,6 +319,7 @@ def _balanced_allocation(state: SiteState, reading: MeterReading) -> Allocation:
     paused: dict[str, PauseReason] = {}
     disobedient: list[tuple[EvseState, float]] = []
     claims: list[_Claim] = []
+    loads_by_wiring: dict[tuple[str | None, tuple[int, ...]], tuple[tuple[int, float], ...]] = {}
     for evse in state.evses:
         if evse.session is SessionState.IDLE:
             limits[evse.evse_id] = 0.0
@@ -336,7 +343,13 @@ def _balanced_allocation(state: SiteState, reading: MeterReading) -> Allocation:
         else:
             # Only a drawing car can use more than its minimum; the others hold it as a reserve.
             fill_max = offer_max if evse.session is SessionState.CHARGING else offer_min
-            loads = _loads(evse, voltages, tree, with_power=power_headroom_w is not None)
+            shared = (evse.panel, evse.site_phases)  # many EVSEs load the same resources
+            loads = loads_by_wiring.get(shared)
+            if loads is None:
+                with_power = power_headroom_w is not None
+                loads = loads_by_wiring[shared] = _loads(
+                    evse, voltages, tree, with_power=with_power
+                )
             claims.append(_Claim(evse, loads, offer_min, fill_max))
 
     fixed = _phase_totals(disobedient)
