@@ -29,7 +29,7 @@ from balancer.config import BalancerConfig
 from balancer.history import SiteHistory, SiteSample
 from balancer.metrics import BalancerMetrics
 from balancer.model import EvseRecord, SiteModel, evse_key, site_reading
-from balancer.panels import panel_states
+from balancer.panels import PanelLoad, panel_loads, panel_states
 from balancer.profiles import (
     Capabilities,
     ProfileTarget,
@@ -106,6 +106,7 @@ class LoadBalancer:
         self.station_max: set[str] = set()
         self._switching: set[str] = set()
         self.last_allocation: Allocation | None = None
+        self.panel_loads: list[PanelLoad] = []  # every distribution panel, as last reported
         self.history = SiteHistory()
         self._turns: Turns = {}
         self._refreshed_at: dict[str, float] = {}
@@ -584,6 +585,18 @@ class LoadBalancer:
         if allocation.headroom is not None:
             for phase, headroom in enumerate(allocation.headroom, start=1):
                 metrics.headroom.labels(f"L{phase}").set(headroom)
+        self.panel_loads = panel_loads(state, allocation.panel_headroom)
+        for panel in self.panel_loads:
+            for phase, fuse in enumerate(panel.fuse, start=1):
+                metrics.panel_fuse.labels(panel.name, f"L{phase}").set(fuse)
+            if panel.headroom is not None:
+                for phase, room in enumerate(panel.headroom, start=1):
+                    metrics.panel_headroom.labels(panel.name, f"L{phase}").set(room)
+            if panel.current is not None:
+                for phase, current in enumerate(panel.current, start=1):
+                    metrics.panel_current.labels(panel.name, f"L{phase}").set(current)
+                if any(c > fuse for c, fuse in zip(panel.current, panel.fuse, strict=True)):
+                    metrics.seconds_above_fuse.labels(panel.name).inc(period)
         stale = state.meter_is_stale
         if stale and not self._stale:
             log.error(

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from balancer.site import MeterReading, PanelState, PhaseValues
+from balancer.site import MeterReading, PanelState, PhaseValues, SiteState
 from router.config_reader import ConfigError
 
 if TYPE_CHECKING:
@@ -135,3 +135,60 @@ def panel_states(
         )
         for panel in panels
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PanelLoad:
+    """One panel as metrics and the status page show it, per panel phase L1..L3."""
+
+    name: str
+    parent: str | None
+    fuse: PhaseValues
+    current: PhaseValues | None
+    """Its fresh sub-meter's reading; without a sub-meter, what the chargers below it report;
+    None while its sub-meter is stale."""
+    headroom: PhaseValues | None
+    """Fuse - margin - its base load: what the EVSEs below it may draw. None in safe mode."""
+    metered: bool
+
+
+def panel_loads(state: SiteState, headroom: Mapping[str, PhaseValues]) -> list[PanelLoad]:
+    """Every panel's load now, from a site state and its allocation's panel headroom."""
+    loads = []
+    parents = {panel.name: panel.parent for panel in state.panels}
+    for panel in state.panels:
+        current: PhaseValues | None
+        if panel.metered:
+            current = None if state.panel_meter_is_stale(panel) else panel.site_currents()
+        else:
+            current = _reported_below(state, panel.name, parents)
+        room = headroom.get(panel.name)
+        loads.append(
+            PanelLoad(
+                name=panel.name,
+                parent=panel.parent,
+                fuse=panel.fuse,
+                current=None if current is None else _panel_phases(current, panel.phase_map),
+                headroom=None if room is None else _panel_phases(room, panel.phase_map),
+                metered=panel.metered,
+            )
+        )
+    return loads
+
+
+def _reported_below(state: SiteState, name: str, parents: Mapping[str, str | None]) -> PhaseValues:
+    by_site = [0.0, 0.0, 0.0]
+    for evse in state.evses:
+        panel = evse.panel
+        while panel is not None and panel != name:
+            panel = parents[panel]
+        if panel is None:
+            continue
+        for charger_phase, site_phase in enumerate(evse.phase_map):
+            by_site[site_phase - 1] += abs(evse.measured[charger_phase] or 0.0)
+    return by_site[0], by_site[1], by_site[2]
+
+
+def _panel_phases(by_site: PhaseValues, site_phases: Rotation) -> PhaseValues:
+    first, second, third = (by_site[site_phase - 1] for site_phase in site_phases)
+    return first, second, third

@@ -51,4 +51,5 @@ def balancer_status(balancer: LoadBalancer) -> BalancerStatus:
         window_s=balancer.history.window_s,
         evses=evses,
         station_max=frozenset(balancer.station_max),
+        panels=tuple(balancer.panel_loads),
     )

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from balancer.allocate import Mode
 from balancer.history import SiteSample
+from balancer.panels import PanelLoad
 from lc.site_view import ChargerView, SessionView
 from lc.status_page import (
     MIN_CHART_SPAN_S,
@@ -222,3 +223,29 @@ def test_a_session_says_what_the_car_does_with_its_priority_and_why() -> None:
     assert "<td>paused: no capacity</td>" in page
     assert "<td>2</td><td>16.0 A</td><td>its fair share</td>" in page
     assert "<td>0</td><td>0 A</td><td>no room</td>" in page
+
+
+def test_the_grid_section_shows_every_panel_against_its_fuse() -> None:
+    panels = (
+        PanelLoad("floor-1", None, (80.0, 80.0, 80.0), (70.0, 81.5, 60.0), (10.0, 0.0, 20.0), True),
+        PanelLoad("row-a", "floor-1", (32.0, 32.0, 32.0), (16.0, 16.0, 16.0), None, False),
+        PanelLoad("floor-2", None, (80.0, 80.0, 80.0), None, None, True),
+    )
+    status = replace(_site([_sample(0.0, 40.0)]), panels=panels)
+    page = render(StatusSnapshot(10.0, [], [], status))
+    assert (
+        "<tr><td>floor-1</td><td>grid connection</td><td>70.0 A of 80 A</td>"
+        '<td><span class="warn">81.5 A of 80 A</span></td><td>60.0 A of 80 A</td>'
+        "<td>its sub-meter</td></tr>"
+    ) in page
+    assert "<tr><td>row-a</td><td>floor-1</td><td>16.0 A of 32 A</td>" in page
+    assert "<td>its chargers</td>" in page
+    assert (
+        "<td>– of 80 A</td><td>– of 80 A</td><td>– of 80 A</td>"
+        '<td><span class="warn">sub-meter stale: safe currents</span></td>'
+    ) in page
+
+
+def test_a_site_without_panels_shows_no_panel_table() -> None:
+    page = render(StatusSnapshot(10.0, [], [], _site([_sample(0.0, 40.0)])))
+    assert "fed from" not in page
