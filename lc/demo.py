@@ -3,8 +3,10 @@
 A CSMS (PyPI `ocpp`), twelve charge points of both protocol versions whose cars draw what
 their charging profiles allow after a realistic delay, a Modbus meter at the grid connection
 whose base load varies (and jumps for a while, like a lift or a heat pump starting), and the
-Local Controller between chargers and CSMS, balancing them under the cap. Every second it
-prints the current per phase against the cap.
+Local Controller between chargers and CSMS, balancing them under the cap. The chargers are on
+two floors, each behind a sub-board with a 40 A fuse (floor 1 with a sub-meter of its own,
+floor 2 wired with a phase rotation); every fuse holds too. Every second it prints the current
+per phase against the cap.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, Literal
 
 from garage.charge_point import SimulatedChargePoint
 from garage.csms import SimulatedCsms
+from garage.panel import SimulatedPanel
 from garage.site import SimulatedSite
 from lc.app import LocalController
 from lc.config import parse_config
@@ -44,6 +47,14 @@ CHARGERS: list[tuple[str, Literal["1.6", "2.0.1"], float, float, Literal[1, 3], 
 ]
 
 
+# (name, fuse A per phase, rotation on the grid connection, the floor's own load, sub-meter)
+FLOORS: list[tuple[str, float, tuple[int, int, int], tuple[float, float, float], bool]] = [
+    ("floor-1", 40.0, (1, 2, 3), (3.0, 2.0, 2.5), True),
+    ("floor-2", 40.0, (2, 3, 1), (0.0, 0.0, 0.0), False),
+]
+CHARGERS_PER_FLOOR = len(CHARGERS) // len(FLOORS)
+
+
 def base_load(t: float) -> tuple[float, float, float]:
     """A building's own load: slow swings, and a 20 A step on L1 between 60 s and 90 s."""
     swing = 4 * math.sin(t / 15)
@@ -51,7 +62,9 @@ def base_load(t: float) -> tuple[float, float, float]:
     return 14 + swing + step, 10 - swing / 2, 12 + swing / 2
 
 
-def _site_config(csms_url: str, meter_port: int, journal: Path) -> dict[str, Any]:
+def _site_config(
+    csms_url: str, meter_port: int, journal: Path, sub_meter_port: int
+) -> dict[str, Any]:
     chargers = [
         {
             "identity": identity,
@@ -82,6 +95,31 @@ def _site_config(csms_url: str, meter_port: int, journal: Path) -> dict[str, Any
             "refresh_s": 20,
         },
         "chargers": chargers,
+        "panels": [
+            {
+                "name": name,
+                "fuse_a": fuse,
+                "phase_rotation": list(rotation),
+                "chargers": [
+                    identity
+                    for identity, *_ in CHARGERS[
+                        index * CHARGERS_PER_FLOOR : (index + 1) * CHARGERS_PER_FLOOR
+                    ]
+                ],
+                **(
+                    {
+                        "meter": {
+                            "map": "eastron_sdm630",
+                            "host": "127.0.0.1",
+                            "port": sub_meter_port,
+                        }
+                    }
+                    if metered
+                    else {}
+                ),
+            }
+            for index, (name, fuse, rotation, _load, metered) in enumerate(FLOORS)
+        ],
     }
 
 
@@ -120,8 +158,10 @@ async def _run_garage(journal: Path, duration_s: float, stop: asyncio.Event) -> 
     async with (
         SimulatedCsms() as csms,
         SimulatedMeter("eastron_sdm630") as meter,
+        SimulatedMeter("eastron_sdm630") as sub_meter,
     ):
-        lc = LocalController(parse_config(_site_config(csms.url, meter.link.port, journal)))
+        config = _site_config(csms.url, meter.link.port, journal, sub_meter.link.port)
+        lc = LocalController(parse_config(config))
         await lc.start()
         lc_url = f"ws://127.0.0.1:{lc.router.port}"
         chargers = [
@@ -135,9 +175,22 @@ async def _run_garage(journal: Path, duration_s: float, stop: asyncio.Event) -> 
             )
             for identity, version, charger_max, *_rest in CHARGERS
         ]
+        floors = [
+            SimulatedPanel(
+                name,
+                [
+                    (cp, ROTATIONS[index % 3])
+                    for index, cp in enumerate(chargers)
+                    if index // CHARGERS_PER_FLOOR == floor
+                ],
+                own_load,
+                meter=sub_meter if metered else None,
+            )
+            for floor, (name, _fuse, _rotation, own_load, metered) in enumerate(FLOORS)
+        ]
         site = SimulatedSite(
             meter,
-            [(cp, ROTATIONS[index % 3]) for index, cp in enumerate(chargers)],
+            [(panel, rotation) for panel, (_, _, rotation, *_) in zip(floors, FLOORS, strict=True)],
             base_load,
         )
         await site.start()
@@ -171,3 +224,6 @@ async def _run_garage(journal: Path, duration_s: float, stop: asyncio.Event) -> 
             await lc.stop()
             seconds_above = site.seconds_above(CAP_A)
             print(f"done: {seconds_above:.1f} s with a phase above the cap")
+            for panel, (name, fuse, *_) in zip(floors, FLOORS, strict=True):
+                above_fuse = panel.seconds_above(fuse)
+                print(f"{name}: {above_fuse:.1f} s with a phase above its {fuse:.0f} A fuse")
