@@ -636,8 +636,15 @@ class LoadBalancer:
         """A reloaded config: the new cap and timings apply from the next period on."""
         if config.meter != self.config.meter:
             log.warning("meter settings changed: they take effect at the next restart")
+        sub_meters = {panel.name: panel.meter for panel in config.panels if panel.meter}
+        running = {panel.name: panel.meter for panel in self.config.panels if panel.meter}
+        if sub_meters != running:
+            log.warning(
+                "panel sub-meters changed: they take effect at the next restart; until then a "
+                "panel whose sub-meter is not read counts as stale (its chargers on safe current)"
+            )
         self.config = config
-        self.model.config = config
+        self.model.reconfigure(config)
 
     async def stop(self) -> None:
         await self._tasks.stop()

@@ -91,6 +91,17 @@ class SiteModel:
         self.chargers: dict[str, ChargerRecord] = {}
         self.evses: dict[str, EvseRecord] = {}
 
+    def reconfigure(self, config: BalancerConfig) -> None:
+        """A reloaded config. Connected chargers move to the panel it names (a panel may be
+        gone, and a fuse must never be planned for a charger that is no longer behind it);
+        their other settings apply when they reconnect."""
+        self.config = config
+        for identity, charger in self.chargers.items():
+            placed = config.charger(identity)
+            charger.settings = replace(
+                charger.settings, panel=placed.panel, phase_rotation=placed.phase_rotation
+            )
+
     # -- events ------------------------------------------------------------------------------
 
     def handle(self, event: ev.Event) -> None:
