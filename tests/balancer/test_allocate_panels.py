@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -175,6 +176,31 @@ def test_a_session_held_below_its_maximum_is_among_the_highest_where_it_binds(
                 if all(limit >= rival - ROUNDING - TOLERANCE for rival in rivals):
                     binding = True
         assert binding, evse.evse_id
+
+
+@settings(max_examples=200)
+@given(sites_with_panels())
+def test_with_the_site_meter_stale_every_panel_holds_where_the_lc_can_make_it(
+    tree: GeneratedTree,
+) -> None:
+    """Safe currents at most, cut to the minimum or paused where they do not fit: every panel
+    holds unless the sessions the LC cannot limit, at their maximum, exceed it on their own."""
+    state = replace(tree.state, meter=None)
+    allocation = allocate(state)
+    assert allocation.mode is Mode.SAFE
+    draws = {evse.evse_id: draw_of(evse, allocation) for evse in state.evses}
+    for panel in state.panels:
+        evses = below(state, panel.name)
+        planned = per_site_phase(evses, draws)
+        unlimited = per_site_phase(
+            evses, {e.evse_id: 0.0 if e.obeys else draws[e.evse_id] for e in evses}
+        )
+        for phase, fuse in enumerate(panel.site_fuse()):
+            if unlimited[phase] <= fuse - state.margin + TOLERANCE:
+                assert planned[phase] <= fuse - state.margin + TOLERANCE, (panel.name, phase + 1)
+    for evse in state.evses:
+        limit = allocation.limits[evse.evse_id]
+        assert limit == 0 or smallest_offer(evse) <= limit <= evse.safe_current + TOLERANCE
 
 
 # --- examples ---
