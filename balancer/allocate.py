@@ -26,6 +26,14 @@ The scheme, in order:
    their rotation period, most recent first. The session that has charged longest is paused
    first, and a waiting one replaces a charging one only once that one's turn is over.
 6. Limits are rounded down to 0.1 A; a limit is 0 or within [min, effective max].
+7. Distribution panels (SiteState.panels, a tree under the grid connection) add their fuses:
+   a session loads its site phases and, on the same phases, every panel from its own up to the
+   grid connection, each one more shared resource of the same water-filling, so every fuse
+   holds and the share stays max-min fair within the panel that binds. A panel's base load comes
+   from its sub-meter (its current minus its EVSEs'); a panel without one carries only what the
+   sub-meters below it measured (the rest of the site meter's base load is the grid
+   connection's). A panel whose sub-meter is stale puts the sessions below it on their safe
+   current at most.
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import partial
 from itertools import groupby
@@ -43,6 +51,7 @@ from balancer.site import (
     SITE_PHASES,
     EvseState,
     MeterReading,
+    PanelState,
     PhaseValues,
     SessionState,
     SiteState,
@@ -53,6 +62,8 @@ _EPSILON = 1e-6
 
 _POWER = len(SITE_PHASES)
 """Resource index of the total power budget; 0..2 are the site phases L1..L3."""
+_FIRST_PANEL_RESOURCE = _POWER + 1
+"""Panels follow: three resources each, the panel's fuse on site phase L1, L2, L3."""
 
 # Turn-order groups within one priority tier, see the module docstring.
 _IN_TURN = 0
@@ -99,6 +110,67 @@ class Allocation:
     over_cap_phases: tuple[int, ...] = ()
     """Safe mode: site phases where the sessions the LC cannot limit, at their maximum, exceed
     cap - margin on their own, whatever it does with the others."""
+    panel_headroom: Mapping[str, PhaseValues] = field(default_factory=dict)
+    """Per panel and site phase, fuse - margin - its measured base load; empty in safe mode."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Tree:
+    """The panels as resources: where each one's three start, and the path up from each."""
+
+    panels: tuple[PanelState, ...]
+    first_resource: Mapping[str, int]
+    path: Mapping[str, tuple[str, ...]]
+    """Panel name -> itself and every panel above it."""
+    known: dict[tuple[str | None, tuple[int, ...]], tuple[int, ...]] = field(default_factory=dict)
+    """resources() by (panel, site phases): many EVSEs share them."""
+
+    @classmethod
+    def of(cls, panels: tuple[PanelState, ...]) -> _Tree:
+        first_resource: dict[str, int] = {}
+        path: dict[str, tuple[str, ...]] = {}
+        for index, panel in enumerate(panels):  # parents come before their children
+            first_resource[panel.name] = _FIRST_PANEL_RESOURCE + 3 * index
+            above = () if panel.parent is None else path[panel.parent]
+            path[panel.name] = (panel.name, *above)
+        return cls(panels, first_resource, path)
+
+    def above(self, evse: EvseState) -> tuple[str, ...]:
+        """The panels an EVSE's current passes through."""
+        return () if evse.panel is None else self.path[evse.panel]
+
+    def resources(self, evse: EvseState) -> tuple[int, ...]:
+        """The phase resources one ampere of this EVSE loads: site phases, then panels."""
+        site_phases = evse.site_phases
+        found = self.known.get((evse.panel, site_phases))
+        if found is None:
+            own = [site_phase - 1 for site_phase in site_phases]
+            for name in self.above(evse):
+                first = self.first_resource[name]
+                own.extend(first + site_phase - 1 for site_phase in site_phases)
+            found = self.known[evse.panel, site_phases] = tuple(own)
+        return found
+
+    def below(self, evses: Iterable[EvseState], name: str) -> list[EvseState]:
+        return [evse for evse in evses if name in self.above(evse)]
+
+    def limits(self, state: SiteState) -> list[float]:
+        """What may flow per resource: cap - margin, the power placeholder, fuse - margin."""
+        limits = [cap - state.margin for cap in state.phase_cap]
+        if self.panels:
+            limits.append(math.inf)  # the power budget is handled on its own
+            for panel in self.panels:
+                limits.extend(fuse - state.margin for fuse in panel.site_fuse())
+        return limits
+
+    def totals(self, draws: Iterable[tuple[EvseState, float]]) -> list[float]:
+        """Current per phase resource of EVSEs drawing `amps` each, as exact sums."""
+        size = _FIRST_PANEL_RESOURCE + 3 * len(self.panels) if self.panels else len(SITE_PHASES)
+        amounts: list[list[float]] = [[] for _ in range(size)]
+        for evse, amps in draws:
+            for resource in self.resources(evse):
+                amounts[resource].append(amps)
+        return [math.fsum(amount) for amount in amounts]
 
 
 def allocate(state: SiteState) -> Allocation:
@@ -110,13 +182,31 @@ def allocate(state: SiteState) -> Allocation:
 
 
 def check_safe_currents_fit(
-    phase_cap: PhaseValues, margin: float, evses: Iterable[EvseState]
+    phase_cap: PhaseValues,
+    margin: float,
+    evses: Iterable[EvseState],
+    panels: tuple[PanelState, ...] = (),
 ) -> list[str]:
-    """Problems that would let the safe allocation exceed cap - margin; empty when it fits.
+    """Problems that would let the safe allocation exceed cap - margin, or a panel's fuse -
+    margin; empty when it fits.
 
     Meant for config load: with a stale meter every session gets its safe current at once.
     """
     evses = tuple(evses)
+    problems = _safe_overdraw("", phase_cap, margin, evses)
+    tree = _Tree.of(panels)
+    for panel in panels:
+        below = tree.below(evses, panel.name)
+        problems += _safe_overdraw(f"panel {panel.name} ", panel.site_fuse(), margin, below)
+    return problems
+
+
+def _safe_overdraw(
+    where: str,
+    phase_cap: PhaseValues,
+    margin: float,
+    evses: tuple[EvseState, ...] | list[EvseState],
+) -> list[str]:
     totals = _phase_totals((evse, _safe_draw(evse)) for evse in evses)
     problems = []
     for phase, total, cap in zip(SITE_PHASES, totals, phase_cap, strict=True):
@@ -125,9 +215,10 @@ def check_safe_currents_fit(
             count = sum(1 for evse in on_phase if evse.safe_current and evse.obeys)
             unlimited = sum(1 for evse in on_phase if not evse.obeys)
             beside = f" and {unlimited} uncontrollable EVSEs at their maximum" if unlimited else ""
+            rating = "fuse" if where else "phase cap"
             problems.append(
-                f"L{phase}: safe currents of {count} EVSEs{beside} sum to {total:.1f} A, more "
-                f"than the phase cap {cap:.1f} A minus margin {margin:.1f} A = "
+                f"{where}L{phase}: safe currents of {count} EVSEs{beside} sum to {total:.1f} A, "
+                f"more than the {rating} {cap:.1f} A minus margin {margin:.1f} A = "
                 f"{cap - margin:.1f} A"
             )
     return problems
@@ -161,11 +252,12 @@ def _safe_allocation(state: SiteState) -> Allocation:
             limits[evse.evse_id] = 0.0
     # What the LC cannot limit is planned first, at its maximum; the rest shares what is left.
     unlimited = [evse for evse in sessions if not evse.obeys]
+    tree = _Tree.of(state.panels)
     left = [
-        cap - state.margin - drawn
-        for cap, drawn in zip(
-            state.phase_cap,
-            _phase_totals((evse, evse.max_current) for evse in unlimited),
+        limit - drawn
+        for limit, drawn in zip(
+            tree.limits(state),
+            tree.totals((evse, evse.max_current) for evse in unlimited),
             strict=True,
         )
     ]
@@ -177,10 +269,11 @@ def _safe_allocation(state: SiteState) -> Allocation:
         (evse for evse in sessions if evse.obeys), key=lambda e: (-e.priority, e.evse_id)
     )
     for evse in steered:
+        resources = tree.resources(evse)
         limit = _offer(evse, evse.safe_current)
-        if limit > 0 and not _fits(evse, limit, left):
+        if limit > 0 and not _fits(resources, limit, left):
             limit = _offer(evse, evse.min_current)
-            limit = limit if _fits(evse, limit, left) else 0.0
+            limit = limit if _fits(resources, limit, left) else 0.0
             if limit == 0:
                 paused[evse.evse_id] = PauseReason.NO_CAPACITY
         elif limit == 0:
@@ -190,8 +283,8 @@ def _safe_allocation(state: SiteState) -> Allocation:
                 else PauseReason.LIMIT_BELOW_MIN
             )
         limits[evse.evse_id] = limit
-        for site_phase in evse.site_phases:
-            left[site_phase - 1] -= limit
+        for resource in resources:
+            left[resource] -= limit
         draws.append((evse, limit))
     planned = _phase_totals(draws)
     return Allocation(
@@ -206,8 +299,8 @@ def _safe_allocation(state: SiteState) -> Allocation:
     )
 
 
-def _fits(evse: EvseState, amps: float, left: list[float]) -> bool:
-    return all(amps <= left[site_phase - 1] + _EPSILON for site_phase in evse.site_phases)
+def _fits(resources: tuple[int, ...], amps: float, left: list[float]) -> bool:
+    return all(amps <= left[resource] + _EPSILON for resource in resources)
 
 
 def _balanced_allocation(state: SiteState, reading: MeterReading) -> Allocation:
@@ -220,33 +313,56 @@ def _balanced_allocation(state: SiteState, reading: MeterReading) -> Allocation:
     if state.power_cap_kw is not None:
         power_headroom_w = state.power_cap_kw * 1000 - _watts(base, voltages)
 
+    tree = _Tree.of(state.panels)
+    unmetered = {panel.name for panel in state.panels if state.panel_meter_is_stale(panel)}
     limits: dict[str, float] = {}
     paused: dict[str, PauseReason] = {}
     disobedient: list[tuple[EvseState, float]] = []
     claims: list[_Claim] = []
+    loads_by_wiring: dict[tuple[str | None, tuple[int, ...]], tuple[tuple[int, float], ...]] = {}
     for evse in state.evses:
         if evse.session is SessionState.IDLE:
             limits[evse.evse_id] = 0.0
             continue
         offer_min, offer_max = _offer_range(evse)
+        on_safe_current = not unmetered.isdisjoint(tree.above(evse))
+        if on_safe_current:
+            offer_max = _offer(evse, evse.safe_current)
         if not evse.obeys:
             # It draws what it likes, whatever we send: budget its maximum.
             disobedient.append((evse, evse.max_current))
         if offer_max < offer_min:
             limits[evse.evse_id] = 0.0
-            paused[evse.evse_id] = PauseReason.LIMIT_BELOW_MIN
+            paused[evse.evse_id] = (
+                PauseReason.SAFE_CURRENT_ZERO
+                if on_safe_current and evse.safe_current == 0
+                else PauseReason.LIMIT_BELOW_MIN
+            )
         elif not evse.obeys:
             limits[evse.evse_id] = offer_max
         else:
             # Only a drawing car can use more than its minimum; the others hold it as a reserve.
             fill_max = offer_max if evse.session is SessionState.CHARGING else offer_min
-            loads = _loads(evse, voltages, with_power=power_headroom_w is not None)
+            shared = (evse.panel, evse.site_phases)  # many EVSEs load the same resources
+            loads = loads_by_wiring.get(shared)
+            if loads is None:
+                with_power = power_headroom_w is not None
+                loads = loads_by_wiring[shared] = _loads(
+                    evse, voltages, tree, with_power=with_power
+                )
             claims.append(_Claim(evse, loads, offer_min, fill_max))
 
     fixed = _phase_totals(disobedient)
     capacity = [room - load for room, load in zip(headroom, fixed, strict=True)]
     if power_headroom_w is not None:
         capacity.append(power_headroom_w - _watts(fixed, voltages))
+    panel_headroom = _panel_headroom(state, tree, unmetered)
+    if tree.panels:
+        if len(capacity) == _POWER:
+            capacity.append(math.inf)  # no kW cap: a budget nobody loads
+        fixed_by_resource = tree.totals(disobedient)[_FIRST_PANEL_RESOURCE:]
+        rooms = [room for panel in tree.panels for room in panel_headroom[panel.name]]
+        capacity.extend(room - load for room, load in zip(rooms, fixed_by_resource, strict=True))
     overloaded = [free < -_EPSILON for free in capacity]
 
     claims.sort(key=partial(_turn_order, state.now, state.rotation_period_s))
@@ -271,7 +387,33 @@ def _balanced_allocation(state: SiteState, reading: MeterReading) -> Allocation:
         headroom=headroom,
         planned_power_kw=_watts(planned, voltages) / 1000,
         power_headroom_kw=None if power_headroom_w is None else power_headroom_w / 1000,
+        panel_headroom=panel_headroom,
     )
+
+
+def _panel_headroom(state: SiteState, tree: _Tree, unmetered: set[str]) -> dict[str, PhaseValues]:
+    """Fuse - margin - base load per panel and site phase.
+
+    The base load is what a panel's sub-meter sees beyond its EVSEs. A panel without a (fresh)
+    sub-meter carries the base loads its sub-metered panels below measured, nothing of its own.
+    """
+    base: dict[str, PhaseValues] = {}
+    for panel in reversed(tree.panels):  # children before their parents
+        currents = panel.site_currents()
+        if currents is not None and panel.name not in unmetered:
+            base[panel.name] = _base_load(tree.below(state.evses, panel.name), currents)
+        else:
+            children = [base[child.name] for child in tree.panels if child.parent == panel.name]
+            base[panel.name] = _per_phase(
+                map(math.fsum, zip(*children, (0.0, 0.0, 0.0), strict=True))
+            )
+    return {
+        panel.name: _per_phase(
+            fuse - state.margin - load
+            for fuse, load in zip(panel.site_fuse(), base[panel.name], strict=True)
+        )
+        for panel in tree.panels
+    }
 
 
 def _base_load(evses: Iterable[EvseState], site_currents: PhaseValues) -> PhaseValues:
@@ -386,12 +528,15 @@ def _water_fill(claims: list[_Claim], capacity: list[float]) -> None:
 
 
 def _loads(
-    evse: EvseState, voltages: PhaseValues, *, with_power: bool
+    evse: EvseState, voltages: PhaseValues, tree: _Tree, *, with_power: bool
 ) -> tuple[tuple[int, float], ...]:
-    phases = [(site_phase - 1, 1.0) for site_phase in evse.site_phases]
+    resources = tree.resources(evse)
+    phase_count = len(evse.site_phases)
+    loads = [(resource, 1.0) for resource in resources[:phase_count]]
     if with_power:
-        phases.append((_POWER, sum(voltages[site_phase - 1] for site_phase in evse.site_phases)))
-    return tuple(phases)
+        loads.append((_POWER, sum(voltages[site_phase - 1] for site_phase in evse.site_phases)))
+    loads.extend((resource, 1.0) for resource in resources[phase_count:])
+    return tuple(loads)
 
 
 def _phase_totals(draws: Iterable[tuple[EvseState, float]]) -> PhaseValues:

@@ -1,9 +1,10 @@
-"""The load balancer's part of the site config: [site], [meter], [balancer] and [[chargers]].
+"""The load balancer's part of the site config: [site], [meter], [balancer], [[chargers]] and
+[[panels]].
 
-Checked at load: every key's type and range, the meter map, and that the chargers' safe
-currents together fit under the cap on every phase (they are what the site draws while the
-meter is stale, and the floor each charger falls back to if the LC dies), beside the chargers
-configured as not controllable at their maximum.
+Checked at load: every key's type and range, the meter maps, the panel tree, and that the
+chargers' safe currents together fit under the cap on every phase and under every panel's
+fuse (they are what the site draws while the meter is stale, and the floor each charger falls
+back to if the LC dies), beside the chargers configured as not controllable at their maximum.
 """
 
 from __future__ import annotations
@@ -13,6 +14,16 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from balancer.allocate import check_safe_currents_fit
+from balancer.panels import (
+    SITE,
+    PanelSettings,
+    Rotation,
+    compose,
+    fuse_warnings,
+    order_tree,
+    panel_of,
+    panel_states,
+)
 from balancer.site import EvseState, PhaseValues
 from modbus.custom_map import custom_map_from_dict
 from modbus.errors import MeterMapError
@@ -20,7 +31,7 @@ from modbus.known_maps import known_map, known_map_names
 from modbus.link import Link, RtuOverTcpLink, SerialLink, TcpLink
 from modbus.meter_map import MeterMap
 from modbus.reader import MeterConfig
-from router.config_reader import ConfigError, Table
+from router.config_reader import ConfigError, Table, charger_identity
 
 TRANSPORTS = ("tcp", "rtu-over-tcp", "rtu")
 
@@ -34,11 +45,12 @@ class ChargerSettings:
     safe_current_a: float
     min_current_a: float = 6.0
     phases: Literal[1, 3] = 3
-    phase_rotation: tuple[int, int, int] = (1, 2, 3)
+    phase_rotation: Rotation = (1, 2, 3)  # site phases (config: relative to its panel)
     priority: int = 0
     evses: int = 1  # EVSEs (1.6: connectors) that can each run a session
     # False: known to ignore charging profiles; planned at max_current, in the meter-loss check too
     controllable: bool = True
+    panel: str | None = None  # the distribution panel it hangs from; None: the grid connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,16 +87,31 @@ class BalancerConfig:
     loop: LoopSettings = field(default_factory=LoopSettings)
     chargers: tuple[ChargerSettings, ...] = ()
     unlisted_charger: ChargerSettings = ChargerSettings("*", 16.0, 0.0)
+    panels: tuple[PanelSettings, ...] = ()
+    """The distribution panels, parents before children."""
+    warnings: tuple[str, ...] = ()
+    """What is allowed but probably not meant, for check-config and the log."""
 
     def charger(self, identity: str) -> ChargerSettings:
+        """A charger's settings, its phase rotation given in site phases."""
         for charger in self.chargers:
             if charger.identity == identity:
                 return charger
-        return replace(self.unlisted_charger, identity=identity)
+        return _in_panel(replace(self.unlisted_charger, identity=identity), self.panels)
 
 
-def _phase_cap(table: Table) -> PhaseValues:
-    value = table.raw("phase_cap_a")
+def _in_panel(charger: ChargerSettings, panels: tuple[PanelSettings, ...]) -> ChargerSettings:
+    """The charger placed in the panel that lists it, its rotation (relative to the panel)
+    turned into site phases."""
+    panel = panel_of(panels, charger.identity)
+    if panel is None:
+        return charger
+    rotation = compose(panel.site_phases, charger.phase_rotation)
+    return replace(charger, panel=panel.name, phase_rotation=rotation)
+
+
+def _phase_values(table: Table, name: str) -> PhaseValues:
+    value = table.raw(name)
     if isinstance(value, int | float) and not isinstance(value, bool):
         values = [float(value)] * 3
     elif isinstance(value, list) and len(value) == 3:
@@ -93,7 +120,7 @@ def _phase_cap(table: Table) -> PhaseValues:
         values = []
     if len(values) != 3 or not all(math.isfinite(v) and v > 0 for v in values):
         raise ConfigError(
-            f"{table.key('phase_cap_a')}: expected a positive number of amperes or a list of "
+            f"{table.key(name)}: expected a positive number of amperes or a list of "
             f"three (L1, L2, L3), got {value!r}"
         )
     return values[0], values[1], values[2]
@@ -138,7 +165,7 @@ def _meter(table: Table) -> MeterSettings:
     return settings
 
 
-def _rotation(table: Table) -> tuple[int, int, int]:
+def _rotation(table: Table, wiring: str = "site phases wired to charger phases") -> Rotation:
     value = table.raw("phase_rotation", [1, 2, 3])
     if (
         not isinstance(value, list)
@@ -146,10 +173,34 @@ def _rotation(table: Table) -> tuple[int, int, int]:
         or sorted(value) != [1, 2, 3]
     ):
         raise ConfigError(
-            f"{table.key('phase_rotation')}: expected the site phases wired to charger phases "
+            f"{table.key('phase_rotation')}: expected the {wiring} "
             f"1, 2, 3, a permutation of [1, 2, 3] such as [2, 3, 1], got {value!r}"
         )
     return value[0], value[1], value[2]
+
+
+def _panel(table: Table) -> PanelSettings:
+    name = table.string("name")
+    if not name:
+        raise ConfigError(f"{table.key('name')}: must not be empty")
+    parent = table.string("parent", SITE)
+    chargers = table.raw("chargers", [])
+    if not isinstance(chargers, list):
+        raise ConfigError(f"{table.key('chargers')}: expected a list of charger identities")
+    panel = PanelSettings(
+        name=name,
+        key=table.key("name").removesuffix(".name"),
+        fuse_a=_phase_values(table, "fuse_a"),
+        parent=None if parent == SITE else parent,
+        phase_rotation=_rotation(table, "parent's phases wired to the panel's phases"),
+        meter=_meter(table.table("meter")) if table.has("meter") else None,
+        chargers=tuple(
+            charger_identity(f"{table.key('chargers')}[{index}]", identity)
+            for index, identity in enumerate(chargers)
+        ),
+    )
+    table.finish()
+    return panel
 
 
 def _charger(table: Table, identity: str, defaults: ChargerSettings) -> ChargerSettings:
@@ -209,7 +260,7 @@ def _loop(table: Table) -> LoopSettings:
 def parse_balancer_config(root: Table) -> BalancerConfig | None:
     """The balancer's config, or None when the site has no [site] section (router only)."""
     if not root.has("site"):
-        for section in ("meter", "balancer", "chargers"):
+        for section in ("meter", "balancer", "chargers", "panels"):
             if root.has(section):
                 raise ConfigError(f"{section}: needs a [site] section with phase_cap_a")
         return None
@@ -218,15 +269,18 @@ def parse_balancer_config(root: Table) -> BalancerConfig | None:
     unlisted = _charger(
         balancer.table("unlisted_chargers", {}), "*", ChargerSettings("*", 16.0, 0.0)
     )
+    panels = order_tree(_panel(table) for table in root.tables("panels"))
     chargers = [
-        _charger(table, table.identity("identity"), unlisted) for table in root.tables("chargers")
+        _in_panel(_charger(table, table.identity("identity"), unlisted), panels)
+        for table in root.tables("chargers")
     ]
     identities = [charger.identity for charger in chargers]
     duplicates = sorted({i for i in identities if identities.count(i) > 1})
     if duplicates:
         raise ConfigError(f"chargers: identity {duplicates[0]!r} is listed twice")
+    phase_cap = _phase_values(site, "phase_cap_a")
     config = BalancerConfig(
-        phase_cap_a=_phase_cap(site),
+        phase_cap_a=phase_cap,
         margin_a=site.number("margin_a", 0.0, minimum=0),
         power_cap_kw=site.optional_number("power_cap_kw", minimum=0.1),
         nominal_voltage_v=site.number("nominal_voltage_v", 230.0, minimum=50, maximum=500),
@@ -234,6 +288,8 @@ def parse_balancer_config(root: Table) -> BalancerConfig | None:
         loop=_loop(balancer),
         chargers=tuple(chargers),
         unlisted_charger=unlisted,
+        panels=panels,
+        warnings=tuple(fuse_warnings(panels, phase_cap)),
     )
     site.finish()
     balancer.finish()
@@ -252,10 +308,13 @@ def check_safe_currents(config: BalancerConfig) -> None:
             phase_map=charger.phase_rotation,
             phases_in_use=charger.phases,
             obeys=charger.controllable,
+            panel=charger.panel,
         )
         for charger in config.chargers
         for evse in range(1, charger.evses + 1)
     ]
-    problems = check_safe_currents_fit(config.phase_cap_a, config.margin_a, evses)
+    problems = check_safe_currents_fit(
+        config.phase_cap_a, config.margin_a, evses, panel_states(config.panels, {})
+    )
     if problems:
         raise ConfigError(f"chargers.safe_current_a: {'; '.join(problems)}")

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from enum import Enum
@@ -29,6 +29,7 @@ from balancer.config import BalancerConfig
 from balancer.history import SiteHistory, SiteSample
 from balancer.metrics import BalancerMetrics
 from balancer.model import EvseRecord, SiteModel, evse_key, site_reading
+from balancer.panels import PanelLoad, panel_loads, panel_states
 from balancer.profiles import (
     Capabilities,
     ProfileTarget,
@@ -85,10 +86,12 @@ class LoadBalancer:
         meter: MeterReader,
         metrics: BalancerMetrics | None = None,
         clock: Callable[[], float] | None = None,
+        panel_meters: Mapping[str, MeterReader] | None = None,
     ) -> None:
         self.config = config
         self._router = router
         self._meter = meter
+        self._panel_meters = dict(panel_meters or {})  # by panel name
         self.metrics = metrics or BalancerMetrics()
         self._clock = clock or asyncio.get_running_loop().time
         self.model = SiteModel(config, self._clock)
@@ -103,6 +106,7 @@ class LoadBalancer:
         self.station_max: set[str] = set()
         self._switching: set[str] = set()
         self.last_allocation: Allocation | None = None
+        self.panel_loads: list[PanelLoad] = []  # every distribution panel, as last reported
         self.history = SiteHistory()
         self._turns: Turns = {}
         self._refreshed_at: dict[str, float] = {}
@@ -298,10 +302,13 @@ class LoadBalancer:
         self._start_set_ups()  # those that wait for a retry
         for identity in self.model.chargers:
             self._ask_for_sessions(identity)
-        reading = await self._read_meter()
+        reading, *panel_readings = await asyncio.gather(
+            self._read_meter(), *map(self._read_sub_meter, self._panel_meters.values())
+        )
         decided_from = self._clock()
         now = decided_from
-        state = self.site_state(now, reading)
+        by_panel = dict(zip(self._panel_meters, panel_readings, strict=True))
+        state = self.site_state(now, reading, by_panel)
         allocation = allocate(state)
         self.last_allocation = allocation
         urgent = reading is not None and any(
@@ -326,7 +333,12 @@ class LoadBalancer:
         )
         return allocation
 
-    def site_state(self, now: float, reading: MeterReading | None) -> SiteState:
+    def site_state(
+        self,
+        now: float,
+        reading: MeterReading | None,
+        panel_readings: Mapping[str, MeterReading | None] | None = None,
+    ) -> SiteState:
         commanded = {key: command.limit for key, command in self.commanded.items()}
         # Until its set-up is done the LC knows nothing of a charger's obedience: its maximum.
         not_set_up = {
@@ -346,20 +358,30 @@ class LoadBalancer:
             power_cap_kw=self.config.power_cap_kw,
             nominal_voltage=self.config.nominal_voltage_v,
             rotation_period_s=self.config.loop.rotation_period_s,
+            panels=panel_states(self.config.panels, panel_readings or {}),
         )
 
     async def _read_meter(self) -> MeterReading | None:
-        polled: PolledReading | None
-        try:
-            polled = await self._meter.read()
-        except MeterReadError as exc:
-            self.metrics.meter_read_errors.inc()
-            log.debug("meter read failed: %s", exc)
-            polled = self._meter.last_reading
+        polled = await self._poll(self._meter)
         if polled is None:
             return None
         self.metrics.meter_age.set(polled.age(self._clock()))
         return site_reading(polled.currents, polled.voltages, polled.taken_at)
+
+    async def _read_sub_meter(self, meter: MeterReader) -> MeterReading | None:
+        polled = await self._poll(meter)
+        if polled is None:
+            return None
+        return site_reading(polled.currents, polled.voltages, polled.taken_at)
+
+    async def _poll(self, meter: MeterReader) -> PolledReading | None:
+        """A fresh reading, else the last good one (its age decides whether it still counts)."""
+        try:
+            return await meter.read()
+        except MeterReadError as exc:
+            self.metrics.meter_read_errors.inc()
+            log.debug("meter read failed: %s", exc)
+            return meter.last_reading
 
     def _command(self, allocation: Allocation, state: SiteState, now: float, urgent: bool) -> None:
         loop = self.config.loop
@@ -563,6 +585,18 @@ class LoadBalancer:
         if allocation.headroom is not None:
             for phase, headroom in enumerate(allocation.headroom, start=1):
                 metrics.headroom.labels(f"L{phase}").set(headroom)
+        self.panel_loads = panel_loads(state, allocation.panel_headroom)
+        for panel in self.panel_loads:
+            for phase, fuse in enumerate(panel.fuse, start=1):
+                metrics.panel_fuse.labels(panel.name, f"L{phase}").set(fuse)
+            if panel.headroom is not None:
+                for phase, room in enumerate(panel.headroom, start=1):
+                    metrics.panel_headroom.labels(panel.name, f"L{phase}").set(room)
+            if panel.current is not None:
+                for phase, current in enumerate(panel.current, start=1):
+                    metrics.panel_current.labels(panel.name, f"L{phase}").set(current)
+                if any(c > fuse for c, fuse in zip(panel.current, panel.fuse, strict=True)):
+                    metrics.seconds_above_fuse.labels(panel.name).inc(period)
         stale = state.meter_is_stale
         if stale and not self._stale:
             log.error(
@@ -602,8 +636,15 @@ class LoadBalancer:
         """A reloaded config: the new cap and timings apply from the next period on."""
         if config.meter != self.config.meter:
             log.warning("meter settings changed: they take effect at the next restart")
+        sub_meters = {panel.name: panel.meter for panel in config.panels if panel.meter}
+        running = {panel.name: panel.meter for panel in self.config.panels if panel.meter}
+        if sub_meters != running:
+            log.warning(
+                "panel sub-meters changed: they take effect at the next restart; until then a "
+                "panel whose sub-meter is not read counts as stale (its chargers on safe current)"
+            )
         self.config = config
-        self.model.config = config
+        self.model.reconfigure(config)
 
     async def stop(self) -> None:
         await self._tasks.stop()

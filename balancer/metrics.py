@@ -90,3 +90,28 @@ class BalancerMetrics:
             "Chargers refusing Tx profiles, limited through their charger maximum profile",
             registry=r,
         )
+        self.panel_current = Gauge(
+            "ocpp_lc_panel_current_amperes",
+            "Current per distribution panel and panel phase: its sub-meter's reading, without "
+            "one what the chargers below it report",
+            ["panel", "phase"],
+            registry=r,
+        )
+        self.panel_fuse = Gauge(
+            "ocpp_lc_panel_fuse_amperes",
+            "Fuse rating per distribution panel and panel phase (config)",
+            ["panel", "phase"],
+            registry=r,
+        )
+        self.panel_headroom = Gauge(
+            "ocpp_lc_panel_headroom_amperes",
+            "Fuse minus margin minus the panel's base load: what the EVSEs below it may draw",
+            ["panel", "phase"],
+            registry=r,
+        )
+        self.seconds_above_fuse = Counter(
+            "ocpp_lc_panel_seconds_above_fuse",
+            "Time any phase of a distribution panel was measured above its fuse",
+            ["panel"],
+            registry=r,
+        )

@@ -28,6 +28,8 @@ _IN_USE = ("Charging", "SuspendedEV", "SuspendedEVSE", "Occupied")
 # A session that draws more than this is charging, whatever its status said.
 _DRAWING_A = 1.0
 _NO_READINGS: ChargerPhaseReadings = (None, None, None)
+# Authorized id tokens whose priority waits for their transaction, per charger: the oldest go.
+_TOKENS_KEPT = 32
 # 1.6 connector status / 2.0.1 chargingState -> what the session needs. A session the EVSE
 # suspended (usually the LC's own pause) is treated as about to start: it gets its minimum
 # reserved and rises from there once it draws, instead of being filled while it draws nothing.
@@ -51,6 +53,7 @@ class EvseRecord:
     status: str | None = None  # what the charger last said of it (1.6 / 2.0.1 connector status)
     status_at: float | None = None  # since when
     suspended: bool = False  # the CSMS refused the session's id: no energy until it ends
+    csms_priority: int = 0  # the chargingPriority the CSMS gave this transaction; 0 unknown
 
     @property
     def key(self) -> str:
@@ -70,6 +73,8 @@ class ChargerRecord:
     # 1.6 sessions started while the CSMS was away: the CSMS's transaction id -> the
     # provisional id the charger (and so this model) knows the session by.
     provisional_ids: dict[str, str] = field(default_factory=dict)
+    # chargingPriority of id tokens the CSMS authorized, for the transaction each starts next.
+    token_priorities: dict[str, int] = field(default_factory=dict)
 
 
 def utc_now() -> datetime:
@@ -85,6 +90,17 @@ class SiteModel:
         self._wall_clock = wall_clock
         self.chargers: dict[str, ChargerRecord] = {}
         self.evses: dict[str, EvseRecord] = {}
+
+    def reconfigure(self, config: BalancerConfig) -> None:
+        """A reloaded config. Connected chargers move to the panel it names (a panel may be
+        gone, and a fuse must never be planned for a charger that is no longer behind it);
+        their other settings apply when they reconnect."""
+        self.config = config
+        for identity, charger in self.chargers.items():
+            placed = config.charger(identity)
+            charger.settings = replace(
+                charger.settings, panel=placed.panel, phase_rotation=placed.phase_rotation
+            )
 
     # -- events ------------------------------------------------------------------------------
 
@@ -105,6 +121,17 @@ class SiteModel:
             self._started(event)
         elif isinstance(event, ev.TransactionUpdated):
             self._updated(event)
+        elif isinstance(event, ev.TransactionPrioritised):
+            record = self._by_transaction(event.identity, event.transaction_id, event.evse_id)
+            if record is not None:
+                self._adopt(record, event.transaction_id)
+                record.csms_priority = event.priority
+        elif isinstance(event, ev.IdTokenPrioritised) and event.identity in self.chargers:
+            tokens = self.chargers[event.identity].token_priorities
+            tokens.pop(event.id_token, None)
+            tokens[event.id_token] = event.priority
+            if len(tokens) > _TOKENS_KEPT:
+                del tokens[next(iter(tokens))]
         elif isinstance(event, ev.TransactionEnded):
             record = self._by_transaction(event.identity, event.transaction_id, event.evse_id)
             if record is not None:
@@ -114,6 +141,7 @@ class SiteModel:
                 record.measured, record.measured_at = _NO_READINGS, None
                 record.started_at = None
                 record.suspended = False
+                record.csms_priority = 0
         elif isinstance(event, ev.EnergySuspended):
             self._evse(event.identity, event.evse_id).suspended = True
         elif isinstance(event, ev.StatusChanged):
@@ -173,14 +201,20 @@ class SiteModel:
         """A session the LC did not see start (it ran before an LC restart): take it back."""
         if record.transaction_id != transaction_id:
             record.suspended = False
+            record.csms_priority = 0
             record.started_at = self._wall_clock()
             record.transaction_id = transaction_id
         if record.session is SessionState.IDLE:
             record.session = SessionState.STARTING
 
     def _started(self, event: ev.TransactionStarted) -> None:
-        if event.evse_id:
-            self._adopt(self._evse(event.identity, event.evse_id), event.transaction_id)
+        if not event.evse_id:
+            return
+        record = self._evse(event.identity, event.evse_id)
+        self._adopt(record, event.transaction_id)
+        charger = self.chargers.get(event.identity)
+        if charger is not None and event.id_token in charger.token_priorities:
+            record.csms_priority = charger.token_priorities.pop(event.id_token)
 
     def _updated(self, event: ev.TransactionUpdated) -> None:
         record = self._by_transaction(event.identity, event.transaction_id, event.evse_id)
@@ -256,6 +290,12 @@ class SiteModel:
 
     # -- snapshot ----------------------------------------------------------------------------
 
+    def priority(self, record: EvseRecord) -> int:
+        """The charger's configured priority plus what the CSMS gave the transaction, -9..9."""
+        charger = self.chargers.get(record.identity)
+        configured = 0 if charger is None else charger.settings.priority
+        return max(-9, min(9, configured + record.csms_priority))
+
     def csms_limit(self, record: EvseRecord, at: datetime) -> float | None:
         """The limit the CSMS's profiles put on this EVSE at `at`: their composite schedule."""
         charger = self.chargers.get(record.identity)
@@ -307,7 +347,7 @@ class SiteModel:
                     min_current=settings.min_current_a,
                     phase_map=settings.phase_rotation,
                     phases_in_use=settings.phases,
-                    priority=settings.priority,
+                    priority=self.priority(record),
                     session=record.session,
                     measured=record.measured if fresh else _NO_READINGS,
                     allocated=commanded.get(key, 0.0),
@@ -315,6 +355,7 @@ class SiteModel:
                     obeys=steerable,
                     charging_since=charging_since,
                     paused_since=paused_since,
+                    panel=settings.panel,
                 )
             )
         return tuple(states)

@@ -63,6 +63,8 @@ class EvseState:
     """When the allocator last gave this session current (None while paused or new)."""
     paused_since: float | None = None
     """When the allocator paused this session (None while it has current)."""
+    panel: str | None = None
+    """The distribution panel it hangs from (a PanelState name); None: the grid connection."""
 
     def __post_init__(self) -> None:
         if sorted(self.phase_map) != list(SITE_PHASES):
@@ -116,6 +118,52 @@ class MeterReading:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PanelState:
+    """A distribution panel (a floor's sub-board, a row's group fuse) between the grid
+    connection and some EVSEs: its fuse must hold too."""
+
+    name: str
+    parent: str | None = None
+    """The panel it is fed from; None: straight from the grid connection."""
+    fuse: PhaseValues
+    """Fuse rating per panel phase 1..3, A."""
+    phase_map: tuple[int, int, int] = (1, 2, 3)
+    """Site phase wired to panel phase 1, 2, 3 (the rotations on the way down composed)."""
+    metered: bool = False
+    """It has a sub-meter of its own: its base load is measured, and a stale one means safe
+    currents for its sessions."""
+    meter: MeterReading | None = None
+    """The sub-meter's latest complete reading, currents per panel phase."""
+    stale_after_s: float | None = None
+    """A sub-meter reading older than this counts as none; None: the site meter's threshold."""
+
+    def __post_init__(self) -> None:
+        if sorted(self.phase_map) != list(SITE_PHASES):
+            raise ValueError(f"panel {self.name}: phase_map {self.phase_map} is not a permutation")
+        if min(self.fuse) <= 0:
+            raise ValueError(f"panel {self.name}: fuse must be positive, got {self.fuse}")
+        if self.meter is not None and not self.metered:
+            raise ValueError(f"panel {self.name}: a meter reading without a sub-meter")
+
+    def site_fuse(self) -> PhaseValues:
+        """The fuse rating per site phase L1..L3."""
+        return _to_site_phases(self.fuse, self.phase_map)
+
+    def site_currents(self) -> PhaseValues | None:
+        """The sub-meter's currents per site phase, if there is a reading."""
+        if self.meter is None:
+            return None
+        return _to_site_phases(self.meter.currents, self.phase_map)
+
+
+def _to_site_phases(values: PhaseValues, phase_map: tuple[int, int, int]) -> PhaseValues:
+    by_site = [0.0, 0.0, 0.0]
+    for value, site_phase in zip(values, phase_map, strict=True):
+        by_site[site_phase - 1] = value
+    return by_site[0], by_site[1], by_site[2]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SiteState:
     """Everything allocate() needs: the grid connection, the meter, the EVSEs, and the time."""
 
@@ -135,6 +183,8 @@ class SiteState:
     """Phase-to-neutral voltage used where the meter reports none."""
     rotation_period_s: float = 900.0
     """When sessions must take turns, a session keeps its turn at least this long."""
+    panels: tuple[PanelState, ...] = ()
+    """The distribution panels, a tree under the grid connection; parents before children."""
 
     def __post_init__(self) -> None:
         if min(self.phase_cap) <= 0:
@@ -151,8 +201,25 @@ class SiteState:
             )
         if len({evse.evse_id for evse in self.evses}) != len(self.evses):
             raise ValueError("evse_id values must be unique")
+        known: set[str] = set()
+        for panel in self.panels:
+            if panel.parent is not None and panel.parent not in known:
+                raise ValueError(f"panel {panel.name}: parent {panel.parent} is not listed before")
+            if panel.name in known:
+                raise ValueError(f"panel {panel.name} is listed twice")
+            known.add(panel.name)
+        for evse in self.evses:
+            if evse.panel is not None and evse.panel not in known:
+                raise ValueError(f"{evse.evse_id}: unknown panel {evse.panel}")
 
     @property
     def meter_is_stale(self) -> bool:
         """No reading, or the last one is older than the configured threshold."""
         return self.meter is None or self.now - self.meter.read_at > self.meter_stale_after_s
+
+    def panel_meter_is_stale(self, panel: PanelState) -> bool:
+        """A panel with a sub-meter that has no reading, or one older than the threshold."""
+        if not panel.metered:
+            return False
+        stale_after_s = panel.stale_after_s or self.meter_stale_after_s
+        return panel.meter is None or self.now - panel.meter.read_at > stale_after_s

@@ -13,9 +13,9 @@ import contextlib
 import itertools
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from modbus.simulator import SimulatedMeter
 
@@ -30,6 +30,15 @@ class DrawsCurrent(Protocol):
     """Anything on the site that draws current per its own phase 1..3 (a charger)."""
 
     def phase_currents(self) -> ThreePhases: ...
+
+
+@runtime_checkable
+class SubBoard(Protocol):
+    """A distribution panel (garage.panel): it records its own samples when the site does."""
+
+    def phase_currents(self) -> ThreePhases: ...
+
+    def sample(self) -> SiteSample: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +89,7 @@ class SimulatedSite:
     def seconds_above(self, limit_a: float, since: float | None = None) -> float:
         """How long any phase was above `limit_a` (sample periods summed), from monotonic
         time `since` on (None: all kept samples)."""
-        samples = [s for s in self.history if since is None or s.at >= since]
-        return sum(
-            later.at - earlier.at
-            for earlier, later in itertools.pairwise(samples)
-            if max(earlier.currents) > limit_a
-        )
+        return seconds_above(self.history, limit_a, since)
 
     async def start(self) -> None:
         """Write the first sample at once, then every `update_period_s`."""
@@ -104,6 +108,9 @@ class SimulatedSite:
 
     def update(self) -> SiteSample:
         """Sample the site now and write it to the meter."""
+        for charger, _ in self.chargers:
+            if isinstance(charger, SubBoard):  # its own samples and sub-meter, in step
+                charger.sample()
         now = time.monotonic()
         currents = self.currents(now - self._started_at)
         power_w = self.voltage_v * sum(currents)
@@ -124,3 +131,14 @@ class SimulatedSite:
         while True:
             await asyncio.sleep(self.update_period_s)
             self.update()
+
+
+def seconds_above(history: Iterable[SiteSample], limit_a: float, since: float | None) -> float:
+    """How long any phase was above `limit_a` in these samples (periods summed), from
+    monotonic time `since` on (None: all of them)."""
+    samples = [s for s in history if since is None or s.at >= since]
+    return sum(
+        later.at - earlier.at
+        for earlier, later in itertools.pairwise(samples)
+        if max(earlier.currents) > limit_a
+    )

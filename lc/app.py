@@ -68,6 +68,7 @@ class LocalController:
         self.station = _station_link(config)
         self._overrides = Overrides(config.station.state_path) if config.station else None
         self._meter: MeterReader | None = None
+        self._panel_meters: dict[str, MeterReader] = {}  # sub-meters, by panel name
         self._metrics_runner: web.AppRunner | None = None
         self.metrics_port: int | None = None
         self._started_at = time.time()
@@ -116,8 +117,17 @@ class LocalController:
         registries = [self.router.metrics.registry, TASK_REGISTRY, certificates]
         if self.config.balancer is not None:
             self._meter = MeterReader(self.config.balancer.meter.reader)
+            self._panel_meters = {
+                panel.name: MeterReader(panel.meter.reader)
+                for panel in self.config.balancer.panels
+                if panel.meter is not None
+            }
             effective = effective_balancer(self.config.balancer, self._overrides)
-            self.balancer = LoadBalancer(effective, self.router, self._meter)
+            self.balancer = LoadBalancer(
+                effective, self.router, self._meter, panel_meters=self._panel_meters
+            )
+            for warning in self.config.balancer.warnings:
+                log.warning("config: %s", warning)
             registries.append(self.balancer.metrics.registry)
         self._use_managed_upstream_tls()
         await self.router.start()
@@ -226,6 +236,8 @@ class LocalController:
         await self.router.stop()
         if self._meter is not None:
             self._meter.close()
+        for panel_meter in self._panel_meters.values():
+            panel_meter.close()
         if self._metrics_runner is not None:
             await self._metrics_runner.cleanup()
             self._metrics_runner = None

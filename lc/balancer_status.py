@@ -39,7 +39,7 @@ def balancer_status(balancer: LoadBalancer) -> BalancerStatus:
             limit,
             paused[key].value if key in paused else None,
             obeys,
-            priority=settings.priority,
+            priority=balancer.model.priority(record),
             reason=limit_reason(facts),
         )
     return BalancerStatus(
@@ -51,4 +51,5 @@ def balancer_status(balancer: LoadBalancer) -> BalancerStatus:
         window_s=balancer.history.window_s,
         evses=evses,
         station_max=frozenset(balancer.station_max),
+        panels=tuple(balancer.panel_loads),
     )

@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
     if args.command == "check-config":
+        for warning in config.balancer.warnings if config.balancer else ():
+            print(f"warning: {warning}", file=sys.stderr)
         print(f"{args.config}: OK")
         return 0
     if args.command == "csr":

@@ -3,8 +3,10 @@
 A CSMS (PyPI `ocpp`), twelve charge points of both protocol versions whose cars draw what
 their charging profiles allow after a realistic delay, a Modbus meter at the grid connection
 whose base load varies (and jumps for a while, like a lift or a heat pump starting), and the
-Local Controller between chargers and CSMS, balancing them under the cap. Every second it
-prints the current per phase against the cap. After ROLLOUT_AT_S the CSMS rolls out new
+Local Controller between chargers and CSMS, balancing them under the cap. The chargers are on
+two floors, each behind a sub-board with a 40 A fuse (floor 1 with a sub-meter of its own,
+floor 2 wired with a phase rotation); every fuse holds too. Every second it prints the current
+per phase against the cap. After ROLLOUT_AT_S the CSMS rolls out new
 charger firmware: the LC downloads it once and serves it, every charger fetches it from the
 LC, and the status page shows how far each one got.
 """
@@ -23,6 +25,7 @@ from firmware.publication import FINAL
 from garage.charge_point import SimulatedChargePoint
 from garage.csms import SimulatedCsms
 from garage.firmware_origin import FirmwareOrigin
+from garage.panel import SimulatedPanel
 from garage.site import SimulatedSite
 from lc.app import LocalController
 from lc.config import parse_config
@@ -48,6 +51,14 @@ CHARGERS: list[tuple[str, Literal["1.6", "2.0.1"], float, float, Literal[1, 3], 
 ]
 
 
+# (name, fuse A per phase, rotation on the grid connection, the floor's own load, sub-meter)
+FLOORS: list[tuple[str, float, tuple[int, int, int], tuple[float, float, float], bool]] = [
+    ("floor-1", 40.0, (1, 2, 3), (3.0, 2.0, 2.5), True),
+    ("floor-2", 40.0, (2, 3, 1), (0.0, 0.0, 0.0), False),
+]
+CHARGERS_PER_FLOOR = len(CHARGERS) // len(FLOORS)
+
+
 ROLLOUT_AT_S = 40.0
 # A stand-in for a charger firmware image (real ones are tens of MB).
 FIRMWARE_NAME = "garage-charger-6.5.0.bin"
@@ -61,7 +72,9 @@ def base_load(t: float) -> tuple[float, float, float]:
     return 14 + swing + step, 10 - swing / 2, 12 + swing / 2
 
 
-def _site_config(csms_url: str, meter_port: int, folder: Path) -> dict[str, Any]:
+def _site_config(
+    csms_url: str, meter_port: int, folder: Path, sub_meter_port: int
+) -> dict[str, Any]:
     chargers = [
         {
             "identity": identity,
@@ -97,6 +110,31 @@ def _site_config(csms_url: str, meter_port: int, folder: Path) -> dict[str, Any]
             "refresh_s": 20,
         },
         "chargers": chargers,
+        "panels": [
+            {
+                "name": name,
+                "fuse_a": fuse,
+                "phase_rotation": list(rotation),
+                "chargers": [
+                    identity
+                    for identity, *_ in CHARGERS[
+                        index * CHARGERS_PER_FLOOR : (index + 1) * CHARGERS_PER_FLOOR
+                    ]
+                ],
+                **(
+                    {
+                        "meter": {
+                            "map": "eastron_sdm630",
+                            "host": "127.0.0.1",
+                            "port": sub_meter_port,
+                        }
+                    }
+                    if metered
+                    else {}
+                ),
+            }
+            for index, (name, fuse, rotation, _load, metered) in enumerate(FLOORS)
+        ],
     }
 
 
@@ -167,8 +205,10 @@ async def _run_garage(folder: Path, duration_s: float, stop: asyncio.Event) -> N
         SimulatedCsms() as csms,
         SimulatedMeter("eastron_sdm630") as meter,
         FirmwareOrigin(FIRMWARE_NAME, FIRMWARE) as origin,
+        SimulatedMeter("eastron_sdm630") as sub_meter,
     ):
-        lc = LocalController(parse_config(_site_config(csms.url, meter.link.port, folder)))
+        config = _site_config(csms.url, meter.link.port, folder, sub_meter.link.port)
+        lc = LocalController(parse_config(config))
         await lc.start()
         lc_url = f"ws://127.0.0.1:{lc.router.port}"
         chargers = [
@@ -182,9 +222,22 @@ async def _run_garage(folder: Path, duration_s: float, stop: asyncio.Event) -> N
             )
             for identity, version, charger_max, *_rest in CHARGERS
         ]
+        floors = [
+            SimulatedPanel(
+                name,
+                [
+                    (cp, ROTATIONS[index % 3])
+                    for index, cp in enumerate(chargers)
+                    if index // CHARGERS_PER_FLOOR == floor
+                ],
+                own_load,
+                meter=sub_meter if metered else None,
+            )
+            for floor, (name, _fuse, _rotation, own_load, metered) in enumerate(FLOORS)
+        ]
         site = SimulatedSite(
             meter,
-            [(cp, ROTATIONS[index % 3]) for index, cp in enumerate(chargers)],
+            [(panel, rotation) for panel, (_, _, rotation, *_) in zip(floors, FLOORS, strict=True)],
             base_load,
         )
         await site.start()
@@ -227,3 +280,6 @@ async def _run_garage(folder: Path, duration_s: float, stop: asyncio.Event) -> N
             await lc.stop()
             seconds_above = site.seconds_above(CAP_A)
             print(f"done: {seconds_above:.1f} s with a phase above the cap")
+            for panel, (name, fuse, *_) in zip(floors, FLOORS, strict=True):
+                above_fuse = panel.seconds_above(fuse)
+                print(f"{name}: {above_fuse:.1f} s with a phase above its {fuse:.0f} A fuse")

@@ -17,6 +17,7 @@ from html import escape
 
 from balancer.allocate import Mode
 from balancer.history import SiteSample
+from balancer.panels import PanelLoad
 from balancer.site import PhaseValues
 from lc.site_view import ChargerView, SessionView
 from lc.wording import (
@@ -70,6 +71,7 @@ class BalancerStatus:
     window_s: float
     evses: Mapping[str, EvseControl]  # by "identity/evse id"
     station_max: frozenset[str]  # chargers limited through their charger maximum profile
+    panels: Sequence[PanelLoad] = ()  # the distribution panels, parents first
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,11 +163,39 @@ def _site_section(snapshot: StatusSnapshot) -> list[str]:
             f"<td>{cap:g} A</td><td>{use}</td></tr>"
         )
     parts.append("</table></div>")
+    parts += _panels_table(status.panels)
     span = chart_span(status.history, status.window_s)
     parts.append('<div class="charts">')
     parts += [phase_chart(status.history, phase, span) for phase in range(3)]
     parts.append("</div>")
     parts += _legend(span)
+    return parts
+
+
+def _panels_table(panels: Sequence[PanelLoad]) -> list[str]:
+    """Per distribution panel and phase: current now against its fuse."""
+    if not panels:
+        return []
+    parts = [
+        '<div class="scroll">',
+        _table_head("panel", "fed from", "L1", "L2", "L3", "current from"),
+    ]
+    for panel in panels:
+        cells = []
+        for phase, fuse in enumerate(panel.fuse):
+            current = None if panel.current is None else panel.current[phase]
+            above = current is not None and current > fuse
+            text = f"{_amps(current)} of {fuse:g} A"
+            cells.append(f'<span class="warn">{text}</span>' if above else text)
+        if not panel.metered:
+            source = "its chargers"
+        elif panel.current is None:
+            source = '<span class="warn">sub-meter stale: safe currents</span>'
+        else:
+            source = "its sub-meter"
+        parent = "grid connection" if panel.parent is None else escape(panel.parent)
+        parts.append(_row(escape(panel.name), parent, *cells, source))
+    parts.append("</table></div>")
     return parts
 
 

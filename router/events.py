@@ -71,6 +71,27 @@ class TransactionStarted:
 
 
 @dataclass(frozen=True, slots=True)
+class TransactionPrioritised:
+    """The CSMS gave a transaction a chargingPriority (2.0.1 TransactionEventResponse, or the
+    IdTokenInfo in it): for that transaction only (K03.FR.05/06)."""
+
+    identity: str
+    transaction_id: str
+    evse_id: int | None
+    priority: int  # -9..9
+
+
+@dataclass(frozen=True, slots=True)
+class IdTokenPrioritised:
+    """The CSMS's Authorize answer gave an id token a chargingPriority: for the transaction the
+    charger starts with that token next."""
+
+    identity: str
+    id_token: str
+    priority: int  # -9..9
+
+
+@dataclass(frozen=True, slots=True)
 class TransactionUpdated:
     identity: str
     transaction_id: str
@@ -168,6 +189,8 @@ Event = (
     | StatusChanged
     | TransactionStarted
     | TransactionUpdated
+    | TransactionPrioritised
+    | IdTokenPrioritised
     | TransactionEnded
     | TransactionIdMapped
     | EnergySuspended

@@ -43,6 +43,15 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _priority(response: dict[str, Any]) -> int | None:
+    """A 2.0.1 answer's chargingPriority: the response's own overrules its IdTokenInfo's (the
+    schema bounds neither, the spec says -9..9)."""
+    priority = _int(response.get("chargingPriority"))
+    if priority is None:
+        priority = _int(_dict(response.get("idTokenInfo")).get("chargingPriority"))
+    return None if priority is None else max(-9, min(9, priority))
+
+
 def _scaled(value: float, power_of_ten: int, factor: float) -> float | None:
     """value × 10^power_of_ten × factor, or None when that is not a finite float."""
     try:
@@ -231,6 +240,27 @@ def _start_transaction(
     return [started]
 
 
+def _authorize(
+    identity: str, version: OcppVersion, request: dict[str, Any], response: dict[str, Any]
+) -> list[ev.Event]:
+    id_token = _dict(request.get("idToken")).get("idToken")
+    priority = _priority({"idTokenInfo": response.get("idTokenInfo")})
+    if version is OcppVersion.V16 or not isinstance(id_token, str) or priority is None:
+        return []  # 1.6's IdTagInfo has no priority
+    return [ev.IdTokenPrioritised(identity, id_token, priority)]
+
+
+def _transaction_priority(
+    identity: str, version: OcppVersion, request: dict[str, Any], response: dict[str, Any]
+) -> list[ev.Event]:
+    transaction_id = _dict(request.get("transactionInfo")).get("transactionId")
+    priority = _priority(response)
+    if transaction_id is None or priority is None or request.get("eventType") == "Ended":
+        return []
+    evse_id = _int(_dict(request.get("evse")).get("id"))
+    return [ev.TransactionPrioritised(identity, str(transaction_id), evse_id, priority)]
+
+
 def _set_charging_profile(
     identity: str, version: OcppVersion, request: dict[str, Any], response: dict[str, Any]
 ) -> list[ev.Event]:
@@ -293,6 +323,8 @@ ResultObserver = Callable[[str, OcppVersion, dict[str, Any], dict[str, Any]], li
 _CHARGER_CALL_RESULTS: dict[str, ResultObserver] = {
     "BootNotification": _boot,
     "StartTransaction": _start_transaction,
+    "Authorize": _authorize,
+    "TransactionEvent": _transaction_priority,
 }
 # CSMS-originated requests whose meaning needs the charger's answer.
 _CSMS_CALL_RESULTS: dict[str, ResultObserver] = {

@@ -180,6 +180,7 @@ class CsmsStation201(SlowCsmsMixin, Cp201):
         self.answer_delay_s = 0.0
         self.boot_status = "Accepted"  # what BootNotifications are answered with
         self.refused_tags: dict[str, str] = {}  # id token -> the status its events get
+        self.charging_priorities: dict[str, int] = {}  # id token -> its transactions' priority
 
     @on("BootNotification")
     def on_boot(self, **_: Any) -> result201.BootNotification:
@@ -218,9 +219,10 @@ class CsmsStation201(SlowCsmsMixin, Cp201):
         self, id_token: dict[str, Any] | None = None, **_: Any
     ) -> result201.TransactionEvent:
         self.actions.append("TransactionEvent")
-        status = self.refused_tags.get((id_token or {}).get("id_token", ""))
+        token = (id_token or {}).get("id_token", "")
+        status = self.refused_tags.get(token)
         if status is None:
-            return result201.TransactionEvent()
+            return result201.TransactionEvent(charging_priority=self.charging_priorities.get(token))
         return result201.TransactionEvent(id_token_info={"status": status})
 
 
@@ -248,6 +250,8 @@ class Csms:
     boot_status: str = "Accepted"  # Pending / Rejected: how BootNotifications are answered
     # id tags/tokens whose transactions the CSMS refuses, with the status it answers
     refused_tags: dict[str, str] = field(default_factory=dict)
+    # 2.0.1 id tokens whose transactions the CSMS gives a chargingPriority
+    charging_priorities: dict[str, int] = field(default_factory=dict)
     ssl_context: ssl.SSLContext | None = None  # set: the CSMS listens on wss://
     server: Server | None = None
     port: int = 0
@@ -287,6 +291,8 @@ class Csms:
         station.answer_delay_s = self.answer_delay_s
         station.boot_status = self.boot_status
         station.refused_tags = self.refused_tags
+        if isinstance(station, CsmsStation201):
+            station.charging_priorities = self.charging_priorities
         self.stations[identity] = station
         self.connections[identity] = recorder
         self.history.setdefault(identity, []).append(recorder)

@@ -7,7 +7,7 @@ true base load without re-deriving it the way the allocator does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from hypothesis import strategies as st
@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from balancer.site import (
     EvseState,
     MeterReading,
+    PanelState,
     PhaseValues,
     SessionState,
     SiteState,
@@ -147,3 +148,103 @@ def sites(
         rotation_period_s=900.0,
     )
     return GeneratedSite(state, base_load)
+
+
+@dataclass(frozen=True)
+class GeneratedTree:
+    """A site with distribution panels, and the truth the meters saw."""
+
+    state: SiteState
+    base_below: dict[str, PhaseValues]
+    """Per panel, the true non-EVSE load through it, per site phase."""
+
+
+def compose(parent_map: tuple[int, int, int], own: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Site phase of each panel phase, from the parent's wiring and the panel's own rotation."""
+    first, second, third = (parent_map[parent_phase - 1] for parent_phase in own)
+    return first, second, third
+
+
+@st.composite
+def sites_with_panels(draw: st.DrawFn, *, max_panels: int = 5) -> GeneratedTree:
+    """A fresh site meter, a random panel tree (some panels sub-metered, some of those stale),
+    and EVSEs spread over the panels and the grid connection; chargers report their currents."""
+    names: list[str] = []
+    parents: dict[str, str | None] = {}
+    maps: dict[str, tuple[int, int, int]] = {}
+    own_base: dict[str, PhaseValues] = {}
+    panels: list[PanelState] = []
+    for index in range(draw(st.integers(1, max_panels))):
+        name = f"P{index}"
+        parent = draw(st.none() | st.sampled_from(names)) if names else None
+        parent_map = (1, 2, 3) if parent is None else maps[parent]
+        maps[name] = compose(parent_map, draw(st.sampled_from(PHASE_MAPS)))
+        metered = draw(COIN)
+        own_base[name] = (
+            (draw(amps(0, 20)), draw(amps(0, 20)), draw(amps(0, 20)))
+            if metered
+            else (0.0, 0.0, 0.0)
+        )
+        parents[name] = parent
+        names.append(name)
+        panels.append(
+            PanelState(
+                name=name,
+                parent=parent,
+                fuse=(draw(amps(10, 100)), draw(amps(10, 100)), draw(amps(10, 100))),
+                phase_map=maps[name],
+                metered=metered,
+            )
+        )
+    evses_and_draws = []
+    for index in range(draw(st.integers(0, MAX_EVSES))):
+        evse, draws = draw(evse_states(f"CP{index:02d}/1", measured_known=st.just(True)))
+        evses_and_draws.append(
+            (replace(evse, panel=draw(st.none() | st.sampled_from(names))), draws)
+        )
+
+    def path(name: str | None) -> list[str]:
+        return [] if name is None else [name, *path(parents[name])]
+
+    base_below = {name: [0.0, 0.0, 0.0] for name in names}
+    current_below = {name: [0.0, 0.0, 0.0] for name in names}
+    for name in names:
+        for above in path(name):
+            for phase in range(3):
+                base_below[above][phase] += own_base[name][phase]
+                current_below[above][phase] += own_base[name][phase]
+    for evse, draws in evses_and_draws:
+        for above in path(evse.panel):
+            for charger_phase, site_phase in enumerate(evse.phase_map):
+                current_below[above][site_phase - 1] += draws[charger_phase]
+    for position, panel in enumerate(panels):
+        if panel.metered and draw(MOSTLY_TRUE):  # else no reading: stale
+            by_site = current_below[panel.name]
+            reading = tuple(by_site[site_phase - 1] for site_phase in panel.phase_map)
+            age = draw(st.floats(0, STALE_AFTER_S) | st.just(STALE_AFTER_S * 2))
+            meter = MeterReading(currents=(reading[0], reading[1], reading[2]), read_at=NOW - age)
+            panels[position] = replace(panel, meter=meter)
+    site_base = [draw(amps(0, 60)) for _ in range(3)]
+    site_current = list(site_base)
+    for name in names:
+        if parents[name] is None:
+            for phase in range(3):
+                site_current[phase] += current_below[name][phase]
+    for evse, draws in evses_and_draws:
+        if evse.panel is None:
+            for charger_phase, site_phase in enumerate(evse.phase_map):
+                site_current[site_phase - 1] += draws[charger_phase]
+    state = SiteState(
+        phase_cap=(draw(amps(16, 250)), draw(amps(16, 250)), draw(amps(16, 250))),
+        now=NOW,
+        meter=MeterReading(
+            currents=(site_current[0], site_current[1], site_current[2]), read_at=NOW
+        ),
+        meter_stale_after_s=STALE_AFTER_S,
+        evses=tuple(evse for evse, _ in evses_and_draws),
+        margin=draw(amps(0, 5)),
+        panels=tuple(panels),
+    )
+    return GeneratedTree(
+        state, {name: (base[0], base[1], base[2]) for name, base in base_below.items()}
+    )

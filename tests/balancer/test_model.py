@@ -694,3 +694,40 @@ def test_a_new_session_on_a_suspended_evse_is_not_suspended() -> None:
     site.handle(ev.EnergySuspended("CP1", 1))
     site.handle(started("19"))  # the end of the refused one was not seen
     assert csms_limits(site)["CP1/1"] is None
+
+
+# -- per-transaction priority (K03.FR.05/06) ----------------------------------------------------
+
+
+def test_the_csms_priority_of_a_transaction_adds_to_the_chargers_until_it_ends() -> None:
+    site = feed(
+        model(),
+        ev.ChargerConnected("CP1", V201),
+        started("17"),
+        ev.TransactionPrioritised("CP1", "17", None, 3),
+    )
+    assert states(site)["CP1/1"].priority == 5  # configured 2 + 3
+    assert states(site)["CP1/2"].priority == 2  # another EVSE of the charger: its own
+    feed(site, ev.TransactionPrioritised("CP1", "17", 1, 9))
+    assert states(site)["CP1/1"].priority == 9  # held to the spec's range
+    feed(site, ev.TransactionEnded("CP1", "17", 1, None, None), started("18"))
+    assert states(site)["CP1/1"].priority == 2  # for that transaction only
+
+
+def test_an_authorized_id_token_gives_its_priority_to_the_transaction_it_starts() -> None:
+    site = feed(model(), ev.ChargerConnected("CP1", V201), ev.IdTokenPrioritised("CP1", "TAG", -4))
+    feed(site, ev.TransactionStarted("CP1", "17", 1, "OTHER", 0.0))
+    assert states(site)["CP1/1"].priority == 2
+    feed(site, ev.TransactionStarted("CP1", "18", 2, "TAG", 0.0))
+    assert states(site)["CP1/2"].priority == -2
+    # Used once: the next transaction with that token starts at 0 again.
+    feed(site, ev.TransactionEnded("CP1", "18", 2, None, None), started("19", evse=2))
+    assert states(site)["CP1/2"].priority == 2
+
+
+def test_a_charger_keeps_only_its_latest_authorized_tokens() -> None:
+    site = feed(model(), ev.ChargerConnected("CP1", V201))
+    for index in range(100):
+        feed(site, ev.IdTokenPrioritised("CP1", f"T{index}", 1))
+    tokens = site.chargers["CP1"].token_priorities
+    assert 0 < len(tokens) <= 32 and "T99" in tokens and "T0" not in tokens

@@ -611,3 +611,114 @@ async def test_a_meter_outage_plans_chargers_refusing_profiles_at_their_maximum(
         follower.cancel()
         await a.close()
         await b.close()
+
+
+async def test_the_csms_priority_of_a_transaction_is_planned_and_shown(garage: Garage) -> None:
+    """K03.FR.05/06: the chargingPriority in the CSMS's TransactionEventResponse, for that
+    transaction only, on top of the charger's configured priority."""
+    garage.csms.charging_priorities["VIP"] = 4
+    balancer = garage.lc.balancer
+    assert balancer is not None
+    b = await connect_charge_point(garage.url, "CP-B", "ocpp2.0.1")
+    try:
+        await b.cp.boot()
+        await wait_until(lambda: latest_limit(b, "TxDefaultProfile"), what="the floor")
+
+        def shown_priority() -> int:
+            return balancer_status(balancer).evses["CP-B/1"].priority
+
+        assert shown_priority() == 0
+        await b.cp.call(
+            call201.TransactionEvent(
+                event_type="Started",
+                timestamp=now_iso(),
+                trigger_reason="Authorized",
+                seq_no=0,
+                transaction_info={"transactionId": "TX-VIP", "chargingState": "Charging"},
+                evse={"id": 1, "connectorId": 1},
+                id_token={"idToken": "VIP", "type": "ISO14443"},
+            )
+        )
+        await wait_until(lambda: shown_priority() == 4, what="the priority shown")
+        planned = balancer.site_state(0.0, None).evses
+        assert [evse.priority for evse in planned if evse.evse_id == "CP-B/1"] == [4]
+        await b.cp.call(
+            call201.TransactionEvent(
+                event_type="Ended",
+                timestamp=now_iso(),
+                trigger_reason="StopAuthorized",
+                seq_no=1,
+                transaction_info={"transactionId": "TX-VIP", "stoppedReason": "Local"},
+            )
+        )
+        await wait_until(lambda: shown_priority() == 0, what="the priority gone with it")
+    finally:
+        await b.close()
+
+
+async def test_a_panel_fuse_holds_by_its_sub_meter_and_a_stale_one_means_safe_currents(
+    make_garage: Callable[..., Awaitable[Garage]],
+) -> None:
+    sub_meter = SimulatedMeter("eastron_sdm630")
+    await sub_meter.start()
+    row_base_a = 4.0
+    sub_meter.set_reading(currents=(row_base_a,) * 3, voltages=(230.0,) * 3)
+    panel = {
+        "name": "row-a",
+        "fuse_a": 20,
+        "chargers": ["CP-A", "CP-B"],
+        "meter": {
+            "map": "eastron_sdm630",
+            "host": "127.0.0.1",
+            "port": sub_meter.link.port,
+            "timeout_s": 0.2,
+            "stale_after_s": 1.0,
+        },
+    }
+    garage = await make_garage(panels=[panel])
+    balancer = garage.lc.balancer
+    assert balancer is not None
+    a, b = await start_sessions(garage)
+
+    async def follow() -> None:  # obedient cars, seen by the site meter and the row's sub-meter
+        while True:
+            drawn = sum(latest_limit(c, "TxProfile") or 0.0 for c in (a, b))
+            garage.meter.set_reading(currents=(BASE_LOAD_A + drawn,) * 3)
+            sub_meter.set_reading(currents=(row_base_a + drawn,) * 3)
+            await asyncio.sleep(0.05)
+
+    follower = asyncio.create_task(follow())
+    try:
+        # The site leaves 32 - 1 - 10 = 21 A; the row's fuse only 20 - 1 - 4 = 15 A: 7.5 A each.
+        await wait_until(
+            lambda: latest_limit(a, "TxProfile") == 7.5 and latest_limit(b, "TxProfile") == 7.5,
+            timeout_s=15,
+            what="the row's fair share",
+        )
+        metrics = balancer.metrics
+        assert metrics.panel_fuse.labels("row-a", "L2")._value.get() == 20
+        assert metrics.panel_headroom.labels("row-a", "L1")._value.get() == 15
+        await wait_until(
+            lambda: metrics.panel_current.labels("row-a", "L3")._value.get() == 19,
+            what="the row's current from its sub-meter",
+        )
+        assert metrics.seconds_above_fuse.labels("row-a")._value.get() == 0
+        follower.cancel()
+        sub_meter.set_reading(currents=(21.0,) * 3)  # above the fuse for a moment
+        await wait_until(
+            lambda: metrics.seconds_above_fuse.labels("row-a")._value.get() > 0,
+            what="time above the fuse counted",
+        )
+        await sub_meter.stop()  # the sub-meter goes silent: the row's sessions on 6 A
+        await wait_until(
+            lambda: latest_limit(a, "TxProfile") == 6 and latest_limit(b, "TxProfile") == 6,
+            timeout_s=15,
+            what="safe currents below the stale sub-meter",
+        )
+        shown = balancer_status(balancer).panels
+        assert [(panel.name, panel.current) for panel in shown] == [("row-a", None)]
+    finally:
+        follower.cancel()
+        await a.close()
+        await b.close()
+        await sub_meter.stop()

@@ -4,7 +4,9 @@ Each garage is a fixed pseudo-random mix (3-phase and rotated 1-phase cars, a fe
 starting / suspended / idle sessions, a few disobedient chargers), allocated under a roomy cap
 (everyone charges, water-filling does the work), a tight cap (minimums do not fit: pausing and
 rotation) and the tight cap plus a kW import cap (a fourth shared resource). The median of RUNS
-timed calls is printed with the target; timing is reported, never asserted.
+timed calls is printed with the target; timing is reported, never asserted. The roomy and the
+tight garage are timed again behind a 3-level fuse tree (the grid connection, four floors, five
+rows of chargers behind a group fuse on each), every level binding somewhere.
 
 Run with: pytest -m bench -s tests/bench/test_allocate_bench.py
 """
@@ -15,11 +17,12 @@ import random
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
 from balancer.allocate import Mode, allocate
-from balancer.site import EvseState, MeterReading, SessionState, SiteState
+from balancer.site import EvseState, MeterReading, PanelState, SessionState, SiteState
 
 pytestmark = pytest.mark.bench
 
@@ -81,10 +84,36 @@ def garage(size: int, amps_per_evse: float, power_cap: bool) -> SiteState:
     )
 
 
+FLOORS = 4
+ROWS_PER_FLOOR = 5
+
+
+def fuse_tree(state: SiteState) -> SiteState:
+    """The garage behind floors and rows: a floor's fuse a little above a quarter of the cap, a
+    row's a little above a fifth of its floor's, so each level is tight somewhere."""
+    floor_fuse = state.phase_cap[0] / FLOORS * 1.1
+    row_fuse = floor_fuse / ROWS_PER_FLOOR * 1.1
+    panels = []
+    for floor in range(FLOORS):
+        panels.append(PanelState(name=f"F{floor}", fuse=(floor_fuse,) * 3))
+        panels += [
+            PanelState(name=f"F{floor}R{row}", parent=f"F{floor}", fuse=(row_fuse,) * 3)
+            for row in range(ROWS_PER_FLOOR)
+        ]
+    rows = [panel.name for panel in panels if panel.parent is not None]
+    evses = tuple(
+        replace(evse, panel=rows[index * len(rows) // len(state.evses)])
+        for index, evse in enumerate(state.evses)
+    )
+    return replace(state, evses=evses, panels=tuple(panels))
+
+
 SCENARIOS: dict[str, Callable[[int], SiteState]] = {
     "roomy cap": lambda size: garage(size, 20.0, power_cap=False),
     "tight cap": lambda size: garage(size, 3.0, power_cap=False),
     "tight cap + kW cap": lambda size: garage(size, 3.0, power_cap=True),
+    "3-level fuse tree, roomy cap": lambda size: fuse_tree(garage(size, 20.0, power_cap=False)),
+    "3-level fuse tree, tight cap": lambda size: fuse_tree(garage(size, 3.0, power_cap=False)),
 }
 
 
@@ -103,8 +132,9 @@ def test_allocate_time_by_garage_size() -> None:
         for size in SIZES:
             state = build(size)
             allocation = allocate(state)
-            # Sanity, not speed: a real allocation happened.
-            assert allocation.mode is Mode.NORMAL
+            # Sanity, not speed: a real allocation happened (a row's base load share may be
+            # above its fuse: overload there, balancing everywhere else).
+            assert allocation.mode in (Mode.NORMAL, Mode.OVERLOAD)
             assert len(allocation.limits) == size
             charging = sum(1 for limit in allocation.limits.values() if limit)
             rows.append((scenario, size, charging, len(allocation.paused), median_ms(state)))

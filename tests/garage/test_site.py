@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 
+from garage.panel import SimulatedPanel
 from garage.site import SimulatedSite, SiteSample, ThreePhases
 from modbus.simulator import SimulatedMeter
 
@@ -58,3 +59,21 @@ async def test_energy_counter_increases_with_import() -> None:
     elapsed_h = (site.history[1].at - site.history[0].at) / 3600
     assert site.energy_wh == pytest.approx(power_w * elapsed_h)
     assert site.energy_wh > 0.0
+
+
+def test_a_panel_carries_its_own_load_and_what_it_feeds_and_the_site_sees_it_rotated() -> None:
+    row = SimulatedPanel("row", [(FixedDraw((16.0, 0.0, 0.0)), (2, 3, 1))])
+    floor = SimulatedPanel(
+        "floor", [(row, (3, 1, 2)), (FixedDraw((10.0, 10.0, 10.0)), (1, 2, 3))], (1.0, 1.0, 1.0)
+    )
+    assert row.phase_currents() == (0.0, 16.0, 0.0)
+    # row phase 2 is on floor phase 1
+    assert floor.phase_currents() == (27.0, 11.0, 11.0)
+    site = site_with()
+    site.chargers.append((floor, (2, 3, 1)))
+    sample = site.update()
+    assert sample.currents == (1.0 + 11.0, 2.0 + 27.0, 3.0 + 11.0)
+    # The site samples its sub-boards, and they theirs, in step.
+    assert [s.currents for s in floor.history] == [(27.0, 11.0, 11.0)]
+    assert [s.currents for s in row.history] == [(0.0, 16.0, 0.0)]
+    assert floor.seconds_above(20.0) == 0.0

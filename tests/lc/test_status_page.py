@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from balancer.allocate import Mode
 from balancer.history import SiteSample
+from balancer.panels import PanelLoad
 from lc.site_view import ChargerView, SessionView
 from lc.status_page import (
     MIN_CHART_SPAN_S,
@@ -236,3 +237,29 @@ def test_a_backlog_that_waits_for_its_charger_is_shown_even_for_a_charger_not_se
         page,
     )
     assert page.count("wait for this charger to reconnect") == 1
+
+
+def test_the_grid_section_shows_every_panel_against_its_fuse() -> None:
+    panels = (
+        PanelLoad("floor-1", None, (80.0, 80.0, 80.0), (70.0, 81.5, 60.0), (10.0, 0.0, 20.0), True),
+        PanelLoad("row-a", "floor-1", (32.0, 32.0, 32.0), (16.0, 16.0, 16.0), None, False),
+        PanelLoad("floor-2", None, (80.0, 80.0, 80.0), None, None, True),
+    )
+    status = replace(_site([_sample(0.0, 40.0)]), panels=panels)
+    page = render(StatusSnapshot(10.0, [], [], status))
+    assert (
+        "<tr><td>floor-1</td><td>grid connection</td><td>70.0 A of 80 A</td>"
+        '<td><span class="warn">81.5 A of 80 A</span></td><td>60.0 A of 80 A</td>'
+        "<td>its sub-meter</td></tr>"
+    ) in page
+    assert "<tr><td>row-a</td><td>floor-1</td><td>16.0 A of 32 A</td>" in page
+    assert "<td>its chargers</td>" in page
+    assert (
+        "<td>– of 80 A</td><td>– of 80 A</td><td>– of 80 A</td>"
+        '<td><span class="warn">sub-meter stale: safe currents</span></td>'
+    ) in page
+
+
+def test_a_site_without_panels_shows_no_panel_table() -> None:
+    page = render(StatusSnapshot(10.0, [], [], _site([_sample(0.0, 40.0)])))
+    assert "fed from" not in page

@@ -35,6 +35,7 @@ RESULTS = (
     "UpdateFirmware",
     "GetDiagnostics",
     "GetLog",
+    "Authorize",
 )
 
 
@@ -114,6 +115,54 @@ def test_16_start_transaction_with_a_meter_start_beyond_a_float_is_observed_with
     assert events == [ev.TransactionStarted(CP, "5", 1, "T", None)]
 
 
+TX_STARTED = {
+    "eventType": "Started",
+    "timestamp": TS,
+    "triggerReason": "Authorized",
+    "seqNo": 0,
+    "transactionInfo": {"transactionId": "tx-1"},
+    "evse": {"id": 2},
+    "idToken": {"idToken": "TAG", "type": "ISO14443"},
+}
+
+
+def test_201_transaction_event_answer_gives_the_transaction_its_priority() -> None:
+    response = {"idTokenInfo": {"status": "Accepted", "chargingPriority": 3}}
+    events = observe_result(CP, OcppVersion.V201, "TransactionEvent", True, TX_STARTED, response)
+    assert events == [ev.TransactionPrioritised(CP, "tx-1", 2, 3)]
+
+
+def test_201_the_answers_own_priority_overrules_its_id_token_infos() -> None:
+    response = {
+        "chargingPriority": -2,
+        "idTokenInfo": {"status": "Accepted", "chargingPriority": 3},
+    }
+    events = observe_result(CP, OcppVersion.V201, "TransactionEvent", True, TX_STARTED, response)
+    assert events == [ev.TransactionPrioritised(CP, "tx-1", 2, -2)]
+
+
+def test_201_a_priority_beyond_the_specs_range_is_held_to_it() -> None:
+    response = {"chargingPriority": 10**400}
+    events = observe_result(CP, OcppVersion.V201, "TransactionEvent", True, TX_STARTED, response)
+    assert events == [ev.TransactionPrioritised(CP, "tx-1", 2, 9)]
+
+
+def test_201_an_answer_without_a_priority_or_to_an_ended_transaction_says_nothing() -> None:
+    assert observe_result(CP, OcppVersion.V201, "TransactionEvent", True, TX_STARTED, {}) == []
+    ended = {**TX_STARTED, "eventType": "Ended"}
+    response = {"chargingPriority": 4}
+    assert observe_result(CP, OcppVersion.V201, "TransactionEvent", True, ended, response) == []
+
+
+def test_201_authorize_answer_gives_the_id_token_its_priority() -> None:
+    request = {"idToken": {"idToken": "TAG", "type": "ISO14443"}}
+    response = {"idTokenInfo": {"status": "Accepted", "chargingPriority": 5}}
+    events = observe_result(CP, OcppVersion.V201, "Authorize", True, request, response)
+    assert events == [ev.IdTokenPrioritised(CP, "TAG", 5)]
+    v16 = observe_result(CP, OcppVersion.V16, "Authorize", True, {"idTag": "TAG"}, response)
+    assert v16 == []
+
+
 # Any JSON a parser can return, numbers at their extremes included.
 _NUMBERS = st.one_of(
     st.integers(),
@@ -136,6 +185,7 @@ _FIELDS = st.sampled_from(
         "meterStop", "meterStart", "transactionInfo", "evse", "id", "eventType", "idToken",
         "chargingState", "stoppedReason", "chargingStation", "vendorName", "model", "interval",
         "chargePointVendor", "chargePointModel", "csChargingProfiles", "chargingProfile",
+        "chargingPriority", "idTokenInfo",
     ]
 )  # fmt: skip
 _PAYLOADS = st.recursive(
