@@ -44,6 +44,7 @@ from balancer.profiles import (
 from balancer.ramp import Commanded, Step, Turns, fit_into_headroom, next_limit, next_turns
 from balancer.setup import Attempt, SetUps, Stage
 from balancer.site import MeterReading, PhaseValues, SessionState, SiteState
+from balancer.site_cap import CapSource, SiteCap, site_cap
 from modbus.errors import MeterReadError
 from modbus.reader import MeterReader
 from modbus.reader import MeterReading as PolledReading
@@ -95,6 +96,9 @@ class LoadBalancer:
         self.metrics = metrics or BalancerMetrics()
         self._clock = clock or asyncio.get_running_loop().time
         self.model = SiteModel(config, self._clock)
+        # The CSMS's limit on the whole site at a wall time (A per phase); None: it sets none.
+        self.csms_limit_a: Callable[[datetime], float | None] = lambda _now: None
+        self.cap = site_cap(config.phase_cap_a, None)  # re-evaluated every period
         self.commanded: dict[str, Commanded] = {}  # what the ramp decided, sent or not
         # Limits the charger accepted, and when: what is shown, and what obedience is judged by.
         self.in_force: dict[str, Commanded] = {}
@@ -299,6 +303,7 @@ class LoadBalancer:
             await asyncio.sleep(next_at - self._clock())
 
     async def step(self) -> Allocation:
+        self.cap = self._site_cap()
         self._start_set_ups()  # those that wait for a retry
         for identity in self.model.chargers:
             self._ask_for_sessions(identity)
@@ -313,7 +318,7 @@ class LoadBalancer:
         self.last_allocation = allocation
         urgent = reading is not None and any(
             current > cap - self.config.margin_a
-            for current, cap in zip(reading.currents, self.config.phase_cap_a, strict=True)
+            for current, cap in zip(reading.currents, self.cap.phase_cap_a, strict=True)
         )
         self._command(allocation, state, now, urgent)
         self._check_obedience(now)
@@ -325,7 +330,7 @@ class LoadBalancer:
             SiteSample(
                 now,
                 measured,
-                config.phase_cap_a,
+                self.cap.phase_cap_a,
                 config.margin_a,
                 allocation.planned,
                 allocation.mode,
@@ -349,7 +354,7 @@ class LoadBalancer:
         unlimited = self.disobedient | not_set_up
         evses = self.model.evse_states(now, commanded, unlimited, self._turns)
         return SiteState(
-            phase_cap=self.config.phase_cap_a,
+            phase_cap=self.cap.phase_cap_a,
             now=now,
             meter=reading,
             meter_stale_after_s=self.config.meter.stale_after_s,
@@ -575,12 +580,14 @@ class LoadBalancer:
         period = self.config.loop.period_s
         for phase, cap in enumerate(self.config.phase_cap_a, start=1):
             metrics.cap.labels(f"L{phase}").set(cap)
+        for phase, cap in enumerate(self.cap.phase_cap_a, start=1):
+            metrics.effective_cap.labels(f"L{phase}").set(cap)
+        for source in CapSource:
+            metrics.cap_binding.labels(source.value).set(1 if self.cap.binding is source else 0)
         if reading is not None:
             for phase, current in enumerate(reading.currents, start=1):
                 metrics.site_current.labels(f"L{phase}").set(current)
-            if any(
-                c > cap for c, cap in zip(reading.currents, self.config.phase_cap_a, strict=True)
-            ):
+            if any(c > cap for c, cap in zip(reading.currents, self.cap.phase_cap_a, strict=True)):
                 metrics.seconds_above_cap.inc(period)
         if allocation.headroom is not None:
             for phase, headroom in enumerate(allocation.headroom, start=1):
@@ -644,7 +651,11 @@ class LoadBalancer:
                 "panel whose sub-meter is not read counts as stale (its chargers on safe current)"
             )
         self.config = config
+        self.cap = self._site_cap()
         self.model.reconfigure(config)
+
+    def _site_cap(self) -> SiteCap:
+        return site_cap(self.config.phase_cap_a, self.csms_limit_a(datetime.now(UTC)))
 
     async def stop(self) -> None:
         await self._tasks.stop()

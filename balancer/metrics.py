@@ -15,6 +15,18 @@ class BalancerMetrics:
         self.cap = Gauge(
             "ocpp_lc_site_cap_amperes", "Grid cap per site phase (config)", ["phase"], registry=r
         )
+        self.effective_cap = Gauge(
+            "ocpp_lc_site_effective_cap_amperes",
+            "Grid cap per site phase the balancer plans under: the config's or the CSMS's limit",
+            ["phase"],
+            registry=r,
+        )
+        self.cap_binding = Gauge(
+            "ocpp_lc_site_cap_binding",
+            "1 for the limit that sets the effective cap (config or CSMS), 0 for the other",
+            ["limit"],
+            registry=r,
+        )
         self.headroom = Gauge(
             "ocpp_lc_site_headroom_amperes",
             "Cap minus margin minus planned load per site phase",

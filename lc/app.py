@@ -28,7 +28,7 @@ from firmware.store import FirmwareStore
 from lc.balancer_status import balancer_status
 from lc.config import SiteConfig, load_config
 from lc.site_view import SiteView
-from lc.station_model import device_model, effective_balancer
+from lc.station_model import device_model, effective_balancer, site_limit
 from lc.status_page import StationStatus, StatusSnapshot, render
 from modbus.reader import MeterReader
 from router.config_reader import ConfigError
@@ -137,6 +137,8 @@ class LocalController:
             self._balancer_task = self._tasks.spawn(self.balancer.run(), "balancer")
         if self.station is not None:
             DeviceModelCalls(device_model(self, self._overrides), self.station).register()
+            assert self.config.station is not None  # the link exists only with [station]
+            site_limit(self.station, self.balancer, self.config.station.state_path)
             self._station_task = self._tasks.spawn(self.station.run(), "station")
         app = metrics_app(registries)
         app.router.add_get("/", self._status_page)
@@ -205,6 +207,7 @@ class LocalController:
             session.state.value,
             session.boot_status,
             self.station.reconnects,
+            None if self.balancer is None else self.balancer.cap,
         )
 
     def _expected_chargers(self) -> list[str]:

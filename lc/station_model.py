@@ -11,15 +11,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from balancer.allocate import Mode
 from balancer.config import BalancerConfig, check_safe_currents
+from balancer.control import LoadBalancer
+from ocpp_knowledge.composite import NOMINAL_VOLTAGE_V
 from ocpp_knowledge.ocpp_time import to_ocpp_time
 from router.config_reader import ConfigError
 from station.device_model import Binding, DeviceModel, Variable, VariableSpec, constant
 from station.device_model_calls import ITEMS_PER_REPORT
+from station.link import StationLink
 from station.overrides import Overrides
+from station.site_limit import SiteLimit, profiles_path
 
 if TYPE_CHECKING:
     from lc.app import LocalController
@@ -202,3 +207,18 @@ def _balancer_in_trouble(lc: LocalController) -> bool:
 
 def _count(seconds: float) -> str:
     return str(round(seconds))
+
+
+def site_limit(station: StationLink, balancer: LoadBalancer | None, state_path: Path) -> SiteLimit:
+    """The CSMS's site limit on the LC's EVSE 0, answering its charging-profile calls and capping
+    the balancer from its next period on."""
+    voltage_v = NOMINAL_VOLTAGE_V if balancer is None else balancer.config.nominal_voltage_v
+
+    def config_cap_a() -> float | None:
+        return None if balancer is None else min(balancer.config.phase_cap_a)
+
+    limit = SiteLimit(profiles_path(state_path), voltage_v, config_cap_a)
+    limit.register(station)
+    if balancer is not None:
+        balancer.csms_limit_a = limit.limit_a
+    return limit

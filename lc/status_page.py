@@ -19,6 +19,7 @@ from balancer.allocate import Mode
 from balancer.history import SiteSample
 from balancer.panels import PanelLoad
 from balancer.site import PhaseValues
+from balancer.site_cap import CapSource, SiteCap
 from lc.site_view import ChargerView, SessionView
 from lc.wording import (
     car_activity,
@@ -82,6 +83,7 @@ class StationStatus:
     state: str  # a LinkState value
     boot_status: str | None  # the CSMS's last answer to the LC's BootNotification
     reconnects: int
+    cap: SiteCap | None = None  # None: the LC does not balance
 
 
 @dataclass(frozen=True, slots=True)
@@ -693,6 +695,10 @@ def _station_section(snapshot: StatusSnapshot) -> list[str]:
     if station.reconnects:
         times = "once" if station.reconnects == 1 else f"{station.reconnects} times"
         lines.append(f" The link was lost {times} since the start.")
+    if station.cap is not None:
+        caps = " / ".join(f"{amps:g}" for amps in station.cap.phase_cap_a)
+        by = "the CSMS's site limit" if station.cap.binding is CapSource.CSMS else "the config"
+        lines.append(f" The site cap is {caps} A (L1 / L2 / L3), set by {by}.")
     lines.append("</p>")
     return lines
 

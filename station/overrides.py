@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
+
+from station.private_file import write_private
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +57,4 @@ class Overrides:
         self._save()
 
     def _save(self) -> None:
-        temporary = self.path.with_name(self.path.name + ".new")
-        text = json.dumps(self._values, indent=1, sort_keys=True).encode("utf-8")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.fchmod(descriptor, 0o600)  # also when a stale temporary file was left behind
-            os.write(descriptor, text)
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-        os.replace(temporary, self.path)
+        write_private(self.path, json.dumps(self._values, indent=1, sort_keys=True).encode("utf-8"))

@@ -71,6 +71,11 @@ class LcAtCsms(Cp201):
         self._csms.reports.append(report)
         return result201.NotifyReport()
 
+    @on("ReportChargingProfiles")
+    def on_report_charging_profiles(self, **report: Any) -> result201.ReportChargingProfiles:
+        self._csms.profile_reports.append(report)
+        return result201.ReportChargingProfiles()
+
     @on("DataTransfer")
     def on_data_transfer(self, vendor_id: str, **_: Any) -> result201.DataTransfer:
         return result201.DataTransfer(status="Accepted", data=f"csms saw {vendor_id}")
@@ -82,6 +87,7 @@ class CsmsForLc:
     boot_answers: list[tuple[str, int]] = field(default_factory=lambda: [("Accepted", 300)])
     clock_offset_s: float = 0.0  # how far the CSMS's clock is ahead of the machine's
     reports: list[dict[str, Any]] = field(default_factory=list)  # NotifyReports, snake_case
+    profile_reports: list[dict[str, Any]] = field(default_factory=list)  # snake_case
     stations: list[LcAtCsms] = field(default_factory=list)
     connections: list[RecordingConnection] = field(default_factory=list)
     server: Server | None = None
