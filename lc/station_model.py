@@ -187,8 +187,10 @@ def device_model(lc: LocalController, overrides: Overrides | None) -> DeviceMode
             ),
             constant(str(ITEMS_PER_REPORT)),
         ),
-        # No site limit from the CSMS and no meter values of its own yet: both say so.
-        (VariableSpec("SmartChargingCtrlr", "Enabled", data_type="boolean"), constant("false")),
+        # The site limit from the CSMS, on EVSE 0 (station.site_limit), in A or W.
+        (VariableSpec("SmartChargingCtrlr", "Enabled", data_type="boolean"), constant("true")),
+        (VariableSpec("SmartChargingCtrlr", "RateUnit", data_type="MemberList"), constant("A,W")),
+        # No meter values of its own yet: it says so.
         (VariableSpec("SampledDataCtrlr", "Enabled", data_type="boolean"), constant("false")),
     ]
     if description.serial is not None:

@@ -6,7 +6,9 @@ the WebSocket to the CSMS up and pumps text and time through it.
 Extension point: CSMS→LC calls are answered from the table `StationLink.handlers`, action ->
 `handler(payload) -> response payload` (a plain or an async function). Register one with
 `StationLink.register(action, handler)`; lc/app.py registers the LC's own (the device model:
-GetVariables, SetVariables, GetBaseReport, GetReport, in station.device_model_calls).
+GetVariables, SetVariables, GetBaseReport, GetReport, in station.device_model_calls; the
+site limit: SetChargingProfile, GetChargingProfiles, ClearChargingProfile, GetCompositeSchedule,
+in station.site_limit).
 The session checks the request against the official schema before a handler sees it and the
 response before it is sent (a response that fails the check goes out as an InternalError
 CALLERROR, as does a handler's exception); an action without a handler is answered

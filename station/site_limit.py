@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -152,7 +153,7 @@ class SiteLimit:
         if payload["evseId"] != SITE_EVSE:
             return {"status": "Rejected", "statusInfo": {"reasonCode": "UnknownEvse"}}
         unit = payload.get("chargingRateUnit", "A")
-        start = datetime.now(UTC).replace(microsecond=0)
+        start = datetime.now(UTC)
         periods = composite_schedule(
             self._profiles(),
             start,
@@ -161,16 +162,19 @@ class SiteLimit:
             voltage_v=self._voltage_v,
         )
         config_cap = self._config_cap_a()
-        schedule_periods = []
+        by_start: dict[int, float] = {}  # whole seconds: a change within one goes to its end
         for period in periods:
             limits = [limit for limit in (period.limit_a, config_cap) if limit is not None]
-            if not limits:
-                continue  # nothing limits the site from here on
-            amps = min(limits)
+            if limits:  # else nothing limits the site from here on (no balancer, no profile)
+                by_start[math.ceil(period.offset_s)] = min(limits)
+        schedule_periods: list[dict[str, Any]] = []
+        for start_s, amps in sorted(by_start.items()):
+            if schedule_periods and schedule_periods[-1]["limit"] == self._in_unit(amps, unit):
+                continue
             schedule_periods.append(
                 {
-                    "startPeriod": int(period.offset_s),
-                    "limit": amps if unit == "A" else amps * self._voltage_v * DEFAULT_PHASES,
+                    "startPeriod": start_s,
+                    "limit": self._in_unit(amps, unit),
                     "numberPhases": DEFAULT_PHASES,
                 }
             )
@@ -186,6 +190,9 @@ class SiteLimit:
                 "chargingSchedulePeriod": schedule_periods,
             },
         }
+
+    def _in_unit(self, amps: float, unit: str) -> float:
+        return amps if unit == "A" else amps * self._voltage_v * DEFAULT_PHASES
 
     def _profiles(self) -> list[ChargingProfile]:
         return [profile_from_json(SITE_EVSE, sent, v16=False) for sent in self._sent.values()]

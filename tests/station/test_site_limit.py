@@ -4,6 +4,7 @@ the limit they give over time, the reports, and the file that keeps them across 
 from __future__ import annotations
 
 import json
+import math
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -155,7 +156,7 @@ def test_the_composite_schedule_is_the_lower_of_the_config_cap_and_the_csms_limi
     offset = (now - datetime.fromisoformat(schedule["scheduleStart"])).total_seconds()
     assert [(p["startPeriod"], p["limit"]) for p in schedule["chargingSchedulePeriod"]] == [
         (0, 25.0),
-        (600 + offset, 10.0),
+        (math.ceil(600 + offset), 10.0),  # in whole seconds, the change not before its time
     ]
     watts = limit.get_composite_schedule({"evseId": 0, "duration": 60, "chargingRateUnit": "W"})
     assert watts["schedule"]["chargingSchedulePeriod"][0]["limit"] == 25.0 * 230 * 3
