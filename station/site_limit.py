@@ -47,6 +47,11 @@ class SiteLimit:
         # reports where the CSMS sets no limit. None: the LC does not balance.
         self._config_cap_a = config_cap_a
         self._sent: dict[int, dict[str, Any]] = self._load()  # by profile id, as on the wire
+        # The same, read once (the balancer asks every period).
+        self._parsed = {
+            profile_id: profile_from_json(SITE_EVSE, sent, v16=False)
+            for profile_id, sent in self._sent.items()
+        }
 
     def limit_a(self, now: datetime) -> float | None:
         """The CSMS's limit in A per phase at `now`; None when it sets none."""
@@ -69,6 +74,7 @@ class SiteLimit:
             log.warning("SetChargingProfile %s rejected: %s", sent["id"], refusal)
             return {"status": "Rejected", "statusInfo": {"reasonCode": refusal}}
         self._sent[sent["id"]] = sent  # the same id replaces (K01.FR.05)
+        self._parsed[sent["id"]] = profile_from_json(SITE_EVSE, sent, v16=False)
         self._save()
         log.info("the CSMS set the site limit profile %s", sent["id"])
         return {"status": "Accepted"}
@@ -101,7 +107,7 @@ class SiteLimit:
         if not cleared:
             return {"status": "Unknown"}
         for profile_id in cleared:
-            del self._sent[profile_id]
+            del self._sent[profile_id], self._parsed[profile_id]
         self._save()
         log.info("the CSMS cleared the site limit profiles %s", cleared)
         return {"status": "Accepted"}
@@ -195,7 +201,7 @@ class SiteLimit:
         return amps if unit == "A" else amps * self._voltage_v * DEFAULT_PHASES
 
     def _profiles(self) -> list[ChargingProfile]:
-        return [profile_from_json(SITE_EVSE, sent, v16=False) for sent in self._sent.values()]
+        return list(self._parsed.values())
 
     def _load(self) -> dict[int, dict[str, Any]]:
         try:

@@ -23,6 +23,7 @@ def station_max(
     profile_id: int = 1,
     periods: list[tuple[int, float]] | None = None,
     unit: str = "A",
+    start: datetime = START,
     **more: Any,
 ) -> dict[str, Any]:
     """A ChargingStationMaxProfile as the wire carries it."""
@@ -34,7 +35,7 @@ def station_max(
         "chargingSchedule": [
             {
                 "id": 1,
-                "startSchedule": to_ocpp_time(START),
+                "startSchedule": to_ocpp_time(start),
                 "chargingRateUnit": unit,
                 "chargingSchedulePeriod": [
                     {"startPeriod": start, "limit": limit}
@@ -146,8 +147,7 @@ def test_the_composite_schedule_is_the_lower_of_the_config_cap_and_the_csms_limi
 ) -> None:
     limit = site_limit(tmp_path, config_cap_a=25.0)
     now = datetime.now(UTC).replace(microsecond=0)
-    profile = station_max(periods=[(0, 30.0), (600, 10.0)])
-    profile["chargingSchedule"][0]["startSchedule"] = to_ocpp_time(now)
+    profile = station_max(periods=[(0, 30.0), (600, 10.0)], start=now)
     limit.set_charging_profile({"evseId": 0, "chargingProfile": profile})
     answer = limit.get_composite_schedule({"evseId": 0, "duration": 3600})
     assert answer["status"] == "Accepted"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from ocpp.v201 import call as call201
@@ -13,7 +12,6 @@ from ocpp.v201 import call as call201
 from balancer.control import LoadBalancer
 from balancer.site_cap import CapSource
 from modbus.simulator import SimulatedMeter
-from ocpp_knowledge.ocpp_time import to_ocpp_time
 from tests.balancer.test_profiles_through_router import site_toml
 from tests.peers import wait_until
 from tests.station.csms_for_lc import CsmsForLc, station_config
@@ -27,6 +25,7 @@ from tests.station.garage_for_lc import (
     next_period,
     start_lc,
 )
+from tests.station.test_site_limit import station_max
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -34,25 +33,11 @@ SITE_LIMIT_A = 20.0
 HEADROOM_A = SITE_LIMIT_A - MARGIN_A - BASE_LOAD_A  # what the car may draw under the limit
 
 
-def site_max(periods: list[tuple[int, float]], unit: str = "A", profile_id: int = 1) -> Any:
+def site_max(periods: list[tuple[int, float]], unit: str = "A") -> call201.SetChargingProfile:
+    """The CSMS's site limit on the LC's EVSE 0, its schedule starting now."""
     return call201.SetChargingProfile(
         evse_id=0,
-        charging_profile={
-            "id": profile_id,
-            "stackLevel": 0,
-            "chargingProfilePurpose": "ChargingStationMaxProfile",
-            "chargingProfileKind": "Absolute",
-            "chargingSchedule": [
-                {
-                    "id": 1,
-                    "startSchedule": to_ocpp_time(datetime.now(UTC)),
-                    "chargingRateUnit": unit,
-                    "chargingSchedulePeriod": [
-                        {"startPeriod": start, "limit": limit} for start, limit in periods
-                    ],
-                }
-            ],
-        },
+        charging_profile=station_max(periods=periods, unit=unit, start=datetime.now(UTC)),
     )
 
 
