@@ -44,7 +44,7 @@ def balancer_status(balancer: LoadBalancer) -> BalancerStatus:
         )
     return BalancerStatus(
         mode=allocation.mode if allocation is not None else None,
-        caps=config.phase_cap_a,
+        caps=balancer.cap.phase_cap_a,  # in effect: the CSMS's site limit may lower it
         margin=config.margin_a,
         measured=history[-1].currents if history else None,
         history=history,

@@ -58,6 +58,9 @@ async def test_a_csms_limit_below_the_config_cap_is_obeyed_until_cleared(
     answer = await csms.station.call(site_max([(0, watts)], unit="W"))
     assert answer.status == "Accepted"
     await capped_at(balancer, SITE_LIMIT_A, CapSource.CSMS)
+    status = await garage.lc.status()
+    assert status.balancer is not None and status.balancer.caps == (SITE_LIMIT_A,) * 3
+    assert status.station is not None and status.station.cap == balancer.cap
     for _ in range(2):  # the period under way at the answer may have read the old cap
         await next_period(balancer)
     allocation = balancer.last_allocation
