@@ -70,10 +70,9 @@ async def test_a_csms_limit_below_the_config_cap_is_obeyed_until_cleared(
         lambda: (charge_point.limit or 0) <= HEADROOM_A, 20, "the car cut under the CSMS's limit"
     )
 
+    asked_for = {"chargingProfilePurpose": "ChargingStationMaxProfile"}
     reported = await csms.station.call(
-        call201.GetChargingProfiles(
-            request_id=7, charging_profile={"chargingProfilePurpose": "ChargingStationMaxProfile"}
-        )
+        call201.GetChargingProfiles(request_id=7, charging_profile=asked_for)
     )
     assert reported.status == "Accepted"
     await wait_until(lambda: bool(csms.profile_reports), 10, "ReportChargingProfiles")
@@ -84,6 +83,10 @@ async def test_a_csms_limit_below_the_config_cap_is_obeyed_until_cleared(
     cleared = await csms.station.call(call201.ClearChargingProfile(charging_profile_id=1))
     assert cleared.status == "Accepted"
     await capped_at(balancer, CONFIG_CAP_A, CapSource.CONFIG)
+    none_left = await csms.station.call(
+        call201.GetChargingProfiles(request_id=8, charging_profile=asked_for)
+    )
+    assert none_left.status == "NoProfiles"
     await wait_until(
         lambda: charge_point.limit == CHARGER_MAX_A, 20, "the car back at its charger's maximum"
     )
