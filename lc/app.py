@@ -28,6 +28,7 @@ from firmware.store import FirmwareStore
 from lc.balancer_status import balancer_status
 from lc.config import SiteConfig, load_config
 from lc.site_view import SiteView
+from lc.station_firmware import wire_firmware
 from lc.station_model import device_model, effective_balancer
 from lc.status_page import StationStatus, StatusSnapshot, render
 from modbus.reader import MeterReader
@@ -137,6 +138,8 @@ class LocalController:
             self._balancer_task = self._tasks.spawn(self.balancer.run(), "balancer")
         if self.station is not None:
             DeviceModelCalls(device_model(self, self._overrides), self.station).register()
+            if self.firmware is not None:
+                wire_firmware(self.station, self.firmware, self._tasks)
             self._station_task = self._tasks.spawn(self.station.run(), "station")
         app = metrics_app(registries)
         app.router.add_get("/", self._status_page)
@@ -227,6 +230,7 @@ class LocalController:
             self._balancer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._balancer_task
+        await self._tasks.stop()  # what else runs for the LC: the firmware notices' forwarding
         if self.balancer is not None:
             await self.balancer.stop()
         if self.firmware is not None:

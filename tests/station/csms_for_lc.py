@@ -71,6 +71,13 @@ class LcAtCsms(Cp201):
         self._csms.reports.append(report)
         return result201.NotifyReport()
 
+    @on("PublishFirmwareStatusNotification")
+    def on_publish_firmware_status(
+        self, **notice: Any
+    ) -> result201.PublishFirmwareStatusNotification:
+        self._csms.firmware_notices.append(notice)
+        return result201.PublishFirmwareStatusNotification()
+
     @on("DataTransfer")
     def on_data_transfer(self, vendor_id: str, **_: Any) -> result201.DataTransfer:
         return result201.DataTransfer(status="Accepted", data=f"csms saw {vendor_id}")
@@ -82,6 +89,8 @@ class CsmsForLc:
     boot_answers: list[tuple[str, int]] = field(default_factory=lambda: [("Accepted", 300)])
     clock_offset_s: float = 0.0  # how far the CSMS's clock is ahead of the machine's
     reports: list[dict[str, Any]] = field(default_factory=list)  # NotifyReports, snake_case
+    # PublishFirmwareStatusNotifications, snake_case
+    firmware_notices: list[dict[str, Any]] = field(default_factory=list)
     stations: list[LcAtCsms] = field(default_factory=list)
     connections: list[RecordingConnection] = field(default_factory=list)
     server: Server | None = None
