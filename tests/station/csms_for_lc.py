@@ -78,6 +78,11 @@ class LcAtCsms(Cp201):
         self._csms.firmware_notices.append(notice)
         return result201.PublishFirmwareStatusNotification()
 
+    @on("SignCertificate")
+    def on_sign_certificate(self, csr: str, **_: Any) -> result201.SignCertificate:
+        self._csms.csrs.append(csr)
+        return result201.SignCertificate(status="Accepted")
+
     @on("DataTransfer")
     def on_data_transfer(self, vendor_id: str, **_: Any) -> result201.DataTransfer:
         return result201.DataTransfer(status="Accepted", data=f"csms saw {vendor_id}")
@@ -89,6 +94,7 @@ class CsmsForLc:
     boot_answers: list[tuple[str, int]] = field(default_factory=lambda: [("Accepted", 300)])
     clock_offset_s: float = 0.0  # how far the CSMS's clock is ahead of the machine's
     reports: list[dict[str, Any]] = field(default_factory=list)  # NotifyReports, snake_case
+    csrs: list[str] = field(default_factory=list)  # the LC's SignCertificate requests
     # PublishFirmwareStatusNotifications, snake_case
     firmware_notices: list[dict[str, Any]] = field(default_factory=list)
     stations: list[LcAtCsms] = field(default_factory=list)

@@ -1,0 +1,96 @@
+"""The LC's certificates managed over its own link, end to end: the PyPI-ocpp CSMS installs
+and lists its root, triggers a renewal, signs the LC's real CSR with a CA made here and sends
+the certificate back."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from ocpp.v201 import call as call201
+
+from certificates.hash_data import serial_number_hex
+from lc.app import LocalController
+from lc.config import parse_config
+from station.session import LinkState
+from tests.certificates.ca import TestCa, pem
+from tests.peers import wait_until
+from tests.station.csms_for_lc import CsmsForLc, station_config
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+async def lc(csms: CsmsForLc, tmp_path: Path) -> AsyncIterator[LocalController]:
+    """A started LC with [certificates], Accepted at `csms`."""
+    config = station_config(csms, tmp_path)
+    config["certificates"] = {"folder": str(tmp_path / "certificates"), "organization": "Test CSO"}
+    controller = LocalController(parse_config(config))
+    await controller.start()
+    try:
+        link = controller.station
+        assert link is not None
+        await wait_until(lambda: link.session.state is LinkState.ACCEPTED, 10, "Accepted")
+        yield controller
+    finally:
+        await controller.stop()
+
+
+async def _install_root(csms: CsmsForLc, cso: TestCa) -> None:
+    request = call201.InstallCertificate(
+        certificate_type="CSMSRootCertificate", certificate=pem(cso.root)
+    )
+    assert (await csms.station.call(request)).status == "Accepted"
+
+
+async def _csr_after_trigger(csms: CsmsForLc) -> x509.CertificateSigningRequest:
+    heard = len(csms.csrs)
+    trigger = call201.TriggerMessage(requested_message="SignChargingStationCertificate")
+    assert (await csms.station.call(trigger)).status == "Accepted"
+    await wait_until(lambda: len(csms.csrs) > heard, 20, "the LC's SignCertificate")
+    return x509.load_pem_x509_csr(csms.csrs[-1].encode("ascii"))
+
+
+async def test_the_csms_installs_its_root_and_renews_the_lcs_certificate(
+    csms: CsmsForLc, lc: LocalController
+) -> None:
+    cso = TestCa("CSO Root")
+    await _install_root(csms, cso)
+    listing = call201.GetInstalledCertificateIds(certificate_type=["CSMSRootCertificate"])
+    listed = await csms.station.call(listing)
+    assert listed.status == "Accepted"
+    [chain] = listed.certificate_hash_data_chain
+    assert chain["certificate_type"] == "CSMSRootCertificate"
+    assert chain["certificate_hash_data"]["serial_number"] == serial_number_hex(cso.root)
+
+    leaf = cso.sign(await _csr_after_trigger(csms))
+    signed = call201.CertificateSigned(
+        certificate_chain=cso.chain_pem(leaf), certificate_type="ChargingStationCertificate"
+    )
+    assert (await csms.station.call(signed)).status == "Accepted"
+    assert lc.own_certificates is not None
+    current = lc.own_certificates.current(datetime.now(UTC))
+    assert current is not None
+    assert current.certificate.serial_number == leaf.serial_number
+
+    # The only CSMS root stays: without it the LC could not verify its CSMS any more.
+    deletion = call201.DeleteCertificate(certificate_hash_data=chain["certificate_hash_data"])
+    assert (await csms.station.call(deletion)).status == "Failed"
+
+
+async def test_a_certificate_from_an_unknown_ca_is_rejected_and_logged(
+    csms: CsmsForLc, lc: LocalController, caplog: pytest.LogCaptureFixture
+) -> None:
+    await _install_root(csms, TestCa("CSO Root"))
+    stranger = TestCa("Someone Else's Root")
+    leaf = stranger.sign(await _csr_after_trigger(csms))
+    signed = call201.CertificateSigned(certificate_chain=stranger.chain_pem(leaf))
+    with caplog.at_level(logging.WARNING):
+        assert (await csms.station.call(signed)).status == "Rejected"
+    assert "security event InvalidChargingStationCertificate" in caplog.text
+    assert lc.own_certificates is not None
+    assert lc.own_certificates.current(datetime.now(UTC)) is None
