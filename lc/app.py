@@ -104,7 +104,8 @@ class LocalController:
 
     def _use_managed_upstream_tls(self) -> None:
         """Towards a wss:// CSMS, the newest renewed certificate and the installed CSMS roots
-        (kept across restarts), besides what [router.upstream_tls] names."""
+        (kept across restarts), besides what [router.upstream_tls] names: for the chargers'
+        CSMS links and the LC's own."""
         configured = self.config.router.upstream_tls
         if configured is None or self.trust_store is None or self.own_certificates is None:
             return
@@ -112,6 +113,9 @@ class LocalController:
             configured, self.own_certificates, self.trust_store, datetime.now(UTC)
         )
         self.router.use_upstream_tls(context)
+        station = self.config.station
+        if self.station is not None and station is not None and station.ssl_context is not None:
+            self.station.use_ssl_context(context)  # the same TLS client settings: wss://
 
     async def _start(self) -> None:
         certificates = CollectorRegistry()

@@ -10,6 +10,7 @@ import contextvars
 import inspect
 import logging
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -85,6 +86,11 @@ class StationLink:
     def register(self, action: str, handler: Handler) -> None:
         """Answer the CSMS's `action` calls with `handler`."""
         self.handlers[action] = handler
+
+    def use_ssl_context(self, context: ssl.SSLContext) -> None:
+        """The next dial to a `wss://` CSMS uses `context` (the LC's renewed certificate, the
+        CSMS roots installed); the link open now keeps its TLS session."""
+        self._dialer.use_ssl_context(context)
 
     def after_answer(self, follow_up: FollowUp) -> None:
         """From inside a handler: run `follow_up` once the handler's answer is on its way

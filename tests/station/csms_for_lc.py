@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,7 +26,7 @@ def station_config(csms: CsmsForLc, state_folder: Path, **station: Any) -> dict[
     """An LC config that only routes and has the identity IDENTITY at `csms`."""
     return {
         "router": {
-            "upstream_url": f"ws://127.0.0.1:{csms.port}",
+            "upstream_url": f"{csms.scheme}://127.0.0.1:{csms.port}",
             "listen_host": "127.0.0.1",
             "listen_port": 0,
             "connection_loss": "close",
@@ -101,6 +102,11 @@ class CsmsForLc:
     connections: list[RecordingConnection] = field(default_factory=list)
     server: Server | None = None
     port: int = 0
+    ssl_context: ssl.SSLContext | None = None  # given: wss://
+
+    @property
+    def scheme(self) -> str:
+        return "ws" if self.ssl_context is None else "wss"
 
     def current_time(self) -> str:
         return to_ocpp_time(datetime.now(UTC) + timedelta(seconds=self.clock_offset_s))
@@ -110,7 +116,7 @@ class CsmsForLc:
         return self.stations[-1]
 
     def url(self, identity: str) -> str:
-        return f"ws://127.0.0.1:{self.port}/ocpp/{identity}"
+        return f"{self.scheme}://127.0.0.1:{self.port}/ocpp/{identity}"
 
     def calls(self) -> list[str]:
         """The actions of the LC's calls, over every connection, in order."""
@@ -138,6 +144,7 @@ class CsmsForLc:
             "127.0.0.1",
             self.port,
             subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+            ssl=self.ssl_context,
         )
         self.port = self.server.sockets[0].getsockname()[1]
 

@@ -5,6 +5,7 @@ the certificate back."""
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,9 +20,15 @@ from lc.config import parse_config
 from station.session import LinkState
 from tests.certificates.ca import TestCa, pem
 from tests.peers import wait_until
-from tests.station.csms_for_lc import CsmsForLc, station_config
+from tests.station.csms_for_lc import CsmsForLc, running_csms, station_config
 
 pytestmark = pytest.mark.timeout(60)
+
+
+def _presented_serial(csms: CsmsForLc) -> int:
+    """The serial of the client certificate the LC presented on its latest link."""
+    peer = csms.connections[-1].ws.transport.get_extra_info("peercert")
+    return int(peer["serialNumber"], 16)
 
 
 @pytest.fixture
@@ -94,3 +101,43 @@ async def test_a_certificate_from_an_unknown_ca_is_rejected_and_logged(
     assert "security event InvalidChargingStationCertificate" in caplog.text
     assert lc.own_certificates is not None
     assert lc.own_certificates.current(datetime.now(UTC)) is None
+
+
+async def test_the_next_link_to_the_csms_presents_the_certificate_it_signed(
+    tmp_path: Path,
+) -> None:
+    cso = TestCa("CSO Root")
+    requiring = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)  # security profile 3
+    requiring.load_cert_chain(*cso.issue_server(tmp_path))
+    requiring.verify_mode = ssl.CERT_REQUIRED
+    requiring.load_verify_locations(cadata=pem(cso.root))
+    (tmp_path / "configured").mkdir()
+    certificate, key = cso.issue_server(tmp_path / "configured")
+    ca = tmp_path / "csms-ca.pem"
+    ca.write_text(pem(cso.root))
+    async with running_csms(CsmsForLc(ssl_context=requiring)) as csms:
+        config = station_config(csms, tmp_path)
+        tls = {"ca": str(ca), "certificate": str(certificate), "private_key": str(key)}
+        config["router"]["upstream_tls"] = tls
+        folder = tmp_path / "certificates"
+        config["certificates"] = {"folder": str(folder), "organization": "Test CSO"}
+        controller = LocalController(parse_config(config))
+        await controller.start()
+        try:
+            link = controller.station
+            assert link is not None
+            await wait_until(lambda: link.session.state is LinkState.ACCEPTED, 10, "Accepted")
+            configured = x509.load_pem_x509_certificate(certificate.read_bytes())
+            assert _presented_serial(csms) == configured.serial_number
+            await _install_root(csms, cso)
+            leaf = cso.sign(await _csr_after_trigger(csms))
+            signed = call201.CertificateSigned(certificate_chain=cso.chain_pem(leaf))
+            assert (await csms.station.call(signed)).status == "Accepted"
+            await csms.stop()  # the link drops; the LC dials again
+            await wait_until(lambda: link.session.state is LinkState.DISCONNECTED, 10, "lost")
+            await csms.start()
+            await wait_until(lambda: len(csms.connections) == 2, 20, "the LC dialling again")
+            await wait_until(lambda: link.session.state is LinkState.ACCEPTED, 10, "Accepted")
+            assert _presented_serial(csms) == leaf.serial_number
+        finally:
+            await controller.stop()
