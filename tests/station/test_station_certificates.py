@@ -4,11 +4,13 @@ the certificate back."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -17,6 +19,7 @@ from ocpp.v201 import call as call201
 from certificates.hash_data import serial_number_hex
 from lc.app import LocalController
 from lc.config import parse_config
+from station.link import StationLink
 from station.session import LinkState
 from tests.certificates.ca import TestCa, pem
 from tests.peers import wait_until
@@ -31,10 +34,13 @@ def _presented_serial(csms: CsmsForLc) -> int:
     return int(peer["serialNumber"], 16)
 
 
-@pytest.fixture
-async def lc(csms: CsmsForLc, tmp_path: Path) -> AsyncIterator[LocalController]:
-    """A started LC with [certificates], Accepted at `csms`."""
+@contextlib.asynccontextmanager
+async def _accepted_lc(
+    csms: CsmsForLc, tmp_path: Path, **router: Any
+) -> AsyncIterator[tuple[LocalController, StationLink]]:
+    """A started LC with [certificates] (and `router` settings), Accepted at `csms`."""
     config = station_config(csms, tmp_path)
+    config["router"].update(router)
     config["certificates"] = {"folder": str(tmp_path / "certificates"), "organization": "Test CSO"}
     controller = LocalController(parse_config(config))
     await controller.start()
@@ -42,9 +48,15 @@ async def lc(csms: CsmsForLc, tmp_path: Path) -> AsyncIterator[LocalController]:
         link = controller.station
         assert link is not None
         await wait_until(lambda: link.session.state is LinkState.ACCEPTED, 10, "Accepted")
-        yield controller
+        yield controller, link
     finally:
         await controller.stop()
+
+
+@pytest.fixture
+async def lc(csms: CsmsForLc, tmp_path: Path) -> AsyncIterator[LocalController]:
+    async with _accepted_lc(csms, tmp_path) as (controller, _link):
+        yield controller
 
 
 async def _install_root(csms: CsmsForLc, cso: TestCa) -> None:
@@ -115,29 +127,20 @@ async def test_the_next_link_to_the_csms_presents_the_certificate_it_signed(
     certificate, key = cso.issue_server(tmp_path / "configured")
     ca = tmp_path / "csms-ca.pem"
     ca.write_text(pem(cso.root))
-    async with running_csms(CsmsForLc(ssl_context=requiring)) as csms:
-        config = station_config(csms, tmp_path)
-        tls = {"ca": str(ca), "certificate": str(certificate), "private_key": str(key)}
-        config["router"]["upstream_tls"] = tls
-        folder = tmp_path / "certificates"
-        config["certificates"] = {"folder": str(folder), "organization": "Test CSO"}
-        controller = LocalController(parse_config(config))
-        await controller.start()
-        try:
-            link = controller.station
-            assert link is not None
-            await wait_until(lambda: link.session.state is LinkState.ACCEPTED, 10, "Accepted")
-            configured = x509.load_pem_x509_certificate(certificate.read_bytes())
-            assert _presented_serial(csms) == configured.serial_number
-            await _install_root(csms, cso)
-            leaf = cso.sign(await _csr_after_trigger(csms))
-            signed = call201.CertificateSigned(certificate_chain=cso.chain_pem(leaf))
-            assert (await csms.station.call(signed)).status == "Accepted"
-            await csms.stop()  # the link drops; the LC dials again
-            await wait_until(lambda: link.session.state is LinkState.DISCONNECTED, 10, "lost")
-            await csms.start()
-            await wait_until(lambda: len(csms.connections) == 2, 20, "the LC dialling again")
-            await wait_until(lambda: link.session.state is LinkState.ACCEPTED, 10, "Accepted")
-            assert _presented_serial(csms) == leaf.serial_number
-        finally:
-            await controller.stop()
+    tls = {"ca": str(ca), "certificate": str(certificate), "private_key": str(key)}
+    async with (
+        running_csms(CsmsForLc(ssl_context=requiring)) as csms,
+        _accepted_lc(csms, tmp_path, upstream_tls=tls) as (_controller, link),
+    ):
+        configured = x509.load_pem_x509_certificate(certificate.read_bytes())
+        assert _presented_serial(csms) == configured.serial_number
+        await _install_root(csms, cso)
+        leaf = cso.sign(await _csr_after_trigger(csms))
+        signed = call201.CertificateSigned(certificate_chain=cso.chain_pem(leaf))
+        assert (await csms.station.call(signed)).status == "Accepted"
+        await csms.stop()  # the link drops; the LC dials again
+        await wait_until(lambda: link.session.state is LinkState.DISCONNECTED, 10, "lost")
+        await csms.start()
+        await wait_until(lambda: len(csms.connections) == 2, 20, "the LC dialling again")
+        await wait_until(lambda: link.session.state is LinkState.ACCEPTED, 10, "Accepted")
+        assert _presented_serial(csms) == leaf.serial_number
