@@ -50,6 +50,8 @@ class LcAtCsms(Cp201):
     def __init__(self, identity: str, connection: RecordingConnection, csms: CsmsForLc) -> None:
         super().__init__(identity, connection)
         self._csms = csms
+        self.identity = identity
+        self.firmware_statuses: list[str] = []
 
     @on("BootNotification")
     def on_boot(self, **_: Any) -> result201.BootNotification:
@@ -78,6 +80,11 @@ class LcAtCsms(Cp201):
     ) -> result201.PublishFirmwareStatusNotification:
         self._csms.firmware_notices.append(notice)
         return result201.PublishFirmwareStatusNotification()
+
+    @on("FirmwareStatusNotification")
+    def on_firmware_status(self, status: str, **_: Any) -> result201.FirmwareStatusNotification:
+        self.firmware_statuses.append(status)  # a charger's, relayed by the LC
+        return result201.FirmwareStatusNotification()
 
     @on("SignCertificate")
     def on_sign_certificate(self, csr: str, **_: Any) -> result201.SignCertificate:
@@ -114,6 +121,10 @@ class CsmsForLc:
     @property
     def station(self) -> LcAtCsms:
         return self.stations[-1]
+
+    def connected(self, identity: str) -> LcAtCsms:
+        """The latest connection of `identity`: the LC's own, or a charger's through it."""
+        return next(s for s in reversed(self.stations) if s.identity == identity)
 
     def url(self, identity: str) -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}/ocpp/{identity}"

@@ -13,28 +13,28 @@ from ocpp.v201 import call as call201
 from firmware.publication import FINAL
 from lc.app import LocalController
 from lc.config import parse_config
-from station.link import StationLink
 from station.session import LinkState
+from tests.conftest import lc_url
 from tests.firmware.origin import FIRMWARE, MD5, origin_server
-from tests.peers import install_firmware, wait_until
-from tests.station.csms_for_lc import CsmsForLc, station_config
+from tests.peers import connect_charge_point, now_iso, wait_until
+from tests.station.csms_for_lc import IDENTITY, CsmsForLc, station_config
 
 pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-async def station(csms: CsmsForLc, tmp_path: Path) -> AsyncIterator[StationLink]:
-    """A started LC with [firmware], Accepted at `csms`: its link."""
+async def lc(csms: CsmsForLc, tmp_path: Path) -> AsyncIterator[LocalController]:
+    """A started LC with [firmware], Accepted at `csms`."""
     config = station_config(csms, tmp_path)
     firmware = tmp_path / "firmware"
     config["firmware"] = {"folder": str(firmware), "listen_host": "127.0.0.1", "listen_port": 0}
     lc = LocalController(parse_config(config))
     await lc.start()
     try:
-        assert lc.station is not None
         link = lc.station
+        assert link is not None
         await wait_until(lambda: link.session.state is LinkState.ACCEPTED, 10, "Accepted")
-        yield link
+        yield lc
     finally:
         await lc.stop()
 
@@ -53,7 +53,7 @@ def _statuses(csms: CsmsForLc, request_id: int) -> list[str]:
 
 async def _publish(csms: CsmsForLc, location: str, checksum: str, request_id: int) -> None:
     request = call201.PublishFirmware(location=location, checksum=checksum, request_id=request_id)
-    answer = await csms.station.call(request)
+    answer = await csms.connected(IDENTITY).call(request)
     assert answer.status == "Accepted"
     await wait_until(
         lambda: any(s in FINAL for s in _statuses(csms, request_id)), 30, "the final status"
@@ -63,36 +63,40 @@ async def _publish(csms: CsmsForLc, location: str, checksum: str, request_id: in
 async def _trigger(csms: CsmsForLc) -> dict[str, Any]:
     heard = len(csms.firmware_notices)
     request = call201.TriggerMessage(requested_message="PublishFirmwareStatusNotification")
-    answer = await csms.station.call(request)
+    answer = await csms.connected(IDENTITY).call(request)
     assert answer.status == "Accepted"
     await wait_until(lambda: len(csms.firmware_notices) > heard, 10, "the triggered status")
     return csms.firmware_notices[-1]
 
 
 async def test_the_csms_publishes_firmware_a_charger_downloads_from_the_lc(
-    csms: CsmsForLc, station: StationLink, firmware_file: Path
+    csms: CsmsForLc, lc: LocalController, firmware_file: Path
 ) -> None:
     assert (await _trigger(csms))["status"] == "Idle"  # nothing published yet (L03.FR.11)
     async with origin_server(firmware_file) as origin:
         await _publish(csms, f"{origin.base_url}/fw.bin", MD5, 7)
     assert _statuses(csms, 7) == ["Downloading", "Downloaded", "ChecksumVerified", "Published"]
     [uri] = csms.firmware_notices[-1]["location"]
-    downloaded: list[bytes] = []
-    charger_steps: list[str] = []
-
-    async def notify(status: str) -> None:
-        charger_steps.append(status)
-
-    await install_firmware(uri, downloaded, notify)
-    assert downloaded == [FIRMWARE]
-    assert charger_steps[-1] == "Installed"
+    charger = await connect_charge_point(lc_url(lc.router), "CP-1", "ocpp2.0.1")
+    try:
+        assert (await charger.cp.boot()).status == "Accepted"
+        update = call201.UpdateFirmware(
+            request_id=3, firmware={"location": uri, "retrieveDateTime": now_iso()}
+        )
+        assert (await csms.connected("CP-1").call(update)).status == "Accepted"
+        await charger.cp.transfers.finished()
+        assert charger.cp.firmware == [FIRMWARE]  # the bytes the LC served
+        statuses = csms.connected("CP-1").firmware_statuses
+        await wait_until(lambda: statuses[-1:] == ["Installed"], 10, "Installed")
+    finally:
+        await charger.close()
     assert (await _trigger(csms))["status"] == "Idle"  # published: Idle (L03.FR.10)
-    answer = await csms.station.call(call201.UnpublishFirmware(checksum=MD5))
+    answer = await csms.connected(IDENTITY).call(call201.UnpublishFirmware(checksum=MD5))
     assert answer.status == "Unpublished"
 
 
 async def test_a_wrong_checksum_reaches_the_csms_as_invalid_checksum(
-    csms: CsmsForLc, station: StationLink, firmware_file: Path
+    csms: CsmsForLc, lc: LocalController, firmware_file: Path
 ) -> None:
     async with origin_server(firmware_file) as origin:
         await _publish(csms, f"{origin.base_url}/fw.bin", "0" * 32, 8)
@@ -102,7 +106,7 @@ async def test_a_wrong_checksum_reaches_the_csms_as_invalid_checksum(
 
 
 async def test_statuses_wait_while_the_link_is_down_and_go_in_order_when_it_is_back(
-    csms: CsmsForLc, station: StationLink, firmware_file: Path
+    csms: CsmsForLc, lc: LocalController, firmware_file: Path
 ) -> None:
     async with origin_server(firmware_file) as origin:
         request = call201.PublishFirmware(
@@ -112,10 +116,17 @@ async def test_statuses_wait_while_the_link_is_down_and_go_in_order_when_it_is_b
             retries=1,
             retry_interval=0,
         )
-        assert (await csms.station.call(request)).status == "Accepted"
+        assert (await csms.connected(IDENTITY).call(request)).status == "Accepted"
         await wait_until(lambda: _statuses(csms, 9) == ["Downloading"], 10, "Downloading")
+        # One call is outstanding at a time: the triggered Heartbeat goes once Downloading is
+        # answered (one in flight when the link drops is sent again).
+        heartbeat = call201.TriggerMessage(requested_message="Heartbeat")
+        assert (await csms.connected(IDENTITY).call(heartbeat)).status == "Accepted"
+        await wait_until(lambda: "Heartbeat" in csms.calls(), 10, "the triggered Heartbeat")
         await csms.stop()
-        await wait_until(lambda: station.session.state is LinkState.DISCONNECTED, 10, "link lost")
+        link = lc.station
+        assert link is not None
+        await wait_until(lambda: link.session.state is LinkState.DISCONNECTED, 10, "link lost")
         origin.drop_link.set()  # the download breaks off and resumes while the link is down
         await wait_until(lambda: len(origin.ranges) == 2, 20, "the resumed download")
         await csms.start()
