@@ -16,8 +16,12 @@ import websockets
 from ocpp.v201 import call_result as result201
 from websockets.asyncio.server import Server, ServerConnection
 
+from lc.app import LocalController
+from lc.config import parse_config
 from ocpp_knowledge.ocpp_time import to_ocpp_time
-from tests.peers import Cp201, RecordingConnection, on
+from station.link import StationLink
+from station.session import LinkState
+from tests.peers import Cp201, RecordingConnection, on, wait_until
 
 IDENTITY = "LC-GARAGE-1"
 
@@ -173,3 +177,17 @@ async def running_csms(csms: CsmsForLc) -> AsyncIterator[CsmsForLc]:
         yield csms
     finally:
         await csms.stop()
+
+
+@contextlib.asynccontextmanager
+async def accepted_lc(config: dict[str, Any]) -> AsyncIterator[tuple[LocalController, StationLink]]:
+    """A started LC from `config` (with a [station] table), once the CSMS Accepted its boot."""
+    controller = LocalController(parse_config(config))
+    await controller.start()
+    try:
+        link = controller.station
+        assert link is not None
+        await wait_until(lambda: link.session.state is LinkState.ACCEPTED, 10, "Accepted")
+        yield controller, link
+    finally:
+        await controller.stop()

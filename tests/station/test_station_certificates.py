@@ -4,7 +4,6 @@ the certificate back."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import ssl
 from collections.abc import AsyncIterator
@@ -18,12 +17,10 @@ from ocpp.v201 import call as call201
 
 from certificates.hash_data import serial_number_hex
 from lc.app import LocalController
-from lc.config import parse_config
-from station.link import StationLink
 from station.session import LinkState
 from tests.certificates.ca import TestCa, pem
 from tests.peers import wait_until
-from tests.station.csms_for_lc import CsmsForLc, running_csms, station_config
+from tests.station.csms_for_lc import CsmsForLc, accepted_lc, running_csms, station_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -34,28 +31,17 @@ def _presented_serial(csms: CsmsForLc) -> int:
     return int(peer["serialNumber"], 16)
 
 
-@contextlib.asynccontextmanager
-async def _accepted_lc(
-    csms: CsmsForLc, tmp_path: Path, **router: Any
-) -> AsyncIterator[tuple[LocalController, StationLink]]:
-    """A started LC with [certificates] (and `router` settings), Accepted at `csms`."""
+def _config(csms: CsmsForLc, tmp_path: Path, **router: Any) -> dict[str, Any]:
+    """An LC config with [certificates] (and `router` settings) at `csms`."""
     config = station_config(csms, tmp_path)
     config["router"].update(router)
     config["certificates"] = {"folder": str(tmp_path / "certificates"), "organization": "Test CSO"}
-    controller = LocalController(parse_config(config))
-    await controller.start()
-    try:
-        link = controller.station
-        assert link is not None
-        await wait_until(lambda: link.session.state is LinkState.ACCEPTED, 10, "Accepted")
-        yield controller, link
-    finally:
-        await controller.stop()
+    return config
 
 
 @pytest.fixture
 async def lc(csms: CsmsForLc, tmp_path: Path) -> AsyncIterator[LocalController]:
-    async with _accepted_lc(csms, tmp_path) as (controller, _link):
+    async with accepted_lc(_config(csms, tmp_path)) as (controller, _link):
         yield controller
 
 
@@ -130,7 +116,7 @@ async def test_the_next_link_to_the_csms_presents_the_certificate_it_signed(
     tls = {"ca": str(ca), "certificate": str(certificate), "private_key": str(key)}
     async with (
         running_csms(CsmsForLc(ssl_context=requiring)) as csms,
-        _accepted_lc(csms, tmp_path, upstream_tls=tls) as (_controller, link),
+        accepted_lc(_config(csms, tmp_path, upstream_tls=tls)) as (_controller, link),
     ):
         configured = x509.load_pem_x509_certificate(certificate.read_bytes())
         assert _presented_serial(csms) == configured.serial_number

@@ -12,12 +12,11 @@ from ocpp.v201 import call as call201
 
 from firmware.publication import FINAL
 from lc.app import LocalController
-from lc.config import parse_config
 from station.session import LinkState
 from tests.conftest import lc_url
 from tests.firmware.origin import FIRMWARE, MD5, origin_server
 from tests.peers import connect_charge_point, now_iso, wait_until
-from tests.station.csms_for_lc import IDENTITY, CsmsForLc, station_config
+from tests.station.csms_for_lc import IDENTITY, CsmsForLc, accepted_lc, station_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -28,15 +27,8 @@ async def lc(csms: CsmsForLc, tmp_path: Path) -> AsyncIterator[LocalController]:
     config = station_config(csms, tmp_path)
     firmware = tmp_path / "firmware"
     config["firmware"] = {"folder": str(firmware), "listen_host": "127.0.0.1", "listen_port": 0}
-    lc = LocalController(parse_config(config))
-    await lc.start()
-    try:
-        link = lc.station
-        assert link is not None
-        await wait_until(lambda: link.session.state is LinkState.ACCEPTED, 10, "Accepted")
-        yield lc
-    finally:
-        await lc.stop()
+    async with accepted_lc(config) as (controller, _link):
+        yield controller
 
 
 @pytest.fixture
