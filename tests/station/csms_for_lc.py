@@ -83,6 +83,8 @@ class LcAtCsms(Cp201):
         self, **notice: Any
     ) -> result201.PublishFirmwareStatusNotification:
         self._csms.firmware_notices.append(notice)
+        if self._csms.refuse_firmware_notices:
+            raise RuntimeError("refused")  # the ocpp package answers InternalError
         return result201.PublishFirmwareStatusNotification()
 
     @on("FirmwareStatusNotification")
@@ -109,6 +111,7 @@ class CsmsForLc:
     csrs: list[str] = field(default_factory=list)  # the LC's SignCertificate requests
     # PublishFirmwareStatusNotifications, snake_case
     firmware_notices: list[dict[str, Any]] = field(default_factory=list)
+    refuse_firmware_notices: bool = False  # answer them with a CALLERROR (still recorded)
     stations: list[LcAtCsms] = field(default_factory=list)
     connections: list[RecordingConnection] = field(default_factory=list)
     server: Server | None = None

@@ -12,6 +12,7 @@ from ocpp.v201 import call as call201
 
 from firmware.publication import FINAL
 from lc.app import LocalController
+from lc.station_firmware import NOTICE_ATTEMPTS
 from station.session import LinkState
 from tests.conftest import lc_url
 from tests.firmware.origin import FIRMWARE, MD5, origin_server
@@ -125,3 +126,14 @@ async def test_statuses_wait_while_the_link_is_down_and_go_in_order_when_it_is_b
         await wait_until(lambda: any(s in FINAL for s in _statuses(csms, 9)), 30, "the rest")
     assert _statuses(csms, 9) == ["Downloading", "Downloaded", "ChecksumVerified", "Published"]
     assert len(csms.connections) == 2
+
+
+async def test_a_status_the_csms_keeps_refusing_is_dropped_and_the_next_ones_go(
+    csms: CsmsForLc, lc: LocalController
+) -> None:
+    csms.refuse_firmware_notices = True
+    await _trigger(csms)
+    await wait_until(lambda: len(csms.firmware_notices) == NOTICE_ATTEMPTS, 10, "every try")
+    csms.refuse_firmware_notices = False
+    assert (await _trigger(csms))["status"] == "Idle"
+    assert len(csms.firmware_notices) == NOTICE_ATTEMPTS + 1
