@@ -258,7 +258,7 @@ class LocalController:
             self._balancer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._balancer_task
-        await self._tasks.stop()  # what else runs for the LC: the firmware notices' forwarding
+        await self._tasks.stop()  # the rest: firmware notices, certificate renewal, redials
         if self.balancer is not None:
             await self.balancer.stop()
         if self.firmware is not None:
