@@ -35,12 +35,16 @@ class StationCertificates:
         security_event: Callable[[str, str], None],
         use_certificate: Callable[[OwnCertificate], None],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        store: TrustStore | None = None,
+        own: OwnCertificates | None = None,
     ) -> None:
         """`send_call(action, payload)`: a CALL to the CSMS; `security_event(type, techInfo)`:
         a SecurityEventNotification; `use_certificate`: connect with this certificate now
-        (`Router.use_upstream_tls`, then `redial_csms_links`)."""
-        self.store = TrustStore(settings.trust_folder)
-        self.own = OwnCertificates(settings.own_folder)
+        (`Router.use_upstream_tls`, then `redial_csms_links`). `store` and `own`: the trust
+        store and own certificates on the settings' folders the rest of the LC reads, so what
+        is installed or renewed here is what it sees."""
+        self.store = store or TrustStore(settings.trust_folder)
+        self.own = own or OwnCertificates(settings.own_folder)
         self.renewal = CertificateRenewal(
             RenewalSettings(
                 identity,

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from balancer.control import LoadBalancer
 from certificates.expiry import CertificateExpiry, CertificatesByUse, from_files, from_managed
-from certificates.own_identity import OwnCertificates
+from certificates.own_identity import OwnCertificate, OwnCertificates
 from certificates.trust_store import TrustStore
 from certificates.upstream_tls import managed_upstream_context
 from firmware.config import FirmwareSettings
@@ -28,6 +28,8 @@ from firmware.store import FirmwareStore
 from lc.balancer_status import balancer_status
 from lc.config import SiteConfig, load_config
 from lc.site_view import SiteView
+from lc.station_certificates import CertificatesAtCsms
+from lc.station_firmware import wire_firmware
 from lc.station_model import device_model, effective_balancer, site_limit
 from lc.status_page import StationStatus, StatusSnapshot, render
 from modbus.reader import MeterReader
@@ -102,7 +104,8 @@ class LocalController:
 
     def _use_managed_upstream_tls(self) -> None:
         """Towards a wss:// CSMS, the newest renewed certificate and the installed CSMS roots
-        (kept across restarts), besides what [router.upstream_tls] names."""
+        (kept across restarts), besides what [router.upstream_tls] names: for the chargers'
+        CSMS links and the LC's own."""
         configured = self.config.router.upstream_tls
         if configured is None or self.trust_store is None or self.own_certificates is None:
             return
@@ -110,6 +113,9 @@ class LocalController:
             configured, self.own_certificates, self.trust_store, datetime.now(UTC)
         )
         self.router.use_upstream_tls(context)
+        station = self.config.station
+        if self.station is not None and station is not None and station.ssl_context is not None:
+            self.station.use_ssl_context(context)  # the same TLS client settings: wss://
 
     async def _start(self) -> None:
         certificates = CollectorRegistry()
@@ -139,6 +145,9 @@ class LocalController:
             DeviceModelCalls(device_model(self, self._overrides), self.station).register()
             assert self.config.station is not None  # the link exists only with [station]
             site_limit(self.station, self.balancer, self.config.station.state_path)
+            if self.firmware is not None:
+                wire_firmware(self.station, self.firmware, self._tasks)
+            self._wire_certificates(self.station)
             self._station_task = self._tasks.spawn(self.station.run(), "station")
         app = metrics_app(registries)
         app.router.add_get("/", self._status_page)
@@ -158,6 +167,28 @@ class LocalController:
             settings.listen_host,
             self.metrics_port,
         )
+
+    def _wire_certificates(self, link: StationLink) -> None:
+        """With [certificates], the CSMS manages them over the LC's own link."""
+        managed = self.config.certificates
+        if managed is None or self.trust_store is None or self.own_certificates is None:
+            return
+        CertificatesAtCsms(
+            link,
+            managed,
+            self.trust_store,
+            self.own_certificates,
+            self._use_renewed_certificate,
+            self._tasks,
+        ).wire()
+
+    def _use_renewed_certificate(self, renewed: OwnCertificate) -> None:
+        """A02.FR.08: new CSMS links present the renewed certificate; open ones move to it."""
+        log.info(
+            "renewed charging-station certificate %x in use", renewed.certificate.serial_number
+        )
+        self._use_managed_upstream_tls()
+        self._tasks.spawn(self.router.redial_csms_links(), "redial CSMS links")
 
     async def _start_firmware(self, settings: FirmwareSettings) -> CollectorRegistry:
         """The firmware store, its file server and the publisher; their metrics registry."""
@@ -230,6 +261,7 @@ class LocalController:
             self._balancer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._balancer_task
+        await self._tasks.stop()  # the rest: firmware notices, certificate renewal, redials
         if self.balancer is not None:
             await self.balancer.stop()
         if self.firmware is not None:

@@ -13,7 +13,9 @@ The session checks the request against the official schema before a handler sees
 response before it is sent (a response that fails the check goes out as an InternalError
 CALLERROR, as does a handler's exception); an action without a handler is answered
 NotSupported. TriggerMessage is answered by the session itself: what it may trigger depends
-on the boot state.
+on the boot state. A message another part of the LC sends is made triggerable with
+`StationLink.on_trigger(requested message, sender)`: after the Accepted answer the sender
+(a coroutine function) runs and sends it with `call`.
 
 A handler that promises messages after its answer (a GetBaseReport's NotifyReports) hands
 them to `StationLink.after_answer(coroutine function)`: they start once the answer is queued.

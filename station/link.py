@@ -10,6 +10,7 @@ import contextvars
 import inspect
 import logging
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from station.session import (
     Output,
     Send,
     StationSession,
+    Triggered,
 )
 from supervision.tasks import Tasks
 
@@ -73,10 +75,22 @@ class StationLink:
         self._tasks = Tasks("station")
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._senders: dict[str, FollowUp] = {}  # triggerable message -> what sends it
+
+    def on_trigger(self, requested: str, sender: FollowUp) -> None:
+        """Let the CSMS trigger `requested` (TriggerMessage); `sender` then sends it, after the
+        Accepted answer, with `call`."""
+        self._senders[requested] = sender
+        self.session.allow_trigger(requested)
 
     def register(self, action: str, handler: Handler) -> None:
         """Answer the CSMS's `action` calls with `handler`."""
         self.handlers[action] = handler
+
+    def use_ssl_context(self, context: ssl.SSLContext) -> None:
+        """The next dial to a `wss://` CSMS uses `context` (the LC's renewed certificate, the
+        CSMS roots installed); the link open now keeps its TLS session."""
+        self._dialer.use_ssl_context(context)
 
     def after_answer(self, follow_up: FollowUp) -> None:
         """From inside a handler: run `follow_up` once the handler's answer is on its way
@@ -181,6 +195,9 @@ class StationLink:
                 self._settle(output.message_id, output.payload, None)
             elif isinstance(output, CallFailed):
                 self._settle(output.message_id, None, output.reason)
+            elif isinstance(output, Triggered):
+                sender = self._senders[output.requested]
+                self._tasks.spawn(sender(), f"station triggered {output.requested}")
             elif isinstance(output, BootAnswered):
                 log.info(
                     "station %s: BootNotification %s (interval %d s)",

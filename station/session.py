@@ -107,6 +107,14 @@ class BootAnswered:
 
 
 @dataclass(frozen=True, slots=True)
+class Triggered:
+    """The CSMS triggered `requested`, one of the messages registered with `allow_trigger`:
+    its sender follows the (already sent) Accepted answer."""
+
+    requested: str
+
+
+@dataclass(frozen=True, slots=True)
 class ClockJumped:
     """The CSMS's clock moved away from the LC's by more than the reporting threshold."""
 
@@ -114,7 +122,7 @@ class ClockJumped:
     change_s: float  # how far it moved since the last comparison
 
 
-Output = Send | IncomingCall | CallAnswered | CallFailed | BootAnswered | ClockJumped
+Output = Send | IncomingCall | CallAnswered | CallFailed | BootAnswered | Triggered | ClockJumped
 
 
 @dataclass(slots=True)
@@ -155,6 +163,12 @@ class StationSession:
         self._boot_due: float | None = None  # when to (re)send a BootNotification
         self._last_sent = 0.0
         self._answering: dict[str, str] = {}  # CSMS call ids being handled -> action
+        self._registered_triggers: set[str] = set()  # sent by the LC's parts, see allow_trigger
+
+    def allow_trigger(self, requested: str) -> None:
+        """Let TriggerMessage ask for `requested` (a MessageTriggerEnum value) that another
+        part of the LC sends: the session answers Accepted and emits `Triggered(requested)`."""
+        self._registered_triggers.add(requested)
 
     # -- the link ---------------------------------------------------------------------------
 
@@ -306,18 +320,21 @@ class StationSession:
 
     def _trigger(self, message_id: str, payload: dict[str, Any], now: float) -> list[Output]:
         requested = payload["requestedMessage"]
-        if "evse" in payload and requested in _TRIGGERABLE:
+        triggerable = _TRIGGERABLE | self._registered_triggers
+        if "evse" in payload and requested in triggerable:
             status = "Rejected"  # the LC's own messages are about the whole station
         elif requested == "BootNotification" and self.state is LinkState.ACCEPTED:
             status = "Rejected"  # F06.FR.17: not once the boot is Accepted
-        elif requested in _TRIGGERABLE:
+        elif requested in triggerable:
             status = "Accepted"
         elif requested in _NOT_TRIGGERABLE:
             status = "Rejected"
         else:
             status = "NotImplemented"
         outputs = self.answer(message_id, {"status": status}, now)
-        if status == "Accepted":
+        if status == "Accepted" and requested in self._registered_triggers:
+            outputs.append(Triggered(requested))
+        elif status == "Accepted":
             # F06.FR.05: the triggered message follows the answer to TriggerMessage.
             self._queue.appendleft(self._triggered(requested))
             outputs += self._drain(now)

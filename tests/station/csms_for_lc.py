@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,8 +16,12 @@ import websockets
 from ocpp.v201 import call_result as result201
 from websockets.asyncio.server import Server, ServerConnection
 
+from lc.app import LocalController
+from lc.config import parse_config
 from ocpp_knowledge.ocpp_time import to_ocpp_time
-from tests.peers import Cp201, RecordingConnection, on
+from station.link import StationLink
+from station.session import LinkState
+from tests.peers import Cp201, RecordingConnection, on, wait_until
 
 IDENTITY = "LC-GARAGE-1"
 
@@ -25,7 +30,7 @@ def station_config(csms: CsmsForLc, state_folder: Path, **station: Any) -> dict[
     """An LC config that only routes and has the identity IDENTITY at `csms`."""
     return {
         "router": {
-            "upstream_url": f"ws://127.0.0.1:{csms.port}",
+            "upstream_url": f"{csms.scheme}://127.0.0.1:{csms.port}",
             "listen_host": "127.0.0.1",
             "listen_port": 0,
             "connection_loss": "close",
@@ -49,6 +54,8 @@ class LcAtCsms(Cp201):
     def __init__(self, identity: str, connection: RecordingConnection, csms: CsmsForLc) -> None:
         super().__init__(identity, connection)
         self._csms = csms
+        self.identity = identity
+        self.firmware_statuses: list[str] = []
 
     @on("BootNotification")
     def on_boot(self, **_: Any) -> result201.BootNotification:
@@ -76,6 +83,25 @@ class LcAtCsms(Cp201):
         self._csms.profile_reports.append(report)
         return result201.ReportChargingProfiles()
 
+    @on("PublishFirmwareStatusNotification")
+    def on_publish_firmware_status(
+        self, **notice: Any
+    ) -> result201.PublishFirmwareStatusNotification:
+        self._csms.firmware_notices.append(notice)
+        if self._csms.refuse_firmware_notices:
+            raise RuntimeError("refused")  # the ocpp package answers InternalError
+        return result201.PublishFirmwareStatusNotification()
+
+    @on("FirmwareStatusNotification")
+    def on_firmware_status(self, status: str, **_: Any) -> result201.FirmwareStatusNotification:
+        self.firmware_statuses.append(status)  # a charger's, relayed by the LC
+        return result201.FirmwareStatusNotification()
+
+    @on("SignCertificate")
+    def on_sign_certificate(self, csr: str, **_: Any) -> result201.SignCertificate:
+        self._csms.csrs.append(csr)
+        return result201.SignCertificate(status="Accepted")
+
     @on("DataTransfer")
     def on_data_transfer(self, vendor_id: str, **_: Any) -> result201.DataTransfer:
         return result201.DataTransfer(status="Accepted", data=f"csms saw {vendor_id}")
@@ -88,10 +114,19 @@ class CsmsForLc:
     clock_offset_s: float = 0.0  # how far the CSMS's clock is ahead of the machine's
     reports: list[dict[str, Any]] = field(default_factory=list)  # NotifyReports, snake_case
     profile_reports: list[dict[str, Any]] = field(default_factory=list)  # snake_case
+    csrs: list[str] = field(default_factory=list)  # the LC's SignCertificate requests
+    # PublishFirmwareStatusNotifications, snake_case
+    firmware_notices: list[dict[str, Any]] = field(default_factory=list)
+    refuse_firmware_notices: bool = False  # answer them with a CALLERROR (still recorded)
     stations: list[LcAtCsms] = field(default_factory=list)
     connections: list[RecordingConnection] = field(default_factory=list)
     server: Server | None = None
     port: int = 0
+    ssl_context: ssl.SSLContext | None = None  # given: wss://
+
+    @property
+    def scheme(self) -> str:
+        return "ws" if self.ssl_context is None else "wss"
 
     def current_time(self) -> str:
         return to_ocpp_time(datetime.now(UTC) + timedelta(seconds=self.clock_offset_s))
@@ -100,8 +135,12 @@ class CsmsForLc:
     def station(self) -> LcAtCsms:
         return self.stations[-1]
 
+    def connected(self, identity: str) -> LcAtCsms:
+        """The latest connection of `identity`: the LC's own, or a charger's through it."""
+        return next(s for s in reversed(self.stations) if s.identity == identity)
+
     def url(self, identity: str) -> str:
-        return f"ws://127.0.0.1:{self.port}/ocpp/{identity}"
+        return f"{self.scheme}://127.0.0.1:{self.port}/ocpp/{identity}"
 
     def calls(self) -> list[str]:
         """The actions of the LC's calls, over every connection, in order."""
@@ -129,6 +168,7 @@ class CsmsForLc:
             "127.0.0.1",
             self.port,
             subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+            ssl=self.ssl_context,
         )
         self.port = self.server.sockets[0].getsockname()[1]
 
@@ -146,3 +186,17 @@ async def running_csms(csms: CsmsForLc) -> AsyncIterator[CsmsForLc]:
         yield csms
     finally:
         await csms.stop()
+
+
+@contextlib.asynccontextmanager
+async def accepted_lc(config: dict[str, Any]) -> AsyncIterator[tuple[LocalController, StationLink]]:
+    """A started LC from `config` (with a [station] table), once the CSMS Accepted its boot."""
+    controller = LocalController(parse_config(config))
+    await controller.start()
+    try:
+        link = controller.station
+        assert link is not None
+        await wait_until(lambda: link.session.state is LinkState.ACCEPTED, 10, "Accepted")
+        yield controller, link
+    finally:
+        await controller.stop()

@@ -20,6 +20,7 @@ from station.session import (
     SessionTimers,
     StationIdentity,
     StationSession,
+    Triggered,
 )
 
 IDENTITY = StationIdentity("Example", "LocalController", None, "0.1.0")
@@ -94,6 +95,23 @@ def test_a_handler_answer_that_breaks_the_schema_goes_out_as_internal_error() ->
     (error,) = sent(session.answer("c1", {"status": "Fine"}, NOW))
     assert error[:3] == [4, "c1", "InternalError"]
     assert session.answer("c1", {"status": "Accepted"}, NOW) == []  # answered once only
+
+
+def test_a_registered_trigger_is_accepted_and_handed_on_after_the_answer() -> None:
+    session = accepted_session()
+
+    def trigger(message_id: str, **extra: Any) -> str:
+        request = {"requestedMessage": "SignChargingStationCertificate", **extra}
+        return json.dumps([2, message_id, "TriggerMessage", request])
+
+    unknown = sent(session.receive(trigger("t1"), NOW))
+    assert unknown == [[3, "t1", {"status": "NotImplemented"}]]
+    session.allow_trigger("SignChargingStationCertificate")
+    answer, triggered = session.receive(trigger("t2"), NOW)
+    assert sent([answer]) == [[3, "t2", {"status": "Accepted"}]]
+    assert triggered == Triggered("SignChargingStationCertificate")
+    evse = sent(session.receive(trigger("t3", evse={"id": 1}), NOW))
+    assert evse == [[3, "t3", {"status": "Rejected"}]]
 
 
 def test_heartbeat_when_nothing_was_sent_for_the_interval() -> None:

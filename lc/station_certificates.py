@@ -1,0 +1,77 @@
+"""The LC's certificates on its own link to the CSMS (blocks A and M): the CSMS installs,
+lists and deletes CA certificates, triggers a renewal and sends the signed certificate; the
+LC sends its SignCertificate requests and renews by itself before expiry."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from certificates.config import CertificateSettings
+from certificates.handlers import Payload
+from certificates.own_identity import OwnCertificate, OwnCertificates
+from certificates.station_certificates import StationCertificates
+from certificates.trust_store import TrustStore
+from station.link import StationCallFailed, StationLink
+from supervision.tasks import Tasks
+
+log = logging.getLogger(__name__)
+
+# How often resends, a signed certificate becoming valid and expiry are looked at.
+TICK_INTERVAL_S = 60.0
+
+
+def _log_security_event(kind: str, tech_info: str) -> None:
+    # Until the LC keeps a security log and sends SecurityEventNotification, a log line.
+    log.warning("security event %s: %s", kind, tech_info)
+
+
+class CertificatesAtCsms:
+    def __init__(
+        self,
+        link: StationLink,
+        settings: CertificateSettings,
+        store: TrustStore,
+        own: OwnCertificates,
+        use_certificate: Callable[[OwnCertificate], None],
+        tasks: Tasks,
+    ) -> None:
+        self._link = link
+        self._tasks = tasks
+        self.certificates = StationCertificates(
+            settings,
+            link.settings.identity,
+            self._send_call,
+            _log_security_event,
+            use_certificate,
+            store=store,
+            own=own,
+        )
+
+    def wire(self) -> None:
+        """Register the handlers and the trigger on the link; start the periodic check."""
+        for action, handler in self.certificates.table().items():
+            self._link.register(action, handler)
+        self._link.on_trigger("SignChargingStationCertificate", self._triggered)
+        self._tasks.spawn(self._tick_periodically(), "certificate renewal")
+
+    async def _triggered(self) -> None:
+        self.certificates.trigger()
+
+    def _send_call(self, action: str, payload: Payload) -> None:
+        # StationCertificates only ever sends SignCertificate; its answer goes back to it.
+        self._tasks.spawn(self._sign_certificate(action, payload), f"station {action}")
+
+    async def _sign_certificate(self, action: str, payload: Payload) -> None:
+        try:
+            response: Payload | None = await self._link.call(action, payload)
+        except StationCallFailed as exc:
+            log.warning("%s not answered: %s", action, exc)
+            response = None
+        self.certificates.sign_certificate_answered(response)
+
+    async def _tick_periodically(self) -> None:
+        while True:
+            self.certificates.tick()
+            await asyncio.sleep(TICK_INTERVAL_S)

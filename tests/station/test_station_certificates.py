@@ -1,0 +1,132 @@
+"""The LC's certificates managed over its own link, end to end: the PyPI-ocpp CSMS installs
+and lists its root, triggers a renewal, signs the LC's real CSR with a CA made here and sends
+the certificate back."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from ocpp.v201 import call as call201
+
+from certificates.hash_data import serial_number_hex
+from lc.app import LocalController
+from station.session import LinkState
+from tests.certificates.ca import TestCa, pem
+from tests.peers import wait_until
+from tests.station.csms_for_lc import CsmsForLc, accepted_lc, running_csms, station_config
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _presented_serial(csms: CsmsForLc) -> int:
+    """The serial of the client certificate the LC presented on its latest link."""
+    peer = csms.connections[-1].ws.transport.get_extra_info("peercert")
+    return int(peer["serialNumber"], 16)
+
+
+def _config(csms: CsmsForLc, tmp_path: Path, **router: Any) -> dict[str, Any]:
+    """An LC config with [certificates] (and `router` settings) at `csms`."""
+    config = station_config(csms, tmp_path)
+    config["router"].update(router)
+    config["certificates"] = {"folder": str(tmp_path / "certificates"), "organization": "Test CSO"}
+    return config
+
+
+@pytest.fixture
+async def lc(csms: CsmsForLc, tmp_path: Path) -> AsyncIterator[LocalController]:
+    async with accepted_lc(_config(csms, tmp_path)) as (controller, _link):
+        yield controller
+
+
+async def _install_root(csms: CsmsForLc, cso: TestCa) -> None:
+    request = call201.InstallCertificate(
+        certificate_type="CSMSRootCertificate", certificate=pem(cso.root)
+    )
+    assert (await csms.station.call(request)).status == "Accepted"
+
+
+async def _csr_after_trigger(csms: CsmsForLc) -> x509.CertificateSigningRequest:
+    heard = len(csms.csrs)
+    trigger = call201.TriggerMessage(requested_message="SignChargingStationCertificate")
+    assert (await csms.station.call(trigger)).status == "Accepted"
+    await wait_until(lambda: len(csms.csrs) > heard, 20, "the LC's SignCertificate")
+    return x509.load_pem_x509_csr(csms.csrs[-1].encode("ascii"))
+
+
+async def test_the_csms_installs_its_root_and_renews_the_lcs_certificate(
+    csms: CsmsForLc, lc: LocalController
+) -> None:
+    cso = TestCa("CSO Root")
+    await _install_root(csms, cso)
+    listing = call201.GetInstalledCertificateIds(certificate_type=["CSMSRootCertificate"])
+    listed = await csms.station.call(listing)
+    assert listed.status == "Accepted"
+    [chain] = listed.certificate_hash_data_chain
+    assert chain["certificate_type"] == "CSMSRootCertificate"
+    assert chain["certificate_hash_data"]["serial_number"] == serial_number_hex(cso.root)
+
+    leaf = cso.sign(await _csr_after_trigger(csms))
+    signed = call201.CertificateSigned(
+        certificate_chain=cso.chain_pem(leaf), certificate_type="ChargingStationCertificate"
+    )
+    assert (await csms.station.call(signed)).status == "Accepted"
+    assert lc.own_certificates is not None
+    current = lc.own_certificates.current(datetime.now(UTC))
+    assert current is not None
+    assert current.certificate.serial_number == leaf.serial_number
+
+    # The only CSMS root stays: without it the LC could not verify its CSMS any more.
+    deletion = call201.DeleteCertificate(certificate_hash_data=chain["certificate_hash_data"])
+    assert (await csms.station.call(deletion)).status == "Failed"
+
+
+async def test_a_certificate_from_an_unknown_ca_is_rejected_and_logged(
+    csms: CsmsForLc, lc: LocalController, caplog: pytest.LogCaptureFixture
+) -> None:
+    await _install_root(csms, TestCa("CSO Root"))
+    stranger = TestCa("Someone Else's Root")
+    leaf = stranger.sign(await _csr_after_trigger(csms))
+    signed = call201.CertificateSigned(certificate_chain=stranger.chain_pem(leaf))
+    with caplog.at_level(logging.WARNING):
+        assert (await csms.station.call(signed)).status == "Rejected"
+    assert "security event InvalidChargingStationCertificate" in caplog.text
+    assert lc.own_certificates is not None
+    assert lc.own_certificates.current(datetime.now(UTC)) is None
+
+
+async def test_the_next_link_to_the_csms_presents_the_certificate_it_signed(
+    tmp_path: Path,
+) -> None:
+    cso = TestCa("CSO Root")
+    requiring = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)  # security profile 3
+    requiring.load_cert_chain(*cso.issue_server(tmp_path))
+    requiring.verify_mode = ssl.CERT_REQUIRED
+    requiring.load_verify_locations(cadata=pem(cso.root))
+    (tmp_path / "configured").mkdir()
+    certificate, key = cso.issue_server(tmp_path / "configured")
+    ca = tmp_path / "csms-ca.pem"
+    ca.write_text(pem(cso.root))
+    tls = {"ca": str(ca), "certificate": str(certificate), "private_key": str(key)}
+    async with (
+        running_csms(CsmsForLc(ssl_context=requiring)) as csms,
+        accepted_lc(_config(csms, tmp_path, upstream_tls=tls)) as (_controller, link),
+    ):
+        configured = x509.load_pem_x509_certificate(certificate.read_bytes())
+        assert _presented_serial(csms) == configured.serial_number
+        await _install_root(csms, cso)
+        leaf = cso.sign(await _csr_after_trigger(csms))
+        signed = call201.CertificateSigned(certificate_chain=cso.chain_pem(leaf))
+        assert (await csms.station.call(signed)).status == "Accepted"
+        await csms.stop()  # the link drops; the LC dials again
+        await wait_until(lambda: link.session.state is LinkState.DISCONNECTED, 10, "lost")
+        await csms.start()
+        await wait_until(lambda: len(csms.connections) == 2, 20, "the LC dialling again")
+        await wait_until(lambda: link.session.state is LinkState.ACCEPTED, 10, "Accepted")
+        assert _presented_serial(csms) == leaf.serial_number
