@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from ocpp_knowledge.configuration import stack_level
 from ocpp_knowledge.profiles import ChargingProfile, profile_from_json
 from router.charging_profiles import STARTED_LONG_AGO
 from router.charging_profiles import set_charging_profile as profile_payload  # the envelope
@@ -91,7 +92,7 @@ def parse_capabilities(version: OcppVersion, answer: dict[str, Any]) -> Capabili
     return Capabilities(
         smart_charging=enabled,
         watts_only="Current" not in unit_set and "Power" in unit_set,
-        max_stack_level=int(stack) if stack is not None and str(stack).isdigit() else None,
+        max_stack_level=stack_level(stack),
     )
 
 

@@ -21,6 +21,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from ocpp_knowledge.configuration import stack_level
 from router.charging_profiles import STARTED_LONG_AGO, set_charging_profile
 from router.frames import OcppVersion
 
@@ -84,12 +85,7 @@ def parse_rule(version: OcppVersion, answer: dict[str, Any]) -> InvalidIdRule:
         rule = found.get((_TX_CTRLR, _V201_RULE))
         stack = found.get((_SMART_CHARGING_CTRLR, _V201_STACK))
     stop = not (isinstance(rule, str) and rule.strip().lower() == "false")
-    level = stack.strip() if isinstance(stack, str) else None
-    # ASCII digits only: str.isdigit accepts "²", which int() refuses, and int() refuses
-    # thousands of digits; no stack level has more than a few.
-    if level is None or not (level.isascii() and level.isdigit()) or len(level) > 9:
-        return InvalidIdRule(stop, None)
-    return InvalidIdRule(stop, int(level))
+    return InvalidIdRule(stop, stack_level(stack))
 
 
 def stop_request(version: OcppVersion, transaction_id: int | str) -> tuple[str, dict[str, Any]]:

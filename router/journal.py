@@ -724,7 +724,7 @@ def _next_counter(identity: str, name: str, *, returning: bool = False) -> _Stat
 def _connector_order(connector_key: str) -> tuple[tuple[int, int | str], ...]:
     # "1", "2", "10", "1/2": digit runs compare as numbers, the rest as text.
     return tuple(
-        (0, int(part)) if part.isdigit() else (1, part)
+        (0, int(part)) if part.isdecimal() else (1, part)  # isdigit takes '²'
         for part in re.split(r"(\d+)", connector_key)
         if part
     )

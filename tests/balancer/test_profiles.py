@@ -329,6 +329,13 @@ def test_v16_missing_keys_mean_amperes_and_no_known_stack_limit() -> None:
     )
 
 
+@pytest.mark.parametrize("level", ["\u00b2", "8" * 500, "-1", " "])
+def test_a_stack_level_that_is_no_number_is_unknown_not_an_error(level: str) -> None:
+    # "²" passes str.isdigit, and int() refuses it; 500 digits are no stack level either.
+    answer = configuration(ChargeProfileMaxStackLevel=level)
+    assert parse_capabilities(V16, answer).max_stack_level is None
+
+
 def test_v16_keys_without_values_or_with_garbage_are_ignored() -> None:
     answer = configuration(
         ChargeProfileMaxStackLevel="many", ChargingScheduleAllowedChargingRateUnit=None
