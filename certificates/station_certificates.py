@@ -21,6 +21,7 @@ from certificates.renewal import (
     UseNewCertificate,
 )
 from certificates.trust_store import TrustStore
+from ocpp_knowledge.security_events import RecordSecurityEvent
 
 # A00.FR.602: a CSO may sign the charging-station certificate from its V2G hierarchy.
 SIGNING_ROOTS = ("CSMSRootCertificate", "V2GRootCertificate")
@@ -32,7 +33,7 @@ class StationCertificates:
         settings: CertificateSettings,
         identity: str,
         send_call: Callable[[str, Payload], None],
-        security_event: Callable[[str, str], None],
+        security_event: RecordSecurityEvent,
         use_certificate: Callable[[OwnCertificate], None],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         store: TrustStore | None = None,

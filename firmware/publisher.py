@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,10 +23,10 @@ from firmware.download import DownloadError, Refused, download, md5_of
 from firmware.publication import BadRequest, Notice, Publication, PublishRequest
 from firmware.server import FileServer
 from firmware.store import FirmwareStore, UnsafeName, file_name
+from ocpp_knowledge.security_events import RecordSecurityEvent
 
 log = logging.getLogger(__name__)
 
-SecurityEvent = Callable[[str, str], None]
 # A read that stalls this long ends the attempt (the next one resumes it).
 READ_TIMEOUT_S = 60.0
 
@@ -46,7 +45,7 @@ class FirmwarePublisher:
         store: FirmwareStore,
         server: FileServer,
         registry: CollectorRegistry,
-        security_event: SecurityEvent = _log_security_event,
+        security_event: RecordSecurityEvent = _log_security_event,
         http_timeout: aiohttp.ClientTimeout | None = None,
     ) -> None:
         self._store = store
