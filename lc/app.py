@@ -27,10 +27,11 @@ from firmware.server import FileServer
 from firmware.store import FirmwareStore
 from lc.balancer_status import balancer_status
 from lc.config import SiteConfig, load_config
+from lc.own_meter_values import AlignedMeterValues
 from lc.site_view import SiteView
 from lc.station_certificates import CertificatesAtCsms
 from lc.station_firmware import wire_firmware
-from lc.station_model import device_model, effective_balancer, site_limit
+from lc.station_model import aligned_settings, device_model, effective_balancer, site_limit
 from lc.status_page import StationStatus, StatusSnapshot, render
 from modbus.reader import MeterReader
 from router.config_reader import ConfigError
@@ -80,6 +81,8 @@ class LocalController:
         self.own_certificates = OwnCertificates(managed.own_folder) if managed is not None else None
         self.certificate_expiry = CertificateExpiry(*self._certificate_sources())
         self.firmware: FirmwarePublisher | None = None  # PublishFirmware's handlers
+        # The site meter as the LC's own MeterValues: with a station link and a meter.
+        self.own_meter_values: AlignedMeterValues | None = None
         self._file_server: FileServer | None = None
 
     async def start(self) -> None:
@@ -142,6 +145,7 @@ class LocalController:
         if self.balancer is not None:
             self._balancer_task = self._tasks.spawn(self.balancer.run(), "balancer")
         if self.station is not None:
+            self._start_own_meter_values(self.station)
             DeviceModelCalls(device_model(self, self._overrides), self.station).register()
             assert self.config.station is not None  # the link exists only with [station]
             site_limit(self.station, self.balancer, self.config.station.state_path)
@@ -167,6 +171,17 @@ class LocalController:
             settings.listen_host,
             self.metrics_port,
         )
+
+    def _start_own_meter_values(self, link: StationLink) -> None:
+        station, balancer = self.config.station, self.config.balancer
+        if station is None or balancer is None or self._meter is None or self._overrides is None:
+            return
+        interval_s, measurands = aligned_settings(station, self._overrides)
+        stale_after_s = balancer.meter.stale_after_s
+        self.own_meter_values = AlignedMeterValues(
+            link, self._meter, stale_after_s, interval_s, measurands
+        )
+        self._tasks.spawn(self.own_meter_values.run(), "own meter values")
 
     def _wire_certificates(self, link: StationLink) -> None:
         """With [certificates], the CSMS manages them over the LC's own link."""

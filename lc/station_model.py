@@ -20,14 +20,17 @@ from balancer.control import LoadBalancer
 from ocpp_knowledge.composite import NOMINAL_VOLTAGE_V
 from ocpp_knowledge.ocpp_time import to_ocpp_time
 from router.config_reader import ConfigError
+from station.config import StationConfig
 from station.device_model import Binding, DeviceModel, Variable, VariableSpec, constant
 from station.device_model_calls import ITEMS_PER_REPORT
 from station.link import StationLink
+from station.meter_values import parse_measurands
 from station.overrides import Overrides
 from station.site_limit import SiteLimit, profiles_path
 
 if TYPE_CHECKING:
     from lc.app import LocalController
+    from lc.own_meter_values import AlignedMeterValues
 
 BALANCER = "SiteLoadBalancer"
 _PHASES = ("L1", "L2", "L3")
@@ -190,15 +193,70 @@ def device_model(lc: LocalController, overrides: Overrides | None) -> DeviceMode
         # The site limit from the CSMS, on EVSE 0 (station.site_limit), in A or W.
         (VariableSpec("SmartChargingCtrlr", "Enabled", data_type="boolean"), constant("true")),
         (VariableSpec("SmartChargingCtrlr", "RateUnit", data_type="MemberList"), constant("A,W")),
-        # No meter values of its own yet: it says so.
-        (VariableSpec("SampledDataCtrlr", "Enabled", data_type="boolean"), constant("false")),
+        # The site meter's readings as its own MeterValues, when it has a meter.
+        (
+            VariableSpec("SampledDataCtrlr", "Enabled", data_type="boolean"),
+            constant("true" if lc.own_meter_values is not None else "false"),
+        ),
     ]
     if description.serial is not None:
         rows.append((VariableSpec("LocalController", "SerialNumber"), constant(description.serial)))
     variables = [Variable(spec, binding) for spec, binding in rows]
     if lc.balancer is not None and overrides is not None:
         variables += _balancer_variables(lc, overrides)
+    if lc.own_meter_values is not None and overrides is not None:
+        variables += _sampled_data_variables(lc.own_meter_values, station, overrides)
     return DeviceModel(variables)
+
+
+SAMPLED_DATA = "SampledDataCtrlr"
+INTERVAL_KEY = f"{SAMPLED_DATA}.AlignedDataInterval"
+MEASURANDS_KEY = f"{SAMPLED_DATA}.AlignedDataMeasurands"
+
+
+def aligned_settings(station: StationConfig, overrides: Overrides) -> tuple[int, tuple[str, ...]]:
+    """The aligned sampling interval and measurands: the config file's, the CSMS's on top."""
+    interval = overrides.effective(INTERVAL_KEY, str(station.aligned_interval_s))
+    measurands = overrides.effective(MEASURANDS_KEY, ",".join(station.aligned_measurands))
+    try:
+        return max(int(interval), 0), parse_measurands(measurands)
+    except ValueError:
+        return station.aligned_interval_s, station.aligned_measurands
+
+
+def _sampled_data_variables(
+    sampler: AlignedMeterValues, station: StationConfig, overrides: Overrides
+) -> list[Variable]:
+    def write_interval(text: str) -> str:
+        interval = int(text)
+        if interval < 0:
+            return "Rejected"
+        sampler.change(interval_s=interval)
+        overrides.set(INTERVAL_KEY, str(interval), str(station.aligned_interval_s))
+        return "Accepted"
+
+    def write_measurands(text: str) -> str:
+        try:
+            measurands = parse_measurands(text)
+        except ValueError:
+            return "Rejected"
+        sampler.change(measurands=measurands)
+        overrides.set(MEASURANDS_KEY, ",".join(measurands), ",".join(station.aligned_measurands))
+        return "Accepted"
+
+    def spec(variable: str, data_type: str, unit: str | None = None) -> VariableSpec:
+        return VariableSpec(SAMPLED_DATA, variable, "ReadWrite", data_type, unit, persistent=True)
+
+    return [
+        Variable(
+            spec("AlignedDataInterval", "integer", "s"),
+            Binding(lambda: str(sampler.interval_s), write_interval),
+        ),
+        Variable(
+            spec("AlignedDataMeasurands", "MemberList"),
+            Binding(lambda: ",".join(sampler.measurands), write_measurands),
+        ),
+    ]
 
 
 def _balancer_in_trouble(lc: LocalController) -> bool:

@@ -83,6 +83,11 @@ class LcAtCsms(Cp201):
         self._csms.profile_reports.append(report)
         return result201.ReportChargingProfiles()
 
+    @on("MeterValues")
+    def on_meter_values(self, **values: Any) -> result201.MeterValues:
+        self._csms.meter_values.append(values)
+        return result201.MeterValues()
+
     @on("PublishFirmwareStatusNotification")
     def on_publish_firmware_status(
         self, **notice: Any
@@ -115,6 +120,7 @@ class CsmsForLc:
     reports: list[dict[str, Any]] = field(default_factory=list)  # NotifyReports, snake_case
     profile_reports: list[dict[str, Any]] = field(default_factory=list)  # snake_case
     csrs: list[str] = field(default_factory=list)  # the LC's SignCertificate requests
+    meter_values: list[dict[str, Any]] = field(default_factory=list)  # the LC's, snake_case
     # PublishFirmwareStatusNotifications, snake_case
     firmware_notices: list[dict[str, Any]] = field(default_factory=list)
     refuse_firmware_notices: bool = False  # answer them with a CALLERROR (still recorded)
