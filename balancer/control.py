@@ -98,6 +98,8 @@ class LoadBalancer:
         self.model = SiteModel(config, self._clock)
         # The CSMS's limit on the whole site at a wall time (A per phase); None: it sets none.
         self.csms_limit_a: Callable[[datetime], float | None] = lambda _now: None
+        # An EMS's limit from outside OCPP at a wall time (A per phase); None: it sets none.
+        self.external_limit_a: Callable[[datetime], float | None] = lambda _now: None
         self.cap = site_cap(config.phase_cap_a, None)  # re-evaluated every period
         self.commanded: dict[str, Commanded] = {}  # what the ramp decided, sent or not
         # Limits the charger accepted, and when: what is shown, and what obedience is judged by.
@@ -655,7 +657,8 @@ class LoadBalancer:
         self.model.reconfigure(config)
 
     def _site_cap(self) -> SiteCap:
-        return site_cap(self.config.phase_cap_a, self.csms_limit_a(datetime.now(UTC)))
+        now = datetime.now(UTC)
+        return site_cap(self.config.phase_cap_a, self.csms_limit_a(now), self.external_limit_a(now))
 
     async def stop(self) -> None:
         await self._tasks.stop()

@@ -30,6 +30,7 @@ from station.site_limit import SiteLimit, profiles_path
 
 if TYPE_CHECKING:
     from lc.app import LocalController
+    from lc.external_limits import ExternalLimits
     from lc.own_meter_values import AlignedMeterValues
 
 BALANCER = "SiteLoadBalancer"
@@ -206,7 +207,51 @@ def device_model(lc: LocalController, overrides: Overrides | None) -> DeviceMode
         variables += _balancer_variables(lc, overrides)
     if lc.own_meter_values is not None and overrides is not None:
         variables += _sampled_data_variables(lc.own_meter_values, station, overrides)
+    if lc.external_limits is not None and overrides is not None:
+        variables += _limit_notice_variables(lc.external_limits, overrides)
     return DeviceModel(variables)
+
+
+SIGNIFICANCE_KEY = "SmartChargingCtrlr.LimitChangeSignificance"
+
+
+def effective_significance(limits: ExternalLimits, overrides: Overrides) -> float:
+    """LimitChangeSignificance: the config file's, the CSMS's on top."""
+    file_value = _text(limits.settings.significance_pct)
+    try:
+        return max(float(overrides.effective(SIGNIFICANCE_KEY, file_value)), 0.0)
+    except ValueError:
+        return limits.settings.significance_pct
+
+
+def _limit_notice_variables(limits: ExternalLimits, overrides: Overrides) -> list[Variable]:
+    """How an EMS's limit is reported: NotifyChargingLimit past a change of this many percent,
+    always with the limit as a schedule."""
+    limits.significance_pct = effective_significance(limits, overrides)
+
+    def write(text: str) -> str:
+        percent = float(text)
+        if percent < 0:
+            return "Rejected"
+        limits.significance_pct = percent
+        overrides.set(SIGNIFICANCE_KEY, _text(percent), _text(limits.settings.significance_pct))
+        return "Accepted"
+
+    significance = VariableSpec(
+        "SmartChargingCtrlr",
+        "LimitChangeSignificance",
+        "ReadWrite",
+        "decimal",
+        "Percent",
+        persistent=True,
+    )
+    schedules = VariableSpec(
+        "SmartChargingCtrlr", "NotifyChargingLimitWithSchedules", data_type="boolean"
+    )
+    return [
+        Variable(significance, Binding(lambda: _text(limits.significance_pct), write)),
+        Variable(schedules, constant("true")),
+    ]
 
 
 SAMPLED_DATA = "SampledDataCtrlr"
