@@ -47,6 +47,24 @@ async def start_lc(config: dict[str, Any], stops: Stops) -> tuple[LocalControlle
     return lc, balancer
 
 
+async def metered_config(
+    csms: CsmsForLc,
+    stops: Stops,
+    state_folder: Path,
+    meter: SimulatedMeter | None = None,
+    **sections: Any,
+) -> dict[str, Any]:
+    """The config of an LC with its own identity at `csms` and a simulated meter (started
+    here), no charger connected; `sections` are added to it."""
+    meter = meter or SimulatedMeter("eastron_sdm630")
+    await meter.start()
+    stops.append(meter.stop)
+    return site_toml(f"ws://127.0.0.1:{csms.port}", meter.link.port) | {
+        "station": station_config(csms, state_folder)["station"],
+        **sections,
+    }
+
+
 async def charging_garage(
     csms: CsmsForLc, stops: Stops, state_folder: Path, **sections: Any
 ) -> GarageForLc:

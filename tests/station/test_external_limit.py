@@ -12,16 +12,13 @@ import aiohttp
 import pytest
 from ocpp.v201 import call as call201
 
-from balancer.control import LoadBalancer
 from balancer.site_cap import CapSource
 from lc.app import LocalController
 from modbus.errors import MeterExceptionReply
 from modbus.link import TcpLink
-from modbus.simulator import SimulatedMeter
 from modbus.transport import ModbusClient
-from tests.balancer.test_profiles_through_router import site_toml
 from tests.peers import wait_until
-from tests.station.csms_for_lc import CsmsForLc, station_config
+from tests.station.csms_for_lc import CsmsForLc
 from tests.station.garage_for_lc import (
     BASE_LOAD_A,
     CHARGER_MAX_A,
@@ -29,8 +26,10 @@ from tests.station.garage_for_lc import (
     MARGIN_A,
     Stops,
     charging_garage,
+    metered_config,
     start_lc,
 )
+from tests.station.test_site_limit_from_csms import capped_at
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -45,14 +44,6 @@ def external_limit(**modbus: Any) -> dict[str, Any]:
         "limit_change_significance_pct": 10,
         "modbus": {"listen_port": 0, "register": 100, "scale": 0.1, **modbus},
     }
-
-
-async def capped_at(balancer: LoadBalancer, amps: float, binding: CapSource) -> None:
-    await wait_until(
-        lambda: balancer.cap.phase_cap_a == (amps,) * 3 and balancer.cap.binding is binding,
-        10,
-        f"the site cap at {amps} A set by {binding}",
-    )
 
 
 def notified_limits(csms: CsmsForLc) -> list[float | None]:
@@ -143,13 +134,7 @@ async def test_an_ems_limit_over_http_caps_the_garage_and_the_csms_hears_of_it(
 async def test_the_csms_sets_the_significance_a_notice_needs(
     csms: CsmsForLc, stack: Stops, tmp_path: Path
 ) -> None:
-    meter = SimulatedMeter("eastron_sdm630")
-    await meter.start()
-    stack.append(meter.stop)
-    config = site_toml(f"ws://127.0.0.1:{csms.port}", meter.link.port) | {
-        "station": station_config(csms, tmp_path)["station"],
-        "external_limit": external_limit(),
-    }
+    config = await metered_config(csms, stack, tmp_path, external_limit=external_limit())
     lc, balancer = await start_lc(config, stack)
     significance = {
         "component": {"name": "SmartChargingCtrlr"},
@@ -172,13 +157,8 @@ async def test_the_csms_sets_the_significance_a_notice_needs(
 async def test_an_ems_writes_the_modbus_register_and_its_silence_falls_back(
     csms: CsmsForLc, stack: Stops, tmp_path: Path
 ) -> None:
-    meter = SimulatedMeter("eastron_sdm630")
-    await meter.start()
-    stack.append(meter.stop)
-    config = site_toml(f"ws://127.0.0.1:{csms.port}", meter.link.port) | {
-        "station": station_config(csms, tmp_path)["station"],
-        "external_limit": external_limit(watchdog_s=3, fallback_limit_a=12),
-    }
+    watched = external_limit(watchdog_s=3, fallback_limit_a=12)
+    config = await metered_config(csms, stack, tmp_path, external_limit=watched)
     lc, balancer = await start_lc(config, stack)
     assert lc.external_limit_modbus_port is not None
     ems = ModbusClient(TcpLink("127.0.0.1", lc.external_limit_modbus_port), timeout_s=1.0)

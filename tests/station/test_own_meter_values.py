@@ -13,10 +13,9 @@ from ocpp.v201 import call as call201
 from modbus.simulator import SimulatedMeter
 from ocpp_knowledge.ocpp_time import from_ocpp_time
 from station.session import LinkState
-from tests.balancer.test_profiles_through_router import site_toml
 from tests.peers import wait_until
 from tests.station.csms_for_lc import CsmsForLc, accepted_lc, station_config
-from tests.station.garage_for_lc import Stops
+from tests.station.garage_for_lc import Stops, metered_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -25,16 +24,14 @@ POWER_W = 5400.0
 ENERGY_WH = 123_500.0
 
 
-async def metered_config(
-    csms: CsmsForLc, stack: Stops, tmp_path: Path, **station: Any
+async def sampled_config(
+    csms: CsmsForLc, stack: Stops, tmp_path: Path, interval_s: int
 ) -> dict[str, Any]:
     meter = SimulatedMeter("eastron_sdm630")
     meter.set_reading(currents=CURRENTS, power_w=POWER_W, energy_wh=ENERGY_WH)
-    await meter.start()
-    stack.append(meter.stop)
-    return site_toml(f"ws://127.0.0.1:{csms.port}", meter.link.port) | {
-        "station": station_config(csms, tmp_path, **station)["station"]
-    }
+    config = await metered_config(csms, stack, tmp_path, meter)
+    config["station"]["aligned_data_interval_s"] = interval_s
+    return config
 
 
 def sampled(values: dict[str, Any]) -> dict[tuple[str, str | None], float]:
@@ -60,7 +57,7 @@ def set_variable(name: str, value: str) -> call201.SetVariables:
 async def test_the_csms_receives_the_meter_at_the_aligned_interval_it_sets(
     csms: CsmsForLc, stack: Stops, tmp_path: Path
 ) -> None:
-    config = await metered_config(csms, stack, tmp_path, aligned_data_interval_s=0)
+    config = await sampled_config(csms, stack, tmp_path, 0)
     async with accepted_lc(config):
         answer = await csms.station.call(set_variable("AlignedDataInterval", "1"))
         assert answer.set_variable_result[0]["attribute_status"] == "Accepted"
@@ -93,7 +90,7 @@ async def test_none_is_sent_for_the_time_the_boot_is_pending(
     csms: CsmsForLc, stack: Stops, tmp_path: Path
 ) -> None:
     csms.boot_answers = [("Pending", 3), ("Accepted", 300)]
-    config = await metered_config(csms, stack, tmp_path, aligned_data_interval_s=1)
+    config = await sampled_config(csms, stack, tmp_path, 1)
     async with accepted_lc(config) as (lc, link):
         accepted_at = time.time()
         assert lc.own_meter_values is not None and link.session.state is LinkState.ACCEPTED
