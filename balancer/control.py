@@ -126,8 +126,13 @@ class LoadBalancer:
     # -- events ------------------------------------------------------------------------------
 
     def _on_event(self, event: ev.Event) -> None:
+        if self.config.behind_local_controller(event.identity):
+            return  # the LC in front of it balances it
         self.model.handle(event)
         if isinstance(event, ev.ChargerConnected):
+            if self.model.is_local_controller(event.identity):
+                # It takes no Tx profile (it has no EVSE of its own): its site's maximum only.
+                self.station_max.add(event.identity)
             self.capabilities.pop(event.identity, None)
             # A reconnect (often a reboot or a firmware update) gets a fresh start: its setup
             # flags it again if it still refuses profiles, and the meter if it overdraws.
@@ -396,7 +401,10 @@ class LoadBalancer:
         # Those the LC cannot limit are in the budget at their maximum already.
         phases = {evse.evse_id: evse.site_phases for evse in state.evses if evse.obeys}
         for key, record in self.model.evses.items():
-            if record.transaction_id is None or key not in allocation.limits:
+            in_session = record.transaction_id is not None
+            if not (in_session or self.model.is_local_controller(record.identity)):
+                continue
+            if key not in allocation.limits:
                 continue
             target = allocation.limits[key]
             previous = self.commanded.get(key)
