@@ -3,8 +3,9 @@ meter and one 2.0.1 charge point (garage/), its car charging, over real sockets.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,19 @@ async def charging_garage(
         chargers=[{"identity": "CP-1", "max_current_a": CHARGER_MAX_A, "safe_current_a": 6}],
     ) | {"station": station_config(csms, state_folder)["station"], **sections}
     lc, balancer = await start_lc(config, stops)
+    charge_point = await charging_car(lc, [(meter, BASE_LOAD_A)], stops)
+    return GarageForLc(lc, balancer, charge_point, config)
+
+
+def steady(amps: float, _elapsed_s: float) -> tuple[float, float, float]:
+    return amps, amps, amps
+
+
+async def charging_car(
+    lc: LocalController, meters: Sequence[tuple[SimulatedMeter, float]], stops: Stops
+) -> SimulatedChargePoint:
+    """Charger CP-1 at `lc`'s router, its car charging at the charger's maximum; each meter
+    measures it on top of a steady load (A per phase)."""
     charge_point = SimulatedChargePoint(
         f"ws://127.0.0.1:{lc.router.port}",
         "CP-1",
@@ -92,16 +106,17 @@ async def charging_garage(
         meter_interval_s=0.2,
         reconnect_delay_s=0.1,
     )
-    site = SimulatedSite(meter, [(charge_point, (1, 2, 3))], lambda _t: (BASE_LOAD_A,) * 3)
-    await site.start()
-    stops.append(site.stop)
+    for meter, base_a in meters:
+        site = SimulatedSite(meter, [(charge_point, (1, 2, 3))], partial(steady, base_a))
+        await site.start()
+        stops.append(site.stop)
     await charge_point.connect()
     stops.append(charge_point.close)
     await charge_point.plug_in(32)
     await wait_until(
         lambda: charge_point.limit == CHARGER_MAX_A, 20, "the car at its charger's maximum"
     )
-    return GarageForLc(lc, balancer, charge_point, config)
+    return charge_point
 
 
 async def next_period(balancer: LoadBalancer) -> None:

@@ -6,7 +6,6 @@ its site cap, so the parent's cap reaches the child's charger."""
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +13,14 @@ import pytest
 
 from balancer.control import LoadBalancer
 from balancer.site_cap import CapSource
-from garage.charge_point import SimulatedChargePoint
 from garage.csms import SimulatedCsms
-from garage.site import SimulatedSite
 from lc.app import LocalController
 from lc.config import parse_config
 from modbus.simulator import SimulatedMeter
 from station.session import LinkState
 from tests.balancer.test_profiles_through_router import site_toml
 from tests.peers import wait_until
-from tests.station.garage_for_lc import CHARGER_MAX_A, MARGIN_A, Stops
+from tests.station.garage_for_lc import CHARGER_MAX_A, MARGIN_A, Stops, charging_car
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -37,10 +34,6 @@ LOWERED_CAP_A = 24.0
 # What the lowered parent cap leaves the child, and the child its car.
 CHILD_SHARE_A = LOWERED_CAP_A - MARGIN_A - PARENT_BASE_A
 CAR_SHARE_A = CHILD_SHARE_A - MARGIN_A - CHILD_BASE_A
-
-
-def steady(amps: float, _elapsed_s: float) -> tuple[float, float, float]:
-    return amps, amps, amps
 
 
 async def started(config: dict[str, Any], stops: Stops) -> tuple[LocalController, LoadBalancer]:
@@ -95,27 +88,9 @@ async def test_the_parent_s_cap_reaches_the_child_s_charger(stack: Stops, tmp_pa
     assert link is not None
     await wait_until(lambda: link.session.state is LinkState.ACCEPTED, 10, "the child Accepted")
 
-    charge_point = SimulatedChargePoint(
-        f"ws://127.0.0.1:{child.router.port}",
-        "CP-1",
-        version="2.0.1",
-        hardware_max_current_a=CHARGER_MAX_A,
-        reaction_delay_s=0.1,
-        meter_interval_s=0.2,
-        reconnect_delay_s=0.1,
-    )
     # The parent's meter sees the whole building: its own load, the sub-board's and the car.
-    loads = ((child_meter, CHILD_BASE_A), (parent_meter, PARENT_BASE_A + CHILD_BASE_A))
-    for site_meter, base_a in loads:
-        site = SimulatedSite(site_meter, [(charge_point, (1, 2, 3))], partial(steady, base_a))
-        await site.start()
-        stack.append(site.stop)
-    await charge_point.connect()
-    stack.append(charge_point.close)
-    await charge_point.plug_in(32)
-    await wait_until(
-        lambda: charge_point.limit == CHARGER_MAX_A, 20, "the car at its charger's maximum"
-    )
+    loads = [(child_meter, CHILD_BASE_A), (parent_meter, PARENT_BASE_A + CHILD_BASE_A)]
+    charge_point = await charging_car(child, loads, stack)
     # The parent plans the child from the child's own MeterValues on its EVSE 0.
     child_evse = parent_balancer.model.evses[f"{CHILD}/1"]
     await wait_until(
