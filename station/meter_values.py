@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from modbus.reader import MeterReading
 from ocpp_knowledge.ocpp_time import to_ocpp_time
 
 CURRENT = "Current.Import"
@@ -39,6 +38,17 @@ def next_aligned(now: float, interval_s: int) -> float:
     return min(following, midnight + SECONDS_PER_DAY)
 
 
+class SiteReading(Protocol):
+    """What a meter poll gives (modbus.reader.MeterReading); None where it has no value."""
+
+    @property
+    def currents(self) -> tuple[float | None, float | None, float | None]: ...
+    @property
+    def power_w(self) -> float | None: ...
+    @property
+    def energy_import_wh(self) -> float | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class _Sampled:
     measurand: str
@@ -48,7 +58,7 @@ class _Sampled:
 
 
 def meter_values_request(
-    reading: MeterReading, measurands: tuple[str, ...], at: float
+    reading: SiteReading, measurands: tuple[str, ...], at: float
 ) -> dict[str, Any] | None:
     """The MeterValuesRequest for EVSE 0 from `reading` at wall time `at`; None when the meter
     gives none of `measurands`."""
