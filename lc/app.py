@@ -210,6 +210,7 @@ class LocalController:
         self.own_meter_values = AlignedMeterValues(
             link, self._meter, stale_after_s, interval_s, measurands
         )
+        link.on_trigger("MeterValues", self.own_meter_values.send_triggered)
         self._tasks.spawn(self.own_meter_values.run(), "own meter values")
 
     def _wire_certificates(self, link: StationLink) -> None:

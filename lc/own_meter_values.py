@@ -59,13 +59,17 @@ class AlignedMeterValues:
                 continue  # changed: count from the new settings
             await self._send(at)
 
-    async def _send(self, at: float) -> None:
+    async def send_triggered(self) -> None:
+        """TriggerMessage MeterValues (F06): the reading of now, if the meter has a fresh one."""
+        await self._send(time.time(), "Trigger")
+
+    async def _send(self, at: float, context: str = "Sample.Clock") -> None:
         if self._link.session.state is not LinkState.ACCEPTED:
             return
         reading = self._meter.last_reading
         if reading is None or reading.age(time.monotonic()) > self._stale_after_s:
             return
-        payload = meter_values_request(reading, self.measurands, at)
+        payload = meter_values_request(reading, self.measurands, at, context)
         if payload is None:
             return
         try:

@@ -58,10 +58,10 @@ class _Sampled:
 
 
 def meter_values_request(
-    reading: SiteReading, measurands: tuple[str, ...], at: float
+    reading: SiteReading, measurands: tuple[str, ...], at: float, context: str = "Sample.Clock"
 ) -> dict[str, Any] | None:
-    """The MeterValuesRequest for EVSE 0 from `reading` at wall time `at`; None when the meter
-    gives none of `measurands`."""
+    """The MeterValuesRequest for EVSE 0 from `reading` at wall time `at` (`context`: Trigger
+    when the CSMS asked for it); None when the meter gives none of `measurands`."""
     sampled: list[_Sampled] = []
     for measurand in measurands:
         if measurand == CURRENT:
@@ -81,16 +81,16 @@ def meter_values_request(
         "meterValue": [
             {
                 "timestamp": to_ocpp_time(datetime.fromtimestamp(at, UTC)),
-                "sampledValue": [_json(value) for value in sampled],
+                "sampledValue": [_json(value, context) for value in sampled],
             }
         ],
     }
 
 
-def _json(sampled: _Sampled) -> dict[str, Any]:
+def _json(sampled: _Sampled, context: str) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "value": sampled.value,
-        "context": "Sample.Clock",
+        "context": context,
         "location": "Inlet",  # the site meter measures at the grid connection
         "measurand": sampled.measurand,
         "unitOfMeasure": {"unit": sampled.unit},

@@ -59,6 +59,14 @@ async def test_the_csms_receives_the_meter_at_the_aligned_interval_it_sets(
 ) -> None:
     config = await sampled_config(csms, stack, tmp_path, 0)
     async with accepted_lc(config):
+        triggered = await csms.station.call(call201.TriggerMessage(requested_message="MeterValues"))
+        assert triggered.status == "Accepted"
+        await wait_until(lambda: bool(csms.meter_values), 10, "the triggered MeterValues")
+        [on_request] = csms.meter_values
+        contexts = {s["context"] for s in on_request["meter_value"][0]["sampled_value"]}
+        assert contexts == {"Trigger"} and len(sampled(on_request)) == 5
+        csms.meter_values.clear()
+
         answer = await csms.station.call(set_variable("AlignedDataInterval", "1"))
         assert answer.set_variable_result[0]["attribute_status"] == "Accepted"
         await wait_until(lambda: len(csms.meter_values) >= 2, 10, "two MeterValues")
