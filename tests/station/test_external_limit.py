@@ -73,7 +73,8 @@ class Ems:
     async def put(self, body: object, token: str | None = TOKEN) -> tuple[int, Any]:
         headers = {} if token is None else {"Authorization": f"Bearer {token}"}
         async with self._client.put(self.url, json=body, headers=headers) as response:
-            return response.status, await response.json()
+            json = response.content_type == "application/json"
+            return response.status, await response.json() if json else None
 
     async def delete(self, token: str = TOKEN) -> int:
         headers = {"Authorization": f"Bearer {token}"}
@@ -158,8 +159,11 @@ async def test_an_ems_writes_the_modbus_register_and_its_silence_falls_back(
     csms: CsmsForLc, stack: Stops, tmp_path: Path
 ) -> None:
     watched = external_limit(watchdog_s=3, fallback_limit_a=12)
+    del watched["http_token_sha256"]  # no token: no HTTP endpoint
     config = await metered_config(csms, stack, tmp_path, external_limit=watched)
     lc, balancer = await start_lc(config, stack)
+    async with aiohttp.ClientSession() as client:
+        assert (await Ems(client, lc).put({"limit_a": 10}))[0] == 404
     assert lc.external_limit_modbus_port is not None
     ems = ModbusClient(TcpLink("127.0.0.1", lc.external_limit_modbus_port), timeout_s=1.0)
 
