@@ -20,11 +20,14 @@ from balancer.control import LoadBalancer
 from ocpp_knowledge.composite import NOMINAL_VOLTAGE_V
 from ocpp_knowledge.ocpp_time import to_ocpp_time
 from router.config_reader import ConfigError
+from router.frames import OcppVersion
+from station.configuration_keys import ConfigurationCalls
 from station.device_model import Binding, DeviceModel, Variable, VariableSpec, constant
-from station.device_model_calls import ITEMS_PER_REPORT
+from station.device_model_calls import ITEMS_PER_REPORT, DeviceModelCalls
 from station.link import StationLink
 from station.overrides import Overrides
 from station.site_limit import SiteLimit, profiles_path
+from station.site_limit_v16 import SiteLimitCalls16
 
 if TYPE_CHECKING:
     from lc.app import LocalController
@@ -201,6 +204,15 @@ def device_model(lc: LocalController, overrides: Overrides | None) -> DeviceMode
     return DeviceModel(variables)
 
 
+def answer_device_model(station: StationLink, model: DeviceModel) -> None:
+    """The CSMS reads and changes the device model: 2.0.1 Get/SetVariables and reports, 1.6
+    Get/ChangeConfiguration with 1.6 key names."""
+    if station.session.dialect.version is OcppVersion.V16:
+        ConfigurationCalls(model).register(station)
+    else:
+        DeviceModelCalls(model, station).register()
+
+
 def _balancer_in_trouble(lc: LocalController) -> bool:
     """The meter is lost (safe currents) or the site is overloaded even with sessions paused."""
     allocation = lc.balancer.last_allocation if lc.balancer is not None else None
@@ -212,15 +224,19 @@ def _count(seconds: float) -> str:
 
 
 def site_limit(station: StationLink, balancer: LoadBalancer | None, state_path: Path) -> SiteLimit:
-    """The CSMS's site limit on the LC's EVSE 0, answering its charging-profile calls and capping
-    the balancer from its next period on."""
+    """The CSMS's site limit on the LC's EVSE 0 (1.6: connector 0), answering its
+    charging-profile calls and capping the balancer from its next period on."""
     voltage_v = NOMINAL_VOLTAGE_V if balancer is None else balancer.config.nominal_voltage_v
 
     def config_cap_a() -> float | None:
         return None if balancer is None else min(balancer.config.phase_cap_a)
 
-    limit = SiteLimit(profiles_path(state_path), voltage_v, config_cap_a)
-    limit.register(station)
+    version = station.session.dialect.version
+    limit = SiteLimit(profiles_path(state_path), voltage_v, config_cap_a, version)
+    if version is OcppVersion.V16:
+        SiteLimitCalls16(limit).register(station)
+    else:
+        limit.register(station)
     if balancer is not None:
         balancer.csms_limit_a = limit.limit_a
     return limit
