@@ -149,8 +149,10 @@ def device_model(lc: LocalController, overrides: Overrides | None) -> DeviceMode
             Binding(lambda: "true" if _balancer_in_trouble(lc) else "false"),
         ),
         (
-            VariableSpec("OCPPCommCtrlr", "HeartbeatInterval", data_type="integer", unit="s"),
-            Binding(lambda: _count(lc.station.session.heartbeat_interval_s if lc.station else 0)),
+            VariableSpec(
+                "OCPPCommCtrlr", "HeartbeatInterval", "ReadWrite", data_type="integer", unit="s"
+            ),
+            _heartbeat_interval(lc),
         ),
         (
             VariableSpec("OCPPCommCtrlr", "MessageTimeout", data_type="integer", unit="s"),
@@ -217,6 +219,22 @@ def _balancer_in_trouble(lc: LocalController) -> bool:
     """The meter is lost (safe currents) or the site is overloaded even with sessions paused."""
     allocation = lc.balancer.last_allocation if lc.balancer is not None else None
     return allocation is not None and allocation.mode is not Mode.NORMAL
+
+
+def _heartbeat_interval(lc: LocalController) -> Binding:
+    """Until the next Accepted boot, whose interval then applies (B01.FR.04)."""
+
+    def read() -> str:
+        return _count(lc.station.session.heartbeat_interval_s if lc.station else 0)
+
+    def write(text: str) -> str:
+        seconds = int(text)
+        if seconds < 1 or lc.station is None:
+            return "Rejected"
+        lc.station.session.heartbeat_interval_s = seconds
+        return "Accepted"
+
+    return Binding(read, write)
 
 
 def _count(seconds: float) -> str:

@@ -47,8 +47,11 @@ async def start_lc(config: dict[str, Any], stops: Stops) -> tuple[LocalControlle
     return lc, balancer
 
 
-async def charging_garage(csms: CsmsForLc, stops: Stops, state_folder: Path) -> GarageForLc:
-    """The garage with its car charging at the charger's maximum (the config cap leaves room)."""
+async def charging_garage(
+    csms: CsmsForLc, stops: Stops, state_folder: Path, **station: Any
+) -> GarageForLc:
+    """The garage with its car charging at the charger's maximum (the config cap leaves room);
+    `station` adds to the LC's [station] table."""
     chargers_csms = SimulatedCsms()
     await chargers_csms.start()
     stops.append(chargers_csms.stop)
@@ -60,7 +63,7 @@ async def charging_garage(csms: CsmsForLc, stops: Stops, state_folder: Path) -> 
         meter.link.port,
         balancer={"raise_fraction": 1.0},
         chargers=[{"identity": "CP-1", "max_current_a": CHARGER_MAX_A, "safe_current_a": 6}],
-    ) | {"station": station_config(csms, state_folder)["station"]}
+    ) | {"station": station_config(csms, state_folder, **station)["station"]}
     lc, balancer = await start_lc(config, stops)
     charge_point = SimulatedChargePoint(
         f"ws://127.0.0.1:{lc.router.port}",
