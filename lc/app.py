@@ -241,6 +241,7 @@ class LocalController:
             session.boot_status,
             self.station.reconnects,
             None if self.balancer is None else self.balancer.cap,
+            {} if self._overrides is None else self._overrides.in_force(),
         )
 
     def _expected_chargers(self) -> list[str]:
