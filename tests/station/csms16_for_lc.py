@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import websockets
+from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as result16
 from websockets.asyncio.server import ServerConnection
 
@@ -67,3 +68,12 @@ class CsmsForLc16(CsmsForLc):
         self.stations16.append(station)
         with contextlib.suppress(websockets.ConnectionClosed):
             await station.start()
+
+
+async def change_configuration(lc_at_csms: LcAtCsms16, changes: list[tuple[str, str, str]]) -> None:
+    """ChangeConfiguration of each (key, value) in turn, answered with the status given."""
+    answered = []
+    for key, value, _ in changes:
+        answer = await lc_at_csms.call(call16.ChangeConfiguration(key=key, value=value))
+        answered.append((key, value, answer.status))
+    assert answered == changes

@@ -5,7 +5,6 @@ sockets."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +13,11 @@ import pytest
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
-from lc.app import LocalController
 from modbus.simulator import SimulatedMeter
-from station.session import LinkState
-from tests.peers import wait_until
-from tests.station.csms16_for_lc import CsmsForLc16
+from tests.station.csms16_for_lc import CsmsForLc16, change_configuration
 from tests.station.csms_for_lc import CsmsForLc, running_csms
-from tests.station.test_device_model import LcRunner, site_config
+from tests.station.garage_for_lc import LcRunner, accepted
+from tests.station.test_device_model import site_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -41,28 +38,6 @@ def item(
 
 def panel_site(csms: CsmsForLc, meter: SimulatedMeter, folder: Path) -> dict[str, Any]:
     return site_config(csms, meter, folder, cap=32) | {"panels": PANELS}
-
-
-@pytest.fixture
-async def meter() -> AsyncIterator[SimulatedMeter]:
-    simulated = SimulatedMeter("eastron_sdm630")
-    await simulated.start()
-    yield simulated
-    await simulated.stop()
-
-
-@pytest.fixture
-async def lcs() -> AsyncIterator[LcRunner]:
-    runner = LcRunner()
-    yield runner
-    for lc in list(runner.running):
-        await runner.stop(lc)
-
-
-async def accepted(lc: LocalController) -> None:
-    station = lc.station
-    assert station is not None
-    await wait_until(lambda: station.session.state is LinkState.ACCEPTED, 10, "Accepted")
 
 
 async def test_panels_are_read_only_variables_from_the_config(
@@ -165,8 +140,6 @@ async def test_a_16_csms_reads_the_site_as_configuration_keys(
             ("SiteLoadBalancer.SafeCurrent[CP-A]", "much", "Rejected"),
             ("SiteLoadBalancer.SafeCurrent[CP-A]", "10", "Accepted"),
         ]
-        for key, value, status in changes:
-            answer = await lc_at_csms.call(call16.ChangeConfiguration(key=key, value=value))
-            assert (key, value, answer.status) == (key, value, status)
+        await change_configuration(lc_at_csms, changes)
         assert lc.balancer is not None
         assert lc.balancer.config.charger("CP-A").safe_current_a == 10

@@ -20,7 +20,7 @@ from ocpp_knowledge.ocpp_time import to_ocpp_time
 from station.config import package_version
 from station.session import LinkState
 from tests.peers import wait_until
-from tests.station.csms16_for_lc import CsmsForLc16
+from tests.station.csms16_for_lc import CsmsForLc16, change_configuration
 from tests.station.csms_for_lc import IDENTITY, accepted_lc, running_csms, station_config
 from tests.station.garage_for_lc import (
     BASE_LOAD_A,
@@ -37,6 +37,7 @@ pytestmark = pytest.mark.timeout(90)
 
 SITE_LIMIT_A = 20.0
 HEADROOM_A = SITE_LIMIT_A - MARGIN_A - BASE_LOAD_A  # what the car may draw under the limit
+_PHASES = ("L1", "L2", "L3")
 
 
 @pytest.fixture
@@ -128,9 +129,7 @@ async def test_a_pending_lc_is_configured_then_accepted(tmp_path: Path) -> None:
                 ("NoSuchKey", "1", "NotSupported"),
                 ("HeartbeatInterval", "45", "Accepted"),
             ]
-            for key, value, status in changes:
-                answer = await lc_at_csms.call(call16.ChangeConfiguration(key=key, value=value))
-                assert (key, value, answer.status) == (key, value, status)
+            await change_configuration(lc_at_csms, changes)
             assert station.session.heartbeat_interval_s == 45
             everything = await lc_at_csms.call(call16.GetConfiguration())
             keys = {entry["key"] for entry in everything.configuration_key}
@@ -179,14 +178,11 @@ async def test_change_configuration_of_the_cap_changes_the_next_allocation(
     garage = await charging_garage(csms16, stack, tmp_path, ocpp_version="1.6")
     balancer, charge_point = garage.balancer, garage.charge_point
     lc_at_csms = csms16.station16
-    for phase in ("L1", "L2", "L3"):
-        key = f"SiteLoadBalancer.PhaseCap[{phase}]"
-        answer = await lc_at_csms.call(call16.ChangeConfiguration(key=key, value="20"))
-        assert answer.status == "Accepted"
-    refused = await lc_at_csms.call(
-        call16.ChangeConfiguration(key="SiteLoadBalancer.PhaseCap[L1]", value="0.5")
+    caps = [(f"SiteLoadBalancer.PhaseCap[{phase}]", "20", "Accepted") for phase in _PHASES]
+    # Below the least cap the CSMS may set.
+    await change_configuration(
+        lc_at_csms, [*caps, ("SiteLoadBalancer.PhaseCap[L1]", "0.5", "Rejected")]
     )
-    assert refused.status == "Rejected"  # below the least cap the CSMS may set
     got = await lc_at_csms.call(call16.GetConfiguration(key=["SiteLoadBalancer.PhaseCap[L2]"]))
     assert got.configuration_key == [
         {"key": "SiteLoadBalancer.PhaseCap[L2]", "readonly": False, "value": "20"}
