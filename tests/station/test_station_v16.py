@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,14 @@ def last_error_code(csms: CsmsForLc16) -> str | None:
     """The code of the LC's latest CALLERROR to the CSMS."""
     errors = [f for f in map(json.loads, csms.connections[-1].received) if f[0] == 4]
     return str(errors[-1][2]) if errors else None
+
+
+def _answer_to(received: list[str], message_id: object) -> list[Any] | None:
+    """The LC's CALLERROR to `message_id`: type, id and code."""
+    for frame in map(json.loads, received):
+        if frame[0] == 4 and frame[1] == message_id:
+            return list(frame[:3])
+    return None
 
 
 def charge_point_max(
@@ -170,6 +179,25 @@ async def test_trigger_message_asks_for_the_lcs_own_messages_in_16_names(
         assert "Heartbeat" in csms16.calls()
         assert await lc_at_csms.call(call16.UnlockConnector(connector_id=1)) is None
         assert last_error_code(csms16) == "NotSupported"
+
+
+async def test_calls_are_checked_against_the_16_schemas(
+    csms16: CsmsForLc16, tmp_path: Path
+) -> None:
+    async with accepted_lc(v16_config(csms16, tmp_path)):
+        connection = csms16.connections[-1]
+        invalid = [
+            (
+                [2, "no-value", "ChangeConfiguration", {"key": "HeartbeatInterval"}],
+                "OccurrenceConstraintViolation",
+            ),
+            ([2, "not-16", "GetVariables", {"getVariableData": []}], "NotImplemented"),
+        ]
+        for frame, code in invalid:
+            answer = partial(_answer_to, connection.received, frame[1])
+            await connection.send(json.dumps(frame))
+            await wait_until(answer, 10, f"the answer to {frame[2]}")
+            assert answer() == [4, frame[1], code]
 
 
 async def test_change_configuration_of_the_cap_changes_the_next_allocation(
