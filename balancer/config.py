@@ -25,13 +25,13 @@ from balancer.panels import (
     panel_states,
 )
 from balancer.site import EvseState, PhaseValues
+from config_file.table import ConfigError, Table, charger_identity
 from modbus.custom_map import custom_map_from_dict
 from modbus.errors import MeterMapError
 from modbus.known_maps import known_map, known_map_names
 from modbus.link import Link, RtuOverTcpLink, SerialLink, TcpLink
 from modbus.meter_map import MeterMap
 from modbus.reader import MeterConfig
-from router.config_reader import ConfigError, Table, charger_identity
 
 TRANSPORTS = ("tcp", "rtu-over-tcp", "rtu")
 

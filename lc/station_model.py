@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 from balancer.allocate import Mode
 from balancer.config import BalancerConfig, check_safe_currents
 from balancer.control import LoadBalancer
+from config_file.table import ConfigError
 from ocpp_knowledge.composite import NOMINAL_VOLTAGE_V
 from ocpp_knowledge.ocpp_time import to_ocpp_time
-from router.config_reader import ConfigError
 from station.device_model import Binding, DeviceModel, Variable, VariableSpec, constant
 from station.device_model_calls import ITEMS_PER_REPORT
 from station.link import StationLink
