@@ -46,8 +46,7 @@ from balancer.setup import Attempt, SetUps, Stage
 from balancer.site import MeterReading, PhaseValues, SessionState, SiteState
 from balancer.site_cap import CapSource, SiteCap, site_cap
 from modbus.errors import MeterReadError
-from modbus.reader import MeterReader
-from modbus.reader import MeterReading as PolledReading
+from modbus.reader import MeterReader, PolledReading
 from ocpp_knowledge.profiles import cleared_by, profile_from_json
 from router import events as ev
 from router.frames import OcppVersion

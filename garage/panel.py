@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
-from garage.site import DrawsCurrent, PhaseRotation, SiteSample, ThreePhases, seconds_above
+from garage.site import DrawsCurrent, PhaseRotation, ThreePhases, TimedCurrents, seconds_above
 from modbus.simulator import SimulatedMeter
 
 
@@ -34,7 +34,7 @@ class SimulatedPanel:
         self.base_load_a = base_load_a
         self.meter = meter
         self.voltage_v = voltage_v
-        self.history: deque[SiteSample] = deque(maxlen=history)
+        self.history: deque[TimedCurrents] = deque(maxlen=history)
 
     def phase_currents(self) -> ThreePhases:
         """Current per panel phase: its base load plus everything it feeds."""
@@ -45,12 +45,12 @@ class SimulatedPanel:
         first, second, third = panel
         return first, second, third
 
-    def sample(self) -> SiteSample:
+    def sample(self) -> TimedCurrents:
         """Record the panel's current now (and its sub-panels'), and write it to its meter."""
         for fed, _ in self.fed:
             if isinstance(fed, SimulatedPanel):
                 fed.sample()
-        sample = SiteSample(time.monotonic(), self.phase_currents())
+        sample = TimedCurrents(time.monotonic(), self.phase_currents())
         self.history.append(sample)
         if self.meter is not None:
             volts = self.voltage_v

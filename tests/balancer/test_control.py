@@ -16,8 +16,7 @@ from balancer.setup import Stage
 from balancer.site import MeterReading, SessionState
 from lc.config import parse_config
 from modbus.errors import MeterReadError
-from modbus.reader import MeterReader
-from modbus.reader import MeterReading as PolledReading
+from modbus.reader import MeterReader, PolledReading
 from router import events as ev
 from router.frames import OcppVersion
 from router.link import LcCallTimeout
