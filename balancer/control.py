@@ -46,12 +46,17 @@ from balancer.setup import Attempt, SetUps, Stage
 from balancer.site import MeterReading, PhaseValues, SessionState, SiteState
 from balancer.site_cap import CapSource, SiteCap, site_cap
 from modbus.errors import MeterReadError
-from modbus.reader import MeterReader, PolledReading
+from modbus.reader import PolledMeter, PolledReading
 from ocpp_knowledge.profiles import cleared_by, profile_from_json
 from router import events as ev
+from router.charger_calls import (
+    ChargerCallFailed,
+    ChargerCallRejected,
+    ChargerCallTimeout,
+    ChargerNotConnected,
+    Chargers,
+)
 from router.frames import OcppVersion
-from router.link import LcCallRejected, LcCallTimeout
-from router.server import ChargerNotConnected, Router
 from supervision.tasks import Tasks, report_failure
 
 log = logging.getLogger(__name__)
@@ -82,14 +87,14 @@ class LoadBalancer:
     def __init__(
         self,
         config: BalancerConfig,
-        router: Router,
-        meter: MeterReader,
+        chargers: Chargers,
+        meter: PolledMeter,
         metrics: BalancerMetrics | None = None,
         clock: Callable[[], float] | None = None,
-        panel_meters: Mapping[str, MeterReader] | None = None,
+        panel_meters: Mapping[str, PolledMeter] | None = None,
     ) -> None:
         self.config = config
-        self._router = router
+        self._chargers = chargers
         self._meter = meter
         self._panel_meters = dict(panel_meters or {})  # by panel name
         self.metrics = metrics or BalancerMetrics()
@@ -118,7 +123,7 @@ class LoadBalancer:
         self._asked: set[str] = set()  # EVSEs whose unknown session the charger was asked for
         self._tasks = Tasks()
         self.set_ups = SetUps(config.loop.setup_retry_s)
-        router.subscribe(self._on_event)
+        chargers.subscribe(self._on_event)
 
     # -- events ------------------------------------------------------------------------------
 
@@ -192,8 +197,8 @@ class LoadBalancer:
 
     async def _trigger(self, identity: str, payload: dict[str, Any]) -> None:
         timeout = self.config.loop.setup_timeout_s
-        with contextlib.suppress(LcCallRejected, LcCallTimeout, ChargerNotConnected):
-            await self._router.call(identity, "TriggerMessage", payload, timeout)
+        with contextlib.suppress(ChargerCallFailed):
+            await self._chargers.call(identity, "TriggerMessage", payload, timeout)
 
     async def _set_up_charger(self, identity: str) -> bool:
         """Read the charger's smart-charging capabilities, then install its floor profile (as
@@ -204,12 +209,12 @@ class LoadBalancer:
         action, payload = capability_query(record.version)
         timeout = self.config.loop.setup_timeout_s
         try:
-            answer = await self._router.call(identity, action, payload, timeout)
+            answer = await self._chargers.call(identity, action, payload, timeout)
             capabilities = parse_capabilities(record.version, answer)
-        except LcCallRejected as exc:
+        except ChargerCallRejected as exc:
             log.warning("%s: could not read smart-charging capabilities (%s)", identity, exc)
             capabilities = Capabilities()
-        except (LcCallTimeout, ChargerNotConnected):
+        except (ChargerCallTimeout, ChargerNotConnected):
             return False
         if not capabilities.smart_charging:
             log.warning("%s: smart charging disabled: planned at its maximum", identity)
@@ -372,13 +377,13 @@ class LoadBalancer:
         self.metrics.meter_age.set(polled.age(self._clock()))
         return site_reading(polled.currents, polled.voltages, polled.taken_at)
 
-    async def _read_sub_meter(self, meter: MeterReader) -> MeterReading | None:
+    async def _read_sub_meter(self, meter: PolledMeter) -> MeterReading | None:
         polled = await self._poll(meter)
         if polled is None:
             return None
         return site_reading(polled.currents, polled.voltages, polled.taken_at)
 
-    async def _poll(self, meter: MeterReader) -> PolledReading | None:
+    async def _poll(self, meter: PolledMeter) -> PolledReading | None:
         """A fresh reading, else the last good one (its age decides whether it still counts)."""
         try:
             return await meter.read()
@@ -500,10 +505,10 @@ class LoadBalancer:
         version = self.model.chargers[identity].version
         payload = clear_charging_profile(version, self.config.loop.profile_id_base)
         try:
-            await self._router.call(
+            await self._chargers.call(
                 identity, "ClearChargingProfile", payload, self.config.loop.call_timeout_s
             )
-        except (LcCallRejected, LcCallTimeout, ChargerNotConnected) as exc:
+        except ChargerCallFailed as exc:
             log.warning("%s: could not clear its floor profile (%r)", identity, exc)
             return False
         return True
@@ -520,19 +525,19 @@ class LoadBalancer:
         )
         started = self._clock()
         try:
-            answer = await self._router.call(
+            answer = await self._chargers.call(
                 identity,
                 "SetChargingProfile",
                 payload,
                 timeout_s or self.config.loop.call_timeout_s,
             )
-        except LcCallRejected as exc:
+        except ChargerCallRejected as exc:
             self.metrics.profiles.labels("error").inc()
             log.warning("%s: SetChargingProfile refused with %s", identity, exc.code)
             if exc.code in _UNSUPPORTED:
                 self._unsteerable(identity)
             return Answer.ERROR
-        except LcCallTimeout:
+        except ChargerCallTimeout:
             self.metrics.profiles.labels("timeout").inc()
             return Answer.NONE
         except ChargerNotConnected:

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from modbus.errors import MeterExceptionReply, MeterReadError
 from modbus.known_maps import resolve_map
@@ -63,6 +64,17 @@ class MeterConfig:
     unit_id: int = 1
     timeout_s: float = 1.0
     retries: int = 0  # retries inside one poll; the control loop's next poll is the retry
+
+
+class PolledMeter(Protocol):
+    """A meter as its users poll it: `MeterReader`, or a test's stand-in."""
+
+    @property
+    def last_reading(self) -> PolledReading | None:
+        """The last successful reading, or None before the first one."""
+
+    async def read(self) -> PolledReading:
+        """Poll the meter once; raise `MeterReadError` if that gave no reading."""
 
 
 class MeterReader:
