@@ -2,11 +2,13 @@
 
 Per period: poll the meter (a failed poll keeps the last good reading, whose age decides
 staleness), snapshot the site, allocate, pass each EVSE's target through the ramp (cut at
-once, raise slowly), and send the changed limits as SetChargingProfile through the router's
-LC-call API without waiting for the answers, so one slow charger never delays the others.
+once, raise slowly), and send the changed limits as SetChargingProfile through the router
+(router/charger_calls.py) without waiting for the answers, so one slow charger never delays
+the others.
 Once a charger can answer (its boot accepted, or its first call after a reconnect), its
 smart-charging capabilities are read and its floor installed (balancer/setup.py says when).
-A charger with one EVSE that refuses Tx profiles is limited through its charger maximum instead.
+A charger with one EVSE that refuses Tx profiles is limited through its charger maximum instead
+(balancer/station_max.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from enum import Enum
 from typing import Any
 
 from prometheus_client import Gauge
@@ -45,6 +46,12 @@ from balancer.ramp import Commanded, Step, Turns, fit_into_headroom, next_limit,
 from balancer.setup import Attempt, SetUps, Stage
 from balancer.site import MeterReading, PhaseValues, SessionState, SiteState
 from balancer.site_cap import CapSource, SiteCap, site_cap
+from balancer.station_max import (
+    Answer,
+    ClearProfile,
+    StationMaxSwitch,
+    Switched,
+)
 from modbus.errors import MeterReadError
 from modbus.reader import PolledMeter, PolledReading
 from ocpp_knowledge.profiles import cleared_by, profile_from_json
@@ -72,15 +79,6 @@ _CHARGER_CALLS = (
     | ev.TransactionEnded
     | ev.MeterSampled
 )
-
-
-class Answer(Enum):
-    """How a charger answered one of the LC's SetChargingProfile calls."""
-
-    ACCEPTED = "accepted"
-    REFUSED = "refused"
-    ERROR = "a CALLERROR"
-    NONE = "no answer in time, or the charger is gone"
 
 
 class LoadBalancer:
@@ -472,26 +470,25 @@ class LoadBalancer:
 
     async def _to_station_max(self, identity: str, clear_floor: bool) -> bool:
         """Limit a charger with one EVSE that refuses Tx profiles through its charger maximum
-        profile: the floor, then its current limit. True when it is (or is being) switched.
-
-        `clear_floor`: its TxDefaultProfile floor was accepted and must go first, as it would
-        hold the charger at its safe current (the composite is the minimum over purposes).
-        """
+        profile (balancer/station_max.py walks the steps). True when it is (or is being)
+        switched."""
         if identity in self.station_max or identity in self._switching:
             return True
         if self.model.chargers[identity].settings.evses != 1:
             return False
+        switch = StationMaxSwitch(self._floor(identity, station_max=False), clear_floor)
         self._switching.add(identity)
         try:
-            if clear_floor and not await self._clear_floor(identity):
-                return False
-            floor = self._floor(identity, station_max=True)
-            if await self._send(identity, floor) is not Answer.ACCEPTED:
-                if clear_floor:  # back to the floor it had
-                    await self._send(identity, self._floor(identity, station_max=False))
-                return False
+            step = switch.start()
+            while not isinstance(step, Switched):
+                if isinstance(step, ClearProfile):
+                    step = switch.cleared(await self._clear_profile(identity, step.profile_id))
+                else:
+                    step = switch.sent(await self._send(identity, step.target))
         finally:
             self._switching.discard(identity)
+        if not step.done:
+            return False
         self.station_max.add(identity)
         self.metrics.station_max_chargers.set(len(self.station_max))
         log.warning("%s refuses Tx profiles: limited through its charger maximum", identity)
@@ -500,16 +497,16 @@ class LoadBalancer:
             self._dispatch(self.model.evses[key], self.commanded[key].limit)
         return True
 
-    async def _clear_floor(self, identity: str) -> bool:
-        """ClearChargingProfile of the floor; True when answered (Unknown: it was not there)."""
+    async def _clear_profile(self, identity: str, profile_id: int) -> bool:
+        """ClearChargingProfile; True when answered (Unknown: the profile was not there)."""
         version = self.model.chargers[identity].version
-        payload = clear_charging_profile(version, self.config.loop.profile_id_base)
+        payload = clear_charging_profile(version, profile_id)
         try:
             await self._chargers.call(
                 identity, "ClearChargingProfile", payload, self.config.loop.call_timeout_s
             )
         except ChargerCallFailed as exc:
-            log.warning("%s: could not clear its floor profile (%r)", identity, exc)
+            log.warning("%s: could not clear profile %d (%r)", identity, profile_id, exc)
             return False
         return True
 
