@@ -9,7 +9,7 @@ from datetime import datetime
 
 from garage.clock import Clock
 from garage.evse import Car, Evse, Situation, ThreePhases
-from garage.profile_store import OcppVersion, ProfileStore, SmartChargingCapabilities
+from garage.profile_store import ChargePointVersion, ProfileStore, SmartChargingCapabilities
 from ocpp_knowledge.composite import composite_schedule
 from ocpp_knowledge.profiles import ChargingProfile, Purpose, RateUnit, Transaction, floor_to_tenth
 
@@ -44,7 +44,7 @@ class Station:
     def __init__(
         self,
         *,
-        version: OcppVersion,
+        version: ChargePointVersion,
         evse: Evse,
         capabilities: SmartChargingCapabilities,
         smart_charging: bool,
