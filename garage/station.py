@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from garage.clock import Clock
 from garage.evse import Car, Evse, Situation, ThreePhases
@@ -38,6 +39,13 @@ class CompositeScheduleReport:
     periods: tuple[tuple[int, float], ...]
     """(startPeriod s, limit) in `rate_unit`, one decimal as OCPP requires."""
     number_phases: int
+
+    def schedule_periods(self) -> list[dict[str, Any]]:
+        """chargingSchedulePeriod as the ocpp package takes it: the same in 1.6 and 2.0.1."""
+        return [
+            {"start_period": start, "limit": limit, "number_phases": self.number_phases}
+            for start, limit in self.periods
+        ]
 
 
 class Station:
