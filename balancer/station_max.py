@@ -49,7 +49,7 @@ class Switched:
     done: bool
 
 
-Step = ClearProfile | SendProfile | Switched
+SwitchStep = ClearProfile | SendProfile | Switched
 
 
 class StationMaxSwitch:
@@ -59,16 +59,16 @@ class StationMaxSwitch:
         self._clear_floor = clear_floor
         self._restoring = False
 
-    def start(self) -> Step:
+    def start(self) -> SwitchStep:
         if self._clear_floor:
             return ClearProfile(self._floor.profile_id)
         return SendProfile(as_station_max(self._floor))
 
-    def cleared(self, answered: bool) -> Step:
+    def cleared(self, answered: bool) -> SwitchStep:
         """The charger's answer to the ClearProfile step."""
         return SendProfile(as_station_max(self._floor)) if answered else Switched(done=False)
 
-    def sent(self, answer: Answer) -> Step:
+    def sent(self, answer: Answer) -> SwitchStep:
         """The charger's answer to a SendProfile step."""
         if self._restoring:
             return Switched(done=False)

@@ -13,8 +13,10 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
-from garage.site import DrawsCurrent, PhaseRotation, ThreePhases, TimedCurrents, seconds_above
+from garage.evse import ThreePhases
+from garage.site import DrawsCurrent, PhaseRotation, TimedCurrents, seconds_above
 from modbus.simulator import SimulatedMeter
+from ocpp_knowledge.composite import NOMINAL_VOLTAGE_V
 
 
 class SimulatedPanel:
@@ -25,7 +27,7 @@ class SimulatedPanel:
         base_load_a: ThreePhases = (0.0, 0.0, 0.0),
         *,
         meter: SimulatedMeter | None = None,
-        voltage_v: float = 230.0,
+        voltage_v: float = NOMINAL_VOLTAGE_V,
         history: int = 36_000,
     ) -> None:
         """`fed`: what hangs from it, each with the panel phases its phases 1, 2, 3 are on."""

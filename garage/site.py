@@ -17,12 +17,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from garage.evse import ThreePhases
 from modbus.simulator import SimulatedMeter
+from ocpp_knowledge.composite import NOMINAL_VOLTAGE_V
 
-ThreePhases = tuple[float, float, float]
 PhaseRotation = tuple[int, int, int]
 
-NOMINAL_VOLTAGE_V = 230.0
 SITE_PHASES = (1, 2, 3)
 
 

@@ -4,8 +4,9 @@ import asyncio
 
 import pytest
 
+from garage.evse import ThreePhases
 from garage.panel import SimulatedPanel
-from garage.site import SimulatedSite, ThreePhases, TimedCurrents
+from garage.site import SimulatedSite, TimedCurrents
 from modbus.simulator import SimulatedMeter
 
 
