@@ -3,7 +3,7 @@
 Per period: poll the meter (a failed poll keeps the last good reading, whose age decides
 staleness), snapshot the site, allocate, pass each EVSE's target through the ramp (cut at
 once, raise slowly), and send the changed limits as SetChargingProfile through the router
-(router/charger_calls.py) without waiting for the answers, so one slow charger never delays
+(router/chargers.py) without waiting for the answers, so one slow charger never delays
 the others.
 Once a charger can answer (its boot accepted, or its first call after a reconnect), its
 smart-charging capabilities are read and its floor installed (balancer/setup.py says when).
@@ -56,7 +56,7 @@ from modbus.errors import MeterReadError
 from modbus.reader import PolledMeter, PolledReading
 from ocpp_knowledge.profiles import cleared_by, profile_from_json
 from router import events as ev
-from router.charger_calls import (
+from router.chargers import (
     ChargerCallFailed,
     ChargerCallRejected,
     ChargerCallTimeout,

@@ -38,9 +38,9 @@ from aiohttp.client_ws import ClientWebSocketResponse
 
 from router import events as ev
 from router.admission import AdmissionSettings, HandshakeAdmission
-from router.charger_calls import ChargerCallRejected, ChargerCallTimeout, ChargerNotConnected
 from router.charger_connections import ChargerConnections, ChargerSite
 from router.charger_path import BadChargerPath, ChargerPath, parse_charger_path
+from router.chargers import ChargerCallRejected, ChargerCallTimeout, ChargerNotConnected
 from router.frames import OcppVersion
 from router.journal import Journal, JournalError
 from router.journal_bounds import JournalLimits
@@ -207,7 +207,7 @@ class Router:
         payload: dict[str, Any],
         timeout_s: float | None = None,
     ) -> dict[str, Any]:
-        """The `charger_calls.Chargers` call: the LC's own CALL to a charger, whose answer never
+        """The `chargers.Chargers` call: the LC's own CALL to a charger, whose answer never
         reaches the CSMS (§6.4). Raises ChargerNotConnected, ChargerCallTimeout,
         ChargerCallRejected (a CALLERROR), or ValueError for a payload that does not match the
         action's schema."""

@@ -18,7 +18,7 @@ from lc.config import parse_config
 from modbus.errors import MeterReadError
 from modbus.reader import MeterReader, PolledMeter, PolledReading
 from router import events as ev
-from router.charger_calls import ChargerCallTimeout, Chargers
+from router.chargers import ChargerCallTimeout, Chargers
 from router.frames import OcppVersion
 from supervision.tasks import TASK_FAILURES
 from tests.balancer.test_profiles_through_router import site_toml
@@ -28,7 +28,7 @@ Answer = Callable[[str, str], dict[str, Any]]  # (identity, action) -> the charg
 
 
 class SeamRouter:
-    """The router as the balancer sees it (`charger_calls.Chargers`): calls are recorded and
+    """The router as the balancer sees it (`chargers.Chargers`): calls are recorded and
     answered by `answer`."""
 
     def __init__(self, answer: Answer) -> None:

@@ -8,7 +8,7 @@ import json
 import pytest
 from ocpp.v16 import call as call16
 
-from router.charger_calls import ChargerCallRejected, ChargerCallTimeout, ChargerNotConnected
+from router.chargers import ChargerCallRejected, ChargerCallTimeout, ChargerNotConnected
 from tests.conftest import RouterFactory, lc_url
 from tests.peers import Csms, connect_charge_point, now_iso, wait_until
 
