@@ -25,13 +25,13 @@ from balancer.panels import (
     panel_states,
 )
 from balancer.site import EvseState, PhaseValues
+from config_file.table import ConfigError, Table, charger_identity
 from modbus.custom_map import custom_map_from_dict
 from modbus.errors import MeterMapError
 from modbus.known_maps import known_map, known_map_names
-from modbus.link import Link, RtuOverTcpLink, SerialLink, TcpLink
+from modbus.link import MeterLink, RtuOverTcpLink, SerialLink, TcpLink
 from modbus.meter_map import MeterMap
 from modbus.reader import MeterConfig
-from router.config_reader import ConfigError, Table, charger_identity
 
 TRANSPORTS = ("tcp", "rtu-over-tcp", "rtu")
 # What a charger's min_current_a may be, in the config file and as the CSMS sets it.
@@ -140,7 +140,7 @@ def _meter_map(table: Table) -> MeterMap:
         raise ConfigError("; ".join(exc.problems)) from exc
 
 
-def _meter_link(table: Table) -> Link:
+def _meter_link(table: Table) -> MeterLink:
     transport = table.choice("transport", TRANSPORTS, "tcp")
     if transport == "rtu":
         parity = table.choice("parity", ("N", "E", "O"), "N")

@@ -21,6 +21,7 @@ from certificates.expiry import CertificateExpiry, CertificatesByUse, from_files
 from certificates.own_identity import OwnCertificate, OwnCertificates
 from certificates.trust_store import TrustStore
 from certificates.upstream_tls import managed_upstream_context
+from config_file.table import ConfigError
 from firmware.config import FirmwareSettings
 from firmware.publisher import FirmwarePublisher
 from firmware.server import FileServer
@@ -33,7 +34,6 @@ from lc.station_firmware import wire_firmware
 from lc.station_model import answer_device_model, device_model, effective_balancer, site_limit
 from lc.status_page import StationStatus, StatusSnapshot, render
 from modbus.reader import MeterReader
-from router.config_reader import ConfigError
 from router.frames import OcppVersion
 from router.metrics import metrics_app
 from router.schemas import default_registry

@@ -23,9 +23,9 @@ from balancer.config import (
 )
 from balancer.control import LoadBalancer
 from balancer.panels import PanelSettings
+from config_file.table import ConfigError
 from ocpp_knowledge.composite import NOMINAL_VOLTAGE_V
 from ocpp_knowledge.ocpp_time import to_ocpp_time
-from router.config_reader import ConfigError
 from router.frames import OcppVersion
 from station.configuration_keys import ConfigurationCalls
 from station.device_model import Binding, DeviceModel, Variable, VariableSpec, constant

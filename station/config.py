@@ -8,7 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from urllib.parse import urlparse
 
-from router.config_reader import ConfigError, Table
+from config_file.table import ConfigError, Table
 from router.frames import OcppVersion
 from router.server import RouterSettings
 from station.backoff import BackOff

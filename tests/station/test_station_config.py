@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from config_file.table import ConfigError
 from lc.config import load_config, parse_config
-from router.config_reader import ConfigError
 from station.link import StationSettings
 from tests.lc_process import example_config
 
