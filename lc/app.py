@@ -22,6 +22,7 @@ from certificates.expiry import CertificateExpiry, CertificatesByUse, from_files
 from certificates.own_identity import OwnCertificate, OwnCertificates
 from certificates.trust_store import TrustStore
 from certificates.upstream_tls import managed_upstream_context
+from config_file.table import ConfigError
 from firmware.config import FirmwareSettings
 from firmware.publisher import FirmwarePublisher
 from firmware.server import FileServer
@@ -34,16 +35,21 @@ from lc.own_meter_values import AlignedMeterValues
 from lc.site_view import SiteView
 from lc.station_certificates import CertificatesAtCsms
 from lc.station_firmware import wire_firmware
-from lc.station_model import aligned_settings, device_model, effective_balancer, site_limit
+from lc.station_model import (
+    aligned_settings,
+    answer_device_model,
+    device_model,
+    effective_balancer,
+    site_limit,
+)
 from lc.status_page import ExternalLimitStatus, StationStatus, StatusSnapshot, render
 from modbus.reader import MeterReader
-from router.config_reader import ConfigError
+from router.frames import OcppVersion
 from router.metrics import metrics_app
 from router.schemas import default_registry
 from router.server import Router
 from router.start_error import StartError, listen_failure
 from router.upstream import UpstreamSettings
-from station.device_model_calls import DeviceModelCalls
 from station.link import StationLink, StationSettings
 from station.overrides import Overrides
 from station.session import StationSession
@@ -153,12 +159,14 @@ class LocalController:
             self._balancer_task = self._tasks.spawn(self.balancer.run(), "balancer")
         if self.station is not None:
             self._start_own_meter_values(self.station)
-            DeviceModelCalls(device_model(self, self._overrides), self.station).register()
+            answer_device_model(self.station, device_model(self, self._overrides))
             assert self.config.station is not None  # the link exists only with [station]
             site_limit(self.station, self.balancer, self.config.station.state_path)
-            if self.firmware is not None:
-                wire_firmware(self.station, self.firmware, self._tasks)
-            self._wire_certificates(self.station)
+            # Firmware and certificates speak 2.0.1's messages only (block L, block M).
+            if self.station.session.dialect.version is OcppVersion.V201:
+                if self.firmware is not None:
+                    wire_firmware(self.station, self.firmware, self._tasks)
+                self._wire_certificates(self.station)
             self._station_task = self._tasks.spawn(self.station.run(), "station")
         app = metrics_app(registries)
         app.router.add_get("/", self._status_page)
@@ -187,8 +195,10 @@ class LocalController:
         and reported to the CSMS; their metrics registry."""
         assert self.config.external_limit is not None
         registry = CollectorRegistry()
+        # NotifyChargingLimit and ClearedChargingLimit are 2.0.1's: a 1.6 CSMS hears nothing.
+        v201 = self.station is not None and self.station.session.dialect.version is OcppVersion.V201
         self.external_limits = ExternalLimits(
-            self.config.external_limit, balancer, self.station, registry
+            self.config.external_limit, balancer, self.station if v201 else None, registry
         )
         modbus = self.config.external_limit.modbus
         try:
@@ -205,6 +215,8 @@ class LocalController:
         station, balancer = self.config.station, self.config.balancer
         if station is None or balancer is None or self._meter is None or self._overrides is None:
             return
+        if link.session.dialect.version is not OcppVersion.V201:
+            return  # a 1.6 MeterValues has no EVSE 0 of a site: 2.0.1 only
         interval_s, measurands = aligned_settings(station, self._overrides)
         stale_after_s = balancer.meter.stale_after_s
         self.own_meter_values = AlignedMeterValues(
@@ -295,6 +307,7 @@ class LocalController:
             session.boot_status,
             self.station.reconnects,
             None if self.balancer is None else self.balancer.cap,
+            {} if self._overrides is None else self._overrides.in_force(),
         )
 
     def _expected_chargers(self) -> list[str]:
@@ -371,7 +384,9 @@ def _station_link(config: SiteConfig) -> StationLink | None:
     station = config.station
     if station is None:
         return None
-    session = StationSession(station.description, default_registry(), station.timers)
+    session = StationSession(
+        station.description, default_registry(), station.timers, dialect=station.dialect
+    )
     dialer = UpstreamSettings(
         base_url=station.csms_url,
         connect_timeout_s=config.router.connect_timeout_s,

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from balancer.external_limit import Watchdog
-from router.config_reader import ConfigError, Table
+from config_file.table import ConfigError, Table
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 

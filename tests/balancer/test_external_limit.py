@@ -7,8 +7,8 @@ import pytest
 
 from balancer.external_limit import ExternalInput, ExternalLimit, Watchdog
 from balancer.site_cap import CapSource, site_cap
+from config_file.table import ConfigError
 from lc.config import parse_config
-from router.config_reader import ConfigError
 
 HTTP, MODBUS = ExternalInput.HTTP, ExternalInput.MODBUS
 

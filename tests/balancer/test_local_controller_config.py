@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from balancer.config import parse_balancer_config
-from router.config_reader import ConfigError, Table
+from config_file.table import ConfigError, Table
 
 
 def site(*chargers: dict[str, Any], **sections: Any) -> Table:

@@ -85,7 +85,7 @@ class Ems:
 async def test_an_ems_limit_over_http_caps_the_garage_and_the_csms_hears_of_it(
     csms: CsmsForLc, stack: Stops, tmp_path: Path
 ) -> None:
-    garage = await charging_garage(csms, stack, tmp_path, external_limit=external_limit())
+    garage = await charging_garage(csms, stack, tmp_path, {"external_limit": external_limit()})
     balancer, charge_point, lc = garage.balancer, garage.charge_point, garage.lc
     async with aiohttp.ClientSession() as client:
         ems = Ems(client, lc)
