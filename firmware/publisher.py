@@ -10,7 +10,6 @@ hold (a name that would leave the folder, a file beyond the budget, a full disk)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
@@ -24,6 +23,7 @@ from firmware.publication import BadRequest, Notice, Publication, PublishRequest
 from firmware.server import FileServer
 from firmware.store import FirmwareStore, UnsafeName, file_name
 from ocpp_knowledge.security_events import RecordSecurityEvent
+from supervision.tasks import Tasks
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,8 @@ class FirmwarePublisher:
         self._timeout = http_timeout or aiohttp.ClientTimeout(sock_read=READ_TIMEOUT_S)
         self.notices: asyncio.Queue[Notice] = asyncio.Queue()
         self._publication: Publication | None = None
+        # The download runs as a supervised task, so a crash in it is logged and counted.
+        self._tasks = Tasks("firmware publisher")
         self._task: asyncio.Task[None] | None = None
         self.outcomes = Counter(
             "ocpp_lc_firmware_publications",
@@ -77,7 +79,7 @@ class FirmwarePublisher:
         if self._task is not None and not self._task.done():
             return _rejected("Busy", "another PublishFirmware is in progress")
         self._publication = Publication(request)
-        self._task = asyncio.create_task(self._publish(self._publication, name))
+        self._task = self._tasks.spawn(self._publish(self._publication, name), "firmware download")
         return {"status": "Accepted"}
 
     def unpublish_firmware(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -98,10 +100,7 @@ class FirmwarePublisher:
         return self._publication.triggered()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._tasks.stop()
 
     def _send(self, notices: list[Notice]) -> None:
         for notice in notices:

@@ -197,7 +197,13 @@ class LocalController:
             store = FirmwareStore(settings.folder, settings.max_bytes)
         except OSError as exc:
             raise StartError("firmware.folder", f"cannot use it: {exc.strerror}") from exc
-        self._file_server = FileServer(store, settings.public_host, registry)
+        self._file_server = FileServer(
+            store,
+            settings.public_host,
+            registry,
+            settings.max_fetches,
+            settings.max_fetches_per_client,
+        )
         listeners: list[tuple[str, str, int, ssl.SSLContext | None]] = [
             ("http", "listen_port", settings.listen_port, None)
         ]
