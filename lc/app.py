@@ -180,7 +180,13 @@ class LocalController:
             self.own_certificates,
             self._use_renewed_certificate,
             self._tasks,
+            configured_certificate=self._configured_upstream_certificate,
         ).wire()
+
+    def _configured_upstream_certificate(self) -> Path | None:
+        # From the config in force: SIGHUP may name another file.
+        upstream = self.config.router.upstream_tls
+        return upstream.certificate if upstream is not None else None
 
     def _use_renewed_certificate(self, renewed: OwnCertificate) -> None:
         """A02.FR.08: new CSMS links present the renewed certificate; open ones move to it."""

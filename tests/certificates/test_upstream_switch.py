@@ -50,12 +50,12 @@ def _renew(cso: TestCa, store: TrustStore, own: OwnCertificates) -> x509.Certifi
     """One whole A02 round: trigger, CSR, the CA signs, CertificateSigned, stored."""
     now = datetime.now(UTC)
     renewal = CertificateRenewal(RenewalSettings(IDENTITY, "Test CSO"))
-    [request] = renewal.trigger(now)
+    [_keep, request] = renewal.trigger(now)
     assert isinstance(request, SendSignCertificate)
     renewal.sign_certificate_answered(True, now)
     leaf = cso.sign(x509.load_pem_x509_csr(request.payload["csr"].encode("ascii")))
     roots = store.roots("CSMSRootCertificate", "V2GRootCertificate")
-    response, [use] = renewal.certificate_signed(
+    response, [use, _forget] = renewal.certificate_signed(
         {"certificateChain": cso.chain_pem(leaf)}, roots, now
     )
     assert response == {"status": "Accepted"}
