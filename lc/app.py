@@ -39,6 +39,7 @@ from router.schemas import default_registry
 from router.server import Router
 from router.start_error import StartError, listen_failure
 from router.upstream import UpstreamSettings
+from station.config import network_profiles
 from station.device_model_calls import DeviceModelCalls
 from station.link import StationLink, StationSettings
 from station.overrides import Overrides
@@ -244,13 +245,15 @@ class LocalController:
     def _station_status(self) -> StationStatus | None:
         if self.station is None:
             return None
-        session = self.station.session
+        session, network = self.station.session, self.station.network
         return StationStatus(
             self.station.settings.identity,
             session.state.value,
             session.boot_status,
             self.station.reconnects,
             None if self.balancer is None else self.balancer.cap,
+            network.last_connected,
+            network.active.url,
         )
 
     def _expected_chargers(self) -> list[str]:
@@ -331,10 +334,11 @@ def _station_link(config: SiteConfig) -> StationLink | None:
         connect_timeout_s=config.router.connect_timeout_s,
         ping_interval_s=config.router.ping_interval_s,
         max_frame_bytes=config.router.session.max_frame_chars,
-        ssl_context=station.ssl_context,
+        # A wss:// profile the CSMS sets is dialled with the router's TLS settings too.
+        ssl_context=station.ssl_context or config.router.upstream_ssl,
     )
     settings = StationSettings(station.identity, station.password, station.backoff)
-    return StationLink(settings, session, dialer)
+    return StationLink(settings, session, dialer, network_profiles(station, config.router))
 
 
 async def serve_until_signalled(controller: LocalController) -> None:
