@@ -110,8 +110,14 @@ class StationLink:
         """Close the open link and dial NetworkConfigurationPriority's first slot at once
         (B10.FR.06: away from the old CSMS before the new one), as after a reboot."""
         self._moving = True
-        if self._ws is not None:
-            await self._ws.close(message=b"the LC moves to another network profile")
+        ws = self._ws
+        if ws is None:
+            return
+        # What is queued for the old CSMS (the answer that asked for the move) goes first.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.network.active.message_timeout_s):
+                await self._outbox.join()
+        await ws.close(message=b"the LC moves to another network profile")
 
     def after_answer(self, follow_up: FollowUp) -> None:
         """From inside a handler: run `follow_up` once the handler's answer is on its way
@@ -234,7 +240,10 @@ class StationLink:
     async def _write(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         while True:
             text = await self._outbox.get()
-            await ws.send_str(text)
+            try:
+                await ws.send_str(text)
+            finally:
+                self._outbox.task_done()
 
     def _act(self, outputs: list[Output]) -> None:
         for output in outputs:
