@@ -109,10 +109,11 @@ class StationLink:
     async def move(self) -> None:
         """Close the open link and dial NetworkConfigurationPriority's first slot at once
         (B10.FR.06: away from the old CSMS before the new one), as after a reboot."""
-        self._moving = True
         ws = self._ws
-        if ws is None:
+        if ws is None:  # not connected: the next dial goes to the new first slot
+            self._plan.restart(self.network.priority, self.network.attempts)
             return
+        self._moving = True
         # What is queued for the old CSMS (the answer that asked for the move) goes first.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.network.active.message_timeout_s):
