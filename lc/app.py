@@ -50,6 +50,7 @@ from router.schemas import default_registry
 from router.server import Router
 from router.start_error import StartError, listen_failure
 from router.upstream import UpstreamSettings
+from station.config import network_profiles
 from station.link import StationLink, StationSettings
 from station.overrides import Overrides
 from station.session import StationSession
@@ -237,7 +238,13 @@ class LocalController:
             self.own_certificates,
             self._use_renewed_certificate,
             self._tasks,
+            configured_certificate=self._configured_upstream_certificate,
         ).wire()
+
+    def _configured_upstream_certificate(self) -> Path | None:
+        # From the config in force: SIGHUP may name another file.
+        upstream = self.config.router.upstream_tls
+        return upstream.certificate if upstream is not None else None
 
     def _use_renewed_certificate(self, renewed: OwnCertificate) -> None:
         """A02.FR.08: new CSMS links present the renewed certificate; open ones move to it."""
@@ -254,7 +261,13 @@ class LocalController:
             store = FirmwareStore(settings.folder, settings.max_bytes)
         except OSError as exc:
             raise StartError("firmware.folder", f"cannot use it: {exc.strerror}") from exc
-        self._file_server = FileServer(store, settings.public_host, registry)
+        self._file_server = FileServer(
+            store,
+            settings.public_host,
+            registry,
+            settings.max_fetches,
+            settings.max_fetches_per_client,
+        )
         listeners: list[tuple[str, str, int, ssl.SSLContext | None]] = [
             ("http", "listen_port", settings.listen_port, None)
         ]
@@ -300,7 +313,7 @@ class LocalController:
     def _station_status(self) -> StationStatus | None:
         if self.station is None:
             return None
-        session = self.station.session
+        session, network = self.station.session, self.station.network
         return StationStatus(
             self.station.settings.identity,
             session.state.value,
@@ -308,6 +321,8 @@ class LocalController:
             self.station.reconnects,
             None if self.balancer is None else self.balancer.cap,
             {} if self._overrides is None else self._overrides.in_force(),
+            network.last_connected,
+            network.active.url,
         )
 
     def _expected_chargers(self) -> list[str]:
@@ -392,10 +407,11 @@ def _station_link(config: SiteConfig) -> StationLink | None:
         connect_timeout_s=config.router.connect_timeout_s,
         ping_interval_s=config.router.ping_interval_s,
         max_frame_bytes=config.router.session.max_frame_chars,
-        ssl_context=station.ssl_context,
+        # A wss:// profile the CSMS sets is dialled with the router's TLS settings too.
+        ssl_context=station.ssl_context or config.router.upstream_ssl,
     )
     settings = StationSettings(station.identity, station.password, station.backoff)
-    return StationLink(settings, session, dialer)
+    return StationLink(settings, session, dialer, network_profiles(station, config.router))
 
 
 async def serve_until_signalled(controller: LocalController) -> None:

@@ -33,6 +33,7 @@ from station.device_model import Binding, DeviceModel, Variable, VariableSpec, c
 from station.device_model_calls import ITEMS_PER_REPORT, DeviceModelCalls
 from station.link import StationLink
 from station.meter_values import parse_measurands
+from station.network_profiles import parse_priority
 from station.overrides import Overrides
 from station.site_limit import SiteLimit, profiles_path
 from station.site_limit_v16 import SiteLimitCalls16
@@ -270,8 +271,8 @@ def device_model(lc: LocalController, overrides: Overrides | None) -> DeviceMode
     connected = Binding(
         lambda: ",".join(sorted(c.identity for c in lc.site_view.chargers.values() if c.connected))
     )
-    wss = station.csms_url.startswith("wss://")
-    profile = "1" if not wss else ("2" if station.password is not None else "3")
+    assert lc.station is not None  # the device model exists with the LC's own link only
+    network = lc.station.network
     rows: list[tuple[VariableSpec, Binding]] = [
         (VariableSpec("LocalController", "Identity"), constant(station.identity)),
         (VariableSpec("LocalController", "Manufacturer"), constant(description.vendor)),
@@ -291,8 +292,9 @@ def device_model(lc: LocalController, overrides: Overrides | None) -> DeviceMode
         ),
         (
             VariableSpec("OCPPCommCtrlr", "MessageTimeout", data_type="integer", unit="s"),
-            constant(_count(station.timers.message_timeout_s)),
+            Binding(lambda: _count(network.active.message_timeout_s)),
         ),
+        *_network_variables(lc.station),
         (
             VariableSpec("OCPPCommCtrlr", "RetryBackOffWaitMinimum", data_type="integer", unit="s"),
             constant(_count(station.backoff.wait_minimum_s)),
@@ -306,7 +308,10 @@ def device_model(lc: LocalController, overrides: Overrides | None) -> DeviceMode
             constant(str(station.backoff.repeat_times)),
         ),
         (VariableSpec("SecurityCtrlr", "Identity"), constant(station.identity)),
-        (VariableSpec("SecurityCtrlr", "SecurityProfile", data_type="integer"), constant(profile)),
+        (
+            VariableSpec("SecurityCtrlr", "SecurityProfile", data_type="integer"),
+            Binding(lambda: str(network.active.security_profile)),
+        ),
         (
             VariableSpec("ClockCtrlr", "DateTime", data_type="dateTime"),
             Binding(lambda: to_ocpp_time(datetime.now(UTC))),
@@ -357,6 +362,45 @@ def answer_device_model(station: StationLink, model: DeviceModel) -> None:
         ConfigurationCalls(model).register(station)
     else:
         DeviceModelCalls(model, station).register()
+
+
+def _network_variables(link: StationLink) -> list[tuple[VariableSpec, Binding]]:
+    """B10: the CSMS orders the network profile slots, and how often each is tried."""
+    network = link.network
+
+    def set_priority(text: str) -> str:
+        try:
+            slots = parse_priority(text, network.stored)
+        except ValueError:
+            return "Rejected"  # B10.FR.02: a slot without a profile
+        network.set_priority(slots)
+        # Like a reboot (B10.FR.04), once the CSMS has this answer: the first slot is dialled.
+        link.after_answer(link.move)
+        return "Accepted"
+
+    def set_attempts(text: str) -> str:
+        if int(text) < 1:
+            return "Rejected"
+        network.set_attempts(int(text))
+        return "Accepted"
+
+    def comm(variable: str, mutability: str, data_type: str) -> VariableSpec:
+        return VariableSpec("OCPPCommCtrlr", variable, mutability, data_type, persistent=True)
+
+    return [
+        (
+            comm("NetworkConfigurationPriority", "ReadWrite", "string"),
+            Binding(lambda: ",".join(map(str, network.priority)), set_priority),
+        ),
+        (
+            comm("NetworkProfileConnectionAttempts", "ReadWrite", "integer"),
+            Binding(lambda: str(network.attempts), set_attempts),
+        ),
+        (
+            comm("ActiveNetworkProfile", "ReadOnly", "integer"),
+            Binding(lambda: str(link.slot_in_use or network.last_connected or "")),
+        ),
+    ]
 
 
 SIGNIFICANCE_KEY = "SmartChargingCtrlr.LimitChangeSignificance"

@@ -86,6 +86,9 @@ class StationStatus:
     cap: SiteCap | None = None  # None: the LC does not balance
     # The CSMS's settings in force over the config file's: key -> (value, the file's value).
     csms_settings: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    # The network profile slot of the link and its URL (the last one while disconnected).
+    network_slot: int | None = None
+    network_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -704,6 +707,12 @@ def _station_section(snapshot: StatusSnapshot) -> list[str]:
     ]
     if station.boot_status is not None and station.state in ("disconnected", "booting"):
         lines.append(f" Its last boot was answered {escape(station.boot_status)}.")
+    if station.network_slot is not None:
+        over = "over" if station.state != "disconnected" else "last over"
+        lines.append(
+            f" {over.capitalize()} network profile slot {station.network_slot}"
+            f" ({escape(station.network_url)})."
+        )
     if station.reconnects:
         times = "once" if station.reconnects == 1 else f"{station.reconnects} times"
         lines.append(f" The link was lost {times} since the start.")

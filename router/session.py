@@ -165,6 +165,14 @@ class LinkSession:
     def queue_depth(self) -> int:
         return len(self._queue)
 
+    @property
+    def csms_calls_in_flight(self) -> bool:
+        """Whether a CSMS call waits for the charger's answer (or for its turn to be sent):
+        closing the CSMS link now would lose that answer."""
+        return any(
+            o.origin is Origin.CSMS and not o.orphaned for o in self._at_charger.values()
+        ) or any(q.origin is Origin.CSMS for q in self._queue)
+
     # -- inputs ------------------------------------------------------------------------------
 
     def receive_from_charger(self, text: str, now: float) -> list[Output]:

@@ -14,6 +14,13 @@ from router.server import RouterSettings
 from station.backoff import BackOff
 from station.dialect import DIALECTS, Dialect, StationIdentity
 from station.meter_values import MEASURANDS, parse_measurands
+from station.network_profiles import (
+    Capabilities,
+    NetworkProfile,
+    NetworkProfiles,
+    network_profiles_path,
+    security_profile_of,
+)
 from station.session import SessionTimers
 
 # Beside the journal unless state_path says otherwise.
@@ -144,3 +151,20 @@ def parse_station_config(root: Table, router: RouterSettings) -> StationConfig |
     )
     table.finish()
     return config
+
+
+def network_profiles(station: StationConfig, router: RouterSettings) -> NetworkProfiles:
+    """The LC's network profiles: slot 1 from this table, the CSMS's beside the state file."""
+    configured = NetworkProfile(
+        station.csms_url,
+        security_profile_of(station.csms_url, station.password is not None),
+        station.timers.message_timeout_s,
+    )
+    tls = router.upstream_tls
+    can = Capabilities(
+        password=station.password is not None,
+        client_certificate=tls is not None and tls.certificate is not None,
+    )
+    return NetworkProfiles(
+        network_profiles_path(station.state_path), configured, station.identity, can
+    )

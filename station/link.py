@@ -1,5 +1,6 @@
 """The asyncio side of the LC's own CSMS connection: it dials, pumps text and time through a
-`StationSession`, runs the registered handlers and redials with the OCPPCommCtrlr back-off."""
+`StationSession`, runs the registered handlers and redials with the OCPPCommCtrlr back-off,
+to the network profile slot the `DialPlan` names (B10)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ import random
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
 
 from router.upstream import UpstreamDialer, UpstreamRefused, UpstreamSettings
 from station.backoff import BackOff, reconnect_delay
+from station.dial_plan import DialPlan
+from station.network_profiles import NetworkProfile, NetworkProfiles
 from station.session import (
     BootAnswered,
     CallAnswered,
@@ -65,13 +68,22 @@ class StationLink:
         settings: StationSettings,
         session: StationSession,
         dialer_settings: UpstreamSettings,
+        network: NetworkProfiles,
     ) -> None:
+        """`dialer_settings`: how to dial any profile's URL (its `base_url` is replaced)."""
         self.settings = settings
         self.session = session
+        self.network = network
         self.handlers: dict[str, Handler] = {}
         self.reconnects = 0
         self.redial_at: float | None = None  # wall time of the next dial, while waiting for it
-        self._dialer = UpstreamDialer(dialer_settings)
+        self.slot_in_use: int | None = None  # the network profile slot of the open link
+        self._plan = DialPlan(network.priority, network.attempts, network.last_connected)
+        self._dialer_settings = dialer_settings
+        self._dialer: UpstreamDialer | None = None  # for the URL of the last dial
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._moving = False  # the open link closes to dial the first priority at once
+        self.register("SetNetworkProfile", network.set_network_profile)
         self._tasks = Tasks("station")
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -90,7 +102,23 @@ class StationLink:
     def use_ssl_context(self, context: ssl.SSLContext) -> None:
         """The next dial to a `wss://` CSMS uses `context` (the LC's renewed certificate, the
         CSMS roots installed); the link open now keeps its TLS session."""
-        self._dialer.use_ssl_context(context)
+        self._dialer_settings = replace(self._dialer_settings, ssl_context=context)
+        if self._dialer is not None:
+            self._dialer.use_ssl_context(context)
+
+    async def move(self) -> None:
+        """Close the open link and dial NetworkConfigurationPriority's first slot at once
+        (B10.FR.06: away from the old CSMS before the new one), as after a reboot."""
+        ws = self._ws
+        if ws is None:  # not connected: the next dial goes to the new first slot
+            self._plan.restart(self.network.priority, self.network.attempts)
+            return
+        self._moving = True
+        # What is queued for the old CSMS (the answer that asked for the move) goes first.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.network.active.message_timeout_s):
+                await self._outbox.join()
+        await ws.close(message=b"the LC moves to another network profile")
 
     def after_answer(self, follow_up: FollowUp) -> None:
         """From inside a handler: run `follow_up` once the handler's answer is on its way
@@ -114,37 +142,67 @@ class StationLink:
         failures = 0
         try:
             while True:
+                slot = self._plan.slot
+                profile = self.network.profile(slot)
                 try:
-                    ws = await self._dial()
+                    ws = await self._dial(profile)
                 except UpstreamRefused as refused:
-                    failures += 1
+                    self._plan.failed()
+                    # The next slot is a new start: its first attempt comes without doubling.
+                    failures = failures + 1 if self._plan.slot == slot else 1
                     delay = reconnect_delay(self.settings.backoff, failures, random.random())
                     log.warning(
-                        "station %s: CSMS refused (%s), again in %.0f s",
+                        "station %s: CSMS at slot %d refused (%s), slot %d in %.0f s",
                         self.settings.identity,
+                        slot,
                         refused.reason,
+                        self._plan.slot,
                         delay,
                     )
                     await self._wait(delay)
                     continue
-                await self._pump(ws)
+                await self._connected(ws, slot, profile)
                 self.reconnects += 1
                 failures = 1
+                # B10.FR.03: after losing the link, from the first entry again.
+                self._plan.restart(self.network.priority, self.network.attempts)
+                if self._moving:
+                    self._moving = False
+                    continue
                 await self._wait(reconnect_delay(self.settings.backoff, 1, random.random()))
         finally:
             await self._tasks.stop()
-            await self._dialer.close()
+            if self._dialer is not None:
+                await self._dialer.close()
+
+    async def _connected(
+        self, ws: aiohttp.ClientWebSocketResponse, slot: int, profile: NetworkProfile
+    ) -> None:
+        if self._plan.connected():
+            self.session.register_anew()  # B10.FR.10: another CSMS, perhaps
+        self.network.connected_with(slot)
+        self.session.use_message_timeout(profile.message_timeout_s)
+        self.slot_in_use, self._ws = slot, ws
+        try:
+            await self._pump(ws)
+        finally:
+            self.slot_in_use, self._ws = None, None
 
     async def _wait(self, delay_s: float) -> None:
         self.redial_at = time.time() + delay_s
         await asyncio.sleep(delay_s)
         self.redial_at = None
 
-    async def _dial(self) -> aiohttp.ClientWebSocketResponse:
+    async def _dial(self, profile: NetworkProfile) -> aiohttp.ClientWebSocketResponse:
         headers = {}
-        if self.settings.password is not None:
+        if self.settings.password is not None and profile.security_profile < 3:
             secret = f"{self.settings.identity}:{self.settings.password}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(secret).decode()
+        if self._dialer is None or self._dialer_settings.base_url != profile.url:
+            if self._dialer is not None:
+                await self._dialer.close()
+            self._dialer_settings = replace(self._dialer_settings, base_url=profile.url)
+            self._dialer = UpstreamDialer(self._dialer_settings)
         return await self._dialer.dial("", [self.session.dialect.subprotocol], headers)
 
     async def _pump(self, ws: aiohttp.ClientWebSocketResponse) -> None:
@@ -183,7 +241,10 @@ class StationLink:
     async def _write(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         while True:
             text = await self._outbox.get()
-            await ws.send_str(text)
+            try:
+                await ws.send_str(text)
+            finally:
+                self._outbox.task_done()
 
     def _act(self, outputs: list[Output]) -> None:
         for output in outputs:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import uuid
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
@@ -156,6 +156,15 @@ class StationSession:
         """Let TriggerMessage ask for `requested` (a MessageTriggerEnum value) that another
         part of the LC sends: the session answers Accepted and emits `Triggered(requested)`."""
         self._registered_triggers.add(requested)
+
+    def register_anew(self) -> None:
+        """The next connection begins with a BootNotification even after an Accepted one: it
+        goes to another network profile, perhaps another CSMS (B10.FR.10)."""
+        self._ever_accepted = False
+
+    def use_message_timeout(self, seconds: float) -> None:
+        """The connection's profile's messageTimeout, for the LC's calls from now on."""
+        self._timers = replace(self._timers, message_timeout_s=seconds)
 
     # -- the link ---------------------------------------------------------------------------
 
