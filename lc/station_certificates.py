@@ -13,6 +13,7 @@ from certificates.handlers import Payload
 from certificates.own_identity import OwnCertificate, OwnCertificates
 from certificates.station_certificates import StationCertificates
 from certificates.trust_store import TrustStore
+from ocpp_knowledge.security_events import RecordSecurityEvent
 from station.link import StationCallFailed, StationLink
 from supervision.tasks import Tasks
 
@@ -20,11 +21,6 @@ log = logging.getLogger(__name__)
 
 # How often resends, a signed certificate becoming valid and expiry are looked at.
 TICK_INTERVAL_S = 60.0
-
-
-def _log_security_event(kind: str, tech_info: str) -> None:
-    # Until the LC keeps a security log and sends SecurityEventNotification, a log line.
-    log.warning("security event %s: %s", kind, tech_info)
 
 
 class CertificatesAtCsms:
@@ -36,6 +32,7 @@ class CertificatesAtCsms:
         own: OwnCertificates,
         use_certificate: Callable[[OwnCertificate], None],
         tasks: Tasks,
+        record_security_event: RecordSecurityEvent,
     ) -> None:
         self._link = link
         self._tasks = tasks
@@ -43,7 +40,7 @@ class CertificatesAtCsms:
             settings,
             link.settings.identity,
             self._send_call,
-            _log_security_event,
+            record_security_event,
             use_certificate,
             store=store,
             own=own,

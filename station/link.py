@@ -18,7 +18,8 @@ from typing import Any
 
 import aiohttp
 
-from router.upstream import UpstreamDialer, UpstreamRefused, UpstreamSettings
+from ocpp_knowledge.security_events import RecordSecurityEvent
+from router.upstream import CREDENTIALS_REFUSED, UpstreamDialer, UpstreamRefused, UpstreamSettings
 from station.backoff import BackOff, reconnect_delay
 from station.session import (
     BootAnswered,
@@ -46,6 +47,10 @@ FollowUp = Callable[[], Coroutine[Any, Any, None]]
 _FOLLOW_UPS: contextvars.ContextVar[list[FollowUp]] = contextvars.ContextVar("follow_ups")
 
 
+def _log_only(event_type: str, tech_info: str) -> None:
+    log.warning("security event %s: %r", event_type, tech_info)
+
+
 class StationCallFailed(Exception):
     """The LC's own call got no usable answer: a CALLERROR, an invalid answer, a timeout, or
     the link went down while it was outstanding."""
@@ -71,7 +76,14 @@ class StationLink:
         self.handlers: dict[str, Handler] = {}
         self.reconnects = 0
         self.redial_at: float | None = None  # wall time of the next dial, while waiting for it
-        self._dialer = UpstreamDialer(dialer_settings)
+        # Where the link reports the LC's security events: the security log, once wired.
+        self.record_security_event: RecordSecurityEvent = _log_only
+        self._csms_certificate_problem: str | None = None
+        self._dialer = UpstreamDialer(
+            dialer_settings,
+            self._csms_certificate_checked,
+            lambda event_type, info: self.record_security_event(event_type, info),
+        )
         self._tasks = Tasks("station")
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -118,6 +130,12 @@ class StationLink:
                     ws = await self._dial()
                 except UpstreamRefused as refused:
                     failures += 1
+                    if refused.reason in CREDENTIALS_REFUSED:
+                        self.record_security_event(
+                            "FailedToAuthenticateAtCsms",
+                            f"the CSMS refused the LC's identity {self.settings.identity} "
+                            f"({refused.reason})",
+                        )
                     delay = reconnect_delay(self.settings.backoff, failures, random.random())
                     log.warning(
                         "station %s: CSMS refused (%s), again in %.0f s",
@@ -134,6 +152,12 @@ class StationLink:
         finally:
             await self._tasks.stop()
             await self._dialer.close()
+
+    def _csms_certificate_checked(self, problem: str | None) -> None:
+        # One event when the CSMS's certificate stops verifying, not one per redial.
+        if problem is not None and self._csms_certificate_problem is None:
+            self.record_security_event("InvalidCsmsCertificate", f"LC's own link: {problem}")
+        self._csms_certificate_problem = problem
 
     async def _wait(self, delay_s: float) -> None:
         self.redial_at = time.time() + delay_s
@@ -206,11 +230,11 @@ class StationLink:
                     output.interval_s,
                 )
             elif isinstance(output, ClockJumped):
-                log.warning(
-                    "station %s: the CSMS's clock is %+.0f s from the LC's (moved %+.0f s)",
-                    self.settings.identity,
-                    output.offset_s,
-                    output.change_s,
+                # The LC keeps its own clock, but what it takes for the time moved (A04).
+                self.record_security_event(
+                    "SettingSystemTime",
+                    f"the CSMS's clock is {output.offset_s:+.0f} s from the LC's "
+                    f"(moved {output.change_s:+.0f} s)",
                 )
 
     def _settle(self, message_id: str, payload: dict[str, Any] | None, reason: str | None) -> None:

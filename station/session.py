@@ -122,6 +122,9 @@ class ClockJumped:
     change_s: float  # how far it moved since the last comparison
 
 
+# CallFailed.reason when the link went down with the call outstanding: it was not refused.
+LINK_LOST = "link lost"
+
 Output = Send | IncomingCall | CallAnswered | CallFailed | BootAnswered | Triggered | ClockJumped
 
 
@@ -188,7 +191,7 @@ class StationSession:
         lost, self._outstanding = self._outstanding, None
         if lost is None or lost.action == "BootNotification":
             return []
-        return [CallFailed(lost.message_id, lost.action, "link lost")]
+        return [CallFailed(lost.message_id, lost.action, LINK_LOST)]
 
     # -- the LC's own calls -----------------------------------------------------------------
 

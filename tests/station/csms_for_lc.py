@@ -73,6 +73,13 @@ class LcAtCsms(Cp201):
     def on_log_status(self, **_: Any) -> result201.LogStatusNotification:
         return result201.LogStatusNotification()
 
+    @on("SecurityEventNotification")
+    def on_security_event(self, **event: Any) -> result201.SecurityEventNotification:
+        self._csms.security_events.append(event)
+        if self._csms.refuse_security_events:
+            raise RuntimeError("refused")  # the ocpp package answers InternalError
+        return result201.SecurityEventNotification()
+
     @on("NotifyReport")
     def on_notify_report(self, **report: Any) -> result201.NotifyReport:
         self._csms.reports.append(report)
@@ -118,6 +125,9 @@ class CsmsForLc:
     # PublishFirmwareStatusNotifications, snake_case
     firmware_notices: list[dict[str, Any]] = field(default_factory=list)
     refuse_firmware_notices: bool = False  # answer them with a CALLERROR (still recorded)
+    # The LC's SecurityEventNotifications, snake_case, over every connection.
+    security_events: list[dict[str, Any]] = field(default_factory=list)
+    refuse_security_events: bool = False  # answer them with a CALLERROR (still recorded)
     stations: list[LcAtCsms] = field(default_factory=list)
     connections: list[RecordingConnection] = field(default_factory=list)
     server: Server | None = None
@@ -143,12 +153,13 @@ class CsmsForLc:
         return f"{self.scheme}://127.0.0.1:{self.port}/ocpp/{identity}"
 
     def calls(self) -> list[str]:
-        """The actions of the LC's calls, over every connection, in order."""
+        """The actions of the LC's calls, over every connection, in order, but for its
+        SecurityEventNotifications (they come at any time: see `security_events`)."""
         actions = []
         for connection in self.connections:
             for text in connection.received:
                 frame = json.loads(text)
-                if frame[0] == 2:
+                if frame[0] == 2 and frame[2] != "SecurityEventNotification":
                     actions.append(frame[2])
         return actions
 
