@@ -116,7 +116,8 @@ class SecurityLog:
         event = SecurityEvent(
             self._next_seq,
             event_type[:TYPE_LENGTH],
-            now,
+            # To the millisecond, as OCPP carries times: a GetLog's bounds then match exactly.
+            round(now, 3),
             tech_info[:TECH_INFO_LENGTH],
             is_critical(event_type),
         )

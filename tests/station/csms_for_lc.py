@@ -70,7 +70,8 @@ class LcAtCsms(Cp201):
         return result201.Heartbeat(current_time=self._csms.current_time())
 
     @on("LogStatusNotification")
-    def on_log_status(self, **_: Any) -> result201.LogStatusNotification:
+    def on_log_status(self, **status: Any) -> result201.LogStatusNotification:
+        self._csms.log_statuses.append(status)
         return result201.LogStatusNotification()
 
     @on("SecurityEventNotification")
@@ -125,6 +126,7 @@ class CsmsForLc:
     # PublishFirmwareStatusNotifications, snake_case
     firmware_notices: list[dict[str, Any]] = field(default_factory=list)
     refuse_firmware_notices: bool = False  # answer them with a CALLERROR (still recorded)
+    log_statuses: list[dict[str, Any]] = field(default_factory=list)  # snake_case
     # The LC's SecurityEventNotifications, snake_case, over every connection.
     security_events: list[dict[str, Any]] = field(default_factory=list)
     refuse_security_events: bool = False  # answer them with a CALLERROR (still recorded)
