@@ -79,6 +79,7 @@ class StationLink:
         # Where the link reports the LC's security events: the security log, once wired.
         self.record_security_event: RecordSecurityEvent = _log_only
         self._csms_certificate_problem: str | None = None
+        self._credentials_refused = False
         self._dialer = UpstreamDialer(
             dialer_settings,
             self._csms_certificate_checked,
@@ -130,12 +131,7 @@ class StationLink:
                     ws = await self._dial()
                 except UpstreamRefused as refused:
                     failures += 1
-                    if refused.reason in CREDENTIALS_REFUSED:
-                        self.record_security_event(
-                            "FailedToAuthenticateAtCsms",
-                            f"the CSMS refused the LC's identity {self.settings.identity} "
-                            f"({refused.reason})",
-                        )
+                    self._credentials_checked(refused.reason)
                     delay = reconnect_delay(self.settings.backoff, failures, random.random())
                     log.warning(
                         "station %s: CSMS refused (%s), again in %.0f s",
@@ -145,6 +141,7 @@ class StationLink:
                     )
                     await self._wait(delay)
                     continue
+                self._credentials_checked(None)
                 await self._pump(ws)
                 self.reconnects += 1
                 failures = 1
@@ -152,6 +149,16 @@ class StationLink:
         finally:
             await self._tasks.stop()
             await self._dialer.close()
+
+    def _credentials_checked(self, refusal: str | None) -> None:
+        """One event when the CSMS starts refusing the LC's credentials, not one per redial."""
+        refused = refusal in CREDENTIALS_REFUSED
+        if refused and not self._credentials_refused:
+            self.record_security_event(
+                "FailedToAuthenticateAtCsms",
+                f"the CSMS refused the LC's identity {self.settings.identity} ({refusal})",
+            )
+        self._credentials_refused = refused
 
     def _csms_certificate_checked(self, problem: str | None) -> None:
         # One event when the CSMS's certificate stops verifying, not one per redial.

@@ -12,6 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import websockets
+from aiohttp import web
 from websockets.typing import Subprotocol
 
 from lc.app import LocalController
@@ -151,3 +152,31 @@ async def test_without_an_identity_at_the_csms_the_log_is_kept_beside_the_journa
     finally:
         await again.stop()
     assert (tmp_path / LOG_FILE).exists()
+
+
+async def test_a_csms_refusing_the_lcs_credentials_is_one_event_however_often_it_redials(
+    tmp_path: Path,
+) -> None:
+    refusals = 0
+
+    async def refuse(_request: web.Request) -> web.Response:
+        nonlocal refusals
+        refusals += 1
+        return web.Response(status=401, headers={"WWW-Authenticate": 'Basic realm="csms"'})
+
+    app = web.Application()
+    app.router.add_get("/ocpp/{identity}", refuse)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    refusing = CsmsForLc(port=runner.addresses[0][1])  # only its URLs: it is not started
+    lc = LocalController(parse_config(station_config(refusing, tmp_path)))
+    try:
+        await lc.start()
+        await wait_until(lambda: refusals >= 3, 10, "three refused dials")
+        refused = [e for e in lc.security.events.log.events if e.type != "StartupOfTheDevice"]
+        assert [e.type for e in refused] == ["FailedToAuthenticateAtCsms"]
+        assert "http_401" in refused[0].tech_info
+    finally:
+        await lc.stop()
+        await runner.cleanup()
