@@ -197,7 +197,7 @@ class NetworkProfileIntercepted:
     out of load control. `rejected`: the LC answered Rejected instead of relaying it."""
 
     identity: str
-    configuration_slot: int
+    configuration_slot: int | None  # None: the call did not say (schema-invalid)
     rejected: bool
 
 

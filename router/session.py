@@ -494,9 +494,10 @@ class LinkSession:
         violation, out = self._check_call(call, Direction.TO_CHARGER)
         if violation is not None and self._mode(Direction.TO_CHARGER) is ValidationMode.STRICT:
             return out
-        if call.action == "SetNetworkProfile" and violation is None:
+        if call.action == "SetNetworkProfile":  # valid or not (OBSERVE relays invalid ones)
             protected = self._settings.protect_network_profiles
-            slot = int(call.payload["configurationSlot"])
+            slot = call.payload.get("configurationSlot")
+            slot = slot if isinstance(slot, int) else None
             out.append(Observed(ev.NetworkProfileIntercepted(self.identity, slot, protected)))
             if protected:
                 return [*out, Send(Direction.TO_CSMS, _network_profile_refused(call.message_id))]
