@@ -27,6 +27,7 @@ from station.session import (
     CallFailed,
     ClockJumped,
     IncomingCall,
+    InvalidReceived,
     Output,
     Send,
     StationSession,
@@ -236,6 +237,8 @@ class StationLink:
                     output.status,
                     output.interval_s,
                 )
+            elif isinstance(output, InvalidReceived):
+                self.record_security_event("InvalidMessages", f"from the CSMS: {output.detail}")
             elif isinstance(output, ClockJumped):
                 # The LC keeps its own clock, but what it takes for the time moved (A04).
                 self.record_security_event(

@@ -180,3 +180,17 @@ async def test_a_csms_refusing_the_lcs_credentials_is_one_event_however_often_it
     finally:
         await lc.stop()
         await runner.cleanup()
+
+
+async def test_invalid_frames_from_the_csms_on_the_lcs_own_link_are_kept(
+    csms: CsmsForLc, tmp_path: Path
+) -> None:
+    async with accepted_lc(station_config(csms, tmp_path)) as (lc, _link):
+        connection = csms.connections[-1]
+        await connection.ws.send("not a frame")
+        await connection.ws.send('[2, "bad-1", "GetLog", {"logType": "SecurityLog"}]')
+        await wait_until(lambda: _kept(lc).count("InvalidMessages") == 2, 10, "both kept")
+        invalid = [e.tech_info for e in lc.security.events.log.events if e.critical is False]
+        assert invalid[0].startswith("from the CSMS: ")
+        assert invalid[1].startswith("from the CSMS: GetLog: ")
+        assert "InvalidMessages" not in _heard(csms)  # not critical: kept, not pushed
