@@ -6,6 +6,8 @@ certificates: tests/router/test_tls.py.)"""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import ssl
 from pathlib import Path
 
@@ -102,3 +104,33 @@ async def test_a_csms_certificate_that_does_not_verify_is_one_event(
         assert "certificate verify failed" in info
     finally:
         await impostor.stop()
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
+async def test_a_csms_limited_to_tls_1_1_is_an_event(pki: Pki, make_router: RouterFactory) -> None:
+    old_csms = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    old_csms.load_cert_chain(*pki.issue("127.0.0.1", "old-csms", server=True))
+    old_csms.minimum_version = ssl.TLSVersion.TLSv1
+    old_csms.maximum_version = ssl.TLSVersion.TLSv1_1
+    old_csms.set_ciphers("ALL:@SECLEVEL=0")
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(10)
+
+        def refuse_one() -> None:
+            # A blocking TLS server: OpenSSL sends its protocol_version alert before closing
+            # (asyncio's TLS server would only drop the connection).
+            connection, _ = listener.accept()
+            with connection, contextlib.suppress(ssl.SSLError, OSError):
+                old_csms.wrap_socket(connection, server_side=True)
+
+        serving = asyncio.create_task(asyncio.to_thread(refuse_one))
+        router = await make_router(
+            f"wss://127.0.0.1:{listener.getsockname()[1]}",
+            upstream_ssl=upstream_context(UpstreamTlsSettings(pki.ca)),
+        )
+        with pytest.raises(Exception, match="502"):
+            await connect_charge_point(f"ws://127.0.0.1:{router.port}", "CP-8")
+        await serving
+    _, kind, info = await one_security_event(router)
+    assert kind == "InvalidTLSVersion"
+    assert info == "TLS handshake with the CSMS: TLSV1_ALERT_PROTOCOL_VERSION"
