@@ -128,7 +128,7 @@ async def test_the_diagnostics_log_is_the_lcs_recent_lines_without_credentials(
 
 
 async def test_a_failed_upload_is_retried_then_reported(
-    csms: CsmsForLc, lc: LocalController, uploads: UploadServer
+    csms: CsmsForLc, lc: LocalController, uploads: UploadServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     uploads.failures = 10
     answer = await _get_log(csms, "SecurityLog", 9, remote_location=uploads.url)
@@ -136,6 +136,10 @@ async def test_a_failed_upload_is_retried_then_reported(
     await wait_until(lambda: "UploadFailure" in _statuses(csms, 9), 10, "UploadFailure")
     assert _statuses(csms, 9) == ["Uploading", "UploadFailure"]
     assert uploads.attempts == 3  # the first try and 2 retries
+    tries = [r.getMessage() for r in caplog.records if "GetLog 9" in r.getMessage()]
+    assert len(tries) == 3
+    assert all("uploader:***@127.0.0.1" in line for line in tries)
+    assert "secret" not in caplog.text  # the upload password stays out of the log
 
 
 async def test_an_upload_that_fails_once_succeeds_on_its_retry(
