@@ -7,7 +7,6 @@ retries. A new GetLog while one is uploading cancels it (N01.FR.12, AcceptedCanc
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -148,8 +147,13 @@ class LogUploads:
         payload: dict[str, Any] = {"status": status}
         if request_id is not None:
             payload["requestId"] = request_id
-        with contextlib.suppress(StationCallFailed):
+        try:
             await self._link.call(NOTIFICATION, payload)
+        except StationCallFailed as exc:
+            log.warning("%s %s not delivered: %s", NOTIFICATION, status, exc)
+        except ValueError:
+            # A status the link's OCPP version lacks (1.6 security: no AcceptedCanceled).
+            log.info("%s %s: not in this OCPP version, not sent", NOTIFICATION, status)
 
 
 def _rejected(reason: str, info: str) -> dict[str, Any]:
