@@ -32,6 +32,7 @@ from lc.config import SiteConfig, load_config
 from lc.external_limit_http import add_routes
 from lc.external_limits import ExternalLimits
 from lc.own_meter_values import AlignedMeterValues
+from lc.security import LcSecurity
 from lc.site_view import SiteView
 from lc.station_certificates import CertificatesAtCsms
 from lc.station_firmware import wire_firmware
@@ -42,7 +43,13 @@ from lc.station_model import (
     effective_balancer,
     site_limit,
 )
-from lc.status_page import ExternalLimitStatus, StationStatus, StatusSnapshot, render
+from lc.status_page import (
+    ExternalLimitStatus,
+    SecurityStatus,
+    StationStatus,
+    StatusSnapshot,
+    render,
+)
 from modbus.reader import MeterReader
 from router.frames import OcppVersion
 from router.metrics import metrics_app
@@ -61,6 +68,8 @@ log = logging.getLogger(__name__)
 
 # How long stopping may take after SIGTERM/SIGINT; systemd's TimeoutStopSec is above it.
 SHUTDOWN_BOUND_S = 15.0
+# The security log's latest events on the status page.
+SECURITY_EVENTS_SHOWN = 10
 
 
 class ShutdownOverrun(RuntimeError):
@@ -74,6 +83,8 @@ class LocalController:
         self.router = Router(config.router)
         self.site_view = SiteView()
         self.router.subscribe(lambda event: self.site_view.handle(event, time.time()))
+        self.security = LcSecurity(config)
+        self.router.subscribe(self.security.observe)
         self.balancer: LoadBalancer | None = None
         self._tasks = Tasks()
         self._balancer_task: asyncio.Task[None] | None = None
@@ -135,7 +146,13 @@ class LocalController:
     async def _start(self) -> None:
         certificates = CollectorRegistry()
         certificates.register(self.certificate_expiry)
-        registries = [self.router.metrics.registry, TASK_REGISTRY, certificates]
+        registries = [
+            self.router.metrics.registry,
+            TASK_REGISTRY,
+            certificates,
+            self.security.registry,
+        ]
+        self.security.start(self.station, self._tasks)
         if self.config.balancer is not None:
             self._meter = MeterReader(self.config.balancer.meter.reader)
             self._panel_meters = {
@@ -185,6 +202,7 @@ class LocalController:
                 "metrics", settings.listen_host, settings.listen_port, exc
             ) from exc
         self.metrics_port = int(self._metrics_runner.addresses[0][1])
+        self.security.started()
         log.info(
             "status page on http://%s:%s/, metrics on /metrics",
             settings.listen_host,
@@ -238,6 +256,7 @@ class LocalController:
             self.own_certificates,
             self._use_renewed_certificate,
             self._tasks,
+            self.security.events.record,
             configured_certificate=self._configured_upstream_certificate,
         ).wire()
 
@@ -250,6 +269,10 @@ class LocalController:
         """A02.FR.08: new CSMS links present the renewed certificate; open ones move to it."""
         log.info(
             "renewed charging-station certificate %x in use", renewed.certificate.serial_number
+        )
+        self.security.events.record(
+            "ReconfigurationOfSecurityParameters",
+            f"renewed charging-station certificate {renewed.certificate.serial_number:x} in use",
         )
         self._use_managed_upstream_tls()
         self._tasks.spawn(self.router.redial_csms_links(), "redial CSMS links")
@@ -279,7 +302,9 @@ class LocalController:
                 await self._file_server.listen(scheme, settings.listen_host, port, context)
             except OSError as exc:
                 raise listen_failure("firmware", settings.listen_host, port, exc, key) from exc
-        self.firmware = FirmwarePublisher(store, self._file_server, registry)
+        self.firmware = FirmwarePublisher(
+            store, self._file_server, registry, self.security.events.record
+        )
         log.info("firmware files served on port %s", settings.listen_port)
         return registry
 
@@ -298,6 +323,16 @@ class LocalController:
             csms_certificate_invalid=self.router.csms_certificate_invalid,
             station=self._station_status(),
             external_limit=self._external_limit_status(),
+            security=self._security_status(),
+        )
+
+    def _security_status(self) -> SecurityStatus:
+        security = self.security
+        return SecurityStatus(
+            security.events.log.events[-SECURITY_EVENTS_SHOWN:][::-1],
+            len(security.events.log.unsent()) if self.station is not None else 0,
+            security.network_profile_counts["relayed"],
+            security.network_profile_counts["rejected"],
         )
 
     def _external_limit_status(self) -> ExternalLimitStatus | None:
@@ -362,6 +397,7 @@ class LocalController:
         if self._metrics_runner is not None:
             await self._metrics_runner.cleanup()
             self._metrics_runner = None
+        await self.security.stop()
 
     async def reload(self) -> None:
         """Re-read the config file and apply what can change without dropping a link."""
@@ -390,6 +426,10 @@ class LocalController:
             return
         if renewed is not None and self.router.use_server_certificates(renewed):
             log.info("[router.tls] certificates re-read: new charger connections get them")
+            self.security.events.record(
+                "ReconfigurationOfSecurityParameters",
+                "[router.tls] certificates re-read on reload: new charger connections get them",
+            )
         else:
             log.warning("[router.tls] changed beyond its certificates: at the next restart")
 

@@ -24,11 +24,6 @@ log = logging.getLogger(__name__)
 TICK_INTERVAL_S = 60.0
 
 
-def _log_security_event(kind: str, tech_info: str) -> None:
-    # Without a security log to record it in, a log line.
-    log.warning("security event %s: %s", kind, tech_info)
-
-
 class CertificatesAtCsms:
     def __init__(
         self,
@@ -38,10 +33,10 @@ class CertificatesAtCsms:
         own: OwnCertificates,
         use_certificate: Callable[[OwnCertificate], None],
         tasks: Tasks,
+        record_security_event: RecordSecurityEvent,
         configured_certificate: Callable[[], Path | None] = lambda: None,
-        security_event: RecordSecurityEvent = _log_security_event,
     ) -> None:
-        """`security_event`: where InvalidChargingStationCertificate goes (the LC's
+        """`record_security_event`: where InvalidChargingStationCertificate goes (the LC's
         security log); `configured_certificate`: see `StationCertificates`."""
         self._link = link
         self._tasks = tasks
@@ -49,7 +44,7 @@ class CertificatesAtCsms:
             settings,
             link.settings.identity,
             self._send_call,
-            security_event,
+            record_security_event,
             use_certificate,
             store=store,
             own=own,

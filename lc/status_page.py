@@ -27,6 +27,7 @@ from lc.wording import (
     location_without_credentials,
     transfer_words,
 )
+from station.security_log import SecurityEvent
 
 REFRESH_S = 5
 CHART_COLUMNS = 360  # one column per 10 s of the hour
@@ -101,6 +102,17 @@ class ExternalLimitStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class SecurityStatus:
+    """The LC's security log and what it saw of chargers' network profiles."""
+
+    recent: Sequence[SecurityEvent]  # newest first
+    unsent: int  # critical events the CSMS has not acknowledged yet
+    # SetNetworkProfile calls of the CSMS to chargers: relayed, and rejected by the LC.
+    network_profiles_relayed: int = 0
+    network_profiles_rejected: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class StatusSnapshot:
     now: float  # wall time
     chargers: Sequence[ChargerView]
@@ -119,6 +131,7 @@ class StatusSnapshot:
     csms_certificate_invalid: bool = False
     station: StationStatus | None = None  # None: the LC has no identity of its own at the CSMS
     external_limit: ExternalLimitStatus | None = None  # None: no [external_limit]
+    security: SecurityStatus | None = None
 
 
 def render(snapshot: StatusSnapshot) -> str:
@@ -757,6 +770,31 @@ def _external_limit_section(snapshot: StatusSnapshot) -> list[str]:
     ]
 
 
+def _security_section(snapshot: StatusSnapshot) -> list[str]:
+    security = snapshot.security
+    if security is None:
+        return []
+    lines = ["<h2>Security log</h2>"]
+    relayed, rejected = security.network_profiles_relayed, security.network_profiles_rejected
+    if relayed or rejected:
+        lines.append(
+            f'<p class="warn">The CSMS sent chargers SetNetworkProfile {relayed + rejected} '
+            f"times: {relayed} relayed, {rejected} rejected by the LC.</p>"
+        )
+    if security.unsent:
+        lines.append(f"<p>{security.unsent} critical events wait for the CSMS.</p>")
+    lines += ['<div class="scroll">', _table_head("When", "Event", "Details")]
+    for event in security.recent:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(event.timestamp))
+        kind = (
+            f'<span class="warn">{escape(event.type)}</span>'
+            if event.critical
+            else escape(event.type)
+        )
+        lines.append(_row(when, kind, escape(event.tech_info)))
+    return [*lines, "</table></div>"]
+
+
 SECTIONS: Sequence[Callable[[StatusSnapshot], list[str]]] = (
     _csms_certificate_section,
     _site_section,
@@ -767,6 +805,7 @@ SECTIONS: Sequence[Callable[[StatusSnapshot], list[str]]] = (
     _transfers_section,
     _ended_section,
     _certificates_section,
+    _security_section,
 )
 
 

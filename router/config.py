@@ -67,6 +67,7 @@ def _router_settings(table: Table) -> tuple[RouterSettings, str]:
         validation_to_charger=ValidationMode(
             table.choice("validation_to_charger", modes, "observe")
         ),
+        protect_network_profiles=table.boolean("protect_network_profiles", False),
     )
     policy = table.choice("connection_loss", CONNECTION_LOSS_POLICIES, "hold")
     offline = table.table("offline", {})

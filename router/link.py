@@ -445,6 +445,8 @@ class Link:
                 what,
                 held_back,
             )
+            info = f"the journal is at its bounds: {what} ({held_back} more since)"
+            self._publish(ev.SecurityEventRaised(self.identity, "MemoryExhaustion", info))
 
     async def _persist(self, output: OfflineOutput) -> None:
         """Carry out the `hold` policy's bookkeeping; journal writes commit before the answer
@@ -562,13 +564,14 @@ class Link:
         )
 
     def _log_invalid(self, message: str, *args: object) -> None:
-        # InvalidMessages is the security event the spec names for this; the LC's own CSMS
-        # connection (which would push it) is a later piece, so it is logged here, one line
-        # per interval and charger.
+        # InvalidMessages is the security event the spec names for this: one line and one
+        # event per interval and charger, however many frames a hostile peer sends.
         unlogged = self._violation_log.occurred(self._loop.time())
         if unlogged is not None:
             more = f" ({unlogged} more since the last line)" if unlogged else ""
-            log.warning("%s: InvalidMessages " + message + "%s", self.identity, *args, more)
+            line = message % args + more
+            log.warning("%s: InvalidMessages %s", self.identity, line)
+            self._publish(ev.SecurityEventRaised(self.identity, "InvalidMessages", line))
 
     # -- timeouts ----------------------------------------------------------------------------
 

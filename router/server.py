@@ -55,8 +55,15 @@ from router.sealed_credentials import CredentialSealer
 from router.session import LinkSession, SessionSettings
 from router.start_error import StartError, listen_failure
 from router.tls import CertificateFiles, UpstreamTlsSettings
+from router.tls_failures import record_charger_handshake_failures
 from router.unattended_replay import UnattendedReplay, stored_handshake
-from router.upstream import OUTAGE_REASONS, UpstreamDialer, UpstreamRefused, UpstreamSettings
+from router.upstream import (
+    CREDENTIALS_REFUSED,
+    OUTAGE_REASONS,
+    UpstreamDialer,
+    UpstreamRefused,
+    UpstreamSettings,
+)
 from supervision.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -149,6 +156,7 @@ class Router:
                 settings.upstream_ssl,
             ),
             self._csms_certificate_checked,
+            self._security_event,
         )
         self._links: dict[str, Link] = {}
         self._connecting = 0  # charger handlers running: connected or being connected
@@ -238,6 +246,7 @@ class Router:
             )
         if self.settings.server_ssl is not None:
             self.settings.server_ssl.sni_callback = self._serve_current_certificates
+            record_charger_handshake_failures(self.settings.server_ssl, self._security_event)
         self._connections = ChargerConnections(
             self._handle_charger,
             max_connections=self.settings.max_connections,
@@ -285,11 +294,15 @@ class Router:
         when it starts and when it ends; chargers meanwhile are held as in an outage."""
         invalid = problem is not None
         if invalid and not self.csms_certificate_invalid:
-            log.error("security event InvalidCsmsCertificate: %s", problem)
+            self._security_event("InvalidCsmsCertificate", f"chargers' CSMS links: {problem}")
         elif not invalid and self.csms_certificate_invalid:
             log.warning("the CSMS's certificate verifies again")
         self.csms_certificate_invalid = invalid
         self.metrics.csms_certificate_invalid.set(int(invalid))
+
+    def _security_event(self, event_type: str, tech_info: str) -> None:
+        """One of the LC's security events that is no single charger's (the log keeps it)."""
+        self._publish(ev.SecurityEventRaised("", event_type, tech_info))
 
     def use_upstream_tls(self, context: ssl.SSLContext) -> bool:
         """New CSMS links use `context`: the LC's renewed charging-station certificate and the
@@ -577,6 +590,9 @@ class Router:
             return csms, csms.protocol or ""
         except UpstreamRefused as refusal:
             self.metrics.upstream_connect_failures.labels(refusal.reason).inc()
+            if refusal.reason in CREDENTIALS_REFUSED:
+                info = f"the CSMS refused {identity}'s credentials ({refusal.reason})"
+                self._publish(ev.SecurityEventRaised(identity, "FailedToAuthenticateAtCsms", info))
             self._log_refusal(source, f"{identity}: {refusal}", logging.INFO)
             authorization = headers.get("Authorization")
             admitted = await self._admit_offline(identity, authorization, offered, refusal)

@@ -19,7 +19,8 @@ from typing import Any
 
 import aiohttp
 
-from router.upstream import UpstreamDialer, UpstreamRefused, UpstreamSettings
+from ocpp_knowledge.security_events import RecordSecurityEvent
+from router.upstream import CREDENTIALS_REFUSED, UpstreamDialer, UpstreamRefused, UpstreamSettings
 from station.backoff import BackOff, reconnect_delay
 from station.dial_plan import DialPlan
 from station.network_profiles import NetworkProfile, NetworkProfiles
@@ -29,6 +30,7 @@ from station.session import (
     CallFailed,
     ClockJumped,
     IncomingCall,
+    InvalidReceived,
     Output,
     Send,
     StationSession,
@@ -47,6 +49,10 @@ FollowUp = Callable[[], Coroutine[Any, Any, None]]
 
 # The follow-ups of the CSMS call whose handler is running in this task.
 _FOLLOW_UPS: contextvars.ContextVar[list[FollowUp]] = contextvars.ContextVar("follow_ups")
+
+
+def _log_only(event_type: str, tech_info: str) -> None:
+    log.warning("security event %s: %r", event_type, tech_info)
 
 
 class StationCallFailed(Exception):
@@ -84,6 +90,10 @@ class StationLink:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._moving = False  # the open link closes to dial the first priority at once
         self.register("SetNetworkProfile", network.set_network_profile)
+        # Where the link reports the LC's security events: the security log, once wired.
+        self.record_security_event: RecordSecurityEvent = _log_only
+        self._csms_certificate_problem: str | None = None
+        self._credentials_refused = False
         self._tasks = Tasks("station")
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -150,6 +160,7 @@ class StationLink:
                     self._plan.failed()
                     # The next slot is a new start: its first attempt comes without doubling.
                     failures = failures + 1 if self._plan.slot == slot else 1
+                    self._credentials_checked(refused.reason)
                     delay = reconnect_delay(self.settings.backoff, failures, random.random())
                     log.warning(
                         "station %s: CSMS at slot %d refused (%s), slot %d in %.0f s",
@@ -161,6 +172,7 @@ class StationLink:
                     )
                     await self._wait(delay)
                     continue
+                self._credentials_checked(None)
                 await self._connected(ws, slot, profile)
                 self.reconnects += 1
                 failures = 1
@@ -188,6 +200,22 @@ class StationLink:
         finally:
             self.slot_in_use, self._ws = None, None
 
+    def _credentials_checked(self, refusal: str | None) -> None:
+        """One event when the CSMS starts refusing the LC's credentials, not one per redial."""
+        refused = refusal in CREDENTIALS_REFUSED
+        if refused and not self._credentials_refused:
+            self.record_security_event(
+                "FailedToAuthenticateAtCsms",
+                f"the CSMS refused the LC's identity {self.settings.identity} ({refusal})",
+            )
+        self._credentials_refused = refused
+
+    def _csms_certificate_checked(self, problem: str | None) -> None:
+        # One event when the CSMS's certificate stops verifying, not one per redial.
+        if problem is not None and self._csms_certificate_problem is None:
+            self.record_security_event("InvalidCsmsCertificate", f"LC's own link: {problem}")
+        self._csms_certificate_problem = problem
+
     async def _wait(self, delay_s: float) -> None:
         self.redial_at = time.time() + delay_s
         await asyncio.sleep(delay_s)
@@ -202,7 +230,11 @@ class StationLink:
             if self._dialer is not None:
                 await self._dialer.close()
             self._dialer_settings = replace(self._dialer_settings, base_url=profile.url)
-            self._dialer = UpstreamDialer(self._dialer_settings)
+            self._dialer = UpstreamDialer(
+                self._dialer_settings,
+                self._csms_certificate_checked,
+                lambda event_type, info: self.record_security_event(event_type, info),
+            )
         return await self._dialer.dial("", [self.session.dialect.subprotocol], headers)
 
     async def _pump(self, ws: aiohttp.ClientWebSocketResponse) -> None:
@@ -266,12 +298,14 @@ class StationLink:
                     output.status,
                     output.interval_s,
                 )
+            elif isinstance(output, InvalidReceived):
+                self.record_security_event("InvalidMessages", f"from the CSMS: {output.detail}")
             elif isinstance(output, ClockJumped):
-                log.warning(
-                    "station %s: the CSMS's clock is %+.0f s from the LC's (moved %+.0f s)",
-                    self.settings.identity,
-                    output.offset_s,
-                    output.change_s,
+                # The LC keeps its own clock, but what it takes for the time moved (A04).
+                self.record_security_event(
+                    "SettingSystemTime",
+                    f"the CSMS's clock is {output.offset_s:+.0f} s from the LC's "
+                    f"(moved {output.change_s:+.0f} s)",
                 )
 
     def _settle(self, message_id: str, payload: dict[str, Any] | None, reason: str | None) -> None:

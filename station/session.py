@@ -112,7 +112,27 @@ class ClockJumped:
     change_s: float  # how far it moved since the last comparison
 
 
-Output = Send | IncomingCall | CallAnswered | CallFailed | BootAnswered | Triggered | ClockJumped
+@dataclass(frozen=True, slots=True)
+class InvalidReceived:
+    """The CSMS sent something that is not valid OCPP: an unreadable frame, a call or an answer
+    its schema refuses (A04 InvalidMessages)."""
+
+    detail: str
+
+
+# CallFailed.reason when the link went down with the call outstanding: it was not refused.
+LINK_LOST = "link lost"
+
+Output = (
+    Send
+    | IncomingCall
+    | CallAnswered
+    | CallFailed
+    | BootAnswered
+    | Triggered
+    | ClockJumped
+    | InvalidReceived
+)
 
 
 @dataclass(slots=True)
@@ -184,7 +204,7 @@ class StationSession:
         lost, self._outstanding = self._outstanding, None
         if lost is None or lost.action == "BootNotification":
             return []
-        return [CallFailed(lost.message_id, lost.action, "link lost")]
+        return [CallFailed(lost.message_id, lost.action, LINK_LOST)]
 
     # -- the LC's own calls -----------------------------------------------------------------
 
@@ -288,18 +308,22 @@ class StationSession:
         return [Send(call_text(sendable.message_id, sendable.action, sendable.payload))]
 
     def _frame_error(self, frame: FrameError) -> list[Output]:
+        invalid: list[Output] = [InvalidReceived(f"{frame.kind.value}: {frame.detail}")]
         if not frame.expects_answer:
-            return []
+            return invalid
         code = error_code(self._version, frame.kind)
         if code is None:
-            return []
-        return [Send(call_error_text(frame.message_id or "-1", code, frame.detail))]
+            return invalid
+        return [*invalid, Send(call_error_text(frame.message_id or "-1", code, frame.detail))]
 
     def _incoming_call(self, frame: Call, now: float) -> list[Output]:
         problem = self._schemas.check(self._version, frame.action, True, frame.payload)
         if problem is not None:
             code = error_code(self._version, problem.kind) or "GenericError"
-            return [Send(call_error_text(frame.message_id, code, problem.detail))]
+            return [
+                InvalidReceived(f"{frame.action}: {problem.detail}"),
+                Send(call_error_text(frame.message_id, code, problem.detail)),
+            ]
         if self.state is LinkState.REJECTED:
             return [Send(call_error_text(frame.message_id, "SecurityError", "not accepted"))]
         self._answering[frame.message_id] = frame.action
@@ -353,7 +377,10 @@ class StationSession:
             return failed + self._drain(now)
         problem = self._schemas.check(self._version, own.action, False, frame.payload)
         if problem is not None:
-            invalid: list[Output] = [CallFailed(own.message_id, own.action, problem.detail)]
+            invalid: list[Output] = [
+                InvalidReceived(f"answer to {own.action}: {problem.detail}"),
+                CallFailed(own.message_id, own.action, problem.detail),
+            ]
             if own.action == "BootNotification":
                 self._boot_due = now + self._timers.default_retry_s
             return invalid + self._drain(now)

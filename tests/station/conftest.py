@@ -7,6 +7,7 @@ import pytest
 from modbus.simulator import SimulatedMeter
 from tests.station.csms_for_lc import CsmsForLc, running_csms
 from tests.station.garage_for_lc import LcRunner, Stops
+from tests.station.upload_server import UploadServer, upload_server
 
 
 @pytest.fixture
@@ -41,3 +42,10 @@ async def lcs() -> AsyncIterator[LcRunner]:
     yield runner
     for lc in list(runner.running):
         await runner.stop(lc)
+
+
+@pytest.fixture
+async def uploads() -> AsyncIterator[UploadServer]:
+    """A server on 127.0.0.1 receiving the LC's log uploads."""
+    async with upload_server() as server:
+        yield server

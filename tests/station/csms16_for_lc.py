@@ -44,6 +44,16 @@ class LcAtCsms16(Cp16):
         self.statuses.append(status)
         return result16.StatusNotification()
 
+    @on("SecurityEventNotification")
+    def on_security_event(self, **event: Any) -> result16.SecurityEventNotification:
+        self._csms.security_events.append(event)
+        return result16.SecurityEventNotification()
+
+    @on("LogStatusNotification")
+    def on_log_status(self, **status: Any) -> result16.LogStatusNotification:
+        self._csms.log_statuses.append(status)
+        return result16.LogStatusNotification()
+
     @on("DiagnosticsStatusNotification")
     def on_diagnostics_status(self, **_: Any) -> result16.DiagnosticsStatusNotification:
         return result16.DiagnosticsStatusNotification()

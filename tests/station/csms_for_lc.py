@@ -71,8 +71,16 @@ class LcAtCsms(Cp201):
         return result201.Heartbeat(current_time=self._csms.current_time())
 
     @on("LogStatusNotification")
-    def on_log_status(self, **_: Any) -> result201.LogStatusNotification:
+    def on_log_status(self, **status: Any) -> result201.LogStatusNotification:
+        self._csms.log_statuses.append(status)
         return result201.LogStatusNotification()
+
+    @on("SecurityEventNotification")
+    def on_security_event(self, **event: Any) -> result201.SecurityEventNotification:
+        self._csms.security_events.append(event)
+        if self._csms.refuse_security_events:
+            raise RuntimeError("refused")  # the ocpp package answers InternalError
+        return result201.SecurityEventNotification()
 
     @on("NotifyReport")
     def on_notify_report(self, **report: Any) -> result201.NotifyReport:
@@ -137,6 +145,10 @@ class CsmsForLc:
     # PublishFirmwareStatusNotifications, snake_case
     firmware_notices: list[dict[str, Any]] = field(default_factory=list)
     refuse_firmware_notices: bool = False  # answer them with a CALLERROR (still recorded)
+    log_statuses: list[dict[str, Any]] = field(default_factory=list)  # snake_case
+    # The LC's SecurityEventNotifications, snake_case, over every connection.
+    security_events: list[dict[str, Any]] = field(default_factory=list)
+    refuse_security_events: bool = False  # answer them with a CALLERROR (still recorded)
     stations: list[LcAtCsms] = field(default_factory=list)
     connections: list[RecordingConnection] = field(default_factory=list)
     server: Server | None = None
@@ -163,12 +175,13 @@ class CsmsForLc:
         return f"{self.scheme}://127.0.0.1:{self.port}/ocpp/{identity}"
 
     def calls(self) -> list[str]:
-        """The actions of the LC's calls, over every connection, in order."""
+        """The actions of the LC's calls, over every connection, in order, but for its
+        SecurityEventNotifications (they come at any time: see `security_events`)."""
         actions = []
         for connection in self.connections:
             for text in connection.received:
                 frame = json.loads(text)
-                if frame[0] == 2:
+                if frame[0] == 2 and frame[2] != "SecurityEventNotification":
                     actions.append(frame[2])
         return actions
 

@@ -175,7 +175,7 @@ async def test_a_rejected_certificate_is_recorded_as_a_security_event(
                 OwnCertificates(managed.own_folder),
                 lambda _renewed: None,
                 tasks,
-                security_event=lambda kind, info: recorded.append((kind, info)),
+                lambda kind, info: recorded.append((kind, info)),
             ).wire()
             await _install_root(csms, TestCa("CSO Root"))
             stranger = TestCa("Someone Else's Root")
