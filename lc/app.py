@@ -23,6 +23,8 @@ from certificates.trust_store import TrustStore
 from certificates.upstream_tls import managed_upstream_context
 from firmware.config import FirmwareSettings
 from firmware.publisher import FirmwarePublisher
+from firmware.releases import FOLDER as RELEASES_FOLDER
+from firmware.releases import Releases
 from firmware.server import FileServer
 from firmware.store import FirmwareStore
 from lc.balancer_status import balancer_status
@@ -31,6 +33,8 @@ from lc.site_view import SiteView
 from lc.station_certificates import CertificatesAtCsms
 from lc.station_firmware import wire_firmware
 from lc.station_model import device_model, effective_balancer, site_limit
+from lc.station_reset import ResetAtCsms
+from lc.station_self_update import SelfUpdateAtCsms
 from lc.status_page import StationStatus, StatusSnapshot, render
 from modbus.reader import MeterReader
 from router.config_reader import ConfigError
@@ -39,6 +43,7 @@ from router.schemas import default_registry
 from router.server import Router
 from router.start_error import StartError, listen_failure
 from router.upstream import UpstreamSettings
+from station.boot_reason import NextBootReason
 from station.device_model_calls import DeviceModelCalls
 from station.link import StationLink, StationSettings
 from station.overrides import Overrides
@@ -57,9 +62,13 @@ class ShutdownOverrun(RuntimeError):
 
 
 class LocalController:
-    def __init__(self, config: SiteConfig, config_path: Path | None = None) -> None:
+    def __init__(
+        self, config: SiteConfig, config_path: Path | None = None, launched: bool = False
+    ) -> None:
         self.config = config
         self._config_path = config_path
+        # Run by `ocpp-lc launch`, which starts it again into a new release: it may update itself.
+        self._launched = launched
         self.router = Router(config.router)
         self.site_view = SiteView()
         self.router.subscribe(lambda event: self.site_view.handle(event, time.time()))
@@ -81,6 +90,8 @@ class LocalController:
         self.certificate_expiry = CertificateExpiry(*self._certificate_sources())
         self.firmware: FirmwarePublisher | None = None  # PublishFirmware's handlers
         self._file_server: FileServer | None = None
+        # Set when the LC is to end and start again (a Reset, a new release installed).
+        self.restart_requested = asyncio.Event()
 
     async def start(self) -> None:
         """Open everything; on any failure close what was opened, then raise.
@@ -148,6 +159,7 @@ class LocalController:
             if self.firmware is not None:
                 wire_firmware(self.station, self.firmware, self._tasks)
             self._wire_certificates(self.station)
+            self._wire_lifecycle(self.station, self.config.station.state_path.parent)
             self._station_task = self._tasks.spawn(self.station.run(), "station")
         app = metrics_app(registries)
         app.router.add_get("/", self._status_page)
@@ -167,6 +179,26 @@ class LocalController:
             settings.listen_host,
             self.metrics_port,
         )
+
+    def _wire_lifecycle(self, link: StationLink, state_folder: Path) -> None:
+        """Reset, and with a launcher to restart into a new release, UpdateFirmware."""
+        next_boot = NextBootReason(state_folder)
+        restart = self.restart_requested.set
+        ResetAtCsms(link, self._backlogged, next_boot, self.record_security_event, restart).wire()
+        if self._launched:
+            releases = Releases(state_folder / RELEASES_FOLDER)
+            SelfUpdateAtCsms(
+                link, self.trust_store, releases, next_boot, self.record_security_event, restart
+            ).wire()
+
+    def record_security_event(self, kind: str, tech_info: str) -> None:
+        # Until the LC keeps a security log and sends SecurityEventNotification, a log line.
+        log.warning("security event %s: %s", kind, tech_info)
+
+    async def _backlogged(self) -> bool:
+        """Whether the journal holds frames not yet delivered to the CSMS."""
+        journal = self.router.journal
+        return journal is not None and bool(await journal.backlog())
 
     def _wire_certificates(self, link: StationLink) -> None:
         """With [certificates], the CSMS manages them over the LC's own link."""
@@ -313,7 +345,8 @@ def _station_link(config: SiteConfig) -> StationLink | None:
     station = config.station
     if station is None:
         return None
-    session = StationSession(station.description, default_registry(), station.timers)
+    boot_reason = NextBootReason(station.state_path.parent).take()
+    session = StationSession(station.description, default_registry(), station.timers, boot_reason)
     dialer = UpstreamSettings(
         base_url=station.csms_url,
         connect_timeout_s=config.router.connect_timeout_s,
@@ -326,7 +359,8 @@ def _station_link(config: SiteConfig) -> StationLink | None:
 
 
 async def serve_until_signalled(controller: LocalController) -> None:
-    """Run until SIGINT/SIGTERM; SIGHUP reloads the config file."""
+    """Run until SIGINT/SIGTERM or until the LC is to restart (`restart_requested`); SIGHUP
+    reloads the config file."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGINT, stop.set)
@@ -338,9 +372,12 @@ async def serve_until_signalled(controller: LocalController) -> None:
     # charger's frames for ~30 ms before.
     gc.collect()
     gc.freeze()
+    ends = [asyncio.ensure_future(e.wait()) for e in (stop, controller.restart_requested)]
     try:
-        await stop.wait()
+        await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        for end in ends:
+            end.cancel()
         # A peer that never finishes its close handshake must not hold the LC up: past the
         # bound, what is still open is abandoned (the journal is crash-safe, `kill -9` too).
         try:
