@@ -35,12 +35,12 @@ def _release(folder: Path, version: str) -> Path:
 
 def _rewrite(release: Path, change: dict[str, bytes]) -> None:
     """The release with members replaced (as an attacker on the way would)."""
-    members = {}
+    members: dict[str, bytes] = {}
     with tarfile.open(release) as tar:
         for member in tar.getmembers():
-            content = tar.extractfile(member)
-            assert content is not None
-            members[member.name] = content.read()
+            file = tar.extractfile(member)
+            assert file is not None
+            members[member.name] = file.read()
     members |= change
     with tarfile.open(release, "w:gz") as tar:
         for name, content in members.items():
