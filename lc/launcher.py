@@ -48,8 +48,10 @@ class Launcher:
                 failed = self._releases.roll_back()
                 log.error("release %s did not come up: rolled back", failed and failed.candidate)
             reason, next_boot = decision.boot_reason, self._next_boot
-            # The LC's own reason, when it left one, wins.
-            if reason is not None and next_boot is not None and not next_boot.path.exists():
+            # The LC's own reason, when it left one, wins; unless the release it was for never
+            # started to take it.
+            kept = next_boot is not None and next_boot.path.exists() and not decision.roll_back
+            if reason is not None and next_boot is not None and not kept:
                 next_boot.set(reason)
             if not decision.start_again:
                 return decision.exit_code
