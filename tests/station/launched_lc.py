@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tests.lc_process import free_port, wait_listening
-from tests.router.test_hold_crash import LcProcess
+from tests.router.test_hold_crash import LcProcess, hold_config
 from tests.station.csms_for_lc import IDENTITY, CsmsForLc
 
 
@@ -23,29 +23,16 @@ class LaunchedLc(LcProcess):
         port, metrics_port = free_port(), free_port()
         journal = folder / "journal.sqlite"
         config = folder / "site.toml"
-        config.write_text(
-            f"""
-[router]
-upstream_url = "{chargers_csms_url}"
-listen_host = "127.0.0.1"
-listen_port = {port}
-ping_interval_s = 2
-call_timeout_s = 5
-connection_loss = "hold"
-[router.offline]
-journal_path = "{journal}"
-redial_interval_s = 0.1
-[metrics]
-listen_host = "127.0.0.1"
-listen_port = {metrics_port}
+        station = f"""
 [station]
 identity = "{IDENTITY}"
 csms_url = "{csms.url(IDENTITY)}"
 reconnect_wait_minimum_s = 0.1
 reconnect_random_range_s = 0
 state_path = "{folder / "station-state.json"}"
-{extra}
-""",
+"""
+        config.write_text(
+            hold_config(chargers_csms_url, port, metrics_port, journal) + station + extra,
             encoding="utf-8",
         )
         super().__init__(config, port, metrics_port, journal)

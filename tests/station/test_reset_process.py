@@ -14,10 +14,12 @@ from ocpp.v201 import call as call201
 from tests.peers import Csms, wait_until
 from tests.router.test_hold_crash import (
     CHARGERS,
+    Charger,
     _all_delivered,
     _chargers_in_sessions,
     _csms_links_down,
     _traffic,
+    back_after_restart,
 )
 from tests.station.csms_for_lc import IDENTITY, CsmsForLc, running_csms
 from tests.station.launched_lc import LaunchedLc, boot_reasons
@@ -45,27 +47,25 @@ async def _reset(csms: CsmsForLc, kind: str, evse_id: int | None = None) -> str:
     return str(answer.status)
 
 
+async def _held_frames(chargers_csms: Csms, lc: LaunchedLc) -> list[Charger]:
+    """Chargers in transactions, the CSMS gone, frames answered by the LC and journaled."""
+    chargers = await _chargers_in_sessions(lc)
+    await chargers_csms.stop()
+    await _csms_links_down(lc)
+    await _traffic(chargers, 3)
+    return chargers
+
+
 async def test_an_immediate_reset_restarts_the_lc_and_hold_loses_nothing(
     garage: tuple[Csms, CsmsForLc, LaunchedLc],
 ) -> None:
     chargers_csms, csms, lc = garage
-    chargers = await _chargers_in_sessions(lc)
-    await chargers_csms.stop()
-    await _csms_links_down(lc)
-    await _traffic(chargers, 3)  # answered by the LC, journaled
-
+    chargers = await _held_frames(chargers_csms, lc)
     assert await _reset(csms, "Immediate") == "Accepted"
     await wait_until(lambda: boot_reasons(csms) == ["PowerUp", "RemoteReset"], 30, "the reboot")
     assert lc.process is not None and lc.process.returncode is None  # the same launcher
-    for charger in chargers:  # their links dropped with the old process: back to the new one
-        await charger.connect()
-    await _traffic(chargers, 2)
-    for charger in chargers[::2]:
-        assert charger.session is not None
-        await charger.session.stop()
-
-    await chargers_csms.start(chargers_csms.port)
-    await _all_delivered(chargers_csms, chargers)
+    # Their links dropped with the old process: back to the new one.
+    await back_after_restart(chargers_csms, chargers)
     assert "security event ResetOrReboot" in lc.log()
 
 
@@ -73,11 +73,7 @@ async def test_on_idle_waits_for_the_journal_to_be_flushed_then_restarts(
     garage: tuple[Csms, CsmsForLc, LaunchedLc],
 ) -> None:
     chargers_csms, csms, lc = garage
-    chargers = await _chargers_in_sessions(lc)
-    await chargers_csms.stop()
-    await _csms_links_down(lc)
-    await _traffic(chargers, 2)
-
+    chargers = await _held_frames(chargers_csms, lc)
     assert await _reset(csms, "OnIdle", evse_id=1) == "Rejected"  # the LC has no EVSE to reset
     assert await _reset(csms, "OnIdle") == "Scheduled"  # the journal holds frames for the CSMS
     assert boot_reasons(csms) == ["PowerUp"]
