@@ -64,7 +64,7 @@ def sign_file(path: Path, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -
     digest = hashlib.sha256(path.read_bytes()).digest()
     prehashed = Prehashed(hashes.SHA256())
     if isinstance(key, rsa.RSAPrivateKey):
-        pss = padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.AUTO)
+        pss = padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.DIGEST_LENGTH)
         raw = key.sign(digest, pss, prehashed)
     else:
         raw = key.sign(digest, ec.ECDSA(prehashed))

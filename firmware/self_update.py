@@ -66,3 +66,70 @@ def decide(
         retry_interval_s=float(request.get("retryInterval", DEFAULT_RETRY_INTERVAL_S)),
     )
     return Decision("Accepted", plan, None)
+
+
+Notice = dict[str, Any]  # a FirmwareStatusNotificationRequest payload
+# Statuses after which this process is done with the update (InstallRebooting: the next one
+# reports Installed, or the release it falls back to InstallationFailed).
+FINAL = frozenset(
+    {"DownloadFailed", "InvalidSignature", "InstallVerificationFailed", "InstallRebooting"}
+)
+
+
+class SelfUpdate:
+    """One accepted UpdateFirmware of the LC itself as a state machine (sans-I/O): what
+    happened in, the FirmwareStatusNotification payloads out in the order L01 lists them, and
+    how long to wait before the next step. The asyncio side downloads, checks, unpacks, waits."""
+
+    def __init__(self, plan: UpdatePlan) -> None:
+        self.plan = plan
+        self.status = "Idle"  # the last status sent
+        self.failed_attempts = 0
+
+    def begin(self, now: datetime) -> tuple[list[Notice], float]:
+        """(what to send, seconds to wait before downloading: retrieveDateTime)."""
+        wait = (self.plan.retrieve_at - now).total_seconds()
+        return (self._enter("DownloadScheduled"), wait) if wait > 0 else ([], 0.0)
+
+    def downloading(self) -> list[Notice]:
+        return [] if self.status == "Downloading" else self._enter("Downloading")
+
+    def attempt_failed(self) -> tuple[list[Notice], float | None]:
+        """(what to send, seconds before the next attempt or None: no more)."""
+        self.failed_attempts += 1
+        if self.failed_attempts <= self.plan.retries:
+            return [], self.plan.retry_interval_s
+        return self._enter("DownloadFailed"), None
+
+    def refused(self) -> list[Notice]:
+        """The file is beyond what a release may be: no attempt would do better."""
+        return self._enter("DownloadFailed")
+
+    def downloaded(self, signature_valid: bool, now: datetime) -> tuple[list[Notice], float]:
+        """(what to send, seconds to wait before installing: installDateTime)."""
+        notices = self._enter("Downloaded")
+        if not signature_valid:
+            return notices + self._enter("InvalidSignature"), 0.0
+        notices += self._enter("SignatureVerified")
+        install_at = self.plan.install_at
+        wait = 0.0 if install_at is None else (install_at - now).total_seconds()
+        if wait > 0:
+            return notices + self._enter("InstallScheduled"), wait
+        return notices, 0.0
+
+    def installing(self) -> list[Notice]:
+        return self._enter("Installing")
+
+    def installed(self, verified: bool) -> list[Notice]:
+        """Unpacked beside the running release (the LC restarts into it next), or not."""
+        return self._enter("InstallRebooting" if verified else "InstallVerificationFailed")
+
+    @property
+    def over(self) -> bool:
+        return self.status in FINAL
+
+    def _enter(self, status: str) -> list[Notice]:
+        if self.over:
+            raise RuntimeError(f"update {self.plan.request_id} is over ({self.status})")
+        self.status = status
+        return [{"status": status, "requestId": self.plan.request_id}]

@@ -44,6 +44,7 @@ from router.server import Router
 from router.start_error import StartError, listen_failure
 from router.upstream import UpstreamSettings
 from station.boot_reason import NextBootReason
+from station.config import StationConfig
 from station.device_model_calls import DeviceModelCalls
 from station.link import StationLink, StationSettings
 from station.overrides import Overrides
@@ -159,7 +160,7 @@ class LocalController:
             if self.firmware is not None:
                 wire_firmware(self.station, self.firmware, self._tasks)
             self._wire_certificates(self.station)
-            self._wire_lifecycle(self.station, self.config.station.state_path.parent)
+            self._wire_lifecycle(self.station, self.config.station)
             self._station_task = self._tasks.spawn(self.station.run(), "station")
         app = metrics_app(registries)
         app.router.add_get("/", self._status_page)
@@ -180,15 +181,22 @@ class LocalController:
             self.metrics_port,
         )
 
-    def _wire_lifecycle(self, link: StationLink, state_folder: Path) -> None:
+    def _wire_lifecycle(self, link: StationLink, station: StationConfig) -> None:
         """Reset, and with a launcher to restart into a new release, UpdateFirmware."""
+        state_folder = station.state_path.parent
         next_boot = NextBootReason(state_folder)
         restart = self.restart_requested.set
         ResetAtCsms(link, self._backlogged, next_boot, self.record_security_event, restart).wire()
         if self._launched:
             releases = Releases(state_folder / RELEASES_FOLDER)
             SelfUpdateAtCsms(
-                link, self.trust_store, releases, next_boot, self.record_security_event, restart
+                link,
+                self.trust_store,
+                releases,
+                next_boot,
+                self.record_security_event,
+                restart,
+                station.release_trial_s,
             ).wire()
 
     def record_security_event(self, kind: str, tech_info: str) -> None:

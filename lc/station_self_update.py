@@ -1,12 +1,10 @@
-"""The LC's own firmware, updated by the CSMS on the LC's own link (2.0.1 L01/L02).
+"""The LC's own firmware, updated by the CSMS on the LC's own link (2.0.1 L01).
 
-UpdateFirmware: the release file is downloaded (retries as given), its signature checked
-against the signing certificate, unpacked beside the running release, and the LC restarts into
-it on trial, with FirmwareStatusNotifications all along (DownloadScheduled, Downloading,
-Downloaded, SignatureVerified, InstallScheduled, Installing, InstallRebooting; or
-DownloadFailed, InvalidSignature, InstallVerificationFailed). The new release confirms itself
-once the CSMS accepted its boot (Installed, FirmwareUpdated security event); the launcher rolls
-it back if it never gets there, and the release it falls back to reports InstallationFailed.
+UpdateFirmware: decided and followed step by step by `firmware.self_update` (sans-I/O); here
+the release file is downloaded, its signature checked, unpacked beside the running release and
+the LC restarts into it on trial. The new release confirms itself once the CSMS accepted its
+boot (Installed, FirmwareUpdated security event); the launcher rolls it back if it never gets
+there, and the release it falls back to reports InstallationFailed.
 """
 
 from __future__ import annotations
@@ -26,7 +24,7 @@ from certificates.trust_store import TrustStore
 from firmware.download import DownloadError, Refused, download
 from firmware.release_file import MAX_WHEEL_BYTES, ReleaseError, unpack_release
 from firmware.releases import Releases
-from firmware.self_update import UpdatePlan, decide
+from firmware.self_update import Notice, SelfUpdate, decide
 from firmware.signature import signature_valid
 from lc.station_firmware import send_notice
 from ocpp_knowledge.security_events import RecordSecurityEvent
@@ -37,8 +35,6 @@ from station.link import StationLink
 log = logging.getLogger(__name__)
 
 NOTICE = "FirmwareStatusNotification"
-# How long a new release has to start and be accepted by the CSMS before it is rolled back.
-TRIAL_BOUND_S = 180.0
 MANUFACTURER_ROOT = "ManufacturerRootCertificate"
 
 
@@ -51,6 +47,7 @@ class SelfUpdateAtCsms:
         next_boot: NextBootReason,
         security_event: RecordSecurityEvent,
         restart: Callable[[], None],
+        trial_s: float,
     ) -> None:
         self._link = link
         self._trust_store = trust_store
@@ -58,8 +55,9 @@ class SelfUpdateAtCsms:
         self._next_boot = next_boot
         self._security_event = security_event
         self._restart = restart
-        self._running: UpdatePlan | None = None
-        self._last: dict[str, Any] = {"status": "Idle"}  # the last notice, for TriggerMessage
+        self._trial_s = trial_s  # how long a new release has to be accepted by the CSMS
+        self._update: SelfUpdate | None = None
+        self._last: Notice = {"status": "Idle"}  # the last notice, for TriggerMessage
 
     def wire(self) -> None:
         self._releases.ensure()
@@ -69,73 +67,66 @@ class SelfUpdateAtCsms:
 
     async def update_firmware(self, request: dict[str, Any]) -> dict[str, Any]:
         roots = [] if self._trust_store is None else self._trust_store.roots(MANUFACTURER_ROOT)
-        busy = self._running is not None
+        busy = self._update is not None and not self._update.over
         decision = decide(request, roots, datetime.now(UTC), busy)
         if decision.security_event is not None:
             self._security_event(*decision.security_event)
-        plan = decision.plan
-        if plan is not None:
-            self._running = plan
-            self._link.after_answer(lambda: self._update(plan))
+        if decision.plan is not None:
+            update = self._update = SelfUpdate(decision.plan)
+            self._link.after_answer(lambda: self._run(update))
         return {"status": decision.status}
 
-    async def _update(self, plan: UpdatePlan) -> None:
+    async def _run(self, update: SelfUpdate) -> None:
+        notices, wait = update.begin(datetime.now(UTC))
+        await self._send(notices)
+        await asyncio.sleep(wait)
+        file = self._releases.incoming / f"{update.plan.request_id}.tar.gz"
         try:
-            await self._download_verify_install(plan)
+            await self._download_verify_install(update, file)
         finally:
-            self._running = None
+            await asyncio.to_thread(file.unlink, missing_ok=True)
 
-    async def _download_verify_install(self, plan: UpdatePlan) -> None:
-        if await self._wait_until(plan.retrieve_at):
-            await self._notify(plan, "DownloadScheduled")
-        file = self._releases.incoming / f"{plan.request_id}.tar.gz"
-        await asyncio.to_thread(file.unlink, missing_ok=True)
-        await self._notify(plan, "Downloading")
-        if not await self._download(plan, file):
-            await self._notify(plan, "DownloadFailed")
+    async def _download_verify_install(self, update: SelfUpdate, file: Path) -> None:
+        await asyncio.to_thread(file.unlink, missing_ok=True)  # from an earlier request
+        if not await self._download(update, file):
             return
-        await self._notify(plan, "Downloaded")
-        if not await asyncio.to_thread(signature_valid, file, plan.signature, plan.certificate):
-            self._security_event(
-                "InvalidFirmwareSignature", f"release of request {plan.request_id}"
-            )
-            await self._notify(plan, "InvalidSignature")
+        plan = update.plan
+        valid = await asyncio.to_thread(signature_valid, file, plan.signature, plan.certificate)
+        if not valid:
+            self._security_event("InvalidFirmwareSignature", f"UpdateFirmware {plan.request_id}")
+        notices, wait = update.downloaded(valid, datetime.now(UTC))
+        await self._send(notices)
+        if update.over:
             return
-        await self._notify(plan, "SignatureVerified")
-        if plan.install_at is not None and await self._wait_until(plan.install_at):
-            await self._notify(plan, "InstallScheduled")
-        await self._notify(plan, "Installing")
+        await asyncio.sleep(wait)
+        await self._send(update.installing())
         version = await self._install(file)
-        if version is None:
-            await self._notify(plan, "InstallVerificationFailed")
-            return
-        self._releases.begin_trial(version, plan.request_id, TRIAL_BOUND_S)
-        self._next_boot.set("FirmwareUpdate")
-        await self._notify(plan, "InstallRebooting")
-        self._restart()
+        if version is not None:
+            self._releases.begin_trial(version, plan.request_id, self._trial_s)
+            self._next_boot.set("FirmwareUpdate")
+        await self._send(update.installed(version is not None))
+        if version is not None:
+            self._restart()
 
-    async def _wait_until(self, moment: datetime) -> bool:
-        """Wait until `moment`; whether there was anything to wait for."""
-        delay = (moment - datetime.now(UTC)).total_seconds()
-        if delay <= 0:
-            return False
-        await asyncio.sleep(delay)
-        return True
-
-    async def _download(self, plan: UpdatePlan, file: Path) -> bool:
+    async def _download(self, update: SelfUpdate, file: Path) -> bool:
+        """Download with the retries the request allows; whether the file is complete."""
         async with aiohttp.ClientSession() as http:
-            for attempt in range(plan.retries + 1):
+            while True:
+                await self._send(update.downloading())
                 try:
-                    await download(http, plan.location, file, MAX_WHEEL_BYTES)
+                    await download(http, update.plan.location, file, MAX_WHEEL_BYTES)
                     return True
                 except Refused as exc:
                     log.error("release download refused: %s", exc)
+                    await self._send(update.refused())
                     return False
                 except DownloadError as exc:
-                    log.warning("release download failed (try %d): %s", attempt + 1, exc)
-                if attempt < plan.retries:
-                    await asyncio.sleep(plan.retry_interval_s)
-        return False
+                    log.warning("release download failed: %s", exc)
+                    notices, retry_in = update.attempt_failed()
+                    await self._send(notices)
+                    if retry_in is None:
+                        return False
+                await asyncio.sleep(retry_in)
 
     async def _install(self, file: Path) -> str | None:
         """Unpack the release beside the running one; its version, None when it is broken."""
@@ -144,12 +135,11 @@ class SelfUpdateAtCsms:
         except ReleaseError as exc:
             log.error("release not installed: %s", exc)
             return None
-        finally:
-            await asyncio.to_thread(file.unlink, missing_ok=True)
 
-    async def _notify(self, plan: UpdatePlan, status: str) -> None:
-        self._last = {"status": status, "requestId": plan.request_id}
-        await send_notice(self._link, self._last, NOTICE)
+    async def _send(self, notices: list[Notice]) -> None:
+        for notice in notices:
+            self._last = notice
+            await send_notice(self._link, notice, NOTICE)
 
     async def _send_last(self) -> None:
         await send_notice(self._link, self._last, NOTICE)
@@ -161,12 +151,10 @@ class SelfUpdateAtCsms:
             self._releases.confirm()
             detail = f"{trial.previous or 'the installed release'} -> {trial.candidate}"
             self._security_event("FirmwareUpdated", detail)
-            self._last = {"status": "Installed", "requestId": trial.request_id}
-            await send_notice(self._link, self._last, NOTICE)
+            await self._send([{"status": "Installed", "requestId": trial.request_id}])
         failed = self._releases.take_failure()
         if failed is not None:
-            self._last = {"status": "InstallationFailed", "requestId": failed.request_id}
-            await send_notice(self._link, self._last, NOTICE)
+            await self._send([{"status": "InstallationFailed", "requestId": failed.request_id}])
 
 
 def _unpack(releases: Releases, file: Path) -> str:

@@ -32,6 +32,8 @@ class StationConfig:
     ssl_context: ssl.SSLContext | None = field(compare=False)
     # Where the settings the CSMS changed are kept across restarts (station.overrides).
     state_path: Path
+    # How long a new release of the LC has to start and be accepted by the CSMS.
+    release_trial_s: float = 180.0
 
 
 def package_version() -> str:
@@ -115,6 +117,7 @@ def parse_station_config(root: Table, router: RouterSettings) -> StationConfig |
         # security profile 3, trusted CAs), else the system's trust store.
         ssl_context=router.upstream_ssl if parsed.scheme == "wss" else None,
         state_path=state_path,
+        release_trial_s=table.number("release_trial_s", 180, minimum=1),
     )
     table.finish()
     return config

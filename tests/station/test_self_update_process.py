@@ -69,8 +69,14 @@ def _manufacturer(common_name: str) -> Manufacturer:
 
 
 @pytest.fixture
+def trial_s() -> float:
+    """[station] release_trial_s: ample for a good release on a busy machine."""
+    return 60
+
+
+@pytest.fixture
 async def setting(
-    tmp_path: Path,
+    tmp_path: Path, trial_s: float
 ) -> AsyncIterator[tuple[CsmsForLc, LaunchedLc, Manufacturer]]:
     manufacturer = _manufacturer("Manufacturer Root")
     certificates = tmp_path / "certificates"
@@ -80,7 +86,10 @@ async def setting(
     chargers_csms = Csms()
     await chargers_csms.start()
     async with running_csms(CsmsForLc()) as csms:
-        extra = f'[certificates]\nfolder = "{certificates}"\norganization = "Test CSO"\n'
+        extra = (
+            f"release_trial_s = {trial_s}\n"  # still in [station]
+            f'[certificates]\nfolder = "{certificates}"\norganization = "Test CSO"\n'
+        )
         lc = LaunchedLc(tmp_path, chargers_csms.url, csms, extra)
         await lc.start()
         try:
@@ -194,11 +203,13 @@ async def test_a_bad_signature_or_signing_certificate_is_refused_and_nothing_cha
     assert boot_reasons(csms) == ["PowerUp"]  # still the same process
 
 
-def _crashing_release(folder: Path, version: str) -> Path:
-    """A release whose `lc` cannot even be imported."""
+def _broken_release(folder: Path, version: str, module: str, code: str) -> Path:
+    """A release of nothing but the LC's `module` with `code` in it."""
     wheel = folder / f"ocpp_local_controller-{version}-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
-        archive.writestr("lc/__init__.py", "raise ImportError('a release that cannot start')\n")
+        archive.writestr(module, code)
+        if module != "lc/__init__.py":
+            archive.writestr("lc/__init__.py", "")
         info = f"ocpp_local_controller-{version}.dist-info"
         archive.writestr(f"{info}/METADATA", f"Name: ocpp-local-controller\nVersion: {version}\n")
     release = folder / f"ocpp-lc-{version}.tar.gz"
@@ -210,7 +221,8 @@ async def test_a_release_that_does_not_start_is_rolled_back_and_the_old_one_boot
     setting: tuple[CsmsForLc, LaunchedLc, Manufacturer], tmp_path: Path
 ) -> None:
     csms, lc, manufacturer = setting
-    release = _crashing_release(tmp_path, "0.9.9")
+    crash = "raise ImportError('a release that cannot start')\n"
+    release = _broken_release(tmp_path, "0.9.9", "lc/__init__.py", crash)
     async with origin_server(release) as origin:
         signature = sign_file(release, manufacturer.key)
         assert await _update(csms, f"{origin.base_url}/fw.bin", manufacturer, signature) == (
@@ -223,3 +235,20 @@ async def test_a_release_that_does_not_start_is_rolled_back_and_the_old_one_boot
     assert "cannot start" in lc.log()
     releases = lc.folder / "releases"
     assert not (releases / "0.9.9").exists() and not (releases / "current").exists()
+
+
+@pytest.mark.parametrize("trial_s", [3])
+async def test_a_release_that_never_reaches_the_csms_is_ended_and_rolled_back(
+    setting: tuple[CsmsForLc, LaunchedLc, Manufacturer], tmp_path: Path
+) -> None:
+    csms, lc, manufacturer = setting
+    hang = "import time\ntime.sleep(3600)  # starts, and never connects\n"
+    release = _broken_release(tmp_path, "0.9.8", "lc/__main__.py", hang)
+    async with origin_server(release) as origin:
+        signature = sign_file(release, manufacturer.key)
+        location = f"{origin.base_url}/fw.bin"
+        assert await _update(csms, location, manufacturer, signature) == "Accepted"
+        await wait_until(lambda: "InstallationFailed" in _statuses(csms), 60, "the rollback")
+    assert boot_reasons(csms) == ["PowerUp", "ApplicationReset"]
+    assert _firmware_versions(csms) == [RUNNING, RUNNING]
+    assert "release 0.9.8 not connected in time" in lc.log()
