@@ -201,6 +201,10 @@ async def test_a_bad_signature_or_signing_certificate_is_refused_and_nothing_cha
         lambda: "security event InvalidFirmwareSignature" in lc.log(), 10, "the security event"
     )
     assert boot_reasons(csms) == ["PowerUp"]  # still the same process
+    trigger = call201.TriggerMessage(requested_message="FirmwareStatusNotification")
+    assert (await csms.connected(IDENTITY).call(trigger)).status == "Accepted"
+    await wait_until(lambda: len(_statuses(csms)) == 4, 10, "the triggered status")
+    assert _statuses(csms)[-1] == "InvalidSignature"  # the last one, again
 
 
 def _broken_release(folder: Path, version: str, module: str, code: str) -> Path:
