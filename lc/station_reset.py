@@ -1,6 +1,7 @@
-"""A Reset of the LC itself from the CSMS, on its own link (2.0.1 B11/B12): the answer goes
-out first, the reason of the next boot is kept, a ResetOrReboot security event recorded, then
-the process ends with RESTART_EXIT_CODE for its launcher (or service manager) to start it again.
+"""A Reset of the LC itself from the CSMS, on its own link (2.0.1 B11/B12, 1.6 Reset): the
+answer goes out first, the reason of the next boot is kept, a ResetOrReboot security event
+recorded, then the process ends with RESTART_EXIT_CODE for its launcher (or service manager)
+to start it again.
 
 The chargers' links drop with the process and come back to the new one; what `hold` journaled
 stays in the journal and is replayed from there.
@@ -15,7 +16,7 @@ from typing import Any
 from ocpp_knowledge.security_events import RecordSecurityEvent
 from station.boot_reason import NextBootReason
 from station.link import StationLink
-from station.reset import ResetPlan, plan_reset
+from station.reset import KIND_OF_16, ResetPlan, plan_reset, status_of_16
 
 # How often a Scheduled (OnIdle) reset looks whether the LC became idle.
 IDLE_CHECK_S = 0.5
@@ -46,10 +47,12 @@ class ResetAtCsms:
         return self._link.session.idle and not await self._backlogged()
 
     async def reset(self, request: dict[str, Any]) -> dict[str, Any]:
-        plan = plan_reset(request["type"], request.get("evseId"), await self.idle())
+        """A 2.0.1 Reset (Immediate, OnIdle, an evseId) or, on a 1.6 link, Hard or Soft."""
+        kind = request["type"]
+        plan = plan_reset(KIND_OF_16.get(kind, kind), request.get("evseId"), await self.idle())
         if plan.restart:
             self._link.after_answer(lambda: self._restart_when_due(plan))
-        return {"status": plan.status}
+        return {"status": status_of_16(plan) if kind in KIND_OF_16 else plan.status}
 
     async def _restart_when_due(self, plan: ResetPlan) -> None:
         # The journal tells of no change: it is looked at again and again.
