@@ -221,38 +221,37 @@ def _broken_release(folder: Path, version: str, module: str, code: str) -> Path:
     return release
 
 
-async def test_a_release_that_does_not_start_is_rolled_back_and_the_old_one_boots_again(
-    setting: tuple[CsmsForLc, LaunchedLc, Manufacturer], tmp_path: Path
+async def _rolled_back(
+    setting: tuple[CsmsForLc, LaunchedLc, Manufacturer], release: Path, version: str
 ) -> None:
+    """UpdateFirmware to the signed `release`; it fails and the running release boots again."""
     csms, lc, manufacturer = setting
-    crash = "raise ImportError('a release that cannot start')\n"
-    release = _broken_release(tmp_path, "0.9.9", "lc/__init__.py", crash)
     async with origin_server(release) as origin:
         signature = sign_file(release, manufacturer.key)
-        assert await _update(csms, f"{origin.base_url}/fw.bin", manufacturer, signature) == (
-            "Accepted"
-        )
+        location = f"{origin.base_url}/fw.bin"
+        assert await _update(csms, location, manufacturer, signature) == "Accepted"
         await wait_until(lambda: "InstallationFailed" in _statuses(csms), 60, "the rollback")
     assert _statuses(csms)[-3:] == ["Installing", "InstallRebooting", "InstallationFailed"]
     assert boot_reasons(csms) == ["PowerUp", "ApplicationReset"]
     assert _firmware_versions(csms) == [RUNNING, RUNNING]
-    assert "cannot start" in lc.log()
     releases = lc.folder / "releases"
-    assert not (releases / "0.9.9").exists() and not (releases / "current").exists()
+    assert not (releases / version).exists() and not (releases / "current").exists()
+
+
+async def test_a_release_that_does_not_start_is_rolled_back_and_the_old_one_boots_again(
+    setting: tuple[CsmsForLc, LaunchedLc, Manufacturer], tmp_path: Path
+) -> None:
+    crash = "raise ImportError('a release that cannot start')\n"
+    await _rolled_back(
+        setting, _broken_release(tmp_path, "0.9.9", "lc/__init__.py", crash), "0.9.9"
+    )
+    assert "cannot start" in setting[1].log()
 
 
 @pytest.mark.parametrize("trial_s", [3])
 async def test_a_release_that_never_reaches_the_csms_is_ended_and_rolled_back(
     setting: tuple[CsmsForLc, LaunchedLc, Manufacturer], tmp_path: Path
 ) -> None:
-    csms, lc, manufacturer = setting
     hang = "import time\ntime.sleep(3600)  # starts, and never connects\n"
-    release = _broken_release(tmp_path, "0.9.8", "lc/__main__.py", hang)
-    async with origin_server(release) as origin:
-        signature = sign_file(release, manufacturer.key)
-        location = f"{origin.base_url}/fw.bin"
-        assert await _update(csms, location, manufacturer, signature) == "Accepted"
-        await wait_until(lambda: "InstallationFailed" in _statuses(csms), 60, "the rollback")
-    assert boot_reasons(csms) == ["PowerUp", "ApplicationReset"]
-    assert _firmware_versions(csms) == [RUNNING, RUNNING]
-    assert "release 0.9.8 not connected in time" in lc.log()
+    await _rolled_back(setting, _broken_release(tmp_path, "0.9.8", "lc/__main__.py", hang), "0.9.8")
+    assert "release 0.9.8 not connected in time" in setting[1].log()
