@@ -196,7 +196,7 @@ class LocalController:
                 next_boot,
                 self.record_security_event,
                 restart,
-                station.release_trial_s,
+                station,
             ).wire()
 
     def record_security_event(self, kind: str, tech_info: str) -> None:

@@ -1,4 +1,5 @@
-"""The LC's own firmware, updated by the CSMS on the LC's own link (2.0.1 L01).
+"""The LC's own firmware, updated by the CSMS on the LC's own link (2.0.1 L01, 1.6
+UpdateFirmware).
 
 UpdateFirmware: decided and followed step by step by `firmware.self_update` (sans-I/O); here
 the release file is downloaded, its signature checked, unpacked beside the running release and
@@ -24,18 +25,26 @@ from certificates.trust_store import TrustStore
 from firmware.download import DownloadError, Refused, download
 from firmware.release_file import MAX_WHEEL_BYTES, ReleaseError, unpack_release
 from firmware.releases import Releases
-from firmware.self_update import Notice, SelfUpdate, decide
+from firmware.self_update import (
+    Notice,
+    SelfUpdate,
+    decide,
+    decide_16,
+    notices_for,
+    signature_location,
+)
 from firmware.signature import signature_valid
 from lc.station_firmware import send_notice
 from ocpp_knowledge.security_events import RecordSecurityEvent
 from station.boot_reason import NextBootReason
-from station.config import package_version
+from station.config import StationConfig, package_version
 from station.link import StationLink
 
 log = logging.getLogger(__name__)
 
 NOTICE = "FirmwareStatusNotification"
 MANUFACTURER_ROOT = "ManufacturerRootCertificate"
+MAX_SIGNATURE_BYTES = 4096  # a base64 RSA-4096 signature is under 700
 
 
 class SelfUpdateAtCsms:
@@ -47,7 +56,7 @@ class SelfUpdateAtCsms:
         next_boot: NextBootReason,
         security_event: RecordSecurityEvent,
         restart: Callable[[], None],
-        trial_s: float,
+        station: StationConfig,
     ) -> None:
         self._link = link
         self._trust_store = trust_store
@@ -55,7 +64,8 @@ class SelfUpdateAtCsms:
         self._next_boot = next_boot
         self._security_event = security_event
         self._restart = restart
-        self._trial_s = trial_s  # how long a new release has to be accepted by the CSMS
+        self._trial_s = station.release_trial_s
+        self._release_key = station.release_key  # checks 1.6 updates
         self._update: SelfUpdate | None = None
         self._last: Notice = {"status": "Idle"}  # the last notice, for TriggerMessage
 
@@ -66,34 +76,43 @@ class SelfUpdateAtCsms:
         self._link.on_boot_accepted(self._report_last_update)
 
     async def update_firmware(self, request: dict[str, Any]) -> dict[str, Any]:
-        roots = [] if self._trust_store is None else self._trust_store.roots(MANUFACTURER_ROOT)
+        """A 2.0.1 UpdateFirmware (its `firmware` signed) or a 1.6 one."""
         busy = self._update is not None and not self._update.over
-        decision = decide(request, roots, datetime.now(UTC), busy)
+        if "firmware" in request:
+            trusted = self._trust_store
+            roots = [] if trusted is None else trusted.roots(MANUFACTURER_ROOT)
+            decision = decide(request, roots, datetime.now(UTC), busy)
+        else:
+            decision = decide_16(request, self._release_key, busy)
         if decision.security_event is not None:
             self._security_event(*decision.security_event)
         if decision.plan is not None:
             update = self._update = SelfUpdate(decision.plan)
             self._link.after_answer(lambda: self._run(update))
-        return {"status": decision.status}
+        else:
+            log.warning("UpdateFirmware of the LC itself: %s", decision.status)
+        return {"status": decision.status} if "firmware" in request else {}
 
     async def _run(self, update: SelfUpdate) -> None:
         notices, wait = update.begin(datetime.now(UTC))
         await self._send(notices)
         await asyncio.sleep(wait)
-        file = self._releases.incoming / f"{update.plan.request_id}.tar.gz"
+        file = self._releases.incoming / "release.tar.gz"
         try:
             await self._download_verify_install(update, file)
         finally:
             await asyncio.to_thread(file.unlink, missing_ok=True)
+            await asyncio.to_thread(_signature_file(file).unlink, missing_ok=True)
 
     async def _download_verify_install(self, update: SelfUpdate, file: Path) -> None:
         await asyncio.to_thread(file.unlink, missing_ok=True)  # from an earlier request
-        if not await self._download(update, file):
+        signature = await self._download(update, file)
+        if signature is None:
             return
         plan = update.plan
-        valid = await asyncio.to_thread(signature_valid, file, plan.signature, plan.certificate)
+        valid = await asyncio.to_thread(signature_valid, file, signature, plan.key)
         if not valid:
-            self._security_event("InvalidFirmwareSignature", f"UpdateFirmware {plan.request_id}")
+            self._security_event("InvalidFirmwareSignature", f"release from {plan.location}")
         notices, wait = update.downloaded(valid, datetime.now(UTC))
         await self._send(notices)
         if update.over:
@@ -108,24 +127,30 @@ class SelfUpdateAtCsms:
         if version is not None:
             self._restart()
 
-    async def _download(self, update: SelfUpdate, file: Path) -> bool:
-        """Download with the retries the request allows; whether the file is complete."""
+    async def _download(self, update: SelfUpdate, file: Path) -> str | None:
+        """Download with the retries the request allows; the release's signature once it is
+        complete (with 1.6, downloaded from beside it), None when the download failed."""
+        plan = update.plan
         async with aiohttp.ClientSession() as http:
             while True:
                 await self._send(update.downloading())
                 try:
-                    await download(http, update.plan.location, file, MAX_WHEEL_BYTES)
-                    return True
+                    await download(http, plan.location, file, MAX_WHEEL_BYTES)
+                    if plan.signature is not None:
+                        return plan.signature
+                    at, signature_file = signature_location(plan.location), _signature_file(file)
+                    await download(http, at, signature_file, MAX_SIGNATURE_BYTES)
+                    return await asyncio.to_thread(_signature_text, signature_file)
                 except Refused as exc:
                     log.error("release download refused: %s", exc)
                     await self._send(update.refused())
-                    return False
+                    return None
                 except DownloadError as exc:
                     log.warning("release download failed: %s", exc)
                     notices, retry_in = update.attempt_failed()
                     await self._send(notices)
                     if retry_in is None:
-                        return False
+                        return None
                 await asyncio.sleep(retry_in)
 
     async def _install(self, file: Path) -> str | None:
@@ -151,10 +176,10 @@ class SelfUpdateAtCsms:
             self._releases.confirm()
             detail = f"{trial.previous or 'the installed release'} -> {trial.candidate}"
             self._security_event("FirmwareUpdated", detail)
-            await self._send([{"status": "Installed", "requestId": trial.request_id}])
+            await self._send(notices_for("Installed", trial.request_id))
         failed = self._releases.take_failure()
         if failed is not None:
-            await self._send([{"status": "InstallationFailed", "requestId": failed.request_id}])
+            await self._send(notices_for("InstallationFailed", failed.request_id))
 
 
 def _unpack(releases: Releases, file: Path) -> str:
@@ -169,3 +194,11 @@ def _unpack(releases: Releases, file: Path) -> str:
     shutil.rmtree(target, ignore_errors=True)  # a release installed before and left
     os.replace(staging, target)
     return manifest.version
+
+
+def _signature_file(release: Path) -> Path:
+    return release.with_name(release.name + ".sig")
+
+
+def _signature_text(path: Path) -> str:
+    return path.read_text(encoding="ascii", errors="replace").strip()
