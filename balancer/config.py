@@ -25,15 +25,17 @@ from balancer.panels import (
     panel_states,
 )
 from balancer.site import EvseState, PhaseValues
+from config_file.table import ConfigError, Table, charger_identity
 from modbus.custom_map import custom_map_from_dict
 from modbus.errors import MeterMapError
 from modbus.known_maps import known_map, known_map_names
-from modbus.link import Link, RtuOverTcpLink, SerialLink, TcpLink
+from modbus.link import MeterLink, RtuOverTcpLink, SerialLink, TcpLink
 from modbus.meter_map import MeterMap
 from modbus.reader import MeterConfig
-from router.config_reader import ConfigError, Table, charger_identity
 
 TRANSPORTS = ("tcp", "rtu-over-tcp", "rtu")
+# What a charger's min_current_a may be, in the config file and as the CSMS sets it.
+MIN_CURRENT_RANGE_A = (1.0, 32.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +140,7 @@ def _meter_map(table: Table) -> MeterMap:
         raise ConfigError("; ".join(exc.problems)) from exc
 
 
-def _meter_link(table: Table) -> Link:
+def _meter_link(table: Table) -> MeterLink:
     transport = table.choice("transport", TRANSPORTS, "tcp")
     if transport == "rtu":
         parity = table.choice("parity", ("N", "E", "O"), "N")
@@ -203,17 +205,28 @@ def _panel(table: Table) -> PanelSettings:
     return panel
 
 
+def charger_currents_problem(charger: ChargerSettings) -> tuple[str, str] | None:
+    """(the key at fault, why) when a charger's minimum, safe and maximum currents do not go
+    together; None when they do."""
+    low, high = MIN_CURRENT_RANGE_A
+    safe, least, most = charger.safe_current_a, charger.min_current_a, charger.max_current_a
+    if not low <= least <= high:
+        return "min_current_a", f"must be between {low} and {high}, got {least}"
+    if safe < 0 or (safe != 0 and not least <= safe <= most):
+        return (
+            "safe_current_a",
+            f"must be 0 or between min_current_a ({least}) and max_current_a ({most}), got {safe}",
+        )
+    if least > most:
+        return "min_current_a", f"above max_current_a ({most})"
+    return None
+
+
 def _charger(table: Table, identity: str, defaults: ChargerSettings) -> ChargerSettings:
     max_current = table.number("max_current_a", defaults.max_current_a, minimum=6, maximum=1000)
-    min_current = table.number("min_current_a", defaults.min_current_a, minimum=1, maximum=32)
+    low, high = MIN_CURRENT_RANGE_A
+    min_current = table.number("min_current_a", defaults.min_current_a, minimum=low, maximum=high)
     safe = table.number("safe_current_a", defaults.safe_current_a, minimum=0)
-    if safe != 0 and not min_current <= safe <= max_current:
-        raise ConfigError(
-            f"{table.key('safe_current_a')}: must be 0 or between min_current_a ({min_current}) "
-            f"and max_current_a ({max_current}), got {safe}"
-        )
-    if min_current > max_current:
-        raise ConfigError(f"{table.key('min_current_a')}: above max_current_a ({max_current})")
     phases = table.integer("phases", defaults.phases, minimum=1, maximum=3)
     if phases == 2:
         raise ConfigError(f"{table.key('phases')}: must be 1 or 3")
@@ -228,6 +241,10 @@ def _charger(table: Table, identity: str, defaults: ChargerSettings) -> ChargerS
         evses=table.integer("evses", defaults.evses, minimum=1, maximum=64),
         controllable=table.boolean("controllable", defaults.controllable),
     )
+    problem = charger_currents_problem(settings)
+    if problem is not None:
+        key, why = problem
+        raise ConfigError(f"{table.key(key)}: {why}")
     table.finish()
     return settings
 

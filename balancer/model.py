@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from balancer.config import BalancerConfig, ChargerSettings
-from balancer.site import ChargerPhaseReadings, EvseState, MeterReading, SessionState
+from balancer.site import EvseState, MeterReading, SessionState
 from ocpp_knowledge.composite import composite_limit
 from ocpp_knowledge.profiles import (
     ChargingProfile,
@@ -27,7 +27,7 @@ from router.frames import OcppVersion
 _IN_USE = ("Charging", "SuspendedEV", "SuspendedEVSE", "Occupied")
 # A session that draws more than this is charging, whatever its status said.
 _DRAWING_A = 1.0
-_NO_READINGS: ChargerPhaseReadings = (None, None, None)
+_NO_READINGS: ev.ChargerPhaseReadings = (None, None, None)
 # Authorized id tokens whose priority waits for their transaction, per charger: the oldest go.
 _TOKENS_KEPT = 32
 # 1.6 connector status / 2.0.1 chargingState -> what the session needs. A session the EVSE
@@ -46,7 +46,7 @@ class EvseRecord:
     evse_id: int
     transaction_id: str | None = None
     session: SessionState = SessionState.IDLE
-    measured: ChargerPhaseReadings = _NO_READINGS
+    measured: ev.ChargerPhaseReadings = _NO_READINGS
     measured_at: float | None = None
     started_at: datetime | None = None  # wall-clock start, for profiles relative to it
     ended_transaction: str | None = None  # the last one that ended: a late reading of it is old

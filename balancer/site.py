@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
+from router.events import ChargerPhaseReadings
+
 PhaseValues = tuple[float, float, float]
 """One value per site phase, L1..L3."""
-
-ChargerPhaseReadings = tuple[float | None, float | None, float | None]
-"""One reading per charger phase 1..3; None where the charger reported nothing."""
 
 SITE_PHASES = (1, 2, 3)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from router.config_reader import ConfigError, Table
+from config_file.table import ConfigError, Table
 
 MIB = 2**20
 _WILDCARDS = ("", "0.0.0.0", "::")

@@ -21,6 +21,7 @@ from certificates.expiry import CertificateExpiry, CertificatesByUse, from_files
 from certificates.own_identity import OwnCertificate, OwnCertificates
 from certificates.trust_store import TrustStore
 from certificates.upstream_tls import managed_upstream_context
+from config_file.table import ConfigError
 from firmware.config import FirmwareSettings
 from firmware.publisher import FirmwarePublisher
 from firmware.releases import FOLDER as RELEASES_FOLDER
@@ -32,12 +33,12 @@ from lc.config import SiteConfig, load_config
 from lc.site_view import SiteView
 from lc.station_certificates import CertificatesAtCsms
 from lc.station_firmware import wire_firmware
-from lc.station_model import device_model, effective_balancer, site_limit
+from lc.station_model import answer_device_model, device_model, effective_balancer, site_limit
 from lc.station_reset import ResetAtCsms
 from lc.station_self_update import SelfUpdateAtCsms
 from lc.status_page import StationStatus, StatusSnapshot, render
 from modbus.reader import MeterReader
-from router.config_reader import ConfigError
+from router.frames import OcppVersion
 from router.metrics import metrics_app
 from router.schemas import default_registry
 from router.server import Router
@@ -45,7 +46,6 @@ from router.start_error import StartError, listen_failure
 from router.upstream import UpstreamSettings
 from station.boot_reason import NextBootReason
 from station.config import StationConfig
-from station.device_model_calls import DeviceModelCalls
 from station.link import StationLink, StationSettings
 from station.overrides import Overrides
 from station.session import StationSession
@@ -154,12 +154,14 @@ class LocalController:
         if self.balancer is not None:
             self._balancer_task = self._tasks.spawn(self.balancer.run(), "balancer")
         if self.station is not None:
-            DeviceModelCalls(device_model(self, self._overrides), self.station).register()
+            answer_device_model(self.station, device_model(self, self._overrides))
             assert self.config.station is not None  # the link exists only with [station]
             site_limit(self.station, self.balancer, self.config.station.state_path)
-            if self.firmware is not None:
-                wire_firmware(self.station, self.firmware, self._tasks)
-            self._wire_certificates(self.station)
+            # Firmware and certificates speak 2.0.1's messages only (block L, block M).
+            if self.station.session.dialect.version is OcppVersion.V201:
+                if self.firmware is not None:
+                    wire_firmware(self.station, self.firmware, self._tasks)
+                self._wire_certificates(self.station)
             self._wire_lifecycle(self.station, self.config.station)
             self._station_task = self._tasks.spawn(self.station.run(), "station")
         app = metrics_app(registries)
@@ -279,6 +281,7 @@ class LocalController:
             session.boot_status,
             self.station.reconnects,
             None if self.balancer is None else self.balancer.cap,
+            {} if self._overrides is None else self._overrides.in_force(),
         )
 
     def _expected_chargers(self) -> list[str]:
@@ -354,7 +357,9 @@ def _station_link(config: SiteConfig) -> StationLink | None:
     if station is None:
         return None
     boot_reason = NextBootReason(station.state_path.parent).take()
-    session = StationSession(station.description, default_registry(), station.timers, boot_reason)
+    session = StationSession(
+        station.description, default_registry(), station.timers, boot_reason, station.dialect
+    )
     dialer = UpstreamSettings(
         base_url=station.csms_url,
         connect_timeout_s=config.router.connect_timeout_s,

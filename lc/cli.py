@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from certificates.server_csr import CsrError, write_server_request
+from config_file.table import ConfigError
 from lc import journal_cli
 from lc.app import LocalController, ShutdownOverrun, serve_until_signalled
 from lc.config import SiteConfig, load_config
 from lc.health import check_health
 from lc.launch_decisions import RESTART_EXIT_CODE
 from lc.launcher import Launcher, run_arguments
-from router.config_reader import ConfigError
 from router.start_error import StartError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

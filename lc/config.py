@@ -10,9 +10,9 @@ from typing import Any
 
 from balancer.config import BalancerConfig, parse_balancer_config
 from certificates.config import CertificateSettings, parse_certificate_config
+from config_file.table import ConfigError, Table
 from firmware.config import FirmwareSettings, parse_firmware_config
 from router.config import MetricsSettings, parse_router_config
-from router.config_reader import ConfigError, Table
 from router.server import RouterSettings
 from station.config import StationConfig, parse_station_config
 

@@ -15,47 +15,114 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from balancer.allocate import Mode
-from balancer.config import BalancerConfig, check_safe_currents
+from balancer.config import (
+    BalancerConfig,
+    ChargerSettings,
+    charger_currents_problem,
+    check_safe_currents,
+)
 from balancer.control import LoadBalancer
+from balancer.panels import PanelSettings
+from config_file.table import ConfigError
 from ocpp_knowledge.composite import NOMINAL_VOLTAGE_V
 from ocpp_knowledge.ocpp_time import to_ocpp_time
-from router.config_reader import ConfigError
+from router.frames import OcppVersion
+from station.configuration_keys import ConfigurationCalls
 from station.device_model import Binding, DeviceModel, Variable, VariableSpec, constant
-from station.device_model_calls import ITEMS_PER_REPORT
+from station.device_model_calls import ITEMS_PER_REPORT, DeviceModelCalls
 from station.link import StationLink
 from station.overrides import Overrides
 from station.site_limit import SiteLimit, profiles_path
+from station.site_limit_v16 import SiteLimitCalls16
 
 if TYPE_CHECKING:
     from lc.app import LocalController
 
 BALANCER = "SiteLoadBalancer"
+PANEL = "DistributionPanel"
+UNLISTED = "*"  # the instance of a charger setting that applies to unlisted chargers
 _PHASES = ("L1", "L2", "L3")
 
 
 @dataclass(frozen=True, slots=True)
 class BalancerSetting:
     read: Callable[[BalancerConfig], float]
+    # The config with the CSMS's value; ValueError for a value the setting cannot take.
     change: Callable[[BalancerConfig, float], BalancerConfig]
-    least: float  # the smallest value the CSMS may set
+
+
+def _at_least(least: float, amps: float) -> float:
+    if amps < least:
+        raise ValueError(f"{amps:g} A is below {least:g} A")
+    return amps
 
 
 def _phase_cap(phase: int) -> BalancerSetting:
     def change(config: BalancerConfig, amps: float) -> BalancerConfig:
         caps = list(config.phase_cap_a)
-        caps[phase] = amps
+        caps[phase] = _at_least(1.0, amps)
         return replace(config, phase_cap_a=(caps[0], caps[1], caps[2]))
 
-    return BalancerSetting(lambda config: config.phase_cap_a[phase], change, 1.0)
+    return BalancerSetting(lambda config: config.phase_cap_a[phase], change)
 
 
-# The balancer's settings the CSMS may change, by (variable, instance).
-BALANCER_SETTINGS: dict[tuple[str, str | None], BalancerSetting] = {
-    **{("PhaseCap", name): _phase_cap(phase) for phase, name in enumerate(_PHASES)},
-    ("Margin", None): BalancerSetting(
-        lambda config: config.margin_a, lambda config, amps: replace(config, margin_a=amps), 0.0
-    ),
-}
+def _margin() -> BalancerSetting:
+    def change(config: BalancerConfig, amps: float) -> BalancerConfig:
+        return replace(config, margin_a=_at_least(0.0, amps))
+
+    return BalancerSetting(lambda config: config.margin_a, change)
+
+
+def _listed(config: BalancerConfig, identity: str) -> ChargerSettings:
+    """The charger's settings; a charger a SIGHUP reload dropped from the file reads as an
+    unlisted one, and the CSMS can no longer change it."""
+    if identity == UNLISTED:
+        return config.unlisted_charger
+    return config.charger(identity)
+
+
+def _charger_current(
+    identity: str,
+    read: Callable[[ChargerSettings], float],
+    with_amps: Callable[[ChargerSettings, float], ChargerSettings],
+) -> BalancerSetting:
+    """A current of a listed charger's or, for UNLISTED, of the unlisted chargers'."""
+
+    def change(config: BalancerConfig, amps: float) -> BalancerConfig:
+        charger = with_amps(_listed(config, identity), amps)
+        problem = charger_currents_problem(charger)
+        if problem is not None:
+            raise ValueError(problem[1])
+        if identity == UNLISTED:
+            return replace(config, unlisted_charger=charger)
+        if all(c.identity != identity for c in config.chargers):
+            raise ValueError(f"{identity} is no longer listed in the config file")
+        chargers = tuple(charger if c.identity == identity else c for c in config.chargers)
+        return replace(config, chargers=chargers)
+
+    return BalancerSetting(lambda config: read(_listed(config, identity)), change)
+
+
+def balancer_settings(config: BalancerConfig) -> dict[tuple[str, str | None], BalancerSetting]:
+    """The balancer's settings the CSMS may change, by (variable, instance): the grid cap per
+    phase, the margin, and each listed charger's (and the unlisted ones') safe and minimum
+    current."""
+    settings: dict[tuple[str, str | None], BalancerSetting] = {
+        **{("PhaseCap", name): _phase_cap(phase) for phase, name in enumerate(_PHASES)},
+        ("Margin", None): _margin(),
+    }
+    for identity in (*(charger.identity for charger in config.chargers), UNLISTED):
+        settings[("SafeCurrent", identity)] = _charger_current(
+            identity,
+            lambda charger: charger.safe_current_a,
+            lambda charger, amps: replace(charger, safe_current_a=amps),
+        )
+        settings[("MinCurrent", identity)] = _charger_current(
+            identity,
+            lambda charger: charger.min_current_a,
+            lambda charger, amps: replace(charger, min_current_a=amps),
+        )
+    return settings
 
 
 def _setting_key(variable: str, instance: str | None) -> str:
@@ -71,11 +138,15 @@ def effective_balancer(file_config: BalancerConfig, overrides: Overrides | None)
     if overrides is None:
         return file_config
     config = file_config
-    for (variable, instance), setting in BALANCER_SETTINGS.items():
+    for (variable, instance), setting in balancer_settings(file_config).items():
         file_value = _text(setting.read(file_config))
         value = overrides.effective(_setting_key(variable, instance), file_value)
-        if value != file_value:
+        if value == file_value:
+            continue
+        try:
             config = setting.change(config, float(value))
+        except ValueError:
+            continue  # the file changed beneath the CSMS's value: the file's applies
     try:
         check_safe_currents(config)
     except ConfigError:
@@ -84,9 +155,10 @@ def effective_balancer(file_config: BalancerConfig, overrides: Overrides | None)
 
 
 def _balancer_variables(lc: LocalController, overrides: Overrides) -> list[Variable]:
-    def binding(variable: str, instance: str | None) -> Binding:
-        setting = BALANCER_SETTINGS[(variable, instance)]
+    assert lc.balancer is not None
+    settings = balancer_settings(lc.balancer.config)
 
+    def binding(setting: BalancerSetting, key: str) -> Binding:
         def current() -> str:
             assert lc.balancer is not None
             return _text(setting.read(lc.balancer.config))
@@ -94,35 +166,97 @@ def _balancer_variables(lc: LocalController, overrides: Overrides) -> list[Varia
         def write(text: str) -> str:
             assert lc.balancer is not None and lc.config.balancer is not None
             amps = float(text)
-            if amps < setting.least:
-                return "Rejected"
-            config = setting.change(lc.balancer.config, amps)
             try:
+                config = setting.change(lc.balancer.config, amps)
                 check_safe_currents(config)
-            except ConfigError:
-                return "Rejected"  # the chargers' safe currents would no longer fit
+            except (ValueError, ConfigError):
+                return "Rejected"  # out of range, or the chargers' safe currents would not fit
             lc.balancer.apply_config(config)
-            file_value = _text(setting.read(lc.config.balancer))
-            overrides.set(_setting_key(variable, instance), _text(amps), file_value)
+            overrides.set(key, _text(amps), _text(setting.read(lc.config.balancer)))
             return "Accepted"
 
         return Binding(current, write)
 
-    specs = [
-        VariableSpec(
-            BALANCER,
-            variable,
-            "ReadWrite",
-            "decimal",
-            "A",
-            variable_instance=instance,
-            persistent=True,
+    variables = [
+        Variable(
+            VariableSpec(
+                BALANCER,
+                variable,
+                "ReadWrite",
+                "decimal",
+                "A",
+                variable_instance=instance,
+                persistent=True,
+            ),
+            binding(setting, _setting_key(variable, instance)),
         )
-        for variable, instance in BALANCER_SETTINGS
+        for (variable, instance), setting in settings.items()
     ]
-    variables = [Variable(spec, binding(spec.variable, spec.variable_instance)) for spec in specs]
     enabled = Variable(VariableSpec(BALANCER, "Enabled", data_type="boolean"), constant("true"))
     return [enabled, *variables]
+
+
+def _panel_variables(lc: LocalController) -> list[Variable]:
+    """The site's distribution panels from the config file (read-only): per panel its fuse per
+    phase, the chargers it feeds and the panels below it; the LocalController lists the
+    panels fed from the grid connection."""
+    assert lc.balancer is not None
+
+    def panels() -> tuple[PanelSettings, ...]:
+        assert lc.balancer is not None
+        return lc.balancer.config.panels  # as a SIGHUP reload left them
+
+    def listed(names: Callable[[str | None], list[str]], name: str | None) -> Binding:
+        return Binding(lambda: ",".join(names(name)))
+
+    def fuse(name: str, phase: int) -> Binding:
+        def read() -> str:
+            panel = next((p for p in panels() if p.name == name), None)
+            return "" if panel is None else _text(panel.fuse_a[phase])
+
+        return Binding(read)
+
+    def chargers_of(name: str | None) -> list[str]:
+        return [i for p in panels() if p.name == name for i in p.chargers]
+
+    def children_of(name: str | None) -> list[str]:
+        return [p.name for p in panels() if p.parent == name]
+
+    variables = [
+        Variable(
+            VariableSpec("LocalController", PANEL, data_type="MemberList"),
+            listed(children_of, None),
+        )
+    ]
+    for panel in lc.balancer.config.panels:
+        name = panel.name
+        variables += [
+            Variable(
+                VariableSpec(
+                    PANEL,
+                    "Fuse",
+                    data_type="decimal",
+                    unit="A",
+                    variable_instance=str(phase + 1),
+                    component_instance=name,
+                ),
+                fuse(name, phase),
+            )
+            for phase in range(3)
+        ]
+        variables += [
+            Variable(
+                VariableSpec(
+                    PANEL, "ChargingStation", data_type="MemberList", component_instance=name
+                ),
+                listed(chargers_of, name),
+            ),
+            Variable(
+                VariableSpec(PANEL, PANEL, data_type="MemberList", component_instance=name),
+                listed(children_of, name),
+            ),
+        ]
+    return variables
 
 
 def device_model(lc: LocalController, overrides: Overrides | None) -> DeviceModel:
@@ -146,8 +280,10 @@ def device_model(lc: LocalController, overrides: Overrides | None) -> DeviceMode
             Binding(lambda: "true" if _balancer_in_trouble(lc) else "false"),
         ),
         (
-            VariableSpec("OCPPCommCtrlr", "HeartbeatInterval", data_type="integer", unit="s"),
-            Binding(lambda: _count(lc.station.session.heartbeat_interval_s if lc.station else 0)),
+            VariableSpec(
+                "OCPPCommCtrlr", "HeartbeatInterval", "ReadWrite", data_type="integer", unit="s"
+            ),
+            _heartbeat_interval(lc),
         ),
         (
             VariableSpec("OCPPCommCtrlr", "MessageTimeout", data_type="integer", unit="s"),
@@ -196,9 +332,20 @@ def device_model(lc: LocalController, overrides: Overrides | None) -> DeviceMode
     if description.serial is not None:
         rows.append((VariableSpec("LocalController", "SerialNumber"), constant(description.serial)))
     variables = [Variable(spec, binding) for spec, binding in rows]
+    if lc.balancer is not None:
+        variables += _panel_variables(lc)
     if lc.balancer is not None and overrides is not None:
         variables += _balancer_variables(lc, overrides)
     return DeviceModel(variables)
+
+
+def answer_device_model(station: StationLink, model: DeviceModel) -> None:
+    """The CSMS reads and changes the device model: 2.0.1 Get/SetVariables and reports, 1.6
+    Get/ChangeConfiguration with 1.6 key names."""
+    if station.session.dialect.version is OcppVersion.V16:
+        ConfigurationCalls(model).register(station)
+    else:
+        DeviceModelCalls(model, station).register()
 
 
 def _balancer_in_trouble(lc: LocalController) -> bool:
@@ -207,20 +354,40 @@ def _balancer_in_trouble(lc: LocalController) -> bool:
     return allocation is not None and allocation.mode is not Mode.NORMAL
 
 
+def _heartbeat_interval(lc: LocalController) -> Binding:
+    """Until the next Accepted boot, whose interval then applies (B01.FR.04)."""
+
+    def read() -> str:
+        return _count(lc.station.session.heartbeat_interval_s if lc.station else 0)
+
+    def write(text: str) -> str:
+        seconds = int(text)
+        if seconds < 1 or lc.station is None:
+            return "Rejected"
+        lc.station.session.heartbeat_interval_s = seconds
+        return "Accepted"
+
+    return Binding(read, write)
+
+
 def _count(seconds: float) -> str:
     return str(round(seconds))
 
 
 def site_limit(station: StationLink, balancer: LoadBalancer | None, state_path: Path) -> SiteLimit:
-    """The CSMS's site limit on the LC's EVSE 0, answering its charging-profile calls and capping
-    the balancer from its next period on."""
+    """The CSMS's site limit on the LC's EVSE 0 (1.6: connector 0), answering its
+    charging-profile calls and capping the balancer from its next period on."""
     voltage_v = NOMINAL_VOLTAGE_V if balancer is None else balancer.config.nominal_voltage_v
 
     def config_cap_a() -> float | None:
         return None if balancer is None else min(balancer.config.phase_cap_a)
 
-    limit = SiteLimit(profiles_path(state_path), voltage_v, config_cap_a)
-    limit.register(station)
+    version = station.session.dialect.version
+    limit = SiteLimit(profiles_path(state_path), voltage_v, config_cap_a, version)
+    if version is OcppVersion.V16:
+        SiteLimitCalls16(limit).register(station)
+    else:
+        limit.register(station)
     if balancer is not None:
         balancer.csms_limit_a = limit.limit_a
     return limit

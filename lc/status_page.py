@@ -84,6 +84,8 @@ class StationStatus:
     boot_status: str | None  # the CSMS's last answer to the LC's BootNotification
     reconnects: int
     cap: SiteCap | None = None  # None: the LC does not balance
+    # The CSMS's settings in force over the config file's: key -> (value, the file's value).
+    csms_settings: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -700,6 +702,15 @@ def _station_section(snapshot: StatusSnapshot) -> list[str]:
         by = "the CSMS's site limit" if station.cap.binding is CapSource.CSMS else "the config"
         lines.append(f" The site cap is {caps} A (L1 / L2 / L3), set by {by}.")
     lines.append("</p>")
+    if station.csms_settings:
+        lines += [
+            "<p>Settings the CSMS changed, in force until the config file changes them:</p>",
+            '<div class="scroll">',
+            _table_head("setting", "in force", "config file"),
+        ]
+        for key, (value, file_value) in sorted(station.csms_settings.items()):
+            lines.append(_row(escape(key), escape(value), escape(file_value)))
+        lines.append("</table></div>")
     return lines
 
 

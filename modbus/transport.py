@@ -18,7 +18,7 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from modbus.errors import MeterExceptionReply, MeterReadError
-from modbus.link import Link, RtuOverTcpLink, SerialLink, TcpLink
+from modbus.link import MeterLink, RtuOverTcpLink, SerialLink, TcpLink
 from modbus.meter_map import READ_HOLDING_REGISTERS, READ_INPUT_REGISTERS
 
 
@@ -30,7 +30,7 @@ class ModbusClient:
     the next read reconnects.
     """
 
-    def __init__(self, link: Link, *, timeout_s: float, retries: int = 0) -> None:
+    def __init__(self, link: MeterLink, *, timeout_s: float, retries: int = 0) -> None:
         self._link = link
         self._timeout_s = timeout_s
         self._retries = retries

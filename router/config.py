@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlparse
 
+from config_file.table import ConfigError, Table, charger_identity
 from router.admission import AdmissionSettings
-from router.config_reader import ConfigError, Table, charger_identity
 from router.journal_bounds import MIB, JournalLimits
 from router.offline import OfflineSettings
 from router.sealed_credentials import CredentialKeyError, CredentialSealer, read_key

@@ -12,7 +12,8 @@ from typing import Any
 
 from router.frames import OcppVersion
 
-PhaseValues = tuple[float | None, float | None, float | None]
+ChargerPhaseReadings = tuple[float | None, float | None, float | None]
+"""One reading per charger phase 1..3; None where the charger reported nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +135,7 @@ class MeterSampled:
     identity: str
     evse_id: int | None  # 2.0.1 names the EVSE only in a transaction's first event
     transaction_id: str | None
-    current_a: PhaseValues
+    current_a: ChargerPhaseReadings
     power_w: float | None
     energy_wh: float | None
 

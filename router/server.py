@@ -40,11 +40,12 @@ from router import events as ev
 from router.admission import AdmissionSettings, HandshakeAdmission
 from router.charger_connections import ChargerConnections, ChargerSite
 from router.charger_path import BadChargerPath, ChargerPath, parse_charger_path
+from router.chargers import ChargerCallRejected, ChargerCallTimeout, ChargerNotConnected
 from router.frames import OcppVersion
 from router.journal import Journal, JournalError
 from router.journal_bounds import JournalLimits
 from router.keyed_lock import KeyedLock
-from router.link import ChargerLimits, HoldLink, Link
+from router.link import ChargerLimits, HoldLink, LcCallRejected, LcCallTimeout, Link
 from router.log_limit import LogLimiter
 from router.metrics import RouterMetrics
 from router.offline import OfflineKnowledge, OfflineRelay, OfflineSettings, authorization_scope
@@ -63,10 +64,6 @@ log = logging.getLogger(__name__)
 # aiohttp closes a link outright (1009) above this multiple of the configured frame limit;
 # between the two, the session answers with a CALLERROR and the link stays up.
 HARD_FRAME_LIMIT_FACTOR = 4
-
-
-class ChargerNotConnected(Exception):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,15 +207,20 @@ class Router:
         payload: dict[str, Any],
         timeout_s: float | None = None,
     ) -> dict[str, Any]:
-        """Send the LC's own CALL to a charger; its answer never reaches the CSMS (§6.4).
-
-        Raises ChargerNotConnected, LcCallTimeout, LcCallRejected (a CALLERROR), or
-        ValueError for a payload that does not match the action's schema.
-        """
+        """The `chargers.Chargers` call: the LC's own CALL to a charger, whose answer never
+        reaches the CSMS (§6.4). Raises ChargerNotConnected, ChargerCallTimeout,
+        ChargerCallRejected (a CALLERROR), or ValueError for a payload that does not match the
+        action's schema."""
         link = self._links.get(identity)
         if link is None:
             raise ChargerNotConnected(identity)
-        return await link.call(action, payload, timeout_s)
+        # The link's own failures, as the seam names them for the LC's other parts.
+        try:
+            return await link.call(action, payload, timeout_s)
+        except LcCallTimeout as timeout:
+            raise ChargerCallTimeout(str(timeout)) from timeout
+        except LcCallRejected as rejected:
+            raise ChargerCallRejected(rejected.code, rejected.description) from rejected
 
     async def start(self) -> None:
         if self.settings.hold is not None:

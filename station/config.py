@@ -12,15 +12,26 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from router.config_reader import ConfigError, Table
+from config_file.table import ConfigError, Table
+from router.frames import OcppVersion
 from router.server import RouterSettings
 from station.backoff import BackOff
-from station.session import SessionTimers, StationIdentity
+from station.dialect import DIALECTS, Dialect, StationIdentity
+from station.session import SessionTimers
 
 # Beside the journal unless state_path says otherwise.
 STATE_FILE = "ocpp-lc-station-state.json"
-# The BootNotification's field lengths (ChargingStationType in the 2.0.1 schema).
-_FIELD_LENGTHS = {"vendor": 50, "model": 20, "serial": 25}
+# The BootNotification's field lengths (ChargingStationType in the 2.0.1 schema; 1.6's
+# BootNotification.req allows a vendor of 20 characters only).
+_FIELD_LENGTHS = {
+    OcppVersion.V201: {"vendor": 50, "model": 20, "serial": 25},
+    OcppVersion.V16: {"vendor": 20, "model": 20, "serial": 25},
+}
+_DEFAULT_VENDOR = {
+    OcppVersion.V201: "OCPP Local Controller",
+    OcppVersion.V16: "OCPP LocalController",  # within 1.6's 20 characters
+}
+_VERSIONS = {"2.0.1": OcppVersion.V201, "1.6": OcppVersion.V16}
 # BasicAuthPassword is a passwordString of 16 to 40 characters (2.0.1 A00, SecurityCtrlr).
 _PASSWORD_LENGTHS = (16, 40)
 
@@ -30,6 +41,7 @@ class StationConfig:
     identity: str
     csms_url: str
     description: StationIdentity
+    dialect: Dialect  # the OCPP version it speaks to the CSMS
     password: str | None = field(repr=False)  # never in a log line or a traceback
     timers: SessionTimers
     backoff: BackOff
@@ -50,12 +62,14 @@ def package_version() -> str:
         return "unknown"
 
 
-def _bounded_string(table: Table, name: str, default: str | None) -> str | None:
+def _bounded_string(
+    table: Table, name: str, default: str | None, version: OcppVersion
+) -> str | None:
     if default is None and not table.has(name):
         table.raw(name, None)
         return None
     value = table.string(name, default)
-    limit = _FIELD_LENGTHS[name]
+    limit = _FIELD_LENGTHS[version][name]
     if not value or len(value) > limit:
         raise ConfigError(f"{table.key(name)}: expected 1 to {limit} characters, got {value!r}")
     return value
@@ -107,11 +121,11 @@ def parse_station_config(root: Table, router: RouterSettings) -> StationConfig |
             f"{table.key('csms_url')}: expected ws://host[:port]/path or wss://..., "
             f"got {csms_url!r}"
         )
-    table.choice("ocpp_version", ["2.0.1"], "2.0.1")
+    version = _VERSIONS[table.choice("ocpp_version", list(_VERSIONS), "2.0.1")]
     description = StationIdentity(
-        vendor=_bounded_string(table, "vendor", "OCPP Local Controller") or "",
-        model=_bounded_string(table, "model", "LocalController") or "",
-        serial=_bounded_string(table, "serial", None),
+        vendor=_bounded_string(table, "vendor", _DEFAULT_VENDOR[version], version) or "",
+        model=_bounded_string(table, "model", "LocalController", version) or "",
+        serial=_bounded_string(table, "serial", None, version),
         firmware=package_version(),
     )
     timers = SessionTimers(
@@ -134,6 +148,7 @@ def parse_station_config(root: Table, router: RouterSettings) -> StationConfig |
         identity=identity,
         csms_url=csms_url,
         description=description,
+        dialect=DIALECTS[version],
         password=_password(table),
         timers=timers,
         backoff=backoff,

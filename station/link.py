@@ -155,7 +155,7 @@ class StationLink:
         if self.settings.password is not None:
             secret = f"{self.settings.identity}:{self.settings.password}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(secret).decode()
-        return await self._dialer.dial("", ["ocpp2.0.1"], headers)
+        return await self._dialer.dial("", [self.session.dialect.subprotocol], headers)
 
     async def _pump(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         log.info("station %s: connected to the CSMS", self.settings.identity)

@@ -1,4 +1,5 @@
-"""The LC's own OCPP 2.0.1 session towards the CSMS, sans-I/O: text and time in, outputs out.
+"""The LC's own OCPP session towards the CSMS (2.0.1 or 1.6J), sans-I/O: text and time in,
+outputs out.
 
 The asyncio layer (`station.link`) feeds it what the WebSocket carries (`receive`), the link
 coming and going (`connected`, `disconnected`) and the passing of time (`tick` at
@@ -12,7 +13,8 @@ the session answers the CSMS's calls and sends only what the CSMS triggers; whil
 answers every CSMS call with SecurityError. Once Accepted it sends a Heartbeat whenever it has
 sent nothing for the interval, and compares the CSMS's clock with its own at every answer that
 carries it. TriggerMessage is answered here, because what it may trigger depends on that state.
-Every payload in either direction is checked against the official schemas.
+Every payload in either direction is checked against the official schemas of the session's
+version; what the versions word differently is data in `station.dialect`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from router.frames import (
     CallError,
     CallResult,
     FrameError,
-    OcppVersion,
     call_error_text,
     call_result_text,
     call_text,
@@ -37,8 +38,7 @@ from router.frames import (
     parse_frame,
 )
 from router.schemas import SchemaRegistry
-
-VERSION = OcppVersion.V201
+from station.dialect import V201, Dialect, StationIdentity
 
 
 class LinkState(Enum):
@@ -47,16 +47,6 @@ class LinkState(Enum):
     PENDING = "pending"
     REJECTED = "rejected"
     ACCEPTED = "accepted"
-
-
-@dataclass(frozen=True, slots=True)
-class StationIdentity:
-    """What the LC says about itself in its BootNotification."""
-
-    vendor: str
-    model: str
-    serial: str | None
-    firmware: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,12 +125,6 @@ class _OwnCall:
     deadline: float = 0.0
 
 
-# What TriggerMessage may ask of the LC and how it answers: the LC has no EVSE of its own to
-# report a status or meter values for yet, and no log upload in progress.
-_TRIGGERABLE = {"BootNotification", "Heartbeat", "LogStatusNotification"}
-_NOT_TRIGGERABLE = {"StatusNotification", "MeterValues"}
-
-
 class StationSession:
     def __init__(
         self,
@@ -148,7 +132,10 @@ class StationSession:
         schemas: SchemaRegistry,
         timers: SessionTimers = SessionTimers(),
         boot_reason: str = "PowerUp",
+        dialect: Dialect = V201,
     ) -> None:
+        self.dialect = dialect
+        self._version = dialect.version
         self._identity = identity
         self._schemas = schemas
         self._timers = timers
@@ -195,7 +182,7 @@ class StationSession:
     def call(self, action: str, payload: dict[str, Any], now: float) -> tuple[str, list[Output]]:
         """Queue one of the LC's calls; it is sent when nothing else is outstanding and the
         CSMS has accepted the LC. Returns its message id and what to do now."""
-        problem = self._schemas.check(VERSION, action, True, payload)
+        problem = self._schemas.check(self._version, action, True, payload)
         if problem is not None:
             raise ValueError(f"{action} request the LC built is invalid: {problem.detail}")
         own = _OwnCall(str(uuid.uuid4()), action, payload)
@@ -238,7 +225,7 @@ class StationSession:
     def receive(self, text: str, now: float) -> list[Output]:
         if self.state is LinkState.DISCONNECTED:
             return []
-        frame = parse_frame(text, VERSION)
+        frame = parse_frame(text, self._version)
         if isinstance(frame, FrameError):
             return self._frame_error(frame)
         if isinstance(frame, Call):
@@ -250,7 +237,7 @@ class StationSession:
         action = self._answering.pop(message_id, None)
         if action is None:  # the link went down meanwhile: the CSMS no longer waits for it
             return []
-        problem = self._schemas.check(VERSION, action, False, payload)
+        problem = self._schemas.check(self._version, action, False, payload)
         if problem is not None:
             text = call_error_text(message_id, "InternalError", f"answer not built: {problem}")
         else:
@@ -279,14 +266,7 @@ class StationSession:
         return self._drain(now)
 
     def _boot_payload(self, reason: str) -> dict[str, Any]:
-        station: dict[str, Any] = {
-            "model": self._identity.model,
-            "vendorName": self._identity.vendor,
-            "firmwareVersion": self._identity.firmware,
-        }
-        if self._identity.serial:
-            station["serialNumber"] = self._identity.serial
-        return {"chargingStation": station, "reason": reason}
+        return self.dialect.boot_payload(self._identity, reason)
 
     def _may_send(self, own: _OwnCall) -> bool:
         return self.state is LinkState.ACCEPTED or own.before_accepted
@@ -306,15 +286,15 @@ class StationSession:
     def _frame_error(self, frame: FrameError) -> list[Output]:
         if not frame.expects_answer:
             return []
-        code = error_code(VERSION, frame.kind)
+        code = error_code(self._version, frame.kind)
         if code is None:
             return []
         return [Send(call_error_text(frame.message_id or "-1", code, frame.detail))]
 
     def _incoming_call(self, frame: Call, now: float) -> list[Output]:
-        problem = self._schemas.check(VERSION, frame.action, True, frame.payload)
+        problem = self._schemas.check(self._version, frame.action, True, frame.payload)
         if problem is not None:
-            code = error_code(VERSION, problem.kind) or "GenericError"
+            code = error_code(self._version, problem.kind) or "GenericError"
             return [Send(call_error_text(frame.message_id, code, problem.detail))]
         if self.state is LinkState.REJECTED:
             return [Send(call_error_text(frame.message_id, "SecurityError", "not accepted"))]
@@ -325,14 +305,19 @@ class StationSession:
 
     def _trigger(self, message_id: str, payload: dict[str, Any], now: float) -> list[Output]:
         requested = payload["requestedMessage"]
-        triggerable = _TRIGGERABLE | self._registered_triggers
-        if "evse" in payload and requested in triggerable:
+        dialect = self.dialect
+        triggerable = {"BootNotification", *dialect.triggerable, *self._registered_triggers}
+        if dialect.names_a_part(payload) and requested in triggerable:
             status = "Rejected"  # the LC's own messages are about the whole station
-        elif requested == "BootNotification" and self.state is LinkState.ACCEPTED:
+        elif (
+            requested == "BootNotification"
+            and self.state is LinkState.ACCEPTED
+            and not dialect.boot_trigger_after_accepted
+        ):
             status = "Rejected"  # F06.FR.17: not once the boot is Accepted
         elif requested in triggerable:
             status = "Accepted"
-        elif requested in _NOT_TRIGGERABLE:
+        elif requested in dialect.not_triggerable:
             status = "Rejected"
         else:
             status = "NotImplemented"
@@ -348,10 +333,8 @@ class StationSession:
     def _triggered(self, requested: str) -> _OwnCall:
         if requested == "BootNotification":
             payload = self._boot_payload("Triggered")
-        elif requested == "LogStatusNotification":
-            payload = {"status": "Idle"}
         else:
-            payload = {}
+            payload = self.dialect.triggerable[requested]()
         return _OwnCall(str(uuid.uuid4()), requested, payload, before_accepted=True)
 
     def _answer_to_own_call(self, frame: CallResult | CallError, now: float) -> list[Output]:
@@ -364,7 +347,7 @@ class StationSession:
             if own.action == "BootNotification":
                 self._boot_due = now + self._timers.default_retry_s
             return failed + self._drain(now)
-        problem = self._schemas.check(VERSION, own.action, False, frame.payload)
+        problem = self._schemas.check(self._version, own.action, False, frame.payload)
         if problem is not None:
             invalid: list[Output] = [CallFailed(own.message_id, own.action, problem.detail)]
             if own.action == "BootNotification":
@@ -384,6 +367,10 @@ class StationSession:
             self.state = LinkState.ACCEPTED
             self._ever_accepted = True
             self.heartbeat_interval_s = interval or self._timers.default_heartbeat_s
+            self._queue.extend(
+                _OwnCall(str(uuid.uuid4()), action, build())
+                for action, build in self.dialect.after_accepted
+            )
         else:
             self.state = LinkState.PENDING if status == "Pending" else LinkState.REJECTED
             self._boot_due = now + (interval or self._timers.default_retry_s)

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from config_file.table import ConfigError
 from lc.config import parse_config
-from router.config_reader import ConfigError
 
 UPSTREAM = "ws://csms.example.net:9000/ocpp"
 

@@ -4,8 +4,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from modbus.simulator import SimulatedMeter
 from tests.station.csms_for_lc import CsmsForLc, running_csms
-from tests.station.garage_for_lc import Stops
+from tests.station.garage_for_lc import LcRunner, Stops
 
 
 @pytest.fixture
@@ -22,3 +23,21 @@ async def stack() -> AsyncIterator[Stops]:
     yield stops
     for stop in reversed(stops):
         await stop()
+
+
+@pytest.fixture
+async def meter() -> AsyncIterator[SimulatedMeter]:
+    """A simulated site meter on 127.0.0.1."""
+    simulated = SimulatedMeter("eastron_sdm630")
+    await simulated.start()
+    yield simulated
+    await simulated.stop()
+
+
+@pytest.fixture
+async def lcs() -> AsyncIterator[LcRunner]:
+    """Starts LCs; those still running at the end are stopped."""
+    runner = LcRunner()
+    yield runner
+    for lc in list(runner.running):
+        await runner.stop(lc)

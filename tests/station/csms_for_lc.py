@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import websockets
 from ocpp.v201 import call_result as result201
 from websockets.asyncio.server import Server, ServerConnection
+from websockets.typing import Subprotocol
 
 from lc.app import LocalController
 from lc.config import parse_config
@@ -123,6 +124,7 @@ class CsmsForLc:
     server: Server | None = None
     port: int = 0
     ssl_context: ssl.SSLContext | None = None  # given: wss://
+    subprotocol: str = "ocpp2.0.1"  # what it speaks
 
     @property
     def scheme(self) -> str:
@@ -167,7 +169,7 @@ class CsmsForLc:
             self._serve,
             "127.0.0.1",
             self.port,
-            subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+            subprotocols=[Subprotocol(self.subprotocol)],
             ssl=self.ssl_context,
         )
         self.port = self.server.sockets[0].getsockname()[1]
@@ -179,8 +181,11 @@ class CsmsForLc:
             self.server = None
 
 
+AnyCsms = TypeVar("AnyCsms", bound=CsmsForLc)
+
+
 @contextlib.asynccontextmanager
-async def running_csms(csms: CsmsForLc) -> AsyncIterator[CsmsForLc]:
+async def running_csms(csms: AnyCsms) -> AsyncIterator[AnyCsms]:
     await csms.start()
     try:
         yield csms

@@ -41,14 +41,24 @@ async def start_lc(config: dict[str, Any], stops: Stops) -> tuple[LocalControlle
     lc = LocalController(parse_config(config))
     await lc.start()
     stops.append(lc.stop)
-    balancer, station = lc.balancer, lc.station
-    assert balancer is not None and station is not None
-    await wait_until(lambda: station.session.state is LinkState.ACCEPTED, 10, "Accepted")
+    balancer = lc.balancer
+    assert balancer is not None
+    await accepted(lc)
     return lc, balancer
 
 
-async def charging_garage(csms: CsmsForLc, stops: Stops, state_folder: Path) -> GarageForLc:
-    """The garage with its car charging at the charger's maximum (the config cap leaves room)."""
+async def accepted(lc: LocalController) -> None:
+    """Until the CSMS has Accepted the LC's boot."""
+    station = lc.station
+    assert station is not None
+    await wait_until(lambda: station.session.state is LinkState.ACCEPTED, 10, "Accepted")
+
+
+async def charging_garage(
+    csms: CsmsForLc, stops: Stops, state_folder: Path, **station: Any
+) -> GarageForLc:
+    """The garage with its car charging at the charger's maximum (the config cap leaves room);
+    `station` adds to the LC's [station] table."""
     chargers_csms = SimulatedCsms()
     await chargers_csms.start()
     stops.append(chargers_csms.stop)
@@ -60,7 +70,7 @@ async def charging_garage(csms: CsmsForLc, stops: Stops, state_folder: Path) -> 
         meter.link.port,
         balancer={"raise_fraction": 1.0},
         chargers=[{"identity": "CP-1", "max_current_a": CHARGER_MAX_A, "safe_current_a": 6}],
-    ) | {"station": station_config(csms, state_folder)["station"]}
+    ) | {"station": station_config(csms, state_folder, **station)["station"]}
     lc, balancer = await start_lc(config, stops)
     charge_point = SimulatedChargePoint(
         f"ws://127.0.0.1:{lc.router.port}",
@@ -86,3 +96,25 @@ async def charging_garage(csms: CsmsForLc, stops: Stops, state_folder: Path) -> 
 async def next_period(balancer: LoadBalancer) -> None:
     before = balancer.last_allocation
     await wait_until(lambda: balancer.last_allocation is not before, 10, "the next period")
+
+
+class LcRunner:
+    """Starts LCs and stops each once: by the test (a restart) or at teardown."""
+
+    def __init__(self) -> None:
+        self.running: list[LocalController] = []
+
+    async def start(self, config: dict[str, Any]) -> LocalController:
+        lc = LocalController(parse_config(config))
+        await lc.start()
+        self.running.append(lc)
+        return lc
+
+    async def stop(self, lc: LocalController) -> None:
+        self.running.remove(lc)
+        # An LC stopped in the middle of its balancer's first meter read may never stop (a
+        # cancellation lost in the read): stop it once that read is done.
+        balancer = lc.balancer
+        assert balancer is not None
+        await wait_until(lambda: balancer.last_allocation is not None, 10, "a control step")
+        await lc.stop()

@@ -9,8 +9,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from config_file.table import ConfigError
 from lc.config import load_config, parse_config
-from router.config_reader import ConfigError
 from station.link import StationSettings
 from tests.lc_process import example_config
 
@@ -40,7 +40,9 @@ def test_csms_url_defaults_to_the_upstream_with_the_identity() -> None:
     [
         ({"identity": ""}, "station.identity"),
         ({"csms_url": "http://csms"}, "station.csms_url"),
-        ({"ocpp_version": "1.6"}, "station.ocpp_version"),
+        ({"ocpp_version": "2.1"}, "station.ocpp_version"),
+        # 1.6's BootNotification allows 20 characters where 2.0.1's allows 50.
+        ({"ocpp_version": "1.6", "vendor": "Vendor Name Of 21 Chr"}, "station.vendor"),
         ({"model": "a model name beyond twenty"}, "station.model"),
         ({"password": "short"}, "station.password"),
         ({"reconnect_wait_minimum_s": 0}, "station.reconnect_wait_minimum_s"),
