@@ -100,7 +100,7 @@ async def setting(
             await chargers_csms.stop()
 
 
-async def _built_release(folder: Path, key: Path) -> tuple[Path, str]:
+async def built_release(folder: Path, key: Path) -> tuple[Path, str]:
     """scripts/release from this checkout under NEW_VERSION: the file and its signature."""
     out = folder / "out"
     build = await asyncio.create_subprocess_exec(
@@ -155,7 +155,7 @@ async def test_a_signed_release_is_installed_and_the_lc_boots_into_it(
     setting: tuple[CsmsForLc, LaunchedLc, Manufacturer], tmp_path: Path
 ) -> None:
     csms, lc, manufacturer = setting
-    release, signature = await _built_release(tmp_path, manufacturer.key_file(tmp_path))
+    release, signature = await built_release(tmp_path, manufacturer.key_file(tmp_path))
     async with origin_server(release) as origin:
         status = await _update(
             csms, f"{origin.base_url}/fw.bin", manufacturer, signature, 1, install_in_s=2
