@@ -21,7 +21,7 @@ from tests.peers import Csms, wait_until
 from tests.station.csms16_for_lc import CsmsForLc16
 from tests.station.csms_for_lc import running_csms
 from tests.station.launched_lc import LaunchedLc
-from tests.station.test_self_update_process import NEW_VERSION, built_release
+from tests.station.test_self_update_process import NEW_VERSION, built_release, key_file
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -92,15 +92,8 @@ async def test_a_release_signed_with_the_configured_key_is_installed_and_booted(
     setting: tuple[CsmsForLc16, LaunchedLc], tmp_path: Path, signing_key: ec.EllipticCurvePrivateKey
 ) -> None:
     csms, _lc = setting
-    key_file = tmp_path / "signing-key.pem"
-    key_file.write_bytes(
-        signing_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    release, _signature = await built_release(tmp_path, key_file)  # the .sig beside it
+    key = key_file(signing_key, tmp_path)
+    release, _signature = await built_release(tmp_path, key)  # the .sig beside it
     async with _files(release.parent) as base:
         await _update(csms, f"{base}/{release.name}")
         await wait_until(lambda: "Installed" in csms.firmware_statuses, 90, "Installed")

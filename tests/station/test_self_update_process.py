@@ -46,15 +46,20 @@ class Manufacturer:
     certificate: x509.Certificate
 
     def key_file(self, folder: Path) -> Path:
-        path = folder / "signing-key.pem"
-        path.write_bytes(
-            self.key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
+        return key_file(self.key, folder)
+
+
+def key_file(key: ec.EllipticCurvePrivateKey, folder: Path) -> Path:
+    """The signing key as scripts/release reads it (--key)."""
+    path = folder / "signing-key.pem"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
         )
-        return path
+    )
+    return path
 
 
 def _manufacturer(common_name: str) -> Manufacturer:
