@@ -65,7 +65,7 @@ class Releases:
         """The version `current` points at; None: the installed release runs."""
         try:
             target = os.readlink(self.folder / CURRENT)
-        except (FileNotFoundError, OSError):
+        except OSError:  # no link (or not a link): the installed release
             return None
         return target if valid_version(target) and (self.folder / target).is_dir() else None
 

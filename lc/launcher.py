@@ -44,9 +44,9 @@ class Launcher:
             if self._releases is not None and self._releases.trial() is None:
                 on_trial = False  # it confirmed itself before it ended
             decision = after_exit(code, on_trial, self._stopping)
-            if decision.roll_back and self._releases is not None:
-                failed = self._releases.roll_back()
-                log.error("release %s did not come up: rolled back", failed and failed.candidate)
+            failed = self._releases.roll_back() if decision.roll_back and self._releases else None
+            if failed is not None:
+                log.error("release %s did not come up: rolled back", failed.candidate)
             reason, next_boot = decision.boot_reason, self._next_boot
             # The LC's own reason, when it left one, wins; unless the release it was for never
             # started to take it.
