@@ -24,6 +24,8 @@ from certificates.upstream_tls import managed_upstream_context
 from config_file.table import ConfigError
 from firmware.config import FirmwareSettings
 from firmware.publisher import FirmwarePublisher
+from firmware.releases import FOLDER as RELEASES_FOLDER
+from firmware.releases import Releases
 from firmware.server import FileServer
 from firmware.store import FirmwareStore
 from lc.balancer_status import balancer_status
@@ -33,6 +35,8 @@ from lc.site_view import SiteView
 from lc.station_certificates import CertificatesAtCsms
 from lc.station_firmware import wire_firmware
 from lc.station_model import answer_device_model, device_model, effective_balancer, site_limit
+from lc.station_reset import ResetAtCsms
+from lc.station_self_update import SelfUpdateAtCsms
 from lc.status_page import SecurityStatus, StationStatus, StatusSnapshot, render
 from modbus.reader import MeterReader
 from router.frames import OcppVersion
@@ -41,7 +45,8 @@ from router.schemas import default_registry
 from router.server import Router
 from router.start_error import StartError, listen_failure
 from router.upstream import UpstreamSettings
-from station.config import network_profiles
+from station.boot_reason import NextBootReason
+from station.config import StationConfig, network_profiles
 from station.link import StationLink, StationSettings
 from station.overrides import Overrides
 from station.session import StationSession
@@ -61,9 +66,13 @@ class ShutdownOverrun(RuntimeError):
 
 
 class LocalController:
-    def __init__(self, config: SiteConfig, config_path: Path | None = None) -> None:
+    def __init__(
+        self, config: SiteConfig, config_path: Path | None = None, launched: bool = False
+    ) -> None:
         self.config = config
         self._config_path = config_path
+        # Run by `ocpp-lc launch`, which starts it again into a new release: it may update itself.
+        self._launched = launched
         self.router = Router(config.router)
         self.site_view = SiteView()
         self.router.subscribe(lambda event: self.site_view.handle(event, time.time()))
@@ -87,6 +96,8 @@ class LocalController:
         self.certificate_expiry = CertificateExpiry(*self._certificate_sources())
         self.firmware: FirmwarePublisher | None = None  # PublishFirmware's handlers
         self._file_server: FileServer | None = None
+        # Set when the LC is to end and start again (a Reset, a new release installed).
+        self.restart_requested = asyncio.Event()
 
     async def start(self) -> None:
         """Open everything; on any failure close what was opened, then raise.
@@ -162,6 +173,7 @@ class LocalController:
                 if self.firmware is not None:
                     wire_firmware(self.station, self.firmware, self._tasks)
                 self._wire_certificates(self.station)
+            self._wire_lifecycle(self.station, self.config.station)
             self._station_task = self._tasks.spawn(self.station.run(), "station")
         app = metrics_app(registries)
         app.router.add_get("/", self._status_page)
@@ -182,6 +194,29 @@ class LocalController:
             settings.listen_host,
             self.metrics_port,
         )
+
+    def _wire_lifecycle(self, link: StationLink, station: StationConfig) -> None:
+        """Reset, and with a launcher to restart into a new release, UpdateFirmware."""
+        state_folder = station.state_path.parent
+        next_boot = NextBootReason(state_folder)
+        restart = self.restart_requested.set
+        ResetAtCsms(link, self._backlogged, next_boot, self.security.reset, restart).wire()
+        if self._launched:
+            releases = Releases(state_folder / RELEASES_FOLDER)
+            SelfUpdateAtCsms(
+                link,
+                self.trust_store,
+                releases,
+                next_boot,
+                self.security.events.record,
+                restart,
+                station,
+            ).wire()
+
+    async def _backlogged(self) -> bool:
+        """Whether the journal holds frames not yet delivered to the CSMS."""
+        journal = self.router.journal
+        return journal is not None and bool(await journal.backlog())
 
     def _wire_certificates(self, link: StationLink) -> None:
         """With [certificates], the CSMS manages them over the LC's own link."""
@@ -365,8 +400,9 @@ def _station_link(config: SiteConfig) -> StationLink | None:
     station = config.station
     if station is None:
         return None
+    boot_reason = NextBootReason(station.state_path.parent).take()
     session = StationSession(
-        station.description, default_registry(), station.timers, dialect=station.dialect
+        station.description, default_registry(), station.timers, boot_reason, station.dialect
     )
     dialer = UpstreamSettings(
         base_url=station.csms_url,
@@ -381,7 +417,8 @@ def _station_link(config: SiteConfig) -> StationLink | None:
 
 
 async def serve_until_signalled(controller: LocalController) -> None:
-    """Run until SIGINT/SIGTERM; SIGHUP reloads the config file."""
+    """Run until SIGINT/SIGTERM or until the LC is to restart (`restart_requested`); SIGHUP
+    reloads the config file."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGINT, stop.set)
@@ -393,9 +430,12 @@ async def serve_until_signalled(controller: LocalController) -> None:
     # charger's frames for ~30 ms before.
     gc.collect()
     gc.freeze()
+    ends = [asyncio.ensure_future(e.wait()) for e in (stop, controller.restart_requested)]
     try:
-        await stop.wait()
+        await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        for end in ends:
+            end.cancel()
         # A peer that never finishes its close handshake must not hold the LC up: past the
         # bound, what is still open is abandoned (the journal is crash-safe, `kill -9` too).
         try:
