@@ -25,6 +25,8 @@ from certificates.upstream_tls import managed_upstream_context
 from config_file.table import ConfigError
 from firmware.config import FirmwareSettings
 from firmware.publisher import FirmwarePublisher
+from firmware.releases import FOLDER as RELEASES_FOLDER
+from firmware.releases import Releases
 from firmware.server import FileServer
 from firmware.store import FirmwareStore
 from lc.balancer_status import balancer_status
@@ -43,6 +45,8 @@ from lc.station_model import (
     effective_balancer,
     site_limit,
 )
+from lc.station_reset import ResetAtCsms
+from lc.station_self_update import SelfUpdateAtCsms
 from lc.status_page import (
     ExternalLimitStatus,
     SecurityStatus,
@@ -57,7 +61,8 @@ from router.schemas import default_registry
 from router.server import Router
 from router.start_error import StartError, listen_failure
 from router.upstream import UpstreamSettings
-from station.config import network_profiles
+from station.boot_reason import NextBootReason
+from station.config import StationConfig, network_profiles
 from station.link import StationLink, StationSettings
 from station.overrides import Overrides
 from station.session import StationSession
@@ -77,9 +82,13 @@ class ShutdownOverrun(RuntimeError):
 
 
 class LocalController:
-    def __init__(self, config: SiteConfig, config_path: Path | None = None) -> None:
+    def __init__(
+        self, config: SiteConfig, config_path: Path | None = None, launched: bool = False
+    ) -> None:
         self.config = config
         self._config_path = config_path
+        # Run by `ocpp-lc launch`, which starts it again into a new release: it may update itself.
+        self._launched = launched
         self.router = Router(config.router)
         self.site_view = SiteView()
         self.router.subscribe(lambda event: self.site_view.handle(event, time.time()))
@@ -107,6 +116,8 @@ class LocalController:
         self.external_limits: ExternalLimits | None = None  # with [external_limit]
         self.external_limit_modbus_port: int | None = None
         self._file_server: FileServer | None = None
+        # Set when the LC is to end and start again (a Reset, a new release installed).
+        self.restart_requested = asyncio.Event()
 
     async def start(self) -> None:
         """Open everything; on any failure close what was opened, then raise.
@@ -185,6 +196,7 @@ class LocalController:
                 if self.firmware is not None:
                     wire_firmware(self.station, self.firmware, self._tasks)
                 self._wire_certificates(self.station)
+            self._wire_lifecycle(self.station, self.config.station)
             self._station_task = self._tasks.spawn(self.station.run(), "station")
         app = metrics_app(registries)
         app.router.add_get("/", self._status_page)
@@ -243,6 +255,29 @@ class LocalController:
         )
         link.on_trigger("MeterValues", self.own_meter_values.send_triggered)
         self._tasks.spawn(self.own_meter_values.run(), "own meter values")
+
+    def _wire_lifecycle(self, link: StationLink, station: StationConfig) -> None:
+        """Reset, and with a launcher to restart into a new release, UpdateFirmware."""
+        state_folder = station.state_path.parent
+        next_boot = NextBootReason(state_folder)
+        restart = self.restart_requested.set
+        ResetAtCsms(link, self._backlogged, next_boot, self.security.reset, restart).wire()
+        if self._launched:
+            releases = Releases(state_folder / RELEASES_FOLDER)
+            SelfUpdateAtCsms(
+                link,
+                self.trust_store,
+                releases,
+                next_boot,
+                self.security.events.record,
+                restart,
+                station,
+            ).wire()
+
+    async def _backlogged(self) -> bool:
+        """Whether the journal holds frames not yet delivered to the CSMS."""
+        journal = self.router.journal
+        return journal is not None and bool(await journal.backlog())
 
     def _wire_certificates(self, link: StationLink) -> None:
         """With [certificates], the CSMS manages them over the LC's own link."""
@@ -439,8 +474,9 @@ def _station_link(config: SiteConfig) -> StationLink | None:
     station = config.station
     if station is None:
         return None
+    boot_reason = NextBootReason(station.state_path.parent).take()
     session = StationSession(
-        station.description, default_registry(), station.timers, dialect=station.dialect
+        station.description, default_registry(), station.timers, boot_reason, station.dialect
     )
     dialer = UpstreamSettings(
         base_url=station.csms_url,
@@ -455,7 +491,8 @@ def _station_link(config: SiteConfig) -> StationLink | None:
 
 
 async def serve_until_signalled(controller: LocalController) -> None:
-    """Run until SIGINT/SIGTERM; SIGHUP reloads the config file."""
+    """Run until SIGINT/SIGTERM or until the LC is to restart (`restart_requested`); SIGHUP
+    reloads the config file."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGINT, stop.set)
@@ -467,9 +504,12 @@ async def serve_until_signalled(controller: LocalController) -> None:
     # charger's frames for ~30 ms before.
     gc.collect()
     gc.freeze()
+    ends = [asyncio.ensure_future(e.wait()) for e in (stop, controller.restart_requested)]
     try:
-        await stop.wait()
+        await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        for end in ends:
+            end.cancel()
         # A peer that never finishes its close handshake must not hold the LC up: past the
         # bound, what is still open is abandoned (the journal is crash-safe, `kill -9` too).
         try:
