@@ -100,6 +100,8 @@ class LoadBalancer:
         self.model = SiteModel(config, self._clock)
         # The CSMS's limit on the whole site at a wall time (A per phase); None: it sets none.
         self.csms_limit_a: Callable[[datetime], float | None] = lambda _now: None
+        # An EMS's limit from outside OCPP at a wall time (A per phase); None: it sets none.
+        self.external_limit_a: Callable[[datetime], float | None] = lambda _now: None
         self.cap = site_cap(config.phase_cap_a, None)  # re-evaluated every period
         self.commanded: dict[str, Commanded] = {}  # what the ramp decided, sent or not
         # Limits the charger accepted, and when: what is shown, and what obedience is judged by.
@@ -126,8 +128,13 @@ class LoadBalancer:
     # -- events ------------------------------------------------------------------------------
 
     def _on_event(self, event: ev.Event) -> None:
+        if self.config.behind_local_controller(event.identity):
+            return  # the LC in front of it balances it
         self.model.handle(event)
         if isinstance(event, ev.ChargerConnected):
+            if self.model.is_local_controller(event.identity):
+                # It takes no Tx profile (it has no EVSE of its own): its site's maximum only.
+                self.station_max.add(event.identity)
             self.capabilities.pop(event.identity, None)
             # A reconnect (often a reboot or a firmware update) gets a fresh start: its setup
             # flags it again if it still refuses profiles, and the meter if it overdraws.
@@ -396,7 +403,10 @@ class LoadBalancer:
         # Those the LC cannot limit are in the budget at their maximum already.
         phases = {evse.evse_id: evse.site_phases for evse in state.evses if evse.obeys}
         for key, record in self.model.evses.items():
-            if record.transaction_id is None or key not in allocation.limits:
+            in_session = record.transaction_id is not None
+            if not (in_session or self.model.is_local_controller(record.identity)):
+                continue
+            if key not in allocation.limits:
                 continue
             target = allocation.limits[key]
             previous = self.commanded.get(key)
@@ -656,7 +666,8 @@ class LoadBalancer:
         self.model.reconfigure(config)
 
     def _site_cap(self) -> SiteCap:
-        return site_cap(self.config.phase_cap_a, self.csms_limit_a(datetime.now(UTC)))
+        now = datetime.now(UTC)
+        return site_cap(self.config.phase_cap_a, self.csms_limit_a(now), self.external_limit_a(now))
 
     async def stop(self) -> None:
         await self._tasks.stop()

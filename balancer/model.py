@@ -105,6 +105,8 @@ class SiteModel:
     # -- events ------------------------------------------------------------------------------
 
     def handle(self, event: ev.Event) -> None:
+        if self.config.behind_local_controller(event.identity):
+            return  # the LC in front of it balances it; its load is in that LC's readings
         if isinstance(event, ev.ChargerConnected):
             settings = self.config.charger(event.identity)
             previous = self.chargers.get(event.identity)
@@ -114,6 +116,9 @@ class SiteModel:
                 charger.provisional_ids = previous.provisional_ids
             for evse_id in range(1, settings.evses + 1):
                 self._evse(event.identity, evse_id)
+            if settings.local_controller:
+                # Its site draws whatever its chargers do, all the time: one session for ever.
+                self._evse(event.identity, 1).session = SessionState.CHARGING
         elif isinstance(event, ev.ChargerDisconnected):
             if event.identity in self.chargers:
                 self.chargers[event.identity].connected = False
@@ -238,7 +243,14 @@ class SiteModel:
             record.session = state
 
     def _sampled(self, event: ev.MeterSampled) -> None:
-        if event.evse_id == 0 or all(current is None for current in event.current_a):
+        if all(current is None for current in event.current_a):
+            return
+        if event.evse_id == 0 and self.is_local_controller(event.identity):
+            # Another LC's site meter on its EVSE 0: the demand of its one EVSE here.
+            self._evse(event.identity, 1).measured = event.current_a
+            self._evse(event.identity, 1).measured_at = self._clock()
+            return
+        if event.evse_id == 0:
             return  # the whole charger's meter
         if event.evse_id:
             record: EvseRecord | None = self._evse(event.identity, event.evse_id)
@@ -287,6 +299,10 @@ class SiteModel:
         ]
         for profile_id in ended:
             del charger.csms_profiles[profile_id]
+
+    def is_local_controller(self, identity: str) -> bool:
+        charger = self.chargers.get(identity)
+        return charger is not None and charger.settings.local_controller
 
     # -- snapshot ----------------------------------------------------------------------------
 

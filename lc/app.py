@@ -17,6 +17,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from balancer.control import LoadBalancer
+from balancer.external_limit import ExternalInput
 from certificates.expiry import CertificateExpiry, CertificatesByUse, from_files, from_managed
 from certificates.own_identity import OwnCertificate, OwnCertificates
 from certificates.trust_store import TrustStore
@@ -30,14 +31,29 @@ from firmware.server import FileServer
 from firmware.store import FirmwareStore
 from lc.balancer_status import balancer_status
 from lc.config import SiteConfig, load_config
+from lc.external_limit_http import add_routes
+from lc.external_limits import ExternalLimits
+from lc.own_meter_values import AlignedMeterValues
 from lc.security import LcSecurity
 from lc.site_view import SiteView
 from lc.station_certificates import CertificatesAtCsms
 from lc.station_firmware import wire_firmware
-from lc.station_model import answer_device_model, device_model, effective_balancer, site_limit
+from lc.station_model import (
+    aligned_settings,
+    answer_device_model,
+    device_model,
+    effective_balancer,
+    site_limit,
+)
 from lc.station_reset import ResetAtCsms
 from lc.station_self_update import SelfUpdateAtCsms
-from lc.status_page import SecurityStatus, StationStatus, StatusSnapshot, render
+from lc.status_page import (
+    ExternalLimitStatus,
+    SecurityStatus,
+    StationStatus,
+    StatusSnapshot,
+    render,
+)
 from modbus.reader import MeterReader
 from router.frames import OcppVersion
 from router.metrics import metrics_app
@@ -95,6 +111,10 @@ class LocalController:
         self.own_certificates = OwnCertificates(managed.own_folder) if managed is not None else None
         self.certificate_expiry = CertificateExpiry(*self._certificate_sources())
         self.firmware: FirmwarePublisher | None = None  # PublishFirmware's handlers
+        # The site meter as the LC's own MeterValues: with a station link and a meter.
+        self.own_meter_values: AlignedMeterValues | None = None
+        self.external_limits: ExternalLimits | None = None  # with [external_limit]
+        self.external_limit_modbus_port: int | None = None
         self._file_server: FileServer | None = None
         # Set when the LC is to end and start again (a Reset, a new release installed).
         self.restart_requested = asyncio.Event()
@@ -158,6 +178,8 @@ class LocalController:
             for warning in self.config.balancer.warnings:
                 log.warning("config: %s", warning)
             registries.append(self.balancer.metrics.registry)
+            if self.config.external_limit is not None:
+                registries.append(await self._start_external_limits(self.balancer))
         self._use_managed_upstream_tls()
         await self.router.start()
         if self.config.firmware is not None:
@@ -165,6 +187,7 @@ class LocalController:
         if self.balancer is not None:
             self._balancer_task = self._tasks.spawn(self.balancer.run(), "balancer")
         if self.station is not None:
+            self._start_own_meter_values(self.station)
             answer_device_model(self.station, device_model(self, self._overrides))
             assert self.config.station is not None  # the link exists only with [station]
             site_limit(self.station, self.balancer, self.config.station.state_path)
@@ -177,6 +200,9 @@ class LocalController:
             self._station_task = self._tasks.spawn(self.station.run(), "station")
         app = metrics_app(registries)
         app.router.add_get("/", self._status_page)
+        external = self.config.external_limit
+        if self.external_limits is not None and external and external.http_token_sha256:
+            add_routes(app, self.external_limits, external.http_token_sha256)
         self._metrics_runner = web.AppRunner(app, access_log=None)
         await self._metrics_runner.setup()
         settings = self.config.metrics
@@ -194,6 +220,41 @@ class LocalController:
             settings.listen_host,
             self.metrics_port,
         )
+
+    async def _start_external_limits(self, balancer: LoadBalancer) -> CollectorRegistry:
+        """The EMS's inputs (K14): its Modbus register served, its limit capping the balancer
+        and reported to the CSMS; their metrics registry."""
+        assert self.config.external_limit is not None
+        registry = CollectorRegistry()
+        # NotifyChargingLimit and ClearedChargingLimit are 2.0.1's: a 1.6 CSMS hears nothing.
+        v201 = self.station is not None and self.station.session.dialect.version is OcppVersion.V201
+        self.external_limits = ExternalLimits(
+            self.config.external_limit, balancer, self.station if v201 else None, registry
+        )
+        modbus = self.config.external_limit.modbus
+        try:
+            self.external_limit_modbus_port = await self.external_limits.start_modbus()
+        except OSError as exc:
+            assert modbus is not None
+            raise listen_failure(
+                "external_limit.modbus", modbus.listen_host, modbus.listen_port, exc
+            ) from exc
+        self._tasks.spawn(self.external_limits.run(), "external limits")
+        return registry
+
+    def _start_own_meter_values(self, link: StationLink) -> None:
+        station, balancer = self.config.station, self.config.balancer
+        if station is None or balancer is None or self._meter is None or self._overrides is None:
+            return
+        if link.session.dialect.version is not OcppVersion.V201:
+            return  # a 1.6 MeterValues has no EVSE 0 of a site: 2.0.1 only
+        interval_s, measurands = aligned_settings(station, self._overrides)
+        stale_after_s = balancer.meter.stale_after_s
+        self.own_meter_values = AlignedMeterValues(
+            link, self._meter, stale_after_s, interval_s, measurands
+        )
+        link.on_trigger("MeterValues", self.own_meter_values.send_triggered)
+        self._tasks.spawn(self.own_meter_values.run(), "own meter values")
 
     def _wire_lifecycle(self, link: StationLink, station: StationConfig) -> None:
         """Reset, and with a launcher to restart into a new release, UpdateFirmware."""
@@ -296,6 +357,7 @@ class LocalController:
             certificate_expiry=self.certificate_expiry.earliest(),
             csms_certificate_invalid=self.router.csms_certificate_invalid,
             station=self._station_status(),
+            external_limit=self._external_limit_status(),
             security=self._security_status(),
         )
 
@@ -306,6 +368,16 @@ class LocalController:
             len(security.events.log.unsent()) if self.station is not None else 0,
             security.network_profile_counts["relayed"],
             security.network_profile_counts["rejected"],
+        )
+
+    def _external_limit_status(self) -> ExternalLimitStatus | None:
+        if self.external_limits is None or self.balancer is None:
+            return None
+        now, limit = time.time(), self.external_limits.limit
+        return ExternalLimitStatus(
+            limit.of(ExternalInput.HTTP, now),
+            limit.of(ExternalInput.MODBUS, now),
+            self.balancer.cap,
         )
 
     def _station_status(self) -> StationStatus | None:
@@ -346,6 +418,8 @@ class LocalController:
         await self._tasks.stop()  # the rest: firmware notices, certificate renewal, redials
         if self.balancer is not None:
             await self.balancer.stop()
+        if self.external_limits is not None:
+            await self.external_limits.stop()
         if self.firmware is not None:
             await self.firmware.close()
         if self._file_server is not None:

@@ -17,6 +17,7 @@ from router.frames import OcppVersion
 from router.server import RouterSettings
 from station.backoff import BackOff
 from station.dialect import DIALECTS, Dialect, StationIdentity
+from station.meter_values import MEASURANDS, parse_measurands
 from station.network_profiles import (
     Capabilities,
     NetworkProfile,
@@ -55,6 +56,9 @@ class StationConfig:
     ssl_context: ssl.SSLContext | None = field(compare=False)
     # Where the settings the CSMS changed are kept across restarts (station.overrides).
     state_path: Path
+    # The site meter as the LC's own MeterValues (SampledDataCtrlr.AlignedData*); 0: none.
+    aligned_interval_s: int = 900
+    aligned_measurands: tuple[str, ...] = MEASURANDS
     # How long a new release of the LC has to start and be accepted by the CSMS.
     release_trial_s: float = 180.0
     # Checks the LC's releases a 1.6 CSMS updates it to (2.0.1 brings signing certificates).
@@ -151,6 +155,11 @@ def parse_station_config(root: Table, router: RouterSettings) -> StationConfig |
             f"{table.key('state_path')}: the folder {str(state_path.parent)!r} does not exist "
             "(create it on persistent storage, writable by the LC's user only)"
         )
+    measurands_text = table.string("aligned_data_measurands", ",".join(MEASURANDS))
+    try:
+        measurands = parse_measurands(measurands_text)
+    except ValueError as exc:
+        raise ConfigError(f"{table.key('aligned_data_measurands')}: {exc}") from exc
     config = StationConfig(
         identity=identity,
         csms_url=csms_url,
@@ -163,6 +172,8 @@ def parse_station_config(root: Table, router: RouterSettings) -> StationConfig |
         # security profile 3, trusted CAs), else the system's trust store.
         ssl_context=router.upstream_ssl if parsed.scheme == "wss" else None,
         state_path=state_path,
+        aligned_interval_s=table.integer("aligned_data_interval_s", 900, minimum=0),
+        aligned_measurands=measurands,
         release_trial_s=table.number("release_trial_s", 180, minimum=1),
         release_key=_release_key(table),
     )
