@@ -442,7 +442,7 @@ def _base_load(evses: Iterable[EvseState], site_currents: PhaseValues) -> PhaseV
             measured = evse.measured[charger_phase]
             if measured is not None:
                 managed[site_phase - 1].append(abs(measured))
-            elif evse.session is SessionState.CHARGING and charger_phase < evse.phases_in_use:
+            elif evse.session is SessionState.CHARGING and site_phase in evse.site_phases:
                 managed[site_phase - 1].append(evse.allocated)
     return _per_phase(
         max(0.0, abs(site) - math.fsum(ours))
