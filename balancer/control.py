@@ -456,9 +456,11 @@ class LoadBalancer:
         self._tasks.spawn(self._send_limit(record, target), "send-limit")
 
     async def _send_limit(self, record: EvseRecord, target: ProfileTarget) -> None:
-        """Send a dynamic limit; a rejected TxProfile switches the charger to its maximum."""
+        """Send a dynamic limit; a rejected TxProfile switches the charger to its maximum. It
+        waits only `setup_timeout_s`: every call of the CSMS to this charger, and the charger's
+        next limit (perhaps a cut), queue behind it."""
         transaction = record.transaction_id
-        answer = await self._send(record.identity, target)
+        answer = await self._send(record.identity, target, self.config.loop.setup_timeout_s)
         if answer is Answer.ACCEPTED and self.model.evses.get(record.key) is record:
             self.in_force[record.key] = Commanded(target.limit_a, self._clock())
         if answer is not Answer.REFUSED:
