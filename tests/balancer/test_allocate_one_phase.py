@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from balancer.allocate import allocate
 from balancer.model import phases_drawn
-from balancer.site import EvseState, MeterReading, SessionState, SiteState
-from tests.balancer.strategies import NOW, GeneratedSite, sites
+from balancer.site import EvseState, SessionState
+from tests.balancer.strategies import GeneratedSite, fresh_site, sites
 
 Readings = tuple[float | None, float | None, float | None]
 
@@ -70,14 +70,7 @@ def test_the_other_phases_are_left_to_other_sessions() -> None:
         )
         for key, phase_map in (("on-L1", (1, 2, 3)), ("on-L2", (2, 3, 1)))
     )
-    state = SiteState(
-        phase_cap=(50.0, 50.0, 50.0),
-        now=NOW,
-        meter=MeterReading(currents=(40.0, 40.0, 30.0), read_at=NOW),
-        meter_stale_after_s=10.0,
-        evses=cars,
-        margin=0.0,
-    )
+    state = fresh_site(50.0, (40.0, 40.0, 30.0), cars, margin=0.0)
     assert allocate(state).limits == {"on-L1": 20.0, "on-L2": 20.0}
     unknown = tuple(replace(car, drawing_phase=None) for car in cars)
     assert allocate(replace(state, evses=unknown)).limits == {"on-L1": 10.0, "on-L2": 10.0}

@@ -10,8 +10,8 @@ from balancer.allocate import FuseTree, allocate
 from balancer.config import LoopSettings
 from balancer.panels import PanelLoad
 from balancer.ramp import Commanded, Step, above_margin, fit_into_headroom, next_limit
-from balancer.site import EvseState, MeterReading, PanelState, SessionState, SiteState
-from tests.balancer.strategies import NOW, GeneratedTree, amps, sites_with_panels
+from balancer.site import EvseState, PanelState, SessionState, SiteState
+from tests.balancer.strategies import NOW, GeneratedTree, amps, fresh_site, sites_with_panels
 from tests.balancer.test_allocate_panels import below, blind_panels
 
 LOOP = LoopSettings(reaction_time_s=10.0, raise_fraction=0.25, deadband_a=1.0)
@@ -127,15 +127,7 @@ def test_a_raise_on_a_panel_waits_for_the_cut_on_that_panel_though_the_site_has_
             ("B", 6.0, SessionState.CHARGING),
         )
     )
-    state = SiteState(
-        phase_cap=(200.0, 200.0, 200.0),
-        now=NOW,
-        meter=MeterReading(currents=(30.0, 30.0, 30.0), read_at=NOW),
-        meter_stale_after_s=10.0,
-        evses=evses,
-        margin=1.0,
-        panels=(row,),
-    )
+    state = fresh_site(200.0, (30.0, 30.0, 30.0), evses, margin=1.0, panels=(row,))
     soon, later = NOW - 1, NOW - 100
     limits, _ = commanded_limits(
         state, {"A": Commanded(6.0, soon, 20.0), "B": Commanded(6.0, later)}
