@@ -27,6 +27,8 @@ from router.frames import OcppVersion
 _IN_USE = ("Charging", "SuspendedEV", "SuspendedEVSE", "Occupied")
 # A session that draws more than this is charging, whatever its status said.
 _DRAWING_A = 1.0
+# Beside a phase that draws, one carrying no more than this is not used by the car.
+_IDLE_A = 0.5
 _NO_READINGS: ev.ChargerPhaseReadings = (None, None, None)
 # Authorized id tokens whose priority waits for their transaction, per charger: the oldest go.
 _TOKENS_KEPT = 32
@@ -54,6 +56,8 @@ class EvseRecord:
     status_at: float | None = None  # since when
     suspended: bool = False  # the CSMS refused the session's id: no energy until it ends
     csms_priority: int = 0  # the chargingPriority the CSMS gave this transaction; 0 unknown
+    # The charger phases (1..3) its session was seen drawing on: one only is a 1-phase car.
+    drawn_phases: frozenset[int] = frozenset()
 
     @property
     def key(self) -> str:
@@ -146,6 +150,7 @@ class SiteModel:
                 record.measured, record.measured_at = _NO_READINGS, None
                 record.started_at = None
                 record.suspended = False
+                record.drawn_phases = frozenset()
                 record.csms_priority = 0
         elif isinstance(event, ev.EnergySuspended):
             self._evse(event.identity, event.evse_id).suspended = True
@@ -206,6 +211,7 @@ class SiteModel:
         """A session the LC did not see start (it ran before an LC restart): take it back."""
         if record.transaction_id != transaction_id:
             record.suspended = False
+            record.drawn_phases = frozenset()
             record.csms_priority = 0
             record.started_at = self._wall_clock()
             record.transaction_id = transaction_id
@@ -265,6 +271,7 @@ class SiteModel:
                 return  # a late reading of a session that ended
             self._adopt(record, event.transaction_id)  # 1.6 MeterValues name their transaction
         record.measured, record.measured_at = event.current_a, self._clock()
+        record.drawn_phases |= phases_drawn(event.current_a)
         drawing = max((c for c in event.current_a if c is not None), default=0.0) > _DRAWING_A
         if drawing and record.transaction_id is not None:
             record.session = SessionState.CHARGING
@@ -372,9 +379,22 @@ class SiteModel:
                     charging_since=charging_since,
                     paused_since=paused_since,
                     panel=settings.panel,
+                    drawing_phase=next(iter(record.drawn_phases))
+                    if len(record.drawn_phases) == 1
+                    else None,
                 )
             )
         return tuple(states)
+
+
+def phases_drawn(measured: ev.ChargerPhaseReadings) -> frozenset[int]:
+    """The charger phases (1..3) a reading shows the car drawing on. Empty unless it reports all
+    three and a car draws: one phase alone is a 1-phase car only when the others are known idle.
+    """
+    known = [abs(current) for current in measured if current is not None]
+    if len(known) != 3 or max(known) <= _DRAWING_A:
+        return frozenset()
+    return frozenset(phase for phase, current in enumerate(known, start=1) if current > _IDLE_A)
 
 
 def site_reading(
