@@ -5,12 +5,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from lc.config import SiteConfig, parse_config
 from router import events as ev
 from router.server import Router, RouterSettings
 from router.session import SessionSettings
 from tests.peers import Csms, GatedCsms
+
+# No wall-clock deadline per example: on a shared machine it is a timed assert (speed belongs
+# to the benchmarks); properties fail on what they state, not on how long an example took.
+settings.register_profile("no-deadline", deadline=None)
+settings.load_profile("no-deadline")
 
 
 @pytest.fixture
