@@ -135,6 +135,48 @@ def test_limits_pauses_and_disobedience_are_shown_per_session() -> None:
     assert page.count('<svg class="chart"') == 3
 
 
+def test_a_charger_being_set_up_and_a_session_between_limits_read_what_is_true() -> None:
+    """Not "ignores its limit" for a charger the LC has not set up yet, and not "charging at
+    0.0 A ... its fair share" for a session whose new limit is on its way."""
+    chargers = []
+    for identity in ("CP-NEW", "CP-TURN"):
+        charger = ChargerView(identity, OcppVersion.V201, True, 0.0)
+        session = SessionView(identity, f"t-{identity}", 1, 0.0)
+        session.charging_state = "Charging"
+        charger.sessions["t"] = session
+        chargers.append(charger)
+    status = BalancerStatus(
+        mode=Mode.NORMAL,
+        caps=CAPS,
+        margin=2.0,
+        measured=(10.0, 10.0, 10.0),
+        history=[_sample(0.0, 10.0, Mode.NORMAL)],
+        window_s=3600,
+        evses={
+            "CP-NEW/1": EvseControl(
+                None,
+                None,
+                False,
+                reason="being set up: planned at its maximum 32 A until then",
+                set_up=False,
+            ),
+            "CP-TURN/1": EvseControl(
+                0.0, None, True, reason="waiting for its limit: the charger still has 0 A"
+            ),
+        },
+        station_max=frozenset(),
+    )
+    page = render(StatusSnapshot(10.0, chargers, [], status))
+    assert "ignores its limit" not in page
+    assert "being set up: planned at its maximum</td>" in page
+    assert "<td>being set up: planned at its maximum 32 A until then</td>" in page
+    assert "charging at 0.0 A" not in page
+    assert "<td>waiting for its limit</td><td>– / – / –</td>" in page, (
+        "the car's column of the session between limits"
+    )
+    assert "<td>waiting for its limit: the charger still has 0 A</td>" in page
+
+
 def test_a_csms_outage_and_the_journal_backlog_are_shown_per_charger() -> None:
     offline = ChargerView("CP1", OcppVersion.V16, True, 0.0)
     offline.csms_connected = False
