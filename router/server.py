@@ -243,6 +243,7 @@ class Router:
             max_connections=self.settings.max_connections,
             handshake_timeout_s=self.settings.handshake_timeout_s,
             on_refused=self._refuse_connection,
+            tls=self.settings.server_ssl is not None,
             access_log=None,
         )
         self._runner = web.ServerRunner(self._connections, handle_signals=False)
