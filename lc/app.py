@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import signal
@@ -67,7 +66,7 @@ from station.link import StationLink, StationSettings
 from station.overrides import Overrides
 from station.session import StationSession
 from supervision.tasks import REGISTRY as TASK_REGISTRY
-from supervision.tasks import Tasks
+from supervision.tasks import Tasks, end
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +117,7 @@ class LocalController:
         self._file_server: FileServer | None = None
         # Set when the LC is to end and start again (a Reset, a new release installed).
         self.restart_requested = asyncio.Event()
+        self._stopping: asyncio.Future[None] | None = None  # the one stop, once asked for
 
     async def start(self) -> None:
         """Open everything; on any failure close what was opened, then raise.
@@ -406,15 +406,19 @@ class LocalController:
         return web.Response(text=render(await self.status()), content_type="text/html")
 
     async def stop(self) -> None:
-        """Close everything opened so far; safe after a partial start and when called twice."""
-        if self._station_task is not None:
-            self._station_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._station_task
-        if self._balancer_task is not None:
-            self._balancer_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._balancer_task
+        """Close everything opened so far; safe after a partial start.
+
+        Every call waits for the one stop: a SIGTERM during a failed start's clean-up does not
+        close things twice. A caller that gives up waiting (the shutdown bound) leaves it
+        running rather than cut half-way.
+        """
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop())
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self) -> None:
+        # The station link and the balancer first: they send through the router.
+        await end([task for task in (self._station_task, self._balancer_task) if task is not None])
         await self._tasks.stop()  # the rest: firmware notices, certificate renewal, redials
         if self.balancer is not None:
             await self.balancer.stop()

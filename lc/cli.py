@@ -17,7 +17,7 @@ from certificates.server_csr import CsrError, write_server_request
 from config_file.table import ConfigError
 from lc import journal_cli
 from lc.app import LocalController, ShutdownOverrun, serve_until_signalled
-from lc.config import SiteConfig, load_config
+from lc.config import SiteConfig, load_config, state_paths
 from lc.health import check_health
 from lc.launch_decisions import RESTART_EXIT_CODE
 from lc.launcher import Launcher, run_arguments
@@ -141,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         for warning in config.balancer.warnings if config.balancer else ():
             print(f"warning: {warning}", file=sys.stderr)
         print(f"{args.config}: OK")
+        for key, path in state_paths(config):
+            print(f"{key} = {path}")
         return 0
     if args.command == "csr":
         return _write_csr(config, args.out)

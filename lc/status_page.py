@@ -61,6 +61,7 @@ class EvseControl:
     obeys: bool
     priority: int = 0  # higher is served first
     reason: str = ""  # one line: why the limit is what it is
+    set_up: bool = True  # False: the LC is still setting its charger up (it cannot limit it yet)
 
 
 @dataclass(frozen=True, slots=True)
@@ -519,11 +520,12 @@ def _control_note(identity: str, balancer: BalancerStatus | None) -> str:
     notes = []
     if identity in balancer.station_max:
         notes.append("through its charger maximum")
-    if any(
-        not control.obeys
-        for key, control in balancer.evses.items()
-        if key.startswith(f"{identity}/")
-    ):
+    controls = [
+        control for key, control in balancer.evses.items() if key.startswith(f"{identity}/")
+    ]
+    if any(not control.set_up for control in controls):
+        notes.append("being set up: planned at its maximum")
+    elif any(not control.obeys for control in controls):
         notes.append('<span class="warn">ignores its limit: planned at its maximum</span>')
     return ", ".join(notes) or "charging profiles"
 

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from config_file.state_directory import StateDirectory
 from config_file.table import ConfigError, Table
 from router.frames import OcppVersion
 from router.server import RouterSettings
@@ -27,7 +28,7 @@ from station.network_profiles import (
 )
 from station.session import SessionTimers
 
-# Beside the journal unless state_path says otherwise.
+# In the state directory unless state_path says otherwise.
 STATE_FILE = "ocpp-lc-station-state.json"
 # The BootNotification's field lengths (ChargingStationType in the 2.0.1 schema; 1.6's
 # BootNotification.req allows a vendor of 20 characters only).
@@ -119,7 +120,9 @@ def _release_key(table: Table) -> PublicKeyTypes | None:
     return key
 
 
-def parse_station_config(root: Table, router: RouterSettings) -> StationConfig | None:
+def parse_station_config(
+    root: Table, router: RouterSettings, state: StateDirectory
+) -> StationConfig | None:
     if not root.has("station"):
         return None
     table = root.table("station")
@@ -148,8 +151,7 @@ def parse_station_config(root: Table, router: RouterSettings) -> StationConfig |
         random_range_s=table.number("reconnect_random_range_s", 10, minimum=0),
         repeat_times=table.integer("reconnect_repeat_times", 5, minimum=0, maximum=20),
     )
-    journal_folder = router.hold.journal_path.parent if router.hold is not None else Path()
-    state_path = Path(table.string("state_path", str(journal_folder / STATE_FILE)))
+    state_path = state.path(table, "state_path", STATE_FILE)
     if not state_path.parent.is_dir():
         raise ConfigError(
             f"{table.key('state_path')}: the folder {str(state_path.parent)!r} does not exist "

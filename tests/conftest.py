@@ -19,6 +19,17 @@ settings.register_profile("no-deadline", deadline=None)
 settings.load_profile("no-deadline")
 
 
+@pytest.fixture(autouse=True)
+def state_directory(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Each test's LC state directory, as systemd's StateDirectory= gives it: a config that
+    leaves a state path relative keeps it here, not in /var/lib/ocpp-lc or the working folder."""
+    folder = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("STATE_DIRECTORY", str(folder))
+    return folder
+
+
 @pytest.fixture
 async def csms() -> AsyncIterator[Csms]:
     server = Csms()
