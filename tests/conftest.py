@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 from lc.config import SiteConfig, parse_config
 from router import events as ev
@@ -13,10 +13,12 @@ from router.server import Router, RouterSettings
 from router.session import SessionSettings
 from tests.peers import Csms, GatedCsms
 
-# No wall-clock deadline per example: on a shared machine it is a timed assert (speed belongs
+# No wall-clock limits on examples: on a shared machine they are timed asserts (speed belongs
 # to the benchmarks); properties fail on what they state, not on how long an example took.
-settings.register_profile("no-deadline", deadline=None)
-settings.load_profile("no-deadline")
+settings.register_profile(
+    "no-wall-clock", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("no-wall-clock")
 
 
 @pytest.fixture(autouse=True)
