@@ -149,3 +149,5 @@ async def test_a_release_the_key_did_not_sign_is_refused(
     assert csms.firmware_statuses == ["Downloading", "Downloaded", "InstallationFailed"]
     assert "security event InvalidFirmwareSignature" in lc.log()
     assert len(_boots(csms)) == 1
+    metrics = await lc.fetch("/metrics")
+    assert 'ocpp_lc_self_update_total{outcome="invalid_signature"} 1.0' in metrics
