@@ -3,9 +3,9 @@
 The LC ends with RESTART_EXIT_CODE to be started again (a Reset, a new release). A release on
 trial (just installed, not yet connected to the CSMS) that ends or runs out of time is rolled
 back and the previous release started. A crash ends the launcher too, with the LC's exit code
-and the reason of the next boot kept: the service manager starts it again with its back-off
-(deploy/ocpp-lc.service: RestartSec growing with RestartSteps), so a config or a port that
-fails at every start is not retried in a tight loop. A stopped launcher (systemd stop) exits 0.
+and the reason of the next boot kept: the service manager starts it again after its wait
+(deploy/ocpp-lc.service: RestartSec), so a config or a port that fails at every start is not
+retried in a tight loop. A stopped launcher (systemd stop) exits 0.
 """
 
 from __future__ import annotations

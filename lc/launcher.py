@@ -66,7 +66,7 @@ class Launcher:
                 if decision.boot_reason is not None:  # it crashed: say what happens next
                     log.error(
                         "the LC ended with exit code %s: the launcher ends too, for the"
-                        " service manager to start it again after its back-off",
+                        " service manager to start it again after its wait",
                         code,
                     )
                 return decision.exit_code

@@ -58,12 +58,12 @@ def test_the_unit_waits_longer_than_the_lc_and_its_launcher_take_to_stop() -> No
     assert int(timeout) > STOP_BOUND_S > SHUTDOWN_BOUND_S
 
 
-def test_the_unit_restarts_a_failing_lc_with_a_growing_wait_and_never_gives_up() -> None:
+def test_the_unit_restarts_a_failing_lc_seconds_apart_and_never_gives_up() -> None:
     unit = _text("ocpp-lc.service")
     settings = dict(re.findall(r"^(Restart\w*|StartLimit\w*)=(\S+)$", unit, re.M))
     assert settings["Restart"] == "always"
-    assert int(settings["RestartSteps"]) > 0
-    assert int(settings["RestartMaxDelaySec"]) > int(settings["RestartSec"])
+    # An LC that fails at start takes about a second of CPU: not more than that every 5 s.
+    assert int(settings["RestartSec"]) >= 5
     assert settings["StartLimitIntervalSec"] == "0"
 
 

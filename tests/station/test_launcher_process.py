@@ -1,6 +1,6 @@
 """`ocpp-lc launch` as the service manager sees it, a real process: SIGTERM ends it within a
 bound with exit code 0 even when the LC it runs does not stop; an LC that cannot start ends
-the launcher with its exit code (the service manager starts it again after its back-off)
+the launcher with its exit code (the service manager starts it again after its wait)
 instead of a tight loop of restarts."""
 
 from __future__ import annotations
