@@ -10,7 +10,6 @@ import contextlib
 import os
 import signal
 import socket
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 
 from lc.launcher import STOP_BOUND_S
 from station.boot_reason import MARKER_FILE
-from tests.lc_process import free_port, site_config
+from tests.lc_process import free_port, site_config, start_lc
 from tests.peers import wait_until
 
 pytestmark = pytest.mark.timeout(120)
@@ -50,17 +49,7 @@ state_path = "{folder / "station-state.json"}"
 
 @contextlib.asynccontextmanager
 async def _launcher(folder: Path, config: Path) -> AsyncIterator[asyncio.subprocess.Process]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "lc",
-        "launch",
-        "--config",
-        str(config),
-        cwd=folder,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    process = await start_lc("launch", "--config", str(config), cwd=folder)
     try:
         yield process
     finally:
@@ -92,7 +81,7 @@ async def test_sigterm_ends_an_lc_that_does_not_stop_and_the_launcher_exits_0(
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)  # only if the launcher left it running
-        output = (await launcher.communicate())[0].decode()
+        output = (await launcher.communicate())[1].decode()  # the log
     assert code == 0, output
     assert "did not stop within 20 s: killed" in output
     with pytest.raises(ProcessLookupError):  # ended, and waited for by the launcher
@@ -107,7 +96,7 @@ async def test_an_lc_that_cannot_start_ends_the_launcher_with_its_exit_code(
         taken.listen()
         config = _config(tmp_path, taken.getsockname()[1])
         async with _launcher(tmp_path, config) as launcher:
-            output = (await asyncio.wait_for(launcher.communicate(), 60))[0].decode()
+            output = (await asyncio.wait_for(launcher.communicate(), 60))[1].decode()
     assert launcher.returncode == 1, output
     assert output.count("starting the LC") == 1  # once: no loop of restarts
     assert "cannot start" in output
