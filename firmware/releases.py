@@ -5,6 +5,7 @@
     releases/current    symlink to the release the launcher starts; none: the installed one
     releases/trial.json a release switched to and not yet confirmed (connected to the CSMS)
     releases/failed.json a trial rolled back: the release that failed, for the CSMS to hear
+    releases/last-update.json the last UpdateFirmware of the LC, for the status page
 
 The running LC installs a release and begins its trial; the new process confirms it once the
 CSMS accepted its boot; the launcher rolls it back when it ends or runs out of time first.
@@ -20,12 +21,14 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from firmware.self_update import UpdateRecord
 from station.private_file import write_private
 
 FOLDER = "releases"
 CURRENT = "current"
 TRIAL = "trial.json"
 FAILED = "failed.json"
+LAST_UPDATE = "last-update.json"
 INCOMING = "incoming"  # downloads and unpacking under way
 # A version is a folder name: no path separators, nothing that looks like the files above.
 VERSION_PATTERN = re.compile(r"\d[0-9A-Za-z.+_-]{0,63}")
@@ -49,8 +52,11 @@ class Releases:
         self.folder = folder
 
     def ensure(self) -> None:
-        self.folder.mkdir(mode=0o700, exist_ok=True)
-        (self.folder / INCOMING).mkdir(mode=0o700, exist_ok=True)
+        """The folder, the LC's user's alone: what is in it runs as the LC (chmod too: a folder
+        an installer made with a wider mode)."""
+        for folder in (self.folder, self.folder / INCOMING):
+            folder.mkdir(mode=0o700, exist_ok=True)
+            folder.chmod(0o700)
 
     @property
     def incoming(self) -> Path:
@@ -68,6 +74,18 @@ class Releases:
         except OSError:  # no link (or not a link): the installed release
             return None
         return target if valid_version(target) and (self.folder / target).is_dir() else None
+
+    def kept(self) -> list[str]:
+        """The releases in the folder other than the current one: the one kept for a rollback
+        (and one on trial's way out)."""
+        if not self.folder.is_dir():
+            return []
+        current = self.current()
+        return sorted(
+            entry.name
+            for entry in self.folder.iterdir()
+            if entry.name != current and valid_version(entry.name) and entry.is_dir()
+        )
 
     def current_path(self) -> Path | None:
         current = self.current()
@@ -112,6 +130,18 @@ class Releases:
         failed = _read_trial(self.folder / FAILED)
         (self.folder / FAILED).unlink(missing_ok=True)
         return failed
+
+    def record_update(self, record: UpdateRecord) -> None:
+        write_private(self.folder / LAST_UPDATE, json.dumps(asdict(record)).encode())
+
+    def last_update(self) -> UpdateRecord | None:
+        try:
+            data = json.loads((self.folder / LAST_UPDATE).read_text(encoding="utf-8"))
+            return UpdateRecord(str(data["location"]), str(data["state"]), float(data["since"]))
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError):
+            return None  # damaged: as if there were none
 
     def _point_current_at(self, version: str) -> None:
         link = self.folder / (CURRENT + ".new")

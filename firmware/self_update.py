@@ -179,6 +179,33 @@ class SelfUpdate:
         return notices_for(status, self.plan.request_id)
 
 
+# How an update of the LC itself ended, by its last 2.0.1 status (InvalidCertificate: the
+# answer; InstallationFailed: the release it fell back to reports the rollback).
+OUTCOMES = {
+    "Installed": "installed",
+    "InstallationFailed": "rolled_back",
+    "InvalidSignature": "invalid_signature",
+    "InvalidCertificate": "invalid_certificate",
+    "DownloadFailed": "download_failed",
+    "InstallVerificationFailed": "install_failed",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateRecord:
+    """The last UpdateFirmware of the LC itself as the site manager sees it; it outlives the
+    restart into the new release, which tells how it ended."""
+
+    location: str
+    state: str  # its latest 2.0.1 status (InvalidCertificate: the answer)
+    since: float  # wall time of that status
+
+    @property
+    def outcome(self) -> str | None:
+        """None while it runs."""
+        return OUTCOMES.get(self.state)
+
+
 def notices_for(status: str, request_id: int | None) -> list[Notice]:
     """The FirmwareStatusNotification for a 2.0.1 `status`: of 2.0.1 with its request's id,
     of 1.6 (`request_id` None) when 1.6 has a status for it."""

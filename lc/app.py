@@ -35,6 +35,7 @@ from lc.external_limits import ExternalLimits
 from lc.own_meter_values import AlignedMeterValues
 from lc.security import LcSecurity
 from lc.site_view import SiteView
+from lc.software import LcSoftware
 from lc.station_certificates import CertificatesAtCsms
 from lc.station_firmware import wire_firmware
 from lc.station_model import (
@@ -104,6 +105,9 @@ class LocalController:
         self._metrics_runner: web.AppRunner | None = None
         self.metrics_port: int | None = None
         self._started_at = time.time()
+        state_folder = config.station.state_path.parent if config.station else None
+        releases = None if state_folder is None else Releases(state_folder / RELEASES_FOLDER)
+        self.software = LcSoftware(releases, self._started_at)
         managed = config.certificates
         # What the CSMS manages: its installed roots, the LC's renewed certificates.
         self.trust_store = TrustStore(managed.trust_folder) if managed is not None else None
@@ -162,6 +166,7 @@ class LocalController:
             TASK_REGISTRY,
             certificates,
             self.security.registry,
+            self.software.registry,
         ]
         self.security.start(self.station, self._tasks)
         if self.config.balancer is not None:
@@ -261,17 +266,19 @@ class LocalController:
         state_folder = station.state_path.parent
         next_boot = NextBootReason(state_folder)
         restart = self.restart_requested.set
-        ResetAtCsms(link, self._backlogged, next_boot, self.security.reset, restart).wire()
-        if self._launched:
-            releases = Releases(state_folder / RELEASES_FOLDER)
+        reset = ResetAtCsms(link, self._backlogged, next_boot, self.security.reset, restart)
+        reset.wire()
+        self.software.reset = reset
+        if self._launched and self.software.releases is not None:
             SelfUpdateAtCsms(
                 link,
                 self.trust_store,
-                releases,
+                self.software.releases,
                 next_boot,
                 self.security.events.record,
                 restart,
                 station,
+                self.software.updates,
             ).wire()
 
     async def _backlogged(self) -> bool:
@@ -359,6 +366,7 @@ class LocalController:
             station=self._station_status(),
             external_limit=self._external_limit_status(),
             security=self._security_status(),
+            software=self.software.status(),
         )
 
     def _security_status(self) -> SecurityStatus:

@@ -2,8 +2,10 @@
 
 The LC ends with RESTART_EXIT_CODE to be started again (a Reset, a new release). A release on
 trial (just installed, not yet connected to the CSMS) that ends or runs out of time is rolled
-back and the previous release started. A crash ends the launcher too, with the reason of the
-next boot kept: the service manager starts it again (systemd's Restart=, with its back-off).
+back and the previous release started. A crash ends the launcher too, with the LC's exit code
+and the reason of the next boot kept: the service manager starts it again after its wait
+(deploy/ocpp-lc.service: RestartSec), so a config or a port that fails at every start is not
+retried in a tight loop. A stopped launcher (systemd stop) exits 0.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ def after_exit(code: int | None, on_trial: bool, stopping: bool) -> AfterExit:
     `on_trial` whether the release it ran is still on trial; `stopping` whether the launcher
     was told to stop (SIGTERM, SIGINT)."""
     if stopping:
-        return AfterExit(False, False, None, code or 0)
+        # Told to stop: whatever the LC's code (it may have been killed after the stop bound),
+        # a clean stop for the service manager.
+        return AfterExit(False, False, None, 0)
     if on_trial:
         return AfterExit(True, True, CRASH_BOOT_REASON, 0)
     if code == RESTART_EXIT_CODE:

@@ -38,6 +38,8 @@ class ResetAtCsms:
         self._next_boot = next_boot
         self._record_reset = record_reset  # the ResetOrReboot security event, once
         self._restart = restart
+        # A Scheduled (OnIdle) reset waits for the LC to become idle: the status page says so.
+        self.scheduled = False
 
     def wire(self) -> None:
         self._link.register("Reset", self.reset)
@@ -55,6 +57,7 @@ class ResetAtCsms:
 
     async def _restart_when_due(self, plan: ResetPlan) -> None:
         # The journal tells of no change: it is looked at again and again.
+        self.scheduled = plan.wait_for_idle
         while plan.wait_for_idle:
             if await self.idle():
                 break

@@ -14,12 +14,14 @@ import asyncio
 import logging
 import os
 import shutil
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from prometheus_client import Counter
 
 from certificates.trust_store import TrustStore
 from firmware.download import DownloadError, Refused, download
@@ -28,6 +30,7 @@ from firmware.releases import Releases
 from firmware.self_update import (
     Notice,
     SelfUpdate,
+    UpdateRecord,
     decide,
     decide_16,
     notices_for,
@@ -57,7 +60,9 @@ class SelfUpdateAtCsms:
         security_event: RecordSecurityEvent,
         restart: Callable[[], None],
         station: StationConfig,
+        outcomes: Counter,
     ) -> None:
+        """`outcomes`: ocpp_lc_self_update_total, by how each update ended."""
         self._link = link
         self._trust_store = trust_store
         self._releases = releases
@@ -68,6 +73,7 @@ class SelfUpdateAtCsms:
         self._release_key = station.release_key  # checks 1.6 updates
         self._update: SelfUpdate | None = None
         self._last: Notice = {"status": "Idle"}  # the last notice, for TriggerMessage
+        self._outcomes = outcomes
 
     def wire(self) -> None:
         self._releases.ensure()
@@ -86,8 +92,12 @@ class SelfUpdateAtCsms:
             decision = decide_16(request, self._release_key, busy)
         if decision.security_event is not None:
             self._security_event(*decision.security_event)
+        location = request["firmware"]["location"] if "firmware" in request else request["location"]
+        if decision.status == "InvalidCertificate":
+            self._record(location, decision.status)
         if decision.plan is not None:
             update = self._update = SelfUpdate(decision.plan)
+            self._record(location, "Accepted")
             self._link.after_answer(lambda: self._run(update))
         else:
             log.warning("UpdateFirmware of the LC itself: %s", decision.status)
@@ -95,7 +105,7 @@ class SelfUpdateAtCsms:
 
     async def _run(self, update: SelfUpdate) -> None:
         notices, wait = update.begin(datetime.now(UTC))
-        await self._send(notices)
+        await self._advance(update, notices)
         await asyncio.sleep(wait)
         file = self._releases.incoming / "release.tar.gz"
         try:
@@ -114,16 +124,16 @@ class SelfUpdateAtCsms:
         if not valid:
             self._security_event("InvalidFirmwareSignature", f"release from {plan.location}")
         notices, wait = update.downloaded(valid, datetime.now(UTC))
-        await self._send(notices)
+        await self._advance(update, notices)
         if update.over:
             return
         await asyncio.sleep(wait)
-        await self._send(update.installing())
+        await self._advance(update, update.installing())
         version = await self._install(file)
         if version is not None:
             self._releases.begin_trial(version, plan.request_id, self._trial_s)
             self._next_boot.set("FirmwareUpdate")
-        await self._send(update.installed(version is not None))
+        await self._advance(update, update.installed(version is not None))
         if version is not None:
             self._restart()
 
@@ -133,7 +143,7 @@ class SelfUpdateAtCsms:
         plan = update.plan
         async with aiohttp.ClientSession() as http:
             while True:
-                await self._send(update.downloading())
+                await self._advance(update, update.downloading())
                 try:
                     await download(http, plan.location, file, MAX_WHEEL_BYTES)
                     if plan.signature is not None:
@@ -143,12 +153,12 @@ class SelfUpdateAtCsms:
                     return await asyncio.to_thread(_signature_text, signature_file)
                 except Refused as exc:
                     log.error("release download refused: %s", exc)
-                    await self._send(update.refused())
+                    await self._advance(update, update.refused())
                     return None
                 except DownloadError as exc:
                     log.warning("release download failed: %s", exc)
                     notices, retry_in = update.attempt_failed()
-                    await self._send(notices)
+                    await self._advance(update, notices)
                     if retry_in is None:
                         return None
                 await asyncio.sleep(retry_in)
@@ -160,6 +170,19 @@ class SelfUpdateAtCsms:
         except ReleaseError as exc:
             log.error("release not installed: %s", exc)
             return None
+
+    async def _advance(self, update: SelfUpdate, notices: list[Notice]) -> None:
+        """The update's new status, when it has one (not a failed attempt to be retried):
+        recorded, and its notices sent."""
+        if notices:
+            self._record(update.plan.location, update.status)
+        await self._send(notices)
+
+    def _record(self, location: str, state: str) -> None:
+        record = UpdateRecord(location, state, time.time())
+        self._releases.record_update(record)
+        if record.outcome is not None:
+            self._outcomes.labels(record.outcome).inc()
 
     async def _send(self, notices: list[Notice]) -> None:
         for notice in notices:
@@ -176,10 +199,17 @@ class SelfUpdateAtCsms:
             self._releases.confirm()
             detail = f"{trial.previous or 'the installed release'} -> {trial.candidate}"
             self._security_event("FirmwareUpdated", detail)
+            self._record_end("Installed")
             await self._send(notices_for("Installed", trial.request_id))
         failed = self._releases.take_failure()
         if failed is not None:
+            self._record_end("InstallationFailed")
             await self._send(notices_for("InstallationFailed", failed.request_id))
+
+    def _record_end(self, state: str) -> None:
+        """How the update the process before this one installed ended."""
+        last = self._releases.last_update()
+        self._record("" if last is None else last.location, state)
 
 
 def _unpack(releases: Releases, file: Path) -> str:

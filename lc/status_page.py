@@ -20,6 +20,7 @@ from balancer.history import SiteSample
 from balancer.panels import PanelLoad
 from balancer.site import PhaseValues
 from balancer.site_cap import CapSource, SiteCap
+from firmware.self_update import UpdateRecord
 from lc.site_view import ChargerView, SessionView
 from lc.wording import (
     car_activity,
@@ -114,6 +115,18 @@ class SecurityStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class SoftwareStatus:
+    """The LC's own software and what the CSMS asked of it (update, Reset)."""
+
+    running: str  # the running version
+    current: str | None = None  # the release `releases/current` points at; None: the installed
+    trial_until: float | None = None  # on trial: the wall time it is rolled back unless connected
+    kept: Sequence[str] = ()  # other releases in the folder: the one kept for a rollback
+    last_update: UpdateRecord | None = None
+    reset_scheduled: bool = False  # a Reset (OnIdle, 1.6 Soft) waits for the LC to be idle
+
+
+@dataclass(frozen=True, slots=True)
 class StatusSnapshot:
     now: float  # wall time
     chargers: Sequence[ChargerView]
@@ -133,6 +146,7 @@ class StatusSnapshot:
     station: StationStatus | None = None  # None: the LC has no identity of its own at the CSMS
     external_limit: ExternalLimitStatus | None = None  # None: no [external_limit]
     security: SecurityStatus | None = None
+    software: SoftwareStatus | None = None
 
 
 def render(snapshot: StatusSnapshot) -> str:
@@ -678,12 +692,6 @@ def _transfers_section(snapshot: StatusSnapshot) -> list[str]:
         _table_head("charger", "what", "file", "state", "since", "result"),
     ]
     for identity, transfer in transfers:
-        if transfer.outcome is None:
-            result = "in progress"
-        elif transfer.outcome in ("installed", "uploaded"):
-            result = transfer.outcome
-        else:
-            result = f'<span class="warn">{escape(transfer.outcome.replace("_", " "))}</span>'
         location = transfer.location and location_without_credentials(transfer.location)
         parts.append(
             _row(
@@ -692,11 +700,20 @@ def _transfers_section(snapshot: StatusSnapshot) -> list[str]:
                 escape(location or "–"),
                 escape(transfer_words(transfer.state)),
                 _since(transfer.since, snapshot.now),
-                result,
+                _outcome(transfer.outcome),
             )
         )
     parts.append("</table></div>")
     return parts
+
+
+def _outcome(outcome: str | None) -> str:
+    """How a transfer or an update ended, a failure in red; None: it runs."""
+    if outcome is None:
+        return "in progress"
+    if outcome in ("installed", "uploaded"):
+        return outcome
+    return f'<span class="warn">{escape(outcome.replace("_", " "))}</span>'
 
 
 # -- the LC's own identity at the CSMS -----------------------------------------------------
@@ -797,11 +814,56 @@ def _security_section(snapshot: StatusSnapshot) -> list[str]:
     return [*lines, "</table></div>"]
 
 
+def _software_section(snapshot: StatusSnapshot) -> list[str]:
+    software = snapshot.software
+    if software is None:
+        return []
+    release = "the installed release" if software.current is None else "releases/current"
+    lines = [
+        "<h2>The LC's software</h2>",
+        f'<p class="software">Version <b>{escape(software.running)}</b> runs, from {release}.',
+    ]
+    if software.trial_until is not None:
+        until = time.strftime("%H:%M:%S", time.localtime(software.trial_until))
+        lines.append(
+            f' <span class="warn">On trial until {until}</span>: rolled back unless it is'
+            " accepted by the CSMS by then."
+        )
+    if software.kept:
+        lines.append(f" Kept for a rollback: {escape(', '.join(software.kept))}.")
+    elif software.current is not None:
+        lines.append(" Kept for a rollback: the installed release.")
+    if software.reset_scheduled:
+        waiting = sum(count for count, _oldest in snapshot.backlog.values())
+        lines.append(
+            f" Restarts when idle (a Reset from the CSMS): waiting for {waiting} journaled"
+            " messages."
+        )
+    lines.append("</p>")
+    update = software.last_update
+    if update is not None:
+        location = location_without_credentials(update.location) or "–"
+        lines += [
+            '<div class="scroll">',
+            _table_head("last update", "file", "state", "since", "result"),
+            _row(
+                "the LC itself",
+                escape(location),
+                escape(transfer_words(update.state)),
+                _since(update.since, snapshot.now),
+                _outcome(update.outcome),
+            ),
+            "</table></div>",
+        ]
+    return lines
+
+
 SECTIONS: Sequence[Callable[[StatusSnapshot], list[str]]] = (
     _csms_certificate_section,
     _site_section,
     _station_section,
     _external_limit_section,
+    _software_section,
     _chargers_section,
     _sessions_section,
     _transfers_section,

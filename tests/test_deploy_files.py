@@ -17,6 +17,7 @@ import pytest
 
 from lc.app import SHUTDOWN_BOUND_S
 from lc.config import load_config
+from lc.launcher import STOP_BOUND_S
 from tests.lc_process import REPO, example_config
 
 DEPLOY = REPO / "deploy"
@@ -52,9 +53,18 @@ def test_unit_and_container_run_the_same_config() -> None:
     assert f'"health", "--config", "{CONFIG}"]' in container
 
 
-def test_the_unit_waits_longer_than_the_lc_takes_to_stop() -> None:
+def test_the_unit_waits_longer_than_the_lc_and_its_launcher_take_to_stop() -> None:
     (timeout,) = re.findall(r"^TimeoutStopSec=(\d+)$", _text("ocpp-lc.service"), re.M)
-    assert int(timeout) > SHUTDOWN_BOUND_S
+    assert int(timeout) > STOP_BOUND_S > SHUTDOWN_BOUND_S
+
+
+def test_the_unit_restarts_a_failing_lc_seconds_apart_and_never_gives_up() -> None:
+    unit = _text("ocpp-lc.service")
+    settings = dict(re.findall(r"^(Restart\w*|StartLimit\w*)=(\S+)$", unit, re.M))
+    assert settings["Restart"] == "always"
+    # An LC that fails at start takes about a second of CPU: not more than that every 5 s.
+    assert int(settings["RestartSec"]) >= 5
+    assert settings["StartLimitIntervalSec"] == "0"
 
 
 def test_the_container_builds_every_package_and_runs_as_a_user() -> None:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import re
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 
 from balancer.allocate import Mode
 from balancer.history import SiteSample
 from balancer.panels import PanelLoad
+from firmware.self_update import UpdateRecord
 from lc.site_view import ChargerView, SessionView
 from lc.status_page import (
     MIN_CHART_SPAN_S,
     BalancerStatus,
     EvseControl,
+    SoftwareStatus,
     StatusSnapshot,
     chart_span,
     phase_chart,
@@ -308,3 +311,36 @@ def test_the_grid_section_shows_every_panel_against_its_fuse() -> None:
 def test_a_site_without_panels_shows_no_panel_table() -> None:
     page = render(StatusSnapshot(10.0, [], [], _site([_sample(0.0, 40.0)])))
     assert "fed from" not in page
+
+
+def test_the_lcs_software_on_trial_with_a_reset_waiting_for_the_journal() -> None:
+    now = 1_800_000_000.0
+    software = SoftwareStatus(
+        "0.2.0",
+        current="0.2.0",
+        trial_until=now + 120,
+        kept=["0.1.0"],
+        last_update=UpdateRecord(
+            "https://cso:secret@csms.example/lc-0.2.0.tar.gz", "Installing", now - 60
+        ),
+        reset_scheduled=True,
+    )
+    snapshot = StatusSnapshot(
+        now, [], [], None, {"CP-1": (3, now - 10), "CP-2": (2, now - 5)}, software=software
+    )
+    page = render(snapshot)
+    until = time.strftime("%H:%M:%S", time.localtime(now + 120))
+    assert "Version <b>0.2.0</b> runs, from releases/current." in page
+    assert f'<span class="warn">On trial until {until}</span>' in page
+    assert "Kept for a rollback: 0.1.0." in page
+    assert "Restarts when idle (a Reset from the CSMS): waiting for 5 journaled messages." in page
+    assert "<td>https://csms.example/lc-0.2.0.tar.gz</td><td>installing</td>" in page
+    assert "secret" not in page
+    assert "<td>in progress</td>" in page
+
+
+def test_the_installed_release_with_no_update_shows_only_its_version() -> None:
+    snapshot = StatusSnapshot(1.0, [], [], None, software=SoftwareStatus("0.1.0"))
+    page = render(snapshot)
+    assert "Version <b>0.1.0</b> runs, from the installed release.\n</p>" in page
+    assert "last update" not in page and "Restarts when idle" not in page

@@ -16,8 +16,9 @@ import pytest
 
 from balancer.allocate import Mode
 from balancer.history import SiteSample
+from firmware.self_update import UpdateRecord
 from lc.site_view import ChargerView, SessionView, TransferView
-from lc.status_page import BalancerStatus, EvseControl, StatusSnapshot, render
+from lc.status_page import BalancerStatus, EvseControl, SoftwareStatus, StatusSnapshot, render
 from router.frames import OcppVersion
 from tests.browser import Page, chromium, png_pixels
 
@@ -81,6 +82,12 @@ def _snapshot() -> StatusSnapshot:
         balancer,
         expected=["Row-A-01", "Row-A-02", "Row-B-07"],
         started_at=NOW - 3600,
+        software=SoftwareStatus(
+            "0.1.0",
+            last_update=UpdateRecord(
+                "https://csms.example/lc/ocpp-lc-0.2.0.tar.gz", "InstallationFailed", NOW - 120
+            ),
+        ),
     )
 
 
@@ -108,6 +115,12 @@ _LAYOUT = """(() => {
       .filter(t => t.startsWith('Row-A-02')).pop(),
     firmware: [...document.querySelectorAll('tr')].map(r => r.innerText)
       .filter(t => t.startsWith('Row-A-01') && t.includes('firmware update')),
+    software: document.querySelector('p.software').innerText,
+    lastUpdate: [...document.querySelectorAll('tr')].map(r => r.innerText)
+      .filter(t => t.startsWith('the LC itself')),
+    rolledBack: [...document.querySelectorAll('tr')]
+      .filter(r => r.innerText.startsWith('the LC itself'))
+      .map(r => getComputedStyle(r.cells[4].firstElementChild).color),
     overload: [...charts[0].querySelectorAll('rect.shade-overload')].map(box),
     meterLost: [...charts[0].querySelectorAll('rect.shade-meter-lost')].map(box),
     legendOverload: box(document.querySelectorAll('.legend li')[4].querySelector('svg')),
@@ -180,6 +193,16 @@ async def _check_layout(layout: dict[str, Any], width: int) -> None:
         "downloading",
     ]
     assert cells[4].endswith("(1 min)") and cells[5] == "in progress"
+    assert layout["software"] == "Version 0.1.0 runs, from the installed release."
+    [last_update] = layout["lastUpdate"]
+    cells = [cell.strip() for cell in last_update.split("\t")]
+    assert cells[:3] == [
+        "the LC itself",
+        "https://csms.example/lc/ocpp-lc-0.2.0.tar.gz",
+        "InstallationFailed",
+    ]
+    assert cells[3].endswith("(2 min)") and cells[4] == "rolled back"
+    assert layout["rolledBack"] == ["rgb(160, 0, 0)"]  # in the warning's red
 
 
 async def _check_shades(page: Page, layout: dict[str, Any]) -> None:

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
+import aiohttp
+
 from tests.lc_process import free_port, wait_listening
 from tests.router.test_hold_crash import LcProcess, hold_config
 from tests.station.csms_for_lc import IDENTITY, CsmsForLc
@@ -67,6 +69,16 @@ state_path = "{folder / "station-state.json"}"
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    async def fetch(self, path: str) -> str:
+        """The status page (`/`) or the metrics (`/metrics`) of the LC running now; "" while
+        none runs (between two processes)."""
+        url = f"http://127.0.0.1:{self.metrics_port}{path}"
+        try:
+            async with aiohttp.ClientSession() as http, http.get(url) as response:
+                return await response.text()
+        except aiohttp.ClientConnectionError:
+            return ""
 
 
 def own_calls(csms: CsmsForLc, action: str) -> list[dict[str, Any]]:

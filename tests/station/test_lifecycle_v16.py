@@ -1,10 +1,12 @@
 """Reset and the LC's own update from a 1.6 CSMS (PyPI `ocpp` v16), the LC run by its launcher
-as a real process: Hard restarts it; UpdateFirmware installs a release whose signature beside
+as a real process: Hard restarts it; Soft waits until `hold` has delivered what it journaled
+(the status page says so), then restarts; UpdateFirmware installs a release whose signature beside
 it checks with the configured release-signing key, and refuses one whose signature does not."""
 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,10 +19,12 @@ from ocpp.v16 import call as call16
 
 from ocpp_knowledge.ocpp_time import to_ocpp_time
 from station.config import package_version
-from tests.peers import Csms, wait_until
+from tests.peers import Csms, wait_until, wait_until_async
+from tests.router.test_hold_crash import CHARGERS, _all_delivered
 from tests.station.csms16_for_lc import CsmsForLc16
 from tests.station.csms_for_lc import running_csms
 from tests.station.launched_lc import LaunchedLc
+from tests.station.test_reset_process import held_frames
 from tests.station.test_self_update_process import NEW_VERSION, built_release, key_file
 
 pytestmark = pytest.mark.timeout(180)
@@ -32,8 +36,19 @@ def signing_key() -> ec.EllipticCurvePrivateKey:
 
 
 @pytest.fixture
+async def chargers_csms() -> AsyncIterator[Csms]:
+    """The CSMS the LC routes the chargers to."""
+    csms = Csms(passwords={identity: f"pw-{identity}" for identity, _ in CHARGERS})
+    await csms.start()
+    try:
+        yield csms
+    finally:
+        await csms.stop()
+
+
+@pytest.fixture
 async def setting(
-    tmp_path: Path, signing_key: ec.EllipticCurvePrivateKey
+    tmp_path: Path, signing_key: ec.EllipticCurvePrivateKey, chargers_csms: Csms
 ) -> AsyncIterator[tuple[CsmsForLc16, LaunchedLc]]:
     public = tmp_path / "release-signing.pub.pem"
     public.write_bytes(
@@ -41,8 +56,6 @@ async def setting(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
-    chargers_csms = Csms()
-    await chargers_csms.start()
     async with running_csms(CsmsForLc16()) as csms:
         extra = f'ocpp_version = "1.6"\nrelease_signing_key = "{public}"\n'
         lc = LaunchedLc(tmp_path, chargers_csms.url, csms, extra)
@@ -52,7 +65,6 @@ async def setting(
             yield csms, lc
         finally:
             await lc.stop()
-            await chargers_csms.stop()
 
 
 def _boots(csms: CsmsForLc16) -> list[str]:
@@ -80,6 +92,28 @@ async def test_hard_reset_restarts_the_lc(setting: tuple[CsmsForLc16, LaunchedLc
     assert (await csms.station16.call(call16.Reset(type="Hard"))).status == "Accepted"
     await wait_until(lambda: len(_boots(csms)) == 2, 30, "the reboot")
     assert "security event ResetOrReboot" in lc.log()
+
+
+async def test_soft_reset_waits_until_hold_delivered_its_journal_then_restarts(
+    setting: tuple[CsmsForLc16, LaunchedLc], chargers_csms: Csms
+) -> None:
+    csms, lc = setting
+    chargers = await held_frames(chargers_csms, lc)
+    assert (await csms.station16.call(call16.Reset(type="Soft"))).status == "Accepted"
+
+    async def waiting_shown() -> bool:
+        found = re.search(
+            r"Restarts when idle [^:]*: waiting for (\d+) journaled", await lc.fetch("/")
+        )
+        return found is not None and int(found[1]) > 0
+
+    await wait_until_async(waiting_shown, 10, "the waiting reset on the status page")
+    assert len(_boots(csms)) == 1  # not while the journal holds frames for the CSMS
+    await chargers_csms.start(chargers_csms.port)
+    await wait_until(lambda: len(_boots(csms)) == 2, 30, "the soft reboot")
+    await _all_delivered(chargers_csms, chargers)
+    assert "security event ResetOrReboot" in lc.log()
+    assert "Restarts when idle" not in await lc.fetch("/")
 
 
 async def _update(csms: CsmsForLc16, location: str) -> None:
@@ -115,3 +149,5 @@ async def test_a_release_the_key_did_not_sign_is_refused(
     assert csms.firmware_statuses == ["Downloading", "Downloaded", "InstallationFailed"]
     assert "security event InvalidFirmwareSignature" in lc.log()
     assert len(_boots(csms)) == 1
+    metrics = await lc.fetch("/metrics")
+    assert 'ocpp_lc_self_update_total{outcome="invalid_signature"} 1.0' in metrics

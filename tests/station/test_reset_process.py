@@ -47,7 +47,7 @@ async def _reset(csms: CsmsForLc, kind: str, evse_id: int | None = None) -> str:
     return str(answer.status)
 
 
-async def _held_frames(chargers_csms: Csms, lc: LaunchedLc) -> list[Charger]:
+async def held_frames(chargers_csms: Csms, lc: LaunchedLc) -> list[Charger]:
     """Chargers in transactions, the CSMS gone, frames answered by the LC and journaled."""
     chargers = await _chargers_in_sessions(lc)
     await chargers_csms.stop()
@@ -60,7 +60,7 @@ async def test_an_immediate_reset_restarts_the_lc_and_hold_loses_nothing(
     garage: tuple[Csms, CsmsForLc, LaunchedLc],
 ) -> None:
     chargers_csms, csms, lc = garage
-    chargers = await _held_frames(chargers_csms, lc)
+    chargers = await held_frames(chargers_csms, lc)
     assert await _reset(csms, "Immediate") == "Accepted"
     await wait_until(lambda: boot_reasons(csms) == ["PowerUp", "RemoteReset"], 30, "the reboot")
     assert lc.process is not None and lc.process.returncode is None  # the same launcher
@@ -73,7 +73,7 @@ async def test_on_idle_waits_for_the_journal_to_be_flushed_then_restarts(
     garage: tuple[Csms, CsmsForLc, LaunchedLc],
 ) -> None:
     chargers_csms, csms, lc = garage
-    chargers = await _held_frames(chargers_csms, lc)
+    chargers = await held_frames(chargers_csms, lc)
     assert await _reset(csms, "OnIdle", evse_id=1) == "Rejected"  # the LC has no EVSE to reset
     assert await _reset(csms, "OnIdle") == "Scheduled"  # the journal holds frames for the CSMS
     assert boot_reasons(csms) == ["PowerUp"]

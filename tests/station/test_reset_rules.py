@@ -75,6 +75,7 @@ def test_a_release_on_trial_that_ends_or_times_out_is_rolled_back() -> None:
 
 def test_a_stopped_launcher_stops_whatever_the_lc_did() -> None:
     assert after_exit(0, True, True) == AfterExit(False, False, None, 0)
-    assert after_exit(RESTART_EXIT_CODE, False, True) == AfterExit(
-        False, False, None, RESTART_EXIT_CODE
-    )
+    # A stop is a clean stop for the service manager, also when the LC ended to restart or
+    # was killed after overrunning its stop bound (a negative code: the signal).
+    for code in (RESTART_EXIT_CODE, 1, -9):
+        assert after_exit(code, False, True) == AfterExit(False, False, None, 0)

@@ -7,6 +7,7 @@ and the previous one boots again."""
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import zipfile
 from collections.abc import AsyncIterator
@@ -85,6 +86,9 @@ async def setting(
 ) -> AsyncIterator[tuple[CsmsForLc, LaunchedLc, Manufacturer]]:
     manufacturer = _manufacturer("Manufacturer Root")
     certificates = tmp_path / "certificates"
+    # As an installer may leave it: the LC keeps its releases to itself all the same.
+    (tmp_path / "releases").mkdir(mode=0o777)
+    (tmp_path / "releases").chmod(0o777)
     TrustStore(certificates / "trust").install(
         "ManufacturerRootCertificate", pem(manufacturer.ca.root), datetime.now(UTC)
     )
@@ -183,6 +187,32 @@ async def test_a_signed_release_is_installed_and_the_lc_boots_into_it(
     releases = lc.folder / "releases"
     assert (releases / "current").readlink() == Path(NEW_VERSION)
     assert not (releases / "trial.json").exists()
+    assert _mode(releases) == 0o700 and _mode(releases / "last-update.json") == 0o600
+    assert not [path for path in releases.rglob("*") if _mode(path) & 0o002]
+    page = await lc.fetch("/")
+    assert f"Version <b>{NEW_VERSION}</b> runs, from releases/current." in page
+    assert "Kept for a rollback: the installed release." in page
+    assert "On trial" not in page
+    assert _last_update(page) == (f"{origin.base_url}/fw.bin", "installed", "installed")
+    metrics = await lc.fetch("/metrics")
+    assert 'ocpp_lc_self_update_total{outcome="installed"} 1.0' in metrics
+    assert f'ocpp_lc_release_info{{version="{NEW_VERSION}"}} 1.0' in metrics
+    assert "ocpp_lc_release_on_trial 0.0" in metrics
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def _last_update(page: str) -> tuple[str, str, str]:
+    """The status page's row of the LC's last update: (file, state, result) as shown."""
+    found = re.search(
+        r"<tr><td>the LC itself</td><td>([^<]*)</td><td>([^<]*)</td><td>[^<]*</td>"
+        r"<td>(?:<span class=\"warn\">)?([^<]*)",
+        page,
+    )
+    assert found is not None, page
+    return found[1], found[2], found[3]
 
 
 async def test_a_bad_signature_or_signing_certificate_is_refused_and_nothing_changes(
@@ -199,6 +229,11 @@ async def test_a_bad_signature_or_signing_certificate_is_refused_and_nothing_cha
         stranger = _manufacturer("Someone Else's Root")
         assert await _update(csms, location, stranger, signature) == "InvalidCertificate"
         assert "security event InvalidFirmwareSigningCertificate" in lc.log()
+        assert _last_update(await lc.fetch("/")) == (
+            location,
+            "InvalidCertificate",
+            "invalid certificate",
+        )
         assert await _update(csms, location, manufacturer, signature) == "Accepted"
         await wait_until(lambda: "InvalidSignature" in _statuses(csms), 30, "InvalidSignature")
     assert _statuses(csms) == ["Downloading", "Downloaded", "InvalidSignature"]
@@ -210,6 +245,11 @@ async def test_a_bad_signature_or_signing_certificate_is_refused_and_nothing_cha
     assert (await csms.connected(IDENTITY).call(trigger)).status == "Accepted"
     await wait_until(lambda: len(_statuses(csms)) == 4, 10, "the triggered status")
     assert _statuses(csms)[-1] == "InvalidSignature"  # the last one, again
+    assert _last_update(await lc.fetch("/")) == (location, "InvalidSignature", "invalid signature")
+    metrics = await lc.fetch("/metrics")
+    assert 'ocpp_lc_self_update_total{outcome="invalid_certificate"} 1.0' in metrics
+    assert 'ocpp_lc_self_update_total{outcome="invalid_signature"} 1.0' in metrics
+    assert 'ocpp_lc_self_update_total{outcome="installed"} 0.0' in metrics
 
 
 def _broken_release(folder: Path, version: str, module: str, code: str) -> Path:
@@ -241,6 +281,11 @@ async def _rolled_back(
     assert _firmware_versions(csms) == [RUNNING, RUNNING]
     releases = lc.folder / "releases"
     assert not (releases / version).exists() and not (releases / "current").exists()
+    page = await lc.fetch("/")
+    assert f"Version <b>{RUNNING}</b> runs, from the installed release." in page
+    assert _last_update(page) == (location, "InstallationFailed", "rolled back")
+    metrics = await lc.fetch("/metrics")
+    assert 'ocpp_lc_self_update_total{outcome="rolled_back"} 1.0' in metrics
 
 
 async def test_a_release_that_does_not_start_is_rolled_back_and_the_old_one_boots_again(
