@@ -33,6 +33,7 @@ from lc.site_view import SiteView
 from lc.station_certificates import CertificatesAtCsms
 from lc.station_firmware import wire_firmware
 from lc.station_model import answer_device_model, device_model, effective_balancer, site_limit
+from lc.station_security import BasicAuthPassword
 from lc.status_page import SecurityStatus, StationStatus, StatusSnapshot, render
 from modbus.reader import MeterReader
 from router.frames import OcppVersion
@@ -376,7 +377,8 @@ def _station_link(config: SiteConfig) -> StationLink | None:
         # A wss:// profile the CSMS sets is dialled with the router's TLS settings too.
         ssl_context=station.ssl_context or config.router.upstream_ssl,
     )
-    settings = StationSettings(station.identity, station.password, station.backoff)
+    password = BasicAuthPassword(station).value  # the CSMS may have rotated it (A01)
+    settings = StationSettings(station.identity, password, station.backoff)
     return StationLink(settings, session, dialer, network_profiles(station, config.router))
 
 

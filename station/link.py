@@ -109,6 +109,10 @@ class StationLink:
         """Answer the CSMS's `action` calls with `handler`."""
         self.handlers[action] = handler
 
+    def use_password(self, password: str) -> None:
+        """The next dial presents `password` (A01: the CSMS rotated it)."""
+        self.settings = replace(self.settings, password=password)
+
     def use_ssl_context(self, context: ssl.SSLContext) -> None:
         """The next dial to a `wss://` CSMS uses `context` (the LC's renewed certificate, the
         CSMS roots installed); the link open now keeps its TLS session."""
