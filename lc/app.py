@@ -133,7 +133,7 @@ class LocalController:
             certificates,
             self.security.registry,
         ]
-        self.security.start(self.station, self._tasks)
+        self.security.start(self.station, self._tasks, self.trust_store)
         if self.config.balancer is not None:
             self._meter = MeterReader(self.config.balancer.meter.reader)
             self._panel_meters = {
