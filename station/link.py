@@ -32,6 +32,7 @@ from station.session import (
     IncomingCall,
     InvalidReceived,
     Output,
+    ReplayReceived,
     Send,
     StationSession,
     Triggered,
@@ -304,6 +305,8 @@ class StationLink:
                 )
             elif isinstance(output, InvalidReceived):
                 self.record_security_event("InvalidMessages", f"from the CSMS: {output.detail}")
+            elif isinstance(output, ReplayReceived):
+                self.record_security_event("AttemptedReplayAttacks", f"CSMS: {output.detail}")
             elif isinstance(output, ClockJumped):
                 # The LC keeps its own clock, but what it takes for the time moved (A04).
                 self.record_security_event(
