@@ -33,7 +33,7 @@ from lc.site_view import SiteView
 from lc.station_certificates import CertificatesAtCsms
 from lc.station_firmware import wire_firmware
 from lc.station_model import answer_device_model, device_model, effective_balancer, site_limit
-from lc.station_security import BasicAuthPassword
+from lc.station_security import BasicAuthPassword, CertificateSettingsInForce
 from lc.status_page import SecurityStatus, StationStatus, StatusSnapshot, render
 from modbus.reader import MeterReader
 from router.frames import OcppVersion
@@ -85,6 +85,12 @@ class LocalController:
         # What the CSMS manages: its installed roots, the LC's renewed certificates.
         self.trust_store = TrustStore(managed.trust_folder) if managed is not None else None
         self.own_certificates = OwnCertificates(managed.own_folder) if managed is not None else None
+        # With the CSMS's SecurityCtrlr changes on top.
+        self.certificate_settings = (
+            CertificateSettingsInForce(managed, self._overrides)
+            if managed is not None and self._overrides is not None
+            else None
+        )
         self.certificate_expiry = CertificateExpiry(*self._certificate_sources())
         self.firmware: FirmwarePublisher | None = None  # PublishFirmware's handlers
         self._file_server: FileServer | None = None
@@ -186,19 +192,21 @@ class LocalController:
 
     def _wire_certificates(self, link: StationLink) -> None:
         """With [certificates], the CSMS manages them over the LC's own link."""
-        managed = self.config.certificates
-        if managed is None or self.trust_store is None or self.own_certificates is None:
+        in_force = self.certificate_settings
+        if in_force is None or self.trust_store is None or self.own_certificates is None:
             return
-        CertificatesAtCsms(
+        at_csms = CertificatesAtCsms(
             link,
-            managed,
+            in_force.current,
             self.trust_store,
             self.own_certificates,
             self._use_renewed_certificate,
             self._tasks,
             self.security.events.record,
             configured_certificate=self._configured_upstream_certificate,
-        ).wire()
+        )
+        at_csms.wire()
+        in_force.on_change(at_csms.certificates.use_settings)
 
     def _configured_upstream_certificate(self) -> Path | None:
         # From the config in force: SIGHUP may name another file.

@@ -8,14 +8,18 @@ wins, as for the balancer's settings. It is never logged, read back or shown.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from certificates.config import CertificateSettings
 from certificates.trust_store import ROOT_TYPES
 from ocpp_knowledge.security_events import RecordSecurityEvent
 from station.config import StationConfig, valid_password
-from station.device_model import Binding, VariableSpec, constant
+from station.device_model import Binding, VariableSpec
 from station.link import StationLink
 from station.overrides import Overrides
 
@@ -77,29 +81,119 @@ def password_variable(
     return spec, Binding(lambda: "", change)
 
 
+@dataclass(frozen=True, slots=True)
+class CertificateSetting:
+    """A [certificates] setting the CSMS may change as a SecurityCtrlr variable."""
+
+    data_type: str
+    read: Callable[[CertificateSettings], str]
+    # The settings with the CSMS's value; ValueError for a value the setting cannot take.
+    change: Callable[[CertificateSettings, str], CertificateSettings]
+
+
+def _organization(settings: CertificateSettings, text: str) -> CertificateSettings:
+    # X.520's upper bound for an O attribute, which the LC's requests carry.
+    if not text.strip() or len(text) > ORGANIZATION_LENGTH:
+        raise ValueError(f"1 to {ORGANIZATION_LENGTH} characters")
+    return replace(settings, organization=text)
+
+
+def _wait_minimum(settings: CertificateSettings, text: str) -> CertificateSettings:
+    if int(text) < 1:
+        raise ValueError("at least 1 s")
+    return replace(settings, cert_signing_wait_minimum_s=float(int(text)))
+
+
+def _repeat_times(settings: CertificateSettings, text: str) -> CertificateSettings:
+    if int(text) < 0:
+        raise ValueError("at least 0")
+    return replace(settings, cert_signing_repeat_times=int(text))
+
+
+ORGANIZATION_LENGTH = 64
+CERTIFICATE_SETTINGS = {
+    "OrganizationName": CertificateSetting("string", lambda s: s.organization, _organization),
+    "CertSigningWaitMinimum": CertificateSetting(
+        "integer", lambda s: str(round(s.cert_signing_wait_minimum_s)), _wait_minimum
+    ),
+    "CertSigningRepeatTimes": CertificateSetting(
+        "integer", lambda s: str(s.cert_signing_repeat_times), _repeat_times
+    ),
+}
+
+
+def _setting_key(variable: str) -> str:
+    return f"SecurityCtrlr.{variable}"
+
+
+class CertificateSettingsInForce:
+    """The [certificates] settings that apply: the config file's, with the CSMS's changes on
+    top (kept in the station's overrides; the later change wins)."""
+
+    def __init__(self, file: CertificateSettings, overrides: Overrides) -> None:
+        self._file = file
+        self._overrides = overrides
+        self.current = file
+        for variable, setting in CERTIFICATE_SETTINGS.items():
+            file_value = setting.read(file)
+            value = overrides.effective(_setting_key(variable), file_value)
+            with contextlib.suppress(ValueError):  # the file's applies
+                self.current = setting.change(self.current, value)
+        self._listeners: list[Callable[[CertificateSettings], None]] = []
+
+    def on_change(self, listener: Callable[[CertificateSettings], None]) -> None:
+        self._listeners.append(listener)
+
+    def variables(self, record: RecordSecurityEvent) -> list[tuple[VariableSpec, Binding]]:
+        def binding(variable: str, setting: CertificateSetting) -> Binding:
+            def write(text: str) -> str:
+                try:
+                    changed = setting.change(self.current, text)
+                except ValueError:
+                    return "Rejected"
+                self._overrides.set(_setting_key(variable), text, setting.read(self._file))
+                self.current = changed
+                for listener in self._listeners:
+                    listener(changed)
+                record(
+                    "ReconfigurationOfSecurityParameters",
+                    f"SecurityCtrlr.{variable} set to {text!r} by the CSMS",
+                )
+                return "Accepted"
+
+            return Binding(lambda: setting.read(self.current), write)
+
+        return [
+            (
+                VariableSpec(
+                    "SecurityCtrlr",
+                    variable,
+                    "ReadWrite",
+                    setting.data_type,
+                    "s" if variable == "CertSigningWaitMinimum" else None,
+                    persistent=True,
+                ),
+                binding(variable, setting),
+            )
+            for variable, setting in CERTIFICATE_SETTINGS.items()
+        ]
+
+
 def security_variables(lc: LocalController) -> list[tuple[VariableSpec, Binding]]:
     """SecurityCtrlr's settings beside Identity and SecurityProfile: the password the CSMS
-    rotates; with [certificates], what the LC's certificate requests and trust store use."""
+    rotates; with [certificates], what the LC's certificate requests use and how many CA
+    certificates it holds."""
     station = lc.config.station
     assert lc.station is not None and station is not None
-    rows = [password_variable(lc.station, BasicAuthPassword(station), lc.security.events.record)]
-    managed, store = lc.config.certificates, lc.trust_store
-    if managed is not None and store is not None:
-        rows += [
-            (VariableSpec("SecurityCtrlr", "OrganizationName"), constant(managed.organization)),
+    record = lc.security.events.record
+    rows = [password_variable(lc.station, BasicAuthPassword(station), record)]
+    in_force, store = lc.certificate_settings, lc.trust_store
+    if in_force is not None and store is not None:
+        rows += in_force.variables(record)
+        rows.append(
             (
                 VariableSpec("SecurityCtrlr", "CertificateEntries", data_type="integer"),
                 Binding(lambda: str(sum(len(store.installed(kind)) for kind in ROOT_TYPES))),
-            ),
-            (
-                VariableSpec(
-                    "SecurityCtrlr", "CertSigningWaitMinimum", data_type="integer", unit="s"
-                ),
-                constant(str(round(managed.cert_signing_wait_minimum_s))),
-            ),
-            (
-                VariableSpec("SecurityCtrlr", "CertSigningRepeatTimes", data_type="integer"),
-                constant(str(managed.cert_signing_repeat_times)),
-            ),
-        ]
+            )
+        )
     return rows

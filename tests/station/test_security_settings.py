@@ -1,0 +1,81 @@
+"""SecurityCtrlr's settings on the LC's own link: the PyPI-ocpp CSMS reads them, changes the
+organization name its next certificate request carries and the request's resend timers, and
+the changes are in the security log and survive a restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from ocpp.v201 import call as call201
+
+from tests.certificates.ca import TestCa, pem
+from tests.peers import wait_until
+from tests.station.csms_for_lc import CsmsForLc, accepted_lc, station_config
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _config(csms: CsmsForLc, tmp_path: Path) -> dict[str, Any]:
+    config = station_config(csms, tmp_path)
+    config["certificates"] = {"folder": str(tmp_path / "certificates"), "organization": "Test CSO"}
+    return config
+
+
+def _item(variable: str, **value: str) -> dict[str, Any]:
+    return {"component": {"name": "SecurityCtrlr"}, "variable": {"name": variable}, **value}
+
+
+async def _read(csms: CsmsForLc, *variables: str) -> list[str | None]:
+    got = await csms.station.call(
+        call201.GetVariables(get_variable_data=[_item(v) for v in variables])
+    )
+    return [result.get("attribute_value") for result in got.get_variable_result]
+
+
+async def _set(csms: CsmsForLc, **values: str) -> list[str]:
+    items = [_item(variable, attribute_value=value) for variable, value in values.items()]
+    answer = await csms.station.call(call201.SetVariables(set_variable_data=items))
+    return [result["attribute_status"] for result in answer.set_variable_result]
+
+
+async def test_the_csms_reads_and_changes_the_security_settings_and_they_stay(
+    csms: CsmsForLc, tmp_path: Path
+) -> None:
+    async with accepted_lc(_config(csms, tmp_path)) as (lc, _link):
+        names = ("OrganizationName", "SecurityProfile", "CertificateEntries")
+        assert await _read(csms, *names) == ["Test CSO", "1", "0"]
+        assert await _read(csms, "CertSigningWaitMinimum", "CertSigningRepeatTimes") == ["60", "3"]
+        statuses = await _set(
+            csms,
+            OrganizationName="New CSO",
+            CertSigningRepeatTimes="5",
+            CertSigningWaitMinimum="0",  # below 1 s
+            SecurityProfile="3",  # only SetNetworkProfile changes it
+        )
+        assert statuses == ["Accepted", "Accepted", "Rejected", "Rejected"]
+        install = call201.InstallCertificate(
+            certificate_type="CSMSRootCertificate", certificate=pem(TestCa("CSO Root").root)
+        )
+        assert (await csms.station.call(install)).status == "Accepted"
+        assert await _read(csms, "CertificateEntries") == ["1"]
+        # The next certificate request carries the new organization name.
+        trigger = call201.TriggerMessage(requested_message="SignChargingStationCertificate")
+        assert (await csms.station.call(trigger)).status == "Accepted"
+        await wait_until(lambda: len(csms.csrs) == 1, 20, "the LC's SignCertificate")
+        csr = x509.load_pem_x509_csr(csms.csrs[0].encode("ascii"))
+        [organization] = csr.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+        assert organization.value == "New CSO"
+        changes = [
+            e.tech_info
+            for e in lc.security.events.log.events
+            if e.type == "ReconfigurationOfSecurityParameters"
+        ]
+        assert len(changes) == 2 and "OrganizationName" in changes[0]
+        assert lc.certificate_settings is not None
+        assert lc.certificate_settings.current.cert_signing_repeat_times == 5
+    async with accepted_lc(_config(csms, tmp_path)) as (_lc, _link):
+        assert await _read(csms, "OrganizationName", "CertSigningRepeatTimes") == ["New CSO", "5"]
