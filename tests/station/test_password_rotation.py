@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
@@ -21,6 +22,7 @@ from websockets.http11 import Request, Response
 from station.link import StationLink
 from station.session import LinkState
 from tests.peers import wait_until
+from tests.station.csms16_for_lc import CsmsForLc16
 from tests.station.csms_for_lc import IDENTITY, CsmsForLc, accepted_lc, running_csms, station_config
 
 pytestmark = pytest.mark.timeout(60)
@@ -45,6 +47,13 @@ class BasicAuthCsms(CsmsForLc):
         if user == IDENTITY and password in self.passwords:
             return None
         return ws.respond(HTTPStatus.UNAUTHORIZED, "bad credentials\n")
+
+
+@dataclass
+class BasicAuthCsms16(BasicAuthCsms, CsmsForLc16):
+    """A 1.6 CSMS checking Basic auth the same way."""
+
+    subprotocol: str = "ocpp1.6"  # BasicAuthCsms's fields would give CsmsForLc's
 
 
 @pytest.fixture
@@ -77,7 +86,7 @@ def _modes_of_files_holding(folder: Path, secret: str) -> list[int]:
 
 
 async def _reconnected(csms: BasicAuthCsms, link: StationLink, connections: int) -> None:
-    await wait_until(lambda: len(csms.stations) > connections, 10, "a new connection")
+    await wait_until(lambda: len(csms.connections) > connections, 10, "a new connection")
     await wait_until(lambda: link.session.state is LinkState.ACCEPTED, 10, "Accepted again")
 
 
@@ -157,3 +166,20 @@ async def test_a_password_the_site_manager_changes_in_the_config_file_wins(
     csms.passwords = {edited}
     async with accepted_lc(station_config(csms, tmp_path, password=edited)):
         assert csms.presented[-1] == edited
+
+
+async def test_a_16_csms_rotates_the_password_as_authorization_key(tmp_path: Path) -> None:
+    async with (
+        running_csms(BasicAuthCsms16()) as csms,
+        accepted_lc(station_config(csms, tmp_path, password=OLD, ocpp_version="1.6")) as (
+            _lc,
+            link,
+        ),
+    ):
+        csms.passwords = {NEW}
+        change = call16.ChangeConfiguration(key="AuthorizationKey", value=NEW)
+        assert (await csms.station16.call(change)).status == "Accepted"
+        await _reconnected(csms, link, 1)
+        assert csms.presented == [OLD, NEW]
+        got = await csms.station16.call(call16.GetConfiguration(key=["AuthorizationKey"]))
+        assert got.configuration_key == [{"key": "AuthorizationKey", "readonly": False}]
