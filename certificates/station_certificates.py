@@ -43,6 +43,7 @@ def renewal_settings(settings: CertificateSettings, identity: str) -> RenewalSet
         settings.cert_signing_wait_minimum_s,
         settings.cert_signing_repeat_times,
         settings.renew_days,
+        settings.max_certificate_chain_size,
     )
 
 

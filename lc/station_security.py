@@ -15,11 +15,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from certificates.config import CertificateSettings
+from certificates.config import MAX_CHAIN_SIZE, CertificateSettings
 from certificates.trust_store import ROOT_TYPES
 from ocpp_knowledge.security_events import RecordSecurityEvent
 from station.config import StationConfig, valid_password
-from station.device_model import Binding, VariableSpec
+from station.device_model import Binding, VariableSpec, constant
 from station.link import StationLink
 from station.overrides import Overrides
 
@@ -110,6 +110,13 @@ def _repeat_times(settings: CertificateSettings, text: str) -> CertificateSettin
     return replace(settings, cert_signing_repeat_times=int(text))
 
 
+def _max_chain_size(settings: CertificateSettings, text: str) -> CertificateSettings:
+    if not 1 <= int(text) <= MAX_CHAIN_SIZE:
+        raise ValueError(f"1 to {MAX_CHAIN_SIZE}")
+    return replace(settings, max_certificate_chain_size=int(text))
+
+
+ROOT_CHECK = "AdditionalRootCertificateCheck"
 ORGANIZATION_LENGTH = 64
 CERTIFICATE_SETTINGS = {
     "OrganizationName": CertificateSetting("string", lambda s: s.organization, _organization),
@@ -118,6 +125,9 @@ CERTIFICATE_SETTINGS = {
     ),
     "CertSigningRepeatTimes": CertificateSetting(
         "integer", lambda s: str(s.cert_signing_repeat_times), _repeat_times
+    ),
+    "MaxCertificateChainSize": CertificateSetting(
+        "integer", lambda s: str(s.max_certificate_chain_size), _max_chain_size
     ),
 }
 
@@ -190,10 +200,17 @@ def security_variables(lc: LocalController) -> list[tuple[VariableSpec, Binding]
     in_force, store = lc.certificate_settings, lc.trust_store
     if in_force is not None and store is not None:
         rows += in_force.variables(record)
-        rows.append(
+        rows += [
             (
                 VariableSpec("SecurityCtrlr", "CertificateEntries", data_type="integer"),
                 Binding(lambda: str(sum(len(store.installed(kind)) for kind in ROOT_TYPES))),
-            )
-        )
+            ),
+            # M05's check of a new root against a fallback one: the LC does not make it.
+            (
+                VariableSpec(
+                    "SecurityCtrlr", "AdditionalRootCertificateCheck", data_type="boolean"
+                ),
+                constant("false"),
+            ),
+        ]
     return rows

@@ -48,7 +48,13 @@ async def test_the_csms_reads_and_changes_the_security_settings_and_they_stay(
     async with accepted_lc(_config(csms, tmp_path)) as (lc, _link):
         names = ("OrganizationName", "SecurityProfile", "CertificateEntries")
         assert await _read(csms, *names) == ["Test CSO", "1", "0"]
-        assert await _read(csms, "CertSigningWaitMinimum", "CertSigningRepeatTimes") == ["60", "3"]
+        assert await _read(
+            csms,
+            "CertSigningWaitMinimum",
+            "CertSigningRepeatTimes",
+            "MaxCertificateChainSize",
+            "AdditionalRootCertificateCheck",
+        ) == ["60", "3", "10000", "false"]
         statuses = await _set(
             csms,
             OrganizationName="New CSO",
@@ -57,8 +63,9 @@ async def test_the_csms_reads_and_changes_the_security_settings_and_they_stay(
             SecurityProfile="3",  # only SetNetworkProfile changes it
         )
         assert statuses == ["Accepted", "Accepted", "Rejected", "Rejected"]
+        cso = TestCa("CSO Root")
         install = call201.InstallCertificate(
-            certificate_type="CSMSRootCertificate", certificate=pem(TestCa("CSO Root").root)
+            certificate_type="CSMSRootCertificate", certificate=pem(cso.root)
         )
         assert (await csms.station.call(install)).status == "Accepted"
         assert await _read(csms, "CertificateEntries") == ["1"]
@@ -69,12 +76,22 @@ async def test_the_csms_reads_and_changes_the_security_settings_and_they_stay(
         csr = x509.load_pem_x509_csr(csms.csrs[0].encode("ascii"))
         [organization] = csr.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
         assert organization.value == "New CSO"
+        # A02.FR.16: a chain longer than MaxCertificateChainSize is refused; the request
+        # stays pending, and the same chain fits once the limit is raised again.
+        chain = cso.chain_pem(cso.sign(csr))
+        assert await _set(csms, MaxCertificateChainSize="0") == ["Rejected"]
+        assert await _set(csms, MaxCertificateChainSize="10001") == ["Rejected"]
+        assert await _set(csms, MaxCertificateChainSize="100") == ["Accepted"]
+        signed = call201.CertificateSigned(certificate_chain=chain)
+        assert (await csms.station.call(signed)).status == "Rejected"
+        assert await _set(csms, MaxCertificateChainSize="10000") == ["Accepted"]
+        assert (await csms.station.call(signed)).status == "Accepted"
         changes = [
             e.tech_info
             for e in lc.security.events.log.events
             if e.type == "ReconfigurationOfSecurityParameters"
         ]
-        assert len(changes) == 2 and "OrganizationName" in changes[0]
+        assert len(changes) == 5 and "OrganizationName" in changes[0]
         assert lc.certificate_settings is not None
         assert lc.certificate_settings.current.cert_signing_repeat_times == 5
     async with accepted_lc(_config(csms, tmp_path)) as (_lc, _link):
