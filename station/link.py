@@ -197,7 +197,14 @@ class StationLink:
     ) -> None:
         if self._plan.connected():
             self.session.register_anew()  # B10.FR.10: another CSMS, perhaps
+        before = self.network.active.security_profile
         self.network.connected_with(slot)
+        if profile.security_profile != before:
+            self.record_security_event(
+                "ReconfigurationOfSecurityParameters",
+                f"security profile {before} -> {profile.security_profile} "
+                f"(network profile slot {slot})",
+            )
         self.session.use_message_timeout(profile.message_timeout_s)
         self.slot_in_use, self._ws = slot, ws
         try:

@@ -4,6 +4,7 @@ the changes are in the security log and survive a restart."""
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,10 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from ocpp.v201 import call as call201
 
+from station.session import LinkState
 from tests.certificates.ca import TestCa, pem
 from tests.peers import wait_until
-from tests.station.csms_for_lc import CsmsForLc, accepted_lc, station_config
+from tests.station.csms_for_lc import CsmsForLc, accepted_lc, running_csms, station_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -96,3 +98,49 @@ async def test_the_csms_reads_and_changes_the_security_settings_and_they_stay(
         assert lc.certificate_settings.current.cert_signing_repeat_times == 5
     async with accepted_lc(_config(csms, tmp_path)) as (_lc, _link):
         assert await _read(csms, "OrganizationName", "CertSigningRepeatTimes") == ["New CSO", "5"]
+
+
+async def test_moving_to_a_network_profile_of_another_security_profile_is_logged(
+    csms: CsmsForLc, tmp_path: Path
+) -> None:
+    """SecurityProfile changes through SetNetworkProfile only: from 1 (ws:// with a password)
+    to 2 (wss:// with the password) once the CSMS puts the new slot first."""
+    cso = TestCa("CSO Root")
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(*cso.issue_server(tmp_path))
+    (tmp_path / "csms-ca.pem").write_text(pem(cso.root))
+    async with running_csms(CsmsForLc(ssl_context=tls)) as tls_csms:
+        config = station_config(csms, tmp_path, password="a-password-of-20-chars")
+        # The TLS settings of the LC's links towards a wss:// CSMS (profile 2: no certificate).
+        config["router"]["upstream_url"] = f"wss://127.0.0.1:{tls_csms.port}"
+        config["router"]["upstream_tls"] = {"ca": str(tmp_path / "csms-ca.pem")}
+        async with accepted_lc(config) as (lc, link):
+            assert await _read(csms, "SecurityProfile") == ["1"]
+            data = {
+                "ocpp_version": "OCPP20",
+                "ocpp_transport": "JSON",
+                "ocpp_csms_url": f"wss://127.0.0.1:{tls_csms.port}/ocpp",
+                "message_timeout": 30,
+                "security_profile": 2,
+                "ocpp_interface": "Wired0",
+            }
+            profile = call201.SetNetworkProfile(configuration_slot=2, connection_data=data)
+            assert (await csms.station.call(profile)).status == "Accepted"
+            priority = {
+                "component": {"name": "OCPPCommCtrlr"},
+                "variable": {"name": "NetworkConfigurationPriority"},
+                "attribute_value": "2,1",
+            }
+            await csms.station.call(call201.SetVariables(set_variable_data=[priority]))
+            await wait_until(
+                lambda: tls_csms.stations and link.session.state is LinkState.ACCEPTED,
+                20,
+                "Accepted over TLS",
+            )
+            assert await _read(tls_csms, "SecurityProfile") == ["2"]
+            changes = [
+                e.tech_info
+                for e in lc.security.events.log.events
+                if e.type == "ReconfigurationOfSecurityParameters"
+            ]
+            assert changes == ["security profile 1 -> 2 (network profile slot 2)"]
