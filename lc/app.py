@@ -33,7 +33,11 @@ from lc.site_view import SiteView
 from lc.station_certificates import CertificatesAtCsms
 from lc.station_firmware import wire_firmware
 from lc.station_model import answer_device_model, device_model, effective_balancer, site_limit
-from lc.station_security import BasicAuthPassword, CertificateSettingsInForce
+from lc.station_security import (
+    BasicAuthPassword,
+    CertificateSettingsInForce,
+    report_trust_changes,
+)
 from lc.status_page import SecurityStatus, StationStatus, StatusSnapshot, render
 from modbus.reader import MeterReader
 from router.frames import OcppVersion
@@ -206,6 +210,7 @@ class LocalController:
             configured_certificate=self._configured_upstream_certificate,
         )
         at_csms.wire()
+        report_trust_changes(link, self.security.events.record)
         in_force.on_change(at_csms.certificates.use_settings)
 
     def _configured_upstream_certificate(self) -> Path | None:

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from certificates.config import MAX_CHAIN_SIZE, CertificateSettings
 from certificates.trust_store import ROOT_TYPES
 from ocpp_knowledge.security_events import RecordSecurityEvent
 from station.config import StationConfig, valid_password
 from station.device_model import Binding, VariableSpec, constant
-from station.link import StationLink
+from station.link import Handler, StationLink
 from station.overrides import Overrides
 
 if TYPE_CHECKING:
@@ -214,3 +215,22 @@ def security_variables(lc: LocalController) -> list[tuple[VariableSpec, Binding]
             ),
         ]
     return rows
+
+
+def report_trust_changes(link: StationLink, record: RecordSecurityEvent) -> None:
+    """An installed or deleted CA certificate changes whom the LC trusts: a security parameter
+    (A04 ReconfigurationOfSecurityParameters). Wraps the registered handlers."""
+    for action in ("InstallCertificate", "DeleteCertificate"):
+        link.register(action, _reported(action, link.handlers[action], record))
+
+
+def _reported(action: str, handler: Handler, record: RecordSecurityEvent) -> Handler:
+    async def handle(payload: dict[str, Any]) -> dict[str, Any]:
+        result = handler(payload)
+        response = await result if inspect.isawaitable(result) else result
+        if response.get("status") == "Accepted":
+            kind = payload.get("certificateType", "a certificate by its hash data")
+            record("ReconfigurationOfSecurityParameters", f"{action}: {kind}")
+        return response
+
+    return handle

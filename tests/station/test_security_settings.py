@@ -93,7 +93,8 @@ async def test_the_csms_reads_and_changes_the_security_settings_and_they_stay(
             for e in lc.security.events.log.events
             if e.type == "ReconfigurationOfSecurityParameters"
         ]
-        assert len(changes) == 5 and "OrganizationName" in changes[0]
+        assert len(changes) == 6 and "OrganizationName" in changes[0]
+        assert "InstallCertificate: CSMSRootCertificate" in changes
         assert lc.certificate_settings is not None
         assert lc.certificate_settings.current.cert_signing_repeat_times == 5
     async with accepted_lc(_config(csms, tmp_path)) as (_lc, _link):
