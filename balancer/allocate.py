@@ -113,11 +113,16 @@ class Allocation:
     cap - margin on their own, whatever it does with the others."""
     panel_headroom: Mapping[str, PhaseValues] = field(default_factory=dict)
     """Per panel and site phase, fuse - margin - its measured base load; empty in safe mode."""
+    steered_room: tuple[float, ...] = ()
+    """What the EVSEs the LC limits may draw together, A per phase resource of FuseTree (the
+    headroom less what the others may draw at their maximum); the power budget's place is inf.
+    Empty in safe mode."""
 
 
 @dataclass(frozen=True, slots=True)
-class _Tree:
-    """The panels as resources: where each one's three start, and the path up from each."""
+class FuseTree:
+    """The fuses as resources: the site phases, the power budget, then each panel's three
+    phases; where each panel's three start, and the path up from each."""
 
     panels: tuple[PanelState, ...]
     first_resource: Mapping[str, int]
@@ -127,7 +132,7 @@ class _Tree:
     """resources() by (panel, site phases): many EVSEs share them."""
 
     @classmethod
-    def of(cls, panels: tuple[PanelState, ...]) -> _Tree:
+    def of(cls, panels: tuple[PanelState, ...]) -> FuseTree:
         first_resource: dict[str, int] = {}
         path: dict[str, tuple[str, ...]] = {}
         for index, panel in enumerate(panels):  # parents come before their children
@@ -195,7 +200,7 @@ def check_safe_currents_fit(
     """
     evses = tuple(evses)
     problems = _safe_overdraw("", phase_cap, margin, evses)
-    tree = _Tree.of(panels)
+    tree = FuseTree.of(panels)
     for panel in panels:
         below = tree.below(evses, panel.name)
         problems += _safe_overdraw(f"panel {panel.name} ", panel.site_fuse(), margin, below)
@@ -253,7 +258,7 @@ def _safe_allocation(state: SiteState) -> Allocation:
             limits[evse.evse_id] = 0.0
     # What the LC cannot limit is planned first, at its maximum; the rest shares what is left.
     unlimited = [evse for evse in sessions if not evse.obeys]
-    tree = _Tree.of(state.panels)
+    tree = FuseTree.of(state.panels)
     left = [
         limit - drawn
         for limit, drawn in zip(
@@ -314,7 +319,7 @@ def _balanced_allocation(state: SiteState, reading: MeterReading) -> Allocation:
     if state.power_cap_kw is not None:
         power_headroom_w = state.power_cap_kw * 1000 - _watts(base, voltages)
 
-    tree = _Tree.of(state.panels)
+    tree = FuseTree.of(state.panels)
     unmetered = {panel.name for panel in state.panels if state.panel_meter_is_stale(panel)}
     limits: dict[str, float] = {}
     paused: dict[str, PauseReason] = {}
@@ -365,6 +370,9 @@ def _balanced_allocation(state: SiteState, reading: MeterReading) -> Allocation:
         rooms = [room for panel in tree.panels for room in panel_headroom[panel.name]]
         capacity.extend(room - load for room, load in zip(rooms, fixed_by_resource, strict=True))
     overloaded = [free < -_EPSILON for free in capacity]
+    steered_room = tuple(
+        math.inf if resource == _POWER else free for resource, free in enumerate(capacity)
+    )
 
     claims.sort(key=partial(_turn_order, state.now, state.rotation_period_s))
     for _, tier in groupby(claims, key=lambda claim: claim.evse.priority):
@@ -389,10 +397,13 @@ def _balanced_allocation(state: SiteState, reading: MeterReading) -> Allocation:
         planned_power_kw=_watts(planned, voltages) / 1000,
         power_headroom_kw=None if power_headroom_w is None else power_headroom_w / 1000,
         panel_headroom=panel_headroom,
+        steered_room=steered_room,
     )
 
 
-def _panel_headroom(state: SiteState, tree: _Tree, unmetered: set[str]) -> dict[str, PhaseValues]:
+def _panel_headroom(
+    state: SiteState, tree: FuseTree, unmetered: set[str]
+) -> dict[str, PhaseValues]:
     """Fuse - margin - base load per panel and site phase.
 
     The base load is what a panel's sub-meter sees beyond its EVSEs. A panel without a (fresh)
@@ -431,7 +442,7 @@ def _base_load(evses: Iterable[EvseState], site_currents: PhaseValues) -> PhaseV
             measured = evse.measured[charger_phase]
             if measured is not None:
                 managed[site_phase - 1].append(abs(measured))
-            elif evse.session is SessionState.CHARGING and charger_phase < evse.phases_in_use:
+            elif evse.session is SessionState.CHARGING and site_phase in evse.site_phases:
                 managed[site_phase - 1].append(evse.allocated)
     return _per_phase(
         max(0.0, abs(site) - math.fsum(ours))
@@ -529,7 +540,7 @@ def _water_fill(claims: list[_Claim], capacity: list[float]) -> None:
 
 
 def _loads(
-    evse: EvseState, voltages: PhaseValues, tree: _Tree, *, with_power: bool
+    evse: EvseState, voltages: PhaseValues, tree: FuseTree, *, with_power: bool
 ) -> tuple[tuple[int, float], ...]:
     resources = tree.resources(evse)
     phase_count = len(evse.site_phases)

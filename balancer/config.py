@@ -53,6 +53,11 @@ class ChargerSettings:
     # False: known to ignore charging profiles; planned at max_current, in the meter-loss check too
     controllable: bool = True
     panel: str | None = None  # the distribution panel it hangs from; None: the grid connection
+    # Another Local Controller (a sub-board's): one charger whose EVSE 0 is its whole site,
+    # its demand its own MeterValues on EVSE 0, limited with ChargingStationMaxProfile.
+    local_controller: bool = False
+    # With local_controller: the chargers behind it, which it balances (this LC relays them).
+    chargers_behind: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +98,10 @@ class BalancerConfig:
     """The distribution panels, parents before children."""
     warnings: tuple[str, ...] = ()
     """What is allowed but probably not meant, for check-config and the log."""
+
+    def behind_local_controller(self, identity: str) -> bool:
+        """The charger hangs behind another LC, which balances it: this one leaves it alone."""
+        return any(identity in charger.chargers_behind for charger in self.chargers)
 
     def charger(self, identity: str) -> ChargerSettings:
         """A charger's settings, its phase rotation given in site phases."""
@@ -222,7 +231,9 @@ def charger_currents_problem(charger: ChargerSettings) -> tuple[str, str] | None
     return None
 
 
-def _charger(table: Table, identity: str, defaults: ChargerSettings) -> ChargerSettings:
+def _charger(
+    table: Table, identity: str, defaults: ChargerSettings, listed: bool = True
+) -> ChargerSettings:
     max_current = table.number("max_current_a", defaults.max_current_a, minimum=6, maximum=1000)
     low, high = MIN_CURRENT_RANGE_A
     min_current = table.number("min_current_a", defaults.min_current_a, minimum=low, maximum=high)
@@ -245,8 +256,27 @@ def _charger(table: Table, identity: str, defaults: ChargerSettings) -> ChargerS
     if problem is not None:
         key, why = problem
         raise ConfigError(f"{table.key(key)}: {why}")
+    if listed:  # a key of [[chargers]] only: not of the unlisted chargers' defaults
+        settings = _local_controller(table, settings)
     table.finish()
     return settings
+
+
+def _local_controller(table: Table, settings: ChargerSettings) -> ChargerSettings:
+    local_controller = table.boolean("local_controller", False)
+    behind = table.raw("chargers_behind", [])
+    if not isinstance(behind, list) or (behind and not local_controller):
+        raise ConfigError(
+            f"{table.key('chargers_behind')}: a list of charger identities, "
+            "only with local_controller = true"
+        )
+    if local_controller and settings.evses != 1:
+        raise ConfigError(f"{table.key('evses')}: a local controller is one EVSE (its EVSE 0)")
+    identities = tuple(
+        charger_identity(f"{table.key('chargers_behind')}[{index}]", identity)
+        for index, identity in enumerate(behind)
+    )
+    return replace(settings, local_controller=local_controller, chargers_behind=identities)
 
 
 def _loop(table: Table) -> LoopSettings:
@@ -284,7 +314,7 @@ def parse_balancer_config(root: Table) -> BalancerConfig | None:
     site = root.table("site")
     balancer = root.table("balancer", {})
     unlisted = _charger(
-        balancer.table("unlisted_chargers", {}), "*", ChargerSettings("*", 16.0, 0.0)
+        balancer.table("unlisted_chargers", {}), "*", ChargerSettings("*", 16.0, 0.0), False
     )
     panels = order_tree(_panel(table) for table in root.tables("panels"))
     chargers = [
@@ -295,6 +325,10 @@ def parse_balancer_config(root: Table) -> BalancerConfig | None:
     duplicates = sorted({i for i in identities if identities.count(i) > 1})
     if duplicates:
         raise ConfigError(f"chargers: identity {duplicates[0]!r} is listed twice")
+    behind = {i for charger in chargers for i in charger.chargers_behind}
+    if behind & set(identities):
+        listed = sorted(behind & set(identities))[0]
+        raise ConfigError(f"chargers: {listed!r} is behind a local controller: not listed too")
     phase_cap = _phase_values(site, "phase_cap_a")
     config = BalancerConfig(
         phase_cap_a=phase_cap,

@@ -25,7 +25,7 @@ from typing import Any
 
 from prometheus_client import Gauge
 
-from balancer.allocate import Allocation, Mode, allocate
+from balancer.allocate import Allocation, FuseTree, Mode, allocate
 from balancer.config import BalancerConfig
 from balancer.history import SiteHistory, SiteSample
 from balancer.metrics import BalancerMetrics
@@ -42,9 +42,17 @@ from balancer.profiles import (
     session_query,
     set_charging_profile,
 )
-from balancer.ramp import Commanded, Step, Turns, fit_into_headroom, next_limit, next_turns
+from balancer.ramp import (
+    Commanded,
+    Step,
+    Turns,
+    above_margin,
+    fit_into_headroom,
+    next_limit,
+    next_turns,
+)
 from balancer.setup import Attempt, SetUps, Stage
-from balancer.site import MeterReading, PhaseValues, SessionState, SiteState
+from balancer.site import MeterReading, SessionState, SiteState
 from balancer.site_cap import CapSource, SiteCap, site_cap
 from balancer.station_max import (
     Answer,
@@ -100,6 +108,8 @@ class LoadBalancer:
         self.model = SiteModel(config, self._clock)
         # The CSMS's limit on the whole site at a wall time (A per phase); None: it sets none.
         self.csms_limit_a: Callable[[datetime], float | None] = lambda _now: None
+        # An EMS's limit from outside OCPP at a wall time (A per phase); None: it sets none.
+        self.external_limit_a: Callable[[datetime], float | None] = lambda _now: None
         self.cap = site_cap(config.phase_cap_a, None)  # re-evaluated every period
         self.commanded: dict[str, Commanded] = {}  # what the ramp decided, sent or not
         # Limits the charger accepted, and when: what is shown, and what obedience is judged by.
@@ -126,8 +136,13 @@ class LoadBalancer:
     # -- events ------------------------------------------------------------------------------
 
     def _on_event(self, event: ev.Event) -> None:
+        if self.config.behind_local_controller(event.identity):
+            return  # the LC in front of it balances it
         self.model.handle(event)
         if isinstance(event, ev.ChargerConnected):
+            if self.model.is_local_controller(event.identity):
+                # It takes no Tx profile (it has no EVSE of its own): its site's maximum only.
+                self.station_max.add(event.identity)
             self.capabilities.pop(event.identity, None)
             # A reconnect (often a reboot or a firmware update) gets a fresh start: its setup
             # flags it again if it still refuses profiles, and the meter if it overdraws.
@@ -318,9 +333,12 @@ class LoadBalancer:
         state = self.site_state(now, reading, by_panel)
         allocation = allocate(state)
         self.last_allocation = allocation
-        urgent = reading is not None and any(
-            current > cap - self.config.margin_a
-            for current, cap in zip(reading.currents, self.cap.phase_cap_a, strict=True)
+        self.panel_loads = panel_loads(state, allocation.panel_headroom)
+        urgent = above_margin(
+            None if reading is None else reading.currents,
+            self.cap.phase_cap_a,
+            self.panel_loads,
+            self.config.margin_a,
         )
         self._command(allocation, state, now, urgent)
         self._check_obedience(now)
@@ -394,20 +412,22 @@ class LoadBalancer:
         loop = self.config.loop
         steps: dict[str, Step] = {}
         # Those the LC cannot limit are in the budget at their maximum already.
-        phases = {evse.evse_id: evse.site_phases for evse in state.evses if evse.obeys}
+        tree = FuseTree.of(state.panels)
+        fuses = {evse.evse_id: tree.resources(evse) for evse in state.evses if evse.obeys}
         for key, record in self.model.evses.items():
-            if record.transaction_id is None or key not in allocation.limits:
+            in_session = record.transaction_id is not None
+            if not (in_session or self.model.is_local_controller(record.identity)):
+                continue
+            if key not in allocation.limits:
                 continue
             target = allocation.limits[key]
             previous = self.commanded.get(key)
             min_current = self.model.chargers[record.identity].settings.min_current_a
             limit = next_limit(target, previous, min_current, now, loop, urgent)
-            steps[key] = Step(limit, target, previous, phases.get(key, ()))
+            steps[key] = Step(limit, target, previous, fuses.get(key, ()))
         limits = {key: step.proposed for key, step in steps.items()}
-        if allocation.headroom is not None:  # balancing on a fresh reading: no self-made overshoot
-            limits = fit_into_headroom(
-                steps, self._steered_budget(allocation.headroom, state), now, loop.reaction_time_s
-            )
+        if allocation.steered_room:  # balancing on a fresh reading: no self-made overshoot
+            limits = fit_into_headroom(steps, allocation.steered_room, now, loop.reaction_time_s)
         for key, limit in limits.items():
             previous = steps[key].previous
             if previous is not None and limit == previous.limit:
@@ -419,16 +439,6 @@ class LoadBalancer:
             self._refreshed_at[key] = now
             self._dispatch(self.model.evses[key], limit)
         self._turns = next_turns(self._turns, limits, set(limits), now)
-
-    @staticmethod
-    def _steered_budget(headroom: PhaseValues, state: SiteState) -> PhaseValues:
-        """What the EVSEs the LC limits may draw: the headroom, less the others' maximum."""
-        budget = list(headroom)
-        for evse in state.evses:
-            if not evse.obeys and evse.session is not SessionState.IDLE:
-                for phase in evse.site_phases:
-                    budget[phase - 1] -= evse.max_current
-        return budget[0], budget[1], budget[2]
 
     def _dispatch(self, record: EvseRecord, limit: float) -> None:
         charger = self.model.chargers[record.identity]
@@ -456,9 +466,11 @@ class LoadBalancer:
         self._tasks.spawn(self._send_limit(record, target), "send-limit")
 
     async def _send_limit(self, record: EvseRecord, target: ProfileTarget) -> None:
-        """Send a dynamic limit; a rejected TxProfile switches the charger to its maximum."""
+        """Send a dynamic limit; a rejected TxProfile switches the charger to its maximum. It
+        waits only `setup_timeout_s`: every call of the CSMS to this charger, and the charger's
+        next limit (perhaps a cut), queue behind it."""
         transaction = record.transaction_id
-        answer = await self._send(record.identity, target)
+        answer = await self._send(record.identity, target, self.config.loop.setup_timeout_s)
         if answer is Answer.ACCEPTED and self.model.evses.get(record.key) is record:
             self.in_force[record.key] = Commanded(target.limit_a, self._clock())
         if answer is not Answer.REFUSED:
@@ -593,7 +605,6 @@ class LoadBalancer:
         if allocation.headroom is not None:
             for phase, headroom in enumerate(allocation.headroom, start=1):
                 metrics.headroom.labels(f"L{phase}").set(headroom)
-        self.panel_loads = panel_loads(state, allocation.panel_headroom)
         for panel in self.panel_loads:
             for phase, fuse in enumerate(panel.fuse, start=1):
                 metrics.panel_fuse.labels(panel.name, f"L{phase}").set(fuse)
@@ -656,7 +667,8 @@ class LoadBalancer:
         self.model.reconfigure(config)
 
     def _site_cap(self) -> SiteCap:
-        return site_cap(self.config.phase_cap_a, self.csms_limit_a(datetime.now(UTC)))
+        now = datetime.now(UTC)
+        return site_cap(self.config.phase_cap_a, self.csms_limit_a(now), self.external_limit_a(now))
 
     async def stop(self) -> None:
         await self._tasks.stop()

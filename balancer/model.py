@@ -27,6 +27,8 @@ from router.frames import OcppVersion
 _IN_USE = ("Charging", "SuspendedEV", "SuspendedEVSE", "Occupied")
 # A session that draws more than this is charging, whatever its status said.
 _DRAWING_A = 1.0
+# Beside a phase that draws, one carrying no more than this is not used by the car.
+_IDLE_A = 0.5
 _NO_READINGS: ev.ChargerPhaseReadings = (None, None, None)
 # Authorized id tokens whose priority waits for their transaction, per charger: the oldest go.
 _TOKENS_KEPT = 32
@@ -54,6 +56,8 @@ class EvseRecord:
     status_at: float | None = None  # since when
     suspended: bool = False  # the CSMS refused the session's id: no energy until it ends
     csms_priority: int = 0  # the chargingPriority the CSMS gave this transaction; 0 unknown
+    # The charger phases (1..3) its session was seen drawing on: one only is a 1-phase car.
+    drawn_phases: frozenset[int] = frozenset()
 
     @property
     def key(self) -> str:
@@ -105,6 +109,8 @@ class SiteModel:
     # -- events ------------------------------------------------------------------------------
 
     def handle(self, event: ev.Event) -> None:
+        if self.config.behind_local_controller(event.identity):
+            return  # the LC in front of it balances it; its load is in that LC's readings
         if isinstance(event, ev.ChargerConnected):
             settings = self.config.charger(event.identity)
             previous = self.chargers.get(event.identity)
@@ -114,6 +120,9 @@ class SiteModel:
                 charger.provisional_ids = previous.provisional_ids
             for evse_id in range(1, settings.evses + 1):
                 self._evse(event.identity, evse_id)
+            if settings.local_controller:
+                # Its site draws whatever its chargers do, all the time: one session for ever.
+                self._evse(event.identity, 1).session = SessionState.CHARGING
         elif isinstance(event, ev.ChargerDisconnected):
             if event.identity in self.chargers:
                 self.chargers[event.identity].connected = False
@@ -141,6 +150,7 @@ class SiteModel:
                 record.measured, record.measured_at = _NO_READINGS, None
                 record.started_at = None
                 record.suspended = False
+                record.drawn_phases = frozenset()
                 record.csms_priority = 0
         elif isinstance(event, ev.EnergySuspended):
             self._evse(event.identity, event.evse_id).suspended = True
@@ -201,6 +211,7 @@ class SiteModel:
         """A session the LC did not see start (it ran before an LC restart): take it back."""
         if record.transaction_id != transaction_id:
             record.suspended = False
+            record.drawn_phases = frozenset()
             record.csms_priority = 0
             record.started_at = self._wall_clock()
             record.transaction_id = transaction_id
@@ -238,7 +249,14 @@ class SiteModel:
             record.session = state
 
     def _sampled(self, event: ev.MeterSampled) -> None:
-        if event.evse_id == 0 or all(current is None for current in event.current_a):
+        if all(current is None for current in event.current_a):
+            return
+        if event.evse_id == 0 and self.is_local_controller(event.identity):
+            # Another LC's site meter on its EVSE 0: the demand of its one EVSE here.
+            self._evse(event.identity, 1).measured = event.current_a
+            self._evse(event.identity, 1).measured_at = self._clock()
+            return
+        if event.evse_id == 0:
             return  # the whole charger's meter
         if event.evse_id:
             record: EvseRecord | None = self._evse(event.identity, event.evse_id)
@@ -253,6 +271,7 @@ class SiteModel:
                 return  # a late reading of a session that ended
             self._adopt(record, event.transaction_id)  # 1.6 MeterValues name their transaction
         record.measured, record.measured_at = event.current_a, self._clock()
+        record.drawn_phases |= phases_drawn(event.current_a)
         drawing = max((c for c in event.current_a if c is not None), default=0.0) > _DRAWING_A
         if drawing and record.transaction_id is not None:
             record.session = SessionState.CHARGING
@@ -287,6 +306,10 @@ class SiteModel:
         ]
         for profile_id in ended:
             del charger.csms_profiles[profile_id]
+
+    def is_local_controller(self, identity: str) -> bool:
+        charger = self.chargers.get(identity)
+        return charger is not None and charger.settings.local_controller
 
     # -- snapshot ----------------------------------------------------------------------------
 
@@ -356,9 +379,22 @@ class SiteModel:
                     charging_since=charging_since,
                     paused_since=paused_since,
                     panel=settings.panel,
+                    drawing_phase=next(iter(record.drawn_phases))
+                    if len(record.drawn_phases) == 1
+                    else None,
                 )
             )
         return tuple(states)
+
+
+def phases_drawn(measured: ev.ChargerPhaseReadings) -> frozenset[int]:
+    """The charger phases (1..3) a reading shows the car drawing on. Empty unless it reports all
+    three and a car draws: one phase alone is a 1-phase car only when the others are known idle.
+    """
+    known = [abs(current) for current in measured if current is not None]
+    if len(known) != 3 or max(known) <= _DRAWING_A:
+        return frozenset()
+    return frozenset(phase for phase, current in enumerate(known, start=1) if current > _IDLE_A)
 
 
 def site_reading(

@@ -3,10 +3,12 @@ and keep the turn bookkeeping that lets paused sessions rotate."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from balancer.config import LoopSettings
+from balancer.panels import PanelLoad
+from balancer.site import PhaseValues
 from ocpp_knowledge.profiles import ceil_to_tenth, floor_to_tenth
 
 Turns = dict[str, tuple[float | None, float | None]]  # key -> (charging_since, paused_since)
@@ -34,16 +36,19 @@ class Step:
     proposed: float  # what next_limit decided
     target: float  # what the allocation wants
     previous: Commanded | None
-    site_phases: tuple[int, ...]
+    fuses: tuple[int, ...]
+    """The phase resources its current loads (allocate.FuseTree.resources): the site phases
+    and, on the same phases, every panel from its own up to the grid connection."""
 
 
 def fit_into_headroom(
     steps: Mapping[str, Step],
-    budget: tuple[float, float, float],
+    budget: Sequence[float],
     now: float,
     reaction_time_s: float,
 ) -> dict[str, float]:
-    """The limits to command so that what the EVSEs may draw fits `budget` per site phase.
+    """The limits to command so that what the EVSEs may draw fits `budget` per phase resource
+    (Allocation.steered_room): every site phase and every panel's fuse on it.
 
     An EVSE may draw the higher of its new limit and a cut it has not reacted to yet, so a raise
     waits (keeps the previous limit) until the cuts that make room for it have acted; and cuts
@@ -59,11 +64,11 @@ def fit_into_headroom(
         return max(limits[key], pending)
 
     def over() -> set[int]:
-        totals = [0.0, 0.0, 0.0]
+        totals = [0.0] * len(budget)
         for key, step in steps.items():
-            for phase in step.site_phases:
-                totals[phase - 1] += drawing(key)
-        return {p for p in (1, 2, 3) if totals[p - 1] > budget[p - 1] + _SLACK_A}
+            for fuse in step.fuses:
+                totals[fuse] += drawing(key)
+        return {fuse for fuse, room in enumerate(budget) if totals[fuse] > room + _SLACK_A}
 
     def last(step: Step) -> float:
         return 0.0 if step.previous is None else step.previous.limit
@@ -82,12 +87,25 @@ def fit_into_headroom(
         crowded = over()
         if not crowded:
             break
-        if crowded & set(steps[key].site_phases):
+        if crowded & set(steps[key].fuses):
             limits[key] = min(limits[key], fixed)
     return limits
 
 
 _SLACK_A = 1e-6  # float noise
+
+
+def above_margin(
+    site_currents: PhaseValues | None,
+    phase_cap: PhaseValues,
+    panels: Iterable[PanelLoad],
+    margin: float,
+) -> bool:
+    """Whether a fuse is above its rating - margin now, the site's or a panel's (its sub-meter,
+    or what the chargers below it report): then cuts must not wait for the deadband."""
+    measured = [] if site_currents is None else [zip(site_currents, phase_cap, strict=True)]
+    measured += [zip(p.current, p.fuse, strict=True) for p in panels if p.current is not None]
+    return any(current > rating - margin for pairs in measured for current, rating in pairs)
 
 
 def next_limit(

@@ -64,8 +64,14 @@ class EvseState:
     """When the allocator paused this session (None while it has current)."""
     panel: str | None = None
     """The distribution panel it hangs from (a PanelState name); None: the grid connection."""
+    drawing_phase: int | None = None
+    """The one charger phase (1..3) its session has drawn on in readings of all three phases:
+    a 1-phase car on a 3-phase charger, planned on that phase only. None: not seen (no such
+    reading yet, or the car drew on more than one phase), planned on `phases_in_use`."""
 
     def __post_init__(self) -> None:
+        if self.drawing_phase not in (None, *SITE_PHASES):
+            raise ValueError(f"{self.evse_id}: drawing_phase {self.drawing_phase} is not 1..3")
         if sorted(self.phase_map) != list(SITE_PHASES):
             raise ValueError(
                 f"{self.evse_id}: phase_map {self.phase_map} is not a permutation of 1, 2, 3"
@@ -93,7 +99,11 @@ class EvseState:
 
     @property
     def site_phases(self) -> tuple[int, ...]:
-        """The site phases this EVSE loads, in charger phase order."""
+        """The site phases this EVSE loads, in charger phase order: where a 1-phase car was
+        seen on a 3-phase charger, the one its phase is wired to; the others are left to other
+        sessions."""
+        if self.drawing_phase is not None and self.phases_in_use == 3:
+            return (self.phase_map[self.drawing_phase - 1],)
         return self.phase_map[: self.phases_in_use]
 
 
@@ -186,8 +196,9 @@ class SiteState:
     """The distribution panels, a tree under the grid connection; parents before children."""
 
     def __post_init__(self) -> None:
-        if min(self.phase_cap) <= 0:
-            raise ValueError(f"phase_cap must be positive on every phase, got {self.phase_cap}")
+        # 0 is a cap: a site limit of 0 A (from the CSMS, an EMS, a parent LC) pauses everything.
+        if min(self.phase_cap) < 0:
+            raise ValueError(f"phase_cap must not be negative on any phase, got {self.phase_cap}")
         if self.margin < 0:
             raise ValueError(f"margin must not be negative, got {self.margin}")
         if self.power_cap_kw is not None and self.power_cap_kw <= 0:

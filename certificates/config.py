@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from certificates.keys import KeyType
+from config_file.state_directory import StateDirectory
 from config_file.table import ConfigError, Table
 
 MAX_CHAIN_SIZE = 10000  # CertificateSignedRequest.certificateChain's maxLength
@@ -37,12 +38,12 @@ class CertificateSettings:
         return self.folder / "station"
 
 
-def parse_certificate_config(root: Table) -> CertificateSettings | None:
+def parse_certificate_config(root: Table, state: StateDirectory) -> CertificateSettings | None:
     """The [certificates] section, or None when the site has none."""
     if not root.has("certificates"):
         return None
     table = root.table("certificates")
-    folder = Path(table.string("folder"))
+    folder = state.path(table, "folder")
     if not folder.parent.is_dir():
         raise ConfigError(
             f"{table.key('folder')}: the folder {str(folder.parent)!r} does not exist "

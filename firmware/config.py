@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from config_file.state_directory import StateDirectory
 from config_file.table import ConfigError, Table
 from firmware.fetch_slots import DEFAULT_MAX_FETCHES, DEFAULT_MAX_FETCHES_PER_CLIENT
 
@@ -25,14 +26,14 @@ class FirmwareSettings:
 
 
 def parse_firmware_config(
-    root: Table, taken_ports: dict[str, int], tls_configured: bool
+    root: Table, taken_ports: dict[str, int], tls_configured: bool, state: StateDirectory
 ) -> FirmwareSettings | None:
     """The [firmware] section, or None without one. `taken_ports`: the other listeners'
     ports by key (a port in two places is an error naming this section's key)."""
     if not root.has("firmware"):
         return None
     table = root.table("firmware")
-    folder = Path(table.string("folder"))
+    folder = state.path(table, "folder")
     if not folder.parent.is_dir():
         raise ConfigError(
             f"{table.key('folder')}: the folder {str(folder.parent)!r} does not exist "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import signal
@@ -17,6 +16,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from balancer.control import LoadBalancer
+from balancer.external_limit import ExternalInput
 from certificates.expiry import CertificateExpiry, CertificatesByUse, from_files, from_managed
 from certificates.own_identity import OwnCertificate, OwnCertificates
 from certificates.trust_store import TrustStore
@@ -24,21 +24,40 @@ from certificates.upstream_tls import managed_upstream_context
 from config_file.table import ConfigError
 from firmware.config import FirmwareSettings
 from firmware.publisher import FirmwarePublisher
+from firmware.releases import FOLDER as RELEASES_FOLDER
+from firmware.releases import Releases
 from firmware.server import FileServer
 from firmware.store import FirmwareStore
 from lc.balancer_status import balancer_status
 from lc.config import SiteConfig, load_config
+from lc.external_limit_http import add_routes
+from lc.external_limits import ExternalLimits
+from lc.own_meter_values import AlignedMeterValues
 from lc.security import LcSecurity
 from lc.site_view import SiteView
 from lc.station_certificates import CertificatesAtCsms
 from lc.station_firmware import wire_firmware
-from lc.station_model import answer_device_model, device_model, effective_balancer, site_limit
+from lc.station_model import (
+    aligned_settings,
+    answer_device_model,
+    device_model,
+    effective_balancer,
+    site_limit,
+)
+from lc.station_reset import ResetAtCsms
 from lc.station_security import (
     BasicAuthPassword,
     CertificateSettingsInForce,
     report_trust_changes,
 )
-from lc.status_page import SecurityStatus, StationStatus, StatusSnapshot, render
+from lc.station_self_update import SelfUpdateAtCsms
+from lc.status_page import (
+    ExternalLimitStatus,
+    SecurityStatus,
+    StationStatus,
+    StatusSnapshot,
+    render,
+)
 from modbus.reader import MeterReader
 from router.frames import OcppVersion
 from router.metrics import metrics_app
@@ -46,12 +65,13 @@ from router.schemas import default_registry
 from router.server import Router
 from router.start_error import StartError, listen_failure
 from router.upstream import UpstreamSettings
-from station.config import network_profiles
+from station.boot_reason import NextBootReason
+from station.config import StationConfig, network_profiles
 from station.link import StationLink, StationSettings
 from station.overrides import Overrides
 from station.session import StationSession
 from supervision.tasks import REGISTRY as TASK_REGISTRY
-from supervision.tasks import Tasks
+from supervision.tasks import Tasks, end
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +86,13 @@ class ShutdownOverrun(RuntimeError):
 
 
 class LocalController:
-    def __init__(self, config: SiteConfig, config_path: Path | None = None) -> None:
+    def __init__(
+        self, config: SiteConfig, config_path: Path | None = None, launched: bool = False
+    ) -> None:
         self.config = config
         self._config_path = config_path
+        # Run by `ocpp-lc launch`, which starts it again into a new release: it may update itself.
+        self._launched = launched
         self.router = Router(config.router)
         self.site_view = SiteView()
         self.router.subscribe(lambda event: self.site_view.handle(event, time.time()))
@@ -97,7 +121,14 @@ class LocalController:
         )
         self.certificate_expiry = CertificateExpiry(*self._certificate_sources())
         self.firmware: FirmwarePublisher | None = None  # PublishFirmware's handlers
+        # The site meter as the LC's own MeterValues: with a station link and a meter.
+        self.own_meter_values: AlignedMeterValues | None = None
+        self.external_limits: ExternalLimits | None = None  # with [external_limit]
+        self.external_limit_modbus_port: int | None = None
         self._file_server: FileServer | None = None
+        # Set when the LC is to end and start again (a Reset, a new release installed).
+        self.restart_requested = asyncio.Event()
+        self._stopping: asyncio.Future[None] | None = None  # the one stop, once asked for
 
     async def start(self) -> None:
         """Open everything; on any failure close what was opened, then raise.
@@ -158,6 +189,8 @@ class LocalController:
             for warning in self.config.balancer.warnings:
                 log.warning("config: %s", warning)
             registries.append(self.balancer.metrics.registry)
+            if self.config.external_limit is not None:
+                registries.append(await self._start_external_limits(self.balancer))
         self._use_managed_upstream_tls()
         await self.router.start()
         if self.config.firmware is not None:
@@ -165,6 +198,7 @@ class LocalController:
         if self.balancer is not None:
             self._balancer_task = self._tasks.spawn(self.balancer.run(), "balancer")
         if self.station is not None:
+            self._start_own_meter_values(self.station)
             answer_device_model(self.station, device_model(self, self._overrides))
             assert self.config.station is not None  # the link exists only with [station]
             site_limit(self.station, self.balancer, self.config.station.state_path)
@@ -173,9 +207,13 @@ class LocalController:
                 if self.firmware is not None:
                     wire_firmware(self.station, self.firmware, self._tasks)
                 self._wire_certificates(self.station)
+            self._wire_lifecycle(self.station, self.config.station)
             self._station_task = self._tasks.spawn(self.station.run(), "station")
         app = metrics_app(registries)
         app.router.add_get("/", self._status_page)
+        external = self.config.external_limit
+        if self.external_limits is not None and external and external.http_token_sha256:
+            add_routes(app, self.external_limits, external.http_token_sha256)
         self._metrics_runner = web.AppRunner(app, access_log=None)
         await self._metrics_runner.setup()
         settings = self.config.metrics
@@ -193,6 +231,64 @@ class LocalController:
             settings.listen_host,
             self.metrics_port,
         )
+
+    async def _start_external_limits(self, balancer: LoadBalancer) -> CollectorRegistry:
+        """The EMS's inputs (K14): its Modbus register served, its limit capping the balancer
+        and reported to the CSMS; their metrics registry."""
+        assert self.config.external_limit is not None
+        registry = CollectorRegistry()
+        # NotifyChargingLimit and ClearedChargingLimit are 2.0.1's: a 1.6 CSMS hears nothing.
+        v201 = self.station is not None and self.station.session.dialect.version is OcppVersion.V201
+        self.external_limits = ExternalLimits(
+            self.config.external_limit, balancer, self.station if v201 else None, registry
+        )
+        modbus = self.config.external_limit.modbus
+        try:
+            self.external_limit_modbus_port = await self.external_limits.start_modbus()
+        except OSError as exc:
+            assert modbus is not None
+            raise listen_failure(
+                "external_limit.modbus", modbus.listen_host, modbus.listen_port, exc
+            ) from exc
+        self._tasks.spawn(self.external_limits.run(), "external limits")
+        return registry
+
+    def _start_own_meter_values(self, link: StationLink) -> None:
+        station, balancer = self.config.station, self.config.balancer
+        if station is None or balancer is None or self._meter is None or self._overrides is None:
+            return
+        if link.session.dialect.version is not OcppVersion.V201:
+            return  # a 1.6 MeterValues has no EVSE 0 of a site: 2.0.1 only
+        interval_s, measurands = aligned_settings(station, self._overrides)
+        stale_after_s = balancer.meter.stale_after_s
+        self.own_meter_values = AlignedMeterValues(
+            link, self._meter, stale_after_s, interval_s, measurands
+        )
+        link.on_trigger("MeterValues", self.own_meter_values.send_triggered)
+        self._tasks.spawn(self.own_meter_values.run(), "own meter values")
+
+    def _wire_lifecycle(self, link: StationLink, station: StationConfig) -> None:
+        """Reset, and with a launcher to restart into a new release, UpdateFirmware."""
+        state_folder = station.state_path.parent
+        next_boot = NextBootReason(state_folder)
+        restart = self.restart_requested.set
+        ResetAtCsms(link, self._backlogged, next_boot, self.security.reset, restart).wire()
+        if self._launched:
+            releases = Releases(state_folder / RELEASES_FOLDER)
+            SelfUpdateAtCsms(
+                link,
+                self.trust_store,
+                releases,
+                next_boot,
+                self.security.events.record,
+                restart,
+                station,
+            ).wire()
+
+    async def _backlogged(self) -> bool:
+        """Whether the journal holds frames not yet delivered to the CSMS."""
+        journal = self.router.journal
+        return journal is not None and bool(await journal.backlog())
 
     def _wire_certificates(self, link: StationLink) -> None:
         """With [certificates], the CSMS manages them over the LC's own link."""
@@ -275,6 +371,7 @@ class LocalController:
             certificate_expiry=self.certificate_expiry.earliest(),
             csms_certificate_invalid=self.router.csms_certificate_invalid,
             station=self._station_status(),
+            external_limit=self._external_limit_status(),
             security=self._security_status(),
         )
 
@@ -285,6 +382,16 @@ class LocalController:
             len(security.events.log.unsent()) if self.station is not None else 0,
             security.network_profile_counts["relayed"],
             security.network_profile_counts["rejected"],
+        )
+
+    def _external_limit_status(self) -> ExternalLimitStatus | None:
+        if self.external_limits is None or self.balancer is None:
+            return None
+        now, limit = time.time(), self.external_limits.limit
+        return ExternalLimitStatus(
+            limit.of(ExternalInput.HTTP, now),
+            limit.of(ExternalInput.MODBUS, now),
+            self.balancer.cap,
         )
 
     def _station_status(self) -> StationStatus | None:
@@ -313,18 +420,24 @@ class LocalController:
         return web.Response(text=render(await self.status()), content_type="text/html")
 
     async def stop(self) -> None:
-        """Close everything opened so far; safe after a partial start and when called twice."""
-        if self._station_task is not None:
-            self._station_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._station_task
-        if self._balancer_task is not None:
-            self._balancer_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._balancer_task
+        """Close everything opened so far; safe after a partial start.
+
+        Every call waits for the one stop: a SIGTERM during a failed start's clean-up does not
+        close things twice. A caller that gives up waiting (the shutdown bound) leaves it
+        running rather than cut half-way.
+        """
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop())
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self) -> None:
+        # The station link and the balancer first: they send through the router.
+        await end([task for task in (self._station_task, self._balancer_task) if task is not None])
         await self._tasks.stop()  # the rest: firmware notices, certificate renewal, redials
         if self.balancer is not None:
             await self.balancer.stop()
+        if self.external_limits is not None:
+            await self.external_limits.stop()
         if self.firmware is not None:
             await self.firmware.close()
         if self._file_server is not None:
@@ -379,8 +492,9 @@ def _station_link(config: SiteConfig) -> StationLink | None:
     station = config.station
     if station is None:
         return None
+    boot_reason = NextBootReason(station.state_path.parent).take()
     session = StationSession(
-        station.description, default_registry(), station.timers, dialect=station.dialect
+        station.description, default_registry(), station.timers, boot_reason, station.dialect
     )
     dialer = UpstreamSettings(
         base_url=station.csms_url,
@@ -396,7 +510,8 @@ def _station_link(config: SiteConfig) -> StationLink | None:
 
 
 async def serve_until_signalled(controller: LocalController) -> None:
-    """Run until SIGINT/SIGTERM; SIGHUP reloads the config file."""
+    """Run until SIGINT/SIGTERM or until the LC is to restart (`restart_requested`); SIGHUP
+    reloads the config file."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGINT, stop.set)
@@ -408,9 +523,12 @@ async def serve_until_signalled(controller: LocalController) -> None:
     # charger's frames for ~30 ms before.
     gc.collect()
     gc.freeze()
+    ends = [asyncio.ensure_future(e.wait()) for e in (stop, controller.restart_requested)]
     try:
-        await stop.wait()
+        await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        for end in ends:
+            end.cancel()
         # A peer that never finishes its close handshake must not hold the LC up: past the
         # bound, what is still open is abandoned (the journal is crash-safe, `kill -9` too).
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from balancer.control import LoadBalancer
+from balancer.setup import Stage
 from lc.status_page import BalancerStatus, EvseControl
 from lc.wording import LimitFacts, limit_reason
 
@@ -24,6 +25,7 @@ def balancer_status(balancer: LoadBalancer) -> BalancerStatus:
         in_force = balancer.in_force.get(key)
         obeys = key not in balancer.disobedient and key not in balancer.unlimited
         limit = in_force.limit if in_force is not None and obeys else None
+        set_up = balancer.set_ups.stage(record.identity) in (Stage.DONE, None)
         facts = LimitFacts(
             limit_a=limit,
             paused=paused.get(key),
@@ -34,6 +36,7 @@ def balancer_status(balancer: LoadBalancer) -> BalancerStatus:
             safe_a=settings.safe_current_a,
             csms_limit_a=balancer.model.csms_limit(record, now),
             rotation_period_s=config.loop.rotation_period_s,
+            set_up=set_up,
         )
         evses[key] = EvseControl(
             limit,
@@ -41,6 +44,7 @@ def balancer_status(balancer: LoadBalancer) -> BalancerStatus:
             obeys,
             priority=balancer.model.priority(record),
             reason=limit_reason(facts),
+            set_up=set_up,
         )
     return BalancerStatus(
         mode=allocation.mode if allocation is not None else None,

@@ -28,10 +28,12 @@ from lc.station_security import security_variables
 from ocpp_knowledge.composite import NOMINAL_VOLTAGE_V
 from ocpp_knowledge.ocpp_time import to_ocpp_time
 from router.frames import OcppVersion
+from station.config import StationConfig
 from station.configuration_keys import ConfigurationCalls
 from station.device_model import Binding, DeviceModel, Variable, VariableSpec, constant
 from station.device_model_calls import ITEMS_PER_REPORT, DeviceModelCalls
 from station.link import StationLink
+from station.meter_values import parse_measurands
 from station.network_profiles import parse_priority
 from station.overrides import Overrides
 from station.site_limit import SiteLimit, profiles_path
@@ -39,6 +41,8 @@ from station.site_limit_v16 import SiteLimitCalls16
 
 if TYPE_CHECKING:
     from lc.app import LocalController
+    from lc.external_limits import ExternalLimits
+    from lc.own_meter_values import AlignedMeterValues
 
 BALANCER = "SiteLoadBalancer"
 PANEL = "DistributionPanel"
@@ -333,8 +337,11 @@ def device_model(lc: LocalController, overrides: Overrides | None) -> DeviceMode
         # The site limit from the CSMS, on EVSE 0 (station.site_limit), in A or W.
         (VariableSpec("SmartChargingCtrlr", "Enabled", data_type="boolean"), constant("true")),
         (VariableSpec("SmartChargingCtrlr", "RateUnit", data_type="MemberList"), constant("A,W")),
-        # No meter values of its own yet: it says so.
-        (VariableSpec("SampledDataCtrlr", "Enabled", data_type="boolean"), constant("false")),
+        # The site meter's readings as its own MeterValues, when it has a meter.
+        (
+            VariableSpec("SampledDataCtrlr", "Enabled", data_type="boolean"),
+            constant("true" if lc.own_meter_values is not None else "false"),
+        ),
     ]
     if description.serial is not None:
         rows.append((VariableSpec("LocalController", "SerialNumber"), constant(description.serial)))
@@ -343,6 +350,10 @@ def device_model(lc: LocalController, overrides: Overrides | None) -> DeviceMode
         variables += _panel_variables(lc)
     if lc.balancer is not None and overrides is not None:
         variables += _balancer_variables(lc, overrides)
+    if lc.own_meter_values is not None and overrides is not None:
+        variables += _sampled_data_variables(lc.own_meter_values, station, overrides)
+    if lc.external_limits is not None and overrides is not None:
+        variables += _limit_notice_variables(lc.external_limits, overrides)
     return DeviceModel(variables)
 
 
@@ -390,6 +401,98 @@ def _network_variables(link: StationLink) -> list[tuple[VariableSpec, Binding]]:
         (
             comm("ActiveNetworkProfile", "ReadOnly", "integer"),
             Binding(lambda: str(link.slot_in_use or network.last_connected or "")),
+        ),
+    ]
+
+
+SIGNIFICANCE_KEY = "SmartChargingCtrlr.LimitChangeSignificance"
+
+
+def effective_significance(limits: ExternalLimits, overrides: Overrides) -> float:
+    """LimitChangeSignificance: the config file's, the CSMS's on top."""
+    file_value = _text(limits.settings.significance_pct)
+    try:
+        return max(float(overrides.effective(SIGNIFICANCE_KEY, file_value)), 0.0)
+    except ValueError:
+        return limits.settings.significance_pct
+
+
+def _limit_notice_variables(limits: ExternalLimits, overrides: Overrides) -> list[Variable]:
+    """How an EMS's limit is reported: NotifyChargingLimit past a change of this many percent,
+    always with the limit as a schedule."""
+    limits.significance_pct = effective_significance(limits, overrides)
+
+    def write(text: str) -> str:
+        percent = float(text)
+        if percent < 0:
+            return "Rejected"
+        limits.significance_pct = percent
+        overrides.set(SIGNIFICANCE_KEY, _text(percent), _text(limits.settings.significance_pct))
+        return "Accepted"
+
+    significance = VariableSpec(
+        "SmartChargingCtrlr",
+        "LimitChangeSignificance",
+        "ReadWrite",
+        "decimal",
+        "Percent",
+        persistent=True,
+    )
+    schedules = VariableSpec(
+        "SmartChargingCtrlr", "NotifyChargingLimitWithSchedules", data_type="boolean"
+    )
+    return [
+        Variable(significance, Binding(lambda: _text(limits.significance_pct), write)),
+        Variable(schedules, constant("true")),
+    ]
+
+
+SAMPLED_DATA = "SampledDataCtrlr"
+INTERVAL_KEY = f"{SAMPLED_DATA}.AlignedDataInterval"
+MEASURANDS_KEY = f"{SAMPLED_DATA}.AlignedDataMeasurands"
+
+
+def aligned_settings(station: StationConfig, overrides: Overrides) -> tuple[int, tuple[str, ...]]:
+    """The aligned sampling interval and measurands: the config file's, the CSMS's on top."""
+    interval = overrides.effective(INTERVAL_KEY, str(station.aligned_interval_s))
+    measurands = overrides.effective(MEASURANDS_KEY, ",".join(station.aligned_measurands))
+    try:
+        return max(int(interval), 0), parse_measurands(measurands)
+    except ValueError:
+        return station.aligned_interval_s, station.aligned_measurands
+
+
+def _sampled_data_variables(
+    sampler: AlignedMeterValues, station: StationConfig, overrides: Overrides
+) -> list[Variable]:
+    def write_interval(text: str) -> str:
+        interval = int(text)
+        if interval < 0:
+            return "Rejected"
+        sampler.change(interval_s=interval)
+        overrides.set(INTERVAL_KEY, str(interval), str(station.aligned_interval_s))
+        return "Accepted"
+
+    def write_measurands(text: str) -> str:
+        try:
+            measurands = parse_measurands(text)
+        except ValueError:
+            return "Rejected"
+        sampler.change(measurands=measurands)
+        overrides.set(MEASURANDS_KEY, ",".join(measurands), ",".join(station.aligned_measurands))
+        return "Accepted"
+
+    def spec(variable: str, data_type: str, unit: str | None = None) -> VariableSpec:
+        return VariableSpec(SAMPLED_DATA, variable, "ReadWrite", data_type, unit, persistent=True)
+
+    return [
+        Variable(
+            spec("AlignedDataInterval", "integer", "s"),
+            Binding(lambda: str(sampler.interval_s), write_interval),
+        ),
+        Variable(
+            spec("AlignedDataMeasurands", "MemberList"),
+            Binding(lambda: ",".join(sampler.measurands), write_measurands),
         ),
     ]
 

@@ -61,6 +61,7 @@ class EvseControl:
     obeys: bool
     priority: int = 0  # higher is served first
     reason: str = ""  # one line: why the limit is what it is
+    set_up: bool = True  # False: the LC is still setting its charger up (it cannot limit it yet)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,15 @@ class StationStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class ExternalLimitStatus:
+    """An EMS's limit on the site from outside OCPP, A per phase, by input (None: none)."""
+
+    http_a: float | None
+    modbus_a: float | None
+    cap: SiteCap  # the cap the balancer plans under, and which limit sets it
+
+
+@dataclass(frozen=True, slots=True)
 class SecurityStatus:
     """The LC's security log and what it saw of chargers' network profiles."""
 
@@ -121,6 +131,7 @@ class StatusSnapshot:
     # The CSMS's certificate failed verification: chargers are held as in an outage.
     csms_certificate_invalid: bool = False
     station: StationStatus | None = None  # None: the LC has no identity of its own at the CSMS
+    external_limit: ExternalLimitStatus | None = None  # None: no [external_limit]
     security: SecurityStatus | None = None
 
 
@@ -509,11 +520,12 @@ def _control_note(identity: str, balancer: BalancerStatus | None) -> str:
     notes = []
     if identity in balancer.station_max:
         notes.append("through its charger maximum")
-    if any(
-        not control.obeys
-        for key, control in balancer.evses.items()
-        if key.startswith(f"{identity}/")
-    ):
+    controls = [
+        control for key, control in balancer.evses.items() if key.startswith(f"{identity}/")
+    ]
+    if any(not control.set_up for control in controls):
+        notes.append("being set up: planned at its maximum")
+    elif any(not control.obeys for control in controls):
         notes.append('<span class="warn">ignores its limit: planned at its maximum</span>')
     return ", ".join(notes) or "charging profiles"
 
@@ -720,9 +732,7 @@ def _station_section(snapshot: StatusSnapshot) -> list[str]:
         times = "once" if station.reconnects == 1 else f"{station.reconnects} times"
         lines.append(f" The link was lost {times} since the start.")
     if station.cap is not None:
-        caps = " / ".join(f"{amps:g}" for amps in station.cap.phase_cap_a)
-        by = "the CSMS's site limit" if station.cap.binding is CapSource.CSMS else "the config"
-        lines.append(f" The site cap is {caps} A (L1 / L2 / L3), set by {by}.")
+        lines.append(f" {_cap_in_words(station.cap)}")
     lines.append("</p>")
     if station.csms_settings:
         lines += [
@@ -734,6 +744,32 @@ def _station_section(snapshot: StatusSnapshot) -> list[str]:
             lines.append(_row(escape(key), escape(value), escape(file_value)))
         lines.append("</table></div>")
     return lines
+
+
+_CAP_SOURCES = {
+    CapSource.CONFIG: "the config",
+    CapSource.CSMS: "the CSMS's site limit",
+    CapSource.EXTERNAL: "the EMS's external limit",
+}
+
+
+def _cap_in_words(cap: SiteCap) -> str:
+    caps = " / ".join(f"{amps:g}" for amps in cap.phase_cap_a)
+    return f"The site cap is {caps} A (L1 / L2 / L3), set by {_CAP_SOURCES[cap.binding]}."
+
+
+def _external_limit_section(snapshot: StatusSnapshot) -> list[str]:
+    external = snapshot.external_limit
+    if external is None:
+        return []
+    inputs = [
+        f"{name}: {_amps(amps)}"
+        for name, amps in (("over HTTP", external.http_a), ("over Modbus", external.modbus_a))
+    ]
+    return [
+        "<h2>External limit (EMS)</h2>",
+        f"<p>{escape('; '.join(inputs))}. {_cap_in_words(external.cap)}</p>",
+    ]
 
 
 def _security_section(snapshot: StatusSnapshot) -> list[str]:
@@ -765,6 +801,7 @@ SECTIONS: Sequence[Callable[[StatusSnapshot], list[str]]] = (
     _csms_certificate_section,
     _site_section,
     _station_section,
+    _external_limit_section,
     _chargers_section,
     _sessions_section,
     _transfers_section,

@@ -76,11 +76,14 @@ class LimitFacts:
     safe_a: float  # what it gets while the meter is lost
     csms_limit_a: float | None
     rotation_period_s: float
+    set_up: bool = True  # False: the LC is still reading its capabilities, installing its floor
 
 
 def limit_reason(facts: LimitFacts) -> str:
     """One line: why this EVSE's limit is what it is."""
     if not facts.obeys:
+        if not facts.set_up:
+            return f"being set up: planned at its maximum {facts.max_a:g} A until then"
         return f"ignores its limit: planned at its maximum {facts.max_a:g} A"
     if facts.paused is PauseReason.NO_CAPACITY:
         turn = _minutes(facts.rotation_period_s)
@@ -97,6 +100,9 @@ def limit_reason(facts: LimitFacts) -> str:
         return "meter lost: this charger's safe current is 0 A"
     if facts.limit_a is None:
         return "no limit sent yet"
+    if facts.limit_a < _AT_A:
+        # Not paused, yet 0 A in force: a new limit is on its way (a turn, a resume).
+        return "waiting for its limit: the charger still has 0 A"
     if facts.mode is Mode.SAFE:
         return f"meter lost: its safe current {facts.safe_a:g} A"
     if facts.csms_limit_a is not None and facts.limit_a >= facts.csms_limit_a - _AT_A:
@@ -113,7 +119,10 @@ def car_activity(
     status), the LC's pause and the current it draws."""
     if paused is not None:
         return f"paused: {pause_words(paused)}"
-    if state == "Charging" or (drawn_a is not None and drawn_a >= 1.0):
+    drawing = drawn_a is not None and drawn_a >= 1.0
+    if limit_a is not None and limit_a < _AT_A and not drawing:
+        return "waiting for its limit"  # not paused: a limit above 0 A is on its way
+    if state == "Charging" or drawing:
         at = drawn_a if drawn_a is not None else limit_a
         return "charging" if at is None else f"charging at {at:.1f} A"
     if state in ("SuspendedEV", "EVConnected", "Preparing", "Occupied"):

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlparse
 
+from config_file.state_directory import StateDirectory
 from config_file.table import ConfigError, Table, charger_identity
 from router.admission import AdmissionSettings
 from router.journal_bounds import MIB, JournalLimits
@@ -50,7 +51,7 @@ class MetricsSettings:
     listen_port: int = 9100
 
 
-def _router_settings(table: Table) -> tuple[RouterSettings, str]:
+def _router_settings(table: Table, state: StateDirectory) -> tuple[RouterSettings, str]:
     upstream = table.string("upstream_url")
     parsed = urlparse(upstream)
     if parsed.scheme not in ("ws", "wss") or not parsed.hostname:
@@ -73,7 +74,7 @@ def _router_settings(table: Table) -> tuple[RouterSettings, str]:
     offline = table.table("offline", {})
     hold = None
     if policy == "hold":
-        hold = _hold_settings(offline)
+        hold = _hold_settings(offline, state)
     else:
         _ignore_hold_settings(offline)
     offline.finish()
@@ -226,11 +227,11 @@ def _allowed_identities(table: Table) -> frozenset[str] | None:
     )
 
 
-def _hold_settings(table: Table) -> HoldSettings:
+def _hold_settings(table: Table, state: StateDirectory) -> HoldSettings:
     local_list = table.raw("local_list", [])
     if not isinstance(local_list, list) or not all(isinstance(tag, str) for tag in local_list):
         raise ConfigError(f"{table.key('local_list')}: expected a list of id tags (strings)")
-    journal = Path(table.string("journal_path", "ocpp-lc-journal.sqlite"))
+    journal = state.path(table, "journal_path", "journal.sqlite")
     if not journal.parent.is_dir():
         raise ConfigError(
             f"{table.key('journal_path')}: the folder {str(journal.parent)!r} does not exist "
@@ -300,9 +301,11 @@ def _metrics_settings(table: Table) -> MetricsSettings:
     return settings
 
 
-def parse_router_config(root: Table) -> tuple[RouterSettings, MetricsSettings, str]:
+def parse_router_config(
+    root: Table, state: StateDirectory
+) -> tuple[RouterSettings, MetricsSettings, str]:
     """The [router] and [metrics] sections: router settings, metrics endpoint, loss policy."""
-    router, policy = _router_settings(root.table("router"))
+    router, policy = _router_settings(root.table("router"), state)
     metrics = _metrics_settings(root.table("metrics", {}))
     if metrics.listen_port == router.listen_port != 0 and _may_overlap(
         metrics.listen_host, router.listen_host

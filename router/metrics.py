@@ -87,7 +87,8 @@ class RouterMetrics:
             " checks (not_allowed, basic_auth_user, certificate_cn, certificate_o, bad_identity,"
             " bad_path),"
             " admission limits (source_rate, handshakes_in_progress, csms_dials, max_chargers,"
-            " max_connections, handshake_timeout), not_websocket, stopping",
+            " max_connections, handshake_timeout), TLS handshakes that failed or did not finish"
+            " in time (tls_handshake), not_websocket, stopping",
             ["reason"],
             registry=r,
         )

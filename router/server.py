@@ -37,7 +37,7 @@ from aiohttp import web
 from aiohttp.client_ws import ClientWebSocketResponse
 
 from router import events as ev
-from router.admission import AdmissionSettings, HandshakeAdmission
+from router.admission import AdmissionSettings, HandshakeAdmission, rate_key
 from router.charger_connections import ChargerConnections, ChargerSite
 from router.charger_path import BadChargerPath, ChargerPath, parse_charger_path
 from router.chargers import ChargerCallRejected, ChargerCallTimeout, ChargerNotConnected
@@ -252,6 +252,7 @@ class Router:
             max_connections=self.settings.max_connections,
             handshake_timeout_s=self.settings.handshake_timeout_s,
             on_refused=self._refuse_connection,
+            tls=self.settings.server_ssl is not None,
             access_log=None,
         )
         self._runner = web.ServerRunner(self._connections, handle_signals=False)
@@ -692,8 +693,9 @@ class Router:
         self._log_refusal(source, line, logging.WARNING)
 
     def _log_refusal(self, source: str, line: str, level: int) -> None:
-        """Log at most one refusal per source address a minute, saying how many were not."""
-        held_back = self._refusal_log.allow(source, asyncio.get_running_loop().time())
+        """Log at most one refusal per source address (IPv6: per /64) a minute, saying how many
+        were not."""
+        held_back = self._refusal_log.allow(rate_key(source), asyncio.get_running_loop().time())
         if held_back is not None:
             more = f" ({held_back} more refused from there in the last minute)" if held_back else ""
             log.log(level, "%s (from %s)%s", line, source, more)

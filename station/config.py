@@ -8,11 +8,17 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from urllib.parse import urlparse
 
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from config_file.state_directory import StateDirectory
 from config_file.table import ConfigError, Table
 from router.frames import OcppVersion
 from router.server import RouterSettings
 from station.backoff import BackOff
 from station.dialect import DIALECTS, Dialect, StationIdentity
+from station.meter_values import MEASURANDS, parse_measurands
 from station.network_profiles import (
     Capabilities,
     NetworkProfile,
@@ -22,7 +28,7 @@ from station.network_profiles import (
 )
 from station.session import SessionTimers
 
-# Beside the journal unless state_path says otherwise.
+# In the state directory unless state_path says otherwise.
 STATE_FILE = "ocpp-lc-station-state.json"
 # The BootNotification's field lengths (ChargingStationType in the 2.0.1 schema; 1.6's
 # BootNotification.req allows a vendor of 20 characters only).
@@ -51,6 +57,13 @@ class StationConfig:
     ssl_context: ssl.SSLContext | None = field(compare=False)
     # Where the settings the CSMS changed are kept across restarts (station.overrides).
     state_path: Path
+    # The site meter as the LC's own MeterValues (SampledDataCtrlr.AlignedData*); 0: none.
+    aligned_interval_s: int = 900
+    aligned_measurands: tuple[str, ...] = MEASURANDS
+    # How long a new release of the LC has to start and be accepted by the CSMS.
+    release_trial_s: float = 180.0
+    # Checks the LC's releases a 1.6 CSMS updates it to (2.0.1 brings signing certificates).
+    release_key: PublicKeyTypes | None = field(default=None, compare=False)
 
 
 def package_version() -> str:
@@ -95,7 +108,27 @@ def _password(table: Table) -> str | None:
     return password
 
 
-def parse_station_config(root: Table, router: RouterSettings) -> StationConfig | None:
+def _release_key(table: Table) -> PublicKeyTypes | None:
+    if not table.has("release_signing_key"):
+        table.raw("release_signing_key", None)
+        return None
+    path = Path(table.string("release_signing_key"))
+    try:
+        key = load_pem_public_key(path.read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"{table.key('release_signing_key')}: {exc.strerror}: {path}") from exc
+    except ValueError as exc:
+        raise ConfigError(
+            f"{table.key('release_signing_key')}: not a PEM public key: {path}"
+        ) from exc
+    if not isinstance(key, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey)):
+        raise ConfigError(f"{table.key('release_signing_key')}: an RSA or EC key is needed")
+    return key
+
+
+def parse_station_config(
+    root: Table, router: RouterSettings, state: StateDirectory
+) -> StationConfig | None:
     if not root.has("station"):
         return None
     table = root.table("station")
@@ -124,13 +157,17 @@ def parse_station_config(root: Table, router: RouterSettings) -> StationConfig |
         random_range_s=table.number("reconnect_random_range_s", 10, minimum=0),
         repeat_times=table.integer("reconnect_repeat_times", 5, minimum=0, maximum=20),
     )
-    journal_folder = router.hold.journal_path.parent if router.hold is not None else Path()
-    state_path = Path(table.string("state_path", str(journal_folder / STATE_FILE)))
+    state_path = state.path(table, "state_path", STATE_FILE)
     if not state_path.parent.is_dir():
         raise ConfigError(
             f"{table.key('state_path')}: the folder {str(state_path.parent)!r} does not exist "
             "(create it on persistent storage, writable by the LC's user only)"
         )
+    measurands_text = table.string("aligned_data_measurands", ",".join(MEASURANDS))
+    try:
+        measurands = parse_measurands(measurands_text)
+    except ValueError as exc:
+        raise ConfigError(f"{table.key('aligned_data_measurands')}: {exc}") from exc
     config = StationConfig(
         identity=identity,
         csms_url=csms_url,
@@ -143,6 +180,10 @@ def parse_station_config(root: Table, router: RouterSettings) -> StationConfig |
         # security profile 3, trusted CAs), else the system's trust store.
         ssl_context=router.upstream_ssl if parsed.scheme == "wss" else None,
         state_path=state_path,
+        aligned_interval_s=table.integer("aligned_data_interval_s", 900, minimum=0),
+        aligned_measurands=measurands,
+        release_trial_s=table.number("release_trial_s", 180, minimum=1),
+        release_key=_release_key(table),
     )
     table.finish()
     return config

@@ -99,12 +99,17 @@ class StationLink:
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._senders: dict[str, FollowUp] = {}  # triggerable message -> what sends it
+        self._on_accepted: list[FollowUp] = []
 
     def on_trigger(self, requested: str, sender: FollowUp) -> None:
         """Let the CSMS trigger `requested` (TriggerMessage); `sender` then sends it, after the
         Accepted answer, with `call`."""
         self._senders[requested] = sender
         self.session.allow_trigger(requested)
+
+    def on_boot_accepted(self, follow_up: FollowUp) -> None:
+        """Run `follow_up` whenever the CSMS accepts a BootNotification of the LC's."""
+        self._on_accepted.append(follow_up)
 
     def register(self, action: str, handler: Handler) -> None:
         """Answer the CSMS's `action` calls with `handler`."""
@@ -150,6 +155,11 @@ class StationLink:
             return await answer
         finally:
             self._waiting.pop(message_id, None)
+
+    async def flushed(self) -> None:
+        """Return once everything queued for the CSMS so far was written to the link (or the
+        link went down): e.g. a Reset's answer, before the process restarts."""
+        await self._outbox.join()
 
     async def run(self) -> None:
         """Keep the link up until cancelled. A lost link is redialled after the back-off as a
@@ -267,6 +277,9 @@ class StationLink:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
+            while not self._outbox.empty():  # never written: `flushed` waits no longer
+                self._outbox.get_nowait()
+                self._outbox.task_done()
             self._act(self.session.disconnected())
             await ws.close()
             log.info("station %s: CSMS link closed", self.settings.identity)
@@ -310,6 +323,8 @@ class StationLink:
                     output.status,
                     output.interval_s,
                 )
+                for follow_up in self._on_accepted if output.status == "Accepted" else ():
+                    self._tasks.spawn(follow_up(), "station boot accepted")
             elif isinstance(output, InvalidReceived):
                 self.record_security_event("InvalidMessages", f"from the CSMS: {output.detail}")
             elif isinstance(output, ReplayReceived):

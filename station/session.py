@@ -232,6 +232,11 @@ class StationSession:
         self._queue.append(own)
         return own.message_id, self._drain(now)
 
+    @property
+    def idle(self) -> bool:
+        """No call of the LC's own in flight or waiting to be sent."""
+        return self._outstanding is None and not self._queue
+
     def next_deadline(self) -> float | None:
         candidates = []
         if self._outstanding is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Collection, Coroutine
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
@@ -23,6 +23,24 @@ TASK_FAILURES = Counter(
     ["task"],
     registry=REGISTRY,
 )
+
+
+# Python 3.11's asyncio.wait_for drops a cancellation that arrives together with the result it
+# waits for (pymodbus reads the meter through it), so a task can outlive one cancel: it gets
+# another one every CANCEL_AGAIN_S until it is gone.
+CANCEL_AGAIN_S = 0.5
+
+
+async def end(tasks: Collection[asyncio.Task[Any]]) -> None:
+    """Cancel `tasks` and wait until every one is done; their outcomes no longer matter.
+
+    A cancellation of the caller is not swallowed: it interrupts the wait.
+    """
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _done, pending = await asyncio.wait(pending, timeout=CANCEL_AGAIN_S)
 
 
 def report_failure(task: str, exc: BaseException, owner: str = "") -> None:
@@ -59,6 +77,4 @@ class Tasks:
 
     async def stop(self) -> None:
         """Cancel every running task and wait until they are gone."""
-        running = list(self._running)
-        self.cancel()
-        await asyncio.gather(*running, return_exceptions=True)
+        await end(list(self._running))

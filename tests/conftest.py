@@ -5,12 +5,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from lc.config import SiteConfig, parse_config
 from router import events as ev
 from router.server import Router, RouterSettings
 from router.session import SessionSettings
 from tests.peers import Csms, GatedCsms
+
+# No wall-clock deadline per example: on a shared machine it is a timed assert (speed belongs
+# to the benchmarks); properties fail on what they state, not on how long an example took.
+settings.register_profile("no-deadline", deadline=None)
+settings.load_profile("no-deadline")
+
+
+@pytest.fixture(autouse=True)
+def state_directory(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Each test's LC state directory, as systemd's StateDirectory= gives it: a config that
+    leaves a state path relative keeps it here, not in /var/lib/ocpp-lc or the working folder."""
+    folder = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("STATE_DIRECTORY", str(folder))
+    return folder
 
 
 @pytest.fixture

@@ -76,8 +76,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
-    """A site folder outside the checkout, the caller's directory for relative paths."""
-    (tmp_path / "state").mkdir()
+    """A site folder outside the checkout, the caller's directory for a relative --config."""
     return tmp_path
 
 
@@ -89,7 +88,7 @@ listen_host = "127.0.0.1"
 listen_port = {port}
 
 [router.offline]
-journal_path = "state/journal.sqlite"
+journal_path = "journal.sqlite"
 
 [metrics]
 listen_host = "127.0.0.1"
@@ -107,15 +106,22 @@ def test_the_installed_package_is_not_the_checkout(installed: Path, site: Path) 
 
 
 @pytest.mark.timeout(INSTALL_TIMEOUT_S * 2)
-async def test_check_config_and_run_from_the_wheel(installed: Path, site: Path, csms: Csms) -> None:
+async def test_check_config_and_run_from_the_wheel(
+    installed: Path, site: Path, csms: Csms, state_directory: Path
+) -> None:
     port, metrics_port = free_port(), free_port()
     (site / "site.toml").write_text(_config(csms.url, port, metrics_port), encoding="utf-8")
     program = (str(installed / "ocpp-lc"),)
-    # A relative --config and a relative journal path: both from the caller's directory.
+    # A relative --config from the caller's directory, a relative journal path from the state
+    # directory ($STATE_DIRECTORY, as systemd gives it).
     check = await start_lc("check-config", "--config", "site.toml", program=program, cwd=site)
     out, err = await asyncio.wait_for(check.communicate(), 60)
     assert check.returncode == 0, err.decode()
-    assert out.decode().strip() == "site.toml: OK"
+    assert out.decode().splitlines()[:3] == [
+        "site.toml: OK",
+        f"state_directory = {state_directory}",
+        f"router.offline.journal_path = {state_directory / 'journal.sqlite'}",
+    ]
 
     process = await start_lc("run", "--config", "site.toml", program=program, cwd=site)
     try:
@@ -133,7 +139,7 @@ async def test_check_config_and_run_from_the_wheel(installed: Path, site: Path, 
         process.send_signal(signal.SIGTERM)
         _out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, err.decode()
-    assert (site / "state" / "journal.sqlite").exists()
+    assert (state_directory / "journal.sqlite").exists()
     health = await start_lc("health", "--config", "site.toml", program=program, cwd=site)
     _out, err = await asyncio.wait_for(health.communicate(), 60)
     assert health.returncode == 1

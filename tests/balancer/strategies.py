@@ -248,3 +248,22 @@ def sites_with_panels(draw: st.DrawFn, *, max_panels: int = 5) -> GeneratedTree:
     return GeneratedTree(
         state, {name: (base[0], base[1], base[2]) for name, base in base_below.items()}
     )
+
+
+def fresh_site(
+    cap: float,
+    currents: PhaseValues,
+    evses: tuple[EvseState, ...],
+    margin: float,
+    panels: tuple[PanelState, ...] = (),
+) -> SiteState:
+    """An example site: `cap` on every phase, the meter reading `currents` just now."""
+    return SiteState(
+        phase_cap=(cap, cap, cap),
+        now=NOW,
+        meter=MeterReading(currents=currents, read_at=NOW),
+        meter_stale_after_s=STALE_AFTER_S,
+        evses=evses,
+        margin=margin,
+        panels=panels,
+    )

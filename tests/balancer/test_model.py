@@ -731,3 +731,20 @@ def test_a_charger_keeps_only_its_latest_authorized_tokens() -> None:
         feed(site, ev.IdTokenPrioritised("CP1", f"T{index}", 1))
     tokens = site.chargers["CP1"].token_priorities
     assert 0 < len(tokens) <= 32 and "T99" in tokens and "T0" not in tokens
+
+
+def test_a_session_seen_drawing_on_one_phase_is_a_one_phase_car_until_it_draws_on_more() -> None:
+    site = feed(model(), ev.ChargerConnected("CP1", V16), started("17"))
+    assert states(site)["CP1/1"].drawing_phase is None  # nothing seen yet: all its phases
+    feed(site, sampled((0.0, 16.0, 0.1)), sampled((0.0, 0.0, 0.0)))  # drew on phase 2, paused
+    assert states(site)["CP1/1"].drawing_phase == 2
+    assert states(site)["CP1/1"].site_phases == (3,)  # CP1's rotation (2, 3, 1)
+    feed(site, sampled((16.0, 16.0, 16.0)))
+    assert states(site)["CP1/1"].drawing_phase is None
+    feed(site, sampled((0.0, 16.0, 0.0)))  # once seen on three, it may use three again
+    assert states(site)["CP1/1"].drawing_phase is None
+    feed(site, ev.TransactionEnded("CP1", "17", 1, None, "Local"), started("18"))
+    feed(site, sampled((16.0, None, None), tid="18"))  # the others unknown: not a 1-phase car
+    assert states(site)["CP1/1"].drawing_phase is None
+    feed(site, sampled((0.0, 16.0, 0.0), tid="18"))  # a new session is a new car
+    assert states(site)["CP1/1"].drawing_phase == 2

@@ -571,8 +571,8 @@ async def test_a_limit_is_shown_only_once_the_charger_accepted_it(garage: Garage
         await wait_until(lambda: balancer.unlimited.get("CP-A/1") == 32.0, what="A's plan")
         assert limit_shown(garage, "CP-A/1") is None
         shown = balancer_status(balancer).evses["CP-A/1"]  # on the status page
-        assert (shown.limit_a, shown.obeys) == (None, False)
-        assert shown.reason.endswith("planned at its maximum 32 A")
+        assert (shown.limit_a, shown.obeys, shown.set_up) == (None, False, False)
+        assert shown.reason == "being set up: planned at its maximum 32 A until then"
     finally:
         await silent.close()
         await b.close()

@@ -245,7 +245,7 @@ def test_ended_sessions_are_forgotten_and_the_input_is_not_changed() -> None:
 
 # -- fit_into_headroom ------------------------------------------------------------------------
 
-THREE = (1, 2, 3)
+THREE = (0, 1, 2)  # the site phases as fuse resources
 
 
 def test_a_raise_waits_until_the_cut_that_makes_room_for_it_has_acted() -> None:
@@ -283,9 +283,9 @@ def test_cuts_the_deadband_held_back_are_made_where_their_sum_does_not_fit() -> 
 
 def test_only_evses_on_the_crowded_phase_are_held_back() -> None:
     steps = {
-        "A": Step(6.0, 6.0, Commanded(6.0, T0, was=16.0), (1,)),
-        "on-L1": Step(16.0, 16.0, Commanded(6.0, T0 - 100), (1,)),
-        "on-L2": Step(16.0, 16.0, Commanded(6.0, T0 - 100), (2,)),
+        "A": Step(6.0, 6.0, Commanded(6.0, T0, was=16.0), (0,)),
+        "on-L1": Step(16.0, 16.0, Commanded(6.0, T0 - 100), (0,)),
+        "on-L2": Step(16.0, 16.0, Commanded(6.0, T0 - 100), (1,)),
     }
     limits = fit_into_headroom(steps, (22.0, 22.0, 22.0), T0 + 1, LOOP.reaction_time_s)
     assert limits == {"A": 6.0, "on-L1": 6.0, "on-L2": 16.0}

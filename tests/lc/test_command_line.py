@@ -52,8 +52,12 @@ async def test_an_unknown_log_level_is_refused_naming_the_choices() -> None:
 async def test_scripts_lc_reads_a_relative_config_from_the_callers_directory(
     tmp_path: Path,
 ) -> None:
-    (tmp_path / "state").mkdir()
-    config = site_config("ws://127.0.0.1:9", free_port(), free_port(), Path("state/j.sqlite"))
+    """...and the journal's relative path from the state directory, which check-config shows."""
+    state = tmp_path / "state"
+    state.mkdir()
+    config = f'state_directory = "{state}"\n' + site_config(
+        "ws://127.0.0.1:9", free_port(), free_port(), Path("j.sqlite")
+    )
     (tmp_path / "site.toml").write_text(config, encoding="utf-8")
     process = await start_lc(
         "check-config",
@@ -64,7 +68,11 @@ async def test_scripts_lc_reads_a_relative_config_from_the_callers_directory(
     )
     code, out, err = await _finish(process)
     assert code == 0, err
-    assert out.strip() == "site.toml: OK"
+    assert out.splitlines() == [
+        "site.toml: OK",
+        f"state_directory = {state}",
+        f"router.offline.journal_path = {state / 'j.sqlite'}",
+    ]
 
 
 async def _demo(tmp_path: Path, *args: str) -> tuple[str, str]:
@@ -133,7 +141,7 @@ fuse_a = [63, 80, 63]
     )
     code, out, err = await _finish(await start_lc("check-config", "--config", str(config)))
     assert code == 0, err
-    assert out.strip() == f"{config}: OK"
+    assert out.splitlines()[0] == f"{config}: OK"
     assert err.splitlines() == [
         "warning: panels[0].fuse_a: L2 80 A is above the site's phase_cap_a "
         "(63 A on the phase feeding it)"

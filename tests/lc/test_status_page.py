@@ -107,32 +107,77 @@ def test_a_routing_only_lc_shows_its_chargers_and_sessions_without_a_grid_sectio
     assert "12.00 kWh" in page and "Local" in page  # the ended one
 
 
+def _balancing(
+    mode: Mode,
+    measured: tuple[float, float, float],
+    evses: dict[str, EvseControl],
+    station_max: set[str] | None = None,
+) -> BalancerStatus:
+    """The balancer's state in one period, its history that period's reading."""
+    return BalancerStatus(
+        mode=mode,
+        caps=CAPS,
+        margin=2.0,
+        measured=measured,
+        history=[_sample(0.0, measured[0], mode)],
+        window_s=3600,
+        evses=evses,
+        station_max=frozenset(station_max or ()),
+    )
+
+
 def test_limits_pauses_and_disobedience_are_shown_per_session() -> None:
     chargers = []
     for identity in ("CP1", "CP2", "CP3"):
         charger = ChargerView(identity, OcppVersion.V16, True, 0.0)
         charger.sessions["t"] = SessionView(identity, f"t-{identity}", 1, 0.0)
         chargers.append(charger)
-    status = BalancerStatus(
-        mode=Mode.OVERLOAD,
-        caps=CAPS,
-        margin=2.0,
-        measured=(70.0, 20.0, 20.0),
-        history=[_sample(0.0, 70.0, Mode.OVERLOAD)],
-        window_s=3600,
-        evses={
-            "CP1/1": EvseControl(13.5, None, True),
-            "CP2/1": EvseControl(0.0, "no_capacity", True),
-            "CP3/1": EvseControl(6.0, None, False),
-        },
-        station_max=frozenset({"CP1"}),
-    )
+    evses = {
+        "CP1/1": EvseControl(13.5, None, True),
+        "CP2/1": EvseControl(0.0, "no_capacity", True),
+        "CP3/1": EvseControl(6.0, None, False),
+    }
+    status = _balancing(Mode.OVERLOAD, (70.0, 20.0, 20.0), evses, station_max={"CP1"})
     page = render(StatusSnapshot(10.0, chargers, [], status))
     assert "13.5 A" in page and "<td>paused: no capacity</td>" in page
     assert "ignores its limit" in page and "through its charger maximum" in page
     assert '<span class="mode warn">overload: L1 above the cap</span>' in page
     assert '<td class="warn">70.0 A</td>' in page  # L1 above its cap
     assert page.count('<svg class="chart"') == 3
+
+
+def test_a_charger_being_set_up_and_a_session_between_limits_read_what_is_true() -> None:
+    """Not "ignores its limit" for a charger the LC has not set up yet, and not "charging at
+    0.0 A ... its fair share" for a session whose new limit is on its way."""
+    chargers = []
+    for identity in ("CP-NEW", "CP-TURN"):
+        charger = ChargerView(identity, OcppVersion.V201, True, 0.0)
+        session = SessionView(identity, f"t-{identity}", 1, 0.0)
+        session.charging_state = "Charging"
+        charger.sessions["t"] = session
+        chargers.append(charger)
+    evses = {
+        "CP-NEW/1": EvseControl(
+            None,
+            None,
+            False,
+            reason="being set up: planned at its maximum 32 A until then",
+            set_up=False,
+        ),
+        "CP-TURN/1": EvseControl(
+            0.0, None, True, reason="waiting for its limit: the charger still has 0 A"
+        ),
+    }
+    status = _balancing(Mode.NORMAL, (10.0, 10.0, 10.0), evses)
+    page = render(StatusSnapshot(10.0, chargers, [], status))
+    assert "ignores its limit" not in page
+    assert "being set up: planned at its maximum</td>" in page
+    assert "<td>being set up: planned at its maximum 32 A until then</td>" in page
+    assert "charging at 0.0 A" not in page
+    assert "<td>waiting for its limit</td><td>– / – / –</td>" in page, (
+        "the car's column of the session between limits"
+    )
+    assert "<td>waiting for its limit: the charger still has 0 A</td>" in page
 
 
 def test_a_csms_outage_and_the_journal_backlog_are_shown_per_charger() -> None:

@@ -32,6 +32,11 @@ FACTS = LimitFacts(
         ({"csms_limit_a": 20.0}, "its fair share of the room under the cap"),
         ({"mode": Mode.SAFE, "limit_a": 8.0}, "meter lost: its safe current 8 A"),
         ({"obeys": False}, "ignores its limit: planned at its maximum 32 A"),
+        (
+            {"obeys": False, "set_up": False},
+            "being set up: planned at its maximum 32 A until then",
+        ),
+        ({"limit_a": 0.0}, "waiting for its limit: the charger still has 0 A"),
         ({"limit_a": None}, "no limit sent yet"),
         (
             {"paused": PauseReason.NO_CAPACITY, "limit_a": 0.0},
@@ -62,6 +67,11 @@ def test_each_limit_has_a_one_line_reason(change: dict[str, Any], reason: str) -
         ("Charging", 16.0, None, None, "charging at 16.0 A"),
         (None, 16.0, None, 12.0, "charging at 12.0 A"),  # 1.6: no state, but it draws
         ("Charging", 0.0, "no_capacity", 0.0, "paused: no capacity"),
+        # A transition: not paused any more, the charger still has its 0 A limit.
+        ("Charging", 0.0, None, None, "waiting for its limit"),
+        ("Charging", 0.0, None, 0.0, "waiting for its limit"),
+        ("SuspendedEVSE", 0.0, None, None, "waiting for its limit"),
+        ("Charging", 0.0, None, 6.2, "charging at 6.2 A"),  # it draws: the meter is the truth
         ("SuspendedEVSE", 0.0, "limit_below_min", None, "paused: CSMS limit"),
         ("SuspendedEV", 16.0, None, 0.0, "waiting for the car"),
         ("EVConnected", 16.0, None, None, "waiting for the car"),

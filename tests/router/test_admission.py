@@ -18,7 +18,7 @@ from router.admission import AdmissionSettings
 from router.server import Router
 from tests.conftest import RouterFactory, lc_url
 from tests.peers import Csms, GatedCsms, connect_charge_point, http_status, wait_until
-from tests.router.test_tls import Pki
+from tests.router.test_tls import PASSWORD, Pki, lc_tls_url
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -187,3 +187,34 @@ async def test_a_handshake_flood_costs_the_csms_only_the_burst_and_the_bystander
         )
     finally:
         await bystander.close()
+
+
+async def test_tls_handshakes_that_time_out_or_fail_are_counted(
+    csms: Csms, make_router: RouterFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """asyncio drops them silently: a device that opens TCP and never completes TLS, or speaks
+    plain HTTP to the TLS port, shows in the refusals like any other handshake refused."""
+    pki = Pki(tmp_path)
+    router = await make_router(csms.url, server_ssl=pki.lc_charger_side(), handshake_timeout_s=0.5)
+    assert router.port is not None
+    # A charger that does complete TLS is served, and not counted.
+    charger = await connect_charge_point(
+        lc_tls_url(router), "CP1", "ocpp1.6", PASSWORD, ssl_context=pki.client_context()
+    )
+    silent_reader, silent = await asyncio.open_connection("127.0.0.1", router.port)
+    plain_reader, plain = await asyncio.open_connection("127.0.0.1", router.port)
+    plain.write(b"GET /ocpp/CP2 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\r\n")
+    try:
+        with caplog.at_level(logging.WARNING, logger="router.server"):
+            assert await _closed_by_the_lc(plain_reader)
+            assert await _closed_by_the_lc(silent_reader)
+            await wait_until(
+                lambda: _refusals(router, "tls_handshake") == 2,
+                what="both unfinished TLS handshakes counted",
+            )
+        assert (await charger.cp.call(call16.Heartbeat())).current_time
+    finally:
+        silent.close()
+        plain.close()
+        await charger.close()
+    assert "connection closed before its handshake: tls_handshake" in caplog.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import ssl
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from config_file.state_directory import StateDirectory
 from config_file.table import ConfigError, Table
 from lc.config import load_config, parse_config
 from router.admission import AdmissionSettings
@@ -28,8 +30,12 @@ def _config(router: dict[str, Any] | None = None, **sections: Any) -> dict[str, 
     return {"router": {"upstream_url": UPSTREAM, **(router or {})}, **sections}
 
 
+# An existing folder: relative journal paths land in it.
+STATE = StateDirectory(Path(tempfile.gettempdir()))
+
+
 def _parse(data: dict[str, Any]) -> tuple[RouterSettings, MetricsSettings, str]:
-    return parse_router_config(Table(data, ""))
+    return parse_router_config(Table(data, ""), STATE)
 
 
 def _error(data: dict[str, Any]) -> str:
@@ -71,7 +77,7 @@ def test_every_default() -> None:
     assert metrics == MetricsSettings("127.0.0.1", 9100)
     assert policy == "hold"  # the default since offline hold exists
     assert router.hold is not None
-    assert router.hold.journal_path.name == "ocpp-lc-journal.sqlite"
+    assert router.hold.journal_path == Path(tempfile.gettempdir()) / "journal.sqlite"
     assert router.hold.offline.local_list == frozenset()
     assert router.hold.offline.accept_unknown_ids is False
 

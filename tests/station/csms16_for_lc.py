@@ -54,6 +54,11 @@ class LcAtCsms16(Cp16):
         self._csms.log_statuses.append(status)
         return result16.LogStatusNotification()
 
+    @on("FirmwareStatusNotification")
+    def on_firmware_status(self, status: str) -> result16.FirmwareStatusNotification:
+        self._csms.firmware_statuses.append(status)  # of the LC's own update, across reboots
+        return result16.FirmwareStatusNotification()
+
     @on("DiagnosticsStatusNotification")
     def on_diagnostics_status(self, **_: Any) -> result16.DiagnosticsStatusNotification:
         return result16.DiagnosticsStatusNotification()
@@ -63,6 +68,7 @@ class LcAtCsms16(Cp16):
 class CsmsForLc16(CsmsForLc):
     subprotocol: str = "ocpp1.6"
     stations16: list[LcAtCsms16] = field(default_factory=list)
+    firmware_statuses: list[str] = field(default_factory=list)
 
     @property
     def station16(self) -> LcAtCsms16:

@@ -93,6 +93,21 @@ class LcAtCsms(Cp201):
         self._csms.profile_reports.append(report)
         return result201.ReportChargingProfiles()
 
+    @on("MeterValues")
+    def on_meter_values(self, **values: Any) -> result201.MeterValues:
+        self._csms.meter_values.append(values)
+        return result201.MeterValues()
+
+    @on("NotifyChargingLimit")
+    def on_notify_charging_limit(self, **notice: Any) -> result201.NotifyChargingLimit:
+        self._csms.charging_limits.append(("NotifyChargingLimit", notice))
+        return result201.NotifyChargingLimit()
+
+    @on("ClearedChargingLimit")
+    def on_cleared_charging_limit(self, **notice: Any) -> result201.ClearedChargingLimit:
+        self._csms.charging_limits.append(("ClearedChargingLimit", notice))
+        return result201.ClearedChargingLimit()
+
     @on("PublishFirmwareStatusNotification")
     def on_publish_firmware_status(
         self, **notice: Any
@@ -125,6 +140,9 @@ class CsmsForLc:
     reports: list[dict[str, Any]] = field(default_factory=list)  # NotifyReports, snake_case
     profile_reports: list[dict[str, Any]] = field(default_factory=list)  # snake_case
     csrs: list[str] = field(default_factory=list)  # the LC's SignCertificate requests
+    meter_values: list[dict[str, Any]] = field(default_factory=list)  # the LC's, snake_case
+    # The LC's NotifyChargingLimit / ClearedChargingLimit calls: (action, payload snake_case)
+    charging_limits: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     # PublishFirmwareStatusNotifications, snake_case
     firmware_notices: list[dict[str, Any]] = field(default_factory=list)
     refuse_firmware_notices: bool = False  # answer them with a CALLERROR (still recorded)
