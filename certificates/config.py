@@ -10,6 +10,8 @@ from certificates.keys import KeyType
 from config_file.state_directory import StateDirectory
 from config_file.table import ConfigError, Table
 
+MAX_CHAIN_SIZE = 10000  # CertificateSignedRequest.certificateChain's maxLength
+
 
 @dataclass(frozen=True, slots=True)
 class CertificateSettings:
@@ -19,6 +21,9 @@ class CertificateSettings:
     renew_days: float = 30.0
     cert_signing_wait_minimum_s: float = 60.0
     cert_signing_repeat_times: int = 3
+    # SecurityCtrlr.MaxCertificateChainSize: a longer CertificateSigned chain is refused
+    # (A02.FR.16); the schema's own bound unless the CSMS sets a lower one.
+    max_certificate_chain_size: int = MAX_CHAIN_SIZE
     # The LC's FQDN (or address) chargers dial: the CN of its server certificate's request.
     server_common_name: str | None = None
 

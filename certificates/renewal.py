@@ -55,6 +55,7 @@ class RenewalSettings:
     cert_signing_wait_minimum_s: float = 60.0
     cert_signing_repeat_times: int = 3
     renew_days: float = 30.0  # A03.FR.02: one month before expiry
+    max_chain_size: int = 10000  # SecurityCtrlr.MaxCertificateChainSize
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +201,14 @@ class CertificateRenewal:
             "ChargingStationCertificate"
         ):
             return self._reject("a V2G certificate: the LC has no ISO 15118 side", now)
+        if len(str(payload["certificateChain"])) > self.settings.max_chain_size:
+            # A02.FR.16: refused, but nothing wrong with the certificate: the request stays
+            # pending for a chain that fits.
+            info = f"longer than MaxCertificateChainSize {self.settings.max_chain_size}"
+            return {
+                "status": "Rejected",
+                "statusInfo": {"reasonCode": "ChainTooLong", "additionalInfo": info},
+            }, []
         pending = self._pending
         if pending is None:
             return self._reject("no certificate signing request is pending", now)

@@ -35,6 +35,18 @@ log = logging.getLogger(__name__)
 SIGNING_ROOTS = ("CSMSRootCertificate", "V2GRootCertificate")
 
 
+def renewal_settings(settings: CertificateSettings, identity: str) -> RenewalSettings:
+    return RenewalSettings(
+        identity,
+        settings.organization,
+        settings.key_type,
+        settings.cert_signing_wait_minimum_s,
+        settings.cert_signing_repeat_times,
+        settings.renew_days,
+        settings.max_certificate_chain_size,
+    )
+
+
 class StationCertificates:
     def __init__(
         self,
@@ -57,16 +69,8 @@ class StationCertificates:
         watched for expiry like a renewed one (A03)."""
         self.store = store or TrustStore(settings.trust_folder)
         self.own = own or OwnCertificates(settings.own_folder)
-        self.renewal = CertificateRenewal(
-            RenewalSettings(
-                identity,
-                settings.organization,
-                settings.key_type,
-                settings.cert_signing_wait_minimum_s,
-                settings.cert_signing_repeat_times,
-                settings.renew_days,
-            )
-        )
+        self._identity = identity
+        self.renewal = CertificateRenewal(renewal_settings(settings, identity))
         self._trust = CertificateHandlers(self.store, self._own_hash_data, clock)
         self._send_call = send_call
         self._security_event = security_event
@@ -76,6 +80,10 @@ class StationCertificates:
         pending = self.own.pending()
         if pending is not None:
             self.renewal.restore_pending(pending, clock())
+
+    def use_settings(self, settings: CertificateSettings) -> None:
+        """The CSMS changed SecurityCtrlr's settings: the next request and resend use them."""
+        self.renewal.settings = renewal_settings(settings, self._identity)
 
     def _own_hash_data(self, algorithm: str) -> list[Payload]:
         roots = self.store.roots(*SIGNING_ROOTS)

@@ -103,6 +103,13 @@ class TrustStore:
             for entry in self.installed(certificate_type)
         ]
 
+    def roots_pem(self, *certificate_types: str) -> str:
+        """The installed certificates of these types, as one PEM text (ssl's `cadata`)."""
+        return "".join(
+            root.public_bytes(serialization.Encoding.PEM).decode("ascii")
+            for root in self.roots(*certificate_types)
+        )
+
     def install(self, certificate_type: str, pem: str, now: datetime) -> InstallOutcome:
         if certificate_type not in ROOT_TYPES:
             return InstallOutcome.REJECTED

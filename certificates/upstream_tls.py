@@ -7,8 +7,6 @@ import ssl
 from dataclasses import replace
 from datetime import datetime
 
-from cryptography.hazmat.primitives import serialization
-
 from certificates.own_identity import OwnCertificates
 from certificates.trust_store import TrustStore
 from router.tls import UpstreamTlsSettings, upstream_context
@@ -25,8 +23,16 @@ def managed_upstream_context(
         settings = replace(
             settings, certificate=current.certificate_path, private_key=current.key_path
         )
-    roots = store.roots("CSMSRootCertificate")
-    installed = "".join(
-        root.public_bytes(serialization.Encoding.PEM).decode("ascii") for root in roots
-    )
+    installed = store.roots_pem("CSMSRootCertificate")
     return upstream_context(replace(settings, installed_roots=installed))
+
+
+def upload_context(store: TrustStore | None) -> ssl.SSLContext:
+    """Towards an https:// GetLog location: the CSMS's trust chain, its installed roots
+    (N01.FR.15), and the system's CAs, since the log storage may be a cloud service outside
+    it (N01.FR.16)."""
+    context = ssl.create_default_context()
+    installed = store.roots_pem("CSMSRootCertificate") if store is not None else ""
+    if installed:
+        context.load_verify_locations(cadata=installed)
+    return context

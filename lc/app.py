@@ -46,6 +46,11 @@ from lc.station_model import (
     site_limit,
 )
 from lc.station_reset import ResetAtCsms
+from lc.station_security import (
+    BasicAuthPassword,
+    CertificateSettingsInForce,
+    report_trust_changes,
+)
 from lc.station_self_update import SelfUpdateAtCsms
 from lc.status_page import (
     ExternalLimitStatus,
@@ -112,6 +117,12 @@ class LocalController:
         # What the CSMS manages: its installed roots, the LC's renewed certificates.
         self.trust_store = TrustStore(managed.trust_folder) if managed is not None else None
         self.own_certificates = OwnCertificates(managed.own_folder) if managed is not None else None
+        # With the CSMS's SecurityCtrlr changes on top.
+        self.certificate_settings = (
+            CertificateSettingsInForce(managed, self._overrides)
+            if managed is not None and self._overrides is not None
+            else None
+        )
         self.certificate_expiry = CertificateExpiry(*self._certificate_sources())
         self.firmware: FirmwarePublisher | None = None  # PublishFirmware's handlers
         # The site meter as the LC's own MeterValues: with a station link and a meter.
@@ -168,7 +179,7 @@ class LocalController:
             self.security.registry,
             self.software.registry,
         ]
-        self.security.start(self.station, self._tasks)
+        self.security.start(self.station, self._tasks, self.trust_store)
         if self.config.balancer is not None:
             self._meter = MeterReader(self.config.balancer.meter.reader)
             self._panel_meters = {
@@ -288,19 +299,22 @@ class LocalController:
 
     def _wire_certificates(self, link: StationLink) -> None:
         """With [certificates], the CSMS manages them over the LC's own link."""
-        managed = self.config.certificates
-        if managed is None or self.trust_store is None or self.own_certificates is None:
+        in_force = self.certificate_settings
+        if in_force is None or self.trust_store is None or self.own_certificates is None:
             return
-        CertificatesAtCsms(
+        at_csms = CertificatesAtCsms(
             link,
-            managed,
+            in_force.current,
             self.trust_store,
             self.own_certificates,
             self._use_renewed_certificate,
             self._tasks,
             self.security.events.record,
             configured_certificate=self._configured_upstream_certificate,
-        ).wire()
+        )
+        at_csms.wire()
+        report_trust_changes(link, self.security.events.record)
+        in_force.on_change(at_csms.certificates.use_settings)
 
     def _configured_upstream_certificate(self) -> Path | None:
         # From the config in force: SIGHUP may name another file.
@@ -498,7 +512,8 @@ def _station_link(config: SiteConfig) -> StationLink | None:
         # A wss:// profile the CSMS sets is dialled with the router's TLS settings too.
         ssl_context=station.ssl_context or config.router.upstream_ssl,
     )
-    settings = StationSettings(station.identity, station.password, station.backoff)
+    password = BasicAuthPassword(station).value  # the CSMS may have rotated it (A01)
+    settings = StationSettings(station.identity, password, station.backoff)
     return StationLink(settings, session, dialer, network_profiles(station, config.router))
 
 

@@ -6,10 +6,13 @@ with neither, in memory only."""
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter
 
+from certificates.trust_store import TrustStore
+from certificates.upstream_tls import upload_context
 from lc.config import SiteConfig
 from router import events as ev
 from station.config import package_version
@@ -63,12 +66,16 @@ class LcSecurity:
                 f"{event.configuration_slot}, {outcome} by the LC",
             )
 
-    def start(self, station: StationLink | None, tasks: Tasks) -> None:
-        """Keep the log, with a link answer GetLog and send the critical events over it."""
+    def start(
+        self, station: StationLink | None, tasks: Tasks, trust_store: TrustStore | None = None
+    ) -> None:
+        """Keep the log, with a link answer GetLog and send the critical events over it.
+        `trust_store`: the CSMS roots an https:// upload location is verified against."""
         logging.getLogger().addHandler(self.recent_lines)
         if station is not None:
             station.record_security_event = self.events.record
-            LogUploads(station, lc_logs(self.events.log, self.recent_lines), tasks).wire()
+            logs = lc_logs(self.events.log, self.recent_lines)
+            LogUploads(station, logs, tasks, partial(upload_context, trust_store)).wire()
         self.events.start(station)
 
     def started(self) -> None:

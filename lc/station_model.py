@@ -24,6 +24,7 @@ from balancer.config import (
 from balancer.control import LoadBalancer
 from balancer.panels import PanelSettings
 from config_file.table import ConfigError
+from lc.station_security import security_variables
 from ocpp_knowledge.composite import NOMINAL_VOLTAGE_V
 from ocpp_knowledge.ocpp_time import to_ocpp_time
 from router.frames import OcppVersion
@@ -308,6 +309,7 @@ def device_model(lc: LocalController, overrides: Overrides | None) -> DeviceMode
             constant(str(station.backoff.repeat_times)),
         ),
         (VariableSpec("SecurityCtrlr", "Identity"), constant(station.identity)),
+        *security_variables(lc),
         (
             VariableSpec("SecurityCtrlr", "SecurityProfile", data_type="integer"),
             Binding(lambda: str(network.active.security_profile)),

@@ -42,7 +42,7 @@ _DEFAULT_VENDOR = {
 }
 _VERSIONS = {"2.0.1": OcppVersion.V201, "1.6": OcppVersion.V16}
 # BasicAuthPassword is a passwordString of 16 to 40 characters (2.0.1 A00, SecurityCtrlr).
-_PASSWORD_LENGTHS = (16, 40)
+PASSWORD_LENGTHS = (16, 40)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +87,19 @@ def _bounded_string(
     return value
 
 
+def valid_password(text: str) -> bool:
+    """A passwordString of 16 to 40 characters (2.0.1 A00), in ASCII."""
+    low, high = PASSWORD_LENGTHS
+    return low <= len(text) <= high and text.isascii()
+
+
 def _password(table: Table) -> str | None:
     if not table.has("password"):
         table.raw("password", None)
         return None
     password = table.string("password")
-    low, high = _PASSWORD_LENGTHS
-    if not low <= len(password) <= high or not password.isascii():
+    low, high = PASSWORD_LENGTHS
+    if not valid_password(password):
         # The value itself stays out of the message: it is a secret.
         raise ConfigError(
             f"{table.key('password')}: expected {low} to {high} ASCII characters, "

@@ -17,6 +17,8 @@ from station.link import StationLink
 STANDARD_KEYS: dict[str, Key] = {
     "HeartbeatInterval": ("OCPPCommCtrlr", None, "HeartbeatInterval", None),
     "SecurityProfile": ("SecurityCtrlr", None, "SecurityProfile", None),
+    # The 1.6 security whitepaper's Basic-auth password (its A01), write-only as in 2.0.1.
+    "AuthorizationKey": ("SecurityCtrlr", None, "BasicAuthPassword", None),
 }
 # Standard 1.6 keys without a device-model twin: what the LC supports, in 1.6 words.
 FIXED_KEYS = {

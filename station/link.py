@@ -32,6 +32,7 @@ from station.session import (
     IncomingCall,
     InvalidReceived,
     Output,
+    ReplayReceived,
     Send,
     StationSession,
     Triggered,
@@ -113,6 +114,10 @@ class StationLink:
     def register(self, action: str, handler: Handler) -> None:
         """Answer the CSMS's `action` calls with `handler`."""
         self.handlers[action] = handler
+
+    def use_password(self, password: str) -> None:
+        """The next dial presents `password` (A01: the CSMS rotated it)."""
+        self.settings = replace(self.settings, password=password)
 
     def use_ssl_context(self, context: ssl.SSLContext) -> None:
         """The next dial to a `wss://` CSMS uses `context` (the LC's renewed certificate, the
@@ -202,7 +207,14 @@ class StationLink:
     ) -> None:
         if self._plan.connected():
             self.session.register_anew()  # B10.FR.10: another CSMS, perhaps
+        before = self.network.active.security_profile
         self.network.connected_with(slot)
+        if profile.security_profile != before:
+            self.record_security_event(
+                "ReconfigurationOfSecurityParameters",
+                f"security profile {before} -> {profile.security_profile} "
+                f"(network profile slot {slot})",
+            )
         self.session.use_message_timeout(profile.message_timeout_s)
         self.slot_in_use, self._ws = slot, ws
         try:
@@ -315,6 +327,8 @@ class StationLink:
                     self._tasks.spawn(follow_up(), "station boot accepted")
             elif isinstance(output, InvalidReceived):
                 self.record_security_event("InvalidMessages", f"from the CSMS: {output.detail}")
+            elif isinstance(output, ReplayReceived):
+                self.record_security_event("AttemptedReplayAttacks", f"CSMS: {output.detail}")
             elif isinstance(output, ClockJumped):
                 # The LC keeps its own clock, but what it takes for the time moved (A04).
                 self.record_security_event(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -58,10 +59,14 @@ class LogUploads:
         link: StationLink,
         source: LogSource,
         tasks: Tasks,
+        tls: Callable[[], ssl.SSLContext] = ssl.create_default_context,
     ) -> None:
+        """`tls`: what an https:// location's certificate is verified against, at each
+        upload (the CSMS may install roots meanwhile)."""
         self._link = link
         self._source = source
         self._tasks = tasks
+        self._tls = tls
         self._current: tuple[LogRequest, asyncio.Task[None]] | None = None
 
     def wire(self) -> None:
@@ -134,8 +139,7 @@ class LogUploads:
         try:
             async with (
                 aiohttp.ClientSession(timeout=timeout) as http,
-                # https: verified against the system's CAs (N01.FR.16).
-                http.post(location, data=form) as response,
+                http.post(location, data=form, ssl=self._tls()) as response,
             ):
                 if response.status >= 300:
                     raise LogUploadFailed(f"HTTP {response.status}")

@@ -18,8 +18,10 @@ log = logging.getLogger(__name__)
 
 
 class Overrides:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, quiet: bool = False) -> None:
+        """`quiet`: the values are secrets, kept out of the log."""
         self.path = path
+        self._quiet = quiet
         self._values: dict[str, dict[str, str]] = self._load()
 
     def _load(self) -> dict[str, dict[str, str]]:
@@ -46,7 +48,8 @@ class Overrides:
         if entry is None:
             return file_value
         if entry["file"] != file_value:
-            log.info("%s: the config file changed it, the CSMS's %s no longer applies", key, entry)
+            shown = "value" if self._quiet else repr(entry["value"])
+            log.info("%s: the config file changed it, the CSMS's %s no longer applies", key, shown)
             del self._values[key]
             self._save()
             return file_value

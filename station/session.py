@@ -20,7 +20,7 @@ version; what the versions word differently is data in `station.dialect`.
 from __future__ import annotations
 
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
@@ -120,6 +120,18 @@ class InvalidReceived:
     detail: str
 
 
+@dataclass(frozen=True, slots=True)
+class ReplayReceived:
+    """The CSMS sent a call with a message ID it had used before: OCPP-J (Part 4 §4.1.4) wants
+    a new ID for every call, retries included, so this is no resend (A04 AttemptedReplayAttacks).
+    The session refused it with SecurityError."""
+
+    detail: str
+
+
+# How many of the CSMS's recent call IDs are remembered, over every connection of the process.
+SEEN_CALL_IDS = 1024
+
 # CallFailed.reason when the link went down with the call outstanding: it was not refused.
 LINK_LOST = "link lost"
 
@@ -132,6 +144,7 @@ Output = (
     | Triggered
     | ClockJumped
     | InvalidReceived
+    | ReplayReceived
 )
 
 
@@ -171,6 +184,7 @@ class StationSession:
         self._last_sent = 0.0
         self._answering: dict[str, str] = {}  # CSMS call ids being handled -> action
         self._registered_triggers: set[str] = set()  # sent by the LC's parts, see allow_trigger
+        self._seen_call_ids: OrderedDict[str, None] = OrderedDict()  # oldest first
 
     def allow_trigger(self, requested: str) -> None:
         """Let TriggerMessage ask for `requested` (a MessageTriggerEnum value) that another
@@ -329,12 +343,26 @@ class StationSession:
                 InvalidReceived(f"{frame.action}: {problem.detail}"),
                 Send(call_error_text(frame.message_id, code, problem.detail)),
             ]
+        if self._seen_before(frame.message_id):
+            return [
+                ReplayReceived(f"{frame.action} with the message ID {frame.message_id!r} again"),
+                Send(call_error_text(frame.message_id, "SecurityError", "message ID used before")),
+            ]
         if self.state is LinkState.REJECTED:
             return [Send(call_error_text(frame.message_id, "SecurityError", "not accepted"))]
         self._answering[frame.message_id] = frame.action
         if frame.action == "TriggerMessage":
             return self._trigger(frame.message_id, frame.payload, now)
         return [IncomingCall(frame.message_id, frame.action, frame.payload)]
+
+    def _seen_before(self, message_id: str) -> bool:
+        """Whether the CSMS used `message_id` before; remembers it."""
+        if message_id in self._seen_call_ids:
+            return True
+        self._seen_call_ids[message_id] = None
+        if len(self._seen_call_ids) > SEEN_CALL_IDS:
+            self._seen_call_ids.popitem(last=False)
+        return False
 
     def _trigger(self, message_id: str, payload: dict[str, Any], now: float) -> list[Output]:
         requested = payload["requestedMessage"]

@@ -7,6 +7,7 @@ together must give a running LC whose journal survives and whose metrics Prometh
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 from lc.app import SHUTDOWN_BOUND_S
 from lc.config import load_config
 from lc.launcher import STOP_BOUND_S
+from ocpp_knowledge.security_events import SECURITY_EVENTS
 from tests.lc_process import REPO, example_config
 
 DEPLOY = REPO / "deploy"
@@ -95,3 +97,80 @@ def test_promtool_accepts_the_alert_rules() -> None:
 def test_promtool_accepts_the_scrape_config_with_its_rules() -> None:
     out = _promtool("check", "config", str(DEPLOY / "prometheus.yml"))
     assert "1 rule files found" in out
+
+
+def _alert_types(alert: str) -> set[str]:
+    """The security event types an alert rule's `type=~"..."` matcher names."""
+    rules = _text("ocpp-lc-alerts.yml").split("- alert: ")
+    (rule,) = [r for r in rules if r.startswith(alert + "\n")]
+    (types,) = re.findall(r'type=~"([^"]+)"', rule)
+    return set(types.split("|"))
+
+
+def test_every_critical_security_event_type_has_an_alert() -> None:
+    attack, change = _alert_types("OcppLcSecurityAttack"), _alert_types("OcppLcSecurityChange")
+    critical = {kind for kind, is_critical in SECURITY_EVENTS.items() if is_critical}
+    assert attack | change == critical and not attack & change
+
+
+def test_the_security_alerts_fire_on_an_attack_and_on_unsent_events(tmp_path: Path) -> None:
+    """Prometheus's rule unit test: an InvalidCsmsCertificate pages, a start-up does not;
+    unsent critical events alert after 30 minutes."""
+    events = "ocpp_lc_security_events_total{job='ocpp-lc'"
+    tests = {
+        "rule_files": [str(DEPLOY / "ocpp-lc-alerts.yml")],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": events + ",type='InvalidCsmsCertificate'}", "values": "0 1 1 1"},
+                    {"series": events + ",type='InvalidMessages'}", "values": "0 5 9 9"},
+                    {"series": "ocpp_lc_security_events_unsent{job='ocpp-lc'}", "values": "3x40"},
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "2m",
+                        "alertname": "OcppLcSecurityAttack",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    "severity": "critical",
+                                    "job": "ocpp-lc",
+                                    "type": "InvalidCsmsCertificate",
+                                },
+                                "exp_annotations": {
+                                    "summary": "Security event InvalidCsmsCertificate on the LC: "
+                                    "the status page lists the last ones, GetLog SecurityLog has "
+                                    "them all"
+                                },
+                            }
+                        ],
+                    },
+                    {"eval_time": "2m", "alertname": "OcppLcSecurityChange", "exp_alerts": []},
+                    {
+                        "eval_time": "20m",
+                        "alertname": "OcppLcSecurityEventsUnsent",
+                        "exp_alerts": [],
+                    },
+                    {
+                        "eval_time": "35m",
+                        "alertname": "OcppLcSecurityEventsUnsent",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"severity": "warning", "job": "ocpp-lc"},
+                                "exp_annotations": {
+                                    "summary": "3 critical security events have waited over 30 "
+                                    "min for the CSMS's acknowledgement: the LC's own link is "
+                                    "down or the CSMS refuses them"
+                                },
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    unit_test = tmp_path / "security-alerts-test.yml"
+    unit_test.write_text(json.dumps(tests), encoding="utf-8")  # JSON is YAML
+    assert "SUCCESS" in _promtool("test", "rules", str(unit_test))

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from balancer.metrics import BalancerMetrics
 from certificates.expiry import CertificateExpiry
 from router.metrics import RouterMetrics
+from station.security_events import SecurityEventMetrics
 from supervision.tasks import REGISTRY as TASK_REGISTRY
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -26,11 +27,14 @@ def exported_names() -> set[str]:
     names: set[str] = set()
     certificates = CollectorRegistry()
     certificates.register(CertificateExpiry())
+    security = CollectorRegistry()
+    SecurityEventMetrics(security)
     for registry in (
         RouterMetrics().registry,
         BalancerMetrics().registry,
         TASK_REGISTRY,
         certificates,
+        security,
     ):
         for family in registry.collect():
             names |= {family.name + suffix for suffix in SAMPLE_SUFFIXES}

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import websockets
 from ocpp.v201 import call_result as result201
 from websockets.asyncio.server import Server, ServerConnection
+from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from lc.app import LocalController
@@ -185,6 +186,10 @@ class CsmsForLc:
                     actions.append(frame[2])
         return actions
 
+    def check_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        """The opening handshake: None lets it through (a subclass may refuse some)."""
+        return None
+
     async def _serve(self, ws: ServerConnection) -> None:
         request = ws.request
         assert request is not None
@@ -202,6 +207,7 @@ class CsmsForLc:
             self.port,
             subprotocols=[Subprotocol(self.subprotocol)],
             ssl=self.ssl_context,
+            process_request=self.check_request,
         )
         self.port = self.server.sockets[0].getsockname()[1]
 

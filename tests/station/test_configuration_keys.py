@@ -57,11 +57,8 @@ def test_keys_are_standard_or_vendor_names_and_long_ones_are_left_out() -> None:
     }
     assert entries["DistributionPanel[Level-1].Fuse[1]"]["readonly"] is True
     assert entries["SupportedFeatureProfiles"]["readonly"] is True
-    # Write-only: listed, never read back.
-    assert entries["SecurityCtrlr.BasicAuthPassword"] == {
-        "key": "SecurityCtrlr.BasicAuthPassword",
-        "readonly": False,
-    }
+    # Write-only, under the 1.6 security whitepaper's name: listed, never read back.
+    assert entries["AuthorizationKey"] == {"key": "AuthorizationKey", "readonly": False}
     assert all(len(key) <= 50 for key in entries)
     assert not any(LONG_IDENTITY in key for key in entries)
     assert "unknownKey" not in every

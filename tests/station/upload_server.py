@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -36,15 +37,17 @@ class UploadServer:
 
 
 @asynccontextmanager
-async def upload_server() -> AsyncIterator[UploadServer]:
+async def upload_server(tls: ssl.SSLContext | None = None) -> AsyncIterator[UploadServer]:
+    """With `tls`, an https:// server."""
     server = UploadServer()
     app = web.Application()
     app.router.add_post("/logs", server.receive)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
     await site.start()
-    server.url = f"http://uploader:secret@127.0.0.1:{runner.addresses[0][1]}/logs"
+    scheme = "http" if tls is None else "https"
+    server.url = f"{scheme}://uploader:secret@127.0.0.1:{runner.addresses[0][1]}/logs"
     try:
         yield server
     finally:
