@@ -6,8 +6,11 @@ provisional 1.6 transaction ids it handed out, the CSMS answers it reuses (autho
 intervals), the latest StatusNotification per connector, and salted hashes of the credentials the
 CSMS accepted (admission while it is down).
 
-Every write is one transaction, committed with fsync (WAL, synchronous=FULL) before the method
-returns: once the LC answers a charger, what it journaled survives a kill -9 or a power cut.
+Every write is committed with fsync (WAL, synchronous=FULL) before the method returns: once the
+LC answers a charger, what it journaled survives a kill -9 or a power cut. Writes that arrive
+while one commits wait and then commit together, one fsync for all of them (a group commit):
+a thousand chargers connecting at once, or replaying at once, share a few fsyncs instead of
+queueing for thousands.
 """
 
 from __future__ import annotations
@@ -165,8 +168,18 @@ _SALT_BYTES = 16
 # ago are forgotten, so identities made up by a flood cannot grow the file for ever.
 MAX_CREDENTIALS = 10_000
 
+# Writes committed in one transaction at most: bounds how long one group holds the file.
+_MAX_GROUP = 500
+
 _Statement = tuple[str, Sequence[object]]
+_Work = Callable[[aiosqlite.Connection], Awaitable[Any]]
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class _QueuedWrite:
+    work: _Work
+    done: asyncio.Future[Any]
 
 
 @dataclass(frozen=True)
@@ -231,6 +244,9 @@ class Journal:
         # One connection, one worker thread: the lock keeps each transaction (and each read)
         # from interleaving with another task's statements.
         self._lock = asyncio.Lock()
+        self._queued: list[_QueuedWrite] = []  # writes waiting for the next group commit
+        # The boot answers as stored: an unchanged answer (every reconnect) is not written again.
+        self._stored_boots: dict[str, BootAnswer] = {}
 
     @classmethod
     async def open(
@@ -432,8 +448,16 @@ class Journal:
 
     async def next_provisional_transaction_id(self, identity: str) -> int:
         """-1, -2, ... per charger: negative, so never equal to a CSMS's (positive) id."""
-        rows = await self._write(_next_counter(identity, _PROVISIONAL_TRANSACTION, returning=True))
-        return -int(rows[0][0])
+        (provisional,) = await self.next_provisional_transaction_ids(identity, 1)
+        return provisional
+
+    async def next_provisional_transaction_ids(self, identity: str, count: int) -> list[int]:
+        """The next `count` provisional ids of a charger, in order, in one write."""
+        rows = await self._write(
+            _next_counter(identity, _PROVISIONAL_TRANSACTION, step=count, returning=True)
+        )
+        last = int(rows[0][0])
+        return [-value for value in range(last - count + 1, last + 1)]
 
     async def map_transaction(self, identity: str, provisional: int, csms_id: int) -> None:
         await self._write(
@@ -486,19 +510,24 @@ class Journal:
     # --- boot answers ---------------------------------------------------------------------------
 
     async def remember_boot(self, identity: str, answer: BootAnswer) -> None:
+        if self._stored_boots.get(identity) == answer:
+            return
         await self._write(
             (
                 "INSERT OR REPLACE INTO boots (identity, status, interval_s) VALUES (?, ?, ?)",
                 (identity, answer.status, answer.interval_s),
             )
         )
+        self._stored_boots[identity] = answer
 
     async def boots(self) -> dict[str, BootAnswer]:
         rows = await self._read("SELECT identity, status, interval_s FROM boots")
-        return {
+        stored = {
             str(identity): BootAnswer(str(status), int(interval_s))
             for identity, status, interval_s in rows
         }
+        self._stored_boots = dict(stored)
+        return stored
 
     # --- refused transactions still to act on -------------------------------------------------
 
@@ -654,24 +683,53 @@ class Journal:
         return await self._run(partial(_execute_all, statements))
 
     async def _run(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
-        """Run `work` on the connection in one transaction, committed when this returns."""
+        """Run `work` on the connection, committed when this returns; its effects all or none."""
+        queued = _QueuedWrite(work, asyncio.get_running_loop().create_future())
+        self._queued.append(queued)
         # Shielded: a caller cancelled mid-way (charger gone) must not leave the shared connection
         # inside an open transaction; the write completes or rolls back on its own.
-        return await asyncio.shield(self._transaction(work))
+        result: T = await asyncio.shield(self._commit_queued(queued))
+        return result
 
-    async def _transaction(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+    async def _commit_queued(self, queued: _QueuedWrite) -> Any:
+        """Commit the writes queued so far, `queued` among them, unless a group before did."""
         async with self._lock:
-            # IMMEDIATE takes the write lock up front instead of failing at the first write.
-            await self._db.execute_fetchall("BEGIN IMMEDIATE")
-            try:
-                result = await work(self._db)
-                await self._db.execute_fetchall("COMMIT")
-            except BaseException:
-                # SQLite may already have rolled back by itself (e.g. disk full).
-                with contextlib.suppress(sqlite3.Error):
-                    await self._db.execute_fetchall("ROLLBACK")
-                raise
-            return result
+            while not queued.done.done():
+                group, self._queued = self._queued[:_MAX_GROUP], self._queued[_MAX_GROUP:]
+                await self._commit_group(group)
+        return queued.done.result()
+
+    async def _commit_group(self, group: list[_QueuedWrite]) -> None:
+        try:
+            results = await self._transaction([queued.work for queued in group])
+        except Exception as exc:
+            if len(group) == 1:
+                group[0].done.set_exception(exc)
+                return
+            # One write failed (a full disk, a bug) and took the group down with it: each
+            # write again on its own, so it fails or succeeds as if it had come alone.
+            for queued in group:
+                await self._commit_group([queued])
+            return
+        except BaseException as exc:  # cancelled while the LC stops: none of them committed
+            for queued in group:
+                queued.done.set_exception(exc)
+            raise
+        for queued, result in zip(group, results, strict=True):
+            queued.done.set_result(result)
+
+    async def _transaction(self, works: Sequence[_Work]) -> list[Any]:
+        # IMMEDIATE takes the write lock up front instead of failing at the first write.
+        await self._db.execute_fetchall("BEGIN IMMEDIATE")
+        try:
+            results = [await work(self._db) for work in works]
+            await self._db.execute_fetchall("COMMIT")
+        except BaseException:
+            # SQLite may already have rolled back by itself (e.g. disk full).
+            with contextlib.suppress(sqlite3.Error):
+                await self._db.execute_fetchall("ROLLBACK")
+            raise
+        return results
 
 
 async def _execute_all(
@@ -715,10 +773,12 @@ def _forget_handshake_without_backlog(identity: str) -> _Statement:
     )
 
 
-def _next_counter(identity: str, name: str, *, returning: bool = False) -> _Statement:
-    sql = """INSERT INTO counters (identity, name, last) VALUES (?, ?, 1)
-        ON CONFLICT (identity, name) DO UPDATE SET last = last + 1"""
-    return (sql + " RETURNING last" if returning else sql), (identity, name)
+def _next_counter(
+    identity: str, name: str, *, step: int = 1, returning: bool = False
+) -> _Statement:
+    sql = """INSERT INTO counters (identity, name, last) VALUES (?, ?, ?)
+        ON CONFLICT (identity, name) DO UPDATE SET last = last + excluded.last"""
+    return (sql + " RETURNING last" if returning else sql), (identity, name, step)
 
 
 def _connector_order(connector_key: str) -> tuple[tuple[int, int | str], ...]:

@@ -399,12 +399,11 @@ class Router:
         if hold_settings is None or journal is None:
             session = LinkSession(identity, version, self.settings.session, self._schemas)
             return Link(session, charger, csms, self.metrics, self._publish, limits)
-        reserve = deque(
-            [
-                await journal.next_provisional_transaction_id(identity)
-                for _ in range(_PROVISIONAL_RESERVE)
-            ]
-        )
+        reserve: deque[int] = deque()
+        if version is OcppVersion.V16:  # 2.0.1 chargers choose their transaction ids
+            reserve.extend(
+                await journal.next_provisional_transaction_ids(identity, _PROVISIONAL_RESERVE)
+            )
         offline = OfflineRelay(
             identity,
             version,

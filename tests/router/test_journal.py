@@ -144,6 +144,33 @@ async def test_concurrent_appends_get_unique_seqs_in_commit_order(journal: Journ
         assert [by_seq[entry.seq] for entry in entries] == texts(entries)
 
 
+async def test_concurrent_writes_share_commits(journal: Journal, db_path: Path) -> None:
+    wal = db_path.with_name(db_path.name + "-wal")
+    frames_before = _wal_frames(wal)
+
+    await asyncio.gather(*(journal.remember_status(f"CP{n}", "1", f"s{n}") for n in range(200)))
+
+    assert len(await asyncio.gather(*(journal.statuses(f"CP{n}") for n in range(200)))) == 200
+    # A commit writes at least one page to the write-ahead log: 200 commits, 200 pages or more.
+    assert _wal_frames(wal) - frames_before < 50
+
+
+async def test_a_failing_write_fails_alone(journal: Journal) -> None:
+    good = [journal.append("CP1", f"frame {n}") for n in range(10)]
+    bad = journal._write(("INSERT INTO nowhere VALUES (1)", ()))
+
+    results = await asyncio.gather(*good[:5], bad, *good[5:], return_exceptions=True)
+
+    assert isinstance(results[5], sqlite3.OperationalError)
+    assert texts(await journal.pending("CP1")) == [f"frame {n}" for n in range(10)]
+
+
+def _wal_frames(wal: Path) -> int:
+    """Frames (pages) written to the write-ahead log so far: its size after the header."""
+    page = 4096 + 24  # SQLite's default page size, and each frame's header
+    return max(wal.stat().st_size - 32, 0) // page if wal.exists() else 0
+
+
 async def test_cancelled_writer_leaves_journal_usable(journal: Journal) -> None:
     task = asyncio.create_task(journal.append("CP1", "maybe"))
     await asyncio.sleep(0)
@@ -295,13 +322,15 @@ async def test_provisional_ids_negative_and_unique_across_reopen(db_path: Path) 
     assert await journal.next_provisional_transaction_id("CP1") == -1
     assert await journal.next_provisional_transaction_id("CP1") == -2
     assert await journal.next_provisional_transaction_id("CP2") == -1
+    assert await journal.next_provisional_transaction_ids("CP1", 4) == [-3, -4, -5, -6]
+    assert await journal.next_provisional_transaction_id("CP1") == -7
     await journal.map_transaction("CP1", -1, 7)
     await journal.forget_transaction("CP1", -1)
     await journal.close()
 
     journal = await Journal.open(db_path)
     try:
-        assert await journal.next_provisional_transaction_id("CP1") == -3
+        assert await journal.next_provisional_transaction_id("CP1") == -8
         assert await journal.next_provisional_transaction_id("CP2") == -2
     finally:
         await journal.close()
