@@ -20,22 +20,24 @@ import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import secrets
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiosqlite
-
 from router import journal_bounds
 from router.journal_bounds import JournalLimits, NewEntry
 from router.local_answers import BootAnswer
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 6
 
@@ -172,7 +174,7 @@ MAX_CREDENTIALS = 10_000
 _MAX_GROUP = 500
 
 _Statement = tuple[str, Sequence[object]]
-_Work = Callable[[aiosqlite.Connection], Awaitable[Any]]
+_Work = Callable[[sqlite3.Connection], Any]  # runs in the journal's thread
 T = TypeVar("T")
 
 
@@ -234,17 +236,22 @@ class JournalFull(JournalError):
 class Journal:
     def __init__(
         self,
-        db: aiosqlite.Connection,
+        db: sqlite3.Connection,
+        thread: ThreadPoolExecutor,
         limits: JournalLimits,
         max_credentials: int = MAX_CREDENTIALS,
     ) -> None:
         self._db = db
+        # The connection's one thread: SQLite's calls (and fsyncs) never block the event loop,
+        # and a whole group commit is one trip to it.
+        self._thread = thread
         self._limits = limits
         self._max_credentials = max_credentials
-        # One connection, one worker thread: the lock keeps each transaction (and each read)
-        # from interleaving with another task's statements.
+        # The lock keeps each transaction (and each read) from interleaving with another
+        # task's statements.
         self._lock = asyncio.Lock()
         self._queued: list[_QueuedWrite] = []  # writes waiting for the next group commit
+        self._unawaited: set[asyncio.Task[Any]] = set()  # commits nobody waits for
         # The boot answers as stored: an unchanged answer (every reconnect) is not written again.
         self._stored_boots: dict[str, BootAnswer] = {}
 
@@ -256,20 +263,28 @@ class Journal:
         max_credentials: int = MAX_CREDENTIALS,
     ) -> Journal:
         _create_private(path)
-        # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT) in _run.
-        db = await aiosqlite.connect(path, isolation_level=None)
-        journal = cls(db, limits or JournalLimits(), max_credentials)
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
+        # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT) in _commit.
+        connect = partial(sqlite3.connect, path, isolation_level=None)
+        try:
+            db = await asyncio.get_running_loop().run_in_executor(thread, connect)
+        except BaseException:
+            thread.shutdown(wait=False)
+            raise
+        journal = cls(db, thread, limits or JournalLimits(), max_credentials)
         try:
             await journal._configure()
             await journal._migrate()
         except BaseException:
-            await db.close()
+            await journal.close()
             raise
         return journal
 
     async def close(self) -> None:
+        await asyncio.gather(*self._unawaited, return_exceptions=True)
         async with self._lock:
-            await self._db.close()
+            await self._in_thread(self._db.close)
+        self._thread.shutdown(wait=False)
 
     # --- outbox -------------------------------------------------------------------------------
 
@@ -331,14 +346,14 @@ class Journal:
             raise JournalFull("limit", shed + shed_for_disk)
         return Appended(seq, shed + shed_for_disk)
 
-    async def _append_within_bounds(
-        self, entry: NewEntry, statements: Sequence[_Statement], db: aiosqlite.Connection
+    def _append_within_bounds(
+        self, entry: NewEntry, statements: Sequence[_Statement], db: sqlite3.Connection
     ) -> tuple[int | None, int]:
         """(the new entry's seq, or None when it does not fit; meter values shed)."""
-        shed, fits = await journal_bounds.make_room(db, self._limits, entry, time.time())
+        shed, fits = journal_bounds.make_room(db, self._limits, entry, time.time())
         if not fits:
             return None, shed  # committed all the same: what was shed stays shed
-        rows = await _execute_all(statements, db)
+        rows = _execute_all(statements, db)
         return int(rows[0][0]), shed
 
     async def pending(self, identity: str) -> list[JournalEntry]:
@@ -357,10 +372,22 @@ class Journal:
 
         With the last entry goes the charger's stored handshake (and credentials).
         """
-        await self._write(
-            ("DELETE FROM outbox WHERE identity = ? AND seq = ?", (identity, seq)),
-            _forget_handshake_without_backlog(identity),
-        )
+        await self._write(*_acknowledgement(identity, seq))
+
+    def acknowledge_soon(self, identity: str, seq: int) -> None:
+        """`acknowledge`, without waiting for the commit: a replay goes on to the next entry
+        meanwhile, and its acknowledgements commit many at a time. Writes queued after it
+        commit with it or after it; a crash before it commits only delivers that entry once
+        more (at-least-once, byte for byte), never loses or reorders one."""
+        queued = self._enqueue(partial(_execute_all, _acknowledgement(identity, seq)))
+        commit = asyncio.ensure_future(self._commit_queued(queued))
+        self._unawaited.add(commit)
+        commit.add_done_callback(self._unawaited_committed)
+
+    def _unawaited_committed(self, commit: asyncio.Task[Any]) -> None:
+        self._unawaited.discard(commit)
+        if not commit.cancelled() and (exc := commit.exception()) is not None:
+            log.warning("an acknowledgement was not journaled (%s): its entry goes again", exc)
 
     async def drop(self, identity: str, seqs: Sequence[int]) -> int:
         """Forget these entries of a charger's backlog (a site manager's decision, after
@@ -388,18 +415,20 @@ class Journal:
         )
         return dropped
 
-    async def handshake(self, identity: str) -> StoredHandshake | None:
+    async def handshakes(self) -> dict[str, StoredHandshake]:
+        """The stored handshake of every charger that has one (a backlog), in one read."""
         rows = await self._read(
-            """SELECT path, subprotocol, authorized, sealed_authorization FROM handshakes
-            WHERE identity = ?""",
-            (identity,),
+            "SELECT identity, path, subprotocol, authorized, sealed_authorization FROM handshakes"
         )
-        if not rows:
-            return None
-        path, subprotocol, authorized, sealed = rows[0]
-        return StoredHandshake(
-            str(path), str(subprotocol), bool(authorized), None if sealed is None else bytes(sealed)
-        )
+        return {
+            str(identity): StoredHandshake(
+                str(path),
+                str(subprotocol),
+                bool(authorized),
+                None if sealed is None else bytes(sealed),
+            )
+            for identity, path, subprotocol, authorized, sealed in rows
+        }
 
     async def replace_text(self, identity: str, seq: int, text: str) -> None:
         """Rewrite a pending entry; KeyError if it is not pending (acknowledged, never stored)."""
@@ -676,20 +705,27 @@ class Journal:
     async def _read(self, sql: str, parameters: Sequence[object] = ()) -> list[sqlite3.Row]:
         # Under the lock so a read never sees another task's uncommitted writes.
         async with self._lock:
-            return list(await self._db.execute_fetchall(sql, parameters))
+            return await self._in_thread(partial(_fetch_all, self._db, sql, parameters))
+
+    async def _in_thread(self, call: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, call)
 
     async def _write(self, *statements: _Statement) -> list[sqlite3.Row]:
         """Run the statements in one transaction, committed when this returns; last one's rows."""
         return await self._run(partial(_execute_all, statements))
 
-    async def _run(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work` on the connection, committed when this returns; its effects all or none."""
-        queued = _QueuedWrite(work, asyncio.get_running_loop().create_future())
-        self._queued.append(queued)
+        queued = self._enqueue(work)
         # Shielded: a caller cancelled mid-way (charger gone) must not leave the shared connection
         # inside an open transaction; the write completes or rolls back on its own.
         result: T = await asyncio.shield(self._commit_queued(queued))
         return result
+
+    def _enqueue(self, work: _Work) -> _QueuedWrite:
+        queued = _QueuedWrite(work, asyncio.get_running_loop().create_future())
+        self._queued.append(queued)
+        return queued
 
     async def _commit_queued(self, queued: _QueuedWrite) -> Any:
         """Commit the writes queued so far, `queued` among them, unless a group before did."""
@@ -701,7 +737,8 @@ class Journal:
 
     async def _commit_group(self, group: list[_QueuedWrite]) -> None:
         try:
-            results = await self._transaction([queued.work for queued in group])
+            works = [queued.work for queued in group]
+            results = await self._in_thread(partial(_commit, self._db, works))
         except Exception as exc:
             if len(group) == 1:
                 group[0].done.set_exception(exc)
@@ -711,33 +748,37 @@ class Journal:
             for queued in group:
                 await self._commit_group([queued])
             return
-        except BaseException as exc:  # cancelled while the LC stops: none of them committed
+        except BaseException as exc:  # cancelled while the LC stops: committed or not, unknown
             for queued in group:
                 queued.done.set_exception(exc)
             raise
         for queued, result in zip(group, results, strict=True):
             queued.done.set_result(result)
 
-    async def _transaction(self, works: Sequence[_Work]) -> list[Any]:
-        # IMMEDIATE takes the write lock up front instead of failing at the first write.
-        await self._db.execute_fetchall("BEGIN IMMEDIATE")
-        try:
-            results = [await work(self._db) for work in works]
-            await self._db.execute_fetchall("COMMIT")
-        except BaseException:
-            # SQLite may already have rolled back by itself (e.g. disk full).
-            with contextlib.suppress(sqlite3.Error):
-                await self._db.execute_fetchall("ROLLBACK")
-            raise
-        return results
+
+def _commit(db: sqlite3.Connection, works: Sequence[_Work]) -> list[Any]:
+    """Run the works in one transaction and commit it (in the journal's thread)."""
+    # IMMEDIATE takes the write lock up front instead of failing at the first write.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        results = [work(db) for work in works]
+        db.execute("COMMIT")
+    except BaseException:
+        # SQLite may already have rolled back by itself (e.g. disk full).
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+        raise
+    return results
 
 
-async def _execute_all(
-    statements: Sequence[_Statement], db: aiosqlite.Connection
-) -> list[sqlite3.Row]:
-    rows: list[sqlite3.Row] = []
+def _fetch_all(db: sqlite3.Connection, sql: str, parameters: Sequence[object]) -> list[Any]:
+    return db.execute(sql, parameters).fetchall()
+
+
+def _execute_all(statements: Sequence[_Statement], db: sqlite3.Connection) -> list[Any]:
+    rows: list[Any] = []
     for sql, parameters in statements:
-        rows = list(await db.execute_fetchall(sql, parameters))
+        rows = db.execute(sql, parameters).fetchall()
     return rows
 
 
@@ -763,6 +804,14 @@ def _stored_handshake(identity: str, handshake: StoredHandshake | None) -> list[
 def disk_full(error: sqlite3.Error) -> bool:
     """SQLite's "database or disk is full" (SQLITE_FULL)."""
     return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+
+
+def _acknowledgement(identity: str, seq: int) -> list[_Statement]:
+    """Drop entry `seq`; with the last entry goes the charger's stored handshake."""
+    return [
+        ("DELETE FROM outbox WHERE identity = ? AND seq = ?", (identity, seq)),
+        _forget_handshake_without_backlog(identity),
+    ]
 
 
 def _forget_handshake_without_backlog(identity: str) -> _Statement:

@@ -171,6 +171,24 @@ def _wal_frames(wal: Path) -> int:
     return max(wal.stat().st_size - 32, 0) // page if wal.exists() else 0
 
 
+async def test_an_acknowledgement_not_awaited_commits_before_later_writes(db_path: Path) -> None:
+    journal = await Journal.open(db_path)
+    for n in range(3):
+        await journal.append("CP1", f"frame {n}")
+
+    journal.acknowledge_soon("CP1", 1)
+    await journal.remember_status("CP1", "1", "Available")  # queued after it: committed after it
+    assert seqs(await journal.pending("CP1")) == [2, 3]
+    journal.acknowledge_soon("CP1", 2)
+    await journal.close()  # commits what is still queued
+
+    journal = await Journal.open(db_path)
+    try:
+        assert seqs(await journal.pending("CP1")) == [3]
+    finally:
+        await journal.close()
+
+
 async def test_cancelled_writer_leaves_journal_usable(journal: Journal) -> None:
     task = asyncio.create_task(journal.append("CP1", "maybe"))
     await asyncio.sleep(0)
@@ -277,9 +295,9 @@ async def test_survives_kill_9_of_the_writer(db_path: Path) -> None:
 
 async def test_wal_and_full_synchronous(journal: Journal, db_path: Path) -> None:
     # synchronous is per connection: ask the journal's own.
-    assert list(await journal._db.execute_fetchall("PRAGMA journal_mode")) == [("wal",)]
-    assert list(await journal._db.execute_fetchall("PRAGMA synchronous")) == [(2,)]  # FULL
-    assert list(await journal._db.execute_fetchall("PRAGMA user_version")) == [(SCHEMA_VERSION,)]
+    assert list(await journal._read("PRAGMA journal_mode")) == [("wal",)]
+    assert list(await journal._read("PRAGMA synchronous")) == [(2,)]  # FULL
+    assert list(await journal._read("PRAGMA user_version")) == [(SCHEMA_VERSION,)]
     assert _permissions(db_path) & 0o077 == 0  # credential hashes: owner only
 
 
@@ -294,9 +312,7 @@ async def test_a_version_1_journal_is_upgraded_with_its_backlog(db_path: Path) -
     journal = await Journal.open(db_path)
     try:
         assert await journal.pending("CP1") == [JournalEntry(1, "start", 0.0, -1, False)]
-        assert list(await journal._db.execute_fetchall("PRAGMA user_version")) == [
-            (SCHEMA_VERSION,)
-        ]
+        assert list(await journal._read("PRAGMA user_version")) == [(SCHEMA_VERSION,)]
         # The byte totals the bounds use start from the entries already there.
         assert await journal.oldest_entries() == {"CP1": 0.0}
         await journal.append("CP1", "more")
@@ -536,12 +552,12 @@ async def test_a_stored_handshake_lives_exactly_as_long_as_its_backlog(journal: 
     handshake = StoredHandshake("/ocpp/CP1", "ocpp1.6", True, b"sealed")
     first = (await journal.append("CP1", "one", handshake=handshake)).seq
     second = (await journal.append("CP1", "two", handshake=handshake)).seq
-    assert await journal.handshake("CP1") == handshake
+    assert (await journal.handshakes()).get("CP1") == handshake
     assert "sealed" not in repr(handshake)
     await journal.acknowledge("CP1", first)
-    assert await journal.handshake("CP1") == handshake  # one entry still waits
+    assert (await journal.handshakes()).get("CP1") == handshake  # one entry still waits
     await journal.acknowledge("CP1", second)
-    assert await journal.handshake("CP1") is None
+    assert (await journal.handshakes()).get("CP1") is None
 
 
 async def test_backlog_summaries_and_drop(journal: Journal) -> None:
@@ -560,9 +576,9 @@ async def test_backlog_summaries_and_drop(journal: Journal) -> None:
     assert oldest["CP1"] == summaries["CP1"].oldest
     assert await journal.drop("CP1", [1]) == 1
     assert texts(await journal.pending("CP1")) == ["é"]  # one not exported stays, and with it
-    assert await journal.statuses("CP1") == ["status"] and await journal.handshake("CP1")
+    assert await journal.statuses("CP1") == ["status"] and (await journal.handshakes()).get("CP1")
     assert await journal.drop("CP1", [1, 2]) == 1
     assert await journal.pending("CP1") == []
-    assert await journal.statuses("CP1") == [] and await journal.handshake("CP1") is None
+    assert await journal.statuses("CP1") == [] and (await journal.handshakes()).get("CP1") is None
     assert list(await journal.backlog_summaries()) == ["CP2"]
     assert list(await journal.oldest_entries()) == ["CP2"]
