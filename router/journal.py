@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from router import journal_bounds
 from router.journal_bounds import JournalLimits, NewEntry
@@ -170,6 +170,8 @@ _SALT_BYTES = 16
 # ago are forgotten, so identities made up by a flood cannot grow the file for ever.
 MAX_CREDENTIALS = 10_000
 
+# A charger's rows in these tables are read when it connects; only this LC adds any.
+_PER_CHARGER_TABLES = ("outbox", "statuses", "refusals", "transactions")
 # Writes committed in one transaction at most: bounds how long one group holds the file.
 _MAX_GROUP = 500
 
@@ -194,6 +196,12 @@ class JournalEntry:
     provisional_transaction_id: int | None = None
     # The CSMS may already hold this exact frame; see router.outputs.JournalAppend.
     sent_before: bool = False
+
+
+class _StoredCredentials(NamedTuple):
+    salt: bytes
+    digest: bytes | None  # None: the CSMS accepted the charger without credentials
+    subprotocol: str
 
 
 @dataclass(frozen=True)
@@ -254,6 +262,13 @@ class Journal:
         self._unawaited: set[asyncio.Task[Any]] = set()  # commits nobody waits for
         # The boot answers as stored: an unchanged answer (every reconnect) is not written again.
         self._stored_boots: dict[str, BootAnswer] = {}
+        # Per table of _PER_CHARGER_TABLES, the chargers that may have rows there: a charger
+        # with none (most, at most connects) is not read for them. Rows deleted meanwhile (by
+        # this LC or `journal drop`) only cost a read that finds nothing.
+        self._may_have: dict[str, set[str]] = {table: set() for table in _PER_CHARGER_TABLES}
+        # The credentials table, mirrored: a connection checks and refreshes them without
+        # a read.
+        self._credentials: dict[str, _StoredCredentials] = {}
 
     @classmethod
     async def open(
@@ -275,6 +290,7 @@ class Journal:
         try:
             await journal._configure()
             await journal._migrate()
+            await journal._load_charger_index()
         except BaseException:
             await journal.close()
             raise
@@ -306,6 +322,7 @@ class Journal:
         Raises JournalFull when the entry cannot be stored (the bounds, or a full disk).
         """
         entry = NewEntry(identity, len(text.encode()), periodic, transaction)
+        self._may_have[_OUTBOX].add(identity)
         statements = [*_stored_handshake(identity, handshake), _next_counter(identity, _OUTBOX)]
         statements.append(
             (
@@ -357,6 +374,8 @@ class Journal:
         return int(rows[0][0]), shed
 
     async def pending(self, identity: str) -> list[JournalEntry]:
+        if identity not in self._may_have[_OUTBOX]:
+            return []
         rows = await self._read(
             """SELECT seq, text, appended_at, provisional_transaction_id, sent_before FROM outbox
             WHERE identity = ? ORDER BY seq""",
@@ -489,6 +508,7 @@ class Journal:
         return [-value for value in range(last - count + 1, last + 1)]
 
     async def map_transaction(self, identity: str, provisional: int, csms_id: int) -> None:
+        self._may_have["transactions"].add(identity)
         await self._write(
             (
                 "INSERT OR REPLACE INTO transactions (identity, provisional, csms_id) "
@@ -499,6 +519,8 @@ class Journal:
 
     async def transaction_map(self, identity: str) -> dict[int, int]:
         """Provisional id -> the CSMS's id."""
+        if identity not in self._may_have["transactions"]:
+            return {}
         rows = await self._read(
             "SELECT provisional, csms_id FROM transactions WHERE identity = ?", (identity,)
         )
@@ -563,6 +585,7 @@ class Journal:
     async def remember_refusal(
         self, identity: str, transaction_id: int | str, evse_id: int | None
     ) -> None:
+        self._may_have["refusals"].add(identity)
         await self._write(
             (
                 """INSERT OR REPLACE INTO refusals (identity, transaction_id, evse_id)
@@ -573,6 +596,8 @@ class Journal:
 
     async def refusals(self, identity: str) -> list[tuple[int | str, int | None]]:
         """(transaction id, EVSE or None) of each refused transaction not yet acted on."""
+        if identity not in self._may_have["refusals"]:
+            return []
         rows = await self._read(
             """SELECT transaction_id, evse_id FROM refusals WHERE identity = ?
             ORDER BY transaction_id""",
@@ -591,6 +616,7 @@ class Journal:
     # --- latest StatusNotification per connector ----------------------------------------------
 
     async def remember_status(self, identity: str, connector_key: str, text: str) -> None:
+        self._may_have["statuses"].add(identity)
         await self._write(
             (
                 "INSERT OR REPLACE INTO statuses (identity, connector_key, text) VALUES (?, ?, ?)",
@@ -600,6 +626,8 @@ class Journal:
 
     async def statuses(self, identity: str) -> list[str]:
         """Frame texts ordered by connector key, numbers compared as numbers ("2" before "10")."""
+        if identity not in self._may_have["statuses"]:
+            return []
         rows = await self._read(
             "SELECT connector_key, text FROM statuses WHERE identity = ?", (identity,)
         )
@@ -623,61 +651,65 @@ class Journal:
         Beyond `max_credentials` chargers, those whose credentials were used longest ago are
         forgotten, except the ones in `keep` (the chargers connected now)."""
         # The hash runs outside the lock: it is slow on purpose and must not stall other writers.
-        stored = await self._stored_credentials(identity)
-        if stored is not None:
-            salt, digest, _ = stored
-            if await _credentials_match(salt, digest, authorization):
-                await self._write(
-                    (
-                        "UPDATE credentials SET subprotocol = ?, used_at = ? WHERE identity = ?",
-                        (subprotocol, time.time(), identity),
-                    )
+        stored = self._credentials.get(identity)
+        if stored is not None and await _credentials_match(stored, authorization):
+            self._credentials[identity] = stored._replace(subprotocol=subprotocol)
+            await self._write(
+                (
+                    "UPDATE credentials SET subprotocol = ?, used_at = ? WHERE identity = ?",
+                    (subprotocol, time.time(), identity),
                 )
-                return
+            )
+            return
         salt = secrets.token_bytes(_SALT_BYTES)
         digest = (
             None
             if authorization is None
             else await asyncio.to_thread(_credential_digest, salt, authorization)
         )
-        await self._write(
+        self._credentials[identity] = _StoredCredentials(salt, digest, subprotocol)
+        insert: _Statement = (
+            "INSERT OR REPLACE INTO credentials (identity, salt, digest, subprotocol, used_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (identity, salt, digest, subprotocol, time.time()),
+        )
+        if len(self._credentials) <= self._max_credentials:
+            await self._write(insert)
+            return
+        # Sorting the whole table is paid only by the charger that crosses the bound.
+        forgotten = await self._write(
+            insert,
             (
-                "INSERT OR REPLACE INTO credentials (identity, salt, digest, subprotocol, used_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (identity, salt, digest, subprotocol, time.time()),
-            )
+                """DELETE FROM credentials WHERE identity IN (
+                    SELECT identity FROM credentials ORDER BY used_at DESC LIMIT -1 OFFSET ?)
+                AND identity NOT IN (SELECT value FROM json_each(?)) RETURNING identity""",
+                (self._max_credentials, json.dumps(sorted(keep))),
+            ),
         )
-        beyond = await self._read(
-            "SELECT identity FROM credentials ORDER BY used_at DESC LIMIT -1 OFFSET ?",
-            (self._max_credentials,),
-        )
-        forgotten = [str(row[0]) for row in beyond if row[0] not in keep]
-        if forgotten:
-            await self._write(
-                *(("DELETE FROM credentials WHERE identity = ?", (name,)) for name in forgotten)
-            )
+        for (name,) in forgotten:
+            self._credentials.pop(str(name), None)
 
     async def admit(self, identity: str, authorization: str | None) -> str | None:
         """The subprotocol the CSMS accepted if these credentials match its last acceptance."""
-        stored = await self._stored_credentials(identity)
-        if stored is None:
-            return None
-        salt, digest, subprotocol = stored
-        if not await _credentials_match(salt, digest, authorization):
+        stored = self._credentials.get(identity)
+        if stored is None or not await _credentials_match(stored, authorization):
             return None
         await self._write(
             ("UPDATE credentials SET used_at = ? WHERE identity = ?", (time.time(), identity))
         )
-        return subprotocol
+        return stored.subprotocol
 
-    async def _stored_credentials(self, identity: str) -> tuple[bytes, bytes | None, str] | None:
-        rows = await self._read(
-            "SELECT salt, digest, subprotocol FROM credentials WHERE identity = ?", (identity,)
-        )
-        if not rows:
-            return None
-        salt, digest, subprotocol = rows[0]
-        return bytes(salt), None if digest is None else bytes(digest), str(subprotocol)
+    async def _load_charger_index(self) -> None:
+        for table, identities in self._may_have.items():
+            rows = await self._read(f"SELECT DISTINCT identity FROM {table}")
+            identities.update(str(identity) for (identity,) in rows)
+        rows = await self._read("SELECT identity, salt, digest, subprotocol FROM credentials")
+        self._credentials = {
+            str(identity): _StoredCredentials(
+                bytes(salt), None if digest is None else bytes(digest), str(subprotocol)
+            )
+            for identity, salt, digest, subprotocol in rows
+        }
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -850,12 +882,12 @@ def _credential_digest(salt: bytes, authorization: str) -> bytes:
     )
 
 
-async def _credentials_match(salt: bytes, digest: bytes | None, authorization: str | None) -> bool:
-    if digest is None or authorization is None:
+async def _credentials_match(stored: _StoredCredentials, authorization: str | None) -> bool:
+    if stored.digest is None or authorization is None:
         # No credentials only matches no credentials.
-        return digest is None and authorization is None
-    candidate = await asyncio.to_thread(_credential_digest, salt, authorization)
-    return hmac.compare_digest(candidate, digest)
+        return stored.digest is None and authorization is None
+    candidate = await asyncio.to_thread(_credential_digest, stored.salt, authorization)
+    return hmac.compare_digest(candidate, stored.digest)
 
 
 def _create_private(path: Path) -> None:

@@ -127,7 +127,8 @@ def _storm_hop(
         with fl.start_nginx(workdir, csms.port, tls) as nginx:
             yield nginx
     else:
-        with fl.start_lc(workdir, csms.port, label=f"lc-storm-{run}", tls=tls) as lc:
+        label = "lc-storm-" + run.replace("/", "-")
+        with fl.start_lc(workdir, csms.port, label=label, tls=tls) as lc:
             yield lc
 
 
