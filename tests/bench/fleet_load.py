@@ -30,9 +30,7 @@ import ipaddress
 import itertools
 import json
 import os
-import resource
 import ssl
-import subprocess
 import sys
 import time
 import urllib.request
@@ -51,8 +49,6 @@ from router.journal import Journal, StoredHandshake
 from tests.bench import relay_load as rl
 
 SUBPROTOCOL = "ocpp2.0.1"
-# Sockets a piece may open: 10,000 chargers are 20,000 sockets in a hop.
-OPEN_FILES = 65536
 FLEET_DIALS = 200  # connections the fleet opens at once
 STORM_BUDGET_S = 120.0  # every storm charger must have its answer by then
 FLEET_CONNECT_BUDGET_S = 600.0
@@ -77,16 +73,6 @@ def identity(charger: int) -> str:
 
 def call(message_id: str, action: str, payload: dict[str, Any]) -> str:
     return json.dumps([2, message_id, action, payload], separators=(",", ":"))
-
-
-def raise_open_files() -> None:
-    """Lift both open-file limits to OPEN_FILES (the hard one only with the privilege to)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = max(OPEN_FILES, soft)
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, max(wanted, hard)))
-        return
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 # -- certificates ------------------------------------------------------------------------------
@@ -375,31 +361,6 @@ async def run_fleet(args: argparse.Namespace) -> dict[str, Any]:
 # -- runners -----------------------------------------------------------------------------------
 
 
-def _spawn(command: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as output:
-        return subprocess.Popen(
-            command,
-            cwd=rl.REPO,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            preexec_fn=raise_open_files,
-        )
-
-
-@contextlib.contextmanager
-def _running(
-    name: str, command: list[str], port: int, log: Path, metrics_port: int | None = None
-) -> Iterator[rl.Service]:
-    process = _spawn(command, log)
-    service = rl.Service(name, process, port, [process.pid], metrics_port)
-    try:
-        rl._wait_listening(process, [port] + ([metrics_port] if metrics_port else []), log)
-        yield service
-    finally:
-        service.stop()
-
-
 def _module(*args: str) -> list[str]:
     return [sys.executable, "-m", "tests.bench.fleet_load", *args]
 
@@ -412,161 +373,13 @@ def start_csms(
     command = _module("csms", "--port", str(port), "--delay-ms", str(delay_ms))
     if tls is not None:
         command += ["--tls", str(tls)]
-    with _running(label, command, port, workdir / f"{label}.log") as service:
-        yield service
-
-
-NGINX_CONF = """\
-daemon off;
-master_process on;
-worker_processes 1;
-worker_rlimit_nofile {files};
-pid {dir}/nginx.pid;
-error_log {dir}/nginx-error.log warn;
-events {{ worker_connections {files}; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/client_body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
-    server {{
-        listen 127.0.0.1:{port} backlog=4096{ssl};
-        {certificates}
-        location / {{
-            proxy_pass {scheme}://127.0.0.1:{upstream};
-            {upstream_tls}
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $connection_upgrade;
-            proxy_buffering off;
-            tcp_nodelay on;
-            proxy_read_timeout 3600s;
-            proxy_send_timeout 3600s;
-        }}
-    }}
-}}
-"""
-
-
-@contextlib.contextmanager
-def start_nginx(workdir: Path, upstream_port: int, tls: Path | None = None) -> Iterator[rl.Service]:
-    """nginx as a plain WebSocket reverse proxy (1 worker); with `tls`, it terminates TLS from
-    the chargers and dials the CSMS over TLS, checking its certificate."""
-    binary = rl.nginx_binary()
-    if binary is None:
-        raise RuntimeError("nginx is not installed (scripts/bench installs it)")
-    home = workdir / ("nginx-tls" if tls else "nginx")
-    home.mkdir(exist_ok=True)
-    port = rl.free_port()
-    conf = home / "nginx.conf"
-    certificates = upstream_tls = ""
-    if tls is not None:
-        certificates = f"ssl_certificate {tls}/server.pem; ssl_certificate_key {tls}/server.key;"
-        upstream_tls = (
-            f"proxy_ssl_verify on; proxy_ssl_trusted_certificate {tls}/ca.pem; "
-            "proxy_ssl_name 127.0.0.1; proxy_ssl_session_reuse on;"
-        )
-    conf.write_text(
-        NGINX_CONF.format(
-            dir=home,
-            port=port,
-            upstream=upstream_port,
-            files=OPEN_FILES // 2,
-            ssl=" ssl" if tls else "",
-            certificates=certificates,
-            scheme="https" if tls else "http",
-            upstream_tls=upstream_tls,
-        )
-    )
-    command = [binary, "-p", str(home), "-c", str(conf), "-e", str(home / "nginx-error.log")]
-    with _running(home.name, command, port, workdir / f"{home.name}.log") as service:
-        service.pids = rl._nginx_workers(service.process.pid)
-        yield service
-
-
-LC_CONF = """\
-[router]
-upstream_url = "{scheme}://127.0.0.1:{upstream}"
-listen_host = "127.0.0.1"
-listen_port = {port}
-ping_interval_s = 30
-max_frames_per_s = 0
-# Thousands of chargers connect at once, all from this one address.
-max_connections = 0
-handshakes_per_s_per_address = 100000
-handshake_burst_per_address = 100000
-max_handshakes_in_progress = 100000
-max_csms_dials = 1000
-handshake_timeout_s = 60
-validation_to_csms = "observe"
-validation_to_charger = "observe"
-{tls}
-[router.offline]
-journal_path = "{journal}"
-redial_interval_s = 0.2
-
-[metrics]
-listen_host = "127.0.0.1"
-listen_port = {metrics_port}
-"""
-
-LC_TLS = """
-[router.tls]
-certificate = "{tls}/server.pem"
-private_key = "{tls}/server.key"
-
-[router.upstream_tls]
-ca = "{tls}/ca.pem"
-"""
-
-
-@contextlib.contextmanager
-def start_lc(
-    workdir: Path,
-    upstream_port: int,
-    label: str = "lc",
-    tls: Path | None = None,
-    journal: Path | None = None,
-) -> Iterator[rl.Service]:
-    """The Local Controller as an installer runs it: `python -m lc run --config FILE`."""
-    port, metrics_port = rl.free_port(), rl.free_port()
-    conf = workdir / f"{label}.toml"
-    conf.write_text(
-        LC_CONF.format(
-            scheme="wss" if tls else "ws",
-            upstream=upstream_port,
-            port=port,
-            metrics_port=metrics_port,
-            journal=journal or workdir / f"{label}-journal.sqlite",
-            tls=LC_TLS.format(tls=tls) if tls else "",
-        )
-    )
-    command = [sys.executable, "-m", "lc", "--log-level", "WARNING", "run", "--config", str(conf)]
-    with _running(label, command, port, workdir / f"{label}.log", metrics_port) as service:
+    with rl._running(label, command, port, workdir / f"{label}.log") as service:
         yield service
 
 
 def run_load(kind: str, url: str, pids: dict[str, list[int]], *args: str) -> dict[str, Any]:
     """Run `storm` or `fleet` in its own process and return its JSON result."""
-    command = _module(kind, "--url", url, *args)
-    for name, name_pids in pids.items():
-        command += [arg for pid in name_pids for arg in ("--pid", f"{name}={pid}")]
-    done = subprocess.run(
-        command,
-        cwd=rl.REPO,
-        capture_output=True,
-        text=True,
-        timeout=FLEET_CONNECT_BUDGET_S + 900,
-        preexec_fn=raise_open_files,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{kind} failed ({done.returncode}): {done.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return rl.run_json(_module(kind, "--url", url, *args), pids, FLEET_CONNECT_BUDGET_S + 900)
 
 
 async def fill_journal(path: Path, chargers: int, messages: int) -> None:
@@ -617,7 +430,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    raise_open_files()
+    rl.raise_nofile_limit()
     if args.command == "csms":
         tls = Path(args.tls) if args.tls else None
         rl._run(serve_csms(args.port, args.delay_ms / 1000, tls))

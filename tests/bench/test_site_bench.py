@@ -124,11 +124,11 @@ def _storm_hop(
     if hop == "direct":
         yield None
     elif hop == "nginx":
-        with fl.start_nginx(workdir, csms.port, tls) as nginx:
+        with rl.start_nginx(workdir, csms.port, tls) as nginx:
             yield nginx
     else:
         label = "lc-storm-" + run.replace("/", "-")
-        with fl.start_lc(workdir, csms.port, label=label, tls=tls) as lc:
+        with rl.start_lc(workdir, csms.port, label=label, tls=tls) as lc:
             yield lc
 
 
@@ -184,7 +184,7 @@ def _storm_report(runs: Runs) -> list[str]:
 
 @pytest.mark.timeout(7200)
 def test_connect_storm_bench(tmp_path_factory: pytest.TempPathFactory) -> None:
-    fl.raise_open_files()
+    rl.raise_nofile_limit()
     workdir = _output_dir(tmp_path_factory)
     certificates = workdir / "tls"
     fl.make_certificates(certificates)
@@ -212,9 +212,9 @@ def _fleet_run(hop: str, workdir: Path, csms: rl.Service, rep: int) -> dict[str,
     with contextlib.ExitStack() as stack:
         service: rl.Service | None = None
         if hop == "nginx":
-            service = stack.enter_context(fl.start_nginx(workdir, csms.port))
+            service = stack.enter_context(rl.start_nginx(workdir, csms.port))
         elif hop == "lc":
-            service = stack.enter_context(fl.start_lc(workdir, csms.port, label=f"lc-fleet-{rep}"))
+            service = stack.enter_context(rl.start_lc(workdir, csms.port, label=f"lc-fleet-{rep}"))
         pids = {"csms": csms.pids} | ({"hop": service.pids} if service else {})
         result = fl.run_load(
             "fleet",
@@ -284,7 +284,7 @@ def _fleet_report(runs: Runs) -> list[str]:
 
 @pytest.mark.timeout(14400)
 def test_fleet_bench(tmp_path_factory: pytest.TempPathFactory) -> None:
-    fl.raise_open_files()
+    rl.raise_nofile_limit()
     workdir = _output_dir(tmp_path_factory)
     runs: Runs = {}
     with fl.start_csms(workdir, label="csms-fleet") as csms:
@@ -307,7 +307,7 @@ def _replay_run(workdir: Path, chargers: int, label: str) -> dict[str, Any]:
     expected = {fl.identity(n) for n in range(chargers)}
     with (
         fl.start_csms(workdir, CSMS_DELAY_MS, label=f"csms-{label}") as csms,
-        fl.start_lc(workdir, csms.port, label=label, journal=journal) as lc,
+        rl.start_lc(workdir, csms.port, label=label, journal=journal) as lc,
     ):
         cpu_before = rl.cpu_seconds(lc.process.pid)
         deadline = time.monotonic() + REPLAY_BUDGET_S
@@ -358,7 +358,7 @@ def _replay_report(single: list[dict[str, Any]], fleet: list[dict[str, Any]]) ->
 
 @pytest.mark.timeout(7200)
 def test_replay_bench(tmp_path_factory: pytest.TempPathFactory) -> None:
-    fl.raise_open_files()
+    rl.raise_nofile_limit()
     workdir = _output_dir(tmp_path_factory)
     single: list[dict[str, Any]] = []
     fleet: list[dict[str, Any]] = []

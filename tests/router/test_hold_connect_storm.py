@@ -29,7 +29,7 @@ from tests.router.test_hold import (
     ids,
     transaction_frames,
 )
-from tests.router.test_hold_crash import LcProcess, _free_port
+from tests.router.test_hold_crash import LcProcess, start_lc_process
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -42,30 +42,12 @@ KILL_AFTER_ACKNOWLEDGED = len(CHARGERS)  # transaction messages answered before 
 async def garage(tmp_path: Path) -> AsyncIterator[tuple[Csms, LcProcess]]:
     csms = Csms()  # no credentials: the LC may deliver a backlog without its charger
     await csms.start()
-    port, metrics_port = _free_port(), _free_port()
-    journal = tmp_path / "journal.sqlite"
-    config = tmp_path / "site.toml"
-    config.write_text(
-        f"""
-[router]
-upstream_url = "{csms.url}"
-listen_host = "127.0.0.1"
-listen_port = {port}
-ping_interval_s = 2
-call_timeout_s = 5
-connection_loss = "hold"
+    storm_admission = """
 max_csms_dials = 100
 handshakes_per_s_per_address = 1000
 handshake_burst_per_address = 1000
-[router.offline]
-journal_path = "{journal}"
-redial_interval_s = 0.1
-[metrics]
-listen_port = {metrics_port}
 """
-    )
-    lc = LcProcess(config, port, metrics_port, journal)
-    await lc.start()
+    lc = await start_lc_process(csms, tmp_path, storm_admission)
     yield csms, lc
     await lc.stop()
     await csms.stop()

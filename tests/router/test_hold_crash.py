@@ -69,13 +69,12 @@ class LcProcess:
             await asyncio.wait_for(self.process.wait(), 10)
 
 
-@pytest.fixture
-async def garage(tmp_path: Path) -> AsyncIterator[tuple[Csms, LcProcess]]:
-    csms = Csms(passwords={identity: f"pw-{identity}" for identity, _ in CHARGERS})
-    await csms.start()
+async def start_lc_process(csms: Csms, folder: Path, router_extra: str = "") -> LcProcess:
+    """The LC under `hold` in front of `csms`, its config and journal in `folder`;
+    `router_extra`: more [router] settings."""
     port, metrics_port = _free_port(), _free_port()
-    journal = tmp_path / "journal.sqlite"
-    config = tmp_path / "site.toml"
+    journal = folder / "journal.sqlite"
+    config = folder / "site.toml"
     config.write_text(
         f"""
 [router]
@@ -85,6 +84,7 @@ listen_port = {port}
 ping_interval_s = 2
 call_timeout_s = 5
 connection_loss = "hold"
+{router_extra}
 [router.offline]
 journal_path = "{journal}"
 redial_interval_s = 0.1
@@ -94,6 +94,14 @@ listen_port = {metrics_port}
     )
     lc = LcProcess(config, port, metrics_port, journal)
     await lc.start()
+    return lc
+
+
+@pytest.fixture
+async def garage(tmp_path: Path) -> AsyncIterator[tuple[Csms, LcProcess]]:
+    csms = Csms(passwords={identity: f"pw-{identity}" for identity, _ in CHARGERS})
+    await csms.start()
+    lc = await start_lc_process(csms, tmp_path)
     yield csms, lc
     await lc.stop()
     await csms.stop()
