@@ -52,10 +52,11 @@ _CLOSED = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR
 
 Dial = Callable[[str, list[str], dict[str, str]], Awaitable[ClientWebSocketResponse]]
 
-# Replays under way at once (each a CSMS link with one message in flight): enough that a
-# thousand chargers' backlogs take a few times one charger's, few enough to keep a CSMS that
-# just came back from facing every charger at the same moment.
-MAX_PARALLEL_REPLAYS = 250
+# Replays under way at once, each a CSMS link with one message in flight: the load of that
+# many connected chargers, which a site's LC carries anyway. Fewer would make a thousand
+# backlogs take several times one backlog's time; the bound keeps a site with many more
+# absent chargers from dialling them all at the same moment.
+MAX_PARALLEL_REPLAYS = 1000
 
 
 def stored_handshake(

@@ -150,6 +150,13 @@ def raise_nofile_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def open_files_limit() -> int:
+    """The open files a process started by this one may have: its hard limit, at most
+    OPEN_FILES (a container without CAP_SYS_RESOURCE keeps its own cap)."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, OPEN_FILES)
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a process."""
     stat = Path(f"/proc/{pid}/stat").read_text()
@@ -1165,7 +1172,7 @@ def start_nginx(workdir: Path, upstream_port: int, tls: Path | None = None) -> I
             dir=home,
             port=port,
             upstream=upstream_port,
-            files=OPEN_FILES // 2,
+            files=open_files_limit(),
             ssl=" ssl" if tls else "",
             certificates=certificates,
             scheme="https" if tls else "http",
