@@ -307,6 +307,12 @@ async def run_fleet(args: argparse.Namespace) -> dict[str, Any]:
             await _round_trip(ws, call(f"boot-{n}", "BootNotification", BOOT))
             return ws
 
+        async def read(ws: aiohttp.ClientWebSocketResponse, answers: asyncio.Queue[str]) -> None:
+            # Always reading, as a charger does: pings are answered as they come.
+            async for message in ws:
+                if message.type is WSMsgType.TEXT:
+                    answers.put_nowait(message.data)
+
         async with asyncio.timeout(FLEET_CONNECT_BUDGET_S):
             sockets = await asyncio.gather(*(connect(n) for n in range(args.chargers)))
         connect_s = time.monotonic() - connect_started
@@ -316,6 +322,16 @@ async def run_fleet(args: argparse.Namespace) -> dict[str, Any]:
         sampler: list[Sampler] = []
 
         async def charger(n: int, ws: aiohttp.ClientWebSocketResponse) -> None:
+            answers: asyncio.Queue[str] = asyncio.Queue()
+            reader = asyncio.create_task(read(ws, answers))
+            try:
+                await exchange(n, ws, answers)
+            finally:
+                reader.cancel()
+
+        async def exchange(
+            n: int, ws: aiohttp.ClientWebSocketResponse, answers: asyncio.Queue[str]
+        ) -> None:
             # Phases spread evenly over the period; meter values half a period after the
             # heartbeat.
             offset = args.period * n / args.chargers
@@ -331,7 +347,9 @@ async def run_fleet(args: argparse.Namespace) -> dict[str, Any]:
                     await asyncio.sleep(max(0.0, moment - time.monotonic()))
                     sent = time.monotonic()
                     try:
-                        await _round_trip(ws, call(f"{n}-{cycle}-{action}", action, payload))
+                        await ws.send_str(call(f"{n}-{cycle}-{action}", action, payload))
+                        async with asyncio.timeout(ANSWER_BUDGET_S):
+                            await answers.get()
                     except (ConnectionError, TimeoutError) as exc:
                         errors.append(repr(exc))
                         return
