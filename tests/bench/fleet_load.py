@@ -296,16 +296,19 @@ async def run_fleet(args: argparse.Namespace) -> dict[str, Any]:
     latencies: list[float] = []
     errors: list[str] = []
     dials = asyncio.Semaphore(FLEET_DIALS)
+    readers: list[asyncio.Task[None]] = []  # one per charger, from its connection on
     pids = rl._parse_pids(args.pid)
     rss_idle = {name: sum(map(rl.rss_kib, name_pids)) for name, name_pids in pids.items()}
     async with aiohttp.ClientSession(connector=connector) as session:
         connect_started = time.monotonic()
 
-        async def connect(n: int) -> aiohttp.ClientWebSocketResponse:
+        async def connect(n: int) -> tuple[aiohttp.ClientWebSocketResponse, asyncio.Queue[str]]:
             async with dials:
                 ws = await _open(session, args.url, n, None)
             await _round_trip(ws, call(f"boot-{n}", "BootNotification", BOOT))
-            return ws
+            answers: asyncio.Queue[str] = asyncio.Queue()
+            readers.append(asyncio.create_task(read(ws, answers)))
+            return ws, answers
 
         async def read(ws: aiohttp.ClientWebSocketResponse, answers: asyncio.Queue[str]) -> None:
             # Always reading, as a charger does: pings are answered as they come.
@@ -320,14 +323,6 @@ async def run_fleet(args: argparse.Namespace) -> dict[str, Any]:
         measure_from = start + args.warmup
         end = measure_from + args.duration
         sampler: list[Sampler] = []
-
-        async def charger(n: int, ws: aiohttp.ClientWebSocketResponse) -> None:
-            answers: asyncio.Queue[str] = asyncio.Queue()
-            reader = asyncio.create_task(read(ws, answers))
-            try:
-                await exchange(n, ws, answers)
-            finally:
-                reader.cancel()
 
         async def exchange(
             n: int, ws: aiohttp.ClientWebSocketResponse, answers: asyncio.Queue[str]
@@ -360,9 +355,13 @@ async def run_fleet(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
             sampler.append(Sampler(pids))
 
-        await asyncio.gather(sample(), *(charger(n, ws) for n, ws in enumerate(sockets)))
+        await asyncio.gather(
+            sample(), *(exchange(n, ws, answers) for n, (ws, answers) in enumerate(sockets))
+        )
+        for reader in readers:
+            reader.cancel()
         result = sampler[0].result()
-        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+        await asyncio.gather(*(ws.close() for ws, _ in sockets), return_exceptions=True)
     return result | {
         "chargers": args.chargers,
         "connect_s": connect_s,
