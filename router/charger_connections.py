@@ -125,8 +125,9 @@ class ChargerSite(web.BaseSite):
         port: int,
         ssl_context: ssl.SSLContext | None,
         handshake_timeout_s: float,
+        backlog: int,
     ) -> None:
-        super().__init__(runner, ssl_context=ssl_context)
+        super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
         self._host = host
         self._port = port
         self._handshake_timeout_s = handshake_timeout_s

@@ -6,8 +6,11 @@ provisional 1.6 transaction ids it handed out, the CSMS answers it reuses (autho
 intervals), the latest StatusNotification per connector, and salted hashes of the credentials the
 CSMS accepted (admission while it is down).
 
-Every write is one transaction, committed with fsync (WAL, synchronous=FULL) before the method
-returns: once the LC answers a charger, what it journaled survives a kill -9 or a power cut.
+Every write is committed with fsync (WAL, synchronous=FULL) before the method returns: once the
+LC answers a charger, what it journaled survives a kill -9 or a power cut. Writes that arrive
+while one commits wait and then commit together, one fsync for all of them (a group commit):
+a thousand chargers connecting at once, or replaying at once, share a few fsyncs instead of
+queueing for thousands.
 """
 
 from __future__ import annotations
@@ -17,22 +20,24 @@ import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import secrets
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
-
-import aiosqlite
+from typing import Any, NamedTuple, TypeVar
 
 from router import journal_bounds
 from router.journal_bounds import JournalLimits, NewEntry
 from router.local_answers import BootAnswer
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 6
 
@@ -165,8 +170,20 @@ _SALT_BYTES = 16
 # ago are forgotten, so identities made up by a flood cannot grow the file for ever.
 MAX_CREDENTIALS = 10_000
 
+# A charger's rows in these tables are read when it connects; only this LC adds any.
+_PER_CHARGER_TABLES = ("outbox", "statuses", "refusals", "transactions")
+# Writes committed in one transaction at most: bounds how long one group holds the file.
+_MAX_GROUP = 500
+
 _Statement = tuple[str, Sequence[object]]
+_Work = Callable[[sqlite3.Connection], Any]  # runs in the journal's thread
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class _QueuedWrite:
+    work: _Work
+    done: asyncio.Future[Any]
 
 
 @dataclass(frozen=True)
@@ -179,6 +196,12 @@ class JournalEntry:
     provisional_transaction_id: int | None = None
     # The CSMS may already hold this exact frame; see router.outputs.JournalAppend.
     sent_before: bool = False
+
+
+class _StoredCredentials(NamedTuple):
+    salt: bytes
+    digest: bytes | None  # None: the CSMS accepted the charger without credentials
+    subprotocol: str
 
 
 @dataclass(frozen=True)
@@ -221,16 +244,31 @@ class JournalFull(JournalError):
 class Journal:
     def __init__(
         self,
-        db: aiosqlite.Connection,
+        db: sqlite3.Connection,
+        thread: ThreadPoolExecutor,
         limits: JournalLimits,
         max_credentials: int = MAX_CREDENTIALS,
     ) -> None:
         self._db = db
+        # The connection's one thread: SQLite's calls (and fsyncs) never block the event loop,
+        # and a whole group commit is one trip to it.
+        self._thread = thread
         self._limits = limits
         self._max_credentials = max_credentials
-        # One connection, one worker thread: the lock keeps each transaction (and each read)
-        # from interleaving with another task's statements.
+        # The lock keeps each transaction (and each read) from interleaving with another
+        # task's statements.
         self._lock = asyncio.Lock()
+        self._queued: list[_QueuedWrite] = []  # writes waiting for the next group commit
+        self._unawaited: set[asyncio.Task[Any]] = set()  # commits nobody waits for
+        # The boot answers as stored: an unchanged answer (every reconnect) is not written again.
+        self._stored_boots: dict[str, BootAnswer] = {}
+        # Per table of _PER_CHARGER_TABLES, the chargers that may have rows there: a charger
+        # with none (most, at most connects) is not read for them. Rows deleted meanwhile (by
+        # this LC or `journal drop`) only cost a read that finds nothing.
+        self._may_have: dict[str, set[str]] = {table: set() for table in _PER_CHARGER_TABLES}
+        # The credentials table, mirrored: a connection checks and refreshes them without
+        # a read.
+        self._credentials: dict[str, _StoredCredentials] = {}
 
     @classmethod
     async def open(
@@ -240,20 +278,29 @@ class Journal:
         max_credentials: int = MAX_CREDENTIALS,
     ) -> Journal:
         _create_private(path)
-        # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT) in _run.
-        db = await aiosqlite.connect(path, isolation_level=None)
-        journal = cls(db, limits or JournalLimits(), max_credentials)
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
+        # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT) in _commit.
+        connect = partial(sqlite3.connect, path, isolation_level=None)
+        try:
+            db = await asyncio.get_running_loop().run_in_executor(thread, connect)
+        except BaseException:
+            thread.shutdown(wait=False)
+            raise
+        journal = cls(db, thread, limits or JournalLimits(), max_credentials)
         try:
             await journal._configure()
             await journal._migrate()
+            await journal._load_charger_index()
         except BaseException:
-            await db.close()
+            await journal.close()
             raise
         return journal
 
     async def close(self) -> None:
+        await asyncio.gather(*self._unawaited, return_exceptions=True)
         async with self._lock:
-            await self._db.close()
+            await self._in_thread(self._db.close)
+        self._thread.shutdown(wait=False)
 
     # --- outbox -------------------------------------------------------------------------------
 
@@ -275,6 +322,7 @@ class Journal:
         Raises JournalFull when the entry cannot be stored (the bounds, or a full disk).
         """
         entry = NewEntry(identity, len(text.encode()), periodic, transaction)
+        self._may_have[_OUTBOX].add(identity)
         statements = [*_stored_handshake(identity, handshake), _next_counter(identity, _OUTBOX)]
         statements.append(
             (
@@ -315,17 +363,19 @@ class Journal:
             raise JournalFull("limit", shed + shed_for_disk)
         return Appended(seq, shed + shed_for_disk)
 
-    async def _append_within_bounds(
-        self, entry: NewEntry, statements: Sequence[_Statement], db: aiosqlite.Connection
+    def _append_within_bounds(
+        self, entry: NewEntry, statements: Sequence[_Statement], db: sqlite3.Connection
     ) -> tuple[int | None, int]:
         """(the new entry's seq, or None when it does not fit; meter values shed)."""
-        shed, fits = await journal_bounds.make_room(db, self._limits, entry, time.time())
+        shed, fits = journal_bounds.make_room(db, self._limits, entry, time.time())
         if not fits:
             return None, shed  # committed all the same: what was shed stays shed
-        rows = await _execute_all(statements, db)
+        rows = _execute_all(statements, db)
         return int(rows[0][0]), shed
 
     async def pending(self, identity: str) -> list[JournalEntry]:
+        if identity not in self._may_have[_OUTBOX]:
+            return []
         rows = await self._read(
             """SELECT seq, text, appended_at, provisional_transaction_id, sent_before FROM outbox
             WHERE identity = ? ORDER BY seq""",
@@ -341,10 +391,22 @@ class Journal:
 
         With the last entry goes the charger's stored handshake (and credentials).
         """
-        await self._write(
-            ("DELETE FROM outbox WHERE identity = ? AND seq = ?", (identity, seq)),
-            _forget_handshake_without_backlog(identity),
-        )
+        await self._write(*_acknowledgement(identity, seq))
+
+    def acknowledge_soon(self, identity: str, seq: int) -> None:
+        """`acknowledge`, without waiting for the commit: a replay goes on to the next entry
+        meanwhile, and its acknowledgements commit many at a time. Writes queued after it
+        commit with it or after it; a crash before it commits only delivers that entry once
+        more (at-least-once, byte for byte), never loses or reorders one."""
+        queued = self._enqueue(partial(_execute_all, _acknowledgement(identity, seq)))
+        commit = asyncio.ensure_future(self._commit_queued(queued))
+        self._unawaited.add(commit)
+        commit.add_done_callback(self._unawaited_committed)
+
+    def _unawaited_committed(self, commit: asyncio.Task[Any]) -> None:
+        self._unawaited.discard(commit)
+        if not commit.cancelled() and (exc := commit.exception()) is not None:
+            log.warning("an acknowledgement was not journaled (%s): its entry goes again", exc)
 
     async def drop(self, identity: str, seqs: Sequence[int]) -> int:
         """Forget these entries of a charger's backlog (a site manager's decision, after
@@ -372,18 +434,20 @@ class Journal:
         )
         return dropped
 
-    async def handshake(self, identity: str) -> StoredHandshake | None:
+    async def handshakes(self) -> dict[str, StoredHandshake]:
+        """The stored handshake of every charger that has one (a backlog), in one read."""
         rows = await self._read(
-            """SELECT path, subprotocol, authorized, sealed_authorization FROM handshakes
-            WHERE identity = ?""",
-            (identity,),
+            "SELECT identity, path, subprotocol, authorized, sealed_authorization FROM handshakes"
         )
-        if not rows:
-            return None
-        path, subprotocol, authorized, sealed = rows[0]
-        return StoredHandshake(
-            str(path), str(subprotocol), bool(authorized), None if sealed is None else bytes(sealed)
-        )
+        return {
+            str(identity): StoredHandshake(
+                str(path),
+                str(subprotocol),
+                bool(authorized),
+                None if sealed is None else bytes(sealed),
+            )
+            for identity, path, subprotocol, authorized, sealed in rows
+        }
 
     async def replace_text(self, identity: str, seq: int, text: str) -> None:
         """Rewrite a pending entry; KeyError if it is not pending (acknowledged, never stored)."""
@@ -432,10 +496,19 @@ class Journal:
 
     async def next_provisional_transaction_id(self, identity: str) -> int:
         """-1, -2, ... per charger: negative, so never equal to a CSMS's (positive) id."""
-        rows = await self._write(_next_counter(identity, _PROVISIONAL_TRANSACTION, returning=True))
-        return -int(rows[0][0])
+        (provisional,) = await self.next_provisional_transaction_ids(identity, 1)
+        return provisional
+
+    async def next_provisional_transaction_ids(self, identity: str, count: int) -> list[int]:
+        """The next `count` provisional ids of a charger, in order, in one write."""
+        rows = await self._write(
+            _next_counter(identity, _PROVISIONAL_TRANSACTION, step=count, returning=True)
+        )
+        last = int(rows[0][0])
+        return [-value for value in range(last - count + 1, last + 1)]
 
     async def map_transaction(self, identity: str, provisional: int, csms_id: int) -> None:
+        self._may_have["transactions"].add(identity)
         await self._write(
             (
                 "INSERT OR REPLACE INTO transactions (identity, provisional, csms_id) "
@@ -446,6 +519,8 @@ class Journal:
 
     async def transaction_map(self, identity: str) -> dict[int, int]:
         """Provisional id -> the CSMS's id."""
+        if identity not in self._may_have["transactions"]:
+            return {}
         rows = await self._read(
             "SELECT provisional, csms_id FROM transactions WHERE identity = ?", (identity,)
         )
@@ -486,25 +561,31 @@ class Journal:
     # --- boot answers ---------------------------------------------------------------------------
 
     async def remember_boot(self, identity: str, answer: BootAnswer) -> None:
+        if self._stored_boots.get(identity) == answer:
+            return
         await self._write(
             (
                 "INSERT OR REPLACE INTO boots (identity, status, interval_s) VALUES (?, ?, ?)",
                 (identity, answer.status, answer.interval_s),
             )
         )
+        self._stored_boots[identity] = answer
 
     async def boots(self) -> dict[str, BootAnswer]:
         rows = await self._read("SELECT identity, status, interval_s FROM boots")
-        return {
+        stored = {
             str(identity): BootAnswer(str(status), int(interval_s))
             for identity, status, interval_s in rows
         }
+        self._stored_boots = dict(stored)
+        return stored
 
     # --- refused transactions still to act on -------------------------------------------------
 
     async def remember_refusal(
         self, identity: str, transaction_id: int | str, evse_id: int | None
     ) -> None:
+        self._may_have["refusals"].add(identity)
         await self._write(
             (
                 """INSERT OR REPLACE INTO refusals (identity, transaction_id, evse_id)
@@ -515,6 +596,8 @@ class Journal:
 
     async def refusals(self, identity: str) -> list[tuple[int | str, int | None]]:
         """(transaction id, EVSE or None) of each refused transaction not yet acted on."""
+        if identity not in self._may_have["refusals"]:
+            return []
         rows = await self._read(
             """SELECT transaction_id, evse_id FROM refusals WHERE identity = ?
             ORDER BY transaction_id""",
@@ -533,6 +616,7 @@ class Journal:
     # --- latest StatusNotification per connector ----------------------------------------------
 
     async def remember_status(self, identity: str, connector_key: str, text: str) -> None:
+        self._may_have["statuses"].add(identity)
         await self._write(
             (
                 "INSERT OR REPLACE INTO statuses (identity, connector_key, text) VALUES (?, ?, ?)",
@@ -542,6 +626,8 @@ class Journal:
 
     async def statuses(self, identity: str) -> list[str]:
         """Frame texts ordered by connector key, numbers compared as numbers ("2" before "10")."""
+        if identity not in self._may_have["statuses"]:
+            return []
         rows = await self._read(
             "SELECT connector_key, text FROM statuses WHERE identity = ?", (identity,)
         )
@@ -565,61 +651,65 @@ class Journal:
         Beyond `max_credentials` chargers, those whose credentials were used longest ago are
         forgotten, except the ones in `keep` (the chargers connected now)."""
         # The hash runs outside the lock: it is slow on purpose and must not stall other writers.
-        stored = await self._stored_credentials(identity)
-        if stored is not None:
-            salt, digest, _ = stored
-            if await _credentials_match(salt, digest, authorization):
-                await self._write(
-                    (
-                        "UPDATE credentials SET subprotocol = ?, used_at = ? WHERE identity = ?",
-                        (subprotocol, time.time(), identity),
-                    )
+        stored = self._credentials.get(identity)
+        if stored is not None and await _credentials_match(stored, authorization):
+            self._credentials[identity] = stored._replace(subprotocol=subprotocol)
+            await self._write(
+                (
+                    "UPDATE credentials SET subprotocol = ?, used_at = ? WHERE identity = ?",
+                    (subprotocol, time.time(), identity),
                 )
-                return
+            )
+            return
         salt = secrets.token_bytes(_SALT_BYTES)
         digest = (
             None
             if authorization is None
             else await asyncio.to_thread(_credential_digest, salt, authorization)
         )
-        await self._write(
+        self._credentials[identity] = _StoredCredentials(salt, digest, subprotocol)
+        insert: _Statement = (
+            "INSERT OR REPLACE INTO credentials (identity, salt, digest, subprotocol, used_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (identity, salt, digest, subprotocol, time.time()),
+        )
+        if len(self._credentials) <= self._max_credentials:
+            await self._write(insert)
+            return
+        # Sorting the whole table is paid only by the charger that crosses the bound.
+        forgotten = await self._write(
+            insert,
             (
-                "INSERT OR REPLACE INTO credentials (identity, salt, digest, subprotocol, used_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (identity, salt, digest, subprotocol, time.time()),
-            )
+                """DELETE FROM credentials WHERE identity IN (
+                    SELECT identity FROM credentials ORDER BY used_at DESC LIMIT -1 OFFSET ?)
+                AND identity NOT IN (SELECT value FROM json_each(?)) RETURNING identity""",
+                (self._max_credentials, json.dumps(sorted(keep))),
+            ),
         )
-        beyond = await self._read(
-            "SELECT identity FROM credentials ORDER BY used_at DESC LIMIT -1 OFFSET ?",
-            (self._max_credentials,),
-        )
-        forgotten = [str(row[0]) for row in beyond if row[0] not in keep]
-        if forgotten:
-            await self._write(
-                *(("DELETE FROM credentials WHERE identity = ?", (name,)) for name in forgotten)
-            )
+        for (name,) in forgotten:
+            self._credentials.pop(str(name), None)
 
     async def admit(self, identity: str, authorization: str | None) -> str | None:
         """The subprotocol the CSMS accepted if these credentials match its last acceptance."""
-        stored = await self._stored_credentials(identity)
-        if stored is None:
-            return None
-        salt, digest, subprotocol = stored
-        if not await _credentials_match(salt, digest, authorization):
+        stored = self._credentials.get(identity)
+        if stored is None or not await _credentials_match(stored, authorization):
             return None
         await self._write(
             ("UPDATE credentials SET used_at = ? WHERE identity = ?", (time.time(), identity))
         )
-        return subprotocol
+        return stored.subprotocol
 
-    async def _stored_credentials(self, identity: str) -> tuple[bytes, bytes | None, str] | None:
-        rows = await self._read(
-            "SELECT salt, digest, subprotocol FROM credentials WHERE identity = ?", (identity,)
-        )
-        if not rows:
-            return None
-        salt, digest, subprotocol = rows[0]
-        return bytes(salt), None if digest is None else bytes(digest), str(subprotocol)
+    async def _load_charger_index(self) -> None:
+        for table, identities in self._may_have.items():
+            rows = await self._read(f"SELECT DISTINCT identity FROM {table}")
+            identities.update(str(identity) for (identity,) in rows)
+        rows = await self._read("SELECT identity, salt, digest, subprotocol FROM credentials")
+        self._credentials = {
+            str(identity): _StoredCredentials(
+                bytes(salt), None if digest is None else bytes(digest), str(subprotocol)
+            )
+            for identity, salt, digest, subprotocol in rows
+        }
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -647,39 +737,80 @@ class Journal:
     async def _read(self, sql: str, parameters: Sequence[object] = ()) -> list[sqlite3.Row]:
         # Under the lock so a read never sees another task's uncommitted writes.
         async with self._lock:
-            return list(await self._db.execute_fetchall(sql, parameters))
+            return await self._in_thread(partial(_fetch_all, self._db, sql, parameters))
+
+    async def _in_thread(self, call: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, call)
 
     async def _write(self, *statements: _Statement) -> list[sqlite3.Row]:
         """Run the statements in one transaction, committed when this returns; last one's rows."""
         return await self._run(partial(_execute_all, statements))
 
-    async def _run(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
-        """Run `work` on the connection in one transaction, committed when this returns."""
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` on the connection, committed when this returns; its effects all or none."""
+        queued = self._enqueue(work)
         # Shielded: a caller cancelled mid-way (charger gone) must not leave the shared connection
         # inside an open transaction; the write completes or rolls back on its own.
-        return await asyncio.shield(self._transaction(work))
+        result: T = await asyncio.shield(self._commit_queued(queued))
+        return result
 
-    async def _transaction(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+    def _enqueue(self, work: _Work) -> _QueuedWrite:
+        queued = _QueuedWrite(work, asyncio.get_running_loop().create_future())
+        self._queued.append(queued)
+        return queued
+
+    async def _commit_queued(self, queued: _QueuedWrite) -> Any:
+        """Commit the writes queued so far, `queued` among them, unless a group before did."""
         async with self._lock:
-            # IMMEDIATE takes the write lock up front instead of failing at the first write.
-            await self._db.execute_fetchall("BEGIN IMMEDIATE")
-            try:
-                result = await work(self._db)
-                await self._db.execute_fetchall("COMMIT")
-            except BaseException:
-                # SQLite may already have rolled back by itself (e.g. disk full).
-                with contextlib.suppress(sqlite3.Error):
-                    await self._db.execute_fetchall("ROLLBACK")
-                raise
-            return result
+            while not queued.done.done():
+                group, self._queued = self._queued[:_MAX_GROUP], self._queued[_MAX_GROUP:]
+                await self._commit_group(group)
+        return queued.done.result()
+
+    async def _commit_group(self, group: list[_QueuedWrite]) -> None:
+        try:
+            works = [queued.work for queued in group]
+            results = await self._in_thread(partial(_commit, self._db, works))
+        except Exception as exc:
+            if len(group) == 1:
+                group[0].done.set_exception(exc)
+                return
+            # One write failed (a full disk, a bug) and took the group down with it: each
+            # write again on its own, so it fails or succeeds as if it had come alone.
+            for queued in group:
+                await self._commit_group([queued])
+            return
+        except BaseException as exc:  # cancelled while the LC stops: committed or not, unknown
+            for queued in group:
+                queued.done.set_exception(exc)
+            raise
+        for queued, result in zip(group, results, strict=True):
+            queued.done.set_result(result)
 
 
-async def _execute_all(
-    statements: Sequence[_Statement], db: aiosqlite.Connection
-) -> list[sqlite3.Row]:
-    rows: list[sqlite3.Row] = []
+def _commit(db: sqlite3.Connection, works: Sequence[_Work]) -> list[Any]:
+    """Run the works in one transaction and commit it (in the journal's thread)."""
+    # IMMEDIATE takes the write lock up front instead of failing at the first write.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        results = [work(db) for work in works]
+        db.execute("COMMIT")
+    except BaseException:
+        # SQLite may already have rolled back by itself (e.g. disk full).
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+        raise
+    return results
+
+
+def _fetch_all(db: sqlite3.Connection, sql: str, parameters: Sequence[object]) -> list[Any]:
+    return db.execute(sql, parameters).fetchall()
+
+
+def _execute_all(statements: Sequence[_Statement], db: sqlite3.Connection) -> list[Any]:
+    rows: list[Any] = []
     for sql, parameters in statements:
-        rows = list(await db.execute_fetchall(sql, parameters))
+        rows = db.execute(sql, parameters).fetchall()
     return rows
 
 
@@ -707,6 +838,14 @@ def disk_full(error: sqlite3.Error) -> bool:
     return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
 
 
+def _acknowledgement(identity: str, seq: int) -> list[_Statement]:
+    """Drop entry `seq`; with the last entry goes the charger's stored handshake."""
+    return [
+        ("DELETE FROM outbox WHERE identity = ? AND seq = ?", (identity, seq)),
+        _forget_handshake_without_backlog(identity),
+    ]
+
+
 def _forget_handshake_without_backlog(identity: str) -> _Statement:
     return (
         """DELETE FROM handshakes WHERE identity = ?
@@ -715,10 +854,12 @@ def _forget_handshake_without_backlog(identity: str) -> _Statement:
     )
 
 
-def _next_counter(identity: str, name: str, *, returning: bool = False) -> _Statement:
-    sql = """INSERT INTO counters (identity, name, last) VALUES (?, ?, 1)
-        ON CONFLICT (identity, name) DO UPDATE SET last = last + 1"""
-    return (sql + " RETURNING last" if returning else sql), (identity, name)
+def _next_counter(
+    identity: str, name: str, *, step: int = 1, returning: bool = False
+) -> _Statement:
+    sql = """INSERT INTO counters (identity, name, last) VALUES (?, ?, ?)
+        ON CONFLICT (identity, name) DO UPDATE SET last = last + excluded.last"""
+    return (sql + " RETURNING last" if returning else sql), (identity, name, step)
 
 
 def _connector_order(connector_key: str) -> tuple[tuple[int, int | str], ...]:
@@ -741,12 +882,12 @@ def _credential_digest(salt: bytes, authorization: str) -> bytes:
     )
 
 
-async def _credentials_match(salt: bytes, digest: bytes | None, authorization: str | None) -> bool:
-    if digest is None or authorization is None:
+async def _credentials_match(stored: _StoredCredentials, authorization: str | None) -> bool:
+    if stored.digest is None or authorization is None:
         # No credentials only matches no credentials.
-        return digest is None and authorization is None
-    candidate = await asyncio.to_thread(_credential_digest, salt, authorization)
-    return hmac.compare_digest(candidate, digest)
+        return stored.digest is None and authorization is None
+    candidate = await asyncio.to_thread(_credential_digest, stored.salt, authorization)
+    return hmac.compare_digest(candidate, stored.digest)
 
 
 def _create_private(path: Path) -> None:

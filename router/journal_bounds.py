@@ -19,14 +19,13 @@ fits; periodic meter values older than the age bound are dropped the same way. I
 not fit, it is refused: the charger gets a CALLERROR and keeps the message itself. A full disk
 ("database or disk is full") is handled as a bound reached at once (see Journal.append).
 
-Runs inside the append's write transaction, on the journal's connection.
+Runs inside the append's write transaction, on the journal's connection, in its thread.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
-
-import aiosqlite
 
 MIB = 1 << 20
 _BATCH = 256
@@ -49,35 +48,35 @@ class NewEntry:
     transaction: str | None  # the seen transaction a periodic meter value belongs to
 
 
-async def make_room(
-    db: aiosqlite.Connection, limits: JournalLimits, entry: NewEntry, now: float
+def make_room(
+    db: sqlite3.Connection, limits: JournalLimits, entry: NewEntry, now: float
 ) -> tuple[int, bool]:
     """Drop what the bounds say to drop for `entry`: (entries dropped, whether it now fits)."""
-    shed = await _shed(db, entry, None, now - limits.meter_value_age_s, None)
-    over_charger = await _charger_bytes(db, entry.identity) + entry.size - limits.charger_bytes
+    shed = _shed(db, entry, None, now - limits.meter_value_age_s, None)
+    over_charger = _charger_bytes(db, entry.identity) + entry.size - limits.charger_bytes
     if over_charger > 0:
-        shed += await _shed(db, entry, entry.identity, None, over_charger)
-    over_total = await _total_bytes(db) + entry.size - limits.total_bytes
+        shed += _shed(db, entry, entry.identity, None, over_charger)
+    over_total = _total_bytes(db) + entry.size - limits.total_bytes
     if over_total > 0:
-        shed += await _shed(db, entry, None, None, over_total)
+        shed += _shed(db, entry, None, None, over_total)
     fits = (
-        await _charger_bytes(db, entry.identity) + entry.size <= limits.charger_bytes
-        and await _total_bytes(db) + entry.size <= limits.total_bytes
+        _charger_bytes(db, entry.identity) + entry.size <= limits.charger_bytes
+        and _total_bytes(db) + entry.size <= limits.total_bytes
     )
     return shed, fits
 
 
-async def shed_for_disk(db: aiosqlite.Connection, entry: NewEntry) -> int:
+def shed_for_disk(db: sqlite3.Connection, entry: NewEntry) -> int:
     """The disk is full: drop the charger's droppable meter values to free room for `entry`
     (SQLite reuses the freed pages), then the journal's oldest if that was not enough."""
-    shed = await _shed(db, entry, entry.identity, None, entry.size)
+    shed = _shed(db, entry, entry.identity, None, entry.size)
     if not shed:
-        shed = await _shed(db, entry, None, None, entry.size)
+        shed = _shed(db, entry, None, None, entry.size)
     return shed
 
 
-async def _shed(
-    db: aiosqlite.Connection,
+def _shed(
+    db: sqlite3.Connection,
     entry: NewEntry,
     identity: str | None,
     older_than: float | None,
@@ -103,7 +102,7 @@ async def _shed(
     ]
     dropped, freed = 0, 0
     while need is None or freed < need:
-        rows = list(await db.execute_fetchall(sql, parameters))
+        rows = db.execute(sql, parameters).fetchall()
         victims = []
         for victim_identity, seq, size in rows:
             if need is not None and freed >= need:
@@ -112,20 +111,18 @@ async def _shed(
             freed += int(size)
         if not victims:
             break
-        await db.executemany("DELETE FROM outbox WHERE identity = ? AND seq = ?", victims)
+        db.executemany("DELETE FROM outbox WHERE identity = ? AND seq = ?", victims)
         dropped += len(victims)
         if len(rows) < _BATCH:
             break
     return dropped
 
 
-async def _charger_bytes(db: aiosqlite.Connection, identity: str) -> int:
-    rows = list(
-        await db.execute_fetchall("SELECT bytes FROM outbox_sizes WHERE identity = ?", (identity,))
-    )
+def _charger_bytes(db: sqlite3.Connection, identity: str) -> int:
+    rows = db.execute("SELECT bytes FROM outbox_sizes WHERE identity = ?", (identity,)).fetchall()
     return int(rows[0][0]) if rows else 0
 
 
-async def _total_bytes(db: aiosqlite.Connection) -> int:
-    rows = list(await db.execute_fetchall("SELECT COALESCE(SUM(bytes), 0) FROM outbox_sizes"))
+def _total_bytes(db: sqlite3.Connection) -> int:
+    rows = db.execute("SELECT COALESCE(SUM(bytes), 0) FROM outbox_sizes").fetchall()
     return int(rows[0][0])

@@ -38,7 +38,8 @@ async def record(
 ) -> None:
     """Journal or count one replay output; outputs a replay never gives are ignored."""
     if isinstance(output, ReplayDelivered):
-        await journal.acknowledge(identity, output.seq)
+        # Not awaited: the next entry need not wait for this one's fsync (see acknowledge_soon).
+        journal.acknowledge_soon(identity, output.seq)
     elif isinstance(output, ReplayFinished):
         await journal.clear_statuses(identity)
     elif isinstance(output, TransactionMapped):

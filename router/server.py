@@ -131,6 +131,10 @@ class HoldSettings:
 # Provisional 1.6 transaction ids each charger keeps ready for StartTransactions offline.
 _PROVISIONAL_RESERVE = 4
 _BACKLOG_REPORT_S = 5.0
+# Connections the kernel queues before the LC accepts them (capped by net.core.somaxconn):
+# after a power cut every charger connects at once, and one that overflows a short queue
+# waits a SYN retry (1 s, then 3 s) for nothing.
+_LISTEN_BACKLOG = 4096
 
 
 class Router:
@@ -172,7 +176,7 @@ class Router:
         hold = settings.hold
         # Under `hold`, backlogs of chargers that are not connected (router/unattended_replay.py).
         self._unattended = UnattendedReplay(
-            self._dialer.dial,
+            self._dial_in_turn,
             self.metrics,
             hold.offline if hold is not None else OfflineSettings(),
             self._knowledge,
@@ -263,6 +267,7 @@ class Router:
             self.settings.listen_port,
             self.settings.server_ssl,
             self.settings.handshake_timeout_s,
+            _LISTEN_BACKLOG,
         )
         try:
             await site.start()
@@ -415,12 +420,11 @@ class Router:
         if hold_settings is None or journal is None:
             session = LinkSession(identity, version, self.settings.session, self._schemas)
             return Link(session, charger, csms, self.metrics, self._publish, limits)
-        reserve = deque(
-            [
-                await journal.next_provisional_transaction_id(identity)
-                for _ in range(_PROVISIONAL_RESERVE)
-            ]
-        )
+        reserve: deque[int] = deque()
+        if version is OcppVersion.V16:  # 2.0.1 chargers choose their transaction ids
+            reserve.extend(
+                await journal.next_provisional_transaction_ids(identity, _PROVISIONAL_RESERVE)
+            )
         offline = OfflineRelay(
             identity,
             version,
@@ -432,7 +436,7 @@ class Router:
         session = LinkSession(identity, version, self.settings.session, self._schemas, offline)
         hold = HoldLink(
             journal,
-            partial(self._dialer.dial, path, offered, headers),
+            partial(self._dial_in_turn, path, offered, headers),
             hold_settings.offline.redial_interval_s,
             stored_handshake(
                 identity,
@@ -604,6 +608,14 @@ class Router:
             return None, admitted
         finally:
             self._dial_slots.release()
+
+    async def _dial_in_turn(
+        self, path: str, offered: list[str], headers: dict[str, str]
+    ) -> ClientWebSocketResponse:
+        """Dial the CSMS again for a charger (its link's redial, a replay without it), at most
+        max_csms_dials at once: after an outage every charger redials at the same moment."""
+        async with self._dial_slots:
+            return await self._dialer.dial(path, offered, headers)
 
     async def _run_pair(self, link: Link, offline: bool) -> None:
         identity = link.identity

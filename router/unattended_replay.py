@@ -8,8 +8,11 @@ Authorization header (no credentials, or security profile 3, where the CSMS sees
 certificate), or its header was kept sealed (`keep_credentials`). Otherwise the backlog waits
 for its charger, and says so (`waiting`, a metric per charger, the status page).
 
-The replay itself is the charger link's (`OfflineRelay`, sans-I/O): in order, each entry
-acknowledged in the journal before the next goes, then the latest status per connector. A CSMS
+The replay itself is the charger link's (`OfflineRelay`, sans-I/O): in order, each entry's
+acknowledgement queued in the journal before the next goes, then the latest status per
+connector.
+Chargers are replayed side by side, up to MAX_PARALLEL_REPLAYS at once, the oldest backlog
+first: one charger's replay waits for the CSMS's round trips, not for the other chargers'. A CSMS
 call on this link goes unanswered, as it would to a charger that is not there. Once a charger
 is accepted again (the CSMS took its new connection), its handshake ends this replay
 (`stand_down`) before its own link starts, and that link goes on from the journal. A refused
@@ -48,6 +51,12 @@ log = logging.getLogger(__name__)
 _CLOSED = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
 
 Dial = Callable[[str, list[str], dict[str, str]], Awaitable[ClientWebSocketResponse]]
+
+# Replays under way at once, each a CSMS link with one message in flight: the load of that
+# many connected chargers, which a site's LC carries anyway. Fewer would make a thousand
+# backlogs take several times one backlog's time; the bound keeps a site with many more
+# absent chargers from dialling them all at the same moment.
+MAX_PARALLEL_REPLAYS = 1000
 
 
 def stored_handshake(
@@ -89,6 +98,7 @@ class UnattendedReplay:
         # Chargers not connected whose backlog only their own link can deliver.
         self.waiting: frozenset[str] = frozenset()
         self._absent: frozenset[str] = frozenset()  # not connected, with a backlog
+        self._replay_slots = asyncio.Semaphore(MAX_PARALLEL_REPLAYS)
 
     async def stand_down(self, identity: str) -> None:
         """The charger is back: end a replay without it (its own link takes over)."""
@@ -117,18 +127,20 @@ class UnattendedReplay:
         waiting: set[str] = set()
         absent: set[str] = set()
         now = time.time()
-        for identity, oldest in (await journal.oldest_entries()).items():
+        backlogs = sorted((await journal.oldest_entries()).items(), key=lambda item: item[1])
+        handshakes = await journal.handshakes()
+        for identity, oldest in backlogs:
             if self._present(identity):
                 continue
             absent.add(identity)
             self._metrics.absent_charger_backlog_age.labels(identity).set(now - oldest)
             if identity in self._tasks:
                 continue
-            handshake = await journal.handshake(identity)
+            handshake = handshakes.get(identity)
             headers = self._headers(identity, handshake)
             if handshake is None or headers is None or identity in self._refused:
                 waiting.add(identity)
-            elif not self._present(identity):  # a charger may have come during the await
+            else:
                 task = asyncio.create_task(self._deliver(journal, identity, handshake, headers))
                 self._tasks[identity] = task
                 task.add_done_callback(partial(self._forget, identity))
@@ -168,6 +180,17 @@ class UnattendedReplay:
         version = OcppVersion.from_subprotocol(handshake.subprotocol)
         if version is None:
             return
+        async with self._replay_slots:
+            await self._dial_and_replay(journal, identity, version, handshake, headers)
+
+    async def _dial_and_replay(
+        self,
+        journal: Journal,
+        identity: str,
+        version: OcppVersion,
+        handshake: StoredHandshake,
+        headers: dict[str, str],
+    ) -> None:
         try:
             csms = await self._dial(handshake.path, [handshake.subprotocol], headers)
         except UpstreamRefused as refusal:

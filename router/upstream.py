@@ -102,7 +102,7 @@ class UpstreamDialer:
                     protocols=subprotocols,
                     headers=request_headers,
                     heartbeat=settings.ping_interval_s,
-                    compress=15,  # offer RFC 7692 permessage-deflate
+                    compress=15 if _offers_deflate(headers) else 0,
                     max_msg_size=settings.max_frame_bytes,
                 )
         except aiohttp.WSServerHandshakeError as exc:
@@ -144,3 +144,13 @@ class UpstreamDialer:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _offers_deflate(headers: dict[str, str]) -> bool:
+    """Whether the charger's handshake offered RFC 7692 permessage-deflate: the LC offers it to
+    the CSMS only then. A compressed link holds ~200 KiB of zlib state at each end, for all
+    its life: a charger that does not compress would pay that on the LC for nothing."""
+    return any(
+        name.lower() == "sec-websocket-extensions" and "permessage-deflate" in value.lower()
+        for name, value in headers.items()
+    )

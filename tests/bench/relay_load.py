@@ -135,12 +135,26 @@ def call_frame_tail(action: str, charger: int) -> str:
 # -- processes (procfs) ------------------------------------------------------------------------
 
 
+# Sockets a piece may open: 10,000 chargers are 20,000 sockets in a hop.
+OPEN_FILES = 1 << 16
+
+
 def raise_nofile_limit() -> None:
-    """Lift the soft open-files limit to the hard one (2,000 chargers need ~4k+ in a hop)."""
+    """Lift the open-files limits to OPEN_FILES, the hard one too where that is allowed (root),
+    else the soft one to the hard one."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = hard if hard != resource.RLIM_INFINITY else 1 << 16
-    if soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    wanted = max(OPEN_FILES, soft)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, max(wanted, hard)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def open_files_limit() -> int:
+    """The open files a process started by this one may have: its hard limit, at most
+    OPEN_FILES (a container without CAP_SYS_RESOURCE keeps its own cap)."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, OPEN_FILES)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -1092,10 +1106,10 @@ NGINX_CONF = """\
 daemon off;
 master_process on;
 worker_processes 1;
-worker_rlimit_nofile 20000;
+worker_rlimit_nofile {files};
 pid {dir}/nginx.pid;
 error_log {dir}/nginx-error.log warn;
-events {{ worker_connections 16384; }}
+events {{ worker_connections {files}; }}
 http {{
     access_log off;
     client_body_temp_path {dir}/client_body;
@@ -1105,9 +1119,11 @@ http {{
     scgi_temp_path {dir}/scgi;
     map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
     server {{
-        listen 127.0.0.1:{port} backlog=4096;
+        listen 127.0.0.1:{port} backlog=4096{ssl};
+        {certificates}
         location / {{
-            proxy_pass http://127.0.0.1:{upstream};
+            proxy_pass {scheme}://127.0.0.1:{upstream};
+            {upstream_tls}
             proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $connection_upgrade;
@@ -1134,18 +1150,37 @@ def nginx_version() -> str:
 
 
 @contextlib.contextmanager
-def start_nginx(workdir: Path, upstream_port: int) -> Iterator[Service]:
-    """nginx as a plain WebSocket reverse proxy: 1 worker, in the foreground."""
+def start_nginx(workdir: Path, upstream_port: int, tls: Path | None = None) -> Iterator[Service]:
+    """nginx as a plain WebSocket reverse proxy (1 worker); with `tls`, it terminates TLS from
+    the chargers and dials the CSMS over TLS, checking its certificate."""
     binary = nginx_binary()
     if binary is None:
         raise RuntimeError("nginx is not installed (scripts/bench installs it)")
-    home = workdir / "nginx"
+    home = workdir / ("nginx-tls" if tls else "nginx")
     home.mkdir(exist_ok=True)
     port = free_port()
     conf = home / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(dir=home, port=port, upstream=upstream_port))
+    certificates = upstream_tls = ""
+    if tls is not None:
+        certificates = f"ssl_certificate {tls}/server.pem; ssl_certificate_key {tls}/server.key;"
+        upstream_tls = (
+            f"proxy_ssl_verify on; proxy_ssl_trusted_certificate {tls}/ca.pem; "
+            "proxy_ssl_name 127.0.0.1; proxy_ssl_session_reuse on;"
+        )
+    conf.write_text(
+        NGINX_CONF.format(
+            dir=home,
+            port=port,
+            upstream=upstream_port,
+            files=open_files_limit(),
+            ssl=" ssl" if tls else "",
+            certificates=certificates,
+            scheme="https" if tls else "http",
+            upstream_tls=upstream_tls,
+        )
+    )
     command = [binary, "-p", str(home), "-c", str(conf), "-e", str(home / "nginx-error.log")]
-    with _running("nginx", command, port, workdir / "nginx.log") as service:
+    with _running(home.name, command, port, workdir / f"{home.name}.log") as service:
         service.pids = _nginx_workers(service.process.pid)
         yield service
 
@@ -1161,7 +1196,7 @@ def _nginx_workers(master: int) -> list[int]:
 
 LC_CONF = """\
 [router]
-upstream_url = "ws://127.0.0.1:{upstream}"
+upstream_url = "{scheme}://127.0.0.1:{upstream}"
 listen_host = "127.0.0.1"
 listen_port = {port}
 ping_interval_s = 30
@@ -1173,29 +1208,52 @@ handshakes_per_s_per_address = 100000
 handshake_burst_per_address = 100000
 max_handshakes_in_progress = 100000
 max_csms_dials = 1000
+handshake_timeout_s = 60
 validation_to_csms = "observe"
 validation_to_charger = "observe"
-
+{tls}
 [router.offline]
 journal_path = "{journal}"
+redial_interval_s = 0.2
 
 [metrics]
 listen_host = "127.0.0.1"
 listen_port = {metrics_port}
 """
 
+# TLS on both hops: the LC's certificate towards chargers, the CSMS's CA towards the CSMS.
+LC_TLS = """
+[router.tls]
+certificate = "{tls}/server.pem"
+private_key = "{tls}/server.key"
+
+[router.upstream_tls]
+ca = "{tls}/ca.pem"
+"""
+
 
 @contextlib.contextmanager
-def start_lc(workdir: Path, upstream_port: int, label: str = "lc") -> Iterator[Service]:
-    """The Local Controller as an installer runs it: `python -m lc run --config FILE`."""
+def start_lc(
+    workdir: Path,
+    upstream_port: int,
+    label: str = "lc",
+    tls: Path | None = None,
+    journal: Path | None = None,
+) -> Iterator[Service]:
+    """The Local Controller as an installer runs it: `python -m lc run --config FILE`.
+
+    `tls`: a folder with server.pem, server.key and ca.pem (TLS on both hops); `journal`: the
+    journal to start with (by default a fresh one in `workdir`)."""
     port, metrics_port = free_port(), free_port()
     conf = workdir / f"{label}.toml"
     conf.write_text(
         LC_CONF.format(
+            scheme="wss" if tls else "ws",
             upstream=upstream_port,
             port=port,
             metrics_port=metrics_port,
-            journal=workdir / f"{label}-journal.sqlite",
+            journal=journal or workdir / f"{label}-journal.sqlite",
+            tls=LC_TLS.format(tls=tls) if tls else "",
         )
     )
     command = [sys.executable, "-m", "lc", "run", "--config", str(conf)]
@@ -1227,15 +1285,21 @@ def wait_lc_drained(service: Service, budget_s: float = 30.0) -> None:
 
 def run_client(url: str, pids: dict[str, list[int]], *args: str) -> dict[str, Any]:
     """Run the load generator in its own process and return its JSON result."""
-    command = _module("client", "--url", url, *args)
+    budget = CONNECT_BUDGET_S + DRAIN_S + 2 * CLOSE_S + 120
+    return run_json(_module("client", "--url", url, *args), pids, budget)
+
+
+def run_json(command: list[str], pids: dict[str, list[int]], timeout_s: float) -> dict[str, Any]:
+    """Run a load generator, telling it the processes to sample (`--pid NAME=PID`); its result
+    is the JSON object on its last line."""
     for name, name_pids in pids.items():
-        command += [arg for pid in name_pids for arg in ("--pid", f"{name}={pid}")]
+        command = [*command, *(arg for pid in name_pids for arg in ("--pid", f"{name}={pid}"))]
     done = subprocess.run(
         command,
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=CONNECT_BUDGET_S + DRAIN_S + 2 * CLOSE_S + 120,
+        timeout=timeout_s,
         preexec_fn=raise_nofile_limit,
         check=False,
     )

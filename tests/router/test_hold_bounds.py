@@ -119,8 +119,8 @@ async def test_a_full_disk_refuses_what_it_cannot_store_and_the_charger_stays_se
         journal = router.journal
         assert journal is not None
         # SQLite's own limit on the file, at its current size: the disk is full from now on.
-        [(pages,)] = await journal._db.execute_fetchall("PRAGMA page_count")
-        await journal._db.execute_fetchall(f"PRAGMA max_page_count = {pages}")
+        [(pages,)] = await journal._read("PRAGMA page_count")
+        await journal._read(f"PRAGMA max_page_count = {pages}")
         for _ in range(3):
             with pytest.raises(InternalError):
                 await session.charger.cp.call(large_meter_values(session), suppress=False)
@@ -134,7 +134,7 @@ async def test_a_full_disk_refuses_what_it_cannot_store_and_the_charger_stays_se
         # Some could not be written; that bookkeeping is lost, the link is not.
         assert router.metrics.journal_refused.labels("disk_full")._value.get() > refused
         await session.charger.cp.call(call16.Heartbeat(), suppress=False)
-        await journal._db.execute_fetchall("PRAGMA max_page_count = 1073741823")  # room again
+        await journal._read("PRAGMA max_page_count = 1073741823")  # room again
         await session.stop()
         actions = [json.loads(entry.text)[2] for entry in await journal.pending("CP01")]
         assert actions == ["StartTransaction", "StopTransaction"]

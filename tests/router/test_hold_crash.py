@@ -69,8 +69,11 @@ class LcProcess:
             await asyncio.wait_for(self.process.wait(), 10)
 
 
-def hold_config(upstream: str, port: int, metrics_port: int, journal: Path) -> str:
-    """A site config that routes with `hold` and a quickly redialling CSMS link."""
+def hold_config(
+    upstream: str, port: int, metrics_port: int, journal: Path, router_extra: str = ""
+) -> str:
+    """A site config that routes with `hold` and a quickly redialling CSMS link;
+    `router_extra`: more [router] settings."""
     return f"""
 [router]
 upstream_url = "{upstream}"
@@ -79,6 +82,7 @@ listen_port = {port}
 ping_interval_s = 2
 call_timeout_s = 5
 connection_loss = "hold"
+{router_extra}
 [router.offline]
 journal_path = "{journal}"
 redial_interval_s = 0.1
@@ -87,16 +91,22 @@ listen_port = {metrics_port}
 """
 
 
+async def start_lc_process(csms: Csms, folder: Path, router_extra: str = "") -> LcProcess:
+    """The LC under `hold` in front of `csms`, its config and journal in `folder`."""
+    port, metrics_port = _free_port(), _free_port()
+    journal = folder / "journal.sqlite"
+    config = folder / "site.toml"
+    config.write_text(hold_config(csms.url, port, metrics_port, journal, router_extra))
+    lc = LcProcess(config, port, metrics_port, journal)
+    await lc.start()
+    return lc
+
+
 @pytest.fixture
 async def garage(tmp_path: Path) -> AsyncIterator[tuple[Csms, LcProcess]]:
     csms = Csms(passwords={identity: f"pw-{identity}" for identity, _ in CHARGERS})
     await csms.start()
-    port, metrics_port = _free_port(), _free_port()
-    journal = tmp_path / "journal.sqlite"
-    config = tmp_path / "site.toml"
-    config.write_text(hold_config(csms.url, port, metrics_port, journal))
-    lc = LcProcess(config, port, metrics_port, journal)
-    await lc.start()
+    lc = await start_lc_process(csms, tmp_path)
     yield csms, lc
     await lc.stop()
     await csms.stop()

@@ -144,6 +144,51 @@ async def test_concurrent_appends_get_unique_seqs_in_commit_order(journal: Journ
         assert [by_seq[entry.seq] for entry in entries] == texts(entries)
 
 
+async def test_concurrent_writes_share_commits(journal: Journal, db_path: Path) -> None:
+    wal = db_path.with_name(db_path.name + "-wal")
+    frames_before = _wal_frames(wal)
+
+    await asyncio.gather(*(journal.remember_status(f"CP{n}", "1", f"s{n}") for n in range(200)))
+
+    assert len(await asyncio.gather(*(journal.statuses(f"CP{n}") for n in range(200)))) == 200
+    # A commit writes at least one page to the write-ahead log: 200 commits, 200 pages or more.
+    assert _wal_frames(wal) - frames_before < 50
+
+
+async def test_a_failing_write_fails_alone(journal: Journal) -> None:
+    good = [journal.append("CP1", f"frame {n}") for n in range(10)]
+    bad = journal._write(("INSERT INTO nowhere VALUES (1)", ()))
+
+    results = await asyncio.gather(*good[:5], bad, *good[5:], return_exceptions=True)
+
+    assert isinstance(results[5], sqlite3.OperationalError)
+    assert texts(await journal.pending("CP1")) == [f"frame {n}" for n in range(10)]
+
+
+def _wal_frames(wal: Path) -> int:
+    """Frames (pages) written to the write-ahead log so far: its size after the header."""
+    page = 4096 + 24  # SQLite's default page size, and each frame's header
+    return max(wal.stat().st_size - 32, 0) // page if wal.exists() else 0
+
+
+async def test_an_acknowledgement_not_awaited_commits_before_later_writes(db_path: Path) -> None:
+    journal = await Journal.open(db_path)
+    for n in range(3):
+        await journal.append("CP1", f"frame {n}")
+
+    journal.acknowledge_soon("CP1", 1)
+    await journal.remember_status("CP1", "1", "Available")  # queued after it: committed after it
+    assert seqs(await journal.pending("CP1")) == [2, 3]
+    journal.acknowledge_soon("CP1", 2)
+    await journal.close()  # commits what is still queued
+
+    journal = await Journal.open(db_path)
+    try:
+        assert seqs(await journal.pending("CP1")) == [3]
+    finally:
+        await journal.close()
+
+
 async def test_cancelled_writer_leaves_journal_usable(journal: Journal) -> None:
     task = asyncio.create_task(journal.append("CP1", "maybe"))
     await asyncio.sleep(0)
@@ -250,9 +295,9 @@ async def test_survives_kill_9_of_the_writer(db_path: Path) -> None:
 
 async def test_wal_and_full_synchronous(journal: Journal, db_path: Path) -> None:
     # synchronous is per connection: ask the journal's own.
-    assert list(await journal._db.execute_fetchall("PRAGMA journal_mode")) == [("wal",)]
-    assert list(await journal._db.execute_fetchall("PRAGMA synchronous")) == [(2,)]  # FULL
-    assert list(await journal._db.execute_fetchall("PRAGMA user_version")) == [(SCHEMA_VERSION,)]
+    assert list(await journal._read("PRAGMA journal_mode")) == [("wal",)]
+    assert list(await journal._read("PRAGMA synchronous")) == [(2,)]  # FULL
+    assert list(await journal._read("PRAGMA user_version")) == [(SCHEMA_VERSION,)]
     assert _permissions(db_path) & 0o077 == 0  # credential hashes: owner only
 
 
@@ -267,9 +312,7 @@ async def test_a_version_1_journal_is_upgraded_with_its_backlog(db_path: Path) -
     journal = await Journal.open(db_path)
     try:
         assert await journal.pending("CP1") == [JournalEntry(1, "start", 0.0, -1, False)]
-        assert list(await journal._db.execute_fetchall("PRAGMA user_version")) == [
-            (SCHEMA_VERSION,)
-        ]
+        assert list(await journal._read("PRAGMA user_version")) == [(SCHEMA_VERSION,)]
         # The byte totals the bounds use start from the entries already there.
         assert await journal.oldest_entries() == {"CP1": 0.0}
         await journal.append("CP1", "more")
@@ -295,13 +338,15 @@ async def test_provisional_ids_negative_and_unique_across_reopen(db_path: Path) 
     assert await journal.next_provisional_transaction_id("CP1") == -1
     assert await journal.next_provisional_transaction_id("CP1") == -2
     assert await journal.next_provisional_transaction_id("CP2") == -1
+    assert await journal.next_provisional_transaction_ids("CP1", 4) == [-3, -4, -5, -6]
+    assert await journal.next_provisional_transaction_id("CP1") == -7
     await journal.map_transaction("CP1", -1, 7)
     await journal.forget_transaction("CP1", -1)
     await journal.close()
 
     journal = await Journal.open(db_path)
     try:
-        assert await journal.next_provisional_transaction_id("CP1") == -3
+        assert await journal.next_provisional_transaction_id("CP1") == -8
         assert await journal.next_provisional_transaction_id("CP2") == -2
     finally:
         await journal.close()
@@ -507,12 +552,12 @@ async def test_a_stored_handshake_lives_exactly_as_long_as_its_backlog(journal: 
     handshake = StoredHandshake("/ocpp/CP1", "ocpp1.6", True, b"sealed")
     first = (await journal.append("CP1", "one", handshake=handshake)).seq
     second = (await journal.append("CP1", "two", handshake=handshake)).seq
-    assert await journal.handshake("CP1") == handshake
+    assert (await journal.handshakes()).get("CP1") == handshake
     assert "sealed" not in repr(handshake)
     await journal.acknowledge("CP1", first)
-    assert await journal.handshake("CP1") == handshake  # one entry still waits
+    assert (await journal.handshakes()).get("CP1") == handshake  # one entry still waits
     await journal.acknowledge("CP1", second)
-    assert await journal.handshake("CP1") is None
+    assert (await journal.handshakes()).get("CP1") is None
 
 
 async def test_backlog_summaries_and_drop(journal: Journal) -> None:
@@ -531,9 +576,9 @@ async def test_backlog_summaries_and_drop(journal: Journal) -> None:
     assert oldest["CP1"] == summaries["CP1"].oldest
     assert await journal.drop("CP1", [1]) == 1
     assert texts(await journal.pending("CP1")) == ["é"]  # one not exported stays, and with it
-    assert await journal.statuses("CP1") == ["status"] and await journal.handshake("CP1")
+    assert await journal.statuses("CP1") == ["status"] and (await journal.handshakes()).get("CP1")
     assert await journal.drop("CP1", [1, 2]) == 1
     assert await journal.pending("CP1") == []
-    assert await journal.statuses("CP1") == [] and await journal.handshake("CP1") is None
+    assert await journal.statuses("CP1") == [] and (await journal.handshakes()).get("CP1") is None
     assert list(await journal.backlog_summaries()) == ["CP2"]
     assert list(await journal.oldest_entries()) == ["CP2"]

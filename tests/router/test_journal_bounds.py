@@ -82,7 +82,7 @@ async def test_old_meter_values_go_whatever_the_room(bounded: Journal) -> None:
     await bounded.append("CP1", frame("Meter", 0), periodic=True, transaction="T1")
     await bounded.append("CP1", frame("Meter", 1), periodic=True, transaction="T1")
     await bounded.append("CP1", frame("Start", 0))
-    await bounded._db.execute_fetchall("UPDATE outbox SET appended_at = appended_at - 7200")
+    await bounded._read("UPDATE outbox SET appended_at = appended_at - 7200")
     await bounded.append("CP1", frame("Stop", 0))
     # Older than an hour: the meter value goes, not the start nor T1's latest.
     assert await actions(bounded) == ["Meter-1", "Start-0", "Stop-0"]
@@ -91,9 +91,9 @@ async def test_old_meter_values_go_whatever_the_room(bounded: Journal) -> None:
 async def test_a_full_disk_sheds_meter_values_then_refuses_cleanly(tmp_path: Path) -> None:
     journal = await Journal.open(tmp_path / "journal.sqlite")  # default (large) bounds
     try:
-        [(pages,)] = await journal._db.execute_fetchall("PRAGMA page_count")
+        [(pages,)] = await journal._read("PRAGMA page_count")
         # SQLite's own limit on the file: past it, writes fail with SQLITE_FULL.
-        await journal._db.execute_fetchall(f"PRAGMA max_page_count = {pages + 12}")
+        await journal._read(f"PRAGMA max_page_count = {pages + 12}")
         meters = 0
         with pytest.raises(JournalFull) as full:
             for n in range(1000):

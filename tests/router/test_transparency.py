@@ -50,6 +50,26 @@ async def test_csms_sees_the_same_handshake_as_a_direct_connection(
         await csms.stop()
 
 
+async def test_the_csms_link_compresses_only_when_the_charger_asked_to(
+    make_router: RouterFactory,
+) -> None:
+    csms = Csms()
+    await csms.start()
+    router = await make_router(csms.url)
+    try:
+        plain = await websockets.connect(
+            f"{lc_url(router)}/ocpp/CP-plain",
+            subprotocols=[Subprotocol("ocpp2.0.1")],
+            compression=None,
+            open_timeout=5,
+        )
+        await wait_until(lambda: len(csms.handshakes) == 1, what="the CSMS link")
+        assert csms.handshakes[0].extensions is None
+        await plain.close()
+    finally:
+        await csms.stop()
+
+
 ODD_FRAMES_UP = [
     '[2,"a1","Heartbeat",{}]',
     '[ 2 ,\t"a2" , "Heartbeat" ,\n{ } ]',

@@ -141,7 +141,7 @@ async def journal_empty(router: Router) -> None:
     journal = router.journal
     assert journal is not None
     for _ in range(500):
-        if not await journal.backlog_summaries() and await journal.handshake("CP01") is None:
+        if not await journal.backlog_summaries() and "CP01" not in await journal.handshakes():
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"backlog left: {await journal.backlog_summaries()}")
