@@ -306,7 +306,7 @@ class Link:
             if message.type is WSMsgType.TEXT:
                 started = self._loop.time()
                 await self._execute(route(message.data, started))
-                self._metrics.relay_seconds.observe(self._loop.time() - started)
+                self._metrics.frames.observe_relay(self._loop.time() - started)
                 # Checked and observed once on its way (OBSERVE mode); see check_pending.
                 checked = self.session.check_pending()
                 if checked:
@@ -523,7 +523,7 @@ class Link:
 
     def _count_relayed(self, relayed: Relayed) -> None:
         direction = relayed.direction.value
-        self._metrics.count_message(relayed.action, direction, relayed.message_type)
+        self._metrics.frames.count_message(relayed.action, direction, relayed.message_type)
         if relayed.error_code is not None:
             self._metrics.call_errors.labels(relayed.error_code, direction).inc()
 
