@@ -13,12 +13,13 @@ from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import CollectorRegistry
-from prometheus_client.utils import floatToGoString
 
 # OCPP 1.6 + 2.0.1 + 2.1 have a few hundred actions; beyond this, names are made up by a peer.
 _MAX_MESSAGE_SERIES = 2000
 
 RELAY_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0)
+# The `le` labels, spelled as prometheus_client spells them (its Histogram used to publish these).
+_RELAY_BOUNDS = (*(repr(bound) for bound in RELAY_BUCKETS), "+Inf")
 
 MessageKey = tuple[str, str, str]  # action, direction, message type
 
@@ -59,9 +60,9 @@ class FrameCounts:
             messages.add_metric(key, count)
         yield messages
         cumulative, buckets = 0, []
-        for bound, count in zip((*RELAY_BUCKETS, float("inf")), self._relay_counts, strict=True):
+        for bound, count in zip(_RELAY_BOUNDS, self._relay_counts, strict=True):
             cumulative += count
-            buckets.append((floatToGoString(bound), float(cumulative)))
+            buckets.append((bound, float(cumulative)))
         relay = HistogramMetricFamily(
             "ocpp_lc_relay_seconds",
             "Time from receiving a frame to having written it to the other side",
