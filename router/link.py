@@ -2,6 +2,12 @@
 
 All routing decisions are the session's; this module reads frames, feeds them in with the
 time, and carries out the outputs in order: writes, metrics, events, LC call results.
+
+The per-frame path has no await between reading a frame and writing it to the other side,
+and no task or coroutine of its own: outputs are carried out in a plain loop, writes start
+at once (router/eager.py), and only journal writes (the `hold` policy) are awaited. In
+OBSERVE mode the schema check and observation of what was relayed run right after, batched
+once per turn of the event loop for all frames of the link.
 """
 
 from __future__ import annotations
@@ -11,7 +17,6 @@ import contextlib
 import json
 import logging
 import sqlite3
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +27,7 @@ from aiohttp.client_ws import ClientWebSocketResponse
 from router import events as ev
 from router import invalid_id, replay_records
 from router.arrivals import watch_arrivals
+from router.eager import start_eagerly
 from router.frame_deadline import FrameDeadline
 from router.frames import CallError, ErrorKind, call_error_text, error_code
 from router.journal import Journal, JournalFull, StoredHandshake, disk_full
@@ -62,6 +68,20 @@ _LOGGED_CHARS = 200
 _FRAME_TYPES_ENDING_A_LINK = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED)
 # How long a charger closed for an unfinished frame has to answer the close frame (it cannot).
 _UNFINISHED_FRAME_CLOSE_WAIT_S = 1.0
+# A link whose frames are all buffered already lets the others have a turn of the event loop
+# after this many (reading a frame that has not arrived yet gives them one anyway).
+_FRAMES_PER_TURN = 8
+# What a link does with its outputs without waiting; the others are journal writes (`hold`).
+_CARRIED_OUT_AT_ONCE = (
+    Send,
+    Relayed,
+    Observed,
+    LcCallFinished,
+    Violation,
+    LateReplyDropped,
+    AnsweredLocally,
+    ProvisionalIdUsed,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +149,8 @@ class Link:
         self._lc_calls: dict[str, asyncio.Future[Any]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
+        self._check_scheduled = False  # the batched OBSERVE-mode check is due this turn
+        self._unsent: set[asyncio.Task[None]] = set()  # writes waiting for a socket to drain
         self._background = Tasks(owner=session.identity)
         # Refused sessions whose energy the LC stopped, by str(id): journaled until they end.
         self._suspended: dict[str, int | str] = {}
@@ -220,7 +242,7 @@ class Link:
         )
         future: asyncio.Future[Any] = self._loop.create_future()
         self._lc_calls[message_id] = future
-        await self._execute(outputs)
+        self._carry_out(outputs)
         reply = await future
         if reply is None:
             self._metrics.lc_calls.labels(action, "timeout").inc()
@@ -289,6 +311,7 @@ class Link:
         from_charger = direction is Direction.TO_CSMS
         budget = self._frame_budget if from_charger else None
         deadline = self._frame_deadline if from_charger else None
+        frames_this_turn = 0
         while True:
             if deadline is not None:
                 deadline.waiting(self._loop.time())
@@ -305,12 +328,17 @@ class Link:
                     await asyncio.sleep(wait)
             if message.type is WSMsgType.TEXT:
                 started = self._loop.time()
-                await self._execute(route(message.data, started))
+                rest = self._carry_out(route(message.data, started))
+                if rest:
+                    await self._execute(rest)
                 self._metrics.frames.observe_relay(self._loop.time() - started)
-                # Checked and observed once on its way (OBSERVE mode); see check_pending.
-                checked = self.session.check_pending()
-                if checked:
-                    await self._execute(checked)
+                if not self._check_scheduled:
+                    # Checked and observed once on its way (OBSERVE mode), after this turn's
+                    # frames are written; see LinkSession.check_pending.
+                    self._check_scheduled = True
+                    self._loop.call_soon(self._check_pending)
+                if self._unsent:  # backpressure: read no more until the other side drains
+                    await asyncio.wait(set(self._unsent))
             elif message.type is WSMsgType.PING:
                 # The charger's pings (only its socket hands them over) are answered here, after
                 # its frame budget: a ping flood is read, and answered, at the frame rate.
@@ -322,9 +350,10 @@ class Link:
             elif message.type is WSMsgType.ERROR:
                 log.info("%s: %s link error: %s", self.identity, direction.value, message.data)
                 break
-            # One frame per link and turn of the event loop: a link whose frames are all
-            # buffered already is otherwise worked through without the others getting a turn.
-            await asyncio.sleep(0)
+            frames_this_turn += 1
+            if frames_this_turn == _FRAMES_PER_TURN:
+                frames_this_turn = 0
+                await asyncio.sleep(0)
 
     def _charger_bytes_arrived(self) -> None:
         assert self._frame_deadline is not None
@@ -358,12 +387,18 @@ class Link:
             if outcome is not None:
                 self._metrics.charger_transfers.labels(event.kind, outcome).inc()
 
-    async def _execute(self, outputs: list[Output]) -> None:
-        queue = deque(outputs)
-        while queue:
-            output = queue.popleft()
+    def _check_pending(self) -> None:
+        self._check_scheduled = False
+        rest = self._carry_out(self.session.check_pending())
+        if rest:  # what the CSMS's answers taught the `hold` policy, to journal
+            self._background.spawn(self._execute(rest), "journal-learned")
+
+    def _carry_out(self, outputs: list[Output]) -> list[Output]:
+        """Carry out `outputs` in order up to the first journal write; return it and the rest
+        (for `_execute`, which awaits the journal)."""
+        for index, output in enumerate(outputs):
             if isinstance(output, Send):
-                await self._send(output)
+                self._send(output)
             elif isinstance(output, Relayed):
                 self._count_relayed(output)
             elif isinstance(output, Observed):
@@ -380,10 +415,27 @@ class Link:
             elif isinstance(output, LateReplyDropped):
                 self._metrics.late_replies_dropped.inc()
                 log.info("%s: late answer to LC call %s dropped", self.identity, output.message_id)
-            elif isinstance(output, JournalAppend) and not await self._journal(output):
-                # Not journaled: the charger must not take the answer as a receipt.
-                queue = deque(answer_refused(output.text, list(queue)))
+            elif isinstance(output, AnsweredLocally):
+                self._metrics.answered_locally.labels(output.action).inc()
+            elif isinstance(output, ProvisionalIdUsed):
+                self._background.spawn(self._reserve_provisional_id(), "reserve-provisional-id")
             else:
+                self._schedule_timer()
+                return outputs[index:]
+        self._schedule_timer()
+        return []
+
+    async def _execute(self, outputs: list[Output]) -> None:
+        """Carry out `outputs` in order, each journal write committed before what follows."""
+        rest = self._carry_out(outputs)
+        while rest:
+            output, rest = rest[0], rest[1:]
+            if isinstance(output, JournalAppend):
+                if not await self._journal(output):
+                    # Not journaled: the charger must not take the answer as a receipt.
+                    rest = answer_refused(output.text, rest)
+            else:
+                assert not isinstance(output, _CARRIED_OUT_AT_ONCE)
                 try:
                     await self._persist(output)
                 except sqlite3.OperationalError as exc:
@@ -393,7 +445,7 @@ class Link:
                     # replayed again later (at-least-once).
                     self._metrics.journal_refused.labels("disk_full").inc()
                     self._journal_at_bounds(0, f"{type(output).__name__} not written (disk full)")
-        self._schedule_timer()
+            rest = self._carry_out(rest)
 
     async def _journal(self, output: JournalAppend) -> bool:
         """Journal a request within the journal's bounds; False when it could not be."""
@@ -436,10 +488,6 @@ class Link:
         journal, identity = self._hold.journal, self.identity
         if isinstance(output, StatusRemembered):
             await journal.remember_status(identity, output.connector_key, output.text)
-        elif isinstance(output, AnsweredLocally):
-            self._metrics.answered_locally.labels(output.action).inc()
-        elif isinstance(output, ProvisionalIdUsed):
-            self._background.spawn(self._reserve_provisional_id(), "reserve-provisional-id")
         else:
             await replay_records.record(journal, self._metrics, identity, output)
             if isinstance(output, TransactionMapped):  # the balancer: one session, two ids
@@ -512,14 +560,31 @@ class Link:
         fresh = await self._hold.journal.next_provisional_transaction_id(self.identity)
         self.session.offline.provisional_ids.append(fresh)
 
-    async def _send(self, output: Send) -> None:
+    def _send(self, output: Send) -> None:
         socket = self._charger if output.direction is Direction.TO_CHARGER else self._csms
         if socket is None or socket.closed:
             return  # that side is gone; the pair ends or (hold) answers locally from now on
         try:
-            await socket.send_str(output.text)
+            waiting = start_eagerly(socket.send_str(output.text), "send")
         except ConnectionError:
-            log.info("%s: %s link gone while sending", self.identity, output.direction.value)
+            self._log_gone(output.direction)
+            return
+        if waiting is not None:  # the socket's buffer is full: written once it drains
+            self._unsent.add(waiting)
+            waiting.add_done_callback(lambda task: self._sent(task, output.direction))
+
+    def _sent(self, task: asyncio.Task[None], direction: Direction) -> None:
+        self._unsent.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if isinstance(exc, ConnectionError):
+            self._log_gone(direction)
+        elif exc is not None:
+            report_failure(task.get_name(), exc, self.identity)
+
+    def _log_gone(self, direction: Direction) -> None:
+        log.info("%s: %s link gone while sending", self.identity, direction.value)
 
     def _count_relayed(self, relayed: Relayed) -> None:
         direction = relayed.direction.value
@@ -566,11 +631,14 @@ class Link:
 
     def _on_timer(self) -> None:
         self._timer = self._timer_at = None
-        self._background.spawn(self._execute(self.session.tick(self._loop.time())), "timeouts")
+        rest = self._carry_out(self.session.tick(self._loop.time()))
+        assert not rest, "a timeout writes frames and ends calls, it journals nothing"
 
     async def _shutdown(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        for unsent in self._unsent:
+            unsent.cancel()
         if self._frame_deadline is not None:
             self._frame_deadline.stop()
         if self._frame_timer is not None:

@@ -277,12 +277,18 @@ class LinkSession:
         return out
 
     def next_deadline(self) -> float | None:
-        deadlines = [o.deadline for o in self._at_charger.values()]
-        deadlines += [o.deadline for o in self._at_csms.values()]
-        deadlines += [q.deadline for q in self._queue if q.deadline is not None]
-        if self._replay_deadline is not None:
-            deadlines.append(self._replay_deadline)
-        return min(deadlines, default=None)
+        # Asked after every frame: a plain scan, nothing built (a handful of calls are open).
+        earliest = self._replay_deadline
+        for outstanding in self._at_charger.values():
+            if earliest is None or outstanding.deadline < earliest:
+                earliest = outstanding.deadline
+        for outstanding in self._at_csms.values():
+            if earliest is None or outstanding.deadline < earliest:
+                earliest = outstanding.deadline
+        for queued in self._queue:
+            if queued.deadline is not None and (earliest is None or queued.deadline < earliest):
+                earliest = queued.deadline
+        return earliest
 
     # -- the `hold` policy -------------------------------------------------------------------
 
