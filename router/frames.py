@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+import orjson
+
 CALL = 2
 CALLRESULT = 3
 CALLERROR = 4
@@ -158,8 +160,11 @@ def parse_frame(text: str, version: OcppVersion, max_size: int | None = None) ->
         detail = f"frame of {len(text)} characters is above {max_size} bytes"
         return FrameError(ErrorKind.OVERSIZE, detail, message_id, is_call)
     try:
-        message = json.loads(text)
-    except (ValueError, RecursionError) as exc:
+        # orjson is strict RFC 8259: NaN, Infinity and lone surrogate escapes are invalid JSON
+        # (json.loads lets them through), and nesting is limited (1024 levels). Integers
+        # beyond 64 bits come out as floats: a schema's integer no longer takes them.
+        message = orjson.loads(text)
+    except ValueError as exc:
         message_id, is_call = _salvage(text)
         return FrameError(ErrorKind.RPC_FRAMEWORK, f"invalid JSON: {exc}", message_id, is_call)
     if not isinstance(message, list) or len(message) < 2:
