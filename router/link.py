@@ -556,9 +556,9 @@ class Link:
             )
 
     async def _reserve_provisional_id(self) -> None:
-        assert self._hold is not None and self.session.offline is not None
+        assert self._hold is not None
         fresh = await self._hold.journal.next_provisional_transaction_id(self.identity)
-        self.session.offline.provisional_ids.append(fresh)
+        self.session.provisional_id_reserved(fresh)
 
     def _send(self, output: Send) -> None:
         socket = self._charger if output.direction is Direction.TO_CHARGER else self._csms

@@ -204,7 +204,7 @@ class LinkSession:
         if isinstance(frame, Call):
             offline = self.offline
             if offline is not None and offline.state is UpstreamState.REPLAYING:
-                offline.held.append((text, now))  # the CSMS gets it after what came before
+                offline.hold(text)  # the CSMS gets it after what came before
                 return []
             if offline is not None and offline.state is UpstreamState.DOWN:
                 return self._answer_locally(frame, text)
@@ -296,14 +296,12 @@ class LinkSession:
         """The CSMS link is gone but the charger stays: answer it here from now on."""
         offline = self.offline
         assert offline is not None, "upstream_lost needs the hold policy"
-        offline.state = UpstreamState.DOWN
+        held = offline.went_down()
         self._replay_deadline = None
         out: list[Output] = []
         # Calls the CSMS may or may not have got: answered and journaled here (at-least-once).
         in_flight = [o.text for o in self._at_csms.values() if o.text is not None]
         self._at_csms.clear()
-        held = [text for text, _ in offline.held]
-        offline.held.clear()
         for text in in_flight:
             call = parse_frame(text, self.version, self._settings.max_frame_chars)
             assert isinstance(call, Call), "only calls are kept in flight"
@@ -321,7 +319,12 @@ class LinkSession:
     def hold_for_replay(self) -> None:
         """The CSMS link is back: new charger calls wait until the backlog is delivered."""
         assert self.offline is not None, "hold_for_replay needs the hold policy"
-        self.offline.state = UpstreamState.REPLAYING
+        self.offline.awaits_replay()
+
+    def provisional_id_reserved(self, transaction_id: int) -> None:
+        """A fresh provisional 1.6 transaction id for the reserve (`hold`)."""
+        assert self.offline is not None, "provisional ids belong to the hold policy"
+        self.offline.provisional_id_reserved(transaction_id)
 
     def upstream_restored(self, backlog: list[ReplayItem], now: float) -> list[Output]:
         """The CSMS link is (back) up: deliver `backlog` in order, then relay live again."""
@@ -347,10 +350,8 @@ class LinkSession:
 
     def _flush_held(self, now: float) -> list[Output]:
         """Relay the charger's calls that waited behind the replay, once it is done."""
-        offline = self.offline
         out: list[Output] = []
-        while offline is not None and offline.state is UpstreamState.LIVE and offline.held:
-            text, _received = offline.held.popleft()
+        while self.offline is not None and (text := self.offline.release_held()) is not None:
             out += self.receive_from_charger(text, now)
         return out
 

@@ -360,7 +360,7 @@ def test_offline_start_transaction_is_journaled_before_its_answer_with_a_provisi
     ]
     assert observed(out) == [ev.TransactionStarted(CP, "-1", 1, "LOCAL", 0.0)]
     assert sent(out, UP) == []
-    assert relay_of(session).provisional_ids == deque([-2, -3])
+    assert relay_of(session).provisional_ids == (-2, -3)
     second = offline(session, journal, start16("s-2", connector=2))
     assert local_result(second)[2]["transactionId"] == -2
     assert of_type(second, JournalAppend) == [JournalAppend(start16("s-2", connector=2), -2)]
@@ -381,9 +381,9 @@ def test_empty_provisional_id_reserve_answers_a_callerror_and_journals_nothing()
     (text,) = sent(out, DOWN)
     assert out == [Send(DOWN, text)]  # no journal entry, no provisional id used
     assert json.loads(text)[:3] == [4, "s-1", "InternalError"]
-    assert relay_of(session).provisional_ids == deque()
+    assert relay_of(session).provisional_ids == ()
     # topped up by the asyncio layer: the charger's retry gets the new id
-    relay_of(session).provisional_ids.append(-9)
+    session.provisional_id_reserved(-9)
     retry = session.receive_from_charger(start16("s-1b"), 2)
     assert local_result(retry)[2]["transactionId"] == -9
     assert of_type(retry, JournalAppend) == [JournalAppend(start16("s-1b"), -9)]
@@ -543,7 +543,7 @@ def test_offline_schema_invalid_call_is_refused_and_not_journaled() -> None:
     (text,) = sent(out, DOWN)
     assert json.loads(text)[:3] == [4, "s-1", "OccurrenceConstraintViolation"]
     assert not of_type(out, JournalAppend) and not of_type(out, ProvisionalIdUsed)
-    assert relay_of(session).provisional_ids == deque([-1, -2, -3])
+    assert relay_of(session).provisional_ids == (-1, -2, -3)
 
 
 # -- upstream_lost with calls under way ---------------------------------------------------------
@@ -796,7 +796,7 @@ def test_transaction_started_live_keeps_its_csms_id_offline_and_in_the_replay() 
     offline(session, journal, meter, stop)
     got, _ = replay_all(session, journal, 10)
     assert got == [meter, stop]  # the very same texts: nothing to rewrite
-    assert relay_of(session).provisional_ids == deque([-1, -2, -3])
+    assert relay_of(session).provisional_ids == (-1, -2, -3)
 
 
 def test_replayed_start_refused_by_the_csms_is_reported_with_the_chargers_id() -> None:
@@ -1128,7 +1128,7 @@ def test_upstream_lost_before_the_backlog_is_read_answers_the_held_calls_locally
     assert session.receive_from_charger(HEARTBEAT, 1) == []
     out = session.upstream_lost(2)
     assert local_result(out) == [3, "hb-1", {"currentTime": WALL_TEXT}]
-    assert relay_of(session).held == deque()
+    assert relay_of(session).held == ()
 
 
 # -- the whole round trip --------------------------------------------------------------------
