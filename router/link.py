@@ -25,7 +25,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.client_ws import ClientWebSocketResponse
 
 from router import events as ev
-from router import invalid_id, replay_records
+from router import replay_records
 from router.arrivals import watch_arrivals
 from router.eager import start_eagerly
 from router.frame_deadline import FrameDeadline
@@ -43,11 +43,13 @@ from router.outputs import (
     OfflineOutput,
     Output,
     ProvisionalIdUsed,
+    RefusalCallEnded,
+    RefusalSettled,
+    RefusalStopping,
     Relayed,
     Send,
     StatusRemembered,
     TransactionMapped,
-    TransactionRefused,
     Violation,
 )
 from router.rate_limit import FrameBudget
@@ -81,6 +83,8 @@ _CARRIED_OUT_AT_ONCE = (
     LateReplyDropped,
     AnsweredLocally,
     ProvisionalIdUsed,
+    RefusalCallEnded,
+    RefusalStopping,
 )
 
 
@@ -152,8 +156,6 @@ class Link:
         self._check_scheduled = False  # the batched OBSERVE-mode check is due this turn
         self._unsent: set[asyncio.Task[None]] = set()  # writes waiting for a socket to drain
         self._background = Tasks(owner=session.identity)
-        # Refused sessions whose energy the LC stopped, by str(id): journaled until they end.
-        self._suspended: dict[str, int | str] = {}
         self._bounds_log = LogThrottle(_BOUNDS_LOG_S)  # MemoryExhaustion lines
         self._closed = asyncio.Event()
         self._close_reason = ""
@@ -170,7 +172,7 @@ class Link:
             # before its pump can relay one.
             self.session.hold_for_replay()
         if self._hold is not None:
-            self._background.spawn(self._act_on_journaled_refusals(), "journaled-refusals")
+            self._background.spawn(self._resume_refusals(), "journaled-refusals")
         pumps = {
             asyncio.create_task(self._pump(Direction.TO_CSMS), name="from-charger"): "charger",
             asyncio.create_task(self._upstream(), name="from-csms"): "csms",
@@ -404,8 +406,6 @@ class Link:
             elif isinstance(output, Observed):
                 self._publish(output.event)
                 self._count_transfer(output.event)
-                if self._suspended and isinstance(output.event, ev.TransactionEnded):
-                    self._suspension_ended(output.event.transaction_id)
             elif isinstance(output, LcCallFinished):
                 future = self._lc_calls.pop(output.message_id, None)
                 if future is not None and not future.done():
@@ -419,6 +419,10 @@ class Link:
                 self._metrics.answered_locally.labels(output.action).inc()
             elif isinstance(output, ProvisionalIdUsed):
                 self._background.spawn(self._reserve_provisional_id(), "reserve-provisional-id")
+            elif isinstance(output, RefusalCallEnded):
+                self._count_refusal_call(output)
+            elif isinstance(output, RefusalStopping):
+                log.warning("%s: stopping %s: %s", self.identity, output.transaction_id, output.why)
             else:
                 self._schedule_timer()
                 return outputs[index:]
@@ -488,6 +492,8 @@ class Link:
         journal, identity = self._hold.journal, self.identity
         if isinstance(output, StatusRemembered):
             await journal.remember_status(identity, output.connector_key, output.text)
+        elif isinstance(output, RefusalSettled):
+            await journal.forget_refusal(identity, output.transaction_id)
         else:
             await replay_records.record(journal, self._metrics, identity, output)
             if isinstance(output, TransactionMapped):  # the balancer: one session, two ids
@@ -495,65 +501,30 @@ class Link:
                     identity, str(output.provisional), str(output.csms_id)
                 )
                 self._publish(mapped)
-            if isinstance(output, TransactionRefused):
-                self._background.spawn(self._act_on_refused(output), "act-on-refused")
 
-    async def _act_on_journaled_refusals(self) -> None:
+    async def _resume_refusals(self) -> None:
         """Finish what an earlier link (or LC run) could not: refusals the charger never
         answered."""
-        assert self._hold is not None and self.session.offline is not None
-        for transaction_id, evse_id in await self._hold.journal.refusals(self.identity):
-            self.session.offline.refused_before(transaction_id)
-            await self._act_on_refused(TransactionRefused(transaction_id, evse_id))
-
-    async def _act_on_refused(self, refused: TransactionRefused) -> None:
-        """Stop the refused transaction, or only its energy delivery, by the charger's rule."""
         assert self._hold is not None
-        identity, transaction_id = self.identity, refused.transaction_id
-        refusal = invalid_id.Refusal(self.version, transaction_id, refused.evse_id)
-        step: invalid_id.Ask | invalid_id.Finished = refusal.start()
-        while isinstance(step, invalid_id.Ask):
-            step = refusal.answered(await self._ask(step, transaction_id))
-            if isinstance(step, invalid_id.Ask) and step.step == "stop" and refusal.why_stopped:
-                log.warning("%s: stopping %s: %s", identity, transaction_id, refusal.why_stopped)
-        if step.settled:
-            await self._hold.journal.forget_refusal(identity, transaction_id)
-        if step.suspended:
-            assert refused.evse_id is not None
-            # Kept journaled until the session ends: after an LC restart the balancer must
-            # learn again that this session may not draw.
-            self._suspended[str(transaction_id)] = transaction_id
-            self._publish(ev.EnergySuspended(identity, refused.evse_id))
+        journaled = await self._hold.journal.refusals(self.identity)
+        if journaled:
+            await self._execute(self.session.refusals_journaled(journaled, self._loop.time()))
 
-    async def _ask(self, ask: invalid_id.Ask, transaction_id: int | str) -> invalid_id.Reply:
-        """One call for a refused transaction; suspensions and stops are counted and logged."""
-        reply: invalid_id.Reply
-        try:
-            reply = await self.call(ask.action, ask.payload)
-        except LcCallTimeout:
-            reply = invalid_id.Unanswered.TIMEOUT
-        except LcCallRejected:
-            reply = invalid_id.Unanswered.CALL_ERROR
-        if ask.step != "rule":
-            outcome = invalid_id.outcome(reply)
-            self._metrics.refused_transactions.labels(ask.step, outcome).inc()
-            log.warning(
-                "%s: the CSMS refused the id of replayed transaction %s; %s (%s): %s",
-                self.identity,
-                transaction_id,
-                ask.step,
-                ask.action,
-                outcome,
-            )
-        return reply
-
-    def _suspension_ended(self, transaction_id: str) -> None:
-        refused = self._suspended.pop(transaction_id, None)
-        if refused is not None:
-            assert self._hold is not None
-            self._background.spawn(
-                self._hold.journal.forget_refusal(self.identity, refused), "forget-refusal"
-            )
+    def _count_refusal_call(self, ended: RefusalCallEnded) -> None:
+        """A call about a refused transaction, counted as the LC's own; suspensions and stops
+        are counted and logged."""
+        self._metrics.lc_calls.labels(ended.action, ended.call_outcome).inc()
+        if ended.outcome is None:
+            return
+        self._metrics.refused_transactions.labels(ended.step, ended.outcome).inc()
+        log.warning(
+            "%s: the CSMS refused the id of replayed transaction %s; %s (%s): %s",
+            self.identity,
+            ended.transaction_id,
+            ended.step,
+            ended.action,
+            ended.outcome,
+        )
 
     async def _reserve_provisional_id(self) -> None:
         assert self._hold is not None

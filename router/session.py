@@ -72,6 +72,7 @@ from router.outputs import (
     TransactionRefused,
     Violation,
 )
+from router.refusals import Refusals
 from router.schemas import SchemaRegistry, SchemaViolation
 
 # Ids of timed-out LC calls are remembered so their late answers (even repeated ones) are
@@ -160,6 +161,7 @@ class LinkSession:
         self._queue: deque[_QueuedCall] = deque()  # calls waiting to go to the charger
         self._expired_lc_ids: OrderedDict[str, None] = OrderedDict()
         self._transaction_evses: dict[str, int] = {}  # 2.0.1 transaction id -> EVSE id
+        self._refusals = Refusals(identity, version, self._queue_lc_call)  # `hold` only
 
     @property
     def queue_depth(self) -> int:
@@ -236,6 +238,12 @@ class LinkSession:
         Raises ValueError when the payload does not conform to the action's schema: that is
         a defect of the caller, not something to put on the wire.
         """
+        message_id = self._queue_lc_call(action, payload, now, timeout_s)
+        return message_id, self._drain(now)
+
+    def _queue_lc_call(
+        self, action: str, payload: dict[str, Any], now: float, timeout_s: float | None = None
+    ) -> str:
         violation = self._schemas.check(self.version, action, True, payload)
         if violation is not None:
             raise ValueError(f"{action} for {self.identity}: {violation.detail}")
@@ -251,7 +259,14 @@ class LinkSession:
             now + timeout,
         )
         self._queue.append(queued)
-        return message_id, self._drain(now)
+        return message_id
+
+    def _lc_call_ended(
+        self, message_id: str, reply: CallResult | CallError | None, now: float
+    ) -> list[Output]:
+        if self._refusals.owns(message_id):
+            return self._refusals.call_ended(message_id, reply, now)
+        return [LcCallFinished(message_id, reply)]
 
     def tick(self, now: float) -> list[Output]:
         """Expire calls whose time is up; call at `next_deadline()`."""
@@ -261,13 +276,13 @@ class LinkSession:
                 del self._at_charger[message_id]
                 if outstanding.origin is Origin.LC:
                     self._remember_expired(message_id)
-                    out.append(LcCallFinished(message_id, None))
+                    out += self._lc_call_ended(message_id, None, now)
         for message_id, outstanding in list(self._at_csms.items()):
             if outstanding.deadline <= now:
                 del self._at_csms[message_id]
         for queued in [q for q in self._queue if q.deadline is not None and q.deadline <= now]:
             self._queue.remove(queued)
-            out.append(LcCallFinished(queued.message_id, None))
+            out += self._lc_call_ended(queued.message_id, None, now)
         if self._replay_deadline is not None and self._replay_deadline <= now:
             assert self.offline is not None
             resent = self.offline.replay_deadline_passed()
@@ -321,6 +336,18 @@ class LinkSession:
         assert self.offline is not None, "hold_for_replay needs the hold policy"
         self.offline.awaits_replay()
 
+    def refusals_journaled(
+        self, refusals: list[tuple[int | str, int | None]], now: float
+    ) -> list[Output]:
+        """Refusals an earlier link (or LC run) could not finish: the charger never answered.
+        Acted on again, each once (`hold`)."""
+        assert self.offline is not None, "refusals belong to the hold policy"
+        out: list[Output] = []
+        for transaction_id, evse_id in refusals:
+            self.offline.refused_before(transaction_id)
+            out += self._refusals.start(transaction_id, evse_id, now)
+        return out + self._drain(now)
+
     def provisional_id_reserved(self, transaction_id: int) -> None:
         """A fresh provisional 1.6 transaction id for the reserve (`hold`)."""
         assert self.offline is not None, "provisional ids belong to the hold policy"
@@ -340,7 +367,12 @@ class LinkSession:
         # The delivery is acknowledged (and a 1.6 id mapped) in the journal before the next
         # frame goes: a crash in between then repeats nothing that came before it.
         more = [self._with_refused_evse(output) for output in more]
-        return [*more, *sends, *self._flush_held(now)]
+        # Journaled first (in `more`), then the charger is asked what to do about it.
+        asked: list[Output] = []
+        for output in more:
+            if isinstance(output, TransactionRefused):
+                asked += self._refusals.start(output.transaction_id, output.evse_id, now)
+        return [*more, *sends, *self._flush_held(now), *asked, *self._drain(now)]
 
     def _with_refused_evse(self, output: OfflineOutput) -> OfflineOutput:
         """Name the EVSE of a refused 2.0.1 transaction whose event left it out."""
@@ -406,12 +438,14 @@ class LinkSession:
         observed += observe_result(
             self.identity, self.version, call.action, True, call.payload, answer
         )
-        return out + [Observed(self._with_evse(event)) for event in observed]
+        return out + self._observed([self._with_evse(event) for event in observed])
 
     def close(self) -> list[LcCallFinished]:
         """The pair is going away: every LC call still open ends without a reply."""
         ended = [m for m, o in self._at_charger.items() if o.origin is Origin.LC]
         ended += [q.message_id for q in self._queue if q.origin is Origin.LC]
+        ended = [message_id for message_id in ended if not self._refusals.owns(message_id)]
+        self._refusals.close()
         self._at_charger.clear()
         self._at_csms.clear()
         self._queue.clear()
@@ -453,7 +487,14 @@ class LinkSession:
 
     def _observe_charger_call(self, action: str, payload: dict[str, Any]) -> list[Output]:
         observed = observe_charger_request(self.identity, self.version, action, payload)
-        return [Observed(self._with_evse(event)) for event in observed]
+        return self._observed([self._with_evse(event) for event in observed])
+
+    def _observed(self, events: list[ev.Event]) -> list[Output]:
+        out: list[Output] = []
+        for event in events:
+            out.append(Observed(event))
+            out += self._refusals.ended(event)
+        return out
 
     def _with_evse(self, event: ev.Event) -> ev.Event:
         """Name the EVSE in 2.0.1 transaction events that leave it out after the first one."""
@@ -513,7 +554,7 @@ class LinkSession:
             # An answer to a CSMS call we stopped tracking: the CSMS decides what it is worth.
             return self._relay_unmatched(Direction.TO_CSMS, answer, text)
         if outstanding.origin is Origin.LC:
-            return [LcCallFinished(answer.message_id, answer), *self._drain(now)]
+            return [*self._lc_call_ended(answer.message_id, answer, now), *self._drain(now)]
         if outstanding.orphaned:
             return self._drain(now)
         return self._answer(Direction.TO_CSMS, answer, text, outstanding) + self._drain(now)
@@ -581,7 +622,7 @@ class LinkSession:
             outstanding.request,
             payload,
         )
-        return out + [Observed(event) for event in observed]
+        return out + self._observed(observed)
 
     def _relay_unmatched(
         self, direction: Direction, answer: CallResult | CallError, text: str

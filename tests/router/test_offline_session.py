@@ -808,12 +808,14 @@ def test_replayed_start_refused_by_the_csms_is_reported_with_the_chargers_id() -
     journal.apply(session.upstream_restored(journal.backlog(), 10))
     refused = {"transactionId": CSMS_ID, "idTagInfo": {"status": "Blocked"}}
     out = journal.apply(session.receive_from_csms(result("s-1", refused), 11))
-    # The mapping is persisted first; what to do about it is the asyncio layer's (it asks the
-    # charger for its StopTransactionOnInvalidId), by the provisional id the charger knows.
-    # Both are journaled before the entry is acknowledged: a crash then loses neither.
+    # The mapping is persisted first, then the refusal, by the provisional id the charger
+    # knows. Both are journaled before the entry is acknowledged: a crash then loses neither.
     assert out.index(TransactionMapped(-1, CSMS_ID)) < out.index(TransactionRefused(-1, 2))
     assert out.index(TransactionRefused(-1, 2)) < out.index(ReplayDelivered(1))
-    assert sent(out, DOWN) == []  # the LC sends nothing to the charger by itself
+    # Only then is the charger asked for its StopTransactionOnInvalidId (router/refusals.py).
+    (ask,) = sent(out, DOWN)
+    assert json.loads(ask)[2] == "GetConfiguration"
+    assert out.index(TransactionRefused(-1, 2)) < out.index(Send(DOWN, ask))
     assert sent(out, UP) == [start16("s-2", tag="LOCAL", connector=1)]  # the replay goes on
     accepted = {"transactionId": CSMS_ID + 1, "idTagInfo": ACCEPTED}
     out = journal.apply(session.receive_from_csms(result("s-2", accepted), 13))
@@ -837,7 +839,8 @@ def test_replayed_transaction_event_refused_by_the_csms_is_reported_201(
     journal.apply(session.upstream_restored(journal.backlog(), 10))
     out = session.receive_from_csms(result("t-1", {"idTokenInfo": {"status": status}}), 11)
     assert ReplayDelivered(1) in out and ReplayFinished() in out
-    assert sent(out, DOWN) == []
+    asked = [json.loads(text)[2] for text in sent(out, DOWN)]
+    assert asked == (["GetVariables"] if refused else [])  # the charger's StopTxOnInvalidId
     assert [o for o in out if isinstance(o, TransactionRefused)] == ([refused] if refused else [])
 
 
