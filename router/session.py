@@ -5,11 +5,8 @@ The asyncio layer only pumps bytes and executes the outputs in order.
 
 Routing rules (OCPP 2.0.1 Part 4 §6.4 and §4.1.1):
 - Every valid frame is relayed as its original text.
-- Calls towards the charger come from the CSMS and from the LC itself. OCPP-J allows one
-  outstanding CALL per direction, so they share one FIFO queue: an LC call is sent only when
-  nothing is outstanding at the charger, and a CSMS call waits while an LC call is outstanding.
-  (CSMS calls are not held back behind other CSMS calls: the CSMS paces itself, and a direct
-  connection would deliver them at once.)
+- Calls towards the charger come from the CSMS and from the LC itself; they share one FIFO
+  queue (router/charger_calls.py).
 - Answers to LC calls are consumed here and never reach the CSMS. An answer that arrives after
   its LC call timed out is dropped and reported; an answer nobody waits for any more is relayed
   to the CSMS, whose message id it carries.
@@ -33,7 +30,6 @@ replays what the CSMS missed before relaying live again; see router/offline.py.
 from __future__ import annotations
 
 import uuid
-from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -41,6 +37,7 @@ from enum import Enum
 from typing import Any
 
 from router import events as ev
+from router.charger_calls import ChargerCalls, Origin, Outstanding, QueuedCall
 from router.frames import (
     Call,
     CallError,
@@ -75,20 +72,10 @@ from router.outputs import (
 from router.refusals import Refusals
 from router.schemas import SchemaRegistry, SchemaViolation
 
-# Ids of timed-out LC calls are remembered so their late answers (even repeated ones) are
-# recognised and dropped; a charger answers within minutes if at all.
-_EXPIRED_LC_IDS_KEPT = 4096
-
 
 class ValidationMode(Enum):
     OBSERVE = "observe"
     STRICT = "strict"
-
-
-class Origin(Enum):
-    CHARGER = "charger"
-    CSMS = "csms"
-    LC = "lc"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,16 +90,6 @@ class SessionSettings:
 
 
 @dataclass(slots=True)
-class _Outstanding:
-    action: str
-    origin: Origin
-    deadline: float
-    request: dict[str, Any] | None  # kept only when its answer must be observed
-    text: str | None = None  # a charger call under `hold`: answered here if the CSMS goes
-    orphaned: bool = False  # a CSMS call whose CSMS link is gone: its answer is dropped
-
-
-@dataclass(slots=True)
 class _Unchecked:
     """A frame relayed in OBSERVE mode, to be checked and observed once it is on its way."""
 
@@ -120,18 +97,7 @@ class _Unchecked:
     action: str
     payload: dict[str, Any]
     is_request: bool
-    outstanding: _Outstanding | None  # a charger call's own record, or the call answered
-
-
-@dataclass(slots=True)
-class _QueuedCall:
-    message_id: str
-    action: str
-    origin: Origin
-    text: str
-    request: dict[str, Any] | None
-    timeout_s: float  # how long the charger has to answer once the call is sent
-    deadline: float | None  # LC calls give up if not sent by then
+    outstanding: Outstanding | None  # a charger call's own record, or the call answered
 
 
 def _utc_now() -> datetime:
@@ -156,16 +122,14 @@ class LinkSession:
         self._wall_clock = wall_clock
         self._replay_deadline: float | None = None
         self._unchecked: list[_Unchecked] = []
-        self._at_csms: dict[str, _Outstanding] = {}  # charger calls the CSMS has not answered
-        self._at_charger: dict[str, _Outstanding] = {}  # calls the charger has not answered
-        self._queue: deque[_QueuedCall] = deque()  # calls waiting to go to the charger
-        self._expired_lc_ids: OrderedDict[str, None] = OrderedDict()
+        self._at_csms: dict[str, Outstanding] = {}  # charger calls the CSMS has not answered
+        self._to_charger = ChargerCalls()
         self._transaction_evses: dict[str, int] = {}  # 2.0.1 transaction id -> EVSE id
         self._refusals = Refusals(identity, version, self._queue_lc_call)  # `hold` only
 
     @property
     def queue_depth(self) -> int:
-        return len(self._queue)
+        return self._to_charger.depth
 
     # -- inputs ------------------------------------------------------------------------------
 
@@ -249,7 +213,7 @@ class LinkSession:
             raise ValueError(f"{action} for {self.identity}: {violation.detail}")
         message_id = str(uuid.uuid4())
         timeout = self._settings.call_timeout_s if timeout_s is None else timeout_s
-        queued = _QueuedCall(
+        queued = QueuedCall(
             message_id,
             action,
             Origin.LC,
@@ -258,7 +222,7 @@ class LinkSession:
             timeout,
             now + timeout,
         )
-        self._queue.append(queued)
+        self._to_charger.queue(queued)
         return message_id
 
     def _lc_call_ended(
@@ -271,18 +235,11 @@ class LinkSession:
     def tick(self, now: float) -> list[Output]:
         """Expire calls whose time is up; call at `next_deadline()`."""
         out: list[Output] = []
-        for message_id, outstanding in list(self._at_charger.items()):
-            if outstanding.deadline <= now:
-                del self._at_charger[message_id]
-                if outstanding.origin is Origin.LC:
-                    self._remember_expired(message_id)
-                    out += self._lc_call_ended(message_id, None, now)
+        for message_id in self._to_charger.expire(now):
+            out += self._lc_call_ended(message_id, None, now)
         for message_id, outstanding in list(self._at_csms.items()):
             if outstanding.deadline <= now:
                 del self._at_csms[message_id]
-        for queued in [q for q in self._queue if q.deadline is not None and q.deadline <= now]:
-            self._queue.remove(queued)
-            out += self._lc_call_ended(queued.message_id, None, now)
         if self._replay_deadline is not None and self._replay_deadline <= now:
             assert self.offline is not None
             resent = self.offline.replay_deadline_passed()
@@ -293,16 +250,10 @@ class LinkSession:
 
     def next_deadline(self) -> float | None:
         # Asked after every frame: a plain scan, nothing built (a handful of calls are open).
-        earliest = self._replay_deadline
-        for outstanding in self._at_charger.values():
-            if earliest is None or outstanding.deadline < earliest:
-                earliest = outstanding.deadline
+        earliest = self._to_charger.earliest(self._replay_deadline)
         for outstanding in self._at_csms.values():
             if earliest is None or outstanding.deadline < earliest:
                 earliest = outstanding.deadline
-        for queued in self._queue:
-            if queued.deadline is not None and (earliest is None or queued.deadline < earliest):
-                earliest = queued.deadline
         return earliest
 
     # -- the `hold` policy -------------------------------------------------------------------
@@ -323,12 +274,7 @@ class LinkSession:
             out += self._answer_locally(call, text, sent_before=True)
         for text in held:
             out += self.receive_from_charger(text, now)
-        # CSMS calls waiting for the charger: nobody is left to get the answers. One the charger
-        # is handling still counts as outstanding (one CALL at a time), its answer goes nowhere.
-        for outstanding in self._at_charger.values():
-            if outstanding.origin is Origin.CSMS:
-                outstanding.orphaned = True
-        self._queue = deque(q for q in self._queue if q.origin is not Origin.CSMS)
+        self._to_charger.csms_gone()
         return out + self._drain(now)
 
     def hold_for_replay(self) -> None:
@@ -442,13 +388,10 @@ class LinkSession:
 
     def close(self) -> list[LcCallFinished]:
         """The pair is going away: every LC call still open ends without a reply."""
-        ended = [m for m, o in self._at_charger.items() if o.origin is Origin.LC]
-        ended += [q.message_id for q in self._queue if q.origin is Origin.LC]
+        ended = self._to_charger.close()
         ended = [message_id for message_id in ended if not self._refusals.owns(message_id)]
         self._refusals.close()
-        self._at_charger.clear()
         self._at_csms.clear()
-        self._queue.clear()
         return [LcCallFinished(message_id, None) for message_id in ended]
 
     # -- charger -> CSMS ---------------------------------------------------------------------
@@ -469,7 +412,7 @@ class LinkSession:
             keep = needs_result(call.action, charger_originated=True) or (
                 self.offline is not None and call.action in LEARNED_FROM
             )
-            record = self._at_csms[call.message_id] = _Outstanding(
+            record = self._at_csms[call.message_id] = Outstanding(
                 call.action,
                 Origin.CHARGER,
                 now + self._settings.call_timeout_s,
@@ -532,7 +475,7 @@ class LinkSession:
         if call.unconfirmed:  # a 2.1 SEND is never answered and may go at any time
             return out + self._relay(Direction.TO_CHARGER, text, "SEND", call.action)
         keep = violation is None and needs_result(call.action, charger_originated=False)
-        queued = _QueuedCall(
+        queued = QueuedCall(
             call.message_id,
             call.action,
             Origin.CSMS,
@@ -541,15 +484,15 @@ class LinkSession:
             self._settings.call_timeout_s,
             None,
         )
-        self._queue.append(queued)
+        self._to_charger.queue(queued)
         return out + self._drain(now)
 
     def _answer_from_charger(
         self, answer: CallResult | CallError, text: str, now: float
     ) -> list[Output]:
-        outstanding = self._at_charger.pop(answer.message_id, None)
+        outstanding = self._to_charger.answered(answer.message_id)
         if outstanding is None:
-            if answer.message_id in self._expired_lc_ids:
+            if self._to_charger.expired_lc_call(answer.message_id):
                 return [LateReplyDropped(answer.message_id)]
             # An answer to a CSMS call we stopped tracking: the CSMS decides what it is worth.
             return self._relay_unmatched(Direction.TO_CSMS, answer, text)
@@ -561,15 +504,7 @@ class LinkSession:
 
     def _drain(self, now: float) -> list[Output]:
         out: list[Output] = []
-        while self._queue:
-            head = self._queue[0]
-            lc_outstanding = any(o.origin is Origin.LC for o in self._at_charger.values())
-            if lc_outstanding or (head.origin is Origin.LC and self._at_charger):
-                break
-            self._queue.popleft()
-            self._at_charger[head.message_id] = _Outstanding(
-                head.action, head.origin, now + head.timeout_s, head.request
-            )
+        for head in self._to_charger.sendable(now):
             if head.origin is Origin.LC:
                 out.append(Send(Direction.TO_CHARGER, head.text))
             else:
@@ -583,7 +518,7 @@ class LinkSession:
         direction: Direction,
         answer: CallResult | CallError,
         text: str,
-        outstanding: _Outstanding,
+        outstanding: Outstanding,
     ) -> list[Output]:
         """Relay an answer to a relayed call, checking and observing it."""
         if isinstance(answer, CallError):
@@ -606,7 +541,7 @@ class LinkSession:
         out = self._relay(direction, text, "CALLRESULT", outstanding.action)
         return out + self._observe_answer(outstanding, answer.payload)
 
-    def _observe_answer(self, outstanding: _Outstanding, payload: dict[str, Any]) -> list[Output]:
+    def _observe_answer(self, outstanding: Outstanding, payload: dict[str, Any]) -> list[Output]:
         """What a valid answer to a relayed call tells: events, and what hold learns from it."""
         if outstanding.request is None:
             return []
@@ -673,8 +608,3 @@ class LinkSession:
         direction: Direction, text: str, message_type: str, action: str, code: str | None = None
     ) -> list[Output]:
         return [Send(direction, text), Relayed(direction, message_type, action, code)]
-
-    def _remember_expired(self, message_id: str) -> None:
-        self._expired_lc_ids[message_id] = None
-        while len(self._expired_lc_ids) > _EXPIRED_LC_IDS_KEPT:
-            self._expired_lc_ids.popitem(last=False)
