@@ -11,16 +11,7 @@ Routing rules (OCPP 2.0.1 Part 4 §6.4 and §4.1.1):
   its LC call timed out is dropped and reported; an answer nobody waits for any more is relayed
   to the CSMS, whose message id it carries.
 
-Validation policy (per direction, see `ValidationMode`):
-- Frames that are not OCPP-J RPC frames (bad JSON, not an array, unreadable id, unknown message
-  type, oversize) cannot be routed: they are never relayed. The sender gets the CALLERROR its
-  version names (id "-1" when the id could not be read) when it waits for an answer; otherwise
-  the frame is dropped. Either way a `Violation` is reported.
-- Schema violations and unknown actions: OBSERVE relays the frame, then checks it (the caller
-  runs `check_pending` once the frame is written, so the check never delays it) and reports a
-  `Violation`; STRICT checks first, answers a CALL with the matching CALLERROR and replaces an
-  invalid CALLRESULT with a CALLERROR to the side that waits for it. Only schema-valid payloads
-  are observed.
+Validation policy, per direction: router/validation.py.
 
 Connection loss: without an `OfflineRelay` the pair ends with either link (`close`). With one
 (`hold`), `upstream_lost` makes the session answer the charger itself and `upstream_restored`
@@ -33,7 +24,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from enum import Enum
 from typing import Any
 
 from router import events as ev
@@ -47,7 +37,6 @@ from router.frames import (
     call_error_text,
     call_result_text,
     call_text,
-    error_code,
     parse_frame,
 )
 from router.local_answers import is_journaled, local_answer, periodic_meter_values_of
@@ -70,12 +59,8 @@ from router.outputs import (
     Violation,
 )
 from router.refusals import Refusals
-from router.schemas import SchemaRegistry, SchemaViolation
-
-
-class ValidationMode(Enum):
-    OBSERVE = "observe"
-    STRICT = "strict"
+from router.schemas import SchemaRegistry
+from router.validation import Validation, ValidationMode
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +103,9 @@ class LinkSession:
         self.version = version
         self.offline = offline  # None: the `close` policy, the pair ends with either link
         self._settings = settings
-        self._schemas = schemas
+        self._validation = Validation(
+            version, schemas, settings.validation_to_csms, settings.validation_to_charger
+        )
         self._wall_clock = wall_clock
         self._replay_deadline: float | None = None
         self._unchecked: list[_Unchecked] = []
@@ -149,11 +136,9 @@ class LinkSession:
         out: list[Output] = []
         for item in self._unchecked:
             outstanding = item.outstanding
-            violation = self._schemas.check(
-                self.version, item.action, item.is_request, item.payload
-            )
+            violation = self._validation.check(item.action, item.is_request, item.payload)
             if violation is not None:
-                out.append(self._violation(item.direction, violation, item.action))
+                out.append(self._validation.violation(item.direction, violation, item.action))
                 if item.is_request and outstanding is not None:
                     outstanding.request = None  # its answer is not observed either
             elif item.is_request:
@@ -166,7 +151,7 @@ class LinkSession:
     def route_from_charger(self, text: str, now: float) -> list[Output]:
         frame = parse_frame(text, self.version, self._settings.max_frame_chars)
         if isinstance(frame, FrameError):
-            return self._unroutable(Direction.TO_CSMS, frame)
+            return self._validation.unroutable(Direction.TO_CSMS, frame)
         if isinstance(frame, Call):
             offline = self.offline
             if offline is not None and offline.state is UpstreamState.REPLAYING:
@@ -182,7 +167,7 @@ class LinkSession:
     def route_from_csms(self, text: str, now: float) -> list[Output]:
         frame = parse_frame(text, self.version, self._settings.max_frame_chars)
         if isinstance(frame, FrameError):
-            return self._unroutable(Direction.TO_CHARGER, frame)
+            return self._validation.unroutable(Direction.TO_CHARGER, frame)
         if isinstance(frame, Call):
             return self._call_from_csms(frame, text, now)
         if isinstance(frame, CallError) and frame.about_result:
@@ -208,7 +193,7 @@ class LinkSession:
     def _queue_lc_call(
         self, action: str, payload: dict[str, Any], now: float, timeout_s: float | None = None
     ) -> str:
-        violation = self._schemas.check(self.version, action, True, payload)
+        violation = self._validation.check(action, True, payload)
         if violation is not None:
             raise ValueError(f"{action} for {self.identity}: {violation.detail}")
         message_id = str(uuid.uuid4())
@@ -340,11 +325,11 @@ class LinkSession:
         """
         offline = self.offline
         assert offline is not None
-        violation = self._schemas.check(self.version, call.action, True, call.payload)
+        violation = self._validation.check(call.action, True, call.payload)
         if violation is not None:
             return [
                 Violation(Direction.TO_CSMS, violation.kind, call.action, violation.detail, True),
-                self._error_reply(Direction.TO_CHARGER, call.message_id, violation),
+                self._validation.error_reply(Direction.TO_CHARGER, call.message_id, violation),
             ]
         if call.unconfirmed:
             return []  # a 2.1 SEND (e.g. a periodic event stream) has no value once stale
@@ -371,7 +356,7 @@ class LinkSession:
             offline.boot_answer(),
             offline.authorization(),
             lambda: provisional or 0,
-            self._schemas,
+            self._validation.schemas,
         )
         if answer is None:
             reply = call_error_text(call.message_id, "InternalError", "the CSMS is unreachable")
@@ -397,10 +382,10 @@ class LinkSession:
     # -- charger -> CSMS ---------------------------------------------------------------------
 
     def _call_from_charger(self, call: Call, text: str, now: float) -> list[Output]:
-        strict = self._mode(Direction.TO_CSMS) is ValidationMode.STRICT
+        strict = self._validation.strict(Direction.TO_CSMS)
         out: list[Output] = []
         if strict:
-            violation, out = self._check_call(call, Direction.TO_CSMS)
+            violation, out = self._validation.check_call(call, Direction.TO_CSMS)
             if violation is not None:
                 return out
         original = text
@@ -466,8 +451,8 @@ class LinkSession:
     def _call_from_csms(self, call: Call, text: str, now: float) -> list[Output]:
         # Checked before relaying in both modes: CSMS calls are rare, and whether the charger's
         # answer is observed depends on the call being valid.
-        violation, out = self._check_call(call, Direction.TO_CHARGER)
-        if violation is not None and self._mode(Direction.TO_CHARGER) is ValidationMode.STRICT:
+        violation, out = self._validation.check_call(call, Direction.TO_CHARGER)
+        if violation is not None and self._validation.strict(Direction.TO_CHARGER):
             return out
         if self.offline is not None:
             text, remapped = self.offline.to_charger(call, text)
@@ -523,20 +508,20 @@ class LinkSession:
         """Relay an answer to a relayed call, checking and observing it."""
         if isinstance(answer, CallError):
             return self._relay(direction, text, "CALLERROR", outstanding.action, answer.code)
-        if not self._schemas.knows(self.version, outstanding.action):
+        if not self._validation.knows(outstanding.action):
             # The call's unknown action was reported already; its answer has no schema.
             return self._relay(direction, text, "CALLRESULT", outstanding.action)
-        if self._mode(direction) is ValidationMode.OBSERVE:
+        if not self._validation.strict(direction):
             out = self._relay(direction, text, "CALLRESULT", outstanding.action)
             self._unchecked.append(
                 _Unchecked(direction, outstanding.action, answer.payload, False, outstanding)
             )
             return out
-        violation = self._schemas.check(self.version, outstanding.action, False, answer.payload)
+        violation = self._validation.check(outstanding.action, False, answer.payload)
         if violation is not None:
             return [
-                self._violation(direction, violation, outstanding.action),
-                self._error_reply(direction, answer.message_id, violation),
+                self._validation.violation(direction, violation, outstanding.action),
+                self._validation.error_reply(direction, answer.message_id, violation),
             ]
         out = self._relay(direction, text, "CALLRESULT", outstanding.action)
         return out + self._observe_answer(outstanding, answer.payload)
@@ -565,43 +550,6 @@ class LinkSession:
         if isinstance(answer, CallError):
             return self._relay(direction, text, "CALLERROR", "", answer.code)
         return self._relay(direction, text, "CALLRESULT", "")
-
-    def _unroutable(self, direction: Direction, error: FrameError) -> list[Output]:
-        out: list[Output] = [Violation(direction, error.kind, None, error.detail, True)]
-        code = error_code(self.version, error.kind)
-        if code is not None and error.expects_answer:
-            message_id = error.message_id or "-1"
-            out.append(Send(direction.back, call_error_text(message_id, code, error.detail)))
-        return out
-
-    def _check_call(
-        self, call: Call, direction: Direction
-    ) -> tuple[SchemaViolation | None, list[Output]]:
-        """The call's schema violation, reported, and in STRICT mode answered to its sender."""
-        violation = self._schemas.check(self.version, call.action, True, call.payload)
-        if violation is None:
-            return None, []
-        out: list[Output] = [self._violation(direction, violation, call.action)]
-        if self._mode(direction) is ValidationMode.STRICT and not call.unconfirmed:
-            out.append(self._error_reply(direction.back, call.message_id, violation))
-        return violation, out
-
-    def _error_reply(
-        self, direction: Direction, message_id: str, violation: SchemaViolation
-    ) -> Send:
-        code = error_code(self.version, violation.kind) or "GenericError"
-        return Send(direction, call_error_text(message_id, code, violation.detail))
-
-    def _violation(
-        self, direction: Direction, violation: SchemaViolation, action: str
-    ) -> Violation:
-        rejected = self._mode(direction) is ValidationMode.STRICT
-        return Violation(direction, violation.kind, action, violation.detail, rejected)
-
-    def _mode(self, direction: Direction) -> ValidationMode:
-        if direction is Direction.TO_CSMS:
-            return self._settings.validation_to_csms
-        return self._settings.validation_to_charger
 
     @staticmethod
     def _relay(
