@@ -34,29 +34,22 @@ from router.frames import (
     CallResult,
     FrameError,
     OcppVersion,
-    call_error_text,
-    call_result_text,
     call_text,
     parse_frame,
 )
-from router.local_answers import is_journaled, local_answer, periodic_meter_values_of
 from router.observe import needs_result, observe_charger_request, observe_result
 from router.offline import LEARNED_FROM, OfflineRelay, ReplayItem, UpstreamState
+from router.offline_answers import answer_locally
 from router.outputs import (
-    AnsweredLocally,
     Direction,
-    JournalAppend,
     LateReplyDropped,
     LcCallFinished,
     Observed,
     OfflineOutput,
     Output,
-    ProvisionalIdUsed,
     Relayed,
     Send,
-    StatusRemembered,
     TransactionRefused,
-    Violation,
 )
 from router.refusals import Refusals
 from router.schemas import SchemaRegistry
@@ -319,52 +312,19 @@ class LinkSession:
         return out
 
     def _answer_locally(self, call: Call, text: str, sent_before: bool = False) -> list[Output]:
-        """Answer the charger as a CSMS would; journal first what the CSMS must still get.
-
-        `sent_before`: the call was on its way to the CSMS when the link went.
-        """
-        offline = self.offline
-        assert offline is not None
-        violation = self._validation.check(call.action, True, call.payload)
-        if violation is not None:
-            return [
-                Violation(Direction.TO_CSMS, violation.kind, call.action, violation.detail, True),
-                self._validation.error_reply(Direction.TO_CHARGER, call.message_id, violation),
-            ]
-        if call.unconfirmed:
-            return []  # a 2.1 SEND (e.g. a periodic event stream) has no value once stale
-        out: list[Output] = []
-        provisional = None
-        if self.version is OcppVersion.V16 and call.action == "StartTransaction":
-            try:
-                provisional = offline.take_provisional_id()
-            except IndexError:  # the reserve is being topped up: the charger will retry
-                text_error = call_error_text(call.message_id, "InternalError", "try again")
-                return [Send(Direction.TO_CHARGER, text_error)]
-            out.append(ProvisionalIdUsed())
-        if is_journaled(self.version, call.action, call.payload):
-            meter_of = periodic_meter_values_of(self.version, call.action, call.payload)
-            seen = meter_of if meter_of in self._transaction_evses else None
-            out.append(JournalAppend(text, provisional, sent_before, meter_of is not None, seen))
-        if call.action == "StatusNotification":
-            out.append(StatusRemembered(offline.status_key(call.payload), text))
-        answer = local_answer(
-            self.version,
-            call.action,
-            call.payload,
+        """Answer the charger as a CSMS would (router/offline_answers.py), and observe it."""
+        assert self.offline is not None
+        out, answer = answer_locally(
+            self.offline,
+            self._validation,
+            call,
+            text,
             self._wall_clock(),
-            offline.boot_answer(),
-            offline.authorization(),
-            lambda: provisional or 0,
-            self._validation.schemas,
+            self._transaction_evses,
+            sent_before,
         )
         if answer is None:
-            reply = call_error_text(call.message_id, "InternalError", "the CSMS is unreachable")
-            return [*out, Send(Direction.TO_CHARGER, reply)]
-        out += [
-            Send(Direction.TO_CHARGER, call_result_text(call.message_id, answer)),
-            AnsweredLocally(call.action),
-        ]
+            return out
         observed = observe_charger_request(self.identity, self.version, call.action, call.payload)
         observed += observe_result(
             self.identity, self.version, call.action, True, call.payload, answer
