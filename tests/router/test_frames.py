@@ -152,21 +152,6 @@ def test_number_beyond_the_int_conversion_limit_is_an_rpc_framework_error() -> N
     assert error.kind is ErrorKind.RPC_FRAMEWORK
 
 
-@pytest.mark.parametrize(
-    "value", ["NaN", "Infinity", "-Infinity", '"\\ud800"'], ids=["nan", "inf", "-inf", "surrogate"]
-)
-def test_what_rfc_8259_does_not_allow_is_invalid_json_though_json_loads_takes_it(
-    value: str,
-) -> None:
-    error = _error('[2,"abc","DataTransfer",{"vendorId":"v","data":' + value + "}]")
-    assert (error.kind, error.message_id, error.expects_answer) == (
-        ErrorKind.RPC_FRAMEWORK,
-        "abc",
-        True,
-    )
-    assert error.detail.startswith("invalid JSON")
-
-
 # -- not an RPC frame ---------------------------------------------------------------------------
 
 
