@@ -29,9 +29,9 @@ from router import replay_records
 from router.arrivals import watch_arrivals
 from router.eager import start_eagerly
 from router.frame_deadline import FrameDeadline
-from router.frames import CallError, ErrorKind, call_error_text, error_code
+from router.frames import CallError, call_error_text
 from router.journal import Journal, JournalFull, StoredHandshake, disk_full
-from router.log_limit import LogThrottle
+from router.link_reports import LinkReports
 from router.metrics import RouterMetrics
 from router.outputs import (
     AnsweredLocally,
@@ -54,19 +54,13 @@ from router.outputs import (
 )
 from router.rate_limit import FrameBudget
 from router.session import LinkSession
-from router.transfers import transfer_outcome
 from router.upstream import OUTAGE_REASONS, UpstreamRefused
 from supervision.tasks import Tasks, report_failure
 
 log = logging.getLogger(__name__)
 
-# A journal at its bounds is logged as a MemoryExhaustion security event at most this often.
-_BOUNDS_LOG_S = 60.0
-
 EventSink = Callable[[ev.Event], None]
 
-# What of a charger's own text goes into a log line: enough to recognise, too little to flood.
-_LOGGED_CHARS = 200
 _FRAME_TYPES_ENDING_A_LINK = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED)
 # How long a charger closed for an unfinished frame has to answer the close frame (it cannot).
 _UNFINISHED_FRAME_CLOSE_WAIT_S = 1.0
@@ -147,7 +141,9 @@ class Link:
         timeout = limits.frame_timeout_s
         self._frame_deadline = None if timeout is None else FrameDeadline(timeout)
         self._frame_timer: asyncio.TimerHandle | None = None
-        self._violation_log = LogThrottle(limits.violation_log_interval_s)
+        self._reports = LinkReports(
+            session.identity, session.version, metrics, limits.violation_log_interval_s
+        )
         self._charger_close_code: int | None = None  # set when the LC ends the link itself
         self._loop = asyncio.get_running_loop()
         self._lc_calls: dict[str, asyncio.Future[Any]] = {}
@@ -156,7 +152,6 @@ class Link:
         self._check_scheduled = False  # the batched OBSERVE-mode check is due this turn
         self._unsent: set[asyncio.Task[None]] = set()  # writes waiting for a socket to drain
         self._background = Tasks(owner=session.identity)
-        self._bounds_log = LogThrottle(_BOUNDS_LOG_S)  # MemoryExhaustion lines
         self._closed = asyncio.Event()
         self._close_reason = ""
         self.finished = asyncio.Event()  # set once both sockets are closed
@@ -348,7 +343,9 @@ class Link:
                     await source.pong(message.data)
             elif message.type is WSMsgType.BINARY:
                 self._metrics.binary_frames_dropped.labels(direction.value).inc()
-                self._log_invalid("binary frame dropped (%s)", direction.value)
+                self._reports.invalid(
+                    self._loop.time(), "binary frame dropped (%s)", direction.value
+                )
             elif message.type is WSMsgType.ERROR:
                 log.info("%s: %s link error: %s", self.identity, direction.value, message.data)
                 break
@@ -383,12 +380,6 @@ class Link:
         self._charger_close_code = WSCloseCode.POLICY_VIOLATION
         self.close(f"a frame was not complete within {limit:g} s")
 
-    def _count_transfer(self, event: ev.Event) -> None:
-        if isinstance(event, ev.TransferRequested | ev.TransferStatusReported):
-            outcome = transfer_outcome(event)
-            if outcome is not None:
-                self._metrics.charger_transfers.labels(event.kind, outcome).inc()
-
     def _check_pending(self) -> None:
         self._check_scheduled = False
         rest = self._carry_out(self.session.check_pending())
@@ -402,16 +393,16 @@ class Link:
             if isinstance(output, Send):
                 self._send(output)
             elif isinstance(output, Relayed):
-                self._count_relayed(output)
+                self._reports.relayed(output)
             elif isinstance(output, Observed):
                 self._publish(output.event)
-                self._count_transfer(output.event)
+                self._reports.transfer(output.event)
             elif isinstance(output, LcCallFinished):
                 future = self._lc_calls.pop(output.message_id, None)
                 if future is not None and not future.done():
                     future.set_result(output.reply)
             elif isinstance(output, Violation):
-                self._report(output)
+                self._reports.violation(output, self._loop.time())
             elif isinstance(output, LateReplyDropped):
                 self._metrics.late_replies_dropped.inc()
                 log.info("%s: late answer to LC call %s dropped", self.identity, output.message_id)
@@ -420,7 +411,7 @@ class Link:
             elif isinstance(output, ProvisionalIdUsed):
                 self._background.spawn(self._reserve_provisional_id(), "reserve-provisional-id")
             elif isinstance(output, RefusalCallEnded):
-                self._count_refusal_call(output)
+                self._reports.refusal_call(output)
             elif isinstance(output, RefusalStopping):
                 log.warning("%s: stopping %s: %s", self.identity, output.transaction_id, output.why)
             else:
@@ -448,7 +439,9 @@ class Link:
                     # Bookkeeping lost, the link kept: a delivery not acknowledged is
                     # replayed again later (at-least-once).
                     self._metrics.journal_refused.labels("disk_full").inc()
-                    self._journal_at_bounds(0, f"{type(output).__name__} not written (disk full)")
+                    self._reports.journal_at_bounds(
+                        self._loop.time(), 0, f"{type(output).__name__} not written (disk full)"
+                    )
             rest = self._carry_out(rest)
 
     async def _journal(self, output: JournalAppend) -> bool:
@@ -466,24 +459,15 @@ class Link:
             )
         except JournalFull as full:
             self._metrics.journal_refused.labels(full.reason).inc()
-            self._journal_at_bounds(full.shed, f"a message refused ({full.reason})")
+            self._reports.journal_at_bounds(
+                self._loop.time(), full.shed, f"a message refused ({full.reason})"
+            )
             return False
         if appended.shed:
-            self._journal_at_bounds(appended.shed, "older periodic meter values dropped")
-        return True
-
-    def _journal_at_bounds(self, shed: int, what: str) -> None:
-        self._metrics.journal_meter_values_dropped.inc(shed)
-        # The security event the spec names for this (A04, MemoryExhaustion); logged at most
-        # once a minute per link: a full journal must not flood the log too.
-        held_back = self._bounds_log.occurred(self._loop.time())
-        if held_back is not None:
-            log.warning(
-                "%s: MemoryExhaustion: the journal is at its bounds: %s (%d more not logged)",
-                self.identity,
-                what,
-                held_back,
+            self._reports.journal_at_bounds(
+                self._loop.time(), appended.shed, "older periodic meter values dropped"
             )
+        return True
 
     async def _persist(self, output: OfflineOutput) -> None:
         """Carry out the `hold` policy's bookkeeping; journal writes commit before the answer
@@ -509,22 +493,6 @@ class Link:
         journaled = await self._hold.journal.refusals(self.identity)
         if journaled:
             await self._execute(self.session.refusals_journaled(journaled, self._loop.time()))
-
-    def _count_refusal_call(self, ended: RefusalCallEnded) -> None:
-        """A call about a refused transaction, counted as the LC's own; suspensions and stops
-        are counted and logged."""
-        self._metrics.lc_calls.labels(ended.action, ended.call_outcome).inc()
-        if ended.outcome is None:
-            return
-        self._metrics.refused_transactions.labels(ended.step, ended.outcome).inc()
-        log.warning(
-            "%s: the CSMS refused the id of replayed transaction %s; %s (%s): %s",
-            self.identity,
-            ended.transaction_id,
-            ended.step,
-            ended.action,
-            ended.outcome,
-        )
 
     async def _reserve_provisional_id(self) -> None:
         assert self._hold is not None
@@ -557,38 +525,6 @@ class Link:
     def _log_gone(self, direction: Direction) -> None:
         log.info("%s: %s link gone while sending", self.identity, direction.value)
 
-    def _count_relayed(self, relayed: Relayed) -> None:
-        direction = relayed.direction.value
-        self._metrics.frames.count_message(relayed.action, direction, relayed.message_type)
-        if relayed.error_code is not None:
-            self._metrics.call_errors.labels(relayed.error_code, direction).inc()
-
-    def _report(self, violation: Violation) -> None:
-        direction = violation.direction.value
-        self._metrics.invalid_messages.labels(
-            direction, violation.kind.value, str(violation.rejected).lower()
-        ).inc()
-        if violation.rejected:
-            code = error_code(self.version, violation.kind)
-            if code is not None and violation.kind is not ErrorKind.MESSAGE_TYPE:
-                self._metrics.call_errors.labels(code, "lc").inc()
-        self._log_invalid(
-            "%s %s (%s): %s",
-            direction,
-            violation.kind.value,
-            _loggable(violation.action or "-"),
-            _loggable(violation.detail),
-        )
-
-    def _log_invalid(self, message: str, *args: object) -> None:
-        # InvalidMessages is the security event the spec names for this; the LC's own CSMS
-        # connection (which would push it) is a later piece, so it is logged here, one line
-        # per interval and charger.
-        unlogged = self._violation_log.occurred(self._loop.time())
-        if unlogged is not None:
-            more = f" ({unlogged} more since the last line)" if unlogged else ""
-            log.warning("%s: InvalidMessages " + message + "%s", self.identity, *args, more)
-
     # -- timeouts ----------------------------------------------------------------------------
 
     def _schedule_timer(self) -> None:
@@ -614,12 +550,7 @@ class Link:
             self._frame_deadline.stop()
         if self._frame_timer is not None:
             self._frame_timer.cancel()
-        if self._violation_log.unlogged:
-            log.warning(
-                "%s: InvalidMessages: %d more since the last line",
-                self.identity,
-                self._violation_log.unlogged,
-            )
+        self._reports.closing()
         self._background.cancel()  # their calls to the charger cannot be answered any more
         with contextlib.suppress(KeyError):  # no series for a charger that is gone
             self._metrics.upstream_connected.remove(self.identity)
@@ -664,9 +595,3 @@ def answer_refused(text: str, rest: list[Output]) -> list[Output]:
 
 def _close_code(code: int | None) -> int:
     return code if code == WSCloseCode.OK else WSCloseCode.GOING_AWAY
-
-
-def _loggable(text: str) -> str:
-    """A charger's text for a log line: cut short, control characters escaped."""
-    cut = text if len(text) <= _LOGGED_CHARS else text[:_LOGGED_CHARS] + "..."
-    return cut.encode("unicode_escape").decode("ascii")
