@@ -539,7 +539,7 @@ class Link:
     def _on_timer(self) -> None:
         self._timer = self._timer_at = None
         rest = self._carry_out(self.session.tick(self._loop.time()))
-        if rest:  # journal writes a timeout led to (none today: kept in order all the same)
+        if rest:  # journal writes a timeout led to (none today), carried out all the same
             self._background.spawn(self._execute(rest), "timeouts")
 
     async def _shutdown(self) -> None:
