@@ -150,7 +150,8 @@ class Link:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._check_scheduled = False  # the batched OBSERVE-mode check is due this turn
-        self._unsent: set[asyncio.Task[None]] = set()  # writes waiting for a socket to drain
+        # Writes waiting for a socket to drain, by where they go.
+        self._unsent: dict[Direction, set[asyncio.Task[None]]] = {d: set() for d in Direction}
         self._background = Tasks(owner=session.identity)
         self._closed = asyncio.Event()
         self._close_reason = ""
@@ -306,6 +307,7 @@ class Link:
             else self.session.route_from_csms
         )
         from_charger = direction is Direction.TO_CSMS
+        unsent = self._unsent[direction]
         budget = self._frame_budget if from_charger else None
         deadline = self._frame_deadline if from_charger else None
         frames_this_turn = 0
@@ -334,8 +336,8 @@ class Link:
                     # frames are written; see LinkSession.check_pending.
                     self._check_scheduled = True
                     self._loop.call_soon(self._check_pending)
-                if self._unsent:  # backpressure: read no more until the other side drains
-                    await asyncio.wait(set(self._unsent))
+                if unsent:  # backpressure: read no more until the other side drains
+                    await asyncio.wait(set(unsent))
             elif message.type is WSMsgType.PING:
                 # The charger's pings (only its socket hands them over) are answered here, after
                 # its frame budget: a ping flood is read, and answered, at the frame rate.
@@ -509,11 +511,11 @@ class Link:
             self._log_gone(output.direction)
             return
         if waiting is not None:  # the socket's buffer is full: written once it drains
-            self._unsent.add(waiting)
+            self._unsent[output.direction].add(waiting)
             waiting.add_done_callback(lambda task: self._sent(task, output.direction))
 
     def _sent(self, task: asyncio.Task[None], direction: Direction) -> None:
-        self._unsent.discard(task)
+        self._unsent[direction].discard(task)
         if task.cancelled():
             return
         exc = task.exception()
@@ -545,8 +547,9 @@ class Link:
     async def _shutdown(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        for unsent in self._unsent:
-            unsent.cancel()
+        for unsent in self._unsent.values():
+            for task in unsent:
+                task.cancel()
         if self._frame_deadline is not None:
             self._frame_deadline.stop()
         if self._frame_timer is not None:
