@@ -56,9 +56,10 @@ from balancer.site import (
     SessionState,
     SiteState,
 )
+from ocpp_knowledge.profiles import ceil_to_tenth, floor_to_tenth
 
 _EPSILON = 1e-6
-"""Float noise allowance, in A (phases), W (power) or tenths of an ampere (rounding)."""
+"""Float noise allowance, in A (phases) or W (power)."""
 
 _POWER = len(SITE_PHASES)
 """Resource index of the total power budget; 0..2 are the site phases L1..L3."""
@@ -371,7 +372,7 @@ def _balanced_allocation(state: SiteState, reading: MeterReading) -> Allocation:
         _water_fill(admitted, capacity)
     for claim in claims:
         evse_id = claim.evse.evse_id
-        limits[evse_id] = _floor_tenth(claim.current)
+        limits[evse_id] = floor_to_tenth(claim.current)
         if not limits[evse_id]:
             too_much_base = any(overloaded[resource] for resource, _ in claim.loads)
             paused[evse_id] = PauseReason.OVERLOAD if too_much_base else PauseReason.NO_CAPACITY
@@ -568,20 +569,11 @@ def _offer_range(evse: EvseState) -> tuple[float, float]:
     effective_max = (
         evse.max_current if evse.csms_limit is None else min(evse.max_current, evse.csms_limit)
     )
-    return _ceil_tenth(evse.min_current), _floor_tenth(effective_max)
+    return ceil_to_tenth(evse.min_current), floor_to_tenth(effective_max)
 
 
 def _offer(evse: EvseState, amps: float) -> float:
     """The limit to send for a wish of `amps`: within the offer range, else 0."""
     lowest, highest = _offer_range(evse)
-    limit = min(_floor_tenth(amps), highest)
+    limit = min(floor_to_tenth(amps), highest)
     return limit if limit >= lowest else 0.0
-
-
-def _floor_tenth(amps: float) -> float:
-    # The allowance absorbs float noise such as 2.3 * 10 == 22.999999999999996.
-    return math.floor(amps * 10 + _EPSILON) / 10
-
-
-def _ceil_tenth(amps: float) -> float:
-    return math.ceil(amps * 10 - _EPSILON) / 10

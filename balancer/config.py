@@ -25,15 +25,17 @@ from balancer.panels import (
     panel_states,
 )
 from balancer.site import EvseState, PhaseValues
+from config_file.table import ConfigError, Table, charger_identity
 from modbus.custom_map import custom_map_from_dict
 from modbus.errors import MeterMapError
 from modbus.known_maps import known_map, known_map_names
-from modbus.link import Link, RtuOverTcpLink, SerialLink, TcpLink
+from modbus.link import MeterLink, RtuOverTcpLink, SerialLink, TcpLink
 from modbus.meter_map import MeterMap
 from modbus.reader import MeterConfig
-from router.config_reader import ConfigError, Table, charger_identity
 
 TRANSPORTS = ("tcp", "rtu-over-tcp", "rtu")
+# What a charger's min_current_a may be, in the config file and as the CSMS sets it.
+MIN_CURRENT_RANGE_A = (1.0, 32.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,11 @@ class ChargerSettings:
     # False: known to ignore charging profiles; planned at max_current, in the meter-loss check too
     controllable: bool = True
     panel: str | None = None  # the distribution panel it hangs from; None: the grid connection
+    # Another Local Controller (a sub-board's): one charger whose EVSE 0 is its whole site,
+    # its demand its own MeterValues on EVSE 0, limited with ChargingStationMaxProfile.
+    local_controller: bool = False
+    # With local_controller: the chargers behind it, which it balances (this LC relays them).
+    chargers_behind: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +98,10 @@ class BalancerConfig:
     """The distribution panels, parents before children."""
     warnings: tuple[str, ...] = ()
     """What is allowed but probably not meant, for check-config and the log."""
+
+    def behind_local_controller(self, identity: str) -> bool:
+        """The charger hangs behind another LC, which balances it: this one leaves it alone."""
+        return any(identity in charger.chargers_behind for charger in self.chargers)
 
     def charger(self, identity: str) -> ChargerSettings:
         """A charger's settings, its phase rotation given in site phases."""
@@ -138,7 +149,7 @@ def _meter_map(table: Table) -> MeterMap:
         raise ConfigError("; ".join(exc.problems)) from exc
 
 
-def _meter_link(table: Table) -> Link:
+def _meter_link(table: Table) -> MeterLink:
     transport = table.choice("transport", TRANSPORTS, "tcp")
     if transport == "rtu":
         parity = table.choice("parity", ("N", "E", "O"), "N")
@@ -203,17 +214,30 @@ def _panel(table: Table) -> PanelSettings:
     return panel
 
 
-def _charger(table: Table, identity: str, defaults: ChargerSettings) -> ChargerSettings:
-    max_current = table.number("max_current_a", defaults.max_current_a, minimum=6, maximum=1000)
-    min_current = table.number("min_current_a", defaults.min_current_a, minimum=1, maximum=32)
-    safe = table.number("safe_current_a", defaults.safe_current_a, minimum=0)
-    if safe != 0 and not min_current <= safe <= max_current:
-        raise ConfigError(
-            f"{table.key('safe_current_a')}: must be 0 or between min_current_a ({min_current}) "
-            f"and max_current_a ({max_current}), got {safe}"
+def charger_currents_problem(charger: ChargerSettings) -> tuple[str, str] | None:
+    """(the key at fault, why) when a charger's minimum, safe and maximum currents do not go
+    together; None when they do."""
+    low, high = MIN_CURRENT_RANGE_A
+    safe, least, most = charger.safe_current_a, charger.min_current_a, charger.max_current_a
+    if not low <= least <= high:
+        return "min_current_a", f"must be between {low} and {high}, got {least}"
+    if safe < 0 or (safe != 0 and not least <= safe <= most):
+        return (
+            "safe_current_a",
+            f"must be 0 or between min_current_a ({least}) and max_current_a ({most}), got {safe}",
         )
-    if min_current > max_current:
-        raise ConfigError(f"{table.key('min_current_a')}: above max_current_a ({max_current})")
+    if least > most:
+        return "min_current_a", f"above max_current_a ({most})"
+    return None
+
+
+def _charger(
+    table: Table, identity: str, defaults: ChargerSettings, listed: bool = True
+) -> ChargerSettings:
+    max_current = table.number("max_current_a", defaults.max_current_a, minimum=6, maximum=1000)
+    low, high = MIN_CURRENT_RANGE_A
+    min_current = table.number("min_current_a", defaults.min_current_a, minimum=low, maximum=high)
+    safe = table.number("safe_current_a", defaults.safe_current_a, minimum=0)
     phases = table.integer("phases", defaults.phases, minimum=1, maximum=3)
     if phases == 2:
         raise ConfigError(f"{table.key('phases')}: must be 1 or 3")
@@ -228,8 +252,31 @@ def _charger(table: Table, identity: str, defaults: ChargerSettings) -> ChargerS
         evses=table.integer("evses", defaults.evses, minimum=1, maximum=64),
         controllable=table.boolean("controllable", defaults.controllable),
     )
+    problem = charger_currents_problem(settings)
+    if problem is not None:
+        key, why = problem
+        raise ConfigError(f"{table.key(key)}: {why}")
+    if listed:  # a key of [[chargers]] only: not of the unlisted chargers' defaults
+        settings = _local_controller(table, settings)
     table.finish()
     return settings
+
+
+def _local_controller(table: Table, settings: ChargerSettings) -> ChargerSettings:
+    local_controller = table.boolean("local_controller", False)
+    behind = table.raw("chargers_behind", [])
+    if not isinstance(behind, list) or (behind and not local_controller):
+        raise ConfigError(
+            f"{table.key('chargers_behind')}: a list of charger identities, "
+            "only with local_controller = true"
+        )
+    if local_controller and settings.evses != 1:
+        raise ConfigError(f"{table.key('evses')}: a local controller is one EVSE (its EVSE 0)")
+    identities = tuple(
+        charger_identity(f"{table.key('chargers_behind')}[{index}]", identity)
+        for index, identity in enumerate(behind)
+    )
+    return replace(settings, local_controller=local_controller, chargers_behind=identities)
 
 
 def _loop(table: Table) -> LoopSettings:
@@ -267,7 +314,7 @@ def parse_balancer_config(root: Table) -> BalancerConfig | None:
     site = root.table("site")
     balancer = root.table("balancer", {})
     unlisted = _charger(
-        balancer.table("unlisted_chargers", {}), "*", ChargerSettings("*", 16.0, 0.0)
+        balancer.table("unlisted_chargers", {}), "*", ChargerSettings("*", 16.0, 0.0), False
     )
     panels = order_tree(_panel(table) for table in root.tables("panels"))
     chargers = [
@@ -278,6 +325,10 @@ def parse_balancer_config(root: Table) -> BalancerConfig | None:
     duplicates = sorted({i for i in identities if identities.count(i) > 1})
     if duplicates:
         raise ConfigError(f"chargers: identity {duplicates[0]!r} is listed twice")
+    behind = {i for charger in chargers for i in charger.chargers_behind}
+    if behind & set(identities):
+        listed = sorted(behind & set(identities))[0]
+        raise ConfigError(f"chargers: {listed!r} is behind a local controller: not listed too")
     phase_cap = _phase_values(site, "phase_cap_a")
     config = BalancerConfig(
         phase_cap_a=phase_cap,

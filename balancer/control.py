@@ -2,11 +2,13 @@
 
 Per period: poll the meter (a failed poll keeps the last good reading, whose age decides
 staleness), snapshot the site, allocate, pass each EVSE's target through the ramp (cut at
-once, raise slowly), and send the changed limits as SetChargingProfile through the router's
-LC-call API without waiting for the answers, so one slow charger never delays the others.
+once, raise slowly), and send the changed limits as SetChargingProfile through the router
+(router/chargers.py) without waiting for the answers, so one slow charger never delays
+the others.
 Once a charger can answer (its boot accepted, or its first call after a reconnect), its
 smart-charging capabilities are read and its floor installed (balancer/setup.py says when).
-A charger with one EVSE that refuses Tx profiles is limited through its charger maximum instead.
+A charger with one EVSE that refuses Tx profiles is limited through its charger maximum instead
+(balancer/station_max.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from enum import Enum
 from typing import Any
 
 from prometheus_client import Gauge
@@ -45,14 +46,24 @@ from balancer.ramp import Commanded, Step, Turns, fit_into_headroom, next_limit,
 from balancer.setup import Attempt, SetUps, Stage
 from balancer.site import MeterReading, PhaseValues, SessionState, SiteState
 from balancer.site_cap import CapSource, SiteCap, site_cap
+from balancer.station_max import (
+    Answer,
+    ClearProfile,
+    StationMaxSwitch,
+    Switched,
+)
 from modbus.errors import MeterReadError
-from modbus.reader import MeterReader
-from modbus.reader import MeterReading as PolledReading
+from modbus.reader import PolledMeter, PolledReading
 from ocpp_knowledge.profiles import cleared_by, profile_from_json
 from router import events as ev
+from router.chargers import (
+    ChargerCallFailed,
+    ChargerCallRejected,
+    ChargerCallTimeout,
+    ChargerNotConnected,
+    Chargers,
+)
 from router.frames import OcppVersion
-from router.link import LcCallRejected, LcCallTimeout
-from router.server import ChargerNotConnected, Router
 from supervision.tasks import Tasks, report_failure
 
 log = logging.getLogger(__name__)
@@ -70,27 +81,18 @@ _CHARGER_CALLS = (
 )
 
 
-class Answer(Enum):
-    """How a charger answered one of the LC's SetChargingProfile calls."""
-
-    ACCEPTED = "accepted"
-    REFUSED = "refused"
-    ERROR = "a CALLERROR"
-    NONE = "no answer in time, or the charger is gone"
-
-
 class LoadBalancer:
     def __init__(
         self,
         config: BalancerConfig,
-        router: Router,
-        meter: MeterReader,
+        chargers: Chargers,
+        meter: PolledMeter,
         metrics: BalancerMetrics | None = None,
         clock: Callable[[], float] | None = None,
-        panel_meters: Mapping[str, MeterReader] | None = None,
+        panel_meters: Mapping[str, PolledMeter] | None = None,
     ) -> None:
         self.config = config
-        self._router = router
+        self._chargers = chargers
         self._meter = meter
         self._panel_meters = dict(panel_meters or {})  # by panel name
         self.metrics = metrics or BalancerMetrics()
@@ -98,6 +100,8 @@ class LoadBalancer:
         self.model = SiteModel(config, self._clock)
         # The CSMS's limit on the whole site at a wall time (A per phase); None: it sets none.
         self.csms_limit_a: Callable[[datetime], float | None] = lambda _now: None
+        # An EMS's limit from outside OCPP at a wall time (A per phase); None: it sets none.
+        self.external_limit_a: Callable[[datetime], float | None] = lambda _now: None
         self.cap = site_cap(config.phase_cap_a, None)  # re-evaluated every period
         self.commanded: dict[str, Commanded] = {}  # what the ramp decided, sent or not
         # Limits the charger accepted, and when: what is shown, and what obedience is judged by.
@@ -119,13 +123,18 @@ class LoadBalancer:
         self._asked: set[str] = set()  # EVSEs whose unknown session the charger was asked for
         self._tasks = Tasks()
         self.set_ups = SetUps(config.loop.setup_retry_s)
-        router.subscribe(self._on_event)
+        chargers.subscribe(self._on_event)
 
     # -- events ------------------------------------------------------------------------------
 
     def _on_event(self, event: ev.Event) -> None:
+        if self.config.behind_local_controller(event.identity):
+            return  # the LC in front of it balances it
         self.model.handle(event)
         if isinstance(event, ev.ChargerConnected):
+            if self.model.is_local_controller(event.identity):
+                # It takes no Tx profile (it has no EVSE of its own): its site's maximum only.
+                self.station_max.add(event.identity)
             self.capabilities.pop(event.identity, None)
             # A reconnect (often a reboot or a firmware update) gets a fresh start: its setup
             # flags it again if it still refuses profiles, and the meter if it overdraws.
@@ -193,8 +202,8 @@ class LoadBalancer:
 
     async def _trigger(self, identity: str, payload: dict[str, Any]) -> None:
         timeout = self.config.loop.setup_timeout_s
-        with contextlib.suppress(LcCallRejected, LcCallTimeout, ChargerNotConnected):
-            await self._router.call(identity, "TriggerMessage", payload, timeout)
+        with contextlib.suppress(ChargerCallFailed):
+            await self._chargers.call(identity, "TriggerMessage", payload, timeout)
 
     async def _set_up_charger(self, identity: str) -> bool:
         """Read the charger's smart-charging capabilities, then install its floor profile (as
@@ -205,12 +214,12 @@ class LoadBalancer:
         action, payload = capability_query(record.version)
         timeout = self.config.loop.setup_timeout_s
         try:
-            answer = await self._router.call(identity, action, payload, timeout)
+            answer = await self._chargers.call(identity, action, payload, timeout)
             capabilities = parse_capabilities(record.version, answer)
-        except LcCallRejected as exc:
+        except ChargerCallRejected as exc:
             log.warning("%s: could not read smart-charging capabilities (%s)", identity, exc)
             capabilities = Capabilities()
-        except (LcCallTimeout, ChargerNotConnected):
+        except (ChargerCallTimeout, ChargerNotConnected):
             return False
         if not capabilities.smart_charging:
             log.warning("%s: smart charging disabled: planned at its maximum", identity)
@@ -373,13 +382,13 @@ class LoadBalancer:
         self.metrics.meter_age.set(polled.age(self._clock()))
         return site_reading(polled.currents, polled.voltages, polled.taken_at)
 
-    async def _read_sub_meter(self, meter: MeterReader) -> MeterReading | None:
+    async def _read_sub_meter(self, meter: PolledMeter) -> MeterReading | None:
         polled = await self._poll(meter)
         if polled is None:
             return None
         return site_reading(polled.currents, polled.voltages, polled.taken_at)
 
-    async def _poll(self, meter: MeterReader) -> PolledReading | None:
+    async def _poll(self, meter: PolledMeter) -> PolledReading | None:
         """A fresh reading, else the last good one (its age decides whether it still counts)."""
         try:
             return await meter.read()
@@ -394,7 +403,10 @@ class LoadBalancer:
         # Those the LC cannot limit are in the budget at their maximum already.
         phases = {evse.evse_id: evse.site_phases for evse in state.evses if evse.obeys}
         for key, record in self.model.evses.items():
-            if record.transaction_id is None or key not in allocation.limits:
+            in_session = record.transaction_id is not None
+            if not (in_session or self.model.is_local_controller(record.identity)):
+                continue
+            if key not in allocation.limits:
                 continue
             target = allocation.limits[key]
             previous = self.commanded.get(key)
@@ -468,26 +480,25 @@ class LoadBalancer:
 
     async def _to_station_max(self, identity: str, clear_floor: bool) -> bool:
         """Limit a charger with one EVSE that refuses Tx profiles through its charger maximum
-        profile: the floor, then its current limit. True when it is (or is being) switched.
-
-        `clear_floor`: its TxDefaultProfile floor was accepted and must go first, as it would
-        hold the charger at its safe current (the composite is the minimum over purposes).
-        """
+        profile (balancer/station_max.py walks the steps). True when it is (or is being)
+        switched."""
         if identity in self.station_max or identity in self._switching:
             return True
         if self.model.chargers[identity].settings.evses != 1:
             return False
+        switch = StationMaxSwitch(self._floor(identity, station_max=False), clear_floor)
         self._switching.add(identity)
         try:
-            if clear_floor and not await self._clear_floor(identity):
-                return False
-            floor = self._floor(identity, station_max=True)
-            if await self._send(identity, floor) is not Answer.ACCEPTED:
-                if clear_floor:  # back to the floor it had
-                    await self._send(identity, self._floor(identity, station_max=False))
-                return False
+            step = switch.start()
+            while not isinstance(step, Switched):
+                if isinstance(step, ClearProfile):
+                    step = switch.cleared(await self._clear_profile(identity, step.profile_id))
+                else:
+                    step = switch.sent(await self._send(identity, step.target))
         finally:
             self._switching.discard(identity)
+        if not step.done:
+            return False
         self.station_max.add(identity)
         self.metrics.station_max_chargers.set(len(self.station_max))
         log.warning("%s refuses Tx profiles: limited through its charger maximum", identity)
@@ -496,16 +507,16 @@ class LoadBalancer:
             self._dispatch(self.model.evses[key], self.commanded[key].limit)
         return True
 
-    async def _clear_floor(self, identity: str) -> bool:
-        """ClearChargingProfile of the floor; True when answered (Unknown: it was not there)."""
+    async def _clear_profile(self, identity: str, profile_id: int) -> bool:
+        """ClearChargingProfile; True when answered (Unknown: the profile was not there)."""
         version = self.model.chargers[identity].version
-        payload = clear_charging_profile(version, self.config.loop.profile_id_base)
+        payload = clear_charging_profile(version, profile_id)
         try:
-            await self._router.call(
+            await self._chargers.call(
                 identity, "ClearChargingProfile", payload, self.config.loop.call_timeout_s
             )
-        except (LcCallRejected, LcCallTimeout, ChargerNotConnected) as exc:
-            log.warning("%s: could not clear its floor profile (%r)", identity, exc)
+        except ChargerCallFailed as exc:
+            log.warning("%s: could not clear profile %d (%r)", identity, profile_id, exc)
             return False
         return True
 
@@ -521,19 +532,19 @@ class LoadBalancer:
         )
         started = self._clock()
         try:
-            answer = await self._router.call(
+            answer = await self._chargers.call(
                 identity,
                 "SetChargingProfile",
                 payload,
                 timeout_s or self.config.loop.call_timeout_s,
             )
-        except LcCallRejected as exc:
+        except ChargerCallRejected as exc:
             self.metrics.profiles.labels("error").inc()
             log.warning("%s: SetChargingProfile refused with %s", identity, exc.code)
             if exc.code in _UNSUPPORTED:
                 self._unsteerable(identity)
             return Answer.ERROR
-        except LcCallTimeout:
+        except ChargerCallTimeout:
             self.metrics.profiles.labels("timeout").inc()
             return Answer.NONE
         except ChargerNotConnected:
@@ -655,7 +666,8 @@ class LoadBalancer:
         self.model.reconfigure(config)
 
     def _site_cap(self) -> SiteCap:
-        return site_cap(self.config.phase_cap_a, self.csms_limit_a(datetime.now(UTC)))
+        now = datetime.now(UTC)
+        return site_cap(self.config.phase_cap_a, self.csms_limit_a(now), self.external_limit_a(now))
 
     async def stop(self) -> None:
         await self._tasks.stop()

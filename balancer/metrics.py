@@ -17,13 +17,13 @@ class BalancerMetrics:
         )
         self.effective_cap = Gauge(
             "ocpp_lc_site_effective_cap_amperes",
-            "Grid cap per site phase the balancer plans under: the config's or the CSMS's limit",
+            "Grid cap per site phase the balancer plans under: the config's, CSMS's or EMS's",
             ["phase"],
             registry=r,
         )
         self.cap_binding = Gauge(
             "ocpp_lc_site_cap_binding",
-            "1 for the limit that sets the effective cap (config or CSMS), 0 for the other",
+            "1 for the limit that sets the effective cap (config, CSMS or EMS), 0 for the others",
             ["limit"],
             registry=r,
         )

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from balancer.config import BalancerConfig, ChargerSettings
-from balancer.site import ChargerPhaseReadings, EvseState, MeterReading, SessionState
+from balancer.site import EvseState, MeterReading, SessionState
 from ocpp_knowledge.composite import composite_limit
 from ocpp_knowledge.profiles import (
     ChargingProfile,
@@ -27,7 +27,7 @@ from router.frames import OcppVersion
 _IN_USE = ("Charging", "SuspendedEV", "SuspendedEVSE", "Occupied")
 # A session that draws more than this is charging, whatever its status said.
 _DRAWING_A = 1.0
-_NO_READINGS: ChargerPhaseReadings = (None, None, None)
+_NO_READINGS: ev.ChargerPhaseReadings = (None, None, None)
 # Authorized id tokens whose priority waits for their transaction, per charger: the oldest go.
 _TOKENS_KEPT = 32
 # 1.6 connector status / 2.0.1 chargingState -> what the session needs. A session the EVSE
@@ -46,7 +46,7 @@ class EvseRecord:
     evse_id: int
     transaction_id: str | None = None
     session: SessionState = SessionState.IDLE
-    measured: ChargerPhaseReadings = _NO_READINGS
+    measured: ev.ChargerPhaseReadings = _NO_READINGS
     measured_at: float | None = None
     started_at: datetime | None = None  # wall-clock start, for profiles relative to it
     ended_transaction: str | None = None  # the last one that ended: a late reading of it is old
@@ -105,6 +105,8 @@ class SiteModel:
     # -- events ------------------------------------------------------------------------------
 
     def handle(self, event: ev.Event) -> None:
+        if self.config.behind_local_controller(event.identity):
+            return  # the LC in front of it balances it; its load is in that LC's readings
         if isinstance(event, ev.ChargerConnected):
             settings = self.config.charger(event.identity)
             previous = self.chargers.get(event.identity)
@@ -114,6 +116,9 @@ class SiteModel:
                 charger.provisional_ids = previous.provisional_ids
             for evse_id in range(1, settings.evses + 1):
                 self._evse(event.identity, evse_id)
+            if settings.local_controller:
+                # Its site draws whatever its chargers do, all the time: one session for ever.
+                self._evse(event.identity, 1).session = SessionState.CHARGING
         elif isinstance(event, ev.ChargerDisconnected):
             if event.identity in self.chargers:
                 self.chargers[event.identity].connected = False
@@ -238,7 +243,14 @@ class SiteModel:
             record.session = state
 
     def _sampled(self, event: ev.MeterSampled) -> None:
-        if event.evse_id == 0 or all(current is None for current in event.current_a):
+        if all(current is None for current in event.current_a):
+            return
+        if event.evse_id == 0 and self.is_local_controller(event.identity):
+            # Another LC's site meter on its EVSE 0: the demand of its one EVSE here.
+            self._evse(event.identity, 1).measured = event.current_a
+            self._evse(event.identity, 1).measured_at = self._clock()
+            return
+        if event.evse_id == 0:
             return  # the whole charger's meter
         if event.evse_id:
             record: EvseRecord | None = self._evse(event.identity, event.evse_id)
@@ -287,6 +299,10 @@ class SiteModel:
         ]
         for profile_id in ended:
             del charger.csms_profiles[profile_id]
+
+    def is_local_controller(self, identity: str) -> bool:
+        charger = self.chargers.get(identity)
+        return charger is not None and charger.settings.local_controller
 
     # -- snapshot ----------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from balancer.site import MeterReading, PanelState, PhaseValues, SiteState
-from router.config_reader import ConfigError
+from config_file.table import ConfigError
 
 if TYPE_CHECKING:
     from balancer.config import MeterSettings  # which reads the panels' config with this module

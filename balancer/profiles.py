@@ -14,16 +14,28 @@ charger accepts only W.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from ocpp_knowledge.configuration import stack_level
-from ocpp_knowledge.profiles import ChargingProfile, profile_from_json
-from router.charging_profiles import STARTED_LONG_AGO
-from router.charging_profiles import set_charging_profile as profile_payload  # the envelope
+from ocpp_knowledge.configuration import (
+    MAX_STACK_LEVEL,
+    RATE_UNITS,
+    SMART_CHARGING_ENABLED,
+    configuration_query,
+    configuration_values,
+    stack_level,
+)
+from ocpp_knowledge.profiles import (
+    ChargingProfile,
+    Purpose,
+    RateUnit,
+    profile_from_json,
+    set_charging_profile_request,
+)
 from router.frames import OcppVersion
 
-SMART_CHARGING_CTRLR = "SmartChargingCtrlr"
+# What the LC reads of a charger's smart charging, in one call.
+_CAPABILITIES = (SMART_CHARGING_ENABLED, MAX_STACK_LEVEL, RATE_UNITS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,46 +65,20 @@ def as_station_max(target: ProfileTarget) -> ProfileTarget:
     return replace(target, evse_id=0, transaction_id=None, station_max=True)
 
 
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def capability_query(version: OcppVersion) -> tuple[str, dict[str, Any]]:
-    if version is OcppVersion.V16:
-        keys = ["ChargeProfileMaxStackLevel", "ChargingScheduleAllowedChargingRateUnit"]
-        return "GetConfiguration", {"key": keys}
-    variables = ["Enabled", "ProfileStackLevel", "RateUnit"]
-    data = [
-        {"component": {"name": SMART_CHARGING_CTRLR}, "variable": {"name": name}}
-        for name in variables
-    ]
-    return "GetVariables", {"getVariableData": data}
+    return configuration_query(version is OcppVersion.V16, _CAPABILITIES)
 
 
 def parse_capabilities(version: OcppVersion, answer: dict[str, Any]) -> Capabilities:
-    if version is OcppVersion.V16:
-        values = {
-            item.get("key"): item.get("value")
-            for item in answer.get("configurationKey", [])
-            if isinstance(item, dict)
-        }
-        units = values.get("ChargingScheduleAllowedChargingRateUnit") or "Current"
-        enabled = True
-        stack = values.get("ChargeProfileMaxStackLevel")
-    else:
-        values = {
-            item["variable"]["name"]: item.get("attributeValue")
-            for item in answer.get("getVariableResult", [])
-            if isinstance(item, dict) and item.get("attributeStatus") == "Accepted"
-        }
-        units = (values.get("RateUnit") or "A").replace("A", "Current").replace("W", "Power")
-        enabled = (values.get("Enabled") or "true").lower() != "false"
-        stack = values.get("ProfileStackLevel")
-    unit_set = {unit.strip() for unit in units.split(",")}
+    v16 = version is OcppVersion.V16
+    values = configuration_values(v16, _CAPABILITIES, answer)
+    # 1.6 lists the units as Current and Power, 2.0.1 as A and W; none listed: amperes.
+    amperes, watts = ("Current", "Power") if v16 else ("A", "W")
+    units = {unit.strip() for unit in (values[RATE_UNITS] or amperes).split(",")}
     return Capabilities(
-        smart_charging=enabled,
-        watts_only="Current" not in unit_set and "Power" in unit_set,
-        max_stack_level=stack_level(stack),
+        smart_charging=(values[SMART_CHARGING_ENABLED] or "true").lower() != "false",
+        watts_only=amperes not in units and watts in units,
+        max_stack_level=stack_level(values[MAX_STACK_LEVEL]),
     )
 
 
@@ -100,25 +86,19 @@ def set_charging_profile(
     version: OcppVersion, target: ProfileTarget, watts_only: bool, voltage: float
 ) -> dict[str, Any]:
     """The SetChargingProfile payload for `target` in `version`'s shape."""
-    unit = "W" if watts_only else "A"
     limit = target.limit_a * voltage * target.phases if watts_only else target.limit_a
-    period = {"startPeriod": 0, "limit": round(limit, 1), "numberPhases": target.phases}
-    schedule: dict[str, Any] = {
-        "chargingRateUnit": unit,
-        # a floor never expires: it starts in the past and has no duration
-        "startSchedule": iso(target.start) if target.start else STARTED_LONG_AGO,
-        "chargingSchedulePeriod": [period],
-    }
-    if target.duration_s is not None:
-        schedule["duration"] = target.duration_s
-    return profile_payload(
-        version,
-        target.evse_id,
-        target.profile_id,
-        target.stack_level,
-        _purpose(version, target),
-        schedule,
-        target.transaction_id,
+    return set_charging_profile_request(
+        version is OcppVersion.V16,
+        evse_id=target.evse_id,
+        profile_id=target.profile_id,
+        stack_level=target.stack_level,
+        purpose=_purpose(target),
+        limit=limit,
+        rate_unit=RateUnit.WATT if watts_only else RateUnit.AMPERE,
+        number_phases=target.phases,
+        start=target.start,  # a floor has none: it never expires
+        duration_s=target.duration_s,
+        transaction_id=target.transaction_id,
     )
 
 
@@ -132,12 +112,10 @@ def installed_profile(
     return profile_from_json(target.evse_id, body, v16)
 
 
-def _purpose(version: OcppVersion, target: ProfileTarget) -> str:
+def _purpose(target: ProfileTarget) -> Purpose:
     if target.station_max:
-        if version is OcppVersion.V16:
-            return "ChargePointMaxProfile"
-        return "ChargingStationMaxProfile"
-    return "TxDefaultProfile" if target.transaction_id is None else "TxProfile"
+        return Purpose.STATION_MAX
+    return Purpose.TX_DEFAULT if target.transaction_id is None else Purpose.TX
 
 
 def session_query(version: OcppVersion, evse_id: int) -> dict[str, Any]:

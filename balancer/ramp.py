@@ -3,11 +3,11 @@ and keep the turn bookkeeping that lets paused sessions rotate."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from balancer.config import LoopSettings
+from ocpp_knowledge.profiles import ceil_to_tenth, floor_to_tenth
 
 Turns = dict[str, tuple[float | None, float | None]]  # key -> (charging_since, paused_since)
 
@@ -116,18 +116,9 @@ def next_limit(
     if now - previous.at < loop.reaction_time_s:
         return current
     step = current + max((target - current) * loop.raise_fraction, loop.deadband_a, 0.1)
-    limit = _floor_tenth(min(target, max(step, min_current)))
+    limit = floor_to_tenth(min(target, max(step, min_current)))
     # Rounding down must not drop below a minimum that is off the 0.1 A grid.
-    return limit if limit >= min_current else min(target, _ceil_tenth(min_current))
-
-
-# The 1e-6 absorbs binary float noise (6.1 + 0.1 = 6.1999...) before rounding to 0.1 A.
-def _floor_tenth(amps: float) -> float:
-    return math.floor(amps * 10 + 1e-6) / 10
-
-
-def _ceil_tenth(amps: float) -> float:
-    return math.ceil(amps * 10 - 1e-6) / 10
+    return limit if limit >= min_current else min(target, ceil_to_tenth(min_current))
 
 
 def next_turns(

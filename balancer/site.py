@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
+from router.events import ChargerPhaseReadings
+
 PhaseValues = tuple[float, float, float]
 """One value per site phase, L1..L3."""
-
-ChargerPhaseReadings = tuple[float | None, float | None, float | None]
-"""One reading per charger phase 1..3; None where the charger reported nothing."""
 
 SITE_PHASES = (1, 2, 3)
 
@@ -187,8 +186,9 @@ class SiteState:
     """The distribution panels, a tree under the grid connection; parents before children."""
 
     def __post_init__(self) -> None:
-        if min(self.phase_cap) <= 0:
-            raise ValueError(f"phase_cap must be positive on every phase, got {self.phase_cap}")
+        # 0 is a cap: a site limit of 0 A (from the CSMS, an EMS, a parent LC) pauses everything.
+        if min(self.phase_cap) < 0:
+            raise ValueError(f"phase_cap must not be negative on any phase, got {self.phase_cap}")
         if self.margin < 0:
             raise ValueError(f"margin must not be negative, got {self.margin}")
         if self.power_cap_kw is not None and self.power_cap_kw <= 0:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from certificates.keys import KeyType
-from router.config_reader import ConfigError, Table
+from config_file.table import ConfigError, Table
 
 
 @dataclass(frozen=True, slots=True)

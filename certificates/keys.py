@@ -62,6 +62,14 @@ def private_key_pem(key: PrivateKey) -> bytes:
     )
 
 
+def load_private_key(pem: bytes) -> PrivateKey:
+    """A key `private_key_pem` wrote; ValueError for anything else."""
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise ValueError(f"a {type(key).__name__}, not an ECDSA or RSA key")
+    return key
+
+
 def same_public_key(certificate: x509.Certificate, key: PrivateKey) -> bool:
     encoding = serialization.Encoding.DER
     spki = serialization.PublicFormat.SubjectPublicKeyInfo

@@ -2,11 +2,13 @@
 
 `<folder>/station-<not before>-<serial>.pem` (chain, 0644) beside its `.key` (0600). Renewal
 adds a pair and leaves the older ones as a fallback; the one in use is the newest valid one
-by start of validity, or the configured files when none is.
+by start of validity, or the configured files when none is. The key of a CSR still waiting
+for its certificate is `<folder>/pending.key` (0600).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,9 +19,13 @@ from cryptography.exceptions import InvalidSignature
 
 from certificates.files import PRIVATE_MODE, PUBLIC_MODE, write_atomically
 from certificates.hash_data import certificate_hash_data
+from certificates.keys import PrivateKey, load_private_key
 from certificates.renewal import UseNewCertificate
 
+log = logging.getLogger(__name__)
+
 FOLDER_MODE = 0o700  # it holds private keys
+PENDING_KEY = "pending.key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +72,26 @@ class OwnCertificates:
         write_atomically(key_path, new.private_key_pem, PRIVATE_MODE)
         write_atomically(certificate_path, new.chain_pem, PUBLIC_MODE)
         return OwnCertificate(chain, certificate_path, key_path)
+
+    def keep_pending(self, private_key_pem: bytes) -> None:
+        self.folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+        write_atomically(self.folder / PENDING_KEY, private_key_pem, PRIVATE_MODE)
+
+    def forget_pending(self) -> None:
+        (self.folder / PENDING_KEY).unlink(missing_ok=True)
+
+    def pending(self) -> PrivateKey | None:
+        """The kept key of a pending CSR; None without one (or with an unreadable one,
+        which is removed: its certificate could only be refused)."""
+        path = self.folder / PENDING_KEY
+        try:
+            return load_private_key(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError) as exc:
+            log.error("pending key %s unusable, removed: %s", path, exc)
+            self.forget_pending()
+            return None
 
     def all(self) -> list[OwnCertificate]:
         found = []

@@ -2,14 +2,16 @@
 
 The LC's OCPP channel feeds it time and the CSMS's messages; it answers with outputs: a
 SignCertificate request to send, a security event to raise, a new certificate to store and
-use. It keeps the pending private key in memory only; the key leaves it solely inside
-`UseNewCertificate`, to be written to a 0600 file, never in a payload.
+use, the pending private key to keep (or forget) on disk. The key leaves it solely inside
+`KeepPendingKey` and `UseNewCertificate`, to be written to a 0600 file, never in a payload;
+kept, it lets a CertificateSigned that arrives after an LC restart be accepted
+(`restore_pending`).
 
 - Start: a TriggerMessage for SignChargingStationCertificate (A02), or the current certificate
   expiring within `renew_days` (A03).
-- Waiting: no CertificateSigned `cert_signing_wait_minimum_s` after the SignCertificate, send
-  the same CSR again, doubling the wait each time, at most `cert_signing_repeat_times` times
-  (A02.FR.17-19); then only a trigger starts again.
+- Waiting: no CertificateSigned `cert_signing_wait_minimum_s` after the SignCertificate (or
+  after it went unanswered), send the same CSR again, doubling the wait each time, at most
+  `cert_signing_repeat_times` times (A02.FR.17-19); then only a trigger starts again.
 - CertificateSigned: accepted only for a chain that leads to an installed CSMS or V2G root
   (the CSO hierarchy, A00.FR.602), for the pending key, with the LC's identity as CN, not
   expired. Anything else is Rejected, discarded and an InvalidChargingStationCertificate
@@ -77,7 +79,22 @@ class UseNewCertificate:
     not_before: datetime
 
 
-Output = SendSignCertificate | RaiseSecurityEvent | UseNewCertificate
+@dataclass(frozen=True, slots=True)
+class KeepPendingKey:
+    """Keep the key of the CSR just made (0600), so its certificate is accepted after a
+    restart."""
+
+    private_key_pem: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetPendingKey:
+    """No CSR is pending any more: remove its kept key."""
+
+
+Output = (
+    SendSignCertificate | RaiseSecurityEvent | UseNewCertificate | KeepPendingKey | ForgetPendingKey
+)
 
 
 @dataclass(slots=True)
@@ -99,6 +116,13 @@ class CertificateRenewal:
     def waiting(self) -> bool:
         """Whether a CSR is out and its certificate not yet received."""
         return self._pending is not None
+
+    def restore_pending(self, key: PrivateKey, now: datetime) -> None:
+        """The pending key kept before a restart: its certificate is accepted when it comes,
+        and its CSR is sent again if it does not come within the wait (A02.FR.17)."""
+        csr = build_csr(key, self.settings.identity, self.settings.organization)
+        wait = timedelta(seconds=self.settings.cert_signing_wait_minimum_s)
+        self._pending = _Pending(key, csr_pem(csr), sent=1, next_send=now + wait)
 
     # ---- starts ----
 
@@ -122,7 +146,7 @@ class CertificateRenewal:
         key = generate_key(self.settings.key_type)
         csr = build_csr(key, self.settings.identity, self.settings.organization)
         self._pending = _Pending(key, csr_pem(csr))
-        return [self._send()]
+        return [KeepPendingKey(private_key_pem(key)), self._send()]
 
     def _send(self) -> SendSignCertificate:
         assert self._pending is not None
@@ -133,13 +157,14 @@ class CertificateRenewal:
 
     # ---- the CSMS's answers ----
 
-    def sign_certificate_answered(self, accepted: bool, now: datetime) -> list[Output]:
-        """The SignCertificateResponse's status; `accepted` False also for no answer at all."""
+    def sign_certificate_answered(self, accepted: bool | None, now: datetime) -> list[Output]:
+        """The SignCertificateResponse's status; None for no usable answer (the link lost,
+        a timeout, a CALLERROR): the CSMS may have the request all the same, so it is waited
+        for and sent again like an accepted one (A02.FR.17), within the same repeats."""
         if self._pending is None:
             return []
-        if not accepted:
-            self._give_up(now)
-            return []
+        if accepted is False:
+            return self._give_up(now)
         wait = self.settings.cert_signing_wait_minimum_s * 2 ** (self._pending.sent - 1)
         self._pending.next_send = now + timedelta(seconds=wait)
         return []
@@ -148,20 +173,21 @@ class CertificateRenewal:
         """Time passing: resend an unanswered CSR, use a certificate that became valid."""
         outputs: list[Output] = []
         if self._signed is not None and now >= self._signed.not_before:
-            outputs.append(self._signed)
+            outputs += [self._signed, ForgetPendingKey()]
             self._signed = None
         pending = self._pending
         if pending is not None and pending.next_send is not None and now >= pending.next_send:
             if pending.sent > self.settings.cert_signing_repeat_times:
-                self._give_up(now)  # A02.FR.19: until the CSMS triggers it again
+                outputs += self._give_up(now)  # A02.FR.19: until the CSMS triggers it again
             else:
                 pending.next_send = None
                 outputs.append(self._send())
         return outputs
 
-    def _give_up(self, now: datetime) -> None:
+    def _give_up(self, now: datetime) -> list[Output]:
         self._pending = None
         self._automatic_after = now + EXPIRY_RETRY
+        return [ForgetPendingKey()]
 
     def certificate_signed(
         self, payload: dict[str, Any], roots: list[x509.Certificate], now: datetime
@@ -195,8 +221,8 @@ class CertificateRenewal:
             not_before=leaf.not_valid_before_utc,
         )
         if now >= new.not_before:
-            return {"status": "Accepted"}, [new]
-        self._signed = new
+            return {"status": "Accepted"}, [new, ForgetPendingKey()]
+        self._signed = new  # the pending key stays kept until it is used
         return {"status": "Accepted"}, []
 
     def _reject(self, reason: str, now: datetime) -> tuple[dict[str, Any], list[Output]]:
@@ -205,4 +231,4 @@ class CertificateRenewal:
         self._automatic_after = datetime.max.replace(tzinfo=now.tzinfo)
         event = RaiseSecurityEvent(SECURITY_EVENT, reason[:TECH_INFO_LIMIT])
         response = {"status": "Rejected", "statusInfo": {"reasonCode": "InvalidCertificate"}}
-        return response, [event]
+        return response, [event, ForgetPendingKey()]

@@ -6,14 +6,20 @@ must send, raise or switch to goes to the three callables it is given.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography import x509
 
 from certificates.config import CertificateSettings
 from certificates.handlers import CertificateHandlers, Handler, Payload, checked_payload
 from certificates.own_identity import OwnCertificate, OwnCertificates
 from certificates.renewal import (
     CertificateRenewal,
+    ForgetPendingKey,
+    KeepPendingKey,
     Output,
     RaiseSecurityEvent,
     RenewalSettings,
@@ -22,6 +28,8 @@ from certificates.renewal import (
 )
 from certificates.trust_store import TrustStore
 from ocpp_knowledge.security_events import RecordSecurityEvent
+
+log = logging.getLogger(__name__)
 
 # A00.FR.602: a CSO may sign the charging-station certificate from its V2G hierarchy.
 SIGNING_ROOTS = ("CSMSRootCertificate", "V2GRootCertificate")
@@ -38,12 +46,15 @@ class StationCertificates:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         store: TrustStore | None = None,
         own: OwnCertificates | None = None,
+        configured_certificate: Callable[[], Path | None] = lambda: None,
     ) -> None:
         """`send_call(action, payload)`: a CALL to the CSMS; `security_event(type, techInfo)`:
         a SecurityEventNotification; `use_certificate`: connect with this certificate now
         (`Router.use_upstream_tls`, then `redial_csms_links`). `store` and `own`: the trust
         store and own certificates on the settings' folders the rest of the LC reads, so what
-        is installed or renewed here is what it sees."""
+        is installed or renewed here is what it sees. `configured_certificate`: the file of
+        the certificate the LC presents while it has no renewed one ([router.upstream_tls]),
+        watched for expiry like a renewed one (A03)."""
         self.store = store or TrustStore(settings.trust_folder)
         self.own = own or OwnCertificates(settings.own_folder)
         self.renewal = CertificateRenewal(
@@ -61,6 +72,10 @@ class StationCertificates:
         self._security_event = security_event
         self._use_certificate = use_certificate
         self._clock = clock
+        self._configured_certificate = configured_certificate
+        pending = self.own.pending()
+        if pending is not None:
+            self.renewal.restore_pending(pending, clock())
 
     def _own_hash_data(self, algorithm: str) -> list[Payload]:
         roots = self.store.roots(*SIGNING_ROOTS)
@@ -82,16 +97,27 @@ class StationCertificates:
 
     def sign_certificate_answered(self, response: Payload | None) -> None:
         """The SignCertificateResponse payload, or None for no answer / a CALLERROR."""
-        accepted = response is not None and response.get("status") == "Accepted"
+        accepted = None if response is None else response.get("status") == "Accepted"
         self._apply(self.renewal.sign_certificate_answered(accepted, self._clock()))
 
     def tick(self) -> None:
         """Now and then (a minute is plenty): resends, a certificate becoming valid, expiry."""
         now = self._clock()
         current = self.own.current(now)
+        in_use = current.certificate if current else self._configured()
         outputs = self.renewal.tick(now)
-        outputs += self.renewal.check_expiry(current.certificate if current else None, now)
+        outputs += self.renewal.check_expiry(in_use, now)
         self._apply(outputs)
+
+    def _configured(self) -> x509.Certificate | None:
+        path = self._configured_certificate()
+        if path is None:
+            return None
+        try:
+            return x509.load_pem_x509_certificate(path.read_bytes())
+        except (OSError, ValueError) as exc:
+            log.warning("cannot read the configured certificate %s for its expiry: %s", path, exc)
+            return None
 
     def _apply(self, outputs: list[Output]) -> None:
         for output in outputs:
@@ -101,3 +127,7 @@ class StationCertificates:
                 self._security_event(output.type, output.tech_info)
             elif isinstance(output, UseNewCertificate):
                 self._use_certificate(self.own.store(output))
+            elif isinstance(output, KeepPendingKey):
+                self.own.keep_pending(output.private_key_pem)
+            elif isinstance(output, ForgetPendingKey):
+                self.own.forget_pending()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from router.config_reader import ConfigError, Table
+from config_file.table import ConfigError, Table
+from firmware.fetch_slots import DEFAULT_MAX_FETCHES, DEFAULT_MAX_FETCHES_PER_CLIENT
 
 MIB = 2**20
 _WILDCARDS = ("", "0.0.0.0", "::")
@@ -19,6 +20,8 @@ class FirmwareSettings:
     listen_port: int
     https_port: int | None  # None: HTTP only
     public_host: str  # the LC's address in the URIs chargers fetch
+    max_fetches: int = DEFAULT_MAX_FETCHES  # at once, beyond: 503 with Retry-After
+    max_fetches_per_client: int = DEFAULT_MAX_FETCHES_PER_CLIENT
 
 
 def parse_firmware_config(
@@ -54,6 +57,15 @@ def parse_firmware_config(
                 "set that section or leave this key out"
             )
         https_port = table.integer("https_port", minimum=0, maximum=65535)
+    max_fetches = table.integer("max_fetches", DEFAULT_MAX_FETCHES, minimum=1)
+    per_client = table.integer(
+        "max_fetches_per_client", min(DEFAULT_MAX_FETCHES_PER_CLIENT, max_fetches), minimum=1
+    )
+    if per_client > max_fetches:
+        raise ConfigError(
+            f"{table.key('max_fetches_per_client')}: {per_client} is more than "
+            f"max_fetches ({max_fetches})"
+        )
     table.finish()
     ports = {"listen_port": listen_port, "https_port": https_port}
     for name, port in ports.items():
@@ -65,5 +77,12 @@ def parse_firmware_config(
                 f"{table.key(name)}: {port} is {', '.join(others)} too; each needs its own port"
             )
     return FirmwareSettings(
-        folder, int(max_mb * MIB), listen_host, listen_port, https_port, public_host
+        folder,
+        int(max_mb * MIB),
+        listen_host,
+        listen_port,
+        https_port,
+        public_host,
+        max_fetches,
+        per_client,
     )

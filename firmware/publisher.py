@@ -10,7 +10,6 @@ hold (a name that would leave the folder, a file beyond the budget, a full disk)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
@@ -24,6 +23,8 @@ from firmware.publication import BadRequest, Notice, Publication, PublishRequest
 from firmware.server import FileServer
 from firmware.store import FirmwareStore, UnsafeName, file_name
 from ocpp_knowledge.security_events import RecordSecurityEvent
+from ocpp_knowledge.status_info import rejected
+from supervision.tasks import Tasks
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +34,6 @@ READ_TIMEOUT_S = 60.0
 
 def _log_security_event(kind: str, detail: str) -> None:
     log.warning("security event %s: %s", kind, detail)
-
-
-def _rejected(reason: str, detail: str) -> dict[str, Any]:
-    return {"status": "Rejected", "statusInfo": {"reasonCode": reason, "additionalInfo": detail}}
 
 
 class FirmwarePublisher:
@@ -54,6 +51,8 @@ class FirmwarePublisher:
         self._timeout = http_timeout or aiohttp.ClientTimeout(sock_read=READ_TIMEOUT_S)
         self.notices: asyncio.Queue[Notice] = asyncio.Queue()
         self._publication: Publication | None = None
+        # The download runs as a supervised task, so a crash in it is logged and counted.
+        self._tasks = Tasks("firmware publisher")
         self._task: asyncio.Task[None] | None = None
         self.outcomes = Counter(
             "ocpp_lc_firmware_publications",
@@ -68,16 +67,16 @@ class FirmwarePublisher:
             request = PublishRequest.from_payload(payload)
             name = file_name(request.location)
         except BadRequest as exc:
-            return _rejected("InvalidValue", str(exc)[:512])
+            return rejected("InvalidValue", str(exc))
         except UnsafeName as exc:
             self._security_event("FirmwareFileNameRefused", f"{exc} in PublishFirmware")
-            return _rejected("InvalidValue", "the URL names no plain file")
+            return rejected("InvalidValue", "the URL names no plain file")
         if urlsplit(request.location).scheme not in ("http", "https"):
-            return _rejected("UnsupportedRequest", "the LC downloads over HTTP and HTTPS only")
+            return rejected("UnsupportedRequest", "the LC downloads over HTTP and HTTPS only")
         if self._task is not None and not self._task.done():
-            return _rejected("Busy", "another PublishFirmware is in progress")
+            return rejected("Busy", "another PublishFirmware is in progress")
         self._publication = Publication(request)
-        self._task = asyncio.create_task(self._publish(self._publication, name))
+        self._task = self._tasks.spawn(self._publish(self._publication, name), "firmware download")
         return {"status": "Accepted"}
 
     def unpublish_firmware(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -98,10 +97,7 @@ class FirmwarePublisher:
         return self._publication.triggered()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._tasks.stop()
 
     def _send(self, notices: list[Notice]) -> None:
         for notice in notices:

@@ -3,7 +3,8 @@
 GET /firmware/<checksum>/<name>, over HTTP and, with the LC's charger-facing certificate,
 HTTPS; Range requests are answered, so a charger can resume. Every fetch is logged with the
 charger's source address and counted; the fetches in progress per file are what
-UnpublishFirmware must wait for (L04.FR.04).
+UnpublishFirmware must wait for (L04.FR.04). Fetches beyond the `FetchSlots` limits are
+answered 503 with Retry-After, which a charger's download retry honours.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 from prometheus_client import CollectorRegistry, Counter
 
+from firmware.fetch_slots import (
+    DEFAULT_MAX_FETCHES,
+    DEFAULT_MAX_FETCHES_PER_CLIENT,
+    RETRY_AFTER_S,
+    FetchSlots,
+)
 from firmware.store import FirmwareStore, PublishedFile
 
 log = logging.getLogger(__name__)
@@ -40,10 +47,13 @@ class FileServer:
         store: FirmwareStore,
         public_host: str,
         registry: CollectorRegistry,
+        max_fetches: int = DEFAULT_MAX_FETCHES,
+        max_fetches_per_client: int = DEFAULT_MAX_FETCHES_PER_CLIENT,
     ) -> None:
         self._store = store
         self._public_host = public_host
         self._in_progress: Tally[str] = Tally()
+        self._slots = FetchSlots(max_fetches, max_fetches_per_client)
         self._runner: web.AppRunner | None = None
         self._ports: dict[str, int] = {}  # scheme -> port, once listening
         self.fetches = Counter(
@@ -82,6 +92,10 @@ class FileServer:
     def downloading(self, checksum: str) -> bool:
         return self._in_progress[checksum] > 0
 
+    @property
+    def fetches_in_progress(self) -> int:
+        return self._slots.in_use
+
     async def _fetch(self, request: web.Request) -> web.StreamResponse:
         checksum, name = request.match_info["checksum"], request.match_info["name"]
         published = self._store.get(checksum)
@@ -89,6 +103,11 @@ class FileServer:
             log.info("%s asked for %r: not published", request.remote, request.path[:200])
             raise web.HTTPNotFound()
         label = f"{checksum}/{name}"
+        client = request.remote or ""
+        if not self._slots.take(client):
+            log.info("%s asked for %s: too many fetches at once, told to retry", client, label)
+            self.fetches.labels(label, "busy").inc()
+            raise web.HTTPServiceUnavailable(headers={"Retry-After": str(RETRY_AFTER_S)})
         self._in_progress[checksum] += 1
         try:
             response = _FileSentInHandler(self._store.path(published))
@@ -100,6 +119,7 @@ class FileServer:
             return response
         finally:
             self._in_progress[checksum] -= 1
+            self._slots.give_back(client)
         log.info("%s fetched %s (%s)", request.remote, label, request.headers.get("Range", "whole"))
         self.fetches.labels(label, "sent").inc()
         return response

@@ -18,6 +18,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.x509 import (
     BasicConstraints,
@@ -62,8 +63,9 @@ def _issued_by(child: Certificate, parent: Certificate) -> bool:
     return True
 
 
-def signature_valid(path: Path, signature: str, certificate: Certificate) -> bool:
-    """Whether `signature` (base64) signs the whole file with the certificate's key."""
+def signature_valid(path: Path, signature: str, key: PublicKeyTypes) -> bool:
+    """Whether `signature` (base64) signs the whole file with `key` (a signing certificate's,
+    or the release-signing key a 1.6 LC is configured with)."""
     try:
         raw = base64.b64decode(signature, validate=True)
     except (binascii.Error, ValueError):
@@ -73,7 +75,6 @@ def signature_valid(path: Path, signature: str, certificate: Certificate) -> boo
         while chunk := file.read(1024 * 1024):
             digest.update(chunk)
     prehashed = Prehashed(hashes.SHA256())
-    key = certificate.public_key()
     try:
         if isinstance(key, rsa.RSAPublicKey):
             pss = padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.AUTO)

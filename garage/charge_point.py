@@ -23,14 +23,14 @@ from garage.charger16 import Charger16
 from garage.charger201 import Charger201
 from garage.clock import Clock, utc_now
 from garage.evse import Car, Evse, ThreePhases
-from garage.profile_store import OcppVersion, SmartChargingCapabilities
+from garage.profile_store import ChargePointVersion, SmartChargingCapabilities
 from garage.station import Station
 from garage.wire import CallLog, LoggedConnection
 from ocpp_knowledge.profiles import ChargingProfile, Purpose, Transaction
 
 logger = logging.getLogger(__name__)
 
-SUBPROTOCOLS: dict[OcppVersion, Subprotocol] = {
+SUBPROTOCOLS: dict[ChargePointVersion, Subprotocol] = {
     "1.6": Subprotocol("ocpp1.6"),
     "2.0.1": Subprotocol("ocpp2.0.1"),
 }
@@ -68,7 +68,7 @@ class SimulatedChargePoint:
         csms_url: str,
         identity: str,
         *,
-        version: OcppVersion = "1.6",
+        version: ChargePointVersion = "1.6",
         hardware_max_current_a: float = 32.0,
         reaction_delay_s: float = 2.0,
         draw_fraction: float = 1.0,

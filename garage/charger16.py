@@ -174,10 +174,7 @@ class Charger16(ChargePoint):
                 "duration": report.duration_s,
                 "start_schedule": to_ocpp_time(report.start),
                 "charging_rate_unit": report.rate_unit.value,
-                "charging_schedule_period": [
-                    {"start_period": start, "limit": limit, "number_phases": report.number_phases}
-                    for start, limit in report.periods
-                ],
+                "charging_schedule_period": report.schedule_periods(),
             },
         )
 

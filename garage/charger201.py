@@ -18,12 +18,17 @@ from garage.firmware_update import FirmwareUpdates
 from garage.meter_values import sampled_values
 from garage.station import Station
 from garage.wire import LoggedConnection
+from ocpp_knowledge.configuration import (
+    MAX_STACK_LEVEL,
+    RATE_UNITS,
+    SMART_CHARGING_CTRLR,
+    SMART_CHARGING_ENABLED,
+)
 from ocpp_knowledge.ocpp_time import to_ocpp_time
 from ocpp_knowledge.profiles import RateUnit, Transaction, profile_from_v201, purpose_from_ocpp
 
 EVSE_ID = 1
 EVSE = {"id": EVSE_ID, "connector_id": 1}
-SMART_CHARGING_CTRLR = "SmartChargingCtrlr"
 ADDITIONAL_INFO_MAX = 512  # StatusInfoType.additionalInfo
 
 
@@ -228,10 +233,7 @@ class Charger201(ChargePoint):
                 "duration": report.duration_s,
                 "schedule_start": to_ocpp_time(report.start),
                 "charging_rate_unit": report.rate_unit.value,
-                "charging_schedule_period": [
-                    {"start_period": start, "limit": limit, "number_phases": report.number_phases}
-                    for start, limit in report.periods
-                ],
+                "charging_schedule_period": report.schedule_periods(),
             },
         )
 
@@ -266,9 +268,9 @@ class Charger201(ChargePoint):
         capabilities = self.station.capabilities
         return {
             "Available": "true",
-            "Enabled": "true",
-            "ProfileStackLevel": str(capabilities.max_stack_level),
-            "RateUnit": ",".join(unit.value for unit in capabilities.rate_units),
+            SMART_CHARGING_ENABLED.variable: "true",
+            MAX_STACK_LEVEL.variable: str(capabilities.max_stack_level),
+            RATE_UNITS.variable: ",".join(unit.value for unit in capabilities.rate_units),
             "PeriodsPerSchedule": str(capabilities.max_periods),
         }
 

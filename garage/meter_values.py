@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from garage.profile_store import OcppVersion
+from garage.profile_store import ChargePointVersion
 from garage.station import MeterSample
 
 CHARGER_PHASES = ("L1", "L2", "L3")
 
 
 def sampled_values(
-    sample: MeterSample, *, context: str, version: OcppVersion
+    sample: MeterSample, *, context: str, version: ChargePointVersion
 ) -> list[dict[str, Any]]:
     readings: list[tuple[str, str | None, float, str]] = [
         ("Current.Import", phase, current, "A")

@@ -13,8 +13,10 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
-from garage.site import DrawsCurrent, PhaseRotation, SiteSample, ThreePhases, seconds_above
+from garage.evse import ThreePhases
+from garage.site import DrawsCurrent, PhaseRotation, TimedCurrents, seconds_above
 from modbus.simulator import SimulatedMeter
+from ocpp_knowledge.composite import NOMINAL_VOLTAGE_V
 
 
 class SimulatedPanel:
@@ -25,7 +27,7 @@ class SimulatedPanel:
         base_load_a: ThreePhases = (0.0, 0.0, 0.0),
         *,
         meter: SimulatedMeter | None = None,
-        voltage_v: float = 230.0,
+        voltage_v: float = NOMINAL_VOLTAGE_V,
         history: int = 36_000,
     ) -> None:
         """`fed`: what hangs from it, each with the panel phases its phases 1, 2, 3 are on."""
@@ -34,7 +36,7 @@ class SimulatedPanel:
         self.base_load_a = base_load_a
         self.meter = meter
         self.voltage_v = voltage_v
-        self.history: deque[SiteSample] = deque(maxlen=history)
+        self.history: deque[TimedCurrents] = deque(maxlen=history)
 
     def phase_currents(self) -> ThreePhases:
         """Current per panel phase: its base load plus everything it feeds."""
@@ -45,12 +47,12 @@ class SimulatedPanel:
         first, second, third = panel
         return first, second, third
 
-    def sample(self) -> SiteSample:
+    def sample(self) -> TimedCurrents:
         """Record the panel's current now (and its sub-panels'), and write it to its meter."""
         for fed, _ in self.fed:
             if isinstance(fed, SimulatedPanel):
                 fed.sample()
-        sample = SiteSample(time.monotonic(), self.phase_currents())
+        sample = TimedCurrents(time.monotonic(), self.phase_currents())
         self.history.append(sample)
         if self.meter is not None:
             volts = self.voltage_v

@@ -20,7 +20,8 @@ from typing import Literal
 
 from ocpp_knowledge.profiles import ChargingProfile, Kind, Purpose, RateUnit, Transaction
 
-OcppVersion = Literal["1.6", "2.0.1"]
+ChargePointVersion = Literal["1.6", "2.0.1"]
+"""The OCPP version a simulated charge point speaks, as the ocpp package names it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,9 @@ class ProfileStore:
 
     CONNECTOR_IDS = (0, 1)
 
-    def __init__(self, version: OcppVersion, capabilities: SmartChargingCapabilities) -> None:
+    def __init__(
+        self, version: ChargePointVersion, capabilities: SmartChargingCapabilities
+    ) -> None:
         self.version = version
         self.capabilities = capabilities
         self._profiles: dict[int, ChargingProfile] = {}

@@ -17,12 +17,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from garage.evse import ThreePhases
 from modbus.simulator import SimulatedMeter
+from ocpp_knowledge.composite import NOMINAL_VOLTAGE_V
 
-ThreePhases = tuple[float, float, float]
 PhaseRotation = tuple[int, int, int]
 
-NOMINAL_VOLTAGE_V = 230.0
 SITE_PHASES = (1, 2, 3)
 
 
@@ -38,15 +38,17 @@ class SubBoard(Protocol):
 
     def phase_currents(self) -> ThreePhases: ...
 
-    def sample(self) -> SiteSample: ...
+    def sample(self) -> TimedCurrents: ...
 
 
 @dataclass(frozen=True, slots=True)
-class SiteSample:
+class TimedCurrents:
+    """The phase currents through the grid connection (or a panel's feed) at one moment."""
+
     at: float
-    """time.monotonic() seconds, the clock `modbus.reader.MeterReading.taken_at` uses."""
+    """time.monotonic() seconds, the clock `modbus.reader.PolledReading.taken_at` uses."""
     currents: ThreePhases
-    """A per site phase L1, L2, L3 at the grid connection."""
+    """A per site phase L1, L2, L3."""
 
 
 class SimulatedSite:
@@ -70,7 +72,7 @@ class SimulatedSite:
         self.base_load = base_load
         self.update_period_s = update_period_s
         self.voltage_v = voltage_v
-        self.history: deque[SiteSample] = deque(maxlen=history)
+        self.history: deque[TimedCurrents] = deque(maxlen=history)
         self.energy_wh = 0.0
         """Import counter the meter shows; starts at 0."""
         self._started_at = time.monotonic()
@@ -106,7 +108,7 @@ class SimulatedSite:
                 await self._task
             self._task = None
 
-    def update(self) -> SiteSample:
+    def update(self) -> TimedCurrents:
         """Sample the site now and write it to the meter."""
         for charger, _ in self.chargers:
             if isinstance(charger, SubBoard):  # its own samples and sub-meter, in step
@@ -117,7 +119,7 @@ class SimulatedSite:
         if self.history:
             hours = (now - self.history[-1].at) / 3600
             self.energy_wh += max(0.0, power_w) * hours  # import register: export is not counted
-        sample = SiteSample(now, currents)
+        sample = TimedCurrents(now, currents)
         self.history.append(sample)
         self.meter.set_reading(
             currents=currents,
@@ -133,7 +135,7 @@ class SimulatedSite:
             self.update()
 
 
-def seconds_above(history: Iterable[SiteSample], limit_a: float, since: float | None) -> float:
+def seconds_above(history: Iterable[TimedCurrents], limit_a: float, since: float | None) -> float:
     """How long any phase was above `limit_a` in these samples (periods summed), from
     monotonic time `since` on (None: all of them)."""
     samples = [s for s in history if since is None or s.at >= since]

@@ -4,15 +4,15 @@ handed to the EVSE model, which turns it into current (late, like a real car).""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from garage.clock import Clock
 from garage.evse import Car, Evse, Situation, ThreePhases
-from garage.profile_store import OcppVersion, ProfileStore, SmartChargingCapabilities
+from garage.profile_store import ChargePointVersion, ProfileStore, SmartChargingCapabilities
 from ocpp_knowledge.composite import composite_schedule
-from ocpp_knowledge.profiles import ChargingProfile, Purpose, RateUnit, Transaction
+from ocpp_knowledge.profiles import ChargingProfile, Purpose, RateUnit, Transaction, floor_to_tenth
 
 DEFAULT_PHASES = 3
 
@@ -40,12 +40,19 @@ class CompositeScheduleReport:
     """(startPeriod s, limit) in `rate_unit`, one decimal as OCPP requires."""
     number_phases: int
 
+    def schedule_periods(self) -> list[dict[str, Any]]:
+        """chargingSchedulePeriod as the ocpp package takes it: the same in 1.6 and 2.0.1."""
+        return [
+            {"start_period": start, "limit": limit, "number_phases": self.number_phases}
+            for start, limit in self.periods
+        ]
+
 
 class Station:
     def __init__(
         self,
         *,
-        version: OcppVersion,
+        version: ChargePointVersion,
         evse: Evse,
         capabilities: SmartChargingCapabilities,
         smart_charging: bool,
@@ -153,7 +160,7 @@ class Station:
         ):
             amps = hardware_max if period.limit_a is None else min(period.limit_a, hardware_max)
             rate = amps if rate_unit is RateUnit.AMPERE else amps * self.evse.voltage_v * phases
-            rate = math.floor(rate * 10 + 1e-6) / 10  # one decimal, never above the limit
+            rate = floor_to_tenth(rate)  # never above the limit
             start_s = int(period.offset_s)
             if periods and periods[-1][0] == start_s:
                 periods.pop()  # two changes within one second: the later one stands

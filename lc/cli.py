@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from certificates.server_csr import CsrError, write_server_request
+from config_file.table import ConfigError
 from lc import journal_cli
 from lc.app import LocalController, ShutdownOverrun, serve_until_signalled
 from lc.config import SiteConfig, load_config
 from lc.health import check_health
-from router.config_reader import ConfigError
+from lc.launch_decisions import RESTART_EXIT_CODE
+from lc.launcher import Launcher, run_arguments
 from router.start_error import StartError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -58,6 +60,17 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", parents=[common], help="run the LC with a site config")
     run.add_argument("--config", type=Path, required=True, help="the site config file (TOML)")
+    run.add_argument(
+        "--launched",
+        action="store_true",
+        help="run by `ocpp-lc launch`: the LC may install a release and restart into it",
+    )
+    launch = commands.add_parser(
+        "launch",
+        parents=[common],
+        help="run the LC, start it again after a Reset, roll back a release that fails",
+    )
+    launch.add_argument("--config", type=Path, required=True, help="the site config file (TOML)")
     check = commands.add_parser(
         "check-config", parents=[common], help="validate a site config and exit"
     )
@@ -137,8 +150,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"unhealthy: {problem}", file=sys.stderr)
             return 1
         return 0
+    if args.command == "launch":
+        return Launcher(config, run_arguments(args.config, args.log_level)).run()
+    controller = LocalController(config, args.config, args.launched)
     try:
-        _run_loop(serve_until_signalled(LocalController(config, args.config)))
+        _run_loop(serve_until_signalled(controller))
     except StartError as exc:
         # A port in use, a journal that cannot be opened: the key and what, not a traceback.
         # Everything opened so far is closed by then.
@@ -148,4 +164,4 @@ def main(argv: list[str] | None = None) -> int:
         # Something still open (a worker thread) would keep the process alive: leave now.
         print(f"stopped uncleanly: {exc}", file=sys.stderr, flush=True)
         os._exit(1)
-    return 0
+    return RESTART_EXIT_CODE if controller.restart_requested.is_set() else 0

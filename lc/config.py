@@ -10,9 +10,10 @@ from typing import Any
 
 from balancer.config import BalancerConfig, parse_balancer_config
 from certificates.config import CertificateSettings, parse_certificate_config
+from config_file.table import ConfigError, Table
 from firmware.config import FirmwareSettings, parse_firmware_config
+from lc.external_limit_config import ExternalLimitSettings, parse_external_limit_config
 from router.config import MetricsSettings, parse_router_config
-from router.config_reader import ConfigError, Table
 from router.server import RouterSettings
 from station.config import StationConfig, parse_station_config
 
@@ -26,6 +27,7 @@ class SiteConfig:
     certificates: CertificateSettings | None = None  # None: no [certificates] section
     firmware: FirmwareSettings | None = None  # None: the LC publishes no firmware
     station: StationConfig | None = None  # None: the LC has no identity of its own at the CSMS
+    external_limit: ExternalLimitSettings | None = None  # None: no EMS may limit the site
 
 
 def parse_config(data: dict[str, Any]) -> SiteConfig:
@@ -36,8 +38,11 @@ def parse_config(data: dict[str, Any]) -> SiteConfig:
     taken = {"router.listen_port": router.listen_port, "metrics.listen_port": metrics.listen_port}
     firmware = parse_firmware_config(root, taken, router.server_ssl is not None)
     station = parse_station_config(root, router)
+    external_limit = parse_external_limit_config(root, balancer is not None)
     root.finish()
-    return SiteConfig(router, metrics, policy, balancer, certificates, firmware, station)
+    return SiteConfig(
+        router, metrics, policy, balancer, certificates, firmware, station, external_limit
+    )
 
 
 def load_config(path: Path) -> SiteConfig:

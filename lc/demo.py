@@ -26,6 +26,7 @@ from garage.charge_point import SimulatedChargePoint
 from garage.csms import SimulatedCsms
 from garage.firmware_origin import FirmwareOrigin
 from garage.panel import SimulatedPanel
+from garage.profile_store import ChargePointVersion
 from garage.site import SimulatedSite
 from lc.app import LocalController
 from lc.config import parse_config
@@ -35,7 +36,7 @@ CAP_A = 63.0
 MARGIN_A = 2.0
 ROTATIONS: list[tuple[int, int, int]] = [(1, 2, 3), (2, 3, 1), (3, 1, 2)]
 # (identity, version, charger max A, car max A, car phases, seconds after start it plugs in)
-CHARGERS: list[tuple[str, Literal["1.6", "2.0.1"], float, float, Literal[1, 3], float]] = [
+CHARGERS: list[tuple[str, ChargePointVersion, float, float, Literal[1, 3], float]] = [
     ("CP01", "1.6", 32, 32, 3, 2),
     ("CP02", "2.0.1", 32, 16, 3, 4),
     ("CP03", "1.6", 22, 16, 1, 6),

@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from config_file.table import ConfigError
 from lc.config import load_config
-from router.config_reader import ConfigError
 from router.journal import Journal, JournalEntry
 
 Command = Callable[[Journal, argparse.Namespace], Awaitable[int]]

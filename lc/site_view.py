@@ -26,7 +26,7 @@ class SessionView:
     energy_start_wh: float | None = None
     energy_wh: float | None = None  # the latest energy register reading
     power_w: float | None = None
-    current_a: ev.PhaseValues = (None, None, None)
+    current_a: ev.ChargerPhaseReadings = (None, None, None)
     charging_state: str | None = None
     energy_suspended: bool = False  # the CSMS refused its id after an outage
     ended_at: float | None = None

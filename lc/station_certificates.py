@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from certificates.config import CertificateSettings
 from certificates.handlers import Payload
 from certificates.own_identity import OwnCertificate, OwnCertificates
 from certificates.station_certificates import StationCertificates
 from certificates.trust_store import TrustStore
+from ocpp_knowledge.security_events import RecordSecurityEvent
 from station.link import StationCallFailed, StationLink
 from supervision.tasks import Tasks
 
@@ -20,11 +22,6 @@ log = logging.getLogger(__name__)
 
 # How often resends, a signed certificate becoming valid and expiry are looked at.
 TICK_INTERVAL_S = 60.0
-
-
-def _log_security_event(kind: str, tech_info: str) -> None:
-    # Until the LC keeps a security log and sends SecurityEventNotification, a log line.
-    log.warning("security event %s: %s", kind, tech_info)
 
 
 class CertificatesAtCsms:
@@ -36,17 +33,22 @@ class CertificatesAtCsms:
         own: OwnCertificates,
         use_certificate: Callable[[OwnCertificate], None],
         tasks: Tasks,
+        record_security_event: RecordSecurityEvent,
+        configured_certificate: Callable[[], Path | None] = lambda: None,
     ) -> None:
+        """`record_security_event`: where InvalidChargingStationCertificate goes (the LC's
+        security log); `configured_certificate`: see `StationCertificates`."""
         self._link = link
         self._tasks = tasks
         self.certificates = StationCertificates(
             settings,
             link.settings.identity,
             self._send_call,
-            _log_security_event,
+            record_security_event,
             use_certificate,
             store=store,
             own=own,
+            configured_certificate=configured_certificate,
         )
 
     def wire(self) -> None:

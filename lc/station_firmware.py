@@ -37,11 +37,12 @@ async def forward_notices(link: StationLink, notices: asyncio.Queue[Notice]) -> 
         await send_notice(link, await notices.get())
 
 
-async def send_notice(link: StationLink, notice: Notice) -> None:
+async def send_notice(link: StationLink, notice: Notice, action: str = NOTICE) -> None:
+    """Send a status notification (`action`), trying again a few times."""
     for attempt in range(1, NOTICE_ATTEMPTS + 1):
         try:
-            await link.call(NOTICE, notice)
+            await link.call(action, notice)
             return
         except StationCallFailed as exc:
-            log.warning("%s %s not delivered (try %d): %s", NOTICE, notice, attempt, exc)
-    log.error("%s %s dropped after %d tries", NOTICE, notice, NOTICE_ATTEMPTS)
+            log.warning("%s %s not delivered (try %d): %s", action, notice, attempt, exc)
+    log.error("%s %s dropped after %d tries", action, notice, NOTICE_ATTEMPTS)

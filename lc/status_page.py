@@ -27,6 +27,7 @@ from lc.wording import (
     location_without_credentials,
     transfer_words,
 )
+from station.security_log import SecurityEvent
 
 REFRESH_S = 5
 CHART_COLUMNS = 360  # one column per 10 s of the hour
@@ -84,6 +85,31 @@ class StationStatus:
     boot_status: str | None  # the CSMS's last answer to the LC's BootNotification
     reconnects: int
     cap: SiteCap | None = None  # None: the LC does not balance
+    # The CSMS's settings in force over the config file's: key -> (value, the file's value).
+    csms_settings: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    # The network profile slot of the link and its URL (the last one while disconnected).
+    network_slot: int | None = None
+    network_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalLimitStatus:
+    """An EMS's limit on the site from outside OCPP, A per phase, by input (None: none)."""
+
+    http_a: float | None
+    modbus_a: float | None
+    cap: SiteCap  # the cap the balancer plans under, and which limit sets it
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityStatus:
+    """The LC's security log and what it saw of chargers' network profiles."""
+
+    recent: Sequence[SecurityEvent]  # newest first
+    unsent: int  # critical events the CSMS has not acknowledged yet
+    # SetNetworkProfile calls of the CSMS to chargers: relayed, and rejected by the LC.
+    network_profiles_relayed: int = 0
+    network_profiles_rejected: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +130,8 @@ class StatusSnapshot:
     # The CSMS's certificate failed verification: chargers are held as in an outage.
     csms_certificate_invalid: bool = False
     station: StationStatus | None = None  # None: the LC has no identity of its own at the CSMS
+    external_limit: ExternalLimitStatus | None = None  # None: no [external_limit]
+    security: SecurityStatus | None = None
 
 
 def render(snapshot: StatusSnapshot) -> str:
@@ -692,26 +720,92 @@ def _station_section(snapshot: StatusSnapshot) -> list[str]:
     ]
     if station.boot_status is not None and station.state in ("disconnected", "booting"):
         lines.append(f" Its last boot was answered {escape(station.boot_status)}.")
+    if station.network_slot is not None:
+        over = "over" if station.state != "disconnected" else "last over"
+        lines.append(
+            f" {over.capitalize()} network profile slot {station.network_slot}"
+            f" ({escape(station.network_url)})."
+        )
     if station.reconnects:
         times = "once" if station.reconnects == 1 else f"{station.reconnects} times"
         lines.append(f" The link was lost {times} since the start.")
     if station.cap is not None:
-        caps = " / ".join(f"{amps:g}" for amps in station.cap.phase_cap_a)
-        by = "the CSMS's site limit" if station.cap.binding is CapSource.CSMS else "the config"
-        lines.append(f" The site cap is {caps} A (L1 / L2 / L3), set by {by}.")
+        lines.append(f" {_cap_in_words(station.cap)}")
     lines.append("</p>")
+    if station.csms_settings:
+        lines += [
+            "<p>Settings the CSMS changed, in force until the config file changes them:</p>",
+            '<div class="scroll">',
+            _table_head("setting", "in force", "config file"),
+        ]
+        for key, (value, file_value) in sorted(station.csms_settings.items()):
+            lines.append(_row(escape(key), escape(value), escape(file_value)))
+        lines.append("</table></div>")
     return lines
+
+
+_CAP_SOURCES = {
+    CapSource.CONFIG: "the config",
+    CapSource.CSMS: "the CSMS's site limit",
+    CapSource.EXTERNAL: "the EMS's external limit",
+}
+
+
+def _cap_in_words(cap: SiteCap) -> str:
+    caps = " / ".join(f"{amps:g}" for amps in cap.phase_cap_a)
+    return f"The site cap is {caps} A (L1 / L2 / L3), set by {_CAP_SOURCES[cap.binding]}."
+
+
+def _external_limit_section(snapshot: StatusSnapshot) -> list[str]:
+    external = snapshot.external_limit
+    if external is None:
+        return []
+    inputs = [
+        f"{name}: {_amps(amps)}"
+        for name, amps in (("over HTTP", external.http_a), ("over Modbus", external.modbus_a))
+    ]
+    return [
+        "<h2>External limit (EMS)</h2>",
+        f"<p>{escape('; '.join(inputs))}. {_cap_in_words(external.cap)}</p>",
+    ]
+
+
+def _security_section(snapshot: StatusSnapshot) -> list[str]:
+    security = snapshot.security
+    if security is None:
+        return []
+    lines = ["<h2>Security log</h2>"]
+    relayed, rejected = security.network_profiles_relayed, security.network_profiles_rejected
+    if relayed or rejected:
+        lines.append(
+            f'<p class="warn">The CSMS sent chargers SetNetworkProfile {relayed + rejected} '
+            f"times: {relayed} relayed, {rejected} rejected by the LC.</p>"
+        )
+    if security.unsent:
+        lines.append(f"<p>{security.unsent} critical events wait for the CSMS.</p>")
+    lines += ['<div class="scroll">', _table_head("When", "Event", "Details")]
+    for event in security.recent:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(event.timestamp))
+        kind = (
+            f'<span class="warn">{escape(event.type)}</span>'
+            if event.critical
+            else escape(event.type)
+        )
+        lines.append(_row(when, kind, escape(event.tech_info)))
+    return [*lines, "</table></div>"]
 
 
 SECTIONS: Sequence[Callable[[StatusSnapshot], list[str]]] = (
     _csms_certificate_section,
     _site_section,
     _station_section,
+    _external_limit_section,
     _chargers_section,
     _sessions_section,
     _transfers_section,
     _ended_section,
     _certificates_section,
+    _security_section,
 )
 
 

@@ -38,4 +38,4 @@ class SerialLink:
     bytesize: int = 8
 
 
-Link = TcpLink | RtuOverTcpLink | SerialLink
+MeterLink = TcpLink | RtuOverTcpLink | SerialLink

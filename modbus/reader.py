@@ -1,6 +1,6 @@
-"""Polling one meter: `MeterReader.read()` -> `MeterReading`.
+"""Polling one meter: `MeterReader.read()` -> `PolledReading`.
 
-Error design: `read()` either returns a fresh `MeterReading` or raises
+Error design: `read()` either returns a fresh `PolledReading` or raises
 `MeterReadError` (no connection, timeout, exception reply, SunSpec model not found).
 A reading is never invented. Inside a reading, a value is None when the meter said
 "no reading" (sentinel, NaN, unset scale factor) or the map lacks that quantity;
@@ -12,10 +12,11 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from modbus.errors import MeterExceptionReply, MeterReadError
 from modbus.known_maps import resolve_map
-from modbus.link import Link
+from modbus.link import MeterLink
 from modbus.meter_map import CURRENTS, READ_HOLDING_REGISTERS, VOLTAGES, MeterMap, Quantity
 from modbus.sunspec import locate
 from modbus.transport import ModbusClient
@@ -26,7 +27,7 @@ Phases = tuple[float | None, float | None, float | None]
 
 
 @dataclass(frozen=True, slots=True)
-class MeterReading:
+class PolledReading:
     """One successful poll. Values are None when there is no reading for them."""
 
     currents: Phases  # A, L1..L3 as the meter reports them (magnitude or signed)
@@ -42,7 +43,7 @@ class MeterReading:
     @classmethod
     def from_values(
         cls, values: Mapping[Quantity, float | None], taken_at: float
-    ) -> "MeterReading":
+    ) -> "PolledReading":
         def phases(quantities: tuple[Quantity, Quantity, Quantity]) -> Phases:
             first, second, third = (values.get(quantity) for quantity in quantities)
             return first, second, third
@@ -58,11 +59,22 @@ class MeterReading:
 
 @dataclass(frozen=True, slots=True)
 class MeterConfig:
-    link: Link
+    link: MeterLink
     meter_map: MeterMap | str  # a built-in map name or a custom map
     unit_id: int = 1
     timeout_s: float = 1.0
     retries: int = 0  # retries inside one poll; the control loop's next poll is the retry
+
+
+class PolledMeter(Protocol):
+    """A meter as its users poll it: `MeterReader`, or a test's stand-in."""
+
+    @property
+    def last_reading(self) -> PolledReading | None:
+        """The last successful reading, or None before the first one."""
+
+    async def read(self) -> PolledReading:
+        """Poll the meter once; raise `MeterReadError` if that gave no reading."""
 
 
 class MeterReader:
@@ -74,7 +86,7 @@ class MeterReader:
         self._client = ModbusClient(config.link, timeout_s=config.timeout_s, retries=config.retries)
         self._clock = clock
         self._placed_map: MeterMap | None = None
-        self._last_reading: MeterReading | None = None
+        self._last_reading: PolledReading | None = None
         self._failing = False
 
     @property
@@ -82,11 +94,11 @@ class MeterReader:
         return self._map
 
     @property
-    def last_reading(self) -> MeterReading | None:
+    def last_reading(self) -> PolledReading | None:
         """The last successful reading, or None before the first one."""
         return self._last_reading
 
-    async def read(self) -> MeterReading:
+    async def read(self) -> PolledReading:
         """Poll the meter once; raise `MeterReadError` if that gave no reading."""
         try:
             meter_map = await self._place_map()
@@ -103,7 +115,7 @@ class MeterReader:
                 self._placed_map = None
             self._log_failure(exc)
             raise
-        reading = MeterReading.from_values(meter_map.decode(bank), taken_at=self._clock())
+        reading = PolledReading.from_values(meter_map.decode(bank), taken_at=self._clock())
         if self._failing:
             logger.info("meter %s: readings are back", self._map.name)
             self._failing = False

@@ -2,11 +2,11 @@
 versions, so it stays behind this seam).
 
 `ModbusClient` reads registers for the meter reader; `RegisterServer` serves a bank of
-registers for the simulated meter.
+registers: the simulated meter's, or the holding register an EMS writes the site's limit to.
 """
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, cast
 
@@ -18,7 +18,7 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from modbus.errors import MeterExceptionReply, MeterReadError
-from modbus.link import Link, RtuOverTcpLink, SerialLink, TcpLink
+from modbus.link import MeterLink, RtuOverTcpLink, SerialLink, TcpLink
 from modbus.meter_map import READ_HOLDING_REGISTERS, READ_INPUT_REGISTERS
 
 
@@ -30,7 +30,7 @@ class ModbusClient:
     the next read reconnects.
     """
 
-    def __init__(self, link: Link, *, timeout_s: float, retries: int = 0) -> None:
+    def __init__(self, link: MeterLink, *, timeout_s: float, retries: int = 0) -> None:
         self._link = link
         self._timeout_s = timeout_s
         self._retries = retries
@@ -61,6 +61,19 @@ class ModbusClient:
                     f"{self._describe()}: asked {count} registers, got {len(registers)}"
                 )
             return registers
+
+    async def write(self, address: int, values: Sequence[int], unit_id: int) -> None:
+        """Write holding registers (function 16): what an EMS does to the LC's limit register.
+        A refusal raises `MeterExceptionReply`, a failure `MeterReadError`."""
+        async with self._lock:
+            client = await self._connected_client()
+            try:
+                reply = await client.write_registers(address, list(values), device_id=unit_id)
+            except (ModbusException, OSError) as exc:
+                client.close()
+                raise MeterReadError(f"{self._describe()}: {exc}") from exc
+            if reply.isError():
+                raise MeterExceptionReply(16, address, int(reply.exception_code))
 
     def close(self) -> None:
         if self._client is not None:
@@ -113,6 +126,10 @@ class RegisterServer:
     fixed, and reads of any other address answer exception 2 (illegal data address),
     as a real device does. `stop` drops every connection (the meter is unplugged);
     `start` again listens on the same port.
+
+    With `on_write`, clients may write the holding registers (functions 6 and 16):
+    `on_write(address, values)` sees each write first and refuses it by returning False
+    (exception 3, illegal data value); without it every register is read-only.
     """
 
     def __init__(
@@ -121,12 +138,14 @@ class RegisterServer:
         *,
         link: TcpLink | RtuOverTcpLink,
         unit_id: int = 1,
+        on_write: Callable[[int, list[int]], bool] | None = None,
     ) -> None:
         self._tables = {function_code: dict(table) for function_code, table in tables.items()}
         if not any(self._tables.values()):
             raise ValueError("a register server needs at least one register")
         self._link = link
         self._unit_id = unit_id
+        self._on_write = on_write
         self._server: Any = None
 
     @property
@@ -175,8 +194,9 @@ class RegisterServer:
                 runs[-1].append(address)
             else:
                 runs.append([address])
+        readonly = self._on_write is None
         blocks = [
-            SimData(run[0], values=[0] * len(run), datatype=DataType.REGISTERS, readonly=True)
+            SimData(run[0], values=[0] * len(run), datatype=DataType.REGISTERS, readonly=readonly)
             for run in runs
         ]
         return SimDevice(id=self._unit_id, simdata=blocks, action=self._serve)
@@ -188,8 +208,10 @@ class RegisterServer:
         address: int,
         count: int,
         registers: list[int],
-        _set_values: object,
+        set_values: list[int] | list[bool] | None,
     ) -> ExcCodes | None:
+        if set_values is not None:
+            return self._written(address, [int(value) for value in set_values])
         # Holding and input registers share one pymodbus block; answer from the table of
         # the requested function, so a read with the wrong function fails as on a device.
         table = self._tables.get(function_code, {})
@@ -197,4 +219,13 @@ class RegisterServer:
             if address + offset not in table:
                 return ExcCodes.ILLEGAL_ADDRESS
             registers[address - start_address + offset] = table[address + offset]
+        return None
+
+    def _written(self, address: int, values: list[int]) -> ExcCodes | None:
+        holding = self._tables.get(READ_HOLDING_REGISTERS, {})
+        if any(address + offset not in holding for offset in range(len(values))):
+            return ExcCodes.ILLEGAL_ADDRESS
+        if self._on_write is None or not self._on_write(address, values):
+            return ExcCodes.ILLEGAL_VALUE
+        holding.update(zip(range(address, address + len(values)), values, strict=True))
         return None

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 
-def to_ocpp_time(moment: datetime) -> str:
-    """ISO 8601 with milliseconds and a Z, the form chargers commonly send."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def to_ocpp_time(moment: datetime, timespec: str = "milliseconds") -> str:
+    """ISO 8601 with a Z, to milliseconds (the form chargers commonly send) unless `timespec`
+    says otherwise (as `datetime.isoformat` takes it)."""
+    return moment.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def from_ocpp_time(text: str) -> datetime:

@@ -5,10 +5,13 @@ The ocpp package hands a handler its payload with snake_case keys; `profile_from
 profile as it is on the wire (camelCase keys), as the LC sees it pass. Payloads were
 schema-checked before they get here. Numbers arrive as int, float or Decimal (the package parses 1.6
 schedule limits as Decimal for its multipleOf check), so they are converted on the way in.
+The other way, `set_charging_profile_request` builds the one kind of profile the LC sets itself
+(Absolute, one limit) in either version's shape.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,7 +19,7 @@ from datetime import datetime
 from enum import Enum, StrEnum
 from typing import Any
 
-from ocpp_knowledge.ocpp_time import from_ocpp_time
+from ocpp_knowledge.ocpp_time import from_ocpp_time, to_ocpp_time
 
 
 class Purpose(Enum):
@@ -103,6 +106,75 @@ class Transaction:
 
 def purpose_from_ocpp(name: str) -> Purpose:
     return PURPOSES_BY_OCPP_NAME[name]
+
+
+def purpose_name(purpose: Purpose, v16: bool) -> str:
+    """`purpose` as OCPP 1.6 or 2.x names it."""
+    if purpose is Purpose.STATION_MAX:
+        return "ChargePointMaxProfile" if v16 else "ChargingStationMaxProfile"
+    return {
+        Purpose.EXTERNAL_CONSTRAINTS: "ChargingStationExternalConstraints",
+        Purpose.TX_DEFAULT: "TxDefaultProfile",
+        Purpose.TX: "TxProfile",
+    }[purpose]
+
+
+# A schedule that is in force from now on: it starts in the past (a profile without end).
+STARTED_LONG_AGO = "2020-01-01T00:00:00Z"
+# The noise binary floats bring to a limit (2.3 * 10 == 22.999999999999996), below a tenth.
+_TENTH_NOISE = 1e-6
+
+
+def floor_to_tenth(value: float) -> float:
+    """`value` down to the 0.1 grid of profile limits (1.6 makes them a multipleOf 0.1)."""
+    return math.floor(value * 10 + _TENTH_NOISE) / 10
+
+
+def ceil_to_tenth(value: float) -> float:
+    """`value` up to the 0.1 grid of profile limits."""
+    return math.ceil(value * 10 - _TENTH_NOISE) / 10
+
+
+def set_charging_profile_request(
+    v16: bool,
+    *,
+    evse_id: int,
+    profile_id: int,
+    stack_level: int,
+    purpose: Purpose,
+    limit: float,
+    rate_unit: RateUnit = RateUnit.AMPERE,
+    number_phases: int | None = None,
+    start: datetime | None = None,
+    duration_s: int | None = None,
+    transaction_id: int | str | None = None,
+) -> dict[str, Any]:
+    """SetChargingProfile for an Absolute profile on `evse_id` (1.6: the connector) that holds
+    one `limit` from `start` (None: from long ago) for `duration_s` (None: without end)."""
+    period: dict[str, Any] = {"startPeriod": 0, "limit": round(limit, 1)}
+    if number_phases is not None:
+        period["numberPhases"] = number_phases
+    schedule: dict[str, Any] = {
+        "chargingRateUnit": rate_unit.value,
+        "startSchedule": STARTED_LONG_AGO if start is None else to_ocpp_time(start, "seconds"),
+        "chargingSchedulePeriod": [period],
+    }
+    if duration_s is not None:
+        schedule["duration"] = duration_s
+    profile: dict[str, Any] = {
+        "stackLevel": stack_level,
+        "chargingProfilePurpose": purpose_name(purpose, v16),
+        "chargingProfileKind": Kind.ABSOLUTE.value,
+    }
+    if v16:
+        profile = {"chargingProfileId": profile_id, **profile, "chargingSchedule": schedule}
+        if transaction_id is not None:
+            profile["transactionId"] = int(transaction_id)
+        return {"connectorId": evse_id, "csChargingProfiles": profile}
+    profile = {"id": profile_id, **profile, "chargingSchedule": [{"id": 1, **schedule}]}
+    if transaction_id is not None:
+        profile["transactionId"] = str(transaction_id)
+    return {"evseId": evse_id, "chargingProfile": profile}
 
 
 def profile_from_v16(connector_id: int, cs_charging_profiles: Mapping[str, Any]) -> ChargingProfile:

@@ -7,3 +7,38 @@ from __future__ import annotations
 from collections.abc import Callable
 
 RecordSecurityEvent = Callable[[str, str], None]
+
+# The appendix's list (2.0.1 Part 2 Appendices, "Security events"): type -> critical. A
+# critical event is pushed to the CSMS (A04.FR.02); every event is kept in the security log.
+SECURITY_EVENTS: dict[str, bool] = {
+    "FirmwareUpdated": True,
+    "FailedToAuthenticateAtCsms": False,
+    "CsmsFailedToAuthenticate": False,
+    "SettingSystemTime": True,
+    "StartupOfTheDevice": True,
+    "ResetOrReboot": True,
+    "SecurityLogWasCleared": True,
+    "ReconfigurationOfSecurityParameters": False,
+    "MemoryExhaustion": True,
+    "InvalidMessages": False,
+    "AttemptedReplayAttacks": False,
+    "TamperDetectionActivated": True,
+    "InvalidFirmwareSignature": True,
+    "InvalidFirmwareSigningCertificate": True,
+    "InvalidCsmsCertificate": True,
+    "InvalidChargingStationCertificate": True,
+    "InvalidTLSVersion": True,
+    "InvalidTLSCipherSuite": True,
+    "MaintenanceLoginAccepted": True,
+    "MaintenanceLoginFailed": True,
+}
+
+# SecurityEventNotificationRequest's field lengths (2.0.1 schema).
+TYPE_LENGTH = 50
+TECH_INFO_LENGTH = 255
+
+
+def is_critical(event_type: str) -> bool:
+    """Whether the CSMS hears of `event_type` at once. A type outside the appendix's list (a
+    vendor's own) is kept in the log only."""
+    return SECURITY_EVENTS.get(event_type, False)

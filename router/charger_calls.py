@@ -59,6 +59,13 @@ class ChargerCalls:
         """Calls waiting to be sent."""
         return len(self._queue)
 
+    @property
+    def csms_calls_in_flight(self) -> bool:
+        """A CSMS call waits for the charger's answer (or for its turn to be sent)."""
+        return any(
+            o.origin is Origin.CSMS and not o.orphaned for o in self._outstanding.values()
+        ) or any(q.origin is Origin.CSMS for q in self._queue)
+
     def queue(self, call: QueuedCall) -> None:
         self._queue.append(call)
 

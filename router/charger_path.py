@@ -4,8 +4,7 @@ The CSMS must see exactly the path the charger sent (Part 4 §6.2), so the path 
 normalised: a path that a URL library would change on the way is refused instead. A `..`
 segment would otherwise take a charger out of its tenant's base path at the CSMS, and an
 encoded separator would put a `/` or `\\` into an identity. The identity is the last segment,
-percent-decoded once; OCPP makes it an identifierString of at most 48 characters, and it ends
-up in the journal, in logs and in metric labels, so anything else is refused.
+percent-decoded once, and must be an identity OCPP accepts (ocpp_knowledge/identity.py).
 """
 
 from __future__ import annotations
@@ -14,9 +13,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-MAX_IDENTITY_CHARS = 48
-# Printable ASCII without the space (and, checked apart, without "/").
-_IDENTITY = re.compile(r"[\x21-\x7e]+")
+from ocpp_knowledge.identity import BadIdentity, check_identity
+
 _ENCODED_SEPARATOR = re.compile("%(2f|5c)", re.IGNORECASE)
 _DOT_SEGMENTS = (".", "..")
 
@@ -51,19 +49,8 @@ def parse_charger_path(target: str) -> ChargerPath:
         identity = unquote(encoded, encoding="ascii", errors="strict")
     except UnicodeDecodeError:
         raise BadChargerPath("bad_identity", "the identity is not ASCII") from None
-    check_identity(identity)
+    try:
+        check_identity(identity)
+    except BadIdentity as bad:
+        raise BadChargerPath("bad_identity", str(bad)) from None
     return ChargerPath(path, identity)
-
-
-def check_identity(identity: str) -> None:
-    """Raise BadChargerPath unless `identity` is an identifierString the LC accepts."""
-    if not identity:
-        raise BadChargerPath("bad_identity", "no identity at the end of the path")
-    if len(identity) > MAX_IDENTITY_CHARS:
-        raise BadChargerPath(
-            "bad_identity", f"the identity is longer than {MAX_IDENTITY_CHARS} characters"
-        )
-    if not _IDENTITY.fullmatch(identity) or "/" in identity:
-        raise BadChargerPath(
-            "bad_identity", "the identity has a space, a / or a character that is not ASCII"
-        )

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlparse
 
+from config_file.table import ConfigError, Table, charger_identity
 from router.admission import AdmissionSettings
-from router.config_reader import ConfigError, Table, charger_identity
 from router.journal_bounds import MIB, JournalLimits
 from router.offline import OfflineSettings
 from router.sealed_credentials import CredentialKeyError, CredentialSealer, read_key
@@ -68,6 +68,7 @@ def _router_settings(table: Table) -> tuple[RouterSettings, str]:
         validation_to_charger=ValidationMode(
             table.choice("validation_to_charger", modes, "observe")
         ),
+        protect_network_profiles=table.boolean("protect_network_profiles", False),
     )
     policy = table.choice("connection_loss", CONNECTION_LOSS_POLICIES, "hold")
     offline = table.table("offline", {})

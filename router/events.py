@@ -12,7 +12,8 @@ from typing import Any
 
 from router.frames import OcppVersion
 
-PhaseValues = tuple[float | None, float | None, float | None]
+ChargerPhaseReadings = tuple[float | None, float | None, float | None]
+"""One reading per charger phase 1..3; None where the charger reported nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +135,7 @@ class MeterSampled:
     identity: str
     evse_id: int | None  # 2.0.1 names the EVSE only in a transaction's first event
     transaction_id: str | None
-    current_a: PhaseValues
+    current_a: ChargerPhaseReadings
     power_w: float | None
     energy_wh: float | None
 
@@ -180,6 +181,27 @@ class TransferStatusReported:
     request_id: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class SecurityEventRaised:
+    """Something the LC's security log keeps (A04): `type` from the appendix's list, or the
+    LC's own. `identity` is the charger it concerns, "" when none (a TLS handshake that failed
+    before a charger said who it is, the CSMS's certificate)."""
+
+    identity: str
+    type: str
+    tech_info: str
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkProfileIntercepted:
+    """The CSMS sent a charger SetNetworkProfile: it could point the charger away from the LC,
+    out of load control. `rejected`: the LC answered Rejected instead of relaying it."""
+
+    identity: str
+    configuration_slot: int | None  # None: the call did not say (schema-invalid)
+    rejected: bool
+
+
 Event = (
     ChargerConnected
     | ChargerDisconnected
@@ -199,4 +221,6 @@ Event = (
     | ChargingProfileCleared
     | TransferRequested
     | TransferStatusReported
+    | SecurityEventRaised
+    | NetworkProfileIntercepted
 )

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-import orjson
-
 CALL = 2
 CALLRESULT = 3
 CALLERROR = 4
@@ -153,20 +151,6 @@ def _utf8_size_above(text: str, limit: int) -> bool:
     return len(text.encode("utf-8", "surrogatepass")) > limit
 
 
-def _decode(text: str) -> Any:
-    """JSON as json.loads reads it, at orjson's speed for the frames orjson takes.
-
-    orjson is strict RFC 8259 and refuses what json.loads reads: NaN, Infinity, numbers beyond
-    a double, lone surrogate escapes. Such frames are read by json.loads, as they always were
-    (router/observe.py leaves those numbers out); only they pay for two decoders. One
-    difference stays: an integer beyond 64 bits comes out as a float (no OCPP field holds one).
-    """
-    try:
-        return orjson.loads(text)
-    except ValueError:
-        return json.loads(text)
-
-
 def parse_frame(text: str, version: OcppVersion, max_size: int | None = None) -> ParsedFrame:
     """Parse one OCPP-J text frame for a link speaking `version`."""
     if max_size is not None and _utf8_size_above(text, max_size):
@@ -174,7 +158,7 @@ def parse_frame(text: str, version: OcppVersion, max_size: int | None = None) ->
         detail = f"frame of {len(text)} characters is above {max_size} bytes"
         return FrameError(ErrorKind.OVERSIZE, detail, message_id, is_call)
     try:
-        message = _decode(text)
+        message = json.loads(text)
     except (ValueError, RecursionError) as exc:
         message_id, is_call = _salvage(text)
         return FrameError(ErrorKind.RPC_FRAMEWORK, f"invalid JSON: {exc}", message_id, is_call)

@@ -21,8 +21,14 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from ocpp_knowledge.configuration import stack_level
-from router.charging_profiles import STARTED_LONG_AGO, set_charging_profile
+from ocpp_knowledge.configuration import (
+    MAX_STACK_LEVEL,
+    STOP_TX_ON_INVALID_ID,
+    configuration_query,
+    configuration_values,
+    stack_level,
+)
+from ocpp_knowledge.profiles import Purpose, set_charging_profile_request
 from router.frames import OcppVersion
 
 # The zero-limit profile's id is this base plus the connector (1.6) or EVSE (2.0.1) id: one per
@@ -33,10 +39,7 @@ SUSPEND_PROFILE_ID_BASE = 880000
 # charger that takes charging profiles accepts; a TxProfile at a higher level would outrank it.
 FALLBACK_STACK_LEVEL = 0
 
-_V16_RULE = "StopTransactionOnInvalidId"
-_V16_STACK = "ChargeProfileMaxStackLevel"
-_TX_CTRLR, _V201_RULE = "TxCtrlr", "StopTxOnInvalidId"
-_SMART_CHARGING_CTRLR, _V201_STACK = "SmartChargingCtrlr", "ProfileStackLevel"
+_RULE_AND_STACK = (STOP_TX_ON_INVALID_ID, MAX_STACK_LEVEL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,39 +56,15 @@ CONSERVATIVE_RULE = InvalidIdRule(stop_transaction=True)
 
 def rule_query(version: OcppVersion) -> tuple[str, dict[str, Any]]:
     """The call that reads the charger's rule and its highest stack level."""
-    if version is OcppVersion.V16:
-        return "GetConfiguration", {"key": [_V16_RULE, _V16_STACK]}
-    data = [
-        {"component": {"name": _TX_CTRLR}, "variable": {"name": _V201_RULE}},
-        {"component": {"name": _SMART_CHARGING_CTRLR}, "variable": {"name": _V201_STACK}},
-    ]
-    return "GetVariables", {"getVariableData": data}
+    return configuration_query(version is OcppVersion.V16, _RULE_AND_STACK)
 
 
 def parse_rule(version: OcppVersion, answer: dict[str, Any]) -> InvalidIdRule:
     """The rule in `answer` to `rule_query`; an unreadable or absent rule means stop."""
-    if version is OcppVersion.V16:
-        keys = answer.get("configurationKey")
-        values = {
-            item.get("key"): item.get("value")
-            for item in (keys if isinstance(keys, list) else [])
-            if isinstance(item, dict)
-        }
-        rule, stack = values.get(_V16_RULE), values.get(_V16_STACK)
-    else:
-        results = answer.get("getVariableResult")
-        found: dict[tuple[Any, Any], Any] = {}
-        for item in results if isinstance(results, list) else []:
-            if not isinstance(item, dict) or item.get("attributeStatus") != "Accepted":
-                continue
-            component, variable = item.get("component"), item.get("variable")
-            if isinstance(component, dict) and isinstance(variable, dict):
-                key = (component.get("name"), variable.get("name"))
-                found[key] = item.get("attributeValue")
-        rule = found.get((_TX_CTRLR, _V201_RULE))
-        stack = found.get((_SMART_CHARGING_CTRLR, _V201_STACK))
-    stop = not (isinstance(rule, str) and rule.strip().lower() == "false")
-    return InvalidIdRule(stop, stack_level(stack))
+    values = configuration_values(version is OcppVersion.V16, _RULE_AND_STACK, answer)
+    rule = values[STOP_TX_ON_INVALID_ID]
+    stop = not (rule is not None and rule.strip().lower() == "false")
+    return InvalidIdRule(stop, stack_level(values[MAX_STACK_LEVEL]))
 
 
 def stop_request(version: OcppVersion, transaction_id: int | str) -> tuple[str, dict[str, Any]]:
@@ -104,20 +83,14 @@ def suspend_request(
 ) -> tuple[str, dict[str, Any]]:
     """Stop the energy delivery only: a TxProfile at limit 0 for the transaction on
     `evse_id` (1.6: the connector id) at the charger's highest stack level."""
-    stack_level = FALLBACK_STACK_LEVEL if max_stack_level is None else max_stack_level
-    schedule: dict[str, Any] = {
-        "chargingRateUnit": "A",
-        "startSchedule": STARTED_LONG_AGO,
-        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 0.0}],
-    }
-    payload = set_charging_profile(
-        version,
-        evse_id,
-        suspend_profile_id(evse_id),
-        stack_level,
-        "TxProfile",
-        schedule,
-        transaction_id,
+    payload = set_charging_profile_request(
+        version is OcppVersion.V16,
+        evse_id=evse_id,
+        profile_id=suspend_profile_id(evse_id),
+        stack_level=FALLBACK_STACK_LEVEL if max_stack_level is None else max_stack_level,
+        purpose=Purpose.TX,
+        limit=0.0,
+        transaction_id=transaction_id,
     )
     return "SetChargingProfile", payload
 

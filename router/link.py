@@ -142,7 +142,7 @@ class Link:
         self._frame_deadline = None if timeout is None else FrameDeadline(timeout)
         self._frame_timer: asyncio.TimerHandle | None = None
         self._reports = LinkReports(
-            session.identity, session.version, metrics, limits.violation_log_interval_s
+            session.identity, session.version, metrics, publish, limits.violation_log_interval_s
         )
         self._charger_close_code: int | None = None  # set when the LC ends the link itself
         self._loop = asyncio.get_running_loop()
@@ -157,6 +157,7 @@ class Link:
         self._close_reason = ""
         self.finished = asyncio.Event()  # set once both sockets are closed
         self._csms_dialled = asyncio.Event()  # set at each new CSMS link (`hold` only)
+        self._outputs_done = asyncio.Event()  # set each time the session's outputs are carried out
 
     async def run(self) -> str:
         """Relay until the charger goes (or, under `close`, the CSMS); then close the other."""
@@ -207,11 +208,21 @@ class Link:
         of the LC). Under `hold` only: meanwhile the charger is answered here and its
         transaction messages are journaled and replayed, as in a short outage.
 
+        A CSMS call the charger has not answered yet is waited for (up to `timeout_s`), so
+        its answer reaches the CSMS over the link the call came by.
+
         False when there is nothing to redial (no `hold`, no CSMS link), the link ended, or
         no new CSMS link came within `timeout_s`.
         """
+        if self._hold is None or self._csms is None:
+            return False
+        try:
+            # The charger's answer to a CSMS call goes over the link it came by: let it.
+            await asyncio.wait_for(self._csms_calls_answered(), timeout_s)
+        except TimeoutError:
+            log.warning("%s: moving its CSMS link with a CSMS call unanswered", self.identity)
         csms = self._csms
-        if self._hold is None or csms is None:
+        if csms is None:  # lost meanwhile: the redial under way uses the new identity
             return False
         self._csms_dialled.clear()
         await csms.close(code=1001, message=b"the LC renews its TLS identity")
@@ -225,6 +236,11 @@ class Link:
             dialled.cancel()
             ended.cancel()
         return self._csms_dialled.is_set()
+
+    async def _csms_calls_answered(self) -> None:
+        while self.session.csms_calls_in_flight:
+            self._outputs_done.clear()
+            await self._outputs_done.wait()
 
     def watch_frames(self, charger_transport: asyncio.BaseTransport | None) -> None:
         """Enforce the frame timeout on the charger's connection (once it is a WebSocket)."""
@@ -418,8 +434,10 @@ class Link:
                 log.warning("%s: stopping %s: %s", self.identity, output.transaction_id, output.why)
             else:
                 self._schedule_timer()
+                self._outputs_done.set()
                 return outputs[index:]
         self._schedule_timer()
+        self._outputs_done.set()
         return []
 
     async def _execute(self, outputs: list[Output]) -> None:

@@ -8,6 +8,7 @@ and a full journal (MemoryExhaustion), the security events the spec names for th
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from router import events as ev
 from router.frames import ErrorKind, OcppVersion, error_code
@@ -30,11 +31,13 @@ class LinkReports:
         identity: str,
         version: OcppVersion,
         metrics: RouterMetrics,
+        publish: Callable[[ev.Event], None],
         violation_log_interval_s: float,
     ) -> None:
         self._identity = identity
         self._version = version
         self._metrics = metrics
+        self._publish = publish  # the security events, for the LC's security log
         self._violation_log = LogThrottle(violation_log_interval_s)
         self._bounds_log = LogThrottle(_BOUNDS_LOG_S)
 
@@ -63,13 +66,14 @@ class LinkReports:
         )
 
     def invalid(self, now: float, message: str, *args: object) -> None:
-        # InvalidMessages is the security event the spec names for this; the LC's own CSMS
-        # connection (which would push it) is a later piece, so it is logged here, one line
-        # per interval and charger.
+        # InvalidMessages is the security event the spec names for this: one line and one
+        # event per interval and charger, however many frames a hostile peer sends.
         unlogged = self._violation_log.occurred(now)
         if unlogged is not None:
             more = f" ({unlogged} more since the last line)" if unlogged else ""
-            log.warning("%s: InvalidMessages " + message + "%s", self._identity, *args, more)
+            line = message % args + more
+            log.warning("%s: InvalidMessages %s", self._identity, line)
+            self._publish(ev.SecurityEventRaised(self._identity, "InvalidMessages", line))
 
     def transfer(self, event: ev.Event) -> None:
         if isinstance(event, ev.TransferRequested | ev.TransferStatusReported):
@@ -105,6 +109,8 @@ class LinkReports:
                 what,
                 held_back,
             )
+            info = f"the journal is at its bounds: {what} ({held_back} more since)"
+            self._publish(ev.SecurityEventRaised(self._identity, "MemoryExhaustion", info))
 
     def closing(self) -> None:
         """The link is closing: the count of invalid frames not logged since the last line."""

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from ocpp_knowledge.ocpp_time import to_ocpp_time
 from router.frames import OcppVersion
 from router.schemas import SchemaRegistry
 
@@ -121,10 +122,6 @@ def periodic_meter_values_of(
     return None
 
 
-def iso_now(now: datetime) -> str:
-    return now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _id_token(version: OcppVersion, payload: dict[str, Any]) -> str | None:
     if version is OcppVersion.V16:
         tag = payload.get("idTag")
@@ -147,9 +144,13 @@ def local_answer(
     info_key = "idTagInfo" if version is OcppVersion.V16 else "idTokenInfo"
     token = _id_token(version, payload)
     if action == "BootNotification":
-        return {"status": boot.status, "currentTime": iso_now(now), "interval": boot.interval_s}
+        return {
+            "status": boot.status,
+            "currentTime": to_ocpp_time(now),
+            "interval": boot.interval_s,
+        }
     if action == "Heartbeat":
-        return {"currentTime": iso_now(now)}
+        return {"currentTime": to_ocpp_time(now)}
     if action == "DataTransfer":
         return {"status": "Rejected"}
     if action == "Authorize":

@@ -39,11 +39,12 @@ from router import events as ev
 from router.admission import AdmissionSettings, HandshakeAdmission
 from router.charger_connections import ChargerConnections, ChargerSite
 from router.charger_path import BadChargerPath, ChargerPath, parse_charger_path
+from router.chargers import ChargerCallRejected, ChargerCallTimeout, ChargerNotConnected
 from router.frames import OcppVersion
 from router.journal import Journal, JournalError
 from router.journal_bounds import JournalLimits
 from router.keyed_lock import KeyedLock
-from router.link import ChargerLimits, HoldLink, Link
+from router.link import ChargerLimits, HoldLink, LcCallRejected, LcCallTimeout, Link
 from router.log_limit import LogLimiter
 from router.metrics import RouterMetrics
 from router.offline import OfflineKnowledge, OfflineRelay, OfflineSettings, authorization_scope
@@ -53,8 +54,15 @@ from router.sealed_credentials import CredentialSealer
 from router.session import LinkSession, SessionSettings
 from router.start_error import StartError, listen_failure
 from router.tls import CertificateFiles, UpstreamTlsSettings
+from router.tls_failures import record_charger_handshake_failures
 from router.unattended_replay import UnattendedReplay, stored_handshake
-from router.upstream import OUTAGE_REASONS, UpstreamDialer, UpstreamRefused, UpstreamSettings
+from router.upstream import (
+    CREDENTIALS_REFUSED,
+    OUTAGE_REASONS,
+    UpstreamDialer,
+    UpstreamRefused,
+    UpstreamSettings,
+)
 from supervision.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -62,10 +70,6 @@ log = logging.getLogger(__name__)
 # aiohttp closes a link outright (1009) above this multiple of the configured frame limit;
 # between the two, the session answers with a CALLERROR and the link stays up.
 HARD_FRAME_LIMIT_FACTOR = 4
-
-
-class ChargerNotConnected(Exception):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +155,7 @@ class Router:
                 settings.upstream_ssl,
             ),
             self._csms_certificate_checked,
+            self._security_event,
         )
         self._links: dict[str, Link] = {}
         self._connecting = 0  # charger handlers running: connected or being connected
@@ -209,15 +214,20 @@ class Router:
         payload: dict[str, Any],
         timeout_s: float | None = None,
     ) -> dict[str, Any]:
-        """Send the LC's own CALL to a charger; its answer never reaches the CSMS (§6.4).
-
-        Raises ChargerNotConnected, LcCallTimeout, LcCallRejected (a CALLERROR), or
-        ValueError for a payload that does not match the action's schema.
-        """
+        """The `chargers.Chargers` call: the LC's own CALL to a charger, whose answer never
+        reaches the CSMS (§6.4). Raises ChargerNotConnected, ChargerCallTimeout,
+        ChargerCallRejected (a CALLERROR), or ValueError for a payload that does not match the
+        action's schema."""
         link = self._links.get(identity)
         if link is None:
             raise ChargerNotConnected(identity)
-        return await link.call(action, payload, timeout_s)
+        # The link's own failures, as the seam names them for the LC's other parts.
+        try:
+            return await link.call(action, payload, timeout_s)
+        except LcCallTimeout as timeout:
+            raise ChargerCallTimeout(str(timeout)) from timeout
+        except LcCallRejected as rejected:
+            raise ChargerCallRejected(rejected.code, rejected.description) from rejected
 
     async def start(self) -> None:
         if self.settings.hold is not None:
@@ -235,6 +245,7 @@ class Router:
             )
         if self.settings.server_ssl is not None:
             self.settings.server_ssl.sni_callback = self._serve_current_certificates
+            record_charger_handshake_failures(self.settings.server_ssl, self._security_event)
         self._connections = ChargerConnections(
             self._handle_charger,
             max_connections=self.settings.max_connections,
@@ -282,11 +293,15 @@ class Router:
         when it starts and when it ends; chargers meanwhile are held as in an outage."""
         invalid = problem is not None
         if invalid and not self.csms_certificate_invalid:
-            log.error("security event InvalidCsmsCertificate: %s", problem)
+            self._security_event("InvalidCsmsCertificate", f"chargers' CSMS links: {problem}")
         elif not invalid and self.csms_certificate_invalid:
             log.warning("the CSMS's certificate verifies again")
         self.csms_certificate_invalid = invalid
         self.metrics.csms_certificate_invalid.set(int(invalid))
+
+    def _security_event(self, event_type: str, tech_info: str) -> None:
+        """One of the LC's security events that is no single charger's (the log keeps it)."""
+        self._publish(ev.SecurityEventRaised("", event_type, tech_info))
 
     def use_upstream_tls(self, context: ssl.SSLContext) -> bool:
         """New CSMS links use `context`: the LC's renewed charging-station certificate and the
@@ -572,6 +587,9 @@ class Router:
             return csms, csms.protocol or ""
         except UpstreamRefused as refusal:
             self.metrics.upstream_connect_failures.labels(refusal.reason).inc()
+            if refusal.reason in CREDENTIALS_REFUSED:
+                info = f"the CSMS refused {identity}'s credentials ({refusal.reason})"
+                self._publish(ev.SecurityEventRaised(identity, "FailedToAuthenticateAtCsms", info))
             self._log_refusal(source, f"{identity}: {refusal}", logging.INFO)
             authorization = headers.get("Authorization")
             admitted = await self._admit_offline(identity, authorization, offered, refusal)

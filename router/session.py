@@ -34,6 +34,7 @@ from router.frames import (
     CallResult,
     FrameError,
     OcppVersion,
+    call_result_text,
     call_text,
     parse_frame,
 )
@@ -62,6 +63,9 @@ class SessionSettings:
     max_frame_chars: int = 65536
     validation_to_csms: ValidationMode = ValidationMode.OBSERVE
     validation_to_charger: ValidationMode = ValidationMode.OBSERVE
+    # A CSMS's SetNetworkProfile to a charger could point it away from the LC, out of load
+    # control: True answers it Rejected instead of relaying it (either way it is reported).
+    protect_network_profiles: bool = False
 
 
 # -- state -------------------------------------------------------------------------------------
@@ -80,6 +84,19 @@ class _Unchecked:
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _network_profile_refused(message_id: str) -> str:
+    return call_result_text(
+        message_id,
+        {
+            "status": "Rejected",
+            "statusInfo": {
+                "reasonCode": "LocalController",
+                "additionalInfo": "the site's Local Controller keeps chargers' network profiles",
+            },
+        },
+    )
 
 
 class LinkSession:
@@ -110,6 +127,12 @@ class LinkSession:
     @property
     def queue_depth(self) -> int:
         return self._to_charger.depth
+
+    @property
+    def csms_calls_in_flight(self) -> bool:
+        """Whether a CSMS call waits for the charger's answer (or for its turn to be sent):
+        closing the CSMS link now would lose that answer."""
+        return self._to_charger.csms_calls_in_flight
 
     # -- inputs ------------------------------------------------------------------------------
 
@@ -414,6 +437,13 @@ class LinkSession:
         violation, out = self._validation.check_call(call, Direction.TO_CHARGER)
         if violation is not None and self._validation.strict(Direction.TO_CHARGER):
             return out
+        if call.action == "SetNetworkProfile":  # valid or not (OBSERVE relays invalid ones)
+            protected = self._settings.protect_network_profiles
+            slot = call.payload.get("configurationSlot")
+            slot = slot if isinstance(slot, int) else None
+            out.append(Observed(ev.NetworkProfileIntercepted(self.identity, slot, protected)))
+            if protected:
+                return [*out, Send(Direction.TO_CSMS, _network_profile_refused(call.message_id))]
         if self.offline is not None:
             text, remapped = self.offline.to_charger(call, text)
             out += remapped

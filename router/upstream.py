@@ -11,6 +11,9 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
+from ocpp_knowledge.security_events import RecordSecurityEvent
+from router.tls_failures import tls_security_event
+
 # Handshake headers the charger sent that the CSMS must see as if the charger dialled directly.
 FORWARDED_HEADERS = ("Authorization", "User-Agent")
 # Headers of a CSMS refusal that the charger must see too (e.g. the Basic-auth challenge).
@@ -22,6 +25,8 @@ MIRRORED_REFUSAL_HEADERS = ("WWW-Authenticate",)
 # alert) but treated like an outage: under `hold` chargers go on charging and journaling.
 CSMS_CERTIFICATE = "csms_certificate"
 OUTAGE_REASONS = ("unreachable", "timeout", CSMS_CERTIFICATE)
+# Refusals that mean "the CSMS does not take these credentials" (A04: FailedToAuthenticateAtCsms).
+CREDENTIALS_REFUSED = ("http_401", "http_403")
 
 
 class UpstreamRefused(Exception):
@@ -48,11 +53,14 @@ class UpstreamDialer:
         self,
         settings: UpstreamSettings,
         csms_certificate_checked: Callable[[str | None], None] = lambda problem: None,
+        record_security_event: RecordSecurityEvent = lambda event_type, tech_info: None,
     ) -> None:
         """`csms_certificate_checked` hears after every TLS handshake with the CSMS: None when
-        its certificate verified, else why not."""
+        its certificate verified, else why not. A CSMS that offers no TLS version or cipher
+        suite of the spec's is a security event."""
         self._settings = settings
         self._csms_certificate_checked = csms_certificate_checked
+        self._record_security_event = record_security_event
         self._session: aiohttp.ClientSession | None = None
         # Sessions of an earlier TLS identity: their open CSMS links live on in them.
         self._retired: list[aiohttp.ClientSession] = []
@@ -111,6 +119,9 @@ class UpstreamDialer:
         except aiohttp.ClientConnectorCertificateError as exc:
             self._csms_certificate_checked(str(exc.certificate_error))
             raise UpstreamRefused(502, CSMS_CERTIFICATE) from exc
+        except aiohttp.ClientConnectorSSLError as exc:
+            self._tls_failed(exc.os_error)
+            raise UpstreamRefused(502, "unreachable") from exc
         except TimeoutError as exc:
             raise UpstreamRefused(504, "timeout") from exc
         except (aiohttp.ClientError, OSError) as exc:
@@ -118,6 +129,13 @@ class UpstreamDialer:
         if settings.ssl_context is not None:
             self._csms_certificate_checked(None)
         return csms
+
+    def _tls_failed(self, error: OSError) -> None:
+        if not isinstance(error, ssl.SSLError):
+            return
+        event = tls_security_event(error, "InvalidCsmsCertificate")
+        if event is not None:
+            self._record_security_event(event, f"TLS handshake with the CSMS: {error.reason}")
 
     async def close(self) -> None:
         for session in self._retired:

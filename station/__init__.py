@@ -9,6 +9,11 @@ Extension point: CSMS→LC calls are answered from the table `StationLink.handle
 GetVariables, SetVariables, GetBaseReport, GetReport, in station.device_model_calls; the
 site limit: SetChargingProfile, GetChargingProfiles, ClearChargingProfile, GetCompositeSchedule,
 in station.site_limit).
+
+The session speaks 2.0.1 or 1.6J: one workflow, the version's wording as data in
+`station.dialect`. Towards a 1.6 CSMS the same device model answers GetConfiguration and
+ChangeConfiguration (station.configuration_keys) and the same site-limit rules answer 1.6's
+charging-profile calls (station.site_limit_v16).
 The session checks the request against the official schema before a handler sees it and the
 response before it is sent (a response that fails the check goes out as an InternalError
 CALLERROR, as does a handler's exception); an action without a handler is answered

@@ -8,15 +8,38 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from urllib.parse import urlparse
 
-from router.config_reader import ConfigError, Table
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from config_file.table import ConfigError, Table
+from router.frames import OcppVersion
 from router.server import RouterSettings
 from station.backoff import BackOff
-from station.session import SessionTimers, StationIdentity
+from station.dialect import DIALECTS, Dialect, StationIdentity
+from station.meter_values import MEASURANDS, parse_measurands
+from station.network_profiles import (
+    Capabilities,
+    NetworkProfile,
+    NetworkProfiles,
+    network_profiles_path,
+    security_profile_of,
+)
+from station.session import SessionTimers
 
 # Beside the journal unless state_path says otherwise.
 STATE_FILE = "ocpp-lc-station-state.json"
-# The BootNotification's field lengths (ChargingStationType in the 2.0.1 schema).
-_FIELD_LENGTHS = {"vendor": 50, "model": 20, "serial": 25}
+# The BootNotification's field lengths (ChargingStationType in the 2.0.1 schema; 1.6's
+# BootNotification.req allows a vendor of 20 characters only).
+_FIELD_LENGTHS = {
+    OcppVersion.V201: {"vendor": 50, "model": 20, "serial": 25},
+    OcppVersion.V16: {"vendor": 20, "model": 20, "serial": 25},
+}
+_DEFAULT_VENDOR = {
+    OcppVersion.V201: "OCPP Local Controller",
+    OcppVersion.V16: "OCPP LocalController",  # within 1.6's 20 characters
+}
+_VERSIONS = {"2.0.1": OcppVersion.V201, "1.6": OcppVersion.V16}
 # BasicAuthPassword is a passwordString of 16 to 40 characters (2.0.1 A00, SecurityCtrlr).
 _PASSWORD_LENGTHS = (16, 40)
 
@@ -26,12 +49,20 @@ class StationConfig:
     identity: str
     csms_url: str
     description: StationIdentity
+    dialect: Dialect  # the OCPP version it speaks to the CSMS
     password: str | None = field(repr=False)  # never in a log line or a traceback
     timers: SessionTimers
     backoff: BackOff
     ssl_context: ssl.SSLContext | None = field(compare=False)
     # Where the settings the CSMS changed are kept across restarts (station.overrides).
     state_path: Path
+    # The site meter as the LC's own MeterValues (SampledDataCtrlr.AlignedData*); 0: none.
+    aligned_interval_s: int = 900
+    aligned_measurands: tuple[str, ...] = MEASURANDS
+    # How long a new release of the LC has to start and be accepted by the CSMS.
+    release_trial_s: float = 180.0
+    # Checks the LC's releases a 1.6 CSMS updates it to (2.0.1 brings signing certificates).
+    release_key: PublicKeyTypes | None = field(default=None, compare=False)
 
 
 def package_version() -> str:
@@ -42,12 +73,14 @@ def package_version() -> str:
         return "unknown"
 
 
-def _bounded_string(table: Table, name: str, default: str | None) -> str | None:
+def _bounded_string(
+    table: Table, name: str, default: str | None, version: OcppVersion
+) -> str | None:
     if default is None and not table.has(name):
         table.raw(name, None)
         return None
     value = table.string(name, default)
-    limit = _FIELD_LENGTHS[name]
+    limit = _FIELD_LENGTHS[version][name]
     if not value or len(value) > limit:
         raise ConfigError(f"{table.key(name)}: expected 1 to {limit} characters, got {value!r}")
     return value
@@ -68,6 +101,24 @@ def _password(table: Table) -> str | None:
     return password
 
 
+def _release_key(table: Table) -> PublicKeyTypes | None:
+    if not table.has("release_signing_key"):
+        table.raw("release_signing_key", None)
+        return None
+    path = Path(table.string("release_signing_key"))
+    try:
+        key = load_pem_public_key(path.read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"{table.key('release_signing_key')}: {exc.strerror}: {path}") from exc
+    except ValueError as exc:
+        raise ConfigError(
+            f"{table.key('release_signing_key')}: not a PEM public key: {path}"
+        ) from exc
+    if not isinstance(key, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey)):
+        raise ConfigError(f"{table.key('release_signing_key')}: an RSA or EC key is needed")
+    return key
+
+
 def parse_station_config(root: Table, router: RouterSettings) -> StationConfig | None:
     if not root.has("station"):
         return None
@@ -81,11 +132,11 @@ def parse_station_config(root: Table, router: RouterSettings) -> StationConfig |
             f"{table.key('csms_url')}: expected ws://host[:port]/path or wss://..., "
             f"got {csms_url!r}"
         )
-    table.choice("ocpp_version", ["2.0.1"], "2.0.1")
+    version = _VERSIONS[table.choice("ocpp_version", list(_VERSIONS), "2.0.1")]
     description = StationIdentity(
-        vendor=_bounded_string(table, "vendor", "OCPP Local Controller") or "",
-        model=_bounded_string(table, "model", "LocalController") or "",
-        serial=_bounded_string(table, "serial", None),
+        vendor=_bounded_string(table, "vendor", _DEFAULT_VENDOR[version], version) or "",
+        model=_bounded_string(table, "model", "LocalController", version) or "",
+        serial=_bounded_string(table, "serial", None, version),
         firmware=package_version(),
     )
     timers = SessionTimers(
@@ -104,10 +155,16 @@ def parse_station_config(root: Table, router: RouterSettings) -> StationConfig |
             f"{table.key('state_path')}: the folder {str(state_path.parent)!r} does not exist "
             "(create it on persistent storage, writable by the LC's user only)"
         )
+    measurands_text = table.string("aligned_data_measurands", ",".join(MEASURANDS))
+    try:
+        measurands = parse_measurands(measurands_text)
+    except ValueError as exc:
+        raise ConfigError(f"{table.key('aligned_data_measurands')}: {exc}") from exc
     config = StationConfig(
         identity=identity,
         csms_url=csms_url,
         description=description,
+        dialect=DIALECTS[version],
         password=_password(table),
         timers=timers,
         backoff=backoff,
@@ -115,6 +172,27 @@ def parse_station_config(root: Table, router: RouterSettings) -> StationConfig |
         # security profile 3, trusted CAs), else the system's trust store.
         ssl_context=router.upstream_ssl if parsed.scheme == "wss" else None,
         state_path=state_path,
+        aligned_interval_s=table.integer("aligned_data_interval_s", 900, minimum=0),
+        aligned_measurands=measurands,
+        release_trial_s=table.number("release_trial_s", 180, minimum=1),
+        release_key=_release_key(table),
     )
     table.finish()
     return config
+
+
+def network_profiles(station: StationConfig, router: RouterSettings) -> NetworkProfiles:
+    """The LC's network profiles: slot 1 from this table, the CSMS's beside the state file."""
+    configured = NetworkProfile(
+        station.csms_url,
+        security_profile_of(station.csms_url, station.password is not None),
+        station.timers.message_timeout_s,
+    )
+    tls = router.upstream_tls
+    can = Capabilities(
+        password=station.password is not None,
+        client_certificate=tls is not None and tls.certificate is not None,
+    )
+    return NetworkProfiles(
+        network_profiles_path(station.state_path), configured, station.identity, can
+    )

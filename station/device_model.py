@@ -80,6 +80,11 @@ def _key_of(component: dict[str, Any], variable: dict[str, Any]) -> Key:
     )
 
 
+def reference(spec: VariableSpec) -> dict[str, Any]:
+    """The variable as a Get/SetVariables item names it: its component and variable."""
+    return {"component": _component_json(spec), "variable": _variable_json(spec)}
+
+
 def _component_json(spec: VariableSpec) -> dict[str, Any]:
     component: dict[str, Any] = {"name": spec.component}
     if spec.component_instance is not None:
@@ -178,8 +183,7 @@ class DeviceModel:
         if spec.unit is not None:
             characteristics["unit"] = spec.unit
         return {
-            "component": _component_json(spec),
-            "variable": _variable_json(spec),
+            **reference(spec),
             "variableAttribute": [attribute],
             "variableCharacteristics": characteristics,
         }

@@ -1,5 +1,6 @@
 """The asyncio side of the LC's own CSMS connection: it dials, pumps text and time through a
-`StationSession`, runs the registered handlers and redials with the OCPPCommCtrlr back-off."""
+`StationSession`, runs the registered handlers and redials with the OCPPCommCtrlr back-off,
+to the network profile slot the `DialPlan` names (B10)."""
 
 from __future__ import annotations
 
@@ -13,19 +14,23 @@ import random
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
 
-from router.upstream import UpstreamDialer, UpstreamRefused, UpstreamSettings
+from ocpp_knowledge.security_events import RecordSecurityEvent
+from router.upstream import CREDENTIALS_REFUSED, UpstreamDialer, UpstreamRefused, UpstreamSettings
 from station.backoff import BackOff, reconnect_delay
+from station.dial_plan import DialPlan
+from station.network_profiles import NetworkProfile, NetworkProfiles
 from station.session import (
     BootAnswered,
     CallAnswered,
     CallFailed,
     ClockJumped,
     IncomingCall,
+    InvalidReceived,
     Output,
     Send,
     StationSession,
@@ -44,6 +49,10 @@ FollowUp = Callable[[], Coroutine[Any, Any, None]]
 
 # The follow-ups of the CSMS call whose handler is running in this task.
 _FOLLOW_UPS: contextvars.ContextVar[list[FollowUp]] = contextvars.ContextVar("follow_ups")
+
+
+def _log_only(event_type: str, tech_info: str) -> None:
+    log.warning("security event %s: %r", event_type, tech_info)
 
 
 class StationCallFailed(Exception):
@@ -65,23 +74,41 @@ class StationLink:
         settings: StationSettings,
         session: StationSession,
         dialer_settings: UpstreamSettings,
+        network: NetworkProfiles,
     ) -> None:
+        """`dialer_settings`: how to dial any profile's URL (its `base_url` is replaced)."""
         self.settings = settings
         self.session = session
+        self.network = network
         self.handlers: dict[str, Handler] = {}
         self.reconnects = 0
         self.redial_at: float | None = None  # wall time of the next dial, while waiting for it
-        self._dialer = UpstreamDialer(dialer_settings)
+        self.slot_in_use: int | None = None  # the network profile slot of the open link
+        self._plan = DialPlan(network.priority, network.attempts, network.last_connected)
+        self._dialer_settings = dialer_settings
+        self._dialer: UpstreamDialer | None = None  # for the URL of the last dial
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._moving = False  # the open link closes to dial the first priority at once
+        self.register("SetNetworkProfile", network.set_network_profile)
+        # Where the link reports the LC's security events: the security log, once wired.
+        self.record_security_event: RecordSecurityEvent = _log_only
+        self._csms_certificate_problem: str | None = None
+        self._credentials_refused = False
         self._tasks = Tasks("station")
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._senders: dict[str, FollowUp] = {}  # triggerable message -> what sends it
+        self._on_accepted: list[FollowUp] = []
 
     def on_trigger(self, requested: str, sender: FollowUp) -> None:
         """Let the CSMS trigger `requested` (TriggerMessage); `sender` then sends it, after the
         Accepted answer, with `call`."""
         self._senders[requested] = sender
         self.session.allow_trigger(requested)
+
+    def on_boot_accepted(self, follow_up: FollowUp) -> None:
+        """Run `follow_up` whenever the CSMS accepts a BootNotification of the LC's."""
+        self._on_accepted.append(follow_up)
 
     def register(self, action: str, handler: Handler) -> None:
         """Answer the CSMS's `action` calls with `handler`."""
@@ -90,7 +117,23 @@ class StationLink:
     def use_ssl_context(self, context: ssl.SSLContext) -> None:
         """The next dial to a `wss://` CSMS uses `context` (the LC's renewed certificate, the
         CSMS roots installed); the link open now keeps its TLS session."""
-        self._dialer.use_ssl_context(context)
+        self._dialer_settings = replace(self._dialer_settings, ssl_context=context)
+        if self._dialer is not None:
+            self._dialer.use_ssl_context(context)
+
+    async def move(self) -> None:
+        """Close the open link and dial NetworkConfigurationPriority's first slot at once
+        (B10.FR.06: away from the old CSMS before the new one), as after a reboot."""
+        ws = self._ws
+        if ws is None:  # not connected: the next dial goes to the new first slot
+            self._plan.restart(self.network.priority, self.network.attempts)
+            return
+        self._moving = True
+        # What is queued for the old CSMS (the answer that asked for the move) goes first.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.network.active.message_timeout_s):
+                await self._outbox.join()
+        await ws.close(message=b"the LC moves to another network profile")
 
     def after_answer(self, follow_up: FollowUp) -> None:
         """From inside a handler: run `follow_up` once the handler's answer is on its way
@@ -108,44 +151,101 @@ class StationLink:
         finally:
             self._waiting.pop(message_id, None)
 
+    async def flushed(self) -> None:
+        """Return once everything queued for the CSMS so far was written to the link (or the
+        link went down): e.g. a Reset's answer, before the process restarts."""
+        await self._outbox.join()
+
     async def run(self) -> None:
         """Keep the link up until cancelled. A lost link is redialled after the back-off as a
         refused one is, so a CSMS that accepts and drops the LC at once is not hammered."""
         failures = 0
         try:
             while True:
+                slot = self._plan.slot
+                profile = self.network.profile(slot)
                 try:
-                    ws = await self._dial()
+                    ws = await self._dial(profile)
                 except UpstreamRefused as refused:
-                    failures += 1
+                    self._plan.failed()
+                    # The next slot is a new start: its first attempt comes without doubling.
+                    failures = failures + 1 if self._plan.slot == slot else 1
+                    self._credentials_checked(refused.reason)
                     delay = reconnect_delay(self.settings.backoff, failures, random.random())
                     log.warning(
-                        "station %s: CSMS refused (%s), again in %.0f s",
+                        "station %s: CSMS at slot %d refused (%s), slot %d in %.0f s",
                         self.settings.identity,
+                        slot,
                         refused.reason,
+                        self._plan.slot,
                         delay,
                     )
                     await self._wait(delay)
                     continue
-                await self._pump(ws)
+                self._credentials_checked(None)
+                await self._connected(ws, slot, profile)
                 self.reconnects += 1
                 failures = 1
+                # B10.FR.03: after losing the link, from the first entry again.
+                self._plan.restart(self.network.priority, self.network.attempts)
+                if self._moving:
+                    self._moving = False
+                    continue
                 await self._wait(reconnect_delay(self.settings.backoff, 1, random.random()))
         finally:
             await self._tasks.stop()
-            await self._dialer.close()
+            if self._dialer is not None:
+                await self._dialer.close()
+
+    async def _connected(
+        self, ws: aiohttp.ClientWebSocketResponse, slot: int, profile: NetworkProfile
+    ) -> None:
+        if self._plan.connected():
+            self.session.register_anew()  # B10.FR.10: another CSMS, perhaps
+        self.network.connected_with(slot)
+        self.session.use_message_timeout(profile.message_timeout_s)
+        self.slot_in_use, self._ws = slot, ws
+        try:
+            await self._pump(ws)
+        finally:
+            self.slot_in_use, self._ws = None, None
+
+    def _credentials_checked(self, refusal: str | None) -> None:
+        """One event when the CSMS starts refusing the LC's credentials, not one per redial."""
+        refused = refusal in CREDENTIALS_REFUSED
+        if refused and not self._credentials_refused:
+            self.record_security_event(
+                "FailedToAuthenticateAtCsms",
+                f"the CSMS refused the LC's identity {self.settings.identity} ({refusal})",
+            )
+        self._credentials_refused = refused
+
+    def _csms_certificate_checked(self, problem: str | None) -> None:
+        # One event when the CSMS's certificate stops verifying, not one per redial.
+        if problem is not None and self._csms_certificate_problem is None:
+            self.record_security_event("InvalidCsmsCertificate", f"LC's own link: {problem}")
+        self._csms_certificate_problem = problem
 
     async def _wait(self, delay_s: float) -> None:
         self.redial_at = time.time() + delay_s
         await asyncio.sleep(delay_s)
         self.redial_at = None
 
-    async def _dial(self) -> aiohttp.ClientWebSocketResponse:
+    async def _dial(self, profile: NetworkProfile) -> aiohttp.ClientWebSocketResponse:
         headers = {}
-        if self.settings.password is not None:
+        if self.settings.password is not None and profile.security_profile < 3:
             secret = f"{self.settings.identity}:{self.settings.password}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(secret).decode()
-        return await self._dialer.dial("", ["ocpp2.0.1"], headers)
+        if self._dialer is None or self._dialer_settings.base_url != profile.url:
+            if self._dialer is not None:
+                await self._dialer.close()
+            self._dialer_settings = replace(self._dialer_settings, base_url=profile.url)
+            self._dialer = UpstreamDialer(
+                self._dialer_settings,
+                self._csms_certificate_checked,
+                lambda event_type, info: self.record_security_event(event_type, info),
+            )
+        return await self._dialer.dial("", [self.session.dialect.subprotocol], headers)
 
     async def _pump(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         log.info("station %s: connected to the CSMS", self.settings.identity)
@@ -165,6 +265,9 @@ class StationLink:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
+            while not self._outbox.empty():  # never written: `flushed` waits no longer
+                self._outbox.get_nowait()
+                self._outbox.task_done()
             self._act(self.session.disconnected())
             await ws.close()
             log.info("station %s: CSMS link closed", self.settings.identity)
@@ -183,7 +286,10 @@ class StationLink:
     async def _write(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         while True:
             text = await self._outbox.get()
-            await ws.send_str(text)
+            try:
+                await ws.send_str(text)
+            finally:
+                self._outbox.task_done()
 
     def _act(self, outputs: list[Output]) -> None:
         for output in outputs:
@@ -205,12 +311,16 @@ class StationLink:
                     output.status,
                     output.interval_s,
                 )
+                for follow_up in self._on_accepted if output.status == "Accepted" else ():
+                    self._tasks.spawn(follow_up(), "station boot accepted")
+            elif isinstance(output, InvalidReceived):
+                self.record_security_event("InvalidMessages", f"from the CSMS: {output.detail}")
             elif isinstance(output, ClockJumped):
-                log.warning(
-                    "station %s: the CSMS's clock is %+.0f s from the LC's (moved %+.0f s)",
-                    self.settings.identity,
-                    output.offset_s,
-                    output.change_s,
+                # The LC keeps its own clock, but what it takes for the time moved (A04).
+                self.record_security_event(
+                    "SettingSystemTime",
+                    f"the CSMS's clock is {output.offset_s:+.0f} s from the LC's "
+                    f"(moved {output.change_s:+.0f} s)",
                 )
 
     def _settle(self, message_id: str, payload: dict[str, Any] | None, reason: str | None) -> None:

@@ -52,6 +52,10 @@ class Overrides:
             return file_value
         return entry["value"]
 
+    def in_force(self) -> dict[str, tuple[str, str]]:
+        """The CSMS's values that apply: key -> (its value, the config file's it replaced)."""
+        return {key: (entry["value"], entry["file"]) for key, entry in self._values.items()}
+
     def set(self, key: str, value: str, file_value: str) -> None:
         self._values[key] = {"value": value, "file": file_value}
         self._save()

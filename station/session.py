@@ -1,4 +1,5 @@
-"""The LC's own OCPP 2.0.1 session towards the CSMS, sans-I/O: text and time in, outputs out.
+"""The LC's own OCPP session towards the CSMS (2.0.1 or 1.6J), sans-I/O: text and time in,
+outputs out.
 
 The asyncio layer (`station.link`) feeds it what the WebSocket carries (`receive`), the link
 coming and going (`connected`, `disconnected`) and the passing of time (`tick` at
@@ -12,14 +13,15 @@ the session answers the CSMS's calls and sends only what the CSMS triggers; whil
 answers every CSMS call with SecurityError. Once Accepted it sends a Heartbeat whenever it has
 sent nothing for the interval, and compares the CSMS's clock with its own at every answer that
 carries it. TriggerMessage is answered here, because what it may trigger depends on that state.
-Every payload in either direction is checked against the official schemas.
+Every payload in either direction is checked against the official schemas of the session's
+version; what the versions word differently is data in `station.dialect`.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
@@ -29,7 +31,6 @@ from router.frames import (
     CallError,
     CallResult,
     FrameError,
-    OcppVersion,
     call_error_text,
     call_result_text,
     call_text,
@@ -37,8 +38,7 @@ from router.frames import (
     parse_frame,
 )
 from router.schemas import SchemaRegistry
-
-VERSION = OcppVersion.V201
+from station.dialect import V201, Dialect, StationIdentity
 
 
 class LinkState(Enum):
@@ -47,16 +47,6 @@ class LinkState(Enum):
     PENDING = "pending"
     REJECTED = "rejected"
     ACCEPTED = "accepted"
-
-
-@dataclass(frozen=True, slots=True)
-class StationIdentity:
-    """What the LC says about itself in its BootNotification."""
-
-    vendor: str
-    model: str
-    serial: str | None
-    firmware: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +112,27 @@ class ClockJumped:
     change_s: float  # how far it moved since the last comparison
 
 
-Output = Send | IncomingCall | CallAnswered | CallFailed | BootAnswered | Triggered | ClockJumped
+@dataclass(frozen=True, slots=True)
+class InvalidReceived:
+    """The CSMS sent something that is not valid OCPP: an unreadable frame, a call or an answer
+    its schema refuses (A04 InvalidMessages)."""
+
+    detail: str
+
+
+# CallFailed.reason when the link went down with the call outstanding: it was not refused.
+LINK_LOST = "link lost"
+
+Output = (
+    Send
+    | IncomingCall
+    | CallAnswered
+    | CallFailed
+    | BootAnswered
+    | Triggered
+    | ClockJumped
+    | InvalidReceived
+)
 
 
 @dataclass(slots=True)
@@ -135,12 +145,6 @@ class _OwnCall:
     deadline: float = 0.0
 
 
-# What TriggerMessage may ask of the LC and how it answers: the LC has no EVSE of its own to
-# report a status or meter values for yet, and no log upload in progress.
-_TRIGGERABLE = {"BootNotification", "Heartbeat", "LogStatusNotification"}
-_NOT_TRIGGERABLE = {"StatusNotification", "MeterValues"}
-
-
 class StationSession:
     def __init__(
         self,
@@ -148,7 +152,10 @@ class StationSession:
         schemas: SchemaRegistry,
         timers: SessionTimers = SessionTimers(),
         boot_reason: str = "PowerUp",
+        dialect: Dialect = V201,
     ) -> None:
+        self.dialect = dialect
+        self._version = dialect.version
         self._identity = identity
         self._schemas = schemas
         self._timers = timers
@@ -170,6 +177,15 @@ class StationSession:
         part of the LC sends: the session answers Accepted and emits `Triggered(requested)`."""
         self._registered_triggers.add(requested)
 
+    def register_anew(self) -> None:
+        """The next connection begins with a BootNotification even after an Accepted one: it
+        goes to another network profile, perhaps another CSMS (B10.FR.10)."""
+        self._ever_accepted = False
+
+    def use_message_timeout(self, seconds: float) -> None:
+        """The connection's profile's messageTimeout, for the LC's calls from now on."""
+        self._timers = replace(self._timers, message_timeout_s=seconds)
+
     # -- the link ---------------------------------------------------------------------------
 
     def connected(self, now: float) -> list[Output]:
@@ -188,19 +204,24 @@ class StationSession:
         lost, self._outstanding = self._outstanding, None
         if lost is None or lost.action == "BootNotification":
             return []
-        return [CallFailed(lost.message_id, lost.action, "link lost")]
+        return [CallFailed(lost.message_id, lost.action, LINK_LOST)]
 
     # -- the LC's own calls -----------------------------------------------------------------
 
     def call(self, action: str, payload: dict[str, Any], now: float) -> tuple[str, list[Output]]:
         """Queue one of the LC's calls; it is sent when nothing else is outstanding and the
         CSMS has accepted the LC. Returns its message id and what to do now."""
-        problem = self._schemas.check(VERSION, action, True, payload)
+        problem = self._schemas.check(self._version, action, True, payload)
         if problem is not None:
             raise ValueError(f"{action} request the LC built is invalid: {problem.detail}")
         own = _OwnCall(str(uuid.uuid4()), action, payload)
         self._queue.append(own)
         return own.message_id, self._drain(now)
+
+    @property
+    def idle(self) -> bool:
+        """No call of the LC's own in flight or waiting to be sent."""
+        return self._outstanding is None and not self._queue
 
     def next_deadline(self) -> float | None:
         candidates = []
@@ -233,7 +254,7 @@ class StationSession:
     def receive(self, text: str, now: float) -> list[Output]:
         if self.state is LinkState.DISCONNECTED:
             return []
-        frame = parse_frame(text, VERSION)
+        frame = parse_frame(text, self._version)
         if isinstance(frame, FrameError):
             return self._frame_error(frame)
         if isinstance(frame, Call):
@@ -245,7 +266,7 @@ class StationSession:
         action = self._answering.pop(message_id, None)
         if action is None:  # the link went down meanwhile: the CSMS no longer waits for it
             return []
-        problem = self._schemas.check(VERSION, action, False, payload)
+        problem = self._schemas.check(self._version, action, False, payload)
         if problem is not None:
             text = call_error_text(message_id, "InternalError", f"answer not built: {problem}")
         else:
@@ -274,14 +295,7 @@ class StationSession:
         return self._drain(now)
 
     def _boot_payload(self, reason: str) -> dict[str, Any]:
-        station: dict[str, Any] = {
-            "model": self._identity.model,
-            "vendorName": self._identity.vendor,
-            "firmwareVersion": self._identity.firmware,
-        }
-        if self._identity.serial:
-            station["serialNumber"] = self._identity.serial
-        return {"chargingStation": station, "reason": reason}
+        return self.dialect.boot_payload(self._identity, reason)
 
     def _may_send(self, own: _OwnCall) -> bool:
         return self.state is LinkState.ACCEPTED or own.before_accepted
@@ -299,18 +313,22 @@ class StationSession:
         return [Send(call_text(sendable.message_id, sendable.action, sendable.payload))]
 
     def _frame_error(self, frame: FrameError) -> list[Output]:
+        invalid: list[Output] = [InvalidReceived(f"{frame.kind.value}: {frame.detail}")]
         if not frame.expects_answer:
-            return []
-        code = error_code(VERSION, frame.kind)
+            return invalid
+        code = error_code(self._version, frame.kind)
         if code is None:
-            return []
-        return [Send(call_error_text(frame.message_id or "-1", code, frame.detail))]
+            return invalid
+        return [*invalid, Send(call_error_text(frame.message_id or "-1", code, frame.detail))]
 
     def _incoming_call(self, frame: Call, now: float) -> list[Output]:
-        problem = self._schemas.check(VERSION, frame.action, True, frame.payload)
+        problem = self._schemas.check(self._version, frame.action, True, frame.payload)
         if problem is not None:
-            code = error_code(VERSION, problem.kind) or "GenericError"
-            return [Send(call_error_text(frame.message_id, code, problem.detail))]
+            code = error_code(self._version, problem.kind) or "GenericError"
+            return [
+                InvalidReceived(f"{frame.action}: {problem.detail}"),
+                Send(call_error_text(frame.message_id, code, problem.detail)),
+            ]
         if self.state is LinkState.REJECTED:
             return [Send(call_error_text(frame.message_id, "SecurityError", "not accepted"))]
         self._answering[frame.message_id] = frame.action
@@ -320,14 +338,19 @@ class StationSession:
 
     def _trigger(self, message_id: str, payload: dict[str, Any], now: float) -> list[Output]:
         requested = payload["requestedMessage"]
-        triggerable = _TRIGGERABLE | self._registered_triggers
-        if "evse" in payload and requested in triggerable:
+        dialect = self.dialect
+        triggerable = {"BootNotification", *dialect.triggerable, *self._registered_triggers}
+        if dialect.names_a_part(payload) and requested in triggerable:
             status = "Rejected"  # the LC's own messages are about the whole station
-        elif requested == "BootNotification" and self.state is LinkState.ACCEPTED:
+        elif (
+            requested == "BootNotification"
+            and self.state is LinkState.ACCEPTED
+            and not dialect.boot_trigger_after_accepted
+        ):
             status = "Rejected"  # F06.FR.17: not once the boot is Accepted
         elif requested in triggerable:
             status = "Accepted"
-        elif requested in _NOT_TRIGGERABLE:
+        elif requested in dialect.not_triggerable:
             status = "Rejected"
         else:
             status = "NotImplemented"
@@ -343,10 +366,8 @@ class StationSession:
     def _triggered(self, requested: str) -> _OwnCall:
         if requested == "BootNotification":
             payload = self._boot_payload("Triggered")
-        elif requested == "LogStatusNotification":
-            payload = {"status": "Idle"}
         else:
-            payload = {}
+            payload = self.dialect.triggerable[requested]()
         return _OwnCall(str(uuid.uuid4()), requested, payload, before_accepted=True)
 
     def _answer_to_own_call(self, frame: CallResult | CallError, now: float) -> list[Output]:
@@ -359,9 +380,12 @@ class StationSession:
             if own.action == "BootNotification":
                 self._boot_due = now + self._timers.default_retry_s
             return failed + self._drain(now)
-        problem = self._schemas.check(VERSION, own.action, False, frame.payload)
+        problem = self._schemas.check(self._version, own.action, False, frame.payload)
         if problem is not None:
-            invalid: list[Output] = [CallFailed(own.message_id, own.action, problem.detail)]
+            invalid: list[Output] = [
+                InvalidReceived(f"answer to {own.action}: {problem.detail}"),
+                CallFailed(own.message_id, own.action, problem.detail),
+            ]
             if own.action == "BootNotification":
                 self._boot_due = now + self._timers.default_retry_s
             return invalid + self._drain(now)
@@ -379,6 +403,10 @@ class StationSession:
             self.state = LinkState.ACCEPTED
             self._ever_accepted = True
             self.heartbeat_interval_s = interval or self._timers.default_heartbeat_s
+            self._queue.extend(
+                _OwnCall(str(uuid.uuid4()), action, build())
+                for action, build in self.dialect.after_accepted
+            )
         else:
             self.state = LinkState.PENDING if status == "Pending" else LinkState.REJECTED
             self._boot_due = now + (interval or self._timers.default_retry_s)

@@ -6,6 +6,9 @@ EVSE 0, the whole site. Its composite at a time (ocpp_knowledge.composite, A per
 turned into A with the site's nominal voltage) caps the balancer beside the config file's cap.
 The profiles are kept as the CSMS sent them (the wire's JSON, so reports give them back
 unchanged) in a small file beside the station state file (mode 0600, replaced atomically).
+
+The rules (`apply`, `clear`, `composite`) are the same for a 1.6 CSMS (ChargePointMaxProfile
+on connector 0, `station.site_limit_v16` words its calls); the handlers here word 2.0.1's.
 """
 
 from __future__ import annotations
@@ -20,13 +23,19 @@ from typing import Any
 
 from ocpp_knowledge.composite import DEFAULT_PHASES, composite_limit, composite_schedule
 from ocpp_knowledge.ocpp_time import to_ocpp_time
-from ocpp_knowledge.profiles import ChargingProfile, cleared_by, profile_from_json
+from ocpp_knowledge.profiles import (
+    PURPOSES_BY_OCPP_NAME,
+    ChargingProfile,
+    Purpose,
+    cleared_by,
+    profile_from_json,
+)
+from router.frames import OcppVersion
 from station.link import StationCallFailed, StationLink
 from station.private_file import write_private
 
 log = logging.getLogger(__name__)
 
-STATION_MAX = "ChargingStationMaxProfile"
 SITE_EVSE = 0
 
 
@@ -39,19 +48,21 @@ class SiteLimit:
     """The CSMS's charging profiles on the LC's EVSE 0 and the limit they give."""
 
     def __init__(
-        self, path: Path, voltage_v: float, config_cap_a: Callable[[], float | None]
+        self,
+        path: Path,
+        voltage_v: float,
+        config_cap_a: Callable[[], float | None],
+        version: OcppVersion = OcppVersion.V201,
     ) -> None:
         self.path = path
+        self._v16 = version is OcppVersion.V16  # how the kept profiles are worded
         self._voltage_v = voltage_v
         # The config file's cap (as SetVariables left it), lowest phase: what GetCompositeSchedule
         # reports where the CSMS sets no limit. None: the LC does not balance.
         self._config_cap_a = config_cap_a
         self._sent: dict[int, dict[str, Any]] = self._load()  # by profile id, as on the wire
         # The same, read once (the balancer asks every period).
-        self._parsed = {
-            profile_id: profile_from_json(SITE_EVSE, sent, v16=False)
-            for profile_id, sent in self._sent.items()
-        }
+        self._parsed = {profile_id: self._parse(sent) for profile_id, sent in self._sent.items()}
 
     def limit_a(self, now: datetime) -> float | None:
         """The CSMS's limit in A per phase at `now`; None when it sets none."""
@@ -68,28 +79,38 @@ class SiteLimit:
         )
 
     def set_charging_profile(self, payload: dict[str, Any]) -> dict[str, Any]:
-        sent = payload["chargingProfile"]
-        refusal = self._refusal(payload["evseId"], sent)
+        refusal = self.apply(payload["evseId"], payload["chargingProfile"])
         if refusal is not None:
-            log.warning("SetChargingProfile %s rejected: %s", sent["id"], refusal)
             return {"status": "Rejected", "statusInfo": {"reasonCode": refusal}}
-        self._sent[sent["id"]] = sent  # the same id replaces (K01.FR.05)
-        self._parsed[sent["id"]] = profile_from_json(SITE_EVSE, sent, v16=False)
-        self._save()
-        log.info("the CSMS set the site limit profile %s", sent["id"])
         return {"status": "Accepted"}
+
+    def apply(self, evse_id: int, sent: dict[str, Any]) -> str | None:
+        """Take the profile `sent` (as on the wire) on `evse_id`; or the reason code why not."""
+        refusal = self._refusal(evse_id, sent)
+        if refusal is not None:
+            log.warning("a site limit profile rejected: %s", refusal)
+            return refusal
+        profile = self._parse(sent)
+        self._sent[profile.profile_id] = sent  # the same id replaces (K01.FR.05)
+        self._parsed[profile.profile_id] = profile
+        self._save()
+        log.info("the CSMS set the site limit profile %s", profile.profile_id)
+        return None
+
+    def _parse(self, sent: dict[str, Any]) -> ChargingProfile:
+        return profile_from_json(SITE_EVSE, sent, v16=self._v16)
 
     def _refusal(self, evse_id: int, sent: dict[str, Any]) -> str | None:
         if evse_id != SITE_EVSE:
             return "UnknownEvse"  # K01.FR.28: the LC has no EVSEs of its own
-        if sent["chargingProfilePurpose"] != STATION_MAX:
+        if PURPOSES_BY_OCPP_NAME.get(sent["chargingProfilePurpose"]) is not Purpose.STATION_MAX:
             # TxProfile needs an EVSE (K01.FR.16), TxDefaultProfile one that can charge, and
             # ChargingStationExternalConstraints is never the CSMS's to set (K01.FR.22).
             return "UnsupportedPurpose"
         if sent["chargingProfileKind"] == "Relative":
             return "UnsupportedKind"  # K01.FR.38
         try:
-            profile = profile_from_json(SITE_EVSE, sent, v16=False)
+            profile = self._parse(sent)
         except (KeyError, ValueError, TypeError):
             return "InvalidSchedule"
         if any(
@@ -101,16 +122,21 @@ class SiteLimit:
         return None
 
     def clear_charging_profile(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"status": "Accepted" if self.clear(payload) else "Unknown"}
+
+    def clear(self, criteria: dict[str, Any]) -> bool:
+        """Remove the profiles a ClearChargingProfile request (as on the wire) names; whether
+        there were any."""
         cleared = [
-            profile.profile_id for profile in self._profiles() if cleared_by(profile, payload)
+            profile.profile_id for profile in self._profiles() if cleared_by(profile, criteria)
         ]
         if not cleared:
-            return {"status": "Unknown"}
+            return False
         for profile_id in cleared:
             del self._sent[profile_id], self._parsed[profile_id]
         self._save()
         log.info("the CSMS cleared the site limit profiles %s", cleared)
-        return {"status": "Accepted"}
+        return True
 
     def get_charging_profiles(
         self, payload: dict[str, Any], station: StationLink
@@ -160,10 +186,27 @@ class SiteLimit:
             return {"status": "Rejected", "statusInfo": {"reasonCode": "UnknownEvse"}}
         unit = payload.get("chargingRateUnit", "A")
         start = datetime.now(UTC)
+        schedule_periods = self.composite(start, payload["duration"], unit)
+        if not schedule_periods:
+            return {"status": "Rejected", "statusInfo": {"reasonCode": "NoLimit"}}
+        return {
+            "status": "Accepted",
+            "schedule": {
+                "evseId": SITE_EVSE,
+                "duration": payload["duration"],
+                "scheduleStart": to_ocpp_time(start),
+                "chargingRateUnit": unit,
+                "chargingSchedulePeriod": schedule_periods,
+            },
+        }
+
+    def composite(self, start: datetime, duration_s: int, unit: str) -> list[dict[str, Any]]:
+        """The site's limit from `start` on, as chargingSchedulePeriods in `unit` (A or W):
+        the CSMS's composite under the config file's cap; none when nothing limits the site."""
         periods = composite_schedule(
             self._profiles(),
             start,
-            payload["duration"],
+            duration_s,
             connector_id=SITE_EVSE,
             voltage_v=self._voltage_v,
         )
@@ -184,18 +227,7 @@ class SiteLimit:
                     "numberPhases": DEFAULT_PHASES,
                 }
             )
-        if not schedule_periods:
-            return {"status": "Rejected", "statusInfo": {"reasonCode": "NoLimit"}}
-        return {
-            "status": "Accepted",
-            "schedule": {
-                "evseId": SITE_EVSE,
-                "duration": payload["duration"],
-                "scheduleStart": to_ocpp_time(start),
-                "chargingRateUnit": unit,
-                "chargingSchedulePeriod": schedule_periods,
-            },
-        }
+        return schedule_periods
 
     def _in_unit(self, amps: float, unit: str) -> float:
         return amps if unit == "A" else amps * self._voltage_v * DEFAULT_PHASES
@@ -214,7 +246,7 @@ class SiteLimit:
         kept: dict[int, dict[str, Any]] = {}
         for sent in data if isinstance(data, list) else []:
             try:
-                kept[profile_from_json(SITE_EVSE, sent, v16=False).profile_id] = sent
+                kept[self._parse(sent).profile_id] = sent
             except (KeyError, ValueError, TypeError, AttributeError) as exc:
                 log.error("%s: a profile dropped, unreadable: %s", self.path, exc)
         return kept

@@ -46,9 +46,9 @@ def test_the_journal_is_where_the_unit_and_the_container_keep_state(tmp_path: Pa
 
 def test_unit_and_container_run_the_same_config() -> None:
     unit, container = _text("ocpp-lc.service"), _text("Containerfile")
-    assert f"ExecStart=/opt/ocpp-lc/bin/ocpp-lc run --config {CONFIG}\n" in unit
+    assert f"ExecStart=/opt/ocpp-lc/bin/ocpp-lc launch --config {CONFIG}\n" in unit
     assert f"check-config --config {CONFIG}\n" in unit
-    assert f'CMD ["run", "--config", "{CONFIG}"]' in container
+    assert f'CMD ["launch", "--config", "{CONFIG}"]' in container
     assert f'"health", "--config", "{CONFIG}"]' in container
 
 

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from balancer.config import ChargerSettings, LoopSettings
+from config_file.table import ConfigError
 from lc.config import load_config, parse_config
 from modbus.codec import DataType
 from modbus.link import RtuOverTcpLink, SerialLink, TcpLink
 from modbus.meter_map import MeterMap, Quantity
-from router.config_reader import ConfigError
 from tests.lc_process import EXAMPLE, example_config
 
 ROUTER_ONLY: dict[str, Any] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
+from typing import Any, NoReturn
 
 from balancer.allocate import allocate
 from balancer.config import BalancerConfig
@@ -16,12 +16,10 @@ from balancer.setup import Stage
 from balancer.site import MeterReading, SessionState
 from lc.config import parse_config
 from modbus.errors import MeterReadError
-from modbus.reader import MeterReader
-from modbus.reader import MeterReading as PolledReading
+from modbus.reader import MeterReader, PolledMeter, PolledReading
 from router import events as ev
+from router.chargers import ChargerCallTimeout, Chargers
 from router.frames import OcppVersion
-from router.link import LcCallTimeout
-from router.server import Router
 from supervision.tasks import TASK_FAILURES
 from tests.balancer.test_profiles_through_router import site_toml
 from tests.peers import wait_until
@@ -29,32 +27,9 @@ from tests.peers import wait_until
 Answer = Callable[[str, str], dict[str, Any]]  # (identity, action) -> the charger's answer
 
 
-class ChargerSeam(Protocol):
-    """All the balancer uses of the router: its events, and calls to a charger."""
-
-    def subscribe(self, callback: Callable[[ev.Event], None], /) -> None: ...
-
-    async def call(
-        self, identity: str, action: str, payload: dict[str, Any], timeout_s: float | None = None
-    ) -> dict[str, Any]: ...
-
-
-class MeterSeam(Protocol):
-    """All the balancer uses of the meter reader."""
-
-    @property
-    def last_reading(self) -> PolledReading | None: ...
-
-    async def read(self) -> PolledReading: ...
-
-
-if TYPE_CHECKING:
-    _ROUTER_IS_A_SEAM: type[ChargerSeam] = Router
-    _READER_IS_A_SEAM: type[MeterSeam] = MeterReader
-
-
 class SeamRouter:
-    """The router as the balancer sees it: calls are recorded and answered by `answer`."""
+    """The router as the balancer sees it (`chargers.Chargers`): calls are recorded and
+    answered by `answer`."""
 
     def __init__(self, answer: Answer) -> None:
         self.answer = answer
@@ -79,18 +54,17 @@ def _config(*identities: str) -> BalancerConfig:
 
 def _at_seams(
     config: BalancerConfig,
-    router: ChargerSeam,
-    meter: MeterSeam | None = None,
+    router: Chargers,
+    meter: PolledMeter | None = None,
     clock: Callable[[], float] | None = None,
 ) -> LoadBalancer:
-    """A LoadBalancer on these seams. It asks for the concrete Router and MeterReader though it
-    uses only the seams above: the casts here go once it takes the protocols. Without `meter`,
-    a real reader that is never read (the test drives the balancer by hand, not its loop)."""
-    reader = MeterReader(config.meter.reader) if meter is None else cast(MeterReader, meter)
-    return LoadBalancer(config, cast(Router, router), reader, clock=clock)
+    """A LoadBalancer on these seams. Without `meter`, a real reader that is never read (the
+    test drives the balancer by hand, not its loop)."""
+    reader = MeterReader(config.meter.reader) if meter is None else meter
+    return LoadBalancer(config, router, reader, clock=clock)
 
 
-def _balancer(router: ChargerSeam, *identities: str) -> LoadBalancer:
+def _balancer(router: Chargers, *identities: str) -> LoadBalancer:
     return _at_seams(_config(*identities), router)
 
 
@@ -163,7 +137,7 @@ async def test_an_unanswered_set_up_is_tried_again_after_the_retry_time() -> Non
     def answer(_identity: str, action: str) -> dict[str, Any]:
         if action in unanswered:
             unanswered.remove(action)
-            raise LcCallTimeout("no answer")
+            raise ChargerCallTimeout("no answer")
         return {"status": "Accepted"}
 
     router = SeamRouter(answer)

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from balancer.profiles import (
-    SMART_CHARGING_CTRLR,
     Capabilities,
     ProfileTarget,
     as_station_max,
@@ -17,6 +16,7 @@ from balancer.profiles import (
     parse_capabilities,
     set_charging_profile,
 )
+from ocpp_knowledge.configuration import SMART_CHARGING_CTRLR
 from router.frames import OcppVersion
 from router.schemas import default_registry
 
@@ -394,3 +394,17 @@ def test_v201_answers_that_were_not_accepted_are_ignored(status: str) -> None:
 
 def test_v201_empty_answer_means_defaults() -> None:
     assert parse_capabilities(V201, {"getVariableResult": []}) == Capabilities()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"getVariableResult": [{"attributeStatus": "Accepted", "attributeValue": "false"}]},
+        {"getVariableResult": [{"attributeStatus": "Accepted", "variable": "RateUnit"}]},
+        {"getVariableResult": "garbage"},
+    ],
+)
+def test_v201_answers_without_the_names_asked_mean_defaults(answer: dict[str, Any]) -> None:
+    # The charger's text is read totally: a result that names no component or variable is
+    # no answer to what was asked, not a reason for the set-up to fail.
+    assert parse_capabilities(V201, answer) == Capabilities()

@@ -13,7 +13,7 @@ import pytest
 from balancer.control import LoadBalancer
 from garage.charge_point import SimulatedChargePoint
 from garage.csms import SimulatedCsms
-from garage.profile_store import OcppVersion, SmartChargingCapabilities
+from garage.profile_store import ChargePointVersion, SmartChargingCapabilities
 from garage.site import SimulatedSite
 from lc.app import LocalController
 from lc.config import parse_config
@@ -24,7 +24,7 @@ from tests.peers import wait_until
 
 pytestmark = pytest.mark.timeout(30)
 
-VERSIONS: list[OcppVersion] = ["1.6", "2.0.1"]
+VERSIONS: list[ChargePointVersion] = ["1.6", "2.0.1"]
 BASE_LOAD_A = 10.0
 HEADROOM_A = 32 - 1 - BASE_LOAD_A  # cap - margin - base load
 PROFILE_ID_BASE = 870000
@@ -63,7 +63,7 @@ async def make_garage() -> AsyncIterator[Callable[..., Any]]:
     of `version`, connected; options may hold `evses` (what the LC is told) and charger knobs."""
     stack: list[Callable[[], Any]] = []
 
-    async def make(version: OcppVersion, **chargers: dict[str, Any]) -> Garage:
+    async def make(version: ChargePointVersion, **chargers: dict[str, Any]) -> Garage:
         csms = SimulatedCsms()
         await csms.start()
         stack.append(csms.stop)
@@ -125,7 +125,7 @@ def _follows_its_allocation(garage: Garage, identity: str) -> bool:
 
 @pytest.mark.parametrize("version", VERSIONS)
 async def test_charger_refusing_tx_profiles_is_limited_through_its_charger_maximum(
-    make_garage: Callable[..., Any], version: OcppVersion
+    make_garage: Callable[..., Any], version: ChargePointVersion
 ) -> None:
     garage: Garage = await make_garage(
         version,
@@ -166,7 +166,7 @@ async def test_charger_refusing_tx_profiles_is_limited_through_its_charger_maxim
 
 @pytest.mark.parametrize("version", VERSIONS)
 async def test_refused_tx_profile_clears_the_accepted_floor_and_switches(
-    make_garage: Callable[..., Any], version: OcppVersion
+    make_garage: Callable[..., Any], version: ChargePointVersion
 ) -> None:
     garage: Garage = await make_garage(version, **{"CP-T": {"capabilities": TX_DEFAULT_ONLY}})
     balancer = garage.balancer

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -21,7 +21,6 @@ from modbus.reader import MeterReader
 from modbus.simulator import SimulatedMeter
 from router import events as ev
 from router.frames import OcppVersion
-from router.server import Router
 
 pytestmark = pytest.mark.bench
 
@@ -70,7 +69,7 @@ async def _measure(evse_count: int) -> list[float]:
         assert config.balancer is not None
         router = RecordingRouter()
         reader = MeterReader(config.balancer.meter.reader)
-        balancer = LoadBalancer(config.balancer, cast(Router, router), reader)
+        balancer = LoadBalancer(config.balancer, router, reader)
         for n in range(evse_count):
             identity = f"CP{n:04d}"
             version = OcppVersion.V16 if n % 2 else OcppVersion.V201

@@ -21,6 +21,9 @@ from certificates.own_identity import OwnCertificates
 from certificates.renewal import (
     SECURITY_EVENT,
     CertificateRenewal,
+    ForgetPendingKey,
+    KeepPendingKey,
+    Output,
     RaiseSecurityEvent,
     RenewalSettings,
     SendSignCertificate,
@@ -33,10 +36,10 @@ ORGANIZATION = "Example CSO"
 SETTINGS = RenewalSettings(IDENTITY, ORGANIZATION, cert_signing_wait_minimum_s=60)
 
 
-def _csr(
-    outputs: list[SendSignCertificate | RaiseSecurityEvent | UseNewCertificate],
-) -> x509.CertificateSigningRequest:
-    [request] = outputs
+def _csr(outputs: list[Output]) -> x509.CertificateSigningRequest:
+    """The CSR a start sends, after keeping its key."""
+    [keep, request] = outputs
+    assert isinstance(keep, KeepPendingKey) and "PRIVATE" not in repr(keep)
     assert isinstance(request, SendSignCertificate)
     assert request.payload["certificateType"] == "ChargingStationCertificate"
     return x509.load_pem_x509_csr(request.payload["csr"].encode("ascii"))
@@ -78,8 +81,8 @@ def test_a_triggered_renewal_installs_the_certificate_the_ca_signed(
         now,
     )
     assert response == {"status": "Accepted"}
-    [use] = outputs
-    assert isinstance(use, UseNewCertificate)
+    [use, forget] = outputs
+    assert isinstance(use, UseNewCertificate) and isinstance(forget, ForgetPendingKey)
     assert not renewal.waiting
     assert "PRIVATE" not in repr(use)  # the key stays out of logs
 
@@ -101,8 +104,8 @@ def _rejected(
 ) -> str:
     response, outputs = renewal.certificate_signed({"certificateChain": chain}, roots, now)
     assert response["status"] == "Rejected"
-    [event] = outputs
-    assert isinstance(event, RaiseSecurityEvent)
+    [event, forget] = outputs
+    assert isinstance(event, RaiseSecurityEvent) and isinstance(forget, ForgetPendingKey)
     assert event.type == SECURITY_EVENT
     assert not renewal.waiting
     return event.tech_info
@@ -153,7 +156,7 @@ def test_after_a_rejection_only_a_trigger_starts_again() -> None:
     later = now + timedelta(days=3650)
     assert renewal.check_expiry(expiring, later) == []  # A02.FR.20
     assert renewal.tick(later) == []
-    assert len(renewal.trigger(later)) == 1
+    assert len(renewal.trigger(later)) == 2  # the key kept, the CSR sent
 
 
 def test_an_unanswered_csr_is_sent_again_with_a_doubling_wait_then_given_up() -> None:
@@ -166,6 +169,8 @@ def test_an_unanswered_csr_is_sent_again_with_a_doubling_wait_then_given_up() ->
     for _ in range(1000):  # one simulated second per step, far beyond the whole back-off
         now += timedelta(seconds=1)
         for output in renewal.tick(now):
+            if isinstance(output, ForgetPendingKey):  # given up
+                continue
             assert isinstance(output, SendSignCertificate)
             assert x509.load_pem_x509_csr(output.payload["csr"].encode()) == first_csr
             sent_at.append((now - start).total_seconds())
@@ -183,12 +188,12 @@ def test_a_certificate_expiring_within_renew_days_starts_a_renewal_once() -> Non
     current = ca.sign(_csr(CertificateRenewal(SETTINGS).trigger(now)), not_after=now + 40 * ONE_DAY)
     assert renewal.check_expiry(current, now) == []
     in_eleven_days = now + 11 * ONE_DAY
-    assert len(renewal.check_expiry(current, in_eleven_days)) == 1
+    assert len(renewal.check_expiry(current, in_eleven_days)) == 2
     assert renewal.check_expiry(current, in_eleven_days) == []  # one request at a time
     # A CSMS that refuses is not asked again by the expiry check for a day.
     renewal.sign_certificate_answered(False, in_eleven_days)
     assert renewal.check_expiry(current, in_eleven_days + timedelta(hours=23)) == []
-    assert len(renewal.check_expiry(current, in_eleven_days + timedelta(hours=25))) == 1
+    assert len(renewal.check_expiry(current, in_eleven_days + timedelta(hours=25))) == 2
 
 
 def test_a_certificate_valid_from_later_is_used_from_then_on() -> None:
@@ -198,8 +203,8 @@ def test_a_certificate_valid_from_later_is_used_from_then_on() -> None:
     response, outputs = renewal.certificate_signed({"certificateChain": pem(leaf)}, [ca.root], now)
     assert (response, outputs) == ({"status": "Accepted"}, [])
     assert renewal.tick(now + timedelta(minutes=59)) == []
-    [use] = renewal.tick(now + timedelta(hours=1))
-    assert isinstance(use, UseNewCertificate)
+    [use, forget] = renewal.tick(now + timedelta(hours=1))
+    assert isinstance(use, UseNewCertificate) and isinstance(forget, ForgetPendingKey)
 
 
 def test_an_unasked_certificate_or_a_v2g_one_is_rejected() -> None:
@@ -212,3 +217,15 @@ def test_an_unasked_certificate_or_a_v2g_one_is_rejected() -> None:
         {"certificateChain": pem(ca.root), "certificateType": "V2GCertificate"}, [ca.root], now
     )
     assert response["status"] == "Rejected"
+
+
+def test_an_unanswered_request_keeps_its_key_and_is_sent_again() -> None:
+    renewal = CertificateRenewal(SETTINGS)
+    now = datetime.now(UTC)
+    first = _csr(renewal.trigger(now))
+    # The link dropped before the answer: the CSMS may well have the request.
+    assert renewal.sign_certificate_answered(None, now) == []
+    assert renewal.waiting
+    [again] = renewal.tick(now + timedelta(seconds=60))
+    assert isinstance(again, SendSignCertificate)
+    assert x509.load_pem_x509_csr(again.payload["csr"].encode()) == first

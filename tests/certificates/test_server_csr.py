@@ -12,10 +12,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
+from config_file.table import ConfigError
 from lc.app import LocalController
 from lc.cli import main
 from lc.config import load_config
-from router.config_reader import ConfigError
 from tests.certificates.ca import TestCa, pem
 from tests.lc_process import example_config
 from tests.peers import Csms, connect_charge_point

@@ -15,6 +15,7 @@ from cryptography import x509
 from certificates.config import CertificateSettings
 from certificates.handlers import InvalidPayload, checked_payload
 from certificates.hash_data import certificate_hash_data
+from certificates.keys import KeyType, build_csr, generate_key
 from certificates.own_identity import OwnCertificate
 from certificates.station_certificates import StationCertificates
 from tests.certificates.ca import ONE_DAY, TestCa, pem
@@ -30,7 +31,9 @@ class Channel:
     events: list[tuple[str, str]] = field(default_factory=list)
     switched_to: list[OwnCertificate] = field(default_factory=list)
 
-    def station(self, folder: Path, clock: list[datetime]) -> StationCertificates:
+    def station(
+        self, folder: Path, clock: list[datetime], configured: Path | None = None
+    ) -> StationCertificates:
         settings = CertificateSettings(folder, "Test CSO", cert_signing_wait_minimum_s=60)
         return StationCertificates(
             settings,
@@ -39,6 +42,7 @@ class Channel:
             lambda kind, info: self.events.append((kind, info)),
             self.switched_to.append,
             clock=lambda: clock[0],
+            configured_certificate=lambda: configured,
         )
 
     def last_csr(self) -> x509.CertificateSigningRequest:
@@ -123,3 +127,49 @@ def test_ticks_resend_an_unanswered_request_and_renew_before_expiry(tmp_path: Pa
     station.tick()
     assert len(channel.calls) == calls_before + 1
     assert channel.last_csr().public_key() != leaf.public_key()  # a new key pair
+
+
+def test_the_configured_certificate_is_renewed_before_it_expires(tmp_path: Path) -> None:
+    """No renewed certificate yet: the one [router.upstream_tls] names is the one in use."""
+    channel, clock, cso = Channel(), [datetime.now(UTC)], TestCa()
+    key = generate_key(KeyType.ECDSA_P256)
+    configured = cso.sign(build_csr(key, IDENTITY, "Test CSO"), not_after=clock[0] + 40 * ONE_DAY)
+    path = tmp_path / "configured.pem"
+    path.write_text(pem(configured))
+    station = channel.station(tmp_path / "certificates", clock, configured=path)
+    station.tick()
+    assert channel.calls == []
+    clock[0] += 11 * ONE_DAY  # within the 30 days before its expiry (A03.FR.02)
+    station.tick()
+    assert channel.last_csr().public_key() != configured.public_key()
+
+
+def test_a_certificate_signed_after_a_restart_is_accepted_for_the_kept_key(
+    tmp_path: Path,
+) -> None:
+    channel, clock, cso = Channel(), [datetime.now(UTC)], TestCa()
+    folder = tmp_path / "certificates"
+    station = channel.station(folder, clock)
+    _installed(station, cso, "CSMSRootCertificate")
+    station.trigger()
+    station.sign_certificate_answered({"status": "Accepted"})
+    csr = channel.last_csr()
+    [kept] = (folder / "station").glob("pending*")
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+
+    restarted = Channel()
+    station = restarted.station(folder, clock)
+    response = station.certificate_signed({"certificateChain": pem(cso.sign(csr))})
+    assert response == {"status": "Accepted"}
+    assert len(restarted.switched_to) == 1 and restarted.events == []
+    assert not kept.exists()  # the key now lives beside its certificate
+
+    # Not answered after the restart either: the same key's request goes out again.
+    before = Channel()
+    before.station(folder, clock).trigger()
+    again = Channel()
+    station = again.station(folder, clock)
+    clock[0] += timedelta(seconds=61)
+    station.tick()
+    assert len(again.calls) == 1
+    assert again.last_csr().public_key() == before.last_csr().public_key()

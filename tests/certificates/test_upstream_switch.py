@@ -4,6 +4,7 @@ already connected keep their links."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ssl
 from collections.abc import AsyncIterator
@@ -12,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
+from ocpp.v201 import call as call201
+from ocpp.v201 import call_result as result201
 
 from certificates.config import CertificateSettings
 from certificates.own_identity import OwnCertificates
@@ -30,7 +33,15 @@ from router.server import HoldSettings
 from router.tls import UpstreamTlsSettings
 from tests.certificates.ca import TestCa, pem
 from tests.conftest import RouterFactory, lc_url
-from tests.peers import Csms, connect_charge_point
+from tests.peers import (
+    ChargePoint201,
+    Csms,
+    CsmsStation201,
+    RecordingConnection,
+    connect_charge_point,
+    on,
+    wait_until,
+)
 
 IDENTITY = "LC-0001"
 
@@ -39,12 +50,12 @@ def _renew(cso: TestCa, store: TrustStore, own: OwnCertificates) -> x509.Certifi
     """One whole A02 round: trigger, CSR, the CA signs, CertificateSigned, stored."""
     now = datetime.now(UTC)
     renewal = CertificateRenewal(RenewalSettings(IDENTITY, "Test CSO"))
-    [request] = renewal.trigger(now)
+    [_keep, request] = renewal.trigger(now)
     assert isinstance(request, SendSignCertificate)
     renewal.sign_certificate_answered(True, now)
     leaf = cso.sign(x509.load_pem_x509_csr(request.payload["csr"].encode("ascii")))
     roots = store.roots("CSMSRootCertificate", "V2GRootCertificate")
-    response, [use] = renewal.certificate_signed(
+    response, [use, _forget] = renewal.certificate_signed(
         {"certificateChain": cso.chain_pem(leaf)}, roots, now
     )
     assert response == {"status": "Accepted"}
@@ -158,6 +169,57 @@ async def test_under_hold_open_csms_links_move_to_the_renewed_certificate_one_by
         finally:
             for charger in chargers:
                 await charger.close()
+
+
+class GatedResetCharger(ChargePoint201):
+    """Answers Reset only once `answer` is set."""
+
+    def __init__(
+        self, identity: str, connection: RecordingConnection, answer_delay_s: float = 0.0
+    ) -> None:
+        super().__init__(identity, connection, answer_delay_s)
+        self.answer = asyncio.Event()
+
+    @on("Reset")
+    async def on_reset(self, **_: object) -> result201.Reset:
+        self.handled.append("Reset")
+        await self.answer.wait()
+        return result201.Reset(status="Accepted")
+
+
+async def test_a_csms_call_in_flight_is_answered_before_its_link_moves(
+    tmp_path: Path, make_router: RouterFactory
+) -> None:
+    csms = Csms()
+    await csms.start()
+    try:
+        router = await make_router(
+            csms.url,
+            hold=HoldSettings(tmp_path / "journal.sqlite", OfflineSettings(redial_interval_s=0.1)),
+        )
+        charger = await connect_charge_point(
+            lc_url(router), "CP-A", "ocpp2.0.1", cp_class=GatedResetCharger
+        )
+        try:
+            assert isinstance(charger.cp, GatedResetCharger)
+            assert (await charger.cp.boot()).status == "Accepted"
+            station = csms.stations["CP-A"]
+            assert isinstance(station, CsmsStation201)
+            reset = asyncio.create_task(station.call(call201.Reset(type="OnIdle")))
+            await wait_until(
+                lambda: charger.cp.handled == ["Reset"], 10, "the Reset at the charger"
+            )
+            moving = asyncio.create_task(router.redial_csms_links())
+            charger.cp.answer.set()
+            # The CSMS gets its answer over the link the call came by, then the link moves.
+            async with asyncio.timeout(10):
+                assert (await reset).status == "Accepted"
+                assert await moving == 1
+            assert len(csms.history["CP-A"]) == 2
+        finally:
+            await charger.close()
+    finally:
+        await csms.stop()
 
 
 async def test_after_a_restart_the_lc_presents_its_renewed_certificate(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -96,3 +97,20 @@ async def origin_server(file: Path) -> AsyncIterator[Origin]:
         yield origin
     finally:
         await runner.cleanup()
+
+
+async def stalled_download(
+    host: str, port: int, path: str, source: str = "127.0.0.1"
+) -> socket.socket:
+    """A charger at `source` that asks for the file, reads its first bytes and stops
+    reading (the file must be larger than what the kernel buffers between the two)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.bind((source, 0))
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(sock, (host, port))
+    await loop.sock_sendall(sock, f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    first = await asyncio.wait_for(loop.sock_recv(sock, 1024), 10)
+    assert first.startswith(b"HTTP/1.1 200")
+    return sock

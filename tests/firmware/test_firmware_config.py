@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from config_file.table import ConfigError
 from lc.config import parse_config
-from router.config_reader import ConfigError
 
 UPSTREAM = "ws://csms.example.net:9000/ocpp"
 
@@ -33,6 +33,7 @@ def test_defaults_and_the_public_host_from_a_specific_listen_host(tmp_path: Path
         9080,
         None,
     )
+    assert (settings.max_fetches, settings.max_fetches_per_client) == (10, 2)
 
 
 @pytest.mark.parametrize(
@@ -48,6 +49,14 @@ def test_defaults_and_the_public_host_from_a_specific_listen_host(tmp_path: Path
             r"^firmware\.listen_port: 9000 is router\.listen_port too",
         ),
         ({"folder": "{tmp}", "public_host": "h", "max_bytes": 5}, r"^firmware\.max_bytes: unknown"),
+        (
+            {"folder": "{tmp}", "public_host": "h", "max_fetches": 0},
+            r"^firmware\.max_fetches: must be",
+        ),
+        (
+            {"folder": "{tmp}", "public_host": "h", "max_fetches": 2, "max_fetches_per_client": 3},
+            r"^firmware\.max_fetches_per_client: 3 is more than max_fetches \(2\)",
+        ),
     ],
 )
 def test_a_bad_firmware_section_names_the_key(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import socket
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,8 +23,16 @@ from firmware.publisher import FirmwarePublisher
 from firmware.server import FileServer
 from firmware.store import FirmwareStore
 from router.tls import ChargerTlsSettings, charger_context
+from supervision.tasks import REGISTRY as TASKS_REGISTRY
 from tests.conftest import RouterFactory, lc_url
-from tests.firmware.origin import FIRMWARE, MD5, Origin, notices_until_over, origin_server
+from tests.firmware.origin import (
+    FIRMWARE,
+    MD5,
+    Origin,
+    notices_until_over,
+    origin_server,
+    stalled_download,
+)
 from tests.peers import Csms, connect_charge_point, wait_until
 from tests.router.test_tls import Pki
 
@@ -208,7 +215,7 @@ async def test_unpublish_waits_for_a_charger_downloading_then_removes_the_file(
         assert lc.publisher.publish_firmware(payload) == {"status": "Accepted"}
         [uri] = (await notices_until_over(lc.publisher))[-1]["location"]
         host, port = "127.0.0.1", int(uri.split(":")[2].split("/")[0])
-        stalled = await _stalled_download(host, port, uri.split(str(port), 1)[1])
+        stalled = await stalled_download(host, port, uri.split(str(port), 1)[1])
         try:
             await wait_until(lambda: lc.server.downloading(checksum), 10, "a download running")
             answer = lc.publisher.unpublish_firmware({"checksum": checksum})
@@ -223,19 +230,6 @@ async def test_unpublish_waits_for_a_charger_downloading_then_removes_the_file(
         assert (await _fetch(uri))[0] == 404
         assert not (tmp_path / "firmware" / checksum).exists()
         assert lc.publisher.unpublish_firmware({"checksum": checksum}) == {"status": "NoFirmware"}
-
-
-async def _stalled_download(host: str, port: int, path: str) -> socket.socket:
-    """A charger that asks for the file, reads its first bytes and stops reading."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.setblocking(False)
-    loop = asyncio.get_running_loop()
-    await loop.sock_connect(sock, (host, port))
-    await loop.sock_sendall(sock, f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
-    first = await asyncio.wait_for(loop.sock_recv(sock, 1024), 10)
-    assert first.startswith(b"HTTP/1.1 200")
-    return sock
 
 
 async def test_published_files_are_served_again_after_a_restart_over_http_and_https(
@@ -307,3 +301,32 @@ async def test_a_second_request_while_one_downloads_is_rejected(
             "status": "Accepted"
         }
         assert (await notices_until_over(lc.publisher))[-1]["status"] == "Published"
+
+
+async def test_a_crash_in_the_download_is_counted_as_a_task_failure(
+    tmp_path: Path, origin: Origin
+) -> None:
+    def failing_security_log(kind: str, detail: str) -> None:
+        raise RuntimeError(f"the security log is broken ({kind})")
+
+    failures = {"task": "firmware download"}
+    before = TASKS_REGISTRY.get_sample_value("ocpp_lc_task_failures_total", failures) or 0.0
+    registry = CollectorRegistry()
+    store = FirmwareStore(tmp_path / "firmware", len(FIRMWARE) - 1)
+    server = FileServer(store, "127.0.0.1", registry)
+    publisher = FirmwarePublisher(store, server, registry, failing_security_log)
+    try:
+        # Too large: the refusal's security event raises inside the download task.
+        assert publisher.publish_firmware(_payload(f"{origin.base_url}/fw.bin")) == {
+            "status": "Accepted"
+        }
+        await wait_until(
+            lambda: (
+                TASKS_REGISTRY.get_sample_value("ocpp_lc_task_failures_total", failures)
+                == before + 1
+            ),
+            30,
+            "the crash counted",
+        )
+    finally:
+        await publisher.close()

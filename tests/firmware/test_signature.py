@@ -55,14 +55,14 @@ def test_a_file_the_manufacturer_signed_is_accepted_and_any_other_is_not(
     pem = certificate_file.read_text()
     certificate = signing_certificate(pem, [_root(manufacturer)], NOW)
     good = _sign(key_file, FIRMWARE)
-    assert signature_valid(release, good, certificate)
+    assert signature_valid(release, good, certificate.public_key())
 
     release.write_bytes(FIRMWARE[:-1] + bytes([FIRMWARE[-1] ^ 1]))  # one bit changed
-    assert not signature_valid(release, good, certificate)
+    assert not signature_valid(release, good, certificate.public_key())
     release.write_bytes(FIRMWARE)
     _, other_key = manufacturer.issue("Someone Else", "other", rsa_key=rsa_key)
-    assert not signature_valid(release, _sign(other_key, FIRMWARE), certificate)
-    assert not signature_valid(release, "not base64!", certificate)
+    assert not signature_valid(release, _sign(other_key, FIRMWARE), certificate.public_key())
+    assert not signature_valid(release, "not base64!", certificate.public_key())
 
 
 def test_a_signing_certificate_of_another_root_or_out_of_date_is_refused(

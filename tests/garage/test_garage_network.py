@@ -14,7 +14,7 @@ from ocpp.v201 import call as call201
 
 from garage.charge_point import SimulatedChargePoint
 from garage.csms import SimulatedCsms
-from garage.profile_store import OcppVersion
+from garage.profile_store import ChargePointVersion
 from garage.site import SimulatedSite
 from modbus.reader import MeterConfig, MeterReader
 from modbus.simulator import SimulatedMeter
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.timeout(15)
 
 REACTION_S = 0.3
 METER_INTERVAL_S = 0.3
-VERSIONS: list[OcppVersion] = ["1.6", "2.0.1"]
+VERSIONS: list[ChargePointVersion] = ["1.6", "2.0.1"]
 
 MakeChargePoint = Callable[..., Awaitable[SimulatedChargePoint]]
 
@@ -40,7 +40,7 @@ async def make_charge_point(garage_csms: SimulatedCsms) -> AsyncIterator[MakeCha
     started: list[SimulatedChargePoint] = []
 
     async def make(
-        identity: str, version: OcppVersion = "1.6", **options: Any
+        identity: str, version: ChargePointVersion = "1.6", **options: Any
     ) -> SimulatedChargePoint:
         charge_point = SimulatedChargePoint(
             garage_csms.url,
@@ -117,7 +117,7 @@ async def wait_for_draw(
 
 @pytest.mark.parametrize("version", VERSIONS)
 async def test_car_follows_a_csms_limit_after_the_reaction_delay(
-    garage_csms: SimulatedCsms, make_charge_point: MakeChargePoint, version: OcppVersion
+    garage_csms: SimulatedCsms, make_charge_point: MakeChargePoint, version: ChargePointVersion
 ) -> None:
     charge_point = await make_charge_point(f"cp-{version}", version)
     await charge_point.plug_in(32.0)
@@ -294,7 +294,7 @@ async def test_clearing_a_profile_lets_the_car_draw_its_maximum_again(
 
 @pytest.mark.parametrize("version", VERSIONS)
 async def test_unplug_ends_the_transaction_and_its_tx_profile(
-    garage_csms: SimulatedCsms, make_charge_point: MakeChargePoint, version: OcppVersion
+    garage_csms: SimulatedCsms, make_charge_point: MakeChargePoint, version: ChargePointVersion
 ) -> None:
     charge_point = await make_charge_point("cp", version)
     await charge_point.plug_in(16.0)
@@ -336,7 +336,7 @@ async def test_disobedient_charger_accepts_and_keeps_drawing(
 
 @pytest.mark.parametrize("version", VERSIONS)
 async def test_charger_without_smart_charging_answers_not_implemented(
-    garage_csms: SimulatedCsms, make_charge_point: MakeChargePoint, version: OcppVersion
+    garage_csms: SimulatedCsms, make_charge_point: MakeChargePoint, version: ChargePointVersion
 ) -> None:
     charge_point = await make_charge_point("cp", version, smart_charging="notimplemented")
     await charge_point.plug_in(16.0)
@@ -348,7 +348,7 @@ async def test_charger_without_smart_charging_answers_not_implemented(
 
 @pytest.mark.parametrize("version", VERSIONS)
 async def test_station_max_only_charger_rejects_tx_profiles_and_obeys_its_maximum(
-    garage_csms: SimulatedCsms, make_charge_point: MakeChargePoint, version: OcppVersion
+    garage_csms: SimulatedCsms, make_charge_point: MakeChargePoint, version: ChargePointVersion
 ) -> None:
     charge_point = await make_charge_point("cp", version, smart_charging="station_max_only")
     await charge_point.plug_in(16.0)

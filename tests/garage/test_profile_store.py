@@ -2,7 +2,7 @@
 
 import pytest
 
-from garage.profile_store import OcppVersion, ProfileStore, SmartChargingCapabilities
+from garage.profile_store import ChargePointVersion, ProfileStore, SmartChargingCapabilities
 from ocpp_knowledge.profiles import ChargingProfile, Purpose, RateUnit, Transaction
 from tests.garage.profiles import ago, schedule, v16, v201
 
@@ -12,7 +12,7 @@ SCHEDULE = schedule((0, 16.0), start=ago(10))
 
 
 def store(
-    version: OcppVersion = "1.6", capabilities: SmartChargingCapabilities | None = None
+    version: ChargePointVersion = "1.6", capabilities: SmartChargingCapabilities | None = None
 ) -> ProfileStore:
     return ProfileStore(version, capabilities or SmartChargingCapabilities())
 

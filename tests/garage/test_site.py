@@ -4,8 +4,9 @@ import asyncio
 
 import pytest
 
+from garage.evse import ThreePhases
 from garage.panel import SimulatedPanel
-from garage.site import SimulatedSite, SiteSample, ThreePhases
+from garage.site import SimulatedSite, TimedCurrents
 from modbus.simulator import SimulatedMeter
 
 
@@ -37,7 +38,7 @@ def test_rotation_must_be_a_permutation() -> None:
 def test_seconds_above_sums_the_periods_that_start_above_the_limit() -> None:
     site = site_with()
     site.history.extend(
-        SiteSample(at, currents)
+        TimedCurrents(at, currents)
         for at, currents in [
             (10.0, (5.0, 5.0, 5.0)),
             (10.5, (5.0, 41.0, 5.0)),

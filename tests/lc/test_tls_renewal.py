@@ -69,6 +69,9 @@ async def test_renewed_files_apply_on_reload(pki: Pki, csms: Csms, tmp_path: Pat
 
         pki.issue("lc.example.net", "lc", server=True)  # renewed in place: new key, new serial
         await lc.reload()
+        reconfigured = lc.security.events.log.events[-1]
+        assert reconfigured.type == "ReconfigurationOfSecurityParameters"
+        assert "[router.tls] certificates re-read" in reconfigured.tech_info
         second = await connect_charge_point(url, "CP-2", "ocpp1.6", ssl_context=client)
         new_serial = second.ws.transport.get_extra_info("ssl_object").getpeercert()["serialNumber"]
         assert new_serial != old_serial

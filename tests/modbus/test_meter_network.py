@@ -9,9 +9,9 @@ import pytest
 from modbus.custom_map import custom_map_from_dict
 from modbus.errors import MeterExceptionReply, MeterReadError, SunSpecError
 from modbus.known_maps import known_map, known_map_names
-from modbus.link import Link, SerialLink, TcpLink
+from modbus.link import MeterLink, SerialLink, TcpLink
 from modbus.meter_map import CURRENTS, VOLTAGES, MeterMap, Quantity
-from modbus.reader import MeterConfig, MeterReader, MeterReading
+from modbus.reader import MeterConfig, MeterReader, PolledReading
 from modbus.simulator import SimulatedMeter
 from tests.peers import wait_until
 
@@ -41,7 +41,7 @@ def make_reader() -> Iterator[MakeReader]:
     readers: list[MeterReader] = []
 
     def make(
-        link: Link,
+        link: MeterLink,
         meter_map: MeterMap | str,
         *,
         unit_id: int = 1,
@@ -72,7 +72,7 @@ def assert_phases(
 
 
 def assert_reading(
-    reading: MeterReading, meter_map: MeterMap, currents: tuple[float, float, float]
+    reading: PolledReading, meter_map: MeterMap, currents: tuple[float, float, float]
 ) -> None:
     assert_phases(reading.currents, meter_map, CURRENTS, currents)
     assert_phases(reading.voltages, meter_map, VOLTAGES, VOLTAGES_V)

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from config_file.table import ConfigError, Table
 from lc.config import load_config, parse_config
 from router.admission import AdmissionSettings
 from router.config import MetricsSettings, parse_router_config
-from router.config_reader import ConfigError, Table
 from router.journal_bounds import JournalLimits
 from router.server import RouterSettings
 from router.session import SessionSettings

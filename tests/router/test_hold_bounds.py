@@ -18,9 +18,10 @@ from ocpp.v16 import call as call16
 from router.journal_bounds import JournalLimits
 from router.offline import OfflineSettings
 from router.server import HoldSettings, Router
-from tests.conftest import RouterFactory, lc_url
+from tests.conftest import ObservedRouter, RouterFactory, lc_url
 from tests.peers import Csms, connect_charge_point, now_iso, wait_until
 from tests.router.test_hold import Session16
+from tests.router.test_tls import security_events
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -76,6 +77,9 @@ async def test_large_meter_values_stay_within_the_bound_and_start_and_stop_survi
         dropped = router.metrics.journal_meter_values_dropped._value.get()
         assert dropped > 0
         assert "MemoryExhaustion" in caplog.text
+        assert isinstance(router, ObservedRouter)
+        exhausted = [(who, kind) for who, kind, _ in security_events(router)]
+        assert ("CP01", "MemoryExhaustion") in exhausted
 
         sent = [json.loads(f) for f in session.charger.recorder.sent if json.loads(f)[0] == 2]
         await csms.start(csms.port)

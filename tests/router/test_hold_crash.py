@@ -69,17 +69,11 @@ class LcProcess:
             await asyncio.wait_for(self.process.wait(), 10)
 
 
-@pytest.fixture
-async def garage(tmp_path: Path) -> AsyncIterator[tuple[Csms, LcProcess]]:
-    csms = Csms(passwords={identity: f"pw-{identity}" for identity, _ in CHARGERS})
-    await csms.start()
-    port, metrics_port = _free_port(), _free_port()
-    journal = tmp_path / "journal.sqlite"
-    config = tmp_path / "site.toml"
-    config.write_text(
-        f"""
+def hold_config(upstream: str, port: int, metrics_port: int, journal: Path) -> str:
+    """A site config that routes with `hold` and a quickly redialling CSMS link."""
+    return f"""
 [router]
-upstream_url = "{csms.url}"
+upstream_url = "{upstream}"
 listen_host = "127.0.0.1"
 listen_port = {port}
 ping_interval_s = 2
@@ -91,7 +85,16 @@ redial_interval_s = 0.1
 [metrics]
 listen_port = {metrics_port}
 """
-    )
+
+
+@pytest.fixture
+async def garage(tmp_path: Path) -> AsyncIterator[tuple[Csms, LcProcess]]:
+    csms = Csms(passwords={identity: f"pw-{identity}" for identity, _ in CHARGERS})
+    await csms.start()
+    port, metrics_port = _free_port(), _free_port()
+    journal = tmp_path / "journal.sqlite"
+    config = tmp_path / "site.toml"
+    config.write_text(hold_config(csms.url, port, metrics_port, journal))
     lc = LcProcess(config, port, metrics_port, journal)
     await lc.start()
     yield csms, lc
@@ -224,13 +227,18 @@ async def test_lc_killed_during_the_outage_loses_nothing(garage: tuple[Csms, LcP
 
     await lc.kill()
     await lc.start()
-    for charger in chargers:  # they reconnect to the restarted LC, the CSMS still gone
+    await back_after_restart(csms, chargers)
+
+
+async def back_after_restart(csms: Csms, chargers: list[Charger]) -> None:
+    """The chargers reconnect to the restarted LC while the CSMS is still gone, send more and
+    end some transactions; then the CSMS is back and gets every frame."""
+    for charger in chargers:
         await charger.connect()
     await _traffic(chargers, 2)
     for charger in chargers[::2]:
         assert charger.session is not None
         await charger.session.stop()
-
     await csms.start(csms.port)
     await _all_delivered(csms, chargers)
 

@@ -8,8 +8,7 @@ import json
 import pytest
 from ocpp.v16 import call as call16
 
-from router.link import LcCallRejected, LcCallTimeout
-from router.server import ChargerNotConnected
+from router.chargers import ChargerCallRejected, ChargerCallTimeout, ChargerNotConnected
 from tests.conftest import RouterFactory, lc_url
 from tests.peers import Csms, connect_charge_point, now_iso, wait_until
 
@@ -78,7 +77,7 @@ async def test_late_answer_to_a_timed_out_lc_call_is_dropped_and_counted(
     router = await make_router(csms.url)
     charger = await connect_charge_point(lc_url(router), "CP-L", "ocpp1.6", answer_delay_s=0.6)
     try:
-        with pytest.raises(LcCallTimeout):
+        with pytest.raises(ChargerCallTimeout):
             await router.call("CP-L", "SetChargingProfile", LC_PROFILE_16, timeout_s=0.2)
         await wait_until(
             lambda: router.metrics.late_replies_dropped._value.get() == 1, what="the late answer"
@@ -99,7 +98,7 @@ async def test_lc_call_errors_are_reported(csms: Csms, make_router: RouterFactor
     router = await make_router(csms.url)
     charger = await connect_charge_point(lc_url(router), "CP-E", "ocpp1.6")
     try:
-        with pytest.raises(LcCallRejected) as rejected:  # the charger has no handler for it
+        with pytest.raises(ChargerCallRejected) as rejected:  # the charger has no handler for it
             await router.call("CP-E", "ClearCache", {})
         assert rejected.value.code == "NotImplemented"
         with pytest.raises(ValueError, match="SetChargingProfile"):

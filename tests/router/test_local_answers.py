@@ -14,12 +14,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ocpp_knowledge.ocpp_time import to_ocpp_time
 from router.frames import OcppVersion
 from router.local_answers import (
     BootAnswer,
     OfflineAuthorization,
     is_journaled,
-    iso_now,
     local_answer,
 )
 from router.schemas import SCHEMA_ROOT, default_registry
@@ -199,7 +199,7 @@ def test_boot_answer_carries_the_given_interval(version: OcppVersion, interval: 
 
 def test_current_time_is_utc_with_milliseconds_whatever_the_clock_zone() -> None:
     local = datetime(2026, 11, 25, 12, 0, 0, 250000, tzinfo=timezone(timedelta(hours=2)))
-    assert iso_now(local) == "2026-11-25T10:00:00.250Z"
+    assert to_ocpp_time(local) == "2026-11-25T10:00:00.250Z"
     got = answer(V16, "Heartbeat", {}, now=local)
     assert got == {"currentTime": "2026-11-25T10:00:00.250Z"}
     assert datetime.fromisoformat(got["currentTime"].replace("Z", "+00:00")) == local

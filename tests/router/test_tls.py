@@ -25,10 +25,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from websockets.typing import Subprotocol
 
+from router import events as ev
 from router.server import Router, RouterSettings
 from router.tls import ChargerTlsSettings, UpstreamTlsSettings, charger_context, upstream_context
-from tests.conftest import RouterFactory, lc_url
-from tests.peers import Csms, basic_auth, connect_charge_point
+from tests.conftest import ObservedRouter, RouterFactory, lc_url
+from tests.peers import Csms, basic_auth, connect_charge_point, wait_until
 
 PASSWORD = "0123456789abcdef0123"  # A00.FR.205: 16 to 40 characters
 # A00.FR.318: the TLS 1.2 suites the spec has a CSMS support.
@@ -250,6 +251,21 @@ async def _handshake(port: int, context: ssl.SSLContext) -> tuple[str, str]:
         writer.close()
 
 
+def security_events(router: ObservedRouter) -> list[tuple[str, str, str]]:
+    """The security events the router raised: (charger identity or "", type, tech info)."""
+    return [
+        (event.identity, event.type, event.tech_info)
+        for event in router.observed
+        if isinstance(event, ev.SecurityEventRaised)
+    ]
+
+
+async def one_security_event(router: ObservedRouter) -> tuple[str, str, str]:
+    await wait_until(lambda: security_events(router), 5, "a security event")
+    [event] = security_events(router)
+    return event
+
+
 def _refusals(router: Router, reason: str) -> float:
     return float(router.metrics.charger_refusals.labels(reason)._value.get())
 
@@ -316,6 +332,9 @@ async def test_a_charger_limited_to_tls_1_1_is_refused(
     with pytest.raises((OSError, websockets.InvalidMessage)):
         await _connect(lc_tls_url(router), "CP-11", tls11)
     assert csms.handshakes == []
+    # Two handshakes, two events.
+    await wait_until(lambda: len(security_events(router)) == 2, 5, "the security events")
+    assert {kind for _, kind, _ in security_events(router)} == {"InvalidTLSVersion"}
 
 
 async def test_a_tls_1_2_charger_without_a_suite_of_the_spec_is_refused(
@@ -330,6 +349,7 @@ async def test_a_tls_1_2_charger_without_a_suite_of_the_spec_is_refused(
     with pytest.raises(OSError):
         await _handshake(router.port, outside_the_spec)
     assert csms.handshakes == []
+    assert (await one_security_event(router))[1] == "InvalidTLSCipherSuite"
 
 
 async def test_with_an_rsa_and_an_ecdsa_certificate_chargers_of_either_suite_pair_connect(
@@ -488,6 +508,9 @@ async def test_profile_3_refuses_a_charger_without_a_certificate_in_the_handshak
     with pytest.raises((OSError, websockets.InvalidMessage)):
         await _connect(lc_tls_url(router), "CP-3", pki.client_context(maximum_version=version))
     assert csms.handshakes == []
+    _, kind, info = await one_security_event(router)
+    assert kind == "InvalidChargingStationCertificate"
+    assert "PEER_DID_NOT_RETURN_A_CERTIFICATE" in info
 
 
 def test_profile_3_checks_the_certificate_on_uvloop(pki: Pki) -> None:

@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import websockets
 from ocpp.v201 import call_result as result201
 from websockets.asyncio.server import Server, ServerConnection
+from websockets.typing import Subprotocol
 
 from lc.app import LocalController
 from lc.config import parse_config
@@ -70,8 +71,16 @@ class LcAtCsms(Cp201):
         return result201.Heartbeat(current_time=self._csms.current_time())
 
     @on("LogStatusNotification")
-    def on_log_status(self, **_: Any) -> result201.LogStatusNotification:
+    def on_log_status(self, **status: Any) -> result201.LogStatusNotification:
+        self._csms.log_statuses.append(status)
         return result201.LogStatusNotification()
+
+    @on("SecurityEventNotification")
+    def on_security_event(self, **event: Any) -> result201.SecurityEventNotification:
+        self._csms.security_events.append(event)
+        if self._csms.refuse_security_events:
+            raise RuntimeError("refused")  # the ocpp package answers InternalError
+        return result201.SecurityEventNotification()
 
     @on("NotifyReport")
     def on_notify_report(self, **report: Any) -> result201.NotifyReport:
@@ -82,6 +91,21 @@ class LcAtCsms(Cp201):
     def on_report_charging_profiles(self, **report: Any) -> result201.ReportChargingProfiles:
         self._csms.profile_reports.append(report)
         return result201.ReportChargingProfiles()
+
+    @on("MeterValues")
+    def on_meter_values(self, **values: Any) -> result201.MeterValues:
+        self._csms.meter_values.append(values)
+        return result201.MeterValues()
+
+    @on("NotifyChargingLimit")
+    def on_notify_charging_limit(self, **notice: Any) -> result201.NotifyChargingLimit:
+        self._csms.charging_limits.append(("NotifyChargingLimit", notice))
+        return result201.NotifyChargingLimit()
+
+    @on("ClearedChargingLimit")
+    def on_cleared_charging_limit(self, **notice: Any) -> result201.ClearedChargingLimit:
+        self._csms.charging_limits.append(("ClearedChargingLimit", notice))
+        return result201.ClearedChargingLimit()
 
     @on("PublishFirmwareStatusNotification")
     def on_publish_firmware_status(
@@ -115,14 +139,22 @@ class CsmsForLc:
     reports: list[dict[str, Any]] = field(default_factory=list)  # NotifyReports, snake_case
     profile_reports: list[dict[str, Any]] = field(default_factory=list)  # snake_case
     csrs: list[str] = field(default_factory=list)  # the LC's SignCertificate requests
+    meter_values: list[dict[str, Any]] = field(default_factory=list)  # the LC's, snake_case
+    # The LC's NotifyChargingLimit / ClearedChargingLimit calls: (action, payload snake_case)
+    charging_limits: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     # PublishFirmwareStatusNotifications, snake_case
     firmware_notices: list[dict[str, Any]] = field(default_factory=list)
     refuse_firmware_notices: bool = False  # answer them with a CALLERROR (still recorded)
+    log_statuses: list[dict[str, Any]] = field(default_factory=list)  # snake_case
+    # The LC's SecurityEventNotifications, snake_case, over every connection.
+    security_events: list[dict[str, Any]] = field(default_factory=list)
+    refuse_security_events: bool = False  # answer them with a CALLERROR (still recorded)
     stations: list[LcAtCsms] = field(default_factory=list)
     connections: list[RecordingConnection] = field(default_factory=list)
     server: Server | None = None
     port: int = 0
     ssl_context: ssl.SSLContext | None = None  # given: wss://
+    subprotocol: str = "ocpp2.0.1"  # what it speaks
 
     @property
     def scheme(self) -> str:
@@ -143,12 +175,13 @@ class CsmsForLc:
         return f"{self.scheme}://127.0.0.1:{self.port}/ocpp/{identity}"
 
     def calls(self) -> list[str]:
-        """The actions of the LC's calls, over every connection, in order."""
+        """The actions of the LC's calls, over every connection, in order, but for its
+        SecurityEventNotifications (they come at any time: see `security_events`)."""
         actions = []
         for connection in self.connections:
             for text in connection.received:
                 frame = json.loads(text)
-                if frame[0] == 2:
+                if frame[0] == 2 and frame[2] != "SecurityEventNotification":
                     actions.append(frame[2])
         return actions
 
@@ -167,7 +200,7 @@ class CsmsForLc:
             self._serve,
             "127.0.0.1",
             self.port,
-            subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+            subprotocols=[Subprotocol(self.subprotocol)],
             ssl=self.ssl_context,
         )
         self.port = self.server.sockets[0].getsockname()[1]
@@ -179,8 +212,11 @@ class CsmsForLc:
             self.server = None
 
 
+AnyCsms = TypeVar("AnyCsms", bound=CsmsForLc)
+
+
 @contextlib.asynccontextmanager
-async def running_csms(csms: CsmsForLc) -> AsyncIterator[CsmsForLc]:
+async def running_csms(csms: AnyCsms) -> AsyncIterator[AnyCsms]:
     await csms.start()
     try:
         yield csms

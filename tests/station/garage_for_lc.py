@@ -3,8 +3,9 @@ meter and one 2.0.1 charge point (garage/), its car charging, over real sockets.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +42,46 @@ async def start_lc(config: dict[str, Any], stops: Stops) -> tuple[LocalControlle
     lc = LocalController(parse_config(config))
     await lc.start()
     stops.append(lc.stop)
-    balancer, station = lc.balancer, lc.station
-    assert balancer is not None and station is not None
-    await wait_until(lambda: station.session.state is LinkState.ACCEPTED, 10, "Accepted")
+    balancer = lc.balancer
+    assert balancer is not None
+    await accepted(lc)
     return lc, balancer
 
 
-async def charging_garage(csms: CsmsForLc, stops: Stops, state_folder: Path) -> GarageForLc:
-    """The garage with its car charging at the charger's maximum (the config cap leaves room)."""
+async def accepted(lc: LocalController) -> None:
+    """Until the CSMS has Accepted the LC's boot."""
+    station = lc.station
+    assert station is not None
+    await wait_until(lambda: station.session.state is LinkState.ACCEPTED, 10, "Accepted")
+
+
+async def metered_config(
+    csms: CsmsForLc,
+    stops: Stops,
+    state_folder: Path,
+    meter: SimulatedMeter | None = None,
+    **sections: Any,
+) -> dict[str, Any]:
+    """The config of an LC with its own identity at `csms` and a simulated meter (started
+    here), no charger connected; `sections` are added to it."""
+    meter = meter or SimulatedMeter("eastron_sdm630")
+    await meter.start()
+    stops.append(meter.stop)
+    return site_toml(f"ws://127.0.0.1:{csms.port}", meter.link.port) | {
+        "station": station_config(csms, state_folder)["station"],
+        **sections,
+    }
+
+
+async def charging_garage(
+    csms: CsmsForLc,
+    stops: Stops,
+    state_folder: Path,
+    sections: dict[str, Any] | None = None,
+    **station: Any,
+) -> GarageForLc:
+    """The garage with its car charging at the charger's maximum (the config cap leaves room);
+    `sections` add to the LC's config, `station` to its [station] table."""
     chargers_csms = SimulatedCsms()
     await chargers_csms.start()
     stops.append(chargers_csms.stop)
@@ -60,8 +93,21 @@ async def charging_garage(csms: CsmsForLc, stops: Stops, state_folder: Path) -> 
         meter.link.port,
         balancer={"raise_fraction": 1.0},
         chargers=[{"identity": "CP-1", "max_current_a": CHARGER_MAX_A, "safe_current_a": 6}],
-    ) | {"station": station_config(csms, state_folder)["station"]}
+    ) | {"station": station_config(csms, state_folder, **station)["station"], **(sections or {})}
     lc, balancer = await start_lc(config, stops)
+    charge_point = await charging_car(lc, [(meter, BASE_LOAD_A)], stops)
+    return GarageForLc(lc, balancer, charge_point, config)
+
+
+def steady(amps: float, _elapsed_s: float) -> tuple[float, float, float]:
+    return amps, amps, amps
+
+
+async def charging_car(
+    lc: LocalController, meters: Sequence[tuple[SimulatedMeter, float]], stops: Stops
+) -> SimulatedChargePoint:
+    """Charger CP-1 at `lc`'s router, its car charging at the charger's maximum; each meter
+    measures it on top of a steady load (A per phase)."""
     charge_point = SimulatedChargePoint(
         f"ws://127.0.0.1:{lc.router.port}",
         "CP-1",
@@ -71,18 +117,41 @@ async def charging_garage(csms: CsmsForLc, stops: Stops, state_folder: Path) -> 
         meter_interval_s=0.2,
         reconnect_delay_s=0.1,
     )
-    site = SimulatedSite(meter, [(charge_point, (1, 2, 3))], lambda _t: (BASE_LOAD_A,) * 3)
-    await site.start()
-    stops.append(site.stop)
+    for meter, base_a in meters:
+        site = SimulatedSite(meter, [(charge_point, (1, 2, 3))], partial(steady, base_a))
+        await site.start()
+        stops.append(site.stop)
     await charge_point.connect()
     stops.append(charge_point.close)
     await charge_point.plug_in(32)
     await wait_until(
         lambda: charge_point.limit == CHARGER_MAX_A, 20, "the car at its charger's maximum"
     )
-    return GarageForLc(lc, balancer, charge_point, config)
+    return charge_point
 
 
 async def next_period(balancer: LoadBalancer) -> None:
     before = balancer.last_allocation
     await wait_until(lambda: balancer.last_allocation is not before, 10, "the next period")
+
+
+class LcRunner:
+    """Starts LCs and stops each once: by the test (a restart) or at teardown."""
+
+    def __init__(self) -> None:
+        self.running: list[LocalController] = []
+
+    async def start(self, config: dict[str, Any]) -> LocalController:
+        lc = LocalController(parse_config(config))
+        await lc.start()
+        self.running.append(lc)
+        return lc
+
+    async def stop(self, lc: LocalController) -> None:
+        self.running.remove(lc)
+        # An LC stopped in the middle of its balancer's first meter read may never stop (a
+        # cancellation lost in the read): stop it once that read is done.
+        balancer = lc.balancer
+        assert balancer is not None
+        await wait_until(lambda: balancer.last_allocation is not None, 10, "a control step")
+        await lc.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import stat
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +12,13 @@ import pytest
 from ocpp.v201 import call as call201
 
 from lc.app import LocalController
-from lc.config import parse_config
 from modbus.simulator import SimulatedMeter
 from station.device_model import Binding, DeviceModel, Variable, VariableSpec, constant
 from station.overrides import Overrides
 from station.session import LinkState
 from tests.peers import wait_until
 from tests.station.csms_for_lc import IDENTITY, CsmsForLc, station_config
+from tests.station.garage_for_lc import LcRunner, accepted
 
 
 def _item(component: str, variable: str, **more: Any) -> dict[str, Any]:
@@ -120,14 +119,6 @@ def test_kept_settings_are_private_and_the_later_change_wins(tmp_path: Path) -> 
 # -- over real sockets --------------------------------------------------------------------
 
 
-@pytest.fixture
-async def meter() -> AsyncIterator[SimulatedMeter]:
-    simulated = SimulatedMeter("eastron_sdm630")
-    await simulated.start()
-    yield simulated
-    await simulated.stop()
-
-
 def site_config(csms: CsmsForLc, meter: SimulatedMeter, folder: Path, cap: float) -> dict[str, Any]:
     """The LC with a load balancer for one charger, on a grid cap of `cap` A per phase."""
     return station_config(csms, folder) | {
@@ -137,45 +128,9 @@ def site_config(csms: CsmsForLc, meter: SimulatedMeter, folder: Path, cap: float
     }
 
 
-class LcRunner:
-    """Starts LCs and stops each once: by the test (a restart) or at teardown."""
-
-    def __init__(self) -> None:
-        self.running: list[LocalController] = []
-
-    async def start(self, config: dict[str, Any]) -> LocalController:
-        lc = LocalController(parse_config(config))
-        await lc.start()
-        self.running.append(lc)
-        return lc
-
-    async def stop(self, lc: LocalController) -> None:
-        self.running.remove(lc)
-        # An LC stopped in the middle of its balancer's first meter read may never stop (a
-        # cancellation lost in the read): stop it once that read is done.
-        balancer = lc.balancer
-        assert balancer is not None
-        await wait_until(lambda: balancer.last_allocation is not None, 10, "a control step")
-        await lc.stop()
-
-
-@pytest.fixture
-async def lcs() -> AsyncIterator[LcRunner]:
-    runner = LcRunner()
-    yield runner
-    for lc in list(runner.running):
-        await runner.stop(lc)
-
-
 def _cap(lc: LocalController) -> tuple[float, float, float]:
     assert lc.balancer is not None
     return lc.balancer.config.phase_cap_a
-
-
-async def _accepted(lc: LocalController) -> None:
-    station = lc.station
-    assert station is not None
-    await wait_until(lambda: station.session.state is LinkState.ACCEPTED, 10, "Accepted")
 
 
 async def test_pending_lc_configured_by_set_variables_then_accepted_and_kept(
@@ -203,7 +158,7 @@ async def test_pending_lc_configured_by_set_variables_then_accepted_and_kept(
     statuses = [result["attribute_status"] for result in answer.set_variable_result]
     assert statuses == ["Accepted", "Rejected", "Rejected", "Rejected"]
     assert _cap(lc) == (32, 25, 32)  # the running balancer, as a SIGHUP reload would
-    await _accepted(lc)
+    await accepted(lc)
     got = await csms.station.call(
         call201.GetVariables(
             get_variable_data=[
@@ -231,7 +186,7 @@ async def test_full_inventory_comes_in_parts_after_the_answer(
     csms: CsmsForLc, meter: SimulatedMeter, lcs: LcRunner, tmp_path: Path
 ) -> None:
     lc = await lcs.start(site_config(csms, meter, tmp_path, cap=32))
-    await _accepted(lc)
+    await accepted(lc)
     answer = await csms.station.call(
         call201.GetBaseReport(request_id=7, report_base="FullInventory")
     )

@@ -9,6 +9,7 @@ import pytest
 
 from router.schemas import default_registry
 from station.backoff import BackOff, reconnect_delay
+from station.dialect import StationIdentity
 from station.session import (
     BootAnswered,
     CallAnswered,
@@ -18,7 +19,6 @@ from station.session import (
     Output,
     Send,
     SessionTimers,
-    StationIdentity,
     StationSession,
     Triggered,
 )

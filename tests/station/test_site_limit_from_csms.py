@@ -11,10 +11,8 @@ from ocpp.v201 import call as call201
 
 from balancer.control import LoadBalancer
 from balancer.site_cap import CapSource
-from modbus.simulator import SimulatedMeter
-from tests.balancer.test_profiles_through_router import site_toml
 from tests.peers import wait_until
-from tests.station.csms_for_lc import CsmsForLc, station_config
+from tests.station.csms_for_lc import CsmsForLc
 from tests.station.garage_for_lc import (
     BASE_LOAD_A,
     CHARGER_MAX_A,
@@ -22,6 +20,7 @@ from tests.station.garage_for_lc import (
     MARGIN_A,
     Stops,
     charging_garage,
+    metered_config,
     next_period,
     start_lc,
 )
@@ -110,12 +109,7 @@ async def test_a_schedule_period_lowers_the_limit_when_it_starts(
 async def test_a_restart_keeps_the_limit_and_the_composite_reports_it(
     csms: CsmsForLc, stack: Stops, tmp_path: Path
 ) -> None:
-    meter = SimulatedMeter("eastron_sdm630")
-    await meter.start()
-    stack.append(meter.stop)
-    config = site_toml(f"ws://127.0.0.1:{csms.port}", meter.link.port) | {
-        "station": station_config(csms, tmp_path)["station"]
-    }
+    config = await metered_config(csms, stack, tmp_path)
     first_run: Stops = []
     _, balancer = await start_lc(config, first_run)
     try:

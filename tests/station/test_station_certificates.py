@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import stat
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,9 +16,14 @@ import pytest
 from cryptography import x509
 from ocpp.v201 import call as call201
 
+from certificates.config import CertificateSettings
 from certificates.hash_data import serial_number_hex
+from certificates.own_identity import OwnCertificates
+from certificates.trust_store import TrustStore
 from lc.app import LocalController
+from lc.station_certificates import CertificatesAtCsms
 from station.session import LinkState
+from supervision.tasks import Tasks
 from tests.certificates.ca import TestCa, pem
 from tests.peers import wait_until
 from tests.station.csms_for_lc import CsmsForLc, accepted_lc, running_csms, station_config
@@ -130,3 +136,53 @@ async def test_the_next_link_to_the_csms_presents_the_certificate_it_signed(
         await wait_until(lambda: len(csms.connections) == 2, 20, "the LC dialling again")
         await wait_until(lambda: link.session.state is LinkState.ACCEPTED, 10, "Accepted")
         assert _presented_serial(csms) == leaf.serial_number
+
+
+async def test_a_certificate_signed_after_an_lc_restart_is_accepted(
+    csms: CsmsForLc, tmp_path: Path
+) -> None:
+    cso = TestCa("CSO Root")
+    config = _config(csms, tmp_path)
+    async with accepted_lc(config):
+        await _install_root(csms, cso)
+        csr = await _csr_after_trigger(csms)
+    # The key of the request waits on disk for its certificate, for the LC's user only.
+    [kept] = (tmp_path / "certificates" / "station").glob("pending*")
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    async with accepted_lc(config) as (restarted, _link):
+        leaf = cso.sign(csr)
+        signed = call201.CertificateSigned(certificate_chain=cso.chain_pem(leaf))
+        assert (await csms.station.call(signed)).status == "Accepted"
+        assert restarted.own_certificates is not None
+        current = restarted.own_certificates.current(datetime.now(UTC))
+        assert current is not None and current.certificate == leaf
+    assert not kept.exists()
+
+
+async def test_a_rejected_certificate_is_recorded_as_a_security_event(
+    csms: CsmsForLc, tmp_path: Path
+) -> None:
+    """Through the `RecordSecurityEvent` the certificates are given (the LC's security log)."""
+    recorded: list[tuple[str, str]] = []
+    managed = CertificateSettings(tmp_path / "certificates", "Test CSO")
+    tasks = Tasks("test")
+    async with accepted_lc(station_config(csms, tmp_path)) as (_controller, link):
+        try:
+            CertificatesAtCsms(
+                link,
+                managed,
+                TrustStore(managed.trust_folder),
+                OwnCertificates(managed.own_folder),
+                lambda _renewed: None,
+                tasks,
+                lambda kind, info: recorded.append((kind, info)),
+            ).wire()
+            await _install_root(csms, TestCa("CSO Root"))
+            stranger = TestCa("Someone Else's Root")
+            leaf = stranger.sign(await _csr_after_trigger(csms))
+            signed = call201.CertificateSigned(certificate_chain=stranger.chain_pem(leaf))
+            assert (await csms.station.call(signed)).status == "Rejected"
+        finally:
+            await tasks.stop()
+    [(kind, info)] = recorded
+    assert kind == "InvalidChargingStationCertificate" and "root" in info

@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
+from config_file.table import ConfigError
 from lc.config import load_config, parse_config
-from router.config_reader import ConfigError
 from station.link import StationSettings
 from tests.lc_process import example_config
 
@@ -38,7 +40,9 @@ def test_csms_url_defaults_to_the_upstream_with_the_identity() -> None:
     [
         ({"identity": ""}, "station.identity"),
         ({"csms_url": "http://csms"}, "station.csms_url"),
-        ({"ocpp_version": "1.6"}, "station.ocpp_version"),
+        ({"ocpp_version": "2.1"}, "station.ocpp_version"),
+        # 1.6's BootNotification allows 20 characters where 2.0.1's allows 50.
+        ({"ocpp_version": "1.6", "vendor": "Vendor Name Of 21 Chr"}, "station.vendor"),
         ({"model": "a model name beyond twenty"}, "station.model"),
         ({"password": "short"}, "station.password"),
         ({"reconnect_wait_minimum_s": 0}, "station.reconnect_wait_minimum_s"),
@@ -70,3 +74,21 @@ def test_the_example_config_gives_the_lc_an_identity(tmp_path: Path) -> None:
 def test_the_link_settings_do_not_show_the_password() -> None:
     settings = StationSettings("LC-1", "a-password-of-24-chars!!")
     assert "a-password" not in repr(settings)
+
+
+def test_the_release_signing_key_is_read_and_must_be_a_public_key(tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = tmp_path / "release-signing.pem"
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    station = parse_config(site(release_signing_key=str(public))).station
+    assert station is not None and station.release_key == key.public_key()
+    assert parse_config(site()).station is not None
+    not_a_key = tmp_path / "junk.pem"
+    not_a_key.write_text("-----BEGIN PUBLIC KEY-----\nxx\n-----END PUBLIC KEY-----\n")
+    for path in (not_a_key, tmp_path / "missing.pem"):
+        with pytest.raises(ConfigError, match=r"station\.release_signing_key"):
+            parse_config(site(release_signing_key=str(path)))

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from router.charger_path import BadChargerPath, check_identity
+from ocpp_knowledge.identity import BadIdentity, check_identity
 
 T = TypeVar("T")
 
@@ -41,7 +41,7 @@ def charger_identity(key: str, value: object) -> str:
         )
     try:
         check_identity(value)
-    except BadChargerPath as bad_identity:
+    except BadIdentity as bad_identity:
         raise ConfigError(f"{key}: {value[:60]!r}: {bad_identity}") from None
     return value
 

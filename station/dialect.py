@@ -1,0 +1,123 @@
+"""How the LC's own messages are worded in each OCPP version it can speak to its CSMS.
+
+The session's workflow (boot, pending, heartbeat, clock check, triggers) is the same in 1.6 and
+2.0.1; what differs is data: the BootNotification's fields, which messages TriggerMessage may
+ask for and what they carry, how a trigger names a part of the station (2.0.1 `evse`, 1.6
+`connectorId`) and what the LC reports once its boot is Accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ocpp_knowledge.ocpp_time import to_ocpp_time
+from router.frames import OcppVersion
+
+Payload = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StationIdentity:
+    """What the LC says about itself in its BootNotification."""
+
+    vendor: str
+    model: str
+    serial: str | None
+    firmware: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    version: OcppVersion
+    boot_payload: Callable[[StationIdentity, str], Payload]  # (identity, boot reason)
+    # What TriggerMessage may ask for besides BootNotification, and what it then carries.
+    triggerable: Mapping[str, Callable[[], Payload]]
+    not_triggerable: frozenset[str]  # known messages the LC has nothing to send for
+    names_a_part: Callable[[Payload], bool]  # the trigger asks about an EVSE or connector
+    # F06.FR.17 (2.0.1): a triggered BootNotification is refused once the boot is Accepted.
+    boot_trigger_after_accepted: bool
+    # The LC's own calls once its boot is Accepted (1.6: the state of connector 0).
+    after_accepted: tuple[tuple[str, Callable[[], Payload]], ...]
+
+    @property
+    def subprotocol(self) -> str:
+        return self.version.value
+
+
+def _boot_201(identity: StationIdentity, reason: str) -> Payload:
+    station: Payload = {
+        "model": identity.model,
+        "vendorName": identity.vendor,
+        "firmwareVersion": identity.firmware,
+    }
+    if identity.serial:
+        station["serialNumber"] = identity.serial
+    return {"chargingStation": station, "reason": reason}
+
+
+def _boot_16(identity: StationIdentity, _reason: str) -> Payload:
+    # 1.6 has no boot reason: the CSMS only learns that the LC (re)booted.
+    boot: Payload = {
+        "chargePointVendor": identity.vendor,
+        "chargePointModel": identity.model,
+        "firmwareVersion": identity.firmware,
+    }
+    if identity.serial:
+        boot["chargePointSerialNumber"] = identity.serial
+    return boot
+
+
+def _station_status_16() -> Payload:
+    """Connector 0, the LC as a whole: it relays and balances, so it is Available."""
+    return {
+        "connectorId": 0,
+        "errorCode": "NoError",
+        "status": "Available",
+        "timestamp": to_ocpp_time(datetime.now(UTC)),
+    }
+
+
+def _nothing() -> Payload:
+    return {}
+
+
+def _idle() -> Payload:
+    return {"status": "Idle"}
+
+
+def _names_a_connector(payload: Payload) -> bool:
+    return bool(payload.get("connectorId", 0) != 0)
+
+
+V201 = Dialect(
+    version=OcppVersion.V201,
+    boot_payload=_boot_201,
+    # No log upload in progress: Idle.
+    triggerable={"Heartbeat": _nothing, "LogStatusNotification": _idle},
+    # No EVSE of its own to report a status or meter values for.
+    not_triggerable=frozenset({"StatusNotification", "MeterValues"}),
+    names_a_part=lambda payload: "evse" in payload,
+    boot_trigger_after_accepted=False,
+    after_accepted=(),
+)
+
+V16 = Dialect(
+    version=OcppVersion.V16,
+    boot_payload=_boot_16,
+    # No diagnostics upload or firmware update of its own in progress: Idle.
+    triggerable={
+        "Heartbeat": _nothing,
+        "StatusNotification": _station_status_16,
+        "DiagnosticsStatusNotification": _idle,
+        "FirmwareStatusNotification": _idle,
+    },
+    not_triggerable=frozenset({"MeterValues"}),
+    names_a_part=_names_a_connector,
+    boot_trigger_after_accepted=True,
+    after_accepted=(("StatusNotification", _station_status_16),),
+)
+
+DIALECTS = {dialect.version: dialect for dialect in (V201, V16)}

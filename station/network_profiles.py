@@ -1,0 +1,235 @@
+"""The network connection profiles of the LC's own link to the CSMS (2.0.1 B09/B10), pure.
+
+Slot 1 is the `[station]` table's connection (`csms_url` and its security): the config file
+is its source, so the CSMS cannot overwrite it. Slots 2 and 3 are the CSMS's: SetNetworkProfile
+stores a profile in one of them; `OCPPCommCtrlr.NetworkConfigurationPriority` (a SetVariables
+of slots, first one first) says which ones the LC dials and in what order, and
+`NetworkProfileConnectionAttempts` how often each before the next (`station.dial_plan`). All
+of it, and the slot the LC last connected with, is kept across restarts in a private file.
+
+A profile's `ocppCsmsUrl` is the CSMS's address without the LC's identity: the LC appends it,
+as a charging station does (Part 4 §3.1).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ocpp_knowledge.status_info import rejected
+from station.private_file import write_private
+
+log = logging.getLogger(__name__)
+
+CONFIGURED_SLOT = 1
+SLOTS = (1, 2, 3)  # B09.FR.06: at least two
+DEFAULT_CONNECTION_ATTEMPTS = 3
+_SCHEMES = {1: "ws", 2: "wss", 3: "wss"}  # by security profile (A00: 1 has no TLS)
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkProfile:
+    url: str  # what the LC dials: the CSMS's URL with the LC's identity
+    security_profile: int
+    message_timeout_s: float
+    ocpp_interface: str = "Wired0"
+
+
+class InvalidProfile(ValueError):
+    """A SetNetworkProfile the LC refuses; `reason` is the statusInfo reasonCode."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What the LC can present to a CSMS: what a security profile needs."""
+
+    password: bool  # BasicAuthPassword, for security profiles 1 and 2
+    client_certificate: bool  # a charging-station certificate, for profile 3
+
+
+def network_profiles_path(state_path: Path) -> Path:
+    """Where the profiles are kept: beside the station state file."""
+    return state_path.with_name(state_path.stem + "-network-profiles.json")
+
+
+def security_profile_of(url: str, password: bool) -> int:
+    """The security profile a connection has: no TLS 1, TLS with a password 2, TLS with the
+    LC's client certificate 3."""
+    if not url.startswith("wss://"):
+        return 1
+    return 2 if password else 3
+
+
+def profile_from_request(
+    payload: dict[str, Any], identity: str, active_security_profile: int, can: Capabilities
+) -> tuple[int, NetworkProfile]:
+    """The slot and profile of a (schema-valid) SetNetworkProfileRequest; InvalidProfile
+    when the LC must reject it (B09.FR.02/04/05)."""
+    slot = payload["configurationSlot"]
+    if slot not in SLOTS or slot == CONFIGURED_SLOT:
+        raise InvalidProfile(
+            "InvalidConfSlot", f"slot {slot}: the CSMS's slots are {SLOTS[1:]} (1 is the config's)"
+        )
+    data = payload["connectionData"]
+    if data["ocppVersion"] != "OCPP20" or data["ocppTransport"] != "JSON":
+        raise InvalidProfile("InvalidNetworkConf", "the LC's own link speaks OCPP 2.0.1 JSON only")
+    if "vpn" in data or "apn" in data:
+        raise InvalidProfile("InvalidNetworkConf", "the LC sets up no VPN or APN itself")
+    security = data["securityProfile"]
+    if security not in _SCHEMES:
+        raise InvalidProfile("InvalidNetworkConf", f"no security profile {security}")
+    if security < active_security_profile:
+        raise InvalidProfile(
+            "NoSecurityDowngrade",
+            f"profile {security} is below the active {active_security_profile}",
+        )
+    if security == 2 and not can.password:
+        raise InvalidProfile("InvalidNetworkConf", "profile 2 needs [station] password")
+    if security == 3 and not can.client_certificate:
+        raise InvalidProfile("InvalidNetworkConf", "profile 3 needs the LC's client certificate")
+    url = data["ocppCsmsUrl"]
+    parts = urlsplit(url)
+    if (
+        parts.scheme != _SCHEMES[security]
+        or not parts.hostname
+        or parts.username is not None  # credentials go in the Authorization header only
+        or parts.query
+        or parts.fragment
+    ):
+        raise InvalidProfile(
+            "InvalidNetworkConf",
+            f"ocppCsmsUrl must be {_SCHEMES[security]}://host[:port][/path] for profile {security}",
+        )
+    try:
+        _ = parts.port  # raises for a port out of range
+    except ValueError as exc:
+        raise InvalidProfile("InvalidNetworkConf", f"ocppCsmsUrl: {exc}") from exc
+    timeout = data["messageTimeout"]
+    if timeout < 1:
+        raise InvalidProfile("InvalidNetworkConf", "messageTimeout must be at least 1 s")
+    profile = NetworkProfile(
+        f"{url.rstrip('/')}/{identity}", security, float(timeout), data["ocppInterface"]
+    )
+    return slot, profile
+
+
+def parse_priority(text: str, stored: set[int]) -> list[int]:
+    """A NetworkConfigurationPriority value: slots with a profile, each once, comma-separated;
+    ValueError for anything else (B10.FR.02)."""
+    try:
+        slots = [int(part) for part in text.split(",")]
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a list of slots") from exc
+    if not slots or len(set(slots)) != len(slots) or not set(slots) <= stored:
+        raise ValueError(f"{text!r}: each slot once, of {sorted(stored)}")
+    return slots
+
+
+class NetworkProfiles:
+    def __init__(
+        self,
+        path: Path,
+        configured: NetworkProfile,
+        identity: str,
+        can: Capabilities,
+        default_attempts: int = DEFAULT_CONNECTION_ATTEMPTS,
+    ) -> None:
+        self.path = path
+        self._identity = identity
+        self._can = can
+        self._slots: dict[int, NetworkProfile] = {CONFIGURED_SLOT: configured}
+        self.priority = [CONFIGURED_SLOT]
+        self.attempts = default_attempts
+        self.last_connected: int | None = None
+        self._load()
+
+    def profile(self, slot: int) -> NetworkProfile:
+        return self._slots[slot]
+
+    @property
+    def active(self) -> NetworkProfile:
+        """The profile of the connection now (or the last one): its security is the floor."""
+        return self._slots[self.last_connected or CONFIGURED_SLOT]
+
+    def set_network_profile(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A SetNetworkProfileRequest payload in, the response payload out (B09). The new
+        profile is used once NetworkConfigurationPriority names its slot."""
+        try:
+            slot, profile = profile_from_request(
+                payload, self._identity, self.active.security_profile, self._can
+            )
+        except InvalidProfile as exc:
+            log.warning("SetNetworkProfile rejected: %s", exc)
+            return rejected(exc.reason, str(exc))
+        try:
+            self.store(slot, profile)
+        except OSError as exc:
+            log.error("network profile slot %d not stored: %s", slot, exc.strerror)
+            return {"status": "Failed"}  # B09.FR.03
+        log.info(
+            "network profile slot %d: %s (security profile %d)",
+            slot,
+            profile.url,
+            profile.security_profile,
+        )
+        return {"status": "Accepted"}
+
+    @property
+    def stored(self) -> set[int]:
+        return set(self._slots)
+
+    def store(self, slot: int, profile: NetworkProfile) -> None:
+        self._slots[slot] = profile
+        self._save()
+
+    def set_priority(self, slots: list[int]) -> None:
+        self.priority = slots
+        self._save()
+
+    def set_attempts(self, attempts: int) -> None:
+        self.attempts = attempts
+        self._save()
+
+    def connected_with(self, slot: int) -> None:
+        if slot != self.last_connected:
+            self.last_connected = slot
+            self._save()
+
+    def _save(self) -> None:
+        state = {
+            "slots": {
+                str(slot): asdict(profile)
+                for slot, profile in self._slots.items()
+                if slot != CONFIGURED_SLOT
+            },
+            "priority": self.priority,
+            "attempts": self.attempts,
+            "last_connected": self.last_connected,
+        }
+        write_private(self.path, json.dumps(state, indent=1).encode("utf-8"))
+
+    def _load(self) -> None:
+        try:
+            state = json.loads(self.path.read_text(encoding="utf-8"))
+            for slot, fields in state["slots"].items():
+                if int(slot) in SLOTS and int(slot) != CONFIGURED_SLOT:
+                    self._slots[int(slot)] = NetworkProfile(**fields)
+            priority = [int(slot) for slot in state["priority"]]
+            attempts = int(state["attempts"])
+            last = state["last_connected"]
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            log.error("%s unreadable, the CSMS's network profiles are lost: %s", self.path, exc)
+            return
+        if priority and set(priority) <= self.stored and attempts >= 1:
+            self.priority, self.attempts = priority, attempts
+        self.last_connected = last if last in self._slots else None

@@ -1,0 +1,194 @@
+"""K14: an EMS limits the site from outside OCPP, over the LC's HTTP endpoint (bearer token) or
+the Modbus holding register it serves; the balancer's cap follows, the PyPI-`ocpp` CSMS hears
+NotifyChargingLimit (past LimitChangeSignificance) and ClearedChargingLimit on release."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from ocpp.v201 import call as call201
+
+from balancer.site_cap import CapSource
+from lc.app import LocalController
+from modbus.errors import MeterExceptionReply
+from modbus.link import TcpLink
+from modbus.transport import ModbusClient
+from tests.peers import wait_until
+from tests.station.csms_for_lc import CsmsForLc
+from tests.station.garage_for_lc import (
+    BASE_LOAD_A,
+    CHARGER_MAX_A,
+    CONFIG_CAP_A,
+    MARGIN_A,
+    Stops,
+    charging_garage,
+    metered_config,
+    start_lc,
+)
+from tests.station.test_site_limit_from_csms import capped_at
+
+pytestmark = pytest.mark.timeout(90)
+
+TOKEN = "ems-secret-token-0123456789"
+EMS_LIMIT_A = 20.0
+NO_LIMIT = 65535
+
+
+def external_limit(**modbus: Any) -> dict[str, Any]:
+    return {
+        "http_token_sha256": hashlib.sha256(TOKEN.encode()).hexdigest(),
+        "limit_change_significance_pct": 10,
+        "modbus": {"listen_port": 0, "register": 100, "scale": 0.1, **modbus},
+    }
+
+
+def notified_limits(csms: CsmsForLc) -> list[float | None]:
+    """The limits the CSMS heard of, in order: None for a ClearedChargingLimit."""
+    heard: list[float | None] = []
+    for action, notice in csms.charging_limits:
+        if action == "ClearedChargingLimit":
+            assert (notice["charging_limit_source"], notice["evse_id"]) == ("EMS", 0)
+            heard.append(None)
+            continue
+        assert notice["charging_limit"] == {"charging_limit_source": "EMS"}
+        assert notice["evse_id"] == 0
+        [schedule] = notice["charging_schedule"]
+        [period] = schedule["charging_schedule_period"]
+        assert (schedule["charging_rate_unit"], period["start_period"]) == ("A", 0)
+        heard.append(period["limit"])
+    return heard
+
+
+class Ems:
+    """The EMS's side of the HTTP endpoint."""
+
+    def __init__(self, client: aiohttp.ClientSession, lc: LocalController) -> None:
+        self._client = client
+        self.url = f"http://127.0.0.1:{lc.metrics_port}/api/external-limit"
+
+    async def put(self, body: object, token: str | None = TOKEN) -> tuple[int, Any]:
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        async with self._client.put(self.url, json=body, headers=headers) as response:
+            json = response.content_type == "application/json"
+            return response.status, await response.json() if json else None
+
+    async def delete(self, token: str = TOKEN) -> int:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with self._client.delete(self.url, headers=headers) as response:
+            return response.status
+
+
+async def test_an_ems_limit_over_http_caps_the_garage_and_the_csms_hears_of_it(
+    csms: CsmsForLc, stack: Stops, tmp_path: Path
+) -> None:
+    garage = await charging_garage(csms, stack, tmp_path, {"external_limit": external_limit()})
+    balancer, charge_point, lc = garage.balancer, garage.charge_point, garage.lc
+    async with aiohttp.ClientSession() as client:
+        ems = Ems(client, lc)
+        assert (await ems.put({"limit_a": 10}, token=None))[0] == 401
+        assert (await ems.put({"limit_a": 10}, token="guessed"))[0] == 401
+        for bad in ({"limit_a": -1}, {"limit_a": 10, "limit_w": 10}, {"limit": 3}, [10]):
+            status, answer = await ems.put(bad)
+            assert status == 400 and answer["error"]
+        assert balancer.cap.binding is CapSource.CONFIG  # nothing refused was applied
+
+        status, answer = await ems.put({"limit_a": EMS_LIMIT_A})
+        assert (status, answer["limit_a"]) == (200, EMS_LIMIT_A)
+        await capped_at(balancer, EMS_LIMIT_A, CapSource.EXTERNAL)
+        headroom = EMS_LIMIT_A - MARGIN_A - BASE_LOAD_A
+        await wait_until(
+            lambda: (charge_point.limit or 0) <= headroom, 20, "the car cut under the EMS's limit"
+        )
+        await wait_until(lambda: notified_limits(csms) == [EMS_LIMIT_A], 10, "the first notice")
+
+        assert (await ems.put({"limit_a": EMS_LIMIT_A - 1}))[0] == 200  # within 10 %: no notice
+        await capped_at(balancer, EMS_LIMIT_A - 1, CapSource.EXTERNAL)
+        watts = 15 * 230 * 3  # 15 A per phase at the site's nominal voltage
+        assert (await ems.put({"limit_w": watts, "duration_s": 600}))[0] == 200
+        await capped_at(balancer, 15.0, CapSource.EXTERNAL)
+        await wait_until(lambda: notified_limits(csms) == [EMS_LIMIT_A, 15.0], 10, "a notice")
+
+        async with client.get(f"http://127.0.0.1:{lc.metrics_port}/metrics") as response:
+            metrics = await response.text()
+        assert 'ocpp_lc_external_limit_amperes{input="http"} 15.0' in metrics
+        assert 'ocpp_lc_site_cap_binding{limit="EMS"} 1.0' in metrics
+        async with client.get(f"http://127.0.0.1:{lc.metrics_port}/") as response:
+            page = await response.text()
+        assert "<h2>External limit (EMS)</h2>" in page
+        assert "over HTTP: 15.0 A; over Modbus: –. The site cap is 15 / 15 / 15 A" in page
+        assert "set by the EMS's external limit" in page
+
+        assert await ems.delete() == 200
+        await capped_at(balancer, CONFIG_CAP_A, CapSource.CONFIG)
+        await wait_until(
+            lambda: notified_limits(csms) == [EMS_LIMIT_A, 15.0, None], 10, "ClearedChargingLimit"
+        )
+        await wait_until(
+            lambda: charge_point.limit == CHARGER_MAX_A, 20, "the car back at its maximum"
+        )
+
+
+async def test_the_csms_sets_the_significance_a_notice_needs(
+    csms: CsmsForLc, stack: Stops, tmp_path: Path
+) -> None:
+    config = await metered_config(csms, stack, tmp_path, external_limit=external_limit())
+    lc, balancer = await start_lc(config, stack)
+    significance = {
+        "component": {"name": "SmartChargingCtrlr"},
+        "variable": {"name": "LimitChangeSignificance"},
+    }
+    answer = await csms.station.call(
+        call201.SetVariables(set_variable_data=[significance | {"attribute_value": "50"}])
+    )
+    assert answer.set_variable_result[0]["attribute_status"] == "Accepted"
+    async with aiohttp.ClientSession() as client:
+        ems = Ems(client, lc)
+        assert (await ems.put({"limit_a": 20}))[0] == 200
+        await wait_until(lambda: notified_limits(csms) == [20.0], 10, "the first notice")
+        assert (await ems.put({"limit_a": 12}))[0] == 200  # 40 %: below the CSMS's 50 %
+        await capped_at(balancer, 12.0, CapSource.EXTERNAL)
+        assert (await ems.put({"limit_a": 8}))[0] == 200
+        await wait_until(lambda: notified_limits(csms) == [20.0, 8.0], 10, "the second notice")
+
+
+async def test_an_ems_writes_the_modbus_register_and_its_silence_falls_back(
+    csms: CsmsForLc, stack: Stops, tmp_path: Path
+) -> None:
+    watched = external_limit(watchdog_s=3, fallback_limit_a=12)
+    del watched["http_token_sha256"]  # no token: no HTTP endpoint
+    config = await metered_config(csms, stack, tmp_path, external_limit=watched)
+    lc, balancer = await start_lc(config, stack)
+    async with aiohttp.ClientSession() as client:
+        assert (await Ems(client, lc).put({"limit_a": 10}))[0] == 404
+    assert lc.external_limit_modbus_port is not None
+    ems = ModbusClient(TcpLink("127.0.0.1", lc.external_limit_modbus_port), timeout_s=1.0)
+
+    async def close_ems() -> None:
+        ems.close()
+
+    stack.append(close_ems)
+
+    with pytest.raises(MeterExceptionReply) as refused:
+        await ems.write(101, [100], unit_id=1)  # not the limit's register
+    assert refused.value.exception_code == 2
+    await ems.write(100, [int(EMS_LIMIT_A * 10)], unit_id=1)  # 0.1 A per count
+    await capped_at(balancer, EMS_LIMIT_A, CapSource.EXTERNAL)
+    assert await ems.read(3, 100, 1, unit_id=1) == [200]
+    await wait_until(lambda: notified_limits(csms) == [EMS_LIMIT_A], 10, "the notice")
+
+    # The EMS stops writing: past the watchdog, the fallback applies (and is reported).
+    await capped_at(balancer, 12.0, CapSource.EXTERNAL)
+    await wait_until(lambda: notified_limits(csms) == [EMS_LIMIT_A, 12.0], 10, "the fallback")
+
+    await ems.write(100, [NO_LIMIT], unit_id=1)
+    await capped_at(balancer, CONFIG_CAP_A, CapSource.CONFIG)
+    await wait_until(lambda: None in notified_limits(csms), 10, "ClearedChargingLimit")
+    # The watchdog watches the EMS whatever it wrote last: silent again, the fallback again.
+    await capped_at(balancer, 12.0, CapSource.EXTERNAL)
+    await wait_until(
+        lambda: notified_limits(csms) == [EMS_LIMIT_A, 12.0, None, 12.0], 10, "the fallback again"
+    )
