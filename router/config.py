@@ -18,7 +18,7 @@ from router.journal_bounds import MIB, JournalLimits
 from router.offline import OfflineSettings
 from router.sealed_credentials import CredentialKeyError, CredentialSealer, read_key
 from router.server import HoldSettings, RouterSettings
-from router.session import SessionSettings, ValidationMode
+from router.session import SessionSettings
 from router.tls import (
     CertificateFiles,
     ChargerTlsSettings,
@@ -27,6 +27,7 @@ from router.tls import (
     charger_context,
     upstream_context,
 )
+from router.validation import ValidationMode
 
 CONNECTION_LOSS_POLICIES = ("hold", "close")
 # The [router.offline] keys: read under `hold`, accepted and ignored under `close`.

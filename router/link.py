@@ -2,6 +2,12 @@
 
 All routing decisions are the session's; this module reads frames, feeds them in with the
 time, and carries out the outputs in order: writes, metrics, events, LC call results.
+
+The per-frame path has no await between reading a frame and writing it to the other side,
+and no task or coroutine of its own: outputs are carried out in a plain loop, writes start
+at once (router/eager.py), and only journal writes (the `hold` policy) are awaited. In
+OBSERVE mode the schema check and observation of what was relayed run right after, batched
+once per turn of the event loop for all frames of the link.
 """
 
 from __future__ import annotations
@@ -11,7 +17,6 @@ import contextlib
 import json
 import logging
 import sqlite3
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,12 +25,13 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.client_ws import ClientWebSocketResponse
 
 from router import events as ev
-from router import invalid_id, replay_records
+from router import replay_records
 from router.arrivals import watch_arrivals
+from router.eager import start_eagerly
 from router.frame_deadline import FrameDeadline
-from router.frames import CallError, ErrorKind, call_error_text, error_code
+from router.frames import CallError, call_error_text
 from router.journal import Journal, JournalFull, StoredHandshake, disk_full
-from router.log_limit import LogThrottle
+from router.link_reports import LinkReports
 from router.metrics import RouterMetrics
 from router.outputs import (
     AnsweredLocally,
@@ -37,31 +43,43 @@ from router.outputs import (
     OfflineOutput,
     Output,
     ProvisionalIdUsed,
+    RefusalCallEnded,
+    RefusalSettled,
+    RefusalStopping,
     Relayed,
     Send,
     StatusRemembered,
     TransactionMapped,
-    TransactionRefused,
     Violation,
 )
 from router.rate_limit import FrameBudget
 from router.session import LinkSession
-from router.transfers import transfer_outcome
 from router.upstream import OUTAGE_REASONS, UpstreamRefused
 from supervision.tasks import Tasks, report_failure
 
 log = logging.getLogger(__name__)
 
-# A journal at its bounds is logged as a MemoryExhaustion security event at most this often.
-_BOUNDS_LOG_S = 60.0
-
 EventSink = Callable[[ev.Event], None]
 
-# What of a charger's own text goes into a log line: enough to recognise, too little to flood.
-_LOGGED_CHARS = 200
 _FRAME_TYPES_ENDING_A_LINK = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED)
 # How long a charger closed for an unfinished frame has to answer the close frame (it cannot).
 _UNFINISHED_FRAME_CLOSE_WAIT_S = 1.0
+# A link whose frames are all buffered already lets the others have a turn of the event loop
+# after this many (reading a frame that has not arrived yet gives them one anyway).
+_FRAMES_PER_TURN = 8
+# What a link does with its outputs without waiting; the others are journal writes (`hold`).
+_CARRIED_OUT_AT_ONCE = (
+    Send,
+    Relayed,
+    Observed,
+    LcCallFinished,
+    Violation,
+    LateReplyDropped,
+    AnsweredLocally,
+    ProvisionalIdUsed,
+    RefusalCallEnded,
+    RefusalStopping,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,16 +141,18 @@ class Link:
         timeout = limits.frame_timeout_s
         self._frame_deadline = None if timeout is None else FrameDeadline(timeout)
         self._frame_timer: asyncio.TimerHandle | None = None
-        self._violation_log = LogThrottle(limits.violation_log_interval_s)
+        self._reports = LinkReports(
+            session.identity, session.version, metrics, publish, limits.violation_log_interval_s
+        )
         self._charger_close_code: int | None = None  # set when the LC ends the link itself
         self._loop = asyncio.get_running_loop()
         self._lc_calls: dict[str, asyncio.Future[Any]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
+        self._check_scheduled = False  # the batched OBSERVE-mode check is due this turn
+        # Writes waiting for a socket to drain, by where they go.
+        self._unsent: dict[Direction, set[asyncio.Task[None]]] = {d: set() for d in Direction}
         self._background = Tasks(owner=session.identity)
-        # Refused sessions whose energy the LC stopped, by str(id): journaled until they end.
-        self._suspended: dict[str, int | str] = {}
-        self._bounds_log = LogThrottle(_BOUNDS_LOG_S)  # MemoryExhaustion lines
         self._closed = asyncio.Event()
         self._close_reason = ""
         self.finished = asyncio.Event()  # set once both sockets are closed
@@ -149,7 +169,7 @@ class Link:
             # before its pump can relay one.
             self.session.hold_for_replay()
         if self._hold is not None:
-            self._background.spawn(self._act_on_journaled_refusals(), "journaled-refusals")
+            self._background.spawn(self._resume_refusals(), "journaled-refusals")
         pumps = {
             asyncio.create_task(self._pump(Direction.TO_CSMS), name="from-charger"): "charger",
             asyncio.create_task(self._upstream(), name="from-csms"): "csms",
@@ -236,7 +256,7 @@ class Link:
         )
         future: asyncio.Future[Any] = self._loop.create_future()
         self._lc_calls[message_id] = future
-        await self._execute(outputs)
+        self._carry_out(outputs)
         reply = await future
         if reply is None:
             self._metrics.lc_calls.labels(action, "timeout").inc()
@@ -303,8 +323,10 @@ class Link:
             else self.session.route_from_csms
         )
         from_charger = direction is Direction.TO_CSMS
+        unsent = self._unsent[direction]
         budget = self._frame_budget if from_charger else None
         deadline = self._frame_deadline if from_charger else None
+        frames_this_turn = 0
         while True:
             if deadline is not None:
                 deadline.waiting(self._loop.time())
@@ -321,12 +343,17 @@ class Link:
                     await asyncio.sleep(wait)
             if message.type is WSMsgType.TEXT:
                 started = self._loop.time()
-                await self._execute(route(message.data, started))
-                self._metrics.relay_seconds.observe(self._loop.time() - started)
-                # Checked and observed once on its way (OBSERVE mode); see check_pending.
-                checked = self.session.check_pending()
-                if checked:
-                    await self._execute(checked)
+                rest = self._carry_out(route(message.data, started))
+                if rest:
+                    await self._execute(rest)
+                self._metrics.frames.observe_relay(self._loop.time() - started)
+                if not self._check_scheduled:
+                    # Checked and observed once on its way (OBSERVE mode), after this turn's
+                    # frames are written; see LinkSession.check_pending.
+                    self._check_scheduled = True
+                    self._loop.call_soon(self._check_pending)
+                if unsent:  # backpressure: read no more until the other side drains
+                    await asyncio.wait(set(unsent))
             elif message.type is WSMsgType.PING:
                 # The charger's pings (only its socket hands them over) are answered here, after
                 # its frame budget: a ping flood is read, and answered, at the frame rate.
@@ -334,13 +361,16 @@ class Link:
                     await source.pong(message.data)
             elif message.type is WSMsgType.BINARY:
                 self._metrics.binary_frames_dropped.labels(direction.value).inc()
-                self._log_invalid("binary frame dropped (%s)", direction.value)
+                self._reports.invalid(
+                    self._loop.time(), "binary frame dropped (%s)", direction.value
+                )
             elif message.type is WSMsgType.ERROR:
                 log.info("%s: %s link error: %s", self.identity, direction.value, message.data)
                 break
-            # One frame per link and turn of the event loop: a link whose frames are all
-            # buffered already is otherwise worked through without the others getting a turn.
-            await asyncio.sleep(0)
+            frames_this_turn += 1
+            if frames_this_turn == _FRAMES_PER_TURN:
+                frames_this_turn = 0
+                await asyncio.sleep(0)
 
     def _charger_bytes_arrived(self) -> None:
         assert self._frame_deadline is not None
@@ -368,38 +398,59 @@ class Link:
         self._charger_close_code = WSCloseCode.POLICY_VIOLATION
         self.close(f"a frame was not complete within {limit:g} s")
 
-    def _count_transfer(self, event: ev.Event) -> None:
-        if isinstance(event, ev.TransferRequested | ev.TransferStatusReported):
-            outcome = transfer_outcome(event)
-            if outcome is not None:
-                self._metrics.charger_transfers.labels(event.kind, outcome).inc()
+    def _check_pending(self) -> None:
+        self._check_scheduled = False
+        rest = self._carry_out(self.session.check_pending())
+        if rest:  # what the CSMS's answers taught the `hold` policy, to journal
+            self._background.spawn(self._execute(rest), "journal-learned")
 
-    async def _execute(self, outputs: list[Output]) -> None:
-        queue = deque(outputs)
-        while queue:
-            output = queue.popleft()
+    def _carry_out(self, outputs: list[Output]) -> list[Output]:
+        """Carry out `outputs` in order up to the first journal write; return it and the rest
+        (for `_execute`, which awaits the journal)."""
+        for index, output in enumerate(outputs):
             if isinstance(output, Send):
-                await self._send(output)
+                self._send(output)
             elif isinstance(output, Relayed):
-                self._count_relayed(output)
+                self._reports.relayed(output)
             elif isinstance(output, Observed):
                 self._publish(output.event)
-                self._count_transfer(output.event)
-                if self._suspended and isinstance(output.event, ev.TransactionEnded):
-                    self._suspension_ended(output.event.transaction_id)
+                self._reports.transfer(output.event)
             elif isinstance(output, LcCallFinished):
                 future = self._lc_calls.pop(output.message_id, None)
                 if future is not None and not future.done():
                     future.set_result(output.reply)
             elif isinstance(output, Violation):
-                self._report(output)
+                self._reports.violation(output, self._loop.time())
             elif isinstance(output, LateReplyDropped):
                 self._metrics.late_replies_dropped.inc()
                 log.info("%s: late answer to LC call %s dropped", self.identity, output.message_id)
-            elif isinstance(output, JournalAppend) and not await self._journal(output):
-                # Not journaled: the charger must not take the answer as a receipt.
-                queue = deque(answer_refused(output.text, list(queue)))
+            elif isinstance(output, AnsweredLocally):
+                self._metrics.answered_locally.labels(output.action).inc()
+            elif isinstance(output, ProvisionalIdUsed):
+                self._background.spawn(self._reserve_provisional_id(), "reserve-provisional-id")
+            elif isinstance(output, RefusalCallEnded):
+                self._reports.refusal_call(output)
+            elif isinstance(output, RefusalStopping):
+                log.warning("%s: stopping %s: %s", self.identity, output.transaction_id, output.why)
             else:
+                self._schedule_timer()
+                self._outputs_done.set()
+                return outputs[index:]
+        self._schedule_timer()
+        self._outputs_done.set()
+        return []
+
+    async def _execute(self, outputs: list[Output]) -> None:
+        """Carry out `outputs` in order, each journal write committed before what follows."""
+        rest = self._carry_out(outputs)
+        while rest:
+            output, rest = rest[0], rest[1:]
+            if isinstance(output, JournalAppend):
+                if not await self._journal(output):
+                    # Not journaled: the charger must not take the answer as a receipt.
+                    rest = answer_refused(output.text, rest)
+            else:
+                assert not isinstance(output, _CARRIED_OUT_AT_ONCE)
                 try:
                     await self._persist(output)
                 except sqlite3.OperationalError as exc:
@@ -408,9 +459,10 @@ class Link:
                     # Bookkeeping lost, the link kept: a delivery not acknowledged is
                     # replayed again later (at-least-once).
                     self._metrics.journal_refused.labels("disk_full").inc()
-                    self._journal_at_bounds(0, f"{type(output).__name__} not written (disk full)")
-        self._schedule_timer()
-        self._outputs_done.set()
+                    self._reports.journal_at_bounds(
+                        self._loop.time(), 0, f"{type(output).__name__} not written (disk full)"
+                    )
+            rest = self._carry_out(rest)
 
     async def _journal(self, output: JournalAppend) -> bool:
         """Journal a request within the journal's bounds; False when it could not be."""
@@ -427,26 +479,15 @@ class Link:
             )
         except JournalFull as full:
             self._metrics.journal_refused.labels(full.reason).inc()
-            self._journal_at_bounds(full.shed, f"a message refused ({full.reason})")
+            self._reports.journal_at_bounds(
+                self._loop.time(), full.shed, f"a message refused ({full.reason})"
+            )
             return False
         if appended.shed:
-            self._journal_at_bounds(appended.shed, "older periodic meter values dropped")
-        return True
-
-    def _journal_at_bounds(self, shed: int, what: str) -> None:
-        self._metrics.journal_meter_values_dropped.inc(shed)
-        # The security event the spec names for this (A04, MemoryExhaustion); logged at most
-        # once a minute per link: a full journal must not flood the log too.
-        held_back = self._bounds_log.occurred(self._loop.time())
-        if held_back is not None:
-            log.warning(
-                "%s: MemoryExhaustion: the journal is at its bounds: %s (%d more not logged)",
-                self.identity,
-                what,
-                held_back,
+            self._reports.journal_at_bounds(
+                self._loop.time(), appended.shed, "older periodic meter values dropped"
             )
-            info = f"the journal is at its bounds: {what} ({held_back} more since)"
-            self._publish(ev.SecurityEventRaised(self.identity, "MemoryExhaustion", info))
+        return True
 
     async def _persist(self, output: OfflineOutput) -> None:
         """Carry out the `hold` policy's bookkeeping; journal writes commit before the answer
@@ -455,10 +496,8 @@ class Link:
         journal, identity = self._hold.journal, self.identity
         if isinstance(output, StatusRemembered):
             await journal.remember_status(identity, output.connector_key, output.text)
-        elif isinstance(output, AnsweredLocally):
-            self._metrics.answered_locally.labels(output.action).inc()
-        elif isinstance(output, ProvisionalIdUsed):
-            self._background.spawn(self._reserve_provisional_id(), "reserve-provisional-id")
+        elif isinstance(output, RefusalSettled):
+            await journal.forget_refusal(identity, output.transaction_id)
         else:
             await replay_records.record(journal, self._metrics, identity, output)
             if isinstance(output, TransactionMapped):  # the balancer: one session, two ids
@@ -466,112 +505,45 @@ class Link:
                     identity, str(output.provisional), str(output.csms_id)
                 )
                 self._publish(mapped)
-            if isinstance(output, TransactionRefused):
-                self._background.spawn(self._act_on_refused(output), "act-on-refused")
 
-    async def _act_on_journaled_refusals(self) -> None:
+    async def _resume_refusals(self) -> None:
         """Finish what an earlier link (or LC run) could not: refusals the charger never
         answered."""
-        assert self._hold is not None and self.session.offline is not None
-        for transaction_id, evse_id in await self._hold.journal.refusals(self.identity):
-            self.session.offline.refused_before(transaction_id)
-            await self._act_on_refused(TransactionRefused(transaction_id, evse_id))
-
-    async def _act_on_refused(self, refused: TransactionRefused) -> None:
-        """Stop the refused transaction, or only its energy delivery, by the charger's rule."""
         assert self._hold is not None
-        identity, transaction_id = self.identity, refused.transaction_id
-        refusal = invalid_id.Refusal(self.version, transaction_id, refused.evse_id)
-        step: invalid_id.Ask | invalid_id.Finished = refusal.start()
-        while isinstance(step, invalid_id.Ask):
-            step = refusal.answered(await self._ask(step, transaction_id))
-            if isinstance(step, invalid_id.Ask) and step.step == "stop" and refusal.why_stopped:
-                log.warning("%s: stopping %s: %s", identity, transaction_id, refusal.why_stopped)
-        if step.settled:
-            await self._hold.journal.forget_refusal(identity, transaction_id)
-        if step.suspended:
-            assert refused.evse_id is not None
-            # Kept journaled until the session ends: after an LC restart the balancer must
-            # learn again that this session may not draw.
-            self._suspended[str(transaction_id)] = transaction_id
-            self._publish(ev.EnergySuspended(identity, refused.evse_id))
-
-    async def _ask(self, ask: invalid_id.Ask, transaction_id: int | str) -> invalid_id.Reply:
-        """One call for a refused transaction; suspensions and stops are counted and logged."""
-        reply: invalid_id.Reply
-        try:
-            reply = await self.call(ask.action, ask.payload)
-        except LcCallTimeout:
-            reply = invalid_id.Unanswered.TIMEOUT
-        except LcCallRejected:
-            reply = invalid_id.Unanswered.CALL_ERROR
-        if ask.step != "rule":
-            outcome = invalid_id.outcome(reply)
-            self._metrics.refused_transactions.labels(ask.step, outcome).inc()
-            log.warning(
-                "%s: the CSMS refused the id of replayed transaction %s; %s (%s): %s",
-                self.identity,
-                transaction_id,
-                ask.step,
-                ask.action,
-                outcome,
-            )
-        return reply
-
-    def _suspension_ended(self, transaction_id: str) -> None:
-        refused = self._suspended.pop(transaction_id, None)
-        if refused is not None:
-            assert self._hold is not None
-            self._background.spawn(
-                self._hold.journal.forget_refusal(self.identity, refused), "forget-refusal"
-            )
+        journaled = await self._hold.journal.refusals(self.identity)
+        if journaled:
+            await self._execute(self.session.refusals_journaled(journaled, self._loop.time()))
 
     async def _reserve_provisional_id(self) -> None:
-        assert self._hold is not None and self.session.offline is not None
+        assert self._hold is not None
         fresh = await self._hold.journal.next_provisional_transaction_id(self.identity)
-        self.session.offline.provisional_ids.append(fresh)
+        self.session.provisional_id_reserved(fresh)
 
-    async def _send(self, output: Send) -> None:
+    def _send(self, output: Send) -> None:
         socket = self._charger if output.direction is Direction.TO_CHARGER else self._csms
         if socket is None or socket.closed:
             return  # that side is gone; the pair ends or (hold) answers locally from now on
         try:
-            await socket.send_str(output.text)
+            waiting = start_eagerly(socket.send_str(output.text), "send")
         except ConnectionError:
-            log.info("%s: %s link gone while sending", self.identity, output.direction.value)
+            self._log_gone(output.direction)
+            return
+        if waiting is not None:  # the socket's buffer is full: written once it drains
+            self._unsent[output.direction].add(waiting)
+            waiting.add_done_callback(lambda task: self._sent(task, output.direction))
 
-    def _count_relayed(self, relayed: Relayed) -> None:
-        direction = relayed.direction.value
-        self._metrics.count_message(relayed.action, direction, relayed.message_type)
-        if relayed.error_code is not None:
-            self._metrics.call_errors.labels(relayed.error_code, direction).inc()
+    def _sent(self, task: asyncio.Task[None], direction: Direction) -> None:
+        self._unsent[direction].discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if isinstance(exc, ConnectionError):
+            self._log_gone(direction)
+        elif exc is not None:
+            report_failure(task.get_name(), exc, self.identity)
 
-    def _report(self, violation: Violation) -> None:
-        direction = violation.direction.value
-        self._metrics.invalid_messages.labels(
-            direction, violation.kind.value, str(violation.rejected).lower()
-        ).inc()
-        if violation.rejected:
-            code = error_code(self.version, violation.kind)
-            if code is not None and violation.kind is not ErrorKind.MESSAGE_TYPE:
-                self._metrics.call_errors.labels(code, "lc").inc()
-        self._log_invalid(
-            "%s %s (%s): %s",
-            direction,
-            violation.kind.value,
-            _loggable(violation.action or "-"),
-            _loggable(violation.detail),
-        )
-
-    def _log_invalid(self, message: str, *args: object) -> None:
-        # InvalidMessages is the security event the spec names for this: one line and one
-        # event per interval and charger, however many frames a hostile peer sends.
-        unlogged = self._violation_log.occurred(self._loop.time())
-        if unlogged is not None:
-            more = f" ({unlogged} more since the last line)" if unlogged else ""
-            line = message % args + more
-            log.warning("%s: InvalidMessages %s", self.identity, line)
-            self._publish(ev.SecurityEventRaised(self.identity, "InvalidMessages", line))
+    def _log_gone(self, direction: Direction) -> None:
+        log.info("%s: %s link gone while sending", self.identity, direction.value)
 
     # -- timeouts ----------------------------------------------------------------------------
 
@@ -586,21 +558,21 @@ class Link:
 
     def _on_timer(self) -> None:
         self._timer = self._timer_at = None
-        self._background.spawn(self._execute(self.session.tick(self._loop.time())), "timeouts")
+        rest = self._carry_out(self.session.tick(self._loop.time()))
+        if rest:  # journal writes a timeout led to (none today), carried out all the same
+            self._background.spawn(self._execute(rest), "timeouts")
 
     async def _shutdown(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        for unsent in self._unsent.values():
+            for task in unsent:
+                task.cancel()
         if self._frame_deadline is not None:
             self._frame_deadline.stop()
         if self._frame_timer is not None:
             self._frame_timer.cancel()
-        if self._violation_log.unlogged:
-            log.warning(
-                "%s: InvalidMessages: %d more since the last line",
-                self.identity,
-                self._violation_log.unlogged,
-            )
+        self._reports.closing()
         self._background.cancel()  # their calls to the charger cannot be answered any more
         with contextlib.suppress(KeyError):  # no series for a charger that is gone
             self._metrics.upstream_connected.remove(self.identity)
@@ -645,9 +617,3 @@ def answer_refused(text: str, rest: list[Output]) -> list[Output]:
 
 def _close_code(code: int | None) -> int:
     return code if code == WSCloseCode.OK else WSCloseCode.GOING_AWAY
-
-
-def _loggable(text: str) -> str:
-    """A charger's text for a log line: cut short, control characters escaped."""
-    cut = text if len(text) <= _LOGGED_CHARS else text[:_LOGGED_CHARS] + "..."
-    return cut.encode("unicode_escape").decode("ascii")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from aiohttp import web
 from prometheus_client import (
@@ -11,26 +10,10 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    Histogram,
     generate_latest,
 )
 
-# OCPP 1.6 + 2.0.1 + 2.1 have a few hundred actions; beyond this, names are made up by a peer.
-_MAX_MESSAGE_SERIES = 2000
-
-_RELAY_BUCKETS = (
-    0.00005,
-    0.0001,
-    0.00025,
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.1,
-    1.0,
-)
+from router.frame_counts import FrameCounts
 
 
 class RouterMetrics:
@@ -43,18 +26,8 @@ class RouterMetrics:
             ["version"],
             registry=r,
         )
-        self.messages = Counter(
-            "ocpp_lc_messages",
-            "Frames relayed, by action, direction and message type",
-            ["action", "direction", "message_type"],
-            registry=r,
-        )
-        self.relay_seconds = Histogram(
-            "ocpp_lc_relay_seconds",
-            "Time from receiving a frame to having written it to the other side",
-            buckets=_RELAY_BUCKETS,
-            registry=r,
-        )
+        # Counted for every frame: plain numbers, published at scrape time.
+        self.frames = FrameCounts(r)
         self.call_errors = Counter(
             "ocpp_lc_call_errors",
             "CALLERRORs relayed or sent by the LC, by code and direction",
@@ -207,19 +180,6 @@ class RouterMetrics:
             ["charger"],
             registry=r,
         )
-
-        self._message_counters: dict[tuple[str, str, str], Any] = {}
-
-    def count_message(self, action: str, direction: str, message_type: str) -> None:
-        """Count a relayed frame. Label children are cached (this runs for every frame), and
-        the action names a peer can make up are capped so the series stay bounded."""
-        key = (action, direction, message_type)
-        counter = self._message_counters.get(key)
-        if counter is None:
-            if len(self._message_counters) >= _MAX_MESSAGE_SERIES:
-                key = ("(other)", direction, message_type)
-            counter = self._message_counters.setdefault(key, self.messages.labels(*key))
-        counter.inc()
 
     def watch_queue_depths(self, depths: Callable[[], list[int]]) -> None:
         self.queue_depth.labels("total").set_function(lambda: sum(depths()))

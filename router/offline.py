@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict, deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from types import MappingProxyType
 from typing import Any
 
 from router.frames import Call, CallError, CallResult, OcppVersion, call_text
@@ -98,21 +100,23 @@ def _expiry(info: dict[str, Any]) -> float | None:
 
 
 class OfflineRelay:
+    """Its state changes only through its methods; the session drives them."""
+
     def __init__(
         self,
         identity: str,
         version: OcppVersion,
         settings: OfflineSettings,
         knowledge: OfflineKnowledge,
-        transaction_map: dict[int, int],
-        provisional_ids: deque[int],
+        transaction_map: Mapping[int, int],
+        provisional_ids: Iterable[int],
     ) -> None:
         self.identity = identity
         self.version = version
-        self.state = UpstreamState.LIVE
-        self.held: deque[tuple[str, float]] = deque()  # charger frames waiting behind replay
-        self.transaction_map = transaction_map  # provisional -> CSMS id (1.6)
-        self.provisional_ids = provisional_ids  # reserve, topped up by the asyncio layer
+        self._state = UpstreamState.LIVE
+        self._held: deque[str] = deque()  # charger frames waiting behind the replay
+        self._transaction_map = dict(transaction_map)  # provisional -> CSMS id (1.6)
+        self._provisional_ids = deque(provisional_ids)  # reserve, topped up from the journal
         self._settings = settings
         self._knowledge = knowledge
         self._scope = authorization_scope(version)
@@ -121,6 +125,53 @@ class OfflineRelay:
         self._attempts = 0  # CALLERRORs for the item at the head of the replay
         self._answered: OrderedDict[str, None] = OrderedDict()  # replayed ids already answered
         self._refused_transactions: set[int | str] = set()  # acted on once each
+
+    @property
+    def state(self) -> UpstreamState:
+        return self._state
+
+    @property
+    def transaction_map(self) -> Mapping[int, int]:
+        """Provisional 1.6 transaction id -> the CSMS's."""
+        return MappingProxyType(self._transaction_map)
+
+    @property
+    def provisional_ids(self) -> tuple[int, ...]:
+        """The reserve of provisional ids still to hand out."""
+        return tuple(self._provisional_ids)
+
+    @property
+    def held(self) -> tuple[str, ...]:
+        """The charger's calls waiting behind the replay."""
+        return tuple(self._held)
+
+    # -- the CSMS link -----------------------------------------------------------------------
+
+    def went_down(self) -> list[str]:
+        """The CSMS link is gone: answer locally from now on. Returns the held calls (they
+        are answered locally too) and forgets them."""
+        self._state = UpstreamState.DOWN
+        held = list(self._held)
+        self._held.clear()
+        return held
+
+    def awaits_replay(self) -> None:
+        """The CSMS link is back: the charger's calls wait until the backlog is delivered."""
+        self._state = UpstreamState.REPLAYING
+
+    def hold(self, text: str) -> None:
+        """A charger call that must reach the CSMS after the replay."""
+        self._held.append(text)
+
+    def release_held(self) -> str | None:
+        """The next held call to relay, once the replay is done; None when none is."""
+        if self._state is not UpstreamState.LIVE or not self._held:
+            return None
+        return self._held.popleft()
+
+    def provisional_id_reserved(self, transaction_id: int) -> None:
+        """A fresh provisional id for the reserve (journaled, so never handed out twice)."""
+        self._provisional_ids.append(transaction_id)
 
     def refused_before(self, transaction_id: int | str) -> None:
         """A refusal from before this link (journaled) is being acted on already."""
@@ -144,7 +195,7 @@ class OfflineRelay:
 
     def take_provisional_id(self) -> int:
         """A provisional 1.6 transaction id; raises IndexError when the reserve is empty."""
-        return self.provisional_ids.popleft()
+        return self._provisional_ids.popleft()
 
     def status_key(self, payload: dict[str, Any]) -> str:
         if self.version is OcppVersion.V16:
@@ -180,18 +231,18 @@ class OfflineRelay:
     def to_csms(self, call: Call, text: str) -> tuple[str, list[OfflineOutput]]:
         """The frame the CSMS must see: provisional ids replaced by the CSMS's."""
         provisional = call.payload.get("transactionId")
-        if self.version is not OcppVersion.V16 or provisional not in self.transaction_map:
+        if self.version is not OcppVersion.V16 or provisional not in self._transaction_map:
             return text, []
         # The mapping stays after a StopTransaction: the stop itself may have to be sent again.
-        payload = {**call.payload, "transactionId": self.transaction_map[provisional]}
+        payload = {**call.payload, "transactionId": self._transaction_map[provisional]}
         rewritten = call_text(call.message_id, call.action, payload)
         return rewritten, [IdRemapped(Direction.TO_CSMS)]
 
     def to_charger(self, call: Call, text: str) -> tuple[str, list[OfflineOutput]]:
         """The frame the charger must see: the CSMS's ids replaced by provisional ones."""
-        if self.version is not OcppVersion.V16 or not self.transaction_map:
+        if self.version is not OcppVersion.V16 or not self._transaction_map:
             return text, []
-        provisional_by_csms = {csms: prov for prov, csms in self.transaction_map.items()}
+        provisional_by_csms = {csms: prov for prov, csms in self._transaction_map.items()}
         payload = call.payload
         if call.action == "RemoteStopTransaction" and payload.get("transactionId") in (
             provisional_by_csms
@@ -210,7 +261,7 @@ class OfflineRelay:
 
     def begin_replay(self, items: list[ReplayItem]) -> tuple[list[Send], list[OfflineOutput]]:
         self._replay = deque(items)
-        self.state = UpstreamState.REPLAYING
+        self._state = UpstreamState.REPLAYING
         return self._next_replay()
 
     def owns(self, message_id: str) -> bool:
@@ -255,7 +306,7 @@ class OfflineRelay:
         if action != "StartTransaction" or provisional is None or not isinstance(csms_id, int):
             return self._refused_201(action, request, response)
         out: list[OfflineOutput] = [TransactionMapped(provisional, csms_id)]
-        self.transaction_map[provisional] = csms_id
+        self._transaction_map[provisional] = csms_id
         info = response.get("idTagInfo")
         if isinstance(info, dict) and info.get("status", "Accepted") != "Accepted":
             # The charger accepted it on the LC's word; the CSMS says no. The charger knows
@@ -288,7 +339,7 @@ class OfflineRelay:
 
     def _ends_in_backlog(self, transaction_id: int | str) -> bool:
         # What is still to be replayed, and the charger's live calls waiting behind it.
-        waiting = [item.text for item in self._replay] + [text for text, _ in self.held]
+        waiting = [item.text for item in self._replay] + list(self._held)
         for text in waiting:
             _type, _id, action, payload = json.loads(text)
             if action == "StopTransaction":
@@ -303,7 +354,7 @@ class OfflineRelay:
 
     def _next_replay(self) -> tuple[list[Send], list[OfflineOutput]]:
         if not self._replay:
-            self.state = UpstreamState.LIVE
+            self._state = UpstreamState.LIVE
             return [], [ReplayFinished()]
         item = self._replay.popleft()
         message = json.loads(item.text)

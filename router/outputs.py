@@ -149,6 +149,33 @@ class TransactionRefused:
     evse_id: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class RefusalCallEnded:
+    """A call the LC made about a refused transaction (router/refusals.py) ended: counted,
+    and (for a stop or a suspension) logged."""
+
+    transaction_id: int | str
+    step: str  # "rule", "suspend" or "stop"
+    action: str
+    call_outcome: str  # as the LC's own calls are counted: result, error or timeout
+    outcome: str | None  # a suspend or stop: accepted, rejected or timeout
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalStopping:
+    """The LC stops a refused transaction although the charger's rule said to suspend it."""
+
+    transaction_id: int | str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalSettled:
+    """Nothing is left to do about a refused transaction: forget it in the journal."""
+
+    transaction_id: int | str
+
+
 OfflineOutput = (
     JournalAppend
     | ReplayDelivered
@@ -162,7 +189,18 @@ OfflineOutput = (
     | Replayed
     | IdRemapped
     | TransactionRefused
+    | RefusalSettled
 )
 
 
-Output = Send | Relayed | Violation | LateReplyDropped | LcCallFinished | Observed | OfflineOutput
+Output = (
+    Send
+    | Relayed
+    | Violation
+    | LateReplyDropped
+    | LcCallFinished
+    | Observed
+    | RefusalCallEnded
+    | RefusalStopping
+    | OfflineOutput
+)

@@ -26,7 +26,6 @@ import logging
 import sqlite3
 import ssl
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -420,11 +419,9 @@ class Router:
         if hold_settings is None or journal is None:
             session = LinkSession(identity, version, self.settings.session, self._schemas)
             return Link(session, charger, csms, self.metrics, self._publish, limits)
-        reserve: deque[int] = deque()
+        reserve: list[int] = []
         if version is OcppVersion.V16:  # 2.0.1 chargers choose their transaction ids
-            reserve.extend(
-                await journal.next_provisional_transaction_ids(identity, _PROVISIONAL_RESERVE)
-            )
+            reserve = await journal.next_provisional_transaction_ids(identity, _PROVISIONAL_RESERVE)
         offline = OfflineRelay(
             identity,
             version,

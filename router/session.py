@@ -5,25 +5,13 @@ The asyncio layer only pumps bytes and executes the outputs in order.
 
 Routing rules (OCPP 2.0.1 Part 4 §6.4 and §4.1.1):
 - Every valid frame is relayed as its original text.
-- Calls towards the charger come from the CSMS and from the LC itself. OCPP-J allows one
-  outstanding CALL per direction, so they share one FIFO queue: an LC call is sent only when
-  nothing is outstanding at the charger, and a CSMS call waits while an LC call is outstanding.
-  (CSMS calls are not held back behind other CSMS calls: the CSMS paces itself, and a direct
-  connection would deliver them at once.)
+- Calls towards the charger come from the CSMS and from the LC itself; they share one FIFO
+  queue (router/charger_calls.py).
 - Answers to LC calls are consumed here and never reach the CSMS. An answer that arrives after
   its LC call timed out is dropped and reported; an answer nobody waits for any more is relayed
   to the CSMS, whose message id it carries.
 
-Validation policy (per direction, see `ValidationMode`):
-- Frames that are not OCPP-J RPC frames (bad JSON, not an array, unreadable id, unknown message
-  type, oversize) cannot be routed: they are never relayed. The sender gets the CALLERROR its
-  version names (id "-1" when the id could not be read) when it waits for an answer; otherwise
-  the frame is dropped. Either way a `Violation` is reported.
-- Schema violations and unknown actions: OBSERVE relays the frame, then checks it (the caller
-  runs `check_pending` once the frame is written, so the check never delays it) and reports a
-  `Violation`; STRICT checks first, answers a CALL with the matching CALLERROR and replaces an
-  invalid CALLRESULT with a CALLERROR to the side that waits for it. Only schema-valid payloads
-  are observed.
+Validation policy, per direction: router/validation.py.
 
 Connection loss: without an `OfflineRelay` the pair ends with either link (`close`). With one
 (`hold`), `upstream_lost` makes the session answer the charger itself and `upstream_restored`
@@ -33,61 +21,40 @@ replays what the CSMS missed before relaying live again; see router/offline.py.
 from __future__ import annotations
 
 import uuid
-from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from enum import Enum
 from typing import Any
 
 from router import events as ev
+from router.charger_calls import ChargerCalls, Origin, Outstanding, QueuedCall
 from router.frames import (
     Call,
     CallError,
     CallResult,
     FrameError,
     OcppVersion,
-    call_error_text,
     call_result_text,
     call_text,
-    error_code,
     parse_frame,
 )
-from router.local_answers import is_journaled, local_answer, periodic_meter_values_of
 from router.observe import needs_result, observe_charger_request, observe_result
 from router.offline import LEARNED_FROM, OfflineRelay, ReplayItem, UpstreamState
+from router.offline_answers import answer_locally
 from router.outputs import (
-    AnsweredLocally,
     Direction,
-    JournalAppend,
     LateReplyDropped,
     LcCallFinished,
     Observed,
     OfflineOutput,
     Output,
-    ProvisionalIdUsed,
     Relayed,
     Send,
-    StatusRemembered,
     TransactionRefused,
-    Violation,
 )
-from router.schemas import SchemaRegistry, SchemaViolation
-
-# Ids of timed-out LC calls are remembered so their late answers (even repeated ones) are
-# recognised and dropped; a charger answers within minutes if at all.
-_EXPIRED_LC_IDS_KEPT = 4096
-
-
-class ValidationMode(Enum):
-    OBSERVE = "observe"
-    STRICT = "strict"
-
-
-class Origin(Enum):
-    CHARGER = "charger"
-    CSMS = "csms"
-    LC = "lc"
+from router.refusals import Refusals
+from router.schemas import SchemaRegistry
+from router.validation import Validation, ValidationMode
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,16 +72,6 @@ class SessionSettings:
 
 
 @dataclass(slots=True)
-class _Outstanding:
-    action: str
-    origin: Origin
-    deadline: float
-    request: dict[str, Any] | None  # kept only when its answer must be observed
-    text: str | None = None  # a charger call under `hold`: answered here if the CSMS goes
-    orphaned: bool = False  # a CSMS call whose CSMS link is gone: its answer is dropped
-
-
-@dataclass(slots=True)
 class _Unchecked:
     """A frame relayed in OBSERVE mode, to be checked and observed once it is on its way."""
 
@@ -122,18 +79,7 @@ class _Unchecked:
     action: str
     payload: dict[str, Any]
     is_request: bool
-    outstanding: _Outstanding | None  # a charger call's own record, or the call answered
-
-
-@dataclass(slots=True)
-class _QueuedCall:
-    message_id: str
-    action: str
-    origin: Origin
-    text: str
-    request: dict[str, Any] | None
-    timeout_s: float  # how long the charger has to answer once the call is sent
-    deadline: float | None  # LC calls give up if not sent by then
+    outstanding: Outstanding | None  # a charger call's own record, or the call answered
 
 
 def _utc_now() -> datetime:
@@ -167,27 +113,26 @@ class LinkSession:
         self.version = version
         self.offline = offline  # None: the `close` policy, the pair ends with either link
         self._settings = settings
-        self._schemas = schemas
+        self._validation = Validation(
+            version, schemas, settings.validation_to_csms, settings.validation_to_charger
+        )
         self._wall_clock = wall_clock
         self._replay_deadline: float | None = None
         self._unchecked: list[_Unchecked] = []
-        self._at_csms: dict[str, _Outstanding] = {}  # charger calls the CSMS has not answered
-        self._at_charger: dict[str, _Outstanding] = {}  # calls the charger has not answered
-        self._queue: deque[_QueuedCall] = deque()  # calls waiting to go to the charger
-        self._expired_lc_ids: OrderedDict[str, None] = OrderedDict()
+        self._at_csms: dict[str, Outstanding] = {}  # charger calls the CSMS has not answered
+        self._to_charger = ChargerCalls()
         self._transaction_evses: dict[str, int] = {}  # 2.0.1 transaction id -> EVSE id
+        self._refusals = Refusals(identity, version, self._queue_lc_call)  # `hold` only
 
     @property
     def queue_depth(self) -> int:
-        return len(self._queue)
+        return self._to_charger.depth
 
     @property
     def csms_calls_in_flight(self) -> bool:
         """Whether a CSMS call waits for the charger's answer (or for its turn to be sent):
         closing the CSMS link now would lose that answer."""
-        return any(
-            o.origin is Origin.CSMS and not o.orphaned for o in self._at_charger.values()
-        ) or any(q.origin is Origin.CSMS for q in self._queue)
+        return self._to_charger.csms_calls_in_flight
 
     # -- inputs ------------------------------------------------------------------------------
 
@@ -207,11 +152,9 @@ class LinkSession:
         out: list[Output] = []
         for item in self._unchecked:
             outstanding = item.outstanding
-            violation = self._schemas.check(
-                self.version, item.action, item.is_request, item.payload
-            )
+            violation = self._validation.check(item.action, item.is_request, item.payload)
             if violation is not None:
-                out.append(self._violation(item.direction, violation, item.action))
+                out.append(self._validation.violation(item.direction, violation, item.action))
                 if item.is_request and outstanding is not None:
                     outstanding.request = None  # its answer is not observed either
             elif item.is_request:
@@ -224,11 +167,11 @@ class LinkSession:
     def route_from_charger(self, text: str, now: float) -> list[Output]:
         frame = parse_frame(text, self.version, self._settings.max_frame_chars)
         if isinstance(frame, FrameError):
-            return self._unroutable(Direction.TO_CSMS, frame)
+            return self._validation.unroutable(Direction.TO_CSMS, frame)
         if isinstance(frame, Call):
             offline = self.offline
             if offline is not None and offline.state is UpstreamState.REPLAYING:
-                offline.held.append((text, now))  # the CSMS gets it after what came before
+                offline.hold(text)  # the CSMS gets it after what came before
                 return []
             if offline is not None and offline.state is UpstreamState.DOWN:
                 return self._answer_locally(frame, text)
@@ -240,7 +183,7 @@ class LinkSession:
     def route_from_csms(self, text: str, now: float) -> list[Output]:
         frame = parse_frame(text, self.version, self._settings.max_frame_chars)
         if isinstance(frame, FrameError):
-            return self._unroutable(Direction.TO_CHARGER, frame)
+            return self._validation.unroutable(Direction.TO_CHARGER, frame)
         if isinstance(frame, Call):
             return self._call_from_csms(frame, text, now)
         if isinstance(frame, CallError) and frame.about_result:
@@ -260,12 +203,18 @@ class LinkSession:
         Raises ValueError when the payload does not conform to the action's schema: that is
         a defect of the caller, not something to put on the wire.
         """
-        violation = self._schemas.check(self.version, action, True, payload)
+        message_id = self._queue_lc_call(action, payload, now, timeout_s)
+        return message_id, self._drain(now)
+
+    def _queue_lc_call(
+        self, action: str, payload: dict[str, Any], now: float, timeout_s: float | None = None
+    ) -> str:
+        violation = self._validation.check(action, True, payload)
         if violation is not None:
             raise ValueError(f"{action} for {self.identity}: {violation.detail}")
         message_id = str(uuid.uuid4())
         timeout = self._settings.call_timeout_s if timeout_s is None else timeout_s
-        queued = _QueuedCall(
+        queued = QueuedCall(
             message_id,
             action,
             Origin.LC,
@@ -274,24 +223,24 @@ class LinkSession:
             timeout,
             now + timeout,
         )
-        self._queue.append(queued)
-        return message_id, self._drain(now)
+        self._to_charger.queue(queued)
+        return message_id
+
+    def _lc_call_ended(
+        self, message_id: str, reply: CallResult | CallError | None, now: float
+    ) -> list[Output]:
+        if self._refusals.owns(message_id):
+            return self._refusals.call_ended(message_id, reply, now)
+        return [LcCallFinished(message_id, reply)]
 
     def tick(self, now: float) -> list[Output]:
         """Expire calls whose time is up; call at `next_deadline()`."""
         out: list[Output] = []
-        for message_id, outstanding in list(self._at_charger.items()):
-            if outstanding.deadline <= now:
-                del self._at_charger[message_id]
-                if outstanding.origin is Origin.LC:
-                    self._remember_expired(message_id)
-                    out.append(LcCallFinished(message_id, None))
+        for message_id in self._to_charger.expire(now):
+            out += self._lc_call_ended(message_id, None, now)
         for message_id, outstanding in list(self._at_csms.items()):
             if outstanding.deadline <= now:
                 del self._at_csms[message_id]
-        for queued in [q for q in self._queue if q.deadline is not None and q.deadline <= now]:
-            self._queue.remove(queued)
-            out.append(LcCallFinished(queued.message_id, None))
         if self._replay_deadline is not None and self._replay_deadline <= now:
             assert self.offline is not None
             resent = self.offline.replay_deadline_passed()
@@ -301,12 +250,12 @@ class LinkSession:
         return out
 
     def next_deadline(self) -> float | None:
-        deadlines = [o.deadline for o in self._at_charger.values()]
-        deadlines += [o.deadline for o in self._at_csms.values()]
-        deadlines += [q.deadline for q in self._queue if q.deadline is not None]
-        if self._replay_deadline is not None:
-            deadlines.append(self._replay_deadline)
-        return min(deadlines, default=None)
+        # Asked after every frame: a plain scan, nothing built (a handful of calls are open).
+        earliest = self._to_charger.earliest(self._replay_deadline)
+        for outstanding in self._at_csms.values():
+            if earliest is None or outstanding.deadline < earliest:
+                earliest = outstanding.deadline
+        return earliest
 
     # -- the `hold` policy -------------------------------------------------------------------
 
@@ -314,32 +263,42 @@ class LinkSession:
         """The CSMS link is gone but the charger stays: answer it here from now on."""
         offline = self.offline
         assert offline is not None, "upstream_lost needs the hold policy"
-        offline.state = UpstreamState.DOWN
+        held = offline.went_down()
         self._replay_deadline = None
         out: list[Output] = []
         # Calls the CSMS may or may not have got: answered and journaled here (at-least-once).
         in_flight = [o.text for o in self._at_csms.values() if o.text is not None]
         self._at_csms.clear()
-        held = [text for text, _ in offline.held]
-        offline.held.clear()
         for text in in_flight:
             call = parse_frame(text, self.version, self._settings.max_frame_chars)
             assert isinstance(call, Call), "only calls are kept in flight"
             out += self._answer_locally(call, text, sent_before=True)
         for text in held:
             out += self.receive_from_charger(text, now)
-        # CSMS calls waiting for the charger: nobody is left to get the answers. One the charger
-        # is handling still counts as outstanding (one CALL at a time), its answer goes nowhere.
-        for outstanding in self._at_charger.values():
-            if outstanding.origin is Origin.CSMS:
-                outstanding.orphaned = True
-        self._queue = deque(q for q in self._queue if q.origin is not Origin.CSMS)
+        self._to_charger.csms_gone()
         return out + self._drain(now)
 
     def hold_for_replay(self) -> None:
         """The CSMS link is back: new charger calls wait until the backlog is delivered."""
         assert self.offline is not None, "hold_for_replay needs the hold policy"
-        self.offline.state = UpstreamState.REPLAYING
+        self.offline.awaits_replay()
+
+    def refusals_journaled(
+        self, refusals: list[tuple[int | str, int | None]], now: float
+    ) -> list[Output]:
+        """Refusals an earlier link (or LC run) could not finish: the charger never answered.
+        Acted on again, each once (`hold`)."""
+        assert self.offline is not None, "refusals belong to the hold policy"
+        out: list[Output] = []
+        for transaction_id, evse_id in refusals:
+            self.offline.refused_before(transaction_id)
+            out += self._refusals.start(transaction_id, evse_id, now)
+        return out + self._drain(now)
+
+    def provisional_id_reserved(self, transaction_id: int) -> None:
+        """A fresh provisional 1.6 transaction id for the reserve (`hold`)."""
+        assert self.offline is not None, "provisional ids belong to the hold policy"
+        self.offline.provisional_id_reserved(transaction_id)
 
     def upstream_restored(self, backlog: list[ReplayItem], now: float) -> list[Output]:
         """The CSMS link is (back) up: deliver `backlog` in order, then relay live again."""
@@ -355,7 +314,12 @@ class LinkSession:
         # The delivery is acknowledged (and a 1.6 id mapped) in the journal before the next
         # frame goes: a crash in between then repeats nothing that came before it.
         more = [self._with_refused_evse(output) for output in more]
-        return [*more, *sends, *self._flush_held(now)]
+        # Journaled first (in `more`), then the charger is asked what to do about it.
+        asked: list[Output] = []
+        for output in more:
+            if isinstance(output, TransactionRefused):
+                asked += self._refusals.start(output.transaction_id, output.evse_id, now)
+        return [*more, *sends, *self._flush_held(now), *asked, *self._drain(now)]
 
     def _with_refused_evse(self, output: OfflineOutput) -> OfflineOutput:
         """Name the EVSE of a refused 2.0.1 transaction whose event left it out."""
@@ -365,82 +329,46 @@ class LinkSession:
 
     def _flush_held(self, now: float) -> list[Output]:
         """Relay the charger's calls that waited behind the replay, once it is done."""
-        offline = self.offline
         out: list[Output] = []
-        while offline is not None and offline.state is UpstreamState.LIVE and offline.held:
-            text, _received = offline.held.popleft()
+        while self.offline is not None and (text := self.offline.release_held()) is not None:
             out += self.receive_from_charger(text, now)
         return out
 
     def _answer_locally(self, call: Call, text: str, sent_before: bool = False) -> list[Output]:
-        """Answer the charger as a CSMS would; journal first what the CSMS must still get.
-
-        `sent_before`: the call was on its way to the CSMS when the link went.
-        """
-        offline = self.offline
-        assert offline is not None
-        violation = self._schemas.check(self.version, call.action, True, call.payload)
-        if violation is not None:
-            return [
-                Violation(Direction.TO_CSMS, violation.kind, call.action, violation.detail, True),
-                self._error_reply(Direction.TO_CHARGER, call.message_id, violation),
-            ]
-        if call.unconfirmed:
-            return []  # a 2.1 SEND (e.g. a periodic event stream) has no value once stale
-        out: list[Output] = []
-        provisional = None
-        if self.version is OcppVersion.V16 and call.action == "StartTransaction":
-            try:
-                provisional = offline.take_provisional_id()
-            except IndexError:  # the reserve is being topped up: the charger will retry
-                text_error = call_error_text(call.message_id, "InternalError", "try again")
-                return [Send(Direction.TO_CHARGER, text_error)]
-            out.append(ProvisionalIdUsed())
-        if is_journaled(self.version, call.action, call.payload):
-            meter_of = periodic_meter_values_of(self.version, call.action, call.payload)
-            seen = meter_of if meter_of in self._transaction_evses else None
-            out.append(JournalAppend(text, provisional, sent_before, meter_of is not None, seen))
-        if call.action == "StatusNotification":
-            out.append(StatusRemembered(offline.status_key(call.payload), text))
-        answer = local_answer(
-            self.version,
-            call.action,
-            call.payload,
+        """Answer the charger as a CSMS would (router/offline_answers.py), and observe it."""
+        assert self.offline is not None
+        out, answer = answer_locally(
+            self.offline,
+            self._validation,
+            call,
+            text,
             self._wall_clock(),
-            offline.boot_answer(),
-            offline.authorization(),
-            lambda: provisional or 0,
-            self._schemas,
+            self._transaction_evses,
+            sent_before,
         )
         if answer is None:
-            reply = call_error_text(call.message_id, "InternalError", "the CSMS is unreachable")
-            return [*out, Send(Direction.TO_CHARGER, reply)]
-        out += [
-            Send(Direction.TO_CHARGER, call_result_text(call.message_id, answer)),
-            AnsweredLocally(call.action),
-        ]
+            return out
         observed = observe_charger_request(self.identity, self.version, call.action, call.payload)
         observed += observe_result(
             self.identity, self.version, call.action, True, call.payload, answer
         )
-        return out + [Observed(self._with_evse(event)) for event in observed]
+        return out + self._observed([self._with_evse(event) for event in observed])
 
     def close(self) -> list[LcCallFinished]:
         """The pair is going away: every LC call still open ends without a reply."""
-        ended = [m for m, o in self._at_charger.items() if o.origin is Origin.LC]
-        ended += [q.message_id for q in self._queue if q.origin is Origin.LC]
-        self._at_charger.clear()
+        ended = self._to_charger.close()
+        ended = [message_id for message_id in ended if not self._refusals.owns(message_id)]
+        self._refusals.close()
         self._at_csms.clear()
-        self._queue.clear()
         return [LcCallFinished(message_id, None) for message_id in ended]
 
     # -- charger -> CSMS ---------------------------------------------------------------------
 
     def _call_from_charger(self, call: Call, text: str, now: float) -> list[Output]:
-        strict = self._mode(Direction.TO_CSMS) is ValidationMode.STRICT
+        strict = self._validation.strict(Direction.TO_CSMS)
         out: list[Output] = []
         if strict:
-            violation, out = self._check_call(call, Direction.TO_CSMS)
+            violation, out = self._validation.check_call(call, Direction.TO_CSMS)
             if violation is not None:
                 return out
         original = text
@@ -452,7 +380,7 @@ class LinkSession:
             keep = needs_result(call.action, charger_originated=True) or (
                 self.offline is not None and call.action in LEARNED_FROM
             )
-            record = self._at_csms[call.message_id] = _Outstanding(
+            record = self._at_csms[call.message_id] = Outstanding(
                 call.action,
                 Origin.CHARGER,
                 now + self._settings.call_timeout_s,
@@ -470,7 +398,14 @@ class LinkSession:
 
     def _observe_charger_call(self, action: str, payload: dict[str, Any]) -> list[Output]:
         observed = observe_charger_request(self.identity, self.version, action, payload)
-        return [Observed(self._with_evse(event)) for event in observed]
+        return self._observed([self._with_evse(event) for event in observed])
+
+    def _observed(self, events: list[ev.Event]) -> list[Output]:
+        out: list[Output] = []
+        for event in events:
+            out.append(Observed(event))
+            out += self._refusals.ended(event)
+        return out
 
     def _with_evse(self, event: ev.Event) -> ev.Event:
         """Name the EVSE in 2.0.1 transaction events that leave it out after the first one."""
@@ -499,8 +434,8 @@ class LinkSession:
     def _call_from_csms(self, call: Call, text: str, now: float) -> list[Output]:
         # Checked before relaying in both modes: CSMS calls are rare, and whether the charger's
         # answer is observed depends on the call being valid.
-        violation, out = self._check_call(call, Direction.TO_CHARGER)
-        if violation is not None and self._mode(Direction.TO_CHARGER) is ValidationMode.STRICT:
+        violation, out = self._validation.check_call(call, Direction.TO_CHARGER)
+        if violation is not None and self._validation.strict(Direction.TO_CHARGER):
             return out
         if call.action == "SetNetworkProfile":  # valid or not (OBSERVE relays invalid ones)
             protected = self._settings.protect_network_profiles
@@ -515,7 +450,7 @@ class LinkSession:
         if call.unconfirmed:  # a 2.1 SEND is never answered and may go at any time
             return out + self._relay(Direction.TO_CHARGER, text, "SEND", call.action)
         keep = violation is None and needs_result(call.action, charger_originated=False)
-        queued = _QueuedCall(
+        queued = QueuedCall(
             call.message_id,
             call.action,
             Origin.CSMS,
@@ -524,35 +459,27 @@ class LinkSession:
             self._settings.call_timeout_s,
             None,
         )
-        self._queue.append(queued)
+        self._to_charger.queue(queued)
         return out + self._drain(now)
 
     def _answer_from_charger(
         self, answer: CallResult | CallError, text: str, now: float
     ) -> list[Output]:
-        outstanding = self._at_charger.pop(answer.message_id, None)
+        outstanding = self._to_charger.answered(answer.message_id)
         if outstanding is None:
-            if answer.message_id in self._expired_lc_ids:
+            if self._to_charger.expired_lc_call(answer.message_id):
                 return [LateReplyDropped(answer.message_id)]
             # An answer to a CSMS call we stopped tracking: the CSMS decides what it is worth.
             return self._relay_unmatched(Direction.TO_CSMS, answer, text)
         if outstanding.origin is Origin.LC:
-            return [LcCallFinished(answer.message_id, answer), *self._drain(now)]
+            return [*self._lc_call_ended(answer.message_id, answer, now), *self._drain(now)]
         if outstanding.orphaned:
             return self._drain(now)
         return self._answer(Direction.TO_CSMS, answer, text, outstanding) + self._drain(now)
 
     def _drain(self, now: float) -> list[Output]:
         out: list[Output] = []
-        while self._queue:
-            head = self._queue[0]
-            lc_outstanding = any(o.origin is Origin.LC for o in self._at_charger.values())
-            if lc_outstanding or (head.origin is Origin.LC and self._at_charger):
-                break
-            self._queue.popleft()
-            self._at_charger[head.message_id] = _Outstanding(
-                head.action, head.origin, now + head.timeout_s, head.request
-            )
+        for head in self._to_charger.sendable(now):
             if head.origin is Origin.LC:
                 out.append(Send(Direction.TO_CHARGER, head.text))
             else:
@@ -566,30 +493,30 @@ class LinkSession:
         direction: Direction,
         answer: CallResult | CallError,
         text: str,
-        outstanding: _Outstanding,
+        outstanding: Outstanding,
     ) -> list[Output]:
         """Relay an answer to a relayed call, checking and observing it."""
         if isinstance(answer, CallError):
             return self._relay(direction, text, "CALLERROR", outstanding.action, answer.code)
-        if not self._schemas.knows(self.version, outstanding.action):
+        if not self._validation.knows(outstanding.action):
             # The call's unknown action was reported already; its answer has no schema.
             return self._relay(direction, text, "CALLRESULT", outstanding.action)
-        if self._mode(direction) is ValidationMode.OBSERVE:
+        if not self._validation.strict(direction):
             out = self._relay(direction, text, "CALLRESULT", outstanding.action)
             self._unchecked.append(
                 _Unchecked(direction, outstanding.action, answer.payload, False, outstanding)
             )
             return out
-        violation = self._schemas.check(self.version, outstanding.action, False, answer.payload)
+        violation = self._validation.check(outstanding.action, False, answer.payload)
         if violation is not None:
             return [
-                self._violation(direction, violation, outstanding.action),
-                self._error_reply(direction, answer.message_id, violation),
+                self._validation.violation(direction, violation, outstanding.action),
+                self._validation.error_reply(direction, answer.message_id, violation),
             ]
         out = self._relay(direction, text, "CALLRESULT", outstanding.action)
         return out + self._observe_answer(outstanding, answer.payload)
 
-    def _observe_answer(self, outstanding: _Outstanding, payload: dict[str, Any]) -> list[Output]:
+    def _observe_answer(self, outstanding: Outstanding, payload: dict[str, Any]) -> list[Output]:
         """What a valid answer to a relayed call tells: events, and what hold learns from it."""
         if outstanding.request is None:
             return []
@@ -605,7 +532,7 @@ class LinkSession:
             outstanding.request,
             payload,
         )
-        return out + [Observed(event) for event in observed]
+        return out + self._observed(observed)
 
     def _relay_unmatched(
         self, direction: Direction, answer: CallResult | CallError, text: str
@@ -614,50 +541,8 @@ class LinkSession:
             return self._relay(direction, text, "CALLERROR", "", answer.code)
         return self._relay(direction, text, "CALLRESULT", "")
 
-    def _unroutable(self, direction: Direction, error: FrameError) -> list[Output]:
-        out: list[Output] = [Violation(direction, error.kind, None, error.detail, True)]
-        code = error_code(self.version, error.kind)
-        if code is not None and error.expects_answer:
-            message_id = error.message_id or "-1"
-            out.append(Send(direction.back, call_error_text(message_id, code, error.detail)))
-        return out
-
-    def _check_call(
-        self, call: Call, direction: Direction
-    ) -> tuple[SchemaViolation | None, list[Output]]:
-        """The call's schema violation, reported, and in STRICT mode answered to its sender."""
-        violation = self._schemas.check(self.version, call.action, True, call.payload)
-        if violation is None:
-            return None, []
-        out: list[Output] = [self._violation(direction, violation, call.action)]
-        if self._mode(direction) is ValidationMode.STRICT and not call.unconfirmed:
-            out.append(self._error_reply(direction.back, call.message_id, violation))
-        return violation, out
-
-    def _error_reply(
-        self, direction: Direction, message_id: str, violation: SchemaViolation
-    ) -> Send:
-        code = error_code(self.version, violation.kind) or "GenericError"
-        return Send(direction, call_error_text(message_id, code, violation.detail))
-
-    def _violation(
-        self, direction: Direction, violation: SchemaViolation, action: str
-    ) -> Violation:
-        rejected = self._mode(direction) is ValidationMode.STRICT
-        return Violation(direction, violation.kind, action, violation.detail, rejected)
-
-    def _mode(self, direction: Direction) -> ValidationMode:
-        if direction is Direction.TO_CSMS:
-            return self._settings.validation_to_csms
-        return self._settings.validation_to_charger
-
     @staticmethod
     def _relay(
         direction: Direction, text: str, message_type: str, action: str, code: str | None = None
     ) -> list[Output]:
         return [Send(direction, text), Relayed(direction, message_type, action, code)]
-
-    def _remember_expired(self, message_id: str) -> None:
-        self._expired_lc_ids[message_id] = None
-        while len(self._expired_lc_ids) > _EXPIRED_LC_IDS_KEPT:
-            self._expired_lc_ids.popitem(last=False)

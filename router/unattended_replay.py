@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
 
@@ -219,7 +218,7 @@ class UnattendedReplay:
             self._settings,
             self._knowledge,
             await journal.transaction_map(identity),
-            deque(),  # no StartTransaction is answered here: no provisional ids needed
+            (),  # no StartTransaction is answered here: no provisional ids needed
         )
         backlog = await replay_records.backlog(journal, identity)
         step: tuple[list[Send], list[OfflineOutput]] | None = relay.begin_replay(backlog)

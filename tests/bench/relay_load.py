@@ -583,9 +583,11 @@ class _OcppWork:
         outputs = route(text, started) + self.session.check_pending()
         for output in outputs:
             if isinstance(output, Relayed):
-                metrics.count_message(output.action, output.direction.value, output.message_type)
+                metrics.frames.count_message(
+                    output.action, output.direction.value, output.message_type
+                )
         self.session.next_deadline()  # the LC re-arms its call timer after every frame
-        metrics.relay_seconds.observe(time.monotonic() - started)
+        metrics.frames.observe_relay(time.monotonic() - started)
 
 
 class _LeanChargerSide(_ChargerSide):

@@ -12,7 +12,8 @@ from websockets.asyncio.client import ClientConnection
 from websockets.typing import Subprotocol
 
 from router.server import Router
-from router.session import SessionSettings, ValidationMode
+from router.session import SessionSettings
+from router.validation import ValidationMode
 from tests.conftest import RouterFactory, lc_url
 from tests.peers import Csms, RecordingConnection, connect_charge_point, wait_until
 

@@ -19,7 +19,8 @@ from router.admission import AdmissionSettings
 from router.config import MetricsSettings, parse_router_config
 from router.journal_bounds import JournalLimits
 from router.server import RouterSettings
-from router.session import SessionSettings, ValidationMode
+from router.session import SessionSettings
+from router.validation import ValidationMode
 from tests.lc_process import EXAMPLE, EXAMPLE_JOURNAL, example_config
 from tests.router.test_tls import Pki
 

@@ -360,7 +360,7 @@ def test_offline_start_transaction_is_journaled_before_its_answer_with_a_provisi
     ]
     assert observed(out) == [ev.TransactionStarted(CP, "-1", 1, "LOCAL", 0.0)]
     assert sent(out, UP) == []
-    assert relay_of(session).provisional_ids == deque([-2, -3])
+    assert relay_of(session).provisional_ids == (-2, -3)
     second = offline(session, journal, start16("s-2", connector=2))
     assert local_result(second)[2]["transactionId"] == -2
     assert of_type(second, JournalAppend) == [JournalAppend(start16("s-2", connector=2), -2)]
@@ -381,9 +381,9 @@ def test_empty_provisional_id_reserve_answers_a_callerror_and_journals_nothing()
     (text,) = sent(out, DOWN)
     assert out == [Send(DOWN, text)]  # no journal entry, no provisional id used
     assert json.loads(text)[:3] == [4, "s-1", "InternalError"]
-    assert relay_of(session).provisional_ids == deque()
+    assert relay_of(session).provisional_ids == ()
     # topped up by the asyncio layer: the charger's retry gets the new id
-    relay_of(session).provisional_ids.append(-9)
+    session.provisional_id_reserved(-9)
     retry = session.receive_from_charger(start16("s-1b"), 2)
     assert local_result(retry)[2]["transactionId"] == -9
     assert of_type(retry, JournalAppend) == [JournalAppend(start16("s-1b"), -9)]
@@ -543,7 +543,7 @@ def test_offline_schema_invalid_call_is_refused_and_not_journaled() -> None:
     (text,) = sent(out, DOWN)
     assert json.loads(text)[:3] == [4, "s-1", "OccurrenceConstraintViolation"]
     assert not of_type(out, JournalAppend) and not of_type(out, ProvisionalIdUsed)
-    assert relay_of(session).provisional_ids == deque([-1, -2, -3])
+    assert relay_of(session).provisional_ids == (-1, -2, -3)
 
 
 # -- upstream_lost with calls under way ---------------------------------------------------------
@@ -796,7 +796,7 @@ def test_transaction_started_live_keeps_its_csms_id_offline_and_in_the_replay() 
     offline(session, journal, meter, stop)
     got, _ = replay_all(session, journal, 10)
     assert got == [meter, stop]  # the very same texts: nothing to rewrite
-    assert relay_of(session).provisional_ids == deque([-1, -2, -3])
+    assert relay_of(session).provisional_ids == (-1, -2, -3)
 
 
 def test_replayed_start_refused_by_the_csms_is_reported_with_the_chargers_id() -> None:
@@ -808,12 +808,14 @@ def test_replayed_start_refused_by_the_csms_is_reported_with_the_chargers_id() -
     journal.apply(session.upstream_restored(journal.backlog(), 10))
     refused = {"transactionId": CSMS_ID, "idTagInfo": {"status": "Blocked"}}
     out = journal.apply(session.receive_from_csms(result("s-1", refused), 11))
-    # The mapping is persisted first; what to do about it is the asyncio layer's (it asks the
-    # charger for its StopTransactionOnInvalidId), by the provisional id the charger knows.
-    # Both are journaled before the entry is acknowledged: a crash then loses neither.
+    # The mapping is persisted first, then the refusal, by the provisional id the charger
+    # knows. Both are journaled before the entry is acknowledged: a crash then loses neither.
     assert out.index(TransactionMapped(-1, CSMS_ID)) < out.index(TransactionRefused(-1, 2))
     assert out.index(TransactionRefused(-1, 2)) < out.index(ReplayDelivered(1))
-    assert sent(out, DOWN) == []  # the LC sends nothing to the charger by itself
+    # Only then is the charger asked for its StopTransactionOnInvalidId (router/refusals.py).
+    (ask,) = sent(out, DOWN)
+    assert json.loads(ask)[2] == "GetConfiguration"
+    assert out.index(TransactionRefused(-1, 2)) < out.index(Send(DOWN, ask))
     assert sent(out, UP) == [start16("s-2", tag="LOCAL", connector=1)]  # the replay goes on
     accepted = {"transactionId": CSMS_ID + 1, "idTagInfo": ACCEPTED}
     out = journal.apply(session.receive_from_csms(result("s-2", accepted), 13))
@@ -837,7 +839,8 @@ def test_replayed_transaction_event_refused_by_the_csms_is_reported_201(
     journal.apply(session.upstream_restored(journal.backlog(), 10))
     out = session.receive_from_csms(result("t-1", {"idTokenInfo": {"status": status}}), 11)
     assert ReplayDelivered(1) in out and ReplayFinished() in out
-    assert sent(out, DOWN) == []
+    asked = [json.loads(text)[2] for text in sent(out, DOWN)]
+    assert asked == (["GetVariables"] if refused else [])  # the charger's StopTxOnInvalidId
     assert [o for o in out if isinstance(o, TransactionRefused)] == ([refused] if refused else [])
 
 
@@ -1128,7 +1131,7 @@ def test_upstream_lost_before_the_backlog_is_read_answers_the_held_calls_locally
     assert session.receive_from_charger(HEARTBEAT, 1) == []
     out = session.upstream_lost(2)
     assert local_result(out) == [3, "hb-1", {"currentTime": WALL_TEXT}]
-    assert relay_of(session).held == deque()
+    assert relay_of(session).held == ()
 
 
 # -- the whole round trip --------------------------------------------------------------------

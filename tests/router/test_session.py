@@ -26,7 +26,8 @@ from router.outputs import (
     Violation,
 )
 from router.schemas import default_registry
-from router.session import LinkSession, SessionSettings, ValidationMode
+from router.session import LinkSession, SessionSettings
+from router.validation import ValidationMode
 
 V16, V201, V21 = OcppVersion.V16, OcppVersion.V201, OcppVersion.V21
 UP, DOWN = Direction.TO_CSMS, Direction.TO_CHARGER
