@@ -27,6 +27,7 @@ from aiohttp.client_ws import ClientWebSocketResponse
 from router import events as ev
 from router import replay_records
 from router.arrivals import watch_arrivals
+from router.chargers import ChargerCallRejected, ChargerCallTimeout
 from router.eager import start_eagerly
 from router.frame_deadline import FrameDeadline
 from router.frames import CallError, call_error_text
@@ -102,19 +103,6 @@ class HoldLink:
     redial_interval_s: float
     # Stored with the backlog, so the LC can deliver it if the charger does not come back.
     handshake: StoredHandshake | None = None
-
-
-class LcCallTimeout(Exception):
-    """The charger did not answer an LC call in time (or the link closed first)."""
-
-
-class LcCallRejected(Exception):
-    """The charger answered an LC call with a CALLERROR."""
-
-    def __init__(self, code: str, description: str) -> None:
-        super().__init__(f"{code}: {description}")
-        self.code = code
-        self.description = description
 
 
 class Link:
@@ -260,10 +248,10 @@ class Link:
         reply = await future
         if reply is None:
             self._metrics.lc_calls.labels(action, "timeout").inc()
-            raise LcCallTimeout(f"{self.identity} did not answer {action}")
+            raise ChargerCallTimeout(f"{self.identity} did not answer {action}")
         if isinstance(reply, CallError):
             self._metrics.lc_calls.labels(action, "error").inc()
-            raise LcCallRejected(reply.code, reply.description)
+            raise ChargerCallRejected(reply.code, reply.description)
         self._metrics.lc_calls.labels(action, "result").inc()
         result: dict[str, Any] = reply.payload
         return result

@@ -39,12 +39,12 @@ from router import events as ev
 from router.admission import AdmissionSettings, HandshakeAdmission, rate_key
 from router.charger_connections import ChargerConnections, ChargerSite
 from router.charger_path import BadChargerPath, ChargerPath, parse_charger_path
-from router.chargers import ChargerCallRejected, ChargerCallTimeout, ChargerNotConnected
+from router.chargers import ChargerNotConnected
 from router.frames import OcppVersion
 from router.journal import Journal, JournalError
 from router.journal_bounds import JournalLimits
 from router.keyed_lock import KeyedLock
-from router.link import ChargerLimits, HoldLink, LcCallRejected, LcCallTimeout, Link
+from router.link import ChargerLimits, HoldLink, Link
 from router.log_limit import LogLimiter
 from router.metrics import RouterMetrics
 from router.offline import OfflineKnowledge, OfflineRelay, OfflineSettings, authorization_scope
@@ -225,13 +225,7 @@ class Router:
         link = self._links.get(identity)
         if link is None:
             raise ChargerNotConnected(identity)
-        # The link's own failures, as the seam names them for the LC's other parts.
-        try:
-            return await link.call(action, payload, timeout_s)
-        except LcCallTimeout as timeout:
-            raise ChargerCallTimeout(str(timeout)) from timeout
-        except LcCallRejected as rejected:
-            raise ChargerCallRejected(rejected.code, rejected.description) from rejected
+        return await link.call(action, payload, timeout_s)
 
     async def start(self) -> None:
         if self.settings.hold is not None:
