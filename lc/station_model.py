@@ -26,6 +26,7 @@ from balancer.panels import PanelSettings
 from config_file.table import ConfigError
 from lc.station_security import security_variables
 from ocpp_knowledge.composite import NOMINAL_VOLTAGE_V
+from ocpp_knowledge.configuration import RATE_UNITS, SMART_CHARGING_CTRLR, SMART_CHARGING_ENABLED
 from ocpp_knowledge.ocpp_time import to_ocpp_time
 from router.frames import OcppVersion
 from station.config import StationConfig
@@ -335,8 +336,16 @@ def device_model(lc: LocalController, overrides: Overrides | None) -> DeviceMode
             constant(str(ITEMS_PER_REPORT)),
         ),
         # The site limit from the CSMS, on EVSE 0 (station.site_limit), in A or W.
-        (VariableSpec("SmartChargingCtrlr", "Enabled", data_type="boolean"), constant("true")),
-        (VariableSpec("SmartChargingCtrlr", "RateUnit", data_type="MemberList"), constant("A,W")),
+        (
+            VariableSpec(
+                SMART_CHARGING_CTRLR, SMART_CHARGING_ENABLED.variable, data_type="boolean"
+            ),
+            constant("true"),
+        ),
+        (
+            VariableSpec(SMART_CHARGING_CTRLR, RATE_UNITS.variable, data_type="MemberList"),
+            constant("A,W"),
+        ),
         # The site meter's readings as its own MeterValues, when it has a meter.
         (
             VariableSpec("SampledDataCtrlr", "Enabled", data_type="boolean"),
@@ -405,7 +414,7 @@ def _network_variables(link: StationLink) -> list[tuple[VariableSpec, Binding]]:
     ]
 
 
-SIGNIFICANCE_KEY = "SmartChargingCtrlr.LimitChangeSignificance"
+SIGNIFICANCE_KEY = f"{SMART_CHARGING_CTRLR}.LimitChangeSignificance"
 
 
 def effective_significance(limits: ExternalLimits, overrides: Overrides) -> float:
@@ -431,7 +440,7 @@ def _limit_notice_variables(limits: ExternalLimits, overrides: Overrides) -> lis
         return "Accepted"
 
     significance = VariableSpec(
-        "SmartChargingCtrlr",
+        SMART_CHARGING_CTRLR,
         "LimitChangeSignificance",
         "ReadWrite",
         "decimal",
@@ -439,7 +448,7 @@ def _limit_notice_variables(limits: ExternalLimits, overrides: Overrides) -> lis
         persistent=True,
     )
     schedules = VariableSpec(
-        "SmartChargingCtrlr", "NotifyChargingLimitWithSchedules", data_type="boolean"
+        SMART_CHARGING_CTRLR, "NotifyChargingLimitWithSchedules", data_type="boolean"
     )
     return [
         Variable(significance, Binding(lambda: _text(limits.significance_pct), write)),
