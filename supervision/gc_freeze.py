@@ -8,9 +8,10 @@ nothing, so the links are frozen once the connect path settles: when no link ope
 `settle_s`, or at once after `batch` new links during a long storm.
 
 Frozen objects still die by reference count, but a reference cycle among them is never
-collected while frozen. So after as many links closed as are open (at least `reclaim_after`),
-everything is thawed, collected once and frozen again: the memory a closed link can hold on to
-stays bounded by the links open, at the price of one full collection per such round of churn.
+collected while frozen. So after as many links closed as were open at most (at least
+`reclaim_after`), everything is thawed, collected once and frozen again: what closed links can
+hold on to stays bounded by the most links open, at the price of one full collection per such
+round of churn (one, not one per halving, when a whole fleet leaves).
 
 `FreezeSchedule` decides (time in, decisions out); `LinkFreezer` applies its decisions to the
 process's collector from the router's connect and disconnect events.
@@ -48,12 +49,14 @@ class FreezeSchedule:
         self._batch = batch
         self._reclaim_after = reclaim_after
         self._open = 0
+        self._peak = 0  # most links open at once since the last reclaim
         self._unfrozen = 0  # links opened since the last freeze
         self._closed = 0  # links closed since the last reclaim
         self._last_opened = 0.0
 
     def opened(self, now: float) -> Decision | None:
         self._open += 1
+        self._peak = max(self._peak, self._open)
         self._unfrozen += 1
         self._last_opened = now
         return self._freeze() if self._unfrozen >= self._batch else None
@@ -61,9 +64,10 @@ class FreezeSchedule:
     def closed(self) -> Decision | None:
         self._open = max(0, self._open - 1)
         self._closed += 1
-        if self._closed < max(self._reclaim_after, self._open):
+        if self._closed < max(self._reclaim_after, self._peak):
             return None
         self._closed = 0
+        self._peak = self._open
         self._unfrozen = 0
         return Decision.RECLAIM
 
