@@ -71,6 +71,7 @@ from station.config import StationConfig, network_profiles
 from station.link import StationLink, StationSettings
 from station.overrides import Overrides
 from station.session import StationSession
+from supervision.gc_freeze import FrozenObjects, LinkFreezer
 from supervision.tasks import REGISTRY as TASK_REGISTRY
 from supervision.tasks import Tasks, end
 
@@ -172,12 +173,15 @@ class LocalController:
     async def _start(self) -> None:
         certificates = CollectorRegistry()
         certificates.register(self.certificate_expiry)
+        garbage_collector = CollectorRegistry()
+        garbage_collector.register(FrozenObjects())
         registries = [
             self.router.metrics.registry,
             TASK_REGISTRY,
             certificates,
             self.security.registry,
             self.software.registry,
+            garbage_collector,
         ]
         self.security.start(self.station, self._tasks, self.trust_store)
         if self.config.balancer is not None:
@@ -531,10 +535,13 @@ async def serve_until_signalled(controller: LocalController) -> None:
     # charger's frames for ~30 ms before.
     gc.collect()
     gc.freeze()
+    freezer = LinkFreezer()  # and then the links, once their connects settle
+    controller.router.subscribe(freezer.handle)
     ends = [asyncio.ensure_future(e.wait()) for e in (stop, controller.restart_requested)]
     try:
         await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        freezer.close()
         for end in ends:
             end.cancel()
         # A peer that never finishes its close handshake must not hold the LC up: past the
