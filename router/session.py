@@ -311,8 +311,8 @@ class LinkSession:
         assert self.offline is not None
         sends, more = self.offline.replay_answered(answer)
         self._replay_deadline = now + self._settings.call_timeout_s if sends else None
-        # The delivery's acknowledgement (and a 1.6 id mapping) is queued in the journal ahead
-        # of the next frame and commits with others: a crash repeats at most the few whose
+        # A 1.6 id mapping commits before the next frame goes; the delivery's acknowledgement
+        # is queued ahead of it and commits with others: a crash repeats at most the few whose
         # commit had not happened, identical and in order (at-least-once, never reordered).
         more = [self._with_refused_evse(output) for output in more]
         # Journaled first (in `more`), then the charger is asked what to do about it.
