@@ -8,11 +8,11 @@ import base64
 import contextlib
 import itertools
 import ssl
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -50,6 +50,25 @@ else:
     CsmsStationBase = object
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+class _Startable(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+Startable = TypeVar("Startable", bound=_Startable)
+
+
+@contextlib.asynccontextmanager
+async def running(server: Startable) -> AsyncIterator[Startable]:
+    """`server` (a test CSMS of either kind) started, and stopped when the block ends."""
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
 
 
 def on(action: str) -> Callable[[Handler], Handler]:

@@ -29,7 +29,7 @@ from router import events as ev
 from router.server import Router, RouterSettings
 from router.tls import ChargerTlsSettings, UpstreamTlsSettings, charger_context, upstream_context
 from tests.conftest import ObservedRouter, RouterFactory, lc_url
-from tests.peers import Csms, basic_auth, connect_charge_point, wait_until
+from tests.peers import Csms, basic_auth, connect_charge_point, running, wait_until
 
 PASSWORD = "0123456789abcdef0123"  # A00.FR.205: 16 to 40 characters
 # A00.FR.318: the TLS 1.2 suites the spec has a CSMS support.
@@ -211,15 +211,6 @@ async def _http_refusal(
 
 
 @contextlib.asynccontextmanager
-async def _running(csms: Csms) -> AsyncIterator[Csms]:
-    await csms.start()
-    try:
-        yield csms
-    finally:
-        await csms.stop()
-
-
-@contextlib.asynccontextmanager
 async def _permissive_tls_server(pki: Pki) -> AsyncIterator[int]:
     """A TLS server that takes any version and suite OpenSSL still has: the control that shows
     a test client can complete a handshake at all, so that the LC's refusal is the LC's."""
@@ -276,7 +267,7 @@ def _refusals(router: Router, reason: str) -> float:
 async def test_profile_2_on_both_links(pki: Pki, make_router: RouterFactory) -> None:
     """Charger -> LC over TLS with Basic auth, LC -> CSMS over TLS: the CSMS checks the same
     Authorization header it would see from the charger itself."""
-    async with _running(
+    async with running(
         Csms(passwords={"CP-2": PASSWORD}, ssl_context=pki.server_context())
     ) as csms:
         assert csms.url.startswith("wss://")
@@ -395,7 +386,7 @@ async def test_a_basic_auth_user_that_is_not_the_identity_gets_401(
     pki: Pki, make_router: RouterFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="router")
-    async with _running(Csms()) as csms:  # a CSMS that would accept anyone
+    async with running(Csms()) as csms:  # a CSMS that would accept anyone
         router = await make_router(csms.url, server_ssl=pki.lc_charger_side())
         url, context = lc_tls_url(router), pki.client_context()
         someone_else = await _http_refusal(url, "CP-A", context, basic_auth("CP-B", PASSWORD))
@@ -517,7 +508,7 @@ def test_profile_3_checks_the_certificate_on_uvloop(pki: Pki) -> None:
     """Production runs on uvloop, whose TLS transport is not asyncio's."""
 
     async def scenario() -> None:
-        async with _running(Csms()) as csms:
+        async with running(Csms()) as csms:
             router = Router(
                 RouterSettings(
                     upstream_url=csms.url,
@@ -550,7 +541,7 @@ async def test_the_lc_presents_its_own_certificate_to_a_csms_that_requires_one(
     pki: Pki, make_router: RouterFactory
 ) -> None:
     requiring = pki.server_context(require_client_certificate=True)
-    async with _running(Csms(ssl_context=requiring)) as csms:
+    async with running(Csms(ssl_context=requiring)) as csms:
         anonymous = await make_router(csms.url, upstream_ssl=pki.lc_csms_side())
         refusal = await _http_refusal(lc_url(anonymous), "CP-4")
         assert refusal.response.status_code == 502  # the CSMS ended the TLS handshake

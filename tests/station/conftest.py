@@ -5,7 +5,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from modbus.simulator import SimulatedMeter
-from tests.station.csms_for_lc import CsmsForLc, running_csms
+from tests.peers import running
+from tests.station.csms_for_lc import CsmsForLc
 from tests.station.garage_for_lc import LcRunner, Stops
 from tests.station.upload_server import UploadServer, upload_server
 
@@ -13,7 +14,7 @@ from tests.station.upload_server import UploadServer, upload_server
 @pytest.fixture
 async def csms() -> AsyncIterator[CsmsForLc]:
     """A CSMS for the LC's own identity, on 127.0.0.1."""
-    async with running_csms(CsmsForLc()) as server:
+    async with running(CsmsForLc()) as server:
         yield server
 
 

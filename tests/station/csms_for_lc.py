@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import websockets
 from ocpp.v201 import call_result as result201
@@ -216,18 +216,6 @@ class CsmsForLc:
             self.server.close()
             await self.server.wait_closed()
             self.server = None
-
-
-AnyCsms = TypeVar("AnyCsms", bound=CsmsForLc)
-
-
-@contextlib.asynccontextmanager
-async def running_csms(csms: AnyCsms) -> AsyncIterator[AnyCsms]:
-    await csms.start()
-    try:
-        yield csms
-    finally:
-        await csms.stop()
 
 
 @contextlib.asynccontextmanager

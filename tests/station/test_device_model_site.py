@@ -14,8 +14,9 @@ from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
 from modbus.simulator import SimulatedMeter
+from tests.peers import running
 from tests.station.csms16_for_lc import CsmsForLc16, change_configuration
-from tests.station.csms_for_lc import CsmsForLc, running_csms
+from tests.station.csms_for_lc import CsmsForLc
 from tests.station.garage_for_lc import LcRunner, accepted
 from tests.station.test_device_model import site_config
 
@@ -120,7 +121,7 @@ async def test_safe_and_min_current_change_the_running_balancer_and_are_kept(
 async def test_a_16_csms_reads_the_site_as_configuration_keys(
     meter: SimulatedMeter, lcs: LcRunner, tmp_path: Path
 ) -> None:
-    async with running_csms(CsmsForLc16()) as csms16:
+    async with running(CsmsForLc16()) as csms16:
         config = panel_site(csms16, meter, tmp_path)
         config["station"]["ocpp_version"] = "1.6"
         lc = await lcs.start(config)

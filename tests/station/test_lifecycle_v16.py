@@ -19,10 +19,9 @@ from ocpp.v16 import call as call16
 
 from ocpp_knowledge.ocpp_time import to_ocpp_time
 from station.config import package_version
-from tests.peers import Csms, wait_until, wait_until_async
+from tests.peers import Csms, running, wait_until, wait_until_async
 from tests.router.test_hold_crash import CHARGERS, _all_delivered
 from tests.station.csms16_for_lc import CsmsForLc16
-from tests.station.csms_for_lc import running_csms
 from tests.station.launched_lc import LaunchedLc
 from tests.station.test_reset_process import held_frames
 from tests.station.test_self_update_process import NEW_VERSION, built_release, key_file
@@ -56,7 +55,7 @@ async def setting(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
-    async with running_csms(CsmsForLc16()) as csms:
+    async with running(CsmsForLc16()) as csms:
         extra = f'ocpp_version = "1.6"\nrelease_signing_key = "{public}"\n'
         lc = LaunchedLc(tmp_path, chargers_csms.url, csms, extra)
         await lc.start()

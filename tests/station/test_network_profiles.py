@@ -19,8 +19,8 @@ from lc.status_page import render
 from station.link import StationLink
 from station.network_profiles import network_profiles_path
 from station.session import LinkState
-from tests.peers import wait_until
-from tests.station.csms_for_lc import IDENTITY, CsmsForLc, running_csms, station_config
+from tests.peers import running, wait_until
+from tests.station.csms_for_lc import IDENTITY, CsmsForLc, station_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -87,7 +87,7 @@ async def lcs() -> AsyncIterator[Lcs]:
 
 @pytest.fixture
 async def other_csms() -> AsyncIterator[CsmsForLc]:
-    async with running_csms(CsmsForLc()) as server:
+    async with running(CsmsForLc()) as server:
         yield server
 
 

@@ -21,9 +21,9 @@ from websockets.http11 import Request, Response
 
 from station.link import StationLink
 from station.session import LinkState
-from tests.peers import wait_until
+from tests.peers import running, wait_until
 from tests.station.csms16_for_lc import CsmsForLc16
-from tests.station.csms_for_lc import IDENTITY, CsmsForLc, accepted_lc, running_csms, station_config
+from tests.station.csms_for_lc import IDENTITY, CsmsForLc, accepted_lc, station_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -58,7 +58,7 @@ class BasicAuthCsms16(BasicAuthCsms, CsmsForLc16):
 
 @pytest.fixture
 async def csms() -> AsyncIterator[BasicAuthCsms]:
-    async with running_csms(BasicAuthCsms()) as server:
+    async with running(BasicAuthCsms()) as server:
         yield server
 
 
@@ -170,7 +170,7 @@ async def test_a_password_the_site_manager_changes_in_the_config_file_wins(
 
 async def test_a_16_csms_rotates_the_password_as_authorization_key(tmp_path: Path) -> None:
     async with (
-        running_csms(BasicAuthCsms16()) as csms,
+        running(BasicAuthCsms16()) as csms,
         accepted_lc(station_config(csms, tmp_path, password=OLD, ocpp_version="1.6")) as (
             _lc,
             link,

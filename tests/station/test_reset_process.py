@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from ocpp.v201 import call as call201
 
-from tests.peers import Csms, wait_until
+from tests.peers import Csms, running, wait_until
 from tests.router.test_hold_crash import (
     CHARGERS,
     Charger,
@@ -21,7 +21,7 @@ from tests.router.test_hold_crash import (
     _traffic,
     back_after_restart,
 )
-from tests.station.csms_for_lc import IDENTITY, CsmsForLc, running_csms
+from tests.station.csms_for_lc import IDENTITY, CsmsForLc
 from tests.station.launched_lc import LaunchedLc, boot_reasons
 
 pytestmark = pytest.mark.timeout(120)
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.timeout(120)
 async def garage(tmp_path: Path) -> AsyncIterator[tuple[Csms, CsmsForLc, LaunchedLc]]:
     chargers_csms = Csms(passwords={identity: f"pw-{identity}" for identity, _ in CHARGERS})
     await chargers_csms.start()
-    async with running_csms(CsmsForLc()) as csms:
+    async with running(CsmsForLc()) as csms:
         lc = LaunchedLc(tmp_path, chargers_csms.url, csms)
         await lc.start()
         try:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from ocpp.v16 import call as call16
 
-from tests.peers import wait_until
+from tests.peers import running, wait_until
 from tests.station.csms16_for_lc import CsmsForLc16
-from tests.station.csms_for_lc import accepted_lc, running_csms, station_config
+from tests.station.csms_for_lc import accepted_lc, station_config
 from tests.station.upload_server import UploadServer
 
 pytestmark = pytest.mark.timeout(60)
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture
 async def csms16() -> AsyncIterator[CsmsForLc16]:
-    async with running_csms(CsmsForLc16()) as server:
+    async with running(CsmsForLc16()) as server:
         yield server
 
 

@@ -15,8 +15,8 @@ from ocpp.v201 import call as call201
 
 from station.session import LinkState
 from tests.certificates.ca import TestCa, pem
-from tests.peers import wait_until
-from tests.station.csms_for_lc import CsmsForLc, accepted_lc, running_csms, station_config
+from tests.peers import running, wait_until
+from tests.station.csms_for_lc import CsmsForLc, accepted_lc, station_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -110,7 +110,7 @@ async def test_moving_to_a_network_profile_of_another_security_profile_is_logged
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(*cso.issue_server(tmp_path))
     (tmp_path / "csms-ca.pem").write_text(pem(cso.root))
-    async with running_csms(CsmsForLc(ssl_context=tls)) as tls_csms:
+    async with running(CsmsForLc(ssl_context=tls)) as tls_csms:
         config = station_config(csms, tmp_path, password="a-password-of-20-chars")
         # The TLS settings of the LC's links towards a wss:// CSMS (profile 2: no certificate).
         config["router"]["upstream_url"] = f"wss://127.0.0.1:{tls_csms.port}"

@@ -28,8 +28,8 @@ from station.config import package_version
 from tests.certificates.ca import TestCa, name, pem
 from tests.firmware.origin import origin_server
 from tests.lc_process import REPO
-from tests.peers import Csms, wait_until
-from tests.station.csms_for_lc import IDENTITY, CsmsForLc, running_csms
+from tests.peers import Csms, running, wait_until
+from tests.station.csms_for_lc import IDENTITY, CsmsForLc
 from tests.station.launched_lc import LaunchedLc, boot_reasons, own_calls
 
 pytestmark = pytest.mark.timeout(180)
@@ -94,7 +94,7 @@ async def setting(
     )
     chargers_csms = Csms()
     await chargers_csms.start()
-    async with running_csms(CsmsForLc()) as csms:
+    async with running(CsmsForLc()) as csms:
         extra = (
             f"release_trial_s = {trial_s}\n"  # still in [station]
             f'[certificates]\nfolder = "{certificates}"\norganization = "Test CSO"\n'

@@ -25,8 +25,8 @@ from lc.station_certificates import CertificatesAtCsms
 from station.session import LinkState
 from supervision.tasks import Tasks
 from tests.certificates.ca import TestCa, pem
-from tests.peers import wait_until
-from tests.station.csms_for_lc import CsmsForLc, accepted_lc, running_csms, station_config
+from tests.peers import running, wait_until
+from tests.station.csms_for_lc import CsmsForLc, accepted_lc, station_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -121,7 +121,7 @@ async def test_the_next_link_to_the_csms_presents_the_certificate_it_signed(
     ca.write_text(pem(cso.root))
     tls = {"ca": str(ca), "certificate": str(certificate), "private_key": str(key)}
     async with (
-        running_csms(CsmsForLc(ssl_context=requiring)) as csms,
+        running(CsmsForLc(ssl_context=requiring)) as csms,
         accepted_lc(_config(csms, tmp_path, upstream_tls=tls)) as (_controller, link),
     ):
         configured = x509.load_pem_x509_certificate(certificate.read_bytes())

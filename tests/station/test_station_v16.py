@@ -20,9 +20,9 @@ from lc.config import parse_config
 from ocpp_knowledge.ocpp_time import to_ocpp_time
 from station.config import package_version
 from station.session import LinkState
-from tests.peers import wait_until
+from tests.peers import running, wait_until
 from tests.station.csms16_for_lc import CsmsForLc16, change_configuration
-from tests.station.csms_for_lc import IDENTITY, accepted_lc, running_csms, station_config
+from tests.station.csms_for_lc import IDENTITY, accepted_lc, station_config
 from tests.station.garage_for_lc import (
     BASE_LOAD_A,
     CHARGER_MAX_A,
@@ -32,18 +32,16 @@ from tests.station.garage_for_lc import (
     charging_garage,
     next_period,
 )
-from tests.station.test_site_limit_from_csms import capped_at
+from tests.station.test_site_limit_from_csms import HEADROOM_A, SITE_LIMIT_A, capped_at
 
 pytestmark = pytest.mark.timeout(90)
 
-SITE_LIMIT_A = 20.0
-HEADROOM_A = SITE_LIMIT_A - MARGIN_A - BASE_LOAD_A  # what the car may draw under the limit
 _PHASES = ("L1", "L2", "L3")
 
 
 @pytest.fixture
 async def csms16() -> AsyncIterator[CsmsForLc16]:
-    async with running_csms(CsmsForLc16()) as server:
+    async with running(CsmsForLc16()) as server:
         yield server
 
 
@@ -106,7 +104,7 @@ async def test_the_boot_is_worded_in_16_and_connector_0_is_reported(
 
 
 async def test_a_pending_lc_is_configured_then_accepted(tmp_path: Path) -> None:
-    async with running_csms(CsmsForLc16(boot_answers=[("Pending", 1)])) as csms16:
+    async with running(CsmsForLc16(boot_answers=[("Pending", 1)])) as csms16:
         lc = LocalController(parse_config(v16_config(csms16, tmp_path)))
         await lc.start()
         try:
