@@ -345,6 +345,10 @@ async def test_a_firmware_update_and_reboot_during_the_outage_reach_the_csms_in_
         lambda: reports(csms.received(identity)) == sent, timeout_s=20, what="the reports"
     )
     station = csms.stations[identity]
+    # A frame is recorded as received before its handler has run: wait for the last one.
+    await wait_until(
+        lambda: station.actions.count("FirmwareStatusNotification") == 4, what="all handled"
+    )
     assert station.actions[-5:] == ["FirmwareStatusNotification"] * 3 + [
         "BootNotification",
         "FirmwareStatusNotification",
