@@ -1,9 +1,11 @@
 """How the LC's own messages are worded in each OCPP version it can speak to its CSMS.
 
 The session's workflow (boot, pending, heartbeat, clock check, triggers) is the same in 1.6 and
-2.0.1; what differs is data: the BootNotification's fields, which messages TriggerMessage may
-ask for and what they carry, how a trigger names a part of the station (2.0.1 `evse`, 1.6
-`connectorId`) and what the LC reports once its boot is Accepted.
+2.0.1; what differs is data: the BootNotification's fields, which calls trigger a message (1.6
+also the security whitepaper's ExtendedTriggerMessage) and by which names, which messages they
+may ask for and what those carry, how a trigger names a part of the station (2.0.1 `evse`, 1.6
+`connectorId`), what the LC reports once its boot is Accepted, the security events' names and
+whether an answer may say why (`statusInfo`, which 1.6 does not have).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ocpp_knowledge.ocpp_time import to_ocpp_time
+from ocpp_knowledge.security_events import V16_NAMES
 from router.frames import OcppVersion
 
 Payload = dict[str, Any]
@@ -41,6 +44,16 @@ class Dialect:
     boot_trigger_after_accepted: bool
     # The LC's own calls once its boot is Accepted (1.6: the state of connector 0).
     after_accepted: tuple[tuple[str, Callable[[], Payload]], ...]
+    # The CSMS's calls that trigger a message: action -> the requestedMessage values the LC
+    # knows by another name (the one its parts register with `allow_trigger`).
+    trigger_calls: Mapping[str, Mapping[str, str]]
+    # The security event types this version names otherwise (the LC's log keeps 2.0.1's).
+    security_event_names: Mapping[str, str]
+    # Whether an answer may carry statusInfo (2.0.1); a 1.6 answer has only its status.
+    status_info: bool
+
+    def security_event_type(self, event_type: str) -> str:
+        return self.security_event_names.get(event_type, event_type)
 
     @property
     def subprotocol(self) -> str:
@@ -102,6 +115,9 @@ V201 = Dialect(
     names_a_part=lambda payload: "evse" in payload,
     boot_trigger_after_accepted=False,
     after_accepted=(),
+    trigger_calls={"TriggerMessage": {}},
+    security_event_names={},
+    status_info=True,
 )
 
 V16 = Dialect(
@@ -113,11 +129,22 @@ V16 = Dialect(
         "StatusNotification": _station_status_16,
         "DiagnosticsStatusNotification": _idle,
         "FirmwareStatusNotification": _idle,
+        "SignedFirmwareStatusNotification": _idle,
     },
     not_triggerable=frozenset({"MeterValues"}),
     names_a_part=_names_a_connector,
     boot_trigger_after_accepted=True,
     after_accepted=(("StatusNotification", _station_status_16),),
+    # The security whitepaper's trigger: its FirmwareStatusNotification is the signed update's.
+    trigger_calls={
+        "TriggerMessage": {},
+        "ExtendedTriggerMessage": {
+            "SignChargePointCertificate": "SignChargingStationCertificate",
+            "FirmwareStatusNotification": "SignedFirmwareStatusNotification",
+        },
+    },
+    security_event_names=V16_NAMES,
+    status_info=False,
 )
 
 DIALECTS = {dialect.version: dialect for dialect in (V201, V16)}

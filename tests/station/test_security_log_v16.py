@@ -56,3 +56,14 @@ async def test_critical_events_and_get_log_over_a_1_6_link(
         assert _statuses(csms16, 2) == ["Uploading", "Uploaded"]
         [(_name, content)] = uploads.files
         assert "\tStartupOfTheDevice\tcritical\t" in content
+
+
+async def test_a_get_log_the_lc_cannot_serve_is_rejected_in_1_6_words(
+    csms16: CsmsForLc16, tmp_path: Path
+) -> None:
+    """1.6's GetLog.conf has no statusInfo: a plain Rejected, not an error."""
+    async with accepted_lc(station_config(csms16, tmp_path, ocpp_version="1.6")):
+        over_ftp = call16.GetLog(
+            log={"remote_location": "ftp://127.0.0.1/logs"}, log_type="SecurityLog", request_id=3
+        )
+        assert (await csms16.station16.call(over_ftp)).status == "Rejected"

@@ -179,6 +179,42 @@ async def test_trigger_message_asks_for_the_lcs_own_messages_in_16_names(
         assert last_error_code(csms16) == "NotSupported"
 
 
+async def test_extended_trigger_message_asks_for_the_lcs_own_messages(
+    csms16: CsmsForLc16, tmp_path: Path
+) -> None:
+    """The 1.6 security whitepaper's trigger: its messages, connector 0 only."""
+    async with accepted_lc(v16_config(csms16, tmp_path)):
+        lc_at_csms = csms16.station16
+        await wait_until(lambda: lc_at_csms.statuses, 10, "the status after the boot")
+        triggers = [
+            (call16.ExtendedTriggerMessage(requested_message="StatusNotification"), "Accepted"),
+            (
+                call16.ExtendedTriggerMessage(requested_message="Heartbeat", connector_id=1),
+                "Rejected",
+            ),
+            (call16.ExtendedTriggerMessage(requested_message="MeterValues"), "Rejected"),
+            (call16.ExtendedTriggerMessage(requested_message="LogStatusNotification"), "Accepted"),
+            (
+                call16.ExtendedTriggerMessage(requested_message="FirmwareStatusNotification"),
+                "Accepted",
+            ),
+            # Without [certificates] the LC has no certificate of its own to renew.
+            (
+                call16.ExtendedTriggerMessage(requested_message="SignChargePointCertificate"),
+                "NotImplemented",
+            ),
+            (call16.ExtendedTriggerMessage(requested_message="BootNotification"), "Accepted"),
+        ]
+        for trigger, status in triggers:
+            answer = await lc_at_csms.call(trigger)
+            assert (trigger.requested_message, answer.status) == (trigger.requested_message, status)
+        await wait_until(lambda: len(lc_at_csms.boots) == 2, 10, "the triggered boot")
+        assert len(lc_at_csms.statuses) >= 2
+        # No upload and no signed update of its own under way: Idle, without a requestId.
+        assert csms16.log_statuses == [{"status": "Idle"}]
+        assert csms16.signed_firmware_statuses == [{"status": "Idle"}]
+
+
 async def test_calls_are_checked_against_the_16_schemas(
     csms16: CsmsForLc16, tmp_path: Path
 ) -> None:
