@@ -267,8 +267,6 @@ class LocalController:
         station, balancer = self.config.station, self.config.balancer
         if station is None or balancer is None or self._meter is None or self._overrides is None:
             return
-        if link.session.dialect.version is not OcppVersion.V201:
-            return  # a 1.6 MeterValues has no EVSE 0 of a site: 2.0.1 only
         interval_s, measurands = aligned_settings(station, self._overrides)
         stale_after_s = balancer.meter.stale_after_s
         self.own_meter_values = AlignedMeterValues(

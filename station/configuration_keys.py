@@ -21,6 +21,9 @@ STANDARD_KEYS: dict[str, Key] = {
     "SecurityProfile": ("SecurityCtrlr", None, "SecurityProfile", None),
     # The 1.6 security whitepaper's Basic-auth password (its A01), write-only as in 2.0.1.
     "AuthorizationKey": ("SecurityCtrlr", None, "BasicAuthPassword", None),
+    # The LC's own meter values, with a meter: how often and what.
+    "ClockAlignedDataInterval": ("SampledDataCtrlr", None, "AlignedDataInterval", None),
+    "MeterValuesAlignedData": ("SampledDataCtrlr", None, "AlignedDataMeasurands", None),
     # Its certificate settings (§7), with [certificates].
     "CpoName": ("SecurityCtrlr", None, "OrganizationName", None),
     "CertificateSignedMaxChainSize": ("SecurityCtrlr", None, "MaxCertificateChainSize", None),

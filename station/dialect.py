@@ -4,8 +4,9 @@ The session's workflow (boot, pending, heartbeat, clock check, triggers) is the 
 2.0.1; what differs is data: the BootNotification's fields, which calls trigger a message (1.6
 also the security whitepaper's ExtendedTriggerMessage) and by which names, which messages they
 may ask for and what those carry, how a trigger names a part of the station (2.0.1 `evse`, 1.6
-`connectorId`), what the LC reports once its boot is Accepted, the security events' names and
-whether an answer may say why (`statusInfo`, which 1.6 does not have).
+`connectorId`), what the LC reports once its boot is Accepted, the security events' names,
+whether an answer may say why (`statusInfo`, which 1.6 does not have) and how the LC's own
+meter values are worded.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from ocpp_knowledge.ocpp_time import to_ocpp_time
 from ocpp_knowledge.security_events import V16_NAMES
 from router.frames import OcppVersion
+from station.meter_values import MeterValuesWording, meter_values_16, meter_values_201
 
 Payload = dict[str, Any]
 
@@ -51,6 +53,8 @@ class Dialect:
     security_event_names: Mapping[str, str]
     # Whether an answer may carry statusInfo (2.0.1); a 1.6 answer has only its status.
     status_info: bool
+    # The LC's own MeterValues: on EVSE 0 (2.0.1), on connector 0 (1.6).
+    meter_values: MeterValuesWording
 
     def security_event_type(self, event_type: str) -> str:
         return self.security_event_names.get(event_type, event_type)
@@ -118,6 +122,7 @@ V201 = Dialect(
     trigger_calls={"TriggerMessage": {}},
     security_event_names={},
     status_info=True,
+    meter_values=meter_values_201,
 )
 
 V16 = Dialect(
@@ -145,6 +150,7 @@ V16 = Dialect(
     },
     security_event_names=V16_NAMES,
     status_info=False,
+    meter_values=meter_values_16,
 )
 
 DIALECTS = {dialect.version: dialect for dialect in (V201, V16)}

@@ -3,24 +3,17 @@ GetLog and LogStatusNotification), with the PyPI `ocpp` package's v16 CSMS."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from ocpp.v16 import call as call16
 
-from tests.peers import running, wait_until
+from tests.peers import wait_until
 from tests.station.csms16_for_lc import CsmsForLc16
 from tests.station.csms_for_lc import accepted_lc, station_config
 from tests.station.upload_server import UploadServer
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-async def csms16() -> AsyncIterator[CsmsForLc16]:
-    async with running(CsmsForLc16()) as server:
-        yield server
 
 
 def _statuses(csms: CsmsForLc16, request_id: int) -> list[str]:

@@ -17,7 +17,7 @@ from ocpp.v16 import call as call16
 from certificates.hash_data import serial_number_hex
 from lc.app import LocalController
 from tests.certificates.ca import TestCa, pem
-from tests.peers import running, wait_until
+from tests.peers import wait_until
 from tests.station.csms16_for_lc import CsmsForLc16, LcAtCsms16
 from tests.station.csms_for_lc import accepted_lc, station_config
 
@@ -28,12 +28,6 @@ def _config(csms: CsmsForLc16, tmp_path: Path) -> dict[str, Any]:
     config = station_config(csms, tmp_path, ocpp_version="1.6")
     config["certificates"] = {"folder": str(tmp_path / "certificates"), "organization": "Test CSO"}
     return config
-
-
-@pytest.fixture
-async def csms16() -> AsyncIterator[CsmsForLc16]:
-    async with running(CsmsForLc16()) as server:
-        yield server
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ sockets, on the same device model and site-limit rules as 2.0.1."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -37,12 +36,6 @@ from tests.station.test_site_limit_from_csms import HEADROOM_A, SITE_LIMIT_A, ca
 pytestmark = pytest.mark.timeout(90)
 
 _PHASES = ("L1", "L2", "L3")
-
-
-@pytest.fixture
-async def csms16() -> AsyncIterator[CsmsForLc16]:
-    async with running(CsmsForLc16()) as server:
-        yield server
 
 
 def v16_config(csms: CsmsForLc16, folder: Path) -> dict[str, Any]:
