@@ -5,8 +5,8 @@ The session's workflow (boot, pending, heartbeat, clock check, triggers) is the 
 also the security whitepaper's ExtendedTriggerMessage) and by which names, which messages they
 may ask for and what those carry, how a trigger names a part of the station (2.0.1 `evse`, 1.6
 `connectorId`), what the LC reports once its boot is Accepted, the security events' names,
-whether an answer may say why (`statusInfo`, which 1.6 does not have) and how the LC's own
-meter values are worded.
+whether an answer may say why (`statusInfo`, which 1.6 does not have), how the LC's own
+meter values are worded and which messages carry a signed update of the LC itself.
 """
 
 from __future__ import annotations
@@ -55,6 +55,10 @@ class Dialect:
     status_info: bool
     # The LC's own MeterValues: on EVSE 0 (2.0.1), on connector 0 (1.6).
     meter_values: MeterValuesWording
+    # A signed update of the LC itself (2.0.1 L01, the 1.6 whitepaper's L01): the CSMS's call
+    # and its status notifications.
+    signed_update: str
+    signed_update_status: str
 
     def security_event_type(self, event_type: str) -> str:
         return self.security_event_names.get(event_type, event_type)
@@ -123,6 +127,8 @@ V201 = Dialect(
     security_event_names={},
     status_info=True,
     meter_values=meter_values_201,
+    signed_update="UpdateFirmware",
+    signed_update_status="FirmwareStatusNotification",
 )
 
 V16 = Dialect(
@@ -151,6 +157,9 @@ V16 = Dialect(
     security_event_names=V16_NAMES,
     status_info=False,
     meter_values=meter_values_16,
+    # 1.6's own UpdateFirmware and FirmwareStatusNotification carry no signature or request id.
+    signed_update="SignedUpdateFirmware",
+    signed_update_status="SignedFirmwareStatusNotification",
 )
 
 DIALECTS = {dialect.version: dialect for dialect in (V201, V16)}
