@@ -22,6 +22,7 @@ from certificates.own_identity import OwnCertificates
 from certificates.trust_store import TrustStore
 from lc.app import LocalController
 from lc.station_certificates import CertificatesAtCsms
+from station.link import StationLink
 from station.session import LinkState
 from supervision.tasks import Tasks
 from tests.certificates.ca import TestCa, pem
@@ -31,7 +32,7 @@ from tests.station.csms_for_lc import CsmsForLc, accepted_lc, station_config
 pytestmark = pytest.mark.timeout(60)
 
 
-def _presented_serial(csms: CsmsForLc) -> int:
+def presented_serial(csms: CsmsForLc) -> int:
     """The serial of the client certificate the LC presented on its latest link."""
     peer = csms.connections[-1].ws.transport.get_extra_info("peercert")
     return int(peer["serialNumber"], 16)
@@ -107,35 +108,48 @@ async def test_a_certificate_from_an_unknown_ca_is_rejected_and_logged(
     assert lc.own_certificates.current(datetime.now(UTC)) is None
 
 
+def profile_3(cso: TestCa, folder: Path) -> tuple[ssl.SSLContext, dict[str, str], Path]:
+    """A CSMS's TLS context that requires a client certificate from `cso` (security profile
+    3), the LC's [router.upstream_tls] towards it and the certificate that configures."""
+    requiring = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    requiring.load_cert_chain(*cso.issue_server(folder))
+    requiring.verify_mode = ssl.CERT_REQUIRED
+    requiring.load_verify_locations(cadata=pem(cso.root))
+    (folder / "configured").mkdir()
+    certificate, key = cso.issue_server(folder / "configured")
+    ca = folder / "csms-ca.pem"
+    ca.write_text(pem(cso.root))
+    tls = {"ca": str(ca), "certificate": str(certificate), "private_key": str(key)}
+    return requiring, tls, certificate
+
+
+async def presents_after_redial(csms: CsmsForLc, link: StationLink, serial: int) -> None:
+    """The LC's next link to `csms` (stopped and started here) presents certificate `serial`."""
+    connections = len(csms.connections)
+    await csms.stop()  # the link drops; the LC dials again
+    await wait_until(lambda: link.session.state is LinkState.DISCONNECTED, 10, "lost")
+    await csms.start()
+    await wait_until(lambda: len(csms.connections) > connections, 20, "the LC dialling again")
+    await wait_until(lambda: link.session.state is LinkState.ACCEPTED, 10, "Accepted")
+    assert presented_serial(csms) == serial
+
+
 async def test_the_next_link_to_the_csms_presents_the_certificate_it_signed(
     tmp_path: Path,
 ) -> None:
     cso = TestCa("CSO Root")
-    requiring = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)  # security profile 3
-    requiring.load_cert_chain(*cso.issue_server(tmp_path))
-    requiring.verify_mode = ssl.CERT_REQUIRED
-    requiring.load_verify_locations(cadata=pem(cso.root))
-    (tmp_path / "configured").mkdir()
-    certificate, key = cso.issue_server(tmp_path / "configured")
-    ca = tmp_path / "csms-ca.pem"
-    ca.write_text(pem(cso.root))
-    tls = {"ca": str(ca), "certificate": str(certificate), "private_key": str(key)}
+    requiring, tls, certificate = profile_3(cso, tmp_path)
     async with (
         running(CsmsForLc(ssl_context=requiring)) as csms,
         accepted_lc(_config(csms, tmp_path, upstream_tls=tls)) as (_controller, link),
     ):
         configured = x509.load_pem_x509_certificate(certificate.read_bytes())
-        assert _presented_serial(csms) == configured.serial_number
+        assert presented_serial(csms) == configured.serial_number
         await _install_root(csms, cso)
         leaf = cso.sign(await _csr_after_trigger(csms))
         signed = call201.CertificateSigned(certificate_chain=cso.chain_pem(leaf))
         assert (await csms.station.call(signed)).status == "Accepted"
-        await csms.stop()  # the link drops; the LC dials again
-        await wait_until(lambda: link.session.state is LinkState.DISCONNECTED, 10, "lost")
-        await csms.start()
-        await wait_until(lambda: len(csms.connections) == 2, 20, "the LC dialling again")
-        await wait_until(lambda: link.session.state is LinkState.ACCEPTED, 10, "Accepted")
-        assert _presented_serial(csms) == leaf.serial_number
+        await presents_after_redial(csms, link, leaf.serial_number)
 
 
 async def test_a_certificate_signed_after_an_lc_restart_is_accepted(

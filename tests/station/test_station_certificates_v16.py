@@ -17,16 +17,22 @@ from ocpp.v16 import call as call16
 from certificates.hash_data import serial_number_hex
 from lc.app import LocalController
 from tests.certificates.ca import TestCa, pem
-from tests.peers import wait_until
+from tests.peers import running, wait_until
 from tests.station.csms16_for_lc import CsmsForLc16, LcAtCsms16
 from tests.station.csms_for_lc import accepted_lc, station_config
+from tests.station.test_station_certificates import (
+    presented_serial,
+    presents_after_redial,
+    profile_3,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def _config(csms: CsmsForLc16, tmp_path: Path) -> dict[str, Any]:
+def _config(csms: CsmsForLc16, tmp_path: Path, **certificates: Any) -> dict[str, Any]:
     config = station_config(csms, tmp_path, ocpp_version="1.6")
-    config["certificates"] = {"folder": str(tmp_path / "certificates"), "organization": "Test CSO"}
+    folder = str(tmp_path / "certificates")
+    config["certificates"] = {"folder": folder, "organization": "Test CSO", **certificates}
     return config
 
 
@@ -100,3 +106,24 @@ async def test_a_certificate_the_lc_refuses_is_a_security_event_in_1_6_words(
     assert "InvalidChargingStationCertificate" in [e.type for e in lc.security.events.log.events]
     assert lc.own_certificates is not None
     assert lc.own_certificates.current(datetime.now(UTC)) is None
+
+
+async def test_the_lc_renews_its_expiring_certificate_at_a_1_6_csms_by_itself(
+    tmp_path: Path,
+) -> None:
+    """A03: the configured certificate (a year's) expires within renew_days: the LC asks for
+    a new one at once, untriggered, and its next link presents what the CSMS signed."""
+    cso = TestCa("CSO Root")
+    requiring, tls, certificate = profile_3(cso, tmp_path)
+    async with running(CsmsForLc16(ssl_context=requiring)) as csms16:
+        config = _config(csms16, tmp_path, renew_days=400)
+        config["router"]["upstream_tls"] = tls
+        async with accepted_lc(config) as (_controller, link):
+            configured = x509.load_pem_x509_certificate(certificate.read_bytes())
+            assert presented_serial(csms16) == configured.serial_number
+            await wait_until(lambda: bool(csms16.csrs), 20, "the LC's own SignCertificate")
+            await _install_root(csms16.station16, cso)
+            leaf = cso.sign(x509.load_pem_x509_csr(csms16.csrs[0].encode("ascii")))
+            signed = call16.CertificateSigned(certificate_chain=cso.chain_pem(leaf))
+            assert (await csms16.station16.call(signed)).status == "Accepted"
+            await presents_after_redial(csms16, link, leaf.serial_number)
