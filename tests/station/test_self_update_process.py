@@ -240,15 +240,20 @@ def _last_update(page: str) -> tuple[str, str, str]:
     return found[1], found[2], found[3]
 
 
+def mis_signed(folder: Path, manufacturer: Manufacturer) -> tuple[Path, str]:
+    """A release file and the manufacturer's signature over other bytes."""
+    release = folder / "release.tar.gz"
+    release.write_bytes(b"not what was signed")
+    other = folder / "other"
+    other.write_bytes(b"what was signed")
+    return release, sign_file(other, manufacturer.key)
+
+
 async def test_a_bad_signature_or_signing_certificate_is_refused_and_nothing_changes(
     setting: tuple[CsmsForLc, LaunchedLc, Manufacturer], tmp_path: Path
 ) -> None:
     csms, lc, manufacturer = setting
-    release = tmp_path / "release.tar.gz"
-    release.write_bytes(b"not what was signed")
-    other = tmp_path / "other"
-    other.write_bytes(b"what was signed")
-    signature = sign_file(other, manufacturer.key)
+    release, signature = mis_signed(tmp_path, manufacturer)
     async with origin_server(release) as origin:
         location = f"{origin.base_url}/fw.bin"
         stranger = _manufacturer("Someone Else's Root")

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from ocpp.v16 import call as call16
 
-from firmware.release_file import sign_file
 from station.config import package_version
 from tests.firmware.origin import origin_server
 from tests.peers import running, wait_until
@@ -24,6 +23,7 @@ from tests.station.test_self_update_process import (
     _manufacturer,
     built_release,
     launched_with_manufacturer,
+    mis_signed,
     signed_firmware,
 )
 
@@ -93,11 +93,7 @@ async def test_a_bad_signing_certificate_or_signature_is_refused(
     setting: tuple[CsmsForLc16, LaunchedLc, Manufacturer], tmp_path: Path
 ) -> None:
     csms, lc, manufacturer = setting
-    release = tmp_path / "release.tar.gz"
-    release.write_bytes(b"not what was signed")
-    other = tmp_path / "other"
-    other.write_bytes(b"what was signed")
-    signature = sign_file(other, manufacturer.key)
+    release, signature = mis_signed(tmp_path, manufacturer)
     async with origin_server(release) as origin:
         location = f"{origin.base_url}/fw.bin"
         stranger = signed_firmware(location, _manufacturer("Someone Else's Root"), signature)

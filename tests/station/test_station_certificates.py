@@ -26,7 +26,7 @@ from station.link import StationLink
 from station.session import LinkState
 from supervision.tasks import Tasks
 from tests.certificates.ca import TestCa, pem
-from tests.peers import running, wait_until
+from tests.peers import Cp16, Cp201, running, wait_until
 from tests.station.csms_for_lc import CsmsForLc, accepted_lc, station_config
 
 pytestmark = pytest.mark.timeout(60)
@@ -38,9 +38,11 @@ def presented_serial(csms: CsmsForLc) -> int:
     return int(peer["serialNumber"], 16)
 
 
-def _config(csms: CsmsForLc, tmp_path: Path, **router: Any) -> dict[str, Any]:
-    """An LC config with [certificates] (and `router` settings) at `csms`."""
-    config = station_config(csms, tmp_path)
+def certificates_config(
+    csms: CsmsForLc, tmp_path: Path, station: dict[str, Any] | None = None, **router: Any
+) -> dict[str, Any]:
+    """An LC config with [certificates] (and `router`, `station` settings) at `csms`."""
+    config = station_config(csms, tmp_path, **(station or {}))
     config["router"].update(router)
     config["certificates"] = {"folder": str(tmp_path / "certificates"), "organization": "Test CSO"}
     return config
@@ -48,7 +50,7 @@ def _config(csms: CsmsForLc, tmp_path: Path, **router: Any) -> dict[str, Any]:
 
 @pytest.fixture
 async def lc(csms: CsmsForLc, tmp_path: Path) -> AsyncIterator[LocalController]:
-    async with accepted_lc(_config(csms, tmp_path)) as (controller, _link):
+    async with accepted_lc(certificates_config(csms, tmp_path)) as (controller, _link):
         yield controller
 
 
@@ -60,9 +62,16 @@ async def _install_root(csms: CsmsForLc, cso: TestCa) -> None:
 
 
 async def _csr_after_trigger(csms: CsmsForLc) -> x509.CertificateSigningRequest:
-    heard = len(csms.csrs)
     trigger = call201.TriggerMessage(requested_message="SignChargingStationCertificate")
-    assert (await csms.station.call(trigger)).status == "Accepted"
+    return await csr_after(csms, csms.station, trigger)
+
+
+async def csr_after(
+    csms: CsmsForLc, station: Cp16 | Cp201, trigger: Any
+) -> x509.CertificateSigningRequest:
+    """The CSR of the SignCertificate that `trigger`, Accepted over `station`, brings."""
+    heard = len(csms.csrs)
+    assert (await station.call(trigger)).status == "Accepted"
     await wait_until(lambda: len(csms.csrs) > heard, 20, "the LC's SignCertificate")
     return x509.load_pem_x509_csr(csms.csrs[-1].encode("ascii"))
 
@@ -141,7 +150,7 @@ async def test_the_next_link_to_the_csms_presents_the_certificate_it_signed(
     requiring, tls, certificate = profile_3(cso, tmp_path)
     async with (
         running(CsmsForLc(ssl_context=requiring)) as csms,
-        accepted_lc(_config(csms, tmp_path, upstream_tls=tls)) as (_controller, link),
+        accepted_lc(certificates_config(csms, tmp_path, upstream_tls=tls)) as (_controller, link),
     ):
         configured = x509.load_pem_x509_certificate(certificate.read_bytes())
         assert presented_serial(csms) == configured.serial_number
@@ -156,7 +165,7 @@ async def test_a_certificate_signed_after_an_lc_restart_is_accepted(
     csms: CsmsForLc, tmp_path: Path
 ) -> None:
     cso = TestCa("CSO Root")
-    config = _config(csms, tmp_path)
+    config = certificates_config(csms, tmp_path)
     async with accepted_lc(config):
         await _install_root(csms, cso)
         csr = await _csr_after_trigger(csms)

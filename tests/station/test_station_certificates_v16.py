@@ -19,8 +19,10 @@ from lc.app import LocalController
 from tests.certificates.ca import TestCa, pem
 from tests.peers import running, wait_until
 from tests.station.csms16_for_lc import CsmsForLc16, LcAtCsms16
-from tests.station.csms_for_lc import accepted_lc, station_config
+from tests.station.csms_for_lc import accepted_lc
 from tests.station.test_station_certificates import (
+    certificates_config,
+    csr_after,
     presented_serial,
     presents_after_redial,
     profile_3,
@@ -29,11 +31,8 @@ from tests.station.test_station_certificates import (
 pytestmark = pytest.mark.timeout(60)
 
 
-def _config(csms: CsmsForLc16, tmp_path: Path, **certificates: Any) -> dict[str, Any]:
-    config = station_config(csms, tmp_path, ocpp_version="1.6")
-    folder = str(tmp_path / "certificates")
-    config["certificates"] = {"folder": folder, "organization": "Test CSO", **certificates}
-    return config
+def _config(csms: CsmsForLc16, tmp_path: Path, **router: Any) -> dict[str, Any]:
+    return certificates_config(csms, tmp_path, {"ocpp_version": "1.6"}, **router)
 
 
 @pytest.fixture
@@ -50,11 +49,8 @@ async def _install_root(station: LcAtCsms16, cso: TestCa) -> None:
 
 
 async def _csr_after_trigger(csms: CsmsForLc16) -> x509.CertificateSigningRequest:
-    heard = len(csms.csrs)
     trigger = call16.ExtendedTriggerMessage(requested_message="SignChargePointCertificate")
-    assert (await csms.station16.call(trigger)).status == "Accepted"
-    await wait_until(lambda: len(csms.csrs) > heard, 20, "the LC's SignCertificate")
-    return x509.load_pem_x509_csr(csms.csrs[-1].encode("ascii"))
+    return await csr_after(csms, csms.station16, trigger)
 
 
 async def test_a_1_6_csms_installs_its_root_and_renews_the_lcs_certificate(
@@ -116,8 +112,8 @@ async def test_the_lc_renews_its_expiring_certificate_at_a_1_6_csms_by_itself(
     cso = TestCa("CSO Root")
     requiring, tls, certificate = profile_3(cso, tmp_path)
     async with running(CsmsForLc16(ssl_context=requiring)) as csms16:
-        config = _config(csms16, tmp_path, renew_days=400)
-        config["router"]["upstream_tls"] = tls
+        config = _config(csms16, tmp_path, upstream_tls=tls)
+        config["certificates"]["renew_days"] = 400
         async with accepted_lc(config) as (_controller, link):
             configured = x509.load_pem_x509_certificate(certificate.read_bytes())
             assert presented_serial(csms16) == configured.serial_number
