@@ -211,11 +211,12 @@ class LocalController:
             answer_device_model(self.station, device_model(self, self._overrides))
             assert self.config.station is not None  # the link exists only with [station]
             site_limit(self.station, self.balancer, self.config.station.state_path)
-            # Firmware and certificates speak 2.0.1's messages only (block L, block M).
-            if self.station.session.dialect.version is OcppVersion.V201:
-                if self.firmware is not None:
-                    wire_firmware(self.station, self.firmware, self._tasks)
-                self._wire_certificates(self.station)
+            # PublishFirmware is 2.0.1's only (block L); 1.6 has the certificates' messages in
+            # its security whitepaper.
+            v201 = self.station.session.dialect.version is OcppVersion.V201
+            if self.firmware is not None and v201:
+                wire_firmware(self.station, self.firmware, self._tasks)
+            self._wire_certificates(self.station)
             self._wire_lifecycle(self.station, self.config.station)
             self._station_task = self._tasks.spawn(self.station.run(), "station")
         app = metrics_app(registries)
@@ -266,8 +267,6 @@ class LocalController:
         station, balancer = self.config.station, self.config.balancer
         if station is None or balancer is None or self._meter is None or self._overrides is None:
             return
-        if link.session.dialect.version is not OcppVersion.V201:
-            return  # a 1.6 MeterValues has no EVSE 0 of a site: 2.0.1 only
         interval_s, measurands = aligned_settings(station, self._overrides)
         stale_after_s = balancer.meter.stale_after_s
         self.own_meter_values = AlignedMeterValues(
