@@ -87,7 +87,7 @@ class SessionHold:
         return out
 
     def provisional_id_reserved(self, transaction_id: int) -> None:
-        self._offline.provisional_id_reserved(transaction_id)
+        self._offline.transaction_ids.reserved(transaction_id)
 
     def restored(self, backlog: list[ReplayItem], now: float) -> list[Output]:
         """The CSMS link is (back) up: deliver `backlog` in order, then relay live again."""

@@ -14,8 +14,9 @@ from typing import Any
 from router import events as ev
 from router.charger_calls import Origin, Outstanding
 from router.frames import Call, OcppVersion
+from router.learned_answers import LEARNED_FROM
 from router.observe import observe_charger_request, observe_result
-from router.offline import LEARNED_FROM, OfflineRelay
+from router.offline import OfflineRelay
 from router.outputs import Direction, Observed, Output
 from router.refusals import Refusals
 from router.validation import Validation

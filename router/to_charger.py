@@ -52,7 +52,7 @@ class ToCharger:
             if protected:
                 return [*out, Send(Direction.TO_CSMS, _network_profile_refused(call.message_id))]
         if self._offline is not None:
-            text, remapped = self._offline.to_charger(call, text)
+            text, remapped = self._offline.transaction_ids.to_charger(call, text)
             out += remapped
         if call.unconfirmed:  # a 2.1 SEND is never answered and may go at any time
             return out + relay(Direction.TO_CHARGER, text, "SEND", call.action)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from router.answer_relay import relay, relay_answer, relay_unmatched
 from router.charger_calls import Origin, Outstanding
 from router.frames import Call, CallError, CallResult
+from router.learned_answers import LEARNED_FROM
 from router.observe import needs_result
-from router.offline import LEARNED_FROM, OfflineRelay
+from router.offline import OfflineRelay
 from router.outputs import Direction, Output
 from router.session_observer import SessionObserver
 from router.validation import Validation
@@ -41,7 +42,7 @@ class ToCsms:
                 return out
         original = text
         if self._offline is not None:
-            text, remapped = self._offline.to_csms(call, text)
+            text, remapped = self._offline.transaction_ids.to_csms(call, text)
             out += remapped
         record = None
         if not call.unconfirmed:
