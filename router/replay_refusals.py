@@ -30,8 +30,9 @@ class ReplayRefusals:
         response: dict[str, Any],
         waiting: Iterable[str],
     ) -> list[OfflineOutput]:
-        """A 1.6 StartTransaction answer; the charger knows the session by its provisional id.
-        `waiting`: the texts still to go to the CSMS after it."""
+        """The refusal in the answer to a 1.6 StartTransaction, if it is one to act on; the
+        charger knows the session by its provisional id. `waiting`: the texts still to go to
+        the CSMS after it."""
         info = response.get("idTagInfo")
         if not isinstance(info, dict) or info.get("status", "Accepted") == "Accepted":
             return []
@@ -42,7 +43,7 @@ class ReplayRefusals:
     def event_refused(
         self, request: dict[str, Any], response: dict[str, Any], waiting: Iterable[str]
     ) -> list[OfflineOutput]:
-        """A 2.0.1 TransactionEvent answer."""
+        """The refusal in the answer to a 2.0.1 TransactionEvent, if it is one to act on."""
         info = response.get("idTokenInfo")
         if not isinstance(info, dict):
             return []
