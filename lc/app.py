@@ -249,8 +249,14 @@ class LocalController:
         # NotifyChargingLimit and ClearedChargingLimit are 2.0.1's: a 1.6 CSMS hears nothing.
         v201 = self.station is not None and self.station.session.dialect.version is OcppVersion.V201
         self.external_limits = ExternalLimits(
-            self.config.external_limit, balancer, self.station if v201 else None, registry
+            self.config.external_limit,
+            balancer,
+            self.station if v201 else None,
+            registry,
+            self.security.events.record,
         )
+        for warning in self.config.external_limit.warnings:
+            log.warning("config: %s", warning)
         modbus = self.config.external_limit.modbus
         try:
             self.external_limit_modbus_port = await self.external_limits.start_modbus()
