@@ -8,12 +8,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import replace
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Gauge
 
 from balancer.control import LoadBalancer
 from balancer.external_limit import ExternalInput, ExternalLimit
+from lc.allowed_clients import AllowedClients
 from lc.external_limit_config import ExternalLimitSettings, ModbusLimitSettings
 from modbus.link import TcpLink
 from modbus.meter_map import READ_HOLDING_REGISTERS
@@ -71,6 +73,13 @@ class ExternalLimits:
         self.limit.release(source)
         log.info("external limit over %s released", source.value)
         self._changed.set()
+
+    def use_allowed_clients(self, allowed: AllowedClients | None) -> None:
+        """A reloaded allow-list: from the next request on; a Modbus connection from a host
+        it no longer admits is closed."""
+        self.settings = replace(self.settings, allowed_clients=allowed)
+        if self._server is not None:
+            self._server.recheck_clients()
 
     def admits(self, host: str, via: ExternalInput) -> bool:
         """Whether a client at `host` may use an input; a refusal is a security event."""

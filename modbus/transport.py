@@ -193,6 +193,11 @@ class RegisterServer:
             server, self._server = self._server, None
             await server.shutdown()
 
+    def recheck_clients(self) -> None:
+        """Close the open connections `admits` refuses now (its allow-list changed)."""
+        if isinstance(self._server, _CheckedTcpServer):
+            self._server.close_refused()
+
     def _device(self) -> Any:
         # pymodbus fixes the valid addresses when the device is built; the values it
         # holds are placeholders, overwritten from `_tables` by `_serve` on every read.
@@ -253,9 +258,18 @@ class _CheckedTcpServer(ModbusTcpServer):
 
         def connection_made(transport: asyncio.BaseTransport) -> None:
             made(transport)
-            peer = transport.get_extra_info("peername")
-            if not self._admits(str(peer[0]) if peer else ""):
+            if not self._admits(_peer_host(transport)):
                 handler.close()  # drops it from the server's connections, closes the socket
 
         handler.connection_made = connection_made
         return handler
+
+    def close_refused(self) -> None:
+        for handler in list(self.active_connections.values()):
+            if handler.transport is not None and not self._admits(_peer_host(handler.transport)):
+                handler.close()
+
+
+def _peer_host(transport: asyncio.BaseTransport) -> str:
+    peer = transport.get_extra_info("peername")
+    return str(peer[0]) if peer else ""

@@ -5,6 +5,7 @@ NotifyChargingLimit (past LimitChangeSignificance) and ClearedChargingLimit on r
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,10 @@ from ocpp.v201 import call as call201
 
 from balancer.site_cap import CapSource
 from lc.app import LocalController
+from lc.config import load_config
 from modbus.errors import MeterExceptionReply, MeterReadError
 from modbus.link import TcpLink
+from modbus.simulator import SimulatedMeter
 from modbus.transport import ModbusClient
 from tests.peers import wait_until
 from tests.station.csms_for_lc import CsmsForLc
@@ -250,3 +253,65 @@ async def test_a_host_outside_the_allowed_clients_can_change_nothing(
             await ems.write(100, [50], unit_id=1)
     assert len(refusals(lc)) == 10
     assert lc.security.events.log.suppressed["MaintenanceLoginFailed"] == 7
+
+
+def _register_toml(meter_port: int, allowed_clients: list[str]) -> str:
+    """A site whose EMS writes the register (no station: the reload is the LC's own)."""
+    return f"""
+[router]
+upstream_url = "ws://127.0.0.1:9"
+listen_host = "127.0.0.1"
+listen_port = 0
+[metrics]
+listen_port = 0
+[site]
+phase_cap_a = {CONFIG_CAP_A}
+[meter]
+host = "127.0.0.1"
+port = {meter_port}
+map = "eastron_sdm630"
+[external_limit]
+allowed_clients = {json.dumps(allowed_clients)}
+[external_limit.modbus]
+listen_port = 0
+register = 100
+"""
+
+
+async def test_a_reloaded_allow_list_applies_at_once(stack: Stops, tmp_path: Path) -> None:
+    meter = SimulatedMeter("eastron_sdm630")
+    await meter.start()
+    stack.append(meter.stop)
+    config_path = tmp_path / "site.toml"
+    config_path.write_text(_register_toml(meter.link.port, ELSEWHERE))
+    lc = LocalController(load_config(config_path), config_path)
+    await lc.start()
+    stack.append(lc.stop)
+    assert lc.external_limit_modbus_port is not None and lc.balancer is not None
+    ems = ModbusClient(TcpLink("127.0.0.1", lc.external_limit_modbus_port), timeout_s=1.0)
+
+    async def close_ems() -> None:
+        ems.close()
+
+    stack.append(close_ems)
+    with pytest.raises(MeterReadError):
+        await ems.write(100, [int(EMS_LIMIT_A * 10)], unit_id=1)
+
+    # The site manager adds the EMS's address and reloads (SIGHUP): no restart needed.
+    config_path.write_text(_register_toml(meter.link.port, ["127.0.0.1"]))
+    await lc.reload()
+    await ems.write(100, [int(EMS_LIMIT_A * 10)], unit_id=1)
+    await capped_at(lc.balancer, EMS_LIMIT_A, CapSource.EXTERNAL)
+    changes = [
+        event.tech_info
+        for event in lc.security.events.log.events
+        if event.type == "ReconfigurationOfSecurityParameters"
+    ]
+    assert changes == ["external_limit.allowed_clients changed on reload"]
+
+    # And shut out again: its open connection too.
+    config_path.write_text(_register_toml(meter.link.port, ELSEWHERE))
+    await lc.reload()
+    with pytest.raises(MeterReadError):
+        await ems.write(100, [NO_LIMIT], unit_id=1)
+    assert lc.balancer.cap.binding is CapSource.EXTERNAL  # the EMS's limit stands
