@@ -15,7 +15,14 @@ from ocpp.v201 import call as call201
 
 from balancer.allocate import allocate
 from balancer.control import LoadBalancer
-from balancer.site import BaseLoads, EvseState, MeterReading, SessionState, SiteState
+from balancer.site import (
+    BaseLoads,
+    EvseState,
+    MeterReading,
+    PanelState,
+    SessionState,
+    SiteState,
+)
 from garage.charge_point import SimulatedChargePoint
 from garage.csms import SimulatedCsms
 from garage.site import SimulatedSite
@@ -195,10 +202,15 @@ async def test_a_car_following_its_raise_does_not_cut_the_other_session(garage: 
 # -- the rule on the allocator alone -----------------------------------------------------------
 
 
-def _base_under(
-    site_a: float, *, before: float | None = BASE_A, measured_before_limit: bool = True
-) -> float:
-    """The base load allocate() plans around: one car measured at 6 A with a 16 A limit."""
+def _allocated_beside(
+    site_a: float,
+    *,
+    before: float | None = BASE_A,
+    measured_before_limit: bool = True,
+    panel_a: float | None = None,
+) -> BaseLoads:
+    """The base loads allocate() plans around: one car measured at 6 A with a 16 A limit,
+    behind a sub-metered panel reading `panel_a` if given."""
     car = EvseState(
         evse_id="CP-A/1",
         max_current=16.0,
@@ -207,7 +219,12 @@ def _base_under(
         measured=(CSMS_LIMIT_A,) * 3,
         allocated=16.0,
         measured_before_limit=measured_before_limit,
+        panel=None if panel_a is None else "row",
     )
+    panels: tuple[PanelState, ...] = ()
+    if panel_a is not None:
+        reading = MeterReading(currents=(panel_a,) * 3, read_at=100.0)
+        panels = (PanelState(name="row", fuse=(25.0,) * 3, metered=True, meter=reading),)
     state = SiteState(
         phase_cap=(CAP_A,) * 3,
         margin=MARGIN_A,
@@ -215,10 +232,20 @@ def _base_under(
         meter=MeterReading(currents=(site_a,) * 3, read_at=100.0),
         meter_stale_after_s=5.0,
         evses=(car,),
-        base_load_before=None if before is None else BaseLoads((before,) * 3, {}),
+        panels=panels,
+        base_load_before=None
+        if before is None
+        else BaseLoads((before,) * 3, {"row": (before,) * 3}),
     )
     base = allocate(state).base
     assert base is not None
+    return base
+
+
+def _base_under(
+    site_a: float, *, before: float | None = BASE_A, measured_before_limit: bool = True
+) -> float:
+    base = _allocated_beside(site_a, before=before, measured_before_limit=measured_before_limit)
     assert base.site[0] == base.site[1] == base.site[2]
     return base.site[0]
 
@@ -242,3 +269,10 @@ def test_the_reports_stand_as_they_are_without_a_limit_to_follow_a_decision_befo
     # Above cap - margin: whatever the car might be doing, the overload is cut at once.
     over = CAP_A - MARGIN_A + 2
     assert _base_under(over) == over - CSMS_LIMIT_A
+
+
+def test_a_sub_metered_panel_puts_the_rise_down_to_its_car_too() -> None:
+    ramped = BASE_A + 16
+    assert _allocated_beside(ramped, panel_a=ramped).panels["row"] == (BASE_A,) * 3
+    first = _allocated_beside(ramped, panel_a=ramped, before=None)
+    assert first.panels["row"] == (ramped - CSMS_LIMIT_A,) * 3
