@@ -179,7 +179,8 @@ def _to_site_phases(values: PhaseValues, phase_map: tuple[int, int, int]) -> Pha
 @dataclass(frozen=True, slots=True)
 class BaseLoads:
     """What a decision took as base load (current that is not the managed EVSEs'), per site
-    phase: at the grid connection, and under each panel with a fresh sub-meter."""
+    phase: at the grid connection, and under each panel by name (one without a fresh sub-meter
+    carries what the sub-meters below it measured)."""
 
     site: PhaseValues
     panels: Mapping[str, PhaseValues]
