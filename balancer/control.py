@@ -364,7 +364,6 @@ class LoadBalancer:
         reading: MeterReading | None,
         panel_readings: Mapping[str, MeterReading | None] | None = None,
     ) -> SiteState:
-        commanded = {key: command.limit for key, command in self.commanded.items()}
         # Until its set-up is done the LC knows nothing of a charger's obedience: its maximum.
         not_set_up = {
             key
@@ -372,7 +371,7 @@ class LoadBalancer:
             if self.set_ups.stage(record.identity) not in (Stage.DONE, None)
         }
         unlimited = self.disobedient | not_set_up
-        evses = self.model.evse_states(now, commanded, unlimited, self._turns)
+        evses = self.model.evse_states(now, self.commanded, unlimited, self._turns)
         return SiteState(
             phase_cap=self.cap.phase_cap_a,
             now=now,
@@ -384,6 +383,7 @@ class LoadBalancer:
             nominal_voltage=self.config.nominal_voltage_v,
             rotation_period_s=self.config.loop.rotation_period_s,
             panels=panel_states(self.config.panels, panel_readings or {}),
+            base_load_before=None if self.last_allocation is None else self.last_allocation.base,
         )
 
     async def _read_meter(self) -> MeterReading | None:

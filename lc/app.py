@@ -8,6 +8,7 @@ import logging
 import signal
 import ssl
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -30,6 +31,7 @@ from firmware.server import FileServer
 from firmware.store import FirmwareStore
 from lc.balancer_status import balancer_status
 from lc.config import SiteConfig, load_config
+from lc.external_limit_config import ExternalLimitSettings
 from lc.external_limit_http import add_routes
 from lc.external_limits import ExternalLimits
 from lc.own_meter_values import AlignedMeterValues
@@ -250,8 +252,14 @@ class LocalController:
         # NotifyChargingLimit and ClearedChargingLimit are 2.0.1's: a 1.6 CSMS hears nothing.
         v201 = self.station is not None and self.station.session.dialect.version is OcppVersion.V201
         self.external_limits = ExternalLimits(
-            self.config.external_limit, balancer, self.station if v201 else None, registry
+            self.config.external_limit,
+            balancer,
+            self.station if v201 else None,
+            registry,
+            self.security.events.record,
         )
+        for warning in self.config.external_limit.warnings:
+            log.warning("config: %s", warning)
         modbus = self.config.external_limit.modbus
         try:
             self.external_limit_modbus_port = await self.external_limits.start_modbus()
@@ -478,10 +486,31 @@ class LocalController:
         if config.router != self.config.router:
             log.warning("router settings changed: they take effect at the next restart")
         self._renew_server_certificates(config)
+        self._reload_external_limit(config.external_limit)
         if self.balancer is not None and config.balancer is not None:
             self.balancer.apply_config(effective_balancer(config.balancer, self._overrides))
         self.config = config
         log.info("config reloaded from %s", self._config_path)
+
+    def _reload_external_limit(self, reloaded: ExternalLimitSettings | None) -> None:
+        """A changed allow-list applies at once (a host to shut out must not wait for a
+        restart); the EMS's inputs themselves (ports, token, register) at the next restart."""
+        running = self.config.external_limit
+        if reloaded == running:
+            return
+        if self.external_limits is not None and reloaded is not None:
+            for warning in reloaded.warnings:
+                log.warning("config: %s", warning)
+            if reloaded.allowed_clients != self.external_limits.settings.allowed_clients:
+                self.external_limits.use_allowed_clients(reloaded.allowed_clients)
+                log.info("external_limit.allowed_clients reloaded")
+                self.security.events.record(
+                    "ReconfigurationOfSecurityParameters",
+                    "external_limit.allowed_clients changed on reload",
+                )
+            if _inputs(reloaded) == _inputs(self.external_limits.settings):
+                return
+        log.warning("[external_limit] changed beyond allowed_clients: at the next restart")
 
     def _renew_server_certificates(self, config: SiteConfig) -> None:
         """Renewed certificate files (the same paths) apply to new charger connections."""
@@ -496,6 +525,11 @@ class LocalController:
             )
         else:
             log.warning("[router.tls] changed beyond its certificates: at the next restart")
+
+
+def _inputs(settings: ExternalLimitSettings) -> ExternalLimitSettings:
+    """The settings a reload cannot change in a running LC: all but the allow-list."""
+    return replace(settings, allowed_clients=None, warnings=())
 
 
 def _station_link(config: SiteConfig) -> StationLink | None:

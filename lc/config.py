@@ -44,7 +44,7 @@ def parse_config(data: dict[str, Any], environ: Mapping[str, str] | None = None)
     taken = {"router.listen_port": router.listen_port, "metrics.listen_port": metrics.listen_port}
     firmware = parse_firmware_config(root, taken, router.server_ssl is not None, state)
     station = parse_station_config(root, router, state)
-    external_limit = parse_external_limit_config(root, balancer is not None)
+    external_limit = parse_external_limit_config(root, balancer is not None, metrics.listen_host)
     root.finish()
     return SiteConfig(
         router,
