@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
-import signal
 import ssl
 import time
 from datetime import UTC, datetime
@@ -16,7 +14,6 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from balancer.control import LoadBalancer
-from balancer.external_limit import ExternalInput
 from certificates.expiry import CertificateExpiry, CertificatesByUse, from_files, from_managed
 from certificates.own_identity import OwnCertificate, OwnCertificates
 from certificates.trust_store import TrustStore
@@ -28,7 +25,6 @@ from firmware.releases import FOLDER as RELEASES_FOLDER
 from firmware.releases import Releases
 from firmware.server import FileServer
 from firmware.store import FirmwareStore
-from lc.balancer_status import balancer_status
 from lc.config import SiteConfig, load_config
 from lc.external_limit_http import add_routes
 from lc.external_limits import ExternalLimits
@@ -53,12 +49,10 @@ from lc.station_security import (
 )
 from lc.station_self_update import SelfUpdateAtCsms
 from lc.status_page import (
-    ExternalLimitStatus,
-    SecurityStatus,
-    StationStatus,
     StatusSnapshot,
     render,
 )
+from lc.status_snapshot import status_snapshot
 from modbus.reader import MeterReader
 from router.frames import OcppVersion
 from router.metrics import metrics_app
@@ -71,20 +65,11 @@ from station.config import StationConfig, network_profiles
 from station.link import StationLink, StationSettings
 from station.overrides import Overrides
 from station.session import StationSession
-from supervision.gc_freeze import FrozenObjects, LinkFreezer
+from supervision.gc_freeze import FrozenObjects
 from supervision.tasks import REGISTRY as TASK_REGISTRY
 from supervision.tasks import Tasks, end
 
 log = logging.getLogger(__name__)
-
-# How long stopping may take after SIGTERM/SIGINT; systemd's TimeoutStopSec is above it.
-SHUTDOWN_BOUND_S = 15.0
-# The security log's latest events on the status page.
-SECURITY_EVENTS_SHOWN = 10
-
-
-class ShutdownOverrun(RuntimeError):
-    """Stopping took longer than SHUTDOWN_BOUND_S: the process must exit regardless."""
 
 
 class LocalController:
@@ -369,64 +354,7 @@ class LocalController:
         return registry
 
     async def status(self) -> StatusSnapshot:
-        view, journal = self.site_view, self.router.journal
-        return StatusSnapshot(
-            time.time(),
-            list(view.chargers.values()),
-            list(view.ended),
-            balancer_status(self.balancer) if self.balancer is not None else None,
-            await journal.backlog() if journal is not None else {},
-            self.router.backlogs_waiting_for_charger(),
-            expected=self._expected_chargers(),
-            started_at=self._started_at,
-            certificate_expiry=self.certificate_expiry.earliest(),
-            csms_certificate_invalid=self.router.csms_certificate_invalid,
-            station=self._station_status(),
-            external_limit=self._external_limit_status(),
-            security=self._security_status(),
-            software=self.software.status(),
-        )
-
-    def _security_status(self) -> SecurityStatus:
-        security = self.security
-        return SecurityStatus(
-            security.events.log.events[-SECURITY_EVENTS_SHOWN:][::-1],
-            len(security.events.log.unsent()) if self.station is not None else 0,
-            security.network_profile_counts["relayed"],
-            security.network_profile_counts["rejected"],
-        )
-
-    def _external_limit_status(self) -> ExternalLimitStatus | None:
-        if self.external_limits is None or self.balancer is None:
-            return None
-        now, limit = time.time(), self.external_limits.limit
-        return ExternalLimitStatus(
-            limit.of(ExternalInput.HTTP, now),
-            limit.of(ExternalInput.MODBUS, now),
-            self.balancer.cap,
-        )
-
-    def _station_status(self) -> StationStatus | None:
-        if self.station is None:
-            return None
-        session, network = self.station.session, self.station.network
-        return StationStatus(
-            self.station.settings.identity,
-            session.state.value,
-            session.boot_status,
-            self.station.reconnects,
-            None if self.balancer is None else self.balancer.cap,
-            {} if self._overrides is None else self._overrides.in_force(),
-            network.last_connected,
-            network.active.url,
-        )
-
-    def _expected_chargers(self) -> list[str]:
-        """The chargers the config names, listed on the status page even while absent."""
-        expected = set(self.config.router.allowed_identities or ())
-        if self.config.balancer is not None:
-            expected |= {charger.identity for charger in self.config.balancer.chargers}
-        return sorted(expected)
+        return await status_snapshot(self, self._started_at, self._overrides)
 
     async def _status_page(self, _request: web.Request) -> web.Response:
         return web.Response(text=render(await self.status()), content_type="text/html")
@@ -519,34 +447,3 @@ def _station_link(config: SiteConfig) -> StationLink | None:
     password = BasicAuthPassword(station).value  # the CSMS may have rotated it (A01)
     settings = StationSettings(station.identity, password, station.backoff)
     return StationLink(settings, session, dialer, network_profiles(station, config.router))
-
-
-async def serve_until_signalled(controller: LocalController) -> None:
-    """Run until SIGINT/SIGTERM or until the LC is to restart (`restart_requested`); SIGHUP
-    reloads the config file."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(controller.reload()))
-    await controller.start()
-    # What start-up built (compiled schemas, imported modules: ~100k objects) lives as long as
-    # the process. Frozen, the collector no longer walks it: a full collection stalled every
-    # charger's frames for ~30 ms before.
-    gc.collect()
-    gc.freeze()
-    freezer = LinkFreezer()  # and then the links, once their connects settle
-    controller.router.subscribe(freezer.handle)
-    ends = [asyncio.ensure_future(e.wait()) for e in (stop, controller.restart_requested)]
-    try:
-        await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        freezer.close()
-        for end in ends:
-            end.cancel()
-        # A peer that never finishes its close handshake must not hold the LC up: past the
-        # bound, what is still open is abandoned (the journal is crash-safe, `kill -9` too).
-        try:
-            await asyncio.wait_for(controller.stop(), SHUTDOWN_BOUND_S)
-        except TimeoutError:
-            raise ShutdownOverrun(f"not stopped within {SHUTDOWN_BOUND_S:.0f} s") from None
