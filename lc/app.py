@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from datetime import UTC, datetime
 from functools import partial
@@ -19,15 +18,13 @@ from certificates.own_identity import OwnCertificate, OwnCertificates
 from certificates.trust_store import TrustStore
 from certificates.upstream_tls import managed_upstream_context
 from config_file.table import ConfigError
-from firmware.config import FirmwareSettings
 from firmware.publisher import FirmwarePublisher
 from firmware.releases import FOLDER as RELEASES_FOLDER
 from firmware.releases import Releases
-from firmware.server import FileServer
-from firmware.store import FirmwareStore
 from lc.config import SiteConfig, load_config
 from lc.external_limit_http import add_routes
 from lc.external_limits import ExternalLimits
+from lc.firmware_service import FirmwareService
 from lc.own_meter_values import AlignedMeterValues
 from lc.security import LcSecurity
 from lc.site_view import SiteView
@@ -58,7 +55,7 @@ from router.frames import OcppVersion
 from router.metrics import metrics_app
 from router.schemas import default_registry
 from router.server import Router
-from router.start_error import StartError, listen_failure
+from router.start_error import listen_failure
 from router.upstream import UpstreamSettings
 from station.boot_reason import NextBootReason
 from station.config import StationConfig, network_profiles
@@ -115,7 +112,7 @@ class LocalController:
         self.own_meter_values: AlignedMeterValues | None = None
         self.external_limits: ExternalLimits | None = None  # with [external_limit]
         self.external_limit_modbus_port: int | None = None
-        self._file_server: FileServer | None = None
+        self._firmware_service: FirmwareService | None = None
         # Set when the LC is to end and start again (a Reset, a new release installed).
         self.restart_requested = asyncio.Event()
         self._stopping: asyncio.Future[None] | None = None  # the one stop, once asked for
@@ -188,7 +185,11 @@ class LocalController:
         self._use_managed_upstream_tls()
         await self.router.start()
         if self.config.firmware is not None:
-            registries.append(await self._start_firmware(self.config.firmware))
+            self._firmware_service = FirmwareService(
+                self.config.firmware, self.config.router.server_ssl, self.security.events.record
+            )
+            registries.append(self._firmware_service.registry)
+            self.firmware = await self._firmware_service.start()
         if self.balancer is not None:
             self._balancer_task = self._tasks.spawn(self.balancer.run(), "balancer")
         if self.station is not None:
@@ -322,37 +323,6 @@ class LocalController:
         self._use_managed_upstream_tls()
         self._tasks.spawn(self.router.redial_csms_links(), "redial CSMS links")
 
-    async def _start_firmware(self, settings: FirmwareSettings) -> CollectorRegistry:
-        """The firmware store, its file server and the publisher; their metrics registry."""
-        registry = CollectorRegistry()
-        try:
-            store = FirmwareStore(settings.folder, settings.max_bytes)
-        except OSError as exc:
-            raise StartError("firmware.folder", f"cannot use it: {exc.strerror}") from exc
-        self._file_server = FileServer(
-            store,
-            settings.public_host,
-            registry,
-            settings.max_fetches,
-            settings.max_fetches_per_client,
-        )
-        listeners: list[tuple[str, str, int, ssl.SSLContext | None]] = [
-            ("http", "listen_port", settings.listen_port, None)
-        ]
-        if settings.https_port is not None:
-            tls = self.config.router.server_ssl
-            listeners.append(("https", "https_port", settings.https_port, tls))
-        for scheme, key, port, context in listeners:
-            try:
-                await self._file_server.listen(scheme, settings.listen_host, port, context)
-            except OSError as exc:
-                raise listen_failure("firmware", settings.listen_host, port, exc, key) from exc
-        self.firmware = FirmwarePublisher(
-            store, self._file_server, registry, self.security.events.record
-        )
-        log.info("firmware files served on port %s", settings.listen_port)
-        return registry
-
     async def status(self) -> StatusSnapshot:
         return await status_snapshot(self, self._started_at, self._overrides)
 
@@ -378,10 +348,8 @@ class LocalController:
             await self.balancer.stop()
         if self.external_limits is not None:
             await self.external_limits.stop()
-        if self.firmware is not None:
-            await self.firmware.close()
-        if self._file_server is not None:
-            await self._file_server.stop()
+        if self._firmware_service is not None:
+            await self._firmware_service.stop()
         await self.router.stop()
         if self._meter is not None:
             self._meter.close()
