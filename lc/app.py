@@ -31,6 +31,7 @@ from lc.site_view import SiteView
 from lc.software import LcSoftware
 from lc.station_certificates import CertificatesAtCsms
 from lc.station_firmware import wire_firmware
+from lc.station_link import station_link
 from lc.station_model import (
     aligned_settings,
     answer_device_model,
@@ -40,7 +41,6 @@ from lc.station_model import (
 )
 from lc.station_reset import ResetAtCsms
 from lc.station_security import (
-    BasicAuthPassword,
     CertificateSettingsInForce,
     report_trust_changes,
 )
@@ -53,15 +53,12 @@ from lc.status_snapshot import status_snapshot
 from modbus.reader import MeterReader
 from router.frames import OcppVersion
 from router.metrics import metrics_app
-from router.schemas import default_registry
 from router.server import Router
 from router.start_error import listen_failure
-from router.upstream import UpstreamSettings
 from station.boot_reason import NextBootReason
-from station.config import StationConfig, network_profiles
-from station.link import StationLink, StationSettings
+from station.config import StationConfig
+from station.link import StationLink
 from station.overrides import Overrides
-from station.session import StationSession
 from supervision.gc_freeze import FrozenObjects
 from supervision.tasks import REGISTRY as TASK_REGISTRY
 from supervision.tasks import Tasks, end
@@ -86,7 +83,7 @@ class LocalController:
         self._tasks = Tasks()
         self._balancer_task: asyncio.Task[None] | None = None
         self._station_task: asyncio.Task[None] | None = None
-        self.station = _station_link(config)
+        self.station = station_link(config)
         self._overrides = Overrides(config.station.state_path) if config.station else None
         self._meter: MeterReader | None = None
         self._panel_meters: dict[str, MeterReader] = {}  # sub-meters, by panel name
@@ -393,25 +390,3 @@ class LocalController:
             )
         else:
             log.warning("[router.tls] changed beyond its certificates: at the next restart")
-
-
-def _station_link(config: SiteConfig) -> StationLink | None:
-    """The LC's own connection to the CSMS, when the config gives it an identity."""
-    station = config.station
-    if station is None:
-        return None
-    boot_reason = NextBootReason(station.state_path.parent).take()
-    session = StationSession(
-        station.description, default_registry(), station.timers, boot_reason, station.dialect
-    )
-    dialer = UpstreamSettings(
-        base_url=station.csms_url,
-        connect_timeout_s=config.router.connect_timeout_s,
-        ping_interval_s=config.router.ping_interval_s,
-        max_frame_bytes=config.router.session.max_frame_chars,
-        # A wss:// profile the CSMS sets is dialled with the router's TLS settings too.
-        ssl_context=station.ssl_context or config.router.upstream_ssl,
-    )
-    password = BasicAuthPassword(station).value  # the CSMS may have rotated it (A01)
-    settings = StationSettings(station.identity, password, station.backoff)
-    return StationLink(settings, session, dialer, network_profiles(station, config.router))
