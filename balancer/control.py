@@ -38,6 +38,7 @@ from balancer.ramp import (
     next_turns,
 )
 from balancer.setup import SetUps, Stage
+from balancer.shared import BalancerState
 from balancer.site import MeterReading, SiteState
 from balancer.site_cap import SiteCap, site_cap
 from balancer.site_meters import SiteMeters
@@ -93,29 +94,10 @@ class LoadBalancer:
         self._report = SiteReport(self.metrics)
         self._tasks = Tasks()
         self.set_ups = SetUps(config.loop.setup_retry_s)
-        calls = ProfileCalls(
-            chargers, self.model, self.standing, self.metrics, self._current_config, self._clock
-        )
-        self._limits = LimitDispatch(
-            calls,
-            self.model,
-            self.standing,
-            self._current_config,
-            self._clock,
-            self._tasks,
-            self._resend_through_station_max,
-        )
-        self._set_up = ChargerSetUp(
-            chargers,
-            calls,
-            self._limits,
-            self.model,
-            self.standing,
-            self.set_ups,
-            self._current_config,
-            self._clock,
-            self._tasks,
-        )
+        state = BalancerState(self.model, self.standing, self._current_config, self._clock)
+        calls = ProfileCalls(chargers, state, self.metrics)
+        self._limits = LimitDispatch(state, calls, self._tasks, self._resend_through_station_max)
+        self._set_up = ChargerSetUp(state, self.set_ups, chargers, calls, self._limits, self._tasks)
         chargers.subscribe(self._on_event)
 
     # -- what the LC shows of each charger (balancer/standing.py) ---------------------------

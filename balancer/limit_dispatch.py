@@ -12,13 +12,12 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from balancer.config import BalancerConfig
 from balancer.floor import floor_stack_level, floor_target
-from balancer.model import EvseRecord, SiteModel, charger_evses
+from balancer.model import EvseRecord, charger_evses
 from balancer.profile_calls import ProfileCalls
 from balancer.profiles import ProfileTarget, as_station_max
 from balancer.ramp import Commanded
-from balancer.standing import ChargerStanding
+from balancer.shared import BalancerState
 from balancer.station_max import Answer, ClearProfile, StationMaxSwitch, Switched
 from supervision.tasks import Tasks
 
@@ -28,21 +27,15 @@ log = logging.getLogger(__name__)
 class LimitDispatch:
     def __init__(
         self,
+        state: BalancerState,
         calls: ProfileCalls,
-        model: SiteModel,
-        standing: ChargerStanding,
-        config: Callable[[], BalancerConfig],
-        clock: Callable[[], float],
         tasks: Tasks,
         switched: Callable[[str], None],
     ) -> None:
-        """`config`: the balancer's config as it is now; `switched`: a charger now limited
-        through its charger maximum, whose current limit is to be sent that way."""
+        """`switched`: a charger now limited through its charger maximum, whose current limit
+        is to be sent that way."""
+        self._state = state
         self._calls = calls
-        self._model = model
-        self._standing = standing
-        self._config = config
-        self._clock = clock
         self._tasks = tasks
         self._switched = switched
         # Limits the charger accepted, and when: what is shown, and what obedience is judged by.
@@ -50,16 +43,17 @@ class LimitDispatch:
 
     def dispatch(self, record: EvseRecord, limit: float) -> None:
         """Send `limit` to the EVSE, unless the charger cannot take it now."""
-        charger = self._model.chargers[record.identity]
-        capabilities = self._standing.capabilities.get(record.identity)
+        charger = self._state.model.chargers[record.identity]
+        standing = self._state.standing
+        capabilities = standing.capabilities.get(record.identity)
         if (
             capabilities is None
             or not charger.connected
-            or record.key in self._standing.disobedient
-            or record.identity in self._standing.switching
+            or record.key in standing.disobedient
+            or record.identity in standing.switching
         ):
             return  # not set up yet, gone, known to ignore profiles, or sent once switched
-        loop = self._config().loop
+        loop = self._state.config().loop
         target = ProfileTarget(
             evse_id=record.evse_id,
             profile_id=loop.profile_id_base + record.evse_id,
@@ -70,7 +64,7 @@ class LimitDispatch:
             duration_s=int(loop.profile_duration_s),
             start=datetime.now(UTC),
         )
-        if record.identity in self._standing.station_max:
+        if record.identity in standing.station_max:
             target = as_station_max(target)
         self._tasks.spawn(self.send_limit(record, target), "send-limit")
 
@@ -78,14 +72,14 @@ class LimitDispatch:
         """Send a dynamic limit; a rejected TxProfile switches the charger to its maximum. It
         waits only `setup_timeout_s`: every call of the CSMS to this charger, and the charger's
         next limit (perhaps a cut), queue behind it."""
-        transaction = record.transaction_id
-        timeout = self._config().loop.setup_timeout_s
+        model, transaction = self._state.model, record.transaction_id
+        timeout = self._state.config().loop.setup_timeout_s
         answer = await self._calls.send(record.identity, target, timeout)
-        if answer is Answer.ACCEPTED and self._model.evses.get(record.key) is record:
-            self.in_force[record.key] = Commanded(target.limit_a, self._clock())
+        if answer is Answer.ACCEPTED and model.evses.get(record.key) is record:
+            self.in_force[record.key] = Commanded(target.limit_a, self._state.clock())
         if answer is not Answer.REFUSED:
             return
-        if self._model.evses.get(record.key) is not record or record.transaction_id != transaction:
+        if model.evses.get(record.key) is not record or record.transaction_id != transaction:
             return  # the session ended meanwhile: a profile for it is rightly refused
         if target.station_max or not await self.to_station_max(record.identity, clear_floor=True):
             self.refused(record.identity, record.key)
@@ -93,14 +87,14 @@ class LimitDispatch:
     async def to_station_max(self, identity: str, clear_floor: bool) -> bool:
         """Limit a charger with one EVSE that refuses Tx profiles through its charger maximum
         profile. True when it is (or is being) switched."""
-        standing = self._standing
+        standing = self._state.standing
         if identity in standing.station_max or identity in standing.switching:
             return True
-        settings = self._model.chargers[identity].settings
+        settings = self._state.model.chargers[identity].settings
         if settings.evses != 1:
             return False
         capabilities = standing.capabilities_of(identity)
-        floor = floor_target(self._config().loop, settings, capabilities, station_max=False)
+        floor = floor_target(self._state.config().loop, settings, capabilities, station_max=False)
         switch = StationMaxSwitch(floor, clear_floor)
         standing.switching.add(identity)
         try:
@@ -122,4 +116,4 @@ class LimitDispatch:
     def refused(self, identity: str, key: str | None) -> None:
         """A profile refused with no other way to limit the charger: planned at its maximum.
         `key`: the EVSE whose limit it was (None: the charger's floor)."""
-        self._standing.refused(identity, key, charger_evses(self._model, identity))
+        self._state.standing.refused(identity, key, charger_evses(self._state.model, identity))

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
 from typing import Any
 
-from balancer.config import BalancerConfig
 from balancer.metrics import BalancerMetrics
-from balancer.model import SiteModel, charger_evses
+from balancer.model import charger_evses
 from balancer.profiles import ProfileTarget, clear_charging_profile, set_charging_profile
-from balancer.standing import ChargerStanding
+from balancer.shared import BalancerState
 from balancer.station_max import Answer
 from router.chargers import (
     ChargerCallFailed,
@@ -33,34 +31,27 @@ class ProfileCalls:
     def __init__(
         self,
         chargers: Chargers,
-        model: SiteModel,
-        standing: ChargerStanding,
+        state: BalancerState,
         metrics: BalancerMetrics,
-        config: Callable[[], BalancerConfig],
-        clock: Callable[[], float],
     ) -> None:
-        """`config`: the balancer's config as it is now (a reload replaces it)."""
         self._chargers = chargers
-        self._model = model
-        self._standing = standing
+        self._state = state
         self._metrics = metrics
-        self._config = config
-        self._clock = clock
 
     async def send(
         self, identity: str, target: ProfileTarget, timeout_s: float | None = None
     ) -> Answer:
         """SetChargingProfile, waiting `timeout_s` (default: call_timeout_s) for the answer. A
         charger that implements no smart charging is unsteerable."""
-        config = self._config()
-        record = self._model.chargers[identity]
+        state, config = self._state, self._state.config()
+        record = state.model.chargers[identity]
         payload = set_charging_profile(
             record.version,
             target,
-            self._standing.capabilities_of(identity).watts_only,
+            state.standing.capabilities_of(identity).watts_only,
             config.nominal_voltage_v,
         )
-        started = self._clock()
+        started = state.clock()
         try:
             answer = await self._chargers.call(
                 identity, "SetChargingProfile", payload, timeout_s or config.loop.call_timeout_s
@@ -69,14 +60,14 @@ class ProfileCalls:
             self._metrics.profiles.labels("error").inc()
             log.warning("%s: SetChargingProfile refused with %s", identity, exc.code)
             if exc.code in _UNSUPPORTED:
-                self._standing.mark_disobedient(charger_evses(self._model, identity))
+                state.standing.mark_disobedient(charger_evses(state.model, identity))
             return Answer.ERROR
         except ChargerCallTimeout:
             self._metrics.profiles.labels("timeout").inc()
             return Answer.NONE
         except ChargerNotConnected:
             return Answer.NONE
-        self._metrics.profile_seconds.observe(self._clock() - started)
+        self._metrics.profile_seconds.observe(state.clock() - started)
         accepted = answer.get("status") == "Accepted"
         self._metrics.profiles.labels("accepted" if accepted else "rejected").inc()
         if not accepted:
@@ -85,9 +76,9 @@ class ProfileCalls:
 
     async def clear(self, identity: str, profile_id: int) -> bool:
         """ClearChargingProfile; True when answered (Unknown: the profile was not there)."""
-        version = self._model.chargers[identity].version
+        version = self._state.model.chargers[identity].version
         payload = clear_charging_profile(version, profile_id)
-        timeout = self._config().loop.call_timeout_s
+        timeout = self._state.config().loop.call_timeout_s
         try:
             await self._chargers.call(identity, "ClearChargingProfile", payload, timeout)
         except ChargerCallFailed as exc:
@@ -97,6 +88,6 @@ class ProfileCalls:
 
     async def trigger(self, identity: str, payload: dict[str, Any]) -> None:
         """TriggerMessage; a charger that does not answer is asked again another time."""
-        timeout = self._config().loop.setup_timeout_s
+        timeout = self._state.config().loop.setup_timeout_s
         with contextlib.suppress(ChargerCallFailed):
             await self._chargers.call(identity, "TriggerMessage", payload, timeout)
