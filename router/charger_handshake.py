@@ -208,11 +208,12 @@ class ChargerHandshakes:
     ) -> tuple[ClientWebSocketResponse | None, str] | web.StreamResponse:
         """The CSMS link (None: admitted while the CSMS is unreachable) and the subprotocol it
         chose, or the charger's refusal."""
-        dialled = await self._dials.dial(identity, path, offered, headers, source)
-        if isinstance(dialled, web.StreamResponse):
-            return dialled
+        dialled = await self._dials.dial(identity, path, offered, headers)
+        if dialled is None:
+            return self._refusals.refuse(source, identity, "csms_dials", 503, "too many CSMS dials")
         if not isinstance(dialled, UpstreamRefused):
             return dialled, dialled.protocol or ""
+        self._refusals.log(source, f"{identity}: {dialled}", logging.INFO)
         admitted = None
         if self._hold is not None:
             authorization = headers.get("Authorization")

@@ -1,6 +1,6 @@
 """Dialling the CSMS for chargers: at most `max_csms_dials` at once, as after an outage every
-charger redials at the same moment. A refusal is counted, logged, and a security event when
-it is the charger's credentials the CSMS refused (A04).
+charger redials at the same moment. A refusal is counted, and a security event when it is the
+charger's credentials the CSMS refused (A04).
 """
 
 from __future__ import annotations
@@ -10,12 +10,10 @@ import logging
 import ssl
 from collections.abc import Callable
 
-from aiohttp import web
 from aiohttp.client_ws import ClientWebSocketResponse
 
 from ocpp_knowledge.security_events import RecordSecurityEvent
 from router import events as ev
-from router.handshake_refusals import HandshakeRefusals
 from router.metrics import RouterMetrics
 from router.settings import RouterSettings
 from router.upstream import CREDENTIALS_REFUSED, UpstreamDialer, UpstreamRefused, UpstreamSettings
@@ -28,13 +26,11 @@ class CsmsDials:
         self,
         settings: RouterSettings,
         metrics: RouterMetrics,
-        refusals: HandshakeRefusals,
         publish: Callable[[ev.Event], None],
         security_event: RecordSecurityEvent,
     ) -> None:
         self._settings = settings
         self._metrics = metrics
-        self._refusals = refusals
         self._publish = publish
         self._security_event = security_event
         # The CSMS's certificate failed verification at the last TLS handshake with it.
@@ -58,15 +54,14 @@ class CsmsDials:
         path: str,
         offered: list[str],
         headers: dict[str, str],
-        source: str,
-    ) -> ClientWebSocketResponse | UpstreamRefused | web.Response:
-        """A charger's CSMS link, the CSMS's refusal (counted and logged), or the charger's
-        answer when no dial was free in time."""
+    ) -> ClientWebSocketResponse | UpstreamRefused | None:
+        """A charger's CSMS link, the CSMS's refusal (counted), or None when no dial was free
+        within the handshake timeout."""
         try:
             async with asyncio.timeout(self._settings.handshake_timeout_s):
                 await self._slots.acquire()
         except TimeoutError:
-            return self._refusals.refuse(source, identity, "csms_dials", 503, "too many CSMS dials")
+            return None
         try:
             return await self._dialer.dial(path, offered, headers)
         except UpstreamRefused as refusal:
@@ -74,7 +69,6 @@ class CsmsDials:
             if refusal.reason in CREDENTIALS_REFUSED:
                 info = f"the CSMS refused {identity}'s credentials ({refusal.reason})"
                 self._publish(ev.SecurityEventRaised(identity, "FailedToAuthenticateAtCsms", info))
-            self._refusals.log(source, f"{identity}: {refusal}", logging.INFO)
             return refusal
         finally:
             self._slots.release()

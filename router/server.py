@@ -52,9 +52,7 @@ class Router:
         self.metrics = metrics or RouterMetrics()
         self._subscribers: list[Callable[[ev.Event], None]] = []
         self._refusals = HandshakeRefusals(self.metrics)
-        self._dials = CsmsDials(
-            settings, self.metrics, self._refusals, self._publish, self._security_event
-        )
+        self._dials = CsmsDials(settings, self.metrics, self._publish, self._security_event)
         self._links = LinkRegistry(self.metrics)
         # Under `hold`, the journal and the backlogs of chargers that are not connected.
         self._hold: HoldPolicy | None = None
