@@ -1,7 +1,7 @@
 """The control loop: meter → site state → allocate() → charging profiles, every period.
 
 Per period: poll the meters (balancer/site_meters.py), snapshot the site, allocate, pass each
-EVSE's target through the ramp (cut at once, raise slowly), and send the changed limits as
+EVSE's target through the ramp (balancer/limit_ramp.py), and send the changed limits as
 SetChargingProfile through the router (router/chargers.py) without waiting for the answers
 (balancer/limit_dispatch.py), then show what was decided (balancer/site_report.py).
 Between periods the router's events keep the site model current and say when a charger can be
@@ -13,30 +13,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from balancer.allocate import Allocation, FuseTree, allocate
+from balancer.allocate import Allocation, allocate
 from balancer.charger_setup import ChargerSetUp
 from balancer.config import BalancerConfig
 from balancer.history import SiteHistory, SiteSample
 from balancer.limit_dispatch import LimitDispatch
+from balancer.limit_ramp import LimitRamp
 from balancer.metrics import BalancerMetrics
 from balancer.model import SiteModel, charger_evses, evse_key
 from balancer.panels import PanelLoad, panel_loads, panel_states
 from balancer.profile_calls import ProfileCalls
 from balancer.profiles import Capabilities
-from balancer.ramp import (
-    Commanded,
-    Step,
-    Turns,
-    above_margin,
-    fit_into_headroom,
-    next_limit,
-    next_turns,
-)
+from balancer.ramp import Commanded, above_margin
 from balancer.setup import SetUps, Stage
 from balancer.shared import BalancerState
 from balancer.site import MeterReading, SiteState
@@ -82,15 +74,13 @@ class LoadBalancer:
         # An EMS's limit from outside OCPP at a wall time (A per phase); None: it sets none.
         self.external_limit_a: Callable[[datetime], float | None] = lambda _now: None
         self.cap = site_cap(config.phase_cap_a, None)  # re-evaluated every period
-        self.commanded: dict[str, Commanded] = {}  # what the ramp decided, sent or not
+        self._ramp = LimitRamp()
         # Sessions the LC cannot limit, at the maximum they are planned at.
         self.unlimited: dict[str, float] = {}
         self.standing = ChargerStanding(self.metrics)
         self.last_allocation: Allocation | None = None
         self.panel_loads: list[PanelLoad] = []  # every distribution panel, as last reported
         self.history = SiteHistory()
-        self._turns: Turns = {}
-        self._refreshed_at: dict[str, float] = {}
         self._report = SiteReport(self.metrics)
         self._tasks = Tasks()
         self.set_ups = SetUps(config.loop.setup_retry_s)
@@ -101,6 +91,11 @@ class LoadBalancer:
         chargers.subscribe(self._on_event)
 
     # -- what the LC shows of each charger (balancer/standing.py) ---------------------------
+
+    @property
+    def commanded(self) -> dict[str, Commanded]:
+        """What the ramp decided for each EVSE, sent or not."""
+        return self._ramp.commanded
 
     @property
     def in_force(self) -> dict[str, Commanded]:
@@ -146,15 +141,13 @@ class LoadBalancer:
             event, ev.ChargingProfileSet | ev.ChargingProfileCleared
         ) and self._set_up.floor_removed(event):
             for key in charger_evses(self.model, event.identity):
-                if key in self._refreshed_at:
-                    # Whatever cleared the floor may have cleared the dynamic limit too.
-                    self._refreshed_at[key] = -math.inf
+                # Whatever cleared the floor may have cleared the dynamic limit too.
+                self._ramp.send_again(key)
         if isinstance(event, ev.ChargerDisconnected | ev.TransactionEnded):
             for key, record in self.model.evses.items():
                 if record.identity == event.identity and record.transaction_id is None:
-                    self.commanded.pop(key, None)
+                    self._ramp.forget(key)
                     self.in_force.pop(key, None)
-                    self._refreshed_at.pop(key, None)
         self._set_up.start_due()
 
     def _resend_through_station_max(self, identity: str) -> None:
@@ -232,7 +225,7 @@ class LoadBalancer:
             if self.set_ups.stage(record.identity) not in (Stage.DONE, None)
         }
         unlimited = self.standing.disobedient | not_set_up
-        evses = self.model.evse_states(now, commanded, unlimited, self._turns)
+        evses = self.model.evse_states(now, commanded, unlimited, self._ramp.turns)
         return SiteState(
             phase_cap=self.cap.phase_cap_a,
             now=now,
@@ -248,35 +241,9 @@ class LoadBalancer:
 
     def _command(self, allocation: Allocation, state: SiteState, now: float, urgent: bool) -> None:
         loop = self.config.loop
-        steps: dict[str, Step] = {}
-        # Those the LC cannot limit are in the budget at their maximum already.
-        tree = FuseTree.of(state.panels)
-        fuses = {evse.evse_id: tree.resources(evse) for evse in state.evses if evse.obeys}
-        for key, record in self.model.evses.items():
-            in_session = record.transaction_id is not None
-            if not (in_session or self.model.is_local_controller(record.identity)):
-                continue
-            if key not in allocation.limits:
-                continue
-            target = allocation.limits[key]
-            previous = self.commanded.get(key)
-            min_current = self.model.chargers[record.identity].settings.min_current_a
-            limit = next_limit(target, previous, min_current, now, loop, urgent)
-            steps[key] = Step(limit, target, previous, fuses.get(key, ()))
-        limits = {key: step.proposed for key, step in steps.items()}
-        if allocation.steered_room:  # balancing on a fresh reading: no self-made overshoot
-            limits = fit_into_headroom(steps, allocation.steered_room, now, loop.reaction_time_s)
+        limits = self._ramp.limits_to_send(allocation, state, self.model, now, urgent, loop)
         for key, limit in limits.items():
-            previous = steps[key].previous
-            if previous is not None and limit == previous.limit:
-                if now - self._refreshed_at.get(key, now) < loop.refresh_s:
-                    continue  # unchanged, and its bounded profile is still far from lapsing
-            else:
-                was = 0.0 if previous is None else previous.limit
-                self.commanded[key] = Commanded(limit, now, was)
-            self._refreshed_at[key] = now
             self._limits.dispatch(self.model.evses[key], limit)
-        self._turns = next_turns(self._turns, limits, set(limits), now)
 
     def _check_obedience(self) -> None:
         """Flag EVSEs that draw clearly more than their limit after the reaction time."""

@@ -209,7 +209,7 @@ async def test_a_raise_waits_for_the_cut_that_makes_room_for_it() -> None:
         balancer._on_event(ev.TransactionStarted(identity, f"tx-{identity}", 1, "TAG", 0.0))
         balancer._on_event(ev.MeterSampled(identity, 1, f"tx-{identity}", (drawn,) * 3, None, None))
     balancer._on_event(ev.StatusChanged("A", 1, 1, "SuspendedEV"))  # A's car wants less
-    balancer.commanded = {"A/1": Commanded(15.0, 0.0), "B/1": Commanded(10.0, 0.0)}
+    balancer.commanded.update({"A/1": Commanded(15.0, 0.0), "B/1": Commanded(10.0, 0.0)})
 
     def decide() -> None:
         reading = MeterReading(currents=(30.0, 30.0, 30.0), read_at=now[0])
