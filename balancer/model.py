@@ -416,3 +416,8 @@ def site_reading(
     if len(known) == 3:
         volts = (known[0], known[1], known[2])
     return MeterReading(currents=(amps[0], amps[1], amps[2]), read_at=taken_at, voltages=volts)
+
+
+def charger_evses(model: SiteModel, identity: str) -> list[str]:
+    """The keys of a charger's EVSEs in the model."""
+    return [key for key, record in model.evses.items() if record.identity == identity]

@@ -17,7 +17,7 @@ from config_file.table import ConfigError, Table
 from firmware.config import FirmwareSettings, parse_firmware_config
 from lc.external_limit_config import ExternalLimitSettings, parse_external_limit_config
 from router.config import MetricsSettings, parse_router_config
-from router.server import RouterSettings
+from router.settings import RouterSettings
 from station.config import StationConfig, parse_station_config
 
 
