@@ -1,0 +1,40 @@
+"""Give the C heap's free pages back to the operating system (glibc's `malloc_trim`).
+
+Python takes blocks over 512 bytes (deque blocks, larger dicts and strings, read buffers) from
+the C library's malloc. Connecting chargers allocates and frees many of them between the
+blocks their links keep, and glibc returns free memory to the system only from the top of its
+heap: the holes between kept blocks stay in the process's RSS. Measured with 1,000 chargers
+connecting 200 at a time, the heap held ~26 KiB of free memory per charger afterwards; trimming
+gave back ~21 KiB per charger (a third of the LC's RSS per charger) in ~1.5 ms per 1,000
+chargers.
+
+Elsewhere than on glibc (musl has no `malloc_trim`) this does nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable
+
+
+def _find_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        # The C library the interpreter runs on: its symbols are the process's own.
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    release: Callable[[int], int] = trim
+    return release
+
+
+_MALLOC_TRIM = _find_malloc_trim()
+
+
+def release_free_heap() -> bool:
+    """Return the free pages of the C heap to the system; False where it cannot be done."""
+    if _MALLOC_TRIM is None:
+        return False
+    _MALLOC_TRIM(0)  # 0: keep no spare at the top of the heap
+    return True

@@ -1,0 +1,42 @@
+"""Freezing the links gives the C heap's free pages back to the system: the holes that the
+connect path's garbage leaves between the links' blocks do not stay in the LC's RSS."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import pytest
+
+from supervision.gc_freeze import Decision, apply
+from supervision.heap import release_free_heap
+
+BLOCKS = 40_000
+BLOCK_BYTES = 2048  # above Python's small-object limit: from the C library's malloc
+KEEP_EVERY = 8  # what stays, as the links' blocks stay among the connect path's garbage
+
+
+def _rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.parametrize("decision", list(Decision))
+def test_freezing_gives_the_heaps_free_pages_back(decision: Decision) -> None:
+    if not release_free_heap():
+        pytest.skip("the C library cannot trim its heap (not glibc)")
+    blocks = [bytes(BLOCK_BYTES) for _ in range(BLOCKS)]
+    kept = blocks[::KEEP_EVERY]
+    del blocks  # the holes: 7 of every 8 blocks, ~70 MiB in all
+    holding = _rss_kib()
+    try:
+        apply(decision)
+        released = holding - _rss_kib()
+    finally:
+        gc.unfreeze()  # leave the test process's collector as it was
+    freed_kib = BLOCKS * BLOCK_BYTES * (KEEP_EVERY - 1) // KEEP_EVERY // 1024
+    print(f"{decision.value}: {released:,} KiB of {freed_kib:,} KiB freed given back")
+    assert released > freed_kib // 2
+    assert len(kept) == BLOCKS // KEEP_EVERY
