@@ -72,6 +72,7 @@ from station.link import StationLink, StationSettings
 from station.overrides import Overrides
 from station.session import StationSession
 from supervision.gc_freeze import FrozenObjects, LinkFreezer
+from supervision.heap import HeapReleaser
 from supervision.tasks import REGISTRY as TASK_REGISTRY
 from supervision.tasks import Tasks, end
 
@@ -537,11 +538,13 @@ async def serve_until_signalled(controller: LocalController) -> None:
     gc.freeze()
     freezer = LinkFreezer()  # and then the links, once their connects settle
     controller.router.subscribe(freezer.handle)
+    heap = HeapReleaser()  # what links free after they connect and as they go on
     ends = [asyncio.ensure_future(e.wait()) for e in (stop, controller.restart_requested)]
     try:
         await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
     finally:
         freezer.close()
+        heap.close()
         for end in ends:
             end.cancel()
         # A peer that never finishes its close handshake must not hold the LC up: past the

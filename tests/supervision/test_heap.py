@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from supervision.gc_freeze import Decision, apply
-from supervision.heap import release_free_heap
+from supervision.heap import HeapReleaser, release_free_heap
+from tests.peers import wait_until
 
 BLOCKS = 40_000
 BLOCK_BYTES = 2048  # above Python's small-object limit: from the C library's malloc
@@ -40,3 +41,22 @@ def test_freezing_gives_the_heaps_free_pages_back(decision: Decision) -> None:
     print(f"{decision.value}: {released:,} KiB of {freed_kib:,} KiB freed given back")
     assert released > freed_kib // 2
     assert len(kept) == BLOCKS // KEEP_EVERY
+
+
+async def test_free_pages_are_given_back_every_interval() -> None:
+    if not release_free_heap():
+        pytest.skip("the C library cannot trim its heap (not glibc)")
+    releaser = HeapReleaser(interval_s=0.05)
+    try:
+        # Blocks freed after a release are given back at the next one.
+        blocks = [bytes(BLOCK_BYTES) for _ in range(BLOCKS)]
+        kept = blocks[::KEEP_EVERY]
+        holding = _rss_kib()
+        del blocks
+        freed_kib = BLOCKS * BLOCK_BYTES * (KEEP_EVERY - 1) // KEEP_EVERY // 1024
+        await wait_until(
+            lambda: holding - _rss_kib() > freed_kib // 2, timeout_s=10, what="free pages released"
+        )
+        assert len(kept) == BLOCKS // KEEP_EVERY
+    finally:
+        releaser.close()
