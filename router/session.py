@@ -122,7 +122,7 @@ class LinkSession:
         self._at_csms: dict[str, Outstanding] = {}  # charger calls the CSMS has not answered
         self._to_charger = ChargerCalls()
         self._transaction_evses: dict[str, int] = {}  # 2.0.1 transaction id -> EVSE id
-        self._refusals = Refusals(identity, version, self._queue_lc_call)  # `hold` only
+        self._refusals = Refusals(identity, version)  # `hold` only
 
     @property
     def queue_depth(self) -> int:
@@ -230,7 +230,7 @@ class LinkSession:
         self, message_id: str, reply: CallResult | CallError | None, now: float
     ) -> list[Output]:
         if self._refusals.owns(message_id):
-            return self._refusals.call_ended(message_id, reply, now)
+            return self._refusals.call_ended(message_id, reply, now, self._queue_lc_call)
         return [LcCallFinished(message_id, reply)]
 
     def tick(self, now: float) -> list[Output]:
@@ -292,7 +292,7 @@ class LinkSession:
         out: list[Output] = []
         for transaction_id, evse_id in refusals:
             self.offline.refused_before(transaction_id)
-            out += self._refusals.start(transaction_id, evse_id, now)
+            out += self._refusals.start(transaction_id, evse_id, now, self._queue_lc_call)
         return out + self._drain(now)
 
     def provisional_id_reserved(self, transaction_id: int) -> None:
@@ -319,7 +319,9 @@ class LinkSession:
         asked: list[Output] = []
         for output in more:
             if isinstance(output, TransactionRefused):
-                asked += self._refusals.start(output.transaction_id, output.evse_id, now)
+                asked += self._refusals.start(
+                    output.transaction_id, output.evse_id, now, self._queue_lc_call
+                )
         return [*more, *sends, *self._flush_held(now), *asked, *self._drain(now)]
 
     def _with_refused_evse(self, output: OfflineOutput) -> OfflineOutput:
