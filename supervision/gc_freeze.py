@@ -13,8 +13,8 @@ collected while frozen. So after as many links closed as were open at most (at l
 hold on to stays bounded by the most links open, at the price of one full collection per such
 round of churn (one, not one per halving, when a whole fleet leaves).
 
-Both moments are also when the connect path's garbage is gone: the C heap's free pages are
-given back to the system then (supervision/heap.py).
+At both moments the C heap's free pages are also given back to the system (supervision/heap.py):
+a reclaim frees what closed links left.
 
 `FreezeSchedule` decides (time in, decisions out); `LinkFreezer` applies its decisions to the
 process's collector from the router's connect and disconnect events.

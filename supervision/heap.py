@@ -1,18 +1,15 @@
 """Give the C heap's free pages back to the operating system (glibc's `malloc_trim`).
 
-Python takes blocks over 512 bytes (deque blocks, larger dicts and strings, read buffers) from
-the C library's malloc. Connecting chargers allocates and frees many of them between the
-blocks their links keep, and glibc returns free memory to the system only from the top of its
-heap: the holes between kept blocks stay in the process's RSS. Measured with 1,000 chargers
-connecting 200 at a time, the heap held ~26 KiB of free memory per charger afterwards; trimming
-gave back ~21 KiB per charger (a third of the LC's RSS per charger) in ~1.5 ms per 1,000
-chargers.
+Python takes blocks over 512 bytes (deque blocks, larger dicts and sets, strings) from the C
+library's malloc, and glibc returns free memory to the system only from the top of its heap:
+what a peak freed between blocks that stay (a connect storm's pending writes, a replay's
+backlog, a fleet of chargers that left) would stay in the LC's RSS for good. Measured: after
+2,000 chargers left, 13 MiB were given back; with the chargers connected and exchanging frames
+there is little to give (1 MiB), and a release then costs ~0.2 ms (~10 ms with 60 MiB free).
 
-The links free more such blocks after they connect (their first exchanges, journal writes) and
-while they exchange frames: with 2,000 chargers, 16-18 MiB more were free a few seconds after
-their connects settled. So the free pages are also given back every `RELEASE_INTERVAL_S`.
-
-Elsewhere than on glibc (musl has no `malloc_trim`) this does nothing.
+So the free pages are given back when the links freeze or are reclaimed (supervision/gc_freeze.py)
+and every `RELEASE_INTERVAL_S`. Elsewhere than on glibc (musl has no `malloc_trim`) this does
+nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +18,7 @@ import asyncio
 import ctypes
 from collections.abc import Callable
 
-# A release walks the heap's free blocks: ~1.5 ms per 1,000 chargers connected, once a minute.
+# A release walks the heap's free blocks: a few ms at most, once a minute.
 RELEASE_INTERVAL_S = 60.0
 
 

@@ -1,5 +1,5 @@
-"""Freezing the links gives the C heap's free pages back to the system: the holes that the
-connect path's garbage leaves between the links' blocks do not stay in the LC's RSS."""
+"""The C heap's free pages are given back to the system when the links freeze or are reclaimed,
+and every minute: memory freed between blocks that stay does not stay in the LC's RSS."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tests.peers import wait_until
 
 BLOCKS = 40_000
 BLOCK_BYTES = 2048  # above Python's small-object limit: from the C library's malloc
-KEEP_EVERY = 8  # what stays, as the links' blocks stay among the connect path's garbage
+KEEP_EVERY = 8  # what stays, as the links' blocks stay among what a peak freed
 
 
 def _rss_kib() -> int:
