@@ -123,6 +123,7 @@ class OfflineRelay:
         self._knowledge = knowledge
         self._scope = authorization_scope(version)
         self._replay: list[ReplayItem] = []  # the backlog, the next item last (taken in O(1))
+        self._statuses_in_replay = False  # journaled statuses (items without a seq) are in it
         self._replaying: tuple[str, ReplayItem] | None = None  # (message id, item) at the CSMS
         self._attempts = 0  # CALLERRORs for the item at the head of the replay
         self._answered: OrderedDict[str, None] = OrderedDict()  # replayed ids already answered
@@ -263,6 +264,7 @@ class OfflineRelay:
 
     def begin_replay(self, items: list[ReplayItem]) -> tuple[list[Send], list[OfflineOutput]]:
         self._replay = items[::-1]
+        self._statuses_in_replay = any(item.seq is None for item in items)
         self._state = UpstreamState.REPLAYING
         return self._next_replay()
 
@@ -357,7 +359,7 @@ class OfflineRelay:
     def _next_replay(self) -> tuple[list[Send], list[OfflineOutput]]:
         if not self._replay:
             self._state = UpstreamState.LIVE
-            return [], [ReplayFinished()]
+            return [], [ReplayFinished(self._statuses_in_replay)]
         item = self._replay.pop()
         message = json.loads(item.text)
         message_id, action, payload = message[1], message[2], message[3]
