@@ -538,7 +538,7 @@ async def serve_until_signalled(controller: LocalController) -> None:
     gc.freeze()
     freezer = LinkFreezer()  # and then the links, once their connects settle
     controller.router.subscribe(freezer.handle)
-    heap = HeapReleaser()  # what links free after they connect and as they go on
+    heap = HeapReleaser()  # the C heap's free pages back to the system every minute
     ends = [asyncio.ensure_future(e.wait()) for e in (stop, controller.restart_requested)]
     try:
         await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
