@@ -30,6 +30,7 @@ from router.arrivals import watch_arrivals
 from router.chargers import ChargerCallRejected, ChargerCallTimeout
 from router.eager import start_eagerly
 from router.frame_deadline import FrameDeadline
+from router.frame_tap import TextTaker, tap_of
 from router.frames import CallError, call_error_text
 from router.journal import Journal, JournalFull, StoredHandshake, disk_full
 from router.link_reports import LinkReports
@@ -138,8 +139,10 @@ class Link:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._check_scheduled = False  # the batched OBSERVE-mode check is due this turn
-        # Writes waiting for a socket to drain, by where they go.
-        self._unsent: dict[Direction, set[asyncio.Task[None]]] = {d: set() for d in Direction}
+        self._taken_this_turn = 0  # frames relayed from the taps this turn (reset by the check)
+        # What a pump finishes before it relays its next frame, by where its frames go: writes
+        # waiting for a socket to drain, journal writes of frames relayed from the tap.
+        self._pending: dict[Direction, set[asyncio.Task[None]]] = {d: set() for d in Direction}
         self._background = Tasks(owner=session.identity)
         self._closed = asyncio.Event()
         self._close_reason = ""
@@ -311,54 +314,124 @@ class Link:
             else self.session.route_from_csms
         )
         from_charger = direction is Direction.TO_CSMS
-        unsent = self._unsent[direction]
+        pending = self._pending[direction]
         budget = self._frame_budget if from_charger else None
         deadline = self._frame_deadline if from_charger else None
+        tap = tap_of(source)
+        take = None if tap is None else self._taker(route, pending, budget, deadline)
         frames_this_turn = 0
-        while True:
-            if deadline is not None:
-                deadline.waiting(self._loop.time())
-                self._watch_frame_deadline()
-            message = await source.receive()
+        try:
+            while True:
+                if deadline is not None:
+                    deadline.waiting(self._loop.time())
+                    self._watch_frame_deadline()
+                if tap is not None:  # frames arriving while nothing else is to do: see _taker
+                    tap.take = take
+                message = await source.receive()
+                if tap is not None:
+                    tap.take = None
+                if deadline is not None:
+                    deadline.frame_read()
+                if message.type in _FRAME_TYPES_ENDING_A_LINK:
+                    break
+                if budget is not None:
+                    wait = budget.take(self._loop.time())
+                    if wait > 0:  # not reading meanwhile: TCP holds the charger back
+                        self._metrics.throttled_seconds.inc(wait)
+                        await asyncio.sleep(wait)
+                if message.type is WSMsgType.TEXT:
+                    if pending:  # backpressure, or a journal write of the frame before
+                        await asyncio.wait(set(pending))
+                    started = self._loop.time()
+                    rest = self._relay(route, message.data, started)
+                    if rest:
+                        await self._finish_relay(rest, started)
+                elif message.type is WSMsgType.PING:
+                    # The charger's pings (only its socket hands them over) are answered here,
+                    # after its frame budget: a ping flood is read, and answered, at the frame
+                    # rate.
+                    with contextlib.suppress(ConnectionError):
+                        await source.pong(message.data)
+                elif message.type is WSMsgType.BINARY:
+                    self._metrics.binary_frames_dropped.labels(direction.value).inc()
+                    self._reports.invalid(
+                        self._loop.time(), "binary frame dropped (%s)", direction.value
+                    )
+                elif message.type is WSMsgType.ERROR:
+                    log.info("%s: %s link error: %s", self.identity, direction.value, message.data)
+                    break
+                frames_this_turn += 1
+                if frames_this_turn == _FRAMES_PER_TURN:
+                    frames_this_turn = 0
+                    await asyncio.sleep(0)
+        finally:
+            if tap is not None:
+                tap.take = None
+
+    def _taker(
+        self,
+        route: Callable[[str, float], list[Output]],
+        pending: set[asyncio.Task[None]],
+        budget: FrameBudget | None,
+        deadline: FrameDeadline | None,
+    ) -> TextTaker:
+        """Relay a text frame right from the parser while the pump waits for one: no await
+        and no task per frame. Declined (the pump reads it) while a write towards the other
+        side waits for it to drain or a journal write is under way (their order), while the
+        charger is over its frame budget (the pump waits it out, not reading), and after
+        _FRAMES_PER_TURN frames in one turn of the event loop (the pump takes turns with the
+        other links for the rest of what one read brought)."""
+
+        def take(text: str) -> bool:
+            if pending or self._taken_this_turn == _FRAMES_PER_TURN:
+                return False
+            self._taken_this_turn += 1
+            now = self._loop.time()
+            if budget is not None and not budget.try_take(now):
+                return False
             if deadline is not None:
                 deadline.frame_read()
-            if message.type in _FRAME_TYPES_ENDING_A_LINK:
-                break
-            if budget is not None:
-                wait = budget.take(self._loop.time())
-                if wait > 0:  # not reading meanwhile: TCP holds the charger back
-                    self._metrics.throttled_seconds.inc(wait)
-                    await asyncio.sleep(wait)
-            if message.type is WSMsgType.TEXT:
-                started = self._loop.time()
-                rest = self._carry_out(route(message.data, started))
+            try:
+                rest = self._relay(route, text, now)
                 if rest:
-                    await self._execute(rest)
-                self._metrics.frames.observe_relay(self._loop.time() - started)
-                if not self._check_scheduled:
-                    # Checked and observed once on its way (OBSERVE mode), after this turn's
-                    # frames are written; see LinkSession.check_pending.
-                    self._check_scheduled = True
-                    self._loop.call_soon(self._check_pending)
-                if unsent:  # backpressure: read no more until the other side drains
-                    await asyncio.wait(set(unsent))
-            elif message.type is WSMsgType.PING:
-                # The charger's pings (only its socket hands them over) are answered here, after
-                # its frame budget: a ping flood is read, and answered, at the frame rate.
-                with contextlib.suppress(ConnectionError):
-                    await source.pong(message.data)
-            elif message.type is WSMsgType.BINARY:
-                self._metrics.binary_frames_dropped.labels(direction.value).inc()
-                self._reports.invalid(
-                    self._loop.time(), "binary frame dropped (%s)", direction.value
-                )
-            elif message.type is WSMsgType.ERROR:
-                log.info("%s: %s link error: %s", self.identity, direction.value, message.data)
-                break
-            frames_this_turn += 1
-            if frames_this_turn == _FRAMES_PER_TURN:
-                frames_this_turn = 0
-                await asyncio.sleep(0)
+                    finishing = start_eagerly(self._finish_relay(rest, now), "journal-frame")
+                    if finishing is not None:
+                        pending.add(finishing)
+                        finishing.add_done_callback(self._relay_finished)
+            except Exception as exc:  # a defect: the link ends, as when its pump fails
+                report_failure("relay", exc, self.identity)
+                self.close("the relay failed")
+            if deadline is not None:
+                deadline.waiting(now)
+                self._watch_frame_deadline()
+            return True
+
+        return take
+
+    def _relay(
+        self, route: Callable[[str, float], list[Output]], text: str, started: float
+    ) -> list[Output]:
+        """Route a frame and carry out its outputs up to its first journal write; the rest."""
+        rest = self._carry_out(route(text, started))
+        if not rest:
+            self._metrics.frames.observe_relay(self._loop.time() - started)
+        if not self._check_scheduled:
+            # Checked and observed once on its way (OBSERVE mode), after this turn's frames
+            # are written; see LinkSession.check_pending.
+            self._check_scheduled = True
+            self._loop.call_soon(self._check_pending)
+        return rest
+
+    async def _finish_relay(self, rest: list[Output], started: float) -> None:
+        await self._execute(rest)
+        self._metrics.frames.observe_relay(self._loop.time() - started)
+
+    def _relay_finished(self, task: asyncio.Task[None]) -> None:
+        for pending in self._pending.values():
+            pending.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            report_failure(task.get_name(), exc, self.identity)
+            self.close("the relay failed")
 
     def _charger_bytes_arrived(self) -> None:
         assert self._frame_deadline is not None
@@ -388,6 +461,7 @@ class Link:
 
     def _check_pending(self) -> None:
         self._check_scheduled = False
+        self._taken_this_turn = 0
         rest = self._carry_out(self.session.check_pending())
         if rest:  # what the CSMS's answers taught the `hold` policy, to journal
             self._background.spawn(self._execute(rest), "journal-learned")
@@ -517,11 +591,11 @@ class Link:
             self._log_gone(output.direction)
             return
         if waiting is not None:  # the socket's buffer is full: written once it drains
-            self._unsent[output.direction].add(waiting)
+            self._pending[output.direction].add(waiting)
             waiting.add_done_callback(lambda task: self._sent(task, output.direction))
 
     def _sent(self, task: asyncio.Task[None], direction: Direction) -> None:
-        self._unsent[direction].discard(task)
+        self._pending[direction].discard(task)
         if task.cancelled():
             return
         exc = task.exception()
@@ -553,8 +627,8 @@ class Link:
     async def _shutdown(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        for unsent in self._unsent.values():
-            for task in unsent:
+        for pending in self._pending.values():
+            for task in pending:
                 task.cancel()
         if self._frame_deadline is not None:
             self._frame_deadline.stop()

@@ -40,6 +40,7 @@ from router.admission import AdmissionSettings, HandshakeAdmission, rate_key
 from router.charger_connections import ChargerConnections, ChargerSite
 from router.charger_path import BadChargerPath, ChargerPath, parse_charger_path
 from router.chargers import ChargerNotConnected
+from router.frame_tap import TappedWebSocketResponse
 from router.frames import OcppVersion
 from router.journal import Journal, JournalError
 from router.journal_bounds import JournalLimits
@@ -522,7 +523,7 @@ class Router:
             async with self._claims.hold(identity):
                 if self._stopping:
                     return self._refuse(source, identity, "stopping", 503, "the LC is stopping")
-                charger = web.WebSocketResponse(
+                charger = TappedWebSocketResponse(
                     protocols=(protocol,) if protocol else (),
                     heartbeat=self.settings.ping_interval_s,
                     compress=True,  # accept RFC 7692 permessage-deflate when offered
