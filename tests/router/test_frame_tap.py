@@ -19,6 +19,7 @@ import websockets
 from aiohttp import WSMsgType, web
 from aiohttp.base_protocol import BaseProtocol
 from aiohttp.client_proto import ResponseHandler
+from aiohttp.test_utils import TestServer
 from aiohttp.web_protocol import RequestHandler
 
 from router.frame_tap import (
@@ -117,14 +118,9 @@ async def _tapped_server(
 
     app = web.Application()
     app.router.add_get("/", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield runner.addresses[0][1], done
-    finally:
-        await runner.cleanup()
+    async with TestServer(app, host="127.0.0.1") as server:
+        assert server.port is not None
+        yield server.port, done
 
 
 async def test_a_charger_socket_hands_over_text_and_keeps_control_frames_and_the_close() -> None:
