@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+import orjson
+
 CALL = 2
 CALLRESULT = 3
 CALLERROR = 4
@@ -158,8 +160,10 @@ def parse_frame(text: str, version: OcppVersion, max_size: int | None = None) ->
         detail = f"frame of {len(text)} characters is above {max_size} bytes"
         return FrameError(ErrorKind.OVERSIZE, detail, message_id, is_call)
     try:
-        message = json.loads(text)
-    except (ValueError, RecursionError) as exc:
+        # orjson: ~3x faster than json.loads on every frame. Stricter, as RFC 8259 is: NaN,
+        # Infinity, numbers beyond a float and unpaired surrogates are invalid JSON to it.
+        message = orjson.loads(text)
+    except ValueError as exc:
         message_id, is_call = _salvage(text)
         return FrameError(ErrorKind.RPC_FRAMEWORK, f"invalid JSON: {exc}", message_id, is_call)
     if not isinstance(message, list) or len(message) < 2:
