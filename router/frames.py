@@ -160,10 +160,8 @@ def parse_frame(text: str, version: OcppVersion, max_size: int | None = None) ->
         detail = f"frame of {len(text)} characters is above {max_size} bytes"
         return FrameError(ErrorKind.OVERSIZE, detail, message_id, is_call)
     try:
-        # orjson: ~3x faster than json.loads on every frame. Stricter, as RFC 8259 is: NaN,
-        # Infinity, numbers beyond a float and unpaired surrogates are invalid JSON to it.
-        message = orjson.loads(text)
-    except ValueError as exc:
+        message = _decode(text)
+    except (ValueError, RecursionError) as exc:
         message_id, is_call = _salvage(text)
         return FrameError(ErrorKind.RPC_FRAMEWORK, f"invalid JSON: {exc}", message_id, is_call)
     if not isinstance(message, list) or len(message) < 2:
@@ -186,6 +184,16 @@ def parse_frame(text: str, version: OcppVersion, max_size: int | None = None) ->
             ErrorKind.MESSAGE_TYPE, f"unsupported message type {type_id!r}", message_id, True
         )
     return _parse_known_type(type_id, message_id, message)
+
+
+def _decode(text: str) -> Any:
+    """orjson first: ~3x faster than json.loads, on every frame. json.loads for what orjson
+    refuses and Python's JSON reads (NaN, Infinity, 1e999, unpaired surrogates), so the same
+    frames are JSON as before; orjson reads an integer beyond 64 bits as a float."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _parse_known_type(type_id: int, message_id: str, message: list[Any]) -> ParsedFrame:

@@ -113,16 +113,6 @@ def test_invalid_json_with_a_readable_call_id_keeps_the_id() -> None:
     assert (error.message_id, error.expects_answer) == ("abc", True)
 
 
-@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e999", '"\\ud800"'])
-def test_what_rfc_8259_does_not_call_json_is_invalid_json(value: str) -> None:
-    error = _error('[2,"abc","DataTransfer",{"vendorId":"v","data":' + value + "}]")
-    assert (error.kind, error.message_id, error.expects_answer) == (
-        ErrorKind.RPC_FRAMEWORK,
-        "abc",
-        True,
-    )
-
-
 def test_invalid_json_of_a_callresult_keeps_the_id_but_expects_no_answer() -> None:
     error = _error('[3,"abc",{"status":')
     assert (error.kind, error.message_id, error.expects_answer) == (
