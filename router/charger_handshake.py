@@ -29,6 +29,7 @@ from router.admission import HandshakeAdmission
 from router.charger_identity import identity_refusal
 from router.charger_path import BadChargerPath, ChargerPath, parse_charger_path
 from router.csms_dials import CsmsDials
+from router.frame_tap import TappedWebSocketResponse
 from router.frames import OcppVersion
 from router.handshake_refusals import HandshakeRefusals
 from router.hold_policy import HoldPolicy
@@ -160,7 +161,7 @@ class ChargerHandshakes:
                     return self._refusals.refuse(
                         source, identity, "stopping", 503, "the LC is stopping"
                     )
-                charger = web.WebSocketResponse(
+                charger = TappedWebSocketResponse(
                     protocols=(protocol,) if protocol else (),
                     heartbeat=self._settings.ping_interval_s,
                     compress=True,  # accept RFC 7692 permessage-deflate when offered

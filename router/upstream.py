@@ -12,6 +12,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from ocpp_knowledge.security_events import RecordSecurityEvent
+from router.frame_tap import TappedClientWebSocketResponse
 from router.tls_failures import tls_security_event
 
 # Handshake headers the charger sent that the CSMS must see as if the charger dialled directly.
@@ -89,7 +90,9 @@ class UpstreamDialer:
             # No pool limit: one long-lived connection per charger is the point of this client.
             connector = aiohttp.TCPConnector(limit=0, ssl=self._settings.ssl_context or True)
             self._session = aiohttp.ClientSession(
-                connector=connector, skip_auto_headers=("User-Agent",)
+                connector=connector,
+                skip_auto_headers=("User-Agent",),
+                ws_response_class=TappedClientWebSocketResponse,
             )
         settings = self._settings
         request_headers = CIMultiDict(
@@ -105,6 +108,8 @@ class UpstreamDialer:
                     compress=15 if _offers_deflate(headers) else 0,
                     max_msg_size=settings.max_frame_bytes,
                 )
+                assert isinstance(csms, TappedClientWebSocketResponse)
+                csms.start_tap(settings.max_frame_bytes)  # before the event loop turns
         except aiohttp.WSServerHandshakeError as exc:
             mirrored = {
                 name: exc.headers[name]

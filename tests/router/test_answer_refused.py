@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from router import events as ev
-from router.link import answer_refused
+from router.link_outputs import answer_refused
 from router.outputs import AnsweredLocally, Direction, JournalAppend, Observed, Output, Send
 
 UP, DOWN = Direction.TO_CSMS, Direction.TO_CHARGER

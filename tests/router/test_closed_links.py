@@ -16,8 +16,8 @@ from router.charger_calls import ChargerCalls
 from router.link import Link
 from router.offline import OfflineRelay
 from router.refusals import Refusals
-from router.settings import HoldSettings
 from router.session import LinkSession
+from router.settings import HoldSettings
 from tests.conftest import RouterFactory, lc_url
 from tests.peers import Csms, connect_charge_point, wait_until
 
