@@ -58,9 +58,9 @@ def store_handshake(identity: str, handshake: StoredHandshake | None) -> list[St
     ]
 
 
+FORGET_HANDSHAKE_WITHOUT_BACKLOG = """DELETE FROM handshakes WHERE identity = ?
+    AND NOT EXISTS (SELECT 1 FROM outbox WHERE identity = ?)"""
+
+
 def forget_handshake_without_backlog(identity: str) -> Statement:
-    return (
-        """DELETE FROM handshakes WHERE identity = ?
-        AND NOT EXISTS (SELECT 1 FROM outbox WHERE identity = ?)""",
-        (identity, identity),
-    )
+    return FORGET_HANDSHAKE_WITHOUT_BACKLOG, (identity, identity)

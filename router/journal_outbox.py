@@ -24,6 +24,7 @@ from router.journal_connection import (
     execute_all,
 )
 from router.journal_handshakes import (
+    FORGET_HANDSHAKE_WITHOUT_BACKLOG,
     StoredHandshake,
     forget_handshake_without_backlog,
     store_handshake,
@@ -166,7 +167,12 @@ class OutboxStore(JournalConnection):
         meanwhile, and its acknowledgements commit many at a time. Writes queued after it
         commit with it or after it; a crash before it commits only delivers that entry once
         more (at-least-once, byte for byte), never loses or reorders one."""
-        self._write_soon(partial(execute_all, _acknowledgement(identity, seq)))
+        tail = self._queued[-1].work if self._queued else None
+        if isinstance(tail, _Acknowledgements):
+            # Not yet taken by a commit, and nothing queued after it: joining it keeps the order.
+            tail.entries.append((identity, seq))
+        else:
+            self._write_soon(_Acknowledgements([(identity, seq)]))
 
     async def drop(self, identity: str, seqs: Sequence[int]) -> int:
         """Forget these entries of a charger's backlog (a site manager's decision, after
@@ -243,6 +249,20 @@ def next_counter(identity: str, name: str, *, step: int = 1, returning: bool = F
     sql = """INSERT INTO counters (identity, name, last) VALUES (?, ?, ?)
         ON CONFLICT (identity, name) DO UPDATE SET last = last + excluded.last"""
     return (sql + " RETURNING last" if returning else sql), (identity, name, step)
+
+
+@dataclass(slots=True)
+class _Acknowledgements:
+    """Acknowledgements queued one after the other, written as one statement each kind."""
+
+    entries: list[tuple[str, int]]
+
+    def __call__(self, db: sqlite3.Connection) -> None:
+        db.executemany("DELETE FROM outbox WHERE identity = ? AND seq = ?", self.entries)
+        identities = dict.fromkeys(identity for identity, _ in self.entries)
+        db.executemany(
+            FORGET_HANDSHAKE_WITHOUT_BACKLOG, [(identity, identity) for identity in identities]
+        )
 
 
 def _acknowledgement(identity: str, seq: int) -> list[Statement]:
