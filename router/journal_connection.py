@@ -101,9 +101,12 @@ class JournalConnection:
 
     async def _flush(self) -> None:
         try:
-            async with self._lock:
-                while self._queued:
-                    await self._commit_next_group()
+            while self._queued:
+                # The lock is taken again for each group: reads and awaited writes queued on it
+                # meanwhile go first, instead of waiting until no write nobody awaits is left.
+                async with self._lock:
+                    if self._queued:
+                        await self._commit_next_group()
         finally:
             self._flushing = None
 
