@@ -160,7 +160,7 @@ class OutboxStore(JournalConnection):
 
         With the last entry goes the charger's stored handshake (and credentials).
         """
-        await self._write(*_acknowledgement(identity, seq))
+        await self._run(_Acknowledgements([(identity, seq)]))
 
     def acknowledge_soon(self, identity: str, seq: int) -> None:
         """`acknowledge`, without waiting for the commit: a replay goes on to the next entry
@@ -253,7 +253,8 @@ def next_counter(identity: str, name: str, *, step: int = 1, returning: bool = F
 
 @dataclass(slots=True)
 class _Acknowledgements:
-    """Acknowledgements queued one after the other, written as one statement each kind."""
+    """Entries the CSMS answered: dropped, and with a charger's last entry its stored handshake.
+    Acknowledgements queued one after the other join one batch, written by two statements."""
 
     entries: list[tuple[str, int]]
 
@@ -263,11 +264,3 @@ class _Acknowledgements:
         db.executemany(
             FORGET_HANDSHAKE_WITHOUT_BACKLOG, [(identity, identity) for identity in identities]
         )
-
-
-def _acknowledgement(identity: str, seq: int) -> list[Statement]:
-    """Drop entry `seq`; with the last entry goes the charger's stored handshake."""
-    return [
-        ("DELETE FROM outbox WHERE identity = ? AND seq = ?", (identity, seq)),
-        forget_handshake_without_backlog(identity),
-    ]
