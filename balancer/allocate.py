@@ -12,7 +12,9 @@ The scheme, in order:
    check_safe_currents_fit() has verified at config load that the configured ones fit.
 2. Headroom per site phase = cap - margin - base load, where base load = |site current| - the
    current of the managed EVSEs on that phase (measured, else the limit in force for a charging
-   session). With a kW cap, total power is one more shared resource.
+   session). A rise over the previous decision's base load that cars on their way to a new
+   limit explain is theirs, not base load (see _base_load). With a kW cap, total power is one
+   more shared resource.
 3. Chargers that ignore their limit are planned at their max_current before anything else.
 4. Strict priority, after OCPP 2.0.1 K03.FR.04 ("a transaction with a chargingPriority that is
    higher than other transactions SHALL be fulfilled as long as possible, even if other
@@ -49,6 +51,7 @@ from operator import attrgetter
 
 from balancer.site import (
     SITE_PHASES,
+    BaseLoads,
     EvseState,
     MeterReading,
     PanelState,
@@ -117,6 +120,8 @@ class Allocation:
     """What the EVSEs the LC limits may draw together, A per phase resource of FuseTree (the
     headroom less what the others may draw at their maximum); the power budget's place is inf.
     Empty in safe mode."""
+    base: BaseLoads | None = None
+    """The base loads it planned around; None in safe mode."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,7 +316,13 @@ def _fits(resources: tuple[int, ...], amps: float, left: list[float]) -> bool:
 
 def _balanced_allocation(state: SiteState, reading: MeterReading) -> Allocation:
     voltages = reading.voltages or _nominal_voltages(state)
-    base = _base_load(state.evses, reading.currents)
+    before = state.base_load_before
+    base = _base_load(
+        state.evses,
+        reading.currents,
+        None if before is None else before.site,
+        _per_phase(cap - state.margin for cap in state.phase_cap),
+    )
     headroom = _per_phase(
         cap - state.margin - load for cap, load in zip(state.phase_cap, base, strict=True)
     )
@@ -362,7 +373,14 @@ def _balanced_allocation(state: SiteState, reading: MeterReading) -> Allocation:
     capacity = [room - load for room, load in zip(headroom, fixed, strict=True)]
     if power_headroom_w is not None:
         capacity.append(power_headroom_w - _watts(fixed, voltages))
-    panel_headroom = _panel_headroom(state, tree, unmetered)
+    panel_base = _panel_base_loads(state, tree, unmetered)
+    panel_headroom = {
+        panel.name: _per_phase(
+            fuse - state.margin - load
+            for fuse, load in zip(panel.site_fuse(), panel_base[panel.name], strict=True)
+        )
+        for panel in tree.panels
+    }
     if tree.panels:
         if len(capacity) == _POWER:
             capacity.append(math.inf)  # no kW cap: a budget nobody loads
@@ -398,56 +416,83 @@ def _balanced_allocation(state: SiteState, reading: MeterReading) -> Allocation:
         power_headroom_kw=None if power_headroom_w is None else power_headroom_w / 1000,
         panel_headroom=panel_headroom,
         steered_room=steered_room,
+        base=BaseLoads(base, panel_base),
     )
 
 
-def _panel_headroom(
+def _panel_base_loads(
     state: SiteState, tree: FuseTree, unmetered: set[str]
 ) -> dict[str, PhaseValues]:
-    """Fuse - margin - base load per panel and site phase.
+    """The base load per panel and site phase.
 
     The base load is what a panel's sub-meter sees beyond its EVSEs. A panel without a (fresh)
     sub-meter carries the base loads its sub-metered panels below measured, nothing of its own.
     """
+    before = {} if state.base_load_before is None else state.base_load_before.panels
     base: dict[str, PhaseValues] = {}
     for panel in reversed(tree.panels):  # children before their parents
         currents = panel.site_currents()
         if currents is not None and panel.name not in unmetered:
-            base[panel.name] = _base_load(tree.below(state.evses, panel.name), currents)
+            room = _per_phase(fuse - state.margin for fuse in panel.site_fuse())
+            below = tree.below(state.evses, panel.name)
+            base[panel.name] = _base_load(below, currents, before.get(panel.name), room)
         else:
             children = [base[child.name] for child in tree.panels if child.parent == panel.name]
             base[panel.name] = _per_phase(
                 map(math.fsum, zip(*children, (0.0, 0.0, 0.0), strict=True))
             )
-    return {
-        panel.name: _per_phase(
-            fuse - state.margin - load
-            for fuse, load in zip(panel.site_fuse(), base[panel.name], strict=True)
-        )
-        for panel in tree.panels
-    }
+    return base
 
 
-def _base_load(evses: Iterable[EvseState], site_currents: PhaseValues) -> PhaseValues:
-    """Site current per phase that is not the managed EVSEs'.
+def _base_load(
+    evses: Iterable[EvseState],
+    currents: PhaseValues,
+    before: PhaseValues | None,
+    room: PhaseValues,
+) -> PhaseValues:
+    """Current per phase that is not the managed EVSEs', under a meter reading `currents`.
+
+    A meter is read every period, a charger (or a chained LC) reports its draw every so many
+    seconds: while a car follows a raised limit, a fresh reading minus an older report counts
+    the car's new current as base load, and the decision cuts the others (a whole sub-board,
+    behind a chained LC) for the seconds until the next report. So a rise over the previous
+    decision's base load (`before`) is put down to the cars measured before they could follow
+    their limit, as far as those limits (in force, so planned within the fuses) explain it;
+    only the rest is base load.
+
+    Why that is safe: it never makes more room than the previous decision saw (the result is at
+    least the lower of the reports' base load and `before`), and the limits it counts on were
+    planned within the fuses already. At worst a base load that rose at the very moment a car
+    was raised is missed until the car reached its limit (then the reading explains itself and
+    the rise shows) or reported again; meanwhile the phase can go above rating - margin by no
+    more than that rise, which the next reading shows. Where the meter reads above rating -
+    margin (`room`), the reports are taken as they are, so a real overload is cut at once.
 
     Where a charger reports no current, a charging session is assumed to draw its limit in force
     and any other session nothing: those states draw ~0, and a wrong guess then only inflates the
     base load. Clamped at 0 so that generation on site never counts as headroom: it can vanish
     faster than the loop reacts.
     """
-    managed: list[list[float]] = [[] for _ in SITE_PHASES]
+    reported: list[list[float]] = [[] for _ in SITE_PHASES]
+    on_the_way: list[list[float]] = [[] for _ in SITE_PHASES]  # beyond the reports, at most
     for evse in evses:
         for charger_phase, site_phase in enumerate(evse.phase_map):
             measured = evse.measured[charger_phase]
             if measured is not None:
-                managed[site_phase - 1].append(abs(measured))
+                reported[site_phase - 1].append(abs(measured))
+                if evse.measured_before_limit and site_phase in evse.site_phases:
+                    on_the_way[site_phase - 1].append(max(0.0, evse.allocated - abs(measured)))
             elif evse.session is SessionState.CHARGING and site_phase in evse.site_phases:
-                managed[site_phase - 1].append(evse.allocated)
-    return _per_phase(
-        max(0.0, abs(site) - math.fsum(ours))
-        for site, ours in zip(site_currents, managed, strict=True)
-    )
+                reported[site_phase - 1].append(evse.allocated)
+    base = []
+    for phase, site in enumerate(currents):
+        by_reports = max(0.0, abs(site) - math.fsum(reported[phase]))
+        if before is None or abs(site) > room[phase]:
+            base.append(by_reports)
+            continue
+        at_least = max(0.0, by_reports - math.fsum(on_the_way[phase]))
+        base.append(min(by_reports, max(at_least, before[phase])))
+    return _per_phase(base)
 
 
 def _turn_order(now: float, rotation_period_s: float, claim: _Claim) -> tuple[int, int, float, str]:

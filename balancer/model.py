@@ -5,12 +5,13 @@ rules a charger applies (ocpp_knowledge.composite)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from balancer.config import BalancerConfig, ChargerSettings
+from balancer.ramp import Commanded
 from balancer.site import EvseState, MeterReading, SessionState
 from ocpp_knowledge.composite import composite_limit
 from ocpp_knowledge.profiles import (
@@ -338,7 +339,7 @@ class SiteModel:
     def evse_states(
         self,
         now: float,
-        commanded: dict[str, float],
+        commanded: Mapping[str, Commanded],
         disobedient: set[str],
         turns: dict[str, tuple[float | None, float | None]],
     ) -> tuple[EvseState, ...]:
@@ -349,6 +350,7 @@ class SiteModel:
         """
         states = []
         max_age = self.config.loop.measurement_max_age_s
+        reaction_time_s = self.config.loop.reaction_time_s
         wall_now = self._wall_clock()
         for key, record in sorted(self.evses.items()):
             charger = self.chargers.get(record.identity)
@@ -359,9 +361,10 @@ class SiteModel:
             steerable = charger.connected and settings.controllable and key not in disobedient
             charging_since, paused_since = turns.get(key, (None, None))
             max_current = settings.max_current_a
-            if not charger.connected and key in commanded:
+            command = commanded.get(key)
+            if not charger.connected and command is not None:
                 # It keeps its last limit until that lapses to its floor (the safe current).
-                max_current = max(commanded[key], settings.min_current_a, settings.safe_current_a)
+                max_current = max(command.limit, settings.min_current_a, settings.safe_current_a)
             states.append(
                 EvseState(
                     evse_id=key,
@@ -373,7 +376,11 @@ class SiteModel:
                     priority=self.priority(record),
                     session=record.session,
                     measured=record.measured if fresh else _NO_READINGS,
-                    allocated=commanded.get(key, 0.0),
+                    allocated=0.0 if command is None else command.limit,
+                    measured_before_limit=fresh
+                    and command is not None
+                    and record.measured_at is not None
+                    and record.measured_at < command.at + reaction_time_s,
                     csms_limit=0.0 if record.suspended else self.csms_limit(record, wall_now),
                     obeys=steerable,
                     charging_since=charging_since,
@@ -409,3 +416,8 @@ def site_reading(
     if len(known) == 3:
         volts = (known[0], known[1], known[2])
     return MeterReading(currents=(amps[0], amps[1], amps[2]), read_at=taken_at, voltages=volts)
+
+
+def charger_evses(model: SiteModel, identity: str) -> list[str]:
+    """The keys of a charger's EVSEs in the model."""
+    return [key for key, record in model.evses.items() if record.identity == identity]

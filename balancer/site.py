@@ -6,6 +6,7 @@ clock; nothing here reads one). Site phases are numbered 1..3 (L1..L3).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
@@ -54,6 +55,9 @@ class EvseState:
     """Current per charger phase from MeterValues."""
     allocated: float = 0.0
     """Limit in force now; stands in for the draw of a charging EVSE with no measured current."""
+    measured_before_limit: bool = False
+    """`measured` was taken before the car could follow the limit in force (the limit was set
+    less than the reaction time before it): the car may be on its way to `allocated` since."""
     csms_limit: float | None = None
     """Lowest limit the CSMS set on this EVSE (profiles seen passing through), A per phase."""
     obeys: bool = True
@@ -172,6 +176,16 @@ def _to_site_phases(values: PhaseValues, phase_map: tuple[int, int, int]) -> Pha
     return by_site[0], by_site[1], by_site[2]
 
 
+@dataclass(frozen=True, slots=True)
+class BaseLoads:
+    """What a decision took as base load (current that is not the managed EVSEs'), per site
+    phase: at the grid connection, and under each panel by name (one without a fresh sub-meter
+    carries what the sub-meters below it measured)."""
+
+    site: PhaseValues
+    panels: Mapping[str, PhaseValues]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SiteState:
     """Everything allocate() needs: the grid connection, the meter, the EVSEs, and the time."""
@@ -194,6 +208,8 @@ class SiteState:
     """When sessions must take turns, a session keeps its turn at least this long."""
     panels: tuple[PanelState, ...] = ()
     """The distribution panels, a tree under the grid connection; parents before children."""
+    base_load_before: BaseLoads | None = None
+    """The base loads the previous decision found (None: none, e.g. in safe mode)."""
 
     def __post_init__(self) -> None:
         # 0 is a cap: a site limit of 0 A (from the CSMS, an EMS, a parent LC) pauses everything.

@@ -166,6 +166,10 @@ class SimulatedChargePoint:
         else:
             await self._session.charger.stop_transaction()
 
+    async def send_meter_values(self) -> None:
+        """Report what the EVSE draws now (MeterValues), besides every `meter_interval_s`."""
+        await self._charger().send_meter_values()
+
     # -- connection -----------------------------------------------------------------------------
 
     async def connect(self) -> None:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
-import signal
-import ssl
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -16,28 +14,26 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from balancer.control import LoadBalancer
-from balancer.external_limit import ExternalInput
 from certificates.expiry import CertificateExpiry, CertificatesByUse, from_files, from_managed
 from certificates.own_identity import OwnCertificate, OwnCertificates
 from certificates.trust_store import TrustStore
 from certificates.upstream_tls import managed_upstream_context
 from config_file.table import ConfigError
-from firmware.config import FirmwareSettings
 from firmware.publisher import FirmwarePublisher
 from firmware.releases import FOLDER as RELEASES_FOLDER
 from firmware.releases import Releases
-from firmware.server import FileServer
-from firmware.store import FirmwareStore
-from lc.balancer_status import balancer_status
 from lc.config import SiteConfig, load_config
+from lc.external_limit_config import ExternalLimitSettings
 from lc.external_limit_http import add_routes
 from lc.external_limits import ExternalLimits
+from lc.firmware_service import FirmwareService
 from lc.own_meter_values import AlignedMeterValues
 from lc.security import LcSecurity
 from lc.site_view import SiteView
 from lc.software import LcSoftware
 from lc.station_certificates import CertificatesAtCsms
 from lc.station_firmware import wire_firmware
+from lc.station_link import station_link
 from lc.station_model import (
     aligned_settings,
     answer_device_model,
@@ -47,44 +43,29 @@ from lc.station_model import (
 )
 from lc.station_reset import ResetAtCsms
 from lc.station_security import (
-    BasicAuthPassword,
     CertificateSettingsInForce,
     report_trust_changes,
 )
 from lc.station_self_update import SelfUpdateAtCsms
 from lc.status_page import (
-    ExternalLimitStatus,
-    SecurityStatus,
-    StationStatus,
     StatusSnapshot,
     render,
 )
+from lc.status_snapshot import status_snapshot
 from modbus.reader import MeterReader
 from router.frames import OcppVersion
 from router.metrics import metrics_app
-from router.schemas import default_registry
 from router.server import Router
-from router.start_error import StartError, listen_failure
-from router.upstream import UpstreamSettings
+from router.start_error import listen_failure
 from station.boot_reason import NextBootReason
-from station.config import StationConfig, network_profiles
-from station.link import StationLink, StationSettings
+from station.config import StationConfig
+from station.link import StationLink
 from station.overrides import Overrides
-from station.session import StationSession
-from supervision.gc_freeze import FrozenObjects, LinkFreezer
+from supervision.gc_freeze import FrozenObjects
 from supervision.tasks import REGISTRY as TASK_REGISTRY
 from supervision.tasks import Tasks, end
 
 log = logging.getLogger(__name__)
-
-# How long stopping may take after SIGTERM/SIGINT; systemd's TimeoutStopSec is above it.
-SHUTDOWN_BOUND_S = 15.0
-# The security log's latest events on the status page.
-SECURITY_EVENTS_SHOWN = 10
-
-
-class ShutdownOverrun(RuntimeError):
-    """Stopping took longer than SHUTDOWN_BOUND_S: the process must exit regardless."""
 
 
 class LocalController:
@@ -104,7 +85,7 @@ class LocalController:
         self._tasks = Tasks()
         self._balancer_task: asyncio.Task[None] | None = None
         self._station_task: asyncio.Task[None] | None = None
-        self.station = _station_link(config)
+        self.station = station_link(config)
         self._overrides = Overrides(config.station.state_path) if config.station else None
         self._meter: MeterReader | None = None
         self._panel_meters: dict[str, MeterReader] = {}  # sub-meters, by panel name
@@ -130,7 +111,7 @@ class LocalController:
         self.own_meter_values: AlignedMeterValues | None = None
         self.external_limits: ExternalLimits | None = None  # with [external_limit]
         self.external_limit_modbus_port: int | None = None
-        self._file_server: FileServer | None = None
+        self._firmware_service: FirmwareService | None = None
         # Set when the LC is to end and start again (a Reset, a new release installed).
         self.restart_requested = asyncio.Event()
         self._stopping: asyncio.Future[None] | None = None  # the one stop, once asked for
@@ -203,7 +184,11 @@ class LocalController:
         self._use_managed_upstream_tls()
         await self.router.start()
         if self.config.firmware is not None:
-            registries.append(await self._start_firmware(self.config.firmware))
+            self._firmware_service = FirmwareService(
+                self.config.firmware, self.config.router.server_ssl, self.security.events.record
+            )
+            registries.append(self._firmware_service.registry)
+            self.firmware = await self._firmware_service.start()
         if self.balancer is not None:
             self._balancer_task = self._tasks.spawn(self.balancer.run(), "balancer")
         if self.station is not None:
@@ -211,11 +196,12 @@ class LocalController:
             answer_device_model(self.station, device_model(self, self._overrides))
             assert self.config.station is not None  # the link exists only with [station]
             site_limit(self.station, self.balancer, self.config.station.state_path)
-            # Firmware and certificates speak 2.0.1's messages only (block L, block M).
-            if self.station.session.dialect.version is OcppVersion.V201:
-                if self.firmware is not None:
-                    wire_firmware(self.station, self.firmware, self._tasks)
-                self._wire_certificates(self.station)
+            # PublishFirmware is 2.0.1's only (block L); 1.6 has the certificates' messages in
+            # its security whitepaper.
+            v201 = self.station.session.dialect.version is OcppVersion.V201
+            if self.firmware is not None and v201:
+                wire_firmware(self.station, self.firmware, self._tasks)
+            self._wire_certificates(self.station)
             self._wire_lifecycle(self.station, self.config.station)
             self._station_task = self._tasks.spawn(self.station.run(), "station")
         app = metrics_app(registries)
@@ -249,8 +235,14 @@ class LocalController:
         # NotifyChargingLimit and ClearedChargingLimit are 2.0.1's: a 1.6 CSMS hears nothing.
         v201 = self.station is not None and self.station.session.dialect.version is OcppVersion.V201
         self.external_limits = ExternalLimits(
-            self.config.external_limit, balancer, self.station if v201 else None, registry
+            self.config.external_limit,
+            balancer,
+            self.station if v201 else None,
+            registry,
+            self.security.events.record,
         )
+        for warning in self.config.external_limit.warnings:
+            log.warning("config: %s", warning)
         modbus = self.config.external_limit.modbus
         try:
             self.external_limit_modbus_port = await self.external_limits.start_modbus()
@@ -266,8 +258,6 @@ class LocalController:
         station, balancer = self.config.station, self.config.balancer
         if station is None or balancer is None or self._meter is None or self._overrides is None:
             return
-        if link.session.dialect.version is not OcppVersion.V201:
-            return  # a 1.6 MeterValues has no EVSE 0 of a site: 2.0.1 only
         interval_s, measurands = aligned_settings(station, self._overrides)
         stale_after_s = balancer.meter.stale_after_s
         self.own_meter_values = AlignedMeterValues(
@@ -337,96 +327,8 @@ class LocalController:
         self._use_managed_upstream_tls()
         self._tasks.spawn(self.router.redial_csms_links(), "redial CSMS links")
 
-    async def _start_firmware(self, settings: FirmwareSettings) -> CollectorRegistry:
-        """The firmware store, its file server and the publisher; their metrics registry."""
-        registry = CollectorRegistry()
-        try:
-            store = FirmwareStore(settings.folder, settings.max_bytes)
-        except OSError as exc:
-            raise StartError("firmware.folder", f"cannot use it: {exc.strerror}") from exc
-        self._file_server = FileServer(
-            store,
-            settings.public_host,
-            registry,
-            settings.max_fetches,
-            settings.max_fetches_per_client,
-        )
-        listeners: list[tuple[str, str, int, ssl.SSLContext | None]] = [
-            ("http", "listen_port", settings.listen_port, None)
-        ]
-        if settings.https_port is not None:
-            tls = self.config.router.server_ssl
-            listeners.append(("https", "https_port", settings.https_port, tls))
-        for scheme, key, port, context in listeners:
-            try:
-                await self._file_server.listen(scheme, settings.listen_host, port, context)
-            except OSError as exc:
-                raise listen_failure("firmware", settings.listen_host, port, exc, key) from exc
-        self.firmware = FirmwarePublisher(
-            store, self._file_server, registry, self.security.events.record
-        )
-        log.info("firmware files served on port %s", settings.listen_port)
-        return registry
-
     async def status(self) -> StatusSnapshot:
-        view, journal = self.site_view, self.router.journal
-        return StatusSnapshot(
-            time.time(),
-            list(view.chargers.values()),
-            list(view.ended),
-            balancer_status(self.balancer) if self.balancer is not None else None,
-            await journal.backlog() if journal is not None else {},
-            self.router.backlogs_waiting_for_charger(),
-            expected=self._expected_chargers(),
-            started_at=self._started_at,
-            certificate_expiry=self.certificate_expiry.earliest(),
-            csms_certificate_invalid=self.router.csms_certificate_invalid,
-            station=self._station_status(),
-            external_limit=self._external_limit_status(),
-            security=self._security_status(),
-            software=self.software.status(),
-        )
-
-    def _security_status(self) -> SecurityStatus:
-        security = self.security
-        return SecurityStatus(
-            security.events.log.events[-SECURITY_EVENTS_SHOWN:][::-1],
-            len(security.events.log.unsent()) if self.station is not None else 0,
-            security.network_profile_counts["relayed"],
-            security.network_profile_counts["rejected"],
-        )
-
-    def _external_limit_status(self) -> ExternalLimitStatus | None:
-        if self.external_limits is None or self.balancer is None:
-            return None
-        now, limit = time.time(), self.external_limits.limit
-        return ExternalLimitStatus(
-            limit.of(ExternalInput.HTTP, now),
-            limit.of(ExternalInput.MODBUS, now),
-            self.balancer.cap,
-        )
-
-    def _station_status(self) -> StationStatus | None:
-        if self.station is None:
-            return None
-        session, network = self.station.session, self.station.network
-        return StationStatus(
-            self.station.settings.identity,
-            session.state.value,
-            session.boot_status,
-            self.station.reconnects,
-            None if self.balancer is None else self.balancer.cap,
-            {} if self._overrides is None else self._overrides.in_force(),
-            network.last_connected,
-            network.active.url,
-        )
-
-    def _expected_chargers(self) -> list[str]:
-        """The chargers the config names, listed on the status page even while absent."""
-        expected = set(self.config.router.allowed_identities or ())
-        if self.config.balancer is not None:
-            expected |= {charger.identity for charger in self.config.balancer.chargers}
-        return sorted(expected)
+        return await status_snapshot(self, self._started_at, self._overrides)
 
     async def _status_page(self, _request: web.Request) -> web.Response:
         return web.Response(text=render(await self.status()), content_type="text/html")
@@ -450,10 +352,8 @@ class LocalController:
             await self.balancer.stop()
         if self.external_limits is not None:
             await self.external_limits.stop()
-        if self.firmware is not None:
-            await self.firmware.close()
-        if self._file_server is not None:
-            await self._file_server.stop()
+        if self._firmware_service is not None:
+            await self._firmware_service.stop()
         await self.router.stop()
         if self._meter is not None:
             self._meter.close()
@@ -479,10 +379,31 @@ class LocalController:
         if config.router != self.config.router:
             log.warning("router settings changed: they take effect at the next restart")
         self._renew_server_certificates(config)
+        self._reload_external_limit(config.external_limit)
         if self.balancer is not None and config.balancer is not None:
             self.balancer.apply_config(effective_balancer(config.balancer, self._overrides))
         self.config = config
         log.info("config reloaded from %s", self._config_path)
+
+    def _reload_external_limit(self, reloaded: ExternalLimitSettings | None) -> None:
+        """A changed allow-list applies at once (a host to shut out must not wait for a
+        restart); the EMS's inputs themselves (ports, token, register) at the next restart."""
+        running = self.config.external_limit
+        if reloaded == running:
+            return
+        if self.external_limits is not None and reloaded is not None:
+            for warning in reloaded.warnings:
+                log.warning("config: %s", warning)
+            if reloaded.allowed_clients != self.external_limits.settings.allowed_clients:
+                self.external_limits.use_allowed_clients(reloaded.allowed_clients)
+                log.info("external_limit.allowed_clients reloaded")
+                self.security.events.record(
+                    "ReconfigurationOfSecurityParameters",
+                    "external_limit.allowed_clients changed on reload",
+                )
+            if _inputs(reloaded) == _inputs(self.external_limits.settings):
+                return
+        log.warning("[external_limit] changed beyond allowed_clients: at the next restart")
 
     def _renew_server_certificates(self, config: SiteConfig) -> None:
         """Renewed certificate files (the same paths) apply to new charger connections."""
@@ -499,54 +420,6 @@ class LocalController:
             log.warning("[router.tls] changed beyond its certificates: at the next restart")
 
 
-def _station_link(config: SiteConfig) -> StationLink | None:
-    """The LC's own connection to the CSMS, when the config gives it an identity."""
-    station = config.station
-    if station is None:
-        return None
-    boot_reason = NextBootReason(station.state_path.parent).take()
-    session = StationSession(
-        station.description, default_registry(), station.timers, boot_reason, station.dialect
-    )
-    dialer = UpstreamSettings(
-        base_url=station.csms_url,
-        connect_timeout_s=config.router.connect_timeout_s,
-        ping_interval_s=config.router.ping_interval_s,
-        max_frame_bytes=config.router.session.max_frame_chars,
-        # A wss:// profile the CSMS sets is dialled with the router's TLS settings too.
-        ssl_context=station.ssl_context or config.router.upstream_ssl,
-    )
-    password = BasicAuthPassword(station).value  # the CSMS may have rotated it (A01)
-    settings = StationSettings(station.identity, password, station.backoff)
-    return StationLink(settings, session, dialer, network_profiles(station, config.router))
-
-
-async def serve_until_signalled(controller: LocalController) -> None:
-    """Run until SIGINT/SIGTERM or until the LC is to restart (`restart_requested`); SIGHUP
-    reloads the config file."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(controller.reload()))
-    await controller.start()
-    # What start-up built (compiled schemas, imported modules: ~100k objects) lives as long as
-    # the process. Frozen, the collector no longer walks it: a full collection stalled every
-    # charger's frames for ~30 ms before.
-    gc.collect()
-    gc.freeze()
-    freezer = LinkFreezer()  # and then the links, once their connects settle
-    controller.router.subscribe(freezer.handle)
-    ends = [asyncio.ensure_future(e.wait()) for e in (stop, controller.restart_requested)]
-    try:
-        await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        freezer.close()
-        for end in ends:
-            end.cancel()
-        # A peer that never finishes its close handshake must not hold the LC up: past the
-        # bound, what is still open is abandoned (the journal is crash-safe, `kill -9` too).
-        try:
-            await asyncio.wait_for(controller.stop(), SHUTDOWN_BOUND_S)
-        except TimeoutError:
-            raise ShutdownOverrun(f"not stopped within {SHUTDOWN_BOUND_S:.0f} s") from None
+def _inputs(settings: ExternalLimitSettings) -> ExternalLimitSettings:
+    """The settings a reload cannot change in a running LC: all but the allow-list."""
+    return replace(settings, allowed_clients=None, warnings=())

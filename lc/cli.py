@@ -16,11 +16,12 @@ from typing import Any
 from certificates.server_csr import CsrError, write_server_request
 from config_file.table import ConfigError
 from lc import journal_cli
-from lc.app import LocalController, ShutdownOverrun, serve_until_signalled
+from lc.app import LocalController
 from lc.config import SiteConfig, load_config, state_paths
 from lc.health import check_health
 from lc.launch_decisions import RESTART_EXIT_CODE
 from lc.launcher import Launcher, run_arguments
+from lc.serve import ShutdownOverrun, serve_until_signalled
 from router.start_error import StartError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -138,7 +139,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
     if args.command == "check-config":
-        for warning in config.balancer.warnings if config.balancer else ():
+        external_limit = config.external_limit
+        for warning in (
+            *(config.balancer.warnings if config.balancer else ()),
+            *(external_limit.warnings if external_limit else ()),
+        ):
             print(f"warning: {warning}", file=sys.stderr)
         print(f"{args.config}: OK")
         for key, path in state_paths(config):

@@ -17,7 +17,7 @@ from config_file.table import ConfigError, Table
 from firmware.config import FirmwareSettings, parse_firmware_config
 from lc.external_limit_config import ExternalLimitSettings, parse_external_limit_config
 from router.config import MetricsSettings, parse_router_config
-from router.server import RouterSettings
+from router.settings import RouterSettings
 from station.config import StationConfig, parse_station_config
 
 
@@ -44,7 +44,7 @@ def parse_config(data: dict[str, Any], environ: Mapping[str, str] | None = None)
     taken = {"router.listen_port": router.listen_port, "metrics.listen_port": metrics.listen_port}
     firmware = parse_firmware_config(root, taken, router.server_ssl is not None, state)
     station = parse_station_config(root, router, state)
-    external_limit = parse_external_limit_config(root, balancer is not None)
+    external_limit = parse_external_limit_config(root, balancer is not None, metrics.listen_host)
     root.finish()
     return SiteConfig(
         router,

@@ -2,7 +2,9 @@
 
 `http_token_sha256` (the SHA-256 of the bearer token, hex) turns on the HTTP endpoint on the
 metrics port; the token itself never sits in the config file. `[external_limit.modbus]` turns on
-the holding register the LC serves to the EMS.
+the holding register the LC serves to the EMS. `allowed_clients` lists the hosts either input
+takes from; left out, any host that reaches them (kept so for existing configs, with a warning
+where they listen beyond this machine).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 
 from balancer.external_limit import Watchdog
 from config_file.table import ConfigError, Table
+from lc.allowed_clients import AllowedClients, is_loopback, parse_allowed_clients
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
@@ -33,9 +36,14 @@ class ExternalLimitSettings:
     http_token_sha256: str | None = field(repr=False)  # None: no HTTP endpoint
     significance_pct: float  # SmartChargingCtrlr.LimitChangeSignificance, the file's value
     modbus: ModbusLimitSettings | None
+    allowed_clients: AllowedClients | None = None  # None: any host that reaches the inputs
+    warnings: tuple[str, ...] = ()  # for check-config and the log at start
 
 
-def parse_external_limit_config(root: Table, balancing: bool) -> ExternalLimitSettings | None:
+def parse_external_limit_config(
+    root: Table, balancing: bool, metrics_host: str
+) -> ExternalLimitSettings | None:
+    """`metrics_host`: where the HTTP endpoint listens (the metrics port's address)."""
     if not root.has("external_limit"):
         return None
     table = root.table("external_limit")
@@ -51,10 +59,23 @@ def parse_external_limit_config(root: Table, balancing: bool) -> ExternalLimitSe
             )
     else:
         table.raw("http_token_sha256", None)
+    allowed = parse_allowed_clients(table, "allowed_clients")
+    modbus = _modbus(table.table("modbus")) if table.has("modbus") else None
+    listening = [("metrics.listen_host", metrics_host)] if token_hash is not None else []
+    if modbus is not None:
+        listening.append((table.key("modbus.listen_host"), modbus.listen_host))
+    warnings = tuple(
+        f"{key} {host!r} is reachable from the network and {table.key('allowed_clients')} is "
+        "not set: any host there may set or release the site's external limit"
+        for key, host in listening
+        if allowed is None and not is_loopback(host)
+    )
     settings = ExternalLimitSettings(
         http_token_sha256=token_hash,
         significance_pct=table.number("limit_change_significance_pct", 10.0, minimum=0),
-        modbus=_modbus(table.table("modbus")) if table.has("modbus") else None,
+        modbus=modbus,
+        allowed_clients=allowed,
+        warnings=warnings,
     )
     table.finish()
     return settings

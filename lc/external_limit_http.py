@@ -4,8 +4,9 @@
     DELETE /api/external-limit  releases it
 
 Both need `Authorization: Bearer <token>`; the config holds only the token's SHA-256, compared
-in constant time. Whatever arrives here comes from the site network: the body is checked whole
-and refused with 400 and a reason, never half applied.
+in constant time. A host outside `allowed_clients` gets 403 before its token is looked at; a
+refusal either way is a security event. Whatever arrives here comes from the site network:
+the body is checked whole and refused with 400 and a reason, never half applied.
 """
 
 from __future__ import annotations
@@ -82,8 +83,12 @@ def token_matches(header: str | None, token_sha256: str) -> bool:
 
 def add_routes(app: web.Application, limits: ExternalLimits, token_sha256: str) -> None:
     def refused(request: web.Request) -> web.Response | None:
+        host = request.remote or ""
+        if not limits.admits(host, ExternalInput.HTTP):
+            return web.json_response({"error": "this host may not set the limit"}, status=403)
         if token_matches(request.headers.get("Authorization"), token_sha256):
             return None
+        limits.refused(host, ExternalInput.HTTP, "no valid bearer token")
         return web.json_response(
             {"error": "a valid bearer token is needed"},
             status=401,

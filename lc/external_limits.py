@@ -8,21 +8,29 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import replace
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Gauge
 
 from balancer.control import LoadBalancer
 from balancer.external_limit import ExternalInput, ExternalLimit
+from lc.allowed_clients import AllowedClients
 from lc.external_limit_config import ExternalLimitSettings, ModbusLimitSettings
 from modbus.link import TcpLink
 from modbus.meter_map import READ_HOLDING_REGISTERS
 from modbus.transport import RegisterServer
 from ocpp_knowledge.composite import DEFAULT_PHASES
+from ocpp_knowledge.security_events import RecordSecurityEvent
 from station.charging_limit_notices import ChargingLimitNotices
 from station.link import StationCallFailed, StationLink
 
 log = logging.getLogger(__name__)
+
+# A host refused at either input, or a wrong bearer token: an attempt to log in to a local
+# interface that controls the site (the appendix's recommended tech info names the origin). It
+# is critical, so the CSMS hears of it; the security log rate-limits it per type.
+REFUSED_EVENT = "MaintenanceLoginFailed"
 
 
 class ExternalLimits:
@@ -32,8 +40,10 @@ class ExternalLimits:
         balancer: LoadBalancer,
         link: StationLink | None,
         registry: CollectorRegistry,
+        record_security_event: RecordSecurityEvent,
     ) -> None:
         self.settings = settings
+        self._record_security_event = record_security_event
         watchdog = settings.modbus.watchdog if settings.modbus is not None else None
         self.limit = ExternalLimit(watchdog)
         # SmartChargingCtrlr.LimitChangeSignificance, percent (the CSMS may change it).
@@ -64,6 +74,27 @@ class ExternalLimits:
         log.info("external limit over %s released", source.value)
         self._changed.set()
 
+    def use_allowed_clients(self, allowed: AllowedClients | None) -> None:
+        """A reloaded allow-list: from the next request on; a Modbus connection from a host
+        it no longer admits is closed."""
+        self.settings = replace(self.settings, allowed_clients=allowed)
+        if self._server is not None:
+            self._server.recheck_clients()
+
+    def admits(self, host: str, via: ExternalInput) -> bool:
+        """Whether a client at `host` may use an input; a refusal is a security event."""
+        allowed = self.settings.allowed_clients
+        if allowed is None or allowed.admits(host):
+            return True
+        self.refused(host, via, "its address is not in external_limit.allowed_clients")
+        return False
+
+    def refused(self, host: str, via: ExternalInput, why: str) -> None:
+        origin = {"user": "ems", "origin": host}
+        self._record_security_event(
+            REFUSED_EVENT, f"{origin} external limit over {via.value}: {why}"
+        )
+
     def amps_of_watts(self, watts: float) -> float:
         """A whole-site power limit as A per phase at the site's nominal voltage."""
         return watts / (self.voltage_v * DEFAULT_PHASES)
@@ -78,6 +109,7 @@ class ExternalLimits:
             link=TcpLink(modbus.listen_host, modbus.listen_port),
             unit_id=modbus.unit_id,
             on_write=lambda _address, values: self._modbus_written(modbus, values[0]),
+            admits=lambda host: self.admits(host, ExternalInput.MODBUS),
         )
         await self._server.start()
         return self._server.link.port

@@ -27,7 +27,7 @@ from station.boot_reason import NextBootReason
 
 log = logging.getLogger(__name__)
 
-# The LC stops within lc.app.SHUTDOWN_BOUND_S (15 s) of SIGTERM; one that does not is killed
+# The LC stops within lc.serve.SHUTDOWN_BOUND_S (15 s) of SIGTERM; one that does not is killed
 # this long after the signal, before the service manager's own bound (TimeoutStopSec=30).
 STOP_BOUND_S = 20.0
 # How often the launcher looks up from waiting for the LC: a stop or a trial's end is due.

@@ -1,4 +1,5 @@
-"""The site meter's readings sent as the LC's own MeterValues on EVSE 0 at clock-aligned times.
+"""The site meter's readings sent as the LC's own MeterValues on EVSE 0 (1.6: connector 0) at
+clock-aligned times.
 
 The balancer polls the meter; this only takes its last good reading at each aligned time (none
 when it is stale: a lost meter sends nothing rather than an old value). Nothing is sent while
@@ -69,7 +70,8 @@ class AlignedMeterValues:
         reading = self._meter.last_reading
         if reading is None or reading.age(time.monotonic()) > self._stale_after_s:
             return
-        payload = meter_values_request(reading, self.measurands, at, context)
+        wording = self._link.session.dialect.meter_values
+        payload = meter_values_request(reading, self.measurands, at, context, wording)
         if payload is None:
             return
         try:

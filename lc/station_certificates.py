@@ -1,6 +1,7 @@
 """The LC's certificates on its own link to the CSMS (blocks A and M): the CSMS installs,
 lists and deletes CA certificates, triggers a renewal and sends the signed certificate; the
-LC sends its SignCertificate requests and renews by itself before expiry."""
+LC sends its SignCertificate requests and renews by itself before expiry. Towards a 1.6 CSMS
+the same, in the security whitepaper's words (`certificates.wording_v16`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from certificates.handlers import Payload
 from certificates.own_identity import OwnCertificate, OwnCertificates
 from certificates.station_certificates import StationCertificates
 from certificates.trust_store import TrustStore
+from certificates.wording_v16 import sign_certificate_in_16, worded_in_16
 from ocpp_knowledge.security_events import RecordSecurityEvent
+from router.frames import OcppVersion
 from station.link import StationCallFailed, StationLink
 from supervision.tasks import Tasks
 
@@ -40,6 +43,7 @@ class CertificatesAtCsms:
         security log); `configured_certificate`: see `StationCertificates`."""
         self._link = link
         self._tasks = tasks
+        self._v16 = link.session.dialect.version is OcppVersion.V16
         self.certificates = StationCertificates(
             settings,
             link.settings.identity,
@@ -54,7 +58,7 @@ class CertificatesAtCsms:
     def wire(self) -> None:
         """Register the handlers and the trigger on the link; start the periodic check."""
         for action, handler in self.certificates.table().items():
-            self._link.register(action, handler)
+            self._link.register(action, worded_in_16(action, handler) if self._v16 else handler)
         self._link.on_trigger("SignChargingStationCertificate", self._triggered)
         self._tasks.spawn(self._tick_periodically(), "certificate renewal")
 
@@ -66,6 +70,8 @@ class CertificatesAtCsms:
         self._tasks.spawn(self._sign_certificate(action, payload), f"station {action}")
 
     async def _sign_certificate(self, action: str, payload: Payload) -> None:
+        if self._v16:
+            payload = sign_certificate_in_16(payload)
         try:
             response: Payload | None = await self._link.call(action, payload)
         except StationCallFailed as exc:

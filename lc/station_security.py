@@ -20,6 +20,7 @@ from certificates.config import MAX_CHAIN_SIZE, CertificateSettings
 from certificates.trust_store import ROOT_TYPES
 from ocpp_knowledge.security_events import RecordSecurityEvent
 from station.config import StationConfig, valid_password
+from station.configuration_keys import ROOT_CHECK
 from station.device_model import Binding, VariableSpec, constant
 from station.link import Handler, StationLink
 from station.overrides import Overrides
@@ -117,7 +118,6 @@ def _max_chain_size(settings: CertificateSettings, text: str) -> CertificateSett
     return replace(settings, max_certificate_chain_size=int(text))
 
 
-ROOT_CHECK = "AdditionalRootCertificateCheck"
 ORGANIZATION_LENGTH = 64
 CERTIFICATE_SETTINGS = {
     "OrganizationName": CertificateSetting("string", lambda s: s.organization, _organization),
@@ -208,9 +208,7 @@ def security_variables(lc: LocalController) -> list[tuple[VariableSpec, Binding]
             ),
             # M05's check of a new root against a fallback one: the LC does not make it.
             (
-                VariableSpec(
-                    "SecurityCtrlr", "AdditionalRootCertificateCheck", data_type="boolean"
-                ),
+                VariableSpec("SecurityCtrlr", ROOT_CHECK, data_type="boolean"),
                 constant("false"),
             ),
         ]

@@ -1,5 +1,6 @@
-"""The LC's own firmware, updated by the CSMS on the LC's own link (2.0.1 L01, 1.6
-UpdateFirmware).
+"""The LC's own firmware, updated by the CSMS on the LC's own link (2.0.1 L01 UpdateFirmware; 1.6
+the security whitepaper's SignedUpdateFirmware, or UpdateFirmware checked with the configured
+release-signing key).
 
 UpdateFirmware: decided and followed step by step by `firmware.self_update` (sans-I/O); here
 the release file is downloaded, its signature checked, unpacked beside the running release and
@@ -17,6 +18,7 @@ import shutil
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 NOTICE = "FirmwareStatusNotification"
 MANUFACTURER_ROOT = "ManufacturerRootCertificate"
 MAX_SIGNATURE_BYTES = 4096  # a base64 RSA-4096 signature is under 700
+IDLE: Notice = {"status": "Idle"}  # no update of its own under way
 
 
 class SelfUpdateAtCsms:
@@ -72,17 +75,22 @@ class SelfUpdateAtCsms:
         self._trial_s = station.release_trial_s
         self._release_key = station.release_key  # checks 1.6 updates
         self._update: SelfUpdate | None = None
-        self._last: Notice = {"status": "Idle"}  # the last notice, for TriggerMessage
+        # The signed update's status notification (1.6: not FirmwareStatusNotification).
+        self._signed_notice = link.session.dialect.signed_update_status
+        self._last: dict[str, Notice] = {}  # the last notice of each action, for a trigger
         self._outcomes = outcomes
 
     def wire(self) -> None:
         self._releases.ensure()
         self._link.register("UpdateFirmware", self.update_firmware)
-        self._link.on_trigger(NOTICE, self._send_last)
+        self._link.register(self._link.session.dialect.signed_update, self.update_firmware)
+        for action in {NOTICE, self._signed_notice}:
+            self._link.on_trigger(action, partial(self._send_last, action))
         self._link.on_boot_accepted(self._report_last_update)
 
     async def update_firmware(self, request: dict[str, Any]) -> dict[str, Any]:
-        """A 2.0.1 UpdateFirmware (its `firmware` signed) or a 1.6 one."""
+        """A signed update (2.0.1 UpdateFirmware, 1.6 SignedUpdateFirmware: its `firmware`
+        signed) or a 1.6 UpdateFirmware."""
         busy = self._update is not None and not self._update.over
         if "firmware" in request:
             trusted = self._trust_store
@@ -186,11 +194,15 @@ class SelfUpdateAtCsms:
 
     async def _send(self, notices: list[Notice]) -> None:
         for notice in notices:
-            self._last = notice
-            await send_notice(self._link, notice, NOTICE)
+            # Only a signed update's notices carry its request's id.
+            action = self._signed_notice if "requestId" in notice else NOTICE
+            self._last[action] = notice
+            await send_notice(self._link, notice, action)
 
-    async def _send_last(self) -> None:
-        await send_notice(self._link, self._last, NOTICE)
+    async def _send_last(self, action: str) -> None:
+        # L01.FR.25 (1.6: L01.FR.28): once Installed, the LC is Idle again.
+        last = self._last.get(action, IDLE)
+        await send_notice(self._link, IDLE if last["status"] == "Installed" else last, action)
 
     async def _report_last_update(self) -> None:
         """After a boot the CSMS accepted: how the last update ended, once."""

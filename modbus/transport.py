@@ -130,6 +130,10 @@ class RegisterServer:
     With `on_write`, clients may write the holding registers (functions 6 and 16):
     `on_write(address, values)` sees each write first and refuses it by returning False
     (exception 3, illegal data value); without it every register is read-only.
+
+    With `admits`, each new connection's peer address goes to `admits(host)` before any of its
+    requests is read; False closes the connection at once (Modbus has no authentication: the
+    peer's address is all there is to check).
     """
 
     def __init__(
@@ -139,6 +143,7 @@ class RegisterServer:
         link: TcpLink | RtuOverTcpLink,
         unit_id: int = 1,
         on_write: Callable[[int, list[int]], bool] | None = None,
+        admits: Callable[[str], bool] | None = None,
     ) -> None:
         self._tables = {function_code: dict(table) for function_code, table in tables.items()}
         if not any(self._tables.values()):
@@ -146,6 +151,7 @@ class RegisterServer:
         self._link = link
         self._unit_id = unit_id
         self._on_write = on_write
+        self._admits = admits
         self._server: Any = None
 
     @property
@@ -169,8 +175,11 @@ class RegisterServer:
         if self._server is not None:
             return
         framer = FramerType.RTU if isinstance(self._link, RtuOverTcpLink) else FramerType.SOCKET
-        server = ModbusTcpServer(
-            self._device(), framer=framer, address=(self._link.host, self._link.port)
+        address = (self._link.host, self._link.port)
+        server = (
+            ModbusTcpServer(self._device(), framer=framer, address=address)
+            if self._admits is None
+            else _CheckedTcpServer(self._admits, self._device(), framer=framer, address=address)
         )
         await server.serve_forever(background=True)
         self._server = server
@@ -183,6 +192,11 @@ class RegisterServer:
         if self._server is not None:
             server, self._server = self._server, None
             await server.shutdown()
+
+    def recheck_clients(self) -> None:
+        """Close the open connections `admits` refuses now (its allow-list changed)."""
+        if isinstance(self._server, _CheckedTcpServer):
+            self._server.close_refused()
 
     def _device(self) -> Any:
         # pymodbus fixes the valid addresses when the device is built; the values it
@@ -229,3 +243,33 @@ class RegisterServer:
             return ExcCodes.ILLEGAL_VALUE
         holding.update(zip(range(address, address + len(values)), values, strict=True))
         return None
+
+
+class _CheckedTcpServer(ModbusTcpServer):
+    """A TCP server that closes each connection `admits` refuses as soon as it is made."""
+
+    def __init__(self, admits: Callable[[str], bool], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._admits = admits
+
+    def handle_new_connection(self) -> Any:
+        handler: Any = super().handle_new_connection()  # its connection_made is wrapped
+        made = handler.connection_made
+
+        def connection_made(transport: asyncio.BaseTransport) -> None:
+            made(transport)
+            if not self._admits(_peer_host(transport)):
+                handler.close()  # drops it from the server's connections, closes the socket
+
+        handler.connection_made = connection_made
+        return handler
+
+    def close_refused(self) -> None:
+        for handler in list(self.active_connections.values()):
+            if handler.transport is not None and not self._admits(_peer_host(handler.transport)):
+                handler.close()
+
+
+def _peer_host(transport: asyncio.BaseTransport) -> str:
+    peer = transport.get_extra_info("peername")
+    return str(peer[0]) if peer else ""

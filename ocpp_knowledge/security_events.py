@@ -33,6 +33,15 @@ SECURITY_EVENTS: dict[str, bool] = {
     "MaintenanceLoginFailed": True,
 }
 
+# The 1.6 security whitepaper (edition 3, §8) names four of these types otherwise; the rest
+# are the same words. The LC keeps 2.0.1's names in its log and says 1.6's to a 1.6 CSMS.
+V16_NAMES: dict[str, str] = {
+    "FailedToAuthenticateAtCsms": "FailedToAuthenticationAtCentralSystem",
+    "CsmsFailedToAuthenticate": "CentralSystemFailedToAuthentication",
+    "InvalidCsmsCertificate": "InvalidCentralSystemCertificate",
+    "InvalidChargingStationCertificate": "InvalidChargePointCertificate",
+}
+
 # SecurityEventNotificationRequest's field lengths (2.0.1 schema).
 TYPE_LENGTH = 50
 TECH_INFO_LENGTH = 255

@@ -17,8 +17,8 @@ from router.admission import AdmissionSettings
 from router.journal_bounds import MIB, JournalLimits
 from router.offline import OfflineSettings
 from router.sealed_credentials import CredentialKeyError, CredentialSealer, read_key
-from router.server import HoldSettings, RouterSettings
 from router.session import SessionSettings
+from router.settings import HoldSettings, RouterSettings
 from router.tls import (
     CertificateFiles,
     ChargerTlsSettings,

@@ -7,49 +7,41 @@ latest status per connector, one CALL at a time; the charger's new calls wait be
 the CSMS sees everything in the order the charger sent it).
 
 1.6 ids: offline, a StartTransaction gets a provisional (negative) id. When its replay is
-answered, the CSMS's id is mapped to it: the charger keeps using the provisional id, so it is
-rewritten to the CSMS id in frames going up and back in calls coming down. Those frames are
-re-serialised; every other frame is relayed as its original text.
+answered, the CSMS's id is mapped to it (router/transaction_ids.py). A transaction the CSMS
+refuses in the replay is reported to be acted on (router/replay_refusals.py).
 """
 
 from __future__ import annotations
 
 import json
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import Enum
-from types import MappingProxyType
+from itertools import chain
 from typing import Any
 
-from router.frames import Call, CallError, CallResult, OcppVersion, call_text
+from router.frames import Call, CallError, CallResult, OcppVersion
+from router.learned_answers import authorization_learned, boot_learned
 from router.local_answers import BootAnswer, OfflineAuthorization
 from router.outputs import (
     AuthorizationLearned,
     BootLearned,
     Direction,
-    IdRemapped,
     OfflineOutput,
     ReplayDelivered,
     Replayed,
     ReplayFinished,
     Send,
     TransactionMapped,
-    TransactionRefused,
 )
+from router.replay_refusals import ReplayRefusals
+from router.transaction_ids import TransactionIds
 
 # How often a replayed message the CSMS answers with a CALLERROR is sent (1.6 §4.10
 # TransactionMessageAttempts) before it is given up on.
 TRANSACTION_MESSAGE_ATTEMPTS = 3
 _ANSWERED_IDS_KEPT = 256
-
-# Answers the LC learns from while the CSMS is there, to answer alike when it is not.
-LEARNED_FROM = frozenset({"BootNotification", "Authorize", "StartTransaction", "TransactionEvent"})
-
-
-# The BootNotification answers a charger acts on (1.6 RegistrationStatus, 2.0.1 the same).
-BOOT_STATUSES = ("Accepted", "Pending", "Rejected")
 
 
 class UpstreamState(Enum):
@@ -89,16 +81,6 @@ def authorization_scope(version: OcppVersion) -> str:
     return "1.6" if version is OcppVersion.V16 else "2.x"
 
 
-def _expiry(info: dict[str, Any]) -> float | None:
-    expiry = info.get("expiryDate") or info.get("cacheExpiryDateTime")
-    if not isinstance(expiry, str):
-        return None
-    try:
-        return datetime.fromisoformat(expiry.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 class OfflineRelay:
     """Its state changes only through its methods; the session drives them."""
 
@@ -115,8 +97,7 @@ class OfflineRelay:
         self.version = version
         self._state = UpstreamState.LIVE
         self._held: deque[str] = deque()  # charger frames waiting behind the replay
-        self._transaction_map = dict(transaction_map)  # provisional -> CSMS id (1.6)
-        self._provisional_ids = deque(provisional_ids)  # reserve, topped up from the journal
+        self.transaction_ids = TransactionIds(version, transaction_map, provisional_ids)
         self._settings = settings
         self._knowledge = knowledge
         self._scope = authorization_scope(version)
@@ -125,21 +106,11 @@ class OfflineRelay:
         self._replaying: tuple[str, ReplayItem, str, dict[str, Any]] | None = None
         self._attempts = 0  # CALLERRORs for the item at the head of the replay
         self._answered: OrderedDict[str, None] = OrderedDict()  # replayed ids already answered
-        self._refused_transactions: set[int | str] = set()  # acted on once each
+        self._refusals = ReplayRefusals()
 
     @property
     def state(self) -> UpstreamState:
         return self._state
-
-    @property
-    def transaction_map(self) -> Mapping[int, int]:
-        """Provisional 1.6 transaction id -> the CSMS's."""
-        return MappingProxyType(self._transaction_map)
-
-    @property
-    def provisional_ids(self) -> tuple[int, ...]:
-        """The reserve of provisional ids still to hand out."""
-        return tuple(self._provisional_ids)
 
     @property
     def held(self) -> tuple[str, ...]:
@@ -170,13 +141,9 @@ class OfflineRelay:
             return None
         return self._held.popleft()
 
-    def provisional_id_reserved(self, transaction_id: int) -> None:
-        """A fresh provisional id for the reserve (journaled, so never handed out twice)."""
-        self._provisional_ids.append(transaction_id)
-
     def refused_before(self, transaction_id: int | str) -> None:
         """A refusal from before this link (journaled) is being acted on already."""
-        self._refused_transactions.add(transaction_id)
+        self._refusals.refused_before(transaction_id)
 
     def was_replayed(self, message_id: str) -> bool:
         """An answer to a replayed frame that was answered already (a resend crossed it)."""
@@ -194,69 +161,23 @@ class OfflineRelay:
     def boot_answer(self) -> BootAnswer:
         return self._knowledge.boots.get(self.identity, BootAnswer())
 
-    def take_provisional_id(self) -> int:
-        """A provisional 1.6 transaction id; raises IndexError when the reserve is empty."""
-        return self._provisional_ids.popleft()
-
-    def status_key(self, payload: dict[str, Any]) -> str:
-        if self.version is OcppVersion.V16:
-            return str(payload.get("connectorId"))
-        return f"{payload.get('evseId')}/{payload.get('connectorId')}"
-
     # -- learning while LIVE -----------------------------------------------------------------
 
     def learn(
         self, action: str, request: dict[str, Any], response: dict[str, Any]
     ) -> list[OfflineOutput]:
+        """What the CSMS's answer to a charger call teaches (router/learned_answers.py)."""
         out: list[OfflineOutput] = []
-        status, interval = response.get("status"), response.get("interval")
-        if (
-            action == "BootNotification"
-            and status in BOOT_STATUSES
-            and isinstance(interval, int)
-            and not isinstance(interval, bool)
-        ):
-            self._knowledge.boots[self.identity] = BootAnswer(status, interval)
-            out.append(BootLearned(status, interval))
-        info = response.get("idTagInfo") or response.get("idTokenInfo")
-        token_field = request.get("idTag") or request.get("idToken")
-        token = token_field.get("idToken") if isinstance(token_field, dict) else token_field
-        if isinstance(info, dict) and isinstance(token, str):
-            expires_at = _expiry(info)
+        boot = boot_learned(action, response)
+        if boot is not None:
+            self._knowledge.boots[self.identity] = boot
+            out.append(BootLearned(boot.status, boot.interval_s))
+        authorized = authorization_learned(request, response)
+        if authorized is not None:
+            token, info, expires_at = authorized
             self.authorization().cache[token] = (info, expires_at)
             out.append(AuthorizationLearned(self._scope, token, info, expires_at))
         return out
-
-    # -- 1.6 transaction ids -----------------------------------------------------------------
-
-    def to_csms(self, call: Call, text: str) -> tuple[str, list[OfflineOutput]]:
-        """The frame the CSMS must see: provisional ids replaced by the CSMS's."""
-        provisional = call.payload.get("transactionId")
-        if self.version is not OcppVersion.V16 or provisional not in self._transaction_map:
-            return text, []
-        # The mapping stays after a StopTransaction: the stop itself may have to be sent again.
-        payload = {**call.payload, "transactionId": self._transaction_map[provisional]}
-        rewritten = call_text(call.message_id, call.action, payload)
-        return rewritten, [IdRemapped(Direction.TO_CSMS)]
-
-    def to_charger(self, call: Call, text: str) -> tuple[str, list[OfflineOutput]]:
-        """The frame the charger must see: the CSMS's ids replaced by provisional ones."""
-        if self.version is not OcppVersion.V16 or not self._transaction_map:
-            return text, []
-        provisional_by_csms = {csms: prov for prov, csms in self._transaction_map.items()}
-        payload = call.payload
-        if call.action == "RemoteStopTransaction" and payload.get("transactionId") in (
-            provisional_by_csms
-        ):
-            payload = {**payload, "transactionId": provisional_by_csms[payload["transactionId"]]}
-        elif call.action == "SetChargingProfile":
-            profile = payload.get("csChargingProfiles")
-            if isinstance(profile, dict) and profile.get("transactionId") in provisional_by_csms:
-                mapped = provisional_by_csms[profile["transactionId"]]
-                payload = {**payload, "csChargingProfiles": {**profile, "transactionId": mapped}}
-        if payload is call.payload:
-            return text, []
-        return call_text(call.message_id, call.action, payload), [IdRemapped(Direction.TO_CHARGER)]
 
     # -- replay ------------------------------------------------------------------------------
 
@@ -303,54 +224,18 @@ class OfflineRelay:
         """Map a replayed StartTransaction's id; report a session the CSMS does not accept."""
         provisional = item.provisional_transaction_id
         csms_id = response.get("transactionId")
+        if action == "TransactionEvent":
+            return self._refusals.event_refused(request, response, self._waiting())
         if action != "StartTransaction" or provisional is None or not isinstance(csms_id, int):
-            return self._refused_201(action, request, response)
+            return []
+        self.transaction_ids.mapped(provisional, csms_id)
         out: list[OfflineOutput] = [TransactionMapped(provisional, csms_id)]
-        self._transaction_map[provisional] = csms_id
-        info = response.get("idTagInfo")
-        if isinstance(info, dict) and info.get("status", "Accepted") != "Accepted":
-            # The charger accepted it on the LC's word; the CSMS says no. The charger knows
-            # the session by its provisional id.
-            connector = request.get("connectorId")
-            out += self._refused(provisional, connector if isinstance(connector, int) else None)
-        return out
+        return out + self._refusals.start_refused(provisional, request, response, self._waiting())
 
-    def _refused_201(
-        self, action: str, request: dict[str, Any], response: dict[str, Any]
-    ) -> list[OfflineOutput]:
-        info = response.get("idTokenInfo")
-        if action != "TransactionEvent" or not isinstance(info, dict):
-            return []
-        if info.get("status", "Accepted") == "Accepted" or request.get("eventType") == "Ended":
-            return []
-        transaction_id = request.get("transactionInfo", {}).get("transactionId")
-        evse = request.get("evse")
-        evse_id = evse.get("id") if isinstance(evse, dict) else None
-        return self._refused(transaction_id, evse_id if isinstance(evse_id, int) else None)
-
-    def _refused(self, transaction_id: int | str, evse_id: int | None) -> list[OfflineOutput]:
-        """A refused transaction to act on: once, and only while it is still ongoing (1.6
-        §3.5.4, 2.0.1 C15.FR.03): one that ends later in the backlog, or in a live call waiting
-        behind it, is left alone."""
-        if transaction_id in self._refused_transactions or self._ends_in_backlog(transaction_id):
-            return []
-        self._refused_transactions.add(transaction_id)
-        return [TransactionRefused(transaction_id, evse_id)]
-
-    def _ends_in_backlog(self, transaction_id: int | str) -> bool:
-        # What is still to be replayed, and the charger's live calls waiting behind it.
-        waiting = [item.text for item in self._replay] + list(self._held)
-        for text in waiting:
-            _type, _id, action, payload = json.loads(text)
-            if action == "StopTransaction":
-                ended = payload.get("transactionId")
-            elif action == "TransactionEvent" and payload.get("eventType") == "Ended":
-                ended = payload.get("transactionInfo", {}).get("transactionId")
-            else:
-                continue
-            if ended == transaction_id:
-                return True
-        return False
+    def _waiting(self) -> Iterator[str]:
+        """What is still to be replayed, and the charger's live calls waiting behind it (read
+        only when a refusal is to be checked)."""
+        return chain((item.text for item in self._replay), self._held)
 
     def _next_replay(self) -> tuple[list[Send], list[OfflineOutput]]:
         if not self._replay:
@@ -366,7 +251,7 @@ class OfflineRelay:
                 # It was answered by the LC, not the CSMS: E12 says such events carry offline.
                 text = _marked_offline(item.text, payload)
         else:
-            text, remapped = self.to_csms(Call(message_id, action, payload), text)
+            text, remapped = self.transaction_ids.to_csms(Call(message_id, action, payload), text)
             out += remapped
         self._replaying = (message_id, item, action, payload)
         return [Send(Direction.TO_CSMS, text)], out

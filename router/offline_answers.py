@@ -51,7 +51,7 @@ def answer_locally(
     provisional = None
     if version is OcppVersion.V16 and call.action == "StartTransaction":
         try:
-            provisional = offline.take_provisional_id()
+            provisional = offline.transaction_ids.take()
         except IndexError:  # the reserve is being topped up: the charger will retry
             text_error = call_error_text(call.message_id, "InternalError", "try again")
             return [Send(Direction.TO_CHARGER, text_error)], None
@@ -61,7 +61,7 @@ def answer_locally(
         seen = meter_of if meter_of in seen_transactions else None
         out.append(JournalAppend(text, provisional, sent_before, meter_of is not None, seen))
     if call.action == "StatusNotification":
-        out.append(StatusRemembered(offline.status_key(call.payload), text))
+        out.append(StatusRemembered(_status_key(version, call.payload), text))
     answer = local_answer(
         version,
         call.action,
@@ -80,3 +80,10 @@ def answer_locally(
         AnsweredLocally(call.action),
     ]
     return out, answer
+
+
+def _status_key(version: OcppVersion, payload: dict[str, Any]) -> str:
+    """The connector a StatusNotification is about: its latest status is replayed."""
+    if version is OcppVersion.V16:
+        return str(payload.get("connectorId"))
+    return f"{payload.get('evseId')}/{payload.get('connectorId')}"

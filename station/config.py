@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from config_file.state_directory import StateDirectory
 from config_file.table import ConfigError, Table
 from router.frames import OcppVersion
-from router.server import RouterSettings
+from router.settings import RouterSettings
 from station.backoff import BackOff
 from station.dialect import DIALECTS, Dialect, StationIdentity
 from station.meter_values import MEASURANDS, parse_measurands

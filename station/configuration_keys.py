@@ -13,12 +13,26 @@ from typing import Any
 from station.device_model import DeviceModel, Key, Variable, VariableSpec, reference
 from station.link import StationLink
 
+ROOT_CHECK = "AdditionalRootCertificateCheck"  # the same name in both versions
+
 # Standard 1.6 keys and the device-model variable each one is.
 STANDARD_KEYS: dict[str, Key] = {
     "HeartbeatInterval": ("OCPPCommCtrlr", None, "HeartbeatInterval", None),
     "SecurityProfile": ("SecurityCtrlr", None, "SecurityProfile", None),
     # The 1.6 security whitepaper's Basic-auth password (its A01), write-only as in 2.0.1.
     "AuthorizationKey": ("SecurityCtrlr", None, "BasicAuthPassword", None),
+    # The LC's own meter values, with a meter: how often and what.
+    "ClockAlignedDataInterval": ("SampledDataCtrlr", None, "AlignedDataInterval", None),
+    "MeterValuesAlignedData": ("SampledDataCtrlr", None, "AlignedDataMeasurands", None),
+    # Its certificate settings (§7), with [certificates].
+    "CpoName": ("SecurityCtrlr", None, "OrganizationName", None),
+    "CertificateSignedMaxChainSize": ("SecurityCtrlr", None, "MaxCertificateChainSize", None),
+    "AdditionalRootCertificateCheck": (
+        "SecurityCtrlr",
+        None,
+        "AdditionalRootCertificateCheck",
+        None,
+    ),
 }
 # Standard 1.6 keys without a device-model twin: what the LC supports, in 1.6 words.
 FIXED_KEYS = {

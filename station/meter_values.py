@@ -1,12 +1,16 @@
-"""The site meter as the LC's own MeterValues on EVSE 0 (2.0.1 J01, clock-aligned), pure.
+"""The site meter as the LC's own MeterValues on EVSE 0 (2.0.1 J01, clock-aligned; 1.6:
+connector 0), pure.
 
 The CSMS sees the garage's consumption as the LC's: per-phase current, total active power and
 the import register, each only when the meter gives it. `SampledDataCtrlr.AlignedDataInterval`
-says how often (aligned to midnight UTC, 0: never) and `AlignedDataMeasurands` which of them.
+(1.6: ClockAlignedDataInterval) says how often (aligned to midnight UTC, 0: never) and
+`AlignedDataMeasurands` (1.6: MeterValuesAlignedData) which of them. The samples are the same
+in both versions; `meter_values_201` and `meter_values_16` word the request.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -50,51 +54,86 @@ class SiteReading(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class _Sampled:
+class Sampled:
     measurand: str
     value: float
     unit: str
     phase: str | None = None
 
 
-def meter_values_request(
-    reading: SiteReading, measurands: tuple[str, ...], at: float, context: str = "Sample.Clock"
-) -> dict[str, Any] | None:
-    """The MeterValuesRequest for EVSE 0 from `reading` at wall time `at` (`context`: Trigger
-    when the CSMS asked for it); None when the meter gives none of `measurands`."""
-    sampled: list[_Sampled] = []
+# (samples, OCPP time, context) -> the MeterValuesRequest of the LC as a whole.
+MeterValuesWording = Callable[[Sequence[Sampled], str, str], dict[str, Any]]
+LOCATION = "Inlet"  # the site meter measures at the grid connection
+
+
+def sampled_values(reading: SiteReading, measurands: tuple[str, ...]) -> list[Sampled]:
+    """What `reading` gives of `measurands`, in their order."""
+    sampled: list[Sampled] = []
     for measurand in measurands:
         if measurand == CURRENT:
             sampled += [
-                _Sampled(CURRENT, current, "A", phase)
+                Sampled(CURRENT, current, "A", phase)
                 for phase, current in zip(_PHASES, reading.currents, strict=True)
                 if current is not None
             ]
         elif measurand == POWER and reading.power_w is not None:
-            sampled.append(_Sampled(POWER, reading.power_w, "W"))
+            sampled.append(Sampled(POWER, reading.power_w, "W"))
         elif measurand == ENERGY and reading.energy_import_wh is not None:
-            sampled.append(_Sampled(ENERGY, reading.energy_import_wh, "Wh"))
+            sampled.append(Sampled(ENERGY, reading.energy_import_wh, "Wh"))
+    return sampled
+
+
+def meter_values_request(
+    reading: SiteReading,
+    measurands: tuple[str, ...],
+    at: float,
+    context: str = "Sample.Clock",
+    wording: MeterValuesWording | None = None,
+) -> dict[str, Any] | None:
+    """The MeterValuesRequest of the LC as a whole from `reading` at wall time `at` (`context`:
+    Trigger when the CSMS asked for it), in `wording` (2.0.1's when not given); None when the
+    meter gives none of `measurands`."""
+    sampled = sampled_values(reading, measurands)
     if not sampled:
         return None
-    return {
-        "evseId": 0,
-        "meterValue": [
-            {
-                "timestamp": to_ocpp_time(datetime.fromtimestamp(at, UTC)),
-                "sampledValue": [_json(value, context) for value in sampled],
-            }
-        ],
-    }
+    timestamp = to_ocpp_time(datetime.fromtimestamp(at, UTC))
+    return (wording or meter_values_201)(sampled, timestamp, context)
 
 
-def _json(sampled: _Sampled, context: str) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "value": sampled.value,
-        "context": context,
-        "location": "Inlet",  # the site meter measures at the grid connection
-        "measurand": sampled.measurand,
-        "unitOfMeasure": {"unit": sampled.unit},
-    }
-    if sampled.phase is not None:
-        entry["phase"] = sampled.phase
-    return entry
+def meter_values_201(sampled: Sequence[Sampled], timestamp: str, context: str) -> dict[str, Any]:
+    """On EVSE 0, each value a number with its unitOfMeasure."""
+    values = []
+    for sample in sampled:
+        entry: dict[str, Any] = {
+            "value": sample.value,
+            "context": context,
+            "location": LOCATION,
+            "measurand": sample.measurand,
+            "unitOfMeasure": {"unit": sample.unit},
+        }
+        if sample.phase is not None:
+            entry["phase"] = sample.phase
+        values.append(entry)
+    return {"evseId": 0, "meterValue": [{"timestamp": timestamp, "sampledValue": values}]}
+
+
+def meter_values_16(sampled: Sequence[Sampled], timestamp: str, context: str) -> dict[str, Any]:
+    """On connector 0, each value as text with its unit beside it."""
+    values = []
+    for sample in sampled:
+        entry: dict[str, Any] = {
+            "value": _decimal(sample.value),
+            "context": context,
+            "location": LOCATION,
+            "measurand": sample.measurand,
+            "unit": sample.unit,
+        }
+        if sample.phase is not None:
+            entry["phase"] = sample.phase
+        values.append(entry)
+    return {"connectorId": 0, "meterValue": [{"timestamp": timestamp, "sampledValue": values}]}
+
+
+def _decimal(value: float) -> str:
+    """1.6's value is text: a plain decimal (never an exponent), to the meter's precision."""
+    return f"{value:.3f}".rstrip("0").rstrip(".")

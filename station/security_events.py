@@ -125,7 +125,8 @@ class SecurityEvents:
                 continue
             event = unsent[0]
             try:
-                await link.call(NOTIFICATION, notification(event))
+                wording = link.session.dialect.security_event_type
+                await link.call(NOTIFICATION, notification(event, wording(event.type)))
             except StationCallFailed as exc:
                 # Waiting in the link's queue is the wait for the CSMS: a lost link is no
                 # refusal, the notification is sent again once the CSMS is back.
@@ -146,9 +147,10 @@ class SecurityEvents:
             write_private(path, json.dumps(to_json(events)).encode())
 
 
-def notification(event: SecurityEvent) -> dict[str, str]:
+def notification(event: SecurityEvent, event_type: str) -> dict[str, str]:
+    """`event_type`: the event's type in the words of the link's OCPP version."""
     payload = {
-        "type": event.type,
+        "type": event_type,
         "timestamp": to_ocpp_time(datetime.fromtimestamp(event.timestamp, UTC)),
     }
     if event.tech_info:

@@ -12,7 +12,8 @@ reconnect after that); Pending and Rejected retry it after the CSMS's interval. 
 the session answers the CSMS's calls and sends only what the CSMS triggers; while Rejected it
 answers every CSMS call with SecurityError. Once Accepted it sends a Heartbeat whenever it has
 sent nothing for the interval, and compares the CSMS's clock with its own at every answer that
-carries it. TriggerMessage is answered here, because what it may trigger depends on that state.
+carries it. TriggerMessage (1.6: also ExtendedTriggerMessage) is answered here, because what it
+may trigger depends on that state.
 Every payload in either direction is checked against the official schemas of the session's
 version; what the versions word differently is data in `station.dialect`.
 """
@@ -280,6 +281,8 @@ class StationSession:
         action = self._answering.pop(message_id, None)
         if action is None:  # the link went down meanwhile: the CSMS no longer waits for it
             return []
+        if not self.dialect.status_info:  # the handler's reason has no place in this version
+            payload = {key: value for key, value in payload.items() if key != "statusInfo"}
         problem = self._schemas.check(self._version, action, False, payload)
         if problem is not None:
             text = call_error_text(message_id, "InternalError", f"answer not built: {problem}")
@@ -351,8 +354,8 @@ class StationSession:
         if self.state is LinkState.REJECTED:
             return [Send(call_error_text(frame.message_id, "SecurityError", "not accepted"))]
         self._answering[frame.message_id] = frame.action
-        if frame.action == "TriggerMessage":
-            return self._trigger(frame.message_id, frame.payload, now)
+        if frame.action in self.dialect.trigger_calls:
+            return self._trigger(frame.message_id, frame.action, frame.payload, now)
         return [IncomingCall(frame.message_id, frame.action, frame.payload)]
 
     def _seen_before(self, message_id: str) -> bool:
@@ -364,9 +367,12 @@ class StationSession:
             self._seen_call_ids.popitem(last=False)
         return False
 
-    def _trigger(self, message_id: str, payload: dict[str, Any], now: float) -> list[Output]:
-        requested = payload["requestedMessage"]
+    def _trigger(
+        self, message_id: str, action: str, payload: dict[str, Any], now: float
+    ) -> list[Output]:
         dialect = self.dialect
+        asked = payload["requestedMessage"]
+        requested = dialect.trigger_calls[action].get(asked, asked)
         triggerable = {"BootNotification", *dialect.triggerable, *self._registered_triggers}
         if dialect.names_a_part(payload) and requested in triggerable:
             status = "Rejected"  # the LC's own messages are about the whole station

@@ -9,8 +9,9 @@ from hypothesis import HealthCheck, settings
 
 from lc.config import SiteConfig, parse_config
 from router import events as ev
-from router.server import Router, RouterSettings
+from router.server import Router
 from router.session import SessionSettings
+from router.settings import RouterSettings
 from tests.peers import Csms, GatedCsms
 
 # No wall-clock limits on examples: on a shared machine they are timed asserts (speed belongs

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
             self, payload: Any, suppress: bool = True, unique_id: str | None = None
         ) -> Any: ...
         async def route_message(self, raw_msg: str) -> None: ...
+        async def _handle_call(self, msg: Any) -> None: ...
 
     Cp16 = OcppChargePoint
     Cp201 = OcppChargePoint
@@ -119,63 +120,59 @@ class RecordingConnection:
 # -- CSMS --------------------------------------------------------------------------------------
 
 
-class SlowCsmsMixin(CsmsStationBase):
-    """A CSMS that waits `answer_delay_s` before handling each frame (replay tests)."""
+class CsmsStationMixin(CsmsStationBase):
+    """The CSMS's side of one charger, in either version: waits `answer_delay_s` before
+    handling each frame (replay tests) and records each call it handled, once answered."""
 
-    answer_delay_s: float
+    def __init__(self, identity: str, connection: RecordingConnection) -> None:
+        super().__init__(identity, connection)
+        self.actions: list[str] = []  # actions of the calls handled, in order
+        self.answer_delay_s = 0.0
+        self.boot_status = "Accepted"  # what BootNotifications are answered with
+        self.refused_tags: dict[str, str] = {}  # id tag/token -> the status its transactions get
 
     async def route_message(self, raw_msg: str) -> None:
         await asyncio.sleep(self.answer_delay_s)
         await super().route_message(raw_msg)
 
+    async def _handle_call(self, msg: Any) -> None:
+        await super()._handle_call(msg)
+        self.actions.append(msg.action)
 
-class CsmsStation16(SlowCsmsMixin, Cp16):
+
+class CsmsStation16(CsmsStationMixin, Cp16):
     """The CSMS's side of one 1.6 charger."""
 
     transaction_ids = itertools.count(1000)
 
-    def __init__(self, identity: str, connection: RecordingConnection) -> None:
-        super().__init__(identity, connection)
-        self.actions: list[str] = []
-        self.answer_delay_s = 0.0
-        self.boot_status = "Accepted"  # what BootNotifications are answered with
-        self.refused_tags: dict[str, str] = {}  # id tag -> the status its transactions get
-
     @on("BootNotification")
     def on_boot(self, **_: Any) -> result16.BootNotification:
-        self.actions.append("BootNotification")
         return result16.BootNotification(
             current_time=now_iso(), interval=300, status=self.boot_status
         )
 
     @on("FirmwareStatusNotification")
     def on_firmware_status(self, **_: Any) -> result16.FirmwareStatusNotification:
-        self.actions.append("FirmwareStatusNotification")
         return result16.FirmwareStatusNotification()
 
     @on("DiagnosticsStatusNotification")
     def on_diagnostics_status(self, **_: Any) -> result16.DiagnosticsStatusNotification:
-        self.actions.append("DiagnosticsStatusNotification")
         return result16.DiagnosticsStatusNotification()
 
     @on("Heartbeat")
     def on_heartbeat(self) -> result16.Heartbeat:
-        self.actions.append("Heartbeat")
         return result16.Heartbeat(current_time=now_iso())
 
     @on("StatusNotification")
     def on_status(self, **_: Any) -> result16.StatusNotification:
-        self.actions.append("StatusNotification")
         return result16.StatusNotification()
 
     @on("Authorize")
     def on_authorize(self, id_tag: str) -> result16.Authorize:
-        self.actions.append("Authorize")
         return result16.Authorize(id_tag_info={"status": "Accepted"})
 
     @on("StartTransaction")
     def on_start(self, id_tag: str, **_: Any) -> result16.StartTransaction:
-        self.actions.append("StartTransaction")
         status = self.refused_tags.get(id_tag, "Accepted")
         return result16.StartTransaction(
             transaction_id=next(self.transaction_ids), id_tag_info={"status": status}
@@ -183,63 +180,50 @@ class CsmsStation16(SlowCsmsMixin, Cp16):
 
     @on("StopTransaction")
     def on_stop(self, **_: Any) -> result16.StopTransaction:
-        self.actions.append("StopTransaction")
         return result16.StopTransaction()
 
     @on("MeterValues")
     def on_meter_values(self, **_: Any) -> result16.MeterValues:
-        self.actions.append("MeterValues")
         return result16.MeterValues()
 
 
-class CsmsStation201(SlowCsmsMixin, Cp201):
+class CsmsStation201(CsmsStationMixin, Cp201):
     """The CSMS's side of one 2.0.1 charging station."""
 
     def __init__(self, identity: str, connection: RecordingConnection) -> None:
         super().__init__(identity, connection)
-        self.actions: list[str] = []
-        self.answer_delay_s = 0.0
-        self.boot_status = "Accepted"  # what BootNotifications are answered with
-        self.refused_tags: dict[str, str] = {}  # id token -> the status its events get
         self.charging_priorities: dict[str, int] = {}  # id token -> its transactions' priority
 
     @on("BootNotification")
     def on_boot(self, **_: Any) -> result201.BootNotification:
-        self.actions.append("BootNotification")
         return result201.BootNotification(
             current_time=now_iso(), interval=300, status=self.boot_status
         )
 
     @on("FirmwareStatusNotification")
     def on_firmware_status(self, **_: Any) -> result201.FirmwareStatusNotification:
-        self.actions.append("FirmwareStatusNotification")
         return result201.FirmwareStatusNotification()
 
     @on("LogStatusNotification")
     def on_log_status(self, **_: Any) -> result201.LogStatusNotification:
-        self.actions.append("LogStatusNotification")
         return result201.LogStatusNotification()
 
     @on("Heartbeat")
     def on_heartbeat(self) -> result201.Heartbeat:
-        self.actions.append("Heartbeat")
         return result201.Heartbeat(current_time=now_iso())
 
     @on("StatusNotification")
     def on_status(self, **_: Any) -> result201.StatusNotification:
-        self.actions.append("StatusNotification")
         return result201.StatusNotification()
 
     @on("Authorize")
     def on_authorize(self, **_: Any) -> result201.Authorize:
-        self.actions.append("Authorize")
         return result201.Authorize(id_token_info={"status": "Accepted"})
 
     @on("TransactionEvent")
     def on_transaction_event(
         self, id_token: dict[str, Any] | None = None, **_: Any
     ) -> result201.TransactionEvent:
-        self.actions.append("TransactionEvent")
         token = (id_token or {}).get("id_token", "")
         status = self.refused_tags.get(token)
         if status is None:

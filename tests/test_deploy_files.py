@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from lc.app import SHUTDOWN_BOUND_S
 from lc.config import load_config
 from lc.launcher import STOP_BOUND_S
+from lc.serve import SHUTDOWN_BOUND_S
 from ocpp_knowledge.security_events import SECURITY_EVENTS
 from tests.lc_process import REPO, example_config
 

@@ -73,7 +73,7 @@ async def test_a_reconnecting_charger_is_no_longer_held_for_disobedient() -> Non
     balancer = _balancer(router, "CP1", "CP2")
     for identity in ("CP1", "CP2"):
         balancer._on_event(ev.ChargerConnected(identity, OcppVersion.V16))
-    balancer.disobedient |= {evse_key("CP1", 1), evse_key("CP2", 1)}
+    balancer.disobedient.update({evse_key("CP1", 1), evse_key("CP2", 1)})
     balancer._on_event(ev.ChargerConnected("CP1", OcppVersion.V16))  # rebooted
     assert balancer.disobedient == {evse_key("CP2", 1)}
     balancer._on_event(ev.BootNotified("CP1", "Vendor", "Model", None, "Accepted", 300))
@@ -95,7 +95,7 @@ async def test_a_tx_profile_refused_after_its_session_ended_switches_nothing() -
     balancer.model.handle(ev.TransactionStarted("CP1", "7", 1, "TAG", 0.0))
     record = balancer.model.evses[evse_key("CP1", 1)]
     target = ProfileTarget(1, 870001, 9, 16.0, 3, transaction_id="7", duration_s=60)
-    await balancer._send_limit(record, target)
+    await balancer._limits.send_limit(record, target)
     assert router.calls == ["SetChargingProfile"]  # no ClearChargingProfile, no switch
     assert balancer.station_max == set()
     assert balancer.disobedient == set()
@@ -110,7 +110,7 @@ async def test_set_up_waits_for_the_boot_the_csms_accepted() -> None:
     balancer = _balancer(router, "CP1")
     balancer._on_event(ev.ChargerConnected("CP1", OcppVersion.V16))
     balancer._on_event(_booted("CP1", "Rejected"))
-    balancer._start_set_ups()  # as every control period does: nothing for a charger not admitted
+    balancer._set_up.start_due()  # as every control period does: nothing for a charger not admitted
     assert router.calls == []
     balancer._on_event(_booted("CP1", "Pending"))  # the CSMS may configure it now; so may we
     await wait_until(lambda: balancer.set_ups.stage("CP1") is Stage.DONE, what="set up")
@@ -122,7 +122,7 @@ async def test_a_charger_that_reconnects_without_booting_is_set_up_at_its_first_
     router = SeamRouter(lambda _identity, _action: {"status": "Accepted"})
     balancer = _balancer(router, "CP1")
     balancer._on_event(ev.ChargerConnected("CP1", OcppVersion.V16))
-    balancer._start_set_ups()
+    balancer._set_up.start_due()
     assert router.calls == []
     balancer._on_event(ev.ChargerHeartbeat("CP1"))
     await wait_until(lambda: balancer.set_ups.stage("CP1") is Stage.DONE, what="set up")
@@ -147,10 +147,10 @@ async def test_an_unanswered_set_up_is_tried_again_after_the_retry_time() -> Non
     balancer._on_event(_booted("CP1"))
     await wait_until(lambda: balancer.set_ups.stage("CP1") is Stage.READY, what="a failed try")
     assert router.calls == ["GetConfiguration"]
-    balancer._start_set_ups()  # before the retry time: nothing
+    balancer._set_up.start_due()  # before the retry time: nothing
     assert router.calls == ["GetConfiguration"]
     now[0] += config.loop.setup_retry_s
-    balancer._start_set_ups()
+    balancer._set_up.start_due()
     await wait_until(lambda: balancer.set_ups.stage("CP1") is Stage.DONE, what="set up")
     assert router.calls == ["GetConfiguration", "GetConfiguration", "SetChargingProfile"]
     await balancer.stop()
@@ -209,7 +209,7 @@ async def test_a_raise_waits_for_the_cut_that_makes_room_for_it() -> None:
         balancer._on_event(ev.TransactionStarted(identity, f"tx-{identity}", 1, "TAG", 0.0))
         balancer._on_event(ev.MeterSampled(identity, 1, f"tx-{identity}", (drawn,) * 3, None, None))
     balancer._on_event(ev.StatusChanged("A", 1, 1, "SuspendedEV"))  # A's car wants less
-    balancer.commanded = {"A/1": Commanded(15.0, 0.0), "B/1": Commanded(10.0, 0.0)}
+    balancer.commanded.update({"A/1": Commanded(15.0, 0.0), "B/1": Commanded(10.0, 0.0)})
 
     def decide() -> None:
         reading = MeterReading(currents=(30.0, 30.0, 30.0), read_at=now[0])
@@ -240,10 +240,10 @@ async def test_a_triggered_event_without_evse_is_placed_on_the_one_evse_asked() 
     balancer._on_event(_booted("CP1"))
     await wait_until(lambda: balancer.set_ups.stage("CP1") is Stage.DONE, what="set up")
     balancer._on_event(ev.StatusChanged("CP1", 2, 1, "Occupied"))
-    balancer._ask_for_sessions("CP1")  # as every control period does
+    balancer._set_up.ask_for_sessions("CP1")  # as every control period does
     assert "TriggerMessage" not in router.calls  # a session starting now is reported soon
     now[0] += config.loop.reaction_time_s + 1  # and nothing was
-    balancer._ask_for_sessions("CP1")
+    balancer._set_up.ask_for_sessions("CP1")
     await wait_until(lambda: "TriggerMessage" in router.calls, what="the charger asked")
     balancer._on_event(ev.TransactionUpdated("CP1", "tx-9", None, "Charging"))
     record = balancer.model.evses["CP1/2"]

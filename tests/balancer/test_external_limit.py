@@ -59,6 +59,12 @@ def router_only(**external: object) -> dict[str, object]:
         ({"http_token_sha256": "secret"}, "external_limit.http_token_sha256"),
         ({"modbus": {"unit": "kW"}}, "external_limit.modbus.unit"),
         ({"modbus": {"scale": 0}}, "external_limit.modbus.scale"),
+        ({"allowed_clients": "10.0.0.5"}, r"external_limit.allowed_clients: expected a non-empty"),
+        ({"allowed_clients": []}, r"external_limit.allowed_clients: expected a non-empty"),
+        ({"allowed_clients": ["ems.local"]}, r"external_limit.allowed_clients\[0\]: 'ems.local'"),
+        ({"allowed_clients": ["::1", 5]}, r"external_limit.allowed_clients\[1\]: expected a str"),
+        # Host bits set: a typo for 10.0.0.0/24 or for the one host? Neither is guessed.
+        ({"allowed_clients": ["10.0.0.5/24"]}, r"allowed_clients\[0\]: .* has host bits set"),
     ],
 )
 def test_a_bad_key_is_named(external: dict[str, object], key: str) -> None:
@@ -73,3 +79,35 @@ def test_a_bad_key_is_named(external: dict[str, object], key: str) -> None:
 def test_an_external_limit_needs_a_balancer() -> None:
     with pytest.raises(ConfigError, match=r"needs a \[site\]"):
         parse_config(router_only())
+
+
+def with_external_limit(**external: object) -> dict[str, object]:
+    return router_only(**external) | {
+        "site": {"phase_cap_a": [32, 32, 32]},
+        "meter": {"host": "127.0.0.1", "map": "abb_b23"},
+    }
+
+
+def test_inputs_open_to_the_network_without_an_allow_list_are_warned_of() -> None:
+    token = {"http_token_sha256": "0" * 64}
+    modbus = {"modbus": {"listen_host": "0.0.0.0"}}
+    metrics = {"metrics": {"listen_host": "192.168.1.10"}}
+    open_to_all = parse_config(with_external_limit(**token, **modbus) | metrics).external_limit
+    assert open_to_all is not None
+    assert open_to_all.warnings == (
+        "metrics.listen_host '192.168.1.10' is reachable from the network and "
+        "external_limit.allowed_clients is not set: any host there may set or release the "
+        "site's external limit",
+        "external_limit.modbus.listen_host '0.0.0.0' is reachable from the network and "
+        "external_limit.allowed_clients is not set: any host there may set or release the "
+        "site's external limit",
+    )
+    allowed = {"allowed_clients": ["192.168.1.20", "fd00::/8"]}
+    listed = parse_config(with_external_limit(**token, **modbus, **allowed) | metrics)
+    assert listed.external_limit is not None and listed.external_limit.warnings == ()
+    clients = listed.external_limit.allowed_clients
+    assert clients is not None
+    hosts = ("192.168.1.20", "::ffff:192.168.1.20", "fd00::1%eth0", "192.168.1.21", "")
+    assert [clients.admits(host) for host in hosts] == [True, True, True, False, False]
+    local = parse_config(with_external_limit(**token, modbus={"listen_host": "::1"}))
+    assert local.external_limit is not None and local.external_limit.warnings == ()

@@ -9,6 +9,7 @@ import pytest
 
 from balancer.config import BalancerConfig, ChargerSettings, LoopSettings, MeterSettings
 from balancer.model import SiteModel, site_reading
+from balancer.ramp import Commanded
 from balancer.site import EvseState, MeterReading, SessionState
 from modbus.link import TcpLink
 from modbus.reader import MeterConfig
@@ -86,7 +87,8 @@ def states(
     disobedient: set[str] | None = None,
     turns: dict[str, tuple[float | None, float | None]] | None = None,
 ) -> dict[str, EvseState]:
-    snapshot = site.evse_states(now, commanded or {}, disobedient or set(), turns or {})
+    limits = {key: Commanded(limit, 0.0) for key, limit in (commanded or {}).items()}
+    snapshot = site.evse_states(now, limits, disobedient or set(), turns or {})
     return {state.evse_id: state for state in snapshot}
 
 

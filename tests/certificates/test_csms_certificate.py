@@ -13,7 +13,8 @@ from ocpp.v201 import call as call201
 
 from lc.status_page import StatusSnapshot, render
 from router.offline import OfflineSettings
-from router.server import HoldSettings, Router, RouterSettings
+from router.server import Router
+from router.settings import HoldSettings, RouterSettings
 from router.tls import UpstreamTlsSettings, upstream_context
 from tests.certificates.ca import TestCa, pem
 from tests.peers import Csms, connect_charge_point, now_iso, wait_until

@@ -29,7 +29,7 @@ from certificates.upstream_tls import managed_upstream_context
 from lc.app import LocalController
 from lc.config import load_config
 from router.offline import OfflineSettings
-from router.server import HoldSettings
+from router.settings import HoldSettings
 from router.tls import UpstreamTlsSettings
 from tests.certificates.ca import TestCa, pem
 from tests.conftest import RouterFactory, lc_url

@@ -121,28 +121,51 @@ async def test_the_verbose_demo_logs_the_lc_but_not_every_frame(tmp_path: Path) 
     assert " ocpp:" not in err
 
 
-async def test_check_config_warns_of_a_panel_fuse_above_the_one_feeding_it(tmp_path: Path) -> None:
-    config = tmp_path / "site.toml"
-    balancing = """
+BALANCING = """
 [site]
 phase_cap_a = 63
 
 [meter]
 host = "127.0.0.1"
 map = "eastron_sdm630"
-
-[[panels]]
-name = "floor-1"
-fuse_a = [63, 80, 63]
 """
+
+
+async def _checked_with_warnings(tmp_path: Path, sections: str) -> str:
+    """check-config of a balancing config with `sections` (TOML) added: OK, and what it
+    warned of."""
+    config = tmp_path / "site.toml"
     journal = tmp_path / "journal.sqlite"
     config.write_text(
-        site_config("ws://127.0.0.1:9", free_port(), free_port(), journal) + balancing
+        site_config("ws://127.0.0.1:9", free_port(), free_port(), journal) + BALANCING + sections
     )
     code, out, err = await _finish(await start_lc("check-config", "--config", str(config)))
     assert code == 0, err
     assert out.splitlines()[0] == f"{config}: OK"
+    return err
+
+
+async def test_check_config_warns_of_a_panel_fuse_above_the_one_feeding_it(tmp_path: Path) -> None:
+    panels = """
+[[panels]]
+name = "floor-1"
+fuse_a = [63, 80, 63]
+"""
+    err = await _checked_with_warnings(tmp_path, panels)
     assert err.splitlines() == [
         "warning: panels[0].fuse_a: L2 80 A is above the site's phase_cap_a "
         "(63 A on the phase feeding it)"
+    ]
+
+
+async def test_check_config_warns_of_an_ems_register_open_to_any_host(tmp_path: Path) -> None:
+    ems = """
+[external_limit.modbus]
+listen_host = "0.0.0.0"
+"""
+    err = await _checked_with_warnings(tmp_path, ems)
+    assert err.splitlines() == [
+        "warning: external_limit.modbus.listen_host '0.0.0.0' is reachable from the network "
+        "and external_limit.allowed_clients is not set: any host there may set or release "
+        "the site's external limit"
     ]

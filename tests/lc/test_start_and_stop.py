@@ -13,7 +13,7 @@ import signal
 import socket
 from pathlib import Path
 
-from lc.app import SHUTDOWN_BOUND_S
+from lc.serve import SHUTDOWN_BOUND_S
 from tests.lc_process import free_port, site_config, start_lc, wait_listening
 from tests.peers import Csms, connect_charge_point, wait_until
 from tests.raw_ws import TEXT, frame

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lc.app import SHUTDOWN_BOUND_S, LocalController
+from lc.app import LocalController
+from lc.serve import SHUTDOWN_BOUND_S
 from tests.conftest import lc_site_config
 from tests.peers import Csms, wait_until
 

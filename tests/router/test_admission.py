@@ -205,7 +205,7 @@ async def test_tls_handshakes_that_time_out_or_fail_are_counted(
     plain_reader, plain = await asyncio.open_connection("127.0.0.1", router.port)
     plain.write(b"GET /ocpp/CP2 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\r\n")
     try:
-        with caplog.at_level(logging.WARNING, logger="router.server"):
+        with caplog.at_level(logging.WARNING, logger="router.handshake_refusals"):
             assert await _closed_by_the_lc(plain_reader)
             assert await _closed_by_the_lc(silent_reader)
             await wait_until(

@@ -18,8 +18,8 @@ from lc.config import load_config, parse_config
 from router.admission import AdmissionSettings
 from router.config import MetricsSettings, parse_router_config
 from router.journal_bounds import JournalLimits
-from router.server import RouterSettings
 from router.session import SessionSettings
+from router.settings import RouterSettings
 from router.validation import ValidationMode
 from tests.lc_process import EXAMPLE, EXAMPLE_JOURNAL, example_config
 from tests.router.test_tls import Pki

@@ -24,7 +24,7 @@ from websockets.protocol import State
 
 from router import events as ev
 from router.journal import Journal
-from router.server import HoldSettings
+from router.settings import HoldSettings
 from tests.conftest import RouterFactory, lc_url
 from tests.peers import (
     Csms,

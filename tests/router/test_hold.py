@@ -19,7 +19,8 @@ from ocpp.v201 import call as call201
 from router import events as ev
 from router.journal import Journal
 from router.offline import OfflineSettings
-from router.server import HoldSettings, Router, RouterSettings
+from router.server import Router
+from router.settings import HoldSettings, RouterSettings
 from tests.peers import (
     ChargePoint16,
     ChargePoint201,

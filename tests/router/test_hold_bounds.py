@@ -17,7 +17,8 @@ from ocpp.v16 import call as call16
 
 from router.journal_bounds import JournalLimits
 from router.offline import OfflineSettings
-from router.server import HoldSettings, Router
+from router.server import Router
+from router.settings import HoldSettings
 from tests.conftest import ObservedRouter, RouterFactory, lc_url
 from tests.peers import Csms, connect_charge_point, now_iso, wait_until
 from tests.router.test_hold import Session16

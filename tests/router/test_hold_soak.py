@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 from router.offline import OfflineSettings
-from router.server import HoldSettings, Router, RouterSettings
+from router.server import Router
+from router.settings import HoldSettings, RouterSettings
 from tests.peers import Csms, wait_until
 from tests.router.test_hold import Session16, Session201, connect, ids, transaction_frames
 

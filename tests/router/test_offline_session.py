@@ -309,7 +309,7 @@ def mapped_session() -> tuple[LinkSession, Journal]:
     journal.apply(session.upstream_lost(0))
     offline(session, journal, start16())
     replay_all(session, journal, 10, lambda text: csms_answer(text, [CSMS_ID]))
-    assert relay_of(session).transaction_map == {-1: CSMS_ID}
+    assert relay_of(session).transaction_ids.transaction_map == {-1: CSMS_ID}
     assert relay_of(session).state is UpstreamState.LIVE
     return session, journal
 
@@ -360,7 +360,7 @@ def test_offline_start_transaction_is_journaled_before_its_answer_with_a_provisi
     ]
     assert observed(out) == [ev.TransactionStarted(CP, "-1", 1, "LOCAL", 0.0)]
     assert sent(out, UP) == []
-    assert relay_of(session).provisional_ids == (-2, -3)
+    assert relay_of(session).transaction_ids.provisional_ids == (-2, -3)
     second = offline(session, journal, start16("s-2", connector=2))
     assert local_result(second)[2]["transactionId"] == -2
     assert of_type(second, JournalAppend) == [JournalAppend(start16("s-2", connector=2), -2)]
@@ -381,7 +381,7 @@ def test_empty_provisional_id_reserve_answers_a_callerror_and_journals_nothing()
     (text,) = sent(out, DOWN)
     assert out == [Send(DOWN, text)]  # no journal entry, no provisional id used
     assert json.loads(text)[:3] == [4, "s-1", "InternalError"]
-    assert relay_of(session).provisional_ids == ()
+    assert relay_of(session).transaction_ids.provisional_ids == ()
     # topped up by the asyncio layer: the charger's retry gets the new id
     session.provisional_id_reserved(-9)
     retry = session.receive_from_charger(start16("s-1b"), 2)
@@ -543,7 +543,7 @@ def test_offline_schema_invalid_call_is_refused_and_not_journaled() -> None:
     (text,) = sent(out, DOWN)
     assert json.loads(text)[:3] == [4, "s-1", "OccurrenceConstraintViolation"]
     assert not of_type(out, JournalAppend) and not of_type(out, ProvisionalIdUsed)
-    assert relay_of(session).provisional_ids == (-1, -2, -3)
+    assert relay_of(session).transaction_ids.provisional_ids == (-1, -2, -3)
 
 
 # -- upstream_lost with calls under way ---------------------------------------------------------
@@ -725,7 +725,7 @@ def test_replayed_start_maps_the_id_for_later_replayed_and_live_frames() -> None
     assert got == [start, with_transaction_id(meter, CSMS_ID), with_transaction_id(stop, CSMS_ID)]
     assert journal.mapped == {-1: CSMS_ID}
     # kept after the stop: the stop itself may have to be sent again
-    assert relay_of(session).transaction_map == {-1: CSMS_ID}
+    assert relay_of(session).transaction_ids.transaction_map == {-1: CSMS_ID}
 
 
 def test_live_frames_with_the_provisional_id_go_up_with_the_csms_id() -> None:
@@ -796,7 +796,7 @@ def test_transaction_started_live_keeps_its_csms_id_offline_and_in_the_replay() 
     offline(session, journal, meter, stop)
     got, _ = replay_all(session, journal, 10)
     assert got == [meter, stop]  # the very same texts: nothing to rewrite
-    assert relay_of(session).provisional_ids == (-1, -2, -3)
+    assert relay_of(session).transaction_ids.provisional_ids == (-1, -2, -3)
 
 
 def test_replayed_start_refused_by_the_csms_is_reported_with_the_chargers_id() -> None:

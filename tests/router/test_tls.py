@@ -26,7 +26,8 @@ from cryptography.x509.oid import NameOID
 from websockets.typing import Subprotocol
 
 from router import events as ev
-from router.server import Router, RouterSettings
+from router.server import Router
+from router.settings import RouterSettings
 from router.tls import ChargerTlsSettings, UpstreamTlsSettings, charger_context, upstream_context
 from tests.conftest import ObservedRouter, RouterFactory, lc_url
 from tests.peers import Csms, basic_auth, connect_charge_point, running, wait_until

@@ -20,8 +20,9 @@ from prometheus_client import generate_latest
 
 from router.offline import OfflineSettings
 from router.sealed_credentials import CredentialSealer, read_key
-from router.server import HoldSettings, Router
+from router.server import Router
 from router.session import SessionSettings
+from router.settings import HoldSettings
 from tests.conftest import RouterFactory
 from tests.peers import Csms, basic_auth, connect_charge_point, wait_until
 from tests.router.test_hold import Session16, Session201, ids, transaction_frames

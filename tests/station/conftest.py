@@ -6,6 +6,7 @@ import pytest
 
 from modbus.simulator import SimulatedMeter
 from tests.peers import running
+from tests.station.csms16_for_lc import CsmsForLc16
 from tests.station.csms_for_lc import CsmsForLc
 from tests.station.garage_for_lc import LcRunner, Stops
 from tests.station.upload_server import UploadServer, upload_server
@@ -15,6 +16,13 @@ from tests.station.upload_server import UploadServer, upload_server
 async def csms() -> AsyncIterator[CsmsForLc]:
     """A CSMS for the LC's own identity, on 127.0.0.1."""
     async with running(CsmsForLc()) as server:
+        yield server
+
+
+@pytest.fixture
+async def csms16() -> AsyncIterator[CsmsForLc16]:
+    """A 1.6 CSMS for the LC's own identity, on 127.0.0.1."""
+    async with running(CsmsForLc16()) as server:
         yield server
 
 

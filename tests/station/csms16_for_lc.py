@@ -59,6 +59,21 @@ class LcAtCsms16(Cp16):
         self._csms.firmware_statuses.append(status)  # of the LC's own update, across reboots
         return result16.FirmwareStatusNotification()
 
+    @on("SignCertificate")
+    def on_sign_certificate(self, csr: str) -> result16.SignCertificate:
+        self._csms.csrs.append(csr)
+        return result16.SignCertificate(status="Accepted")
+
+    @on("SignedFirmwareStatusNotification")
+    def on_signed_firmware_status(self, **status: Any) -> result16.SignedFirmwareStatusNotification:
+        self._csms.signed_firmware_statuses.append(status)
+        return result16.SignedFirmwareStatusNotification()
+
+    @on("MeterValues")
+    def on_meter_values(self, **values: Any) -> result16.MeterValues:
+        self._csms.meter_values.append(values)
+        return result16.MeterValues()
+
     @on("DiagnosticsStatusNotification")
     def on_diagnostics_status(self, **_: Any) -> result16.DiagnosticsStatusNotification:
         return result16.DiagnosticsStatusNotification()
@@ -69,6 +84,8 @@ class CsmsForLc16(CsmsForLc):
     subprotocol: str = "ocpp1.6"
     stations16: list[LcAtCsms16] = field(default_factory=list)
     firmware_statuses: list[str] = field(default_factory=list)
+    # SignedFirmwareStatusNotifications, snake_case
+    signed_firmware_statuses: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def station16(self) -> LcAtCsms16:

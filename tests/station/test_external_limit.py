@@ -5,6 +5,7 @@ NotifyChargingLimit (past LimitChangeSignificance) and ClearedChargingLimit on r
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,10 @@ from ocpp.v201 import call as call201
 
 from balancer.site_cap import CapSource
 from lc.app import LocalController
-from modbus.errors import MeterExceptionReply
+from lc.config import load_config
+from modbus.errors import MeterExceptionReply, MeterReadError
 from modbus.link import TcpLink
+from modbus.simulator import SimulatedMeter
 from modbus.transport import ModbusClient
 from tests.peers import wait_until
 from tests.station.csms_for_lc import CsmsForLc
@@ -38,12 +41,26 @@ EMS_LIMIT_A = 20.0
 NO_LIMIT = 65535
 
 
-def external_limit(**modbus: Any) -> dict[str, Any]:
-    return {
+# The tests' EMS connects from 127.0.0.1.
+LOOPBACK_ONLY = ["127.0.0.0/8", "::1"]
+ELSEWHERE = ["192.0.2.7", "2001:db8::/32"]  # documentation addresses: never the tests' EMS
+
+
+def external_limit(allowed_clients: list[str] | None = None, **modbus: Any) -> dict[str, Any]:
+    table = {
         "http_token_sha256": hashlib.sha256(TOKEN.encode()).hexdigest(),
         "limit_change_significance_pct": 10,
         "modbus": {"listen_port": 0, "register": 100, "scale": 0.1, **modbus},
     }
+    if allowed_clients is not None:
+        table["allowed_clients"] = allowed_clients
+    return table
+
+
+def refusals(lc: LocalController) -> list[str]:
+    """The tech info of the security log's refused logins, oldest first."""
+    events = lc.security.events.log.events
+    return [event.tech_info for event in events if event.type == "MaintenanceLoginFailed"]
 
 
 def notified_limits(csms: CsmsForLc) -> list[float | None]:
@@ -85,12 +102,19 @@ class Ems:
 async def test_an_ems_limit_over_http_caps_the_garage_and_the_csms_hears_of_it(
     csms: CsmsForLc, stack: Stops, tmp_path: Path
 ) -> None:
-    garage = await charging_garage(csms, stack, tmp_path, {"external_limit": external_limit()})
+    sections = {"external_limit": external_limit(LOOPBACK_ONLY)}
+    garage = await charging_garage(csms, stack, tmp_path, sections)
     balancer, charge_point, lc = garage.balancer, garage.charge_point, garage.lc
     async with aiohttp.ClientSession() as client:
         ems = Ems(client, lc)
         assert (await ems.put({"limit_a": 10}, token=None))[0] == 401
         assert (await ems.put({"limit_a": 10}, token="guessed"))[0] == 401
+        # A wrong token is a failed login the CSMS hears of; the token is in no record.
+        assert refusals(lc) == 2 * [
+            "{'user': 'ems', 'origin': '127.0.0.1'} external limit over http: no valid bearer token"
+        ]
+        await wait_until(lambda: len(csms.security_events) >= 3, 10, "the refusals at the CSMS")
+        assert not any("guessed" in str(event) for event in csms.security_events)
         for bad in ({"limit_a": -1}, {"limit_a": 10, "limit_w": 10}, {"limit": 3}, [10]):
             status, answer = await ems.put(bad)
             assert status == 400 and answer["error"]
@@ -158,7 +182,7 @@ async def test_the_csms_sets_the_significance_a_notice_needs(
 async def test_an_ems_writes_the_modbus_register_and_its_silence_falls_back(
     csms: CsmsForLc, stack: Stops, tmp_path: Path
 ) -> None:
-    watched = external_limit(watchdog_s=3, fallback_limit_a=12)
+    watched = external_limit(LOOPBACK_ONLY, watchdog_s=3, fallback_limit_a=12)
     del watched["http_token_sha256"]  # no token: no HTTP endpoint
     config = await metered_config(csms, stack, tmp_path, external_limit=watched)
     lc, balancer = await start_lc(config, stack)
@@ -192,3 +216,102 @@ async def test_an_ems_writes_the_modbus_register_and_its_silence_falls_back(
     await wait_until(
         lambda: notified_limits(csms) == [EMS_LIMIT_A, 12.0, None, 12.0], 10, "the fallback again"
     )
+
+
+async def test_a_host_outside_the_allowed_clients_can_change_nothing(
+    csms: CsmsForLc, stack: Stops, tmp_path: Path
+) -> None:
+    config = await metered_config(csms, stack, tmp_path, external_limit=external_limit(ELSEWHERE))
+    lc, balancer = await start_lc(config, stack)
+    assert lc.external_limit_modbus_port is not None
+    ems = ModbusClient(TcpLink("127.0.0.1", lc.external_limit_modbus_port), timeout_s=1.0)
+
+    async def close_ems() -> None:
+        ems.close()
+
+    stack.append(close_ems)
+
+    with pytest.raises(MeterReadError):  # the LC closes the connection before any request
+        await ems.write(100, [50], unit_id=1)
+    async with aiohttp.ClientSession() as client:
+        status, answer = await Ems(client, lc).put({"limit_a": 5})  # the right token, even
+        assert (status, answer["error"]) == (403, "this host may not set the limit")
+    assert refusals(lc)[:2] == [
+        "{'user': 'ems', 'origin': '127.0.0.1'} external limit over modbus: "
+        "its address is not in external_limit.allowed_clients",
+        "{'user': 'ems', 'origin': '127.0.0.1'} external limit over http: "
+        "its address is not in external_limit.allowed_clients",
+    ]
+    external = lc.external_limits
+    assert external is not None
+    assert external.limit.limit_a(0.0) is None  # nothing was applied
+    assert balancer.cap.binding is CapSource.CONFIG
+
+    # Past the security log's burst, a host hammering the register floods nothing.
+    for _ in range(15):
+        with pytest.raises(MeterReadError):
+            await ems.write(100, [50], unit_id=1)
+    assert len(refusals(lc)) == 10
+    assert lc.security.events.log.suppressed["MaintenanceLoginFailed"] == 7
+
+
+def _register_toml(meter_port: int, allowed_clients: list[str]) -> str:
+    """A site whose EMS writes the register (no station: the reload is the LC's own)."""
+    return f"""
+[router]
+upstream_url = "ws://127.0.0.1:9"
+listen_host = "127.0.0.1"
+listen_port = 0
+[metrics]
+listen_port = 0
+[site]
+phase_cap_a = {CONFIG_CAP_A}
+[meter]
+host = "127.0.0.1"
+port = {meter_port}
+map = "eastron_sdm630"
+[external_limit]
+allowed_clients = {json.dumps(allowed_clients)}
+[external_limit.modbus]
+listen_port = 0
+register = 100
+"""
+
+
+async def test_a_reloaded_allow_list_applies_at_once(stack: Stops, tmp_path: Path) -> None:
+    meter = SimulatedMeter("eastron_sdm630")
+    await meter.start()
+    stack.append(meter.stop)
+    config_path = tmp_path / "site.toml"
+    config_path.write_text(_register_toml(meter.link.port, ELSEWHERE))
+    lc = LocalController(load_config(config_path), config_path)
+    await lc.start()
+    stack.append(lc.stop)
+    assert lc.external_limit_modbus_port is not None and lc.balancer is not None
+    ems = ModbusClient(TcpLink("127.0.0.1", lc.external_limit_modbus_port), timeout_s=1.0)
+
+    async def close_ems() -> None:
+        ems.close()
+
+    stack.append(close_ems)
+    with pytest.raises(MeterReadError):
+        await ems.write(100, [int(EMS_LIMIT_A * 10)], unit_id=1)
+
+    # The site manager adds the EMS's address and reloads (SIGHUP): no restart needed.
+    config_path.write_text(_register_toml(meter.link.port, ["127.0.0.1"]))
+    await lc.reload()
+    await ems.write(100, [int(EMS_LIMIT_A * 10)], unit_id=1)
+    await capped_at(lc.balancer, EMS_LIMIT_A, CapSource.EXTERNAL)
+    changes = [
+        event.tech_info
+        for event in lc.security.events.log.events
+        if event.type == "ReconfigurationOfSecurityParameters"
+    ]
+    assert changes == ["external_limit.allowed_clients changed on reload"]
+
+    # And shut out again: its open connection too.
+    config_path.write_text(_register_toml(meter.link.port, ELSEWHERE))
+    await lc.reload()
+    with pytest.raises(MeterReadError):
+        await ems.write(100, [NO_LIMIT], unit_id=1)
+    assert lc.balancer.cap.binding is CapSource.EXTERNAL  # the EMS's limit stands

@@ -1,10 +1,21 @@
-"""Clock-aligned sampling times and the measurand list of the LC's own MeterValues."""
+"""Clock-aligned sampling times, the measurand list and the 1.6 wording of the LC's own
+MeterValues."""
 
 from __future__ import annotations
 
 import pytest
 
-from station.meter_values import SECONDS_PER_DAY, next_aligned, parse_measurands
+from router.frames import OcppVersion
+from router.schemas import default_registry
+from station.meter_values import (
+    CURRENT,
+    ENERGY,
+    SECONDS_PER_DAY,
+    Sampled,
+    meter_values_16,
+    next_aligned,
+    parse_measurands,
+)
 
 DAY = 20_000 * SECONDS_PER_DAY  # a midnight UTC
 
@@ -25,3 +36,13 @@ def test_only_the_site_meter_s_measurands_are_taken() -> None:
     for refused in ("Voltage", "Current.Import,Current.Import"):
         with pytest.raises(ValueError):
             parse_measurands(refused)
+
+
+def test_1_6_values_are_plain_decimals_its_schema_takes() -> None:
+    sampled = [Sampled(ENERGY, 123_456_789.5, "Wh"), Sampled(CURRENT, 16.0, "A", "L2")]
+    request = meter_values_16(sampled, "2026-12-06T08:00:00Z", "Sample.Clock")
+    assert [value["value"] for value in request["meterValue"][0]["sampledValue"]] == [
+        "123456789.5",
+        "16",
+    ]
+    assert default_registry().check(OcppVersion.V16, "MeterValues", True, request) is None

@@ -1,5 +1,6 @@
-"""The site meter as the LC's own MeterValues on EVSE 0, received by a PyPI-`ocpp` CSMS at the
-clock-aligned interval of its device model, with the pymodbus meter's values."""
+"""The site meter as the LC's own MeterValues on EVSE 0 (1.6: connector 0), received by a
+PyPI-`ocpp` CSMS at the clock-aligned interval of its device model (1.6: its configuration
+key), with the pymodbus meter's values."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
 from modbus.simulator import SimulatedMeter
 from ocpp_knowledge.ocpp_time import from_ocpp_time
 from station.session import LinkState
 from tests.peers import wait_until
+from tests.station.csms16_for_lc import CsmsForLc16, change_configuration
 from tests.station.csms_for_lc import CsmsForLc, accepted_lc, station_config
 from tests.station.garage_for_lc import Stops, metered_config
 
@@ -122,3 +125,56 @@ async def test_without_a_meter_the_lc_has_no_sampled_data(csms: CsmsForLc, tmp_p
     enabled, interval = answer.get_variable_result
     assert (enabled["attribute_status"], enabled["attribute_value"]) == ("Accepted", "false")
     assert interval["attribute_status"] == "UnknownVariable"
+
+
+async def test_a_1_6_csms_receives_the_meter_on_connector_0_at_its_clock_aligned_interval(
+    csms16: CsmsForLc16, stack: Stops, tmp_path: Path
+) -> None:
+    config = await sampled_config(csms16, stack, tmp_path, 0)
+    config["station"]["ocpp_version"] = "1.6"
+    async with accepted_lc(config):
+        station = csms16.station16
+        for trigger in (
+            call16.TriggerMessage(requested_message="MeterValues", connector_id=0),
+            call16.ExtendedTriggerMessage(requested_message="MeterValues"),
+        ):
+            assert (await station.call(trigger)).status == "Accepted"
+        refused = call16.TriggerMessage(requested_message="MeterValues", connector_id=1)
+        assert (await station.call(refused)).status == "Rejected"  # no connector of its own
+        await wait_until(lambda: len(csms16.meter_values) == 2, 10, "the triggered MeterValues")
+        contexts = {
+            s["context"] for v in csms16.meter_values for s in v["meter_value"][0]["sampled_value"]
+        }
+        assert contexts == {"Trigger"}
+        csms16.meter_values.clear()
+
+        await change_configuration(
+            station,
+            [
+                ("MeterValuesAlignedData", "Power.Active.Import,Current.Import", "Accepted"),
+                ("MeterValuesAlignedData", "Voltage", "Rejected"),
+                ("ClockAlignedDataInterval", "1", "Accepted"),
+            ],
+        )
+        await wait_until(lambda: len(csms16.meter_values) >= 2, 10, "two MeterValues")
+        first = csms16.meter_values[0]
+        assert first["connector_id"] == 0
+        [meter_value] = first["meter_value"]
+        assert [
+            (s["measurand"], s.get("phase"), s["value"], s["unit"], s["context"])
+            for s in meter_value["sampled_value"]
+        ] == [
+            ("Power.Active.Import", None, "5400", "W", "Sample.Clock"),
+            ("Current.Import", "L1", "12.5", "A", "Sample.Clock"),
+            ("Current.Import", "L2", "8", "A", "Sample.Clock"),
+            ("Current.Import", "L3", "3.25", "A", "Sample.Clock"),
+        ]
+        keys = ["ClockAlignedDataInterval", "MeterValuesAlignedData"]
+        configuration = await station.call(call16.GetConfiguration(key=keys))
+        assert {e["key"]: e["value"] for e in configuration.configuration_key} == {
+            "ClockAlignedDataInterval": "1",
+            "MeterValuesAlignedData": "Power.Active.Import,Current.Import",
+        }
+    # Kept like 2.0.1's AlignedDataInterval: the next start samples at the CSMS's interval.
+    async with accepted_lc(config) as (lc, _link):
+        assert lc.own_meter_values is not None and lc.own_meter_values.interval_s == 1

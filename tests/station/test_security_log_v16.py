@@ -3,24 +3,17 @@ GetLog and LogStatusNotification), with the PyPI `ocpp` package's v16 CSMS."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from ocpp.v16 import call as call16
 
-from tests.peers import running, wait_until
+from tests.peers import wait_until
 from tests.station.csms16_for_lc import CsmsForLc16
 from tests.station.csms_for_lc import accepted_lc, station_config
 from tests.station.upload_server import UploadServer
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-async def csms16() -> AsyncIterator[CsmsForLc16]:
-    async with running(CsmsForLc16()) as server:
-        yield server
 
 
 def _statuses(csms: CsmsForLc16, request_id: int) -> list[str]:
@@ -56,3 +49,14 @@ async def test_critical_events_and_get_log_over_a_1_6_link(
         assert _statuses(csms16, 2) == ["Uploading", "Uploaded"]
         [(_name, content)] = uploads.files
         assert "\tStartupOfTheDevice\tcritical\t" in content
+
+
+async def test_a_get_log_the_lc_cannot_serve_is_rejected_in_1_6_words(
+    csms16: CsmsForLc16, tmp_path: Path
+) -> None:
+    """1.6's GetLog.conf has no statusInfo: a plain Rejected, not an error."""
+    async with accepted_lc(station_config(csms16, tmp_path, ocpp_version="1.6")):
+        over_ftp = call16.GetLog(
+            log={"remote_location": "ftp://127.0.0.1/logs"}, log_type="SecurityLog", request_id=3
+        )
+        assert (await csms16.station16.call(over_ftp)).status == "Rejected"

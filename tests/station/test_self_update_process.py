@@ -7,6 +7,7 @@ and the previous one boots again."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sys
 import zipfile
@@ -80,33 +81,45 @@ def trial_s() -> float:
     return 60
 
 
-@pytest.fixture
-async def setting(
-    tmp_path: Path, trial_s: float
-) -> AsyncIterator[tuple[CsmsForLc, LaunchedLc, Manufacturer]]:
+@contextlib.asynccontextmanager
+async def launched_with_manufacturer(
+    folder: Path, csms: CsmsForLc, trial_s: float, station: str = ""
+) -> AsyncIterator[tuple[LaunchedLc, Manufacturer]]:
+    """A launched LC at `csms` (`station`: more [station] settings) with [certificates], the
+    manufacturer's root installed."""
     manufacturer = _manufacturer("Manufacturer Root")
-    certificates = tmp_path / "certificates"
+    certificates = folder / "certificates"
     # As an installer may leave it: the LC keeps its releases to itself all the same.
-    (tmp_path / "releases").mkdir(mode=0o777)
-    (tmp_path / "releases").chmod(0o777)
+    (folder / "releases").mkdir(mode=0o777)
+    (folder / "releases").chmod(0o777)
     TrustStore(certificates / "trust").install(
         "ManufacturerRootCertificate", pem(manufacturer.ca.root), datetime.now(UTC)
     )
     chargers_csms = Csms()
     await chargers_csms.start()
-    async with running(CsmsForLc()) as csms:
-        extra = (
-            f"release_trial_s = {trial_s}\n"  # still in [station]
-            f'[certificates]\nfolder = "{certificates}"\norganization = "Test CSO"\n'
-        )
-        lc = LaunchedLc(tmp_path, chargers_csms.url, csms, extra)
+    extra = (
+        f"release_trial_s = {trial_s}\n{station}"  # still in [station]
+        f'[certificates]\nfolder = "{certificates}"\norganization = "Test CSO"\n'
+    )
+    lc = LaunchedLc(folder, chargers_csms.url, csms, extra)
+    try:
         await lc.start()
-        try:
-            await wait_until(lambda: boot_reasons(csms) == ["PowerUp"], 20, "the first boot")
-            yield csms, lc, manufacturer
-        finally:
-            await lc.stop()
-            await chargers_csms.stop()
+        yield lc, manufacturer
+    finally:
+        await lc.stop()
+        await chargers_csms.stop()
+
+
+@pytest.fixture
+async def setting(
+    tmp_path: Path, trial_s: float
+) -> AsyncIterator[tuple[CsmsForLc, LaunchedLc, Manufacturer]]:
+    async with (
+        running(CsmsForLc()) as csms,
+        launched_with_manufacturer(tmp_path, csms, trial_s) as (lc, manufacturer),
+    ):
+        await wait_until(lambda: boot_reasons(csms) == ["PowerUp"], 20, "the first boot")
+        yield csms, lc, manufacturer
 
 
 async def built_release(folder: Path, key: Path) -> tuple[Path, str]:
@@ -139,14 +152,14 @@ def _firmware_versions(csms: CsmsForLc) -> list[str]:
     return [boot["chargingStation"]["firmwareVersion"] for boot in boots]
 
 
-async def _update(
-    csms: CsmsForLc,
+def signed_firmware(
     location: str,
     manufacturer: Manufacturer,
     signature: str,
     retrieve_in_s: float = 0,
     install_in_s: float | None = None,
-) -> str:
+) -> dict[str, str]:
+    """A signed update's `firmware` (the same in 2.0.1 and the 1.6 security whitepaper)."""
     now = datetime.now(UTC)
     firmware = {
         "location": location,
@@ -156,6 +169,18 @@ async def _update(
     }
     if install_in_s is not None:
         firmware["installDateTime"] = to_ocpp_time(now + timedelta(seconds=install_in_s))
+    return firmware
+
+
+async def _update(
+    csms: CsmsForLc,
+    location: str,
+    manufacturer: Manufacturer,
+    signature: str,
+    retrieve_in_s: float = 0,
+    install_in_s: float | None = None,
+) -> str:
+    firmware = signed_firmware(location, manufacturer, signature, retrieve_in_s, install_in_s)
     request = call201.UpdateFirmware(request_id=5, firmware=firmware, retries=1, retry_interval=1)
     return str((await csms.connected(IDENTITY).call(request)).status)
 
@@ -215,15 +240,20 @@ def _last_update(page: str) -> tuple[str, str, str]:
     return found[1], found[2], found[3]
 
 
+def mis_signed(folder: Path, manufacturer: Manufacturer) -> tuple[Path, str]:
+    """A release file and the manufacturer's signature over other bytes."""
+    release = folder / "release.tar.gz"
+    release.write_bytes(b"not what was signed")
+    other = folder / "other"
+    other.write_bytes(b"what was signed")
+    return release, sign_file(other, manufacturer.key)
+
+
 async def test_a_bad_signature_or_signing_certificate_is_refused_and_nothing_changes(
     setting: tuple[CsmsForLc, LaunchedLc, Manufacturer], tmp_path: Path
 ) -> None:
     csms, lc, manufacturer = setting
-    release = tmp_path / "release.tar.gz"
-    release.write_bytes(b"not what was signed")
-    other = tmp_path / "other"
-    other.write_bytes(b"what was signed")
-    signature = sign_file(other, manufacturer.key)
+    release, signature = mis_signed(tmp_path, manufacturer)
     async with origin_server(release) as origin:
         location = f"{origin.base_url}/fw.bin"
         stranger = _manufacturer("Someone Else's Root")

@@ -22,24 +22,27 @@ from certificates.own_identity import OwnCertificates
 from certificates.trust_store import TrustStore
 from lc.app import LocalController
 from lc.station_certificates import CertificatesAtCsms
+from station.link import StationLink
 from station.session import LinkState
 from supervision.tasks import Tasks
 from tests.certificates.ca import TestCa, pem
-from tests.peers import running, wait_until
+from tests.peers import Cp16, Cp201, running, wait_until
 from tests.station.csms_for_lc import CsmsForLc, accepted_lc, station_config
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def _presented_serial(csms: CsmsForLc) -> int:
+def presented_serial(csms: CsmsForLc) -> int:
     """The serial of the client certificate the LC presented on its latest link."""
     peer = csms.connections[-1].ws.transport.get_extra_info("peercert")
     return int(peer["serialNumber"], 16)
 
 
-def _config(csms: CsmsForLc, tmp_path: Path, **router: Any) -> dict[str, Any]:
-    """An LC config with [certificates] (and `router` settings) at `csms`."""
-    config = station_config(csms, tmp_path)
+def certificates_config(
+    csms: CsmsForLc, tmp_path: Path, station: dict[str, Any] | None = None, **router: Any
+) -> dict[str, Any]:
+    """An LC config with [certificates] (and `router`, `station` settings) at `csms`."""
+    config = station_config(csms, tmp_path, **(station or {}))
     config["router"].update(router)
     config["certificates"] = {"folder": str(tmp_path / "certificates"), "organization": "Test CSO"}
     return config
@@ -47,7 +50,7 @@ def _config(csms: CsmsForLc, tmp_path: Path, **router: Any) -> dict[str, Any]:
 
 @pytest.fixture
 async def lc(csms: CsmsForLc, tmp_path: Path) -> AsyncIterator[LocalController]:
-    async with accepted_lc(_config(csms, tmp_path)) as (controller, _link):
+    async with accepted_lc(certificates_config(csms, tmp_path)) as (controller, _link):
         yield controller
 
 
@@ -59,9 +62,16 @@ async def _install_root(csms: CsmsForLc, cso: TestCa) -> None:
 
 
 async def _csr_after_trigger(csms: CsmsForLc) -> x509.CertificateSigningRequest:
-    heard = len(csms.csrs)
     trigger = call201.TriggerMessage(requested_message="SignChargingStationCertificate")
-    assert (await csms.station.call(trigger)).status == "Accepted"
+    return await csr_after(csms, csms.station, trigger)
+
+
+async def csr_after(
+    csms: CsmsForLc, station: Cp16 | Cp201, trigger: Any
+) -> x509.CertificateSigningRequest:
+    """The CSR of the SignCertificate that `trigger`, Accepted over `station`, brings."""
+    heard = len(csms.csrs)
+    assert (await station.call(trigger)).status == "Accepted"
     await wait_until(lambda: len(csms.csrs) > heard, 20, "the LC's SignCertificate")
     return x509.load_pem_x509_csr(csms.csrs[-1].encode("ascii"))
 
@@ -107,42 +117,55 @@ async def test_a_certificate_from_an_unknown_ca_is_rejected_and_logged(
     assert lc.own_certificates.current(datetime.now(UTC)) is None
 
 
+def profile_3(cso: TestCa, folder: Path) -> tuple[ssl.SSLContext, dict[str, str], Path]:
+    """A CSMS's TLS context that requires a client certificate from `cso` (security profile
+    3), the LC's [router.upstream_tls] towards it and the certificate that configures."""
+    requiring = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    requiring.load_cert_chain(*cso.issue_server(folder))
+    requiring.verify_mode = ssl.CERT_REQUIRED
+    requiring.load_verify_locations(cadata=pem(cso.root))
+    (folder / "configured").mkdir()
+    certificate, key = cso.issue_server(folder / "configured")
+    ca = folder / "csms-ca.pem"
+    ca.write_text(pem(cso.root))
+    tls = {"ca": str(ca), "certificate": str(certificate), "private_key": str(key)}
+    return requiring, tls, certificate
+
+
+async def presents_after_redial(csms: CsmsForLc, link: StationLink, serial: int) -> None:
+    """The LC's next link to `csms` (stopped and started here) presents certificate `serial`."""
+    connections = len(csms.connections)
+    await csms.stop()  # the link drops; the LC dials again
+    await wait_until(lambda: link.session.state is LinkState.DISCONNECTED, 10, "lost")
+    await csms.start()
+    await wait_until(lambda: len(csms.connections) > connections, 20, "the LC dialling again")
+    await wait_until(lambda: link.session.state is LinkState.ACCEPTED, 10, "Accepted")
+    assert presented_serial(csms) == serial
+
+
 async def test_the_next_link_to_the_csms_presents_the_certificate_it_signed(
     tmp_path: Path,
 ) -> None:
     cso = TestCa("CSO Root")
-    requiring = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)  # security profile 3
-    requiring.load_cert_chain(*cso.issue_server(tmp_path))
-    requiring.verify_mode = ssl.CERT_REQUIRED
-    requiring.load_verify_locations(cadata=pem(cso.root))
-    (tmp_path / "configured").mkdir()
-    certificate, key = cso.issue_server(tmp_path / "configured")
-    ca = tmp_path / "csms-ca.pem"
-    ca.write_text(pem(cso.root))
-    tls = {"ca": str(ca), "certificate": str(certificate), "private_key": str(key)}
+    requiring, tls, certificate = profile_3(cso, tmp_path)
     async with (
         running(CsmsForLc(ssl_context=requiring)) as csms,
-        accepted_lc(_config(csms, tmp_path, upstream_tls=tls)) as (_controller, link),
+        accepted_lc(certificates_config(csms, tmp_path, upstream_tls=tls)) as (_controller, link),
     ):
         configured = x509.load_pem_x509_certificate(certificate.read_bytes())
-        assert _presented_serial(csms) == configured.serial_number
+        assert presented_serial(csms) == configured.serial_number
         await _install_root(csms, cso)
         leaf = cso.sign(await _csr_after_trigger(csms))
         signed = call201.CertificateSigned(certificate_chain=cso.chain_pem(leaf))
         assert (await csms.station.call(signed)).status == "Accepted"
-        await csms.stop()  # the link drops; the LC dials again
-        await wait_until(lambda: link.session.state is LinkState.DISCONNECTED, 10, "lost")
-        await csms.start()
-        await wait_until(lambda: len(csms.connections) == 2, 20, "the LC dialling again")
-        await wait_until(lambda: link.session.state is LinkState.ACCEPTED, 10, "Accepted")
-        assert _presented_serial(csms) == leaf.serial_number
+        await presents_after_redial(csms, link, leaf.serial_number)
 
 
 async def test_a_certificate_signed_after_an_lc_restart_is_accepted(
     csms: CsmsForLc, tmp_path: Path
 ) -> None:
     cso = TestCa("CSO Root")
-    config = _config(csms, tmp_path)
+    config = certificates_config(csms, tmp_path)
     async with accepted_lc(config):
         await _install_root(csms, cso)
         csr = await _csr_after_trigger(csms)

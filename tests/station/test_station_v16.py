@@ -5,11 +5,10 @@ sockets, on the same device model and site-limit rules as 2.0.1."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import pytest
 from ocpp.v16 import call as call16
@@ -37,12 +36,7 @@ from tests.station.test_site_limit_from_csms import HEADROOM_A, SITE_LIMIT_A, ca
 pytestmark = pytest.mark.timeout(90)
 
 _PHASES = ("L1", "L2", "L3")
-
-
-@pytest.fixture
-async def csms16() -> AsyncIterator[CsmsForLc16]:
-    async with running(CsmsForLc16()) as server:
-        yield server
+TriggerMessages: TypeAlias = call16.TriggerMessage | call16.ExtendedTriggerMessage
 
 
 def v16_config(csms: CsmsForLc16, folder: Path) -> dict[str, Any]:
@@ -153,10 +147,11 @@ async def test_a_pending_lc_is_configured_then_accepted(tmp_path: Path) -> None:
 async def test_trigger_message_asks_for_the_lcs_own_messages_in_16_names(
     csms16: CsmsForLc16, tmp_path: Path
 ) -> None:
+    """TriggerMessage and the security whitepaper's ExtendedTriggerMessage: connector 0 only."""
     async with accepted_lc(v16_config(csms16, tmp_path)):
         lc_at_csms = csms16.station16
         await wait_until(lambda: lc_at_csms.statuses, 10, "the status after the boot")
-        triggers = [
+        triggers: list[tuple[TriggerMessages, str]] = [
             (
                 call16.TriggerMessage(requested_message="StatusNotification", connector_id=0),
                 "Accepted",
@@ -168,13 +163,33 @@ async def test_trigger_message_asks_for_the_lcs_own_messages_in_16_names(
             (call16.TriggerMessage(requested_message="MeterValues"), "Rejected"),
             (call16.TriggerMessage(requested_message="Heartbeat"), "Accepted"),
             (call16.TriggerMessage(requested_message="BootNotification"), "Accepted"),
+            (call16.ExtendedTriggerMessage(requested_message="StatusNotification"), "Accepted"),
+            (
+                call16.ExtendedTriggerMessage(requested_message="Heartbeat", connector_id=1),
+                "Rejected",
+            ),
+            (call16.ExtendedTriggerMessage(requested_message="MeterValues"), "Rejected"),
+            (call16.ExtendedTriggerMessage(requested_message="LogStatusNotification"), "Accepted"),
+            (
+                call16.ExtendedTriggerMessage(requested_message="FirmwareStatusNotification"),
+                "Accepted",
+            ),
+            # Without [certificates] the LC has no certificate of its own to renew.
+            (
+                call16.ExtendedTriggerMessage(requested_message="SignChargePointCertificate"),
+                "NotImplemented",
+            ),
+            (call16.ExtendedTriggerMessage(requested_message="BootNotification"), "Accepted"),
         ]
         for trigger, status in triggers:
             answer = await lc_at_csms.call(trigger)
             assert (trigger.requested_message, answer.status) == (trigger.requested_message, status)
-        await wait_until(lambda: len(lc_at_csms.boots) == 2, 10, "the triggered boot")
-        await wait_until(lambda: len(lc_at_csms.statuses) >= 2, 10, "the triggered status")
+        await wait_until(lambda: len(lc_at_csms.boots) == 3, 10, "the triggered boots")
+        await wait_until(lambda: len(lc_at_csms.statuses) >= 3, 10, "the triggered statuses")
         assert "Heartbeat" in csms16.calls()
+        # No upload and no signed update of its own under way: Idle, without a requestId.
+        assert csms16.log_statuses == [{"status": "Idle"}]
+        assert csms16.signed_firmware_statuses == [{"status": "Idle"}]
         assert await lc_at_csms.call(call16.UnlockConnector(connector_id=1)) is None
         assert last_error_code(csms16) == "NotSupported"
 
