@@ -9,6 +9,7 @@ import signal
 
 from lc.app import LocalController
 from supervision.gc_freeze import LinkFreezer
+from supervision.heap import HeapReleaser
 
 # How long stopping may take after SIGTERM/SIGINT; systemd's TimeoutStopSec is above it.
 SHUTDOWN_BOUND_S = 15.0
@@ -34,11 +35,13 @@ async def serve_until_signalled(controller: LocalController) -> None:
     gc.freeze()
     freezer = LinkFreezer()  # and then the links, once their connects settle
     controller.router.subscribe(freezer.handle)
+    heap = HeapReleaser()  # the C heap's free pages back to the system every minute
     ends = [asyncio.ensure_future(e.wait()) for e in (stop, controller.restart_requested)]
     try:
         await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
     finally:
         freezer.close()
+        heap.close()
         for end in ends:
             end.cancel()
         # A peer that never finishes its close handshake must not hold the LC up: past the

@@ -112,7 +112,7 @@ class HoldPolicy:
         if journal is None:
             return
         self._tasks.spawn(
-            journal.remember_credentials(identity, authorization, protocol, keep=frozenset(keep)),
+            journal.remember_credentials(identity, authorization, protocol, keep=keep),
             "remember-credentials",
         )
 

@@ -30,7 +30,7 @@ class LcCalls:
         self._validation = validation
         self._queue = queue
         self._call_timeout_s = call_timeout_s
-        self.refusals = Refusals(identity, version, self.make)  # acted on under `hold` only
+        self.refusals = Refusals(identity, version)  # acted on under `hold` only
 
     def make(
         self, action: str, payload: dict[str, Any], now: float, timeout_s: float | None = None
@@ -63,7 +63,7 @@ class LcCalls:
     ) -> list[Output]:
         """An LC call was answered (`reply`) or given up (None)."""
         if self.refusals.owns(message_id):
-            return self.refusals.call_ended(message_id, reply, now)
+            return self.refusals.call_ended(message_id, reply, now, self.make)
         return [LcCallFinished(message_id, reply)]
 
     def closed(self, message_ids: list[str]) -> list[LcCallFinished]:

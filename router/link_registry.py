@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import KeysView
 from typing import Any
 
 from router.chargers import ChargerNotConnected
@@ -26,8 +27,10 @@ class LinkRegistry:
     def __contains__(self, identity: object) -> bool:
         return identity in self._links
 
-    def identities(self) -> frozenset[str]:
-        return frozenset(self._links)
+    def identities(self) -> KeysView[str]:
+        """The chargers connected, as a live view: read when used, never copied per
+        connection (a storm of N connections held N copies of up to N identities)."""
+        return self._links.keys()
 
     def connected(self) -> dict[str, OcppVersion]:
         return {identity: link.version for identity, link in self._links.items()}

@@ -14,7 +14,7 @@ refuses in the replay is reported to be acted on (router/replay_refusals.py).
 from __future__ import annotations
 
 import json
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -96,12 +96,15 @@ class OfflineRelay:
         self.identity = identity
         self.version = version
         self._state = UpstreamState.LIVE
-        self._held: deque[str] = deque()  # charger frames waiting behind the replay
+        # Lists, not deques, for the queues: an empty deque costs ~760 bytes (its first block)
+        # on each of thousands of links, and these are usually empty.
+        self._held: list[str] = []  # charger frames waiting behind the replay
         self.transaction_ids = TransactionIds(version, transaction_map, provisional_ids)
         self._settings = settings
         self._knowledge = knowledge
         self._scope = authorization_scope(version)
-        self._replay: deque[ReplayItem] = deque()
+        self._replay: list[ReplayItem] = []  # the backlog, the next item last (taken in O(1))
+        self._statuses_in_replay = False  # journaled statuses (items without a seq) are in it
         # At the CSMS: (message id, item, its action and payload as parsed when it was sent).
         self._replaying: tuple[str, ReplayItem, str, dict[str, Any]] | None = None
         self._attempts = 0  # CALLERRORs for the item at the head of the replay
@@ -139,7 +142,7 @@ class OfflineRelay:
         """The next held call to relay, once the replay is done; None when none is."""
         if self._state is not UpstreamState.LIVE or not self._held:
             return None
-        return self._held.popleft()
+        return self._held.pop(0)
 
     def refused_before(self, transaction_id: int | str) -> None:
         """A refusal from before this link (journaled) is being acted on already."""
@@ -182,7 +185,8 @@ class OfflineRelay:
     # -- replay ------------------------------------------------------------------------------
 
     def begin_replay(self, items: list[ReplayItem]) -> tuple[list[Send], list[OfflineOutput]]:
-        self._replay = deque(items)
+        self._replay = items[::-1]
+        self._statuses_in_replay = any(item.seq is None for item in items)
         self._state = UpstreamState.REPLAYING
         return self._next_replay()
 
@@ -204,7 +208,7 @@ class OfflineRelay:
             if self._attempts < TRANSACTION_MESSAGE_ATTEMPTS:
                 # 1.6 §4.10: a transaction-related message the CSMS failed to process is tried
                 # again (TransactionMessageAttempts) before it is given up on.
-                self._replay.appendleft(item)
+                self._replay.append(item)
                 return self._next_replay()
         self._attempts = 0
         out: list[OfflineOutput] = []
@@ -235,13 +239,13 @@ class OfflineRelay:
     def _waiting(self) -> Iterator[str]:
         """What is still to be replayed, and the charger's live calls waiting behind it (read
         only when a refusal is to be checked)."""
-        return chain((item.text for item in self._replay), self._held)
+        return chain((item.text for item in reversed(self._replay)), self._held)
 
     def _next_replay(self) -> tuple[list[Send], list[OfflineOutput]]:
         if not self._replay:
             self._state = UpstreamState.LIVE
-            return [], [ReplayFinished()]
-        item = self._replay.popleft()
+            return [], [ReplayFinished(self._statuses_in_replay)]
+        item = self._replay.pop()
         message = json.loads(item.text)
         message_id, action, payload = message[1], message[2], message[3]
         text = item.text
@@ -261,7 +265,7 @@ class OfflineRelay:
         if self._replaying is None:
             return []
         item = self._replaying[1]
-        self._replay.appendleft(item)
+        self._replay.append(item)
         self._replaying = None
         sends, _ = self._next_replay()
         return sends

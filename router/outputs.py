@@ -92,6 +92,10 @@ class ReplayDelivered:
 class ReplayFinished:
     """The journal and the statuses are delivered; the charger is live again."""
 
+    # Journaled statuses were among what was delivered: the journal forgets them. Without
+    # any, nothing is written (a connection with nothing to replay costs no journal write).
+    statuses_delivered: bool = False
+
 
 @dataclass(frozen=True, slots=True)
 class TransactionMapped:

@@ -24,24 +24,33 @@ QueueCall = Callable[[str, dict[str, Any], float], str]
 
 
 class Refusals:
-    def __init__(self, identity: str, version: OcppVersion, queue_call: QueueCall) -> None:
+    """A link's refused transactions. The session's `queue_call` comes with each step rather
+    than being kept: kept, it would tie the session and this into a reference cycle that
+    outlives a closed link until a full garbage collection."""
+
+    def __init__(self, identity: str, version: OcppVersion) -> None:
         self._identity = identity
         self._version = version
-        self._queue_call = queue_call
         self._asking: dict[str, tuple[invalid_id.Refusal, invalid_id.Ask]] = {}  # by call id
         # Refused sessions whose energy the LC stopped, by str(id): journaled until they end.
         self._suspended: dict[str, int | str] = {}
 
-    def start(self, transaction_id: int | str, evse_id: int | None, now: float) -> list[Output]:
+    def start(
+        self, transaction_id: int | str, evse_id: int | None, now: float, queue_call: QueueCall
+    ) -> list[Output]:
         """Act on a refused transaction: ask the charger for its rule first."""
         refusal = invalid_id.Refusal(self._version, transaction_id, evse_id)
-        return self._ask(refusal, refusal.start(), now)
+        return self._ask(refusal, refusal.start(), now, queue_call)
 
     def owns(self, message_id: str) -> bool:
         return message_id in self._asking
 
     def call_ended(
-        self, message_id: str, reply: CallResult | CallError | None, now: float
+        self,
+        message_id: str,
+        reply: CallResult | CallError | None,
+        now: float,
+        queue_call: QueueCall,
     ) -> list[Output]:
         """One of this link's refusal calls ended (None: not answered in time)."""
         refusal, ask = self._asking.pop(message_id)
@@ -53,7 +62,7 @@ class Refusals:
         out: list[Output] = [ended]
         step = refusal.answered(answer)
         if isinstance(step, invalid_id.Ask):
-            return out + self._ask(refusal, step, now)
+            return out + self._ask(refusal, step, now, queue_call)
         if step.settled:
             out.append(RefusalSettled(refusal.transaction_id))
         if step.suspended:
@@ -75,8 +84,10 @@ class Refusals:
         """The link is going: its open calls end unanswered; the journal keeps the refusals."""
         self._asking.clear()
 
-    def _ask(self, refusal: invalid_id.Refusal, ask: invalid_id.Ask, now: float) -> list[Output]:
-        self._asking[self._queue_call(ask.action, ask.payload, now)] = (refusal, ask)
+    def _ask(
+        self, refusal: invalid_id.Refusal, ask: invalid_id.Ask, now: float, queue_call: QueueCall
+    ) -> list[Output]:
+        self._asking[queue_call(ask.action, ask.payload, now)] = (refusal, ask)
         if ask.step == "stop" and refusal.why_stopped:
             return [RefusalStopping(refusal.transaction_id, refusal.why_stopped)]
         return []

@@ -41,7 +41,8 @@ async def record(
         # Not awaited: the next entry need not wait for this one's fsync (see acknowledge_soon).
         journal.acknowledge_soon(identity, output.seq)
     elif isinstance(output, ReplayFinished):
-        await journal.clear_statuses(identity)
+        if output.statuses_delivered:
+            await journal.clear_statuses(identity)
     elif isinstance(output, TransactionMapped):
         await journal.map_transaction(identity, output.provisional, output.csms_id)
     elif isinstance(output, AuthorizationLearned):

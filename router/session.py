@@ -98,6 +98,7 @@ class LinkSession:
                 validation,
                 self._observer,
                 refusals,
+                self._lc_calls.make,
                 timeout,
                 wall_clock,
                 self.receive_from_charger,

@@ -8,6 +8,7 @@ The state of the outage (held frames, replay, 1.6 ids) is the `OfflineRelay`'s
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -16,7 +17,7 @@ from router.frames import Call, CallError, CallResult
 from router.offline import OfflineRelay, ReplayItem, UpstreamState
 from router.offline_answers import answer_locally
 from router.outputs import OfflineOutput, Output, TransactionRefused
-from router.refusals import Refusals
+from router.refusals import QueueCall, Refusals
 from router.session_observer import SessionObserver
 from router.validation import Validation
 
@@ -31,6 +32,7 @@ class SessionHold:
         validation: Validation,
         observer: SessionObserver,
         refusals: Refusals,
+        queue_call: QueueCall,
         call_timeout_s: float,
         wall_clock: Callable[[], datetime],
         receive_from_charger: ReceiveFromCharger,
@@ -39,9 +41,12 @@ class SessionHold:
         self._validation = validation
         self._observer = observer
         self._refusals = refusals
+        self._queue_call = queue_call  # the LC's own calls (router/lc_calls.py)
         self._call_timeout_s = call_timeout_s
         self._wall_clock = wall_clock
-        self._receive_from_charger = receive_from_charger
+        # Weak: the session owns this part, and a strong reference back would make a cycle
+        # that outlives a closed link until a full garbage collection.
+        self._receive_from_charger = weakref.WeakMethod(receive_from_charger)
         self.replay_deadline: float | None = None  # the replayed frame's answer is due
 
     def charger_call(self, call: Call, text: str) -> list[Output] | None:
@@ -69,7 +74,7 @@ class SessionHold:
         for call, text in in_flight:
             out += self.answer_locally(call, text, sent_before=True)
         for text in held:
-            out += self._receive_from_charger(text, now)
+            out += self._receive(text, now)
         return out
 
     def awaits_replay(self) -> None:
@@ -83,7 +88,7 @@ class SessionHold:
         out: list[Output] = []
         for transaction_id, evse_id in refusals:
             self._offline.refused_before(transaction_id)
-            out += self._refusals.start(transaction_id, evse_id, now)
+            out += self._refusals.start(transaction_id, evse_id, now, self._queue_call)
         return out
 
     def provisional_id_reserved(self, transaction_id: int) -> None:
@@ -106,7 +111,9 @@ class SessionHold:
         asked: list[Output] = []
         for output in more:
             if isinstance(output, TransactionRefused):
-                asked += self._refusals.start(output.transaction_id, output.evse_id, now)
+                asked += self._refusals.start(
+                    output.transaction_id, output.evse_id, now, self._queue_call
+                )
         return [*more, *sends, *self._flush_held(now), *asked]
 
     def tick(self, now: float) -> list[Output]:
@@ -143,5 +150,10 @@ class SessionHold:
         """Relay the charger's calls that waited behind the replay, once it is done."""
         out: list[Output] = []
         while (text := self._offline.release_held()) is not None:
-            out += self._receive_from_charger(text, now)
+            out += self._receive(text, now)
         return out
+
+    def _receive(self, text: str, now: float) -> list[Output]:
+        receive = self._receive_from_charger()
+        assert receive is not None, "the session outlives its parts"
+        return receive(text, now)

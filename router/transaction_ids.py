@@ -9,7 +9,6 @@ relayed as its original text.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
@@ -26,7 +25,7 @@ class TransactionIds:
     ) -> None:
         self._version = version
         self._transaction_map = dict(transaction_map)  # provisional -> CSMS id
-        self._provisional_ids = deque(provisional_ids)  # reserve, topped up from the journal
+        self._provisional_ids = list(provisional_ids)  # reserve, topped up from the journal
 
     @property
     def transaction_map(self) -> Mapping[int, int]:
@@ -40,7 +39,7 @@ class TransactionIds:
 
     def take(self) -> int:
         """A provisional id; raises IndexError when the reserve is empty."""
-        return self._provisional_ids.popleft()
+        return self._provisional_ids.pop(0)
 
     def reserved(self, transaction_id: int) -> None:
         """A fresh provisional id for the reserve (journaled, so never handed out twice)."""

@@ -13,6 +13,9 @@ collected while frozen. So after as many links closed as were open at most (at l
 hold on to stays bounded by the most links open, at the price of one full collection per such
 round of churn (one, not one per halving, when a whole fleet leaves).
 
+At both moments the C heap's free pages are also given back to the system (supervision/heap.py):
+a reclaim frees what closed links left.
+
 `FreezeSchedule` decides (time in, decisions out); `LinkFreezer` applies its decisions to the
 process's collector from the router's connect and disconnect events.
 """
@@ -28,6 +31,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from router import events as ev
+from supervision.heap import release_free_heap
 
 SETTLE_S = 1.0
 BATCH = 500
@@ -89,6 +93,7 @@ def apply(decision: Decision) -> None:
         gc.unfreeze()
         gc.collect()
     gc.freeze()
+    release_free_heap()
 
 
 class LinkFreezer:

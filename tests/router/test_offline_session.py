@@ -249,7 +249,7 @@ class Journal:
                 del self.pending[output.seq]
             elif isinstance(output, StatusRemembered):
                 self.statuses[output.connector_key] = output.text
-            elif isinstance(output, ReplayFinished):
+            elif isinstance(output, ReplayFinished) and output.statuses_delivered:
                 self.statuses.clear()
             elif isinstance(output, TransactionMapped):
                 self.mapped[output.provisional] = output.csms_id
@@ -679,12 +679,30 @@ def test_replay_of_an_empty_backlog_goes_live_at_once() -> None:
     assert session.receive_from_charger(HEARTBEAT, 1) == []
     out = session.upstream_restored([], 2)
     assert out == [
-        ReplayFinished(),
+        ReplayFinished(statuses_delivered=False),  # nothing for the journal to forget
         Send(UP, HEARTBEAT),
         Relayed(UP, "CALL", "Heartbeat"),
         Observed(ev.ChargerHeartbeat("CP1")),
     ]
     assert relay_of(session).state is UpstreamState.LIVE
+
+
+def test_only_a_replay_that_delivered_journaled_statuses_has_them_forgotten() -> None:
+    session, journal = make(), Journal()
+    session.upstream_lost(0)
+    offline(session, journal, meter16("m-1", 99))
+    session.hold_for_replay()
+    journal.apply(session.upstream_restored(journal.backlog(), 10))
+    out = journal.apply(session.receive_from_csms(result("m-1", {}), 11))
+    assert ReplayFinished(statuses_delivered=False) in out  # none journaled: no write
+    journal.apply(session.upstream_lost(12))
+    offline(session, journal, status16("s-1"))
+    assert journal.statuses
+    session.hold_for_replay()
+    (text,) = sent(journal.apply(session.upstream_restored(journal.backlog(), 13)), UP)
+    out = journal.apply(session.receive_from_csms(result(json.loads(text)[1], {}), 14))
+    assert ReplayFinished(statuses_delivered=True) in out
+    assert journal.statuses == {}
 
 
 def test_csms_callerror_to_a_replayed_frame_is_retried_then_given_up() -> None:
