@@ -21,7 +21,7 @@ from enum import Enum
 from itertools import chain
 from typing import Any
 
-from router.frames import Call, CallError, CallResult, OcppVersion, call_text
+from router.frames import Call, CallError, CallResult, OcppVersion
 from router.learned_answers import authorization_learned, boot_learned
 from router.local_answers import BootAnswer, OfflineAuthorization
 from router.outputs import (
@@ -105,7 +105,8 @@ class OfflineRelay:
         self._scope = authorization_scope(version)
         self._replay: list[ReplayItem] = []  # the backlog, the next item last (taken in O(1))
         self._statuses_in_replay = False  # journaled statuses (items without a seq) are in it
-        self._replaying: tuple[str, ReplayItem] | None = None  # (message id, item) at the CSMS
+        # At the CSMS: (message id, item, its action and payload as parsed when it was sent).
+        self._replaying: tuple[str, ReplayItem, str, dict[str, Any]] | None = None
         self._attempts = 0  # CALLERRORs for the item at the head of the replay
         self._answered: OrderedDict[str, None] = OrderedDict()  # replayed ids already answered
         self._refusals = ReplayRefusals()
@@ -197,7 +198,7 @@ class OfflineRelay:
     ) -> tuple[list[Send], list[OfflineOutput]]:
         """(frames to send, bookkeeping) after the CSMS answered the replayed request."""
         assert self._replaying is not None
-        message_id, item = self._replaying
+        message_id, item, action, request = self._replaying
         self._replaying = None
         self._answered[message_id] = None  # a second answer (to a resend) goes nowhere
         while len(self._answered) > _ANSWERED_IDS_KEPT:
@@ -212,7 +213,6 @@ class OfflineRelay:
         self._attempts = 0
         out: list[OfflineOutput] = []
         if isinstance(answer, CallResult):
-            _type, _id, action, request = json.loads(item.text)
             out += self.learn(action, request, answer.payload)
             out += self._after_replayed(action, item, request, answer.payload)
         if item.seq is not None:
@@ -253,19 +253,27 @@ class OfflineRelay:
         if self.version is not OcppVersion.V16 and action == "TransactionEvent":
             if item.seq is not None and not item.sent_before and "offline" not in payload:
                 # It was answered by the LC, not the CSMS: E12 says such events carry offline.
-                text = call_text(message_id, action, {**payload, "offline": True})
+                text = _marked_offline(item.text, payload)
         else:
             text, remapped = self.transaction_ids.to_csms(Call(message_id, action, payload), text)
             out += remapped
-        self._replaying = (message_id, item)
+        self._replaying = (message_id, item, action, payload)
         return [Send(Direction.TO_CSMS, text)], out
 
     def replay_deadline_passed(self) -> list[Send]:
         """No answer in time: send the same frame again (at-least-once, same content)."""
         if self._replaying is None:
             return []
-        _message_id, item = self._replaying
+        item = self._replaying[1]
         self._replay.append(item)
         self._replaying = None
         sends, _ = self._next_replay()
         return sends
+
+
+def _marked_offline(text: str, payload: dict[str, Any]) -> str:
+    """A journaled CALL with `"offline":true` added as its payload's last member, the rest of
+    the text as the charger sent it (no re-encoding). A CALL ends with its payload object, so
+    the text ends with `}`, then `]`, whitespace allowed around them."""
+    without_object_end = text.rstrip()[:-1].rstrip()[:-1]
+    return without_object_end + ("," if payload else "") + '"offline":true}]'

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import datetime
 import ipaddress
@@ -34,7 +35,7 @@ import ssl
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -146,12 +147,25 @@ def _answer_payload(action: str) -> dict[str, Any]:
 
 def csms_app(delay_s: float) -> web.Application:
     arrivals: dict[str, list[float]] = {}  # identity -> [first, last, count]
+    # Every answer waits the same delay, so they fall due in the order they were queued: one
+    # queue and one sender for all connections, no task or timer per answer (this CSMS is the
+    # load generator of the replay scenario and must cost less than the hop it measures).
+    answers: collections.deque[tuple[float, web.WebSocketResponse, str]] = collections.deque()
+    queued = asyncio.Event()
 
-    async def answer(ws: web.WebSocketResponse, text: str) -> None:
-        if delay_s:
-            await asyncio.sleep(delay_s)
-        with contextlib.suppress(ConnectionError):
-            await ws.send_str(text)
+    async def send_answers() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not answers:
+                queued.clear()
+                await queued.wait()
+            due, ws, text = answers[0]
+            if due > loop.time():
+                await asyncio.sleep(due - loop.time())
+                continue
+            answers.popleft()
+            with contextlib.suppress(ConnectionError):
+                await ws.send_str(text)
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if request.path == "/stats":
@@ -159,7 +173,7 @@ def csms_app(delay_s: float) -> web.Application:
         ws = web.WebSocketResponse(protocols=(SUBPROTOCOL,), max_msg_size=1 << 20)
         await ws.prepare(request)
         charger = request.path.rsplit("/", 1)[-1]
-        pending: set[asyncio.Task[None]] = set()
+        loop = asyncio.get_running_loop()
         async for message in ws:
             if message.type is not WSMsgType.TEXT:
                 continue
@@ -170,13 +184,20 @@ def csms_app(delay_s: float) -> web.Application:
             seen = arrivals.setdefault(charger, [now, now, 0])
             seen[1], seen[2] = now, seen[2] + 1
             text = json.dumps([3, frame[1], _answer_payload(frame[2])])
-            task = asyncio.create_task(answer(ws, text))
-            pending.add(task)
-            task.add_done_callback(pending.discard)
+            answers.append((loop.time() + delay_s, ws, text))
+            queued.set()
         return ws
+
+    async def start_sender(app: web.Application) -> AsyncIterator[None]:
+        sender = asyncio.create_task(send_answers())
+        yield
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
 
     app = web.Application()
     app.router.add_route("GET", "/{tail:.*}", handle)
+    app.cleanup_ctx.append(start_sender)
     return app
 
 
@@ -403,21 +424,25 @@ async def fill_journal(path: Path, chargers: int, messages: int) -> None:
     """A journal as an outage leaves it: `messages` TransactionEvents per charger, each
     charger's handshake kept (no credentials, so the LC may deliver without the charger)."""
     journal = await Journal.open(path)
+
+    async def fill(charger: int) -> None:
+        name = identity(charger)
+        handshake = StoredHandshake(f"/ocpp/{name}", SUBPROTOCOL, authorized=False)
+        for seq in range(messages):
+            payload = {
+                "eventType": "Updated",
+                "timestamp": _NOW,
+                "triggerReason": "MeterValuePeriodic",
+                "seqNo": seq,
+                "transactionInfo": {"transactionId": f"TX-{name}"},
+                "meterValue": METER_VALUES["meterValue"],
+            }
+            text = call(f"{name}-{seq}", "TransactionEvent", payload)
+            await journal.append(name, text, handshake=handshake)
+
     try:
-        for charger in range(chargers):
-            name = identity(charger)
-            handshake = StoredHandshake(f"/ocpp/{name}", SUBPROTOCOL, authorized=False)
-            for seq in range(messages):
-                payload = {
-                    "eventType": "Updated",
-                    "timestamp": _NOW,
-                    "triggerReason": "MeterValuePeriodic",
-                    "seqNo": seq,
-                    "transactionInfo": {"transactionId": f"TX-{name}"},
-                    "meterValue": METER_VALUES["meterValue"],
-                }
-                text = call(f"{name}-{seq}", "TransactionEvent", payload)
-                await journal.append(name, text, handshake=handshake)
+        # Chargers side by side (their appends share group commits), each in its own order.
+        await asyncio.gather(*(fill(charger) for charger in range(chargers)))
     finally:
         await journal.close()
 

@@ -319,6 +319,7 @@ def _replay_run(workdir: Path, chargers: int, label: str) -> dict[str, Any]:
         rl.start_lc(workdir, csms.port, label=label, journal=journal) as lc,
     ):
         cpu_before = rl.cpu_seconds(lc.process.pid)
+        csms_cpu_before = rl.cpu_seconds(csms.process.pid)
         deadline = time.monotonic() + REPLAY_BUDGET_S
         while True:
             arrivals = fl.csms_arrivals(csms.port)
@@ -329,6 +330,7 @@ def _replay_run(workdir: Path, chargers: int, label: str) -> dict[str, Any]:
             assert time.monotonic() < deadline, f"{label}: the replay did not finish"
             time.sleep(0.2)
         lc_cpu = rl.cpu_seconds(lc.process.pid) - cpu_before
+        csms_cpu = rl.cpu_seconds(csms.process.pid) - csms_cpu_before
     firsts = [first for first, _, _ in arrivals.values()]
     lasts = [last for _, last, _ in arrivals.values()]
     delay = CSMS_DELAY_MS / 1000  # the last answer leaves the CSMS that much later
@@ -338,6 +340,7 @@ def _replay_run(workdir: Path, chargers: int, label: str) -> dict[str, Any]:
         "longest_charger_s": max(last - first for first, last, _ in arrivals.values()) + delay,
         "replayed": sum(count for _, _, count in arrivals.values()),
         "lc_cpu_s": lc_cpu,
+        "csms_cpu_s": csms_cpu,  # the load generator's
     }
     print(f"  {label}: {result['total_s']:.2f} s", flush=True)
     return result
@@ -346,19 +349,21 @@ def _replay_run(workdir: Path, chargers: int, label: str) -> dict[str, Any]:
 def _replay_report(single: list[dict[str, Any]], fleet: list[dict[str, Any]]) -> list[str]:
     alone = statistics.median(r["total_s"] for r in single)
     total = statistics.median(r["total_s"] for r in fleet)
-    per_message = statistics.median(r["lc_cpu_s"] / r["replayed"] * 1e6 for r in fleet)
+    per_message = [r["lc_cpu_s"] / r["replayed"] * 1e6 for r in fleet]
+    generator = [r["csms_cpu_s"] / r["replayed"] * 1e6 for r in fleet]
     return [
         f"# Replay after an outage: {REPLAY_CHARGERS:,} chargers × {REPLAY_MESSAGES} messages, "
         f"CSMS answering {CSMS_DELAY_MS:g} ms late ({_mode()})",
         "",
         "| backlogs | total | longest charger within the run | messages replayed "
-        "| LC CPU µs per replayed message |",
-        "|---|---|---|---|---|",
+        "| LC CPU µs per replayed message | CSMS (load generator) CPU µs per message |",
+        "|---|---|---|---|---|---|",
         f"| 1 charger alone | {_spread([r['total_s'] for r in single], _seconds)} | - "
-        f"| {REPLAY_MESSAGES} | - |",
+        f"| {REPLAY_MESSAGES} | - | - |",
         f"| {REPLAY_CHARGERS:,} chargers | {_spread([r['total_s'] for r in fleet], _seconds)} "
         f"| {_spread([r['longest_charger_s'] for r in fleet], _seconds)} "
-        f"| {statistics.median(r['replayed'] for r in fleet):,.0f} | {per_message:,.0f} |",
+        f"| {statistics.median(r['replayed'] for r in fleet):,.0f} "
+        f"| {_spread(per_message, _micros)} | {_spread(generator, _micros)} |",
         "",
         f"- All backlogs {total / alone:.2f}× one charger's alone (target ≤ {REPLAY_TARGET:g}×): "
         f"{_verdict(total / alone <= REPLAY_TARGET)}.",

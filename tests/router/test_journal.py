@@ -189,6 +189,97 @@ async def test_an_acknowledgement_not_awaited_commits_before_later_writes(db_pat
         await journal.close()
 
 
+async def test_acknowledgements_not_awaited_share_one_task_and_commit(db_path: Path) -> None:
+    journal = await Journal.open(db_path)
+    for n in range(100):
+        await journal.append(f"CP{n % 10}", f"frame {n}")
+    tasks_before = len(asyncio.all_tasks())
+
+    for n in range(100):
+        journal.acknowledge_soon(f"CP{n % 10}", n // 10 + 1)
+
+    # A replay of a thousand chargers acknowledges thousands of entries a second.
+    assert len(asyncio.all_tasks()) <= tasks_before + 1
+    await journal.close()  # commits what is still queued
+    journal = await Journal.open(db_path)
+    try:
+        assert await journal.backlog() == {}
+        assert await journal.handshakes() == {}
+    finally:
+        await journal.close()
+
+
+async def test_a_read_goes_between_unawaited_acknowledgements(journal: Journal) -> None:
+    await journal.append("CP1", "frame")
+    read: asyncio.Task[list[JournalEntry]] | None = None
+    fed = 0
+    # A replay acknowledges without pause; the backlog of a charger starting its replay is read
+    # meanwhile, not once the acknowledgements stop.
+    while (read is None or not read.done()) and fed < 5000:
+        journal.acknowledge_soon("CP2", fed)
+        fed += 1
+        if fed == 10:  # the acknowledgements are being committed
+            read = asyncio.create_task(journal.pending("CP1"))
+        await asyncio.sleep(0)
+
+    assert read is not None and read.done()
+    assert texts(read.result()) == ["frame"]
+
+
+# Acknowledges entries 1-3 of CP1 without waiting, while another connection holds the write
+# lock (as `lc journal drop` may), and says so: killed then, the acknowledgements never commit.
+_ACKNOWLEDGER = """
+import asyncio, sys
+from pathlib import Path
+from router.journal import Journal
+
+async def main():
+    journal = await Journal.open(Path(sys.argv[1]))
+    for seq in (1, 2, 3):
+        journal.acknowledge_soon("CP1", seq)
+    await asyncio.sleep(0.01)  # the group commit has started and waits for the lock
+    print("queued", flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+async def test_acknowledgements_lost_in_a_crash_leave_their_entries_to_replay(
+    db_path: Path,
+) -> None:
+    journal = await Journal.open(db_path)
+    for n in range(5):
+        await journal.append("CP1", f"frame {n}")
+    await journal.close()
+    other = sqlite3.connect(db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    acknowledger = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _ACKNOWLEDGER,
+        str(db_path),
+        stdout=asyncio.subprocess.PIPE,
+        cwd=REPO_ROOT,
+    )
+    assert acknowledger.stdout is not None
+    try:
+        async with asyncio.timeout(20):
+            assert await acknowledger.stdout.readline() == b"queued\n"
+    finally:
+        acknowledger.send_signal(signal.SIGKILL)
+        await acknowledger.wait()
+        other.execute("ROLLBACK")
+        other.close()
+
+    journal = await Journal.open(db_path)
+    try:
+        # Every entry is replayed again, in order: at-least-once, none lost.
+        assert texts(await journal.pending("CP1")) == [f"frame {n}" for n in range(5)]
+    finally:
+        await journal.close()
+
+
 async def test_cancelled_writer_leaves_journal_usable(journal: Journal) -> None:
     task = asyncio.create_task(journal.append("CP1", "maybe"))
     await asyncio.sleep(0)

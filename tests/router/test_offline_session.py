@@ -920,6 +920,11 @@ def test_a_refused_201_event_without_its_evse_is_reported_with_the_evse_of_its_s
     assert reported == [TransactionRefused("tx-1", 1)]
 
 
+def marked_offline(text: str) -> str:
+    """The charger's text with the member added, not re-encoded: byte for byte up to it."""
+    return text.removesuffix("}]") + ',"offline":true}]'
+
+
 def test_replayed_transaction_events_are_marked_offline_201_statuses_unchanged() -> None:
     session, journal = make(V201), Journal()
     session.upstream_lost(0)
@@ -928,9 +933,8 @@ def test_replayed_transaction_events_are_marked_offline_201_statuses_unchanged()
     status = status201("st-1")
     offline(session, journal, first, marked, status)
     got, _ = replay_all(session, journal, 10)
-    _t, message_id, action, payload = json.loads(first)
-    assert got == [call_text(message_id, action, {**payload, "offline": True}), marked, status]
-    assert json.loads(got[0])[3]["offline"] is True
+    assert got == [marked_offline(first), marked, status]
+    assert json.loads(got[0])[3] == {**json.loads(first)[3], "offline": True}
 
 
 def test_event_in_flight_at_upstream_lost_is_replayed_byte_for_byte_201() -> None:
@@ -943,8 +947,7 @@ def test_event_in_flight_at_upstream_lost_is_replayed_byte_for_byte_201() -> Non
     later = event201("t-2", "Updated", token=None, meterValue=SAMPLES_201)
     offline(session, journal, later)
     got, _ = replay_all(session, journal, 10)
-    _t, message_id, action, payload = json.loads(later)
-    assert got == [live, call_text(message_id, action, {**payload, "offline": True})]
+    assert got == [live, marked_offline(later)]
 
 
 def test_replay_without_an_answer_sends_the_very_same_frame_again() -> None:
