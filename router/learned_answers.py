@@ -4,9 +4,9 @@ answer, and what an id token is authorized for until when."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
+from ocpp_knowledge.ocpp_time import from_ocpp_time
 from router.local_answers import BootAnswer
 
 # The answers learned from.
@@ -46,6 +46,6 @@ def _expiry(info: dict[str, Any]) -> float | None:
     if not isinstance(expiry, str):
         return None
     try:
-        return datetime.fromisoformat(expiry.replace("Z", "+00:00")).timestamp()
+        return from_ocpp_time(expiry).timestamp()
     except ValueError:
         return None
