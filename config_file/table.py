@@ -130,6 +130,17 @@ class Table:
             raise ConfigError(f"{self.key(name)}: must be one of {options}, got {value!r}")
         return value
 
+    def optional_list(self, name: str, expected: str) -> list[tuple[str, Any]] | None:
+        """The entries of the list at `name`, each with its key (`name[i]`), or None when it
+        is left out. An empty list or another value is an error saying it `expected`."""
+        value = self.raw(name, None)
+        if value is None:
+            return None
+        key = self.key(name)
+        if not isinstance(value, list) or not value:
+            raise ConfigError(f"{key}: expected a non-empty list of {expected}")
+        return [(f"{key}[{index}]", entry) for index, entry in enumerate(value)]
+
     def table(self, name: str, default: Any = _MISSING) -> Table:
         return Table(self._get(name, default), self.key(name))
 

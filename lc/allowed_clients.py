@@ -34,25 +34,21 @@ class AllowedClients:
 
 def parse_allowed_clients(table: Table, name: str) -> AllowedClients | None:
     """The list at `name`, or None (any client) when it is left out."""
-    key = table.key(name)
-    value = table.raw(name, None)
-    if value is None:
+    entries = table.optional_list(
+        name,
+        'IP addresses or networks (e.g. ["192.168.10.5", "10.1.0.0/24"]); '
+        "leave it out to let any host in",
+    )
+    if entries is None:
         return None
-    if not isinstance(value, list) or not value:
-        raise ConfigError(
-            f"{key}: expected a non-empty list of IP addresses or networks "
-            '(e.g. ["192.168.10.5", "10.1.0.0/24"]); leave it out to let any host in'
-        )
     networks = []
-    for index, entry in enumerate(value):
+    for key, entry in entries:
         if not isinstance(entry, str):
-            raise ConfigError(f"{key}[{index}]: expected a string, got {entry!r}")
+            raise ConfigError(f"{key}: expected a string, got {entry!r}")
         try:
             networks.append(ipaddress.ip_network(entry.strip(), strict=True))
         except ValueError as bad:
-            raise ConfigError(
-                f"{key}[{index}]: {entry!r} is not an IP address or network: {bad}"
-            ) from None
+            raise ConfigError(f"{key}: {entry!r} is not an IP address or network: {bad}") from None
     return AllowedClients(tuple(networks))
 
 

@@ -214,18 +214,13 @@ def _tls_context(table: Table, build: Callable[[], ssl.SSLContext]) -> ssl.SSLCo
 
 
 def _allowed_identities(table: Table) -> frozenset[str] | None:
-    identities = table.raw("allowed_identities", None)
-    if identities is None:
-        return None
-    if not isinstance(identities, list) or not identities:
-        raise ConfigError(
-            f"{table.key('allowed_identities')}: expected a non-empty list of charger "
-            "identities (strings); leave it out to let any identity connect"
-        )
-    key = table.key("allowed_identities")
-    return frozenset(
-        charger_identity(f"{key}[{index}]", identity) for index, identity in enumerate(identities)
+    entries = table.optional_list(
+        "allowed_identities",
+        "charger identities (strings); leave it out to let any identity connect",
     )
+    if entries is None:
+        return None
+    return frozenset(charger_identity(key, identity) for key, identity in entries)
 
 
 def _hold_settings(table: Table, state: StateDirectory) -> HoldSettings:
