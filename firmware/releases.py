@@ -21,8 +21,8 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from config_file.private_file import write_private
 from firmware.self_update import UpdateRecord
-from station.private_file import write_private
 
 FOLDER = "releases"
 CURRENT = "current"

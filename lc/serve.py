@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
+from functools import partial
 
 from lc.app import LocalController
+from router import events as ev
 from supervision.gc_freeze import LinkFreezer
 from supervision.heap import HeapReleaser
 
@@ -34,7 +36,7 @@ async def serve_until_signalled(controller: LocalController) -> None:
     gc.collect()
     gc.freeze()
     freezer = LinkFreezer()  # and then the links, once their connects settle
-    controller.router.subscribe(freezer.handle)
+    controller.router.subscribe(partial(_links_to, freezer))
     heap = HeapReleaser()  # the C heap's free pages back to the system every minute
     ends = [asyncio.ensure_future(e.wait()) for e in (stop, controller.restart_requested)]
     try:
@@ -50,3 +52,10 @@ async def serve_until_signalled(controller: LocalController) -> None:
             await asyncio.wait_for(controller.stop(), SHUTDOWN_BOUND_S)
         except TimeoutError:
             raise ShutdownOverrun(f"not stopped within {SHUTDOWN_BOUND_S:.0f} s") from None
+
+
+def _links_to(freezer: LinkFreezer, event: ev.Event) -> None:
+    if isinstance(event, ev.ChargerConnected):
+        freezer.opened()
+    elif isinstance(event, ev.ChargerDisconnected):
+        freezer.closed()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from station.private_file import write_private
+from config_file.private_file import write_private
 
 MARKER_FILE = "ocpp-lc-next-boot-reason"
 PLAIN_START = "PowerUp"

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from config_file.private_file import write_private
 from ocpp_knowledge.status_info import rejected
-from station.private_file import write_private
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import json
 import logging
 from pathlib import Path
 
-from station.private_file import write_private
+from config_file.private_file import write_private
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from config_file.private_file import write_private
 from ocpp_knowledge.ocpp_time import to_ocpp_time
 from station.link import StationCallFailed, StationLink
-from station.private_file import write_private
 from station.security_log import (
     DEFAULT_RATE,
     EventRate,

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from config_file.private_file import write_private
 from ocpp_knowledge.composite import DEFAULT_PHASES, composite_limit, composite_schedule
 from ocpp_knowledge.ocpp_time import to_ocpp_time
 from ocpp_knowledge.profiles import (
@@ -32,7 +33,6 @@ from ocpp_knowledge.profiles import (
 )
 from router.frames import OcppVersion
 from station.link import StationCallFailed, StationLink
-from station.private_file import write_private
 
 log = logging.getLogger(__name__)
 

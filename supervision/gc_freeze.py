@@ -30,7 +30,6 @@ from collections.abc import Iterator
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from router import events as ev
 from supervision.heap import release_free_heap
 
 SETTLE_S = 1.0
@@ -97,19 +96,19 @@ def apply(decision: Decision) -> None:
 
 
 class LinkFreezer:
-    """Feeds the router's events to a `FreezeSchedule` and applies what it decides; one timer,
-    armed for the settle time and moved later only when it fires early."""
+    """Feeds links opening and closing to a `FreezeSchedule` and applies what it decides; one
+    timer, armed for the settle time and moved later only when it fires early."""
 
     def __init__(self, schedule: FreezeSchedule | None = None) -> None:
         self._schedule = schedule or FreezeSchedule()
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
 
-    def handle(self, event: ev.Event) -> None:
-        if isinstance(event, ev.ChargerConnected):
-            self._apply(self._schedule.opened(self._loop.time()))
-        elif isinstance(event, ev.ChargerDisconnected):
-            self._apply(self._schedule.closed())
+    def opened(self) -> None:
+        self._apply(self._schedule.opened(self._loop.time()))
+
+    def closed(self) -> None:
+        self._apply(self._schedule.closed())
 
     def close(self) -> None:
         if self._timer is not None:
