@@ -1,6 +1,10 @@
 """Sending the dynamic limits the control loop decided, each as its own task without waiting
 for the answer, so one slow charger never delays the others.
 
+At most one limit is in flight to an EVSE: one decided meanwhile waits, in place of any older
+(balancer/latest_waits.py), and goes out once the call in flight ended, however it ended. A
+charger slow to answer so gets the newest limit next, not a queue of stale ones ahead of a cut.
+
 A limit the charger refuses is not the end: a charger with one EVSE that refuses Tx profiles is
 limited through its charger maximum instead (balancer/station_max.py walks the steps, this
 makes the calls). One that refuses that too is planned at its maximum.
@@ -8,11 +12,13 @@ makes the calls). One that refuses that too is planned at its maximum.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from balancer.floor import floor_stack_level, floor_target
+from balancer.latest_waits import LatestWaits
 from balancer.model import EvseRecord, charger_evses
 from balancer.profile_calls import ProfileCalls
 from balancer.profiles import ProfileTarget, as_station_max
@@ -40,9 +46,14 @@ class LimitDispatch:
         self._switched = switched
         # Limits the charger accepted, and when: what is shown, and what obedience is judged by.
         self.in_force: dict[str, Commanded] = {}
+        self._in_flight: LatestWaits[tuple[EvseRecord, float]] = LatestWaits()
 
     def dispatch(self, record: EvseRecord, limit: float) -> None:
-        """Send `limit` to the EVSE, unless the charger cannot take it now."""
+        """Send `limit` to the EVSE, unless the charger cannot take it now; while a limit to the
+        EVSE is in flight, it waits for that call to end (and whether the charger can take it
+        is judged then)."""
+        if self._in_flight.waits(record.key, (record, limit)):
+            return
         charger = self._state.model.chargers[record.identity]
         standing = self._state.standing
         capabilities = standing.capabilities.get(record.identity)
@@ -66,12 +77,24 @@ class LimitDispatch:
         )
         if record.identity in standing.station_max:
             target = as_station_max(target)
-        self._tasks.spawn(self.send_limit(record, target), "send-limit")
+        self._in_flight.sending(record.key)
+        self._tasks.spawn(self._send_then_next(record, target), "send-limit")
+
+    async def _send_then_next(self, record: EvseRecord, target: ProfileTarget) -> None:
+        try:
+            await self.send_limit(record, target)
+        finally:
+            waiting = self._in_flight.ended(record.key)
+            current = asyncio.current_task()
+            # Accepted, refused, unanswered or failed: the limit that waited goes out now;
+            # only when the balancer stops (this task cancelled) does nothing go out any more.
+            if waiting is not None and not (current is not None and current.cancelling()):
+                self.dispatch(*waiting)
 
     async def send_limit(self, record: EvseRecord, target: ProfileTarget) -> None:
         """Send a dynamic limit; a rejected TxProfile switches the charger to its maximum. It
-        waits only `setup_timeout_s`: every call of the CSMS to this charger, and the charger's
-        next limit (perhaps a cut), queue behind it."""
+        waits only `setup_timeout_s`: every call of the CSMS to this charger queues behind it,
+        and the EVSE's next limit (perhaps a cut) waits for it."""
         model, transaction = self._state.model, record.transaction_id
         timeout = self._state.config().loop.setup_timeout_s
         answer = await self._calls.send(record.identity, target, timeout)
