@@ -8,7 +8,7 @@ import gc
 import signal
 
 from lc.app import LocalController
-from supervision.gc_freeze import LinkFreezer
+from supervision.gc_freeze import LinkFreezer, collect_young_less_often
 from supervision.heap import HeapReleaser
 
 # How long stopping may take after SIGTERM/SIGINT; systemd's TimeoutStopSec is above it.
@@ -33,6 +33,7 @@ async def serve_until_signalled(controller: LocalController) -> None:
     # charger's frames for ~30 ms before.
     gc.collect()
     gc.freeze()
+    collect_young_less_often()
     freezer = LinkFreezer()  # and then the links, once their connects settle
     controller.router.subscribe(freezer.handle)
     heap = HeapReleaser()  # the C heap's free pages back to the system every minute
