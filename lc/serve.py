@@ -10,7 +10,7 @@ from functools import partial
 
 from lc.app import LocalController
 from router import events as ev
-from supervision.gc_freeze import LinkFreezer
+from supervision.gc_freeze import LinkFreezer, collect_young_less_often
 from supervision.heap import HeapReleaser
 
 # How long stopping may take after SIGTERM/SIGINT; systemd's TimeoutStopSec is above it.
@@ -35,6 +35,7 @@ async def serve_until_signalled(controller: LocalController) -> None:
     # charger's frames for ~30 ms before.
     gc.collect()
     gc.freeze()
+    collect_young_less_often()
     freezer = LinkFreezer()  # and then the links, once their connects settle
     controller.router.subscribe(partial(_links_to, freezer))
     heap = HeapReleaser()  # the C heap's free pages back to the system every minute

@@ -13,11 +13,17 @@ collected while frozen. So after as many links closed as were open at most (at l
 hold on to stays bounded by the most links open, at the price of one full collection per such
 round of churn (one, not one per halving, when a whole fleet leaves).
 
+Between freezes, a connect storm leaves every new link young: with CPython's default thresholds
+(a collection every 700 allocations) a storm of 1,000 chargers ran ~570 young and ~50 middle
+collections and 4-5 full ones over the links not frozen yet, ~0.3 s of CPU (a quarter of the
+storm's). Collecting the young generation only every YOUNG_GENERATION allocations leaves none
+full and ~0.06 s in all; what waits for it is only garbage in reference cycles, a few MiB at most.
+
 At both moments the C heap's free pages are also given back to the system (supervision/heap.py):
 a reclaim frees what closed links left.
 
 `FreezeSchedule` decides (time in, decisions out); `LinkFreezer` applies its decisions to the
-process's collector from the router's connect and disconnect events.
+process's collector as links open and close (the LC feeds it the router's events).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from supervision.heap import release_free_heap
 SETTLE_S = 1.0
 BATCH = 500
 RECLAIM_AFTER = 100
+YOUNG_GENERATION = 50_000
 
 
 class Decision(enum.Enum):
@@ -85,6 +92,12 @@ class FreezeSchedule:
     def _freeze(self) -> Decision:
         self._unfrozen = 0
         return Decision.FREEZE
+
+
+def collect_young_less_often() -> None:
+    """The process's collector runs its young collections every YOUNG_GENERATION allocations
+    (the older generations' thresholds stay CPython's)."""
+    gc.set_threshold(YOUNG_GENERATION)
 
 
 def apply(decision: Decision) -> None:

@@ -1,18 +1,21 @@
-"""The chargers' links are frozen out of full collections once their connects settle, and a
-churn of chargers connecting and leaving does not pile up frozen objects."""
+"""The chargers' links are frozen out of full collections once their connects settle, a
+storm of them connecting runs no full collection meanwhile, and a churn of chargers connecting
+and leaving does not pile up frozen objects."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from supervision.gc_freeze import Decision, FreezeSchedule
+from supervision.gc_freeze import Decision, FreezeSchedule, collect_young_less_often
 from tests.peers import Csms, connect_charge_point, wait_until_async
 from tests.router.test_hold_crash import LcProcess, start_lc_process
 
+STORM_OBJECTS = 200_000  # what a storm of 1,000 chargers leaves alive, ~200 objects each
 CHARGERS = 30
 ROUNDS = 12  # enough for a link's uncollected cycles to pile up past the bound unreclaimed
 
@@ -46,6 +49,21 @@ def test_reclaims_after_as_many_links_closed_as_were_open_at_most() -> None:
     assert schedule.closed() is None  # counted afresh: 1 closed, at least 2 wanted
     assert schedule.opened(12.0) is None
     assert schedule.closed() is Decision.RECLAIM
+
+
+def test_a_storm_of_new_links_runs_no_full_collection() -> None:
+    thresholds = gc.get_threshold()
+    gc.collect()
+    gc.freeze()  # as at start-up: only what the storm adds is walked
+    try:
+        collect_young_less_often()
+        full = gc.get_stats()[2]["collections"]
+        links = [[index] for index in range(STORM_OBJECTS)]
+        assert gc.get_stats()[2]["collections"] == full
+    finally:
+        gc.set_threshold(*thresholds)  # leave the test process's collector as it was
+        gc.unfreeze()
+    assert len(links) == STORM_OBJECTS
 
 
 async def _metric(lc: LcProcess, name: str) -> float:
