@@ -83,10 +83,9 @@ class Link:
             session.identity, session.version, metrics, publish, limits.violation_log_interval_s
         )
         parts = LinkParts(session, metrics, publish, self._reports, hold)
-        self._outputs = LinkOutputs(parts, charger)
-        self._outputs.csms = csms  # None while the CSMS is unreachable (`hold` only)
         # Its parts call back weakly: a cycle would keep a closed link until a full collection.
-        self._outputs.on_failure = _weakly(self._relay_failed)
+        # The CSMS link is None while the CSMS is unreachable (`hold` only).
+        self._outputs = LinkOutputs(parts, charger, csms, _weakly(self._relay_failed))
         timeout = limits.frame_timeout_s
         self._frame_timer = (
             None if timeout is None else FrameTimer(timeout, _weakly(self._frame_too_slow))

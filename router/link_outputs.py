@@ -92,11 +92,18 @@ class LinkParts:
 
 
 class LinkOutputs:
-    def __init__(self, parts: LinkParts, charger: web.WebSocketResponse) -> None:
+    def __init__(
+        self,
+        parts: LinkParts,
+        charger: web.WebSocketResponse,
+        csms: ClientWebSocketResponse | None,  # None while the CSMS is unreachable
+        on_failure: Callable[[], None],  # a defect: the link must end
+    ) -> None:
         self._session = session = parts.session
         self.identity = session.identity
         self._charger = charger
-        self.csms: ClientWebSocketResponse | None = None  # None while the CSMS is unreachable
+        self.csms = csms
+        self._on_failure = on_failure
         self._metrics = parts.metrics
         self._publish = parts.publish
         self._reports = parts.reports
@@ -112,7 +119,6 @@ class LinkOutputs:
         self.pending: dict[Direction, set[asyncio.Task[None]]] = {d: set() for d in Direction}
         self.background = Tasks(owner=session.identity)
         self.done = asyncio.Event()  # set each time the session's outputs are carried out
-        self.on_failure: Callable[[], None] = lambda: None  # a defect: the link must end
 
     # -- relaying ----------------------------------------------------------------------------
 
@@ -150,7 +156,7 @@ class LinkOutputs:
     def failed(self, what: str, exc: BaseException) -> None:
         """A defect, not the charger's doing: reported, and the link ends."""
         report_failure(what, exc, self.identity)
-        self.on_failure()
+        self._on_failure()
 
     def _check_pending(self) -> None:
         self._check_scheduled = False
