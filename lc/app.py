@@ -247,8 +247,6 @@ class LocalController:
             registry,
             self.security.events.record,
         )
-        for warning in self.config.external_limit.warnings:
-            log.warning("config: %s", warning)
         modbus = self.config.external_limit.modbus
         try:
             self.external_limit_modbus_port = await self.external_limits.start_modbus()
@@ -398,8 +396,6 @@ class LocalController:
         if reloaded == running:
             return
         if self.external_limits is not None and reloaded is not None:
-            for warning in reloaded.warnings:
-                log.warning("config: %s", warning)
             if reloaded.allowed_clients != self.external_limits.settings.allowed_clients:
                 self.external_limits.use_allowed_clients(reloaded.allowed_clients)
                 log.info("external_limit.allowed_clients reloaded")
@@ -428,4 +424,4 @@ class LocalController:
 
 def _inputs(settings: ExternalLimitSettings) -> ExternalLimitSettings:
     """The settings a reload cannot change in a running LC: all but the allow-list."""
-    return replace(settings, allowed_clients=None, warnings=())
+    return replace(settings, allowed_clients=None)
