@@ -162,14 +162,21 @@ async def test_check_config_refuses_an_ems_register_open_to_any_host(tmp_path: P
     config = tmp_path / "site.toml"
     journal = tmp_path / "journal.sqlite"
     base = site_config("ws://127.0.0.1:9", free_port(), free_port(), journal) + BALANCING
-    register = '[external_limit.modbus]\nlisten_host = "0.0.0.0"\n'
+    register = f'[external_limit.modbus]\nlisten_host = "0.0.0.0"\nlisten_port = {free_port()}\n'
     config.write_text(f"{base}\n{register}")
-    code, out, err = await _finish(await start_lc("check-config", "--config", str(config)))
-    assert (code, out) == (2, "")
-    assert err.startswith(
-        "config error: external_limit.allowed_clients: required, the EMS's addresses: "
-        "external_limit.modbus.listen_host '0.0.0.0' is reachable from the network"
-    )
+    for command in ("check-config", "run"):  # run: it does not start, listening nowhere
+        process = await start_lc(command, "--config", str(config))
+        try:
+            code, out, err = await _finish(process)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        assert (code, out) == (2, "")
+        assert err.startswith(
+            "config error: external_limit.allowed_clients: required, the EMS's addresses: "
+            "external_limit.modbus.listen_host '0.0.0.0' is reachable from the network"
+        )
     listed = '[external_limit]\nallowed_clients = ["192.168.1.20"]\n'
     config.write_text(f"{base}\n{listed}{register}")
     code, out, err = await _finish(await start_lc("check-config", "--config", str(config)))
