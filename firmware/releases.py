@@ -42,8 +42,8 @@ def valid_version(version: str) -> bool:
 class Trial:
     candidate: str
     previous: str | None  # None: the installed release (no `current` link)
-    # The UpdateFirmware's, for the FirmwareStatusNotifications after it; None: of 1.6.
-    request_id: int | None
+    # The signed update's, for the status notifications after it.
+    request_id: int
     bound_s: float  # how long the candidate has to connect to the CSMS
 
 
@@ -91,7 +91,7 @@ class Releases:
         current = self.current()
         return None if current is None else self.path(current)
 
-    def begin_trial(self, candidate: str, request_id: int | None, bound_s: float) -> None:
+    def begin_trial(self, candidate: str, request_id: int, bound_s: float) -> None:
         """Switch `current` to the installed `candidate`, on trial."""
         trial = Trial(candidate, self.current(), request_id, bound_s)
         write_private(self.folder / TRIAL, json.dumps(asdict(trial)).encode())
@@ -156,7 +156,7 @@ def _read_trial(path: Path) -> Trial | None:
         return Trial(
             str(data["candidate"]),
             None if data["previous"] is None else str(data["previous"]),
-            None if data["request_id"] is None else int(data["request_id"]),
+            int(data["request_id"]),
             float(data["bound_s"]),
         )
     except FileNotFoundError:

@@ -1,12 +1,11 @@
 """Whether the LC takes an UpdateFirmware of itself, and its steps, pure.
 
-2.0.1 (L01, SignedUpdateFirmware): the LC installs only what the manufacturer signed: without a
-signing certificate and a signature the request is Rejected; a signing certificate that does
-not chain to an installed ManufacturerRootCertificate is InvalidCertificate with an
-InvalidFirmwareSigningCertificate security event (L01.FR.02).
-1.6 (UpdateFirmware carries no signature): the signature is fetched beside the release
-(`<location>.sig`, as scripts/release writes it) and checked with the release-signing key the
-LC is configured with; without one the LC does not update itself.
+2.0.1 UpdateFirmware and the 1.6 security whitepaper's SignedUpdateFirmware (L01): the LC
+installs only what the manufacturer signed: without a signing certificate and a signature the
+request is Rejected; a signing certificate that does not chain to an installed
+ManufacturerRootCertificate is InvalidCertificate with an InvalidFirmwareSigningCertificate
+security event (L01.FR.02). (1.6's own UpdateFirmware carries no signature: the whitepaper
+has it answered NotSupported, L01.FR.20, so it never gets here.)
 One update at a time: another one while it runs is Rejected.
 """
 
@@ -16,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509 import Certificate
@@ -31,9 +29,9 @@ DEFAULT_RETRY_INTERVAL_S = 30.0
 
 @dataclass(frozen=True, slots=True)
 class UpdatePlan:
-    request_id: int | None  # None: a 1.6 UpdateFirmware (its notifications carry no id)
+    request_id: int
     location: str
-    signature: str | None  # base64, over the whole release file; None: at signature_location
+    signature: str  # base64, over the whole release file
     key: PublicKeyTypes  # the signing certificate's (checked up to a manufacturer root)
     retrieve_at: datetime
     install_at: datetime | None
@@ -74,45 +72,7 @@ def decide(
     return Decision("Accepted", plan, None)
 
 
-def decide_16(request: dict[str, Any], release_key: PublicKeyTypes | None, busy: bool) -> Decision:
-    """On a schema-valid 1.6 UpdateFirmware.req payload (its answer is empty either way)."""
-    if busy or release_key is None:
-        return Decision("Rejected", None, None)
-    plan = UpdatePlan(
-        request_id=None,
-        location=request["location"],
-        signature=None,
-        key=release_key,
-        retrieve_at=from_ocpp_time(request["retrieveDate"]),
-        install_at=None,
-        retries=request.get("retries", DEFAULT_RETRIES),
-        retry_interval_s=float(request.get("retryInterval", DEFAULT_RETRY_INTERVAL_S)),
-    )
-    return Decision("Accepted", plan, None)
-
-
-def signature_location(location: str) -> str:
-    """Where the signature of a 1.6 update is: the release's URL with `.sig` added to its path."""
-    parts = urlsplit(location)
-    return urlunsplit(parts._replace(path=parts.path + ".sig"))
-
-
 Notice = dict[str, Any]  # a FirmwareStatusNotificationRequest payload
-# 1.6's FirmwareStatus for each of 2.0.1's; None: 1.6 has no such status, nothing is sent.
-STATUS_16: dict[str, str | None] = {
-    "DownloadScheduled": None,
-    "Downloading": "Downloading",
-    "Downloaded": "Downloaded",
-    "DownloadFailed": "DownloadFailed",
-    "SignatureVerified": None,
-    "InvalidSignature": "InstallationFailed",
-    "InstallScheduled": None,
-    "Installing": "Installing",
-    "InstallRebooting": None,
-    "InstallVerificationFailed": "InstallationFailed",
-    "Installed": "Installed",
-    "InstallationFailed": "InstallationFailed",
-}
 # Statuses after which this process is done with the update (InstallRebooting: the next one
 # reports Installed, or the release it falls back to InstallationFailed).
 FINAL = frozenset(
@@ -206,10 +166,6 @@ class UpdateRecord:
         return OUTCOMES.get(self.state)
 
 
-def notices_for(status: str, request_id: int | None) -> list[Notice]:
-    """The FirmwareStatusNotification for a 2.0.1 `status`: of 2.0.1 with its request's id,
-    of 1.6 (`request_id` None) when 1.6 has a status for it."""
-    if request_id is not None:
-        return [{"status": status, "requestId": request_id}]
-    status_16 = STATUS_16[status]
-    return [] if status_16 is None else [{"status": status_16}]
+def notices_for(status: str, request_id: int) -> list[Notice]:
+    """The (Signed)FirmwareStatusNotification for `status`, with its request's id."""
+    return [{"status": status, "requestId": request_id}]

@@ -64,8 +64,7 @@ def _issued_by(child: Certificate, parent: Certificate) -> bool:
 
 
 def signature_valid(path: Path, signature: str, key: PublicKeyTypes) -> bool:
-    """Whether `signature` (base64) signs the whole file with `key` (a signing certificate's,
-    or the release-signing key a 1.6 LC is configured with)."""
+    """Whether `signature` (base64) signs the whole file with `key` (a signing certificate's)."""
     try:
         raw = base64.b64decode(signature, validate=True)
     except (binascii.Error, ValueError):

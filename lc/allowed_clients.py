@@ -33,11 +33,9 @@ class AllowedClients:
 
 
 def parse_allowed_clients(table: Table, name: str) -> AllowedClients | None:
-    """The list at `name`, or None (any client) when it is left out."""
+    """The list at `name`, or None when it is left out (the caller decides whether it may be)."""
     entries = table.optional_list(
-        name,
-        'IP addresses or networks (e.g. ["192.168.10.5", "10.1.0.0/24"]); '
-        "leave it out to let any host in",
+        name, 'IP addresses or networks (e.g. ["192.168.10.5", "10.1.0.0/24"])'
     )
     if entries is None:
         return None

@@ -57,6 +57,7 @@ from router.frames import OcppVersion
 from router.metrics import metrics_app
 from router.server import Router
 from router.start_error import listen_failure
+from router.tls import UpstreamTlsSettings
 from station.boot_reason import NextBootReason
 from station.config import StationConfig
 from station.link import StationLink
@@ -136,20 +137,25 @@ class LocalController:
             sources.append(from_managed(self.trust_store, self.own_certificates, clock))
         return sources
 
-    def _use_managed_upstream_tls(self) -> None:
+    def use_managed_upstream_tls(self) -> None:
         """Towards a wss:// CSMS, the newest renewed certificate and the installed CSMS roots
         (kept across restarts), besides what [router.upstream_tls] names: for the chargers'
-        CSMS links and the LC's own."""
-        configured = self.config.router.upstream_tls
-        if configured is None or self.trust_store is None or self.own_certificates is None:
+        CSMS links (with that table) and the LC's own."""
+        if self.trust_store is None or self.own_certificates is None:
             return
+        configured = self.config.router.upstream_tls
         context = managed_upstream_context(
-            configured, self.own_certificates, self.trust_store, datetime.now(UTC)
+            configured or UpstreamTlsSettings(),  # the system's CAs
+            self.own_certificates,
+            self.trust_store,
+            datetime.now(UTC),
         )
-        self.router.use_upstream_tls(context)
-        station = self.config.station
-        if self.station is not None and station is not None and station.ssl_context is not None:
-            self.station.use_ssl_context(context)  # the same TLS client settings: wss://
+        if configured is not None:
+            self.router.use_upstream_tls(context)
+        if self.station is not None:
+            # For any wss:// the LC's own link dials: its config's, a network profile's, the
+            # config's raised to a security profile with TLS.
+            self.station.use_ssl_context(context)
 
     async def _start(self) -> None:
         certificates = CollectorRegistry()
@@ -181,7 +187,7 @@ class LocalController:
             registries.append(self.balancer.metrics.registry)
             if self.config.external_limit is not None:
                 registries.append(await self._start_external_limits(self.balancer))
-        self._use_managed_upstream_tls()
+        self.use_managed_upstream_tls()
         await self.router.start()
         if self.config.firmware is not None:
             self._firmware_service = FirmwareService(
@@ -241,8 +247,6 @@ class LocalController:
             registry,
             self.security.events.record,
         )
-        for warning in self.config.external_limit.warnings:
-            log.warning("config: %s", warning)
         modbus = self.config.external_limit.modbus
         try:
             self.external_limit_modbus_port = await self.external_limits.start_modbus()
@@ -324,7 +328,7 @@ class LocalController:
             "ReconfigurationOfSecurityParameters",
             f"renewed charging-station certificate {renewed.certificate.serial_number:x} in use",
         )
-        self._use_managed_upstream_tls()
+        self.use_managed_upstream_tls()
         self._tasks.spawn(self.router.redial_csms_links(), "redial CSMS links")
 
     async def status(self) -> StatusSnapshot:
@@ -392,8 +396,6 @@ class LocalController:
         if reloaded == running:
             return
         if self.external_limits is not None and reloaded is not None:
-            for warning in reloaded.warnings:
-                log.warning("config: %s", warning)
             if reloaded.allowed_clients != self.external_limits.settings.allowed_clients:
                 self.external_limits.use_allowed_clients(reloaded.allowed_clients)
                 log.info("external_limit.allowed_clients reloaded")
@@ -422,4 +424,4 @@ class LocalController:
 
 def _inputs(settings: ExternalLimitSettings) -> ExternalLimitSettings:
     """The settings a reload cannot change in a running LC: all but the allow-list."""
-    return replace(settings, allowed_clients=None, warnings=())
+    return replace(settings, allowed_clients=None)

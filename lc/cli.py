@@ -139,11 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
     if args.command == "check-config":
-        external_limit = config.external_limit
-        for warning in (
-            *(config.balancer.warnings if config.balancer else ()),
-            *(external_limit.warnings if external_limit else ()),
-        ):
+        for warning in config.balancer.warnings if config.balancer else ():
             print(f"warning: {warning}", file=sys.stderr)
         print(f"{args.config}: OK")
         for key, path in state_paths(config):

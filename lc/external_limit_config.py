@@ -3,8 +3,9 @@
 `http_token_sha256` (the SHA-256 of the bearer token, hex) turns on the HTTP endpoint on the
 metrics port; the token itself never sits in the config file. `[external_limit.modbus]` turns on
 the holding register the LC serves to the EMS. `allowed_clients` lists the hosts either input
-takes from; left out, any host that reaches them (kept so for existing configs, with a warning
-where they listen beyond this machine).
+takes from. It may be left out only while both listen on loopback: an input reachable from the
+site network without it is a config error, since any host there could then set or release the
+site's limit (Modbus has no authentication at all).
 """
 
 from __future__ import annotations
@@ -36,8 +37,7 @@ class ExternalLimitSettings:
     http_token_sha256: str | None = field(repr=False)  # None: no HTTP endpoint
     significance_pct: float  # SmartChargingCtrlr.LimitChangeSignificance, the file's value
     modbus: ModbusLimitSettings | None
-    allowed_clients: AllowedClients | None = None  # None: any host that reaches the inputs
-    warnings: tuple[str, ...] = ()  # for check-config and the log at start
+    allowed_clients: AllowedClients | None = None  # None: the inputs listen on loopback only
 
 
 def parse_external_limit_config(
@@ -64,18 +64,18 @@ def parse_external_limit_config(
     listening = [("metrics.listen_host", metrics_host)] if token_hash is not None else []
     if modbus is not None:
         listening.append((table.key("modbus.listen_host"), modbus.listen_host))
-    warnings = tuple(
-        f"{key} {host!r} is reachable from the network and {table.key('allowed_clients')} is "
-        "not set: any host there may set or release the site's external limit"
-        for key, host in listening
-        if allowed is None and not is_loopback(host)
-    )
+    exposed = [f"{key} {host!r}" for key, host in listening if not is_loopback(host)]
+    if allowed is None and exposed:
+        raise ConfigError(
+            f"{table.key('allowed_clients')}: required, the EMS's addresses: "
+            f"{' and '.join(exposed)} is reachable from the network, where any host could "
+            "otherwise set or release the site's external limit (or listen on 127.0.0.1)"
+        )
     settings = ExternalLimitSettings(
         http_token_sha256=token_hash,
         significance_pct=table.number("limit_change_significance_pct", 10.0, minimum=0),
         modbus=modbus,
         allowed_clients=allowed,
-        warnings=warnings,
     )
     table.finish()
     return settings

@@ -24,7 +24,7 @@ from balancer.config import (
 from balancer.control import LoadBalancer
 from balancer.panels import PanelSettings
 from config_file.table import ConfigError
-from lc.station_security import security_variables
+from lc.station_security import security_profile_variable, security_variables
 from ocpp_knowledge.composite import NOMINAL_VOLTAGE_V
 from ocpp_knowledge.configuration import RATE_UNITS, SMART_CHARGING_CTRLR, SMART_CHARGING_ENABLED
 from ocpp_knowledge.ocpp_time import to_ocpp_time
@@ -311,10 +311,7 @@ def device_model(lc: LocalController, overrides: Overrides | None) -> DeviceMode
         ),
         (VariableSpec("SecurityCtrlr", "Identity"), constant(station.identity)),
         *security_variables(lc),
-        (
-            VariableSpec("SecurityCtrlr", "SecurityProfile", data_type="integer"),
-            Binding(lambda: str(network.active.security_profile)),
-        ),
+        security_profile_variable(lc),
         (
             VariableSpec("ClockCtrlr", "DateTime", data_type="dateTime"),
             Binding(lambda: to_ocpp_time(datetime.now(UTC))),

@@ -1,5 +1,6 @@
 """The LC's own security settings at the CSMS (SecurityCtrlr): the Basic-auth password the CSMS
-rotates (2.0.1 A01) and the security settings it reads.
+rotates (2.0.1 A01), the security profile a 1.6 CSMS raises (its whitepaper's A05) and the
+security settings it reads.
 
 The password the CSMS sets is kept across restarts in a private file beside the station state
 (mode 0600), with a fingerprint of the config file's password it replaced: the later change
@@ -11,22 +12,28 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import inspect
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from certificates.config import MAX_CHAIN_SIZE, CertificateSettings
-from certificates.trust_store import ROOT_TYPES
+from certificates.trust_store import ROOT_TYPES, TrustStore, root_problem
 from ocpp_knowledge.security_events import RecordSecurityEvent
+from router.frames import OcppVersion
 from station.config import StationConfig, valid_password
 from station.configuration_keys import ROOT_CHECK
 from station.device_model import Binding, VariableSpec, constant
 from station.link import Handler, StationLink
 from station.overrides import Overrides
+from station.security_profile import Prerequisites, refusal
 
 if TYPE_CHECKING:
     from lc.app import LocalController
+
+log = logging.getLogger(__name__)
 
 PASSWORD_KEY = "SecurityCtrlr.BasicAuthPassword"
 
@@ -81,6 +88,42 @@ def password_variable(
 
     spec = VariableSpec("SecurityCtrlr", "BasicAuthPassword", "WriteOnly", persistent=True)
     return spec, Binding(lambda: "", change)
+
+
+def security_profile_variable(lc: LocalController) -> tuple[VariableSpec, Binding]:
+    """SecurityCtrlr.SecurityProfile: the connection in use's. 2.0.1 changes it through network
+    profiles; a 1.6 CSMS raises it with ChangeConfiguration SecurityProfile (A05): checked,
+    answered, then the link reconnects with it (A05.FR.06/07)."""
+    link = lc.station
+    assert link is not None
+    network = link.network
+    read = Binding(lambda: str(network.active.security_profile))
+    if link.session.dialect.version is OcppVersion.V201:
+        return VariableSpec("SecurityCtrlr", "SecurityProfile", data_type="integer"), read
+
+    def change(text: str) -> str:
+        have = Prerequisites(
+            password=link.settings.password is not None,
+            csms_root=_valid_csms_root(lc.trust_store),
+            client_certificate=network.can.client_certificate,
+        )
+        refused = refusal(text, network.wanted_security, have)
+        if refused is not None:
+            log.warning("SecurityProfile %s from the CSMS rejected: %s", text, refused)
+            return "Rejected"
+        network.raise_security(int(text))
+        lc.use_managed_upstream_tls()  # a CSMS root installed since the start, trusted at once
+        link.after_answer(link.move)
+        return "Accepted"
+
+    spec = VariableSpec("SecurityCtrlr", "SecurityProfile", "ReadWrite", "integer", persistent=True)
+    return spec, Binding(read.read, change)
+
+
+def _valid_csms_root(store: TrustStore | None) -> bool:
+    now = datetime.now(UTC)
+    roots = [] if store is None else store.roots("CSMSRootCertificate")
+    return any(root_problem(root, now) is None for root in roots)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,8 @@
 """The LC's own firmware, updated by the CSMS on the LC's own link (2.0.1 L01 UpdateFirmware; 1.6
-the security whitepaper's SignedUpdateFirmware, or UpdateFirmware checked with the configured
-release-signing key).
+the security whitepaper's SignedUpdateFirmware). 1.6's own UpdateFirmware has no handler: the
+whitepaper wants it answered with a CALLERROR NotSupported and no update started (L01.FR.20).
 
-UpdateFirmware: decided and followed step by step by `firmware.self_update` (sans-I/O); here
+The signed update: decided and followed step by step by `firmware.self_update` (sans-I/O); here
 the release file is downloaded, its signature checked, unpacked beside the running release and
 the LC restarts into it on trial. The new release confirms itself once the CSMS accepted its
 boot (Installed, FirmwareUpdated security event); the launcher rolls it back if it never gets
@@ -18,7 +18,6 @@ import shutil
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +33,7 @@ from firmware.self_update import (
     SelfUpdate,
     UpdateRecord,
     decide,
-    decide_16,
     notices_for,
-    signature_location,
 )
 from firmware.signature import signature_valid
 from lc.station_firmware import send_notice
@@ -47,9 +44,7 @@ from station.link import StationLink
 
 log = logging.getLogger(__name__)
 
-NOTICE = "FirmwareStatusNotification"
 MANUFACTURER_ROOT = "ManufacturerRootCertificate"
-MAX_SIGNATURE_BYTES = 4096  # a base64 RSA-4096 signature is under 700
 IDLE: Notice = {"status": "Idle"}  # no update of its own under way
 
 
@@ -73,34 +68,27 @@ class SelfUpdateAtCsms:
         self._security_event = security_event
         self._restart = restart
         self._trial_s = station.release_trial_s
-        self._release_key = station.release_key  # checks 1.6 updates
         self._update: SelfUpdate | None = None
         # The signed update's status notification (1.6: not FirmwareStatusNotification).
-        self._signed_notice = link.session.dialect.signed_update_status
-        self._last: dict[str, Notice] = {}  # the last notice of each action, for a trigger
+        self._notice = link.session.dialect.signed_update_status
+        self._last: Notice = IDLE  # the last notice sent, for a trigger
         self._outcomes = outcomes
 
     def wire(self) -> None:
         self._releases.ensure()
-        self._link.register("UpdateFirmware", self.update_firmware)
         self._link.register(self._link.session.dialect.signed_update, self.update_firmware)
-        for action in {NOTICE, self._signed_notice}:
-            self._link.on_trigger(action, partial(self._send_last, action))
+        self._link.on_trigger(self._notice, self._send_last)
         self._link.on_boot_accepted(self._report_last_update)
 
     async def update_firmware(self, request: dict[str, Any]) -> dict[str, Any]:
         """A signed update (2.0.1 UpdateFirmware, 1.6 SignedUpdateFirmware: its `firmware`
-        signed) or a 1.6 UpdateFirmware."""
+        signed)."""
         busy = self._update is not None and not self._update.over
-        if "firmware" in request:
-            trusted = self._trust_store
-            roots = [] if trusted is None else trusted.roots(MANUFACTURER_ROOT)
-            decision = decide(request, roots, datetime.now(UTC), busy)
-        else:
-            decision = decide_16(request, self._release_key, busy)
+        roots = [] if self._trust_store is None else self._trust_store.roots(MANUFACTURER_ROOT)
+        decision = decide(request, roots, datetime.now(UTC), busy)
         if decision.security_event is not None:
             self._security_event(*decision.security_event)
-        location = request["firmware"]["location"] if "firmware" in request else request["location"]
+        location = request["firmware"]["location"]
         if decision.status == "InvalidCertificate":
             self._record(location, decision.status)
         if decision.plan is not None:
@@ -109,7 +97,7 @@ class SelfUpdateAtCsms:
             self._link.after_answer(lambda: self._run(update))
         else:
             log.warning("UpdateFirmware of the LC itself: %s", decision.status)
-        return {"status": decision.status} if "firmware" in request else {}
+        return {"status": decision.status}
 
     async def _run(self, update: SelfUpdate) -> None:
         notices, wait = update.begin(datetime.now(UTC))
@@ -120,15 +108,13 @@ class SelfUpdateAtCsms:
             await self._download_verify_install(update, file)
         finally:
             await asyncio.to_thread(file.unlink, missing_ok=True)
-            await asyncio.to_thread(_signature_file(file).unlink, missing_ok=True)
 
     async def _download_verify_install(self, update: SelfUpdate, file: Path) -> None:
         await asyncio.to_thread(file.unlink, missing_ok=True)  # from an earlier request
-        signature = await self._download(update, file)
-        if signature is None:
+        if not await self._download(update, file):
             return
         plan = update.plan
-        valid = await asyncio.to_thread(signature_valid, file, signature, plan.key)
+        valid = await asyncio.to_thread(signature_valid, file, plan.signature, plan.key)
         if not valid:
             self._security_event("InvalidFirmwareSignature", f"release from {plan.location}")
         notices, wait = update.downloaded(valid, datetime.now(UTC))
@@ -145,30 +131,25 @@ class SelfUpdateAtCsms:
         if version is not None:
             self._restart()
 
-    async def _download(self, update: SelfUpdate, file: Path) -> str | None:
-        """Download with the retries the request allows; the release's signature once it is
-        complete (with 1.6, downloaded from beside it), None when the download failed."""
+    async def _download(self, update: SelfUpdate, file: Path) -> bool:
+        """Download with the retries the request allows; whether the file is complete."""
         plan = update.plan
         async with aiohttp.ClientSession() as http:
             while True:
                 await self._advance(update, update.downloading())
                 try:
                     await download(http, plan.location, file, MAX_WHEEL_BYTES)
-                    if plan.signature is not None:
-                        return plan.signature
-                    at, signature_file = signature_location(plan.location), _signature_file(file)
-                    await download(http, at, signature_file, MAX_SIGNATURE_BYTES)
-                    return await asyncio.to_thread(_signature_text, signature_file)
+                    return True
                 except Refused as exc:
                     log.error("release download refused: %s", exc)
                     await self._advance(update, update.refused())
-                    return None
+                    return False
                 except DownloadError as exc:
                     log.warning("release download failed: %s", exc)
                     notices, retry_in = update.attempt_failed()
                     await self._advance(update, notices)
                     if retry_in is None:
-                        return None
+                        return False
                 await asyncio.sleep(retry_in)
 
     async def _install(self, file: Path) -> str | None:
@@ -194,15 +175,13 @@ class SelfUpdateAtCsms:
 
     async def _send(self, notices: list[Notice]) -> None:
         for notice in notices:
-            # Only a signed update's notices carry its request's id.
-            action = self._signed_notice if "requestId" in notice else NOTICE
-            self._last[action] = notice
-            await send_notice(self._link, notice, action)
+            self._last = notice
+            await send_notice(self._link, notice, self._notice)
 
-    async def _send_last(self, action: str) -> None:
+    async def _send_last(self) -> None:
         # L01.FR.25 (1.6: L01.FR.28): once Installed, the LC is Idle again.
-        last = self._last.get(action, IDLE)
-        await send_notice(self._link, IDLE if last["status"] == "Installed" else last, action)
+        last = self._last
+        await send_notice(self._link, IDLE if last["status"] == "Installed" else last, self._notice)
 
     async def _report_last_update(self) -> None:
         """After a boot the CSMS accepted: how the last update ended, once."""
@@ -236,11 +215,3 @@ def _unpack(releases: Releases, file: Path) -> str:
     shutil.rmtree(target, ignore_errors=True)  # a release installed before and left
     os.replace(staging, target)
     return manifest.version
-
-
-def _signature_file(release: Path) -> Path:
-    return release.with_name(release.name + ".sig")
-
-
-def _signature_text(path: Path) -> str:
-    return path.read_text(encoding="ascii", errors="replace").strip()

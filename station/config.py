@@ -8,10 +8,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from urllib.parse import urlparse
 
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
 from config_file.state_directory import StateDirectory
 from config_file.table import ConfigError, Table
 from router.frames import OcppVersion
@@ -62,8 +58,6 @@ class StationConfig:
     aligned_measurands: tuple[str, ...] = MEASURANDS
     # How long a new release of the LC has to start and be accepted by the CSMS.
     release_trial_s: float = 180.0
-    # Checks the LC's releases a 1.6 CSMS updates it to (2.0.1 brings signing certificates).
-    release_key: PublicKeyTypes | None = field(default=None, compare=False)
 
 
 def package_version() -> str:
@@ -106,24 +100,6 @@ def _password(table: Table) -> str | None:
             f"got {len(password)} characters"
         )
     return password
-
-
-def _release_key(table: Table) -> PublicKeyTypes | None:
-    if not table.has("release_signing_key"):
-        table.raw("release_signing_key", None)
-        return None
-    path = Path(table.string("release_signing_key"))
-    try:
-        key = load_pem_public_key(path.read_bytes())
-    except OSError as exc:
-        raise ConfigError(f"{table.key('release_signing_key')}: {exc.strerror}: {path}") from exc
-    except ValueError as exc:
-        raise ConfigError(
-            f"{table.key('release_signing_key')}: not a PEM public key: {path}"
-        ) from exc
-    if not isinstance(key, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey)):
-        raise ConfigError(f"{table.key('release_signing_key')}: an RSA or EC key is needed")
-    return key
 
 
 def parse_station_config(
@@ -183,7 +159,6 @@ def parse_station_config(
         aligned_interval_s=table.integer("aligned_data_interval_s", 900, minimum=0),
         aligned_measurands=measurands,
         release_trial_s=table.number("release_trial_s", 180, minimum=1),
-        release_key=_release_key(table),
     )
     table.finish()
     return config

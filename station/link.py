@@ -172,6 +172,7 @@ class StationLink:
                 try:
                     ws = await self._dial(profile)
                 except UpstreamRefused as refused:
+                    self.network.dial_failed(slot)
                     self._plan.failed()
                     # The next slot is a new start: its first attempt comes without doubling.
                     failures = failures + 1 if self._plan.slot == slot else 1

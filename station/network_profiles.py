@@ -9,16 +9,23 @@ of it, and the slot the LC last connected with, is kept across restarts in a pri
 
 A profile's `ocppCsmsUrl` is the CSMS's address without the LC's identity: the LC appends it,
 as a charging station does (Part 4 §3.1).
+
+A 1.6 CSMS has no slots to set; it raises the security profile of slot 1 instead (the 1.6
+security whitepaper's A05, `station.security_profile` decides). The raise is tried at once
+and kept from the first connection with it; a raise that does not connect within
+`attempts` dials is given up (A05.FR.08). A raise to 2 or 3 dials a `ws://` address as
+`wss://` (same host, port and path). It stays until the site manager changes slot 1 in the
+config file (the later change wins).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from config_file.private_file import write_private
 from ocpp_knowledge.status_info import rejected
@@ -66,6 +73,19 @@ def security_profile_of(url: str, password: bool) -> int:
     if not url.startswith("wss://"):
         return 1
     return 2 if password else 3
+
+
+def with_security(profile: NetworkProfile, level: int) -> NetworkProfile:
+    """`profile` dialled with security profile `level` (2 and 3: over TLS)."""
+    if level < 2:
+        return replace(profile, security_profile=level)
+    url = urlunsplit(urlsplit(profile.url)._replace(scheme=_SCHEMES[level]))
+    return replace(profile, url=url, security_profile=level)
+
+
+def _fingerprint(profile: NetworkProfile) -> str:
+    """What a raise keeps of the configured slot it raised: enough to see that it changed."""
+    return f"{profile.security_profile} {profile.url}"
 
 
 def profile_from_request(
@@ -149,15 +169,55 @@ class NetworkProfiles:
         self.priority = [CONFIGURED_SLOT]
         self.attempts = default_attempts
         self.last_connected: int | None = None
+        self._raised: int | None = None  # slot 1's security profile, raised by a 1.6 CSMS
+        self._trying: int | None = None  # a raise not connected with yet
+        self._trying_failures = 0
         self._load()
 
+    @property
+    def can(self) -> Capabilities:
+        return self._can
+
     def profile(self, slot: int) -> NetworkProfile:
-        return self._slots[slot]
+        """What to dial for `slot`."""
+        if slot == CONFIGURED_SLOT and self._trying is not None:
+            return with_security(self._slots[slot], self._trying)
+        return self._kept(slot)
 
     @property
     def active(self) -> NetworkProfile:
         """The profile of the connection now (or the last one): its security is the floor."""
-        return self._slots[self.last_connected or CONFIGURED_SLOT]
+        return self._kept(self.last_connected or CONFIGURED_SLOT)
+
+    @property
+    def wanted_security(self) -> int:
+        """The security profile the LC is on or moving to: a 1.6 raise must go above it."""
+        return max(self.active.security_profile, self.profile(CONFIGURED_SLOT).security_profile)
+
+    def raise_security(self, level: int) -> None:
+        """Dial slot 1 with security profile `level` from now on (a 1.6 CSMS's A05 raise,
+        already checked); kept once the LC connected with it."""
+        self._trying, self._trying_failures = level, 0
+
+    def dial_failed(self, slot: int) -> None:
+        if slot != CONFIGURED_SLOT or self._trying is None:
+            return
+        self._trying_failures += 1
+        if self._trying_failures >= self.attempts:
+            # A05.FR.08: back to the profile before, which the CSMS still accepts.
+            log.warning(
+                "security profile %d not reached in %d dials: back to %d",
+                self._trying,
+                self._trying_failures,
+                self._kept(slot).security_profile,
+            )
+            self._trying = None
+
+    def _kept(self, slot: int) -> NetworkProfile:
+        profile = self._slots[slot]
+        if slot == CONFIGURED_SLOT and self._raised is not None:
+            return with_security(profile, self._raised)
+        return profile
 
     def set_network_profile(self, payload: dict[str, Any]) -> dict[str, Any]:
         """A SetNetworkProfileRequest payload in, the response payload out (B09). The new
@@ -199,7 +259,10 @@ class NetworkProfiles:
         self._save()
 
     def connected_with(self, slot: int) -> None:
-        if slot != self.last_connected:
+        raise_reached = slot == CONFIGURED_SLOT and self._trying is not None
+        if raise_reached:
+            self._raised, self._trying = self._trying, None  # for good: never lower (A05)
+        if raise_reached or slot != self.last_connected:
             self.last_connected = slot
             self._save()
 
@@ -213,6 +276,12 @@ class NetworkProfiles:
             "priority": self.priority,
             "attempts": self.attempts,
             "last_connected": self.last_connected,
+            "raised": None
+            if self._raised is None
+            else {
+                "security_profile": self._raised,
+                "of": _fingerprint(self._slots[CONFIGURED_SLOT]),
+            },
         }
         write_private(self.path, json.dumps(state, indent=1).encode("utf-8"))
 
@@ -225,6 +294,10 @@ class NetworkProfiles:
             priority = [int(slot) for slot in state["priority"]]
             attempts = int(state["attempts"])
             last = state["last_connected"]
+            raise_state = state.get("raised")  # absent in files of earlier releases
+            configured = _fingerprint(self._slots[CONFIGURED_SLOT])
+            if raise_state is not None and raise_state["of"] == configured:
+                self._raised = int(raise_state["security_profile"])
         except FileNotFoundError:
             return
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:

@@ -88,26 +88,28 @@ def with_external_limit(**external: object) -> dict[str, object]:
     }
 
 
-def test_inputs_open_to_the_network_without_an_allow_list_are_warned_of() -> None:
+def test_inputs_open_to_the_network_need_an_allow_list() -> None:
     token = {"http_token_sha256": "0" * 64}
     modbus = {"modbus": {"listen_host": "0.0.0.0"}}
     metrics = {"metrics": {"listen_host": "192.168.1.10"}}
-    open_to_all = parse_config(with_external_limit(**token, **modbus) | metrics).external_limit
-    assert open_to_all is not None
-    assert open_to_all.warnings == (
-        "metrics.listen_host '192.168.1.10' is reachable from the network and "
-        "external_limit.allowed_clients is not set: any host there may set or release the "
-        "site's external limit",
-        "external_limit.modbus.listen_host '0.0.0.0' is reachable from the network and "
-        "external_limit.allowed_clients is not set: any host there may set or release the "
-        "site's external limit",
+    with pytest.raises(ConfigError) as refused:
+        parse_config(with_external_limit(**token, **modbus) | metrics)
+    assert str(refused.value) == (
+        "external_limit.allowed_clients: required, the EMS's addresses: metrics.listen_host "
+        "'192.168.1.10' and external_limit.modbus.listen_host '0.0.0.0' is reachable from the "
+        "network, where any host could otherwise set or release the site's external limit "
+        "(or listen on 127.0.0.1)"
     )
+    for exposed in (with_external_limit(**modbus), with_external_limit(**token) | metrics):
+        with pytest.raises(ConfigError, match=r"^external_limit\.allowed_clients: required"):
+            parse_config(exposed)
     allowed = {"allowed_clients": ["192.168.1.20", "fd00::/8"]}
     listed = parse_config(with_external_limit(**token, **modbus, **allowed) | metrics)
-    assert listed.external_limit is not None and listed.external_limit.warnings == ()
+    assert listed.external_limit is not None
     clients = listed.external_limit.allowed_clients
     assert clients is not None
     hosts = ("192.168.1.20", "::ffff:192.168.1.20", "fd00::1%eth0", "192.168.1.21", "")
     assert [clients.admits(host) for host in hosts] == [True, True, True, False, False]
+    # Loopback only: no list needed, any local client is let in.
     local = parse_config(with_external_limit(**token, modbus={"listen_host": "::1"}))
-    assert local.external_limit is not None and local.external_limit.warnings == ()
+    assert local.external_limit is not None and local.external_limit.allowed_clients is None

@@ -17,9 +17,6 @@ from firmware.self_update import (
     SelfUpdate,
     UpdatePlan,
     decide,
-    decide_16,
-    notices_for,
-    signature_location,
 )
 from firmware.signature import signature_valid
 from ocpp_knowledge.ocpp_time import to_ocpp_time
@@ -163,42 +160,3 @@ def test_what_the_release_script_signs_the_lc_verifies(
     assert signature_valid(release, signature, certificate.public_key())
     release.write_bytes(b"a release, changed")
     assert not signature_valid(release, signature, certificate.public_key())
-
-
-def _key() -> ec.EllipticCurvePublicKey:
-    return ec.generate_private_key(ec.SECP256R1()).public_key()
-
-
-def test_16_updates_need_the_configured_release_signing_key() -> None:
-    request = {"location": "http://127.0.0.1/r.tar.gz", "retrieveDate": to_ocpp_time(NOW)}
-    assert decide_16(request, None, busy=False).status == "Rejected"
-    key = _key()
-    assert decide_16(request, key, busy=True).status == "Rejected"
-    decision = decide_16(request | {"retries": 0}, key, busy=False)
-    assert decision.status == "Accepted" and decision.plan is not None
-    assert (decision.plan.request_id, decision.plan.signature) == (None, None)
-    assert (decision.plan.key, decision.plan.retries) == (key, 0)
-
-
-def test_the_signature_of_a_16_update_is_beside_the_release() -> None:
-    assert signature_location("https://h:8/r/lc.tar.gz?t=1") == "https://h:8/r/lc.tar.gz.sig?t=1"
-
-
-def test_a_16_update_reports_only_the_statuses_16_has() -> None:
-    later = to_ocpp_time(NOW + timedelta(seconds=30))
-    request = {"location": "http://127.0.0.1/r.tar.gz", "retrieveDate": later}
-    plan = decide_16(request, _key(), busy=False).plan
-    assert plan is not None
-    update = SelfUpdate(plan)
-    notices, wait = update.begin(NOW)
-    assert notices == [] and wait > 0  # no DownloadScheduled in 1.6
-    assert update.downloading() == [{"status": "Downloading"}]
-    notices, _wait = update.downloaded(True, NOW)
-    assert notices == [{"status": "Downloaded"}]  # no SignatureVerified
-    assert update.installing() == [{"status": "Installing"}]
-    assert update.installed(True) == []  # no InstallRebooting: Installed after the reboot
-    assert notices_for("Installed", None) == [{"status": "Installed"}]
-    bad = SelfUpdate(plan)
-    bad.downloading()
-    notices, _wait = bad.downloaded(False, NOW)
-    assert notices == [{"status": "Downloaded"}, {"status": "InstallationFailed"}]

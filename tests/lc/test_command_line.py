@@ -158,14 +158,26 @@ fuse_a = [63, 80, 63]
     ]
 
 
-async def test_check_config_warns_of_an_ems_register_open_to_any_host(tmp_path: Path) -> None:
-    ems = """
-[external_limit.modbus]
-listen_host = "0.0.0.0"
-"""
-    err = await _checked_with_warnings(tmp_path, ems)
-    assert err.splitlines() == [
-        "warning: external_limit.modbus.listen_host '0.0.0.0' is reachable from the network "
-        "and external_limit.allowed_clients is not set: any host there may set or release "
-        "the site's external limit"
-    ]
+async def test_check_config_refuses_an_ems_register_open_to_any_host(tmp_path: Path) -> None:
+    config = tmp_path / "site.toml"
+    journal = tmp_path / "journal.sqlite"
+    base = site_config("ws://127.0.0.1:9", free_port(), free_port(), journal) + BALANCING
+    register = f'[external_limit.modbus]\nlisten_host = "0.0.0.0"\nlisten_port = {free_port()}\n'
+    config.write_text(f"{base}\n{register}")
+    for command in ("check-config", "run"):  # run: it does not start, listening nowhere
+        process = await start_lc(command, "--config", str(config))
+        try:
+            code, out, err = await _finish(process)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        assert (code, out) == (2, "")
+        assert err.startswith(
+            "config error: external_limit.allowed_clients: required, the EMS's addresses: "
+            "external_limit.modbus.listen_host '0.0.0.0' is reachable from the network"
+        )
+    listed = '[external_limit]\nallowed_clients = ["192.168.1.20"]\n'
+    config.write_text(f"{base}\n{listed}{register}")
+    code, out, err = await _finish(await start_lc("check-config", "--config", str(config)))
+    assert code == 0 and err == "", err

@@ -1,16 +1,20 @@
 """The LC updates itself from a 1.6 CSMS with the security whitepaper's SignedUpdateFirmware
 (its L01), run by its launcher as a real process: the same signed release, manufacturer root
-and steps as 2.0.1's UpdateFirmware, reported with SignedFirmwareStatusNotification."""
+and steps as 2.0.1's UpdateFirmware, reported with SignedFirmwareStatusNotification. 1.6's own
+UpdateFirmware is answered NotSupported and starts nothing (L01.FR.20)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ocpp.exceptions import NotSupportedError
 from ocpp.v16 import call as call16
 
+from ocpp_knowledge.ocpp_time import to_ocpp_time
 from station.config import package_version
 from tests.firmware.origin import origin_server
 from tests.peers import running, wait_until
@@ -108,4 +112,24 @@ async def test_a_bad_signing_certificate_or_signature_is_refused(
     await wait_until(
         lambda: all(f"security event {e}" in lc.log() for e in logged), 10, "the security events"
     )
+    assert len(_boots(csms)) == 1
+
+
+async def test_the_unsigned_16_update_firmware_is_not_supported_and_starts_nothing(
+    setting: tuple[CsmsForLc16, LaunchedLc, Manufacturer], tmp_path: Path
+) -> None:
+    csms, lc, _manufacturer = setting
+    release = tmp_path / "release.tar.gz"
+    release.write_bytes(b"a release")
+    async with origin_server(release) as origin:
+        now = to_ocpp_time(datetime.now(UTC))
+        plain = call16.UpdateFirmware(location=f"{origin.base_url}/fw.bin", retrieve_date=now)
+        with pytest.raises(NotSupportedError):
+            await csms.station16.call(plain, suppress=False)
+        assert await _triggered(csms) == ("Idle", None)  # no update of its own under way
+        trigger = call16.TriggerMessage(requested_message="FirmwareStatusNotification")
+        assert (await csms.station16.call(trigger)).status == "Accepted"
+        await wait_until(lambda: csms.firmware_statuses == ["Idle"], 10, "the 1.6 status")
+        assert origin.ranges == []  # nothing downloaded
+    assert "last update" not in (await lc.fetch("/")).lower()
     assert len(_boots(csms)) == 1

@@ -6,8 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from config_file.table import ConfigError
 from lc.config import load_config, parse_config
@@ -74,21 +72,3 @@ def test_the_example_config_gives_the_lc_an_identity(tmp_path: Path) -> None:
 def test_the_link_settings_do_not_show_the_password() -> None:
     settings = StationSettings("LC-1", "a-password-of-24-chars!!")
     assert "a-password" not in repr(settings)
-
-
-def test_the_release_signing_key_is_read_and_must_be_a_public_key(tmp_path: Path) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    public = tmp_path / "release-signing.pem"
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    station = parse_config(site(release_signing_key=str(public))).station
-    assert station is not None and station.release_key == key.public_key()
-    assert parse_config(site()).station is not None
-    not_a_key = tmp_path / "junk.pem"
-    not_a_key.write_text("-----BEGIN PUBLIC KEY-----\nxx\n-----END PUBLIC KEY-----\n")
-    for path in (not_a_key, tmp_path / "missing.pem"):
-        with pytest.raises(ConfigError, match=r"station\.release_signing_key"):
-            parse_config(site(release_signing_key=str(path)))
