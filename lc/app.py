@@ -17,11 +17,11 @@ from balancer.control import LoadBalancer
 from certificates.expiry import CertificateExpiry, CertificatesByUse, from_files, from_managed
 from certificates.own_identity import OwnCertificate, OwnCertificates
 from certificates.trust_store import TrustStore
-from certificates.upstream_tls import managed_upstream_context
 from config_file.table import ConfigError
 from firmware.publisher import FirmwarePublisher
 from firmware.releases import FOLDER as RELEASES_FOLDER
 from firmware.releases import Releases
+from lc.client_certificate import ClientCertificateAtCsms
 from lc.config import SiteConfig, load_config
 from lc.external_limit_config import ExternalLimitSettings
 from lc.external_limit_http import add_routes
@@ -106,6 +106,9 @@ class LocalController:
             else None
         )
         self.certificate_expiry = CertificateExpiry(*self._certificate_sources())
+        # With [certificates] and a wss:// CSMS: which certificate the LC presents there.
+        self.client_certificate: ClientCertificateAtCsms | None = None
+        self._certificates_at_csms: CertificatesAtCsms | None = None  # over the LC's own link
         self.firmware: FirmwarePublisher | None = None  # PublishFirmware's handlers
         # The site meter as the LC's own MeterValues: with a station link and a meter.
         self.own_meter_values: AlignedMeterValues | None = None
@@ -136,20 +139,31 @@ class LocalController:
             sources.append(from_managed(self.trust_store, self.own_certificates, clock))
         return sources
 
-    def _use_managed_upstream_tls(self) -> None:
-        """Towards a wss:// CSMS, the newest renewed certificate and the installed CSMS roots
+    def _present_client_certificate(self) -> None:
+        """Towards a wss:// CSMS, the LC's renewed certificates and the installed CSMS roots
         (kept across restarts), besides what [router.upstream_tls] names: for the chargers'
         CSMS links and the LC's own."""
         configured = self.config.router.upstream_tls
         if configured is None or self.trust_store is None or self.own_certificates is None:
             return
-        context = managed_upstream_context(
-            configured, self.own_certificates, self.trust_store, datetime.now(UTC)
-        )
-        self.router.use_upstream_tls(context)
         station = self.config.station
-        if self.station is not None and station is not None and station.ssl_context is not None:
-            self.station.use_ssl_context(context)  # the same TLS client settings: wss://
+        # The LC's own link over TLS presents the certificate too: the same client settings.
+        tls_link = self.station if station is not None and station.ssl_context else None
+        self.client_certificate = ClientCertificateAtCsms(
+            configured,
+            self.own_certificates,
+            self.trust_store,
+            self.router,
+            tls_link,
+            self._tasks,
+            self.security.events.record,
+            self._renewed_discarded,
+        )
+        self.client_certificate.start()
+
+    def _renewed_discarded(self) -> None:
+        if self._certificates_at_csms is not None:
+            self._certificates_at_csms.certificates.renewed_discarded()
 
     async def _start(self) -> None:
         certificates = CollectorRegistry()
@@ -181,7 +195,7 @@ class LocalController:
             registries.append(self.balancer.metrics.registry)
             if self.config.external_limit is not None:
                 registries.append(await self._start_external_limits(self.balancer))
-        self._use_managed_upstream_tls()
+        self._present_client_certificate()
         await self.router.start()
         if self.config.firmware is not None:
             self._firmware_service = FirmwareService(
@@ -307,6 +321,7 @@ class LocalController:
             configured_certificate=self._configured_upstream_certificate,
         )
         at_csms.wire()
+        self._certificates_at_csms = at_csms
         report_trust_changes(link, self.security.events.record)
         in_force.on_change(at_csms.certificates.use_settings)
 
@@ -316,7 +331,8 @@ class LocalController:
         return upstream.certificate if upstream is not None else None
 
     def _use_renewed_certificate(self, renewed: OwnCertificate) -> None:
-        """A02.FR.08: new CSMS links present the renewed certificate; open ones move to it."""
+        """A02.FR.08: the LC's own link reconnects with the renewed certificate; the chargers'
+        CSMS links follow once it connected (`ClientCertificateAtCsms`)."""
         log.info(
             "renewed charging-station certificate %x in use", renewed.certificate.serial_number
         )
@@ -324,8 +340,8 @@ class LocalController:
             "ReconfigurationOfSecurityParameters",
             f"renewed charging-station certificate {renewed.certificate.serial_number:x} in use",
         )
-        self._use_managed_upstream_tls()
-        self._tasks.spawn(self.router.redial_csms_links(), "redial CSMS links")
+        if self.client_certificate is not None:
+            self.client_certificate.renewed()
 
     async def status(self) -> StatusSnapshot:
         return await status_snapshot(self, self._started_at, self._overrides)
