@@ -54,7 +54,7 @@ def test_without_a_good_slot_yet_the_list_is_tried_round_again() -> None:
     assert _dialled(plan, 4) == [2, 1, 2, 1]
 
 
-def test_each_round_of_failed_entries_is_told_once(tmp_path: Path) -> None:
+def test_each_round_of_failed_entries_is_told_once() -> None:
     """What a renewed client certificate gives way after (A02.FR.28)."""
     plan = DialPlan([2, 1], attempts=2, last_connected=None)
     assert [plan.failed() for _ in range(8)] == [False, False, False, True] * 2
