@@ -58,13 +58,23 @@ class ClientCertificateTrial:
     def on_trial(self) -> bool:
         return self._on_trial
 
+    def started(self) -> list[Output]:
+        """The LC started: a renewed pair left on trial is settled at once when no own link
+        can judge it (it was the newest, so in use)."""
+        if self._on_trial and not self._judged:
+            return self._settle_unjudged()
+        return []
+
     def renewed(self) -> list[Output]:
         """A renewed certificate was stored (CertificateSigned, or valid from now)."""
         if not self._judged:
-            self._on_trial, self.presenting = False, Pair.SETTLED
-            return [Settle(Pair.RENEWED)]
+            return self._settle_unjudged()
         self._on_trial, self.presenting = True, Pair.RENEWED
         return [Present(Pair.RENEWED, reconnect=True)]
+
+    def _settle_unjudged(self) -> list[Output]:
+        self._on_trial, self.presenting = False, Pair.SETTLED
+        return [Settle(Pair.RENEWED)]
 
     def every_entry_failed(self, back_to_last_connection: bool) -> list[Output]:
         """A whole round of NetworkConfigurationPriority failed; `back_to_last_connection`:

@@ -51,6 +51,7 @@ class ClientCertificateAtCsms:
 
     def start(self) -> None:
         """The certificates kept across restarts, before any link dials."""
+        self._apply(self._trial.started())
         self._router.use_upstream_tls(self._context(Pair.SETTLED))
         if self._link is not None:
             self._link.use_ssl_context(self._context(self._trial.presenting))

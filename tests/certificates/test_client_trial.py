@@ -52,7 +52,12 @@ def test_going_round_the_entries_again_alternates_old_and_renewed() -> None:
 
 
 def test_without_tls_on_the_own_link_a_renewal_settles_at_once() -> None:
+    assert ClientCertificateTrial(True, judged_by_own_link=False).started() == [
+        Settle(Pair.RENEWED)
+    ]
+    assert ClientCertificateTrial(True, judged_by_own_link=True).started() == []
     trial = ClientCertificateTrial(renewed_on_trial=False, judged_by_own_link=False)
+    assert trial.started() == []
     assert trial.renewed() == [Settle(Pair.RENEWED)]
     assert trial.every_entry_failed(back_to_last_connection=True) == []
     assert trial.connected() == []
