@@ -136,8 +136,16 @@ class StationLink:
         """The next dial to a `wss://` CSMS uses `context` (the LC's renewed certificate, the
         CSMS roots installed); the link open now keeps its TLS session."""
         self._dialer_settings = replace(self._dialer_settings, ssl_context=context)
-        if self._dialer is not None:
-            self._dialer.use_ssl_context(context)
+        dialer = self._dialer
+        if dialer is None:
+            return
+        if self._ws is None:
+            # No link open in it: the next dial makes a new dialer. Retired ones would pile up
+            # while the LC redials, switching certificates after each round (A02.FR.28).
+            self._dialer = None
+            self._tasks.spawn(dialer.close(), "station dialer closed")
+        else:
+            dialer.use_ssl_context(context)
 
     def report_dials(self, outcomes: DialOutcomes) -> None:
         """Tell `outcomes` how the dials go from now on."""
