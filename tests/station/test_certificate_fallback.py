@@ -10,6 +10,7 @@ import ssl
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -22,12 +23,11 @@ from station.session import LinkState
 from tests.certificates.ca import TestCa, pem
 from tests.conftest import lc_url
 from tests.peers import connect_charge_point, running, wait_until
-from tests.station.csms_for_lc import CsmsForLc, accepted_lc
+from tests.station.csms_for_lc import IDENTITY, CsmsForLc, accepted_lc
 from tests.station.test_network_profiles import _set_comm
 from tests.station.test_station_certificates import (
     certificates_config,
     csr_after,
-    presented_serial,
     profile_3,
 )
 
@@ -41,20 +41,20 @@ async def _install(csms: CsmsForLc, certificate_type: str, ca: TestCa) -> None:
     request = call201.InstallCertificate(
         certificate_type=certificate_type, certificate=pem(ca.root)
     )
-    assert (await csms.station.call(request)).status == "Accepted"
+    assert (await csms.connected(IDENTITY).call(request)).status == "Accepted"
 
 
 async def _signed(csms: CsmsForLc, ca: TestCa) -> x509.Certificate:
     """A renewal the CSMS triggers and `ca` signs, Accepted by the LC."""
-    leaf = ca.sign(await csr_after(csms, csms.station, TRIGGER))
+    leaf = ca.sign(await csr_after(csms, csms.connected(IDENTITY), TRIGGER))
     signed = call201.CertificateSigned(certificate_chain=ca.chain_pem(leaf))
-    assert (await csms.station.call(signed)).status == "Accepted"
+    assert (await csms.connected(IDENTITY).call(signed)).status == "Accepted"
     return leaf
 
 
 async def _reconnected(csms: CsmsForLc, link: StationLink, connections: int) -> None:
     """The LC's own link is back at `csms` with a new connection, Accepted."""
-    await wait_until(lambda: len(csms.connections) > connections, 30, "the LC reconnecting")
+    await wait_until(lambda: _csms_links(csms, IDENTITY) > connections, 30, "the LC reconnecting")
     await wait_until(lambda: link.session.state is LinkState.ACCEPTED, 10, "Accepted")
 
 
@@ -65,13 +65,16 @@ def _presented_by(csms: CsmsForLc, identity: str) -> int:
     return int(peer["serialNumber"], 16)
 
 
-async def _charger_presents(csms: CsmsForLc, router_url: str, serial: int) -> None:
-    charger = await connect_charge_point(router_url, "CP-1", "ocpp2.0.1")
-    try:
-        assert (await charger.cp.boot()).status == "Accepted"
-        assert _presented_by(csms, "CP-1") == serial
-    finally:
-        await charger.close()
+def _holding(csms: CsmsForLc, folder: Path, tls: dict[str, str]) -> dict[str, Any]:
+    """An LC config with `tls` towards `csms` whose chargers' CSMS links outlive a redial."""
+    offline = {"journal_path": str(folder / "journal.sqlite"), "redial_interval_s": 0.1}
+    return certificates_config(
+        csms, folder, upstream_tls=tls, connection_loss="hold", offline=offline
+    )
+
+
+def _csms_links(csms: CsmsForLc, identity: str) -> int:
+    return sum(station.identity == identity for station in csms.stations)
 
 
 def _trusting(cso: TestCa, folder: Path, *more: TestCa) -> ssl.SSLContext:
@@ -90,21 +93,26 @@ async def test_a_refused_renewed_certificate_gives_way_to_the_old_one_and_is_dis
     requiring, tls, certificate = profile_3(cso, tmp_path)
     refused: list[str] = []  # the LC's TLS handshakes the CSMS refused
     record_charger_handshake_failures(requiring, lambda kind, _info: refused.append(kind))
-    async with running(CsmsForLc(ssl_context=requiring)) as csms:
-        config = certificates_config(csms, tmp_path, upstream_tls=tls)
-        async with accepted_lc(config) as (lc, link):
+    async with (
+        running(CsmsForLc(ssl_context=requiring)) as csms,
+        accepted_lc(_holding(csms, tmp_path, tls)) as (lc, link),
+    ):
+        charger = await connect_charge_point(lc_url(lc.router), "CP-1", "ocpp2.0.1")
+        try:
             configured = x509.load_pem_x509_certificate(certificate.read_bytes())
+            assert (await charger.cp.boot()).status == "Accepted"
+            assert _presented_by(csms, "CP-1") == configured.serial_number
             assert lc.own_certificates is not None
             # The LC takes a certificate of this root (A00.FR.602); the CSMS does not.
             await _install(csms, "V2GRootCertificate", untrusted)
-            connections = len(csms.connections)
+            connections = _csms_links(csms, IDENTITY)
             await _signed(csms, untrusted)
 
             # A02.FR.08: it reconnects with the renewed one; every attempt at the only entry
             # is refused, then it falls back to the old one (A02.FR.28) and is back.
             await _reconnected(csms, link, connections)
             assert len(refused) >= 3  # NetworkProfileConnectionAttempts' default
-            assert presented_serial(csms) == configured.serial_number
+            assert _presented_by(csms, IDENTITY) == configured.serial_number
             # A02.FR.10: the renewed pair is gone, key and all; A02.FR.29: the CSMS hears it.
             await wait_until(
                 lambda: any(event["type"] == DISCARDED for event in csms.security_events),
@@ -113,38 +121,55 @@ async def test_a_refused_renewed_certificate_gives_way_to_the_old_one_and_is_dis
             )
             assert lc.own_certificates.all() == []
             assert not list((tmp_path / "certificates" / "station").glob("station-*"))
-            # The chargers' CSMS links present the certificate the LC's own link settled on.
-            await _charger_presents(csms, lc_url(lc.router), configured.serial_number)
+            # The chargers' CSMS links never left the certificate the LC's own link settled on.
+            assert (await charger.cp.boot()).status == "Accepted"
+            assert _csms_links(csms, "CP-1") == 1
+            assert _presented_by(csms, "CP-1") == configured.serial_number
+        finally:
+            await charger.close()
 
 
 async def test_a_renewed_certificate_the_csms_takes_settles_and_the_old_pair_goes(
     tmp_path: Path,
 ) -> None:
     cso = TestCa("CSO Root")
-    requiring, tls, _certificate = profile_3(cso, tmp_path)
-    async with running(CsmsForLc(ssl_context=requiring)) as csms:
-        config = certificates_config(csms, tmp_path, upstream_tls=tls)
-        async with accepted_lc(config) as (lc, link):
-            own = lc.own_certificates
-            assert own is not None
+    requiring, tls, certificate = profile_3(cso, tmp_path)
+    async with (
+        running(CsmsForLc(ssl_context=requiring)) as csms,
+        accepted_lc(_holding(csms, tmp_path, tls)) as (lc, link),
+    ):
+        own = lc.own_certificates
+        assert own is not None
+        charger = await connect_charge_point(lc_url(lc.router), "CP-1", "ocpp2.0.1")
+        try:
+            assert (await charger.cp.boot()).status == "Accepted"
+            configured = x509.load_pem_x509_certificate(certificate.read_bytes())
+            assert _presented_by(csms, "CP-1") == configured.serial_number
             await _install(csms, "CSMSRootCertificate", cso)
-            connections = len(csms.connections)
+            connections = _csms_links(csms, IDENTITY)
             first = await _signed(csms, cso)
             await _reconnected(csms, link, connections)  # A02.FR.08: at once
-            assert presented_serial(csms) == first.serial_number
+            assert _presented_by(csms, IDENTITY) == first.serial_number
+            # Settled: the charger's CSMS link follows, the charger's own link stays.
+            await wait_until(lambda: _csms_links(csms, "CP-1") == 2, 20, "CP-1 redialled")
+            assert _presented_by(csms, "CP-1") == first.serial_number
             [old] = own.all()
 
-            connections = len(csms.connections)
+            connections = _csms_links(csms, IDENTITY)
             second = await _signed(csms, cso)
             await _reconnected(csms, link, connections)
-            assert presented_serial(csms) == second.serial_number
+            assert _presented_by(csms, IDENTITY) == second.serial_number
             # A02.FR.10: connected with the renewed one, the old pair is discarded.
             await wait_until(lambda: not old.key_path.exists(), 10, "the old pair discarded")
             assert [pair.certificate for pair in own.all()] == [second]
             assert own.on_trial() is None
             assert not old.certificate_path.exists()
             assert all(event["type"] != DISCARDED for event in csms.security_events)
-            await _charger_presents(csms, lc_url(lc.router), second.serial_number)
+            await wait_until(lambda: _csms_links(csms, "CP-1") == 3, 20, "CP-1 redialled")
+            assert _presented_by(csms, "CP-1") == second.serial_number
+            assert (await charger.cp.boot()).status == "Accepted"
+        finally:
+            await charger.close()
 
 
 async def test_a_restart_during_the_trial_keeps_both_pairs_and_the_trial_resumes(
@@ -160,7 +185,7 @@ async def test_a_restart_during_the_trial_keeps_both_pairs_and_the_trial_resumes
         async with accepted_lc(config) as (_lc, link):
             await _install(csms, "CSMSRootCertificate", cso)
             await _install(csms, "V2GRootCertificate", later_trusted)
-            connections = len(csms.connections)
+            connections = _csms_links(csms, IDENTITY)
             settled = await _signed(csms, cso)  # a pair of its own, settled
             await _reconnected(csms, link, connections)
             # Every entry gets many attempts: the LC stays with the renewed one meanwhile.
@@ -181,7 +206,7 @@ async def test_a_restart_during_the_trial_keeps_both_pairs_and_the_trial_resumes
         csms.ssl_context = _trusting(cso, tmp_path, later_trusted)
         await csms.start()
         async with accepted_lc(config) as (restarted, _link):
-            assert presented_serial(csms) == renewed.serial_number
+            assert _presented_by(csms, IDENTITY) == renewed.serial_number
             assert restarted.own_certificates is not None
             pairs = restarted.own_certificates.all
             await wait_until(lambda: len(pairs()) == 1, 10, "the old pair discarded")
