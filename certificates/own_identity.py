@@ -72,18 +72,18 @@ class OwnCertificates:
         chain = x509.load_pem_x509_certificates(new.chain_pem)
         stem = f"station-{new.not_before:%Y%m%dT%H%M%SZ}-{chain[0].serial_number:x}"
         self.folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
-        unproven = self.on_trial()
         key_path = self.folder / f"{stem}.key"
         certificate_path = self.folder / f"{stem}.pem"
-        # The mark first: the new pair is never taken for a settled one, even after a crash.
+        # The unproven one first, then the mark: after a crash at any point no pair that
+        # never connected is taken for a settled one.
+        unproven = self.on_trial()
+        if unproven is not None and unproven.certificate_path != certificate_path:
+            _remove(unproven)
         write_atomically(self.folder / ON_TRIAL, stem.encode("ascii"), PUBLIC_MODE)
         # The key next: a certificate file is only ever there with its key.
         write_atomically(key_path, new.private_key_pem, PRIVATE_MODE)
         write_atomically(certificate_path, new.chain_pem, PUBLIC_MODE)
-        stored = OwnCertificate(chain, certificate_path, key_path)
-        if unproven is not None and unproven.certificate_path != certificate_path:
-            _remove(unproven)
-        return stored
+        return OwnCertificate(chain, certificate_path, key_path)
 
     def on_trial(self) -> OwnCertificate | None:
         """The renewed pair no connection has settled yet, if any."""

@@ -148,7 +148,7 @@ class LocalController:
             return
         station = self.config.station
         # The LC's own link over TLS presents the certificate too: the same client settings.
-        tls_link = self.station if station is not None and station.ssl_context else None
+        tls_link = self.station if station is not None and station.ssl_context is not None else None
         self.client_certificate = ClientCertificateAtCsms(
             configured,
             self.own_certificates,
