@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
 from certificates.own_identity import OwnCertificates
@@ -23,11 +24,13 @@ from station.session import LinkState
 from tests.certificates.ca import TestCa, pem
 from tests.conftest import lc_url
 from tests.peers import connect_charge_point, running, wait_until
+from tests.station.csms16_for_lc import CsmsForLc16
 from tests.station.csms_for_lc import IDENTITY, CsmsForLc, accepted_lc
 from tests.station.test_network_profiles import _set_comm
 from tests.station.test_station_certificates import (
     certificates_config,
     csr_after,
+    presented_serial,
     profile_3,
 )
 
@@ -212,3 +215,31 @@ async def test_a_restart_during_the_trial_keeps_both_pairs_and_the_trial_resumes
             await wait_until(lambda: len(pairs()) == 1, 10, "the old pair discarded")
             assert [pair.certificate for pair in pairs()] == [renewed]
             assert not old.key_path.exists()
+
+
+async def test_a_1_6_csms_hears_of_the_discarded_renewed_certificate(tmp_path: Path) -> None:
+    cso, untrusted = TestCa("CSO Root"), TestCa("Renewal CA the CSMS does not trust")
+    requiring, tls, certificate = profile_3(cso, tmp_path)
+    async with running(CsmsForLc16(ssl_context=requiring)) as csms:
+        config = certificates_config(csms, tmp_path, {"ocpp_version": "1.6"}, upstream_tls=tls)
+        async with accepted_lc(config) as (_lc, link):
+            station = csms.station16
+            install = call16.InstallCertificate(
+                certificate_type="CentralSystemRootCertificate", certificate=pem(untrusted.root)
+            )
+            assert (await station.call(install)).status == "Accepted"
+            trigger = call16.ExtendedTriggerMessage(requested_message="SignChargePointCertificate")
+            leaf = untrusted.sign(await csr_after(csms, station, trigger))
+            connections = len(csms.stations16)
+            signed = call16.CertificateSigned(certificate_chain=untrusted.chain_pem(leaf))
+            assert (await station.call(signed)).status == "Accepted"
+
+            await wait_until(lambda: len(csms.stations16) > connections, 30, "the LC back")
+            await wait_until(lambda: link.session.state is LinkState.ACCEPTED, 10, "Accepted")
+            configured = x509.load_pem_x509_certificate(certificate.read_bytes())
+            assert presented_serial(csms) == configured.serial_number
+            await wait_until(
+                lambda: DISCARDED in [event["type"] for event in csms.security_events],
+                10,
+                "DiscardedRenewedClientCertificate at the 1.6 CSMS",
+            )
