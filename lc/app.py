@@ -333,12 +333,11 @@ class LocalController:
     def _use_renewed_certificate(self, renewed: OwnCertificate) -> None:
         """A02.FR.08: the LC's own link reconnects with the renewed certificate; the chargers'
         CSMS links follow once it connected (`ClientCertificateAtCsms`)."""
-        log.info(
-            "renewed charging-station certificate %x in use", renewed.certificate.serial_number
-        )
+        serial = renewed.certificate.serial_number
+        log.info("renewed charging-station certificate %x stored", serial)
         self.security.events.record(
             "ReconfigurationOfSecurityParameters",
-            f"renewed charging-station certificate {renewed.certificate.serial_number:x} in use",
+            f"renewed charging-station certificate {serial:x} stored",
         )
         if self.client_certificate is not None:
             self.client_certificate.renewed()
