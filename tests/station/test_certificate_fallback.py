@@ -6,8 +6,11 @@ follow; a restart in the middle resumes the trial."""
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import stat
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -89,90 +92,96 @@ def _trusting(cso: TestCa, folder: Path, *more: TestCa) -> ssl.SSLContext:
     return context
 
 
-async def test_a_refused_renewed_certificate_gives_way_to_the_old_one_and_is_discarded(
-    tmp_path: Path,
-) -> None:
-    cso, untrusted = TestCa("CSO Root"), TestCa("Renewal CA the CSMS does not trust")
-    requiring, tls, certificate = profile_3(cso, tmp_path)
-    refused: list[str] = []  # the LC's TLS handshakes the CSMS refused
+@dataclass
+class Site:
+    """A profile-3 CSMS, the LC at it with the configured certificate, a charger behind it."""
+
+    csms: CsmsForLc
+    link: StationLink
+    own: OwnCertificates
+    configured: x509.Certificate  # [router.upstream_tls] certificate
+    refused: list[str]  # the LC's TLS handshakes the CSMS refused
+
+
+@contextlib.asynccontextmanager
+async def _site(folder: Path, cso: TestCa) -> AsyncIterator[Site]:
+    requiring, tls, certificate = profile_3(cso, folder)
+    refused: list[str] = []
     record_charger_handshake_failures(requiring, lambda kind, _info: refused.append(kind))
     async with (
         running(CsmsForLc(ssl_context=requiring)) as csms,
-        accepted_lc(_holding(csms, tmp_path, tls)) as (lc, link),
+        accepted_lc(_holding(csms, folder, tls)) as (lc, link),
     ):
+        assert lc.own_certificates is not None
+        configured = x509.load_pem_x509_certificate(certificate.read_bytes())
         charger = await connect_charge_point(lc_url(lc.router), "CP-1", "ocpp2.0.1")
         try:
-            configured = x509.load_pem_x509_certificate(certificate.read_bytes())
             assert (await charger.cp.boot()).status == "Accepted"
             assert _presented_by(csms, "CP-1") == configured.serial_number
-            assert lc.own_certificates is not None
-            # The LC takes a certificate of this root (A00.FR.602); the CSMS does not.
-            await _install(csms, "V2GRootCertificate", untrusted)
-            connections = _csms_links(csms, IDENTITY)
-            await _signed(csms, untrusted)
-
-            # A02.FR.08: it reconnects with the renewed one; every attempt at the only entry
-            # is refused, then it falls back to the old one (A02.FR.28) and is back.
-            await _reconnected(csms, link, connections)
-            assert len(refused) >= 3  # NetworkProfileConnectionAttempts' default
-            assert _presented_by(csms, IDENTITY) == configured.serial_number
-            # A02.FR.10: the renewed pair is gone, key and all; A02.FR.29: the CSMS hears it.
-            await wait_until(
-                lambda: any(event["type"] == DISCARDED for event in csms.security_events),
-                10,
-                "DiscardedRenewedClientCertificate at the CSMS",
-            )
-            assert lc.own_certificates.all() == []
-            assert not list((tmp_path / "certificates" / "station").glob("station-*"))
-            # The chargers' CSMS links never left the certificate the LC's own link settled on.
+            yield Site(csms, link, lc.own_certificates, configured, refused)
+            # The charger's own link was never dropped: it goes on to the CSMS.
             assert (await charger.cp.boot()).status == "Accepted"
-            assert _csms_links(csms, "CP-1") == 1
-            assert _presented_by(csms, "CP-1") == configured.serial_number
         finally:
             await charger.close()
+
+
+async def test_a_refused_renewed_certificate_gives_way_to_the_old_one_and_is_discarded(
+    tmp_path: Path,
+) -> None:
+    untrusted = TestCa("Renewal CA the CSMS does not trust")
+    async with _site(tmp_path, TestCa("CSO Root")) as site:
+        csms = site.csms
+        # The LC takes a certificate of this root (A00.FR.602); the CSMS does not.
+        await _install(csms, "V2GRootCertificate", untrusted)
+        connections = _csms_links(csms, IDENTITY)
+        await _signed(csms, untrusted)
+
+        # A02.FR.08: it reconnects with the renewed one; every attempt at the only entry is
+        # refused, then it falls back to the old one (A02.FR.28) and is back.
+        await _reconnected(csms, site.link, connections)
+        assert len(site.refused) >= 3  # NetworkProfileConnectionAttempts' default
+        assert _presented_by(csms, IDENTITY) == site.configured.serial_number
+        # A02.FR.10: the renewed pair is gone, key and all; A02.FR.29: the CSMS hears of it.
+        await wait_until(
+            lambda: any(event["type"] == DISCARDED for event in csms.security_events),
+            10,
+            "DiscardedRenewedClientCertificate at the CSMS",
+        )
+        assert site.own.all() == []
+        assert not list((tmp_path / "certificates" / "station").glob("station-*"))
+        # The chargers' CSMS links never left the certificate the LC's own link settled on.
+        assert _csms_links(csms, "CP-1") == 1
+        assert _presented_by(csms, "CP-1") == site.configured.serial_number
 
 
 async def test_a_renewed_certificate_the_csms_takes_settles_and_the_old_pair_goes(
     tmp_path: Path,
 ) -> None:
     cso = TestCa("CSO Root")
-    requiring, tls, certificate = profile_3(cso, tmp_path)
-    async with (
-        running(CsmsForLc(ssl_context=requiring)) as csms,
-        accepted_lc(_holding(csms, tmp_path, tls)) as (lc, link),
-    ):
-        own = lc.own_certificates
-        assert own is not None
-        charger = await connect_charge_point(lc_url(lc.router), "CP-1", "ocpp2.0.1")
-        try:
-            assert (await charger.cp.boot()).status == "Accepted"
-            configured = x509.load_pem_x509_certificate(certificate.read_bytes())
-            assert _presented_by(csms, "CP-1") == configured.serial_number
-            await _install(csms, "CSMSRootCertificate", cso)
-            connections = _csms_links(csms, IDENTITY)
-            first = await _signed(csms, cso)
-            await _reconnected(csms, link, connections)  # A02.FR.08: at once
-            assert _presented_by(csms, IDENTITY) == first.serial_number
-            # Settled: the charger's CSMS link follows, the charger's own link stays.
-            await wait_until(lambda: _csms_links(csms, "CP-1") == 2, 20, "CP-1 redialled")
-            assert _presented_by(csms, "CP-1") == first.serial_number
-            [old] = own.all()
+    async with _site(tmp_path, cso) as site:
+        csms, link, own = site.csms, site.link, site.own
+        await _install(csms, "CSMSRootCertificate", cso)
+        connections = _csms_links(csms, IDENTITY)
+        first = await _signed(csms, cso)
+        await _reconnected(csms, link, connections)  # A02.FR.08: at once
+        assert _presented_by(csms, IDENTITY) == first.serial_number
+        # Settled: the charger's CSMS link follows, the charger's own link stays.
+        await wait_until(lambda: _csms_links(csms, "CP-1") == 2, 20, "CP-1 redialled")
+        assert _presented_by(csms, "CP-1") == first.serial_number
+        [old] = own.all()
 
-            connections = _csms_links(csms, IDENTITY)
-            second = await _signed(csms, cso)
-            await _reconnected(csms, link, connections)
-            assert _presented_by(csms, IDENTITY) == second.serial_number
-            # A02.FR.10: connected with the renewed one, the old pair is discarded.
-            await wait_until(lambda: not old.key_path.exists(), 10, "the old pair discarded")
-            assert [pair.certificate for pair in own.all()] == [second]
-            assert own.on_trial() is None
-            assert not old.certificate_path.exists()
-            assert all(event["type"] != DISCARDED for event in csms.security_events)
-            await wait_until(lambda: _csms_links(csms, "CP-1") == 3, 20, "CP-1 redialled")
-            assert _presented_by(csms, "CP-1") == second.serial_number
-            assert (await charger.cp.boot()).status == "Accepted"
-        finally:
-            await charger.close()
+        connections = _csms_links(csms, IDENTITY)
+        second = await _signed(csms, cso)
+        await _reconnected(csms, link, connections)
+        assert _presented_by(csms, IDENTITY) == second.serial_number
+        # A02.FR.10: connected with the renewed one, the old pair is discarded.
+        await wait_until(lambda: not old.key_path.exists(), 10, "the old pair discarded")
+        assert [pair.certificate for pair in own.all()] == [second]
+        assert own.on_trial() is None
+        assert not old.certificate_path.exists()
+        assert all(event["type"] != DISCARDED for event in csms.security_events)
+        await wait_until(lambda: _csms_links(csms, "CP-1") == 3, 20, "CP-1 redialled")
+        assert _presented_by(csms, "CP-1") == second.serial_number
 
 
 async def test_a_restart_during_the_trial_keeps_both_pairs_and_the_trial_resumes(
