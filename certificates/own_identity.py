@@ -1,9 +1,12 @@
-"""The LC's own charging-station certificates on disk, newest first (A02.FR.09/10).
+"""The LC's own charging-station certificates on disk.
 
-`<folder>/station-<not before>-<serial>.pem` (chain, 0644) beside its `.key` (0600). Renewal
-adds a pair and leaves the older ones as a fallback; the one in use is the newest valid one
-by start of validity, or the configured files when none is. The key of a CSR still waiting
-for its certificate is `<folder>/pending.key` (0600).
+`<folder>/station-<not before>-<serial>.pem` (chain, 0644) beside its `.key` (0600). A renewed
+pair is stored beside the one in use and is on trial (`certificates.client_trial`) until the
+LC's own link connected with one of them: `<folder>/on-trial` names it, so a restart resumes
+the trial. The settled pair is the newest valid one but the one on trial, or the configured
+files when there is none; once a connection settles it, the other pair is removed, key and
+all (A02.FR.10). The key of a CSR still waiting for its certificate is `<folder>/pending.key`
+(0600).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ log = logging.getLogger(__name__)
 
 FOLDER_MODE = 0o700  # it holds private keys
 PENDING_KEY = "pending.key"
+ON_TRIAL = "on-trial"  # the stem of the renewed pair on trial
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,15 +67,47 @@ class OwnCertificates:
         self.folder = folder
 
     def store(self, new: UseNewCertificate) -> OwnCertificate:
+        """Store a renewed pair, on trial; one still on trial from an earlier renewal never
+        worked and goes."""
         chain = x509.load_pem_x509_certificates(new.chain_pem)
         stem = f"station-{new.not_before:%Y%m%dT%H%M%SZ}-{chain[0].serial_number:x}"
         self.folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
         key_path = self.folder / f"{stem}.key"
         certificate_path = self.folder / f"{stem}.pem"
-        # The key first: a certificate file is only ever there with its key.
+        # The unproven one first, then the mark: after a crash at any point no pair that
+        # never connected is taken for a settled one.
+        unproven = self.on_trial()
+        if unproven is not None and unproven.certificate_path != certificate_path:
+            _remove(unproven)
+        write_atomically(self.folder / ON_TRIAL, stem.encode("ascii"), PUBLIC_MODE)
+        # The key next: a certificate file is only ever there with its key.
         write_atomically(key_path, new.private_key_pem, PRIVATE_MODE)
         write_atomically(certificate_path, new.chain_pem, PUBLIC_MODE)
         return OwnCertificate(chain, certificate_path, key_path)
+
+    def on_trial(self) -> OwnCertificate | None:
+        """The renewed pair no connection has settled yet, if any."""
+        try:
+            stem = (self.folder / ON_TRIAL).read_text(encoding="ascii").strip()
+        except (OSError, ValueError):
+            return None
+        return next((own for own in self.all() if own.certificate_path.stem == stem), None)
+
+    def settled(self, now: datetime) -> OwnCertificate | None:
+        """The newest pair valid at `now` but the one on trial; None: the configured files."""
+        trial = self.on_trial()
+        trial_path = trial.certificate_path if trial is not None else None
+        return _newest(
+            [own for own in self.all() if own.certificate_path != trial_path and _valid(own, now)]
+        )
+
+    def keep_only(self, kept: OwnCertificate | None) -> None:
+        """A connection settled the trial: every other pair goes, key and all (A02.FR.10);
+        None keeps none (the configured files are in use)."""
+        for own in self.all():
+            if kept is None or own.certificate_path != kept.certificate_path:
+                _remove(own)
+        (self.folder / ON_TRIAL).unlink(missing_ok=True)
 
     def keep_pending(self, private_key_pem: bytes) -> None:
         self.folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
@@ -104,18 +140,29 @@ class OwnCertificates:
         return found
 
     def current(self, now: datetime) -> OwnCertificate | None:
-        """The newest certificate valid at `now`, by the start of its validity (A02.FR.09);
-        of two that start in the same second, the one stored last."""
-        valid = [
-            own
-            for own in self.all()
-            if own.certificate.not_valid_before_utc <= now <= own.certificate.not_valid_after_utc
-        ]
-        return max(
-            valid,
-            key=lambda own: (
-                own.certificate.not_valid_before_utc,
-                own.certificate_path.stat().st_mtime_ns,
-            ),
-            default=None,
-        )
+        """The newest certificate valid at `now`, the one on trial included (what renewal
+        watches for expiry), by the start of its validity; of two that start in the same
+        second, the one stored last."""
+        return _newest([own for own in self.all() if _valid(own, now)])
+
+
+def _valid(own: OwnCertificate, now: datetime) -> bool:
+    return own.certificate.not_valid_before_utc <= now <= own.certificate.not_valid_after_utc
+
+
+def _newest(candidates: list[OwnCertificate]) -> OwnCertificate | None:
+    return max(
+        candidates,
+        key=lambda own: (
+            own.certificate.not_valid_before_utc,
+            own.certificate_path.stat().st_mtime_ns,
+        ),
+        default=None,
+    )
+
+
+def _remove(own: OwnCertificate) -> None:
+    # The certificate first: `all` never lists a certificate without its key.
+    own.certificate_path.unlink(missing_ok=True)
+    own.key_path.unlink(missing_ok=True)
+    log.info("charging-station certificate %x discarded", own.certificate.serial_number)

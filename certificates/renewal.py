@@ -185,6 +185,12 @@ class CertificateRenewal:
                 outputs.append(self._send())
         return outputs
 
+    def renewed_discarded(self, now: datetime) -> None:
+        """No CSMS connection took the renewed certificate, so it was discarded (A02.FR.29):
+        the one still in use is not renewed again by itself before `EXPIRY_RETRY` (the CSMS
+        may trigger a renewal at any time)."""
+        self._automatic_after = now + EXPIRY_RETRY
+
     def _give_up(self, now: datetime) -> list[Output]:
         self._pending = None
         self._automatic_after = now + EXPIRY_RETRY

@@ -108,6 +108,10 @@ class StationCertificates:
         accepted = None if response is None else response.get("status") == "Accepted"
         self._apply(self.renewal.sign_certificate_answered(accepted, self._clock()))
 
+    def renewed_discarded(self) -> None:
+        """The renewed certificate never connected and was discarded (A02.FR.29)."""
+        self.renewal.renewed_discarded(self._clock())
+
     def tick(self) -> None:
         """Now and then (a minute is plenty): resends, a certificate becoming valid, expiry."""
         now = self._clock()

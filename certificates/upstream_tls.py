@@ -1,27 +1,25 @@
-"""The LC's TLS client context towards the CSMS from what the CSMS manages: the LC's newest
-charging-station certificate and the CSMS roots it installed, besides the configured ones."""
+"""The LC's TLS client context towards the CSMS from what the CSMS manages: one of the LC's
+charging-station certificates and the CSMS roots it installed, besides the configured ones."""
 
 from __future__ import annotations
 
 import ssl
 from dataclasses import replace
-from datetime import datetime
 
-from certificates.own_identity import OwnCertificates
+from certificates.own_identity import OwnCertificate
 from certificates.trust_store import TrustStore
 from router.tls import UpstreamTlsSettings, upstream_context
 
 
 def managed_upstream_context(
-    configured: UpstreamTlsSettings, own: OwnCertificates, store: TrustStore, now: datetime
+    configured: UpstreamTlsSettings, presented: OwnCertificate | None, store: TrustStore
 ) -> ssl.SSLContext:
-    """The configured settings with the newest valid own certificate (if any) in place of the
-    configured one, and the installed CSMS roots trusted as well."""
+    """The configured settings with `presented` (if any) in place of the configured
+    certificate, and the installed CSMS roots trusted as well."""
     settings = configured
-    current = own.current(now)
-    if current is not None:
+    if presented is not None:
         settings = replace(
-            settings, certificate=current.certificate_path, private_key=current.key_path
+            settings, certificate=presented.certificate_path, private_key=presented.key_path
         )
     installed = store.roots_pem("CSMSRootCertificate")
     return upstream_context(replace(settings, installed_roots=installed))

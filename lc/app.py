@@ -17,11 +17,11 @@ from balancer.control import LoadBalancer
 from certificates.expiry import CertificateExpiry, CertificatesByUse, from_files, from_managed
 from certificates.own_identity import OwnCertificate, OwnCertificates
 from certificates.trust_store import TrustStore
-from certificates.upstream_tls import managed_upstream_context
 from config_file.table import ConfigError
 from firmware.publisher import FirmwarePublisher
 from firmware.releases import FOLDER as RELEASES_FOLDER
 from firmware.releases import Releases
+from lc.client_certificate import ClientCertificateAtCsms, OwnLinkAtCsms
 from lc.config import SiteConfig, load_config
 from lc.external_limit_config import ExternalLimitSettings
 from lc.external_limit_http import add_routes
@@ -57,7 +57,6 @@ from router.frames import OcppVersion
 from router.metrics import metrics_app
 from router.server import Router
 from router.start_error import listen_failure
-from router.tls import UpstreamTlsSettings
 from station.boot_reason import NextBootReason
 from station.config import StationConfig
 from station.link import StationLink
@@ -107,6 +106,9 @@ class LocalController:
             else None
         )
         self.certificate_expiry = CertificateExpiry(*self._certificate_sources())
+        # With [certificates] and a wss:// CSMS: which certificate the LC presents there.
+        self.client_certificate: ClientCertificateAtCsms | None = None
+        self._certificates_at_csms: CertificatesAtCsms | None = None  # over the LC's own link
         self.firmware: FirmwarePublisher | None = None  # PublishFirmware's handlers
         # The site meter as the LC's own MeterValues: with a station link and a meter.
         self.own_meter_values: AlignedMeterValues | None = None
@@ -138,24 +140,33 @@ class LocalController:
         return sources
 
     def use_managed_upstream_tls(self) -> None:
-        """Towards a wss:// CSMS, the newest renewed certificate and the installed CSMS roots
+        """Towards a wss:// CSMS, the LC's renewed certificates and the installed CSMS roots
         (kept across restarts), besides what [router.upstream_tls] names: for the chargers'
-        CSMS links (with that table) and the LC's own."""
+        CSMS links (with that table) and the LC's own. Called again after a CSMS root is
+        installed, so that it is trusted at once."""
         if self.trust_store is None or self.own_certificates is None:
             return
-        configured = self.config.router.upstream_tls
-        context = managed_upstream_context(
-            configured or UpstreamTlsSettings(),  # the system's CAs
+        if self.client_certificate is not None:
+            self.client_certificate.refresh()
+            return
+        station = self.config.station
+        # Only the LC's own link over TLS can tell whether the CSMS takes a renewed certificate.
+        judges = station is not None and station.ssl_context is not None
+        self.client_certificate = ClientCertificateAtCsms(
+            self.config.router.upstream_tls,
             self.own_certificates,
             self.trust_store,
-            datetime.now(UTC),
+            self.router,
+            OwnLinkAtCsms(self.station, judges) if self.station is not None else None,
+            self._tasks,
+            self.security.events.record,
+            self._renewed_discarded,
         )
-        if configured is not None:
-            self.router.use_upstream_tls(context)
-        if self.station is not None:
-            # For any wss:// the LC's own link dials: its config's, a network profile's, the
-            # config's raised to a security profile with TLS.
-            self.station.use_ssl_context(context)
+        self.client_certificate.start()
+
+    def _renewed_discarded(self) -> None:
+        if self._certificates_at_csms is not None:
+            self._certificates_at_csms.certificates.renewed_discarded()
 
     async def _start(self) -> None:
         certificates = CollectorRegistry()
@@ -311,6 +322,7 @@ class LocalController:
             configured_certificate=self._configured_upstream_certificate,
         )
         at_csms.wire()
+        self._certificates_at_csms = at_csms
         report_trust_changes(link, self.security.events.record)
         in_force.on_change(at_csms.certificates.use_settings)
 
@@ -320,16 +332,16 @@ class LocalController:
         return upstream.certificate if upstream is not None else None
 
     def _use_renewed_certificate(self, renewed: OwnCertificate) -> None:
-        """A02.FR.08: new CSMS links present the renewed certificate; open ones move to it."""
-        log.info(
-            "renewed charging-station certificate %x in use", renewed.certificate.serial_number
-        )
+        """A02.FR.08: the LC's own link reconnects with the renewed certificate; the chargers'
+        CSMS links follow once it connected (`ClientCertificateAtCsms`)."""
+        serial = renewed.certificate.serial_number
+        log.info("renewed charging-station certificate %x stored", serial)
         self.security.events.record(
             "ReconfigurationOfSecurityParameters",
-            f"renewed charging-station certificate {renewed.certificate.serial_number:x} in use",
+            f"renewed charging-station certificate {serial:x} stored",
         )
-        self.use_managed_upstream_tls()
-        self._tasks.spawn(self.router.redial_csms_links(), "redial CSMS links")
+        if self.client_certificate is not None:
+            self.client_certificate.renewed()
 
     async def status(self) -> StatusSnapshot:
         return await status_snapshot(self, self._started_at, self._overrides)

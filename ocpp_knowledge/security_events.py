@@ -8,8 +8,9 @@ from collections.abc import Callable
 
 RecordSecurityEvent = Callable[[str, str], None]
 
-# The appendix's list (2.0.1 Part 2 Appendices, "Security events"): type -> critical. A
-# critical event is pushed to the CSMS (A04.FR.02); every event is kept in the security log.
+# The appendix's list (2.0.1 Part 2 Appendices, "Security events"), and the errata's: type ->
+# critical. A critical event is pushed to the CSMS (A04.FR.02); every event is kept in the
+# security log.
 SECURITY_EVENTS: dict[str, bool] = {
     "FirmwareUpdated": True,
     "FailedToAuthenticateAtCsms": False,
@@ -31,6 +32,8 @@ SECURITY_EVENTS: dict[str, bool] = {
     "InvalidTLSCipherSuite": True,
     "MaintenanceLoginAccepted": True,
     "MaintenanceLoginFailed": True,
+    # Not in the appendix: errata 2025-09 A02.FR.29 / A03.FR.25 has it sent to the CSMS.
+    "DiscardedRenewedClientCertificate": True,
 }
 
 # The 1.6 security whitepaper (edition 3, §8) names four of these types otherwise; the rest

@@ -15,7 +15,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -54,6 +54,18 @@ _FOLLOW_UPS: contextvars.ContextVar[list[FollowUp]] = contextvars.ContextVar("fo
 
 def _log_only(event_type: str, tech_info: str) -> None:
     log.warning("security event %s: %r", event_type, tech_info)
+
+
+class DialOutcomes(Protocol):
+    """Hears how the LC's own link's dials go (the client certificate it presents follows:
+    A02.FR.28); it may give the link another TLS context for its next dial."""
+
+    def every_entry_failed(self, back_to_last_connection: bool) -> None:
+        """Every NetworkConfigurationPriority entry failed all its attempts; the link now
+        redials the last successful connection alone (B10.FR.07) or goes round again."""
+
+    def connected(self) -> None:
+        """A dial worked: the CSMS took the LC's TLS identity."""
 
 
 class StationCallFailed(Exception):
@@ -95,6 +107,7 @@ class StationLink:
         self.record_security_event: RecordSecurityEvent = _log_only
         self._csms_certificate_problem: str | None = None
         self._credentials_refused = False
+        self._dial_outcomes: DialOutcomes | None = None
         self._tasks = Tasks("station")
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -123,8 +136,20 @@ class StationLink:
         """The next dial to a `wss://` CSMS uses `context` (the LC's renewed certificate, the
         CSMS roots installed); the link open now keeps its TLS session."""
         self._dialer_settings = replace(self._dialer_settings, ssl_context=context)
-        if self._dialer is not None:
-            self._dialer.use_ssl_context(context)
+        dialer = self._dialer
+        if dialer is None:
+            return
+        if self._ws is None:
+            # No link open in it: the next dial makes a new dialer. Retired ones would pile up
+            # while the LC redials, switching certificates after each round (A02.FR.28).
+            self._dialer = None
+            self._tasks.spawn(dialer.close(), "station dialer closed")
+        else:
+            dialer.use_ssl_context(context)
+
+    def report_dials(self, outcomes: DialOutcomes) -> None:
+        """Tell `outcomes` how the dials go from now on."""
+        self._dial_outcomes = outcomes
 
     async def move(self) -> None:
         """Close the open link and dial NetworkConfigurationPriority's first slot at once
@@ -173,7 +198,8 @@ class StationLink:
                     ws = await self._dial(profile)
                 except UpstreamRefused as refused:
                     self.network.dial_failed(slot)
-                    self._plan.failed()
+                    if self._plan.failed() and self._dial_outcomes is not None:
+                        self._dial_outcomes.every_entry_failed(self._plan.falling_back)
                     # The next slot is a new start: its first attempt comes without doubling.
                     failures = failures + 1 if self._plan.slot == slot else 1
                     self._credentials_checked(refused.reason)
@@ -189,6 +215,8 @@ class StationLink:
                     await self._wait(delay)
                     continue
                 self._credentials_checked(None)
+                if self._dial_outcomes is not None:
+                    self._dial_outcomes.connected()
                 await self._connected(ws, slot, profile)
                 self.reconnects += 1
                 failures = 1

@@ -110,7 +110,7 @@ async def test_the_next_csms_link_presents_the_renewed_certificate_and_none_is_d
         # No CA configured: the CSMS is trusted through the root it installed.
         configured = UpstreamTlsSettings()
         router = await make_router(
-            csms.url, upstream_ssl=managed_upstream_context(configured, own, store, now)
+            csms.url, upstream_ssl=managed_upstream_context(configured, own.current(now), store)
         )
         before = await connect_charge_point(lc_url(router), "CP-A", "ocpp2.0.1")
         try:
@@ -118,7 +118,7 @@ async def test_the_next_csms_link_presents_the_renewed_certificate_and_none_is_d
             assert _presented_serial(csms, "CP-A") == first.serial_number
 
             second = _renew(cso, store, own)
-            renewed = managed_upstream_context(configured, own, store, datetime.now(UTC))
+            renewed = managed_upstream_context(configured, own.current(datetime.now(UTC)), store)
             assert router.use_upstream_tls(renewed)
             after = await connect_charge_point(lc_url(router), "CP-B", "ocpp2.0.1")
             try:
@@ -143,7 +143,7 @@ async def test_under_hold_open_csms_links_move_to_the_renewed_certificate_one_by
         configured = UpstreamTlsSettings()
         router = await make_router(
             csms.url,
-            upstream_ssl=managed_upstream_context(configured, own, store, now),
+            upstream_ssl=managed_upstream_context(configured, own.current(now), store),
             hold=HoldSettings(tmp_path / "journal.sqlite", OfflineSettings(redial_interval_s=0.1)),
         )
         chargers = [
@@ -156,7 +156,7 @@ async def test_under_hold_open_csms_links_move_to_the_renewed_certificate_one_by
             assert {_presented_serial(csms, i) for i in ("CP-A", "CP-B")} == {first.serial_number}
 
             second = _renew(cso, store, own)
-            renewed = managed_upstream_context(configured, own, store, datetime.now(UTC))
+            renewed = managed_upstream_context(configured, own.current(datetime.now(UTC)), store)
             assert router.use_upstream_tls(renewed)
             assert await router.redial_csms_links() == 2
             for identity, charger in zip(("CP-A", "CP-B"), chargers, strict=True):

@@ -54,6 +54,16 @@ def test_without_a_good_slot_yet_the_list_is_tried_round_again() -> None:
     assert _dialled(plan, 4) == [2, 1, 2, 1]
 
 
+def test_each_round_of_failed_entries_is_told_once() -> None:
+    """What a renewed client certificate gives way after (A02.FR.28)."""
+    plan = DialPlan([2, 1], attempts=2, last_connected=None)
+    assert [plan.failed() for _ in range(8)] == [False, False, False, True] * 2
+    assert not plan.falling_back  # B10.FR.08: round the entries again
+    plan = DialPlan([2], attempts=1, last_connected=1)
+    assert [plan.failed() for _ in range(3)] == [True, False, False]
+    assert plan.falling_back  # B10.FR.07: the last good one alone, from now on
+
+
 def test_a_lower_security_profile_is_rejected_and_a_valid_one_kept(tmp_path: Path) -> None:
     path = tmp_path / "profiles.json"
     configured = NetworkProfile("wss://csms.example.net/ocpp/LC-1", 2, 30.0)

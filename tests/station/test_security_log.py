@@ -10,8 +10,9 @@ NOW = 1_800_000_000.0
 
 
 def test_the_appendix_catalogue_says_which_events_are_critical() -> None:
-    assert len(SECURITY_EVENTS) == 20
+    assert len(SECURITY_EVENTS) == 21  # the appendix's 20, and the errata's
     assert is_critical("InvalidCsmsCertificate")
+    assert is_critical("DiscardedRenewedClientCertificate")  # A02.FR.29: the CSMS must hear
     assert is_critical("StartupOfTheDevice")
     assert not is_critical("InvalidMessages")
     assert not is_critical("FailedToAuthenticateAtCsms")
