@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from balancer.control import LoadBalancer
 from balancer.setup import Stage
-from lc.status_page import BalancerStatus, EvseControl
+from lc.status_page.snapshot import BalancerStatus, EvseControl
 from lc.wording import LimitFacts, limit_reason
 
 
