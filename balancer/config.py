@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from balancer.allocate import check_safe_currents_fit
 from balancer.panels import (
     SITE,
     PanelSettings,
@@ -24,6 +23,7 @@ from balancer.panels import (
     panel_of,
     panel_states,
 )
+from balancer.safe_currents import check_safe_currents_fit
 from balancer.site import EvseState, PhaseValues
 from config_file.table import ConfigError, Table, charger_identity
 from modbus.custom_map import custom_map_from_dict

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from balancer.allocate import Allocation, allocate
 from balancer.charger_setup import ChargerSetUp
 from balancer.config import BalancerConfig
+from balancer.evse_plan import evse_states
 from balancer.history import SiteHistory, SiteSample
 from balancer.limit_dispatch import LimitDispatch
 from balancer.limit_ramp import LimitRamp
@@ -224,7 +225,7 @@ class LoadBalancer:
             if self.set_ups.stage(record.identity) not in (Stage.DONE, None)
         }
         unlimited = self.standing.disobedient | not_set_up
-        evses = self.model.evse_states(now, self.commanded, unlimited, self._ramp.turns)
+        evses = evse_states(self.model, now, self.commanded, unlimited, self._ramp.turns)
         return SiteState(
             phase_cap=self.cap.phase_cap_a,
             now=now,

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import math
 
-from balancer.allocate import Allocation, FuseTree
+from balancer.allocate import Allocation
 from balancer.config import LoopSettings
+from balancer.fuse_tree import FuseTree
 from balancer.model import SiteModel
 from balancer.ramp import Commanded, Step, Turns, fit_into_headroom, next_limit, next_turns
 from balancer.site import SiteState

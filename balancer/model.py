@@ -1,23 +1,19 @@
 """The site as the router's observation events describe it: chargers, EVSEs, sessions,
-measured currents and the profiles the CSMS set. `evse_states` turns it into the allocator's
-view; the CSMS's limit on an EVSE is the composite of its profiles at that moment, by the same
-rules a charger applies (ocpp_knowledge.composite)."""
+measured currents and the profiles the CSMS set. balancer/evse_plan.py turns it into the
+allocator's view."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from balancer.config import BalancerConfig, ChargerSettings
-from balancer.ramp import Commanded
-from balancer.site import EvseState, MeterReading, SessionState
-from ocpp_knowledge.composite import composite_limit
+from balancer.site import SessionState
 from ocpp_knowledge.profiles import (
     ChargingProfile,
     Purpose,
-    Transaction,
     cleared_by,
     profile_from_json,
 )
@@ -30,7 +26,7 @@ _IN_USE = ("Charging", "SuspendedEV", "SuspendedEVSE", "Occupied")
 _DRAWING_A = 1.0
 # Beside a phase that draws, one carrying no more than this is not used by the car.
 _IDLE_A = 0.5
-_NO_READINGS: ev.ChargerPhaseReadings = (None, None, None)
+NO_READINGS: ev.ChargerPhaseReadings = (None, None, None)
 # Authorized id tokens whose priority waits for their transaction, per charger: the oldest go.
 _TOKENS_KEPT = 32
 # 1.6 connector status / 2.0.1 chargingState -> what the session needs. A session the EVSE
@@ -49,7 +45,7 @@ class EvseRecord:
     evse_id: int
     transaction_id: str | None = None
     session: SessionState = SessionState.IDLE
-    measured: ev.ChargerPhaseReadings = _NO_READINGS
+    measured: ev.ChargerPhaseReadings = NO_READINGS
     measured_at: float | None = None
     started_at: datetime | None = None  # wall-clock start, for profiles relative to it
     ended_transaction: str | None = None  # the last one that ended: a late reading of it is old
@@ -92,7 +88,7 @@ class SiteModel:
     ) -> None:
         self.config = config
         self._clock = clock
-        self._wall_clock = wall_clock
+        self.wall_clock = wall_clock
         self.chargers: dict[str, ChargerRecord] = {}
         self.evses: dict[str, EvseRecord] = {}
 
@@ -148,7 +144,7 @@ class SiteModel:
                 self._drop_tx_profiles(record)
                 record.ended_transaction, record.transaction_id = record.transaction_id, None
                 record.session = SessionState.IDLE
-                record.measured, record.measured_at = _NO_READINGS, None
+                record.measured, record.measured_at = NO_READINGS, None
                 record.started_at = None
                 record.suspended = False
                 record.drawn_phases = frozenset()
@@ -214,7 +210,7 @@ class SiteModel:
             record.suspended = False
             record.drawn_phases = frozenset()
             record.csms_priority = 0
-            record.started_at = self._wall_clock()
+            record.started_at = self.wall_clock()
             record.transaction_id = transaction_id
         if record.session is SessionState.IDLE:
             record.session = SessionState.STARTING
@@ -312,87 +308,6 @@ class SiteModel:
         charger = self.chargers.get(identity)
         return charger is not None and charger.settings.local_controller
 
-    # -- snapshot ----------------------------------------------------------------------------
-
-    def priority(self, record: EvseRecord) -> int:
-        """The charger's configured priority plus what the CSMS gave the transaction, -9..9."""
-        charger = self.chargers.get(record.identity)
-        configured = 0 if charger is None else charger.settings.priority
-        return max(-9, min(9, configured + record.csms_priority))
-
-    def csms_limit(self, record: EvseRecord, at: datetime) -> float | None:
-        """The limit the CSMS's profiles put on this EVSE at `at`: their composite schedule."""
-        charger = self.chargers.get(record.identity)
-        if charger is None or not charger.csms_profiles:
-            return None
-        transaction = None
-        if record.transaction_id is not None:
-            transaction = Transaction(record.transaction_id, record.started_at or at)
-        return composite_limit(
-            charger.csms_profiles.values(),
-            at,
-            connector_id=record.evse_id,
-            transaction=transaction,
-            voltage_v=self.config.nominal_voltage_v,
-        )
-
-    def evse_states(
-        self,
-        now: float,
-        commanded: Mapping[str, Commanded],
-        disobedient: set[str],
-        turns: dict[str, tuple[float | None, float | None]],
-    ) -> tuple[EvseState, ...]:
-        """Every EVSE as the allocator must plan it now.
-
-        An EVSE the LC cannot steer (charger gone, or seen ignoring its limit) is planned at
-        what it may draw: its last limit, else its maximum.
-        """
-        states = []
-        max_age = self.config.loop.measurement_max_age_s
-        reaction_time_s = self.config.loop.reaction_time_s
-        wall_now = self._wall_clock()
-        for key, record in sorted(self.evses.items()):
-            charger = self.chargers.get(record.identity)
-            if charger is None:
-                continue
-            settings = charger.settings
-            fresh = record.measured_at is not None and now - record.measured_at <= max_age
-            steerable = charger.connected and settings.controllable and key not in disobedient
-            charging_since, paused_since = turns.get(key, (None, None))
-            max_current = settings.max_current_a
-            command = commanded.get(key)
-            if not charger.connected and command is not None:
-                # It keeps its last limit until that lapses to its floor (the safe current).
-                max_current = max(command.limit, settings.min_current_a, settings.safe_current_a)
-            states.append(
-                EvseState(
-                    evse_id=key,
-                    max_current=max_current,
-                    safe_current=settings.safe_current_a,
-                    min_current=settings.min_current_a,
-                    phase_map=settings.phase_rotation,
-                    phases_in_use=settings.phases,
-                    priority=self.priority(record),
-                    session=record.session,
-                    measured=record.measured if fresh else _NO_READINGS,
-                    allocated=0.0 if command is None else command.limit,
-                    measured_before_limit=fresh
-                    and command is not None
-                    and record.measured_at is not None
-                    and record.measured_at < command.at + reaction_time_s,
-                    csms_limit=0.0 if record.suspended else self.csms_limit(record, wall_now),
-                    obeys=steerable,
-                    charging_since=charging_since,
-                    paused_since=paused_since,
-                    panel=settings.panel,
-                    drawing_phase=next(iter(record.drawn_phases))
-                    if len(record.drawn_phases) == 1
-                    else None,
-                )
-            )
-        return tuple(states)
-
 
 def phases_drawn(measured: ev.ChargerPhaseReadings) -> frozenset[int]:
     """The charger phases (1..3) a reading shows the car drawing on. Empty unless it reports all
@@ -402,20 +317,6 @@ def phases_drawn(measured: ev.ChargerPhaseReadings) -> frozenset[int]:
     if len(known) != 3 or max(known) <= _DRAWING_A:
         return frozenset()
     return frozenset(phase for phase, current in enumerate(known, start=1) if current > _IDLE_A)
-
-
-def site_reading(
-    currents: tuple[float | None, ...], voltages: tuple[float | None, ...] | None, taken_at: float
-) -> MeterReading | None:
-    """The allocator's view of one meter poll: no reading unless all three currents are there."""
-    if any(current is None for current in currents):
-        return None
-    amps = tuple(abs(float(c)) for c in currents if c is not None)  # a fuse sees |I|
-    volts = None
-    known = [v for v in voltages or () if v is not None and v > 0]
-    if len(known) == 3:
-        volts = (known[0], known[1], known[2])
-    return MeterReading(currents=(amps[0], amps[1], amps[2]), read_at=taken_at, voltages=volts)
 
 
 def charger_evses(model: SiteModel, identity: str) -> list[str]:

@@ -11,7 +11,6 @@ import logging
 from collections.abc import Callable, Mapping
 
 from balancer.metrics import BalancerMetrics
-from balancer.model import site_reading
 from balancer.site import MeterReading
 from modbus.errors import MeterReadError
 from modbus.reader import PolledMeter, PolledReading
@@ -60,3 +59,17 @@ def _reading(polled: PolledReading | None) -> MeterReading | None:
     if polled is None:
         return None
     return site_reading(polled.currents, polled.voltages, polled.taken_at)
+
+
+def site_reading(
+    currents: tuple[float | None, ...], voltages: tuple[float | None, ...] | None, taken_at: float
+) -> MeterReading | None:
+    """The allocator's view of one meter poll: no reading unless all three currents are there."""
+    if any(current is None for current in currents):
+        return None
+    amps = tuple(abs(float(c)) for c in currents if c is not None)  # a fuse sees |I|
+    volts = None
+    known = [v for v in voltages or () if v is not None and v > 0]
+    if len(known) == 3:
+        volts = (known[0], known[1], known[2])
+    return MeterReading(currents=(amps[0], amps[1], amps[2]), read_at=taken_at, voltages=volts)

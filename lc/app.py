@@ -47,10 +47,8 @@ from lc.station_security import (
     report_trust_changes,
 )
 from lc.station_self_update import SelfUpdateAtCsms
-from lc.status_page import (
-    StatusSnapshot,
-    render,
-)
+from lc.status_page import render
+from lc.status_page.snapshot import StatusSnapshot
 from lc.status_snapshot import status_snapshot
 from modbus.reader import MeterReader
 from router.frames import OcppVersion

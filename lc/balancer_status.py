@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from balancer.control import LoadBalancer
+from balancer.evse_plan import csms_limit, priority
 from balancer.setup import Stage
-from lc.status_page import BalancerStatus, EvseControl
+from lc.status_page.snapshot import BalancerStatus, EvseControl
 from lc.wording import LimitFacts, limit_reason
 
 
@@ -34,7 +35,7 @@ def balancer_status(balancer: LoadBalancer) -> BalancerStatus:
             max_a=settings.max_current_a,
             min_a=settings.min_current_a,
             safe_a=settings.safe_current_a,
-            csms_limit_a=balancer.model.csms_limit(record, now),
+            csms_limit_a=csms_limit(balancer.model, record, now),
             rotation_period_s=config.loop.rotation_period_s,
             set_up=set_up,
         )
@@ -42,7 +43,7 @@ def balancer_status(balancer: LoadBalancer) -> BalancerStatus:
             limit,
             paused[key].value if key in paused else None,
             obeys,
-            priority=balancer.model.priority(record),
+            priority=priority(balancer.model, record),
             reason=limit_reason(facts),
             set_up=set_up,
         )

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from firmware.releases import Releases
 from firmware.self_update import OUTCOMES
 from lc.station_reset import ResetAtCsms
-from lc.status_page import SoftwareStatus
+from lc.status_page.snapshot import SoftwareStatus
 from station.config import package_version
 
 

@@ -9,7 +9,12 @@ from balancer.external_limit import ExternalInput
 from lc.balancer_status import balancer_status
 from lc.config import SiteConfig
 from lc.security import LcSecurity
-from lc.status_page import ExternalLimitStatus, SecurityStatus, StationStatus, StatusSnapshot
+from lc.status_page.snapshot import (
+    ExternalLimitStatus,
+    SecurityStatus,
+    StationStatus,
+    StatusSnapshot,
+)
 from station.overrides import Overrides
 
 if TYPE_CHECKING:

@@ -17,8 +17,8 @@ from balancer.allocate import (
     Mode,
     PauseReason,
     allocate,
-    check_safe_currents_fit,
 )
+from balancer.safe_currents import check_safe_currents_fit
 from balancer.site import EvseState, MeterReading, SessionState, SiteState
 from tests.balancer.strategies import NOW, STALE_AFTER_S, GeneratedSite, sites
 

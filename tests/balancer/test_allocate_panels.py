@@ -8,7 +8,8 @@ from dataclasses import replace
 import pytest
 from hypothesis import given, settings
 
-from balancer.allocate import Allocation, Mode, PauseReason, allocate, check_safe_currents_fit
+from balancer.allocate import Allocation, Mode, PauseReason, allocate
+from balancer.safe_currents import check_safe_currents_fit
 from balancer.site import EvseState, MeterReading, PanelState, SessionState, SiteState
 from tests.balancer.strategies import NOW, STALE_AFTER_S, GeneratedTree, sites_with_panels
 

@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 
 from balancer.config import BalancerConfig, ChargerSettings, LoopSettings, MeterSettings
-from balancer.model import SiteModel, site_reading
+from balancer.evse_plan import evse_states
+from balancer.model import SiteModel
 from balancer.ramp import Commanded
 from balancer.site import EvseState, MeterReading, SessionState
+from balancer.site_meters import site_reading
 from modbus.link import TcpLink
 from modbus.reader import MeterConfig
 from router import events as ev
@@ -88,7 +90,7 @@ def states(
     turns: dict[str, tuple[float | None, float | None]] | None = None,
 ) -> dict[str, EvseState]:
     limits = {key: Commanded(limit, 0.0) for key, limit in (commanded or {}).items()}
-    snapshot = site.evse_states(now, limits, disobedient or set(), turns or {})
+    snapshot = evse_states(site, now, limits, disobedient or set(), turns or {})
     return {state.evse_id: state for state in snapshot}
 
 

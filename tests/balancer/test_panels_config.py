@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from balancer.config import BalancerConfig
+from balancer.evse_plan import evse_states
 from balancer.model import SiteModel
 from balancer.site import EvseState, SessionState
 from lc.config import parse_config
@@ -170,7 +171,7 @@ def test_the_model_places_a_charger_in_its_panel_for_the_allocator() -> None:
     config = balancer_of(with_panels({"name": "row-a", "fuse_a": 32, "chargers": ["CP01"]}))
     model = SiteModel(config, clock=lambda: 0.0)
     model.handle(ev.ChargerConnected("CP01", OcppVersion.V201))
-    states: tuple[EvseState, ...] = model.evse_states(0.0, {}, set(), {})
+    states: tuple[EvseState, ...] = evse_states(model, 0.0, {}, set(), {})
     assert {state.panel for state in states} == {"row-a"}
     assert all(state.session is SessionState.IDLE for state in states)
 
@@ -185,8 +186,8 @@ def test_a_reload_moves_connected_chargers_to_the_panels_it_names() -> None:
         )
     )
     model.reconfigure(rotated)
-    states = model.evse_states(0.0, {}, set(), {})
+    states = evse_states(model, 0.0, {}, set(), {})
     assert {(state.panel, state.phase_map) for state in states} == {("row-b", (3, 1, 2))}
     model.reconfigure(balancer_of(full()))  # no panels any more: the row is gone
-    states = model.evse_states(0.0, {}, set(), {})
+    states = evse_states(model, 0.0, {}, set(), {})
     assert {(state.panel, state.phase_map) for state in states} == {(None, (1, 2, 3))}

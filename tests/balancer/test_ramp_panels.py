@@ -6,8 +6,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from balancer.allocate import FuseTree, allocate
+from balancer.allocate import allocate
 from balancer.config import LoopSettings
+from balancer.fuse_tree import FuseTree
 from balancer.panels import PanelLoad
 from balancer.ramp import Commanded, Step, above_margin, fit_into_headroom, next_limit
 from balancer.site import EvseState, PanelState, SessionState, SiteState

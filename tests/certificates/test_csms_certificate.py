@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from ocpp.v201 import call as call201
 
-from lc.status_page import StatusSnapshot, render
+from lc.status_page import render
+from lc.status_page.snapshot import StatusSnapshot
 from router.offline import OfflineSettings
 from router.server import Router
 from router.settings import HoldSettings, RouterSettings

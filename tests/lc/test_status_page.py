@@ -12,16 +12,9 @@ from balancer.history import SiteSample
 from balancer.panels import PanelLoad
 from firmware.self_update import UpdateRecord
 from lc.site_view import ChargerView, SessionView
-from lc.status_page import (
-    MIN_CHART_SPAN_S,
-    BalancerStatus,
-    EvseControl,
-    SoftwareStatus,
-    StatusSnapshot,
-    chart_span,
-    phase_chart,
-    render,
-)
+from lc.status_page import render
+from lc.status_page.chart import MIN_CHART_SPAN_S, chart_span, phase_chart
+from lc.status_page.snapshot import BalancerStatus, EvseControl, SoftwareStatus, StatusSnapshot
 from router.frames import OcppVersion
 
 CAPS = (63.0, 63.0, 40.0)

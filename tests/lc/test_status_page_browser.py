@@ -18,7 +18,8 @@ from balancer.allocate import Mode
 from balancer.history import SiteSample
 from firmware.self_update import UpdateRecord
 from lc.site_view import ChargerView, SessionView, TransferView
-from lc.status_page import BalancerStatus, EvseControl, SoftwareStatus, StatusSnapshot, render
+from lc.status_page import render
+from lc.status_page.snapshot import BalancerStatus, EvseControl, SoftwareStatus, StatusSnapshot
 from router.frames import OcppVersion
 from tests.browser import Page, chromium, png_pixels
 

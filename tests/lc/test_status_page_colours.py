@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from lc.status_page import CAP_COLOUR, CAP_MARGIN_COLOUR, MEASURED_COLOUR, PLANNED_COLOUR
+from lc.status_page.chart import CAP_COLOUR, CAP_MARGIN_COLOUR, MEASURED_COLOUR, PLANNED_COLOUR
 
 Matrix = tuple[tuple[float, float, float], ...]
 VISION: dict[str, Matrix] = {

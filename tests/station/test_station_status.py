@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from balancer.site_cap import site_cap
-from lc.status_page import StationStatus, StatusSnapshot, render
+from lc.status_page import render
+from lc.status_page.snapshot import StationStatus, StatusSnapshot
 
 
 def page(station: StationStatus | None) -> str:
