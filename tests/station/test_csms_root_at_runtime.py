@@ -1,0 +1,111 @@
+"""A CSMS root installed over the LC's own link is trusted by its next dial at once, and one
+deleted no longer is, without a restart: two PyPI-`ocpp` CSMSs on 127.0.0.1 over TLS, each
+with a CA of its own made here."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ocpp.v201 import call as call201
+
+from certificates.hash_data import serial_number_hex
+from lc.app import LocalController
+from station.link import StationLink
+from station.session import LinkState
+from tests.certificates.ca import TestCa, pem
+from tests.peers import running, wait_until
+from tests.station.csms_for_lc import CsmsForLc, accepted_lc
+from tests.station.test_station_certificates import certificates_config
+
+pytestmark = pytest.mark.timeout(60)
+
+PASSWORD = "a-password-of-24-chars!!"
+PRIORITY = "NetworkConfigurationPriority"
+
+
+def _serving(cso: TestCa, folder: Path) -> ssl.SSLContext:
+    folder.mkdir()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*cso.issue_server(folder))
+    return context
+
+
+async def _install_root(csms: CsmsForLc, cso: TestCa) -> None:
+    request = call201.InstallCertificate(
+        certificate_type="CSMSRootCertificate", certificate=pem(cso.root)
+    )
+    assert (await csms.station.call(request)).status == "Accepted"
+
+
+async def _set_comm(csms: CsmsForLc, variable: str, value: str) -> None:
+    item = {
+        "component": {"name": "OCPPCommCtrlr"},
+        "variable": {"name": variable},
+        "attribute_value": value,
+    }
+    answer = await csms.station.call(call201.SetVariables(set_variable_data=[item]))
+    assert answer.set_variable_result[0]["attribute_status"] == "Accepted"
+
+
+async def _hash_data(csms: CsmsForLc, cso: TestCa) -> dict[str, Any]:
+    listing = call201.GetInstalledCertificateIds(certificate_type=["CSMSRootCertificate"])
+    chains = (await csms.station.call(listing)).certificate_hash_data_chain
+    return next(
+        chain["certificate_hash_data"]
+        for chain in chains
+        if chain["certificate_hash_data"]["serial_number"] == serial_number_hex(cso.root)
+    )
+
+
+def _accepted_at(csms: CsmsForLc, link: StationLink, connections: int) -> bool:
+    return len(csms.connections) > connections and link.session.state is LinkState.ACCEPTED
+
+
+def _invalid_csms_certificate(lc: LocalController) -> bool:
+    return "InvalidCsmsCertificate" in [event.type for event in lc.security.events.log.events]
+
+
+async def test_a_root_installed_is_trusted_at_once_and_a_deleted_one_no_longer(
+    tmp_path: Path,
+) -> None:
+    first_cso, second_cso = TestCa("First CSO Root"), TestCa("Second CSO Root")
+    ca = tmp_path / "first-ca.pem"
+    ca.write_text(pem(first_cso.root))
+    async with (
+        running(CsmsForLc(ssl_context=_serving(first_cso, tmp_path / "first"))) as first,
+        running(CsmsForLc(ssl_context=_serving(second_cso, tmp_path / "second"))) as second,
+    ):
+        config = certificates_config(
+            first, tmp_path, {"password": PASSWORD}, upstream_tls={"ca": str(ca)}
+        )
+        async with accepted_lc(config) as (lc, link):
+            await _install_root(first, first_cso)
+            await _install_root(first, second_cso)  # the second CSMS's, a CA of its own
+            profile = {
+                "ocpp_version": "OCPP20",
+                "ocpp_transport": "JSON",
+                "ocpp_csms_url": f"wss://127.0.0.1:{second.port}/ocpp",
+                "message_timeout": 30,
+                "security_profile": 2,
+                "ocpp_interface": "Wired0",
+            }
+            request = call201.SetNetworkProfile(configuration_slot=2, connection_data=profile)
+            assert (await first.station.call(request)).status == "Accepted"
+            await _set_comm(first, "NetworkProfileConnectionAttempts", "1")
+            await _set_comm(first, PRIORITY, "2,1")
+            await wait_until(lambda: _accepted_at(second, link, 0), 20, "at the second CSMS")
+            assert not _invalid_csms_certificate(lc)
+
+            deletion = call201.DeleteCertificate(
+                certificate_hash_data=await _hash_data(second, second_cso)
+            )
+            assert (await second.station.call(deletion)).status == "Accepted"
+            at_first, at_second = len(first.connections), len(second.connections)
+            await _set_comm(second, PRIORITY, "2,1")  # the LC dials slot 2 first again
+            # Its certificate no longer verifies: after the one attempt, back to the first.
+            await wait_until(lambda: _accepted_at(first, link, at_first), 20, "back at the first")
+            assert len(second.connections) == at_second
+            assert _invalid_csms_certificate(lc)
