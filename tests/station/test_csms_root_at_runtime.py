@@ -18,6 +18,7 @@ from station.session import LinkState
 from tests.certificates.ca import TestCa, pem
 from tests.peers import running, wait_until
 from tests.station.csms_for_lc import CsmsForLc, accepted_lc
+from tests.station.test_network_profiles import _connection_data, _set_comm, _set_profile
 from tests.station.test_station_certificates import certificates_config
 
 pytestmark = pytest.mark.timeout(60)
@@ -38,16 +39,6 @@ async def _install_root(csms: CsmsForLc, cso: TestCa) -> None:
         certificate_type="CSMSRootCertificate", certificate=pem(cso.root)
     )
     assert (await csms.station.call(request)).status == "Accepted"
-
-
-async def _set_comm(csms: CsmsForLc, variable: str, value: str) -> None:
-    item = {
-        "component": {"name": "OCPPCommCtrlr"},
-        "variable": {"name": variable},
-        "attribute_value": value,
-    }
-    answer = await csms.station.call(call201.SetVariables(set_variable_data=[item]))
-    assert answer.set_variable_result[0]["attribute_status"] == "Accepted"
 
 
 async def _hash_data(csms: CsmsForLc, cso: TestCa) -> dict[str, Any]:
@@ -84,18 +75,10 @@ async def test_a_root_installed_is_trusted_at_once_and_a_deleted_one_no_longer(
         async with accepted_lc(config) as (lc, link):
             await _install_root(first, first_cso)
             await _install_root(first, second_cso)  # the second CSMS's, a CA of its own
-            profile = {
-                "ocpp_version": "OCPP20",
-                "ocpp_transport": "JSON",
-                "ocpp_csms_url": f"wss://127.0.0.1:{second.port}/ocpp",
-                "message_timeout": 30,
-                "security_profile": 2,
-                "ocpp_interface": "Wired0",
-            }
-            request = call201.SetNetworkProfile(configuration_slot=2, connection_data=profile)
-            assert (await first.station.call(request)).status == "Accepted"
-            await _set_comm(first, "NetworkProfileConnectionAttempts", "1")
-            await _set_comm(first, PRIORITY, "2,1")
+            profile = _connection_data(f"wss://127.0.0.1:{second.port}/ocpp", security_profile=2)
+            assert (await _set_profile(first, 2, profile)).status == "Accepted"
+            assert await _set_comm(first, "NetworkProfileConnectionAttempts", "1") == "Accepted"
+            assert await _set_comm(first, PRIORITY, "2,1") == "Accepted"
             await wait_until(lambda: _accepted_at(second, link, 0), 20, "at the second CSMS")
             assert not _invalid_csms_certificate(lc)
 
@@ -104,7 +87,8 @@ async def test_a_root_installed_is_trusted_at_once_and_a_deleted_one_no_longer(
             )
             assert (await second.station.call(deletion)).status == "Accepted"
             at_first, at_second = len(first.connections), len(second.connections)
-            await _set_comm(second, PRIORITY, "2,1")  # the LC dials slot 2 first again
+            # The LC dials slot 2 first again.
+            assert await _set_comm(second, PRIORITY, "2,1") == "Accepted"
             # Its certificate no longer verifies: after the one attempt, back to the first.
             await wait_until(lambda: _accepted_at(first, link, at_first), 20, "back at the first")
             assert len(second.connections) == at_second

@@ -9,10 +9,8 @@ import json
 import ssl
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import pytest
-from ocpp.v201 import call as call201
 
 from lc.app import LocalController
 from lc.config import parse_config
@@ -21,37 +19,13 @@ from station.session import LinkState
 from tests.certificates.ca import TestCa, pem
 from tests.peers import running, wait_until
 from tests.station.csms_for_lc import CsmsForLc, accepted_lc, station_config
+from tests.station.test_network_profiles import _connection_data, _get_comm, _set_comm, _set_profile
+from tests.station.test_security_settings import _read
 
 pytestmark = pytest.mark.timeout(60)
 
 PASSWORD = "a-password-of-24-chars!!"
 PRIORITY = "NetworkConfigurationPriority"
-
-
-def _profile(url: str, security_profile: int) -> dict[str, Any]:
-    return {
-        "ocpp_version": "OCPP20",
-        "ocpp_transport": "JSON",
-        "ocpp_csms_url": url,
-        "message_timeout": 30,
-        "security_profile": security_profile,
-        "ocpp_interface": "Wired0",
-    }
-
-
-async def _set(csms: CsmsForLc, component: str, variable: str, value: str) -> str:
-    item = {"component": {"name": component}, "variable": {"name": variable}}
-    request = call201.SetVariables(set_variable_data=[item | {"attribute_value": value}])
-    answer = await csms.station.call(request)
-    status: str = answer.set_variable_result[0]["attribute_status"]
-    return status
-
-
-async def _get(csms: CsmsForLc, component: str, variable: str) -> str:
-    item = {"component": {"name": component}, "variable": {"name": variable}}
-    answer = await csms.station.call(call201.GetVariables(get_variable_data=[item]))
-    value: str = answer.get_variable_result[0]["attribute_value"]
-    return value
 
 
 async def test_once_over_profile_2_the_lc_never_dials_profile_1_again(tmp_path: Path) -> None:
@@ -68,29 +42,25 @@ async def test_once_over_profile_2_the_lc_never_dials_profile_1_again(tmp_path: 
         # The chargers' CSMS over TLS: its settings dial the LC's own wss:// profiles too.
         config["router"] |= {"upstream_url": secure.url(""), "upstream_tls": {"ca": str(ca)}}
         async with accepted_lc(config) as (_lc, link):
-            over_tls = _profile(f"wss://127.0.0.1:{secure.port}/ocpp", 2)
-            request = call201.SetNetworkProfile(configuration_slot=2, connection_data=over_tls)
-            assert (await plain.station.call(request)).status == "Accepted"
-            assert await _set(plain, "OCPPCommCtrlr", "NetworkProfileConnectionAttempts", "1") == (
-                "Accepted"
-            )
+            over_tls = _connection_data(f"wss://127.0.0.1:{secure.port}/ocpp", security_profile=2)
+            assert (await _set_profile(plain, 2, over_tls)).status == "Accepted"
+            assert await _set_comm(plain, "NetworkProfileConnectionAttempts", "1") == ("Accepted")
             # A05's migration: the new profile first, the one in use second.
-            assert await _set(plain, "OCPPCommCtrlr", PRIORITY, "2,1") == ("Accepted")
+            assert await _set_comm(plain, PRIORITY, "2,1") == ("Accepted")
             await wait_until(
                 lambda: secure.stations and link.session.state is LinkState.ACCEPTED,
                 20,
                 "at the CSMS over TLS",
             )
             # A05.FR.06: slot 1 (profile 1) is out of the priority now.
-            assert await _get(secure, "OCPPCommCtrlr", PRIORITY) == "2"
-            assert await _get(secure, "SecurityCtrlr", "SecurityProfile") == "2"
+            assert await _get_comm(secure, PRIORITY) == "2"
+            assert await _read(secure, "SecurityProfile") == ["2"]
             # A05.FR.10 and B09.FR.04: nothing below profile 2 is taken.
             for priority in ("2,1", "1"):
-                status = await _set(secure, "OCPPCommCtrlr", PRIORITY, priority)
+                status = await _set_comm(secure, PRIORITY, priority)
                 assert status == "Rejected"
-            back = _profile(f"ws://127.0.0.1:{plain.port}/ocpp", 1)
-            request = call201.SetNetworkProfile(configuration_slot=3, connection_data=back)
-            answer = await secure.station.call(request)
+            back = _connection_data(f"ws://127.0.0.1:{plain.port}/ocpp")
+            answer = await _set_profile(secure, 3, back)
             assert answer.status == "Rejected"
             assert answer.status_info["reason_code"] == "NoSecurityDowngrade"
             dialled_plain = len(plain.connections)
