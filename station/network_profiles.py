@@ -260,9 +260,7 @@ class NetworkProfiles:
         """A SetNetworkProfileRequest payload in, the response payload out (B09). The new
         profile is used once NetworkConfigurationPriority names its slot."""
         try:
-            slot, profile = profile_from_request(
-                payload, self._identity, self.floor, self._can
-            )
+            slot, profile = profile_from_request(payload, self._identity, self.floor, self._can)
         except InvalidProfile as exc:
             log.warning("SetNetworkProfile rejected: %s", exc)
             return rejected(exc.reason, str(exc))
