@@ -1,6 +1,6 @@
 """A CSMS root installed over the LC's own link is trusted by its next dial at once, and one
-deleted no longer is, without a restart: two PyPI-`ocpp` CSMSs on 127.0.0.1 over TLS, each
-with a CA of its own made here."""
+deleted no longer is, without a restart: PyPI-`ocpp` CSMSs (2.0.1 and 1.6) on 127.0.0.1 over
+TLS, with CAs of their own made here."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
 from certificates.hash_data import serial_number_hex
@@ -17,6 +18,7 @@ from station.link import StationLink
 from station.session import LinkState
 from tests.certificates.ca import TestCa, pem
 from tests.peers import running, wait_until
+from tests.station.csms16_for_lc import CsmsForLc16
 from tests.station.csms_for_lc import CsmsForLc, accepted_lc
 from tests.station.test_network_profiles import _connection_data, _set_comm, _set_profile
 from tests.station.test_station_certificates import certificates_config
@@ -93,3 +95,29 @@ async def test_a_root_installed_is_trusted_at_once_and_a_deleted_one_no_longer(
             await wait_until(lambda: _accepted_at(first, link, at_first), 20, "back at the first")
             assert len(second.connections) == at_second
             assert _invalid_csms_certificate(lc)
+
+
+async def test_a_1_6_csms_moving_to_a_new_ca_is_trusted_once_its_root_is_installed(
+    tmp_path: Path,
+) -> None:
+    """The 1.6 whitepaper's InstallCertificate CentralSystemRootCertificate: the CSMS installs
+    the root of its new CA, then serves a certificate from it; the LC's next dial takes it."""
+    old_cso, new_cso = TestCa("Old CSO Root"), TestCa("New CSO Root")
+    ca = tmp_path / "old-ca.pem"
+    ca.write_text(pem(old_cso.root))
+    async with running(CsmsForLc16(ssl_context=_serving(old_cso, tmp_path / "old"))) as csms:
+        station = {"ocpp_version": "1.6", "password": PASSWORD}
+        config = certificates_config(csms, tmp_path, station, upstream_tls={"ca": str(ca)})
+        async with accepted_lc(config) as (_lc, link):
+            request = call16.InstallCertificate(
+                certificate_type="CentralSystemRootCertificate", certificate=pem(new_cso.root)
+            )
+            assert (await csms.station16.call(request)).status == "Accepted"
+            await csms.stop()
+            await wait_until(lambda: link.session.state is LinkState.DISCONNECTED, 10, "lost")
+            csms.ssl_context = _serving(new_cso, tmp_path / "new")  # the same address
+            connections = len(csms.connections)
+            await csms.start()
+            await wait_until(
+                lambda: _accepted_at(csms, link, connections), 20, "at the CSMS's new certificate"
+            )
