@@ -48,7 +48,7 @@ def _check_validity(certificate: x509.Certificate, now: datetime, what: str) -> 
     if now > certificate.not_valid_after_utc:
         raise ChainProblem(f"{what} expired {certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
     if what != "certificate" and now < certificate.not_valid_before_utc:
-        # The leaf may be valid from later: the LC switches to it then (A02.FR.08).
+        # Whether a leaf valid from later is taken depends on the OCPP version: the caller's.
         raise ChainProblem(f"{what} not valid before {certificate.not_valid_before_utc}")
 
 

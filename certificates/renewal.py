@@ -16,7 +16,9 @@ kept, it lets a CertificateSigned that arrives after an LC restart be accepted
   (the CSO hierarchy, A00.FR.602), for the pending key, with the LC's identity as CN, not
   expired. Anything else is Rejected, discarded and an InvalidChargingStationCertificate
   security event; no automatic retry follows until a trigger (A02.FR.07/20).
-- A certificate valid from later is used from its 'not valid before' on (A02.FR.08).
+- A certificate valid from later: over 2.0.1 it is not valid at the time of the update, so
+  Rejected like any invalid one (the edition 3 errata's A02.FR.06/A03.FR.06); over 1.6 it is
+  Accepted and used from its 'not valid before' on (the whitepaper's A02.FR.08/A03.FR.08).
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ class RenewalSettings:
     cert_signing_repeat_times: int = 3
     renew_days: float = 30.0  # A03.FR.02: one month before expiry
     max_chain_size: int = 10000  # SecurityCtrlr.MaxCertificateChainSize
+    # Whether a certificate valid from later is held until then (1.6) or Rejected (2.0.1).
+    holds_valid_from_later: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +114,7 @@ class CertificateRenewal:
     def __init__(self, settings: RenewalSettings) -> None:
         self.settings = settings
         self._pending: _Pending | None = None
-        self._signed: UseNewCertificate | None = None  # accepted, valid from later
+        self._signed: UseNewCertificate | None = None  # accepted, valid from later (1.6)
         self._automatic_after: datetime | None = None  # no A03 start before (None: any time)
 
     @property
@@ -226,6 +230,8 @@ class CertificateRenewal:
             common_names = leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
             if [attribute.value for attribute in common_names] != [self.settings.identity]:
                 raise ChainProblem("CN is not the LC's identity")
+            if now < leaf.not_valid_before_utc and not self.settings.holds_valid_from_later:
+                raise ChainProblem(f"certificate not valid before {leaf.not_valid_before_utc}")
             verify_chain(chain, roots, now)
         except ChainProblem as exc:
             return self._reject(str(exc), now)

@@ -35,7 +35,9 @@ log = logging.getLogger(__name__)
 SIGNING_ROOTS = ("CSMSRootCertificate", "V2GRootCertificate")
 
 
-def renewal_settings(settings: CertificateSettings, identity: str) -> RenewalSettings:
+def renewal_settings(
+    settings: CertificateSettings, identity: str, holds_valid_from_later: bool
+) -> RenewalSettings:
     return RenewalSettings(
         identity,
         settings.organization,
@@ -44,6 +46,7 @@ def renewal_settings(settings: CertificateSettings, identity: str) -> RenewalSet
         settings.cert_signing_repeat_times,
         settings.renew_days,
         settings.max_certificate_chain_size,
+        holds_valid_from_later,
     )
 
 
@@ -59,6 +62,7 @@ class StationCertificates:
         store: TrustStore | None = None,
         own: OwnCertificates | None = None,
         configured_certificate: Callable[[], Path | None] = lambda: None,
+        holds_valid_from_later: bool = False,
     ) -> None:
         """`send_call(action, payload)`: a CALL to the CSMS; `security_event(type, techInfo)`:
         a SecurityEventNotification; `use_certificate`: connect with this certificate now
@@ -66,11 +70,15 @@ class StationCertificates:
         store and own certificates on the settings' folders the rest of the LC reads, so what
         is installed or renewed here is what it sees. `configured_certificate`: the file of
         the certificate the LC presents while it has no renewed one ([router.upstream_tls]),
-        watched for expiry like a renewed one (A03)."""
+        watched for expiry like a renewed one (A03). `holds_valid_from_later`: a signed
+        certificate valid from later is Accepted and used then (1.6), not Rejected (2.0.1)."""
         self.store = store or TrustStore(settings.trust_folder)
         self.own = own or OwnCertificates(settings.own_folder)
         self._identity = identity
-        self.renewal = CertificateRenewal(renewal_settings(settings, identity))
+        self._holds_valid_from_later = holds_valid_from_later
+        self.renewal = CertificateRenewal(
+            renewal_settings(settings, identity, holds_valid_from_later)
+        )
         self._trust = CertificateHandlers(self.store, self._own_hash_data, clock)
         self._send_call = send_call
         self._security_event = security_event
@@ -83,7 +91,9 @@ class StationCertificates:
 
     def use_settings(self, settings: CertificateSettings) -> None:
         """The CSMS changed SecurityCtrlr's settings: the next request and resend use them."""
-        self.renewal.settings = renewal_settings(settings, self._identity)
+        self.renewal.settings = renewal_settings(
+            settings, self._identity, self._holds_valid_from_later
+        )
 
     def _own_hash_data(self, algorithm: str) -> list[Payload]:
         roots = self.store.roots(*SIGNING_ROOTS)

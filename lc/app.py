@@ -140,8 +140,8 @@ class LocalController:
     def use_managed_upstream_tls(self) -> None:
         """Towards a wss:// CSMS, the LC's renewed certificates and the installed CSMS roots
         (kept across restarts), besides what [router.upstream_tls] names: for the chargers'
-        CSMS links (with that table) and the LC's own. Called again after a CSMS root is
-        installed, so that it is trusted at once."""
+        CSMS links (with that table) and the LC's own. Called again whenever a CA certificate
+        is installed or deleted, so that the next dials trust it, or no longer do, at once."""
         if self.trust_store is None or self.own_certificates is None:
             return
         if self.client_certificate is not None:
@@ -321,7 +321,7 @@ class LocalController:
         )
         at_csms.wire()
         self._certificates_at_csms = at_csms
-        report_trust_changes(link, self.security.events.record)
+        report_trust_changes(link, self.security.events.record, self.use_managed_upstream_tls)
         in_force.on_change(at_csms.certificates.use_settings)
 
     def _configured_upstream_certificate(self) -> Path | None:

@@ -53,6 +53,9 @@ class CertificatesAtCsms:
             store=store,
             own=own,
             configured_certificate=configured_certificate,
+            # The whitepaper switches to a certificate at its 'not valid before' (A02.FR.08);
+            # 2.0.1's errata reject one not valid yet (A02.FR.06).
+            holds_valid_from_later=self._v16,
         )
 
     def wire(self) -> None:

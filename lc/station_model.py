@@ -8,6 +8,7 @@ on top, `effective_balancer` says which.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -35,7 +36,6 @@ from station.device_model import Binding, DeviceModel, Variable, VariableSpec, c
 from station.device_model_calls import ITEMS_PER_REPORT, DeviceModelCalls
 from station.link import StationLink
 from station.meter_values import parse_measurands
-from station.network_profiles import parse_priority
 from station.overrides import Overrides
 from station.site_limit import SiteLimit, profiles_path
 from station.site_limit_v16 import SiteLimitCalls16
@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from lc.app import LocalController
     from lc.external_limits import ExternalLimits
     from lc.own_meter_values import AlignedMeterValues
+
+log = logging.getLogger(__name__)
 
 BALANCER = "SiteLoadBalancer"
 PANEL = "DistributionPanel"
@@ -378,9 +380,10 @@ def _network_variables(link: StationLink) -> list[tuple[VariableSpec, Binding]]:
 
     def set_priority(text: str) -> str:
         try:
-            slots = parse_priority(text, network.stored)
-        except ValueError:
-            return "Rejected"  # B10.FR.02: a slot without a profile
+            slots = network.priority_from(text)
+        except ValueError as exc:
+            log.warning("NetworkConfigurationPriority %r rejected: %s", text, exc)
+            return "Rejected"
         network.set_priority(slots)
         # Like a reboot (B10.FR.04), once the CSMS has this answer: the first slot is dialled.
         link.after_answer(link.move)

@@ -112,7 +112,6 @@ def security_profile_variable(lc: LocalController) -> tuple[VariableSpec, Bindin
             log.warning("SecurityProfile %s from the CSMS rejected: %s", text, refused)
             return "Rejected"
         network.raise_security(int(text))
-        lc.use_managed_upstream_tls()  # a CSMS root installed since the start, trusted at once
         link.after_answer(link.move)
         return "Accepted"
 
@@ -258,20 +257,27 @@ def security_variables(lc: LocalController) -> list[tuple[VariableSpec, Binding]
     return rows
 
 
-def report_trust_changes(link: StationLink, record: RecordSecurityEvent) -> None:
+def report_trust_changes(
+    link: StationLink, record: RecordSecurityEvent, trust_changed: Callable[[], None]
+) -> None:
     """An installed or deleted CA certificate changes whom the LC trusts: a security parameter
-    (A04 ReconfigurationOfSecurityParameters). Wraps the registered handlers."""
+    (A04 ReconfigurationOfSecurityParameters), and `trust_changed` makes the next dials trust
+    accordingly (a CSMS root installed or deleted counts at once, not after a restart). Wraps
+    the registered handlers."""
     for action in ("InstallCertificate", "DeleteCertificate"):
-        link.register(action, _reported(action, link.handlers[action], record))
+        link.register(action, _reported(action, link.handlers[action], record, trust_changed))
 
 
-def _reported(action: str, handler: Handler, record: RecordSecurityEvent) -> Handler:
+def _reported(
+    action: str, handler: Handler, record: RecordSecurityEvent, trust_changed: Callable[[], None]
+) -> Handler:
     async def handle(payload: dict[str, Any]) -> dict[str, Any]:
         result = handler(payload)
         response = await result if inspect.isawaitable(result) else result
         if response.get("status") == "Accepted":
             kind = payload.get("certificateType", "a certificate by its hash data")
             record("ReconfigurationOfSecurityParameters", f"{action}: {kind}")
+            trust_changed()
         return response
 
     return handle

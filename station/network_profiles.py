@@ -7,6 +7,13 @@ of slots, first one first) says which ones the LC dials and in what order, and
 `NetworkProfileConnectionAttempts` how often each before the next (`station.dial_plan`). All
 of it, and the slot the LC last connected with, is kept across restarts in a private file.
 
+The security profile only goes up over OCPP (A00.FR.005; the LC implements no
+AllowSecurityProfileDowngrade): the highest one the LC connected with is its floor, kept in the
+same file. Connecting with a higher one drops the slots below it from the priority, and the
+CSMS's of them altogether (A05.FR.06); a profile or a priority below it is Rejected
+(B09.FR.04, A05.FR.10). Only the site manager lowers it, by changing slot 1 in the config
+file: that clears the floor and puts slot 1 first again (the later change wins).
+
 A profile's `ocppCsmsUrl` is the CSMS's address without the LC's identity: the LC appends it,
 as a charging station does (Part 4 §3.1).
 
@@ -153,6 +160,20 @@ def parse_priority(text: str, stored: set[int]) -> list[int]:
     return slots
 
 
+def _security_record(level: int | None, configured: NetworkProfile) -> dict[str, Any] | None:
+    """How a security profile the LC reached is kept: with what slot 1 was then."""
+    if level is None:
+        return None
+    return {"security_profile": level, "of": _fingerprint(configured)}
+
+
+def _kept_level(record: dict[str, Any] | None, configured: NetworkProfile) -> int | None:
+    """A kept security profile, unless slot 1 changed in the config file since (None)."""
+    if record is None or record["of"] != _fingerprint(configured):
+        return None
+    return int(record["security_profile"])
+
+
 class NetworkProfiles:
     def __init__(
         self,
@@ -170,6 +191,7 @@ class NetworkProfiles:
         self.attempts = default_attempts
         self.last_connected: int | None = None
         self._raised: int | None = None  # slot 1's security profile, raised by a 1.6 CSMS
+        self._floor: int | None = None  # the highest security profile connected with
         self._trying: int | None = None  # a raise not connected with yet
         self._trying_failures = 0
         self._load()
@@ -188,6 +210,21 @@ class NetworkProfiles:
     def active(self) -> NetworkProfile:
         """The profile of the connection now (or the last one): its security is the floor."""
         return self._kept(self.last_connected or CONFIGURED_SLOT)
+
+    @property
+    def floor(self) -> int:
+        """The security profile in use, which the LC never dials below: the highest one it
+        connected with (A05.FR.06/07), or before any, the active profile's."""
+        return max(self._floor or 0, self.active.security_profile)
+
+    def priority_from(self, text: str) -> list[int]:
+        """A NetworkConfigurationPriority the CSMS sets, checked; ValueError for one naming a
+        slot without a profile (B10.FR.02) or below the floor (A05.FR.10)."""
+        slots = parse_priority(text, self.stored)
+        below = [slot for slot in slots if self._kept(slot).security_profile < self.floor]
+        if below:
+            raise ValueError(f"slots {below} are below security profile {self.floor} in use")
+        return slots
 
     @property
     def wanted_security(self) -> int:
@@ -223,9 +260,7 @@ class NetworkProfiles:
         """A SetNetworkProfileRequest payload in, the response payload out (B09). The new
         profile is used once NetworkConfigurationPriority names its slot."""
         try:
-            slot, profile = profile_from_request(
-                payload, self._identity, self.active.security_profile, self._can
-            )
+            slot, profile = profile_from_request(payload, self._identity, self.floor, self._can)
         except InvalidProfile as exc:
             log.warning("SetNetworkProfile rejected: %s", exc)
             return rejected(exc.reason, str(exc))
@@ -262,9 +297,34 @@ class NetworkProfiles:
         raise_reached = slot == CONFIGURED_SLOT and self._trying is not None
         if raise_reached:
             self._raised, self._trying = self._trying, None  # for good: never lower (A05)
-        if raise_reached or slot != self.last_connected:
+        level = self._kept(slot).security_profile
+        floor_raised = level > (self._floor or 0)
+        if floor_raised:
+            self._floor = level
+            self._drop_below(level)
+        if raise_reached or floor_raised or slot != self.last_connected:
             self.last_connected = slot
             self._save()
+
+    def _drop_below(self, floor: int) -> None:
+        """A05.FR.06: no slot below security profile `floor` is dialled any more; the CSMS's
+        are removed, slot 1 (the config file's) leaves the priority only."""
+        below = [slot for slot in self._slots if self._kept(slot).security_profile < floor]
+        if not below or len(below) == len(self._slots):
+            return  # the floor was reached with one of the slots: never all below it
+        for slot in below:
+            if slot != CONFIGURED_SLOT:
+                del self._slots[slot]
+        remaining = [slot for slot in sorted(self._slots) if slot not in below]
+        self.priority = [slot for slot in self.priority if slot not in below] or remaining[:1]
+        if self.last_connected in below:
+            self.last_connected = None
+        log.warning(
+            "security profile %d in use: slots %s below it dropped, priority now %s",
+            floor,
+            below,
+            ",".join(map(str, self.priority)),
+        )
 
     def _save(self) -> None:
         state = {
@@ -276,12 +336,8 @@ class NetworkProfiles:
             "priority": self.priority,
             "attempts": self.attempts,
             "last_connected": self.last_connected,
-            "raised": None
-            if self._raised is None
-            else {
-                "security_profile": self._raised,
-                "of": _fingerprint(self._slots[CONFIGURED_SLOT]),
-            },
+            "raised": _security_record(self._raised, self._slots[CONFIGURED_SLOT]),
+            "floor": _security_record(self._floor, self._slots[CONFIGURED_SLOT]),
         }
         write_private(self.path, json.dumps(state, indent=1).encode("utf-8"))
 
@@ -294,10 +350,10 @@ class NetworkProfiles:
             priority = [int(slot) for slot in state["priority"]]
             attempts = int(state["attempts"])
             last = state["last_connected"]
-            raise_state = state.get("raised")  # absent in files of earlier releases
-            configured = _fingerprint(self._slots[CONFIGURED_SLOT])
-            if raise_state is not None and raise_state["of"] == configured:
-                self._raised = int(raise_state["security_profile"])
+            configured = self._slots[CONFIGURED_SLOT]
+            self._raised = _kept_level(state.get("raised"), configured)  # absent: earlier files
+            self._floor = _kept_level(state.get("floor"), configured)
+            slot_1_changed = state.get("floor") is not None and self._floor is None
         except FileNotFoundError:
             return
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -306,3 +362,12 @@ class NetworkProfiles:
         if priority and set(priority) <= self.stored and attempts >= 1:
             self.priority, self.attempts = priority, attempts
         self.last_connected = last if last in self._slots else None
+        if slot_1_changed:
+            log.warning("slot 1 changed in the config file: dialled first, the floor cleared")
+            self.priority = [CONFIGURED_SLOT] + [s for s in self.priority if s != CONFIGURED_SLOT]
+            self.last_connected = None
+        elif self._floor is None and self.last_connected is not None:
+            # A file of an earlier release: the floor is the last connection's profile.
+            self._floor = self.active.security_profile
+        if self._floor is not None:
+            self._drop_below(self._floor)

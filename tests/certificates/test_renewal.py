@@ -196,9 +196,20 @@ def test_a_certificate_expiring_within_renew_days_starts_a_renewal_once() -> Non
     assert len(renewal.check_expiry(current, in_eleven_days + timedelta(hours=25))) == 2
 
 
-def test_a_certificate_valid_from_later_is_used_from_then_on() -> None:
+def test_over_2_0_1_a_certificate_valid_from_later_is_rejected_with_the_security_event() -> None:
     ca = TestCa()
     renewal, csr, now = _started()
+    leaf = ca.sign(csr, not_before=now + timedelta(minutes=5), not_after=now + 30 * ONE_DAY)
+    # The edition 3 errata's A02.FR.06: valid at the time of the update, or not at all.
+    assert "not valid before" in _rejected(renewal, pem(leaf), [ca.root], now)
+    assert renewal.tick(now + timedelta(minutes=5)) == []  # nothing held for later
+
+
+def test_over_1_6_a_certificate_valid_from_later_is_used_from_then_on() -> None:
+    ca = TestCa()
+    renewal, csr, now = _started(
+        RenewalSettings(IDENTITY, ORGANIZATION, holds_valid_from_later=True)
+    )
     leaf = ca.sign(csr, not_before=now + timedelta(hours=1), not_after=now + 30 * ONE_DAY)
     response, outputs = renewal.certificate_signed({"certificateChain": pem(leaf)}, [ca.root], now)
     assert (response, outputs) == ({"status": "Accepted"}, [])

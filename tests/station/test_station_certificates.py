@@ -8,7 +8,7 @@ import logging
 import ssl
 import stat
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +115,29 @@ async def test_a_certificate_from_an_unknown_ca_is_rejected_and_logged(
     assert "security event InvalidChargingStationCertificate" in caplog.text
     assert lc.own_certificates is not None
     assert lc.own_certificates.current(datetime.now(UTC)) is None
+
+
+async def test_a_certificate_not_valid_yet_is_rejected_and_reported_to_the_csms(
+    csms: CsmsForLc, lc: LocalController
+) -> None:
+    """The edition 3 errata's A02.FR.06: valid at the time of the update, else Rejected, with
+    the security event of an invalid certificate (A02.FR.07), and nothing kept for later."""
+    cso = TestCa("CSO Root")
+    await _install_root(csms, cso)
+    in_an_hour = datetime.now(UTC) + timedelta(hours=1)
+    leaf = cso.sign(await _csr_after_trigger(csms), not_before=in_an_hour)
+    signed = call201.CertificateSigned(certificate_chain=cso.chain_pem(leaf))
+    answer = await csms.station.call(signed)
+    assert answer.status == "Rejected"
+    assert answer.status_info["reason_code"] == "InvalidCertificate"
+    await wait_until(
+        lambda: "InvalidChargingStationCertificate" in [e["type"] for e in csms.security_events],
+        10,
+        "the security event at the CSMS",
+    )
+    assert lc.own_certificates is not None
+    assert lc.own_certificates.current(in_an_hour) is None
+    assert lc.own_certificates.pending() is None
 
 
 def profile_3(cso: TestCa, folder: Path) -> tuple[ssl.SSLContext, dict[str, str], Path]:
