@@ -29,6 +29,10 @@ class FrameTimer:
     def frame_read(self) -> None:
         self._deadline.frame_read()
 
+    def frame_taken(self) -> None:
+        """A frame read and handled while the link waits for the next (see Pump._take)."""
+        self._deadline.frame_taken()
+
     def stop(self) -> None:
         self._deadline.stop()
         if self._timer is not None:
