@@ -39,7 +39,9 @@ class FrameTimer:
             self._timer.cancel()
 
     def _bytes_arrived(self) -> None:
-        if self._deadline.bytes_arrived(self._loop.time()):
+        # On every read: a frame that begins needs a timer only when none is set (a timer set
+        # earlier re-arms for it when it fires).
+        if self._deadline.bytes_arrived(self._loop.time()) and self._timer is None:
             self._watch()
 
     def _watch(self) -> None:
