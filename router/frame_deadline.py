@@ -37,6 +37,11 @@ class FrameDeadline:
         self._waiting = False
         self._started = None
 
+    def frame_taken(self) -> None:
+        """A whole frame was read and handled while the LC waits for the next: `frame_read`
+        then `waiting`, in one step (no frame has begun, so no deadline)."""
+        self._started = None
+
     def stop(self) -> None:
         """The link is closing: what still arrives (its close frame, say) has no deadline."""
         self.frame_read()

@@ -11,9 +11,16 @@ the queue is full).
 
 The tap replaces the queue (and the parser writing to it) right after the handshake, before
 the parser has seen a byte: bytes that came with the handshake are held back until then.
+The tapped sockets also keep aiohttp's ping heartbeat (`heartbeat=`: ping after that long
+without a byte from the peer, give up on it when nothing comes within half of it), but
+without its cost per read: aiohttp resets the heartbeat on every read through a callback it
+schedules, one more event-loop handle per frame. Here a read only notes when the peer must be
+pinged; the heartbeat timer, when it fires, moves itself to that time (aiohttp's own check),
+and the pong timer, when it fires, lets the peer live if anything came since the ping.
+
 This stands on aiohttp internals (the queue and parser classes, the protocols' `set_parser`
-and early-data buffers); aiohttp's version is pinned in pyproject.toml, and
-tests/router/test_frame_tap.py fails loudly when the internals change.
+and early-data buffers, the heartbeat's timers); aiohttp's version is pinned in
+pyproject.toml, and tests/router/test_frame_tap.py fails loudly when the internals change.
 """
 
 from __future__ import annotations
@@ -76,8 +83,17 @@ class TappedWebSocketResponse(web.WebSocketResponse):
         )
         handler._payload_parser = None
         handler._message_tail = early  # parsed by the tap's parser from here
-        on_data = None if self._heartbeat is None else self._on_data_received
+        on_data = None if self._heartbeat is None else self._heard_from_peer
         handler.set_parser(self._parser, data_received_cb=on_data)
+
+    def _heard_from_peer(self) -> None:
+        assert self._loop is not None and self._heartbeat is not None
+        self._heartbeat_when = self._loop.time() + self._heartbeat
+
+    def _pong_not_received(self) -> None:
+        assert self._loop is not None
+        if not _heard_since_ping(self, self._loop):
+            super()._pong_not_received()
 
 
 class TappedClientWebSocketResponse(ClientWebSocketResponse):
@@ -101,5 +117,26 @@ class TappedClientWebSocketResponse(ClientWebSocketResponse):
             handler, self._loop, max_msg_size, bool(self._compress)
         )
         handler._tail, self._early = self._early, b""  # parsed by the tap's parser from here
-        on_data = None if self._heartbeat is None else self._on_data_received
+        on_data = None if self._heartbeat is None else self._heard_from_peer
         handler.set_parser(self._parser, self._reader, data_received_cb=on_data)
+
+    def _heard_from_peer(self) -> None:
+        assert self._heartbeat is not None
+        self._heartbeat_when = self._loop.time() + self._heartbeat
+
+    def _pong_not_received(self) -> None:
+        if not _heard_since_ping(self, self._loop):
+            super()._pong_not_received()
+
+
+def _heard_since_ping(
+    socket: web.WebSocketResponse | ClientWebSocketResponse, loop: asyncio.AbstractEventLoop
+) -> bool:
+    """Whether the peer sent anything since the heartbeat's ping (then it lives, and the
+    heartbeat is set again: reads do not set it). The ping went out once the heartbeat's
+    time had come, so a time still ahead was noted by a read after it."""
+    if loop.time() >= socket._heartbeat_when:
+        return False
+    socket._pong_response_cb = None
+    socket._heartbeat_cb = loop.call_at(socket._heartbeat_when, socket._send_heartbeat)
+    return True

@@ -29,13 +29,19 @@ class FrameTimer:
     def frame_read(self) -> None:
         self._deadline.frame_read()
 
+    def frame_taken(self) -> None:
+        """A frame read and handled while the link waits for the next (see Pump._take)."""
+        self._deadline.frame_taken()
+
     def stop(self) -> None:
         self._deadline.stop()
         if self._timer is not None:
             self._timer.cancel()
 
     def _bytes_arrived(self) -> None:
-        if self._deadline.bytes_arrived(self._loop.time()):
+        # On every read: a frame that begins needs a timer only when none is set (a timer set
+        # earlier re-arms for it when it fires).
+        if self._deadline.bytes_arrived(self._loop.time()) and self._timer is None:
             self._watch()
 
     def _watch(self) -> None:

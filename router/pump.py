@@ -120,13 +120,12 @@ class Pump:
         if self._budget is not None and not self._budget.try_take(now):
             return False
         if self._frame_timer is not None:
-            self._frame_timer.frame_read()
+            # Read and handled at once: the pump still waits for the next frame.
+            self._frame_timer.frame_taken()
         try:
             rest = outputs.relay(self._route, text, now)
             if rest:
                 outputs.finish_relay_later(rest, now, self._direction)
         except Exception as exc:  # a defect: the link ends, as when a pump fails
             outputs.failed("relay", exc)
-        if self._frame_timer is not None:
-            self._frame_timer.waiting(now)
         return True

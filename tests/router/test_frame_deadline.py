@@ -30,6 +30,16 @@ def test_a_whole_frame_stops_the_clock_until_the_next_one_begins() -> None:
     assert deadline.deadline() == 52.0
 
 
+def test_a_frame_taken_while_waiting_stops_the_clock_and_the_wait_goes_on() -> None:
+    deadline = FrameDeadline(2.0)
+    deadline.waiting(0.0)
+    deadline.bytes_arrived(1.0)
+    deadline.frame_taken()  # handled from the parser: the LC never stopped waiting
+    assert deadline.deadline() is None and not deadline.expired(100.0)
+    assert deadline.bytes_arrived(50.0)  # the next frame starts the clock: still waited for
+    assert deadline.deadline() == 52.0
+
+
 def test_time_the_lc_was_not_reading_does_not_count() -> None:
     deadline = FrameDeadline(2.0)
     deadline.waiting(0.0)

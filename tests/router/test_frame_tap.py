@@ -71,6 +71,11 @@ def test_the_aiohttp_internals_the_tap_stands_on_are_there() -> None:
     assert callable(RequestHandler.set_parser) and callable(ResponseHandler.set_parser)
     for attribute in ("_message_tail", "_payload_parser"):
         assert attribute in RequestHandler.__slots__ or hasattr(RequestHandler, attribute)
+    # The heartbeat's timers, which the tapped sockets set from reads without a reset.
+    for socket_class in (web.WebSocketResponse, aiohttp.ClientWebSocketResponse):
+        assert callable(socket_class._send_heartbeat)
+        assert callable(socket_class._pong_not_received)
+        assert "_heartbeat_when" in socket_class._send_heartbeat.__code__.co_names
 
 
 async def test_the_parser_hands_text_frames_to_take_and_queues_the_rest() -> None:
