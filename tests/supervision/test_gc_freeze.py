@@ -5,15 +5,14 @@ and leaving does not pile up frozen objects."""
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 
 from supervision.gc_freeze import Decision, FreezeSchedule, collect_young_less_often
-from tests.peers import Csms, connect_charge_point, wait_until_async
-from tests.router.test_hold_crash import LcProcess, start_lc_process
+from tests.peers import connect_charge_point, wait_until_async
+from tests.router.test_hold_crash import LcProcess
+from tests.supervision.conftest import lc_metric
 
 STORM_OBJECTS = 200_000  # what a storm of 1,000 chargers leaves alive, ~200 objects each
 CHARGERS = 30
@@ -66,36 +65,14 @@ def test_a_storm_of_new_links_runs_no_full_collection() -> None:
     assert len(links) == STORM_OBJECTS
 
 
-async def _metric(lc: LcProcess, name: str) -> float:
-    url = f"http://127.0.0.1:{lc.metrics_port}/metrics"
-    async with aiohttp.ClientSession() as http, http.get(url) as response:
-        text = await response.text()
-    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
-
-
-@pytest.fixture
-async def lc(tmp_path: Path) -> AsyncIterator[LcProcess]:
-    csms = Csms()
-    await csms.start()
-    # Each round's chargers connect at once, from one address.
-    admission = """
-handshakes_per_s_per_address = 1000
-handshake_burst_per_address = 1000
-"""
-    lc = await start_lc_process(csms, tmp_path, admission)
-    yield lc
-    await lc.stop()
-    await csms.stop()
-
-
 @pytest.mark.timeout(180)
 async def test_churn_of_chargers_keeps_frozen_objects_bounded(lc: LcProcess) -> None:
     url = f"ws://127.0.0.1:{lc.port}"
     await wait_until_async(lambda: _has_metric(lc), timeout_s=10, what="metrics served")
-    at_start = await _metric(lc, "ocpp_lc_gc_frozen_objects")
+    at_start = await lc_metric(lc, "ocpp_lc_gc_frozen_objects")
     peaks: list[float] = []
     for round_ in range(ROUNDS):
-        before = await _metric(lc, "ocpp_lc_gc_frozen_objects")
+        before = await lc_metric(lc, "ocpp_lc_gc_frozen_objects")
         chargers = [
             await connect_charge_point(url, f"CP{round_}-{n}", "ocpp2.0.1") for n in range(CHARGERS)
         ]
@@ -103,15 +80,15 @@ async def test_churn_of_chargers_keeps_frozen_objects_bounded(lc: LcProcess) -> 
             await charger.cp.boot()
 
         async def frozen_grew(before: float = before) -> bool:
-            return await _metric(lc, "ocpp_lc_gc_frozen_objects") > before
+            return await lc_metric(lc, "ocpp_lc_gc_frozen_objects") > before
 
         await wait_until_async(frozen_grew, timeout_s=20, what="the new links frozen")
-        peaks.append(await _metric(lc, "ocpp_lc_gc_frozen_objects"))
+        peaks.append(await lc_metric(lc, "ocpp_lc_gc_frozen_objects"))
         for charger in chargers:
             await charger.close()
 
         async def all_gone() -> bool:
-            return await _metric(lc, "ocpp_lc_chargers_connected") == 0
+            return await lc_metric(lc, "ocpp_lc_chargers_connected") == 0
 
         await wait_until_async(all_gone, timeout_s=20, what="every charger gone")
     per_round = peaks[0] - at_start
@@ -124,6 +101,6 @@ async def test_churn_of_chargers_keeps_frozen_objects_bounded(lc: LcProcess) -> 
 
 async def _has_metric(lc: LcProcess) -> bool:
     try:
-        return await _metric(lc, "ocpp_lc_gc_frozen_objects") > 0
+        return await lc_metric(lc, "ocpp_lc_gc_frozen_objects") > 0
     except aiohttp.ClientError:
         return False

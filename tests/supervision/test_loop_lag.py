@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import aiohttp
-import pytest
 
 from supervision.loop_lag import REGISTRY, LoopLagProbe
-from tests.peers import Csms, wait_until, wait_until_async
-from tests.router.test_hold_crash import LcProcess, start_lc_process
+from tests.peers import wait_until, wait_until_async
+from tests.router.test_hold_crash import LcProcess
+from tests.supervision.conftest import lc_metric
 
 STALL_S = 0.3
 
@@ -37,27 +33,8 @@ async def test_a_stalled_loop_is_recorded_as_late_as_it_stalled() -> None:
         probe.close()
 
 
-@pytest.fixture
-async def lc(tmp_path: Path) -> AsyncIterator[LcProcess]:
-    csms = Csms()
-    await csms.start()
-    lc = await start_lc_process(csms, tmp_path)
-    yield lc
-    await lc.stop()
-    await csms.stop()
-
-
 async def test_the_lc_serves_its_loop_lag(lc: LcProcess) -> None:
-    url = f"http://127.0.0.1:{lc.metrics_port}/metrics"
-
     async def probed() -> bool:
-        async with aiohttp.ClientSession() as http, http.get(url) as response:
-            text = await response.text()
-        counts = [
-            float(line.split()[-1])
-            for line in text.splitlines()
-            if line.startswith("ocpp_lc_event_loop_lag_seconds_count")
-        ]
-        return bool(counts) and counts[0] > 0
+        return await lc_metric(lc, "ocpp_lc_event_loop_lag_seconds_count") > 0
 
     await wait_until_async(probed, timeout_s=10, what="the loop lag served")
