@@ -10,7 +10,7 @@ from functools import partial
 
 from lc.app import LocalController
 from router import events as ev
-from supervision.gc_freeze import LinkFreezer, collect_young_less_often
+from supervision.gc_freeze import LinkFreezer, collect_young_less_often, freeze
 from supervision.heap import HeapReleaser
 from supervision.loop_lag import LoopLagProbe
 
@@ -35,7 +35,7 @@ async def serve_until_signalled(controller: LocalController) -> None:
     # the process. Frozen, the collector no longer walks it: a full collection stalled every
     # charger's frames for ~30 ms before.
     gc.collect()
-    gc.freeze()
+    freeze()
     collect_young_less_often()
     freezer = LinkFreezer()  # and then the links, once their connects settle
     controller.router.subscribe(partial(_links_to, freezer))
