@@ -17,8 +17,8 @@ the time from the first dial to the last answer. `fleet` connects N chargers (a 
 dials at a time), then each sends a Heartbeat and a MeterValues every `--period` seconds, the
 chargers' phases spread evenly over the period; it prints the latency percentiles measured
 after the warmup (and with `--loop-lag URL`, the LC's event-loop probes that ran late in the
-window, from its /metrics). Both print one JSON line with their own CPU and that of the `--pid`
-processes over the measured part.
+warmup and the window, from its /metrics). Both print one JSON line with their own CPU and
+that of the `--pid` processes over the measured part.
 """
 
 from __future__ import annotations
@@ -390,10 +390,13 @@ async def run_fleet(args: argparse.Namespace) -> dict[str, Any]:
                         latencies.append(time.monotonic() - sent)
 
         async def sample() -> None:
+            if args.loop_lag:
+                # Read as the warmup starts: a scrape holds the LC's loop itself (tens of ms with
+                # thousands of chargers), which must not fall in the measured window.
+                await asyncio.sleep(max(0.0, start - time.monotonic()))
+                lag_before.update(await _loop_lag_beyond(session, args.loop_lag))
             await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
             sampler.append(Sampler(pids))
-            if args.loop_lag:
-                lag_before.update(await _loop_lag_beyond(session, args.loop_lag))
 
         await asyncio.gather(
             sample(), *(exchange(n, ws, answers) for n, (ws, answers) in enumerate(sockets))

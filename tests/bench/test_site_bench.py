@@ -292,7 +292,8 @@ def _fleet_report(runs: Runs, chargers: int) -> list[str]:
         f"- LC added p99 {added['lc']:+,.0f} µs vs nginx's {added['nginx']:+,.0f} µs: {ratio}.",
         f"- LC CPU per message {cpu['lc']:,.0f} µs vs nginx's {cpu['nginx']:,.0f} µs: "
         f"{cpu['lc'] / cpu['nginx']:.2f}×.",
-        f"- LC event-loop probes (one per 0.1 s) that ran late in the window, by more than {late}.",
+        f"- LC event-loop probes (one per 0.1 s) that ran late in the warmup and the window, by "
+        f"more than {late} (the reading at the warmup's start stalls the loop itself).",
         f"- LC RSS {lc_rss / 1024:,.0f} MiB with {chargers:,} chargers (target < 1 GiB with "
         f"10,000): {_verdict(lc_rss < FLEET_RSS_TARGET_KIB)}"
         + ("" if chargers >= 10_000 else " at this smaller fleet"),
