@@ -60,6 +60,7 @@ from station.config import StationConfig
 from station.link import StationLink
 from station.overrides import Overrides
 from supervision.gc_freeze import FrozenObjects
+from supervision.loop_lag import REGISTRY as LOOP_LAG_REGISTRY
 from supervision.tasks import REGISTRY as TASK_REGISTRY
 from supervision.tasks import Tasks, end
 
@@ -178,6 +179,7 @@ class LocalController:
             self.security.registry,
             self.software.registry,
             garbage_collector,
+            LOOP_LAG_REGISTRY,
         ]
         self.security.start(self.station, self._tasks, self.trust_store)
         if self.config.balancer is not None:

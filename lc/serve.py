@@ -10,8 +10,9 @@ from functools import partial
 
 from lc.app import LocalController
 from router import events as ev
-from supervision.gc_freeze import LinkFreezer, collect_young_less_often
+from supervision.gc_freeze import LinkFreezer, collect_young_less_often, freeze
 from supervision.heap import HeapReleaser
+from supervision.loop_lag import LoopLagProbe
 
 # How long stopping may take after SIGTERM/SIGINT; systemd's TimeoutStopSec is above it.
 SHUTDOWN_BOUND_S = 15.0
@@ -34,17 +35,19 @@ async def serve_until_signalled(controller: LocalController) -> None:
     # the process. Frozen, the collector no longer walks it: a full collection stalled every
     # charger's frames for ~30 ms before.
     gc.collect()
-    gc.freeze()
+    freeze()
     collect_young_less_often()
     freezer = LinkFreezer()  # and then the links, once their connects settle
     controller.router.subscribe(partial(_links_to, freezer))
     heap = HeapReleaser()  # the C heap's free pages back to the system every minute
+    lag = LoopLagProbe()  # ocpp_lc_event_loop_lag_seconds
     ends = [asyncio.ensure_future(e.wait()) for e in (stop, controller.restart_requested)]
     try:
         await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
     finally:
         freezer.close()
         heap.close()
+        lag.close()
         for end in ends:
             end.cancel()
         # A peer that never finishes its close handshake must not hold the LC up: past the

@@ -31,6 +31,7 @@ from router.metrics import RouterMetrics
 from router.schemas import SchemaRegistry, default_registry
 from router.settings import RouterSettings
 from router.start_error import listen_failure
+from router.timer_rounding import NO_ROUNDING
 from router.tls_failures import record_charger_handshake_failures
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,7 @@ class Router:
             on_refused=self._refusals.connection_closed,
             tls=self.settings.server_ssl is not None,
             access_log=None,
+            timeout_ceil_threshold=NO_ROUNDING,
         )
         self._runner = web.ServerRunner(self._connections, handle_signals=False)
         await self._runner.setup()

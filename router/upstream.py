@@ -13,6 +13,7 @@ from yarl import URL
 
 from ocpp_knowledge.security_events import RecordSecurityEvent
 from router.frame_tap import TappedClientWebSocketResponse
+from router.timer_rounding import NO_ROUNDING
 from router.tls_failures import tls_security_event
 
 # Handshake headers the charger sent that the CSMS must see as if the charger dialled directly.
@@ -88,7 +89,11 @@ class UpstreamDialer:
         """Open the CSMS link for `path` offering the charger's subprotocols and headers."""
         if self._session is None:
             # No pool limit: one long-lived connection per charger is the point of this client.
-            connector = aiohttp.TCPConnector(limit=0, ssl=self._settings.ssl_context or True)
+            connector = aiohttp.TCPConnector(
+                limit=0,
+                ssl=self._settings.ssl_context or True,
+                timeout_ceil_threshold=NO_ROUNDING,  # pings at their own moments
+            )
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 skip_auto_headers=("User-Agent",),

@@ -114,64 +114,111 @@ def test_every_critical_security_event_type_has_an_alert() -> None:
     assert attack | change == critical and not attack & change
 
 
+def _rule_unit_test(folder: Path, name: str, test: dict[str, object]) -> None:
+    """Run one Prometheus rule unit test (input series, expected alerts) over the LC's rules."""
+    tests = {
+        "rule_files": [str(DEPLOY / "ocpp-lc-alerts.yml")],
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", **test}],
+    }
+    unit_test = folder / f"{name}.yml"
+    unit_test.write_text(json.dumps(tests), encoding="utf-8")  # JSON is YAML
+    assert "SUCCESS" in _promtool("test", "rules", str(unit_test))
+
+
 def test_the_security_alerts_fire_on_an_attack_and_on_unsent_events(tmp_path: Path) -> None:
     """Prometheus's rule unit test: an InvalidCsmsCertificate pages, a start-up does not;
     unsent critical events alert after 30 minutes."""
     events = "ocpp_lc_security_events_total{job='ocpp-lc'"
-    tests = {
-        "rule_files": [str(DEPLOY / "ocpp-lc-alerts.yml")],
-        "evaluation_interval": "1m",
-        "tests": [
-            {
-                "interval": "1m",
-                "input_series": [
-                    {"series": events + ",type='InvalidCsmsCertificate'}", "values": "0 1 1 1"},
-                    {"series": events + ",type='InvalidMessages'}", "values": "0 5 9 9"},
-                    {"series": "ocpp_lc_security_events_unsent{job='ocpp-lc'}", "values": "3x40"},
-                ],
-                "alert_rule_test": [
-                    {
-                        "eval_time": "2m",
-                        "alertname": "OcppLcSecurityAttack",
-                        "exp_alerts": [
-                            {
-                                "exp_labels": {
-                                    "severity": "critical",
-                                    "job": "ocpp-lc",
-                                    "type": "InvalidCsmsCertificate",
-                                },
-                                "exp_annotations": {
-                                    "summary": "Security event InvalidCsmsCertificate on the LC: "
-                                    "the status page lists the last ones, GetLog SecurityLog has "
-                                    "them all"
-                                },
-                            }
-                        ],
-                    },
-                    {"eval_time": "2m", "alertname": "OcppLcSecurityChange", "exp_alerts": []},
-                    {
-                        "eval_time": "20m",
-                        "alertname": "OcppLcSecurityEventsUnsent",
-                        "exp_alerts": [],
-                    },
-                    {
-                        "eval_time": "35m",
-                        "alertname": "OcppLcSecurityEventsUnsent",
-                        "exp_alerts": [
-                            {
-                                "exp_labels": {"severity": "warning", "job": "ocpp-lc"},
-                                "exp_annotations": {
-                                    "summary": "3 critical security events have waited over 30 "
-                                    "min for the CSMS's acknowledgement: the LC's own link is "
-                                    "down or the CSMS refuses them"
-                                },
-                            }
-                        ],
-                    },
-                ],
-            }
-        ],
-    }
-    unit_test = tmp_path / "security-alerts-test.yml"
-    unit_test.write_text(json.dumps(tests), encoding="utf-8")  # JSON is YAML
-    assert "SUCCESS" in _promtool("test", "rules", str(unit_test))
+    _rule_unit_test(
+        tmp_path,
+        "security-alerts-test",
+        {
+            "input_series": [
+                {"series": events + ",type='InvalidCsmsCertificate'}", "values": "0 1 1 1"},
+                {"series": events + ",type='InvalidMessages'}", "values": "0 5 9 9"},
+                {"series": "ocpp_lc_security_events_unsent{job='ocpp-lc'}", "values": "3x40"},
+            ],
+            "alert_rule_test": [
+                {
+                    "eval_time": "2m",
+                    "alertname": "OcppLcSecurityAttack",
+                    "exp_alerts": [
+                        {
+                            "exp_labels": {
+                                "severity": "critical",
+                                "job": "ocpp-lc",
+                                "type": "InvalidCsmsCertificate",
+                            },
+                            "exp_annotations": {
+                                "summary": "Security event InvalidCsmsCertificate on the LC: "
+                                "the status page lists the last ones, GetLog SecurityLog has "
+                                "them all"
+                            },
+                        }
+                    ],
+                },
+                {"eval_time": "2m", "alertname": "OcppLcSecurityChange", "exp_alerts": []},
+                {
+                    "eval_time": "20m",
+                    "alertname": "OcppLcSecurityEventsUnsent",
+                    "exp_alerts": [],
+                },
+                {
+                    "eval_time": "35m",
+                    "alertname": "OcppLcSecurityEventsUnsent",
+                    "exp_alerts": [
+                        {
+                            "exp_labels": {"severity": "warning", "job": "ocpp-lc"},
+                            "exp_annotations": {
+                                "summary": "3 critical security events have waited over 30 "
+                                "min for the CSMS's acknowledgement: the LC's own link is "
+                                "down or the CSMS refuses them"
+                            },
+                        }
+                    ],
+                },
+            ],
+        },
+    )
+
+
+def test_the_loop_lag_alert_fires_on_a_lagging_lc_only(tmp_path: Path) -> None:
+    """Prometheus's rule unit test: of two LCs probing their loop 600 times a minute, the one
+    whose probes ran over 0.25 s late 20 times a minute alerts after 10 minutes; the other,
+    never over 0.1 s late, does not."""
+    lag = "ocpp_lc_event_loop_lag_seconds_bucket{job='ocpp-lc'"
+    within = {"steady": "0+600x30", "lagging": "0+580x30"}  # probes within 0.1 s and 0.25 s
+    _rule_unit_test(
+        tmp_path,
+        "loop-lag-alert-test",
+        {
+            "input_series": [
+                {"series": f"{lag},instance='{lc}',le='{le}'}}", "values": values}
+                for lc, probes in within.items()
+                for le, values in (("0.1", probes), ("0.25", probes), ("+Inf", "0+600x30"))
+            ],
+            "alert_rule_test": [
+                {"eval_time": "5m", "alertname": "OcppLcEventLoopLagging", "exp_alerts": []},
+                {
+                    "eval_time": "20m",
+                    "alertname": "OcppLcEventLoopLagging",
+                    "exp_alerts": [
+                        {
+                            "exp_labels": {
+                                "severity": "warning",
+                                "job": "ocpp-lc",
+                                "instance": "lagging",
+                            },
+                            "exp_annotations": {
+                                "summary": "The LC's event loop ran over 100 ms late in 1 % "
+                                "of its probes for 10 min: every charger's answers wait as "
+                                "long (starved of CPU, or loaded beyond its performance "
+                                "envelope)"
+                            },
+                        }
+                    ],
+                },
+            ],
+        },
+    )

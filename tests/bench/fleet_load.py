@@ -16,8 +16,9 @@ OCPP 2.0.1 payloads, `--delay-ms` after the CALL arrived (a CSMS behind a WAN), 
 the time from the first dial to the last answer. `fleet` connects N chargers (a few hundred
 dials at a time), then each sends a Heartbeat and a MeterValues every `--period` seconds, the
 chargers' phases spread evenly over the period; it prints the latency percentiles measured
-after the warmup. Both print one JSON line with their own CPU and that of the `--pid`
-processes over the measured part.
+after the warmup (and with `--loop-lag URL`, the LC's event-loop probes that ran late in the
+warmup and the window, from its /metrics). Both print one JSON line with their own CPU and
+that of the `--pid` processes over the measured part.
 """
 
 from __future__ import annotations
@@ -274,6 +275,21 @@ async def _round_trip(ws: aiohttp.ClientWebSocketResponse, frame: str) -> None:
                 raise ConnectionError(f"closed: {message.extra}")
 
 
+LAG_BOUNDS = ("0.01", "0.05", "0.25")  # the loop-lag buckets the fleet reports probes beyond
+
+
+async def _loop_lag_beyond(session: aiohttp.ClientSession, url: str) -> dict[str, float]:
+    """From the LC's /metrics: how many of its loop-lag probes ran later than each bound."""
+    async with session.get(url) as response:
+        text = await response.text()
+    buckets = {
+        line.split('le="', 1)[1].split('"', 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("ocpp_lc_event_loop_lag_seconds_bucket")
+    }
+    return {bound: buckets["+Inf"] - buckets[bound] for bound in LAG_BOUNDS}
+
+
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
@@ -344,6 +360,7 @@ async def run_fleet(args: argparse.Namespace) -> dict[str, Any]:
         measure_from = start + args.warmup
         end = measure_from + args.duration
         sampler: list[Sampler] = []
+        lag_before: dict[str, float] = {}
 
         async def exchange(
             n: int, ws: aiohttp.ClientWebSocketResponse, answers: asyncio.Queue[str]
@@ -373,6 +390,11 @@ async def run_fleet(args: argparse.Namespace) -> dict[str, Any]:
                         latencies.append(time.monotonic() - sent)
 
         async def sample() -> None:
+            if args.loop_lag:
+                # Read as the warmup starts: a scrape holds the LC's loop itself (tens of ms with
+                # thousands of chargers), which must not fall in the measured window.
+                await asyncio.sleep(max(0.0, start - time.monotonic()))
+                lag_before.update(await _loop_lag_beyond(session, args.loop_lag))
             await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
             sampler.append(Sampler(pids))
 
@@ -382,8 +404,10 @@ async def run_fleet(args: argparse.Namespace) -> dict[str, Any]:
         for reader in readers:
             reader.cancel()
         result = sampler[0].result()
+        lag_after = await _loop_lag_beyond(session, args.loop_lag) if args.loop_lag else {}
         await asyncio.gather(*(ws.close() for ws, _ in sockets), return_exceptions=True)
     return result | {
+        "loop_lag_beyond": {bound: lag_after[bound] - lag_before[bound] for bound in lag_after},
         "chargers": args.chargers,
         "connect_s": connect_s,
         "rss_idle_kib": rss_idle,
@@ -467,6 +491,7 @@ def _parser() -> argparse.ArgumentParser:
     fleet.add_argument("--period", type=float, default=60.0)
     fleet.add_argument("--warmup", type=float, default=10.0)
     fleet.add_argument("--duration", type=float, default=60.0)
+    fleet.add_argument("--loop-lag", help="the LC's /metrics URL: its loop lag in the window")
     return parser
 
 

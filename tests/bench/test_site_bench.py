@@ -219,16 +219,19 @@ def _fleet_run(
 ) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         service: rl.Service | None = None
+        lag: tuple[str, ...] = ()  # the LC's event-loop lag in the window, from its /metrics
         if hop == "nginx":
             service = stack.enter_context(rl.start_nginx(workdir, csms.port))
         elif hop == "lc":
             service = stack.enter_context(rl.start_lc(workdir, csms.port, label=f"lc-fleet-{rep}"))
+            lag = ("--loop-lag", f"http://127.0.0.1:{service.metrics_port}/metrics")
         pids = {"csms": csms.pids} | ({"hop": service.pids} if service else {})
         result = fl.run_load(
             "fleet",
             (service or csms).url,
             pids,
             *("--chargers", str(chargers), "--period", str(FLEET_PERIOD_S), *FLEET_WINDOW),
+            *lag,
         )
     assert result["errors"] == 0, f"{hop}: {result['first_errors']}"
     assert result["round_trips"] > 0, f"{hop}: no round trip measured"
@@ -277,6 +280,11 @@ def _fleet_report(runs: Runs, chargers: int) -> list[str]:
             f"| {statistics.median(_cpu_pct(r, 'client') for r in results):.0f} |"
         )
     lc_rss = statistics.median(r["rss_kib"]["hop"] for r in runs["lc"])
+    late = ", ".join(
+        f"{float(bound) * 1000:g} ms: "
+        + _spread([r["loop_lag_beyond"][bound] for r in runs["lc"]], _count)
+        for bound in fl.LAG_BOUNDS
+    )
     ratio = "n/a" if added["nginx"] <= 0 else f"{added['lc'] / added['nginx']:.2f}×"
     return [
         *lines,
@@ -284,6 +292,8 @@ def _fleet_report(runs: Runs, chargers: int) -> list[str]:
         f"- LC added p99 {added['lc']:+,.0f} µs vs nginx's {added['nginx']:+,.0f} µs: {ratio}.",
         f"- LC CPU per message {cpu['lc']:,.0f} µs vs nginx's {cpu['nginx']:,.0f} µs: "
         f"{cpu['lc'] / cpu['nginx']:.2f}×.",
+        f"- LC event-loop probes (one per 0.1 s) that ran late in the warmup and the window, by "
+        f"more than {late} (the reading at the warmup's start stalls the loop itself).",
         f"- LC RSS {lc_rss / 1024:,.0f} MiB with {chargers:,} chargers (target < 1 GiB with "
         f"10,000): {_verdict(lc_rss < FLEET_RSS_TARGET_KIB)}"
         + ("" if chargers >= 10_000 else " at this smaller fleet"),

@@ -16,6 +16,7 @@ from balancer.metrics import BalancerMetrics
 from certificates.expiry import CertificateExpiry
 from router.metrics import RouterMetrics
 from station.security_events import SecurityEventMetrics
+from supervision.loop_lag import REGISTRY as LOOP_LAG_REGISTRY
 from supervision.tasks import REGISTRY as TASK_REGISTRY
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -33,6 +34,7 @@ def exported_names() -> set[str]:
         RouterMetrics().registry,
         BalancerMetrics().registry,
         TASK_REGISTRY,
+        LOOP_LAG_REGISTRY,
         certificates,
         security,
     ):
