@@ -22,13 +22,11 @@ class CsmsAddresses:
     async def get(self) -> list[AddrInfoType]:
         loop = asyncio.get_running_loop()
         lookup = self._lookup
-        stale = lookup is None or (
-            lookup.done() and (lookup.cancelled() or lookup.exception() is not None)
-        )
-        if stale or loop.time() >= self._expires:
+        if lookup is None or (lookup.done() and (loop.time() >= self._expires or _failed(lookup))):
             lookup = self._lookup = asyncio.ensure_future(self._look_up())
             self._expires = loop.time() + TTL_S
-        assert lookup is not None
+        if lookup.done():
+            return lookup.result()  # the usual case: no future, no wake-up per dial
         # Shielded: a dial given up does not cancel the lookup the others wait on.
         return await asyncio.shield(lookup)
 
@@ -36,3 +34,7 @@ class CsmsAddresses:
         loop = asyncio.get_running_loop()
         found = await loop.getaddrinfo(self._host, self._port, type=socket.SOCK_STREAM)
         return [address for address in found]
+
+
+def _failed(lookup: asyncio.Future[list[AddrInfoType]]) -> bool:
+    return lookup.cancelled() or lookup.exception() is not None
