@@ -160,35 +160,28 @@ async def test_an_aiohttp_csms_answering_without_an_upgrade_refuses_the_charger(
         await runner.cleanup()
 
 
-async def test_a_csms_that_hangs_up_mid_handshake_is_unreachable(
-    raw_csms: Callable[[Answer], Awaitable[str]],
+_BAD_ACCEPT = (
+    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Accept: d3Jvbmc=\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "reason"),
+    [
+        (b"", 502, "unreachable"),  # hangs up mid-handshake
+        (None, 504, "timeout"),  # never answers
+        (_BAD_ACCEPT, 502, "http_101"),  # an upgrade with a wrong accept key: its fault
+    ],
+)
+async def test_a_csms_that_does_not_complete_the_handshake_refuses_the_charger(
+    raw_csms: Callable[[Answer], Awaitable[str]], answer: bytes | None, status: int, reason: str
 ) -> None:
-    dialer = _dialer(await raw_csms(lambda head: b""))
+    never = answer is None  # the dial gives up after its timeout
+    dialer = _dialer(await raw_csms(lambda head: answer), timeout_s=0.3 if never else 10.0)
     with pytest.raises(UpstreamRefused) as refused:
         await dialer.dial("/ocpp/CP5", ["ocpp2.0.1"], {})
-    assert (refused.value.status, refused.value.reason) == (502, "unreachable")
-
-
-async def test_a_csms_that_never_answers_times_out(
-    raw_csms: Callable[[Answer], Awaitable[str]],
-) -> None:
-    dialer = _dialer(await raw_csms(lambda head: None), timeout_s=0.3)
-    with pytest.raises(UpstreamRefused) as refused:
-        await dialer.dial("/ocpp/CP6", ["ocpp2.0.1"], {})
-    assert (refused.value.status, refused.value.reason) == (504, "timeout")
-
-
-async def test_an_upgrade_with_a_wrong_accept_key_is_the_csmss_fault(
-    raw_csms: Callable[[Answer], Awaitable[str]],
-) -> None:
-    answer = (
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Accept: d3Jvbmc=\r\n\r\n"
-    )
-    dialer = _dialer(await raw_csms(lambda head: answer))
-    with pytest.raises(UpstreamRefused) as refused:
-        await dialer.dial("/ocpp/CP7", ["ocpp2.0.1"], {})
-    assert (refused.value.status, refused.value.reason) == (502, "http_101")
+    assert (refused.value.status, refused.value.reason) == (status, reason)
 
 
 async def test_frames_sent_with_the_upgrade_answer_reach_the_link(
