@@ -220,6 +220,11 @@ def _open_websocket(
     return csms
 
 
+# aiohttp's client WebSocket was made for ws_connect, which hands it a ClientResponse; the three
+# classes below are the parts of one it uses. They stand on aiohttp internals (its version is
+# pinned in pyproject.toml): tests/router/test_csms_dial.py fails loudly when they change.
+
+
 class _Connector:
     # aiohttp's default rounding of the WebSocket's heartbeat timers.
     _timeout_ceil_threshold = 5.0
