@@ -6,7 +6,6 @@ CAs made here."""
 from __future__ import annotations
 
 import logging
-import ssl
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from station.session import LinkState
 from tests.certificates.ca import TestCa, name, pem
 from tests.peers import running, wait_until
 from tests.station.csms_for_lc import CsmsForLc, accepted_lc, station_config
+from tests.station.test_csms_root_at_runtime import _serving
 from tests.station.test_network_profiles import _connection_data, _get_comm, _set_comm, _set_profile
 from tests.station.test_station_certificates import certificates_config
 
@@ -28,13 +28,6 @@ pytestmark = pytest.mark.timeout(60)
 
 PASSWORD = "a-password-of-24-chars!!"
 PRIORITY = "NetworkConfigurationPriority"
-
-
-def _serving(cso: TestCa, folder: Path) -> ssl.SSLContext:
-    folder.mkdir()
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(*cso.issue_server(folder))
-    return context
 
 
 def _accepted_at(csms: CsmsForLc, link: StationLink) -> bool:
