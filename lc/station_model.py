@@ -25,7 +25,11 @@ from balancer.config import (
 from balancer.control import LoadBalancer
 from balancer.panels import PanelSettings
 from config_file.table import ConfigError
-from lc.station_security import security_profile_variable, security_variables
+from lc.station_security import (
+    security_prerequisites,
+    security_profile_variable,
+    security_variables,
+)
 from ocpp_knowledge.composite import NOMINAL_VOLTAGE_V
 from ocpp_knowledge.configuration import RATE_UNITS, SMART_CHARGING_CTRLR, SMART_CHARGING_ENABLED
 from ocpp_knowledge.ocpp_time import to_ocpp_time
@@ -298,7 +302,7 @@ def device_model(lc: LocalController, overrides: Overrides | None) -> DeviceMode
             VariableSpec("OCPPCommCtrlr", "MessageTimeout", data_type="integer", unit="s"),
             Binding(lambda: _count(network.active.message_timeout_s)),
         ),
-        *_network_variables(lc.station),
+        *_network_variables(lc),
         (
             VariableSpec("OCPPCommCtrlr", "RetryBackOffWaitMinimum", data_type="integer", unit="s"),
             constant(_count(station.backoff.wait_minimum_s)),
@@ -374,13 +378,15 @@ def answer_device_model(station: StationLink, model: DeviceModel) -> None:
         DeviceModelCalls(model, station).register()
 
 
-def _network_variables(link: StationLink) -> list[tuple[VariableSpec, Binding]]:
+def _network_variables(lc: LocalController) -> list[tuple[VariableSpec, Binding]]:
     """B10: the CSMS orders the network profile slots, and how often each is tried."""
+    link = lc.station
+    assert link is not None
     network = link.network
 
     def set_priority(text: str) -> str:
         try:
-            slots = network.priority_from(text)
+            slots = network.priority_from(text, security_prerequisites(lc))
         except ValueError as exc:
             log.warning("NetworkConfigurationPriority %r rejected: %s", text, exc)
             return "Rejected"

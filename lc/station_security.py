@@ -19,8 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cryptography import x509
+
 from certificates.config import MAX_CHAIN_SIZE, CertificateSettings
-from certificates.trust_store import ROOT_TYPES, TrustStore, root_problem
+from certificates.trust_store import ROOT_TYPES, root_problem
 from ocpp_knowledge.security_events import RecordSecurityEvent
 from router.frames import OcppVersion
 from station.config import StationConfig, valid_password
@@ -102,12 +104,7 @@ def security_profile_variable(lc: LocalController) -> tuple[VariableSpec, Bindin
         return VariableSpec("SecurityCtrlr", "SecurityProfile", data_type="integer"), read
 
     def change(text: str) -> str:
-        have = Prerequisites(
-            password=link.settings.password is not None,
-            csms_root=_valid_csms_root(lc.trust_store),
-            client_certificate=network.can.client_certificate,
-        )
-        refused = refusal(text, network.wanted_security, have)
+        refused = refusal(text, network.wanted_security, security_prerequisites(lc))
         if refused is not None:
             log.warning("SecurityProfile %s from the CSMS rejected: %s", text, refused)
             return "Rejected"
@@ -119,10 +116,38 @@ def security_profile_variable(lc: LocalController) -> tuple[VariableSpec, Bindin
     return spec, Binding(read.read, change)
 
 
-def _valid_csms_root(store: TrustStore | None) -> bool:
+def security_prerequisites(lc: LocalController) -> Prerequisites:
+    """What the LC holds now for a higher security profile. A CSMS root: one the CSMS installed
+    or the CA the site manager configured towards the CSMS, not the system's CAs alone; a
+    client certificate: the LC's renewed one or the configured one."""
+    link, upstream = lc.station, lc.config.router.upstream_tls
+    assert link is not None
     now = datetime.now(UTC)
-    roots = [] if store is None else store.roots("CSMSRootCertificate")
-    return any(root_problem(root, now) is None for root in roots)
+    roots = [] if lc.trust_store is None else lc.trust_store.roots("CSMSRootCertificate")
+    own = None if lc.own_certificates is None else lc.own_certificates.current(now)
+    return Prerequisites(
+        password=link.settings.password is not None,
+        csms_root=any(root_problem(root, now) is None for root in roots)
+        or (upstream is not None and _valid_in(upstream.ca, now)),
+        client_certificate=own is not None
+        or (upstream is not None and _valid_in(upstream.certificate, now, leaf_only=True)),
+    )
+
+
+def _valid_in(path: Path | None, now: datetime, leaf_only: bool = False) -> bool:
+    """Whether the PEM file at `path` holds a certificate valid at `now` (`leaf_only`: its
+    first, the one a chain presents)."""
+    if path is None:
+        return False
+    try:
+        certificates = x509.load_pem_x509_certificates(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        log.warning("%s unreadable: %s", path, exc)
+        return False
+    return any(
+        certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc
+        for certificate in (certificates[:1] if leaf_only else certificates)
+    )
 
 
 @dataclass(frozen=True, slots=True)

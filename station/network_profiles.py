@@ -36,6 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from config_file.private_file import write_private
 from ocpp_knowledge.status_info import rejected
+from station.security_profile import Prerequisites, missing
 
 log = logging.getLogger(__name__)
 
@@ -217,13 +218,19 @@ class NetworkProfiles:
         connected with (A05.FR.06/07), or before any, the active profile's."""
         return max(self._floor or 0, self.active.security_profile)
 
-    def priority_from(self, text: str) -> list[int]:
+    def priority_from(self, text: str, have: Prerequisites) -> list[int]:
         """A NetworkConfigurationPriority the CSMS sets, checked; ValueError for one naming a
-        slot without a profile (B10.FR.02) or below the floor (A05.FR.10)."""
+        slot without a profile (B10.FR.02), below the floor (A05.FR.10), or above it without
+        what that profile needs (A05.FR.02/03)."""
         slots = parse_priority(text, self.stored)
         below = [slot for slot in slots if self._kept(slot).security_profile < self.floor]
         if below:
             raise ValueError(f"slots {below} are below security profile {self.floor} in use")
+        for slot in slots:
+            level = self._kept(slot).security_profile
+            lacking = missing(level, have) if level > self.floor else None
+            if lacking is not None:
+                raise ValueError(f"slot {slot}: {lacking}")
         return slots
 
     @property

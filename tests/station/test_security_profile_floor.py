@@ -15,6 +15,7 @@ import pytest
 from lc.app import LocalController
 from lc.config import parse_config
 from station.network_profiles import Capabilities, NetworkProfile, NetworkProfiles
+from station.security_profile import Prerequisites
 from station.session import LinkState
 from tests.certificates.ca import TestCa, pem
 from tests.peers import running, wait_until
@@ -90,6 +91,7 @@ async def test_once_over_profile_2_the_lc_never_dials_profile_1_again(tmp_path: 
 
 CONFIGURED = NetworkProfile("ws://csms.example.net/ocpp/LC-1", 1, 30.0)
 OVER_TLS = NetworkProfile("wss://csms.example.net/ocpp/LC-1", 2, 30.0)
+NOTHING_FOR_A_RAISE = Prerequisites(password=True, csms_root=False, client_certificate=False)
 
 
 def _profiles(path: Path, configured: NetworkProfile = CONFIGURED) -> NetworkProfiles:
@@ -106,11 +108,11 @@ def test_only_the_site_manager_lowers_the_floor_by_changing_slot_1(tmp_path: Pat
     restarted = _profiles(path)
     assert restarted.priority == [2] and restarted.floor == 2
     with pytest.raises(ValueError, match="below security profile 2"):
-        restarted.priority_from("2,1")
+        restarted.priority_from("2,1", NOTHING_FOR_A_RAISE)
     # Another CSMS address in the config file: dialled first, at its own profile.
     moved = _profiles(path, NetworkProfile("ws://other.example.net/ocpp/LC-1", 1, 30.0))
     assert moved.priority == [1, 2] and moved.floor == 1
-    assert moved.priority_from("1") == [1]
+    assert moved.priority_from("1", NOTHING_FOR_A_RAISE) == [1]
 
 
 def test_a_file_of_an_earlier_release_gets_the_floor_of_its_last_connection(
