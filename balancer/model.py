@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from balancer.config import BalancerConfig, ChargerSettings
 from balancer.site import SessionState
+from ocpp_knowledge.ocpp_time import utc_now
 from ocpp_knowledge.profiles import (
     ChargingProfile,
     Purpose,
@@ -76,10 +77,6 @@ class ChargerRecord:
     provisional_ids: dict[str, str] = field(default_factory=dict)
     # chargingPriority of id tokens the CSMS authorized, for the transaction each starts next.
     token_priorities: dict[str, int] = field(default_factory=dict)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class SiteModel:

@@ -21,11 +21,11 @@ from websockets.typing import Subprotocol
 
 from garage.charger16 import Charger16
 from garage.charger201 import Charger201
-from garage.clock import Clock, utc_now
 from garage.evse import Car, Evse, ThreePhases
 from garage.profile_store import ChargePointVersion, SmartChargingCapabilities
 from garage.station import Station
 from garage.wire import CallLog, LoggedConnection
+from ocpp_knowledge.ocpp_time import Clock, utc_now
 from ocpp_knowledge.profiles import ChargingProfile, Purpose, Transaction
 
 logger = logging.getLogger(__name__)

@@ -17,9 +17,8 @@ from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
 
-from garage.clock import utc_now
 from garage.wire import LoggedConnection
-from ocpp_knowledge.ocpp_time import to_ocpp_time
+from ocpp_knowledge.ocpp_time import to_ocpp_time, utc_now
 
 ACCEPTED = {"status": "Accepted"}
 _firmware_requests = itertools.count(1)

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from garage.clock import Clock
 from garage.evse import Car, Evse, Situation, ThreePhases
 from garage.profile_store import ChargePointVersion, ProfileStore, SmartChargingCapabilities
 from ocpp_knowledge.composite import composite_schedule
+from ocpp_knowledge.ocpp_time import Clock
 from ocpp_knowledge.profiles import ChargingProfile, Purpose, RateUnit, Transaction, floor_to_tenth
 
 DEFAULT_PHASES = 3

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+
+Clock = Callable[[], datetime]
+"""Returns the current time as an aware UTC datetime; injectable so tests can fix time."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def to_ocpp_time(moment: datetime, timespec: str = "milliseconds") -> str:

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from ocpp_knowledge.ocpp_time import utc_now
 from router.answer_relay import relay
 from router.charger_calls import ChargerCalls
 from router.frames import Call, CallError, FrameError, OcppVersion, parse_frame
@@ -53,10 +54,6 @@ class SessionSettings:
     protect_network_profiles: bool = False
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class LinkSession:
     def __init__(
         self,
@@ -65,7 +62,7 @@ class LinkSession:
         settings: SessionSettings,
         schemas: SchemaRegistry,
         offline: OfflineRelay | None = None,
-        wall_clock: Callable[[], datetime] = _utc_now,
+        wall_clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.identity = identity
         self.version = version
