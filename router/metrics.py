@@ -10,9 +10,9 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    generate_latest,
 )
 
+from router.charger_gauge import ChargerGauge, exposition
 from router.frame_counts import FrameCounts
 
 
@@ -113,11 +113,11 @@ class RouterMetrics:
             " with it (security event InvalidCsmsCertificate)",
             registry=r,
         )
-        self.upstream_connected = Gauge(
+        # Per charger: kept rendered, so that a scrape stays cheap with thousands connected.
+        self.upstream_connected = ChargerGauge(
             "ocpp_lc_upstream_connected",
             "1 while a charger's CSMS link is up (under hold it may be down with the charger on)",
-            ["charger"],
-            registry=r,
+            r,
         )
         self.answered_locally = Counter(
             "ocpp_lc_answered_locally",
@@ -173,12 +173,11 @@ class RouterMetrics:
             ["charger"],
             registry=r,
         )
-        self.backlog_waits_for_charger = Gauge(
+        self.backlog_waits_for_charger = ChargerGauge(
             "ocpp_lc_journal_waits_for_charger",
             "1 per charger that is not connected and whose backlog only it can deliver (its"
             " credentials are not kept: keep_credentials)",
-            ["charger"],
-            registry=r,
+            r,
         )
 
     def watch_queue_depths(self, depths: Callable[[], list[int]]) -> None:
@@ -190,7 +189,7 @@ def metrics_app(registries: list[CollectorRegistry]) -> web.Application:
     """An aiohttp application serving `/metrics` for all given registries."""
 
     async def handle(_request: web.Request) -> web.Response:
-        body = b"".join(generate_latest(registry) for registry in registries)
+        body = exposition(registries)
         response = web.Response(body=body)
         response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
         response.charset = "utf-8"
