@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from aiohttp import web
 from prometheus_client import (
@@ -11,6 +11,7 @@ from prometheus_client import (
     Counter,
     Gauge,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from router.charger_gauge import ChargerGauge, exposition
 from router.frame_counts import FrameCounts
@@ -100,12 +101,7 @@ class RouterMetrics:
             ["direction"],
             registry=r,
         )
-        self.queue_depth = Gauge(
-            "ocpp_lc_call_queue_depth",
-            "Calls waiting to be sent to chargers (one outstanding CALL per direction)",
-            ["stat"],
-            registry=r,
-        )
+        self._queue_depths = QueueDepths(r)
 
         self.csms_certificate_invalid = Gauge(
             "ocpp_lc_csms_certificate_invalid",
@@ -181,8 +177,28 @@ class RouterMetrics:
         )
 
     def watch_queue_depths(self, depths: Callable[[], list[int]]) -> None:
-        self.queue_depth.labels("total").set_function(lambda: sum(depths()))
-        self.queue_depth.labels("max").set_function(lambda: max(depths(), default=0))
+        self._queue_depths.depths = depths
+
+
+class QueueDepths:
+    """`ocpp_lc_call_queue_depth`: the total and the largest of the chargers' call queues,
+    from one pass over the links per scrape (there may be thousands)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.depths: Callable[[], list[int]] | None = None
+        registry.register(self)
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "ocpp_lc_call_queue_depth",
+            "Calls waiting to be sent to chargers (one outstanding CALL per direction)",
+            labels=["stat"],
+        )
+        if self.depths is not None:
+            depths = self.depths()
+            family.add_metric(["total"], float(sum(depths)))
+            family.add_metric(["max"], float(max(depths, default=0)))
+        yield family
 
 
 def metrics_app(registries: list[CollectorRegistry]) -> web.Application:

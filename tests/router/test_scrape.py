@@ -11,7 +11,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from router.charger_gauge import ChargerGauge, exposition
-from router.metrics import metrics_app
+from router.metrics import RouterMetrics, metrics_app
 from router.server import Router
 from tests.peers import Csms, RunningChargePoint, wait_until_async
 from tests.router.test_hold import connect, hold_router  # noqa: F401 (fixture)
@@ -100,3 +100,30 @@ def test_a_charger_gauge_renders_escaped_identities_and_changes_as_a_gauge_does(
     assert generate_latest(registry) == generate_latest(reference_registry)
     assert gauge.value("CP-1") == 0
     assert gauge.value("never-there") is None
+
+
+def test_queue_depths_are_read_once_per_scrape_and_published_as_gauge_functions_did() -> None:
+    metrics = RouterMetrics()
+    reads: list[list[int]] = []
+
+    def depths() -> list[int]:
+        reads.append([0, 3, 1])
+        return reads[-1]
+
+    metrics.watch_queue_depths(depths)
+    reference_registry = CollectorRegistry()
+    reference = Gauge(
+        "ocpp_lc_call_queue_depth",
+        "Calls waiting to be sent to chargers (one outstanding CALL per direction)",
+        ["stat"],
+        registry=reference_registry,
+    )
+    reference.labels("total").set_function(lambda: 4)
+    reference.labels("max").set_function(lambda: 3)
+    ours = [
+        line
+        for line in exposition([metrics.registry]).decode().splitlines()
+        if "ocpp_lc_call_queue_depth" in line
+    ]
+    assert ours == generate_latest(reference_registry).decode().splitlines()
+    assert len(reads) == 1
