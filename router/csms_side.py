@@ -47,12 +47,12 @@ class CsmsSide:
                 self._publish(ev.CsmsLinkChanged(self._identity, connected=True))
             if self._hold is not None:
                 await self._restore()
-            connected = self._metrics.upstream_connected.labels(self._identity)
-            connected.set(1)
+            connected = self._metrics.upstream_connected
+            connected.set(self._identity, 1)
             route = self._session.route_from_csms
             pump = Pump(Direction.TO_CHARGER, outputs.csms, route, self._parts, outputs)
             await pump.run()
-            connected.set(0)
+            connected.set(self._identity, 0)
             if self._hold is None:
                 return
             log.warning("%s: CSMS link lost; answering the charger locally", self._identity)
@@ -62,7 +62,7 @@ class CsmsSide:
 
     async def start_offline(self) -> None:
         """Begin with the CSMS unreachable: answer the charger here until a redial works."""
-        self._metrics.upstream_connected.labels(self._identity).set(0)
+        self._metrics.upstream_connected.set(self._identity, 0)
         await self._outputs.execute(self._session.upstream_lost(self._loop.time()))
 
     async def resume_refusals(self) -> None:

@@ -15,7 +15,6 @@ of the event loop for all frames of the link.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
@@ -204,8 +203,7 @@ class Link:
         if self._frame_timer is not None:
             self._frame_timer.stop()
         self._reports.closing()
-        with contextlib.suppress(KeyError):  # no series for a charger that is gone
-            self._metrics.upstream_connected.remove(self.identity)
+        self._metrics.upstream_connected.remove(self.identity)  # no series for a charger gone
         charger, csms = self._charger, self._outputs.csms
         # Mirror a normal close code; anything else (lost, ping timeout) is "going away".
         closed_first = charger if charger.closed or csms is None else csms

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from aiohttp import web
 from prometheus_client import (
@@ -10,9 +10,10 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
 
+from router.charger_gauge import ChargerGauge, exposition
 from router.frame_counts import FrameCounts
 
 
@@ -100,12 +101,7 @@ class RouterMetrics:
             ["direction"],
             registry=r,
         )
-        self.queue_depth = Gauge(
-            "ocpp_lc_call_queue_depth",
-            "Calls waiting to be sent to chargers (one outstanding CALL per direction)",
-            ["stat"],
-            registry=r,
-        )
+        self._queue_depths = QueueDepths(r)
 
         self.csms_certificate_invalid = Gauge(
             "ocpp_lc_csms_certificate_invalid",
@@ -113,11 +109,11 @@ class RouterMetrics:
             " with it (security event InvalidCsmsCertificate)",
             registry=r,
         )
-        self.upstream_connected = Gauge(
+        # Per charger: kept rendered, so that a scrape stays cheap with thousands connected.
+        self.upstream_connected = ChargerGauge(
             "ocpp_lc_upstream_connected",
             "1 while a charger's CSMS link is up (under hold it may be down with the charger on)",
-            ["charger"],
-            registry=r,
+            r,
         )
         self.answered_locally = Counter(
             "ocpp_lc_answered_locally",
@@ -173,24 +169,43 @@ class RouterMetrics:
             ["charger"],
             registry=r,
         )
-        self.backlog_waits_for_charger = Gauge(
+        self.backlog_waits_for_charger = ChargerGauge(
             "ocpp_lc_journal_waits_for_charger",
             "1 per charger that is not connected and whose backlog only it can deliver (its"
             " credentials are not kept: keep_credentials)",
-            ["charger"],
-            registry=r,
+            r,
         )
 
     def watch_queue_depths(self, depths: Callable[[], list[int]]) -> None:
-        self.queue_depth.labels("total").set_function(lambda: sum(depths()))
-        self.queue_depth.labels("max").set_function(lambda: max(depths(), default=0))
+        self._queue_depths.depths = depths
+
+
+class QueueDepths:
+    """`ocpp_lc_call_queue_depth`: the total and the largest of the chargers' call queues,
+    from one pass over the links per scrape (there may be thousands)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.depths: Callable[[], list[int]] | None = None
+        registry.register(self)
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "ocpp_lc_call_queue_depth",
+            "Calls waiting to be sent to chargers (one outstanding CALL per direction)",
+            labels=["stat"],
+        )
+        if self.depths is not None:
+            depths = self.depths()
+            family.add_metric(["total"], float(sum(depths)))
+            family.add_metric(["max"], float(max(depths, default=0)))
+        yield family
 
 
 def metrics_app(registries: list[CollectorRegistry]) -> web.Application:
     """An aiohttp application serving `/metrics` for all given registries."""
 
     async def handle(_request: web.Request) -> web.Response:
-        body = b"".join(generate_latest(registry) for registry in registries)
+        body = exposition(registries)
         response = web.Response(body=body)
         response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
         response.charset = "utf-8"

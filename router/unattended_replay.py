@@ -153,7 +153,7 @@ class UnattendedReplay:
                 "the charger (no credentials kept, or the CSMS refused them)",
                 identity,
             )
-            self._metrics.backlog_waits_for_charger.labels(identity).set(1)
+            self._metrics.backlog_waits_for_charger.set(identity, 1)
         self.waiting, self._absent = frozenset(waiting), frozenset(absent)
 
     def _forget(self, identity: str, task: asyncio.Task[None]) -> None:

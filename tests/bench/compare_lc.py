@@ -30,7 +30,7 @@ COMMON = ["--chargers", "1000", "--action", "TransactionEvent", "--warmup", WARM
 
 
 @contextlib.contextmanager
-def _lc_from(tree: Path, workdir: Path, csms_port: int, label: str) -> Iterator[rl.Service]:
+def lc_from(tree: Path, workdir: Path, csms_port: int, label: str) -> Iterator[rl.Service]:
     """The LC of the checkout at `tree` (its processes run from there)."""
     ours = rl.REPO
     rl.REPO = tree
@@ -63,9 +63,9 @@ def main() -> None:
         hops = {
             "nginx": stack.enter_context(rl.start_nginx(workdir, csms.port)),
             "baseline": stack.enter_context(
-                _lc_from(args.baseline.resolve(), workdir, csms.port, "lc-baseline")
+                lc_from(args.baseline.resolve(), workdir, csms.port, "lc-baseline")
             ),
-            "this": stack.enter_context(_lc_from(rl.REPO, workdir, csms.port, "lc-this")),
+            "this": stack.enter_context(lc_from(rl.REPO, workdir, csms.port, "lc-this")),
         }
         names = list(hops)
         for rep in range(args.reps):

@@ -66,8 +66,8 @@ async def test_export_and_drop_on_the_journal_of_a_running_lc(
     try:
         session = Session16(charger)
         await csms.stop()
-        gauge = router.metrics.upstream_connected.labels("CP01")
-        await wait_until(lambda: gauge._value.get() == 0, what="the outage")
+        gauge = router.metrics.upstream_connected
+        await wait_until(lambda: gauge.value("CP01") == 0, what="the outage")
         await session.start()
         for _ in range(3):
             await session.meter()

@@ -165,8 +165,8 @@ async def test_the_page_says_a_backlog_waits_for_a_charger_gone_since_a_restart(
     try:
         await charger.cp.boot()
         await csms.stop()
-        gauge = lc.router.metrics.upstream_connected.labels("CP-W")
-        await wait_until(lambda: gauge._value.get() == 0, what="the outage")
+        gauge = lc.router.metrics.upstream_connected
+        await wait_until(lambda: gauge.value("CP-W") == 0, what="the outage")
         await charger.cp.call(
             call16.StartTransaction(
                 connector_id=1, id_tag="TAG", meter_start=0, timestamp=now_iso()

@@ -225,9 +225,9 @@ async def test_outage_with_20_sessions_loses_nothing_and_keeps_order(
         await charger.close()
 
 
-def _upstream_states(router: Router, count: int) -> list[float]:
+def _upstream_states(router: Router, count: int) -> list[float | None]:
     gauge = router.metrics.upstream_connected
-    return [gauge.labels(f"CP{n:02d}")._value.get() for n in range(count)]
+    return [gauge.value(f"CP{n:02d}") for n in range(count)]
 
 
 async def test_remote_stop_with_the_csms_id_reaches_the_offline_session(

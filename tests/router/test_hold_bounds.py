@@ -55,8 +55,8 @@ async def _session_in_an_outage(
     charger = await connect_charge_point(lc_url(router), "CP01")
     try:
         await csms.stop()
-        gauge = router.metrics.upstream_connected.labels("CP01")
-        await wait_until(lambda: gauge._value.get() == 0, what="the CSMS link down")
+        gauge = router.metrics.upstream_connected
+        await wait_until(lambda: gauge.value("CP01") == 0, what="the CSMS link down")
         session = Session16(charger)
         await session.start()  # offline: a provisional id the LC saw
         yield router, session

@@ -82,8 +82,8 @@ async def _backlog_then_restart(
     session = Session16(charger) if version == "ocpp1.6" else Session201(charger, "CP01")
     await session.start()
     await csms.stop()
-    gauge = router.metrics.upstream_connected.labels("CP01")
-    await wait_until(lambda: gauge._value.get() == 0, what="the CSMS link down")
+    gauge = router.metrics.upstream_connected
+    await wait_until(lambda: gauge.value("CP01") == 0, what="the CSMS link down")
     for _ in range(3):
         await session.meter()
     await session.stop()
@@ -197,7 +197,7 @@ async def test_without_kept_credentials_the_backlog_waits_for_its_charger_and_sa
         await wait_until(
             lambda: router.backlogs_waiting_for_charger() == {"CP01"}, what="waiting said"
         )
-        assert waits.labels("CP01")._value.get() == 1
+        assert waits.value("CP01") == 1
         age = router.metrics.absent_charger_backlog_age.labels("CP01")._value.get()
         assert age > 0
         assert transaction_frames(csms.received("CP01"))[-1] != sent[-1]
