@@ -21,7 +21,8 @@ PING_S = 7.3
 def _lc_sockets() -> list[web.WebSocketResponse | ClientWebSocketResponse]:
     """The LC's WebSockets in this process (the test's charger and CSMS are not aiohttp's)."""
     kinds = (TappedWebSocketResponse, TappedClientWebSocketResponse)
-    return [o for o in gc.get_objects() if isinstance(o, kinds) and not o.closed]
+    # By type, not isinstance: that would look through weak proxies, dead ones among them.
+    return [o for o in gc.get_objects() if issubclass(type(o), kinds) and not o.closed]
 
 
 async def test_pings_fall_due_a_ping_interval_after_the_last_traffic_not_on_a_whole_second(
