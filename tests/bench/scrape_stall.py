@@ -9,7 +9,7 @@ ticks, hence the batch), then one scrape while a probe charger sends Heartbeats 
 longest round trip (they wait for the loop), next to its median when no scrape runs. Prints
 medians and spreads; nothing is asserted.
 
-Run with: flock /tmp/lc-bench.lock python -m tests.bench.scrape_stall --baseline DIR
+Run with: python -m tests.bench.scrape_stall --baseline DIR
     [--chargers 9000] [--reps 10]
 """
 
