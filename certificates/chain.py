@@ -28,7 +28,12 @@ def parse_chain(text: str) -> list[x509.Certificate]:
     return chain
 
 
-def _issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
+def valid_at(certificate: x509.Certificate, now: datetime) -> bool:
+    """Whether `now` is within the certificate's validity period."""
+    return certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc
+
+
+def issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
     try:
         certificate.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature):
@@ -36,7 +41,7 @@ def _issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
-def _is_ca(certificate: x509.Certificate) -> bool:
+def is_ca(certificate: x509.Certificate) -> bool:
     try:
         constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
     except x509.ExtensionNotFound:
@@ -59,14 +64,12 @@ def verify_chain(
     for index, certificate in enumerate(chain):
         _check_validity(certificate, now, "certificate" if index == 0 else f"CA {index}")
     for index, (certificate, issuer) in enumerate(pairwise(chain)):
-        if not _is_ca(issuer):
+        if not is_ca(issuer):
             raise ChainProblem(f"CA {index + 1} is not a CA certificate")
-        if not _issued_by(certificate, issuer):
+        if not issued_by(certificate, issuer):
             raise ChainProblem(f"certificate {index} not signed by the next one in the chain")
     last = chain[-1]
     for root in roots:
-        if now > root.not_valid_after_utc or now < root.not_valid_before_utc:
-            continue
-        if last == root or _issued_by(last, root):
+        if valid_at(root, now) and (last == root or issued_by(last, root)):
             return
     raise ChainProblem("chain does not lead to an installed root")

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 
+from certificates.chain import issued_by, valid_at
 from certificates.files import PRIVATE_MODE, PUBLIC_MODE, write_atomically
 from certificates.hash_data import certificate_hash_data
 from certificates.keys import PrivateKey, load_private_key
@@ -53,13 +53,7 @@ class OwnCertificate:
 def _issuer_among(
     certificate: x509.Certificate, roots: list[x509.Certificate]
 ) -> x509.Certificate | None:
-    for root in roots:
-        try:
-            certificate.verify_directly_issued_by(root)
-        except (ValueError, TypeError, InvalidSignature):
-            continue
-        return root
-    return None
+    return next((root for root in roots if issued_by(certificate, root)), None)
 
 
 class OwnCertificates:
@@ -98,7 +92,11 @@ class OwnCertificates:
         trial = self.on_trial()
         trial_path = trial.certificate_path if trial is not None else None
         return _newest(
-            [own for own in self.all() if own.certificate_path != trial_path and _valid(own, now)]
+            [
+                own
+                for own in self.all()
+                if own.certificate_path != trial_path and valid_at(own.certificate, now)
+            ]
         )
 
     def keep_only(self, kept: OwnCertificate | None) -> None:
@@ -143,11 +141,7 @@ class OwnCertificates:
         """The newest certificate valid at `now`, the one on trial included (what renewal
         watches for expiry), by the start of its validity; of two that start in the same
         second, the one stored last."""
-        return _newest([own for own in self.all() if _valid(own, now)])
-
-
-def _valid(own: OwnCertificate, now: datetime) -> bool:
-    return own.certificate.not_valid_before_utc <= now <= own.certificate.not_valid_after_utc
+        return _newest([own for own in self.all() if valid_at(own.certificate, now)])
 
 
 def _newest(candidates: list[OwnCertificate]) -> OwnCertificate | None:

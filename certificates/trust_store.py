@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 
+from certificates.chain import is_ca, issued_by, valid_at
 from certificates.files import PUBLIC_MODE, write_atomically
 from certificates.hash_data import certificate_hash_data, same_certificate
 
@@ -61,17 +61,11 @@ class InstalledCertificate:
 
 def root_problem(certificate: x509.Certificate, now: datetime) -> str | None:
     """Why `certificate` cannot be a trusted root, or None."""
-    try:
-        constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
-    except x509.ExtensionNotFound:
-        return "no basicConstraints: not a CA certificate"
-    if not constraints.value.ca:
+    if not is_ca(certificate):
         return "not a CA certificate"
-    if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+    if not valid_at(certificate, now):
         return "outside its validity period"
-    try:
-        certificate.verify_directly_issued_by(certificate)
-    except (ValueError, TypeError, InvalidSignature):
+    if not issued_by(certificate, certificate):
         return "not a self-signed root"
     return None
 

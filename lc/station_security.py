@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
+from certificates.chain import valid_at
 from certificates.config import MAX_CHAIN_SIZE, CertificateSettings
 from certificates.trust_store import ROOT_TYPES, root_problem
 from ocpp_knowledge.security_events import RecordSecurityEvent
@@ -145,7 +146,7 @@ def _valid_in(path: Path | None, now: datetime, leaf_only: bool = False) -> bool
         log.warning("%s unreadable: %s", path, exc)
         return False
     return any(
-        certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc
+        valid_at(certificate, now)
         for certificate in (certificates[:1] if leaf_only else certificates)
     )
 
