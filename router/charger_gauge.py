@@ -2,8 +2,9 @@
 
 With thousands of chargers connected, building and formatting one sample per charger at every
 `/metrics` read held the event loop for tens of milliseconds, and every charger's frames waited.
-Here a charger's line is rendered by prometheus_client itself when its value changes (a link
-comes or goes: rare), and a read joins the kept lines (see `exposition`).
+Here a charger's line is rendered by prometheus_client itself at the first read after its value
+changed (a link comes or goes: rare; a connect storm renders none until the next read), and a
+read joins the kept lines (see `exposition`).
 """
 
 from __future__ import annotations
@@ -57,17 +58,15 @@ class ChargerGauge:
         self._documentation = documentation
         self._header = _render(self._family())
         self._samples: dict[str, Sample] = {}
-        self._lines: dict[str, bytes] = {}
+        self._lines: dict[str, bytes | None] = {}  # None: rendered at the next read
         registry.register(self)
 
     def set(self, identity: str, value: float) -> None:
         sample = self._samples.get(identity)
         if sample is not None and sample.value == value:
             return
-        family = self._family()
-        family.add_metric([identity], float(value))
-        self._samples[identity] = family.samples[0]
-        self._lines[identity] = _render(family)[len(self._header) :]
+        self._samples[identity] = Sample(self._name, {"charger": identity}, float(value))
+        self._lines[identity] = None
 
     def remove(self, identity: str) -> None:
         """Drop the charger's series (none is fine: a charger may go before it had one)."""
@@ -79,10 +78,18 @@ class ChargerGauge:
         return None if sample is None else sample.value
 
     def collect(self) -> Iterator[Metric]:
-        text = self._header + b"".join(self._lines.values())
+        text = self._header + b"".join(self._line(identity) for identity in self._lines)
         family = RenderedGaugeFamily(self._name, self._documentation, text)
         family.samples = list(self._samples.values())
         yield family
+
+    def _line(self, identity: str) -> bytes:
+        line = self._lines[identity]
+        if line is None:
+            family = self._family()
+            family.samples = [self._samples[identity]]
+            line = self._lines[identity] = _render(family)[len(self._header) :]
+        return line
 
     def _family(self) -> GaugeMetricFamily:
         return GaugeMetricFamily(self._name, self._documentation, labels=["charger"])
